@@ -1,0 +1,72 @@
+"""One error hierarchy for the whole library.
+
+Library code raises these and never prints or exits; the CLI's single error boundary turns them
+into one actionable line and an exit code. Each error carries the inputs that led to it (like
+dlt's exceptions) so a message can name the file, key or query involved.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from typing import Any
+
+
+class ExitCode(IntEnum):
+    """Exit codes shared by every command (README: "Exit codes"). Where several apply, the
+    highest wins."""
+
+    OK = 0
+    ERROR = 1
+    USAGE = 2
+    QUARANTINED = 3  # done, but some inputs were quarantined
+    FINDINGS = 4  # done, findings at or above the configured severity (reports)
+    COVERAGE = 5  # done, coverage incomplete (reports)
+
+
+class AgenttrailError(Exception):
+    """Base of every error the library raises on purpose."""
+
+    exit_code: ExitCode = ExitCode.ERROR
+
+    def __init__(self, message: str, *, hint: str | None = None, **inputs: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.inputs = inputs
+
+    def one_line(self) -> str:
+        return f"{self.message} ({self.hint})" if self.hint else self.message
+
+
+class UsageError(AgenttrailError):
+    """The command line or configuration asks for something that cannot be done as asked."""
+
+    exit_code = ExitCode.USAGE
+
+
+class ConfigError(UsageError):
+    """agenttrail.toml or an AGENTTRAIL_* variable is invalid."""
+
+
+class SourceError(AgenttrailError):
+    """A source (S3 bucket, folder, file) cannot be listed or read."""
+
+
+class ParseError(AgenttrailError):
+    """A source object or record is not valid CloudTrail; used as a quarantine reason."""
+
+
+class WarehouseError(AgenttrailError):
+    """The warehouse cannot be read or written."""
+
+
+class WarehouseLockedError(WarehouseError):
+    """Another agenttrail process holds the warehouse lock."""
+
+
+class IamError(AgenttrailError):
+    """An IAM snapshot cannot be read, imported or taken."""
+
+
+class QueryError(AgenttrailError):
+    """A named query or an ad-hoc statement cannot be prepared or run."""

@@ -1,0 +1,491 @@
+"""The ingest job: source -> parse -> warehouse, incrementally and without loss.
+
+Entry point: `run_ingest`. It lists the sources, compares each object with the manifest, reads
+new and changed objects in parallel (S3 downloads in threads, parsing in processes), commits
+staged rows in batches (one row per eventID), and records every object's outcome in the
+manifest. It holds the warehouse lock for its whole run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import shutil
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    wait,
+)
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+
+from pipeline.config import Settings
+from pipeline.errors import ExitCode, ParseError, SourceError
+from pipeline.ingest_task import (
+    ObjectOutcome,
+    ParseTask,
+    TaskObject,
+    TaskResult,
+    init_worker,
+    run_task,
+)
+from pipeline.parse.formats import decompress
+from pipeline.source import Fetched, Filters, Source, SourceObject
+from pipeline.source.open import open_source
+from pipeline.warehouse import manifest
+from pipeline.warehouse.commit import commit_batch
+from pipeline.warehouse.connect import connect
+from pipeline.warehouse.layout import Layout
+from pipeline.warehouse.lock import writer_lock
+from pipeline.warehouse.manifest import ManifestEntry
+from pipeline.warehouse.records import DigestRow, QuarantineRow, write_digests, write_quarantine
+from pipeline.warehouse.stage import StagedFile
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+# A task is a few objects for one parse process: large enough to amortise process hand-off,
+# small enough that a worker holds little in memory.
+TASK_BYTES = 8 << 20
+TASK_MAX_OBJECTS = 256
+# Objects whose content stays in memory between download and parse; bigger ones are spooled.
+SPOOL_ABOVE = 64 << 20
+QUARANTINE_EXAMPLES = 50
+
+
+@dataclass
+class Progress:
+    """Counters passed to the progress callback after each task."""
+
+    objects_total: int
+    objects_done: int
+    events: int
+    bytes_read: int
+    started: float
+
+
+@dataclass
+class IngestSummary:
+    run_id: str
+    warehouse: str
+    sources: list[str]
+    objects_listed: int = 0
+    objects_unchanged: int = 0
+    objects_read: int = 0
+    skipped_by_kind: Counter[str] = field(default_factory=Counter)
+    digests_recorded: int = 0
+    objects_quarantined: int = 0
+    records_read: int = 0
+    records_quarantined: int = 0
+    outside_period: int = 0
+    events_written: int = 0
+    duplicates_dropped: int = 0
+    bytes_read: int = 0
+    bytes_decompressed: int = 0
+    seconds: float = 0.0
+    quarantine: list[dict[str, Any]] = field(default_factory=list)
+    failures: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> ExitCode:
+        if self.failures:
+            return ExitCode.ERROR
+        if self.objects_quarantined or self.records_quarantined:
+            return ExitCode.QUARANTINED
+        return ExitCode.OK
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "warehouse": self.warehouse,
+            "sources": self.sources,
+            "objects_listed": self.objects_listed,
+            "objects_unchanged": self.objects_unchanged,
+            "objects_read": self.objects_read,
+            "skipped_by_kind": dict(sorted(self.skipped_by_kind.items())),
+            "digests_recorded": self.digests_recorded,
+            "objects_quarantined": self.objects_quarantined,
+            "records_read": self.records_read,
+            "records_quarantined": self.records_quarantined,
+            "outside_period": self.outside_period,
+            "events_written": self.events_written,
+            "duplicates_dropped": self.duplicates_dropped,
+            "bytes_read": self.bytes_read,
+            "bytes_decompressed": self.bytes_decompressed,
+            "seconds": round(self.seconds, 3),
+            "events_per_second": round(self.events_written / self.seconds) if self.seconds else 0,
+            "quarantine": self.quarantine,
+            "failures": self.failures,
+            "exit_code": int(self.exit_code),
+        }
+
+
+@dataclass
+class _Batch:
+    """What the next commit writes: staged files, and the outcomes that follow them."""
+
+    staged: list[StagedFile] = field(default_factory=list)
+    staged_rows: int = 0
+    outcomes: list[tuple[SourceObject, ObjectOutcome]] = field(default_factory=list)
+    entries: list[ManifestEntry] = field(default_factory=list)  # objects with no rows
+    digests: list[DigestRow] = field(default_factory=list)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _new_run_id() -> str:
+    return _now().strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
+
+
+class _Job:
+    def __init__(
+        self,
+        *,
+        sources: Sequence[str],
+        settings: Settings,
+        filters: Filters,
+        s3_client: S3Client | None,
+        progress: Callable[[Progress], None] | None,
+        retry_quarantined: bool,
+    ) -> None:
+        self.settings = settings
+        self.cfg = settings.ingest
+        self.filters = filters
+        self.s3_client = s3_client
+        self.progress = progress
+        self.retry_quarantined = retry_quarantined
+        self.layout = Layout.at(settings.warehouse)
+        self.run_id = _new_run_id()
+        self.summary = IngestSummary(self.run_id, str(self.layout.root), list(sources))
+        self.source_uris = list(sources)
+        self.batch = _Batch()
+        self.commits = 0
+        self.started = time.monotonic()
+        self.objects_total = 0
+        self.objects_done = 0
+        self.staging = self.layout.staging / self.run_id
+
+    # ---- listing -------------------------------------------------------------------------
+    def _plan(self) -> list[tuple[Source, SourceObject]]:
+        known = manifest.load_latest(self.layout.manifest)
+        todo: list[tuple[Source, SourceObject]] = []
+        seen: set[str] = set()
+        for uri in self.source_uris:
+            source = open_source(uri, s3_client=self.s3_client)
+            for obj in source.list(self.filters):
+                if obj.uri in seen:
+                    continue  # the same object under two overlapping sources
+                seen.add(obj.uri)
+                self.summary.objects_listed += 1
+                previous = known.get(obj.uri)
+                if previous is not None and self._unchanged(previous, obj):
+                    self.summary.objects_unchanged += 1
+                    continue
+                todo.append((source, obj))
+        return todo
+
+    def _unchanged(self, previous: ManifestEntry, obj: SourceObject) -> bool:
+        if previous.version != obj.version or previous.size != obj.size:
+            return False
+        if previous.status == "quarantined" and self.retry_quarantined:
+            return False
+        return manifest.covers(previous, self.filters.since, self.filters.until)
+
+    # ---- manifest entries -----------------------------------------------------------------
+    def _entry(
+        self, obj: SourceObject, status: manifest.Status, reason: str | None, **counts: Any
+    ) -> ManifestEntry:
+        dropped = counts.get("outside_period", 0)
+        return ManifestEntry(
+            uri=obj.uri,
+            kind=obj.kind,
+            size=obj.size,
+            version=obj.version,
+            sha256=counts.get("sha256"),
+            status=status,
+            reason=reason,
+            records=counts.get("records", 0),
+            events_written=counts.get("events_written", 0),
+            duplicates=counts.get("duplicates", 0),
+            quarantined_records=counts.get("quarantined_records", 0),
+            outside_period=dropped,
+            period_since=self.filters.since if dropped else None,
+            period_until=self.filters.until if dropped else None,
+            run_id=self.run_id,
+            recorded_at=_now(),
+        )
+
+    def _quarantine_object(self, obj: SourceObject, reason: str, sha256: str | None = None) -> None:
+        self.summary.objects_quarantined += 1
+        if len(self.summary.quarantine) < QUARANTINE_EXAMPLES:
+            self.summary.quarantine.append({"uri": obj.uri, "reason": reason})
+        self.batch.entries.append(self._entry(obj, "quarantined", reason, sha256=sha256))
+
+    # ---- the run --------------------------------------------------------------------------
+    def run(self) -> IngestSummary:
+        self.layout.ensure()
+        with writer_lock(self.layout.lock, "ingest"):
+            # Leftovers of a killed run are never committed: their objects are not in the
+            # manifest, so this run reads them again.
+            shutil.rmtree(self.layout.staging, ignore_errors=True)
+            self.staging.mkdir(parents=True)
+            try:
+                todo = self._plan()
+                self.objects_total = len(todo)
+                with duckdb.connect() as con:
+                    con.execute("SET memory_limit = $m", {"m": self.cfg.duckdb_memory_limit})
+                    con.execute("SET temp_directory = $t", {"t": str(self.layout.spill)})
+                    con.execute("SET preserve_insertion_order = false")
+                    self._process(todo, con)
+                    self._commit(con)
+                with connect(self.layout, read_only=False):
+                    pass  # re-create the views over what is now in the warehouse
+            finally:
+                shutil.rmtree(self.layout.staging, ignore_errors=True)
+        self.summary.seconds = time.monotonic() - self.started
+        return self.summary
+
+    def _process(
+        self, todo: list[tuple[Source, SourceObject]], con: duckdb.DuckDBPyConnection
+    ) -> None:
+        events: list[tuple[Source, SourceObject]] = []
+        max_bytes = self.cfg.max_object_mb << 20
+        for source, obj in todo:
+            if obj.kind == "events":
+                if obj.size > max_bytes:
+                    self._quarantine_object(
+                        obj,
+                        f"object is {obj.size:,} bytes, above max_object_mb={self.cfg.max_object_mb}",
+                    )
+                    self._tick()
+                elif obj.size == 0:
+                    self._quarantine_object(obj, "empty file: no records")
+                    self._tick()
+                else:
+                    events.append((source, obj))
+            elif obj.kind == "digest":
+                self._record_digest(source, obj)
+            else:
+                self.summary.skipped_by_kind[obj.kind] += 1
+                self.batch.entries.append(
+                    self._entry(obj, "skipped", f"{obj.kind} object, not events")
+                )
+                self._tick()
+
+        ctx = multiprocessing.get_context("forkserver")
+        workers = max(1, self.cfg.workers)
+        with (
+            ProcessPoolExecutor(workers, mp_context=ctx, initializer=init_worker) as pool,
+            ThreadPoolExecutor(max(1, self.cfg.download_threads)) as fetchers,
+        ):
+            running: dict[Future[TaskResult], list[SourceObject]] = {}
+            for task_id, group in enumerate(_tasks(events)):
+                objects = self._fetch_all(group, fetchers)
+                if not objects:
+                    continue
+                task = ParseTask(
+                    task_id=task_id,
+                    run_id=self.run_id,
+                    objects=tuple(o for o, _ in objects),
+                    staging_dir=str(self.staging),
+                    since=self.filters.since,
+                    until=self.filters.until,
+                    stream_threshold_bytes=int(self.cfg.stream_threshold_mb * (1 << 20)),
+                    row_group_rows=self.cfg.row_group_rows,
+                )
+                running[pool.submit(run_task, task)] = [o for _, o in objects]
+                while len(running) >= 2 * workers:
+                    self._collect(running, con)
+            while running:
+                self._collect(running, con)
+
+    def _fetch_all(
+        self, group: list[tuple[Source, SourceObject]], fetchers: ThreadPoolExecutor
+    ) -> list[tuple[TaskObject, SourceObject]]:
+        def fetch(item: tuple[Source, SourceObject]) -> tuple[SourceObject, Fetched | SourceError]:
+            source, obj = item
+            try:
+                return obj, source.fetch(obj, self.staging, SPOOL_ABOVE)
+            except SourceError as exc:
+                return obj, exc
+
+        out = []
+        for obj, fetched in fetchers.map(fetch, group):
+            if isinstance(fetched, SourceError):
+                self.summary.failures.append({"uri": obj.uri, "error": fetched.one_line()})
+                self._tick()
+                continue
+            self.summary.bytes_read += obj.size
+            path = str(fetched.path) if fetched.path else None
+            out.append((TaskObject(obj.uri, fetched.data, path, obj.account), obj))
+        return out
+
+    def _record_digest(self, source: Source, obj: SourceObject) -> None:
+        try:
+            fetched = source.fetch(obj, self.staging, SPOOL_ABOVE)
+            data = (
+                fetched.data
+                if fetched.data is not None
+                else Path(fetched.path or obj.uri).read_bytes()
+            )
+            body = decompress(data)
+        except SourceError as exc:
+            self.summary.failures.append({"uri": obj.uri, "error": exc.one_line()})
+            return
+        except ParseError as exc:
+            self._quarantine_object(obj, f"digest: {exc.message}")
+            return
+        sha256 = hashlib.sha256(body).hexdigest()
+        self.batch.digests.append(
+            DigestRow(
+                uri=obj.uri,
+                account=obj.account,
+                region=obj.region,
+                day=obj.day,
+                size=obj.size,
+                version=obj.version,
+                sha256=sha256,
+                signature=fetched.metadata.get("signature"),
+                signature_algorithm=fetched.metadata.get("signature-algorithm"),
+                body=body.decode("utf-8", "replace"),
+                run_id=self.run_id,
+                recorded_at=_now(),
+            )
+        )
+        self.batch.entries.append(self._entry(obj, "ingested", "digest recorded", sha256=sha256))
+        self.summary.digests_recorded += 1
+        self._tick()
+
+    def _collect(
+        self, running: dict[Future[TaskResult], list[SourceObject]], con: duckdb.DuckDBPyConnection
+    ) -> None:
+        done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+        for future in done:
+            objects = running.pop(future)
+            result = future.result()
+            by_uri = {o.uri: o for o in objects}
+            for outcome in result.outcomes:
+                self._absorb(by_uri[outcome.uri], outcome)
+            self.batch.staged.extend(result.staged)
+            self.batch.staged_rows += sum(s.rows for s in result.staged)
+            if self.batch.staged_rows >= self.cfg.commit_rows:
+                self._commit(con)
+        if self.progress:
+            self.progress(
+                Progress(
+                    self.objects_total,
+                    self.objects_done,
+                    self.summary.events_written + self.batch.staged_rows,
+                    self.summary.bytes_read,
+                    self.started,
+                )
+            )
+
+    def _absorb(self, obj: SourceObject, outcome: ObjectOutcome) -> None:
+        self.summary.objects_read += 1
+        self.summary.bytes_decompressed += outcome.decompressed_bytes
+        self.summary.records_read += outcome.records
+        self.summary.outside_period += outcome.outside_period
+        self._tick()
+        if outcome.error:
+            self._quarantine_object(obj, outcome.error, outcome.sha256)
+            return
+        self.summary.records_quarantined += len(outcome.quarantined)
+        for index, reason, _ in outcome.quarantined[
+            : max(0, QUARANTINE_EXAMPLES - len(self.summary.quarantine))
+        ]:
+            self.summary.quarantine.append({"uri": obj.uri, "record": index, "reason": reason})
+        self.batch.outcomes.append((obj, outcome))
+
+    def _tick(self) -> None:
+        self.objects_done += 1
+
+    def _commit(self, con: duckdb.DuckDBPyConnection) -> None:
+        batch, self.batch = self.batch, _Batch()
+        name = f"part-{self.run_id}-{self.commits:05d}"
+        self.commits += 1
+        result = commit_batch(batch.staged, self.layout, con, self.cfg.row_group_rows)
+        self.summary.events_written += result.written
+        self.summary.duplicates_dropped += (
+            result.duplicates_in_batch + result.duplicates_in_warehouse
+        )
+        entries = list(batch.entries)
+        quarantined: list[QuarantineRow] = []
+        for obj, outcome in batch.outcomes:
+            dropped = result.dropped_by_uri.get(obj.uri, 0)
+            reason = None
+            if outcome.quarantined:
+                reasons = Counter(r for _, r, _ in outcome.quarantined)
+                reason = "; ".join(f"{n} record(s): {r}" for r, n in reasons.most_common(3))
+                now = _now()
+                quarantined.extend(
+                    QuarantineRow(obj.uri, i, r, text, self.run_id, now)
+                    for i, r, text in outcome.quarantined
+                )
+            entries.append(
+                self._entry(
+                    obj,
+                    "ingested",
+                    reason,
+                    sha256=outcome.sha256,
+                    records=outcome.records,
+                    events_written=outcome.rows - dropped,
+                    duplicates=dropped,
+                    quarantined_records=len(outcome.quarantined),
+                    outside_period=outcome.outside_period,
+                )
+            )
+        # Order matters for crash safety: events first (above), then side tables, manifest last.
+        write_digests(self.layout.digests, name, batch.digests)
+        write_quarantine(self.layout.quarantine, name, quarantined)
+        manifest.append(self.layout.manifest, name, entries)
+
+
+def _tasks(
+    events: Iterable[tuple[Source, SourceObject]],
+) -> Iterator[list[tuple[Source, SourceObject]]]:
+    """Group objects into parse tasks in uri order, which keeps a day's files together."""
+    group: list[tuple[Source, SourceObject]] = []
+    size = 0
+    for item in sorted(events, key=lambda i: i[1].uri):
+        group.append(item)
+        size += item[1].size
+        if size >= TASK_BYTES or len(group) >= TASK_MAX_OBJECTS:
+            yield group
+            group, size = [], 0
+    if group:
+        yield group
+
+
+def run_ingest(
+    sources: Sequence[str],
+    settings: Settings,
+    *,
+    filters: Filters | None = None,
+    s3_client: S3Client | None = None,
+    progress: Callable[[Progress], None] | None = None,
+    retry_quarantined: bool = False,
+) -> IngestSummary:
+    """Ingest CloudTrail objects from `sources` (s3:// URIs, folders, files) into the warehouse."""
+    filters = filters or Filters(slack_days=settings.ingest.late_delivery_days)
+    job = _Job(
+        sources=sources,
+        settings=settings,
+        filters=filters,
+        s3_client=s3_client,
+        progress=progress,
+        retry_quarantined=retry_quarantined,
+    )
+    return job.run()

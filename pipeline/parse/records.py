@@ -1,0 +1,329 @@
+"""One CloudTrail record -> one row of typed, flattened columns.
+
+The hot path of ingest. A record arrives as `dict[str, msgspec.Raw]`: top-level keys with their
+values still as JSON text. Scalars are decoded one by one; nested parts (requestParameters, ...)
+stay as the exact JSON text CloudTrail wrote, so nothing is re-serialised or lost. Only
+userIdentity is decoded into a typed struct, because a dozen columns come from it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import msgspec
+import pyarrow as pa
+
+from pipeline.parse.schema import REDACTED, STAGED_SCHEMA
+
+Raw = msgspec.Raw
+
+
+class _Attributes(msgspec.Struct):
+    creationDate: str | None = None
+    mfaAuthenticated: str | bool | None = None
+
+
+class _SessionIssuer(msgspec.Struct):
+    type: str | None = None
+    principalId: str | None = None
+    arn: str | None = None
+    accountId: str | None = None
+    userName: str | None = None
+
+
+class _WebIdFederationData(msgspec.Struct):
+    federatedProvider: str | None = None
+
+
+class _SessionContext(msgspec.Struct):
+    attributes: _Attributes | None = None
+    sessionIssuer: _SessionIssuer | None = None
+    sourceIdentity: str | None = None
+    ec2RoleDelivery: str | None = None
+    signInSessionArn: str | None = None
+    webIdFederationData: _WebIdFederationData | None = None
+
+
+class _OnBehalfOf(msgspec.Struct):
+    userId: str | None = None
+    identityStoreArn: str | None = None
+
+
+class _UserIdentity(msgspec.Struct):
+    type: str | None = None
+    principalId: str | None = None
+    arn: str | None = None
+    accountId: str | None = None
+    accessKeyId: str | None = None
+    userName: str | None = None
+    invokedBy: str | None = None
+    credentialId: str | None = None
+    sessionContext: _SessionContext | None = None
+    onBehalfOf: _OnBehalfOf | None = None
+
+
+class _TlsDetails(msgspec.Struct):
+    tlsVersion: str | None = None
+
+
+_str = msgspec.json.Decoder(str | None)
+_flag = msgspec.json.Decoder(bool | str | None)
+_user_identity = msgspec.json.Decoder(_UserIdentity | None)
+_tls = msgspec.json.Decoder(_TlsDetails | None)
+_encode = msgspec.json.Encoder()
+
+# Top-level scalar keys -> column. Their values must be JSON strings (or null).
+_STRING_FIELDS: tuple[tuple[str, str], ...] = (
+    ("eventVersion", "event_version"),
+    ("eventSource", "event_source"),
+    ("eventName", "event_name"),
+    ("eventType", "event_type"),
+    ("eventCategory", "event_category"),
+    ("awsRegion", "aws_region"),
+    ("sourceIPAddress", "source_ip"),
+    ("userAgent", "user_agent"),
+    ("errorCode", "error_code"),
+    ("errorMessage", "error_message"),
+    ("requestID", "request_id"),
+    ("sharedEventID", "shared_event_id"),
+    ("vpcEndpointId", "vpc_endpoint_id"),
+    ("vpcEndpointAccountId", "vpc_endpoint_account_id"),
+    ("apiVersion", "api_version"),
+)
+_FLAG_FIELDS: tuple[tuple[str, str], ...] = (
+    ("readOnly", "read_only"),
+    ("managementEvent", "management_event"),
+    ("sessionCredentialFromConsole", "session_credential_from_console"),
+)
+# Nested parts kept as JSON text, byte for byte.
+_JSON_FIELDS: tuple[tuple[str, str], ...] = (
+    ("userIdentity", "user_identity"),
+    ("requestParameters", "request_parameters"),
+    ("responseElements", "response_elements"),
+    ("additionalEventData", "additional_event_data"),
+    ("resources", "resources"),
+    ("serviceEventDetails", "service_event_details"),
+    ("tlsDetails", "tls_details"),
+    ("addendum", "addendum"),
+)
+_CONSUMED = frozenset(
+    {"eventID", "eventTime", "recipientAccountId"}
+    | {k for k, _ in _STRING_FIELDS + _FLAG_FIELDS + _JSON_FIELDS}
+)
+_IDENTITY_COLUMNS = (
+    "principal_type",
+    "principal_id",
+    "principal_arn",
+    "iam_principal_arn",
+    "principal_account_id",
+    "access_key_id",
+    "user_name",
+    "invoked_by",
+    "credential_id",
+    "session_issuer_type",
+    "session_issuer_principal_id",
+    "session_issuer_arn",
+    "session_issuer_name",
+    "session_issuer_account_id",
+    "session_creation_date",
+    "mfa_authenticated",
+    "source_identity",
+    "ec2_role_delivery",
+    "web_id_provider",
+    "sign_in_session_arn",
+    "on_behalf_of_user_id",
+    "on_behalf_of_identity_store_arn",
+)
+_SESSION_TOKEN = re.compile(rb'("sessionToken"\s*:\s*)"(?:[^"\\]|\\.)*"')
+_REDACTED_JSON = b'"' + REDACTED.encode() + b'"'
+_ROOT_ARN = re.compile(r"^arn:(aws[\w-]*):iam::(\d{12}):root$")
+
+
+def redact_session_tokens(text: bytes) -> bytes:
+    """Replace every "sessionToken" value: STS responses carry live credentials (facts s.2)."""
+    if b"sessionToken" not in text:
+        return text
+    return _SESSION_TOKEN.sub(lambda m: m.group(1) + _REDACTED_JSON, text)
+
+
+class RecordError(ValueError):
+    """A record that cannot become a row; its message is the quarantine reason."""
+
+
+def _as_flag(value: bool | str | None, key: str) -> bool | None:
+    if value is None or isinstance(value, bool):
+        return value
+    lowered = value.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    raise RecordError(f"{key} is {value!r}, expected true or false")
+
+
+def _json_text(raw: Raw | None) -> bytes | None:
+    if raw is None:
+        return None
+    data = bytes(raw)
+    return None if data == b"null" else data
+
+
+def iam_principal_arn(identity: _UserIdentity) -> str | None:
+    """The IAM identity behind a call: role ARN (with path) for sessions, else the user/root."""
+    issuer = identity.sessionContext.sessionIssuer if identity.sessionContext else None
+    if identity.type == "AssumedRole" and issuer is not None and issuer.arn:
+        return issuer.arn
+    if identity.type in ("IAMUser", "Root") and identity.arn:
+        return identity.arn
+    if identity.type == "FederatedUser" and issuer is not None and issuer.arn:
+        return issuer.arn  # GetFederationToken: the IAM user that federated
+    return None
+
+
+@dataclass
+class RowBuilder:
+    """Accumulates rows of one source object (or a chunk of one) as column lists."""
+
+    source_uri: str
+    source_sha256: str
+    run_id: str
+    fallback_account: str | None = None
+    columns: dict[str, list[Any]] = field(default_factory=dict)
+    rows: int = 0
+
+    def __post_init__(self) -> None:
+        self.columns = {name: [] for name in STAGED_SCHEMA.names}
+
+    def add(self, record: dict[str, Raw], index: int) -> None:
+        """Append one record; raises RecordError (nothing appended) when it is not valid."""
+        try:
+            values = self._values(record, index)
+        except msgspec.ValidationError as exc:
+            raise RecordError(f"wrong type: {exc}") from None
+        except msgspec.DecodeError as exc:
+            raise RecordError(f"invalid JSON value: {exc}") from None
+        for name, value in values.items():
+            self.columns[name].append(value)
+        self.rows += 1
+
+    def _values(self, record: dict[str, Raw], index: int) -> dict[str, Any]:
+        get = record.get
+        event_id_raw = get("eventID")
+        event_id = _str.decode(event_id_raw) if event_id_raw is not None else None
+        if not event_id:
+            raise RecordError("record has no eventID")
+        time_raw = get("eventTime")
+        time_source = "eventTime"
+        if time_raw is None and "@timestamp" in record:
+            time_raw, time_source = record["@timestamp"], "@timestamp"
+        time_text = _str.decode(time_raw) if time_raw is not None else None
+        if not time_text:
+            raise RecordError(f"record {event_id} has no eventTime")
+        event_time = _parse_time(time_text)
+        if event_time is None:
+            raise RecordError(
+                f"record {event_id}: {time_source} {time_text!r} is not an ISO 8601 time with a zone"
+            )
+
+        out: dict[str, Any] = {
+            "event_id": event_id,
+            "event_time": event_time,
+            "event_time_source": time_source,
+            "source_uri": self.source_uri,
+            "source_sha256": self.source_sha256,
+            "source_record_index": index,
+            "ingest_run_id": self.run_id,
+        }
+        for key, column in _STRING_FIELDS:
+            raw = get(key)
+            out[column] = _str.decode(raw) if raw is not None else None
+        for key, column in _FLAG_FIELDS:
+            raw = get(key)
+            out[column] = _as_flag(_flag.decode(raw), key) if raw is not None else None
+        for key, column in _JSON_FIELDS:
+            out[column] = _json_text(get(key))
+        response = out["response_elements"]
+        if response is not None:
+            out["response_elements"] = redact_session_tokens(response)
+
+        account_raw = get("recipientAccountId")
+        account = _str.decode(account_raw) if account_raw is not None else None
+        out["recipient_account_id"] = account or self.fallback_account or "unknown"
+
+        identity_raw = get("userIdentity")
+        identity = _user_identity.decode(identity_raw) if identity_raw is not None else None
+        out.update(self._identity(identity))
+        tls_raw = get("tlsDetails")
+        tls = _tls.decode(tls_raw) if tls_raw is not None else None
+        out["tls_version"] = tls.tlsVersion if tls else None
+
+        extra = {k: v for k, v in record.items() if k not in _CONSUMED}
+        out["extra"] = _encode.encode(extra) if extra else None
+        out["event_date"] = None  # derived from event_time, vectorised in to_table()
+        return out
+
+    @staticmethod
+    def _identity(identity: _UserIdentity | None) -> dict[str, Any]:
+        if identity is None:
+            return dict.fromkeys(_IDENTITY_COLUMNS)
+        context = identity.sessionContext
+        issuer = context.sessionIssuer if context else None
+        attributes = context.attributes if context else None
+        web = context.webIdFederationData if context else None
+        behalf = identity.onBehalfOf
+        mfa = attributes.mfaAuthenticated if attributes else None
+        return {
+            "principal_type": identity.type,
+            "principal_id": identity.principalId,
+            "principal_arn": identity.arn,
+            "iam_principal_arn": iam_principal_arn(identity),
+            "principal_account_id": identity.accountId,
+            "access_key_id": identity.accessKeyId or None,
+            "user_name": identity.userName,
+            "invoked_by": identity.invokedBy,
+            "credential_id": identity.credentialId,
+            "session_issuer_type": issuer.type if issuer else None,
+            "session_issuer_principal_id": issuer.principalId if issuer else None,
+            "session_issuer_arn": issuer.arn if issuer else None,
+            "session_issuer_name": issuer.userName if issuer else None,
+            "session_issuer_account_id": issuer.accountId if issuer else None,
+            # A malformed creationDate is not worth losing an event over: NULL here, and the
+            # original text stays in user_identity.
+            "session_creation_date": _parse_time(attributes.creationDate) if attributes else None,
+            "mfa_authenticated": _as_flag(mfa, "mfaAuthenticated"),
+            "source_identity": context.sourceIdentity if context else None,
+            "ec2_role_delivery": context.ec2RoleDelivery if context else None,
+            "web_id_provider": web.federatedProvider if web else None,
+            "sign_in_session_arn": context.signInSessionArn if context else None,
+            "on_behalf_of_user_id": behalf.userId if behalf else None,
+            "on_behalf_of_identity_store_arn": behalf.identityStoreArn if behalf else None,
+        }
+
+    def to_table(self) -> pa.Table:
+        """The rows as an Arrow table in the staged schema (partition columns included)."""
+        arrays: dict[str, pa.Array] = {}
+        for fld in STAGED_SCHEMA:
+            if fld.name == "event_date":
+                continue
+            values = self.columns[fld.name]
+            if fld.name in _BYTES_COLUMNS:
+                arrays[fld.name] = pa.array(values, pa.binary()).cast(pa.string())
+            else:
+                arrays[fld.name] = pa.array(values, fld.type)
+        arrays["event_date"] = arrays["event_time"].cast(pa.date32())
+        return pa.table(arrays, schema=STAGED_SCHEMA)
+
+
+_BYTES_COLUMNS = frozenset({column for _, column in _JSON_FIELDS} | {"extra"})
+
+
+def _parse_time(text: str | None) -> datetime | None:
+    """An aware datetime from CloudTrail's ISO 8601 text; None when it has no zone or is invalid."""
+    if not text:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return value if value.tzinfo is not None else None

@@ -1,0 +1,60 @@
+"""Stage 1, source: where CloudTrail objects come from (S3 or local folders).
+
+Entry point: `open_source(uri, ...)` returns a Source whose `list()` yields SourceObjects
+(pruned by account, region and day folders) and whose `read()` returns an object's bytes or local
+path. Listing order never matters: the warehouse manifest decides what is new.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Protocol
+
+from pipeline.source.keys import ObjectKind
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What to list. Dates are inclusive UTC days; empty tuples mean "all"."""
+
+    since: date | None = None
+    until: date | None = None
+    accounts: tuple[str, ...] = ()
+    regions: tuple[str, ...] = ()
+    # Days of slack around since/until when pruning by date folders (late delivery).
+    slack_days: int = 1
+
+
+@dataclass(frozen=True)
+class SourceObject:
+    uri: str  # s3://bucket/key, or the absolute local path
+    kind: ObjectKind
+    size: int
+    version: str  # S3 ETag, or "mtime_ns:<n>" for local files: a change means "re-ingest"
+    account: str | None = None  # from the key, a fallback only
+    region: str | None = None
+    day: date | None = None
+    metadata: dict[str, str] = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """An object's content: bytes in memory, or a local path for files read in place."""
+
+    data: bytes | None = None
+    path: Path | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+class Source(Protocol):
+    uri: str
+
+    def list(self, filters: Filters) -> Iterator[SourceObject]: ...
+
+    def fetch(self, obj: SourceObject, spool_dir: Path, spool_above: int) -> Fetched:
+        """The object's content; objects larger than spool_above bytes are written to a file in
+        spool_dir and returned as a path, so memory stays flat."""
+        ...

@@ -1,0 +1,132 @@
+"""DuckDB over the warehouse: the database file and its views.
+
+`agenttrail.duckdb` holds only views (no data), so any DuckDB client can open it from any working
+directory while no writer runs. File-backed views need the warehouse's absolute path in their
+text (DDL takes no bound parameters); it is quoted here and nowhere else, and the views are
+re-created by every writer, so a moved warehouse heals on its next ingest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline.errors import WarehouseError
+from pipeline.parse.schema import STAGED_SCHEMA
+from pipeline.resources import queries_dir
+from pipeline.sqlfile import parse_sql_file
+from pipeline.warehouse import manifest
+from pipeline.warehouse.layout import EVENTS_GLOB, Layout
+from pipeline.warehouse.records import DIGEST_SCHEMA, QUARANTINE_SCHEMA
+
+HIVE_TYPES = "{'recipient_account_id': VARCHAR, 'event_date': DATE}"
+
+
+def sql_literal(text: str) -> str:
+    """A SQL string literal; only for paths in view DDL, which cannot take parameters."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _empty_file(layout: Layout, name: str, schema: pa.Schema) -> Path:
+    path = layout.schema_dir / f"{name}.parquet"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(schema.empty_table(), path)
+    return path
+
+
+def _parquet_view(
+    con: duckdb.DuckDBPyConnection,
+    view: str,
+    folder: Path,
+    glob: str,
+    *,
+    empty: Path,
+    hive: bool = False,
+) -> None:
+    has_files = any(folder.glob(glob))
+    source = folder / glob if has_files else empty
+    options = ", union_by_name = true"
+    if hive:
+        options += f", hive_partitioning = true, hive_types = {HIVE_TYPES}"
+    if not has_files:
+        options = ""  # the empty schema file already carries the partition columns
+    con.execute(
+        f"CREATE OR REPLACE VIEW {view} AS "
+        f"SELECT * FROM read_parquet({sql_literal(str(source))}{options})"
+    )
+
+
+def define_views(con: duckdb.DuckDBPyConnection, layout: Layout) -> None:
+    """(Re)create every view: the file-backed base views, then queries/views/*.sql in order."""
+    _parquet_view(
+        con,
+        "events",
+        layout.events,
+        EVENTS_GLOB,
+        empty=_empty_file(layout, "events", STAGED_SCHEMA),
+        hive=True,
+    )
+    _parquet_view(
+        con,
+        "manifest_history",
+        layout.manifest,
+        "*.parquet",
+        empty=_empty_file(layout, "manifest", manifest.SCHEMA),
+    )
+    _parquet_view(
+        con,
+        "digests",
+        layout.digests,
+        "*.parquet",
+        empty=_empty_file(layout, "digests", DIGEST_SCHEMA),
+    )
+    _parquet_view(
+        con,
+        "quarantined_records",
+        layout.quarantine,
+        "*.parquet",
+        empty=_empty_file(layout, "quarantine", QUARANTINE_SCHEMA),
+    )
+    for path in sorted((queries_dir() / "views").glob("*.sql")):
+        view = parse_sql_file(path)
+        con.execute(view.sql)
+
+
+def _configure(con: duckdb.DuckDBPyConnection, memory_limit: str | None) -> None:
+    if memory_limit:
+        con.execute("SET memory_limit = $m", {"m": memory_limit})
+
+
+@contextmanager
+def connect(
+    layout: Layout, *, read_only: bool, memory_limit: str | None = None
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection to the warehouse database. Writers re-create the views first."""
+    if read_only and not layout.database.exists():
+        raise WarehouseError(
+            f"no warehouse at {layout.root}",
+            hint="run 'agenttrail ingest SOURCE --warehouse DIR' first, or pass --warehouse",
+            warehouse=str(layout.root),
+        )
+    try:
+        con = duckdb.connect(str(layout.database), read_only=read_only)
+    except duckdb.IOException as exc:
+        raise WarehouseError(
+            f"cannot open {layout.database}: {str(exc).splitlines()[0]}",
+            hint="another process may have it open for writing",
+            warehouse=str(layout.root),
+        ) from None
+    try:
+        _configure(con, memory_limit)
+        if not read_only:
+            define_views(con, layout)
+        yield con
+    finally:
+        con.close()
+

@@ -1,0 +1,83 @@
+"""The only module that knows the warehouse's paths.
+
+    WAREHOUSE/
+      events/recipient_account_id=A/event_date=D/part-RUN-N.parquet   the event table (Hive)
+      manifest/part-RUN-N.parquet        every source object seen, one row per sighting
+      digests/part-RUN-N.parquet         CloudTrail digest objects (for the integrity check)
+      quarantine/part-RUN-N.parquet      records that could not become rows, as found
+      derived/...                        attribution outputs (sessions, events_classified)
+      iam/...                            imported IAM snapshots
+      agenttrail.duckdb                  views over all of the above, for any DuckDB client
+      _staging/RUN/                      work in progress; removed at the start of every run
+      .lock                              held while a writer runs
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+EVENTS_GLOB = "*/*/*.parquet"
+
+
+@dataclass(frozen=True)
+class Layout:
+    root: Path
+
+    @classmethod
+    def at(cls, root: str | Path) -> Layout:
+        return cls(Path(root).expanduser().resolve())
+
+    @property
+    def events(self) -> Path:
+        return self.root / "events"
+
+    @property
+    def manifest(self) -> Path:
+        return self.root / "manifest"
+
+    @property
+    def digests(self) -> Path:
+        return self.root / "digests"
+
+    @property
+    def quarantine(self) -> Path:
+        return self.root / "quarantine"
+
+    @property
+    def derived(self) -> Path:
+        return self.root / "derived"
+
+    @property
+    def iam(self) -> Path:
+        return self.root / "iam"
+
+    @property
+    def database(self) -> Path:
+        return self.root / "agenttrail.duckdb"
+
+    @property
+    def staging(self) -> Path:
+        return self.root / "_staging"
+
+    @property
+    def spill(self) -> Path:
+        return self.root / "_staging" / "duckdb-spill"
+
+    @property
+    def schema_dir(self) -> Path:
+        return self.root / "_schema"
+
+    @property
+    def lock(self) -> Path:
+        return self.root / ".lock"
+
+    def event_partition(self, account: str, day: str) -> Path:
+        return self.events / f"recipient_account_id={account}" / f"event_date={day}"
+
+    def ensure(self) -> None:
+        for folder in (self.events, self.manifest, self.digests, self.quarantine, self.derived):
+            folder.mkdir(parents=True, exist_ok=True)
+
+    def is_warehouse(self) -> bool:
+        return self.database.exists() or self.events.is_dir()

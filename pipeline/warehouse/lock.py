@@ -1,0 +1,38 @@
+"""One writer at a time per warehouse.
+
+An advisory `flock` on WAREHOUSE/.lock: the kernel releases it when the process dies, even by
+SIGKILL, so a killed ingest never leaves a stale lock behind.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pipeline.errors import WarehouseLockedError
+
+
+@contextmanager
+def writer_lock(path: Path, purpose: str) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
+            raise WarehouseLockedError(
+                f"warehouse {path.parent} is busy: {holder}",
+                hint="wait for it to finish; only one ingest or import runs at a time",
+                warehouse=str(path.parent),
+            ) from None
+        os.ftruncate(fd, 0)
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        os.pwrite(fd, f"{purpose} by pid {os.getpid()} since {now}".encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
