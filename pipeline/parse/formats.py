@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Literal
 
-import ijson
+import ijson  # type: ignore[import-untyped]
 import msgspec
 from isal import igzip
 
@@ -59,7 +59,8 @@ def decompress(data: bytes) -> bytes:
     if not data.startswith(GZIP_MAGIC):
         return data
     try:
-        return igzip.decompress(data)
+        out: bytes = igzip.decompress(data)  # type: ignore[no-untyped-call]
+        return out
     except EOFError:
         raise ParseError("truncated gzip: the compressed stream ends early") from None
     except (OSError, zlib.error) as exc:
@@ -171,7 +172,7 @@ def open_stream(path: str) -> tuple[IO[bytes], HashingReader]:
     raw = open(path, "rb")  # noqa: SIM115 - closed by the caller through the returned stream
     magic = raw.read(2)
     raw.seek(0)
-    inner: IO[bytes] = igzip.IgzipFile(fileobj=raw, mode="rb") if magic == GZIP_MAGIC else raw
+    inner: IO[bytes] = igzip.IGzipFile(fileobj=raw, mode="rb") if magic == GZIP_MAGIC else raw
     hashing = HashingReader(inner)
     return io.BufferedReader(hashing, buffer_size=1 << 20), hashing
 

@@ -80,4 +80,5 @@ def _drop_rows(path: Path, row_numbers: list[int], row_group_rows: int) -> int:
             kept, tmp, compression="zstd", compression_level=ZSTD_LEVEL, row_group_size=row_group_rows
         )
         os.replace(tmp, path)
-    return table.num_rows - kept.num_rows
+    dropped: int = table.num_rows - kept.num_rows
+    return dropped

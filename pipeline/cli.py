@@ -1,0 +1,213 @@
+"""The `agenttrail` command line: parse options, call one library function, print.
+
+One error boundary (`main`) turns library errors into one actionable line and an exit code
+(README, "Exit codes"); `--debug` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import traceback
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from pipeline.config import Settings, load_settings
+from pipeline.errors import AgenttrailError, ExitCode, UsageError
+
+app = typer.Typer(
+    name="agenttrail",
+    help="Tell AI-agent AWS API calls from human ones in CloudTrail.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+_STATE: dict[str, Any] = {"debug": False, "config": None}
+
+WarehouseOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--warehouse", "-w", help="Warehouse folder (default ./warehouse, or agenttrail.toml)."
+    ),
+]
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help="Print the summary as JSON (for schedulers).")
+]
+
+
+@app.callback()
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="Path of agenttrail.toml to use.")
+    ] = None,
+) -> None:
+    """agenttrail: evidence of what AI agents and people did with your AWS permissions."""
+    _STATE["debug"] = debug
+    _STATE["config"] = config
+
+
+def _settings(**overrides: Any) -> Settings:
+    return load_settings(config_file=_STATE["config"], overrides=overrides)
+
+
+def _err(text: str) -> None:
+    typer.echo(text, err=True)
+
+
+def _parse_day(value: str | None, flag: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise UsageError(f"{flag} {value!r} is not a date", hint="use YYYY-MM-DD (UTC)") from None
+
+
+# ---------------------------------------------------------------------------------- ingest
+@app.command()
+def ingest(
+    sources: Annotated[list[str], typer.Argument(help="s3://bucket[/prefix], folders or files.")],
+    warehouse: WarehouseOpt = None,
+    since: Annotated[str | None, typer.Option(help="First UTC day to keep (YYYY-MM-DD).")] = None,
+    until: Annotated[str | None, typer.Option(help="Last UTC day to keep (inclusive).")] = None,
+    account: Annotated[
+        list[str] | None, typer.Option(help="Only this account (repeatable).")
+    ] = None,
+    region: Annotated[list[str] | None, typer.Option(help="Only this region (repeatable).")] = None,
+    profile: Annotated[str | None, typer.Option(help="AWS profile for S3 sources.")] = None,
+    endpoint_url: Annotated[str | None, typer.Option(help="S3-compatible endpoint URL.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Parse processes (default: cores).")] = None,
+    download_threads: Annotated[int | None, typer.Option(help="Concurrent S3 downloads.")] = None,
+    max_object_mb: Annotated[
+        int | None, typer.Option(help="Quarantine objects larger than this (MB).")
+    ] = None,
+    retry_quarantined: Annotated[
+        bool, typer.Option(help="Read again objects quarantined by earlier runs.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> int:
+    """Ingest CloudTrail logs from S3 or local folders into the Parquet warehouse.
+
+    Only new or changed objects are read; re-running is always safe. Exit code 3 means some
+    inputs were quarantined (see the summary and the `manifest` view).
+    """
+    from pipeline.console import progress_printer
+    from pipeline.ingest import run_ingest
+    from pipeline.source import Filters
+
+    settings = _settings(
+        warehouse=warehouse,
+        **{
+            "ingest.workers": workers,
+            "ingest.download_threads": download_threads,
+            "ingest.max_object_mb": max_object_mb,
+        },
+    )
+    since_day, until_day = _parse_day(since, "--since"), _parse_day(until, "--until")
+    if since_day and until_day and since_day > until_day:
+        raise UsageError("--since is after --until")
+    filters = Filters(
+        since=since_day,
+        until=until_day,
+        accounts=tuple(account or ()),
+        regions=tuple(region or ()),
+        slack_days=settings.ingest.late_delivery_days,
+    )
+    s3_client = None
+    if any(s.startswith("s3://") for s in sources):
+        from pipeline.source.aws import make_s3_client
+
+        s3_client = make_s3_client(
+            profile=profile,
+            endpoint_url=endpoint_url,
+            max_attempts=settings.ingest.retry_max_attempts,
+            max_pool_connections=max(10, settings.ingest.download_threads),
+        )
+    with progress_printer(enabled=not as_json) as progress:
+        summary = run_ingest(
+            sources,
+            settings,
+            filters=filters,
+            s3_client=s3_client,
+            progress=progress,
+            retry_quarantined=retry_quarantined,
+        )
+    if as_json:
+        typer.echo(json.dumps(summary.to_dict(), indent=2))
+    else:
+        from pipeline.console import summary_text
+
+        typer.echo(summary_text(summary))
+    return int(summary.exit_code)
+
+
+# ------------------------------------------------------------------------------------- sql
+@app.command()
+def sql(
+    statement: Annotated[str, typer.Argument(help="One SQL statement over the warehouse views.")],
+    warehouse: WarehouseOpt = None,
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="table, csv, json, ndjson, parquet, markdown.")
+    ] = "table",
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write to this file.")] = None,
+    allow_write: Annotated[
+        bool, typer.Option(help="Allow statements that change the warehouse or write files.")
+    ] = False,
+) -> int:
+    """Run one SQL statement against the warehouse views (events, events_classified, ...)."""
+    from pipeline.query.adhoc import run_sql
+    from pipeline.query.formats import render
+    from pipeline.warehouse.layout import Layout
+
+    settings = _settings(warehouse=warehouse)
+    table = run_sql(
+        Layout.at(settings.warehouse),
+        statement,
+        allow_write=allow_write,
+        memory_limit=settings.query.duckdb_memory_limit,
+    )
+    text = render(table, fmt, width=shutil.get_terminal_size((120, 24)).columns, out=out)
+    if text is not None:
+        typer.echo(text, nl=False)
+    return 0
+
+
+def main() -> None:
+    """Console-script entry point: the one error boundary."""
+    debug = "--debug" in sys.argv[1:]
+    try:
+        result = app(standalone_mode=False)
+        code = int(result) if isinstance(result, int) else 0
+    except typer.Exit as exc:
+        code = exc.exit_code
+    except typer.Abort:
+        _err("aborted")
+        code = ExitCode.ERROR
+    except typer.TyperException as exc:  # click's usage errors (typer vendors click)
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            _err(f"error: {exc}")
+        code = int(getattr(exc, "exit_code", ExitCode.USAGE))
+    except AgenttrailError as exc:
+        if debug:
+            traceback.print_exc()
+        _err(f"error: {exc.one_line()}")
+        code = exc.exit_code
+    except KeyboardInterrupt:
+        _err("interrupted; re-run the same command to carry on (nothing is lost)")
+        code = ExitCode.ERROR
+    except Exception as exc:  # the last line of defence: one line, not a traceback
+        if debug:
+            traceback.print_exc()
+        _err(f"internal error: {type(exc).__name__}: {exc} (re-run with --debug for details)")
+        code = ExitCode.ERROR
+    sys.stdout.flush()
+    sys.exit(code)
