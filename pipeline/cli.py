@@ -6,6 +6,7 @@ One error boundary (`main`) turns library errors into one actionable line and an
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import sys
@@ -175,6 +176,27 @@ def sql(
     text = render(table, fmt, width=shutil.get_terminal_size((120, 24)).columns, out=out)
     if text is not None:
         typer.echo(text, nl=False)
+    return 0
+
+
+# ------------------------------------------------------------------------------- attribute
+@app.command()
+def attribute(warehouse: WarehouseOpt = None, as_json: JsonOpt = False) -> int:
+    """Re-classify every event (agent, human, workload, service) with the rules in force.
+
+    Ingest and `iam import` do this already; run it after changing [attribution] settings.
+    """
+    from pipeline.attribute.classify import attribute_warehouse
+
+    summary = attribute_warehouse(_settings(warehouse=warehouse))
+    if as_json:
+        typer.echo(json.dumps(dataclasses.asdict(summary), indent=2))
+    else:
+        actors = ", ".join(f"{kind} {n:,}" for kind, n in summary.by_actor.items())
+        typer.echo(
+            f"classified {summary.events:,} events ({actors}); {summary.sessions:,} sessions; "
+            f"rules {summary.rules_version}; {summary.seconds:.1f} s"
+        )
     return 0
 
 

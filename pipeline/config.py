@@ -76,13 +76,22 @@ class AttributionSettings:
     mcp_source_identity_patterns: tuple[str, ...] = ()
     # SQL LIKE patterns on role names that are agent roles even without the tag (rule 4).
     agent_role_patterns: tuple[str, ...] = ()
-    # OIDC providers whose web-identity sessions are CI pipelines, hence workloads (rule 6).
-    ci_web_identity_providers: tuple[str, ...] = (
-        "token.actions.githubusercontent.com",
-        "gitlab.com",
-        "app.terraform.io",
-        "oidc.circleci.com",
-        "token.buildkite.com",
+    # SQL LIKE patterns on the resource of a signin CreateOAuth2Token that make it an MCP
+    # OAuth grant (rule 1): the managed MCP endpoints, e.g. https://aws-mcp.us-east-1.api.aws/mcp.
+    mcp_oauth_resource_patterns: tuple[str, ...] = (
+        "https://%-mcp.%.api.aws%",
+        "https://%-mcp.%.amazonaws.com%",
+    )
+    # SQL LIKE patterns on OIDC providers whose web-identity sessions are workloads (rule 6):
+    # CI pipelines and Kubernetes service accounts. Records name the provider either by host
+    # or by its IAM ARN (arn:aws:iam::ACCOUNT:oidc-provider/HOST), hence the leading %.
+    workload_web_identity_providers: tuple[str, ...] = (
+        "%token.actions.githubusercontent.com",
+        "%gitlab.com",
+        "%app.terraform.io",
+        "%oidc.circleci.com/%",
+        "%agent.buildkite.com",
+        "%oidc.eks.%.amazonaws.com/id/%",
     )
     # SQL LIKE patterns on role or user names that are workloads (rule 6).
     workload_role_patterns: tuple[str, ...] = ()

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
+from pipeline.attribute.classify import refresh_attribution
 from pipeline.config import Settings
 from pipeline.errors import ExitCode, ParseError, SourceError
 from pipeline.ingest_task import (
@@ -44,7 +45,6 @@ from pipeline.source import Fetched, Filters, Source, SourceObject
 from pipeline.source.open import open_source
 from pipeline.warehouse import manifest
 from pipeline.warehouse.commit import commit_batch
-from pipeline.warehouse.connect import connect
 from pipeline.warehouse.layout import Layout
 from pipeline.warehouse.lock import writer_lock
 from pipeline.warehouse.manifest import ManifestEntry
@@ -95,6 +95,7 @@ class IngestSummary:
     seconds: float = 0.0
     quarantine: list[dict[str, Any]] = field(default_factory=list)
     failures: list[dict[str, str]] = field(default_factory=list)
+    attribution: dict[str, Any] = field(default_factory=dict)
 
     @property
     def exit_code(self) -> ExitCode:
@@ -126,6 +127,7 @@ class IngestSummary:
             "events_per_second": round(self.events_written / self.seconds) if self.seconds else 0,
             "quarantine": self.quarantine,
             "failures": self.failures,
+            "attribution": self.attribution,
             "exit_code": int(self.exit_code),
         }
 
@@ -250,8 +252,16 @@ class _Job:
                     con.execute("SET preserve_insertion_order = false")
                     self._process(todo, con)
                     self._commit(con)
-                with connect(self.layout, read_only=False):
-                    pass  # re-create the views over what is now in the warehouse
+                # Attribution is derived over the whole warehouse after every ingest, so files
+                # arriving out of order never change an answer.
+                attribution = refresh_attribution(self.layout, self.settings.attribution)
+                self.summary.attribution = {
+                    "events": attribution.events,
+                    "sessions": attribution.sessions,
+                    "by_actor": attribution.by_actor,
+                    "rules_version": attribution.rules_version,
+                    "seconds": round(attribution.seconds, 3),
+                }
             finally:
                 shutil.rmtree(self.layout.staging, ignore_errors=True)
         self.summary.seconds = time.monotonic() - self.started

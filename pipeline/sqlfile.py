@@ -64,8 +64,8 @@ def _strip_comments_and_strings(sql: str) -> str:
 
 def parse_params(text: str, path: Path) -> tuple[Param, ...]:
     text = text.strip()
-    if text in ("", "none", "-"):
-        return ()
+    if text in ("", "-") or text.lower().startswith("none"):
+        return ()  # "none", optionally followed by a note such as "(reads temp tables)"
     params = []
     for chunk in text.split(";"):
         if not chunk.strip():

@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.errors import WarehouseError
+from pipeline.iam.schema import base_views as iam_base_views
 from pipeline.parse.schema import STAGED_SCHEMA
 from pipeline.resources import queries_dir
 from pipeline.sqlfile import parse_sql_file
@@ -93,9 +94,46 @@ def define_views(con: duckdb.DuckDBPyConnection, layout: Layout) -> None:
         "*.parquet",
         empty=_empty_file(layout, "quarantine", QUARANTINE_SCHEMA),
     )
+    for iam in iam_base_views(layout):
+        _parquet_view(
+            con, iam.name, iam.folder, "*.parquet", empty=_empty_file(layout, iam.name, iam.schema)
+        )
+    generation = _current_generation(layout)
+    if generation is not None:
+        _derived_views(con, generation)
     for path in sorted((queries_dir() / "views").glob("*.sql")):
+        # Views numbered 50 and above read the attribution outputs, which exist after the
+        # first rebuild only.
+        if generation is None and int(path.name.split("_", 1)[0]) >= ATTRIBUTION_VIEWS_FROM:
+            continue
         view = parse_sql_file(path)
         con.execute(view.sql)
+
+
+ATTRIBUTION_VIEWS_FROM = 50
+
+
+def _current_generation(layout: Layout) -> Path | None:
+    pointer = layout.derived / "CURRENT"
+    if not pointer.exists():
+        return None
+    folder = layout.derived / pointer.read_text().strip()
+    return folder if folder.is_dir() else None
+
+
+def _derived_views(con: duckdb.DuckDBPyConnection, generation: Path) -> None:
+    for table in ("sessions", "mcp_tool_calls", "mcp_grants", "role_agent_observations"):
+        con.execute(
+            f"CREATE OR REPLACE VIEW {table} AS "
+            f"SELECT * FROM read_parquet({sql_literal(str(generation / (table + '.parquet')))})"
+        )
+    classified = generation / "events_classified"
+    if any(classified.glob(EVENTS_GLOB)):
+        source = f"{sql_literal(str(classified / EVENTS_GLOB))}, hive_partitioning = true, "
+        source += f"hive_types = {HIVE_TYPES}, union_by_name = true"
+    else:
+        source = sql_literal(str(generation / "events_classified_schema.parquet"))
+    con.execute(f"CREATE OR REPLACE VIEW events_classified AS SELECT * FROM read_parquet({source})")
 
 
 def _configure(con: duckdb.DuckDBPyConnection, memory_limit: str | None) -> None:
@@ -129,4 +167,3 @@ def connect(
         yield con
     finally:
         con.close()
-

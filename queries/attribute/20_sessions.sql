@@ -1,0 +1,205 @@
+-- name: 20_sessions
+-- description: The sessions table: one row per access key issued by STS (AssumeRole,
+--   AssumeRoleWithSAML, AssumeRoleWithWebIdentity, GetSessionToken, GetFederationToken), with
+--   the role, session name, the issuing principal and its own key (the parent), session tags in
+--   one normalised list (list form `tags`, map form `principalTags`, and
+--   `incomingTransitiveTags`), transitive tag keys, the source identity, and issue/expiry times.
+--   A cross-account AssumeRole logged in both accounts (same sharedEventID) is one session.
+--   Chains are walked to their root (bounded depth, cycle-safe): transitive tags and the source
+--   identity of ancestors reach every session below them.
+-- params: none (reads the temp table attribution_settings)
+-- grain: one row per issued access key
+-- used_by: pipeline/attribute/classify.py; queries session_chains, unjoined_sessions
+CREATE OR REPLACE TEMP TABLE session_events AS
+SELECT
+    json_extract_string(response_elements, '$.credentials.accessKeyId') AS issued_key,
+    event_id,
+    event_time,
+    event_name,
+    recipient_account_id,
+    shared_event_id,
+    coalesce(
+        json_extract_string(request_parameters, '$.roleArn'),
+        json_extract_string(response_elements, '$.federatedUser.arn')
+    ) AS role_arn,
+    coalesce(
+        json_extract_string(request_parameters, '$.roleSessionName'),
+        json_extract_string(request_parameters, '$.name')
+    ) AS session_name,
+    access_key_id AS parent_key,
+    principal_type AS caller_type,
+    coalesce(principal_arn, invoked_by) AS caller,
+    invoked_by AS caller_invoked_by,
+    iam_principal_arn AS caller_iam_arn,
+    json_extract_string(user_identity, '$.identityProvider') AS web_identity_provider,
+    coalesce(
+        json_extract_string(request_parameters, '$.sourceIdentity'),
+        json_extract_string(response_elements, '$.sourceIdentity')
+    ) AS source_identity,
+    json_extract(request_parameters, '$.tags') AS tags_list,
+    json_extract(request_parameters, '$.principalTags') AS tags_map,
+    json_extract(request_parameters, '$.incomingTransitiveTags') AS tags_incoming,
+    json_extract(request_parameters, '$.transitiveTagKeys') AS transitive_keys,
+    json_extract_string(response_elements, '$.credentials.expiration') AS expiration_text
+FROM events
+WHERE event_source = 'sts.amazonaws.com'
+    AND event_name IN (
+        'AssumeRole', 'AssumeRoleWithSAML', 'AssumeRoleWithWebIdentity',
+        'GetSessionToken', 'GetFederationToken'
+    )
+    AND error_code IS NULL
+    AND json_extract_string(response_elements, '$.credentials.accessKeyId') IS NOT NULL;
+
+CREATE OR REPLACE TEMP TABLE session_tags AS
+WITH list_form AS (
+    SELECT e.issued_key, t.key AS tag_key, t.value AS tag_value, 'tags' AS origin
+    FROM session_events AS e,
+        unnest(coalesce(json_transform(e.tags_list, '[{"key":"VARCHAR","value":"VARCHAR"}]'), []))
+            AS u(t)
+),
+
+map_form AS (
+    SELECT e.issued_key, m.key AS tag_key, m.value AS tag_value, 'principalTags' AS origin
+    FROM session_events AS e,
+        unnest(coalesce(map_entries(json_transform(e.tags_map, '"MAP(VARCHAR, VARCHAR)"')), []))
+            AS u(m)
+),
+
+incoming AS (
+    SELECT e.issued_key, m.key AS tag_key, m.value AS tag_value, 'incomingTransitiveTags' AS origin
+    FROM session_events AS e,
+        unnest(coalesce(map_entries(json_transform(e.tags_incoming, '"MAP(VARCHAR, VARCHAR)"')), []))
+            AS u(m)
+),
+
+final AS (
+    SELECT DISTINCT issued_key, tag_key, tag_value, origin
+    FROM (SELECT * FROM list_form UNION ALL SELECT * FROM map_form UNION ALL SELECT * FROM incoming)
+    WHERE tag_key IS NOT NULL
+)
+
+SELECT * FROM final;
+
+CREATE OR REPLACE TEMP TABLE session_nodes AS
+WITH transitive AS (
+    SELECT DISTINCT e.issued_key, k AS tag_key
+    FROM session_events AS e,
+        unnest(coalesce(json_transform(e.transitive_keys, '["VARCHAR"]'), [])) AS u(k)
+),
+
+merged AS (
+    -- One session per issued key. Of two copies of a cross-account AssumeRole, prefer the one
+    -- logged in the role's own account: it is the one that shows incomingTransitiveTags.
+    SELECT
+        issued_key,
+        arg_min(event_id, CASE WHEN role_arn LIKE '%::' || recipient_account_id || ':%' THEN 0 ELSE 1 END)
+            AS issuing_event_id,
+        list(DISTINCT event_id ORDER BY event_id) AS issuing_event_ids,
+        min(event_time) AS issued_at,
+        any_value(event_name) AS issued_by_call,
+        any_value(role_arn) AS role_arn,
+        any_value(session_name) AS session_name,
+        any_value(parent_key) AS parent_key,
+        any_value(caller_type) AS caller_type,
+        any_value(caller) AS caller,
+        any_value(caller_invoked_by) AS caller_invoked_by,
+        any_value(caller_iam_arn) AS caller_iam_arn,
+        any_value(web_identity_provider) AS web_identity_provider,
+        any_value(source_identity) AS source_identity,
+        max(try_strptime(expiration_text, '%b %d, %Y, %I:%M:%S %p')) AS expires_at
+    FROM session_events
+    GROUP BY issued_key
+)
+
+SELECT
+    m.*,
+    regexp_extract(m.role_arn, ':role/(?:.*/)?([^/]+)$', 1) AS role_name,
+    regexp_extract(m.role_arn, '^arn:[^:]+:iam::(\d{12}):', 1) AS role_account_id,
+    (SELECT list({'key': t.tag_key, 'value': t.tag_value, 'origin': t.origin} ORDER BY t.tag_key, t.origin)
+     FROM session_tags AS t WHERE t.issued_key = m.issued_key) AS own_tags,
+    (SELECT list(DISTINCT x.tag_key ORDER BY x.tag_key) FROM transitive AS x WHERE x.issued_key = m.issued_key)
+        AS transitive_tag_keys
+FROM merged AS m;
+
+CREATE OR REPLACE TEMP TABLE session_chain AS
+WITH RECURSIVE walk (issued_key, ancestor_key, depth, path) AS (
+    SELECT issued_key, issued_key, 0, [issued_key]
+    FROM session_nodes
+    UNION ALL
+    SELECT w.issued_key, p.issued_key, w.depth + 1, list_append(w.path, p.issued_key)
+    FROM walk AS w
+    JOIN session_nodes AS c ON c.issued_key = w.ancestor_key
+    JOIN session_nodes AS p ON p.issued_key = c.parent_key
+    WHERE w.depth < (SELECT chain_max_depth FROM attribution_settings)
+        AND NOT list_contains(w.path, p.issued_key)
+)
+
+SELECT * FROM walk;
+
+CREATE OR REPLACE TEMP TABLE sessions AS
+WITH roots AS (
+    SELECT issued_key, arg_max(ancestor_key, depth) AS root_key, max(depth) AS chain_depth
+    FROM session_chain
+    GROUP BY issued_key
+),
+
+inherited AS (
+    -- Tags an ancestor marked transitive reach every session below it.
+    SELECT DISTINCT w.issued_key, t.tag_key, t.tag_value
+    FROM session_chain AS w
+    JOIN session_nodes AS a ON a.issued_key = w.ancestor_key
+    JOIN session_tags AS t ON t.issued_key = w.ancestor_key
+    WHERE w.depth > 0 AND list_contains(a.transitive_tag_keys, t.tag_key)
+),
+
+effective AS (
+    SELECT issued_key, tag_key, any_value(tag_value) AS tag_value
+    FROM (
+        SELECT issued_key, tag_key, tag_value FROM session_tags
+        UNION ALL
+        SELECT issued_key, tag_key, tag_value FROM inherited
+    )
+    GROUP BY ALL
+),
+
+source_identities AS (
+    -- sourceIdentity persists through a chain: the root-most one is who started it.
+    SELECT w.issued_key, arg_max(a.source_identity, w.depth) AS chain_source_identity
+    FROM session_chain AS w
+    JOIN session_nodes AS a ON a.issued_key = w.ancestor_key
+    WHERE a.source_identity IS NOT NULL
+    GROUP BY w.issued_key
+)
+
+SELECT
+    n.issued_key,
+    n.issuing_event_id,
+    n.issuing_event_ids,
+    n.issued_by_call,
+    n.issued_at,
+    n.expires_at,
+    n.role_arn,
+    n.role_account_id,
+    n.role_name,
+    n.session_name,
+    n.parent_key,
+    n.caller_type,
+    n.caller,
+    n.caller_invoked_by,
+    n.caller_iam_arn,
+    n.web_identity_provider,
+    coalesce(n.source_identity, s.chain_source_identity) AS source_identity,
+    n.own_tags,
+    n.transitive_tag_keys,
+    (SELECT map_from_entries(list({'key': e.tag_key, 'value': e.tag_value} ORDER BY e.tag_key))
+     FROM effective AS e WHERE e.issued_key = n.issued_key) AS effective_tags,
+    r.root_key,
+    r.chain_depth,
+    root.caller_type AS root_caller_type,
+    root.caller AS root_caller,
+    root.caller_invoked_by AS root_caller_invoked_by,
+    root.web_identity_provider AS root_web_identity_provider
+FROM session_nodes AS n
+LEFT JOIN roots AS r ON r.issued_key = n.issued_key
+LEFT JOIN session_nodes AS root ON root.issued_key = r.root_key
+LEFT JOIN source_identities AS s ON s.issued_key = n.issued_key;

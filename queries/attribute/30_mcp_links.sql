@@ -1,0 +1,92 @@
+-- name: 30_mcp_links
+-- description: Links of the AWS-managed MCP servers. mcp_tool_calls: each AwsMcpEvent
+--   tool-call record (matched on eventType only: its eventSource and eventName differ between
+--   AWS's documentation and real records) with its tool name, MCP session and client, and one
+--   row per downstream request it caused (downstreamRequests[].requestId = the downstream
+--   call's requestID). mcp_grants: OAuth grants for an MCP endpoint (signin CreateOAuth2Token
+--   whose resource matches a configured MCP endpoint pattern); every later event of the grant's
+--   signInSessionArn belongs to it. A signInSessionArn without such a grant means nothing:
+--   AWS puts it on ordinary console and CLI sessions too.
+-- params: none (reads the temp tables attribution_settings and attribution_patterns)
+-- grain: mcp_tool_calls: one row per tool call and downstream request; mcp_grants: one row per grant
+-- used_by: pipeline/attribute/classify.py (rule 1); query mcp_tool_calls
+CREATE OR REPLACE TEMP TABLE mcp_tool_calls AS
+WITH calls AS (
+    SELECT
+        event_id AS tool_event_id,
+        event_time AS tool_event_time,
+        recipient_account_id,
+        event_source,
+        user_agent AS mcp_client,
+        principal_arn,
+        coalesce(
+            json_extract_string(request_parameters, '$.params.name'),
+            json_extract_string(request_parameters, '$.method')
+        ) AS tool_name,
+        coalesce(
+            json_extract_string(extra, '$.mcpEventDetails.sessionId'),
+            json_extract_string(additional_event_data, '$.mcpEventDetails.sessionId')
+        ) AS mcp_session_id,
+        coalesce(
+            json_extract_string(extra, '$.mcpEventDetails.mcpServerName'),
+            json_extract_string(additional_event_data, '$.mcpEventDetails.mcpServerName')
+        ) AS mcp_server_name,
+        -- The managed server as a service principal: aws-mcp.amazonaws.com, whether the record
+        -- names its source aws-mcp.amazonaws.com (seen) or aws-mcp.us-east-1.api.aws (documented).
+        CASE
+            WHEN event_source LIKE '%.amazonaws.com' THEN event_source
+            ELSE split_part(event_source, '.', 1) || '.amazonaws.com'
+        END AS mcp_principal,
+        json_extract(additional_event_data, '$.downstreamRequests') AS downstream
+    FROM events
+    WHERE event_type = 'AwsMcpEvent'
+),
+
+final AS (
+    SELECT
+        c.* EXCLUDE (downstream),
+        d.apiName AS downstream_api,
+        d.requestId AS downstream_request_id,
+        d.awsRegion AS downstream_region
+    FROM calls AS c
+    LEFT JOIN LATERAL (
+        SELECT unnest(coalesce(
+            json_transform(c.downstream, '[{"apiName":"VARCHAR","requestId":"VARCHAR","awsRegion":"VARCHAR"}]'),
+            [NULL]
+        ), recursive := true)
+    ) AS d ON true
+)
+
+SELECT * FROM final;
+
+CREATE OR REPLACE TEMP TABLE mcp_grants AS
+WITH grants AS (
+    SELECT
+        json_extract_string(additional_event_data, '$.signInSessionArn') AS sign_in_session_arn,
+        json_extract_string(request_parameters, '$.resource') AS resource,
+        event_id AS grant_event_id,
+        event_time AS granted_at,
+        recipient_account_id,
+        principal_arn AS granted_to,
+        coalesce(on_behalf_of_user_id, source_identity, regexp_extract(principal_arn, '[^/]+$'))
+            AS grant_owner
+    FROM events
+    WHERE event_source = 'signin.amazonaws.com'
+        AND event_name = 'CreateOAuth2Token'
+        AND error_code IS NULL
+),
+
+final AS (
+    SELECT
+        g.*,
+        split_part(regexp_extract(g.resource, '^[a-z]+://([^/:]+)', 1), '.', 1) || '.amazonaws.com'
+            AS mcp_principal
+    FROM grants AS g
+    WHERE g.sign_in_session_arn IS NOT NULL
+        AND EXISTS (
+            SELECT 1 FROM attribution_patterns AS p
+            WHERE p.kind = 'mcp_oauth_resource' AND g.resource LIKE p.pattern
+        )
+)
+
+SELECT * FROM final;

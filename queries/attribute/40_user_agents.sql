@@ -1,0 +1,32 @@
+-- name: 40_user_agents
+-- description: The client behind each distinct user agent (console, cli, sdk, iac, mcp, service,
+--   unknown) and the awslabs MCP server it names, if any. Markers come from the temp table
+--   user_agent_markers (pipeline/attribute/markers.py, with their sources); the first marker by
+--   priority wins, and MCP markers come before CLI/SDK ones because awslabs servers append
+--   theirs to an aws-cli/ or Boto3/ string. Computed per distinct user agent, not per event.
+-- params: none
+-- grain: one row per distinct user agent
+-- used_by: pipeline/attribute/classify.py (client column, rule 3)
+CREATE OR REPLACE TEMP TABLE user_agent_clients AS
+WITH agents AS (
+    SELECT DISTINCT user_agent FROM events WHERE user_agent IS NOT NULL
+),
+
+matched AS (
+    SELECT a.user_agent, arg_min(m.client, m.priority) AS client
+    FROM agents AS a
+    JOIN user_agent_markers AS m ON a.user_agent LIKE m.pattern
+    GROUP BY a.user_agent
+),
+
+final AS (
+    SELECT
+        a.user_agent,
+        coalesce(m.client, 'unknown') AS client,
+        nullif(regexp_extract(a.user_agent, '(md/)?awslabs[#/]mcp[#/]([\w.-]+)', 2), '')
+            AS awslabs_mcp_server
+    FROM agents AS a
+    LEFT JOIN matched AS m ON m.user_agent = a.user_agent
+)
+
+SELECT * FROM final;
