@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m pipeline.demo --warehouse $(WAREHOUSE)
+	$(BIN)/agenttrail demo --warehouse $(WAREHOUSE)
 
 test: check unit
 

@@ -11,7 +11,7 @@ import json
 import shutil
 import sys
 import traceback
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -198,6 +198,120 @@ def attribute(warehouse: WarehouseOpt = None, as_json: JsonOpt = False) -> int:
             f"rules {summary.rules_version}; {summary.seconds:.1f} s"
         )
     return 0
+
+
+# ------------------------------------------------------------------------------------- iam
+iam_app = typer.Typer(
+    help="IAM inventory: role tags, boundaries and policies.", no_args_is_help=True
+)
+app.add_typer(iam_app, name="iam")
+
+
+def _parse_moment(value: str | None) -> datetime:
+    if value is None:
+        return datetime.now(UTC)
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise UsageError(
+            f"--taken-at {value!r} is not a time", hint="use ISO 8601, e.g. 2026-06-30T12:00:00Z"
+        ) from None
+    if moment.tzinfo is None:
+        raise UsageError(f"--taken-at {value!r} has no time zone", hint="append Z for UTC")
+    return moment.astimezone(UTC)
+
+
+def _print_import(summary: Any) -> None:
+    for snap in summary.snapshots:
+        state = "already present" if snap.already_present else "imported"
+        typer.echo(
+            f"{state}: {snap.source_file} -> account {snap.account_id}, taken at "
+            f"{snap.taken_at.isoformat()}, {snap.roles} roles, {snap.users} users, "
+            f"{snap.groups} groups, {snap.policies} policies (snapshot {snap.snapshot_id})"
+        )
+    if summary.attribution is not None:
+        typer.echo(f"re-classified {summary.attribution.events:,} events")
+
+
+@iam_app.command("import")
+def iam_import(
+    files: Annotated[list[Path], typer.Argument(help="get-account-authorization-details JSON.")],
+    taken_at: Annotated[
+        str | None,
+        typer.Option(help="When the snapshot was taken (ISO 8601 with zone; default: now)."),
+    ] = None,
+    warehouse: WarehouseOpt = None,
+) -> int:
+    """Import IAM snapshots (the output of `aws iam get-account-authorization-details`)."""
+    from pipeline.iam.store import import_snapshots
+    from pipeline.warehouse.layout import Layout
+
+    settings = _settings(warehouse=warehouse)
+    summary = import_snapshots(
+        files, Layout.at(settings.warehouse), _parse_moment(taken_at), settings
+    )
+    _print_import(summary)
+    return 0
+
+
+@iam_app.command("snapshot")
+def iam_snapshot(
+    profile: Annotated[str | None, typer.Option(help="AWS profile.")] = None,
+    endpoint_url: Annotated[str | None, typer.Option(help="IAM endpoint URL.")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Also keep the JSON here.")
+    ] = None,
+    warehouse: WarehouseOpt = None,
+) -> int:
+    """Take an IAM snapshot live (iam:GetAccountAuthorizationDetails) and import it."""
+    from pipeline.iam.client import make_iam_client
+    from pipeline.iam.snapshot import snapshot_to_file
+    from pipeline.iam.store import import_snapshots
+    from pipeline.warehouse.layout import Layout
+
+    settings = _settings(warehouse=warehouse)
+    layout = Layout.at(settings.warehouse)
+    client = make_iam_client(
+        profile=profile, endpoint_url=endpoint_url, max_attempts=settings.ingest.retry_max_attempts
+    )
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    target = out or layout.iam_raw / f"authorization-details-{stamp}.json"
+    taken = snapshot_to_file(client, target)
+    typer.echo(f"snapshot written to {taken.path}")
+    _print_import(import_snapshots([taken.path], layout, taken.taken_at, settings))
+    return 0
+
+
+# ------------------------------------------------------------------------------------ demo
+@app.command()
+def demo(warehouse: WarehouseOpt = None) -> int:
+    """The main job on the bundled sample_logs/: ingest, IAM import, attribution, summary."""
+    from pipeline.demo import run_demo
+    from pipeline.query.formats import render
+
+    result = run_demo(_settings(warehouse=warehouse or "demo-warehouse"))
+    ingest = result.ingest
+    typer.echo(
+        f"ingested {ingest.events_written:,} new events from {ingest.objects_read:,} files "
+        f"({ingest.objects_unchanged:,} unchanged, {ingest.duplicates_dropped:,} duplicates "
+        f"dropped, {ingest.digests_recorded} digests recorded); "
+        f"{result.snapshots_imported} IAM snapshot(s) imported"
+    )
+    import pyarrow as pa
+
+    typer.echo("\nwho acted, and through which path:")
+    typer.echo(render(pa.Table.from_pylist(result.by_actor_and_path), "table"), nl=False)
+    typer.echo("\nagents seen:")
+    typer.echo(render(pa.Table.from_pylist(result.agents), "table"), nl=False)
+    database = result.warehouse / "agenttrail.duckdb"
+    typer.echo(
+        f"\nwarehouse: {result.warehouse}\n"
+        f"open it:   duckdb {database}   (views: events, events_classified, sessions, ...)\n"
+        f"next:      agenttrail query list -w {result.warehouse}\n"
+        f"           agenttrail query run agent_bypass --quarter 2026Q3 -w {result.warehouse}\n"
+        "HTML reports: none yet; the quarterly report and evidence bundle are the next issues."
+    )
+    return int(ingest.exit_code)
 
 
 def main() -> None:

@@ -19,6 +19,11 @@ def _find(folder: str, package: str) -> Path:
     return Path(str(resources.files(package)))
 
 
+def checkout_dir() -> Path:
+    """The repository root when running from a checkout (sample_logs/ lives there)."""
+    return _CHECKOUT
+
+
 def queries_dir() -> Path:
     return _find("queries", "pipeline._queries")
 

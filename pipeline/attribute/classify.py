@@ -22,7 +22,7 @@ from pipeline.errors import WarehouseError
 from pipeline.resources import queries_dir
 from pipeline.sqlfile import parse_sql_file
 from pipeline.warehouse.connect import connect, define_views
-from pipeline.warehouse.layout import Layout
+from pipeline.warehouse.layout import EVENTS_GLOB, Layout
 from pipeline.warehouse.lock import writer_lock
 
 # Derived tables written per rebuild; events_classified is partitioned like events/.
@@ -144,10 +144,10 @@ def rebuild_attribution(
             con.execute(
                 "SELECT actor_kind, count(*) FROM read_parquet($p, hive_partitioning = true)"
                 " GROUP BY ALL ORDER BY ALL",
-                {"p": str(out / "*" / "*" / "*.parquet")},
+                {"p": str(out / EVENTS_GLOB)},
             ).fetchall()
         )
-        if out.is_dir()
+        if any(out.glob(EVENTS_GLOB))
         else {}
     )
     sessions = con.execute("SELECT count(*) FROM sessions").fetchone()

@@ -6,6 +6,7 @@ import duckdb
 import pyarrow as pa
 
 from pipeline.errors import QueryError, UsageError
+from pipeline.sqlfile import load_internal
 from pipeline.warehouse.connect import connect
 from pipeline.warehouse.layout import Layout
 
@@ -48,3 +49,15 @@ def run_sql(
             return relation.to_arrow_table()
         except duckdb.Error as exc:
             raise QueryError(f"SQL error: {str(exc).splitlines()[0]}", sql=sql) from None
+
+
+def run_internal(layout: Layout, relative: str) -> pa.Table:
+    """Run one of the project's own parameterless statements (queries/<relative>.sql)."""
+    statement = load_internal(relative)
+    with connect(layout, read_only=True) as con:
+        try:
+            return con.sql(statement.sql).to_arrow_table()
+        except duckdb.Error as exc:
+            raise QueryError(
+                f"{statement.path}: {str(exc).splitlines()[0]}", file=str(statement.path)
+            ) from None

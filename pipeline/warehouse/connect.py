@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Protocol
 
 import duckdb
 import pyarrow as pa
@@ -41,17 +42,56 @@ def _empty_file(layout: Layout, name: str, schema: pa.Schema) -> Path:
     return path
 
 
+class WarehouseFiles(Protocol):
+    """Where the views' files are: a local folder, or an S3 prefix (warehouse/remote.py).
+
+    Paths are those of `layout` (for a remote warehouse, a Layout that only names the folders);
+    `location` turns one into the string DuckDB reads. Only the listing differs between the two,
+    so the view definitions below stay in one place.
+    """
+
+    layout: Layout
+
+    def location(self, path: Path) -> str: ...
+
+    def has_files(self, folder: Path, glob: str) -> bool: ...
+
+    def read_text(self, path: Path) -> str | None: ...
+
+    def empty_file(self, name: str, schema: pa.Schema) -> str: ...
+
+
+class LocalFiles:
+    """The warehouse in a local folder; empty-schema files are kept in its _schema/ folder."""
+
+    def __init__(self, layout: Layout) -> None:
+        self.layout = layout
+
+    def location(self, path: Path) -> str:
+        return str(path)
+
+    def has_files(self, folder: Path, glob: str) -> bool:
+        return any(folder.glob(glob))
+
+    def read_text(self, path: Path) -> str | None:
+        return path.read_text() if path.is_file() else None
+
+    def empty_file(self, name: str, schema: pa.Schema) -> str:
+        return str(_empty_file(self.layout, name, schema))
+
+
 def _parquet_view(
     con: duckdb.DuckDBPyConnection,
+    files: WarehouseFiles,
     view: str,
     folder: Path,
     glob: str,
     *,
-    empty: Path,
+    schema: tuple[str, pa.Schema],
     hive: bool = False,
 ) -> None:
-    has_files = any(folder.glob(glob))
-    source = folder / glob if has_files else empty
+    has_files = files.has_files(folder, glob)
+    source = files.location(folder / glob) if has_files else files.empty_file(*schema)
     options = ", union_by_name = true"
     if hive:
         options += f", hive_partitioning = true, hive_types = {HIVE_TYPES}"
@@ -59,48 +99,47 @@ def _parquet_view(
         options = ""  # the empty schema file already carries the partition columns
     con.execute(
         f"CREATE OR REPLACE VIEW {view} AS "
-        f"SELECT * FROM read_parquet({sql_literal(str(source))}{options})"
+        f"SELECT * FROM read_parquet({sql_literal(source)}{options})"
     )
 
 
-def define_views(con: duckdb.DuckDBPyConnection, layout: Layout) -> None:
+def define_views(con: duckdb.DuckDBPyConnection, layout: Layout | WarehouseFiles) -> None:
     """(Re)create every view: the file-backed base views, then queries/views/*.sql in order."""
+    files = LocalFiles(layout) if isinstance(layout, Layout) else layout
+    where = files.layout
     _parquet_view(
         con,
+        files,
         "events",
-        layout.events,
+        where.events,
         EVENTS_GLOB,
-        empty=_empty_file(layout, "events", STAGED_SCHEMA),
+        schema=("events", STAGED_SCHEMA),
         hive=True,
     )
     _parquet_view(
         con,
+        files,
         "manifest_history",
-        layout.manifest,
+        where.manifest,
         "*.parquet",
-        empty=_empty_file(layout, "manifest", manifest.SCHEMA),
+        schema=("manifest", manifest.SCHEMA),
+    )
+    _parquet_view(
+        con, files, "digests", where.digests, "*.parquet", schema=("digests", DIGEST_SCHEMA)
     )
     _parquet_view(
         con,
-        "digests",
-        layout.digests,
-        "*.parquet",
-        empty=_empty_file(layout, "digests", DIGEST_SCHEMA),
-    )
-    _parquet_view(
-        con,
+        files,
         "quarantined_records",
-        layout.quarantine,
+        where.quarantine,
         "*.parquet",
-        empty=_empty_file(layout, "quarantine", QUARANTINE_SCHEMA),
+        schema=("quarantine", QUARANTINE_SCHEMA),
     )
-    for iam in iam_base_views(layout):
-        _parquet_view(
-            con, iam.name, iam.folder, "*.parquet", empty=_empty_file(layout, iam.name, iam.schema)
-        )
-    generation = _current_generation(layout)
+    for iam in iam_base_views(where):
+        _parquet_view(con, files, iam.name, iam.folder, "*.parquet", schema=(iam.name, iam.schema))
+    generation = _current_generation(files)
     if generation is not None:
-        _derived_views(con, generation)
+        _derived_views(con, files, generation)
     for path in sorted((queries_dir() / "views").glob("*.sql")):
         # Views numbered 50 and above read the attribution outputs, which exist after the
         # first rebuild only.
@@ -113,26 +152,28 @@ def define_views(con: duckdb.DuckDBPyConnection, layout: Layout) -> None:
 ATTRIBUTION_VIEWS_FROM = 50
 
 
-def _current_generation(layout: Layout) -> Path | None:
-    pointer = layout.derived / "CURRENT"
-    if not pointer.exists():
+def _current_generation(files: WarehouseFiles) -> Path | None:
+    name = files.read_text(files.layout.derived / "CURRENT")
+    if name is None or not name.strip():
         return None
-    folder = layout.derived / pointer.read_text().strip()
-    return folder if folder.is_dir() else None
+    folder = files.layout.derived / name.strip()
+    return folder if files.has_files(folder, "*.parquet") else None
 
 
-def _derived_views(con: duckdb.DuckDBPyConnection, generation: Path) -> None:
+def _derived_views(con: duckdb.DuckDBPyConnection, files: WarehouseFiles, generation: Path) -> None:
     for table in ("sessions", "mcp_tool_calls", "mcp_grants", "role_agent_observations"):
+        path = files.location(generation / f"{table}.parquet")
         con.execute(
-            f"CREATE OR REPLACE VIEW {table} AS "
-            f"SELECT * FROM read_parquet({sql_literal(str(generation / (table + '.parquet')))})"
+            f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM read_parquet({sql_literal(path)})"
         )
     classified = generation / "events_classified"
-    if any(classified.glob(EVENTS_GLOB)):
-        source = f"{sql_literal(str(classified / EVENTS_GLOB))}, hive_partitioning = true, "
-        source += f"hive_types = {HIVE_TYPES}, union_by_name = true"
+    if files.has_files(classified, EVENTS_GLOB):
+        source = (
+            f"{sql_literal(files.location(classified / EVENTS_GLOB))}, hive_partitioning = true"
+        )
+        source += f", hive_types = {HIVE_TYPES}, union_by_name = true"
     else:
-        source = sql_literal(str(generation / "events_classified_schema.parquet"))
+        source = sql_literal(files.location(generation / "events_classified_schema.parquet"))
     con.execute(f"CREATE OR REPLACE VIEW events_classified AS SELECT * FROM read_parquet({source})")
 
 

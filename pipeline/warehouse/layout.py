@@ -1,15 +1,15 @@
 """The only module that knows the warehouse's paths.
 
-    WAREHOUSE/
-      events/recipient_account_id=A/event_date=D/part-RUN-N.parquet   the event table (Hive)
-      manifest/part-RUN-N.parquet        every source object seen, one row per sighting
-      digests/part-RUN-N.parquet         CloudTrail digest objects (for the integrity check)
-      quarantine/part-RUN-N.parquet      records that could not become rows, as found
-      derived/...                        attribution outputs (sessions, events_classified)
-      iam/...                            imported IAM snapshots
-      agenttrail.duckdb                  views over all of the above, for any DuckDB client
-      _staging/RUN/                      work in progress; removed at the start of every run
-      .lock                              held while a writer runs
+WAREHOUSE/
+  events/recipient_account_id=A/event_date=D/part-RUN-N.parquet   the event table (Hive)
+  manifest/part-RUN-N.parquet        every source object seen, one row per sighting
+  digests/part-RUN-N.parquet         CloudTrail digest objects (for the integrity check)
+  quarantine/part-RUN-N.parquet      records that could not become rows, as found
+  derived/...                        attribution outputs (sessions, events_classified)
+  iam/...                            imported IAM snapshots
+  agenttrail.duckdb                  views over all of the above, for any DuckDB client
+  _staging/RUN/                      work in progress; removed at the start of every run
+  .lock                              held while a writer runs
 """
 
 from __future__ import annotations
@@ -51,6 +51,33 @@ class Layout:
     @property
     def iam(self) -> Path:
         return self.root / "iam"
+
+    @property
+    def iam_roles(self) -> Path:
+        return self.iam / "roles"
+
+    @property
+    def iam_users(self) -> Path:
+        return self.iam / "users"
+
+    @property
+    def iam_groups(self) -> Path:
+        return self.iam / "groups"
+
+    @property
+    def iam_policies(self) -> Path:
+        return self.iam / "policies"
+
+    @property
+    def iam_snapshots(self) -> Path:
+        """One row per imported snapshot; written last, so it lists only complete snapshots."""
+        return self.iam / "snapshots"
+
+    @property
+    def iam_raw(self) -> Path:
+        """Authorization-details JSON files taken live by `agenttrail iam snapshot`, kept as
+        taken so an import can be repeated or audited."""
+        return self.iam / "raw"
 
     @property
     def database(self) -> Path:

@@ -1,0 +1,314 @@
+"""snapshot.py and client.py: a live snapshot against moto's standalone server over HTTP, then
+imported; pagination and AWS errors through botocore's Stubber (moto never paginates this call)."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from pipeline.errors import IamError
+from pipeline.iam.client import make_iam_client
+from pipeline.iam.snapshot import ALL_TYPES, snapshot_to_file, take_snapshot
+from pipeline.iam.store import import_snapshots
+from pipeline.warehouse.connect import connect
+from pipeline.warehouse.layout import Layout
+
+if TYPE_CHECKING:
+    from mypy_boto3_iam import IAMClient
+
+MOTO_ACCOUNT = "123456789012"  # moto's default account
+TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": "arn:aws:iam::123456789012:root"},
+            "Action": "sts:AssumeRole",
+        }
+    ],
+}
+
+
+def policy(*actions: str) -> str:
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": list(actions), "Resource": "*"}],
+        }
+    )
+
+
+@pytest.fixture
+def iam_endpoint(moto_server: str) -> str:
+    """tests/conftest.py's server (dummy credentials, no real account reachable), emptied."""
+    request = urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 200
+    return moto_server
+
+
+@pytest.fixture
+def iam(iam_endpoint: str) -> IAMClient:
+    return make_iam_client(None, iam_endpoint, 2, region="us-east-1")
+
+
+@pytest.fixture
+def stubbed() -> Iterator[tuple[IAMClient, Stubber]]:
+    client = boto3.client(
+        "iam",
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    with Stubber(client) as stubber:
+        yield client, stubber
+        stubber.assert_no_pending_responses()
+
+
+def test_live_snapshot_is_imported_with_its_role_tags(iam: IAMClient, tmp_path: Path) -> None:
+    boundary = iam.create_policy(PolicyName="agent-boundary", PolicyDocument=policy("s3:*"))
+    boundary_arn = boundary["Policy"]["Arn"]
+    iam.create_role(
+        RoleName="ops-agent",
+        Path="/agents/",
+        AssumeRolePolicyDocument=json.dumps(TRUST),
+        PermissionsBoundary=boundary_arn,
+        Tags=[{"Key": "Usage", "Value": "Agent"}, {"Key": "Owner", "Value": "platform-team"}],
+    )
+    iam.create_role(
+        RoleName="ci-deploy",
+        AssumeRolePolicyDocument=json.dumps(TRUST),
+        Tags=[{"Key": "Usage", "Value": "CI"}],
+    )
+    iam.create_role(RoleName="untagged", AssumeRolePolicyDocument=json.dumps(TRUST))
+    access = iam.create_policy(PolicyName="agent-access", PolicyDocument=policy("s3:GetObject"))
+    iam.create_policy_version(
+        PolicyArn=access["Policy"]["Arn"],
+        PolicyDocument=policy("s3:GetObject", "s3:PutObject"),
+        SetAsDefault=True,
+    )
+    iam.attach_role_policy(RoleName="ops-agent", PolicyArn=access["Policy"]["Arn"])
+    iam.create_group(GroupName="developers")
+    iam.create_user(UserName="bob", Tags=[{"Key": "team", "Value": "data"}])
+    iam.add_user_to_group(GroupName="developers", UserName="bob")
+    iam.put_user_policy(UserName="bob", PolicyName="read", PolicyDocument=policy("s3:List*"))
+
+    taken = snapshot_to_file(iam, tmp_path / "raw" / "snapshot.json")
+    assert (taken.users, taken.groups, taken.roles, taken.policies) == (1, 1, 3, 2)
+    layout = Layout.at(tmp_path / "warehouse")
+    summary = import_snapshots([taken.path], layout, taken.taken_at)
+    sid = summary.snapshots[0].snapshot_id
+    assert summary.accounts == (MOTO_ACCOUNT,)
+
+    with connect(layout, read_only=True) as con:
+        tags = con.execute(
+            "select account_id, role_name, role_arn, tag_key, tag_value, snapshot_id "
+            "from iam_role_tags order by role_name, tag_key"
+        ).fetchall()
+        role = con.execute(
+            "select permissions_boundary_arn, attached_policy_arns, path from iam_roles "
+            "where role_name = 'ops-agent'"
+        ).fetchall()
+        policies = con.execute(
+            "select policy_name, default_version_id, "
+            "json_extract(default_document, '$.Statement[0].Action')::varchar from iam_policies "
+            "order by policy_name"
+        ).fetchall()
+        users = con.execute(
+            "select user_name, groups, tags['team'], inline_policies from iam_users"
+        ).fetchall()
+    agent_arn = f"arn:aws:iam::{MOTO_ACCOUNT}:role/agents/ops-agent"
+    ci_arn = f"arn:aws:iam::{MOTO_ACCOUNT}:role/ci-deploy"
+    assert tags == [
+        (MOTO_ACCOUNT, "ci-deploy", ci_arn, "Usage", "CI", sid),
+        (MOTO_ACCOUNT, "ops-agent", agent_arn, "Owner", "platform-team", sid),
+        (MOTO_ACCOUNT, "ops-agent", agent_arn, "Usage", "Agent", sid),
+    ]
+    assert role == [(boundary_arn, [access["Policy"]["Arn"]], "/agents/")]
+    assert policies == [
+        ("agent-access", "v2", '["s3:GetObject","s3:PutObject"]'),
+        ("agent-boundary", "v1", '["s3:*"]'),
+    ]
+    assert users == [
+        (
+            "bob",
+            ["developers"],
+            "data",
+            '{"read":{"Statement":[{"Action":["s3:List*"],"Effect":"Allow","Resource":"*"}],'
+            '"Version":"2012-10-17"}}',
+        )
+    ]
+
+
+def test_snapshot_file_has_the_cli_shape(iam: IAMClient, tmp_path: Path) -> None:
+    iam.create_role(RoleName="r", AssumeRolePolicyDocument=json.dumps(TRUST))
+    before = datetime.now(UTC)
+    taken = snapshot_to_file(iam, tmp_path / "snapshot.json")
+    assert before <= taken.taken_at <= datetime.now(UTC)
+    text = taken.path.read_text(encoding="utf-8")
+    document = json.loads(text)
+    assert list(document) == ["UserDetailList", "GroupDetailList", "RoleDetailList", "Policies"]
+    role = document["RoleDetailList"][0]
+    assert role["AssumeRolePolicyDocument"] == TRUST  # decoded, as the CLI prints it
+    assert datetime.fromisoformat(role["CreateDate"]).utcoffset() is not None
+    assert text.startswith('{\n    "UserDetailList": [')  # the CLI's 4-space indent
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def page(marker: str | None, **lists: list[dict[str, Any]]) -> dict[str, Any]:
+    response: dict[str, Any] = dict(lists)
+    response["IsTruncated"] = marker is not None
+    if marker is not None:
+        response["Marker"] = marker
+    return response
+
+
+def role(name: str, created: datetime | str, **extra: Any) -> dict[str, Any]:
+    return {
+        "Path": "/",
+        "RoleName": name,
+        "RoleId": f"AROA{name.upper():A<17}",
+        "Arn": f"arn:aws:iam::111122223333:role/{name}",
+        "CreateDate": created,
+        **extra,
+    }
+
+
+def test_pages_are_merged_in_order(stubbed: tuple[IAMClient, Stubber]) -> None:
+    client, stubber = stubbed
+    created = datetime(2024, 4, 2, 10, 0, 0, tzinfo=UTC)
+    user = {
+        "Path": "/",
+        "UserName": "alice",
+        "UserId": "AIDAEXAMPLEALICE0001",
+        "Arn": "arn:aws:iam::111122223333:user/alice",
+        "CreateDate": created,
+        "GroupList": ["developers"],
+    }
+    group = {
+        "Path": "/",
+        "GroupName": "developers",
+        "GroupId": "AGPAEXAMPLEDEVS00001",
+        "Arn": "arn:aws:iam::111122223333:group/developers",
+        "CreateDate": created,
+    }
+    managed = {
+        "PolicyName": "agent-s3-access",
+        "PolicyId": "ANPAEXAMPLEAGENTS3A1",
+        "Arn": "arn:aws:iam::111122223333:policy/agent-s3-access",
+        "DefaultVersionId": "v1",
+        "PolicyVersionList": [
+            {
+                "Document": "%7B%22Version%22%3A%222012-10-17%22%7D",  # raw API form
+                "VersionId": "v1",
+                "IsDefaultVersion": True,
+                "CreateDate": created,
+            }
+        ],
+    }
+    last_used = {
+        "LastUsedDate": datetime(2024, 5, 30, 14, 12, 9, tzinfo=UTC),
+        "Region": "eu-west-1",
+    }
+    responses = [
+        page(
+            "m1",
+            UserDetailList=[user],
+            GroupDetailList=[group],
+            RoleDetailList=[role("a", created)],
+        ),
+        page("m2", RoleDetailList=[role("b", created, RoleLastUsed=last_used)]),
+        page(None, RoleDetailList=[role("c", created)], Policies=[managed]),
+    ]
+    for response, marker in zip(responses, [None, "m1", "m2"], strict=True):
+        expected: dict[str, Any] = {"Filter": ALL_TYPES}
+        if marker:
+            expected["Marker"] = marker
+        stubber.add_response("get_account_authorization_details", response, expected)
+
+    iso = "2024-04-02T10:00:00+00:00"
+    assert take_snapshot(client) == {
+        "UserDetailList": [{**user, "CreateDate": iso}],
+        "GroupDetailList": [{**group, "CreateDate": iso}],
+        "RoleDetailList": [
+            role("a", iso),
+            role(
+                "b",
+                iso,
+                RoleLastUsed={"LastUsedDate": "2024-05-30T14:12:09+00:00", "Region": "eu-west-1"},
+            ),
+            role("c", iso),
+        ],
+        "Policies": [
+            {
+                **managed,
+                "PolicyVersionList": [
+                    {
+                        "Document": {"Version": "2012-10-17"},  # botocore decodes, like the CLI
+                        "VersionId": "v1",
+                        "IsDefaultVersion": True,
+                        "CreateDate": iso,
+                    }
+                ],
+            }
+        ],
+    }
+
+
+def test_access_denied_names_the_permission(stubbed: tuple[IAMClient, Stubber]) -> None:
+    client, stubber = stubbed
+    stubber.add_client_error(
+        "get_account_authorization_details",
+        service_error_code="AccessDenied",
+        service_message="User: arn:aws:iam::111122223333:user/bob is not authorized to perform: "
+        "iam:GetAccountAuthorizationDetails on resource: *",
+        http_status_code=403,
+    )
+    with pytest.raises(IamError) as caught:
+        take_snapshot(client)
+    assert caught.value.one_line() == (
+        "access denied: the identity may not call iam:GetAccountAuthorizationDetails "
+        "(grant iam:GetAccountAuthorizationDetails (see docs/iam-policy.json) or pass --profile "
+        "for one that has it)"
+    )
+
+
+def test_other_aws_errors_keep_code_and_message(stubbed: tuple[IAMClient, Stubber]) -> None:
+    client, stubber = stubbed
+    stubber.add_client_error(
+        "get_account_authorization_details",
+        service_error_code="ServiceFailure",
+        service_message="internal failure",
+        http_status_code=400,
+    )
+    with pytest.raises(
+        IamError, match=r"^IAM error ServiceFailure while taking the snapshot: internal failure$"
+    ):
+        take_snapshot(client)
+
+
+def test_no_credentials(iam_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in (
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_SECURITY_TOKEN",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    client = make_iam_client(None, iam_endpoint, 1, region="us-east-1")
+    with pytest.raises(IamError) as caught:
+        take_snapshot(client)
+    assert caught.value.message == "no AWS credentials found"
+
+
+def test_unknown_profile(iam_endpoint: str) -> None:
+    with pytest.raises(IamError, match=r"^AWS profile not found: nope$"):
+        make_iam_client("nope", iam_endpoint, 1)
