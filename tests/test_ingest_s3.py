@@ -1,0 +1,165 @@
+"""The S3 path end to end, against moto's standalone server over HTTP on 127.0.0.1.
+
+An organization trail (the generated sample) plus one day folder of more than 1,000 keys (so
+every listing paginates), digests carrying their S3 signature metadata, date pruning, and an
+incremental re-run that downloads only the new objects.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections import Counter
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+
+from pipeline.config import load_settings
+from pipeline.ingest import run_ingest
+from pipeline.source import Filters
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "sample_logs"
+BUCKET = "org-trail-logs"
+PREFIX = "trail"
+BUSY_DAY = "AWSLogs/o-a1b2c3d4e5/222222222222/CloudTrail/eu-west-1/2026/09/15/"
+BUSY_FILES = 1_010
+
+
+def _record(event_id: str, hour: int) -> dict[str, Any]:
+    return {
+        "eventVersion": "1.09",
+        "eventID": event_id,
+        "eventTime": f"2026-09-15T{hour:02d}:00:00Z",
+        "eventSource": "s3.amazonaws.com",
+        "eventName": "GetObject",
+        "awsRegion": "eu-west-1",
+        "sourceIPAddress": "10.0.0.9",
+        "userAgent": "Boto3/1.40.0",
+        "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::222222222222:user/loader"},
+        "recipientAccountId": "222222222222",
+        "eventType": "AwsApiCall",
+    }
+
+
+def _busy_day_objects(start: int, count: int) -> dict[str, bytes]:
+    objects = {}
+    for i in range(start, start + count):
+        body = json.dumps({"Records": [_record(f"busy-{i:05d}", i % 24)]}).encode()
+        key = f"{PREFIX}/{BUSY_DAY}222222222222_CloudTrail_eu-west-1_20260915T{i % 24:02d}00Z_{i:016d}.json.gz"
+        objects[key] = gzip.compress(body, mtime=0)
+    return objects
+
+
+def _raw_events(since: date | None = None, until: date | None = None) -> set[str]:
+    """Event ids of the sample read with plain gzip/json, optionally by eventTime day."""
+    ids = set()
+    for path in (SAMPLE / "AWSLogs").rglob("*.json.gz"):
+        if "/CloudTrail/" not in path.as_posix():
+            continue
+        for record in json.loads(gzip.decompress(path.read_bytes()))["Records"]:
+            day = date.fromisoformat(record["eventTime"][:10])
+            if (since is None or day >= since) and (until is None or day <= until):
+                ids.add(record["eventID"])
+    return ids
+
+
+def _counting(client: S3Client) -> Counter[str]:
+    """Count GetObject calls and ListObjectsV2 calls per prefix made through `client`."""
+    calls: Counter[str] = Counter()
+
+    def on_list(params: dict[str, Any], **_: Any) -> None:
+        calls[f"list:{params.get('Prefix', '')}"] += 1
+
+    def on_get(params: dict[str, Any], **_: Any) -> None:
+        calls["get"] += 1
+
+    client.meta.events.register("before-parameter-build.s3.ListObjectsV2", on_list)
+    client.meta.events.register("before-parameter-build.s3.GetObject", on_get)
+    return calls
+
+
+def _event_ids(warehouse: Path) -> list[str]:
+    with duckdb.connect(str(warehouse / "agenttrail.duckdb"), read_only=True) as con:
+        return [r[0] for r in con.execute("SELECT event_id FROM events").fetchall()]
+
+
+def test_s3_org_trail_end_to_end(
+    tmp_path: Path,
+    make_bucket: Callable[[str], S3Client],
+    put_objects: Callable[..., None],
+) -> None:
+    client = make_bucket(BUCKET)
+    scenario = json.loads((SAMPLE / "scenario.json").read_text())
+    signatures = {d["key"]: d["signature"] for d in scenario["digests"]}
+    sample, digests = {}, {}
+    for path in sorted((SAMPLE / "AWSLogs").rglob("*")):
+        if path.is_file():
+            key = f"{PREFIX}/{path.relative_to(SAMPLE).as_posix()}"
+            (digests if "CloudTrail-Digest" in key else sample)[key] = path.read_bytes()
+    put_objects(client, BUCKET, sample)
+    for key, body in digests.items():
+        relative = key.removeprefix(f"{PREFIX}/")
+        client.put_object(
+            Bucket=BUCKET,
+            Key=key,
+            Body=body,
+            Metadata={"signature": signatures[relative], "signature-algorithm": "SHA256withRSA"},
+        )
+    put_objects(client, BUCKET, _busy_day_objects(0, BUSY_FILES))
+
+    # 1. The whole trail: every event once, digests with their signatures, pagination.
+    calls = _counting(client)
+    settings = load_settings(
+        environ={}, overrides={"warehouse": str(tmp_path / "wh"), "ingest.workers": 2}
+    )
+    summary = run_ingest([f"s3://{BUCKET}/{PREFIX}"], settings, s3_client=client)
+    busy = {f"busy-{i:05d}" for i in range(BUSY_FILES)}
+    ids = _event_ids(tmp_path / "wh")
+    assert len(ids) == len(set(ids))
+    assert set(ids) == _raw_events() | busy
+    assert summary.digests_recorded == len(digests) == 12
+    assert summary.skipped_by_kind == Counter({"insight": 1, "other": 1})
+    assert summary.duplicates_dropped == scenario["events"]["records_in_files"] - len(_raw_events())
+    assert summary.failures == []
+    assert summary.exit_code == 0
+    assert calls["get"] == len(sample) - 2 + len(digests) + BUSY_FILES  # not insight/flow logs
+    assert calls[f"list:{PREFIX}/{BUSY_DAY}"] == 0  # no dates: the region folder is listed
+    busy_region = BUSY_DAY.rsplit("2026/", 1)[0]
+    assert calls[f"list:{PREFIX}/{busy_region}"] >= 2  # > 1,000 keys: at least two pages
+    with duckdb.connect(str(tmp_path / "wh" / "agenttrail.duckdb"), read_only=True) as con:
+        stored = dict(con.execute("SELECT uri, signature FROM digests").fetchall())
+    assert stored == {f"s3://{BUCKET}/{k}": signatures[k.removeprefix(f'{PREFIX}/')] for k in digests}
+
+    # 2. Incremental: three new objects arrive; only they are downloaded.
+    put_objects(client, BUCKET, _busy_day_objects(BUSY_FILES, 3))
+    calls.clear()
+    again = run_ingest([f"s3://{BUCKET}/{PREFIX}"], settings, s3_client=client)
+    assert calls["get"] == 3
+    assert again.events_written == 3
+    assert again.objects_unchanged == summary.objects_listed
+    assert len(_event_ids(tmp_path / "wh")) == len(ids) + 3
+
+    # 3. Date pruning: one month lists only its day folders (plus a day of slack each side),
+    # and keeps records by eventTime.
+    calls.clear()
+    september = Filters(since=date(2026, 9, 1), until=date(2026, 9, 30), slack_days=1)
+    pruned = load_settings(environ={}, overrides={"warehouse": str(tmp_path / "sept")})
+    run_ingest([f"s3://{BUCKET}/{PREFIX}"], pruned, filters=september, s3_client=client)
+    days = set()
+    for call in calls:
+        parts = call.split("/")
+        if call.startswith("list:") and len(parts) >= 9 and parts[-4].isdigit():
+            days.add(date(int(parts[-4]), int(parts[-3]), int(parts[-2])))
+    assert min(days) == date(2026, 8, 31)
+    assert max(days) == date(2026, 10, 1)
+    expected = _raw_events(date(2026, 9, 1), date(2026, 9, 30)) | busy | {
+        f"busy-{i:05d}" for i in range(BUSY_FILES, BUSY_FILES + 3)
+    }
+    assert set(_event_ids(tmp_path / "sept")) == expected
