@@ -57,9 +57,13 @@ class SqlFile:
         return next((p for p in self.params if p.name == name), None)
 
 
+_STRING_OR_COMMENT = re.compile(r"'(?:[^']|'')*'|--[^\n]*")
+
+
 def _strip_comments_and_strings(sql: str) -> str:
-    sql = re.sub(r"'(?:[^']|'')*'", "''", sql)
-    return re.sub(r"--[^\n]*", "", sql)
+    """Blank out string literals and comments in one left-to-right pass, so a quote inside a
+    comment or "--" inside a string cannot hide a parameter."""
+    return _STRING_OR_COMMENT.sub(lambda m: "''" if m.group(0).startswith("'") else "", sql)
 
 
 def parse_params(text: str, path: Path) -> tuple[Param, ...]:

@@ -1,0 +1,120 @@
+-- name: access_denied
+-- description: Who is being refused, and is anyone probing? Denied calls (an errorCode matching the
+--   denied_codes CTE: AccessDenied*, *UnauthorizedOperation, ...) per actor, with bursts: burst_min
+--   or more denials of the same actor within burst_minutes. A burst of denials from an agent often
+--   means it is trying its way around its permissions. The actor is the agent name for agents, the
+--   person (human_id) for people, else the IAM identity. For each denial, the window is the
+--   burst_minutes ending at it, both ends included (with every denial logged at the same time); a
+--   burst starts at a denial whose window holds burst_min or more denials while the previous
+--   denial's window did not. Columns: actor_kind, actor, principals (IAM identities,
+--   comma-separated), denied_calls, denied_actions (distinct eventSource/eventName pairs),
+--   error_codes (comma-separated), first_denied and last_denied (UTC), max_in_window (the most
+--   denials in any window), bursts, first_burst_at (UTC time of the denial that started the first
+--   burst; NULL without a burst).
+-- params: since TIMESTAMPTZ = NULL; until TIMESTAMPTZ = NULL; account VARCHAR = NULL; principal VARCHAR = NULL; burst_minutes INTEGER = 10; burst_min INTEGER = 5
+-- grain: one row per actor (actor_kind and actor) with at least one denied call
+-- used_by: analysts; quarterly report (later)
+WITH denied_codes (pattern) AS (
+    VALUES ('%AccessDenied%'), ('%UnauthorizedOperation'), ('%UnauthorizedAccess%'),
+        ('AuthorizationError'), ('Forbidden')
+),
+
+denials AS (
+    SELECT
+        e.event_id,
+        e.event_time,
+        e.actor_kind,
+        coalesce(e.agent_name, e.human_id, e.principal) AS actor,
+        e.principal,
+        e.event_source,
+        e.event_name,
+        e.error_code
+    FROM (
+        SELECT
+            *,
+            coalesce(
+                iam_principal_arn,
+                principal_arn,
+                CASE WHEN principal_type = 'WebIdentityUser' THEN principal_id END,
+                invoked_by,
+                coalesce(principal_type, 'Unknown') || ':'
+                    || coalesce(principal_account_id, recipient_account_id)
+            ) AS principal
+        FROM events_classified
+        WHERE error_code IS NOT NULL
+            AND ($since IS NULL OR event_time >= $since)
+            AND ($until IS NULL OR event_time < $until)
+            AND ($account IS NULL OR recipient_account_id = $account)
+            AND (
+                $principal IS NULL
+                OR $principal IN (iam_principal_arn, principal_arn, agent_name, human_id)
+            )
+    ) AS e
+    WHERE EXISTS (SELECT 1 FROM denied_codes AS c WHERE e.error_code LIKE c.pattern)
+),
+
+windows AS (
+    -- For each denial, the denials of its actor in the burst_minutes ending at it (ends included).
+    SELECT
+        event_id,
+        event_time,
+        actor_kind,
+        actor,
+        count(*) OVER (
+            PARTITION BY actor_kind, actor ORDER BY event_time
+            RANGE BETWEEN $burst_minutes * INTERVAL '1 minute' PRECEDING AND CURRENT ROW
+        ) AS in_window
+    FROM denials
+),
+
+burst_starts AS (
+    SELECT
+        *,
+        CASE
+            WHEN in_window >= $burst_min
+                AND coalesce(lag(in_window) OVER (
+                    PARTITION BY actor_kind, actor ORDER BY event_time, event_id
+                ), 0) < $burst_min
+                THEN 1
+            ELSE 0
+        END AS starts_burst
+    FROM windows
+),
+
+bursts AS (
+    SELECT
+        actor_kind,
+        actor,
+        max(in_window) AS max_in_window,
+        sum(starts_burst) AS bursts,
+        min(CASE WHEN starts_burst = 1 THEN event_time END) AS first_burst_at
+    FROM burst_starts
+    GROUP BY actor_kind, actor
+),
+
+per_actor AS (
+    SELECT
+        actor_kind,
+        actor,
+        string_agg(DISTINCT principal, ',' ORDER BY principal) AS principals,
+        count(*) AS denied_calls,
+        count(DISTINCT event_source || ' ' || event_name) AS denied_actions,
+        string_agg(DISTINCT error_code, ',' ORDER BY error_code) AS error_codes,
+        min(event_time) AS first_denied,
+        max(event_time) AS last_denied
+    FROM denials
+    GROUP BY actor_kind, actor
+),
+
+final AS (
+    SELECT
+        a.*,
+        b.max_in_window,
+        b.bursts,
+        b.first_burst_at
+    FROM per_actor AS a
+    JOIN bursts AS b ON b.actor_kind = a.actor_kind AND b.actor = a.actor
+)
+
+SELECT * FROM final
+ORDER BY bursts DESC, denied_calls DESC, actor_kind, actor;

@@ -1,0 +1,78 @@
+-- name: human_roles_via_mcp
+-- description: Whose own credentials do agents use through MCP? A person's identity (an IAM user or
+--   root, an Identity Center user or role - path /aws-reserved/sso.amazonaws.com/ - a SAML or
+--   federated user) that reaches AWS through an MCP server gives the agent everything the person
+--   may do, where AWS's guidance asks for a dedicated agent role. Covers the AWS-managed MCP
+--   servers (OAuth grant, tool calls and downstream calls of the person's session) and self-managed
+--   servers that name themselves in the user agent (awslabs MCP servers). Columns: human_id (the
+--   person: Identity Center user, source identity, SSO session name, IAM user, owner of the MCP
+--   OAuth grant), principal (the role or user ARN), access_path (mcp_managed or mcp_self_managed),
+--   mcp_server (agent_name: the managed server's principal or the awslabs server), identity_kind
+--   (identity_center, iam_user, root, federated), accounts (comma-separated), calls, failed_calls,
+--   write_calls (readOnly false), sessions (distinct MCP sign-in sessions, else access keys),
+--   mcp_clients (user agents of the MCP tool-call records, comma-separated; NULL for self-managed
+--   servers), first_seen and last_seen (UTC).
+-- params: since TIMESTAMPTZ = NULL; until TIMESTAMPTZ = NULL; account VARCHAR = NULL; principal VARCHAR = NULL
+-- grain: one row per person, identity, access path and MCP server
+-- used_by: analysts; quarterly report (later)
+WITH mcp_events AS (
+    SELECT
+        event_time,
+        event_type,
+        recipient_account_id,
+        human_id,
+        coalesce(iam_principal_arn, principal_arn) AS principal,
+        access_path,
+        agent_name,
+        error_code,
+        read_only,
+        user_agent,
+        coalesce(sign_in_session_arn, access_key_id) AS session_key,
+        CASE
+            WHEN principal_type = 'IdentityCenterUser'
+                OR on_behalf_of_user_id IS NOT NULL
+                OR session_issuer_arn LIKE '%:role/aws-reserved/sso.amazonaws.com/%'
+                THEN 'identity_center'
+            WHEN principal_type = 'IAMUser' THEN 'iam_user'
+            WHEN principal_type = 'Root' THEN 'root'
+            WHEN principal_type IN ('SAMLUser', 'FederatedUser') THEN 'federated'
+        END AS identity_kind
+    FROM events_classified
+    WHERE access_path IN ('mcp_managed', 'mcp_self_managed')
+        AND ($since IS NULL OR event_time >= $since)
+        AND ($until IS NULL OR event_time < $until)
+        AND ($account IS NULL OR recipient_account_id = $account)
+        AND (
+            $principal IS NULL
+            OR $principal IN (iam_principal_arn, principal_arn, agent_name, human_id)
+        )
+),
+
+people AS (
+    SELECT * FROM mcp_events WHERE identity_kind IS NOT NULL
+),
+
+final AS (
+    SELECT
+        human_id,
+        principal,
+        access_path,
+        agent_name AS mcp_server,
+        identity_kind,
+        string_agg(DISTINCT recipient_account_id, ',' ORDER BY recipient_account_id) AS accounts,
+        count(*) AS calls,
+        count(error_code) AS failed_calls,
+        sum(CASE WHEN read_only = false THEN 1 ELSE 0 END) AS write_calls,
+        count(DISTINCT session_key) AS sessions,
+        string_agg(
+            DISTINCT CASE WHEN event_type = 'AwsMcpEvent' THEN user_agent END, ','
+            ORDER BY CASE WHEN event_type = 'AwsMcpEvent' THEN user_agent END
+        ) AS mcp_clients,
+        min(event_time) AS first_seen,
+        max(event_time) AS last_seen
+    FROM people
+    GROUP BY human_id, principal, access_path, agent_name, identity_kind
+)
+
+SELECT * FROM final
+ORDER BY human_id NULLS LAST, principal, access_path, mcp_server;

@@ -1,0 +1,196 @@
+-- name: principals
+-- description: Who acts in these accounts, and as what? Every principal seen in the period with the
+--   kinds of actor its calls were classified as, the tags that mark it, and when it was first and
+--   last seen: the inventory a review starts from. The principal is the IAM identity (the role ARN
+--   for sessions, the user ARN, the web-identity subject, or the AWS service). A role used both by
+--   a person and by an agent (a person's role used through MCP) shows both kinds. Columns:
+--   principal, principal_types (userIdentity.type values), accounts (recipient accounts),
+--   primary_kind (the actor_kind of most of its calls; ties by name), actor_kinds, calls,
+--   agent_calls, human_calls, workload_calls, service_calls, unknown_calls, agent_names, people
+--   (human_id values; lists are comma-separated), first_seen and last_seen (UTC), in_iam_snapshot
+--   (the role or user is in the IAM snapshot that applies to the period: per account the newest
+--   taken at or before its end, else the oldest after it), iam_tags (its tags in that snapshot,
+--   key=value), agent_role (for roles: tagged as an agent role at last_seen, from IAM snapshots and
+--   CreateRole/TagRole/UntagRole events; NULL when no IAM data names the role),
+--   agent_role_observed_by (the observation that decided), session_tags (effective tags of the STS
+--   sessions its calls used, key=value).
+-- params: since TIMESTAMPTZ = NULL; until TIMESTAMPTZ = NULL; account VARCHAR = NULL; principal VARCHAR = NULL
+-- grain: one row per principal (IAM identity or AWS service)
+-- used_by: analysts; quarterly report (later)
+WITH classified AS (
+    SELECT
+        event_time,
+        recipient_account_id,
+        principal_type,
+        actor_kind,
+        agent_name,
+        human_id,
+        access_key_id,
+        session_issuer_account_id,
+        session_issuer_name,
+        coalesce(
+            iam_principal_arn,
+            principal_arn,
+            CASE WHEN principal_type = 'WebIdentityUser' THEN principal_id END,
+            invoked_by,
+            coalesce(principal_type, 'Unknown') || ':'
+                || coalesce(principal_account_id, recipient_account_id)
+        ) AS principal
+    FROM events_classified
+    WHERE ($since IS NULL OR event_time >= $since)
+        AND ($until IS NULL OR event_time < $until)
+        AND ($account IS NULL OR recipient_account_id = $account)
+        AND (
+            $principal IS NULL
+            OR $principal IN (iam_principal_arn, principal_arn, agent_name, human_id)
+        )
+),
+
+snapshots AS (
+    SELECT account_id, snapshot_id, taken_at FROM iam_snapshots
+),
+
+observations AS (
+    SELECT account_id, role_name, observed_at, observed_by, is_agent FROM role_agent_observations
+),
+
+chosen_snapshots AS (
+    -- Per account: the newest snapshot taken at or before the end of the period, else the oldest.
+    SELECT account_id, snapshot_id
+    FROM (
+        SELECT
+            account_id,
+            snapshot_id,
+            row_number() OVER (
+                PARTITION BY account_id
+                ORDER BY
+                    CASE WHEN $until IS NULL OR taken_at <= $until THEN 0 ELSE 1 END,
+                    CASE
+                        WHEN $until IS NULL OR taken_at <= $until THEN taken_at
+                    END DESC NULLS LAST,
+                    taken_at,
+                    snapshot_id
+            ) AS choice
+        FROM snapshots
+    ) AS ranked
+    WHERE choice = 1
+),
+
+iam_identities AS (
+    SELECT r.arn, r.tags
+    FROM iam_roles AS r
+    JOIN chosen_snapshots AS c ON c.snapshot_id = r.snapshot_id
+    UNION ALL
+    SELECT u.arn, u.tags
+    FROM iam_users AS u
+    JOIN chosen_snapshots AS c ON c.snapshot_id = u.snapshot_id
+),
+
+iam_tag_text AS (
+    SELECT
+        i.arn,
+        string_agg(t.tag.key || '=' || t.tag.value, ',' ORDER BY t.tag.key) AS iam_tags
+    FROM iam_identities AS i
+    CROSS JOIN unnest(map_entries(i.tags)) AS t (tag)
+    GROUP BY i.arn
+),
+
+kind_counts AS (
+    SELECT
+        principal,
+        actor_kind,
+        count(*) AS calls,
+        row_number() OVER (PARTITION BY principal ORDER BY count(*) DESC, actor_kind) AS kind_rank
+    FROM classified
+    GROUP BY principal, actor_kind
+),
+
+per_principal AS (
+    SELECT
+        principal,
+        string_agg(DISTINCT principal_type, ',' ORDER BY principal_type) AS principal_types,
+        string_agg(DISTINCT recipient_account_id, ',' ORDER BY recipient_account_id) AS accounts,
+        string_agg(DISTINCT actor_kind, ',' ORDER BY actor_kind) AS actor_kinds,
+        count(*) AS calls,
+        sum(CASE WHEN actor_kind = 'agent' THEN 1 ELSE 0 END) AS agent_calls,
+        sum(CASE WHEN actor_kind = 'human' THEN 1 ELSE 0 END) AS human_calls,
+        sum(CASE WHEN actor_kind = 'workload' THEN 1 ELSE 0 END) AS workload_calls,
+        sum(CASE WHEN actor_kind = 'service' THEN 1 ELSE 0 END) AS service_calls,
+        sum(CASE WHEN actor_kind = 'unknown' THEN 1 ELSE 0 END) AS unknown_calls,
+        string_agg(DISTINCT agent_name, ',' ORDER BY agent_name) AS agent_names,
+        string_agg(DISTINCT human_id, ',' ORDER BY human_id) AS people,
+        min(event_time) AS first_seen,
+        max(event_time) AS last_seen,
+        max(session_issuer_account_id) AS role_account_id,
+        max(session_issuer_name) AS role_name
+    FROM classified
+    GROUP BY principal
+),
+
+role_state AS (
+    -- The agent tag at last_seen: the newest observation then, else the earliest snapshot.
+    SELECT principal, is_agent, observed_by
+    FROM (
+        SELECT
+            p.principal,
+            o.is_agent,
+            o.observed_by,
+            row_number() OVER (
+                PARTITION BY p.principal
+                ORDER BY
+                    CASE WHEN o.observed_at <= p.last_seen THEN 0 ELSE 1 END,
+                    CASE WHEN o.observed_at <= p.last_seen THEN o.observed_at END DESC NULLS LAST,
+                    CASE WHEN o.observed_by LIKE 'snapshot %' THEN 0 ELSE 1 END,
+                    o.observed_at,
+                    o.observed_by
+            ) AS choice
+        FROM per_principal AS p
+        JOIN observations AS o
+            ON o.account_id = p.role_account_id AND o.role_name = p.role_name
+        WHERE o.observed_at <= p.last_seen OR o.observed_by LIKE 'snapshot %'
+    ) AS ranked
+    WHERE choice = 1
+),
+
+session_tag_text AS (
+    SELECT principal, string_agg(DISTINCT tag_text, ',' ORDER BY tag_text) AS session_tags
+    FROM (
+        SELECT k.principal, t.tag.key || '=' || t.tag.value AS tag_text
+        FROM (SELECT DISTINCT principal, access_key_id FROM classified) AS k
+        JOIN sessions AS s ON s.issued_key = k.access_key_id
+        CROSS JOIN unnest(map_entries(s.effective_tags)) AS t (tag)
+    ) AS tags
+    GROUP BY principal
+),
+
+final AS (
+    SELECT
+        p.principal,
+        p.principal_types,
+        p.accounts,
+        k.actor_kind AS primary_kind,
+        p.actor_kinds,
+        p.calls,
+        p.agent_calls,
+        p.human_calls,
+        p.workload_calls,
+        p.service_calls,
+        p.unknown_calls,
+        p.agent_names,
+        p.people,
+        p.first_seen,
+        p.last_seen,
+        EXISTS (SELECT 1 FROM iam_identities AS i WHERE i.arn = p.principal) AS in_iam_snapshot,
+        t.iam_tags,
+        r.is_agent AS agent_role,
+        r.observed_by AS agent_role_observed_by,
+        s.session_tags
+    FROM per_principal AS p
+    JOIN kind_counts AS k ON k.principal = p.principal AND k.kind_rank = 1
+    LEFT JOIN iam_tag_text AS t ON t.arn = p.principal
+    LEFT JOIN role_state AS r ON r.principal = p.principal
+    LEFT JOIN session_tag_text AS s ON s.principal = p.principal
+)
+
+SELECT * FROM final
+ORDER BY principal;

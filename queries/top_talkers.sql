@@ -1,0 +1,80 @@
+-- name: top_talkers
+-- description: Who makes the most calls? The busiest actors in the period, to see whether agents
+--   already outnumber people and which agent or person to look at first. The actor is the agent
+--   name for agents, the person (human_id) for people, else the IAM identity (role or user ARN,
+--   web-identity subject, AWS service). Columns: rank (1 = most calls; ties broken by actor_kind,
+--   then actor), actor_kind, actor, calls, share_pct (percent of all calls in scope, two decimals),
+--   failed_calls, principals (distinct IAM identities), actions (distinct eventSource/eventName
+--   pairs), regions, accounts, first_seen and last_seen (UTC). Only the first limit_rows rows are
+--   returned.
+-- params: since TIMESTAMPTZ = NULL; until TIMESTAMPTZ = NULL; account VARCHAR = NULL; principal VARCHAR = NULL; limit_rows INTEGER = 20
+-- grain: one row per actor (actor_kind and actor), the limit_rows busiest
+-- used_by: analysts; quarterly report (later)
+WITH classified AS (
+    SELECT
+        event_time,
+        recipient_account_id,
+        aws_region,
+        event_source,
+        event_name,
+        error_code,
+        actor_kind,
+        agent_name,
+        human_id,
+        coalesce(
+            iam_principal_arn,
+            principal_arn,
+            CASE WHEN principal_type = 'WebIdentityUser' THEN principal_id END,
+            invoked_by,
+            coalesce(principal_type, 'Unknown') || ':'
+                || coalesce(principal_account_id, recipient_account_id)
+        ) AS principal
+    FROM events_classified
+    WHERE ($since IS NULL OR event_time >= $since)
+        AND ($until IS NULL OR event_time < $until)
+        AND ($account IS NULL OR recipient_account_id = $account)
+        AND (
+            $principal IS NULL
+            OR $principal IN (iam_principal_arn, principal_arn, agent_name, human_id)
+        )
+),
+
+per_actor AS (
+    SELECT
+        actor_kind,
+        coalesce(agent_name, human_id, principal) AS actor,
+        count(*) AS calls,
+        count(error_code) AS failed_calls,
+        count(DISTINCT principal) AS principals,
+        count(DISTINCT event_source || ' ' || event_name) AS actions,
+        count(DISTINCT aws_region) AS regions,
+        count(DISTINCT recipient_account_id) AS accounts,
+        min(event_time) AS first_seen,
+        max(event_time) AS last_seen
+    FROM classified
+    GROUP BY actor_kind, coalesce(agent_name, human_id, principal)
+),
+
+ranked AS (
+    SELECT
+        row_number() OVER (ORDER BY calls DESC, actor_kind, actor) AS rank,
+        actor_kind,
+        actor,
+        calls,
+        round(100.0 * calls / sum(calls) OVER (), 2) AS share_pct,
+        failed_calls,
+        principals,
+        actions,
+        regions,
+        accounts,
+        first_seen,
+        last_seen
+    FROM per_actor
+),
+
+final AS (
+    SELECT * FROM ranked WHERE rank <= $limit_rows
+)
+
+SELECT * FROM final
+ORDER BY rank;

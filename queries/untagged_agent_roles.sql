@@ -1,0 +1,132 @@
+-- name: untagged_agent_roles
+-- description: Which roles do agents use through MCP without being marked as agent roles? AWS's
+--   guidance is to give agents dedicated roles tagged Usage=Agent (the configured agent tag), so
+--   that policies, boundaries and reviews can single them out; a role used through an MCP server
+--   (mcp_managed or mcp_self_managed) that lacked the tag when it was used is a guidance gap. The
+--   tag state at each call comes from role_agent_observations (IAM snapshots and the CreateRole,
+--   TagRole and UntagRole events of the logs): the newest observation at or before the call, else
+--   the role's earliest snapshot. tag_state is 'untagged' (IAM data shows the role without the tag)
+--   or 'unknown' (no IAM snapshot or tag event names the role: import one). Columns:
+--   role_account_id, principal (the role ARN), role_name, tag_state, observed_by (the observations
+--   that decided: 'snapshot <id>' or '<event name> <event id>'), access_paths and mcp_servers
+--   (agent_name values), people (human_id values; all comma-separated), calls, sessions (distinct
+--   MCP sign-in sessions, else access keys), first_seen and last_seen (UTC), tagged_since (when a
+--   later observation, before the end of the period, marked the role as an agent role; NULL while
+--   it stays untagged).
+-- params: since TIMESTAMPTZ = NULL; until TIMESTAMPTZ = NULL; account VARCHAR = NULL; principal VARCHAR = NULL
+-- grain: one row per role used through MCP without the agent tag, and tag state
+-- used_by: analysts; quarterly report (later)
+WITH observations AS (
+    SELECT account_id, role_name, observed_at, observed_by, is_agent
+    FROM role_agent_observations
+),
+
+mcp_role_events AS (
+    SELECT
+        event_id,
+        event_time,
+        session_issuer_account_id AS role_account_id,
+        session_issuer_name AS role_name,
+        coalesce(iam_principal_arn, session_issuer_arn) AS principal,
+        access_path,
+        agent_name,
+        human_id,
+        coalesce(sign_in_session_arn, access_key_id) AS session_key
+    FROM events_classified
+    WHERE access_path IN ('mcp_managed', 'mcp_self_managed')
+        AND principal_type = 'AssumedRole'
+        AND ($since IS NULL OR event_time >= $since)
+        AND ($until IS NULL OR event_time < $until)
+        AND ($account IS NULL OR recipient_account_id = $account)
+        AND (
+            $principal IS NULL
+            OR $principal IN (iam_principal_arn, principal_arn, agent_name, human_id)
+        )
+),
+
+latest_before AS (
+    -- The newest observation at or before each call.
+    SELECT event_id, is_agent, observed_by
+    FROM (
+        SELECT
+            e.event_id,
+            o.is_agent,
+            o.observed_by,
+            row_number() OVER (
+                PARTITION BY e.event_id ORDER BY o.observed_at DESC, o.observed_by DESC
+            ) AS newest
+        FROM mcp_role_events AS e
+        JOIN observations AS o
+            ON o.account_id = e.role_account_id
+            AND o.role_name = e.role_name
+            AND o.observed_at <= e.event_time
+    ) AS ranked
+    WHERE newest = 1
+),
+
+earliest_snapshot AS (
+    -- A call before the first snapshot: the snapshot is the best knowledge of the role.
+    SELECT account_id, role_name, is_agent, observed_by
+    FROM (
+        SELECT
+            *,
+            row_number() OVER (
+                PARTITION BY account_id, role_name ORDER BY observed_at, observed_by
+            ) AS oldest
+        FROM observations
+        WHERE observed_by LIKE 'snapshot %'
+    ) AS ranked
+    WHERE oldest = 1
+),
+
+tag_at_call AS (
+    SELECT
+        e.*,
+        CASE
+            WHEN coalesce(b.is_agent, s.is_agent) THEN 'tagged'
+            WHEN coalesce(b.is_agent, s.is_agent) = false THEN 'untagged'
+            ELSE 'unknown'
+        END AS tag_state,
+        CASE WHEN b.event_id IS NOT NULL THEN b.observed_by ELSE s.observed_by END AS observed_by
+    FROM mcp_role_events AS e
+    LEFT JOIN latest_before AS b ON b.event_id = e.event_id
+    LEFT JOIN earliest_snapshot AS s
+        ON s.account_id = e.role_account_id AND s.role_name = e.role_name
+),
+
+gaps AS (
+    SELECT
+        role_account_id,
+        principal,
+        role_name,
+        tag_state,
+        string_agg(DISTINCT observed_by, ',' ORDER BY observed_by) AS observed_by,
+        string_agg(DISTINCT access_path, ',' ORDER BY access_path) AS access_paths,
+        string_agg(DISTINCT agent_name, ',' ORDER BY agent_name) AS mcp_servers,
+        string_agg(DISTINCT human_id, ',' ORDER BY human_id) AS people,
+        count(*) AS calls,
+        count(DISTINCT session_key) AS sessions,
+        min(event_time) AS first_seen,
+        max(event_time) AS last_seen
+    FROM tag_at_call
+    WHERE tag_state <> 'tagged'
+    GROUP BY role_account_id, principal, role_name, tag_state
+),
+
+final AS (
+    SELECT
+        g.*,
+        (
+            SELECT min(o.observed_at)
+            FROM observations AS o
+            WHERE o.account_id = g.role_account_id
+                AND o.role_name = g.role_name
+                AND o.is_agent
+                AND o.observed_at > g.first_seen
+                AND ($until IS NULL OR o.observed_at < $until)
+        ) AS tagged_since
+    FROM gaps AS g
+)
+
+SELECT * FROM final
+ORDER BY calls DESC, role_account_id, principal, tag_state;
