@@ -178,6 +178,11 @@ class _Job:
         self.objects_total = 0
         self.objects_done = 0
         self.staging = self.layout.staging / self.run_id
+        # Finished tasks wait here until every earlier task is absorbed: commits then follow
+        # task (hence uri) order, so "smallest source_uri wins" holds across the commits of a
+        # run whatever order the workers finish in.
+        self.finished: dict[int, tuple[TaskResult, list[SourceObject]]] = {}
+        self.next_task = 0
 
     # ---- listing -------------------------------------------------------------------------
     def _plan(self) -> list[tuple[Source, SourceObject]]:
@@ -240,8 +245,12 @@ class _Job:
         self.layout.ensure()
         with writer_lock(self.layout.lock, "ingest"):
             # Leftovers of a killed run are never committed: their objects are not in the
-            # manifest, so this run reads them again.
+            # manifest, so this run reads them again. That includes side-table files it was
+            # writing (".NAME.tmp", never read by the views).
             shutil.rmtree(self.layout.staging, ignore_errors=True)
+            for folder in (self.layout.manifest, self.layout.digests, self.layout.quarantine):
+                for partial in folder.glob(".*.tmp"):
+                    partial.unlink(missing_ok=True)
             self.staging.mkdir(parents=True)
             try:
                 todo = self._plan()
@@ -252,20 +261,33 @@ class _Job:
                     con.execute("SET preserve_insertion_order = false")
                     self._process(todo, con)
                     self._commit(con)
-                # Attribution is derived over the whole warehouse after every ingest, so files
-                # arriving out of order never change an answer.
-                attribution = refresh_attribution(self.layout, self.settings.attribution)
-                self.summary.attribution = {
-                    "events": attribution.events,
-                    "sessions": attribution.sessions,
-                    "by_actor": attribution.by_actor,
-                    "rules_version": attribution.rules_version,
-                    "seconds": round(attribution.seconds, 3),
-                }
+                self._attribute()
             finally:
                 shutil.rmtree(self.layout.staging, ignore_errors=True)
         self.summary.seconds = time.monotonic() - self.started
         return self.summary
+
+    def _attribute(self) -> None:
+        """Re-derive attribution over the whole warehouse (so files arriving out of order never
+        change an answer), unless nothing changed since the last classification.
+
+        The marker is removed before any commit adds events (see _commit) and written only
+        after a rebuild succeeds, so a run killed in between rebuilds next time.
+        """
+        rules = self.settings.attribution.rules_version()
+        marker = self.layout.attribution_marker
+        if marker.exists() and marker.read_text().strip() == rules:
+            self.summary.attribution = {"skipped": "no new events since the last classification"}
+            return
+        attribution = refresh_attribution(self.layout, self.settings.attribution)
+        marker.write_text(rules)
+        self.summary.attribution = {
+            "events": attribution.events,
+            "sessions": attribution.sessions,
+            "by_actor": attribution.by_actor,
+            "rules_version": attribution.rules_version,
+            "seconds": round(attribution.seconds, 3),
+        }
 
     def _process(
         self, todo: list[tuple[Source, SourceObject]], con: duckdb.DuckDBPyConnection
@@ -301,7 +323,8 @@ class _Job:
             ThreadPoolExecutor(max(1, self.cfg.download_threads)) as fetchers,
         ):
             running: dict[Future[TaskResult], list[SourceObject]] = {}
-            for task_id, group in enumerate(_tasks(events)):
+            task_id = 0
+            for group in _tasks(events):
                 objects = self._fetch_all(group, fetchers)
                 if not objects:
                     continue
@@ -315,8 +338,9 @@ class _Job:
                     stream_threshold_bytes=int(self.cfg.stream_threshold_mb * (1 << 20)),
                     row_group_rows=self.cfg.row_group_rows,
                 )
+                task_id += 1
                 running[pool.submit(run_task, task)] = [o for _, o in objects]
-                while len(running) >= 2 * workers:
+                while len(running) + len(self.finished) >= 2 * workers:
                     self._collect(running, con)
             while running:
                 self._collect(running, con)
@@ -353,9 +377,11 @@ class _Job:
             body = decompress(data)
         except SourceError as exc:
             self.summary.failures.append({"uri": obj.uri, "error": exc.one_line()})
+            self._tick()
             return
         except ParseError as exc:
             self._quarantine_object(obj, f"digest: {exc.message}")
+            self._tick()
             return
         sha256 = hashlib.sha256(body).hexdigest()
         self.batch.digests.append(
@@ -385,6 +411,10 @@ class _Job:
         for future in done:
             objects = running.pop(future)
             result = future.result()
+            self.finished[result.task_id] = (result, objects)
+        while self.next_task in self.finished:
+            result, objects = self.finished.pop(self.next_task)
+            self.next_task += 1
             by_uri = {o.uri: o for o in objects}
             for outcome in result.outcomes:
                 self._absorb(by_uri[outcome.uri], outcome)
@@ -406,12 +436,14 @@ class _Job:
     def _absorb(self, obj: SourceObject, outcome: ObjectOutcome) -> None:
         self.summary.objects_read += 1
         self.summary.bytes_decompressed += outcome.decompressed_bytes
-        self.summary.records_read += outcome.records
-        self.summary.outside_period += outcome.outside_period
         self._tick()
         if outcome.error:
+            # Quarantined whole: none of its records count (the manifest says records=0), so
+            # records read = written + duplicates + outside the period + quarantined records.
             self._quarantine_object(obj, outcome.error, outcome.sha256)
             return
+        self.summary.records_read += outcome.records
+        self.summary.outside_period += outcome.outside_period
         self.summary.records_quarantined += len(outcome.quarantined)
         for index, reason, _ in outcome.quarantined[
             : max(0, QUARANTINE_EXAMPLES - len(self.summary.quarantine))
@@ -424,6 +456,8 @@ class _Job:
 
     def _commit(self, con: duckdb.DuckDBPyConnection) -> None:
         batch, self.batch = self.batch, _Batch()
+        if batch.staged:
+            self.layout.attribution_marker.unlink(missing_ok=True)
         name = f"part-{self.run_id}-{self.commits:05d}"
         self.commits += 1
         result = commit_batch(batch.staged, self.layout, con, self.cfg.row_group_rows)
@@ -438,7 +472,11 @@ class _Job:
             reason = None
             if outcome.quarantined:
                 reasons = Counter(r for _, r, _ in outcome.quarantined)
-                reason = "; ".join(f"{n} record(s): {r}" for r, n in reasons.most_common(3))
+                top = reasons.most_common(3)
+                reason = "; ".join(f"{n} record(s): {r}" for r, n in top)
+                rest = len(outcome.quarantined) - sum(n for _, n in top)
+                if rest:
+                    reason += f"; {rest} more record(s): see quarantined_records"
                 now = _now()
                 quarantined.extend(
                     QuarantineRow(obj.uri, i, r, text, self.run_id, now)

@@ -16,11 +16,15 @@ import msgspec
 import pyarrow as pa
 
 from pipeline.errors import ParseError
+from pipeline.parse.fastpath import fast_table
 from pipeline.parse.formats import (
+    GZIP_ERRORS,
     Format,
     RecordItem,
+    check_records_key,
     decompress,
     iter_document,
+    iter_single,
     iter_stream,
     open_stream,
 )
@@ -53,6 +57,9 @@ class ObjectParser:
     records: int = 0
     rows: int = 0
     quarantined: list[QuarantinedRecord] = field(default_factory=list)
+    # False once the whole document is known to be ASCII: then no value can be invalid UTF-8
+    # and the per-record check is skipped (the common case, and the hot path).
+    _check_utf8: bool = field(default=True, init=False, repr=False)
 
     def tables(self, source: bytes | Path) -> Iterator[pa.Table]:
         """Arrow tables (staged schema) of the object's valid records."""
@@ -64,6 +71,21 @@ class ObjectParser:
         del data
         self.sha256 = hashlib.sha256(doc).hexdigest()
         self.decompressed_bytes = len(doc)
+        self._check_utf8 = not doc.isascii()
+        if doc[:64].lstrip().startswith(b"{"):
+            fast = fast_table(
+                doc,
+                source_uri=self.source_uri,
+                source_sha256=self.sha256,
+                run_id=self.run_id,
+                fallback_account=self.fallback_account,
+            )
+            if fast is not None:
+                self.format = "records"
+                table, self.records = fast
+                self.rows = table.num_rows
+                yield table
+                return
         self.format, items = iter_document(doc)
         builder = self._builder()
         for item in items:
@@ -81,7 +103,7 @@ class ObjectParser:
                     pass
             except EOFError:
                 raise ParseError("truncated gzip: the compressed stream ends early") from None
-            except OSError as exc:
+            except GZIP_ERRORS as exc:
                 raise ParseError(f"corrupt gzip: {exc}") from None
         self.sha256 = hashing.sha256.hexdigest()
         self.decompressed_bytes = hashing.size
@@ -96,9 +118,31 @@ class ObjectParser:
                     builder = self._builder()
             if builder.rows:
                 yield builder.to_table()
+        if self.format == "records" and self.records == 0:
+            # ijson yields nothing for "Records": [], for a document without a Records list and
+            # for one record on its own; tell them apart as the in-memory path does (rare: a
+            # further pass is fine).
+            stream, _ = open_stream(str(path))
+            with stream:
+                single = check_records_key(stream)
+            if single:
+                self.format = "ndjson"
+                stream, _ = open_stream(str(path))
+                with stream:
+                    builder = self._builder()
+                    for item in iter_single(stream):
+                        self._add(builder, item)
+                    if builder.rows:
+                        yield builder.to_table()
 
     def _builder(self) -> RowBuilder:
-        return RowBuilder(self.source_uri, self.sha256, self.run_id, self.fallback_account)
+        return RowBuilder(
+            self.source_uri,
+            self.sha256,
+            self.run_id,
+            self.fallback_account,
+            check_utf8=self._check_utf8,
+        )
 
     def _add(self, builder: RowBuilder, item: RecordItem) -> None:
         self.records += 1

@@ -13,16 +13,20 @@ import io
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import IO, Literal
+from typing import IO, Literal, cast
 
 import ijson  # type: ignore[import-untyped]
 import msgspec
 from isal import igzip
+from isal.igzip_lib import IsalError
 
 from pipeline.errors import ParseError
 
 Raw = msgspec.Raw
 GZIP_MAGIC = b"\x1f\x8b"
+UTF8_BOM = b"\xef\xbb\xbf"
+# What a damaged gzip stream raises: zlib's and gzip's errors, and ISA-L's own (not an OSError).
+GZIP_ERRORS: tuple[type[Exception], ...] = (OSError, zlib.error, cast(type[Exception], IsalError))
 Record = dict[str, Raw]
 Format = Literal["records", "array", "ndjson"]
 
@@ -41,7 +45,9 @@ _record = msgspec.json.Decoder(Record)
 _records = msgspec.json.Decoder(list[Record])
 _raw_list = msgspec.json.Decoder(list[Raw])
 _encode = msgspec.json.Encoder()
-_RECORD_HINTS = (b'"eventID"', b'"eventVersion"', b'"eventTime"', b'"eventName"')
+_RECORD_KEYS = ("eventID", "eventVersion", "eventTime", "eventName")
+# How much of a streamed document is looked at to tell NDJSON from a Records document.
+_STREAM_HEAD = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -63,7 +69,7 @@ def decompress(data: bytes) -> bytes:
         return out
     except EOFError:
         raise ParseError("truncated gzip: the compressed stream ends early") from None
-    except (OSError, zlib.error) as exc:
+    except GZIP_ERRORS as exc:
         raise ParseError(f"corrupt gzip: {exc}") from None
 
 
@@ -72,12 +78,10 @@ def _first_byte(doc: bytes) -> bytes:
     return stripped[:1]
 
 
-def _looks_like_record(text: bytes) -> bool:
-    return any(hint in text for hint in _RECORD_HINTS)
-
-
 def iter_document(doc: bytes) -> tuple[Format, Iterator[RecordItem]]:
     """Records of a whole decompressed document. Raises ParseError for file-level faults."""
+    if doc.startswith(UTF8_BOM):  # exports written on Windows start with one
+        doc = doc[len(UTF8_BOM) :]
     first = _first_byte(doc)
     if not first:
         raise ParseError("empty file: no records")
@@ -89,23 +93,34 @@ def iter_document(doc: bytes) -> tuple[Format, Iterator[RecordItem]]:
         envelope = _envelope.decode(doc)
     except msgspec.ValidationError:
         return "records", _iter_loose(doc)
+    except RecursionError:
+        raise ParseError("invalid JSON: nested too deeply") from None
     except msgspec.DecodeError as exc:
         if b"\n" in doc.strip() and _first_line_is_object(doc):
             return "ndjson", _iter_ndjson(io.BytesIO(doc))
         raise ParseError(f"invalid JSON: {exc}") from None
     if envelope.Records is not None:
         return "records", (RecordItem(i, r) for i, r in enumerate(envelope.Records))
-    # One JSON object without Records: a one-line NDJSON file if it is a record itself.
-    if _looks_like_record(doc):
-        return "ndjson", _iter_ndjson(io.BytesIO(doc))
-    raise ParseError("JSON without Records: the object has no 'Records' list")
+    # One JSON object without Records: a single record (one NDJSON line, or one record
+    # pretty-printed over several lines) when its own top-level keys say so.
+    record = _record.decode(doc)
+    if _is_record(record):
+        return "ndjson", iter([RecordItem(0, record)])
+    raise ParseError(NO_RECORDS)
+
+
+NO_RECORDS = "JSON without Records: the object has no 'Records' list"
+
+
+def _is_record(obj: Record) -> bool:
+    return "Records" not in obj and any(key in obj for key in _RECORD_KEYS)
 
 
 def _first_line_is_object(doc: bytes) -> bool:
     line = doc.lstrip().split(b"\n", 1)[0]
     try:
         _record.decode(line)
-    except msgspec.MsgspecError:
+    except (msgspec.MsgspecError, RecursionError):
         return False
     return True
 
@@ -115,6 +130,8 @@ def _iter_array(doc: bytes) -> Iterator[RecordItem]:
         items = _raw_list.decode(doc)
     except msgspec.MsgspecError as exc:
         raise ParseError(f"invalid JSON: {exc}") from None
+    except RecursionError:
+        raise ParseError("invalid JSON: nested too deeply") from None
     return _decode_each(items)
 
 
@@ -124,6 +141,8 @@ def _iter_loose(doc: bytes) -> Iterator[RecordItem]:
         envelope = _loose_envelope.decode(doc)
     except msgspec.MsgspecError as exc:
         raise ParseError(f"Records is not a list: {exc}") from None
+    except RecursionError:
+        raise ParseError("invalid JSON: nested too deeply") from None
     return _decode_each(envelope.Records or [])
 
 
@@ -131,7 +150,7 @@ def _decode_each(items: list[Raw]) -> Iterator[RecordItem]:
     for index, raw in enumerate(items):
         try:
             yield RecordItem(index, _record.decode(raw))
-        except msgspec.MsgspecError:
+        except (msgspec.MsgspecError, RecursionError):
             yield RecordItem(index, None, bytes(raw), "record is not a JSON object")
 
 
@@ -142,7 +161,7 @@ def _iter_ndjson(stream: IO[bytes]) -> Iterator[RecordItem]:
             continue
         try:
             yield RecordItem(index, _record.decode(line))
-        except msgspec.MsgspecError as exc:
+        except (msgspec.MsgspecError, RecursionError) as exc:
             yield RecordItem(index, None, line.rstrip(b"\r\n"), f"invalid JSON line: {exc}")
         index += 1
 
@@ -172,14 +191,22 @@ def open_stream(path: str) -> tuple[IO[bytes], HashingReader]:
     raw = open(path, "rb")  # noqa: SIM115 - closed by the caller through the returned stream
     magic = raw.read(2)
     raw.seek(0)
-    inner: IO[bytes] = igzip.IGzipFile(fileobj=raw, mode="rb") if magic == GZIP_MAGIC else raw
+    inner: IO[bytes] = raw
+    if magic == GZIP_MAGIC:
+        inner = cast(IO[bytes], igzip.IGzipFile(fileobj=raw, mode="rb"))  # type: ignore[no-untyped-call]
     hashing = HashingReader(inner)
     return io.BufferedReader(hashing, buffer_size=1 << 20), hashing
 
 
+def _skip_bom(stream: IO[bytes]) -> None:
+    if hasattr(stream, "peek") and stream.peek(len(UTF8_BOM)).startswith(UTF8_BOM):
+        stream.read(len(UTF8_BOM))
+
+
 def iter_stream(stream: IO[bytes]) -> tuple[Format, Iterator[RecordItem]]:
     """Records of a large document read incrementally. Raises ParseError for file faults."""
-    head = stream.peek(1 << 16)[: 1 << 16] if hasattr(stream, "peek") else b""
+    _skip_bom(stream)
+    head = stream.peek(_STREAM_HEAD)[:_STREAM_HEAD] if hasattr(stream, "peek") else b""
     first = _first_byte(head)
     if not first:
         raise ParseError("empty file: no records")
@@ -187,10 +214,50 @@ def iter_stream(stream: IO[bytes]) -> tuple[Format, Iterator[RecordItem]]:
         return "array", _iter_ijson(stream, "item")
     if first != b"{":
         raise ParseError(f"not JSON: starts with {head.lstrip()[:16]!r}")
+    # NDJSON when the first line is a whole record (also a file of one line, with no newline).
     first_line = head.lstrip().split(b"\n", 1)[0]
-    if b"\n" in head.lstrip() and _looks_like_record(first_line) and b'"Records"' not in first_line:
+    try:
+        first_object = _record.decode(first_line)
+    except (msgspec.MsgspecError, RecursionError):
+        first_object = None
+    if first_object is not None and _is_record(first_object):
         return "ndjson", _iter_ndjson(stream)
     return "records", _iter_ijson(stream, "Records.item")
+
+
+def check_records_key(stream: IO[bytes]) -> bool:
+    """For a streamed document that gave no records, decide as the in-memory path does: False for
+    an empty Records list, True for one record without a Records list (a single record
+    pretty-printed over several lines), else raise the same ParseError."""
+    _skip_bom(stream)
+    events = ijson.parse(stream, use_float=True)
+    keys: set[str] = set()
+    try:
+        for prefix, event, value in events:
+            if prefix == "" and event == "map_key":
+                if value == "Records":
+                    _, kind, _ = next(events)
+                    if kind == "start_array":
+                        return False
+                    if kind == "null":
+                        keys.add(value)
+                        continue
+                    raise ParseError(f"Records is not a list: it is {_KIND_NAMES.get(kind, kind)}")
+                keys.add(value)
+    except ijson.JSONError as exc:
+        raise ParseError(f"invalid JSON: {_ijson_message(exc)}") from None
+    if "Records" not in keys and any(key in keys for key in _RECORD_KEYS):
+        return True
+    raise ParseError(NO_RECORDS)
+
+
+def iter_single(stream: IO[bytes]) -> Iterator[RecordItem]:
+    """The one record of a streamed document that is a single record."""
+    _skip_bom(stream)
+    return _iter_ijson(stream, "")
+
+
+_KIND_NAMES = {"start_map": "an object", "string": "a string", "number": "a number"}
 
 
 def _iter_ijson(stream: IO[bytes], prefix: str) -> Iterator[RecordItem]:
@@ -205,7 +272,17 @@ def _iter_ijson(stream: IO[bytes], prefix: str) -> Iterator[RecordItem]:
             index += 1
     except EOFError:
         raise ParseError("truncated gzip: the compressed stream ends early") from None
-    except (OSError, zlib.error) as exc:
+    except GZIP_ERRORS as exc:
         raise ParseError(f"corrupt gzip: {exc}") from None
     except ijson.JSONError as exc:
-        raise ParseError(f"invalid JSON after {index} records: {exc}") from None
+        raise ParseError(f"invalid JSON after {index} records: {_ijson_message(exc)}") from None
+    except RecursionError:
+        raise ParseError(f"invalid JSON after {index} records: nested too deeply") from None
+
+
+def _ijson_message(exc: Exception) -> str:
+    """yajl's message without its multi-line excerpt (which may hold record text)."""
+    text = exc.args[0] if exc.args else str(exc)
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    return str(text).strip().splitlines()[0] if str(text).strip() else type(exc).__name__

@@ -137,9 +137,15 @@ _IDENTITY_COLUMNS = (
     "on_behalf_of_user_id",
     "on_behalf_of_identity_store_arn",
 )
-_SESSION_TOKEN = re.compile(rb'("sessionToken"\s*:\s*)"(?:[^"\\]|\\.)*"')
+# The value ends at its closing quote, or at the end of the text when a truncated record (a
+# quarantined NDJSON line cut short) stops inside it.
+# Unrolled ("normal* (special normal*)*"): linear in the token's length, no per-character
+# alternation, which matters for kilobyte-long tokens.
+_SESSION_TOKEN = re.compile(rb'("sessionToken"\s*:\s*)"[^"\\]*(?:\\.[^"\\]*)*(?:"|\\?\Z)')
 _REDACTED_JSON = b'"' + REDACTED.encode() + b'"'
 _ROOT_ARN = re.compile(r"^arn:(aws[\w-]*):iam::(\d{12}):root$")
+# recipient_account_id becomes a folder name (Hive partition): nothing that could leave events/.
+_PARTITION_VALUE = re.compile(r"^[0-9A-Za-z_-]{1,64}$")
 
 
 def redact_session_tokens(text: bytes) -> bytes:
@@ -147,6 +153,42 @@ def redact_session_tokens(text: bytes) -> bytes:
     if b"sessionToken" not in text:
         return text
     return _SESSION_TOKEN.sub(lambda m: m.group(1) + _REDACTED_JSON, text)
+
+
+def identity_columns(identities: list[_UserIdentity | None]) -> dict[str, list[Any]]:
+    """The userIdentity columns of many records at once, one list comprehension per column
+    (the fast path's equivalent of RowBuilder._identity)."""
+    contexts = [u.sessionContext if u else None for u in identities]
+    issuers = [c.sessionIssuer if c else None for c in contexts]
+    attributes = [c.attributes if c else None for c in contexts]
+    webs = [c.webIdFederationData if c else None for c in contexts]
+    behalf = [u.onBehalfOf if u else None for u in identities]
+    return {
+        "principal_type": [u.type if u else None for u in identities],
+        "principal_id": [u.principalId if u else None for u in identities],
+        "principal_arn": [u.arn if u else None for u in identities],
+        "iam_principal_arn": [iam_principal_arn(u) if u else None for u in identities],
+        "principal_account_id": [u.accountId if u else None for u in identities],
+        "access_key_id": [(u.accessKeyId or None) if u else None for u in identities],
+        "user_name": [u.userName if u else None for u in identities],
+        "invoked_by": [u.invokedBy if u else None for u in identities],
+        "credential_id": [u.credentialId if u else None for u in identities],
+        "session_issuer_type": [i.type if i else None for i in issuers],
+        "session_issuer_principal_id": [i.principalId if i else None for i in issuers],
+        "session_issuer_arn": [i.arn if i else None for i in issuers],
+        "session_issuer_name": [i.userName if i else None for i in issuers],
+        "session_issuer_account_id": [i.accountId if i else None for i in issuers],
+        "session_creation_date": [_parse_time(a.creationDate) if a else None for a in attributes],
+        "mfa_authenticated": [
+            _as_flag(a.mfaAuthenticated, "mfaAuthenticated") if a else None for a in attributes
+        ],
+        "source_identity": [c.sourceIdentity if c else None for c in contexts],
+        "ec2_role_delivery": [c.ec2RoleDelivery if c else None for c in contexts],
+        "web_id_provider": [w.federatedProvider if w else None for w in webs],
+        "sign_in_session_arn": [c.signInSessionArn if c else None for c in contexts],
+        "on_behalf_of_user_id": [b.userId if b else None for b in behalf],
+        "on_behalf_of_identity_store_arn": [b.identityStoreArn if b else None for b in behalf],
+    }
 
 
 class RecordError(ValueError):
@@ -189,6 +231,9 @@ class RowBuilder:
     source_sha256: str
     run_id: str
     fallback_account: str | None = None
+    # Check every value for invalid UTF-8 (skipped by the parser for all-ASCII documents): msgspec
+    # leaves Raw values unchecked, and one bad byte would fail the whole table's cast.
+    check_utf8: bool = True
     columns: dict[str, list[Any]] = field(default_factory=dict)
     rows: int = 0
 
@@ -198,9 +243,11 @@ class RowBuilder:
     def add(self, record: dict[str, Raw], index: int) -> None:
         """Append one record; raises RecordError (nothing appended) when it is not valid."""
         try:
+            if self.check_utf8:
+                _check_utf8(record)
             values = self._values(record, index)
         except msgspec.ValidationError as exc:
-            raise RecordError(f"wrong type: {exc}") from None
+            raise RecordError(f"wrong type: {_field_of_error(record) or exc}") from None
         except msgspec.DecodeError as exc:
             raise RecordError(f"invalid JSON value: {exc}") from None
         for name, value in values.items():
@@ -215,9 +262,10 @@ class RowBuilder:
             raise RecordError("record has no eventID")
         time_raw = get("eventTime")
         time_source = "eventTime"
-        if time_raw is None and "@timestamp" in record:
-            time_raw, time_source = record["@timestamp"], "@timestamp"
         time_text = _str.decode(time_raw) if time_raw is not None else None
+        if not time_text and "@timestamp" in record:  # absent, null or ""
+            time_source = "@timestamp"
+            time_text = _str.decode(record["@timestamp"])
         if not time_text:
             raise RecordError(f"record {event_id} has no eventTime")
         event_time = _parse_time(time_text)
@@ -249,7 +297,12 @@ class RowBuilder:
 
         account_raw = get("recipientAccountId")
         account = _str.decode(account_raw) if account_raw is not None else None
-        out["recipient_account_id"] = account or self.fallback_account or "unknown"
+        account = account or self.fallback_account or "unknown"
+        if not _PARTITION_VALUE.match(account):
+            raise RecordError(
+                f"record {event_id}: recipientAccountId {account!r} is not an account id"
+            )
+        out["recipient_account_id"] = account
 
         identity_raw = get("userIdentity")
         identity = _user_identity.decode(identity_raw) if identity_raw is not None else None
@@ -316,6 +369,40 @@ class RowBuilder:
 
 
 _BYTES_COLUMNS = frozenset({column for _, column in _JSON_FIELDS} | {"extra"})
+_TYPED_FIELDS: tuple[tuple[str, msgspec.json.Decoder[Any]], ...] = (
+    ("eventID", _str),
+    ("eventTime", _str),
+    ("@timestamp", _str),
+    ("recipientAccountId", _str),
+    *((key, _str) for key, _ in _STRING_FIELDS),
+    *((key, _flag) for key, _ in _FLAG_FIELDS),
+    ("userIdentity", _user_identity),
+    ("tlsDetails", _tls),
+)
+
+
+def _field_of_error(record: dict[str, Raw]) -> str | None:
+    """Which field of a record has the wrong type, and how (only on the error path)."""
+    for key, decoder in _TYPED_FIELDS:
+        raw = record.get(key)
+        if raw is None:
+            continue
+        try:
+            decoder.decode(raw)
+        except msgspec.ValidationError as exc:
+            return f"{key}: {exc}"
+    return None
+
+
+def _check_utf8(record: dict[str, Raw]) -> None:
+    for key, raw in record.items():
+        data = bytes(raw)
+        if data.isascii():
+            continue
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise RecordError(f"{key}: invalid UTF-8 ({exc.reason} at byte {exc.start})") from None
 
 
 def _parse_time(text: str | None) -> datetime | None:

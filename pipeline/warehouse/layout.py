@@ -49,6 +49,12 @@ class Layout:
         return self.root / "derived"
 
     @property
+    def attribution_marker(self) -> Path:
+        """Holds the rules_version of the last complete attribution; absent while events are
+        newer than the classification."""
+        return self.derived / "ATTRIBUTED_WITH"
+
+    @property
     def iam(self) -> Path:
         return self.root / "iam"
 
