@@ -36,7 +36,7 @@ class IngestSettings:
     max_object_mb: int = 1024
     # Decompressed documents above this size are parsed record by record instead of in one
     # piece, so memory stays flat whatever the file size (the 1 GB process-tree budget).
-    stream_threshold_mb: int = 128
+    stream_threshold_mb: float = 128
     # Rows staged before a commit to events/: bounds the work lost to a kill and DuckDB's
     # de-duplication memory, while keeping Parquet files large enough for scans.
     commit_rows: int = 1_000_000
@@ -138,6 +138,13 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
             return int(value)
         except (TypeError, ValueError):
             raise ConfigError(f"{where}: expected an integer, got {value!r}") from None
+    if annotation is float:
+        if isinstance(value, bool):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: expected a number, got {value!r}") from None
     if annotation is str:
         if not isinstance(value, str | int):
             raise ConfigError(f"{where}: expected a string, got {value!r}")

@@ -116,9 +116,15 @@ def run_task(task: ParseTask) -> TaskResult:
                         stage_table(big, staging, name, row_group_rows=task.row_group_rows)
                     )
                     tables, own_rows = [], 0
-        except (ParseError, OSError) as exc:
+        except Exception as exc:
             # A file-level fault: none of the object's rows count; it is quarantined whole.
-            outcome.error = exc.message if isinstance(exc, ParseError) else f"cannot read: {exc}"
+            # Anything unforeseen in one object's content quarantines that object, not the run.
+            if isinstance(exc, ParseError):
+                outcome.error = exc.message
+            elif isinstance(exc, OSError):
+                outcome.error = f"cannot read: {exc}"
+            else:
+                outcome.error = f"cannot parse: {type(exc).__name__}: {exc}"
             tables = []
             outcome.rows = outcome.outside_period = 0
             for early in own_staged:

@@ -16,6 +16,7 @@ import msgspec
 import pyarrow as pa
 
 from pipeline.parse.records import (
+    _PARTITION_VALUE,
     RecordError,
     _user_identity,
     identity_columns,
@@ -112,8 +113,8 @@ def fast_table(
     """(table, record count) of a clean document, or None to use the record-by-record path."""
     try:
         records = _decode.decode(doc).Records
-    except (msgspec.MsgspecError, RecursionError):  # deep nesting: the slow path says why
-        return None
+    except (msgspec.MsgspecError, RecursionError, UnicodeDecodeError):
+        return None  # deep nesting, invalid UTF-8 in a string: the slow path says which record
     if not records:
         return None
     try:
@@ -180,6 +181,8 @@ def _build(
     arrays["source_record_index"] = pa.array(range(n), pa.int32())
     arrays["ingest_run_id"] = pa.array([run_id] * n, pa.string())
     accounts = [r.recipientAccountId or fallback_account or "unknown" for r in records]
+    if not all(_PARTITION_VALUE.match(a) for a in accounts):
+        raise _NotClean  # a folder name that could leave events/: quarantined record by record
     arrays["recipient_account_id"] = pa.array(accounts, pa.string())
     arrays["event_date"] = arrays["event_time"].cast(pa.date32())
     return pa.table([arrays[f.name] for f in STAGED_SCHEMA], schema=STAGED_SCHEMA)

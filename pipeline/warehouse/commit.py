@@ -33,11 +33,15 @@ class CommitResult:
 
 
 def _existing_ids(con: duckdb.DuckDBPyConnection, layout: Layout) -> None:
+    # Both branches create the view the same way (a relation view): a TEMP view of the same name
+    # would shadow the relation view of every later commit of the run, which then saw no
+    # existing eventIDs at all.
     if any(layout.events.glob(EVENTS_GLOB)):
         rel = con.read_parquet(str(layout.events / EVENTS_GLOB), hive_partitioning=False)
-        rel.select("event_id").create_view("existing_event_ids", replace=True)
+        rel = rel.select("event_id")
     else:
-        con.execute("CREATE OR REPLACE TEMP VIEW existing_event_ids AS SELECT NULL::VARCHAR AS event_id WHERE false")
+        rel = con.sql("SELECT NULL::VARCHAR AS event_id WHERE false")
+    rel.create_view("existing_event_ids", replace=True)
 
 
 def commit_batch(
@@ -77,7 +81,11 @@ def _drop_rows(path: Path, row_numbers: list[int], row_group_rows: int) -> int:
     if kept.num_rows:
         tmp = path.with_name(f".{path.name}.tmp")
         pq.write_table(
-            kept, tmp, compression="zstd", compression_level=ZSTD_LEVEL, row_group_size=row_group_rows
+            kept,
+            tmp,
+            compression="zstd",
+            compression_level=ZSTD_LEVEL,
+            row_group_size=row_group_rows,
         )
         os.replace(tmp, path)
     dropped: int = table.num_rows - kept.num_rows

@@ -1,0 +1,162 @@
+"""`agenttrail query list/show/run` and `agenttrail sql` through the real command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from pipeline.query.formats import render
+from pipeline.query.library import Scope, list_queries, run_query
+
+from .conftest import CASES, USER_QUERIES, CliRunner, make_settings
+
+
+def test_list_shows_every_query_with_one_line(cli: CliRunner) -> None:
+    done = cli("query", "list", "--queries-dir", str(USER_QUERIES))
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    lines = done.stdout.splitlines()
+    names = [line.split()[0] for line in lines]
+    expected = [q.name for q in list_queries(make_settings("unused"), [USER_QUERIES])]
+    assert names == expected
+    calls = next(line for line in lines if line.startswith("calls_per_day "))
+    assert calls.split(None, 1)[1] == "[user] Calls per UTC day in the period."
+
+
+def test_show_prints_the_file_and_the_flags_it_takes(cli: CliRunner) -> None:
+    done = cli("query", "show", "calls_per_day", "--queries-dir", str(USER_QUERIES))
+    assert done.returncode == 0, done.stderr
+    first, rest = done.stdout.split("\n", 1)
+    assert first == (
+        "-- file: tests/cases/queries/user/calls_per_day.sql (user); "
+        "scope flags: --quarter, --since, --until, --account"
+    )
+    assert rest == (USER_QUERIES / "calls_per_day.sql").read_text()
+
+
+def test_run_prints_what_the_library_returns(cli: CliRunner, tiny_warehouse: Path) -> None:
+    args = ["--quarter", "2026Q3", "--account", "111111111111", "-p", "min_calls=1"]
+    done = cli(
+        "query", "run", "calls_per_day", *args, "--queries-dir", str(USER_QUERIES),
+        "-w", str(tiny_warehouse), "--format", "csv",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    result = run_query(
+        make_settings(tiny_warehouse),
+        "calls_per_day",
+        scope=Scope(quarter="2026Q3", account="111111111111"),
+        params={"min_calls": "1"},
+        extra_dirs=[USER_QUERIES],
+    )
+    assert done.stdout == render(result.table, "csv")
+    assert done.stdout == "day,calls\n2026-09-29,1\n2026-09-30,2\n"
+
+
+def test_run_writes_parquet_and_json(cli: CliRunner, tiny_warehouse: Path, tmp_path: Path) -> None:
+    common = ["--queries-dir", str(USER_QUERIES), "-w", str(tiny_warehouse)]
+    out = tmp_path / "days.parquet"
+    done = cli("query", "run", "calls_per_day", *common, "--format", "parquet", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == ""
+    table = pq.read_table(out)
+    assert table.column_names == ["day", "calls"]
+    assert table.column("calls").to_pylist() == [1, 3, 3]
+    done = cli("query", "run", "calls_per_day", *common, "--since", "2026-09-30", "-f", "json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == [
+        {"day": "2026-09-30", "calls": 3},
+        {"day": "2026-10-01", "calls": 3},
+    ]
+
+
+def test_a_wide_result_folds_to_one_block_per_row(cli: CliRunner, tiny_warehouse: Path) -> None:
+    done = cli(
+        "query", "run", "typed_params", "--queries-dir", str(USER_QUERIES),
+        "-w", str(tiny_warehouse), env={"COLUMNS": "40"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[:3] == [
+        "-[ row 1 ]--------------------",
+        "v      | it's",
+        "i      | -3",
+    ]
+    wide = cli(
+        "query", "run", "typed_params", "--queries-dir", str(USER_QUERIES),
+        "-w", str(tiny_warehouse), env={"COLUMNS": "200"},
+    )  # fmt: skip
+    assert wide.stdout.splitlines()[0].split() == [
+        "v", "i", "b", "d", "flag", "day", "moment", "names"
+    ]  # fmt: skip
+
+
+def test_a_user_query_replacing_a_built_in_prints_a_notice(
+    cli: CliRunner, tiny_warehouse: Path
+) -> None:
+    done = cli(
+        "query", "run", "activity_by_actor", "--queries-dir", str(CASES / "override"),
+        "-w", str(tiny_warehouse), "-f", "csv",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "source\nuser version\n"
+    assert done.stderr.startswith(
+        "notice: query 'activity_by_actor': using "
+        "tests/cases/queries/override/activity_by_actor.sql (user) instead of "
+    )
+
+
+def test_errors_are_one_line_with_the_usage_exit_code(cli: CliRunner, tiny_warehouse: Path) -> None:
+    common = ["--queries-dir", str(USER_QUERIES), "-w", str(tiny_warehouse)]
+    cases = {
+        ("calls_per_day", "--principal", "x"): (
+            2,
+            "error: tests/cases/queries/user/calls_per_day.sql:4: query 'calls_per_day' does "
+            "not take --principal (it accepts --quarter, --since, --until, --account)",
+        ),
+        ("calls_per_day", "-p", "min_calls"): (
+            2,
+            "error: --param 'min_calls' is not NAME=VALUE (e.g. --param limit=20)",
+        ),
+        ("calls_per_dai",): (
+            2,
+            "error: unknown query 'calls_per_dai'; did you mean 'calls_per_day'? "
+            "('agenttrail query list' shows them all)",
+        ),
+        ("bad_column",): (
+            1,
+            "error: tests/cases/queries/user/bad_column.sql:11: Binder Error: Referenced "
+            'column "no_such_column" not found in FROM clause!',
+        ),
+        ("calls_per_day", "--since", "30/09/2026"): (
+            2,
+            "error: --since '30/09/2026' is not a date (use YYYY-MM-DD (UTC))",
+        ),
+        ("calls_per_day", "-f", "xml"): (
+            2,
+            "error: unknown format 'xml' (choose one of table, csv, json, ndjson, parquet, "
+            "markdown)",
+        ),
+    }
+    for args, (code, line) in cases.items():
+        done = cli("query", "run", *args, *common)
+        assert (done.returncode, done.stderr) == (code, line + "\n"), args
+        assert done.stdout == ""
+
+
+def test_sql_keeps_its_formats(cli: CliRunner, tiny_warehouse: Path) -> None:
+    statement = "SELECT event_id, event_name FROM events ORDER BY event_id LIMIT 2"
+    done = cli("sql", statement, "-w", str(tiny_warehouse), "--format", "ndjson")
+    assert done.returncode == 0, done.stderr
+    assert [json.loads(line) for line in done.stdout.splitlines()] == [
+        {"event_id": "tiny-0001", "event_name": "ListBuckets"},
+        {"event_id": "tiny-0002", "event_name": "ListBuckets"},
+    ]
+    done = cli("sql", statement, "-w", str(tiny_warehouse), "--format", "markdown")
+    assert done.stdout.splitlines()[0] == "| event_id | event_name |"
+    refused = cli("sql", "DROP VIEW events", "-w", str(tiny_warehouse))
+    assert refused.returncode == 2
+    assert refused.stderr.startswith("error: refused: a DROP statement")
+    flagged = cli("sql", "SELECT 1", "-w", str(tiny_warehouse), "--endpoint-url", "http://x")
+    assert flagged.returncode == 2
+    assert "apply to an s3:// warehouse only" in flagged.stderr

@@ -1,0 +1,352 @@
+"""`agenttrail ingest` and `agenttrail sql` as a scheduler or an analyst runs them: exit codes,
+stdout and stderr (not a terminal). Ingest runs as a real subprocess; usage errors and the sql
+command go through the same entry point (`pipeline.cli.main`) in this process, which is faster."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from ingest_fixtures import (
+    BAD_CASES,
+    EVENTS_OF_BAD_FILES,
+    GOOD_CASES,
+    GOOD_EVENTS,
+    MANIFEST,
+    QUARANTINED_RECORDS,
+    copy_cases,
+    ingest,
+    run_cli,
+    write_too_large,
+)
+
+from pipeline.cli import main
+
+SUMMARY_KEYS = [
+    "run_id",
+    "warehouse",
+    "sources",
+    "objects_listed",
+    "objects_unchanged",
+    "objects_read",
+    "skipped_by_kind",
+    "digests_recorded",
+    "objects_quarantined",
+    "records_read",
+    "records_quarantined",
+    "outside_period",
+    "events_written",
+    "duplicates_dropped",
+    "bytes_read",
+    "bytes_decompressed",
+    "seconds",
+    "events_per_second",
+    "quarantine",
+    "failures",
+    "attribution",
+    "exit_code",
+]
+LOG_LINE = re.compile(r"ingest: \d+/\d+ files, [\d,]+ events, \d+\.\d MB/s")
+
+
+@pytest.fixture
+def logs(tmp_path: Path) -> Path:
+    copy_cases(
+        ["good_cloudtrail.json.gz", "no_records.json", "wrong_types.json"], tmp_path / "logs"
+    )
+    return tmp_path / "logs"
+
+
+def test_json_summary_shape_and_exit_code_3(logs: Path, tmp_path: Path) -> None:
+    result = run_cli(
+        "ingest",
+        str(logs),
+        "--warehouse",
+        str(tmp_path / "wh"),
+        "--workers",
+        "1",
+        "--json",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 3, result.stderr
+    assert result.stderr == ""  # --json: no progress lines, nothing but the JSON document
+    summary = json.loads(result.stdout)
+    assert list(summary) == SUMMARY_KEYS
+    assert re.fullmatch(r"\d{8}T\d{6}Z-[0-9a-f]{8}", summary["run_id"])
+    assert {k: summary[k] for k in SUMMARY_KEYS[1:16]} == {
+        "warehouse": str(tmp_path / "wh"),
+        "sources": [str(logs)],
+        "objects_listed": 3,
+        "objects_unchanged": 0,
+        "objects_read": 3,
+        "skipped_by_kind": {},
+        "digests_recorded": 0,
+        "objects_quarantined": 1,
+        "records_read": 12,
+        "records_quarantined": 8,
+        "outside_period": 0,
+        "events_written": 4,
+        "duplicates_dropped": 0,
+        "bytes_read": sum(p.stat().st_size for p in logs.iterdir()),
+        "bytes_decompressed": summary["bytes_decompressed"],
+    }
+    assert summary["exit_code"] == 3
+    assert summary["failures"] == []
+    assert isinstance(summary["seconds"], float)
+    assert isinstance(summary["events_per_second"], int)
+    assert summary["quarantine"][0] == {
+        "uri": str(logs / "no_records.json"),
+        "reason": "JSON without Records: the object has no 'Records' list",
+    }
+    assert {
+        "uri": str(logs / "wrong_types.json"),
+        "record": 1,
+        "reason": "wrong type: eventTime: Expected `str | null`, got `int`",
+    } in summary["quarantine"]
+    assert len(summary["quarantine"]) == 9
+
+    # Nothing new: exit 0 (the quarantined file was dealt with by the earlier run).
+    again = run_cli(
+        "ingest", str(logs), "--warehouse", str(tmp_path / "wh"), "--json", cwd=tmp_path
+    )
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["objects_unchanged"] == 3
+
+
+def test_plain_log_lines_and_summary_when_not_a_terminal(logs: Path, tmp_path: Path) -> None:
+    result = run_cli(
+        "ingest", str(logs), "-w", str(tmp_path / "wh"), "--workers", "1", cwd=tmp_path
+    )
+    assert result.returncode == 3, result.stderr
+    lines = result.stderr.splitlines()
+    assert lines
+    assert all(LOG_LINE.fullmatch(line) for line in lines), lines
+    assert lines[-1].startswith("ingest: 3/3 files, 4 events, ")
+    out = result.stdout.rstrip("\n")
+    assert "\x1b[" not in out + result.stderr  # no terminal control codes in logs
+    table = [line.strip() for line in out.splitlines()[1:13]]
+    assert [
+        re.split(r"\s{2,}", line) for line in table if not line.startswith(("MB", "seconds"))
+    ] == [
+        ["objects listed", "3"],
+        ["unchanged since last run", "0"],
+        ["read", "3"],
+        ["digests recorded", "0"],
+        ["quarantined", "1"],
+        ["records read", "12"],
+        ["events written", "4"],
+        ["duplicates dropped", "0"],
+        ["outside --since/--until", "0"],
+        ["quarantined", "8"],
+    ]
+    rest = out.splitlines()[13:]
+    assert rest[0] == (
+        f"quarantined: {logs / 'no_records.json'}: "
+        "JSON without Records: the object has no 'Records' list"
+    )
+    assert rest[1] == (
+        f"quarantined: {logs / 'wrong_types.json'} record 1: "
+        "wrong type: eventTime: Expected `str | null`, got `int`"
+    )
+    assert len(rest) == 1 + 8 + 1
+    assert rest[-1] == f"warehouse: {tmp_path / 'wh'}"
+
+
+def test_every_bad_case_through_the_cli_exits_3(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    copy_cases([*GOOD_CASES, *BAD_CASES], logs)
+    write_too_large(logs)
+    result = run_cli(
+        "ingest",
+        str(logs),
+        "-w",
+        str(tmp_path / "wh"),
+        "--workers",
+        "1",
+        "--max-object-mb",
+        "1",
+        "--json",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 3, result.stderr
+    summary = json.loads(result.stdout)
+    listed = {(Path(q["uri"]).name, q.get("record"), q["reason"]) for q in summary["quarantine"]}
+    file_faults = {n for n, e in MANIFEST.items() if e[0] == "quarantined"}
+    assert listed == {(n, None, MANIFEST[n][1]) for n in file_faults} | set(QUARANTINED_RECORDS)
+    assert (summary["objects_quarantined"], summary["records_quarantined"]) == (
+        len(file_faults),
+        len(QUARANTINED_RECORDS),
+    )
+    assert summary["events_written"] == len(GOOD_EVENTS) + len(EVENTS_OF_BAD_FILES)
+    assert summary["exit_code"] == 3
+
+
+# ---- usage errors and `agenttrail sql`, through the CLI's own entry point in this process --------
+Cli = Callable[..., tuple[int, str, str]]
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Cli:
+    """`cli(*args)` runs `agenttrail ARGS` through pipeline.cli.main (the console script's entry
+    point, with its one error boundary) and returns (exit code, stdout, stderr)."""
+    monkeypatch.chdir(tmp_path)  # no agenttrail.toml
+    for name in [n for n in os.environ if n.startswith("AGENTTRAIL_")]:
+        monkeypatch.delenv(name)
+
+    def run(*args: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        monkeypatch.setattr(sys, "argv", ["agenttrail", *args])
+        with pytest.raises(SystemExit) as exited:
+            main()
+        out = capsys.readouterr()
+        return int(exited.value.code or 0), out.out, out.err
+
+    return run
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--since", "2024-03-02", "--until", "2024-03-01"], "error: --since is after --until\n"),
+        (
+            ["--since", "2024-13-01"],
+            "error: --since '2024-13-01' is not a date (use YYYY-MM-DD (UTC))\n",
+        ),
+        (
+            ["--until", "yesterday"],
+            "error: --until 'yesterday' is not a date (use YYYY-MM-DD (UTC))\n",
+        ),
+    ],
+)
+def test_usage_errors_exit_2(
+    cli: Cli, logs: Path, tmp_path: Path, args: list[str], message: str
+) -> None:
+    assert cli("ingest", str(logs), "-w", str(tmp_path / "wh"), *args) == (2, "", message)
+    assert not (tmp_path / "wh").exists()
+
+
+def test_missing_source_argument_and_unknown_option_exit_2(cli: Cli, tmp_path: Path) -> None:
+    code, out, err = cli("ingest")
+    assert (code, out) == (2, "")
+    assert "Missing argument 'sources'" in err
+    code, out, err = cli("ingest", str(tmp_path), "--frobnicate")
+    assert (code, out) == (2, "")
+    assert "No such option: --frobnicate" in err
+
+
+def test_source_not_found_exit_1(cli: Cli, tmp_path: Path) -> None:
+    assert cli("ingest", str(tmp_path / "nope"), "-w", str(tmp_path / "wh")) == (
+        1,
+        "",
+        f"error: source not found: {tmp_path / 'nope'} "
+        "(give an s3://bucket[/prefix] URI, a folder or a file)\n",
+    )
+
+
+@pytest.fixture(scope="module")
+def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One warehouse for the sql tests (they only read it, or write outside it)."""
+    root = tmp_path_factory.mktemp("sql")
+    logs = root / "logs"
+    copy_cases(["good_cloudtrail.json.gz", "no_records.json", "wrong_types.json"], logs)
+    summary = ingest([logs], root / "wh")
+    assert int(summary.exit_code) == 3
+    return root / "wh"
+
+
+QUERY = (
+    "SELECT event_id, read_only, event_time FROM events "
+    "WHERE event_id LIKE 'good-%' ORDER BY 1 LIMIT 2"
+)
+
+
+def test_sql_formats(cli: Cli, warehouse: Path) -> None:
+    def sql(fmt: str) -> str:
+        code, out, err = cli("sql", QUERY, "-w", str(warehouse), "--format", fmt)
+        assert (code, err) == (0, "")
+        return out
+
+    assert sql("csv") == (
+        "event_id,read_only,event_time\n"
+        "good-1,True,2024-03-01T09:00:01+00:00\n"
+        "good-2,True,2024-03-01T09:00:02+00:00\n"
+    )
+    assert json.loads(sql("json")) == [
+        {"event_id": "good-1", "read_only": True, "event_time": "2024-03-01T09:00:01+00:00"},
+        {"event_id": "good-2", "read_only": True, "event_time": "2024-03-01T09:00:02+00:00"},
+    ]
+    assert sql("table") == (
+        "event_id  read_only  event_time\n"
+        "--------  ---------  -------------------------\n"
+        "good-1    True       2024-03-01T09:00:01+00:00\n"
+        "good-2    True       2024-03-01T09:00:02+00:00\n"
+        "(2 rows)\n"
+    )
+
+
+def test_sql_reads_manifest_and_quarantine_views(cli: Cli, warehouse: Path) -> None:
+    statuses = "SELECT status, count(*) AS n FROM manifest GROUP BY 1 ORDER BY 1"
+    assert cli("sql", statuses, "-w", str(warehouse), "-f", "csv") == (
+        0,
+        "status,n\ningested,2\nquarantined,1\n",
+        "",
+    )
+    records = "SELECT count(*) AS n FROM quarantined_records"
+    assert cli("sql", records, "-w", str(warehouse), "-f", "csv") == (0, "n\n8\n", "")
+
+
+@pytest.mark.parametrize(
+    ("statement", "kind"),
+    [
+        ("COPY (SELECT 1) TO '{out}'", "COPY"),
+        ("CREATE TABLE t AS SELECT 1", "CREATE"),
+        ("ATTACH '{out}' AS other", "ATTACH"),
+        ("INSERT INTO events SELECT * FROM events", "INSERT"),
+        ("SET memory_limit = '1GB'", "SET"),
+    ],
+)
+def test_sql_refuses_writes_without_allow_write(
+    cli: Cli, warehouse: Path, tmp_path: Path, statement: str, kind: str
+) -> None:
+    out = tmp_path / "written.out"
+    assert cli("sql", statement.format(out=out), "-w", str(warehouse)) == (
+        2,
+        "",
+        f"error: refused: a {kind} statement can change the warehouse or write files "
+        "(pass --allow-write if that is what you want)\n",
+    )
+    assert not out.exists()
+
+
+def test_sql_allow_write(cli: Cli, warehouse: Path, tmp_path: Path) -> None:
+    out = tmp_path / "copy.csv"
+    copy = f"COPY (SELECT 42 AS answer) TO '{out}'"
+    code, _, err = cli("sql", copy, "-w", str(warehouse), "--allow-write")
+    assert (code, err) == (0, "")
+    assert out.read_text() == "answer\n42\n"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug in pipeline/query/adhoc.py (not in this suite's scope to fix): EXPLAIN ANALYZE "
+    "runs the statement it explains, and EXPLAIN is allowed without --allow-write",
+)
+def test_sql_refuses_explain_analyze_of_a_write(cli: Cli, warehouse: Path, tmp_path: Path) -> None:
+    out = tmp_path / "explained.csv"
+    code, _, _ = cli("sql", f"EXPLAIN ANALYZE COPY (SELECT 1) TO '{out}'", "-w", str(warehouse))
+    assert code == 2
+    assert not out.exists()
+
+
+def test_sql_without_warehouse_exit_1(cli: Cli, tmp_path: Path) -> None:
+    assert cli("sql", "SELECT 1", "-w", str(tmp_path / "none")) == (
+        1,
+        "",
+        f"error: no warehouse at {tmp_path / 'none'} "
+        "(run 'agenttrail ingest SOURCE --warehouse DIR' first, or pass --warehouse)\n",
+    )

@@ -1,0 +1,712 @@
+"""The ingest job end to end on named case files: bad inputs quarantined with their reason while
+the other files' events land, formats by content, lossless rows, redaction, de-duplication,
+incremental re-runs, --since/--until, and equality with a plain reading of real datasets."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+from ingest_fixtures import (
+    ACCOUNT,
+    BAD_CASES,
+    CASES,
+    EVENTS_OF_BAD_FILES,
+    GOOD_CASES,
+    GOOD_EVENTS,
+    MANIFEST,
+    MANIFEST_STREAMED,
+    OTRF,
+    QUARANTINED_RECORDS,
+    REDACTED,
+    SAMPLE_LOGS,
+    STREAMED_LOSSES,
+    TOKEN_MARK,
+    TOO_LARGE,
+    copy_cases,
+    event,
+    event_ids,
+    ingest,
+    manifest,
+    plain_event_ids,
+    plain_records,
+    quarantined,
+    rows,
+    scalar,
+    settings,
+    trail_event_files,
+    write_too_large,
+)
+
+import pipeline.ingest
+from pipeline.ingest import IngestSummary
+
+
+@dataclass
+class Run:
+    mode: str
+    logs: Path
+    warehouse: Path
+    summary: IngestSummary
+
+
+@pytest.fixture(scope="module", params=["in_memory", "streamed"])
+def mixed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Run:
+    """One run over every case file (good and bad) plus a too-large file, in each parse mode."""
+    root = tmp_path_factory.mktemp(f"mixed-{request.param}")
+    logs = root / "logs"
+    copy_cases([*GOOD_CASES, *BAD_CASES], logs)
+    write_too_large(logs)
+    overrides: dict[str, Any] = {"ingest.max_object_mb": 1}
+    if request.param == "streamed":
+        # 0.0001 MB: every case file is above the streaming threshold (the parser streams files
+        # larger than threshold / 8 bytes as stored, to allow for compression).
+        overrides["ingest.stream_threshold_mb"] = 0.0001
+    summary = ingest([logs], root / "wh", **overrides)
+    return Run(request.param, logs, root / "wh", summary)
+
+
+def expected_manifest(run: Run) -> dict[str, tuple[str, str | None, int, int, int, int]]:
+    return MANIFEST if run.mode == "in_memory" else MANIFEST_STREAMED
+
+
+def expected_events(run: Run) -> list[str]:
+    ids = sorted(GOOD_EVENTS + EVENTS_OF_BAD_FILES)
+    return ids if run.mode == "in_memory" else [i for i in ids if i not in STREAMED_LOSSES]
+
+
+def expected_quarantined(run: Run) -> list[tuple[str, int, str]]:
+    if run.mode == "in_memory":
+        return QUARANTINED_RECORDS
+    streamed_whole = ("invalid_utf8.json", "invalid_utf8_in_string.json")
+    return [q for q in QUARANTINED_RECORDS if q[0] not in streamed_whole]
+
+
+# ---- bad inputs: message, manifest entry, quarantined records, the other files' events ----------
+def test_other_files_events_are_present(mixed: Run) -> None:
+    assert event_ids(mixed.warehouse) == expected_events(mixed)
+    assert scalar(mixed.warehouse, "SELECT count(*) - count(DISTINCT event_id) FROM events") == 0
+
+
+@pytest.mark.parametrize("name", sorted(MANIFEST))
+def test_manifest_entry_of_each_case(mixed: Run, name: str) -> None:
+    entry = manifest(mixed.warehouse)[name]
+    found = (
+        entry["status"],
+        entry["reason"],
+        entry["records"],
+        entry["events_written"],
+        entry["duplicates"],
+        entry["quarantined_records"],
+    )
+    assert found == expected_manifest(mixed)[name]
+    path = mixed.logs / name
+    assert (entry["uri"], entry["kind"], entry["size"]) == (
+        str(path),
+        "events",
+        path.stat().st_size,
+    )
+    assert entry["version"] == f"mtime_ns:{path.stat().st_mtime_ns}"
+    assert entry["run_id"] == mixed.summary.run_id
+    assert (entry["outside_period"], entry["period_since"], entry["period_until"]) == (
+        0,
+        None,
+        None,
+    )
+
+
+@pytest.mark.parametrize("name", sorted(MANIFEST))
+def test_manifest_sha256_is_of_the_decompressed_bytes(mixed: Run, name: str) -> None:
+    sha = manifest(mixed.warehouse)[name]["sha256"]
+    data = (mixed.logs / name).read_bytes()
+    if name in ("truncated.json.gz", "corrupt.json.gz", "empty.json", TOO_LARGE):
+        assert sha is None  # never read (empty, too large) or never decompressed whole
+        return
+    body = gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
+    assert sha == hashlib.sha256(body).hexdigest()
+
+
+def test_too_large_file_is_quarantined_without_being_read(mixed: Run) -> None:
+    entry = manifest(mixed.warehouse)[TOO_LARGE]
+    assert (entry["sha256"], entry["records"]) == (None, 0)
+    assert "too-large-1" not in event_ids(mixed.warehouse)
+    # Not read means no bytes counted either: bytes_read is every other file's size.
+    sizes = sum(
+        (mixed.logs / n).stat().st_size for n in MANIFEST if n not in (TOO_LARGE, "empty.json")
+    )
+    assert mixed.summary.bytes_read == sizes
+
+
+def test_quarantined_records(mixed: Run) -> None:
+    assert quarantined(mixed.warehouse) == expected_quarantined(mixed)
+    # The record as found, token redacted, parseable where the record was whole.
+    text = scalar(
+        mixed.warehouse,
+        "SELECT text FROM quarantined_records WHERE uri LIKE '%wrong_types.json' AND record_index = 5",
+    )
+    assert json.loads(text) == plain_records(CASES / "wrong_types.json")[5]
+
+
+def test_summary(mixed: Run) -> None:
+    summary = mixed.summary
+    expected = expected_manifest(mixed)
+    file_faults = {n for n, e in expected.items() if e[0] == "quarantined"}
+    records = sum(e[2] for e in expected.values())
+    quarantined_records = sum(e[5] for e in expected.values())
+    assert (
+        summary.objects_listed,
+        summary.objects_unchanged,
+        summary.objects_read,
+        summary.objects_quarantined,
+        summary.records_read,
+        summary.records_quarantined,
+        summary.events_written,
+        summary.duplicates_dropped,
+        summary.outside_period,
+        summary.failures,
+        int(summary.exit_code),
+    ) == (
+        len(MANIFEST),
+        0,
+        len(MANIFEST) - 2,  # the empty and the too-large file are never read
+        len(file_faults),
+        records,
+        quarantined_records,
+        len(expected_events(mixed)),
+        0,
+        0,
+        [],
+        3,
+    )
+    # Every record is accounted for.
+    assert summary.records_read == (
+        summary.events_written
+        + summary.duplicates_dropped
+        + summary.outside_period
+        + summary.records_quarantined
+    )
+    listed = {(Path(q["uri"]).name, q.get("record"), q["reason"]) for q in summary.quarantine}
+    assert listed == {(n, None, expected[n][1]) for n in file_faults} | {
+        (n, i, r) for n, i, r in expected_quarantined(mixed)
+    }
+
+
+def test_no_staging_or_temporary_files_left(mixed: Run) -> None:
+    assert not (mixed.warehouse / "_staging").exists()
+    leftovers = [p for p in mixed.warehouse.rglob("*") if p.name.endswith(".tmp")]
+    assert leftovers == []
+    # Nothing escaped events/ through a crafted recipientAccountId.
+    assert sorted(p.name for p in (mixed.warehouse / "events").iterdir()) == [
+        f"recipient_account_id={ACCOUNT}"
+    ]
+    assert sorted(p.name for p in mixed.warehouse.parent.iterdir()) == ["logs", "wh"]
+
+
+# ---- redaction --------------------------------------------------------------------------------
+def test_session_token_is_never_stored(mixed: Run) -> None:
+    sources_with_tokens = [
+        n for n in [*GOOD_CASES, *BAD_CASES] if TOKEN_MARK in (CASES / n).read_bytes()
+    ]
+    assert sorted(sources_with_tokens) == [
+        "ndjson_truncated_token.ndjson",
+        "sts_assume_role_with_token.json",
+    ]
+    files = [p for p in mixed.warehouse.rglob("*") if p.is_file()]
+    assert files
+    for path in files:
+        assert TOKEN_MARK not in path.read_bytes(), path
+        if path.suffix == ".parquet":  # compressed pages hide text from a byte search
+            table = pq.read_table(path)
+            for column in table.columns:
+                for value in column.to_pylist():
+                    assert TOKEN_MARK.decode() not in str(value), path
+    assert rows(
+        mixed.warehouse,
+        "SELECT uri, record_index FROM quarantined_records WHERE text LIKE '%<redacted by agenttrail>%'",
+    ) == [
+        {"uri": str(mixed.logs / "ndjson_truncated_token.ndjson"), "record_index": 1},
+        {"uri": str(mixed.logs / "sts_assume_role_with_token.json"), "record_index": 1},
+    ]
+    stored = json.loads(event(mixed.warehouse, "sts-1")["response_elements"])
+    assert stored["credentials"]["sessionToken"] == REDACTED
+
+
+# ---- formats by content, lossless rows --------------------------------------------------------
+SCALARS = {
+    "eventID": "event_id",
+    "eventVersion": "event_version",
+    "eventSource": "event_source",
+    "eventName": "event_name",
+    "eventType": "event_type",
+    "eventCategory": "event_category",
+    "awsRegion": "aws_region",
+    "sourceIPAddress": "source_ip",
+    "userAgent": "user_agent",
+    "errorCode": "error_code",
+    "errorMessage": "error_message",
+    "requestID": "request_id",
+    "sharedEventID": "shared_event_id",
+    "vpcEndpointId": "vpc_endpoint_id",
+    "vpcEndpointAccountId": "vpc_endpoint_account_id",
+    "apiVersion": "api_version",
+    "recipientAccountId": "recipient_account_id",
+}
+FLAGS = {
+    "readOnly": "read_only",
+    "managementEvent": "management_event",
+    "sessionCredentialFromConsole": "session_credential_from_console",
+}
+NESTED = {
+    "userIdentity": "user_identity",
+    "requestParameters": "request_parameters",
+    "responseElements": "response_elements",
+    "additionalEventData": "additional_event_data",
+    "resources": "resources",
+    "serviceEventDetails": "service_event_details",
+    "tlsDetails": "tls_details",
+    "addendum": "addendum",
+}
+
+
+def record_from_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A record rebuilt from its row alone: every field of the input must come back."""
+    out: dict[str, Any] = {}
+    for key, column in {**SCALARS, **FLAGS}.items():
+        if row[column] is not None:
+            out[key] = row[column]
+    for key, column in NESTED.items():
+        if row[column] is not None:
+            out[key] = json.loads(row[column])
+    if row["event_time_source"] == "eventTime":
+        out["eventTime"] = row["event_time"]
+    if row["extra"] is not None:
+        out.update(json.loads(row["extra"]))
+    return out
+
+
+def normalised(record: dict[str, Any]) -> dict[str, Any]:
+    """The input record as its row should hold it: flags as booleans, the time parsed, the session
+    token redacted, null-valued keys dropped."""
+    out = {k: v for k, v in record.items() if v is not None}
+    for key in FLAGS:
+        if isinstance(out.get(key), str):
+            out[key] = out[key].lower() == "true"
+    if "eventTime" in out:
+        out["eventTime"] = datetime.fromisoformat(out["eventTime"])
+    credentials = (out.get("responseElements") or {}).get("credentials") or {}
+    if "sessionToken" in credentials:
+        credentials["sessionToken"] = REDACTED
+    return out
+
+
+@pytest.mark.parametrize("name", GOOD_CASES)
+def test_every_field_of_every_record_is_kept(mixed: Run, name: str) -> None:
+    for index, record in enumerate(plain_records(CASES / name)):
+        if record["eventID"] not in expected_events(mixed):
+            continue  # quarantined (checked above)
+        row = event(mixed.warehouse, record["eventID"])
+        assert record_from_row(row) == normalised(record), (name, index)
+        assert (row["source_uri"], row["source_record_index"]) == (str(mixed.logs / name), index)
+        assert row["ingest_run_id"] == mixed.summary.run_id
+
+
+def test_formats_detected_by_content(mixed: Run) -> None:
+    # A gzip file named .json, NDJSON gzipped under .json.gz, an array, one pretty record.
+    by_file = rows(
+        mixed.warehouse,
+        "SELECT regexp_extract(source_uri, '[^/]+$') AS file, count(*) AS n FROM events GROUP BY 1",
+    )
+    counts = {r["file"]: r["n"] for r in by_file}
+    assert {
+        n: counts.get(n)
+        for n in (
+            "gzip_named.json",
+            "ndjson_gzipped.json.gz",
+            "array_of_records.json",
+            "single_record_pretty.json",
+        )
+    } == {
+        "gzip_named.json": 1,
+        "ndjson_gzipped.json.gz": 2,
+        "array_of_records.json": 2,
+        "single_record_pretty.json": 1,
+    }
+
+
+def test_at_timestamp_and_typed_columns(mixed: Run) -> None:
+    found = rows(
+        mixed.warehouse,
+        "SELECT event_id, event_time_source, event_time, event_date, typeof(event_time) AS t, "
+        "typeof(read_only) AS b FROM events WHERE event_id LIKE 'ndjson-_' ORDER BY 1",
+    )
+    assert [
+        (r["event_id"], r["event_time_source"], r["event_date"], r["t"], r["b"]) for r in found
+    ] == [
+        ("ndjson-1", "@timestamp", date(2024, 3, 1), "TIMESTAMP WITH TIME ZONE", "BOOLEAN"),
+        ("ndjson-2", "eventTime", date(2024, 3, 1), "TIMESTAMP WITH TIME ZONE", "BOOLEAN"),
+        ("ndjson-3", "@timestamp", date(2024, 3, 1), "TIMESTAMP WITH TIME ZONE", "BOOLEAN"),
+    ]
+    assert [r["event_time"] for r in found] == [
+        datetime(2024, 3, 1, 11, 0, tzinfo=UTC),
+        datetime(2024, 3, 1, 11, 0, 4, tzinfo=UTC),
+        datetime(2024, 3, 1, 11, 0, 9, tzinfo=UTC),
+    ]
+    sts = event(mixed.warehouse, "sts-1")
+    assert (sts["read_only"], sts["management_event"], sts["session_credential_from_console"]) == (
+        True,
+        False,
+        True,
+    )
+
+
+def test_streamed_rows_equal_in_memory_rows(tmp_path: Path) -> None:
+    """A file above the streaming threshold gives the same rows as the in-memory parse."""
+    names = [n for n in GOOD_CASES if n != "nested_lossless.json"] + ["wrong_types.json"]
+    logs = tmp_path / "logs"
+    copy_cases(names, logs)
+    memory = ingest([logs], tmp_path / "memory")
+    streamed = ingest([logs], tmp_path / "streamed", **{"ingest.stream_threshold_mb": 0.0001})
+    sql = "SELECT * EXCLUDE (ingest_run_id) FROM events ORDER BY event_id"
+    a, b = rows(tmp_path / "memory", sql), rows(tmp_path / "streamed", sql)
+    assert [r["event_id"] for r in a] == [r["event_id"] for r in b]
+    assert len(a) == 17
+    json_columns = {*NESTED.values(), "extra"}
+    for left, right in zip(a, b, strict=True):
+        for column, value in left.items():
+            if column in json_columns and value is not None:
+                assert json.loads(value) == json.loads(right[column]), (left["event_id"], column)
+            else:
+                assert value == right[column], (left["event_id"], column)
+    assert quarantined(tmp_path / "memory") == quarantined(tmp_path / "streamed")
+    summary_a = {
+        k: v
+        for k, v in memory.to_dict().items()
+        if k in ("records_read", "events_written", "records_quarantined")
+    }
+    summary_b = {
+        k: v
+        for k, v in streamed.to_dict().items()
+        if k in ("records_read", "events_written", "records_quarantined")
+    }
+    assert (
+        summary_a
+        == summary_b
+        == {"records_read": 26, "events_written": 17, "records_quarantined": 9}
+    )
+
+
+# ---- de-duplication ---------------------------------------------------------------------------
+def kept_copies(warehouse: Path) -> list[tuple[str, str, str, int]]:
+    found = rows(
+        warehouse,
+        "SELECT event_id, event_name, regexp_extract(source_uri, '[^/]+$') AS file, "
+        "source_record_index FROM events ORDER BY 1",
+    )
+    return [(r["event_id"], r["event_name"], r["file"], r["source_record_index"]) for r in found]
+
+
+def test_duplicates_in_one_run_keep_the_smallest_source_uri(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    copy_cases(["dedup/b.json", "dedup/a.json"], logs)
+    # The same objects named twice (as files and through their folder) are listed once.
+    sources = [logs / "dedup" / "b.json", logs / "dedup" / "a.json", logs / "dedup"]
+    summary = ingest(sources, tmp_path / "wh")
+    assert summary.objects_listed == 2
+    assert kept_copies(tmp_path / "wh") == [
+        ("dup-1", "FromA", "a.json", 0),
+        ("dup-2", "FromA", "a.json", 1),
+        ("dup-3", "FromA", "a.json", 2),
+        ("dup-4", "FromB-first", "b.json", 2),
+    ]
+    assert (summary.records_read, summary.events_written, summary.duplicates_dropped) == (7, 4, 3)
+    assert int(summary.exit_code) == 0
+    entries = manifest(tmp_path / "wh")
+    assert {
+        n: (e["records"], e["events_written"], e["duplicates"]) for n, e in entries.items()
+    } == {
+        "a.json": (3, 3, 0),
+        "b.json": (4, 1, 3),
+    }
+
+
+def test_duplicates_across_runs_keep_the_first_ingested(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    copy_cases(["dedup/b.json", "dedup/a.json"], logs)
+    first = ingest([logs / "dedup" / "b.json"], tmp_path / "wh")
+    second = ingest([logs / "dedup"], tmp_path / "wh")
+    assert (first.events_written, first.duplicates_dropped) == (3, 1)
+    assert (second.objects_unchanged, second.objects_read) == (1, 1)
+    assert (second.events_written, second.duplicates_dropped) == (1, 2)
+    assert kept_copies(tmp_path / "wh") == [
+        ("dup-1", "FromA", "a.json", 0),
+        ("dup-2", "FromB", "b.json", 0),
+        ("dup-3", "FromB", "b.json", 1),
+        ("dup-4", "FromB-first", "b.json", 2),
+    ]
+    assert {
+        n: (e["events_written"], e["duplicates"]) for n, e in manifest(tmp_path / "wh").items()
+    } == {
+        "a.json": (1, 2),
+        "b.json": (3, 1),
+    }
+
+
+def _records_file(path: Path, ids: list[str], name: str) -> None:
+    records = [
+        {
+            "eventID": i,
+            "eventTime": "2024-03-01T08:00:00Z",
+            "eventName": name,
+            "recipientAccountId": ACCOUNT,
+        }
+        for i in ids
+    ]
+    path.write_text(json.dumps({"Records": records}))
+
+
+def test_kept_copy_is_deterministic_across_commits_of_one_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two workers, one object per task, a commit after every task: the big first file finishes
+    after the small second one, yet its copy (the smaller source_uri) is the one kept."""
+    monkeypatch.setattr(pipeline.ingest, "TASK_MAX_OBJECTS", 1)
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    _records_file(logs / "a_big.json", [f"big-{i}" for i in range(30_000)] + ["shared"], "FromBig")
+    _records_file(logs / "b_small.json", ["shared", "small-1"], "FromSmall")
+    summary = ingest([logs], tmp_path / "wh", **{"ingest.workers": 2, "ingest.commit_rows": 1})
+    assert (summary.events_written, summary.duplicates_dropped) == (30_002, 1)
+    assert scalar(tmp_path / "wh", "SELECT count(*) - count(DISTINCT event_id) FROM events") == 0
+    assert rows(
+        tmp_path / "wh",
+        "SELECT event_name, regexp_extract(source_uri, '[^/]+$') AS file FROM events "
+        "WHERE event_id = 'shared'",
+    ) == [{"event_name": "FromBig", "file": "a_big.json"}]
+    assert {
+        n: (e["events_written"], e["duplicates"]) for n, e in manifest(tmp_path / "wh").items()
+    } == {
+        "a_big.json": (30_001, 0),
+        "b_small.json": (1, 1),
+    }
+
+
+# ---- incremental ------------------------------------------------------------------------------
+INCREMENTAL = [
+    "good_cloudtrail.json.gz",
+    "array_of_records.json",
+    "ndjson_with_extra_fields.ndjson",
+]
+
+
+def test_rerun_reads_nothing_and_touch_rereads_only_that_file(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    copy_cases(INCREMENTAL, logs)
+    first = ingest([logs], tmp_path / "wh")
+    assert (first.objects_read, first.events_written) == (3, 8)
+    before = event_ids(tmp_path / "wh")
+
+    again = ingest([logs], tmp_path / "wh")
+    assert (again.objects_listed, again.objects_unchanged, again.objects_read) == (3, 3, 0)
+    assert (again.records_read, again.events_written, again.duplicates_dropped) == (0, 0, 0)
+    assert int(again.exit_code) == 0
+
+    touched = logs / "array_of_records.json"
+    stat = touched.stat()
+    os.utime(touched, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    after_touch = ingest([logs], tmp_path / "wh")
+    assert (after_touch.objects_unchanged, after_touch.objects_read) == (2, 1)
+    assert (
+        after_touch.records_read,
+        after_touch.events_written,
+        after_touch.duplicates_dropped,
+    ) == (2, 0, 2)
+    entry = manifest(tmp_path / "wh")["array_of_records.json"]
+    assert (entry["version"], entry["run_id"], entry["duplicates"]) == (
+        f"mtime_ns:{touched.stat().st_mtime_ns}",
+        after_touch.run_id,
+        2,
+    )
+    assert manifest(tmp_path / "wh")["good_cloudtrail.json.gz"]["run_id"] == first.run_id
+    assert event_ids(tmp_path / "wh") == before
+
+    # A new file is read, alone.
+    copy_cases(["gzip_named.json"], logs)
+    added = ingest([logs], tmp_path / "wh")
+    assert (added.objects_unchanged, added.objects_read, added.events_written) == (3, 1, 1)
+    assert scalar(tmp_path / "wh", "SELECT count(*) FROM manifest_history") == 5
+
+
+def test_quarantined_object_is_not_read_again_unless_asked(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    copy_cases(["no_records.json"], logs)
+    first = ingest([logs], tmp_path / "wh")
+    again = ingest([logs], tmp_path / "wh")
+    assert (first.objects_quarantined, int(first.exit_code)) == (1, 3)
+    assert (again.objects_unchanged, again.objects_quarantined, int(again.exit_code)) == (1, 0, 0)
+    retried = pipeline.ingest.run_ingest(
+        [str(logs)],
+        settings(tmp_path / "wh"),
+        retry_quarantined=True,
+    )
+    assert (retried.objects_read, retried.objects_quarantined, int(retried.exit_code)) == (1, 1, 3)
+
+
+def test_since_until_keep_records_by_event_time_and_wider_run_rereads(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    copy_cases(["period/three_days.json", "period/march_fourth.json"], logs)
+    narrow = ingest([logs], tmp_path / "wh", since=date(2024, 3, 2), until=date(2024, 3, 2))
+    # period-3 is 2024-03-03T00:30:00+01:00, that is 2024-03-02 in UTC.
+    assert event_ids(tmp_path / "wh") == ["period-2", "period-3"]
+    assert (narrow.records_read, narrow.events_written, narrow.outside_period) == (5, 2, 3)
+    entries = manifest(tmp_path / "wh")
+    assert {
+        n: (e["events_written"], e["outside_period"], e["period_since"], e["period_until"])
+        for n, e in entries.items()
+    } == {
+        "three_days.json": (2, 2, date(2024, 3, 2), date(2024, 3, 2)),
+        "march_fourth.json": (0, 1, date(2024, 3, 2), date(2024, 3, 2)),
+    }
+    assert int(narrow.exit_code) == 0  # dropping by period is not a quarantine
+
+    same = ingest([logs], tmp_path / "wh", since=date(2024, 3, 2), until=date(2024, 3, 2))
+    assert (same.objects_unchanged, same.objects_read) == (2, 0)
+
+    later_only = ingest([logs], tmp_path / "wh", since=date(2024, 3, 4), until=date(2024, 3, 4))
+    assert (later_only.objects_unchanged, later_only.objects_read, later_only.events_written) == (
+        0,
+        2,
+        1,
+    )
+    assert event_ids(tmp_path / "wh") == ["period-2", "period-3", "period-5"]
+
+    wider = ingest([logs], tmp_path / "wh")
+    assert (wider.objects_read, wider.events_written, wider.duplicates_dropped) == (1, 2, 2)
+    assert event_ids(tmp_path / "wh") == [
+        "period-1",
+        "period-2",
+        "period-3",
+        "period-4",
+        "period-5",
+    ]
+    entry = manifest(tmp_path / "wh")["three_days.json"]
+    assert (entry["outside_period"], entry["period_since"], entry["period_until"]) == (
+        0,
+        None,
+        None,
+    )
+    final = ingest([logs], tmp_path / "wh")
+    assert (final.objects_unchanged, final.objects_read) == (2, 0)
+
+
+# ---- equality with a plain reading of real data -----------------------------------------------
+def test_otrf_dataset_equals_a_plain_reading(tmp_path: Path) -> None:
+    records = OTRF / "records.ndjson"
+    if not records.exists():
+        pytest.skip(f"dataset not present: {OTRF}")
+    summary = ingest([records], tmp_path / "wh")
+    expected = plain_event_ids([records])
+    assert len(expected) == 103
+    assert set(event_ids(tmp_path / "wh")) == expected
+    assert scalar(tmp_path / "wh", "SELECT count(*) FROM events") == len(expected)
+    assert (summary.records_read, summary.events_written, int(summary.exit_code)) == (103, 103, 0)
+    # The real records carry @timestamp, not eventTime.
+    assert rows(tmp_path / "wh", "SELECT DISTINCT event_time_source FROM events") == [
+        {"event_time_source": "@timestamp"}
+    ]
+    lines = [json.loads(line) for line in records.read_text().splitlines() if line.strip()]
+    by_id = {r["event_id"]: r for r in rows(tmp_path / "wh", "SELECT * FROM events")}
+    for record in lines:
+        row = by_id[record["eventID"]]
+        assert row["event_time"] == datetime.fromisoformat(record["@timestamp"])
+        assert record_from_row(row) == normalised(record)
+
+
+def test_sample_logs_equal_a_plain_reading(tmp_path: Path) -> None:
+    trail = SAMPLE_LOGS / "AWSLogs"
+    if not trail.is_dir():
+        pytest.skip("sample_logs/AWSLogs not generated yet")
+    summary = ingest([trail], tmp_path / "wh", **{"ingest.workers": 2})
+    files = trail_event_files(trail)
+    expected = plain_event_ids(files)
+    total = sum(len(plain_records(f)) for f in files)
+    assert set(event_ids(tmp_path / "wh")) == expected
+    assert scalar(tmp_path / "wh", "SELECT count(*) FROM events") == len(expected)
+    assert summary.records_read == total
+    assert summary.duplicates_dropped == total - len(expected)
+    assert (summary.records_quarantined, summary.objects_quarantined) == (0, 0)
+
+
+# ---- object kinds, progress, leftovers --------------------------------------------------------
+def test_digest_insight_and_events_in_the_trail_layout(tmp_path: Path) -> None:
+    base = tmp_path / "logs" / "AWSLogs" / "o-aa11bb22cc" / ACCOUNT
+    day = "us-east-1/2024/03/01"
+    files = {
+        f"CloudTrail/{day}/{ACCOUNT}_CloudTrail_us-east-1_20240301T0000Z_a1.json.gz": (
+            "good_cloudtrail.json.gz"
+        ),
+        f"CloudTrail-Digest/{day}/{ACCOUNT}_CloudTrail-Digest_us-east-1_t_20240301T010000Z.json.gz": (
+            "truncated.json.gz"
+        ),
+        f"CloudTrail-Insight/{day}/{ACCOUNT}_CloudTrail-Insight_us-east-1_20240301T0000Z_b2.json.gz": (
+            "good_cloudtrail.json.gz"
+        ),
+    }
+    for relative, case in files.items():
+        (base / relative).parent.mkdir(parents=True, exist_ok=True)
+        (base / relative).write_bytes((CASES / case).read_bytes())
+    seen: list[pipeline.ingest.Progress] = []
+    summary = pipeline.ingest.run_ingest(
+        [str(tmp_path / "logs")],
+        settings(tmp_path / "wh"),
+        progress=seen.append,
+    )
+    assert dict(summary.skipped_by_kind) == {"insight": 1}
+    assert (summary.events_written, summary.digests_recorded, summary.objects_quarantined) == (
+        3,
+        0,
+        1,
+    )
+    assert [(Path(q["uri"]).name.split("_")[1], q["reason"]) for q in summary.quarantine] == [
+        ("CloudTrail-Digest", "digest: truncated gzip: the compressed stream ends early")
+    ]
+    statuses = {
+        Path(n).name.split("_")[1]: (e["kind"], e["status"])
+        for n, e in manifest(tmp_path / "wh").items()
+    }
+    assert statuses == {
+        "CloudTrail": ("events", "ingested"),
+        "CloudTrail-Digest": ("digest", "quarantined"),
+        "CloudTrail-Insight": ("insight", "skipped"),
+    }
+    # Progress reaches every listed object, the quarantined digest included.
+    assert (seen[-1].objects_done, seen[-1].objects_total) == (3, 3)
+
+
+def test_leftovers_of_a_killed_run_are_removed(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    copy_cases(["gzip_named.json"], logs)
+    ingest([logs], tmp_path / "wh")
+    wh = tmp_path / "wh"
+    leftovers = [
+        wh / "_staging" / "20240301T000000Z-deadbeef" / "part.parquet",
+        wh / "manifest" / ".part-20240301T000000Z-deadbeef-00000.parquet.tmp",
+        wh / "quarantine" / ".part-20240301T000000Z-deadbeef-00000.parquet.tmp",
+        wh / "digests" / ".part-20240301T000000Z-deadbeef-00000.parquet.tmp",
+    ]
+    for path in leftovers:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"half a file")
+    copy_cases(["array_of_records.json"], logs)
+    summary = ingest([logs], wh)
+    assert (summary.objects_read, summary.events_written) == (1, 2)
+    assert [p for p in leftovers if p.exists()] == []
+    assert not (wh / "_staging").exists()
+    assert event_ids(wh) == ["array-1", "array-2", "gzip-named-1"]

@@ -1,0 +1,237 @@
+"""Faults: SIGKILL at any moment, then a re-run, gives exactly the event set (and the kept copy of
+every eventID) of an uninterrupted run; and one writer at a time.
+
+`python -m pipeline ingest` runs as a subprocess on ~60 generated files with one worker and a
+small commit batch, so a run makes several commits. Kills land by time (fixed and seeded random
+points) and by what the warehouse shows (right after staged files are renamed into events/ and
+before the manifest names their objects; right after a commit). Each chain of kills must land at
+least one kill mid-run.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from ingest_fixtures import (
+    cli_env,
+    kill_group,
+    plain_records,
+    rows,
+    run_cli,
+    scalar,
+    start_cli,
+    write_trail,
+)
+
+COMMIT_ROWS = "200"
+
+
+@dataclass(frozen=True)
+class Trail:
+    logs: Path
+    # event_id -> (source file, record index) of the copy the warehouse must keep: the smallest
+    # source_uri, then the first record in it (the documented rule).
+    kept: dict[str, tuple[str, int]]
+    files: int
+
+
+@pytest.fixture(scope="module")
+def trail(tmp_path_factory: pytest.TempPathFactory) -> Trail:
+    logs = tmp_path_factory.mktemp("trail") / "logs"
+    paths = write_trail(logs)
+    kept: dict[str, tuple[str, int]] = {}
+    for path in sorted(paths, key=str):
+        for index, record in enumerate(plain_records(path)):
+            kept.setdefault(record["eventID"], (str(path), index))
+    return Trail(logs, kept, len(paths))
+
+
+def env() -> dict[str, str]:
+    return cli_env(AGENTTRAIL_INGEST_COMMIT_ROWS=COMMIT_ROWS)
+
+
+def ingest_args(trail: Trail, warehouse: Path) -> list[str]:
+    return ["ingest", str(trail.logs), "--warehouse", str(warehouse), "--workers", "1", "--json"]
+
+
+def files_under(folder: Path, pattern: str) -> set[Path]:
+    return set(folder.glob(pattern)) if folder.is_dir() else set()
+
+
+@dataclass
+class Kill:
+    trigger: str
+    finished_first: bool  # the run ended on its own before the trigger fired
+    staging_left: bool  # the kill landed while the run was working
+    new_event_files: int
+    new_manifest_files: int
+
+    @property
+    def mid_run(self) -> bool:
+        return not self.finished_first and self.staging_left
+
+    @property
+    def between_rename_and_manifest(self) -> bool:
+        return self.mid_run and self.new_event_files > 0 and self.new_manifest_files == 0
+
+
+Condition = Callable[[set[Path], set[Path]], bool]  # (new event files, new manifest files)
+
+
+def run_and_kill(
+    trail: Trail, warehouse: Path, after: float | None, condition: Condition | None = None
+) -> Kill:
+    """Start an ingest; SIGKILL it `after` seconds from its start, or as soon as `condition`
+    holds of the files it has added to events/ and manifest/ (polled every millisecond)."""
+    events_before = files_under(warehouse / "events", "*/*/*.parquet")
+    manifest_before = files_under(warehouse / "manifest", "*.parquet")
+    process = start_cli(*ingest_args(trail, warehouse), cwd=warehouse.parent, env=env())
+    started = time.monotonic()
+    deadline = started + (after if after is not None else 60.0)
+    finished = False
+    while True:
+        if process.poll() is not None:
+            finished = True
+            break
+        if time.monotonic() >= deadline:
+            break
+        if condition is not None:
+            new_events = files_under(warehouse / "events", "*/*/*.parquet") - events_before
+            new_manifest = files_under(warehouse / "manifest", "*.parquet") - manifest_before
+            if condition(new_events, new_manifest):
+                break
+        time.sleep(0.001)
+    kill_group(process)
+    if finished:
+        assert process.returncode == 0, process.stderr
+    return Kill(
+        trigger=f"{after:.2f}s" if condition is None else "condition",
+        finished_first=finished,
+        staging_left=(warehouse / "_staging").exists(),
+        new_event_files=len(files_under(warehouse / "events", "*/*/*.parquet") - events_before),
+        new_manifest_files=len(files_under(warehouse / "manifest", "*.parquet") - manifest_before),
+    )
+
+
+def complete_and_check(trail: Trail, warehouse: Path, kills: list[Kill]) -> None:
+    """Re-run to completion; the warehouse must equal an uninterrupted run's."""
+    done = run_cli(*ingest_args(trail, warehouse), cwd=warehouse.parent, env=env())
+    assert done.returncode == 0, (done.stderr, kills)
+    check_complete(trail, warehouse)
+
+
+def check_complete(trail: Trail, warehouse: Path) -> None:
+    """Every event once, each eventID's documented copy, every object ingested, no leftovers."""
+    found = rows(
+        warehouse, "SELECT event_id, source_uri, source_record_index FROM events ORDER BY 1"
+    )
+    assert {r["event_id"]: (r["source_uri"], r["source_record_index"]) for r in found} == trail.kept
+    assert len(found) == len(trail.kept)  # no duplicate rows
+    assert scalar(warehouse, "SELECT count(DISTINCT event_id) FROM events") == len(trail.kept)
+    statuses = rows(warehouse, "SELECT status, count(*) AS n FROM manifest GROUP BY 1")
+    assert statuses == [{"status": "ingested", "n": trail.files}]
+    assert not (warehouse / "_staging").exists()
+    assert list(warehouse.rglob("*.tmp")) == []
+    assert [
+        p for p in (warehouse / "events").rglob("*") if p.is_file() and p.suffix != ".parquet"
+    ] == []
+
+
+def test_sigkill_at_fixed_and_random_times_then_rerun(trail: Trail, tmp_path: Path) -> None:
+    warehouse = tmp_path / "wh"
+    rng = random.Random(20240301)
+    times = [0.3, 0.6, 1.0, rng.uniform(0.5, 4.0), rng.uniform(0.5, 4.0)]
+    kills = [run_and_kill(trail, warehouse, after) for after in times]
+    assert any(k.mid_run for k in kills), kills
+    complete_and_check(trail, warehouse, kills)
+
+
+def test_sigkill_between_rename_and_manifest_then_rerun(trail: Trail, tmp_path: Path) -> None:
+    """Kill as soon as a commit's first file is renamed into events/, before the manifest names its
+    objects: the re-run reads those objects again and drops their rows as already present."""
+    warehouse = tmp_path / "wh"
+    kills = []
+    for _ in range(2):
+        kills.append(run_and_kill(trail, warehouse, None, lambda ev, man: bool(ev) and not man))
+        if kills[-1].finished_first:
+            break
+    # Then once right after a commit (between two commits of a run).
+    kills.append(run_and_kill(trail, warehouse, None, lambda ev, man: bool(man)))
+    assert any(k.between_rename_and_manifest for k in kills), kills
+    complete_and_check(trail, warehouse, kills)
+
+
+HOLD_LOCK = """
+import sys, time
+from pathlib import Path
+from pipeline.warehouse.lock import writer_lock
+with writer_lock(Path(sys.argv[1]) / ".lock", "ingest"):
+    print("locked", flush=True)
+    time.sleep(120)
+"""
+LOCKED = re.compile(
+    r"error: warehouse (?P<wh>\S+) is busy: ingest by pid (?P<pid>\d+) since "
+    r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00 "
+    r"\(wait for it to finish; only one ingest or import runs at a time\)\n"
+)
+
+
+def test_second_ingest_is_refused_while_the_lock_is_held(trail: Trail, tmp_path: Path) -> None:
+    warehouse = tmp_path / "wh"
+    warehouse.mkdir()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(warehouse)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "locked"
+        refused = run_cli(*ingest_args(trail, warehouse), cwd=tmp_path, env=env())
+    finally:
+        holder.kill()
+        holder.wait(timeout=10)
+        if holder.stdout:
+            holder.stdout.close()
+    assert refused.returncode == 1
+    assert refused.stdout == ""
+    match = LOCKED.fullmatch(refused.stderr)
+    assert match, refused.stderr
+    assert (match["wh"], int(match["pid"])) == (str(warehouse), holder.pid)
+    assert files_under(warehouse / "events", "*/*/*.parquet") == set()
+
+
+def test_second_ingest_is_refused_while_one_runs(trail: Trail, tmp_path: Path) -> None:
+    warehouse = tmp_path / "wh"
+    first = start_cli(*ingest_args(trail, warehouse), cwd=tmp_path, env=env())
+    try:
+        lock = warehouse / ".lock"
+        deadline = time.monotonic() + 30
+        while not (lock.exists() and lock.read_text().startswith(f"ingest by pid {first.pid} ")):
+            assert first.poll() is None
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
+        second = run_cli(*ingest_args(trail, warehouse), cwd=tmp_path, env=env())
+        still_running = first.poll() is None
+        _, err = first.communicate(timeout=60)
+    finally:
+        if first.poll() is None:
+            kill_group(first)
+    assert still_running, "the first ingest ended before the second one asked for the lock"
+    assert second.returncode == 1
+    match = LOCKED.fullmatch(second.stderr)
+    assert match, second.stderr
+    assert int(match["pid"]) == first.pid
+    # The first run, uninterrupted, is the reference the kill tests compare with.
+    assert first.returncode == 0, err
+    check_complete(trail, warehouse)
+    entries = rows(warehouse, "SELECT sum(events_written) AS w, sum(duplicates) AS d FROM manifest")
+    assert entries == [{"w": len(trail.kept), "d": 3 * (trail.files - 1)}]
+    # The generated trail is large enough for several parse tasks, hence several commits.
+    assert len(files_under(warehouse / "manifest", "*.parquet")) >= 2

@@ -1,0 +1,93 @@
+"""Committing staged rows: exactly one row per eventID, the documented copy kept, duplicates
+counted per source object, files renamed into events/ whole."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+from ingest_fixtures import CASES
+
+from pipeline.parse import ObjectParser
+from pipeline.warehouse.commit import commit_batch
+from pipeline.warehouse.layout import EVENTS_GLOB, Layout
+from pipeline.warehouse.stage import StagedFile, stage_table
+
+ROW_GROUP = 1000
+
+
+def staged(layout: Layout, name: str, run: str, task: int) -> list[StagedFile]:
+    path = CASES / "dedup" / name
+    parser = ObjectParser(str(path), run)
+    table = next(iter(parser.tables(path)))
+    return stage_table(table, layout.staging / run, f"{run}-{task}", row_group_rows=ROW_GROUP)
+
+
+def kept(layout: Layout) -> list[tuple[str, str, str, int]]:
+    with duckdb.connect() as con:
+        return con.execute(
+            "SELECT event_id, event_name, regexp_extract(source_uri, '[^/]+$'), "
+            "source_record_index FROM read_parquet(?, hive_partitioning = true) ORDER BY 1",
+            [str(layout.events / EVENTS_GLOB)],
+        ).fetchall()
+
+
+@pytest.fixture
+def layout(tmp_path: Path) -> Layout:
+    layout = Layout.at(tmp_path / "wh")
+    layout.ensure()
+    return layout
+
+
+def test_one_row_per_event_id_within_a_batch(layout: Layout) -> None:
+    # b is staged first: the kept copy depends on source_uri, not on staging order.
+    files = staged(layout, "b.json", "run1", 0) + staged(layout, "a.json", "run1", 1)
+    with duckdb.connect() as con:
+        result = commit_batch(files, layout, con, ROW_GROUP)
+    assert (result.written, result.duplicates_in_batch, result.duplicates_in_warehouse) == (4, 3, 0)
+    assert dict(result.dropped_by_uri) == {str(CASES / "dedup" / "b.json"): 3}
+    assert kept(layout) == [
+        ("dup-1", "FromA", "a.json", 0),
+        ("dup-2", "FromA", "a.json", 1),
+        ("dup-3", "FromA", "a.json", 2),
+        # Two copies in one file: the first record wins.
+        ("dup-4", "FromB-first", "b.json", 2),
+    ]
+    # Every staged file was renamed or removed; nothing half-written in events/.
+    assert [p for p in (layout.staging / "run1").rglob("*") if p.is_file()] == []
+    assert [
+        p.name for p in layout.events.rglob("*") if p.is_file() and not p.name.endswith(".parquet")
+    ] == []
+    for path in layout.events.rglob("*.parquet"):
+        assert pq.ParquetFile(path).metadata.row_group(0).column(0).compression == "ZSTD"
+
+
+def test_copy_already_in_the_warehouse_wins_across_runs(layout: Layout) -> None:
+    with duckdb.connect() as con:
+        first = commit_batch(staged(layout, "b.json", "run1", 0), layout, con, ROW_GROUP)
+        second = commit_batch(staged(layout, "a.json", "run2", 0), layout, con, ROW_GROUP)
+        again = commit_batch(staged(layout, "a.json", "run3", 0), layout, con, ROW_GROUP)
+    assert (first.written, first.duplicates_in_batch, first.duplicates_in_warehouse) == (3, 1, 0)
+    assert (second.written, second.duplicates_in_batch, second.duplicates_in_warehouse) == (1, 0, 2)
+    assert (again.written, again.duplicates_in_batch, again.duplicates_in_warehouse) == (0, 0, 3)
+    assert dict(again.dropped_by_uri) == {str(CASES / "dedup" / "a.json"): 3}
+    assert kept(layout) == [
+        ("dup-1", "FromA", "a.json", 0),
+        ("dup-2", "FromB", "b.json", 0),
+        ("dup-3", "FromB", "b.json", 1),
+        ("dup-4", "FromB-first", "b.json", 2),
+    ]
+    # A fully duplicate staged file never reaches events/.
+    assert sorted(p.name for p in layout.events.rglob("*.parquet")) == [
+        "part-run1-0.parquet",
+        "part-run2-0.parquet",
+    ]
+
+
+def test_empty_batch_writes_nothing(layout: Layout) -> None:
+    with duckdb.connect() as con:
+        result = commit_batch([], layout, con, ROW_GROUP)
+    assert (result.written, result.duplicates_in_batch, result.duplicates_in_warehouse) == (0, 0, 0)
+    assert list(layout.events.iterdir()) == []
