@@ -230,7 +230,8 @@ def test_session_token_is_never_stored(mixed: Run) -> None:
                     assert TOKEN_MARK.decode() not in str(value), path
     assert rows(
         mixed.warehouse,
-        "SELECT uri, record_index FROM quarantined_records WHERE text LIKE '%<redacted by agenttrail>%'",
+        "SELECT uri, record_index FROM quarantined_records"
+        " WHERE text LIKE '%<redacted by agenttrail>%' ORDER BY uri, record_index",
     ) == [
         {"uri": str(mixed.logs / "ndjson_truncated_token.ndjson"), "record_index": 1},
         {"uri": str(mixed.logs / "sts_assume_role_with_token.json"), "record_index": 1},

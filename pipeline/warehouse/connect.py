@@ -124,13 +124,20 @@ def define_views(con: duckdb.DuckDBPyConnection, layout: Layout | WarehouseFiles
         "*.parquet",
         schema=("manifest", manifest.SCHEMA),
     )
+    # *_history hold every row written; a run killed after writing them but before the manifest
+    # writes them again, so the views of the same name without the suffix keep one row each.
     _parquet_view(
-        con, files, "digests", where.digests, "*.parquet", schema=("digests", DIGEST_SCHEMA)
+        con,
+        files,
+        "digests_history",
+        where.digests,
+        "*.parquet",
+        schema=("digests", DIGEST_SCHEMA),
     )
     _parquet_view(
         con,
         files,
-        "quarantined_records",
+        "quarantined_records_history",
         where.quarantine,
         "*.parquet",
         schema=("quarantine", QUARANTINE_SCHEMA),
