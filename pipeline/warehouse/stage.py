@@ -39,7 +39,9 @@ def stage_table(
             pc.equal(table["event_date"], pa.scalar(day, pa.date32())),
         )
         part = table.filter(mask).sort_by("event_time").select(FILE_SCHEMA.names)
-        relative = f"recipient_account_id={account}/event_date={day.isoformat()}/part-{name}.parquet"
+        relative = (
+            f"recipient_account_id={account}/event_date={day.isoformat()}/part-{name}.parquet"
+        )
         path = staging_dir / relative
         write_parquet_atomic(part, path, row_group_rows=row_group_rows)
         staged.append(StagedFile(str(path), relative, part.num_rows))

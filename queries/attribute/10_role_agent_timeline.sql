@@ -4,7 +4,7 @@
 --   the logs (valid from the event's time), so a role created or tagged during the period counts
 --   without a new snapshot. Only changes of the agent tag key matter. Role names are unique per
 --   account, so roles are keyed by (account_id, role_name): TagRole events carry no path.
--- params: none (reads the temp table attribution_settings)
+-- params: none (reads the temp tables attribution_settings and attribution_source_events)
 -- grain: one row per observation of a role's agent tag
 -- used_by: pipeline/attribute/classify.py (rule 4)
 CREATE OR REPLACE TEMP TABLE role_agent_observations AS
@@ -39,7 +39,7 @@ tag_events AS (
         event_name || ' ' || event_id AS observed_by,
         event_name,
         request_parameters
-    FROM events
+    FROM attribution_source_events
     WHERE event_source = 'iam.amazonaws.com'
         AND event_name IN ('CreateRole', 'TagRole', 'UntagRole')
         AND error_code IS NULL

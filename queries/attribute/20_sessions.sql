@@ -7,12 +7,12 @@
 --   A cross-account AssumeRole logged in both accounts (same sharedEventID) is one session.
 --   Chains are walked to their root (bounded depth, cycle-safe): transitive tags and the source
 --   identity of ancestors reach every session below them.
--- params: none (reads the temp table attribution_settings)
+-- params: none (reads the temp tables attribution_settings and attribution_source_events)
 -- grain: one row per issued access key
 -- used_by: pipeline/attribute/classify.py; queries session_chains, unjoined_sessions
 CREATE OR REPLACE TEMP TABLE session_events AS
 SELECT
-    json_extract_string(response_elements, '$.credentials.accessKeyId') AS issued_key,
+    nullif(json_extract_string(response_elements, '$.credentials.accessKeyId'), '') AS issued_key,
     event_id,
     event_time,
     event_name,
@@ -41,14 +41,14 @@ SELECT
     json_extract(request_parameters, '$.incomingTransitiveTags') AS tags_incoming,
     json_extract(request_parameters, '$.transitiveTagKeys') AS transitive_keys,
     json_extract_string(response_elements, '$.credentials.expiration') AS expiration_text
-FROM events
+FROM attribution_source_events
 WHERE event_source = 'sts.amazonaws.com'
     AND event_name IN (
         'AssumeRole', 'AssumeRoleWithSAML', 'AssumeRoleWithWebIdentity',
         'GetSessionToken', 'GetFederationToken'
     )
     AND error_code IS NULL
-    AND json_extract_string(response_elements, '$.credentials.accessKeyId') IS NOT NULL;
+    AND nullif(json_extract_string(response_elements, '$.credentials.accessKeyId'), '') IS NOT NULL;
 
 CREATE OR REPLACE TEMP TABLE session_tags AS
 WITH list_form AS (
@@ -106,20 +106,40 @@ merged AS (
         any_value(caller_iam_arn) AS caller_iam_arn,
         any_value(web_identity_provider) AS web_identity_provider,
         any_value(source_identity) AS source_identity,
-        max(try_strptime(expiration_text, '%b %d, %Y, %I:%M:%S %p')) AS expires_at
+        -- "Sep 14, 2020, 7:01:26 AM", in UTC; ISO 8601 where an exporter rewrote it.
+        max(coalesce(
+            timezone('UTC', try_strptime(expiration_text, '%b %d, %Y, %I:%M:%S %p')),
+            try_cast(expiration_text AS TIMESTAMPTZ)
+        )) AS expires_at
     FROM session_events
+    GROUP BY issued_key
+),
+
+own_tags AS (
+    SELECT
+        issued_key,
+        list({'key': tag_key, 'value': tag_value, 'origin': origin} ORDER BY tag_key, origin)
+            AS own_tags
+    FROM session_tags
+    GROUP BY issued_key
+),
+
+transitive_keys AS (
+    SELECT issued_key, list(tag_key ORDER BY tag_key) AS transitive_tag_keys
+    FROM transitive
     GROUP BY issued_key
 )
 
 SELECT
     m.*,
-    regexp_extract(m.role_arn, ':role/(?:.*/)?([^/]+)$', 1) AS role_name,
-    regexp_extract(m.role_arn, '^arn:[^:]+:iam::(\d{12}):', 1) AS role_account_id,
-    (SELECT list({'key': t.tag_key, 'value': t.tag_value, 'origin': t.origin} ORDER BY t.tag_key, t.origin)
-     FROM session_tags AS t WHERE t.issued_key = m.issued_key) AS own_tags,
-    (SELECT list(DISTINCT x.tag_key ORDER BY x.tag_key) FROM transitive AS x WHERE x.issued_key = m.issued_key)
-        AS transitive_tag_keys
-FROM merged AS m;
+    -- NULL, not '', where role_arn is no role (a GetFederationToken federated-user ARN).
+    nullif(regexp_extract(m.role_arn, ':role/(?:.*/)?([^/]+)$', 1), '') AS role_name,
+    nullif(regexp_extract(m.role_arn, '^arn:[^:]+:iam::(\d{12}):', 1), '') AS role_account_id,
+    t.own_tags,
+    k.transitive_tag_keys
+FROM merged AS m
+LEFT JOIN own_tags AS t ON t.issued_key = m.issued_key
+LEFT JOIN transitive_keys AS k ON k.issued_key = m.issued_key;
 
 CREATE OR REPLACE TEMP TABLE session_chain AS
 WITH RECURSIVE walk (issued_key, ancestor_key, depth, path) AS (
@@ -144,22 +164,36 @@ WITH roots AS (
 ),
 
 inherited AS (
-    -- Tags an ancestor marked transitive reach every session below it.
-    SELECT DISTINCT w.issued_key, t.tag_key, t.tag_value
+    -- Tags an ancestor marked transitive reach every session below it, and so do the tags an
+    -- ancestor received as incomingTransitiveTags: they stay transitive for the rest of the
+    -- chain, also when the session that first set them was issued before the logs begin.
+    SELECT w.issued_key, t.tag_key, t.tag_value, w.depth
     FROM session_chain AS w
     JOIN session_nodes AS a ON a.issued_key = w.ancestor_key
     JOIN session_tags AS t ON t.issued_key = w.ancestor_key
-    WHERE w.depth > 0 AND list_contains(a.transitive_tag_keys, t.tag_key)
+    WHERE w.depth > 0
+        AND (t.origin = 'incomingTransitiveTags' OR list_contains(a.transitive_tag_keys, t.tag_key))
 ),
 
 effective AS (
-    SELECT issued_key, tag_key, any_value(tag_value) AS tag_value
+    -- A session's own tags first, then the nearest ancestor's (AWS refuses conflicting ones,
+    -- so this only makes odd data deterministic).
+    SELECT issued_key, tag_key, arg_min(tag_value, (depth, tag_value)) AS tag_value
     FROM (
-        SELECT issued_key, tag_key, tag_value FROM session_tags
+        SELECT issued_key, tag_key, tag_value, 0 AS depth FROM session_tags
         UNION ALL
-        SELECT issued_key, tag_key, tag_value FROM inherited
+        SELECT issued_key, tag_key, tag_value, depth FROM inherited
     )
-    GROUP BY ALL
+    GROUP BY issued_key, tag_key
+),
+
+effective_maps AS (
+    SELECT
+        issued_key,
+        map_from_entries(list({'key': tag_key, 'value': tag_value} ORDER BY tag_key))
+            AS effective_tags
+    FROM effective
+    GROUP BY issued_key
 ),
 
 source_identities AS (
@@ -191,8 +225,7 @@ SELECT
     coalesce(n.source_identity, s.chain_source_identity) AS source_identity,
     n.own_tags,
     n.transitive_tag_keys,
-    (SELECT map_from_entries(list({'key': e.tag_key, 'value': e.tag_value} ORDER BY e.tag_key))
-     FROM effective AS e WHERE e.issued_key = n.issued_key) AS effective_tags,
+    e.effective_tags,
     r.root_key,
     r.chain_depth,
     root.caller_type AS root_caller_type,
@@ -202,4 +235,5 @@ SELECT
 FROM session_nodes AS n
 LEFT JOIN roots AS r ON r.issued_key = n.issued_key
 LEFT JOIN session_nodes AS root ON root.issued_key = r.root_key
-LEFT JOIN source_identities AS s ON s.issued_key = n.issued_key;
+LEFT JOIN source_identities AS s ON s.issued_key = n.issued_key
+LEFT JOIN effective_maps AS e ON e.issued_key = n.issued_key;

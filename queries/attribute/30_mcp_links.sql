@@ -7,7 +7,8 @@
 --   whose resource matches a configured MCP endpoint pattern); every later event of the grant's
 --   signInSessionArn belongs to it. A signInSessionArn without such a grant means nothing:
 --   AWS puts it on ordinary console and CLI sessions too.
--- params: none (reads the temp tables attribution_settings and attribution_patterns)
+-- params: none (reads the temp tables attribution_settings, attribution_patterns and
+--   attribution_source_events)
 -- grain: mcp_tool_calls: one row per tool call and downstream request; mcp_grants: one row per grant
 -- used_by: pipeline/attribute/classify.py (rule 1); query mcp_tool_calls
 CREATE OR REPLACE TEMP TABLE mcp_tool_calls AS
@@ -38,7 +39,7 @@ WITH calls AS (
             ELSE split_part(event_source, '.', 1) || '.amazonaws.com'
         END AS mcp_principal,
         json_extract(additional_event_data, '$.downstreamRequests') AS downstream
-    FROM events
+    FROM attribution_source_events
     WHERE event_type = 'AwsMcpEvent'
 ),
 
@@ -70,7 +71,7 @@ WITH grants AS (
         principal_arn AS granted_to,
         coalesce(on_behalf_of_user_id, source_identity, regexp_extract(principal_arn, '[^/]+$'))
             AS grant_owner
-    FROM events
+    FROM attribution_source_events
     WHERE event_source = 'signin.amazonaws.com'
         AND event_name = 'CreateOAuth2Token'
         AND error_code IS NULL

@@ -1,0 +1,120 @@
+"""Attribution test helpers: ingest files into a temporary warehouse (one parse worker), import
+IAM snapshots when pipeline/iam offers it, and read the derived tables back as plain rows."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import os
+import pkgutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from pipeline.attribute.classify import attribute_warehouse
+from pipeline.config import Settings, load_settings
+from pipeline.ingest import run_ingest
+from pipeline.warehouse.layout import Layout
+
+REPO = Path(__file__).resolve().parents[2]
+CASES = REPO / "tests" / "cases" / "attribute"
+SAMPLE = REPO / "sample_logs"
+# The columns every rule test pins for each event.
+VERDICT = (
+    "actor_kind",
+    "access_path",
+    "agent_name",
+    "classified_by",
+    "human_id",
+    "mcp_tool",
+    "confidence",
+)
+Verdict = tuple[str | None, ...]
+
+
+def settings_for(warehouse: Path, **attribution: Any) -> Settings:
+    """Settings for a test warehouse: defaults plus `attribution` overrides, one parse worker,
+    and nothing from the environment or an agenttrail.toml of the working directory."""
+    overrides: dict[str, Any] = {"warehouse": str(warehouse), "ingest.workers": 1}
+    overrides.update({f"attribution.{k}": v for k, v in attribution.items()})
+    return load_settings(overrides=overrides, environ={}, cwd=warehouse.parent)
+
+
+def ingest(paths: Iterable[Path], warehouse: Path, **attribution: Any) -> Settings:
+    """Ingest `paths` (attribution is rebuilt at the end of the ingest)."""
+    settings = settings_for(warehouse, **attribution)
+    summary = run_ingest([str(p) for p in paths], settings)
+    assert int(summary.exit_code) == 0, summary.to_dict()
+    return settings
+
+
+def find_iam_import() -> Callable[..., Any] | None:
+    """pipeline/iam's snapshot import function, wherever it lives; None until it exists."""
+    try:
+        package = importlib.import_module("pipeline.iam")
+    except ImportError:
+        return None
+    names = ("import_snapshots", "import_snapshot")
+    modules = [package] + [
+        importlib.import_module(f"pipeline.iam.{m.name}")
+        for m in pkgutil.iter_modules(package.__path__)
+    ]
+    for module in modules:
+        for name in names:
+            function = getattr(module, name, None)
+            if callable(function):
+                return function  # type: ignore[no-any-return]
+    return None
+
+
+def import_iam(paths: Sequence[Path], settings: Settings, taken_at: datetime) -> None:
+    """Import IAM snapshots and make sure attribution is rebuilt with them."""
+    function = find_iam_import()
+    assert function is not None, "no IAM import function in pipeline/iam"
+    layout = Layout.at(settings.warehouse)
+    parameters = inspect.signature(function).parameters
+    kwargs: dict[str, Any] = {}
+    if "settings" in parameters:
+        kwargs["settings"] = settings
+    summary = function(list(paths), layout, taken_at, **kwargs)
+    if getattr(summary, "attribution", None) is None:
+        attribute_warehouse(settings)
+
+
+def rows(warehouse: Path, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Rows of a query over the warehouse's views, as dicts."""
+    con = duckdb.connect(str(Layout.at(warehouse).database), read_only=True)
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        cursor = con.execute(sql, params or {})
+        names = [d[0] for d in cursor.description or ()]
+        return [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
+    finally:
+        con.close()
+
+
+def verdicts(warehouse: Path) -> dict[str, dict[str, Any]]:
+    """events_classified by event_id."""
+    found = rows(warehouse, "SELECT * FROM events_classified")
+    by_id = {r["event_id"]: r for r in found}
+    assert len(by_id) == len(found), "an event is classified twice"
+    return by_id
+
+
+def agenttrail(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run the CLI in a fresh interpreter, as a user would."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTTRAIL_")}
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )

@@ -1,0 +1,88 @@
+"""events_classified as materialised: every column of events, unchanged, plus the verdicts; for
+files written by an older version with fewer columns, and for an empty warehouse."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from pipeline.attribute.classify import attribute_warehouse
+from pipeline.warehouse.layout import EVENTS_GLOB, Layout
+
+from .helpers import CASES, ingest, rows, settings_for
+
+VERDICT_COLUMNS = [
+    "actor_kind",
+    "access_path",
+    "client",
+    "agent_name",
+    "human_id",
+    "mcp_tool",
+    "session_joined",
+    "session_root",
+    "classified_by",
+    "evidence",
+    "confidence",
+    "rules_version",
+]
+FILES = [CASES / "transitive_tags_second_account.json", CASES / "console_session.json"]
+
+
+def columns(warehouse: Path, view: str) -> list[str]:
+    return [r["column_name"] for r in rows(warehouse, f"DESCRIBE {view}")]
+
+
+def differences(warehouse: Path) -> int:
+    """Rows of events and of events_classified without its verdicts that the other lacks."""
+    verdicts = ", ".join(VERDICT_COLUMNS)
+    found = rows(
+        warehouse,
+        f"SELECT count(*) AS n FROM ("
+        f"(SELECT * FROM events EXCEPT ALL"
+        f" SELECT * EXCLUDE ({verdicts}) FROM events_classified)"
+        f" UNION ALL (SELECT * EXCLUDE ({verdicts}) FROM events_classified EXCEPT ALL"
+        f" SELECT * FROM events))",
+    )
+    return int(found[0]["n"])
+
+
+def test_every_event_column_is_kept(tmp_path: Path) -> None:
+    warehouse = tmp_path / "warehouse"
+    ingest(FILES, warehouse)
+    event_columns = columns(warehouse, "events")
+    classified = columns(warehouse, "events_classified")
+    assert sorted(classified) == sorted([*event_columns, *VERDICT_COLUMNS])
+    assert differences(warehouse) == 0
+    # One events_classified file per partition folder of events/.
+    layout = Layout.at(warehouse)
+    partitions = {p.parent.relative_to(layout.events) for p in layout.events.glob(EVENTS_GLOB)}
+    current = layout.derived / (layout.derived / "CURRENT").read_text().strip()
+    written = [p.parent.relative_to(current / "events_classified") for p in
+               (current / "events_classified").glob(EVENTS_GLOB)]  # fmt: skip
+    assert sorted(written) == sorted(partitions)
+
+
+def test_a_file_without_a_newer_column(tmp_path: Path) -> None:
+    warehouse = tmp_path / "warehouse"
+    settings = ingest(FILES, warehouse)
+    layout = Layout.at(warehouse)
+    older = sorted(layout.events.glob(EVENTS_GLOB))[0]
+    table = pq.read_table(older, partitioning=None)
+    pq.write_table(table.drop_columns(["tls_version", "addendum"]), older)
+    attribute_warehouse(settings)
+    assert differences(warehouse) == 0
+    assert len(rows(warehouse, "SELECT * FROM events_classified")) == 15
+
+
+def test_an_empty_warehouse(tmp_path: Path) -> None:
+    empty = tmp_path / "logs"
+    empty.mkdir()
+    warehouse = tmp_path / "warehouse"
+    ingest([empty], warehouse)
+    summary = attribute_warehouse(settings_for(warehouse))
+    assert (summary.events, summary.sessions, summary.by_actor) == (0, 0, {})
+    assert rows(warehouse, "SELECT count(*) AS n FROM events_classified") == [{"n": 0}]
+    assert sorted(columns(warehouse, "events_classified")) == sorted(
+        [*columns(warehouse, "events"), *VERDICT_COLUMNS]
+    )

@@ -1,0 +1,886 @@
+"""Every attribution rule and edge, on hand-written records (tests/cases/attribute/*.json) that
+follow ../shared/docs/cloudtrail-facts.md sections 2-4.
+
+All case files go into one warehouse per module (their accounts, keys and role names do not
+overlap), classified with a few configured patterns that only the pattern cases use; a second,
+small warehouse holds the pattern cases under the default settings. Each case pins, for EVERY
+one of its events, (actor_kind, access_path, agent_name, classified_by, human_id, mcp_tool,
+confidence); the sessions table, the MCP link tables and some evidence texts are pinned too.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pipeline.config import AttributionSettings
+
+from .helpers import CASES, VERDICT, Verdict, find_iam_import, import_iam, ingest, rows, verdicts
+
+A1, A2, A3 = "111111111111", "222222222222", "333333333333"
+SSO_DEV = "AWSReservedSSO_DeveloperAccess_fedcba9876543210"
+MCP = "aws-mcp.amazonaws.com"
+MCP_RESOURCE = "https://aws-mcp.us-east-1.api.aws/mcp"
+EKS_PROVIDER = (
+    f"arn:aws:iam::{A1}:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/"
+    "5C1B2E7A9F0D4C3B8A6E1D2F3A4B5C6D"
+)
+GITHUB_PROVIDER = f"arn:aws:iam::{A2}:oidc-provider/token.actions.githubusercontent.com"
+
+# Patterns for the three pattern cases; no other case has a value they match.
+PATTERNS: dict[str, tuple[str, ...]] = {
+    "agent_source_identity_patterns": ("agent:%",),
+    "mcp_source_identity_patterns": ("mcp:%",),
+    "agent_role_patterns": ("%-agent-runner",),
+    "workload_role_patterns": ("batch-%",),
+    "workload_user_patterns": ("svc-backup",),
+}
+PATTERN_CASES = ("source_identity_pattern", "agent_role_pattern", "workload_patterns")
+SNAPSHOT_FILE = CASES / "snapshot_agent_role.iam.json"
+# The snapshot is taken after the case's events: the oldest snapshot after a period applies.
+SNAPSHOT_TAKEN_AT = datetime(2026, 10, 15, tzinfo=UTC)
+
+
+def agent(path: str, name: str, rule: str, human: str | None = None, tool: str | None = None,
+          confidence: str = "high") -> Verdict:  # fmt: skip
+    return ("agent", path, name, rule, human, tool, confidence)
+
+
+def human(path: str, rule: str, who: str | None = None, confidence: str = "high") -> Verdict:
+    return ("human", path, None, rule, who, None, confidence)
+
+
+def workload(rule: str, confidence: str = "high") -> Verdict:
+    return ("workload", "direct", None, rule, None, None, confidence)
+
+
+def service(rule: str) -> Verdict:
+    return ("service", "service", None, rule, None, None, "high")
+
+
+UNKNOWN: Verdict = ("unknown", "none", None, "unknown", None, None, "low")
+OTHER_ROLE = "human.other_role"
+
+EXPECTED: dict[str, dict[str, Verdict]] = {
+    "managed_mcp_observed_shape": {
+        "mcpobs-grant": agent("mcp_managed", MCP, "mcp_managed.oauth_grant", "dan@example.com"),
+        "mcpobs-tool-1": agent(
+            "mcp_managed", MCP, "mcp_managed.tool_call", "dan@example.com", "aws___call_aws"
+        ),
+        "mcpobs-down-1": agent(
+            "mcp_managed", MCP, "mcp_managed.invoked_by", "dan@example.com", "aws___call_aws"
+        ),
+        "mcpobs-tool-2": agent(
+            "mcp_managed",
+            MCP,
+            "mcp_managed.tool_call",
+            "dan@example.com",
+            "aws___search_documentation",
+        ),
+        "mcpobs-refresh": agent("mcp_managed", MCP, "mcp_managed.oauth_grant", "dan@example.com"),
+        "mcpobs-session-call": agent(
+            "mcp_managed", MCP, "mcp_managed.oauth_session", "dan@example.com"
+        ),
+    },
+    "managed_mcp_documented_shape": {
+        "mcpdoc-grant": agent("mcp_managed", MCP, "mcp_managed.oauth_grant", "erik@example.com"),
+        "mcpdoc-tool-1": agent(
+            "mcp_managed", MCP, "mcp_managed.tool_call", "erik@example.com", "aws___call_aws"
+        ),
+        "mcpdoc-down-1": agent(
+            "mcp_managed",
+            MCP,
+            "mcp_managed.downstream_request",
+            "erik@example.com",
+            "aws___call_aws",
+        ),
+        "mcpdoc-tool-2": agent(
+            "mcp_managed",
+            MCP,
+            "mcp_managed.tool_call",
+            "erik@example.com",
+            "aws___suggest_aws_commands",
+        ),
+        "mcpdoc-down-other-server": agent(
+            "mcp_managed",
+            "cloudwatch-mcp.amazonaws.com",
+            "mcp_managed.invoked_by",
+            "erik@example.com",
+        ),
+    },
+    "session_tags_list_form": {
+        "tagsl-assume-mcp": human("direct", "human.iam_user", "builder"),
+        "tagsl-call-1": agent(
+            "mcp_self_managed", "billing-mcp", "agent_session.mcp", "grace@example.com"
+        ),
+        "tagsl-call-2": agent(
+            "mcp_self_managed", "billing-mcp", "agent_session.mcp", "grace@example.com"
+        ),
+        "tagsl-assume-harness": human("direct", "human.iam_user", "builder"),
+        "tagsl-call-3": agent("direct", "TagsListHarnessRole", "agent_session.direct"),
+    },
+    "session_tags_map_form_web_identity": {
+        # Labelled by its caller, the pod's service account: a workload (EKS OIDC provider).
+        "tagsm-web": workload("workload.web_identity"),
+        "tagsm-call-1": agent("mcp_self_managed", "k8s-mcp", "agent_session.mcp"),
+    },
+    "session_tags_map_form_saml": {
+        "tagss-saml-agent": human("console", "human.console"),
+        "tagss-call-agent": agent("direct", "SamlAgentRole", "agent_session.direct"),
+        "tagss-saml-plain": human("direct", "human.federated"),
+        "tagss-call-plain": human("direct", "human.federated"),
+    },
+    "transitive_tags_second_account": {
+        "trans-assume-1": human("direct", "human.iam_user", "ivan"),
+        "trans-call-1": agent(
+            "mcp_self_managed", "inventory-mcp", "agent_session.mcp", "ivan@example.com"
+        ),
+        "trans-assume-2-caller-copy": agent(
+            "mcp_self_managed", "inventory-mcp", "agent_session.mcp", "ivan@example.com"
+        ),
+        "trans-assume-2-role-copy": agent(
+            "mcp_self_managed", "inventory-mcp", "agent_session.mcp", "ivan@example.com"
+        ),
+        "trans-call-2": agent(
+            "mcp_self_managed", "inventory-mcp", "agent_session.mcp", "ivan@example.com"
+        ),
+        # Made with a key issued before the logs begin: nothing marks the caller.
+        "trans-assume-4-caller-copy": human("direct", OTHER_ROLE, "judy@example.com", "medium"),
+        "trans-assume-4-role-copy": human("direct", OTHER_ROLE, "judy@example.com", "medium"),
+        # Its session got the tags as incomingTransitiveTags; they stay transitive.
+        "trans-assume-5": agent(
+            "mcp_self_managed", "inventory-mcp", "agent_session.mcp", "judy@example.com"
+        ),
+        "trans-call-5": agent(
+            "mcp_self_managed", "inventory-mcp", "agent_session.mcp", "judy@example.com"
+        ),
+    },
+    "failed_assume_role_null_params": {
+        "failed-assume-ok": human("direct", "human.iam_user", "kim"),
+        "failed-assume-denied-by-agent": agent("direct", "FailAgentRole", "agent_session.direct"),
+        "failed-assume-denied-by-user": human("direct", "human.iam_user", "kim"),
+    },
+    "empty_access_key_id": {
+        "emptykey-oauth": human("direct", "human.identity_center", "nina@example.com"),
+        "emptykey-console-login": human("console", "human.console", "lee"),
+        "emptykey-assume": human("direct", "human.iam_user", "lee"),
+        "emptykey-call": human("direct", OTHER_ROLE, None, "medium"),
+    },
+    "awslabs_user_agent_modern": {
+        "awslabs-modern-boto3": agent(
+            "mcp_self_managed",
+            "cloudwatch-mcp-server",
+            "awslabs_user_agent",
+            "frank@example.com",
+            confidence="medium",
+        ),
+        "awslabs-modern-cli": agent(
+            "mcp_self_managed",
+            "cloudwatch-mcp-server",
+            "awslabs_user_agent",
+            "frank@example.com",
+            confidence="medium",
+        ),
+        "awslabs-modern-iam-user": agent(
+            "mcp_self_managed", "ecs-mcp-server", "awslabs_user_agent", "noah", confidence="medium"
+        ),
+        "awslabs-tagged-assume": human("direct", "human.iam_user", "noah"),
+        "awslabs-tagged-call": agent(
+            "mcp_self_managed", "cost-explorer-mcp-server", "agent_session.mcp"
+        ),
+    },
+    "awslabs_user_agent_legacy": {
+        "awslabs-legacy-boto3": agent(
+            "mcp_self_managed",
+            "aws-documentation-mcp-server",
+            "awslabs_user_agent",
+            "frank@example.com",
+            confidence="medium",
+        ),
+        "awslabs-legacy-cli": agent(
+            "mcp_self_managed",
+            "aws-api-mcp-server",
+            "awslabs_user_agent",
+            "frank@example.com",
+            confidence="medium",
+        ),
+    },
+    "tag_role_during_period": {
+        "tagrole-assume-1": human("direct", "human.iam_user", "mia"),
+        "tagrole-call-before": human("direct", OTHER_ROLE, None, "medium"),
+        "tagrole-tag": human("console", "human.console", "alice@example.com"),
+        "tagrole-tag-other-key": human("console", "human.console", "alice@example.com"),
+        "tagrole-assume-2": human("direct", "human.iam_user", "mia"),
+        "tagrole-call-after": agent("direct", "TagLaterRole", "agent_role.direct"),
+        "tagrole-call-other-account": human("direct", OTHER_ROLE, None, "medium"),
+        "tagrole-untag": human("console", "human.console", "alice@example.com"),
+        "tagrole-assume-3": human("direct", "human.iam_user", "mia"),
+        "tagrole-call-untagged": human("direct", OTHER_ROLE, None, "medium"),
+    },
+    "create_role_with_agent_tag": {
+        "createrole-agent": human("direct", "human.iam_user", "carol"),
+        "createrole-plain": human("direct", "human.iam_user", "carol"),
+        "createrole-lambda-assume-agent": service("service.aws_service"),
+        # An agent role is tested before the workload rule.
+        "createrole-agent-call": agent("direct", "NightlyReportAgentRole", "agent_role.direct"),
+        "createrole-lambda-assume-plain": service("service.aws_service"),
+        "createrole-plain-call": workload("workload.service_issued"),
+    },
+    "sign_in_session_not_mcp": {
+        "signin-console-call": human("console", "human.console", "olga@example.com"),
+        "signin-aws-login": human("direct", "human.identity_center", "olga@example.com"),
+        "signin-cli-call": human("direct", "human.identity_center", "olga@example.com"),
+        "signin-other-resource": human("direct", "human.identity_center", "olga@example.com"),
+        "signin-other-call": human("direct", "human.identity_center", "olga@example.com"),
+    },
+    "oauth_grant_links_later_events": {
+        "grantlater-before": human("direct", "human.identity_center", "olga@example.com"),
+        "grantlater-grant": agent(
+            "mcp_managed", MCP, "mcp_managed.oauth_grant", "olga@example.com"
+        ),
+        "grantlater-after": agent(
+            "mcp_managed", MCP, "mcp_managed.oauth_session", "olga@example.com"
+        ),
+    },
+    "service_linked_role": {
+        "slr-config": service("service.service_linked_role"),
+        "slr-autoscaling": service("service.service_linked_role"),
+    },
+    "aws_service_event": {
+        "svc-event-kms": service("service.service_event"),
+        "svc-event-typed": service("service.aws_service"),
+        "svc-event-no-identity": service("service.service_event"),
+        "svc-cloudtrail-acl": service("service.aws_service"),
+    },
+    "ec2_instance_profile": {
+        "ec2-assume": service("service.aws_service"),
+        "ec2-call-joined": workload("workload.service_issued"),
+        "ec2-call-from-laptop": workload("workload.service_issued"),
+        "ec2-call-unjoined-delivery": workload("workload.ec2_role_delivery"),
+        "ec2-call-unjoined-name": workload("workload.instance_session"),
+    },
+    "lambda_role": {
+        "lambda-assume-1": service("service.aws_service"),
+        "lambda-call-1": workload("workload.service_issued"),
+        "lambda-assume-2": service("service.aws_service"),
+        "lambda-call-2": workload("workload.service_issued"),
+        "lambda-call-unjoined": workload("workload.service_issued_by_name", "medium"),
+    },
+    "ci_web_identity": {
+        "ci-assume": workload("workload.web_identity"),
+        "ci-call": workload("workload.web_identity"),
+        "ci-chain-assume": workload("workload.web_identity"),
+        "ci-chain-call": workload("workload.web_identity"),
+        "web-google-assume": human("direct", "human.federated"),
+        "web-google-call": human("direct", OTHER_ROLE, None, "medium"),
+    },
+    "console_session": {
+        "console-login": human("console", "human.console", "alice@example.com"),
+        "console-call-flag": human("console", "human.console", "alice@example.com"),
+        "console-call-service-ua": human("console", "human.console", "alice@example.com"),
+        "console-call-ua-only": human("console", "human.console", "pat"),
+        "console-root-login": human("console", "human.console", "root"),
+        "console-login-failed": UNKNOWN,
+    },
+    "sso_cli": {
+        "sso-cli-call": human("direct", "human.identity_center", "bob@example.com"),
+        "sso-cli-denied": human("direct", "human.identity_center", "bob@example.com"),
+        "sso-identity-center-user": human(
+            "direct", "human.identity_center", "a1b2c3d4-0000-4000-8000-000000000777"
+        ),
+    },
+    "iam_user_keys": {
+        "iamuser-call": human("direct", "human.iam_user", "quinn"),
+        "iamuser-get-session-token": human("direct", "human.iam_user", "quinn"),
+        "iamuser-session-call": human("direct", "human.iam_user", "quinn"),
+        "iamuser-root-call": human("direct", "human.iam_user", "root"),
+        "iamuser-get-federation-token": human("direct", "human.iam_user", "svc-broker"),
+        # GetFederationToken takes session tags too; the session is no role's.
+        "iamuser-federated-call": agent("direct", "svc-broker", "agent_session.direct"),
+    },
+    "unknown_identity": {
+        "unknown-type": UNKNOWN,
+        "unknown-aws-account": UNKNOWN,
+        "unknown-no-identity": UNKNOWN,
+    },
+    "source_identity_pattern": {
+        "srcid-assume-agent": human("direct", "human.iam_user", "rita"),
+        "srcid-call-agent": agent(
+            "direct", "DeployBotRole", "agent_session.direct", "agent:deploy-bot"
+        ),
+        "srcid-chain-assume": agent(
+            "direct", "DeployBotRole", "agent_session.direct", "agent:deploy-bot"
+        ),
+        "srcid-chain-call": agent(
+            "direct", "DeployTargetRole", "agent_session.direct", "agent:deploy-bot"
+        ),
+        "srcid-assume-mcp": human("direct", "human.iam_user", "rita"),
+        "srcid-call-mcp": agent(
+            "mcp_self_managed", "JiraMcpRole", "agent_session.mcp", "mcp:jira-mcp"
+        ),
+        "srcid-call-unjoined": agent(
+            "direct", "DeployBotRole", "agent_session.direct", "agent:cron"
+        ),
+        "srcid-call-person": human("direct", OTHER_ROLE, "sam@example.com", "medium"),
+    },
+    "agent_role_pattern": {
+        "rolepat-assume": human("direct", "human.iam_user", "uma"),
+        "rolepat-call": agent("direct", "nightly-agent-runner", "agent_role.direct"),
+        "rolepat-call-other-role": human("direct", OTHER_ROLE, None, "medium"),
+    },
+    "workload_patterns": {
+        "workpat-role": workload("workload.configured"),
+        "workpat-user": workload("workload.configured"),
+        "workpat-user-human": human("direct", "human.iam_user", "victor"),
+    },
+    "chain_cycle": {
+        # Two sessions, each the other's parent: the walk ends, each inherits the other's
+        # transitive tag.
+        "cycle-issue-a": agent("direct", "CycleRoleB", "agent_session.direct"),
+        "cycle-issue-b": agent("direct", "CycleRoleA", "agent_session.direct"),
+        "cycle-call-a": agent("direct", "CycleRoleA", "agent_session.direct"),
+        "cycle-call-b": agent("direct", "CycleRoleB", "agent_session.direct"),
+    },
+    "snapshot_agent_role": {
+        "snap-assume-agent": human("direct", "human.iam_user", "otto"),
+        # Tagged Usage=Agent only in the IAM snapshot (imported below): the MCP bypass.
+        "snap-call-agent": agent("direct", "SnapAgentRole", "agent_role.direct"),
+        "snap-assume-human": human("direct", "human.iam_user", "otto"),
+        "snap-call-human": human("direct", OTHER_ROLE, None, "medium"),
+    },
+}
+
+# The pattern cases under the default settings: nothing configured, nothing matches.
+EXPECTED_WITHOUT_PATTERNS: dict[str, Verdict] = {
+    "srcid-assume-agent": human("direct", "human.iam_user", "rita"),
+    "srcid-call-agent": human("direct", OTHER_ROLE, "agent:deploy-bot", "medium"),
+    "srcid-chain-assume": human("direct", OTHER_ROLE, "agent:deploy-bot", "medium"),
+    "srcid-chain-call": human("direct", OTHER_ROLE, "agent:deploy-bot", "medium"),
+    "srcid-assume-mcp": human("direct", "human.iam_user", "rita"),
+    "srcid-call-mcp": human("direct", OTHER_ROLE, "mcp:jira-mcp", "medium"),
+    "srcid-call-unjoined": human("direct", OTHER_ROLE, "agent:cron", "medium"),
+    "srcid-call-person": human("direct", OTHER_ROLE, "sam@example.com", "medium"),
+    "rolepat-assume": human("direct", "human.iam_user", "uma"),
+    "rolepat-call": human("direct", OTHER_ROLE, None, "medium"),
+    "rolepat-call-other-role": human("direct", OTHER_ROLE, None, "medium"),
+    "workpat-role": human("direct", OTHER_ROLE, None, "medium"),
+    "workpat-user": human("direct", "human.iam_user", "svc-backup"),
+    "workpat-user-human": human("direct", "human.iam_user", "victor"),
+}
+
+
+def case_files() -> list[Path]:
+    return sorted(p for p in CASES.glob("*.json") if not p.name.endswith(".iam.json"))
+
+
+def event_ids(case: str) -> list[str]:
+    records = json.loads((CASES / f"{case}.json").read_text())["Records"]
+    return [r["eventID"] for r in records]
+
+
+HAS_IAM_IMPORT = find_iam_import() is not None
+
+
+@pytest.fixture(scope="module")
+def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("rules") / "warehouse"
+    settings = ingest(case_files(), root, **PATTERNS)
+    if HAS_IAM_IMPORT:
+        import_iam([SNAPSHOT_FILE], settings, SNAPSHOT_TAKEN_AT)
+    return root
+
+
+@pytest.fixture(scope="module")
+def classified(warehouse: Path) -> dict[str, dict[str, Any]]:
+    return verdicts(warehouse)
+
+
+@pytest.fixture(scope="module")
+def sessions(warehouse: Path) -> dict[str, dict[str, Any]]:
+    return {r["issued_key"]: r for r in rows(warehouse, "SELECT * FROM sessions")}
+
+
+def test_every_case_file_is_pinned() -> None:
+    assert sorted(EXPECTED) == sorted(p.stem for p in case_files())
+    for case, expected in EXPECTED.items():
+        assert sorted(expected) == sorted(event_ids(case)), case
+
+
+def test_every_event_is_classified_once(classified: dict[str, dict[str, Any]]) -> None:
+    every = [e for case in EXPECTED for e in event_ids(case)]
+    assert len(every) == len(set(every)) == len(classified)
+    assert set(classified) == set(every)
+
+
+@pytest.mark.parametrize("case", sorted(EXPECTED))
+def test_case(case: str, classified: dict[str, dict[str, Any]]) -> None:
+    if case == "snapshot_agent_role" and not HAS_IAM_IMPORT:
+        pytest.xfail("no IAM snapshot import in pipeline/iam yet")
+    got = {e: tuple(classified[e][c] for c in VERDICT) for e in EXPECTED[case]}
+    assert got == EXPECTED[case]
+
+
+def test_pattern_cases_under_default_settings(tmp_path: Path) -> None:
+    root = tmp_path / "warehouse"
+    ingest([CASES / f"{c}.json" for c in PATTERN_CASES], root)
+    found = verdicts(root)
+    got = {e: tuple(found[e][c] for c in VERDICT) for e in EXPECTED_WITHOUT_PATTERNS}
+    assert got == EXPECTED_WITHOUT_PATTERNS
+    assert {r["rules_version"] for r in found.values()} == {AttributionSettings().rules_version()}
+
+
+def test_rules_version(classified: dict[str, dict[str, Any]]) -> None:
+    version = AttributionSettings(**PATTERNS).rules_version()
+    assert version != AttributionSettings().rules_version()
+    assert {r["rules_version"] for r in classified.values()} == {version}
+
+
+def test_arrival_order_does_not_matter(
+    tmp_path: Path, classified: dict[str, dict[str, Any]]
+) -> None:
+    """Calls first, the STS events that issued their keys in a later ingest: same answers."""
+    records = json.loads((CASES / "transitive_tags_second_account.json").read_text())["Records"]
+    calls = [r for r in records if r["eventSource"] != "sts.amazonaws.com"]
+    issuing = [r for r in records if r["eventSource"] == "sts.amazonaws.com"]
+    first, second = tmp_path / "calls.json", tmp_path / "issuing.json"
+    first.write_text(json.dumps({"Records": calls}))
+    second.write_text(json.dumps({"Records": list(reversed(issuing))}))
+    root = tmp_path / "warehouse"
+    ingest([first], root)
+    early = verdicts(root)
+    assert {early[r["eventID"]]["classified_by"] for r in calls} == {OTHER_ROLE}
+    ingest([second], root)
+    late = verdicts(root)
+    columns = (*VERDICT, "evidence", "session_joined", "session_root")
+    for r in records:
+        e = r["eventID"]
+        assert tuple(late[e][c] for c in columns) == tuple(classified[e][c] for c in columns), e
+
+
+# ------------------------------------------------------------------------------- details
+def test_clients(classified: dict[str, dict[str, Any]]) -> None:
+    expected = {
+        "mcpobs-tool-1": "mcp",
+        "mcpobs-down-1": "mcp",
+        "mcpdoc-down-1": "sdk",
+        "awslabs-legacy-boto3": "mcp",
+        "awslabs-modern-cli": "mcp",
+        "console-call-flag": "console",
+        "console-call-ua-only": "console",
+        "createrole-agent": "iac",
+        "sso-cli-call": "cli",
+        "ec2-call-from-laptop": "cli",
+        "iamuser-call": "sdk",
+        "svc-event-kms": "service",
+        "svc-event-no-identity": "service",
+        "sso-identity-center-user": "unknown",
+    }
+    assert {e: classified[e]["client"] for e in expected} == expected
+
+
+def test_session_join_and_root(classified: dict[str, dict[str, Any]]) -> None:
+    expected = {
+        "trans-call-2": (True, "ASIATRANS000000000001"),
+        "trans-call-5": (True, "ASIATRANS000000000004"),
+        "trans-assume-4-role-copy": (False, "ASIATRANS000000000003"),
+        "cycle-call-a": (True, "ASIACHAINCYCLE000002"),
+        "cycle-call-b": (True, "ASIACHAINCYCLE000001"),
+        "ci-chain-call": (True, "ASIACIWEBIDENTITY001"),
+        "lambda-call-unjoined": (False, "ASIALAMBDAOLDKEY0001"),
+        "emptykey-call": (False, None),
+        "emptykey-console-login": (False, None),
+        "iamuser-call": (False, "AKIAIAMUSERQUINN0001"),
+    }
+    got = {e: (classified[e]["session_joined"], classified[e]["session_root"]) for e in expected}
+    assert got == expected
+    assert classified["emptykey-call"]["access_key_id"] is None
+
+
+def test_evidence(classified: dict[str, dict[str, Any]]) -> None:
+    sign_in = f"arn:aws:signin:us-east-1:{A1}:session/6f1c1a52-0c8e-4c52-9d0e-5a1d2a3b4c01"
+    expected = {
+        "mcpobs-session-call": (
+            f"signInSessionArn={sign_in} granted by mcpobs-grant for {MCP_RESOURCE}"
+        ),
+        "mcpdoc-down-1": (
+            "requestID=mcpdoc-downstream-1 is a downstream request of MCP tool call mcpdoc-tool-1"
+        ),
+        "mcpdoc-down-other-server": "userIdentity.invokedBy=cloudwatch-mcp.amazonaws.com",
+        "trans-call-2": (
+            "session ASIATRANS000000000002 tags {MCPServer=inventory-mcp, Usage=Agent}; "
+            "sourceIdentity=ivan@example.com; chain root ASIATRANS000000000001"
+        ),
+        "tagsl-call-3": "session ASIATAGSLIST00000002 tags {Usage=agent}; no MCP mark",
+        "srcid-call-unjoined": "sourceIdentity=agent:cron; no MCP mark",
+        "awslabs-legacy-cli": "userAgent names awslabs MCP server aws-api-mcp-server",
+        "tagrole-call-after": (
+            "role TagLaterRole is an agent role (TagRole tagrole-tag); no MCP mark on the call"
+        ),
+        "createrole-agent-call": (
+            "role NightlyReportAgentRole is an agent role (CreateRole createrole-agent); "
+            "no MCP mark on the call"
+        ),
+        "rolepat-call": (
+            "role nightly-agent-runner is an agent role (configured pattern); "
+            "no MCP mark on the call"
+        ),
+        "createrole-plain-call": (
+            "credentials issued to PlainLambdaRole by lambda.amazonaws.com "
+            "(session ASIACREATEROLE000002)"
+        ),
+        "lambda-call-unjoined": (
+            "key ASIALAMBDAOLDKEY0001 joins no issuing event; the 2 session(s) of "
+            "OrderProcessorLambdaRole named order-processor in the logs were issued by "
+            "lambda.amazonaws.com (e.g. session ASIALAMBDAROLE000002)"
+        ),
+        "ec2-call-unjoined-delivery": "ec2RoleDelivery=1.0",
+        "ec2-call-unjoined-name": "session name i-0fedcba9876543210 is an instance id",
+        "ci-chain-call": f"web identity provider {GITHUB_PROVIDER}",
+        "tagsm-web": f"web identity provider {EKS_PROVIDER}",
+        "tagss-call-plain": "userIdentity.type=AssumedRole via AssumeRoleWithSAML",
+        "console-call-ua-only": "console userAgent console.ec2.amazonaws.com",
+        "unknown-no-identity": "userIdentity.type=absent",
+    }
+    assert {e: classified[e]["evidence"] for e in expected} == expected
+
+
+# ------------------------------------------------------------------------------ sessions
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+SESSION_KEYS = {
+    "ASIATAGSLIST00000001",
+    "ASIATAGSLIST00000002",
+    "ASIATAGSMAPWEB000001",
+    "ASIATAGSMAPSAML00001",
+    "ASIATAGSMAPSAML00002",
+    "ASIATRANS000000000001",
+    "ASIATRANS000000000002",
+    "ASIATRANS000000000004",
+    "ASIATRANS000000000005",
+    "ASIAFAILED0000000001",
+    "ASIAAWSLABSTAGGED001",
+    "ASIATAGROLE000000001",
+    "ASIATAGROLE000000002",
+    "ASIATAGROLE000000003",
+    "ASIACREATEROLE000001",
+    "ASIACREATEROLE000002",
+    "ASIAEC2INSTANCE00001",
+    "ASIALAMBDAROLE000001",
+    "ASIALAMBDAROLE000002",
+    "ASIACIWEBIDENTITY001",
+    "ASIACIWEBIDENTITY002",
+    "ASIACIWEBIDENTITY003",
+    "ASIAIAMUSERSESSION01",
+    "ASIAIAMUSERFEDERATE1",
+    "ASIASOURCEIDENTITY01",
+    "ASIASOURCEIDENTITY02",
+    "ASIASOURCEIDENTITY03",
+    "ASIAAGENTROLEPATTERN",
+    "ASIACHAINCYCLE000001",
+    "ASIACHAINCYCLE000002",
+    "ASIASNAPSHOTAGENT001",
+    "ASIASNAPSHOTHUMAN001",
+}
+
+
+def pick(row: dict[str, Any], *columns: str) -> dict[str, Any]:
+    return {c: row[c] for c in columns}
+
+
+def test_one_session_per_issued_key(sessions: dict[str, dict[str, Any]]) -> None:
+    # Failed AssumeRoles (null parameters) and a blank issued key open no session.
+    assert set(sessions) == SESSION_KEYS
+
+
+def test_session_list_form_tags(sessions: dict[str, dict[str, Any]]) -> None:
+    assert pick(
+        sessions["ASIATAGSLIST00000001"],
+        "issuing_event_id",
+        "issuing_event_ids",
+        "issued_by_call",
+        "issued_at",
+        "expires_at",
+        "role_arn",
+        "role_account_id",
+        "role_name",
+        "session_name",
+        "parent_key",
+        "caller_type",
+        "caller",
+        "source_identity",
+        "own_tags",
+        "transitive_tag_keys",
+        "effective_tags",
+        "root_key",
+        "chain_depth",
+    ) == {
+        "issuing_event_id": "tagsl-assume-mcp",
+        "issuing_event_ids": ["tagsl-assume-mcp"],
+        "issued_by_call": "AssumeRole",
+        "issued_at": at("2020-09-14T06:01:26"),
+        # responseElements.credentials.expiration "Sep 14, 2020, 7:01:26 AM" (UTC).
+        "expires_at": at("2020-09-14T07:01:26"),
+        "role_arn": f"arn:aws:iam::{A1}:role/TagsListMcpRole",
+        "role_account_id": A1,
+        "role_name": "TagsListMcpRole",
+        "session_name": "billing-mcp-1",
+        "parent_key": "AKIATAGSLISTBUILDER1",
+        "caller_type": "IAMUser",
+        "caller": f"arn:aws:iam::{A1}:user/builder",
+        "source_identity": "grace@example.com",
+        "own_tags": [
+            {"key": "MCPServer", "value": "billing-mcp", "origin": "tags"},
+            {"key": "Usage", "value": "AGENT", "origin": "tags"},
+        ],
+        "transitive_tag_keys": ["MCPServer"],
+        "effective_tags": {"MCPServer": "billing-mcp", "Usage": "AGENT"},
+        "root_key": "ASIATAGSLIST00000001",
+        "chain_depth": 0,
+    }
+    assert sessions["ASIATAGSLIST00000002"]["expires_at"] == at("2020-09-14T07:15:00")
+
+
+def test_session_map_form_tags(sessions: dict[str, dict[str, Any]]) -> None:
+    columns = (
+        "issued_by_call",
+        "parent_key",
+        "caller_type",
+        "web_identity_provider",
+        "own_tags",
+        "effective_tags",
+        "root_caller_type",
+        "root_web_identity_provider",
+    )
+    assert pick(sessions["ASIATAGSMAPWEB000001"], *columns) == {
+        "issued_by_call": "AssumeRoleWithWebIdentity",
+        "parent_key": None,
+        "caller_type": "WebIdentityUser",
+        "web_identity_provider": EKS_PROVIDER,
+        "own_tags": [
+            {"key": "MCPServer", "value": "k8s-mcp", "origin": "principalTags"},
+            {"key": "Usage", "value": "agent", "origin": "principalTags"},
+        ],
+        "effective_tags": {"MCPServer": "k8s-mcp", "Usage": "agent"},
+        "root_caller_type": "WebIdentityUser",
+        "root_web_identity_provider": EKS_PROVIDER,
+    }
+    assert pick(sessions["ASIATAGSMAPSAML00001"], "issued_by_call", "caller_type", "own_tags") == {
+        "issued_by_call": "AssumeRoleWithSAML",
+        "caller_type": "SAMLUser",
+        "own_tags": [{"key": "Usage", "value": "Agent", "origin": "principalTags"}],
+    }
+
+
+def test_session_chain_into_a_second_account(sessions: dict[str, dict[str, Any]]) -> None:
+    columns = (
+        "issuing_event_id",
+        "issuing_event_ids",
+        "role_arn",
+        "role_account_id",
+        "parent_key",
+        "source_identity",
+        "own_tags",
+        "transitive_tag_keys",
+        "effective_tags",
+        "root_key",
+        "chain_depth",
+        "root_caller_type",
+        "root_caller",
+    )
+    root = pick(sessions["ASIATRANS000000000001"], *columns)
+    assert root == {
+        "issuing_event_id": "trans-assume-1",
+        "issuing_event_ids": ["trans-assume-1"],
+        "role_arn": f"arn:aws:iam::{A1}:role/TransSourceRole",
+        "role_account_id": A1,
+        "parent_key": "AKIATRANSIVAN0000001",
+        "source_identity": "ivan@example.com",
+        "own_tags": [
+            {"key": "MCPServer", "value": "inventory-mcp", "origin": "tags"},
+            {"key": "Team", "value": "ops", "origin": "tags"},
+            {"key": "Usage", "value": "Agent", "origin": "tags"},
+        ],
+        "transitive_tag_keys": ["MCPServer", "Usage"],
+        "effective_tags": {"MCPServer": "inventory-mcp", "Team": "ops", "Usage": "Agent"},
+        "root_key": "ASIATRANS000000000001",
+        "chain_depth": 0,
+        "root_caller_type": "IAMUser",
+        "root_caller": f"arn:aws:iam::{A1}:user/ivan",
+    }
+    incoming = [
+        {"key": "MCPServer", "value": "inventory-mcp", "origin": "incomingTransitiveTags"},
+        {"key": "Usage", "value": "Agent", "origin": "incomingTransitiveTags"},
+    ]
+    # Logged in both accounts (one sharedEventID): one session, the role account's copy first.
+    assert pick(sessions["ASIATRANS000000000002"], *columns) == {
+        "issuing_event_id": "trans-assume-2-role-copy",
+        "issuing_event_ids": ["trans-assume-2-caller-copy", "trans-assume-2-role-copy"],
+        "role_arn": f"arn:aws:iam::{A2}:role/agents/TransTargetRole",
+        "role_account_id": A2,
+        "parent_key": "ASIATRANS000000000001",
+        "source_identity": "ivan@example.com",
+        "own_tags": incoming,
+        "transitive_tag_keys": None,
+        # Team was not transitive: it stays behind.
+        "effective_tags": {"MCPServer": "inventory-mcp", "Usage": "Agent"},
+        "root_key": "ASIATRANS000000000001",
+        "chain_depth": 1,
+        "root_caller_type": "IAMUser",
+        "root_caller": f"arn:aws:iam::{A1}:user/ivan",
+    }
+    # Its parent's issuing event is not in the logs: the chain starts at it.
+    assert pick(
+        sessions["ASIATRANS000000000004"], "parent_key", "own_tags", "root_key", "chain_depth"
+    ) == {
+        "parent_key": "ASIATRANS000000000003",
+        "own_tags": incoming,
+        "root_key": "ASIATRANS000000000004",
+        "chain_depth": 0,
+    }
+    # One hop further: the incoming tags are inherited, the source identity too.
+    assert pick(
+        sessions["ASIATRANS000000000005"],
+        "parent_key",
+        "source_identity",
+        "own_tags",
+        "effective_tags",
+        "root_key",
+        "chain_depth",
+    ) == {
+        "parent_key": "ASIATRANS000000000004",
+        "source_identity": "judy@example.com",
+        "own_tags": None,
+        "effective_tags": {"MCPServer": "inventory-mcp", "Usage": "Agent"},
+        "root_key": "ASIATRANS000000000004",
+        "chain_depth": 1,
+    }
+
+
+def test_session_source_identity_through_the_chain(sessions: dict[str, dict[str, Any]]) -> None:
+    chained = sessions["ASIASOURCEIDENTITY02"]
+    assert pick(chained, "parent_key", "source_identity", "root_key", "chain_depth") == {
+        "parent_key": "ASIASOURCEIDENTITY01",
+        "source_identity": "agent:deploy-bot",
+        "root_key": "ASIASOURCEIDENTITY01",
+        "chain_depth": 1,
+    }
+
+
+def test_session_chain_cycle_terminates(sessions: dict[str, dict[str, Any]]) -> None:
+    a, b = sessions["ASIACHAINCYCLE000001"], sessions["ASIACHAINCYCLE000002"]
+    assert pick(a, "parent_key", "root_key", "chain_depth", "effective_tags") == {
+        "parent_key": "ASIACHAINCYCLE000002",
+        "root_key": "ASIACHAINCYCLE000002",
+        "chain_depth": 1,
+        "effective_tags": {"Usage": "Agent"},
+    }
+    assert pick(b, "parent_key", "root_key", "chain_depth", "effective_tags") == {
+        "parent_key": "ASIACHAINCYCLE000001",
+        "root_key": "ASIACHAINCYCLE000001",
+        "chain_depth": 1,
+        "effective_tags": {"Usage": "Agent"},
+    }
+
+
+def test_session_of_other_sts_calls(sessions: dict[str, dict[str, Any]]) -> None:
+    columns = ("issued_by_call", "role_arn", "role_name", "role_account_id", "session_name")
+    assert pick(sessions["ASIAIAMUSERSESSION01"], *columns, "expires_at", "caller_type") == {
+        "issued_by_call": "GetSessionToken",
+        "role_arn": None,
+        "role_name": None,
+        "role_account_id": None,
+        "session_name": None,
+        "expires_at": at("2026-06-25T22:00:00"),
+        "caller_type": "IAMUser",
+    }
+    assert pick(sessions["ASIAIAMUSERFEDERATE1"], *columns, "effective_tags") == {
+        "issued_by_call": "GetFederationToken",
+        "role_arn": f"arn:aws:sts::{A1}:federated-user/report-bot",
+        "role_name": None,
+        "role_account_id": None,
+        "session_name": "report-bot",
+        "effective_tags": {"Usage": "Agent"},
+    }
+    assert pick(
+        sessions["ASIALAMBDAROLE000001"],
+        "caller_type",
+        "caller",
+        "caller_invoked_by",
+        "root_caller_invoked_by",
+        "role_name",
+    ) == {
+        "caller_type": "AWSService",
+        "caller": "lambda.amazonaws.com",
+        "caller_invoked_by": "lambda.amazonaws.com",
+        "root_caller_invoked_by": "lambda.amazonaws.com",
+        "role_name": "OrderProcessorLambdaRole",
+    }
+
+
+# ------------------------------------------------------------------- MCP links, role tags
+def test_mcp_tool_calls(warehouse: Path) -> None:
+    found = rows(
+        warehouse,
+        "SELECT tool_event_id, tool_name, mcp_session_id, mcp_server_name, mcp_principal,"
+        " mcp_client, downstream_api, downstream_request_id FROM mcp_tool_calls ORDER BY ALL",
+    )
+    observed = ("90fae5c2-2e73-4ad4-be3c-b25fefc9d7a7", "aws-mcp", MCP)
+    documented = ("347f7da5-1bc3-4fea-bd1b-681177c34f31", "aws-mcp", MCP)
+    proxy = "mcp-proxy-for-aws/1.1.0"
+    assert [tuple(r.values()) for r in found] == [
+        ("mcpdoc-tool-1", "aws___call_aws", *documented, proxy, "monitoring:DescribeAlarms",
+         "mcpdoc-downstream-1"),
+        ("mcpdoc-tool-2", "aws___suggest_aws_commands", None, None, MCP, proxy, None, None),
+        ("mcpobs-tool-1", "aws___call_aws", *observed, "claude-code/1.0.98", "s3:ListBuckets",
+         "mcpobs-downstream-1"),
+        ("mcpobs-tool-2", "aws___search_documentation", *observed, "claude-code/1.0.98", None,
+         None),
+    ]  # fmt: skip
+
+
+def test_mcp_grants(warehouse: Path) -> None:
+    found = rows(
+        warehouse,
+        "SELECT grant_event_id, resource, grant_owner, mcp_principal FROM mcp_grants ORDER BY 1",
+    )
+    assert [tuple(r.values()) for r in found] == [
+        ("grantlater-grant", MCP_RESOURCE, "olga@example.com", MCP),
+        ("mcpdoc-grant", MCP_RESOURCE, "erik@example.com", MCP),
+        ("mcpobs-grant", MCP_RESOURCE, "dan@example.com", MCP),
+        ("mcpobs-refresh", MCP_RESOURCE, "dan@example.com", MCP),
+    ]
+
+
+def test_role_agent_observations(warehouse: Path) -> None:
+    found = rows(
+        warehouse,
+        "SELECT account_id, role_name, observed_at, observed_by, is_agent, tag_text"
+        " FROM role_agent_observations ORDER BY account_id, role_name, observed_at",
+    )
+    expected = [
+        (A1, "NightlyReportAgentRole", at("2026-07-15T10:02:11"),
+         "CreateRole createrole-agent", True, "Usage=Agent"),
+        (A1, "PlainLambdaRole", at("2026-07-15T10:02:12"), "CreateRole createrole-plain", False,
+         None),
+        (A2, "TagLaterRole", at("2026-08-02T09:00:00"), "TagRole tagrole-tag", True,
+         "Usage=Agent"),
+        (A2, "TagLaterRole", at("2026-08-04T09:00:00"), "UntagRole tagrole-untag", False, None),
+    ]  # fmt: skip
+    events_only = [tuple(r.values()) for r in found if not r["observed_by"].startswith("snapshot")]
+    assert events_only == expected
+    snapshots = {
+        (r["account_id"], r["role_name"], r["observed_at"], r["is_agent"], r["tag_text"])
+        for r in found
+        if r["observed_by"].startswith("snapshot")
+    }
+    if HAS_IAM_IMPORT:
+        assert snapshots == {
+            (A3, "SnapAgentRole", SNAPSHOT_TAKEN_AT, True, "Usage=Agent"),
+            (A3, "SnapOpsRole", SNAPSHOT_TAKEN_AT, False, None),
+        }
