@@ -100,9 +100,16 @@ class AttributionSettings:
     # but not their count, and a cycle in bad data must not loop.
     chain_max_depth: int = 10
 
+    # DuckDB memory cap while classifying; beyond it DuckDB spills its sorts and joins to disk.
+    # Keeps `agenttrail ingest` (which classifies at its end) inside its 1 GB budget. Not a
+    # rule: it does not enter rules_version.
+    duckdb_memory_limit: str = "700MB"
+
     def rules_version(self) -> str:
         """Short hash of the rule configuration, stamped on every verdict."""
-        payload = json.dumps(dataclasses.asdict(self), sort_keys=True).encode()
+        rules = dataclasses.asdict(self)
+        rules.pop("duckdb_memory_limit")
+        payload = json.dumps(rules, sort_keys=True).encode()
         return hashlib.sha256(payload).hexdigest()[:12]
 
 

@@ -310,7 +310,9 @@ def rebuild_attribution(
 
 def refresh_attribution(layout: Layout, cfg: AttributionSettings) -> AttributionSummary:
     """Rebuild attribution and the views over it. The caller holds the writer lock."""
-    with connect(layout, read_only=False) as con:
+    with connect(layout, read_only=False, memory_limit=cfg.duckdb_memory_limit) as con:
+        layout.spill.mkdir(parents=True, exist_ok=True)
+        con.execute("SET temp_directory = $t", {"t": str(layout.spill)})
         # A separate cursor keeps the rebuild's temp tables out of the views' connection.
         cursor = con.cursor()
         try:
