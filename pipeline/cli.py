@@ -39,6 +39,13 @@ WarehouseOpt = Annotated[
 JsonOpt = Annotated[
     bool, typer.Option("--json", help="Print the summary as JSON (for schedulers).")
 ]
+EndpointOpt = Annotated[
+    str | None,
+    typer.Option(help="S3-compatible endpoint URL, for a --warehouse s3://bucket/prefix."),
+]
+ProfileOpt = Annotated[
+    str | None, typer.Option(help="AWS profile, for a --warehouse s3://bucket/prefix.")
+]
 
 
 @app.callback()
@@ -59,6 +66,15 @@ def _settings(**overrides: Any) -> Settings:
 
 def _err(text: str) -> None:
     typer.echo(text, err=True)
+
+
+def _s3_options(endpoint_url: str | None, profile: str | None) -> Any:
+    """S3Options for an s3:// warehouse, or None when no S3 flag was given."""
+    if endpoint_url is None and profile is None:
+        return None
+    from pipeline.warehouse.remote import S3Options
+
+    return S3Options(endpoint_url=endpoint_url, profile=profile)
 
 
 def _parse_day(value: str | None, flag: str) -> date | None:
@@ -160,18 +176,20 @@ def sql(
     allow_write: Annotated[
         bool, typer.Option(help="Allow statements that change the warehouse or write files.")
     ] = False,
+    endpoint_url: EndpointOpt = None,
+    profile: ProfileOpt = None,
 ) -> int:
     """Run one SQL statement against the warehouse views (events, events_classified, ...)."""
     from pipeline.query.adhoc import run_sql
     from pipeline.query.formats import render
-    from pipeline.warehouse.layout import Layout
 
     settings = _settings(warehouse=warehouse)
     table = run_sql(
-        Layout.at(settings.warehouse),
+        settings.warehouse,
         statement,
         allow_write=allow_write,
         memory_limit=settings.query.duckdb_memory_limit,
+        s3=_s3_options(endpoint_url, profile),
     )
     text = render(table, fmt, width=shutil.get_terminal_size((120, 24)).columns, out=out)
     if text is not None:
@@ -312,6 +330,132 @@ def demo(warehouse: WarehouseOpt = None) -> int:
         "HTML reports: none yet; the quarterly report and evidence bundle are the next issues."
     )
     return int(ingest.exit_code)
+
+
+# ----------------------------------------------------------------------------------- query
+query_app = typer.Typer(
+    help="The named SQL library: queries/*.sql and your own folders (docs/queries.md).",
+    no_args_is_help=True,
+)
+app.add_typer(query_app, name="query")
+
+QueriesDirOpt = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--queries-dir",
+        help="Another folder of .sql queries (repeatable); a query named like a built-in wins.",
+    ),
+]
+
+
+def _notices(notices: Any) -> None:
+    for notice in notices:
+        _err(f"notice: {notice}")
+
+
+def _parse_params(items: list[str] | None) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--param {item!r} is not NAME=VALUE", hint="e.g. --param limit=20")
+        if key.strip() in params:
+            raise UsageError(
+                f"--param {key.strip()} is given twice",
+                hint="a list parameter takes comma-separated values: --param k=a,b",
+            )
+        params[key.strip()] = value
+    return params
+
+
+@query_app.command("list")
+def query_list(queries_dir: QueriesDirOpt = None, warehouse: WarehouseOpt = None) -> int:
+    """List the named queries: name and one line each (--warehouse is accepted, not needed)."""
+    from pipeline.query.library import list_queries
+
+    queries = list_queries(_settings(warehouse=warehouse), queries_dir or ())
+    width = max((len(q.name) for q in queries), default=0)
+    columns = shutil.get_terminal_size((120, 24)).columns
+    for query in queries:
+        line = f"{query.name.ljust(width)}  {'[user] ' if query.origin == 'user' else ''}"
+        line += query.summary
+        typer.echo(line if len(line) <= columns else line[: max(columns - 1, width + 10)] + "…")
+    _notices(n for q in queries if (n := q.notice()))
+    return 0
+
+
+@query_app.command("show")
+def query_show(
+    name: Annotated[str, typer.Argument(help="Query name (see 'agenttrail query list').")],
+    queries_dir: QueriesDirOpt = None,
+    warehouse: WarehouseOpt = None,
+) -> int:
+    """Show a query's header and SQL, with the file it comes from and the flags it takes."""
+    from pipeline.query.library import show_query
+
+    query = show_query(_settings(warehouse=warehouse), name, queries_dir or ())
+    flags = ", ".join(query.scope_flags) or "none"
+    typer.echo(f"-- file: {query.display} ({query.origin}); scope flags: {flags}")
+    typer.echo(query.text, nl=not query.text.endswith("\n"))
+    _notices([n for n in [query.notice()] if n])
+    return 0
+
+
+@query_app.command("run")
+def query_run(
+    name: Annotated[str, typer.Argument(help="Query name (see 'agenttrail query list').")],
+    param: Annotated[
+        list[str] | None,
+        typer.Option("--param", "-p", help="A query parameter NAME=VALUE (repeatable)."),
+    ] = None,
+    quarter: Annotated[
+        str | None, typer.Option(help="Period: a quarter, e.g. 2026Q3 (fiscal if configured).")
+    ] = None,
+    since: Annotated[str | None, typer.Option(help="Period: first UTC day (YYYY-MM-DD).")] = None,
+    until: Annotated[
+        str | None, typer.Option(help="Period: last UTC day, included (YYYY-MM-DD).")
+    ] = None,
+    account: Annotated[str | None, typer.Option(help="Only this account id.")] = None,
+    principal: Annotated[
+        str | None, typer.Option(help="Only this principal (as the query describes).")
+    ] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="table, csv, json, ndjson, parquet, markdown.")
+    ] = "table",
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write to this file.")] = None,
+    queries_dir: QueriesDirOpt = None,
+    warehouse: WarehouseOpt = None,
+    endpoint_url: EndpointOpt = None,
+    profile: ProfileOpt = None,
+) -> int:
+    """Run a named query. Scope flags a query does not declare are refused, never ignored."""
+    from pipeline.query.formats import FORMATS, render
+    from pipeline.query.library import Scope, run_query
+
+    if fmt not in FORMATS:  # before the query runs, not after
+        raise UsageError(f"unknown format {fmt!r}", hint=f"choose one of {', '.join(FORMATS)}")
+    if fmt == "parquet" and out is None:
+        raise UsageError("--format parquet needs --out FILE")
+    scope = Scope(
+        quarter=quarter,
+        since=_parse_day(since, "--since"),
+        until=_parse_day(until, "--until"),
+        account=account,
+        principal=principal,
+    )
+    result = run_query(
+        _settings(warehouse=warehouse),
+        name,
+        scope=scope,
+        params=_parse_params(param),
+        extra_dirs=queries_dir or (),
+        s3=_s3_options(endpoint_url, profile),
+    )
+    _notices(result.notices)
+    text = render(result.table, fmt, width=shutil.get_terminal_size((120, 24)).columns, out=out)
+    if text is not None:
+        typer.echo(text, nl=False)
+    return 0
 
 
 def main() -> None:

@@ -331,11 +331,6 @@ def test_sql_allow_write(cli: Cli, warehouse: Path, tmp_path: Path) -> None:
     assert out.read_text() == "answer\n42\n"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug in pipeline/query/adhoc.py (not in this suite's scope to fix): EXPLAIN ANALYZE "
-    "runs the statement it explains, and EXPLAIN is allowed without --allow-write",
-)
 def test_sql_refuses_explain_analyze_of_a_write(cli: Cli, warehouse: Path, tmp_path: Path) -> None:
     out = tmp_path / "explained.csv"
     code, _, _ = cli("sql", f"EXPLAIN ANALYZE COPY (SELECT 1) TO '{out}'", "-w", str(warehouse))

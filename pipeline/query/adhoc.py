@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from contextlib import AbstractContextManager
+
 import duckdb
 import pyarrow as pa
 
@@ -9,12 +12,13 @@ from pipeline.errors import QueryError, UsageError
 from pipeline.sqlfile import load_internal
 from pipeline.warehouse.connect import connect
 from pipeline.warehouse.layout import Layout
+from pipeline.warehouse.remote import S3Options, connect_reader, is_remote
 
 # Statement types that only read. Anything else (COPY, INSERT, CREATE, ATTACH, EXPORT, SET,
 # INSTALL/LOAD, ...) can change the warehouse or write files, and needs --allow-write.
 # PRAGMA is allowed because the connection itself is read-only: no pragma can change the
 # database through it, and none writes files.
-READ_ONLY_TYPES = frozenset({"SELECT", "EXPLAIN", "PRAGMA"})
+READ_ONLY_TYPES = frozenset({"SELECT", "EXPLAIN", "EXPLAIN ANALYZE", "PRAGMA"})
 
 
 def statement_kind(con: duckdb.DuckDBPyConnection, sql: str) -> str:
@@ -31,12 +35,54 @@ def statement_kind(con: duckdb.DuckDBPyConnection, sql: str) -> str:
     return str(statements[0].type).rsplit(".", 1)[-1]
 
 
+_LEADING_COMMENTS = re.compile(r"^(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*", re.DOTALL)
+_EXPLAIN_ANALYZE = re.compile(
+    r"^EXPLAIN\s*(?:\((?P<options>[^)]*)\)\s*)?(?P<analyze>ANALY[SZ]E\b)?(?P<rest>.*)$",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+def effective_kind(con: duckdb.DuckDBPyConnection, sql: str) -> str:
+    """The statement's type, where EXPLAIN ANALYZE counts as the statement it explains: it runs
+    it (`EXPLAIN ANALYZE COPY ... TO 'file'` writes the file)."""
+    kind = statement_kind(con, sql)
+    if kind != "EXPLAIN":
+        return kind
+    match = _EXPLAIN_ANALYZE.match(_LEADING_COMMENTS.sub("", sql, count=1))
+    if match is None:
+        return kind
+    analyzed = match["analyze"] or "ANALY" in (match["options"] or "").upper()
+    if not analyzed:
+        return kind
+    try:
+        inner = statement_kind(con, match["rest"])
+    except (QueryError, UsageError):
+        return "EXPLAIN ANALYZE"  # not understood: treated as able to write
+    return "EXPLAIN ANALYZE" if inner == "SELECT" else f"EXPLAIN ANALYZE {inner}"
+
+
+def _open(
+    warehouse: str | Layout, allow_write: bool, memory_limit: str | None, s3: S3Options | None
+) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
+    if isinstance(warehouse, Layout):
+        warehouse = str(warehouse.root)
+    if allow_write and not is_remote(warehouse):
+        return connect(Layout.at(warehouse), read_only=False, memory_limit=memory_limit)
+    return connect_reader(warehouse, s3=s3, memory_limit=memory_limit)
+
+
 def run_sql(
-    layout: Layout, sql: str, *, allow_write: bool = False, memory_limit: str | None = None
+    warehouse: str | Layout,
+    sql: str,
+    *,
+    allow_write: bool = False,
+    memory_limit: str | None = None,
+    s3: S3Options | None = None,
 ) -> pa.Table:
-    """Run one statement against the warehouse views and return its result."""
-    with connect(layout, read_only=not allow_write, memory_limit=memory_limit) as con:
-        kind = statement_kind(con, sql)
+    """Run one statement against the warehouse views (a folder, or an s3:// URI read in place)
+    and return its result."""
+    with _open(warehouse, allow_write, memory_limit, s3) as con:
+        kind = effective_kind(con, sql)
         if kind not in READ_ONLY_TYPES and not allow_write:
             raise UsageError(
                 f"refused: a {kind} statement can change the warehouse or write files",

@@ -1,0 +1,100 @@
+"""The named query library: list, show and run the queries of queries/*.sql and user folders.
+
+    list_queries(settings)                     -> [QueryInfo]  (every file validated)
+    show_query(settings, name)                 -> QueryInfo    (header and SQL)
+    run_query(settings, name, scope=, params=) -> QueryResult  (table, notices, bound values)
+
+Nothing here prints: notices (a user query replacing a built-in one, the dates a fiscal quarter
+stands for) are returned for the CLI to show on stderr, and reports can record them.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from pipeline.config import Settings
+from pipeline.errors import UsageError
+from pipeline.query.binding import bind
+from pipeline.query.catalog import Found, QueryInfo, discover, load_query
+from pipeline.query.execute import execute
+from pipeline.query.scope import Scope, quarter_bounds
+from pipeline.warehouse.remote import S3Options, connect_reader
+
+__all__ = [
+    "QueryInfo",
+    "QueryResult",
+    "Scope",
+    "list_queries",
+    "run_query",
+    "show_query",
+]
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    table: pa.Table
+    query: QueryInfo
+    notices: tuple[str, ...] = ()
+    bound_params: dict[str, Any] = field(default_factory=dict)
+
+
+def _load(found: Found) -> QueryInfo:
+    return load_query(found.path, found.origin, found.replaces)
+
+
+def list_queries(settings: Settings, extra_dirs: Sequence[str | Path] = ()) -> list[QueryInfo]:
+    """Every query, by name; the first invalid file raises (QueryError naming file and line)."""
+    return [_load(found) for _, found in sorted(discover(settings, extra_dirs).items())]
+
+
+def show_query(settings: Settings, name: str, extra_dirs: Sequence[str | Path] = ()) -> QueryInfo:
+    """One query by name (only its own file is read and validated)."""
+    found = discover(settings, extra_dirs)
+    if name not in found:
+        close = difflib.get_close_matches(name, list(found), n=1)
+        raise UsageError(
+            f"unknown query {name!r}" + (f"; did you mean {close[0]!r}?" if close else ""),
+            hint="'agenttrail query list' shows them all",
+        )
+    return _load(found[name])
+
+
+def run_query(
+    settings: Settings,
+    name: str,
+    *,
+    scope: Scope | None = None,
+    params: Mapping[str, str] | None = None,
+    extra_dirs: Sequence[str | Path] = (),
+    s3: S3Options | None = None,
+    con: duckdb.DuckDBPyConnection | None = None,
+) -> QueryResult:
+    """Run a named query against the warehouse of `settings` (a folder or s3:// URI), or on
+    `con` when given (a connection from warehouse.remote.connect_reader, reused across queries
+    by reports and the benchmark)."""
+    scope = scope or Scope()
+    query = show_query(settings, name, extra_dirs)
+    fiscal = settings.query.fiscal_year_start_month
+    bound = bind(query, scope, params or {}, fiscal_year_start_month=fiscal)
+    notices = [n for n in [query.notice()] if n]
+    if scope.quarter and fiscal != 1:
+        start, end = quarter_bounds(scope.quarter, fiscal)
+        notices.append(
+            f"--quarter {scope.quarter} is {start} to {end} (excluded), fiscal years starting "
+            f"in month {fiscal} and named after the calendar year they end in"
+        )
+    if con is not None:
+        table = execute(con, query, bound)
+    else:
+        with connect_reader(
+            settings.warehouse, s3=s3, memory_limit=settings.query.duckdb_memory_limit
+        ) as connection:
+            table = execute(connection, query, bound)
+    return QueryResult(table=table, query=query, notices=tuple(notices), bound_params=bound)
