@@ -80,5 +80,5 @@ def test_the_iam_policy_grants_exactly_what_the_code_calls() -> None:
         assert "*" not in "".join(granted), "no wildcard actions"
     assert granted == used | _IMPLIED
     # Reads are limited to CloudTrail's own objects, not Insights or other services' logs.
-    get = next(s for s in policy["Statement"] if s["Action"] == "s3:GetObject")
+    get = next(s for s in policy["Statement"] if s["Sid"] == "ReadLogFilesAndDigests")
     assert all(r.endswith(("/CloudTrail/*", "/CloudTrail-Digest/*")) for r in get["Resource"])
