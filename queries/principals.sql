@@ -17,7 +17,7 @@
 -- params: since TIMESTAMPTZ = NULL; until TIMESTAMPTZ = NULL; account VARCHAR = NULL; principal VARCHAR = NULL
 -- grain: one row per principal (IAM identity or AWS service)
 -- used_by: analysts; quarterly report (later)
-WITH classified AS (
+WITH classified AS NOT MATERIALIZED (
     SELECT
         event_time,
         recipient_account_id,
@@ -95,13 +95,31 @@ iam_tag_text AS (
     GROUP BY i.arn
 ),
 
+per_identity AS (
+    -- One pass over the events, into few groups (principal and who acted as what, where); the
+    -- per-principal figures and lists roll up from these.
+    SELECT
+        principal,
+        principal_type,
+        recipient_account_id,
+        actor_kind,
+        agent_name,
+        human_id,
+        count(*) AS calls,
+        min(event_time) AS first_seen,
+        max(event_time) AS last_seen,
+        max(session_issuer_account_id) AS role_account_id,
+        max(session_issuer_name) AS role_name
+    FROM classified
+    GROUP BY ALL
+),
+
 kind_counts AS (
     SELECT
         principal,
         actor_kind,
-        count(*) AS calls,
-        row_number() OVER (PARTITION BY principal ORDER BY count(*) DESC, actor_kind) AS kind_rank
-    FROM classified
+        row_number() OVER (PARTITION BY principal ORDER BY sum(calls) DESC, actor_kind) AS kind_rank
+    FROM per_identity
     GROUP BY principal, actor_kind
 ),
 
@@ -111,19 +129,19 @@ per_principal AS (
         string_agg(DISTINCT principal_type, ',' ORDER BY principal_type) AS principal_types,
         string_agg(DISTINCT recipient_account_id, ',' ORDER BY recipient_account_id) AS accounts,
         string_agg(DISTINCT actor_kind, ',' ORDER BY actor_kind) AS actor_kinds,
-        count(*) AS calls,
-        sum(CASE WHEN actor_kind = 'agent' THEN 1 ELSE 0 END) AS agent_calls,
-        sum(CASE WHEN actor_kind = 'human' THEN 1 ELSE 0 END) AS human_calls,
-        sum(CASE WHEN actor_kind = 'workload' THEN 1 ELSE 0 END) AS workload_calls,
-        sum(CASE WHEN actor_kind = 'service' THEN 1 ELSE 0 END) AS service_calls,
-        sum(CASE WHEN actor_kind = 'unknown' THEN 1 ELSE 0 END) AS unknown_calls,
+        sum(calls)::BIGINT AS calls,
+        coalesce(sum(calls) FILTER (WHERE actor_kind = 'agent'), 0)::BIGINT AS agent_calls,
+        coalesce(sum(calls) FILTER (WHERE actor_kind = 'human'), 0)::BIGINT AS human_calls,
+        coalesce(sum(calls) FILTER (WHERE actor_kind = 'workload'), 0)::BIGINT AS workload_calls,
+        coalesce(sum(calls) FILTER (WHERE actor_kind = 'service'), 0)::BIGINT AS service_calls,
+        coalesce(sum(calls) FILTER (WHERE actor_kind = 'unknown'), 0)::BIGINT AS unknown_calls,
         string_agg(DISTINCT agent_name, ',' ORDER BY agent_name) AS agent_names,
         string_agg(DISTINCT human_id, ',' ORDER BY human_id) AS people,
-        min(event_time) AS first_seen,
-        max(event_time) AS last_seen,
-        max(session_issuer_account_id) AS role_account_id,
-        max(session_issuer_name) AS role_name
-    FROM classified
+        min(first_seen) AS first_seen,
+        max(last_seen) AS last_seen,
+        max(role_account_id) AS role_account_id,
+        max(role_name) AS role_name
+    FROM per_identity
     GROUP BY principal
 ),
 
@@ -155,8 +173,10 @@ role_state AS (
 session_tag_text AS (
     SELECT principal, string_agg(DISTINCT tag_text, ',' ORDER BY tag_text) AS session_tags
     FROM (
+        -- Join first: few calls use a key of the sessions table, and millions of distinct keys
+        -- are not worth deduplicating.
         SELECT k.principal, t.tag.key || '=' || t.tag.value AS tag_text
-        FROM (SELECT DISTINCT principal, access_key_id FROM classified) AS k
+        FROM classified AS k
         JOIN sessions AS s ON s.issued_key = k.access_key_id
         CROSS JOIN unnest(map_entries(s.effective_tags)) AS t (tag)
     ) AS tags

@@ -1,39 +1,37 @@
 -- name: session_chains
--- description: Who started what? Every STS session (one per access key issued by AssumeRole,
+-- description: Who started what? STS sessions (one per access key issued by AssumeRole,
 --   AssumeRoleWithSAML, AssumeRoleWithWebIdentity, GetSessionToken or GetFederationToken) with the
---   chain above it walked to its root: which principal or AWS service opened the first session,
---   which tags each session carried and inherited, and which source identity (the person who
---   started the chain) travels with it. Sessions are in scope when issued in the period; the
---   account parameter matches the assumed role's account; principal matches the role ARN, the
---   caller (ARN or service), the root caller or the source identity. Columns: root_key,
+--   chain above each walked to its root, summarised per chain pattern: which principal or AWS
+--   service opened the first session of the chain, which role each link assumed, at what depth,
+--   with which effective tags (own tags plus the transitive tags inherited through the chain) and
+--   which source identity (the person who started the chain). Sessions are in scope when issued in
+--   the period; the account parameter matches the assumed role's account; principal matches the
+--   role ARN, the caller (ARN or service), the root caller or the source identity. Columns:
 --   root_caller_type and root_caller (who opened the first session of the chain: a principal ARN,
---   an AWS service, or the identity provider of a web-identity call), root_role_arn,
---   root_issued_at, chain_depth (0 for a root), issued_key, parent_key (the caller's own access
---   key), issued_at and expires_at (UTC), issued_by_call, role_account_id, role_arn, session_name,
---   caller_type, caller, source_identity (own or inherited), session_tags (the tags the issuing
---   call set, including incomingTransitiveTags; key=value, comma-separated), effective_tags (with
---   the transitive tags inherited through the chain), transitive_tag_keys, calls, failed_calls,
---   first_call and last_call (events made with the issued key in the period), actor_kinds and
---   agent_names (of those calls; comma-separated).
+--   an AWS service, or the identity provider of a web-identity call), root_role_arn, chain_depth
+--   (0 for a root), role_arn, role_account_id, issued_by_call, source_identity (own or inherited),
+--   effective_tags (key=value, comma-separated), transitive_tag_keys (comma-separated), sessions
+--   (issued keys), first_issued_at and last_issued_at (UTC),
+--   first_issued_key and last_issued_key (the keys issued first and last; ties by key), calls,
+--   failed_calls, first_call and last_call (events made with those keys in the period),
+--   actor_kinds and agent_names (of those calls; comma-separated).
 -- params: since TIMESTAMPTZ = NULL; until TIMESTAMPTZ = NULL; account VARCHAR = NULL; principal VARCHAR = NULL
--- grain: one row per issued session (access key)
+-- grain: one row per chain pattern (root caller and role, depth, role, call, source, tags)
 -- used_by: analysts; quarterly report (later)
 WITH all_sessions AS (
     SELECT
         issued_key,
-        parent_key,
         issued_at,
-        expires_at,
         issued_by_call,
         role_account_id,
         role_arn,
-        session_name,
-        caller_type,
         coalesce(caller, web_identity_provider) AS caller,
         caller_iam_arn,
         source_identity,
-        own_tags,
-        effective_tags,
+        -- Sorted entries, NULL when none: the same tags group together whatever their order.
+        CASE
+            WHEN cardinality(effective_tags) > 0 THEN list_sort(map_entries(effective_tags))
+        END AS effective_tags,
         transitive_tag_keys,
         root_key,
         chain_depth,
@@ -54,91 +52,119 @@ scoped_sessions AS (
         )
 ),
 
-key_events AS (
-    SELECT access_key_id, event_time, error_code, actor_kind, agent_name
-    FROM events_classified
-    WHERE access_key_id IN (SELECT issued_key FROM scoped_sessions)
-        AND ($since IS NULL OR event_time >= $since)
-        AND ($until IS NULL OR event_time < $until)
-),
-
-own_tag_text AS (
-    SELECT issued_key, string_agg(DISTINCT tag_text, ',' ORDER BY tag_text) AS session_tags
-    FROM (
-        SELECT s.issued_key, t.tag.key || '=' || t.tag.value AS tag_text
-        FROM scoped_sessions AS s
-        CROSS JOIN unnest(s.own_tags) AS t (tag)
-    ) AS tags
-    GROUP BY issued_key
-),
-
-effective_tag_text AS (
-    SELECT issued_key, string_agg(DISTINCT tag_text, ',' ORDER BY tag_text) AS effective_tags
-    FROM (
-        SELECT s.issued_key, t.tag.key || '=' || t.tag.value AS tag_text
-        FROM scoped_sessions AS s
-        CROSS JOIN unnest(map_entries(s.effective_tags)) AS t (tag)
-    ) AS tags
-    GROUP BY issued_key
-),
-
-transitive_text AS (
-    SELECT
-        s.issued_key,
-        string_agg(DISTINCT k.tag_key, ',' ORDER BY k.tag_key) AS transitive_tag_keys
-    FROM scoped_sessions AS s
-    CROSS JOIN unnest(s.transitive_tag_keys) AS k (tag_key)
-    GROUP BY s.issued_key
-),
-
-usage AS (
+key_usage AS (
     SELECT
         access_key_id AS issued_key,
         count(*) AS calls,
         count(error_code) AS failed_calls,
         min(event_time) AS first_call,
         max(event_time) AS last_call,
-        string_agg(DISTINCT actor_kind, ',' ORDER BY actor_kind) AS actor_kinds,
-        string_agg(DISTINCT agent_name, ',' ORDER BY agent_name) AS agent_names
-    FROM key_events
+        list(DISTINCT actor_kind) AS actor_kinds,
+        list(DISTINCT agent_name) AS agent_names
+    FROM events_classified
+    WHERE access_key_id IN (SELECT issued_key FROM scoped_sessions)
+        AND ($since IS NULL OR event_time >= $since)
+        AND ($until IS NULL OR event_time < $until)
     GROUP BY access_key_id
+),
+
+chained_roots AS (
+    -- Only chains longer than one link need their root looked up (a root is its own root).
+    SELECT issued_key, role_arn
+    FROM sessions
+    WHERE issued_key IN (SELECT root_key FROM scoped_sessions WHERE chain_depth > 0)
+),
+
+linked AS (
+    SELECT
+        s.*,
+        CASE WHEN s.chain_depth = 0 THEN s.role_arn ELSE r.role_arn END AS root_role_arn
+    FROM scoped_sessions AS s
+    LEFT JOIN chained_roots AS r ON r.issued_key = s.root_key
+),
+
+patterns AS (
+    SELECT
+        root_caller_type,
+        root_caller,
+        root_role_arn,
+        chain_depth,
+        role_arn,
+        issued_by_call,
+        source_identity,
+        effective_tags,
+        max(role_account_id) AS role_account_id,
+        count(*) AS sessions,
+        min(issued_at) AS first_issued_at,
+        max(issued_at) AS last_issued_at,
+        min({'at': issued_at, 'key': issued_key}).key AS first_issued_key,
+        max({'at': issued_at, 'key': issued_key}).key AS last_issued_key,
+        list(transitive_tag_keys) FILTER (WHERE len(transitive_tag_keys) > 0) AS transitive_keys
+    FROM linked
+    GROUP BY ALL
+),
+
+pattern_usage AS (
+    SELECT
+        s.root_caller_type,
+        s.root_caller,
+        s.root_role_arn,
+        s.chain_depth,
+        s.role_arn,
+        s.issued_by_call,
+        s.source_identity,
+        s.effective_tags,
+        sum(u.calls) AS calls,
+        sum(u.failed_calls) AS failed_calls,
+        min(u.first_call) AS first_call,
+        max(u.last_call) AS last_call,
+        list_sort(list_distinct(flatten(list(u.actor_kinds)))) AS actor_kinds,
+        list_sort(list_distinct(flatten(list(u.agent_names)))) AS agent_names
+    FROM key_usage AS u
+    JOIN linked AS s ON s.issued_key = u.issued_key
+    GROUP BY ALL
 ),
 
 final AS (
     SELECT
-        s.root_key,
-        s.root_caller_type,
-        s.root_caller,
-        r.role_arn AS root_role_arn,
-        r.issued_at AS root_issued_at,
-        s.chain_depth,
-        s.issued_key,
-        s.parent_key,
-        s.issued_at,
-        s.expires_at,
-        s.issued_by_call,
-        s.role_account_id,
-        s.role_arn,
-        s.session_name,
-        s.caller_type,
-        s.caller,
-        s.source_identity,
-        o.session_tags,
-        e.effective_tags,
-        x.transitive_tag_keys,
-        coalesce(u.calls, 0) AS calls,
-        coalesce(u.failed_calls, 0) AS failed_calls,
+        p.root_caller_type,
+        p.root_caller,
+        p.root_role_arn,
+        p.chain_depth,
+        p.role_arn,
+        p.role_account_id,
+        p.issued_by_call,
+        p.source_identity,
+        (
+            SELECT string_agg(x.tag_text, ',' ORDER BY x.tag_text)
+            FROM (
+                SELECT t.key || '=' || t.value AS tag_text FROM unnest(p.effective_tags) AS u (t)
+            ) AS x
+        ) AS effective_tags,
+        nullif(array_to_string(list_sort(list_distinct(flatten(p.transitive_keys))), ','), '')
+            AS transitive_tag_keys,
+        p.sessions,
+        p.first_issued_at,
+        p.last_issued_at,
+        p.first_issued_key,
+        p.last_issued_key,
+        coalesce(u.calls, 0)::BIGINT AS calls,
+        coalesce(u.failed_calls, 0)::BIGINT AS failed_calls,
         u.first_call,
         u.last_call,
-        u.actor_kinds,
-        u.agent_names
-    FROM scoped_sessions AS s
-    LEFT JOIN all_sessions AS r ON r.issued_key = s.root_key
-    LEFT JOIN own_tag_text AS o ON o.issued_key = s.issued_key
-    LEFT JOIN effective_tag_text AS e ON e.issued_key = s.issued_key
-    LEFT JOIN transitive_text AS x ON x.issued_key = s.issued_key
-    LEFT JOIN usage AS u ON u.issued_key = s.issued_key
+        nullif(array_to_string(u.actor_kinds, ','), '') AS actor_kinds,
+        nullif(array_to_string(u.agent_names, ','), '') AS agent_names
+    FROM patterns AS p
+    LEFT JOIN pattern_usage AS u
+        ON u.root_caller_type IS NOT DISTINCT FROM p.root_caller_type
+        AND u.root_caller IS NOT DISTINCT FROM p.root_caller
+        AND u.root_role_arn IS NOT DISTINCT FROM p.root_role_arn
+        AND u.chain_depth IS NOT DISTINCT FROM p.chain_depth
+        AND u.role_arn IS NOT DISTINCT FROM p.role_arn
+        AND u.issued_by_call IS NOT DISTINCT FROM p.issued_by_call
+        AND u.source_identity IS NOT DISTINCT FROM p.source_identity
+        AND u.effective_tags IS NOT DISTINCT FROM p.effective_tags
 )
 
 SELECT * FROM final
-ORDER BY root_issued_at, root_key, chain_depth, issued_at, issued_key;
+ORDER BY first_issued_at, root_caller, chain_depth, role_arn, first_issued_key;

@@ -6,93 +6,133 @@
 --   hands out keys from its portal without an STS event in the trail, AWS services obtain their
 --   service-linked role credentials themselves, keys issued before the first event in the
 --   warehouse). Console sessions mint a new key per request, so keys are grouped into sessions by
---   principal ARN and sessionContext creationDate. reason: identity_center, service_linked_role,
---   issued_before_data (created before the earliest event in the warehouse), no_issuing_event
---   (unexpected: a gap in the data or credentials issued outside the trail). Agent sessions come
---   first. Columns: is_agent_session (an agent made calls with it), reason, principal_arn (the
---   assumed-role session ARN), role_arn, session_created_at (UTC), access_keys (distinct keys),
---   sample_access_key (the smallest), calls, console_calls, actor_kinds, agent_names, people
---   (human_id values), accounts (all comma-separated), first_call and last_call (UTC).
+--   principal ARN and sessionContext creationDate. One row per role and reason: reason is
+--   identity_center, service_linked_role, issued_before_data (created before the earliest event in
+--   the warehouse) or no_issuing_event (unexpected: a gap in the data or credentials issued outside
+--   the trail). Roles with agent sessions come first. Columns: reason, role_arn, sessions
+--   (principal ARN and creation time pairs), agent_sessions (sessions an agent made calls with),
+--   sample_access_key (the key of the earliest call), calls, agent_calls,
+--   console_calls, actor_kinds, agent_names, people (human_id values), accounts (all
+--   comma-separated), first_call and last_call (UTC), first_session and last_session (the
+--   assumed-role session ARN of the earliest and latest call; ties by ARN), first_agent_session
+--   (that of the earliest agent call).
 -- params: since TIMESTAMPTZ = NULL; until TIMESTAMPTZ = NULL; account VARCHAR = NULL; principal VARCHAR = NULL
--- grain: one row per assumed-role session (principal ARN and creation time) whose keys join no issuing event
+-- grain: one row per role and reason (unjoined assumed-role sessions summarised)
 -- used_by: analysts; quarterly report (later)
-WITH unjoined AS (
-    SELECT
-        event_time,
-        recipient_account_id,
-        principal_arn,
-        iam_principal_arn,
-        session_issuer_arn,
-        session_creation_date,
-        access_key_id,
-        session_credential_from_console,
-        actor_kind,
-        agent_name,
-        human_id
-    FROM events_classified
-    WHERE principal_type = 'AssumedRole'
-        AND access_key_id IS NOT NULL
-        AND NOT session_joined
-        AND ($since IS NULL OR event_time >= $since)
-        AND ($until IS NULL OR event_time < $until)
-        AND ($account IS NULL OR recipient_account_id = $account)
-        AND (
-            $principal IS NULL
-            OR $principal IN (iam_principal_arn, principal_arn, agent_name, human_id)
-        )
-),
-
-data_start AS (
+WITH data_start AS (
     SELECT min(event_time) AS first_event_at FROM events
 ),
 
-per_session AS (
+unjoined AS NOT MATERIALIZED (
     SELECT
-        principal_arn,
-        session_creation_date AS session_created_at,
-        max(coalesce(iam_principal_arn, session_issuer_arn)) AS role_arn,
-        max(session_issuer_arn) AS session_issuer_arn,
-        max(CASE WHEN actor_kind = 'agent' THEN 1 ELSE 0 END) = 1 AS is_agent_session,
-        count(DISTINCT access_key_id) AS access_keys,
-        min(access_key_id) AS sample_access_key,
+        e.event_time,
+        e.recipient_account_id,
+        e.principal_arn,
+        coalesce(e.iam_principal_arn, e.session_issuer_arn) AS role_arn,
+        hash(e.principal_arn, e.session_creation_date) AS session_hash,
+        e.access_key_id,
+        e.session_credential_from_console,
+        e.actor_kind,
+        e.agent_name,
+        e.human_id,
+        CASE
+            WHEN e.session_issuer_arn LIKE '%:role/aws-reserved/sso.amazonaws.com/%'
+                THEN 'identity_center'
+            WHEN e.session_issuer_arn LIKE '%:role/aws-service-role/%' THEN 'service_linked_role'
+            WHEN e.session_creation_date < d.first_event_at THEN 'issued_before_data'
+            ELSE 'no_issuing_event'
+        END AS reason,
+        hash(
+            coalesce(e.iam_principal_arn, e.session_issuer_arn),
+            CASE
+                WHEN e.session_issuer_arn LIKE '%:role/aws-reserved/sso.amazonaws.com/%' THEN 1
+                WHEN e.session_issuer_arn LIKE '%:role/aws-service-role/%' THEN 2
+                WHEN e.session_creation_date < d.first_event_at THEN 3
+                ELSE 4
+            END
+        ) AS role_hash
+    FROM events_classified AS e
+    CROSS JOIN data_start AS d
+    WHERE e.principal_type = 'AssumedRole'
+        AND e.access_key_id IS NOT NULL
+        AND NOT e.session_joined
+        AND ($since IS NULL OR e.event_time >= $since)
+        AND ($until IS NULL OR e.event_time < $until)
+        AND ($account IS NULL OR e.recipient_account_id = $account)
+        AND (
+            $principal IS NULL
+            OR $principal IN (e.iam_principal_arn, e.principal_arn, e.agent_name, e.human_id)
+        )
+),
+
+per_session AS (
+    -- A session is a (principal ARN, creation time) pair. Millions of them: grouped on 64-bit
+    -- hashes (of the pair, and of the role and reason it is counted under), not on the strings.
+    SELECT session_hash, role_hash, bool_or(actor_kind = 'agent') AS is_agent_session
+    FROM unjoined
+    GROUP BY session_hash, role_hash
+),
+
+session_counts AS (
+    SELECT
+        role_hash,
+        count(*) AS sessions,
+        count(*) FILTER (WHERE is_agent_session) AS agent_sessions
+    FROM per_session
+    GROUP BY role_hash
+),
+
+per_identity AS (
+    -- Few groups (role, reason and who acted), keyed by hashes again; the values are the same
+    -- on every row of a group. The per-role lists roll up from these.
+    SELECT
+        role_hash,
+        any_value(reason) AS reason,
+        any_value(role_arn) AS role_arn,
+        any_value(actor_kind) AS actor_kind,
+        any_value(agent_name) AS agent_name,
+        any_value(human_id) AS human_id,
+        any_value(recipient_account_id) AS recipient_account_id,
         count(*) AS calls,
-        sum(CASE WHEN session_credential_from_console THEN 1 ELSE 0 END) AS console_calls,
+        count(*) FILTER (WHERE session_credential_from_console) AS console_calls,
+        min({'at': event_time, 'arn': principal_arn, 'key': access_key_id}) AS first_session,
+        max({'at': event_time, 'arn': principal_arn}) AS last_session
+    FROM unjoined
+    GROUP BY role_hash, hash(actor_kind, agent_name, human_id, recipient_account_id)
+),
+
+per_role AS (
+    SELECT
+        reason,
+        role_arn,
+        role_hash,
+        min(first_session).key AS sample_access_key,
+        sum(calls)::BIGINT AS calls,
+        coalesce(sum(calls) FILTER (WHERE actor_kind = 'agent'), 0)::BIGINT AS agent_calls,
+        sum(console_calls)::BIGINT AS console_calls,
         string_agg(DISTINCT actor_kind, ',' ORDER BY actor_kind) AS actor_kinds,
         string_agg(DISTINCT agent_name, ',' ORDER BY agent_name) AS agent_names,
         string_agg(DISTINCT human_id, ',' ORDER BY human_id) AS people,
         string_agg(DISTINCT recipient_account_id, ',' ORDER BY recipient_account_id) AS accounts,
-        min(event_time) AS first_call,
-        max(event_time) AS last_call
-    FROM unjoined
-    GROUP BY principal_arn, session_creation_date
+        min(first_session).at AS first_call,
+        max(last_session).at AS last_call,
+        min(first_session).arn AS first_session,
+        max(last_session).arn AS last_session,
+        min(first_session) FILTER (WHERE actor_kind = 'agent').arn AS first_agent_session
+    FROM per_identity
+    GROUP BY role_hash, reason, role_arn
 ),
 
 final AS (
     SELECT
-        s.is_agent_session,
-        CASE
-            WHEN s.session_issuer_arn LIKE '%:role/aws-reserved/sso.amazonaws.com/%'
-                THEN 'identity_center'
-            WHEN s.session_issuer_arn LIKE '%:role/aws-service-role/%' THEN 'service_linked_role'
-            WHEN s.session_created_at < d.first_event_at THEN 'issued_before_data'
-            ELSE 'no_issuing_event'
-        END AS reason,
-        s.principal_arn,
-        s.role_arn,
-        s.session_created_at,
-        s.access_keys,
-        s.sample_access_key,
-        s.calls,
-        s.console_calls,
-        s.actor_kinds,
-        s.agent_names,
-        s.people,
-        s.accounts,
-        s.first_call,
-        s.last_call
-    FROM per_session AS s
-    CROSS JOIN data_start AS d
+        r.reason,
+        r.role_arn,
+        c.sessions,
+        c.agent_sessions,
+        r.* EXCLUDE (reason, role_arn, role_hash)
+    FROM per_role AS r
+    JOIN session_counts AS c ON c.role_hash = r.role_hash
 )
 
 SELECT * FROM final
-ORDER BY is_agent_session DESC, first_call, principal_arn, session_created_at;
+ORDER BY agent_sessions > 0 DESC, first_call, role_arn, reason;

@@ -801,33 +801,40 @@ def test_session_chains(warehouse: Warehouse, truth: Truth, period: dict[str, An
     by_key = grouped(
         (e for e in truth.scoped(since, until) if e.access_key in sessions), lambda e: e.access_key
     )
+    patterns = grouped(
+        (s for s in sessions.values() if in_period(s.issued_at, since, until)),
+        lambda s: (
+            sessions[s.root_key].caller_type,
+            sessions[s.root_key].caller,
+            sessions[s.root_key].role_arn,
+            s.depth,
+            s.role_arn,
+            s.issued_by_call,
+            s.chain_source_identity,
+            tag_text(s.effective_tags),
+        ),
+    )
     expected = []
-    for s in sessions.values():
-        if not in_period(s.issued_at, since, until):
-            continue
-        root = sessions[s.root_key]
-        es = by_key.get(s.issued_key, [])
+    for key, ss in patterns.items():
+        root_caller_type, root_caller, root_role_arn, depth, role_arn, call, source, tags = key
+        es = [e for s in ss for e in by_key.get(s.issued_key, [])]
         expected.append(
             {
-                "root_key": s.root_key,
-                "root_caller_type": root.caller_type,
-                "root_caller": root.caller,
-                "root_role_arn": root.role_arn,
-                "root_issued_at": root.issued_at,
-                "chain_depth": s.depth,
-                "issued_key": s.issued_key,
-                "parent_key": s.parent_key,
-                "issued_at": s.issued_at,
-                "issued_by_call": s.issued_by_call,
-                "role_account_id": s.role_account,
-                "role_arn": s.role_arn,
-                "session_name": s.session_name,
-                "caller_type": s.caller_type,
-                "caller": s.caller,
-                "source_identity": s.chain_source_identity,
-                "session_tags": tag_text(s.tags),
-                "effective_tags": tag_text(s.effective_tags),
-                "transitive_tag_keys": joined(s.transitive),
+                "root_caller_type": root_caller_type,
+                "root_caller": root_caller,
+                "root_role_arn": root_role_arn,
+                "chain_depth": depth,
+                "role_arn": role_arn,
+                "role_account_id": max(s.role_account for s in ss),
+                "issued_by_call": call,
+                "source_identity": source,
+                "effective_tags": tags,
+                "transitive_tag_keys": joined(k for s in ss for k in s.transitive),
+                "sessions": len(ss),
+                "first_issued_at": min(s.issued_at for s in ss),
+                "last_issued_at": max(s.issued_at for s in ss),
+                "first_issued_key": min((s.issued_at, s.issued_key) for s in ss)[1],
+                "last_issued_key": max((s.issued_at, s.issued_key) for s in ss)[1],
                 "calls": len(es),
                 "failed_calls": failed(es),
                 "first_call": earliest(es) if es else None,
@@ -838,22 +845,21 @@ def test_session_chains(warehouse: Warehouse, truth: Truth, period: dict[str, An
         )
     expected.sort(
         key=lambda r: (
-            r["root_issued_at"],
-            r["root_key"],
+            r["first_issued_at"],
+            r["root_caller"] is None,
+            r["root_caller"] or "",
             r["chain_depth"],
-            r["issued_at"],
-            r["issued_key"],
+            r["role_arn"],
+            r["first_issued_key"],
         )
     )
-    for r in rows:
-        r.pop("expires_at")
     assert rows == expected
     if not period:
-        assert len(rows) == 311
+        assert sum(r["sessions"] for r in rows) == 311
         # cost-explorer: ECS task role (root) -> tagged AgentMcpRole -> prod AgentReadOnlyRole,
         # whose tags arrive only as incomingTransitiveTags and whose source identity is erin's.
         deepest = [r for r in rows if r["chain_depth"] == 2]
-        assert len(deepest) == 23
+        assert sum(r["sessions"] for r in deepest) == 23
         for r in deepest:
             assert r["root_caller"] == "ecs-tasks.amazonaws.com"
             assert r["role_arn"] == "arn:aws:iam::222222222222:role/agents/AgentReadOnlyRole"
@@ -874,7 +880,8 @@ def test_session_chains_scope(warehouse: Warehouse, truth: Truth) -> None:
         and s.chain_source_identity == "erin@example.com"
         and in_period(s.issued_at, Q3["since"], Q3["until"])
     }
-    assert {r["issued_key"] for r in rows} == expected
+    assert sum(r["sessions"] for r in rows) == len(expected)
+    assert {r["first_issued_key"] for r in rows} <= expected
 
 
 # --- new_services ------------------------------------------------------------------------
@@ -1111,27 +1118,32 @@ def test_unjoined_sessions(warehouse: Warehouse, truth: Truth, period: dict[str,
         for e in truth.scoped(**period)
         if e.identity_type == "AssumedRole" and e.access_key and e.access_key not in truth.sessions
     ]
-    expected = []
-    for (arn, created), es in grouped(unjoined, lambda e: (e.arn, e.session_created_at)).items():
-        issuer = es[0].issuer["arn"]
+
+    def reason(e: Event) -> str:
+        issuer = e.issuer["arn"]
         if SSO_PATH in issuer:
-            reason = "identity_center"
-        elif SERVICE_ROLE_PATH in issuer:
-            reason = "service_linked_role"
-        elif created is not None and created < data_start:
-            reason = "issued_before_data"
-        else:
-            reason = "no_issuing_event"
+            return "identity_center"
+        if SERVICE_ROLE_PATH in issuer:
+            return "service_linked_role"
+        if e.session_created_at is not None and e.session_created_at < data_start:
+            return "issued_before_data"
+        return "no_issuing_event"
+
+    expected = []
+    for (why, role), es in grouped(unjoined, lambda e: (reason(e), e.issuer["arn"])).items():
+        sessions = grouped(es, lambda e: (e.arn, e.session_created_at))
+        agents = [e for e in es if e.kind == "agent"]
         expected.append(
             {
-                "is_agent_session": any(e.kind == "agent" for e in es),
-                "reason": reason,
-                "principal_arn": arn,
-                "role_arn": issuer,
-                "session_created_at": created,
-                "access_keys": len({e.access_key for e in es}),
-                "sample_access_key": min(str(e.access_key) for e in es),
+                "reason": why,
+                "role_arn": role,
+                "sessions": len(sessions),
+                "agent_sessions": sum(
+                    any(e.kind == "agent" for e in ses) for ses in sessions.values()
+                ),
+                "sample_access_key": min((e.time, e.arn, e.access_key) for e in es)[2],
                 "calls": len(es),
+                "agent_calls": len(agents),
                 "console_calls": sum(
                     e.record.get("sessionCredentialFromConsole") == "true" for e in es
                 ),
@@ -1141,22 +1153,19 @@ def test_unjoined_sessions(warehouse: Warehouse, truth: Truth, period: dict[str,
                 "accounts": joined(e.account for e in es),
                 "first_call": earliest(es),
                 "last_call": latest(es),
+                "first_session": min((e.time, e.arn) for e in es)[1],
+                "last_session": max((e.time, e.arn) for e in es)[1],
+                "first_agent_session": min((e.time, e.arn) for e in agents)[1] if agents else None,
             }
         )
     expected.sort(
-        key=lambda r: (
-            not r["is_agent_session"],
-            r["first_call"],
-            r["principal_arn"],
-            r["session_created_at"],
-        )
+        key=lambda r: (not r["agent_sessions"], r["first_call"], r["role_arn"], r["reason"])
     )
     assert rows == expected
     if not period:
         # Agent sessions without an issuing event: dan's managed-MCP sessions (14) and frank's
         # awslabs sessions (27), both on Identity Center roles whose keys come from the portal.
-        agent_rows = [r for r in rows if r["is_agent_session"]]
-        assert len(agent_rows) == 41
+        assert sum(r["agent_sessions"] for r in rows) == 41
         assert {r["reason"] for r in rows} == {"identity_center", "service_linked_role"}
         # Every assumed-role call with a key: alice's console calls (727 less 55 sign-ins), dan's
         # managed MCP (242 less 20 keyless OAuth grants), frank (158), the people's CLI calls on
