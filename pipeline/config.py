@@ -45,7 +45,7 @@ class IngestSettings:
     row_group_rows: int = 122_880
     # DuckDB memory cap during ingest commits; beyond it DuckDB spills to the warehouse's temp
     # folder. Keeps the whole ingest process tree under 1 GB.
-    duckdb_memory_limit: str = "400MB"
+    duckdb_memory_limit: str = "256MB"
     # botocore retries (adaptive mode) for throttling and transient S3 errors.
     retry_max_attempts: int = 10
     # Days of slack when pruning the S3 listing by date folders: files are delivered up to a
@@ -100,10 +100,11 @@ class AttributionSettings:
     # but not their count, and a cycle in bad data must not loop.
     chain_max_depth: int = 10
 
-    # DuckDB memory cap while classifying; beyond it DuckDB spills its sorts and joins to disk.
-    # Keeps `agenttrail ingest` (which classifies at its end) inside its 1 GB budget. Not a
-    # rule: it does not enter rules_version.
-    duckdb_memory_limit: str = "700MB"
+    # DuckDB memory cap while classifying; beyond it DuckDB spills sorts and joins to disk.
+    # 1.5GB: at 10M events the session chain walk needs more than 500MB and does not spill
+    # (an out-of-memory error was seen there); 1M events stay near 1 GB. Not a rule: it does
+    # not enter rules_version.
+    duckdb_memory_limit: str = "1.5GB"
 
     def rules_version(self) -> str:
         """Short hash of the rule configuration, stamped on every verdict."""

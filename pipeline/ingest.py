@@ -256,9 +256,7 @@ class _Job:
                 todo = self._plan()
                 self.objects_total = len(todo)
                 with duckdb.connect() as con:
-                    con.execute("SET memory_limit = $m", {"m": self.cfg.duckdb_memory_limit})
-                    con.execute("SET temp_directory = $t", {"t": str(self.layout.spill)})
-                    con.execute("SET preserve_insertion_order = false")
+                    self._configure_commit(con)
                     self._process(todo, con)
                     self._commit(con)
                 self._attribute()
@@ -454,13 +452,23 @@ class _Job:
     def _tick(self) -> None:
         self.objects_done += 1
 
+    def _configure_commit(self, con: duckdb.DuckDBPyConnection) -> None:
+        con.execute("SET memory_limit = $m", {"m": self.cfg.duckdb_memory_limit})
+        con.execute("SET temp_directory = $t", {"t": str(self.layout.spill)})
+        con.execute("SET preserve_insertion_order = false")
+
     def _commit(self, con: duckdb.DuckDBPyConnection) -> None:
         batch, self.batch = self.batch, _Batch()
         if batch.staged:
             self.layout.attribution_marker.unlink(missing_ok=True)
         name = f"part-{self.run_id}-{self.commits:05d}"
         self.commits += 1
-        result = commit_batch(batch.staged, self.layout, con, self.cfg.row_group_rows)
+        # A fresh in-memory connection per commit: DuckDB keeps its buffers up to the memory
+        # limit for the life of a connection, and the parent shares the 1 GB budget with the
+        # parse processes.
+        with duckdb.connect() as fresh:
+            self._configure_commit(fresh)
+            result = commit_batch(batch.staged, self.layout, fresh, self.cfg.row_group_rows)
         self.summary.events_written += result.written
         self.summary.duplicates_dropped += (
             result.duplicates_in_batch + result.duplicates_in_warehouse
