@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Protocol
 
@@ -26,6 +26,23 @@ class Filters:
     regions: tuple[str, ...] = ()
     # Days of slack around since/until when pruning by date folders (late delivery).
     slack_days: int = 1
+
+    def admits(self, account: str | None, region: str | None, day: date | None) -> bool:
+        """Whether an object found under these layout folders can hold wanted records.
+
+        Unknown parts (a file outside the AWSLogs layout) are admitted: its records are then
+        kept or dropped by their own eventTime.
+        """
+        if account and self.accounts and account not in self.accounts:
+            return False
+        if region and self.regions and region not in self.regions:
+            return False
+        if day is None:
+            return True
+        slack = timedelta(days=self.slack_days)
+        if self.since and day < self.since - slack:
+            return False
+        return not (self.until and day > self.until + slack)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 
 from pipeline.errors import SourceError
@@ -35,7 +34,7 @@ class LocalSource:
                 if name.startswith("."):
                     continue
                 obj = self._object(Path(folder) / name)
-                if _wanted(obj, filters):
+                if filters.admits(obj.account, obj.region, obj.day):
                     yield obj
 
     @staticmethod
@@ -54,18 +53,3 @@ class LocalSource:
 
     def fetch(self, obj: SourceObject, spool_dir: Path, spool_above: int) -> Fetched:
         return Fetched(path=Path(obj.uri))
-
-
-def _wanted(obj: SourceObject, filters: Filters) -> bool:
-    """Prune by the layout's folders; files outside the layout are kept (filtered by record)."""
-    if filters.accounts and obj.account and obj.account not in filters.accounts:
-        return False
-    if filters.regions and obj.region and obj.region not in filters.regions:
-        return False
-    if obj.day is not None:
-        slack = timedelta(days=filters.slack_days)
-        if filters.since and obj.day < filters.since - slack:
-            return False
-        if filters.until and obj.day > filters.until + slack:
-            return False
-    return True

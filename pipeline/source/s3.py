@@ -236,7 +236,7 @@ class S3Source:
             if key.endswith("/"):  # a console "folder" marker, not a file
                 continue
             info = classify_key(key)
-            if not _keep(info, filters):
+            if not filters.admits(info.account, info.region, info.day):
                 continue
             other = _other_prefix(key) if info.in_layout and info.kind == "other" else None
             if other is None:
@@ -405,20 +405,6 @@ def _other_prefix(key: str) -> str | None:
     if index >= len(parts) - 1:
         return None
     return "/".join(parts[: index + 1]) + "/"
-
-
-def _keep(info: KeyInfo, filters: Filters) -> bool:
-    """Key-level pruning for flat listings (the walk prunes the same way by folder)."""
-    if info.account and not _wanted(info.account, filters.accounts):
-        return False
-    if info.region and not _wanted(info.region, filters.regions):
-        return False
-    if info.day is None:
-        return True
-    slack = timedelta(days=filters.slack_days)
-    if filters.since and info.day < filters.since - slack:
-        return False
-    return not (filters.until and info.day > filters.until + slack)
 
 
 def _wanted(name: str, allowed: tuple[str, ...]) -> bool:
