@@ -26,6 +26,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Help texts are plain text: "s3://bucket[/prefix]" must not be read as rich markup.
+    rich_markup_mode=None,
 )
 
 _STATE: dict[str, Any] = {"debug": False, "config": None}
@@ -220,7 +222,9 @@ def attribute(warehouse: WarehouseOpt = None, as_json: JsonOpt = False) -> int:
 
 # ------------------------------------------------------------------------------------- iam
 iam_app = typer.Typer(
-    help="IAM inventory: role tags, boundaries and policies.", no_args_is_help=True
+    help="IAM inventory: role tags, boundaries and policies.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
 )
 app.add_typer(iam_app, name="iam")
 
@@ -336,6 +340,7 @@ def demo(warehouse: WarehouseOpt = None) -> int:
 query_app = typer.Typer(
     help="The named SQL library: queries/*.sql and your own folders (docs/queries.md).",
     no_args_is_help=True,
+    rich_markup_mode=None,
 )
 app.add_typer(query_app, name="query")
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import typer
@@ -41,6 +43,19 @@ def test_every_cli_command_is_in_the_readme_table_with_help() -> None:
         for part in path.split():
             command = command.commands[part]  # type: ignore[attr-defined]
         assert (command.help or "").strip(), f"{path} has no help text"
+
+
+def test_every_command_prints_its_help() -> None:
+    for path in _command_paths():
+        done = subprocess.run(
+            [sys.executable, "-m", "pipeline", *path.split(), "--help"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 0, (path, done.stderr)
+        assert "Usage:" in done.stdout, path
+        assert "error" not in done.stderr.lower(), (path, done.stderr)
 
 
 def test_every_named_query_has_a_result_test() -> None:
