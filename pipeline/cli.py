@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
 import sys
 import traceback
@@ -326,11 +327,16 @@ def demo(warehouse: WarehouseOpt = None) -> int:
     typer.echo("\nagents seen:")
     typer.echo(render(pa.Table.from_pylist(result.agents), "table"), nl=False)
     database = result.warehouse / "agenttrail.duckdb"
+    # Show the command as it can be typed here: `make demo` does not put .venv/bin on PATH.
+    exe = "agenttrail"
+    if shutil.which("agenttrail") is None:
+        beside = Path(sys.executable).parent / "agenttrail"
+        exe = os.path.relpath(beside) if beside.exists() else "python -m pipeline"
     typer.echo(
         f"\nwarehouse: {result.warehouse}\n"
         f"open it:   duckdb {database}   (views: events, events_classified, sessions, ...)\n"
-        f"next:      agenttrail query list -w {result.warehouse}\n"
-        f"           agenttrail query run agent_bypass --quarter 2026Q3 -w {result.warehouse}\n"
+        f"next:      {exe} query list\n"
+        f"           {exe} query run agent_bypass --quarter 2026Q3 -w {result.warehouse}\n"
         "HTML reports: none yet; the quarterly report and evidence bundle are the next issues."
     )
     return int(ingest.exit_code)
