@@ -100,11 +100,11 @@ class AttributionSettings:
     # but not their count, and a cycle in bad data must not loop.
     chain_max_depth: int = 10
 
-    # DuckDB memory cap while classifying; beyond it DuckDB spills what it can to disk. The
-    # session chain walk does not spill: at 10M events (1M STS sessions) it needs about 3-4 GB
-    # (2.5GB failed, 4GB ran in 61 s at 4.4 GB RSS), while 1M events stay near 1 GB. Not a rule:
-    # it does not enter rules_version.
-    duckdb_memory_limit: str = "4GB"
+    # DuckDB memory cap while classifying; beyond it DuckDB spills what it can to disk. Some
+    # operators of the session build cannot spill: at 10M events (1M STS sessions) 700MB ran out
+    # of memory and 1.5GB classified them in 69 s at a 2.5 GB peak RSS; 1M events stay near
+    # 1.1 GB. Not a rule: it does not enter rules_version.
+    duckdb_memory_limit: str = "1.5GB"
 
     def rules_version(self) -> str:
         """Short hash of the rule configuration, stamped on every verdict."""

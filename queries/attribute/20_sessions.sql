@@ -94,7 +94,6 @@ merged AS (
         issued_key,
         arg_min(event_id, CASE WHEN role_arn LIKE '%::' || recipient_account_id || ':%' THEN 0 ELSE 1 END)
             AS issuing_event_id,
-        list(DISTINCT event_id ORDER BY event_id) AS issuing_event_ids,
         min(event_time) AS issued_at,
         any_value(event_name) AS issued_by_call,
         any_value(role_arn) AS role_arn,
@@ -115,6 +114,18 @@ merged AS (
     GROUP BY issued_key
 ),
 
+repeated_keys AS (
+    -- Only a cross-account AssumeRole logged in both accounts has several issuing events.
+    -- Listing them for those keys alone keeps the big GROUP BY above free of ordered list
+    -- aggregates, which DuckDB cannot spill to disk (1M sessions ran out of memory).
+    SELECT issued_key, list(DISTINCT event_id ORDER BY event_id) AS issuing_event_ids
+    FROM session_events
+    WHERE issued_key IN (
+        SELECT issued_key FROM session_events GROUP BY issued_key HAVING count(*) > 1
+    )
+    GROUP BY issued_key
+),
+
 own_tags AS (
     SELECT
         issued_key,
@@ -131,13 +142,16 @@ transitive_keys AS (
 )
 
 SELECT
-    m.*,
+    m.* EXCLUDE (issuing_event_id),
+    m.issuing_event_id,
+    coalesce(r.issuing_event_ids, [m.issuing_event_id]) AS issuing_event_ids,
     -- NULL, not '', where role_arn is no role (a GetFederationToken federated-user ARN).
     nullif(regexp_extract(m.role_arn, ':role/(?:.*/)?([^/]+)$', 1), '') AS role_name,
     nullif(regexp_extract(m.role_arn, '^arn:[^:]+:iam::(\d{12}):', 1), '') AS role_account_id,
     t.own_tags,
     k.transitive_tag_keys
 FROM merged AS m
+LEFT JOIN repeated_keys AS r ON r.issued_key = m.issued_key
 LEFT JOIN own_tags AS t ON t.issued_key = m.issued_key
 LEFT JOIN transitive_keys AS k ON k.issued_key = m.issued_key;
 
