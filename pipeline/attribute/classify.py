@@ -3,7 +3,9 @@
 Configuration reaches the SQL as rows of temp tables filled with bound parameters
 (attribution_settings, attribution_patterns, user_agent_markers), never as SQL text. Results
 are written to a new generation folder under derived/ and then published by rewriting
-derived/CURRENT, so readers never see half a rebuild.
+derived/CURRENT, so readers never see half a rebuild. A generation holds the derived tables,
+the verdicts (one row per event, in the order of the events files it lists in events_files.txt)
+and the schema of events_classified for an empty warehouse.
 """
 
 from __future__ import annotations
@@ -12,36 +14,35 @@ import os
 import shutil
 import time
 import uuid
-from collections import Counter, deque
-from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import duckdb
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from pipeline.attribute.markers import USER_AGENT_MARKERS
 from pipeline.config import AttributionSettings, Settings
 from pipeline.errors import WarehouseError
 from pipeline.resources import queries_dir
 from pipeline.sqlfile import parse_sql_file
-from pipeline.warehouse.connect import HIVE_TYPES, connect, define_views, sql_literal
-from pipeline.warehouse.files import ZSTD_LEVEL
+from pipeline.warehouse.connect import (
+    EVENTS_FILES_LIST,
+    HIVE_TYPES,
+    VERDICTS_FILE,
+    connect,
+    define_views,
+    sql_literal,
+)
 from pipeline.warehouse.layout import EVENTS_GLOB, Layout
 from pipeline.warehouse.lock import writer_lock
 
-# Derived tables written per rebuild; events_classified is partitioned like events/.
+# Derived tables written per rebuild, one Parquet file each.
 DERIVED_TABLES = ("sessions", "mcp_tool_calls", "mcp_grants", "role_agent_observations")
 # Columns of attribution_events that locate a row in its events/ file (not written out).
-POSITION_COLUMNS = ("filename", "file_index", "file_row_number")
+POSITION_COLUMNS = ("file_index", "file_row_number")
+# Row groups of the verdicts file: the size events/ uses, so both sides of the view's
+# POSITIONAL JOIN advance in similar steps.
 ROW_GROUP_ROWS = 122_880
-VERDICT_BATCH_ROWS = 65_536
-# Rows per events_classified file at most: bounds the memory of each writer thread.
-MAX_FILE_ROWS = 2 * ROW_GROUP_ROWS
 
 
 @dataclass(frozen=True)
@@ -109,33 +110,32 @@ def _ensure_iam_views(con: duckdb.DuckDBPyConnection) -> None:
         )
 
 
-def _events_with_positions(con: duckdb.DuckDBPyConnection, layout: Layout) -> None:
-    """attribution_events: the events view plus each row's file and row number in it, so the
-    verdicts can be written next to the event columns file by file (see _write_classified)."""
-    if any(layout.events.glob(EVENTS_GLOB)):
-        source = sql_literal(str(layout.events / EVENTS_GLOB))
+def _events_with_positions(con: duckdb.DuckDBPyConnection, files: list[Path]) -> None:
+    """attribution_events: the events of `files` (the generation's pinned list) with each row's
+    file_index in that list and its row number in the file, the order of events_classified."""
+    if files:
+        listed = ", ".join(sql_literal(str(f)) for f in files)
         con.execute(
             "CREATE OR REPLACE TEMP VIEW attribution_events AS SELECT *, file_index"
-            f" FROM read_parquet({source}, hive_partitioning = true, hive_types = {HIVE_TYPES},"
-            " union_by_name = true, filename = true, file_row_number = true)"
+            f" FROM read_parquet([{listed}], hive_partitioning = true, hive_types = {HIVE_TYPES},"
+            " union_by_name = true, file_row_number = true)"
         )
     else:
         con.execute(
             "CREATE OR REPLACE TEMP VIEW attribution_events AS SELECT *,"
-            " NULL::VARCHAR AS filename, NULL::UBIGINT AS file_index,"
-            " NULL::BIGINT AS file_row_number FROM events"
+            " NULL::UBIGINT AS file_index, NULL::BIGINT AS file_row_number FROM events"
         )
 
 
-def _write_classified(con: duckdb.DuckDBPyConnection, layout: Layout, out: Path) -> Counter[str]:
-    """Materialise events_classified: per partition folder of events/, its rows (file by file,
-    in file order) with the verdict columns appended, in one file named after its first
-    events file. Returns the event count per actor_kind.
+def _write_verdicts(
+    con: duckdb.DuckDBPyConnection, files: list[Path], layout: Layout, folder: Path
+) -> Counter[str]:
+    """Materialise the verdicts: one narrow Parquet file whose rows follow the events of the
+    pinned files row for row (file by file, in file order). The events_classified view puts
+    them next to the event columns with a POSITIONAL JOIN (warehouse/connect.py), so no event
+    column is copied: re-encoding every wide JSON column cost three times the classification.
 
-    DuckDB computes only the verdicts, sorted by file and row: a narrow pass, since the rules
-    read few of the wide JSON columns. pyarrow then copies the event columns and appends the
-    verdicts. A partitioned COPY of the whole wide view through DuckDB cost several times
-    more: it re-encodes every column through per-partition buffers.
+    Returns the event count per actor_kind.
     """
     event_columns = set(con.table("events").columns)
     verdict_columns = [
@@ -143,115 +143,31 @@ def _write_classified(con: duckdb.DuckDBPyConnection, layout: Layout, out: Path)
         for c in con.table("classification").columns
         if c not in event_columns and c not in POSITION_COLUMNS
     ]
-    by_actor: Counter[str] = Counter()
-    files = sorted(layout.events.glob(EVENTS_GLOB))
-    if not files:
-        return by_actor
-    # The union of the files' columns, as the events view reads them (union_by_name).
-    schema = pa.unify_schemas([pq.read_schema(f) for f in files], promote_options="permissive")
-    # Sorted on integers; the file name rides along on each file's first row only.
     selected = ", ".join(f'"{c}"' for c in verdict_columns)
-    reader = con.sql(
-        "SELECT CASE WHEN file_row_number = 0 THEN filename END AS filename, file_index,"
-        f" file_row_number, {selected} FROM classification ORDER BY file_index, file_row_number"
-    ).to_arrow_reader(VERDICT_BATCH_ROWS)
-
-    workers = max(1, min(4, os.cpu_count() or 1))
-    pending: deque[Future[None]] = deque()
-    group: list[tuple[Path, Any]] = []
-    with ThreadPoolExecutor(workers, thread_name_prefix="classified") as pool:
-
-        def flush() -> None:
-            while len(pending) >= 2 * workers:
-                pending.popleft().result()
-            pending.append(pool.submit(_merge_partition, list(group), schema, layout, out))
-            group.clear()
-
-        for path, verdicts in _verdicts_by_file(reader, by_actor):
-            rows = sum(v.num_rows for _, v in group)
-            if group and (path.parent != group[0][0].parent or rows >= MAX_FILE_ROWS):
-                flush()
-            group.append((path, verdicts))
-        if group:
-            flush()
-        while pending:
-            pending.popleft().result()
-    return by_actor
-
-
-def _verdicts_by_file(reader: Any, by_actor: Counter[str]) -> Iterator[tuple[Path, Any]]:
-    """(events file, its verdict rows) from the sorted verdict batches."""
-    current: Any = None
-    name: str | None = None
-    parts: list[Any] = []
-    for batch in reader:
-        if batch.num_rows == 0:
-            continue
-        by_actor.update(_value_counts(batch.column("actor_kind")))
-        runs = pc.run_end_encode(batch.column("file_index"))
-        start = 0
-        for index, end in zip(runs.values.to_pylist(), runs.run_ends.to_pylist(), strict=True):
-            if index != current:
-                if current is not None:
-                    yield _named(name), pa.concat_tables(parts)
-                current, parts = index, []
-                name = batch.column("filename")[start].as_py()
-            parts.append(pa.Table.from_batches([batch.slice(start, end - start)]))
-            start = end
-    if current is not None:
-        yield _named(name), pa.concat_tables(parts)
-
-
-def _named(name: str | None) -> Path:
-    if not name:  # a file's verdicts start at its row 0, which carries the file name
-        raise WarehouseError("classification lost the first row of an events file (a bug)")
-    return Path(name)
-
-
-def _value_counts(column: Any) -> dict[str, int]:
-    return {str(c["values"]): int(c["counts"]) for c in pc.value_counts(column).to_pylist()}
-
-
-def _merge_partition(group: list[tuple[Path, Any]], schema: Any, layout: Layout, out: Path) -> None:
-    """Events files of one partition folder plus their verdicts -> one events_classified file."""
-    tables = []
-    for path, verdicts in group:
-        table = pq.ParquetFile(path).read()
-        rows = verdicts.column("file_row_number")
-        expected = pa.array(range(table.num_rows), type=rows.type)
-        if verdicts.num_rows != table.num_rows or not pc.all(pc.equal(rows, expected)).as_py():
-            raise WarehouseError(
-                f"{path.name}: {verdicts.num_rows} verdicts for {table.num_rows} events",
-                hint="a classification join matched an event more than once; this is a bug",
-            )
-        if not table.schema.equals(schema):  # an older file: missing columns are nulls
-            present = set(table.column_names)
-            table = pa.Table.from_arrays(
-                [
-                    table.column(f.name).cast(f.type)
-                    if f.name in present
-                    else pa.nulls(len(table), f.type)
-                    for f in schema
-                ],
-                schema=schema,
-            )
-        columns = table.columns
-        fields = list(schema)
-        for name in verdicts.column_names:
-            if name not in POSITION_COLUMNS:
-                columns.append(verdicts.column(name))
-                fields.append(verdicts.schema.field(name))
-        tables.append(pa.Table.from_arrays(columns, schema=pa.schema(fields)))
-    first = group[0][0]
-    dest = out / first.relative_to(layout.events)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(
-        pa.concat_tables(tables),
-        dest,
-        compression="zstd",
-        compression_level=ZSTD_LEVEL,
-        row_group_size=ROW_GROUP_ROWS,
+    # The ORDER BY is what aligns the rows; order preservation keeps it through the COPY.
+    con.execute("SET preserve_insertion_order = true")
+    written = con.execute(
+        f"COPY (SELECT {selected} FROM classification ORDER BY file_index, file_row_number)"
+        f" TO {sql_literal(str(folder / VERDICTS_FILE))}"
+        f" (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_ROWS})"
+    ).fetchone()
+    events = con.execute("SELECT count(*) FROM attribution_events").fetchone()
+    if not files:
+        return Counter()
+    if written is None or events is None or written[0] != events[0]:
+        raise WarehouseError(
+            f"classification wrote {written[0] if written else 0} verdicts for"
+            f" {events[0] if events else 0} events",
+            hint="a classification join matched an event more than once; this is a bug",
+        )
+    (folder / EVENTS_FILES_LIST).write_text(
+        "".join(f"{f.relative_to(layout.root).as_posix()}\n" for f in files)
     )
+    counts = con.execute(
+        "SELECT actor_kind, count(*) FROM read_parquet($p) GROUP BY ALL",
+        {"p": str(folder / VERDICTS_FILE)},
+    ).fetchall()
+    return Counter({str(kind): int(n) for kind, n in counts})
 
 
 def _publish(layout: Layout, generation: str) -> None:
@@ -273,9 +189,15 @@ def rebuild_attribution(
     caller holds the writer lock.
     """
     started = time.monotonic()
+    # Pinned here: events/ files are never rewritten (warehouse/commit.py), so this list and
+    # the verdicts stay aligned whatever later ingests add; they reach events_classified at
+    # the next rebuild.
+    files = sorted(layout.events.glob(EVENTS_GLOB))
+    # The temp tables need no row order; without it DuckDB builds them in parallel.
+    con.execute("SET preserve_insertion_order = false")
     _settings_tables(con, cfg)
     _ensure_iam_views(con)
-    _events_with_positions(con, layout)
+    _events_with_positions(con, files)
     for path in sorted((queries_dir() / "attribute").glob("*.sql")):
         statement = parse_sql_file(path)
         try:
@@ -295,7 +217,7 @@ def rebuild_attribution(
     con.sql(f"SELECT * EXCLUDE ({positions}) FROM classification LIMIT 0").write_parquet(
         str(folder / "events_classified_schema.parquet")
     )
-    by_actor = _write_classified(con, layout, folder / "events_classified")
+    by_actor = _write_verdicts(con, files, layout, folder)
     sessions = con.execute("SELECT count(*) FROM sessions").fetchone()
     _publish(layout, generation)
     return AttributionSummary(

@@ -27,6 +27,10 @@ from pipeline.warehouse.layout import EVENTS_GLOB, Layout
 from pipeline.warehouse.records import DIGEST_SCHEMA, QUARANTINE_SCHEMA
 
 HIVE_TYPES = "{'recipient_account_id': VARCHAR, 'event_date': DATE}"
+# In an attribution generation folder (attribute/classify.py): the verdict columns, one row per
+# event of the listed events files, in their order.
+VERDICTS_FILE = "verdicts.parquet"
+EVENTS_FILES_LIST = "events_files.txt"
 
 
 def sql_literal(text: str) -> str:
@@ -173,15 +177,25 @@ def _derived_views(con: duckdb.DuckDBPyConnection, files: WarehouseFiles, genera
         con.execute(
             f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM read_parquet({sql_literal(path)})"
         )
-    classified = generation / "events_classified"
-    if files.has_files(classified, EVENTS_GLOB):
-        source = (
-            f"{sql_literal(files.location(classified / EVENTS_GLOB))}, hive_partitioning = true"
+    listed = files.read_text(generation / EVENTS_FILES_LIST)
+    paths = listed.splitlines() if listed else []
+    if paths:
+        # Row i of the verdicts belongs to row i of the listed files read in order; the list
+        # is pinned per generation, so events ingested since the rebuild are not in this view
+        # until the next one (ingest runs it). A filter cannot be pushed below a POSITIONAL
+        # JOIN, so a query reads its columns of every listed file.
+        events = ", ".join(sql_literal(files.location(files.layout.root / p)) for p in paths)
+        verdicts = sql_literal(files.location(generation / VERDICTS_FILE))
+        con.execute(
+            "CREATE OR REPLACE VIEW events_classified AS SELECT * FROM read_parquet("
+            f"[{events}], hive_partitioning = true, hive_types = {HIVE_TYPES},"
+            f" union_by_name = true) POSITIONAL JOIN read_parquet({verdicts})"
         )
-        source += f", hive_types = {HIVE_TYPES}, union_by_name = true"
     else:
         source = sql_literal(files.location(generation / "events_classified_schema.parquet"))
-    con.execute(f"CREATE OR REPLACE VIEW events_classified AS SELECT * FROM read_parquet({source})")
+        con.execute(
+            f"CREATE OR REPLACE VIEW events_classified AS SELECT * FROM read_parquet({source})"
+        )
 
 
 def _configure(con: duckdb.DuckDBPyConnection, memory_limit: str | None) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from pipeline.attribute.classify import attribute_warehouse
+from pipeline.warehouse.connect import EVENTS_FILES_LIST, VERDICTS_FILE
 from pipeline.warehouse.layout import EVENTS_GLOB, Layout
 
 from .helpers import CASES, ingest, rows, settings_for
@@ -54,13 +55,37 @@ def test_every_event_column_is_kept(tmp_path: Path) -> None:
     classified = columns(warehouse, "events_classified")
     assert sorted(classified) == sorted([*event_columns, *VERDICT_COLUMNS])
     assert differences(warehouse) == 0
-    # One events_classified file per partition folder of events/.
+    # The generation pins the events files its verdicts follow, and holds one verdict per event.
     layout = Layout.at(warehouse)
-    partitions = {p.parent.relative_to(layout.events) for p in layout.events.glob(EVENTS_GLOB)}
     current = layout.derived / (layout.derived / "CURRENT").read_text().strip()
-    written = [p.parent.relative_to(current / "events_classified") for p in
-               (current / "events_classified").glob(EVENTS_GLOB)]  # fmt: skip
-    assert sorted(written) == sorted(partitions)
+    listed = (current / EVENTS_FILES_LIST).read_text().splitlines()
+    events_files = sorted(layout.events.glob(EVENTS_GLOB))
+    assert listed == [p.relative_to(warehouse).as_posix() for p in events_files]
+    assert pq.read_metadata(current / VERDICTS_FILE).num_rows == 15
+    assert sum(pq.read_metadata(p).num_rows for p in events_files) == 15
+
+
+def test_events_added_after_the_rebuild_wait_for_the_next(tmp_path: Path) -> None:
+    """A file that reaches events/ after a rebuild (an ingest killed before its attribution)
+    is not in events_classified, and the rows that are keep their own verdicts."""
+    warehouse = tmp_path / "warehouse"
+    settings = ingest(FILES[:1], warehouse)
+    before = rows(warehouse, "SELECT event_id, classified_by FROM events_classified ORDER BY 1")
+    later = tmp_path / "later"
+    ingest(FILES[1:], later)
+    layout = Layout.at(warehouse)
+    for path in Layout.at(later).events.glob(EVENTS_GLOB):
+        target = layout.events / path.relative_to(Layout.at(later).events)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(path.read_bytes())
+    assert rows(warehouse, "SELECT count(*) AS n FROM events") == [{"n": 15}]
+    assert (
+        rows(warehouse, "SELECT event_id, classified_by FROM events_classified ORDER BY 1")
+        == before
+    )
+    attribute_warehouse(settings)
+    assert rows(warehouse, "SELECT count(*) AS n FROM events_classified") == [{"n": 15}]
+    assert differences(warehouse) == 0
 
 
 def test_a_file_without_a_newer_column(tmp_path: Path) -> None:
