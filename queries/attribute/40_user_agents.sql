@@ -4,12 +4,12 @@
 --   user_agent_markers (pipeline/attribute/markers.py, with their sources); the first marker by
 --   priority wins, and MCP markers come before CLI/SDK ones because awslabs servers append
 --   theirs to an aws-cli/ or Boto3/ string. Computed per distinct user agent, not per event.
--- params: none
+-- params: none (reads the temp tables user_agent_markers and attribution_distinct_values)
 -- grain: one row per distinct user agent
 -- used_by: pipeline/attribute/classify.py (client column, rule 3)
 CREATE OR REPLACE TEMP TABLE user_agent_clients AS
 WITH agents AS (
-    SELECT DISTINCT user_agent FROM events WHERE user_agent IS NOT NULL
+    SELECT DISTINCT user_agent FROM attribution_distinct_values WHERE user_agent IS NOT NULL
 ),
 
 matched AS (

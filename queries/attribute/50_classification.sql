@@ -63,23 +63,20 @@ WHERE role_account_id IS NOT NULL AND role_name IS NOT NULL AND session_name IS 
 GROUP BY role_account_id, role_name, session_name
 HAVING bool_and(coalesce(root_caller_type = 'AWSService', false));
 
+CREATE OR REPLACE TEMP TABLE classification_identity_providers AS
+-- userIdentity.identityProvider of the calls of web-identity and SAML principals (all of them
+-- are source events), so the rules never read the wide user_identity column of every event.
+SELECT event_id, json_extract_string(user_identity, '$.identityProvider') AS identity_provider
+FROM attribution_source_events
+WHERE principal_type IN ('WebIdentityUser', 'SAMLUser')
+    AND json_extract_string(user_identity, '$.identityProvider') IS NOT NULL;
+
 CREATE OR REPLACE TEMP TABLE classification_pattern_matches AS
 -- (kind, value) for every distinct value of the events that matches a configured pattern of
 -- that kind: the rules join on equality instead of testing LIKE patterns row by row.
 WITH distinct_values AS (
-    SELECT
-        invoked_by,
-        session_issuer_name,
-        CASE WHEN principal_type = 'IAMUser' THEN user_name END AS iam_user_name,
-        source_identity,
-        web_id_provider,
-        CASE WHEN contains(user_identity, '"identityProvider"')
-            THEN json_extract_string(user_identity, '$.identityProvider') END AS identity_provider
-    FROM events
-    GROUP BY GROUPING SETS (
-        (invoked_by), (session_issuer_name), (iam_user_name), (source_identity),
-        (web_id_provider), (identity_provider)
-    )
+    SELECT invoked_by, session_issuer_name, iam_user_name, source_identity, web_id_provider
+    FROM attribution_distinct_values
 ),
 
 candidates AS (
@@ -97,7 +94,7 @@ candidates AS (
     UNION
     SELECT 'workload_web_identity_provider', web_id_provider FROM distinct_values
     UNION
-    SELECT 'workload_web_identity_provider', identity_provider FROM distinct_values
+    SELECT 'workload_web_identity_provider', identity_provider FROM classification_identity_providers
     UNION
     SELECT 'workload_web_identity_provider', root_web_identity_provider FROM classification_sessions
 ),
@@ -224,7 +221,9 @@ CREATE OR REPLACE TEMP VIEW classification AS
 WITH features AS (
     SELECT
         e.*,
-        regexp_extract(e.principal_arn, ':assumed-role/[^/]+/(.+)$', 1) AS session_name,
+        -- arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION; neither name may hold a '/'.
+        CASE WHEN contains(e.principal_arn, ':assumed-role/')
+            THEN split_part(e.principal_arn, '/', 3) ELSE '' END AS session_name,
         s.issued_key IS NOT NULL AS session_joined,
         s.root_key,
         s.session_role_name,
@@ -255,12 +254,8 @@ WITH features AS (
         o.observed_by AS agent_role_observed_by,
         p_agent_si.kind IS NOT NULL AS agent_source_identity,
         p_mcp_si.kind IS NOT NULL AS mcp_source_identity,
-        coalesce(
-            e.web_id_provider,
-            CASE WHEN contains(e.user_identity, '"identityProvider"')
-                THEN json_extract_string(e.user_identity, '$.identityProvider') END,
-            s.root_web_identity_provider
-        ) AS web_identity_provider,
+        coalesce(e.web_id_provider, ip.identity_provider, s.root_web_identity_provider)
+            AS web_identity_provider,
         p_web.kind IS NOT NULL AS workload_web_identity,
         p_workload_role.kind IS NOT NULL OR p_workload_user.kind IS NOT NULL AS workload_pattern,
         p_mcp.kind IS NOT NULL AS invoked_by_mcp,
@@ -277,6 +272,8 @@ WITH features AS (
     LEFT JOIN classification_links AS g
         ON g.link = 'sign_in_session' AND g.link_key = e.sign_in_session_arn
         AND g.granted_at <= e.event_time
+    LEFT JOIN classification_identity_providers AS ip
+        ON e.principal_type IN ('WebIdentityUser', 'SAMLUser') AND ip.event_id = e.event_id
     LEFT JOIN user_agent_clients AS ua ON ua.user_agent = e.user_agent
     LEFT JOIN classification_role_intervals AS o
         ON o.account_id = e.session_issuer_account_id
@@ -288,7 +285,7 @@ WITH features AS (
         AND e.principal_type = 'AssumedRole'
         AND sn.role_account_id = e.session_issuer_account_id
         AND sn.role_name = e.session_issuer_name
-        AND sn.session_name = regexp_extract(e.principal_arn, ':assumed-role/[^/]+/(.+)$', 1)
+        AND sn.session_name = split_part(e.principal_arn, '/', 3)
     LEFT JOIN classification_pattern_matches AS p_mcp
         ON p_mcp.kind = 'mcp_principal' AND p_mcp.value = e.invoked_by
     LEFT JOIN classification_pattern_matches AS p_agent_role
@@ -306,12 +303,7 @@ WITH features AS (
         AND p_mcp_si.value = coalesce(s.session_source_identity, e.source_identity)
     LEFT JOIN classification_pattern_matches AS p_web
         ON p_web.kind = 'workload_web_identity_provider'
-        AND p_web.value = coalesce(
-            e.web_id_provider,
-            CASE WHEN contains(e.user_identity, '"identityProvider"')
-                THEN json_extract_string(e.user_identity, '$.identityProvider') END,
-            s.root_web_identity_provider
-        )
+        AND p_web.value = coalesce(e.web_id_provider, ip.identity_provider, s.root_web_identity_provider)
 ),
 
 ruled AS (
