@@ -45,6 +45,7 @@ from pipeline.source import Fetched, Filters, Source, SourceObject
 from pipeline.source.open import open_source
 from pipeline.warehouse import manifest
 from pipeline.warehouse.commit import commit_batch
+from pipeline.warehouse.connect import has_attribution
 from pipeline.warehouse.layout import Layout
 from pipeline.warehouse.lock import writer_lock
 from pipeline.warehouse.manifest import ManifestEntry
@@ -274,7 +275,8 @@ class _Job:
         """
         rules = self.settings.attribution.rules_version()
         marker = self.layout.attribution_marker
-        if marker.exists() and marker.read_text().strip() == rules:
+        current = marker.exists() and marker.read_text().strip() == rules
+        if current and has_attribution(self.layout):
             self.summary.attribution = {"skipped": "no new events since the last classification"}
             return
         attribution = refresh_attribution(self.layout, self.settings.attribution)

@@ -37,7 +37,13 @@ from pipeline.warehouse.layout import EVENTS_GLOB, Layout
 from pipeline.warehouse.lock import writer_lock
 
 # Derived tables written per rebuild, one Parquet file each.
-DERIVED_TABLES = ("sessions", "mcp_tool_calls", "mcp_grants", "role_agent_observations")
+DERIVED_TABLES = (
+    "sessions",
+    "mcp_tool_calls",
+    "mcp_grants",
+    "role_agent_observations",
+    "attribution_rules",
+)
 # Columns of attribution_events that locate a row in its events/ file (not written out).
 POSITION_COLUMNS = ("file_index", "file_row_number")
 # Row groups of the verdicts file: the size events/ uses, so both sides of the view's
@@ -146,28 +152,36 @@ def _write_verdicts(
     selected = ", ".join(f'"{c}"' for c in verdict_columns)
     # The ORDER BY is what aligns the rows; order preservation keeps it through the COPY.
     con.execute("SET preserve_insertion_order = true")
-    written = con.execute(
+    written = _count(
+        con,
         f"COPY (SELECT {selected} FROM classification ORDER BY file_index, file_row_number)"
         f" TO {sql_literal(str(folder / VERDICTS_FILE))}"
-        f" (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_ROWS})"
-    ).fetchone()
-    events = con.execute("SELECT count(*) FROM attribution_events").fetchone()
+        f" (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_ROWS})",
+    )
+    events = _count(con, "SELECT count(*) FROM attribution_events")
     if not files:
         return Counter()
-    if written is None or events is None or written[0] != events[0]:
+    if written != events:
         raise WarehouseError(
-            f"classification wrote {written[0] if written else 0} verdicts for"
-            f" {events[0] if events else 0} events",
+            f"classification wrote {written} verdicts for {events} events",
             hint="a classification join matched an event more than once; this is a bug",
         )
     (folder / EVENTS_FILES_LIST).write_text(
         "".join(f"{f.relative_to(layout.root).as_posix()}\n" for f in files)
     )
     counts = con.execute(
-        "SELECT actor_kind, count(*) FROM read_parquet($p) GROUP BY ALL",
+        "SELECT r.actor_kind, count(*) FROM read_parquet($p) AS v"
+        " JOIN attribution_rules AS r USING (rule) GROUP BY ALL",
         {"p": str(folder / VERDICTS_FILE)},
     ).fetchall()
     return Counter({str(kind): int(n) for kind, n in counts})
+
+
+def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
+    """The single number a statement returns (fetched whole: DuckDB refuses further work on a
+    connection whose result is not exhausted)."""
+    rows = con.execute(sql).fetchall()
+    return int(rows[0][0]) if rows else 0
 
 
 def _publish(layout: Layout, generation: str) -> None:
@@ -213,17 +227,29 @@ def rebuild_attribution(
     folder.mkdir(parents=True)
     for table in DERIVED_TABLES:
         con.table(table).write_parquet(str(folder / f"{table}.parquet"), compression="zstd")
+    # events_verdicts of an empty warehouse: the event columns, then the verdict columns.
     positions = ", ".join(POSITION_COLUMNS)
-    con.sql(f"SELECT * EXCLUDE ({positions}) FROM classification LIMIT 0").write_parquet(
-        str(folder / "events_classified_schema.parquet")
-    )
+    con.sql(
+        "SELECT * FROM (SELECT * FROM events LIMIT 0)"
+        f" POSITIONAL JOIN (SELECT * EXCLUDE ({positions}) FROM classification LIMIT 0)"
+    ).write_parquet(str(folder / "events_classified_schema.parquet"))
     by_actor = _write_verdicts(con, files, layout, folder)
-    sessions = con.execute("SELECT count(*) FROM sessions").fetchone()
+    sessions = _count(con, "SELECT count(*) FROM sessions")
+    # What an auditor needs to tie a verdict to the rules that gave it (view attribution_run).
+    con.sql(
+        "SELECT $generation AS generation, rules_version, now() AS classified_at,"
+        " $events::BIGINT AS events, $sessions::BIGINT AS sessions FROM attribution_settings",
+        params={
+            "generation": generation,
+            "events": sum(by_actor.values()),
+            "sessions": sessions,
+        },
+    ).write_parquet(str(folder / "attribution_run.parquet"))
     _publish(layout, generation)
     return AttributionSummary(
         generation=generation,
         events=sum(by_actor.values()),
-        sessions=int(sessions[0]) if sessions else 0,
+        sessions=sessions,
         by_actor={k: by_actor[k] for k in sorted(by_actor)},
         rules_version=cfg.rules_version(),
         seconds=time.monotonic() - started,

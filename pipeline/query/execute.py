@@ -23,7 +23,14 @@ _LINE = re.compile(r"^LINE (\d+):", re.MULTILINE)
 _MISSING_TABLE = re.compile(r"Table with name (\w+) does not exist", re.IGNORECASE)
 # Views that exist once attribution has run (connect._derived_views and views numbered >= 50).
 _ATTRIBUTION_VIEWS = frozenset(
-    {"events_classified", "sessions", "mcp_tool_calls", "mcp_grants", "role_agent_observations"}
+    {
+        "events_classified",
+        "events_verdicts",
+        "sessions",
+        "mcp_tool_calls",
+        "mcp_grants",
+        "role_agent_observations",
+    }
 )
 
 

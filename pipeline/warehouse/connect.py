@@ -28,8 +28,19 @@ from pipeline.warehouse.records import DIGEST_SCHEMA, QUARANTINE_SCHEMA
 
 HIVE_TYPES = "{'recipient_account_id': VARCHAR, 'event_date': DATE}"
 # In an attribution generation folder (attribute/classify.py): the verdict columns, one row per
-# event of the listed events files, in their order.
-VERDICTS_FILE = "verdicts.parquet"
+# event of the listed events files, in their order. The name carries the shape of its columns:
+# change it with them, so that a generation written by another version counts as none (and is
+# rebuilt) instead of failing the views that read it.
+VERDICTS_FILE = "verdicts-v2.parquet"
+# One Parquet file of the same name per generation (attribute/classify.py), one view each.
+DERIVED_VIEWS = (
+    "sessions",
+    "mcp_tool_calls",
+    "mcp_grants",
+    "role_agent_observations",
+    "attribution_rules",
+    "attribution_run",
+)
 EVENTS_FILES_LIST = "events_files.txt"
 
 
@@ -164,15 +175,23 @@ ATTRIBUTION_VIEWS_FROM = 50
 
 
 def _current_generation(files: WarehouseFiles) -> Path | None:
+    """The published attribution generation, or None. A generation written by a version
+    before the verdicts file (a wide events_classified copy) counts as none: its views cannot
+    be defined, and the next ingest or `agenttrail attribute` rebuilds it."""
     name = files.read_text(files.layout.derived / "CURRENT")
     if name is None or not name.strip():
         return None
     folder = files.layout.derived / name.strip()
-    return folder if files.has_files(folder, "*.parquet") else None
+    return folder if files.has_files(folder, VERDICTS_FILE) else None
+
+
+def has_attribution(layout: Layout) -> bool:
+    """Whether the warehouse has a published attribution generation that the views can read."""
+    return _current_generation(LocalFiles(layout)) is not None
 
 
 def _derived_views(con: duckdb.DuckDBPyConnection, files: WarehouseFiles, generation: Path) -> None:
-    for table in ("sessions", "mcp_tool_calls", "mcp_grants", "role_agent_observations"):
+    for table in DERIVED_VIEWS:
         path = files.location(generation / f"{table}.parquet")
         con.execute(
             f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM read_parquet({sql_literal(path)})"
@@ -187,14 +206,14 @@ def _derived_views(con: duckdb.DuckDBPyConnection, files: WarehouseFiles, genera
         events = ", ".join(sql_literal(files.location(files.layout.root / p)) for p in paths)
         verdicts = sql_literal(files.location(generation / VERDICTS_FILE))
         con.execute(
-            "CREATE OR REPLACE VIEW events_classified AS SELECT * FROM read_parquet("
+            "CREATE OR REPLACE VIEW events_verdicts AS SELECT * FROM read_parquet("
             f"[{events}], hive_partitioning = true, hive_types = {HIVE_TYPES},"
             f" union_by_name = true) POSITIONAL JOIN read_parquet({verdicts})"
         )
     else:
         source = sql_literal(files.location(generation / "events_classified_schema.parquet"))
         con.execute(
-            f"CREATE OR REPLACE VIEW events_classified AS SELECT * FROM read_parquet({source})"
+            f"CREATE OR REPLACE VIEW events_verdicts AS SELECT * FROM read_parquet({source})"
         )
 
 

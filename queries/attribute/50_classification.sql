@@ -5,7 +5,8 @@
 --   5 AWS services; 6 workloads (last: a key that joins no issuing event, whose role and session
 --   name the logs show only in sessions an AWS service obtained); 7 people (console, then
 --   direct); 8 unknown. Each row says which rule decided (classified_by), the field values that
---   decided (evidence), its confidence and the rules_version in force. Everything that is not per event is computed first, per
+--   decided (evidence: composed by the events_classified view from the event and
+--   evidence_detail), its confidence and the rules_version in force. Everything that is not per event is computed first, per
 --   distinct key, into small tables (session marks, configured-pattern matches per distinct
 --   value, role agent intervals, MCP links), so the pass over the events is one streaming scan
 --   with equality hash joins against small tables: no correlated subquery, no as-of join.
@@ -217,6 +218,62 @@ SELECT * FROM own_grants
 UNION ALL
 SELECT * FROM sign_in_sessions;
 
+CREATE OR REPLACE TEMP TABLE classification_event_marks AS
+-- What the rules know of single events, by event_id, so that each event is probed once: the
+-- tool call it is, the MCP grant it is, the identity provider of its web-identity or SAML
+-- principal.
+WITH marks AS (
+    SELECT link, link_key AS event_id, tool_name, mcp_principal, resource,
+        NULL::VARCHAR AS identity_provider
+    FROM classification_links
+    WHERE link IN ('tool_call', 'grant')
+    UNION ALL
+    SELECT 'identity_provider', event_id, NULL, NULL, NULL, identity_provider
+    FROM classification_identity_providers
+)
+
+SELECT
+    event_id,
+    any_value(tool_name) FILTER (WHERE link = 'tool_call') AS own_tool_name,
+    any_value(mcp_principal) FILTER (WHERE link = 'tool_call') AS own_mcp_principal,
+    bool_or(link = 'grant') AS is_mcp_grant,
+    any_value(mcp_principal) FILTER (WHERE link = 'grant') AS own_grant_mcp_principal,
+    any_value(resource) FILTER (WHERE link = 'grant') AS own_grant_resource,
+    any_value(identity_provider) AS identity_provider
+FROM marks
+GROUP BY event_id;
+
+CREATE OR REPLACE TEMP TABLE attribution_rules AS
+-- The rules in the order they are tried (first match wins), with what each one concludes.
+-- The per-event pass stores only the rule's number; the events_classified view looks the rest
+-- up here, and the table is published with every generation as the view attribution_rules.
+SELECT * FROM (VALUES
+    (1, 'mcp_managed.invoked_by', 'agent', 'mcp_managed', 'high'),
+    (2, 'mcp_managed.tool_call', 'agent', 'mcp_managed', 'high'),
+    (3, 'mcp_managed.downstream_request', 'agent', 'mcp_managed', 'high'),
+    (4, 'mcp_managed.oauth_grant', 'agent', 'mcp_managed', 'high'),
+    (5, 'mcp_managed.oauth_session', 'agent', 'mcp_managed', 'high'),
+    (6, 'agent_session.mcp', 'agent', 'mcp_self_managed', 'high'),
+    (7, 'agent_session.direct', 'agent', 'direct', 'high'),
+    (8, 'awslabs_user_agent', 'agent', 'mcp_self_managed', 'medium'),
+    (9, 'agent_role.direct', 'agent', 'direct', 'high'),
+    (10, 'service.aws_service', 'service', 'service', 'high'),
+    (11, 'service.service_linked_role', 'service', 'service', 'high'),
+    (12, 'service.service_event', 'service', 'service', 'high'),
+    (13, 'workload.service_issued', 'workload', 'direct', 'high'),
+    (14, 'workload.ec2_role_delivery', 'workload', 'direct', 'high'),
+    (15, 'workload.instance_session', 'workload', 'direct', 'high'),
+    (16, 'workload.web_identity', 'workload', 'direct', 'high'),
+    (17, 'workload.configured', 'workload', 'direct', 'high'),
+    (18, 'workload.service_issued_by_name', 'workload', 'direct', 'medium'),
+    (19, 'unknown', 'unknown', 'none', 'low'),
+    (20, 'human.console', 'human', 'console', 'high'),
+    (21, 'human.identity_center', 'human', 'direct', 'high'),
+    (22, 'human.iam_user', 'human', 'direct', 'high'),
+    (23, 'human.federated', 'human', 'direct', 'high'),
+    (24, 'human.other_role', 'human', 'direct', 'medium')
+) AS t(rule, classified_by, actor_kind, access_path, confidence);
+
 CREATE OR REPLACE TEMP VIEW classification AS
 WITH features AS (
     SELECT
@@ -237,24 +294,24 @@ WITH features AS (
         s.mcp_server_tag,
         s.tag_text,
         dl.tool_event_id AS downstream_of,
-        tc.tool_name AS own_tool_name,
-        tc.mcp_principal AS own_mcp_principal,
+        em.own_tool_name,
+        em.own_mcp_principal,
         dl.tool_name AS downstream_tool_name,
         dl.mcp_principal AS downstream_mcp_principal,
         g.tool_event_id AS grant_event_id,
         g.resource AS grant_resource,
         g.grant_owner,
         g.mcp_principal AS grant_mcp_principal,
-        own_grant.link_key IS NOT NULL AS is_mcp_grant,
-        own_grant.mcp_principal AS own_grant_mcp_principal,
-        own_grant.resource AS own_grant_resource,
+        coalesce(em.is_mcp_grant, false) AS is_mcp_grant,
+        em.own_grant_mcp_principal,
+        em.own_grant_resource,
         ua.client AS ua_client,
         ua.awslabs_mcp_server,
         coalesce(o.is_agent, false) OR p_agent_role.kind IS NOT NULL AS agent_role,
         o.observed_by AS agent_role_observed_by,
         p_agent_si.kind IS NOT NULL AS agent_source_identity,
         p_mcp_si.kind IS NOT NULL AS mcp_source_identity,
-        coalesce(e.web_id_provider, ip.identity_provider, s.root_web_identity_provider)
+        coalesce(e.web_id_provider, em.identity_provider, s.root_web_identity_provider)
             AS web_identity_provider,
         p_web.kind IS NOT NULL AS workload_web_identity,
         p_workload_role.kind IS NOT NULL OR p_workload_user.kind IS NOT NULL AS workload_pattern,
@@ -265,15 +322,11 @@ WITH features AS (
     FROM attribution_events AS e
     LEFT JOIN classification_sessions AS s ON s.issued_key = e.access_key_id
     LEFT JOIN classification_links AS dl ON dl.link = 'request' AND dl.link_key = e.request_id
-    LEFT JOIN classification_links AS tc ON tc.link = 'tool_call' AND tc.link_key = e.event_id
-    LEFT JOIN classification_links AS own_grant
-        ON own_grant.link = 'grant' AND own_grant.link_key = e.event_id
+    LEFT JOIN classification_event_marks AS em ON em.event_id = e.event_id
     -- A grant links the events of its sign-in session from the grant on, not before.
     LEFT JOIN classification_links AS g
         ON g.link = 'sign_in_session' AND g.link_key = e.sign_in_session_arn
         AND g.granted_at <= e.event_time
-    LEFT JOIN classification_identity_providers AS ip
-        ON e.principal_type IN ('WebIdentityUser', 'SAMLUser') AND ip.event_id = e.event_id
     LEFT JOIN user_agent_clients AS ua ON ua.user_agent = e.user_agent
     LEFT JOIN classification_role_intervals AS o
         ON o.account_id = e.session_issuer_account_id
@@ -303,106 +356,80 @@ WITH features AS (
         AND p_mcp_si.value = coalesce(s.session_source_identity, e.source_identity)
     LEFT JOIN classification_pattern_matches AS p_web
         ON p_web.kind = 'workload_web_identity_provider'
-        AND p_web.value = coalesce(e.web_id_provider, ip.identity_provider, s.root_web_identity_provider)
+        AND p_web.value = coalesce(e.web_id_provider, em.identity_provider, s.root_web_identity_provider)
 ),
 
 ruled AS (
+    -- The rule that decided, by its number in attribution_rules (integer tests keep the
+    -- per-event pass cheap).
     SELECT
         *,
         CASE
-            WHEN invoked_by_mcp THEN 'mcp_managed.invoked_by'
-            WHEN event_type = 'AwsMcpEvent' THEN 'mcp_managed.tool_call'
-            WHEN downstream_of IS NOT NULL THEN 'mcp_managed.downstream_request'
-            WHEN is_mcp_grant THEN 'mcp_managed.oauth_grant'
-            WHEN grant_event_id IS NOT NULL THEN 'mcp_managed.oauth_session'
+            WHEN invoked_by_mcp THEN 1
+            WHEN event_type = 'AwsMcpEvent' THEN 2
+            WHEN downstream_of IS NOT NULL THEN 3
+            WHEN is_mcp_grant THEN 4
+            WHEN grant_event_id IS NOT NULL THEN 5
             WHEN (agent_tag OR mcp_server_tag IS NOT NULL OR agent_source_identity)
                 AND (mcp_server_tag IS NOT NULL OR mcp_source_identity)
-                THEN 'agent_session.mcp'
-            WHEN agent_tag OR agent_source_identity THEN 'agent_session.direct'
-            WHEN awslabs_mcp_server IS NOT NULL THEN 'awslabs_user_agent'
-            WHEN principal_type = 'AssumedRole' AND agent_role THEN 'agent_role.direct'
-            WHEN principal_type = 'AWSService' THEN 'service.aws_service'
-            WHEN session_issuer_arn LIKE '%:role/aws-service-role/%' THEN 'service.service_linked_role'
-            WHEN principal_type IS NULL AND event_type = 'AwsServiceEvent' THEN 'service.service_event'
-            WHEN root_caller_type = 'AWSService' THEN 'workload.service_issued'
-            WHEN ec2_role_delivery IS NOT NULL THEN 'workload.ec2_role_delivery'
-            WHEN regexp_matches(session_name, '^i-[0-9a-f]{8,17}$') THEN 'workload.instance_session'
-            WHEN workload_web_identity THEN 'workload.web_identity'
-            WHEN workload_pattern THEN 'workload.configured'
-            WHEN named_sessions IS NOT NULL THEN 'workload.service_issued_by_name'
-            WHEN principal_type IN ('Unknown', 'AWSAccount') OR principal_type IS NULL THEN 'unknown'
+                THEN 6
+            WHEN agent_tag OR agent_source_identity THEN 7
+            WHEN awslabs_mcp_server IS NOT NULL THEN 8
+            WHEN principal_type = 'AssumedRole' AND agent_role THEN 9
+            WHEN principal_type = 'AWSService' THEN 10
+            WHEN session_issuer_arn LIKE '%:role/aws-service-role/%' THEN 11
+            WHEN principal_type IS NULL AND event_type = 'AwsServiceEvent' THEN 12
+            WHEN root_caller_type = 'AWSService' THEN 13
+            WHEN ec2_role_delivery IS NOT NULL THEN 14
+            WHEN regexp_matches(session_name, '^i-[0-9a-f]{8,17}$') THEN 15
+            WHEN workload_web_identity THEN 16
+            WHEN workload_pattern THEN 17
+            WHEN named_sessions IS NOT NULL THEN 18
+            WHEN principal_type IN ('Unknown', 'AWSAccount') OR principal_type IS NULL THEN 19
             WHEN coalesce(session_credential_from_console, false)
                 OR event_type = 'AwsConsoleSignIn'
                 OR ua_client = 'console'
-                THEN 'human.console'
+                THEN 20
             WHEN principal_type IN ('IdentityCenterUser')
                 OR on_behalf_of_user_id IS NOT NULL
                 OR session_issuer_arn LIKE '%:role/aws-reserved/sso.amazonaws.com/%'
-                THEN 'human.identity_center'
-            WHEN principal_type IN ('IAMUser', 'Root') THEN 'human.iam_user'
+                THEN 21
+            WHEN principal_type IN ('IAMUser', 'Root') THEN 22
             WHEN principal_type IN ('SAMLUser', 'FederatedUser', 'WebIdentityUser', 'Directory')
                 OR issued_by_call = 'AssumeRoleWithSAML'
-                THEN 'human.federated'
-            WHEN principal_type = 'AssumedRole' THEN 'human.other_role'
-            ELSE 'unknown'
-        END AS classified_by
+                THEN 23
+            WHEN principal_type = 'AssumedRole' THEN 24
+            ELSE 19
+        END AS rule
     FROM features
 ),
 
 final AS (
     SELECT
-        r.* EXCLUDE (
-            session_name, session_joined, root_key, session_role_name, caller_invoked_by,
-            root_caller_type, root_caller_invoked_by, root_web_identity_provider, issued_by_call,
-            chain_source_identity, agent_tag, mcp_server_tag, tag_text, downstream_of,
-            own_tool_name, own_mcp_principal, downstream_tool_name, downstream_mcp_principal,
-            grant_event_id, grant_resource, grant_owner, grant_mcp_principal, is_mcp_grant,
-            own_grant_mcp_principal, own_grant_resource, ua_client, awslabs_mcp_server,
-            agent_role, agent_role_observed_by, agent_source_identity, mcp_source_identity,
-            web_identity_provider, workload_web_identity, workload_pattern, invoked_by_mcp,
-            named_sessions, named_root_caller_invoked_by, named_example_key, classified_by
-        ),
-        CASE split_part(r.classified_by, '.', 1)
-            WHEN 'mcp_managed' THEN 'agent'
-            WHEN 'agent_session' THEN 'agent'
-            WHEN 'awslabs_user_agent' THEN 'agent'
-            WHEN 'agent_role' THEN 'agent'
-            WHEN 'service' THEN 'service'
-            WHEN 'workload' THEN 'workload'
-            WHEN 'human' THEN 'human'
-            ELSE 'unknown'
-        END AS actor_kind,
-        CASE
-            WHEN r.classified_by LIKE 'mcp_managed.%' THEN 'mcp_managed'
-            WHEN r.classified_by IN ('agent_session.mcp', 'awslabs_user_agent') THEN 'mcp_self_managed'
-            WHEN r.classified_by LIKE 'service.%' THEN 'service'
-            WHEN r.classified_by = 'human.console' THEN 'console'
-            WHEN r.classified_by = 'unknown' THEN 'none'
-            ELSE 'direct'
-        END AS access_path,
+        r.file_index,
+        r.file_row_number,
+        r.rule::UTINYINT AS rule,
         CASE
             WHEN r.awslabs_mcp_server IS NOT NULL OR r.event_type = 'AwsMcpEvent' OR r.invoked_by_mcp
                 THEN 'mcp'
             WHEN coalesce(r.ua_client, 'unknown') <> 'unknown' THEN r.ua_client
-            WHEN r.classified_by = 'human.console' THEN 'console'
-            WHEN r.classified_by LIKE 'service.%' THEN 'service'
+            WHEN r.rule = 20 THEN 'console'
+            WHEN r.rule BETWEEN 10 AND 12 THEN 'service'
             ELSE 'unknown'
         END AS client,
-        CASE
-            WHEN r.classified_by = 'mcp_managed.invoked_by' THEN r.invoked_by
-            WHEN r.classified_by = 'mcp_managed.tool_call' THEN r.own_mcp_principal
-            WHEN r.classified_by = 'mcp_managed.downstream_request' THEN r.downstream_mcp_principal
-            WHEN r.classified_by = 'mcp_managed.oauth_grant' THEN r.own_grant_mcp_principal
-            WHEN r.classified_by = 'mcp_managed.oauth_session' THEN r.grant_mcp_principal
-            WHEN r.classified_by = 'agent_session.mcp'
-                THEN coalesce(r.mcp_server_tag, r.session_role_name, r.session_issuer_name)
-            WHEN r.classified_by = 'agent_session.direct'
-                THEN coalesce(r.session_role_name, r.session_issuer_name)
-            WHEN r.classified_by = 'awslabs_user_agent' THEN r.awslabs_mcp_server
-            WHEN r.classified_by = 'agent_role.direct' THEN r.session_issuer_name
+        CASE r.rule
+            WHEN 1 THEN r.invoked_by
+            WHEN 2 THEN r.own_mcp_principal
+            WHEN 3 THEN r.downstream_mcp_principal
+            WHEN 4 THEN r.own_grant_mcp_principal
+            WHEN 5 THEN r.grant_mcp_principal
+            WHEN 6 THEN coalesce(r.mcp_server_tag, r.session_role_name, r.session_issuer_name)
+            WHEN 7 THEN coalesce(r.session_role_name, r.session_issuer_name)
+            WHEN 8 THEN r.awslabs_mcp_server
+            WHEN 9 THEN r.session_issuer_name
         END AS agent_name,
         CASE
-            WHEN r.classified_by LIKE 'service.%' OR r.classified_by LIKE 'workload.%' THEN NULL
+            WHEN r.rule BETWEEN 10 AND 18 THEN NULL  -- services and workloads
             ELSE coalesce(
                 r.on_behalf_of_user_id,
                 r.chain_source_identity,
@@ -416,84 +443,38 @@ final AS (
         coalesce(r.own_tool_name, r.downstream_tool_name) AS mcp_tool,
         r.session_joined,
         coalesce(r.root_key, r.access_key_id) AS session_root,
-        r.classified_by,
-        CASE r.classified_by
-            WHEN 'mcp_managed.invoked_by' THEN 'userIdentity.invokedBy=' || r.invoked_by
-            WHEN 'mcp_managed.tool_call'
-                THEN 'eventType=AwsMcpEvent; tool=' || coalesce(r.own_tool_name, '?')
-            WHEN 'mcp_managed.downstream_request'
-                THEN 'requestID=' || r.request_id || ' is a downstream request of MCP tool call '
-                    || r.downstream_of
-            WHEN 'mcp_managed.oauth_grant'
-                THEN 'CreateOAuth2Token for MCP resource ' || r.own_grant_resource
-            WHEN 'mcp_managed.oauth_session'
-                THEN 'signInSessionArn=' || r.sign_in_session_arn || ' granted by '
-                    || r.grant_event_id || ' for ' || r.grant_resource
+        -- The evidence sentence is composed by the events_classified view
+        -- (queries/views/50_events_classified.sql) from the event's own fields and this
+        -- detail: the values the deciding rule found outside the event (NULL where it found
+        -- none), so the rebuild writes one short value instead of a sentence per event.
+        CASE r.rule
+            WHEN 2 THEN coalesce(r.own_tool_name, '?')
+            WHEN 3 THEN r.downstream_of
+            WHEN 4 THEN r.own_grant_resource
+            WHEN 5 THEN r.grant_event_id || ' for ' || r.grant_resource
             -- Tags only where the key joined a session that has some: a source identity
             -- alone can decide, also on a key whose issuing event is not in the logs.
-            WHEN 'agent_session.mcp'
-                THEN concat_ws('; ',
-                    'session ' || r.access_key_id || ' tags {' || r.tag_text || '}',
-                    'sourceIdentity=' || r.chain_source_identity,
-                    CASE WHEN r.root_key <> r.access_key_id THEN 'chain root ' || r.root_key END
-                )
-            WHEN 'agent_session.direct'
-                THEN concat_ws('; ',
-                    'session ' || r.access_key_id || ' tags {' || r.tag_text || '}',
-                    'sourceIdentity=' || r.chain_source_identity,
-                    'no MCP mark'
-                )
-            WHEN 'awslabs_user_agent'
-                THEN 'userAgent names awslabs MCP server ' || r.awslabs_mcp_server
-            WHEN 'agent_role.direct'
-                THEN 'role ' || r.session_issuer_name || ' is an agent role ('
-                    || coalesce(r.agent_role_observed_by, 'configured pattern')
-                    || '); no MCP mark on the call'
-            WHEN 'service.aws_service'
-                THEN 'userIdentity.type=AWSService' || coalesce('; invokedBy=' || r.invoked_by, '')
-            WHEN 'service.service_linked_role' THEN 'service-linked role ' || r.session_issuer_arn
-            WHEN 'service.service_event' THEN 'eventType=AwsServiceEvent'
-            WHEN 'workload.service_issued'
-                THEN 'credentials issued to ' || coalesce(r.session_issuer_name, '?') || ' by '
-                    || coalesce(r.root_caller_invoked_by, 'an AWS service')
-                    || ' (session ' || r.root_key || ')'
-            WHEN 'workload.ec2_role_delivery' THEN 'ec2RoleDelivery=' || r.ec2_role_delivery
-            WHEN 'workload.instance_session' THEN 'session name ' || r.session_name || ' is an instance id'
-            WHEN 'workload.web_identity' THEN 'web identity provider ' || r.web_identity_provider
-            WHEN 'workload.configured' THEN 'matches a configured workload pattern'
-            WHEN 'workload.service_issued_by_name'
-                THEN 'key ' || r.access_key_id || ' joins no issuing event; the '
-                    || r.named_sessions || ' session(s) of ' || r.session_issuer_name || ' named '
-                    || r.session_name || ' in the logs were issued by '
-                    || coalesce(r.named_root_caller_invoked_by, 'an AWS service')
-                    || ' (e.g. session ' || r.named_example_key || ')'
-            WHEN 'human.console'
-                THEN CASE
-                    WHEN r.session_credential_from_console THEN 'sessionCredentialFromConsole=true'
-                    WHEN r.event_type = 'AwsConsoleSignIn' THEN 'eventType=AwsConsoleSignIn'
-                    ELSE 'console userAgent ' || r.user_agent
-                END
-            WHEN 'human.identity_center'
-                THEN 'Identity Center ' || coalesce('user ' || r.on_behalf_of_user_id,
-                    'role ' || r.session_issuer_name)
-            WHEN 'human.iam_user' THEN 'userIdentity.type=' || r.principal_type
-            WHEN 'human.federated' THEN 'userIdentity.type=' || r.principal_type
-                || coalesce(' via ' || r.issued_by_call, '')
-            WHEN 'human.other_role'
-                THEN 'role ' || coalesce(r.session_issuer_name, '?')
-                    || ' with no agent, MCP, service or workload mark'
-            ELSE 'userIdentity.type=' || coalesce(r.principal_type, 'absent')
-        END AS evidence,
-        CASE
-            WHEN r.classified_by IN (
-                'awslabs_user_agent', 'human.other_role', 'workload.service_issued_by_name'
-            ) THEN 'medium'
-            WHEN r.classified_by = 'unknown' THEN 'low'
-            ELSE 'high'
-        END AS confidence,
-        c.rules_version
+            WHEN 6 THEN concat_ws('; ',
+                'session ' || r.access_key_id || ' tags {' || r.tag_text || '}',
+                'sourceIdentity=' || r.chain_source_identity,
+                CASE WHEN r.root_key <> r.access_key_id THEN 'chain root ' || r.root_key END
+            )
+            WHEN 7 THEN concat_ws('; ',
+                'session ' || r.access_key_id || ' tags {' || r.tag_text || '}',
+                'sourceIdentity=' || r.chain_source_identity,
+                'no MCP mark'
+            )
+            WHEN 9 THEN coalesce(r.agent_role_observed_by, 'configured pattern')
+            WHEN 13 THEN coalesce(r.root_caller_invoked_by, 'an AWS service')
+            WHEN 16 THEN r.web_identity_provider
+            WHEN 18 THEN 'key ' || r.access_key_id || ' joins no issuing event; the '
+                || r.named_sessions || ' session(s) of ' || r.session_issuer_name || ' named '
+                || r.session_name || ' in the logs were issued by '
+                || coalesce(r.named_root_caller_invoked_by, 'an AWS service')
+                || ' (e.g. session ' || r.named_example_key || ')'
+            WHEN 23 THEN r.issued_by_call
+        END AS evidence_detail
     FROM ruled AS r
-    CROSS JOIN attribution_settings AS c
 )
 
 SELECT * FROM final;

@@ -1,0 +1,83 @@
+-- name: 50_events_classified
+-- description: Every event with who acted, through which path, by which rule and on what
+--   evidence: the columns of events, then actor_kind, access_path, client, agent_name, human_id,
+--   mcp_tool, session_joined, session_root, classified_by, evidence, confidence, rules_version.
+--   Reads events_verdicts (warehouse/connect.py: the events files an attribution rebuild
+--   classified, next to its verdicts row for row: the deciding rule's number, client,
+--   agent_name, human_id, mcp_tool, session_joined, session_root, evidence_detail), the rule's
+--   conclusions from attribution_rules and the rules_version from attribution_run. The evidence sentence is composed here, per
+--   row read, from the event's own fields and evidence_detail, the values the deciding rule
+--   found outside the event (queries/attribute/50_classification.sql): a rebuild writes short
+--   values instead of a sentence per event, and a query that does not read evidence does not
+--   compose it.
+-- params: none
+-- grain: one row per event
+-- used_by: every named query; analysts
+CREATE OR REPLACE VIEW events_classified AS
+SELECT
+    v.* EXCLUDE (
+        rule, client, agent_name, human_id, mcp_tool, session_joined, session_root,
+        evidence_detail
+    ),
+    r.actor_kind,
+    r.access_path,
+    v.client,
+    v.agent_name,
+    v.human_id,
+    v.mcp_tool,
+    v.session_joined,
+    v.session_root,
+    r.classified_by,
+    CASE r.classified_by
+        WHEN 'mcp_managed.invoked_by' THEN 'userIdentity.invokedBy=' || invoked_by
+        WHEN 'mcp_managed.tool_call' THEN 'eventType=AwsMcpEvent; tool=' || evidence_detail
+        WHEN 'mcp_managed.downstream_request'
+            THEN 'requestID=' || request_id || ' is a downstream request of MCP tool call '
+                || evidence_detail
+        WHEN 'mcp_managed.oauth_grant' THEN 'CreateOAuth2Token for MCP resource ' || evidence_detail
+        WHEN 'mcp_managed.oauth_session'
+            THEN 'signInSessionArn=' || sign_in_session_arn || ' granted by ' || evidence_detail
+        WHEN 'agent_session.mcp' THEN evidence_detail
+        WHEN 'agent_session.direct' THEN evidence_detail
+        WHEN 'awslabs_user_agent' THEN 'userAgent names awslabs MCP server ' || agent_name
+        WHEN 'agent_role.direct'
+            THEN 'role ' || session_issuer_name || ' is an agent role (' || evidence_detail
+                || '); no MCP mark on the call'
+        WHEN 'service.aws_service'
+            THEN 'userIdentity.type=AWSService' || coalesce('; invokedBy=' || invoked_by, '')
+        WHEN 'service.service_linked_role' THEN 'service-linked role ' || session_issuer_arn
+        WHEN 'service.service_event' THEN 'eventType=AwsServiceEvent'
+        WHEN 'workload.service_issued'
+            THEN 'credentials issued to ' || coalesce(session_issuer_name, '?') || ' by '
+                || evidence_detail || ' (session ' || session_root || ')'
+        WHEN 'workload.ec2_role_delivery' THEN 'ec2RoleDelivery=' || ec2_role_delivery
+        WHEN 'workload.instance_session'
+            -- arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION
+            THEN 'session name ' || split_part(principal_arn, '/', 3) || ' is an instance id'
+        WHEN 'workload.web_identity' THEN 'web identity provider ' || evidence_detail
+        WHEN 'workload.configured' THEN 'matches a configured workload pattern'
+        WHEN 'workload.service_issued_by_name' THEN evidence_detail
+        WHEN 'human.console'
+            THEN CASE
+                WHEN session_credential_from_console THEN 'sessionCredentialFromConsole=true'
+                WHEN event_type = 'AwsConsoleSignIn' THEN 'eventType=AwsConsoleSignIn'
+                ELSE 'console userAgent ' || user_agent
+            END
+        WHEN 'human.identity_center'
+            THEN 'Identity Center ' || coalesce('user ' || on_behalf_of_user_id,
+                'role ' || session_issuer_name)
+        WHEN 'human.iam_user' THEN 'userIdentity.type=' || principal_type
+        WHEN 'human.federated'
+            THEN 'userIdentity.type=' || principal_type || coalesce(' via ' || evidence_detail, '')
+        WHEN 'human.other_role'
+            THEN 'role ' || coalesce(session_issuer_name, '?')
+                || ' with no agent, MCP, service or workload mark'
+        ELSE 'userIdentity.type=' || coalesce(principal_type, 'absent')
+    END AS evidence,
+    r.confidence,
+    a.rules_version
+FROM events_verdicts AS v
+-- Every stored rule number is one of the table's (a rebuild writes both); LEFT keeps a row
+-- that would not be visible rather than dropping it.
+LEFT JOIN attribution_rules AS r ON r.rule = v.rule
+CROSS JOIN attribution_run AS a;
