@@ -2,46 +2,91 @@
 -- description: The few events whose request or response bodies the attribution reads: IAM role
 --   tag changes (CreateRole, TagRole, UntagRole), STS calls that issue credentials, sign-in
 --   CreateOAuth2Token grants, AwsMcpEvent tool calls and the calls of web-identity and SAML
---   principals (whose userIdentity names an identityProvider), with the columns 10_* to 50_*
---   need.
---   One scan of the events reads the wide JSON columns once for all of them, instead of once
---   per derived table. The filters of each consumer are kept in the consumer (this table is a
+--   principals (whose userIdentity names an identityProvider), with the columns and JSON
+--   fields 10_* to 50_* need. One scan of the events reads the wide JSON columns once for all of
+--   them, instead of once per derived table. The filters of each consumer are kept in the consumer (this table is a
 --   superset), so what each one selects is unchanged.
 -- params: none
 -- grain: one row per event of the kinds above
 -- used_by: 10_role_agent_timeline, 20_sessions, 30_mcp_links, 50_classification
 CREATE OR REPLACE TEMP TABLE attribution_source_events AS
+WITH selected AS (
+    SELECT
+        event_id,
+        event_time,
+        event_source,
+        event_name,
+        event_type,
+        error_code,
+        recipient_account_id,
+        shared_event_id,
+        user_agent,
+        access_key_id,
+        principal_type,
+        principal_arn,
+        iam_principal_arn,
+        invoked_by,
+        on_behalf_of_user_id,
+        source_identity,
+        -- One parse of each JSON document for every path any consumer reads; the documents
+        -- themselves are not kept (copying them cost more than parsing them).
+        json_extract_string(user_identity, '$.identityProvider') AS identity_provider,
+        json_extract_string(request_parameters, [
+            '$.roleArn', '$.roleSessionName', '$.name', '$.sourceIdentity', '$.roleName',
+            '$.params.name', '$.method', '$.resource'
+        ]) AS request_strings,
+        json_extract(request_parameters, [
+            '$.tags', '$.principalTags', '$.incomingTransitiveTags', '$.transitiveTagKeys',
+            '$.tagKeys'
+        ]) AS request_json,
+        json_extract_string(response_elements, [
+            '$.credentials.accessKeyId', '$.federatedUser.arn', '$.sourceIdentity',
+            '$.credentials.expiration'
+        ]) AS response_strings,
+        json_extract_string(additional_event_data, [
+            '$.mcpEventDetails.sessionId', '$.mcpEventDetails.mcpServerName', '$.signInSessionArn'
+        ]) AS additional_strings,
+        json_extract(additional_event_data, '$.downstreamRequests') AS downstream_requests,
+        json_extract_string(extra, ['$.mcpEventDetails.sessionId', '$.mcpEventDetails.mcpServerName'])
+            AS extra_strings
+    FROM events
+    WHERE event_type = 'AwsMcpEvent'
+        OR (event_source = 'iam.amazonaws.com' AND event_name IN ('CreateRole', 'TagRole', 'UntagRole'))
+        OR (event_source = 'sts.amazonaws.com' AND event_name IN (
+            'AssumeRole', 'AssumeRoleWithSAML', 'AssumeRoleWithWebIdentity',
+            'GetSessionToken', 'GetFederationToken'
+        ))
+        OR (event_source = 'signin.amazonaws.com' AND event_name = 'CreateOAuth2Token')
+        OR principal_type IN ('WebIdentityUser', 'SAMLUser')
+)
+
 SELECT
-    event_id,
-    event_time,
-    event_source,
-    event_name,
-    event_type,
-    error_code,
-    recipient_account_id,
-    shared_event_id,
-    user_agent,
-    access_key_id,
-    principal_type,
-    principal_arn,
-    iam_principal_arn,
-    invoked_by,
-    on_behalf_of_user_id,
-    source_identity,
-    user_identity,
-    request_parameters,
-    response_elements,
-    additional_event_data,
-    extra
-FROM events
-WHERE event_type = 'AwsMcpEvent'
-    OR (event_source = 'iam.amazonaws.com' AND event_name IN ('CreateRole', 'TagRole', 'UntagRole'))
-    OR (event_source = 'sts.amazonaws.com' AND event_name IN (
-        'AssumeRole', 'AssumeRoleWithSAML', 'AssumeRoleWithWebIdentity',
-        'GetSessionToken', 'GetFederationToken'
-    ))
-    OR (event_source = 'signin.amazonaws.com' AND event_name = 'CreateOAuth2Token')
-    OR principal_type IN ('WebIdentityUser', 'SAMLUser');
+    * EXCLUDE (
+        request_strings, request_json, response_strings, additional_strings, extra_strings
+    ),
+    request_strings[1] AS request_role_arn,
+    request_strings[2] AS request_role_session_name,
+    request_strings[3] AS request_name,
+    request_strings[4] AS request_source_identity,
+    request_strings[5] AS request_role_name,
+    request_strings[6] AS request_tool_name,  -- params.name of an MCP tools/call
+    request_strings[7] AS request_method,
+    request_strings[8] AS request_resource,
+    request_json[1] AS request_tags,
+    request_json[2] AS request_principal_tags,
+    request_json[3] AS request_incoming_transitive_tags,
+    request_json[4] AS request_transitive_tag_keys,
+    request_json[5] AS request_tag_keys,
+    response_strings[1] AS response_access_key_id,
+    response_strings[2] AS response_federated_user_arn,
+    response_strings[3] AS response_source_identity,
+    response_strings[4] AS response_expiration,
+    additional_strings[1] AS additional_mcp_session_id,
+    additional_strings[2] AS additional_mcp_server_name,
+    additional_strings[3] AS additional_sign_in_session_arn,
+    extra_strings[1] AS extra_mcp_session_id,
+    extra_strings[2] AS extra_mcp_server_name
+FROM selected;
 
 CREATE OR REPLACE TEMP TABLE attribution_distinct_values AS
 -- The distinct combinations of the few low-cardinality columns that user-agent markers and

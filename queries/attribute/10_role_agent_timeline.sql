@@ -34,11 +34,12 @@ snapshot_roles AS (
 tag_events AS (
     SELECT
         recipient_account_id AS account_id,
-        json_extract_string(request_parameters, '$.roleName') AS role_name,
+        request_role_name AS role_name,
         event_time AS observed_at,
         event_name || ' ' || event_id AS observed_by,
         event_name,
-        request_parameters
+        request_tags AS tags,
+        request_tag_keys AS tag_keys
     FROM attribution_source_events
     WHERE event_source = 'iam.amazonaws.com'
         AND event_name IN ('CreateRole', 'TagRole', 'UntagRole')
@@ -55,9 +56,9 @@ tagged AS (
         t.key AS tag_key,
         t.value AS tag_value
     FROM tag_events AS e,
-        unnest(coalesce(json_transform(
-            json_extract(e.request_parameters, '$.tags'), '[{"key":"VARCHAR","value":"VARCHAR"}]'
-        ), [])) AS u(t)
+        unnest(coalesce(
+            json_transform(e.tags, '[{"key":"VARCHAR","value":"VARCHAR"}]'), []
+        )) AS u(t)
     WHERE e.event_name IN ('CreateRole', 'TagRole')
 ),
 
@@ -91,9 +92,7 @@ untag AS (
         NULL AS tag_text
     FROM tag_events AS e
     CROSS JOIN settings AS s,
-        unnest(coalesce(
-            json_transform(json_extract(e.request_parameters, '$.tagKeys'), '["VARCHAR"]'), []
-        )) AS u(k)
+        unnest(coalesce(json_transform(e.tag_keys, '["VARCHAR"]'), [])) AS u(k)
     WHERE e.event_name = 'UntagRole' AND lower(u.k) = s.tag_key
 ),
 

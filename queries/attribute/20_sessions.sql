@@ -11,52 +11,35 @@
 -- grain: one row per issued access key
 -- used_by: pipeline/attribute/classify.py; queries session_chains, unjoined_sessions
 CREATE OR REPLACE TEMP TABLE session_events AS
-WITH parsed AS (
-    -- One parse of each JSON document for all the paths read from it.
-    SELECT
-        *,
-        json_extract_string(response_elements, [
-            '$.credentials.accessKeyId', '$.federatedUser.arn', '$.sourceIdentity',
-            '$.credentials.expiration'
-        ]) AS response,
-        json_extract_string(request_parameters, [
-            '$.roleArn', '$.roleSessionName', '$.name', '$.sourceIdentity'
-        ]) AS request,
-        json_extract(request_parameters, [
-            '$.tags', '$.principalTags', '$.incomingTransitiveTags', '$.transitiveTagKeys'
-        ]) AS request_tags
-    FROM attribution_source_events
-    WHERE event_source = 'sts.amazonaws.com'
-        AND event_name IN (
-            'AssumeRole', 'AssumeRoleWithSAML', 'AssumeRoleWithWebIdentity',
-            'GetSessionToken', 'GetFederationToken'
-        )
-        AND error_code IS NULL
-)
-
 SELECT
-    nullif(response[1], '') AS issued_key,  -- credentials.accessKeyId
+    nullif(response_access_key_id, '') AS issued_key,
     event_id,
     event_time,
     event_name,
     recipient_account_id,
     shared_event_id,
-    coalesce(request[1], response[2]) AS role_arn,  -- roleArn, federatedUser.arn
-    coalesce(request[2], request[3]) AS session_name,  -- roleSessionName, name
+    coalesce(request_role_arn, response_federated_user_arn) AS role_arn,
+    coalesce(request_role_session_name, request_name) AS session_name,
     access_key_id AS parent_key,
     principal_type AS caller_type,
     coalesce(principal_arn, invoked_by) AS caller,
     invoked_by AS caller_invoked_by,
     iam_principal_arn AS caller_iam_arn,
-    json_extract_string(user_identity, '$.identityProvider') AS web_identity_provider,
-    coalesce(request[4], response[3]) AS source_identity,
-    request_tags[1] AS tags_list,
-    request_tags[2] AS tags_map,
-    request_tags[3] AS tags_incoming,
-    request_tags[4] AS transitive_keys,
-    response[4] AS expiration_text
-FROM parsed
-WHERE nullif(response[1], '') IS NOT NULL;
+    identity_provider AS web_identity_provider,
+    coalesce(request_source_identity, response_source_identity) AS source_identity,
+    request_tags AS tags_list,
+    request_principal_tags AS tags_map,
+    request_incoming_transitive_tags AS tags_incoming,
+    request_transitive_tag_keys AS transitive_keys,
+    response_expiration AS expiration_text
+FROM attribution_source_events
+WHERE event_source = 'sts.amazonaws.com'
+    AND event_name IN (
+        'AssumeRole', 'AssumeRoleWithSAML', 'AssumeRoleWithWebIdentity',
+        'GetSessionToken', 'GetFederationToken'
+    )
+    AND error_code IS NULL
+    AND nullif(response_access_key_id, '') IS NOT NULL;
 
 CREATE OR REPLACE TEMP TABLE session_tags AS
 WITH list_form AS (

@@ -20,25 +20,16 @@ WITH calls AS (
         event_source,
         user_agent AS mcp_client,
         principal_arn,
-        coalesce(
-            json_extract_string(request_parameters, '$.params.name'),
-            json_extract_string(request_parameters, '$.method')
-        ) AS tool_name,
-        coalesce(
-            json_extract_string(extra, '$.mcpEventDetails.sessionId'),
-            json_extract_string(additional_event_data, '$.mcpEventDetails.sessionId')
-        ) AS mcp_session_id,
-        coalesce(
-            json_extract_string(extra, '$.mcpEventDetails.mcpServerName'),
-            json_extract_string(additional_event_data, '$.mcpEventDetails.mcpServerName')
-        ) AS mcp_server_name,
+        coalesce(request_tool_name, request_method) AS tool_name,
+        coalesce(extra_mcp_session_id, additional_mcp_session_id) AS mcp_session_id,
+        coalesce(extra_mcp_server_name, additional_mcp_server_name) AS mcp_server_name,
         -- The managed server as a service principal: aws-mcp.amazonaws.com, whether the record
         -- names its source aws-mcp.amazonaws.com (seen) or aws-mcp.us-east-1.api.aws (documented).
         CASE
             WHEN event_source LIKE '%.amazonaws.com' THEN event_source
             ELSE split_part(event_source, '.', 1) || '.amazonaws.com'
         END AS mcp_principal,
-        json_extract(additional_event_data, '$.downstreamRequests') AS downstream
+        downstream_requests AS downstream
     FROM attribution_source_events
     WHERE event_type = 'AwsMcpEvent'
 ),
@@ -63,8 +54,8 @@ SELECT * FROM final;
 CREATE OR REPLACE TEMP TABLE mcp_grants AS
 WITH grants AS (
     SELECT
-        json_extract_string(additional_event_data, '$.signInSessionArn') AS sign_in_session_arn,
-        json_extract_string(request_parameters, '$.resource') AS resource,
+        additional_sign_in_session_arn AS sign_in_session_arn,
+        request_resource AS resource,
         event_id AS grant_event_id,
         event_time AS granted_at,
         recipient_account_id,

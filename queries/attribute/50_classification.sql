@@ -67,10 +67,9 @@ HAVING bool_and(coalesce(root_caller_type = 'AWSService', false));
 CREATE OR REPLACE TEMP TABLE classification_identity_providers AS
 -- userIdentity.identityProvider of the calls of web-identity and SAML principals (all of them
 -- are source events), so the rules never read the wide user_identity column of every event.
-SELECT event_id, json_extract_string(user_identity, '$.identityProvider') AS identity_provider
+SELECT event_id, identity_provider
 FROM attribution_source_events
-WHERE principal_type IN ('WebIdentityUser', 'SAMLUser')
-    AND json_extract_string(user_identity, '$.identityProvider') IS NOT NULL;
+WHERE principal_type IN ('WebIdentityUser', 'SAMLUser') AND identity_provider IS NOT NULL;
 
 CREATE OR REPLACE TEMP TABLE classification_pattern_matches AS
 -- (kind, value) for every distinct value of the events that matches a configured pattern of
