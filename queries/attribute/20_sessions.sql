@@ -161,14 +161,9 @@ WITH RECURSIVE walk (issued_key, ancestor_key, depth, path) AS (
 
 SELECT * FROM walk;
 
-CREATE OR REPLACE TEMP TABLE sessions AS
-WITH roots AS (
-    SELECT issued_key, arg_max(ancestor_key, depth) AS root_key, max(depth) AS chain_depth
-    FROM session_chain
-    GROUP BY issued_key
-),
-
-inherited AS (
+CREATE OR REPLACE TEMP TABLE session_effective_tags AS
+-- Every tag in force on each session: its own and those inherited through its chain.
+WITH inherited AS (
     -- Tags an ancestor marked transitive reach every session below it, and so do the tags an
     -- ancestor received as incomingTransitiveTags: they stay transitive for the rest of the
     -- chain, also when the session that first set them was issued before the logs begin.
@@ -190,6 +185,15 @@ effective AS (
         SELECT issued_key, tag_key, tag_value, depth FROM inherited
     )
     GROUP BY issued_key, tag_key
+)
+
+SELECT * FROM effective;
+
+CREATE OR REPLACE TEMP TABLE sessions AS
+WITH roots AS (
+    SELECT issued_key, arg_max(ancestor_key, depth) AS root_key, max(depth) AS chain_depth
+    FROM session_chain
+    GROUP BY issued_key
 ),
 
 effective_maps AS (
@@ -197,7 +201,7 @@ effective_maps AS (
         issued_key,
         map_from_entries(list({'key': tag_key, 'value': tag_value} ORDER BY tag_key))
             AS effective_tags
-    FROM effective
+    FROM session_effective_tags
     GROUP BY issued_key
 ),
 

@@ -19,15 +19,16 @@ CREATE OR REPLACE TEMP TABLE classification_sessions AS
 -- One row per issued key: what the rules need from the session and its chain.
 WITH marks AS (
     SELECT
-        s.issued_key,
-        bool_or(lower(t.key) = lower(c.agent_tag_key) AND lower(t.value) = lower(c.agent_tag_value))
-            AS agent_tag,
-        max(CASE WHEN lower(t.key) = lower(c.mcp_server_tag_key) THEN t.value END) AS mcp_server_tag,
-        string_agg(t.key || '=' || t.value, ', ' ORDER BY t.key) AS tag_text
-    FROM sessions AS s
-    CROSS JOIN attribution_settings AS c,
-        unnest(map_entries(s.effective_tags)) AS u(t)
-    GROUP BY s.issued_key
+        t.issued_key,
+        bool_or(
+            lower(t.tag_key) = lower(c.agent_tag_key) AND lower(t.tag_value) = lower(c.agent_tag_value)
+        ) AS agent_tag,
+        max(CASE WHEN lower(t.tag_key) = lower(c.mcp_server_tag_key) THEN t.tag_value END)
+            AS mcp_server_tag,
+        string_agg(t.tag_key || '=' || t.tag_value, ', ' ORDER BY t.tag_key) AS tag_text
+    FROM session_effective_tags AS t
+    CROSS JOIN attribution_settings AS c
+    GROUP BY t.issued_key
 )
 
 SELECT
