@@ -227,13 +227,13 @@ def rebuild_attribution(
     folder.mkdir(parents=True)
     for table in DERIVED_TABLES:
         con.table(table).write_parquet(str(folder / f"{table}.parquet"), compression="zstd")
+    by_actor = _write_verdicts(con, files, layout, folder)
     # events_verdicts of an empty warehouse: the event columns, then the verdict columns.
-    positions = ", ".join(POSITION_COLUMNS)
     con.sql(
         "SELECT * FROM (SELECT * FROM events LIMIT 0)"
-        f" POSITIONAL JOIN (SELECT * EXCLUDE ({positions}) FROM classification LIMIT 0)"
+        " POSITIONAL JOIN (SELECT * FROM read_parquet($verdicts) LIMIT 0)",
+        params={"verdicts": str(folder / VERDICTS_FILE)},
     ).write_parquet(str(folder / "events_classified_schema.parquet"))
-    by_actor = _write_verdicts(con, files, layout, folder)
     sessions = _count(con, "SELECT count(*) FROM sessions")
     # What an auditor needs to tie a verdict to the rules that gave it (view attribution_run).
     con.sql(
