@@ -3,6 +3,7 @@ files written by an older version with fewer columns, and for an empty warehouse
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -111,3 +112,54 @@ def test_an_empty_warehouse(tmp_path: Path) -> None:
     assert sorted(columns(warehouse, "events_classified")) == sorted(
         [*columns(warehouse, "events"), *VERDICT_COLUMNS]
     )
+
+
+def test_the_rules_and_the_run_are_published(tmp_path: Path) -> None:
+    """attribution_rules lists every rule the README documents, in order; attribution_run ties
+    the published verdicts to their generation and rules_version."""
+    warehouse = tmp_path / "warehouse"
+    settings = ingest(FILES, warehouse)
+    rules = rows(warehouse, "SELECT * FROM attribution_rules ORDER BY rule")
+    assert [r["rule"] for r in rules] == list(range(1, len(rules) + 1))
+    assert sorted(r["classified_by"] for r in rules) == sorted(readme_rules())
+    classified = rows(
+        warehouse,
+        "SELECT c.classified_by, c.actor_kind, c.access_path, c.confidence, count(*) AS n"
+        " FROM events_classified AS c GROUP BY ALL",
+    )
+    by_rule = {r["classified_by"]: r for r in rules}
+    for row in classified:
+        rule = by_rule[row["classified_by"]]
+        assert (row["actor_kind"], row["access_path"], row["confidence"]) == (
+            rule["actor_kind"],
+            rule["access_path"],
+            rule["confidence"],
+        )
+    layout = Layout.at(warehouse)
+    run = rows(warehouse, "SELECT generation, rules_version, events, sessions FROM attribution_run")
+    assert run == [
+        {
+            "generation": (layout.derived / "CURRENT").read_text().strip(),
+            "rules_version": settings.attribution.rules_version(),
+            "events": 15,
+            "sessions": rows(warehouse, "SELECT count(*) AS n FROM sessions")[0]["n"],
+        }
+    ]
+
+
+def readme_rules() -> list[str]:
+    """The classified_by names of the README's rules table; a cell may abbreviate names that
+    share the first one's prefix: `service.aws_service`, `.service_linked_role`."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    table = readme.split("### Rules (first match wins)", 1)[1].split("\n\n", 2)[1]
+    names: list[str] = []
+    for line in table.splitlines()[2:]:
+        cell = line.split("|")[2]
+        prefix = ""
+        for name in re.findall(r"`([a-z0-9_.]+)`", cell):
+            if name.startswith("."):
+                names.append(prefix + name)
+            else:
+                prefix = name.split(".")[0] if "." in name else ""
+                names.append(name)
+    return names
