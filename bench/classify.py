@@ -16,7 +16,7 @@
 2. Measures, each in a fresh process with the peak RSS of its process tree (bench/ingest.py's
    sampler): a single scan of the columns the rules read (sums of lengths, so DuckDB cannot
    skip the reads), a scan of every column, and `agenttrail attribute` (rebuild_attribution:
-   sessions, chains, MCP links, classification and the Parquet materialisation).
+   sessions, chains, MCP links, classification and the verdicts it publishes).
 3. Checks every event's (actor_kind, access_path, agent_name) against the expected labels and
    prints one markdown table (also written with the details to OUT/results.json).
 
@@ -53,8 +53,8 @@ EKS_OIDC = "oidc.eks.us-east-1.amazonaws.com/id/5C1B2E7A9F0D4C3B8A6E1D2F3A4B5C6D
 GITHUB_OIDC = "token.actions.githubusercontent.com"
 REQUIRED_RATIO = 5.0
 
-# Columns the attribution SQL reads from events (besides copying every column into
-# events_classified): the "scan of the columns used" reads each of them completely.
+# Columns the attribution SQL reads from events: the "scan of the columns used" reads each of
+# them completely.
 RULE_COLUMNS = (
     "event_id",
     "event_time",

@@ -141,22 +141,38 @@ def _write_verdicts(
     them next to the event columns with a POSITIONAL JOIN (warehouse/connect.py), so no event
     column is copied: re-encoding every wide JSON column cost three times the classification.
 
+    The classification carries each event's rule number; what the rule concludes (name, actor,
+    path, confidence, from attribution_rules) is looked up after the sort, from lists bound as
+    parameters, so the view needs no join (a join above the positional scan let DuckDB build
+    its hash table on the events side) and the sort moves integers, not names.
+
     Returns the event count per actor_kind.
     """
-    event_columns = set(con.table("events").columns)
-    verdict_columns = [
-        c
-        for c in con.table("classification").columns
-        if c not in event_columns and c not in POSITION_COLUMNS
-    ]
-    selected = ", ".join(f'"{c}"' for c in verdict_columns)
+    rules = con.execute(
+        "SELECT rule, classified_by, actor_kind, access_path, confidence"
+        " FROM attribution_rules ORDER BY rule"
+    ).fetchall()
+    if [r[0] for r in rules] != list(range(1, len(rules) + 1)):
+        raise WarehouseError("attribution_rules must number its rules 1, 2, 3, ... (a bug)")
+    lookups = {
+        name: [r[i] for r in rules]
+        for i, name in enumerate(("classified_by", "actor_kind", "access_path", "confidence"), 1)
+    }
     # The ORDER BY is what aligns the rows; order preservation keeps it through the COPY.
     con.execute("SET preserve_insertion_order = true")
     written = _count(
         con,
-        f"COPY (SELECT {selected} FROM classification ORDER BY file_index, file_row_number)"
+        "COPY (SELECT $actor_kind[rule] AS actor_kind, $access_path[rule] AS access_path,"
+        " client, agent_name, human_id, mcp_tool, session_joined, session_root,"
+        " $classified_by[rule] AS classified_by, evidence_detail,"
+        " $confidence[rule] AS confidence, $rules_version AS rules_version"
+        " FROM (SELECT * FROM classification ORDER BY file_index, file_row_number))"
         f" TO {sql_literal(str(folder / VERDICTS_FILE))}"
         f" (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_ROWS})",
+        {
+            **lookups,
+            "rules_version": _scalar_text(con, "SELECT rules_version FROM attribution_settings"),
+        },
     )
     events = _count(con, "SELECT count(*) FROM attribution_events")
     if not files:
@@ -170,18 +186,24 @@ def _write_verdicts(
         "".join(f"{f.relative_to(layout.root).as_posix()}\n" for f in files)
     )
     counts = con.execute(
-        "SELECT r.actor_kind, count(*) FROM read_parquet($p) AS v"
-        " JOIN attribution_rules AS r USING (rule) GROUP BY ALL",
+        "SELECT actor_kind, count(*) FROM read_parquet($p) GROUP BY ALL",
         {"p": str(folder / VERDICTS_FILE)},
     ).fetchall()
     return Counter({str(kind): int(n) for kind, n in counts})
 
 
-def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
+def _count(
+    con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, object] | None = None
+) -> int:
     """The single number a statement returns (fetched whole: DuckDB refuses further work on a
     connection whose result is not exhausted)."""
-    rows = con.execute(sql).fetchall()
+    rows = con.execute(sql, params or {}).fetchall()
     return int(rows[0][0]) if rows else 0
+
+
+def _scalar_text(con: duckdb.DuckDBPyConnection, sql: str) -> str:
+    rows = con.execute(sql).fetchall()
+    return str(rows[0][0])
 
 
 def _publish(layout: Layout, generation: str) -> None:

@@ -31,7 +31,7 @@ HIVE_TYPES = "{'recipient_account_id': VARCHAR, 'event_date': DATE}"
 # event of the listed events files, in their order. The name carries the shape of its columns:
 # change it with them, so that a generation written by another version counts as none (and is
 # rebuilt) instead of failing the views that read it.
-VERDICTS_FILE = "verdicts-v2.parquet"
+VERDICTS_FILE = "verdicts-v3.parquet"
 # One Parquet file of the same name per generation (attribute/classify.py), one view each.
 DERIVED_VIEWS = (
     "sessions",

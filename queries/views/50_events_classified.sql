@@ -3,9 +3,7 @@
 --   evidence: the columns of events, then actor_kind, access_path, client, agent_name, human_id,
 --   mcp_tool, session_joined, session_root, classified_by, evidence, confidence, rules_version.
 --   Reads events_verdicts (warehouse/connect.py: the events files an attribution rebuild
---   classified, next to its verdicts row for row: the deciding rule's number, client,
---   agent_name, human_id, mcp_tool, session_joined, session_root, evidence_detail), the rule's
---   conclusions from attribution_rules and the rules_version from attribution_run. The evidence sentence is composed here, per
+--   classified, next to its verdicts row for row). The evidence sentence is composed here, per
 --   row read, from the event's own fields and evidence_detail, the values the deciding rule
 --   found outside the event (queries/attribute/50_classification.sql): a rebuild writes short
 --   values instead of a sentence per event, and a query that does not read evidence does not
@@ -15,20 +13,8 @@
 -- used_by: every named query; analysts
 CREATE OR REPLACE VIEW events_classified AS
 SELECT
-    v.* EXCLUDE (
-        rule, client, agent_name, human_id, mcp_tool, session_joined, session_root,
-        evidence_detail
-    ),
-    r.actor_kind,
-    r.access_path,
-    v.client,
-    v.agent_name,
-    v.human_id,
-    v.mcp_tool,
-    v.session_joined,
-    v.session_root,
-    r.classified_by,
-    CASE r.classified_by
+    * EXCLUDE (evidence_detail, confidence, rules_version),
+    CASE classified_by
         WHEN 'mcp_managed.invoked_by' THEN 'userIdentity.invokedBy=' || invoked_by
         WHEN 'mcp_managed.tool_call' THEN 'eventType=AwsMcpEvent; tool=' || evidence_detail
         WHEN 'mcp_managed.downstream_request'
@@ -74,10 +60,8 @@ SELECT
                 || ' with no agent, MCP, service or workload mark'
         ELSE 'userIdentity.type=' || coalesce(principal_type, 'absent')
     END AS evidence,
-    r.confidence,
-    a.rules_version
-FROM events_verdicts AS v
--- Every stored rule number is one of the table's (a rebuild writes both); LEFT keeps a row
--- that would not be visible rather than dropping it.
-LEFT JOIN attribution_rules AS r ON r.rule = v.rule
-CROSS JOIN attribution_run AS a;
+    confidence,
+    rules_version
+-- No join here: DuckDB has no row estimate for the positional scan below, and a join could
+-- make it the build side, holding every event in memory.
+FROM events_verdicts;
