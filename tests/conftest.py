@@ -111,4 +111,3 @@ def put_objects() -> PutObjects:
             list(pool.map(one, objects.items()))
 
     return put
-

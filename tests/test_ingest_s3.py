@@ -135,7 +135,9 @@ def test_s3_org_trail_end_to_end(
     assert calls[f"list:{PREFIX}/{busy_region}"] >= 2  # > 1,000 keys: at least two pages
     with duckdb.connect(str(tmp_path / "wh" / "agenttrail.duckdb"), read_only=True) as con:
         stored = dict(con.execute("SELECT uri, signature FROM digests").fetchall())
-    assert stored == {f"s3://{BUCKET}/{k}": signatures[k.removeprefix(f'{PREFIX}/')] for k in digests}
+    assert stored == {
+        f"s3://{BUCKET}/{k}": signatures[k.removeprefix(f"{PREFIX}/")] for k in digests
+    }
 
     # 2. Incremental: three new objects arrive; only they are downloaded.
     put_objects(client, BUCKET, _busy_day_objects(BUSY_FILES, 3))
@@ -159,7 +161,9 @@ def test_s3_org_trail_end_to_end(
             days.add(date(int(parts[-4]), int(parts[-3]), int(parts[-2])))
     assert min(days) == date(2026, 8, 31)
     assert max(days) == date(2026, 10, 1)
-    expected = _raw_events(date(2026, 9, 1), date(2026, 9, 30)) | busy | {
-        f"busy-{i:05d}" for i in range(BUSY_FILES, BUSY_FILES + 3)
-    }
+    expected = (
+        _raw_events(date(2026, 9, 1), date(2026, 9, 30))
+        | busy
+        | {f"busy-{i:05d}" for i in range(BUSY_FILES, BUSY_FILES + 3)}
+    )
     assert set(_event_ids(tmp_path / "sept")) == expected

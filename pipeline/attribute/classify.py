@@ -4,8 +4,8 @@ Configuration reaches the SQL as rows of temp tables filled with bound parameter
 (attribution_settings, attribution_patterns, user_agent_markers), never as SQL text. Results
 are written to a new generation folder under derived/ and then published by rewriting
 derived/CURRENT, so readers never see half a rebuild. A generation holds the derived tables,
-the verdicts (one row per event, in the order of the events files it lists in events_files.txt)
-and the schema of events_classified for an empty warehouse.
+events_classified/ (per events file, its columns and the verdict columns), the schema of
+events_classified for an empty warehouse, and FORMAT (the generation's shape).
 """
 
 from __future__ import annotations
@@ -14,25 +14,31 @@ import os
 import shutil
 import time
 import uuid
-from collections import Counter
+from collections import Counter, deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from pipeline.attribute.markers import USER_AGENT_MARKERS
 from pipeline.config import AttributionSettings, Settings
 from pipeline.errors import WarehouseError
 from pipeline.resources import queries_dir
 from pipeline.sqlfile import parse_sql_file
+from pipeline.warehouse.column_append import append_columns
 from pipeline.warehouse.connect import (
-    EVENTS_FILES_LIST,
+    CLASSIFIED_FOLDER,
+    GENERATION_FORMAT,
     HIVE_TYPES,
-    VERDICTS_FILE,
     connect,
     define_views,
     sql_literal,
 )
+from pipeline.warehouse.files import ZSTD_LEVEL
 from pipeline.warehouse.layout import EVENTS_GLOB, Layout
 from pipeline.warehouse.lock import writer_lock
 
@@ -46,9 +52,8 @@ DERIVED_TABLES = (
 )
 # Columns of attribution_events that locate a row in its events/ file (not written out).
 POSITION_COLUMNS = ("file_index", "file_row_number")
-# Row groups of the verdicts file: the size events/ uses, so both sides of the view's
-# POSITIONAL JOIN advance in similar steps.
-ROW_GROUP_ROWS = 122_880
+# Verdict rows DuckDB hands over per Arrow batch: bounds the memory of the sorted stream.
+VERDICT_BATCH_ROWS = 122_880
 
 
 @dataclass(frozen=True)
@@ -133,63 +138,145 @@ def _events_with_positions(con: duckdb.DuckDBPyConnection, files: list[Path]) ->
         )
 
 
-def _write_verdicts(
-    con: duckdb.DuckDBPyConnection, files: list[Path], layout: Layout, folder: Path
+def _write_classified(
+    con: duckdb.DuckDBPyConnection, files: list[Path], layout: Layout, out: Path
 ) -> Counter[str]:
-    """Materialise the verdicts: one narrow Parquet file whose rows follow the events of the
-    pinned files row for row (file by file, in file order). The events_classified view puts
-    them next to the event columns with a POSITIONAL JOIN (warehouse/connect.py), so no event
-    column is copied: re-encoding every wide JSON column cost three times the classification.
+    """Materialise events_classified: for every events file, a file at the same relative path
+    under `out` holding its columns followed by the verdict columns, row for row.
 
-    The classification carries each event's rule number; what the rule concludes (name, actor,
-    path, confidence, from attribution_rules) is looked up after the sort, from lists bound as
-    parameters, so the view needs no join (a join above the positional scan let DuckDB build
-    its hash table on the events side) and the sort moves integers, not names.
+    DuckDB computes only the narrow verdicts, sorted by file and row; pyarrow writes each
+    file's verdicts with that file's row groups, and warehouse/column_append.py joins the two
+    files at the Parquet level: the event columns' pages are copied as bytes, never decoded
+    and re-encoded (which cost three times the whole classification). Queries then read plain
+    Hive-partitioned Parquet, in parallel and with filter pushdown.
+
+    The classification carries each event's rule number; what the rule concludes (name,
+    actor, path, confidence, from attribution_rules) is looked up after the sort from lists
+    bound as parameters, so the sort moves integers, not names.
 
     Returns the event count per actor_kind.
     """
+    by_actor: Counter[str] = Counter()
+    if not files:
+        return by_actor
+    # The ORDER BY is what aligns the rows; order preservation keeps it through the stream.
+    con.execute("SET preserve_insertion_order = true")
+    sql, params = _verdicts_query(con)
+    reader = con.sql(sql, params=params).to_arrow_reader(VERDICT_BATCH_ROWS)
+    staging = out / "_verdicts"
+    staging.mkdir(parents=True)
+    workers = max(1, min(4, os.cpu_count() or 1))
+    pending: deque[Future[None]] = deque()
+    with ThreadPoolExecutor(workers, thread_name_prefix="classified") as pool:
+        rows = _RowStream(reader)
+        for index, events_file in enumerate(files):
+            groups = _row_groups(events_file)
+            verdicts = rows.take(sum(groups))
+            by_actor.update(_value_counts(verdicts.column("actor_kind")))
+            dest = out / events_file.relative_to(layout.events)
+            while len(pending) >= 2 * workers:
+                pending.popleft().result()
+            pending.append(
+                pool.submit(
+                    _append_verdicts,
+                    events_file,
+                    verdicts,
+                    groups,
+                    staging / f"{index}.parquet",
+                    dest,
+                )
+            )
+        while pending:
+            pending.popleft().result()
+        if not rows.exhausted():
+            raise WarehouseError(
+                "classification returned more verdicts than events",
+                hint="a classification join matched an event more than once; this is a bug",
+            )
+    shutil.rmtree(staging)
+    return by_actor
+
+
+def _verdicts_query(con: duckdb.DuckDBPyConnection) -> tuple[str, dict[str, object]]:
+    """The verdict columns of every event, in the order of the pinned events files."""
     rules = con.execute(
         "SELECT rule, classified_by, actor_kind, access_path, confidence"
         " FROM attribution_rules ORDER BY rule"
     ).fetchall()
     if [r[0] for r in rules] != list(range(1, len(rules) + 1)):
         raise WarehouseError("attribution_rules must number its rules 1, 2, 3, ... (a bug)")
-    lookups = {
+    params: dict[str, object] = {
         name: [r[i] for r in rules]
         for i, name in enumerate(("classified_by", "actor_kind", "access_path", "confidence"), 1)
     }
-    # The ORDER BY is what aligns the rows; order preservation keeps it through the COPY.
-    con.execute("SET preserve_insertion_order = true")
-    written = _count(
-        con,
-        "COPY (SELECT $actor_kind[rule] AS actor_kind, $access_path[rule] AS access_path,"
+    params["rules_version"] = _scalar_text(con, "SELECT rules_version FROM attribution_settings")
+    sql = (
+        "SELECT $actor_kind[rule] AS actor_kind, $access_path[rule] AS access_path,"
         " client, agent_name, human_id, mcp_tool, session_joined, session_root,"
         " $classified_by[rule] AS classified_by, evidence_detail,"
         " $confidence[rule] AS confidence, $rules_version AS rules_version"
-        " FROM (SELECT * FROM classification ORDER BY file_index, file_row_number))"
-        f" TO {sql_literal(str(folder / VERDICTS_FILE))}"
-        f" (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_ROWS})",
-        {
-            **lookups,
-            "rules_version": _scalar_text(con, "SELECT rules_version FROM attribution_settings"),
-        },
+        " FROM (SELECT * FROM classification ORDER BY file_index, file_row_number)"
     )
-    events = _count(con, "SELECT count(*) FROM attribution_events")
-    if not files:
-        return Counter()
-    if written != events:
-        raise WarehouseError(
-            f"classification wrote {written} verdicts for {events} events",
-            hint="a classification join matched an event more than once; this is a bug",
-        )
-    (folder / EVENTS_FILES_LIST).write_text(
-        "".join(f"{f.relative_to(layout.root).as_posix()}\n" for f in files)
-    )
-    counts = con.execute(
-        "SELECT actor_kind, count(*) FROM read_parquet($p) GROUP BY ALL",
-        {"p": str(folder / VERDICTS_FILE)},
-    ).fetchall()
-    return Counter({str(kind): int(n) for kind, n in counts})
+    return sql, params
+
+
+class _RowStream:
+    """The next n rows of a record batch stream, as one table."""
+
+    def __init__(self, reader: pa.RecordBatchReader) -> None:
+        self._batches = iter(reader)
+        self._schema = reader.schema
+        self._held: list[pa.RecordBatch] = []
+        self._rows = 0
+
+    def take(self, n: int) -> pa.Table:
+        while self._rows < n:
+            batch = next(self._batches, None)
+            if batch is None:
+                raise WarehouseError(
+                    f"classification returned {self._rows} verdicts where {n} were expected",
+                    hint="an event was lost by a join; this is a bug",
+                )
+            self._held.append(batch)
+            self._rows += batch.num_rows
+        table = pa.Table.from_batches(self._held, schema=self._schema)
+        rest = table.slice(n)
+        self._held, self._rows = rest.to_batches(), rest.num_rows
+        return table.slice(0, n)
+
+    def exhausted(self) -> bool:
+        """Whether no rows are left (reads ahead at most one batch)."""
+        while self._rows == 0:
+            batch = next(self._batches, None)
+            if batch is None:
+                return True
+            self._held, self._rows = [batch], batch.num_rows
+        return False
+
+
+def _row_groups(path: Path) -> list[int]:
+    meta = pq.read_metadata(path)
+    return [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+
+
+def _append_verdicts(
+    events_file: Path, verdicts: pa.Table, groups: list[int], staged: Path, dest: Path
+) -> None:
+    """Write `verdicts` with the events file's row groups, then the joined file at `dest`."""
+    with pq.ParquetWriter(
+        staged, verdicts.schema, compression="zstd", compression_level=ZSTD_LEVEL
+    ) as writer:
+        start = 0
+        for rows in groups:
+            writer.write_table(verdicts.slice(start, rows), row_group_size=max(rows, 1))
+            start += rows
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    append_columns(events_file, staged, dest)
+    staged.unlink()
+
+
+def _value_counts(column: pa.ChunkedArray) -> dict[str, int]:
+    return {str(c["values"]): int(c["counts"]) for c in pc.value_counts(column).to_pylist()}
 
 
 def _count(
@@ -249,13 +336,14 @@ def rebuild_attribution(
     folder.mkdir(parents=True)
     for table in DERIVED_TABLES:
         con.table(table).write_parquet(str(folder / f"{table}.parquet"), compression="zstd")
-    by_actor = _write_verdicts(con, files, layout, folder)
-    # events_verdicts of an empty warehouse: the event columns, then the verdict columns.
+    by_actor = _write_classified(con, files, layout, folder / CLASSIFIED_FOLDER)
+    # events_classified of an empty warehouse: the event columns, then the verdict columns.
+    verdicts, params = _verdicts_query(con)
     con.sql(
-        "SELECT * FROM (SELECT * FROM events LIMIT 0)"
-        " POSITIONAL JOIN (SELECT * FROM read_parquet($verdicts) LIMIT 0)",
-        params={"verdicts": str(folder / VERDICTS_FILE)},
+        f"SELECT * FROM (SELECT * FROM events LIMIT 0) POSITIONAL JOIN ({verdicts} LIMIT 0)",
+        params=params,
     ).write_parquet(str(folder / "events_classified_schema.parquet"))
+    (folder / "FORMAT").write_text(GENERATION_FORMAT)
     sessions = _count(con, "SELECT count(*) FROM sessions")
     # What an auditor needs to tie a verdict to the rules that gave it (view attribution_run).
     con.sql(

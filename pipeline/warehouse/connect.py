@@ -27,11 +27,13 @@ from pipeline.warehouse.layout import EVENTS_GLOB, Layout
 from pipeline.warehouse.records import DIGEST_SCHEMA, QUARANTINE_SCHEMA
 
 HIVE_TYPES = "{'recipient_account_id': VARCHAR, 'event_date': DATE}"
-# In an attribution generation folder (attribute/classify.py): the verdict columns, one row per
-# event of the listed events files, in their order. The name carries the shape of its columns:
-# change it with them, so that a generation written by another version counts as none (and is
-# rebuilt) instead of failing the views that read it.
-VERDICTS_FILE = "verdicts-v3.parquet"
+# In an attribution generation folder (attribute/classify.py): one file per events file, its
+# columns followed by the verdict columns.
+CLASSIFIED_FOLDER = "events_classified"
+# The shape of a generation, written to its FORMAT file. Change it with the shape, so that a
+# generation written by another version counts as none (and is rebuilt by the next ingest or
+# `agenttrail attribute`) instead of failing the views that read it.
+GENERATION_FORMAT = "3"
 # One Parquet file of the same name per generation (attribute/classify.py), one view each.
 DERIVED_VIEWS = (
     "sessions",
@@ -41,7 +43,6 @@ DERIVED_VIEWS = (
     "attribution_rules",
     "attribution_run",
 )
-EVENTS_FILES_LIST = "events_files.txt"
 
 
 def sql_literal(text: str) -> str:
@@ -175,14 +176,14 @@ ATTRIBUTION_VIEWS_FROM = 50
 
 
 def _current_generation(files: WarehouseFiles) -> Path | None:
-    """The published attribution generation, or None. A generation written by a version
-    before the verdicts file (a wide events_classified copy) counts as none: its views cannot
-    be defined, and the next ingest or `agenttrail attribute` rebuilds it."""
+    """The published attribution generation, or None. A generation of another FORMAT (written
+    by another version) counts as none: its views might not be definable, and the next ingest
+    or `agenttrail attribute` rebuilds it."""
     name = files.read_text(files.layout.derived / "CURRENT")
     if name is None or not name.strip():
         return None
     folder = files.layout.derived / name.strip()
-    return folder if files.has_files(folder, VERDICTS_FILE) else None
+    return folder if files.read_text(folder / "FORMAT") == GENERATION_FORMAT else None
 
 
 def has_attribution(layout: Layout) -> bool:
@@ -196,25 +197,15 @@ def _derived_views(con: duckdb.DuckDBPyConnection, files: WarehouseFiles, genera
         con.execute(
             f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM read_parquet({sql_literal(path)})"
         )
-    listed = files.read_text(generation / EVENTS_FILES_LIST)
-    paths = listed.splitlines() if listed else []
-    if paths:
-        # Row i of the verdicts belongs to row i of the listed files read in order; the list
-        # is pinned per generation, so events ingested since the rebuild are not in this view
-        # until the next one (ingest runs it). A filter cannot be pushed below a POSITIONAL
-        # JOIN, so a query reads its columns of every listed file.
-        events = ", ".join(sql_literal(files.location(files.layout.root / p)) for p in paths)
-        verdicts = sql_literal(files.location(generation / VERDICTS_FILE))
-        con.execute(
-            "CREATE OR REPLACE VIEW events_verdicts AS SELECT * FROM read_parquet("
-            f"[{events}], hive_partitioning = true, hive_types = {HIVE_TYPES},"
-            f" union_by_name = true) POSITIONAL JOIN read_parquet({verdicts})"
+    classified = generation / CLASSIFIED_FOLDER
+    if files.has_files(classified, EVENTS_GLOB):
+        source = (
+            f"{sql_literal(files.location(classified / EVENTS_GLOB))}, hive_partitioning = true"
+            f", hive_types = {HIVE_TYPES}, union_by_name = true"
         )
     else:
         source = sql_literal(files.location(generation / "events_classified_schema.parquet"))
-        con.execute(
-            f"CREATE OR REPLACE VIEW events_verdicts AS SELECT * FROM read_parquet({source})"
-        )
+    con.execute(f"CREATE OR REPLACE VIEW events_verdicts AS SELECT * FROM read_parquet({source})")
 
 
 def _configure(con: duckdb.DuckDBPyConnection, memory_limit: str | None) -> None:

@@ -6,7 +6,7 @@ WAREHOUSE/
   digests/part-RUN-N.parquet         CloudTrail digest objects (for the integrity check)
   quarantine/part-RUN-N.parquet      records that could not become rows, as found
   derived/CURRENT -> gen-*/          attribution outputs: sessions, MCP links, rules, the run,
-                                     verdicts aligned with the events files in events_files.txt
+                                     events_classified/ (events files + verdict columns)
   iam/...                            imported IAM snapshots
   agenttrail.duckdb                  views over all of the above, for any DuckDB client
   _staging/RUN/                      work in progress; removed at the start of every run

@@ -9,7 +9,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from pipeline.attribute.classify import attribute_warehouse
-from pipeline.warehouse.connect import EVENTS_FILES_LIST, VERDICTS_FILE
+from pipeline.warehouse.connect import CLASSIFIED_FOLDER
 from pipeline.warehouse.layout import EVENTS_GLOB, Layout
 
 from .helpers import CASES, ingest, rows, settings_for
@@ -56,14 +56,18 @@ def test_every_event_column_is_kept(tmp_path: Path) -> None:
     classified = columns(warehouse, "events_classified")
     assert sorted(classified) == sorted([*event_columns, *VERDICT_COLUMNS])
     assert differences(warehouse) == 0
-    # The generation pins the events files its verdicts follow, and holds one verdict per event.
+    # One events_classified file per events file, at the same relative path, row for row.
     layout = Layout.at(warehouse)
     current = layout.derived / (layout.derived / "CURRENT").read_text().strip()
-    listed = (current / EVENTS_FILES_LIST).read_text().splitlines()
+    classified_files = sorted((current / CLASSIFIED_FOLDER).glob(EVENTS_GLOB))
     events_files = sorted(layout.events.glob(EVENTS_GLOB))
-    assert listed == [p.relative_to(warehouse).as_posix() for p in events_files]
-    assert pq.read_metadata(current / VERDICTS_FILE).num_rows == 15
-    assert sum(pq.read_metadata(p).num_rows for p in events_files) == 15
+    assert [p.relative_to(current / CLASSIFIED_FOLDER) for p in classified_files] == [
+        p.relative_to(layout.events) for p in events_files
+    ]
+    for classified, events in zip(classified_files, events_files, strict=True):
+        assert pq.read_metadata(classified).num_rows == pq.read_metadata(events).num_rows
+        row = pq.read_table(classified, columns=["event_id"]).column(0).to_pylist()
+        assert row == pq.read_table(events, columns=["event_id"]).column(0).to_pylist()
 
 
 def test_events_added_after_the_rebuild_wait_for_the_next(tmp_path: Path) -> None:

@@ -40,13 +40,29 @@ ACTOR_KINDS = {"agent", "human", "workload", "service", "unknown"}
 ACCESS_PATHS = {"mcp_managed", "mcp_self_managed", "console", "direct", "service", "none"}
 # Fields every record has (null allowed for the two parameter fields), then those tied to a version.
 ALWAYS = (
-    "eventVersion", "userIdentity", "eventTime", "eventSource", "eventName", "awsRegion",
-    "sourceIPAddress", "userAgent", "requestParameters", "responseElements", "eventID",
-    "readOnly", "eventType", "recipientAccountId",
+    "eventVersion",
+    "userIdentity",
+    "eventTime",
+    "eventSource",
+    "eventName",
+    "awsRegion",
+    "sourceIPAddress",
+    "userAgent",
+    "requestParameters",
+    "responseElements",
+    "eventID",
+    "readOnly",
+    "eventType",
+    "recipientAccountId",
 )
 SINCE_VERSION = {"managementEvent": (1, 6), "eventCategory": (1, 7)}
-ISSUING = {"AssumeRole", "AssumeRoleWithSAML", "AssumeRoleWithWebIdentity", "GetSessionToken",
-           "GetFederationToken"}
+ISSUING = {
+    "AssumeRole",
+    "AssumeRoleWithSAML",
+    "AssumeRoleWithWebIdentity",
+    "GetSessionToken",
+    "GetFederationToken",
+}
 
 Record = dict[str, Any]
 
@@ -63,8 +79,11 @@ def relative_files(root: Path) -> dict[str, Path]:
 @pytest.fixture(scope="module")
 def regenerated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("sample")
-    subprocess.run([sys.executable, str(SAMPLE / "generate.py"), "--out", str(out)], check=True,
-                   capture_output=True)
+    subprocess.run(
+        [sys.executable, str(SAMPLE / "generate.py"), "--out", str(out)],
+        check=True,
+        capture_output=True,
+    )
     return out
 
 
@@ -123,20 +142,30 @@ def test_label_values_follow_the_conventions(labels: dict[str, dict[str, str]]) 
         if row["access_path"] == "mcp_managed":
             assert row["agent_name"] == "aws-mcp.amazonaws.com"
     pairs = Counter((r["actor_kind"], r["access_path"]) for r in labels.values())
-    assert set(pairs) == {("agent", "mcp_managed"), ("agent", "mcp_self_managed"), ("agent", "direct"),
-                          ("human", "console"), ("human", "direct"), ("service", "service"),
-                          ("workload", "direct"), ("unknown", "none")}
+    assert set(pairs) == {
+        ("agent", "mcp_managed"),
+        ("agent", "mcp_self_managed"),
+        ("agent", "direct"),
+        ("human", "console"),
+        ("human", "direct"),
+        ("service", "service"),
+        ("workload", "direct"),
+        ("unknown", "none"),
+    }
 
 
-def test_scenario_counts_match_the_labels(labels: dict[str, dict[str, str]], scenario: dict[str, Any],
-                                          records: dict[str, Record]) -> None:
+def test_scenario_counts_match_the_labels(
+    labels: dict[str, dict[str, str]], scenario: dict[str, Any], records: dict[str, Record]
+) -> None:
     events = scenario["events"]
     assert events["distinct"] == len(labels) == len(records)
     assert 3000 <= events["distinct"] <= 6000
     per_label = Counter(f"{r['actor_kind']}/{r['access_path']}" for r in labels.values())
     assert events["per_label"] == dict(per_label)
     assert events["per_account"] == dict(Counter(r["recipientAccountId"] for r in records.values()))
-    assert scenario["agent_names"] == sorted({r["agent_name"] for r in labels.values() if r["agent_name"]})
+    assert scenario["agent_names"] == sorted(
+        {r["agent_name"] for r in labels.values() if r["agent_name"]}
+    )
 
 
 def test_every_record_has_the_required_fields(records: dict[str, Record]) -> None:
@@ -159,8 +188,10 @@ def test_every_record_has_the_required_fields(records: dict[str, Record]) -> Non
         credentials = (record["responseElements"] or {}).get("credentials")
         if credentials:
             assert credentials["accessKeyId"].startswith("ASIA")
-            assert re.match(r"^[A-Z][a-z]{2} \d{1,2}, 2026, \d{1,2}:\d{2}:\d{2} [AP]M$",
-                            credentials["expiration"])
+            assert re.match(
+                r"^[A-Z][a-z]{2} \d{1,2}, 2026, \d{1,2}:\d{2}:\d{2} [AP]M$",
+                credentials["expiration"],
+            )
             assert record.get("responseElements", {}).get("assumedRoleUser")
 
 
@@ -173,8 +204,9 @@ def test_event_times_lie_in_the_period(records: dict[str, Record]) -> None:
     assert len(months) == 6  # both quarters, every month
 
 
-def test_files_follow_the_organization_trail_layout(event_files: dict[str, list[Record]],
-                                                    scenario: dict[str, Any]) -> None:
+def test_files_follow_the_organization_trail_layout(
+    event_files: dict[str, list[Record]], scenario: dict[str, Any]
+) -> None:
     assert len(event_files) == scenario["files"]["event_files"] < 800
     late = 0
     for key, batch in event_files.items():
@@ -196,8 +228,9 @@ def _is_sorted(batch: list[Record]) -> bool:
     return times == sorted(times)
 
 
-def test_duplicated_events_are_identical_copies_in_two_files(event_files: dict[str, list[Record]],
-                                                             scenario: dict[str, Any]) -> None:
+def test_duplicated_events_are_identical_copies_in_two_files(
+    event_files: dict[str, list[Record]], scenario: dict[str, Any]
+) -> None:
     copies: dict[str, list[tuple[str, str]]] = defaultdict(list)
     for key, batch in event_files.items():
         for record in batch:
@@ -220,7 +253,11 @@ def test_downstream_calls_of_tagged_sessions_use_keys_issued_in_the_set(
     tagged: set[str] = set()
     for record in issuing:
         params = record["requestParameters"] or {}
-        if params.get("tags") or params.get("principalTags") or params.get("incomingTransitiveTags"):
+        if (
+            params.get("tags")
+            or params.get("principalTags")
+            or params.get("incomingTransitiveTags")
+        ):
             tagged.add(record["responseElements"]["credentials"]["accessKeyId"])
     # Chains: a session opened by a tagged session carries the transitive tags on.
     grew = True
@@ -243,8 +280,9 @@ def test_downstream_calls_of_tagged_sessions_use_keys_issued_in_the_set(
             assert labels[event_id]["actor_kind"] == "agent", event_id
 
 
-def test_cross_account_assume_role_is_logged_in_both_accounts(records: dict[str, Record],
-                                                             scenario: dict[str, Any]) -> None:
+def test_cross_account_assume_role_is_logged_in_both_accounts(
+    records: dict[str, Record], scenario: dict[str, Any]
+) -> None:
     by_shared: dict[str, list[Record]] = defaultdict(list)
     for record in records.values():
         if "sharedEventID" in record:
@@ -257,35 +295,43 @@ def test_cross_account_assume_role_is_logged_in_both_accounts(records: dict[str,
         assert {a["recipientAccountId"], b["recipientAccountId"]} == ACCOUNTS
         assert a["eventID"] != b["eventID"]
         assert a["responseElements"] == b["responseElements"]
-        incoming += "incomingTransitiveTags" in b["requestParameters"] or "incomingTransitiveTags" in (
-            a["requestParameters"])
+        incoming += (
+            "incomingTransitiveTags" in b["requestParameters"]
+            or "incomingTransitiveTags" in (a["requestParameters"])
+        )
     assert incoming > 0
 
 
-def test_managed_mcp_tool_calls_join_their_downstream_calls(records: dict[str, Record],
-                                                           labels: dict[str, dict[str, str]]) -> None:
+def test_managed_mcp_tool_calls_join_their_downstream_calls(
+    records: dict[str, Record], labels: dict[str, dict[str, str]]
+) -> None:
     by_request_id: dict[str, list[Record]] = defaultdict(list)
     for record in records.values():
         if record["userIdentity"].get("invokedBy") == "aws-mcp.amazonaws.com":
             by_request_id[record["requestID"]].append(record)
     tool_calls = [r for r in records.values() if r["eventType"] == "AwsMcpEvent"]
     shapes = Counter((r["eventSource"], r["eventCategory"]) for r in tool_calls)
-    assert set(shapes) == {("aws-mcp.amazonaws.com", "Management"), ("aws-mcp.us-east-1.api.aws", "Data")}
+    assert set(shapes) == {
+        ("aws-mcp.amazonaws.com", "Management"),
+        ("aws-mcp.us-east-1.api.aws", "Data"),
+    }
     joined = 0
     for tool_call in tool_calls:
         for request in (tool_call.get("additionalEventData") or {}).get("downstreamRequests", []):
             (downstream,) = by_request_id[request["requestId"]]
             assert downstream["userIdentity"]["arn"] == tool_call["userIdentity"]["arn"]
-            assert downstream["sourceIPAddress"] == downstream["userAgent"] == "aws-mcp.amazonaws.com"
+            assert (
+                downstream["sourceIPAddress"] == downstream["userAgent"] == "aws-mcp.amazonaws.com"
+            )
             assert labels[downstream["eventID"]]["access_path"] == "mcp_managed"
             joined += 1
     assert joined == sum(len(v) for v in by_request_id.values())
     assert any("additionalEventData" not in r for r in tool_calls)  # documentation searches
 
 
-def test_role_tagged_during_the_period_changes_its_label(records: dict[str, Record],
-                                                         labels: dict[str, dict[str, str]],
-                                                         scenario: dict[str, Any]) -> None:
+def test_role_tagged_during_the_period_changes_its_label(
+    records: dict[str, Record], labels: dict[str, dict[str, str]], scenario: dict[str, Any]
+) -> None:
     change = scenario["role_tag_changes"][0]
     before: Counter[tuple[str, str, str]] = Counter()
     after: Counter[tuple[str, str, str]] = Counter()
@@ -339,7 +385,9 @@ def test_digests_hash_the_listed_log_files_and_chain(scenario: dict[str, Any]) -
             assert content["previousDigestHashValue"] == hashlib.sha256(body).hexdigest()
 
 
-def test_non_event_objects_are_present_outside_the_cloudtrail_folders(scenario: dict[str, Any]) -> None:
+def test_non_event_objects_are_present_outside_the_cloudtrail_folders(
+    scenario: dict[str, Any],
+) -> None:
     others = scenario["files"]["other_objects"]
     assert any("/CloudTrail-Insight/" in key for key in others)
     assert any("/vpcflowlogs/" in key for key in others)

@@ -1,0 +1,443 @@
+"""Append the columns of one Parquet file to another without decoding any column data.
+
+The output is base's bytes up to its footer, then extra's bytes between its magic and its footer
+(column chunks, bloom filters, page indexes), then a new footer describing both. Parquet locates
+every page by absolute file offset, so a row group's chunks may live anywhere in the file: extra's
+chunks for row group i simply sit after all of base's data, and only extra's offsets change (by
+`delta`, the distance its data moved).
+
+One structure inside the copied bytes holds absolute offsets itself: the OffsetIndex (page
+locations). Extra's offset indexes are therefore re-encoded with shifted page offsets and written
+after the copied region; the stale originals stay behind as unreferenced bytes.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.errors import WarehouseError
+from pipeline.warehouse.thrift_compact import (
+    CType,
+    Struct,
+    ThriftError,
+    ThriftList,
+    decode_struct,
+    decode_struct_prefix,
+    encode_struct,
+    struct_list,
+)
+
+MAGIC = b"PAR1"
+ENCRYPTED_MAGIC = b"PARE"  # files whose footer is encrypted
+_TAIL_LEN = 8  # footer length (u32 little endian) + magic
+# No valid offset points before the leading magic: writers use 0 for "not set" (pyarrow and DuckDB
+# write ColumnChunk.file_offset = 0), and such values must stay 0 rather than move.
+_FIRST_DATA_OFFSET = len(MAGIC)
+_COPY_BLOCK = 8 << 20
+# copy_file_range cannot copy between these files (other filesystem, no kernel support): copy
+# through user space instead.
+_NO_KERNEL_COPY = frozenset({errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP})
+
+
+class _FileMetaData:
+    """Field ids in parquet.thrift."""
+
+    SCHEMA = 2
+    ROW_GROUPS = 4
+    KEY_VALUE_METADATA = 5
+    COLUMN_ORDERS = 7
+    ENCRYPTION_ALGORITHM = 8
+    FOOTER_SIGNING_KEY_METADATA = 9
+
+
+class _SchemaElement:
+    NAME = 4
+    NUM_CHILDREN = 5
+
+
+class _RowGroup:
+    COLUMNS = 1
+    TOTAL_BYTE_SIZE = 2
+    NUM_ROWS = 3
+    TOTAL_COMPRESSED_SIZE = 6
+
+
+class _ColumnChunk:
+    FILE_PATH = 1
+    FILE_OFFSET = 2
+    META_DATA = 3
+    OFFSET_INDEX_OFFSET = 4
+    OFFSET_INDEX_LENGTH = 5
+    COLUMN_INDEX_OFFSET = 6
+    CRYPTO_METADATA = 8
+    ENCRYPTED_COLUMN_METADATA = 9
+
+
+class _ColumnMetaData:
+    DATA_PAGE_OFFSET = 9
+    INDEX_PAGE_OFFSET = 10
+    DICTIONARY_PAGE_OFFSET = 11
+    BLOOM_FILTER_OFFSET = 14
+
+
+_OFFSET_INDEX_PAGE_LOCATIONS = 1
+_PAGE_LOCATION_OFFSET = 1
+_KEY_VALUE_KEY = 1
+_ARROW_SCHEMA_KEY = b"ARROW:schema"
+
+
+@dataclass(frozen=True)
+class _Footer:
+    path: Path
+    fd: int  # kept open until the copy: the data copied is the data the footer describes
+    start: int  # offset of the footer's first byte: the data region ends here
+    meta: Struct
+    schema: list[Struct]
+    row_groups: list[Struct]
+
+
+def append_columns(base: Path, extra: Path, out: Path) -> None:
+    """Write `out`: base's columns followed by extra's, row group by row group, copying the
+    encoded column chunks as they are. Both files need the same row groups (count and rows)
+    and no column name in common. `out` appears whole or not at all (it may be `base`)."""
+    with _open(base) as base_fd, _open(extra) as extra_fd:
+        base_footer = _read_footer(base, base_fd)
+        extra_footer = _read_footer(extra, extra_fd)
+        _check_compatible(base_footer, extra_footer)
+        delta = base_footer.start - _FIRST_DATA_OFFSET
+        # Relocated offset indexes go right after extra's copied region.
+        offset_indexes = _relocate_offset_indexes(extra_footer, delta, extra_footer.start + delta)
+        footer = encode_struct(_merge_metadata(base_footer, extra_footer, delta))
+        tail = offset_indexes + footer + len(footer).to_bytes(4, "little") + MAGIC
+        _write_output(out, base_footer, extra_footer, tail)
+
+
+@contextmanager
+def _open(path: Path) -> Iterator[int]:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError as exc:
+        raise WarehouseError(
+            f"cannot open {path}: {exc.strerror}", hint="check the path", path=str(path)
+        ) from exc
+    try:
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def _not_parquet(path: Path, why: str) -> WarehouseError:
+    return WarehouseError(
+        f"{path} is not a Parquet file this can append: {why}",
+        hint="both inputs must be plain (unencrypted, single-file) Parquet",
+        path=str(path),
+    )
+
+
+@contextmanager
+def _footer_errors(path: Path, *other_paths: Path) -> Iterator[None]:
+    """Name the file(s) when a footer does not hold the structures Parquet defines."""
+    try:
+        yield
+    except ThriftError as exc:
+        names = " or ".join(str(p) for p in (path, *other_paths))
+        raise WarehouseError(
+            f"{names} has an unreadable Parquet footer: {exc}",
+            hint="both inputs must be valid Parquet",
+            path=names,
+        ) from exc
+
+
+def _read_footer(path: Path, fd: int) -> _Footer:
+    size = os.fstat(fd).st_size
+    if size < len(MAGIC) + _TAIL_LEN:
+        raise _not_parquet(path, f"only {size} bytes")
+    head, tail = os.pread(fd, len(MAGIC), 0), os.pread(fd, _TAIL_LEN, size - _TAIL_LEN)
+    if ENCRYPTED_MAGIC in (head, tail[4:]):
+        raise _not_parquet(path, "its footer is encrypted")
+    if head != MAGIC or tail[4:] != MAGIC:
+        raise _not_parquet(path, "no PAR1 magic at its start and end")
+    start = size - _TAIL_LEN - int.from_bytes(tail[:4], "little")
+    if start < len(MAGIC):
+        raise _not_parquet(path, "its footer length exceeds the file")
+    with _footer_errors(path):
+        meta, used = decode_struct_prefix(os.pread(fd, size - _TAIL_LEN - start, start))
+        # Checked before the length: an encrypted file with a plaintext footer signs it, and
+        # the signature follows the struct.
+        if meta.find(_FileMetaData.ENCRYPTION_ALGORITHM) or meta.find(
+            _FileMetaData.FOOTER_SIGNING_KEY_METADATA
+        ):
+            raise _not_parquet(path, "it is encrypted")
+        if used != size - _TAIL_LEN - start:
+            raise _not_parquet(path, "bytes follow the FileMetaData in its footer")
+        schema = meta.get_structs(_FileMetaData.SCHEMA) or []
+        row_groups = meta.get_structs(_FileMetaData.ROW_GROUPS) or []
+        for row_group in row_groups:
+            _check_chunks_are_local(path, _chunks(row_group))
+    if not schema:
+        raise _not_parquet(path, "its footer has no schema")
+    return _Footer(path, fd, start, meta, schema, row_groups)
+
+
+def _chunks(row_group: Struct) -> list[Struct]:
+    return row_group.get_structs(_RowGroup.COLUMNS) or []
+
+
+def _check_chunks_are_local(path: Path, chunks: list[Struct]) -> None:
+    for chunk in chunks:
+        if chunk.find(_ColumnChunk.FILE_PATH):
+            raise _not_parquet(path, "its column chunks live in other files (file_path)")
+        if chunk.find(_ColumnChunk.CRYPTO_METADATA) or chunk.find(
+            _ColumnChunk.ENCRYPTED_COLUMN_METADATA
+        ):
+            raise _not_parquet(path, "it has encrypted columns")
+
+
+def _check_compatible(base: _Footer, extra: _Footer) -> None:
+    if len(base.row_groups) != len(extra.row_groups):
+        raise WarehouseError(
+            f"{extra.path} has {len(extra.row_groups)} row groups, {base.path} has "
+            f"{len(base.row_groups)}",
+            hint="write both files with the same row group sizes",
+            base=str(base.path),
+            extra=str(extra.path),
+        )
+    for i, (base_group, extra_group) in enumerate(
+        zip(base.row_groups, extra.row_groups, strict=True)
+    ):
+        with _footer_errors(base.path):
+            base_rows = base_group.get_int(_RowGroup.NUM_ROWS)
+        with _footer_errors(extra.path):
+            extra_rows = extra_group.get_int(_RowGroup.NUM_ROWS)
+        if base_rows != extra_rows:
+            raise WarehouseError(
+                f"row group {i} has {extra_rows} rows in {extra.path}, {base_rows} in {base.path}",
+                hint="write both files with the same row group sizes",
+                base=str(base.path),
+                extra=str(extra.path),
+            )
+    shared = sorted(set(_column_names(base)) & set(_column_names(extra)))
+    if shared:
+        raise WarehouseError(
+            f"columns {', '.join(shared)} are in both {base.path} and {extra.path}",
+            hint="drop or rename them in one file",
+            base=str(base.path),
+            extra=str(extra.path),
+        )
+
+
+def _column_names(footer: _Footer) -> list[str]:
+    """Top-level column names: the root's children, skipping each child's own subtree."""
+    with _footer_errors(footer.path):
+        schema = footer.schema
+        names: list[str] = []
+        i = 1
+        for _ in range(_num_children(schema[0])):
+            if i >= len(schema):
+                raise ThriftError("the schema ends before its root's last child")
+            names.append((schema[i].get_bytes(_SchemaElement.NAME) or b"").decode(errors="replace"))
+            i = _subtree_end(schema, i)
+        if i != len(schema):
+            raise ThriftError("schema elements follow the root's last child")
+    return names
+
+
+def _subtree_end(schema: list[Struct], i: int) -> int:
+    """Index after the subtree rooted at schema[i] (elements are stored depth first)."""
+    pending = 1
+    while pending:
+        if i >= len(schema):
+            raise ThriftError("the schema ends inside a group")
+        pending += _num_children(schema[i]) - 1
+        i += 1
+    return i
+
+
+def _num_children(element: Struct) -> int:
+    count = element.get_int(_SchemaElement.NUM_CHILDREN) or 0
+    if count < 0:
+        raise ThriftError(f"negative num_children {count}")
+    return count
+
+
+def _relocate_offset_indexes(extra: _Footer, delta: int, region_start: int) -> bytes:
+    """Re-encode extra's OffsetIndex structures with page offsets moved by delta (their
+    encoded length can change, so they cannot be patched in place) and point extra's column
+    chunks at the copies, which will be written from region_start on."""
+    region = bytearray()
+    with _footer_errors(extra.path):
+        for chunk in (c for group in extra.row_groups for c in _chunks(group)):
+            offset = chunk.get_int(_ColumnChunk.OFFSET_INDEX_OFFSET)
+            length = chunk.get_int(_ColumnChunk.OFFSET_INDEX_LENGTH)
+            if offset is None:
+                continue
+            if (
+                length is None
+                or offset < _FIRST_DATA_OFFSET
+                or not 0 <= length <= extra.start - offset
+            ):
+                raise ThriftError(f"offset index at {offset} (length {length}) is out of bounds")
+            index = decode_struct(os.pread(extra.fd, length, offset))
+            for location in index.get_structs(_OFFSET_INDEX_PAGE_LOCATIONS) or []:
+                _shift(location, _PAGE_LOCATION_OFFSET, delta)
+            encoded = encode_struct(index)
+            chunk.set(_ColumnChunk.OFFSET_INDEX_OFFSET, CType.I64, region_start + len(region))
+            chunk.set(_ColumnChunk.OFFSET_INDEX_LENGTH, CType.I32, len(encoded))
+            region += encoded
+    return bytes(region)
+
+
+def _shift(value: Struct, field_id: int, delta: int) -> None:
+    """Move one absolute offset (an i64 in every struct that has one)."""
+    offset = value.get_int(field_id)
+    if offset is not None and offset >= _FIRST_DATA_OFFSET:
+        value.set(field_id, CType.I64, offset + delta)
+
+
+def _shift_chunk(chunk: Struct, delta: int) -> Struct:
+    """A copy of extra's column chunk with its offsets into the data region moved by delta
+    (the offset index was already relocated)."""
+    moved = chunk.copy()
+    _shift(moved, _ColumnChunk.FILE_OFFSET, delta)
+    _shift(moved, _ColumnChunk.COLUMN_INDEX_OFFSET, delta)
+    meta = moved.get_struct(_ColumnChunk.META_DATA)
+    if meta is not None:
+        meta = meta.copy()
+        for field_id in (
+            _ColumnMetaData.DATA_PAGE_OFFSET,
+            _ColumnMetaData.INDEX_PAGE_OFFSET,
+            _ColumnMetaData.DICTIONARY_PAGE_OFFSET,
+            _ColumnMetaData.BLOOM_FILTER_OFFSET,
+        ):
+            _shift(meta, field_id, delta)
+        moved.set(_ColumnChunk.META_DATA, CType.STRUCT, meta)
+    return moved
+
+
+def _merge_metadata(base: _Footer, extra: _Footer, delta: int) -> Struct:
+    """base's FileMetaData (version, num_rows, created_by, unknown fields kept) describing
+    extra's columns too."""
+    with _footer_errors(base.path, extra.path):
+        merged = base.meta.copy()
+        merged.set(_FileMetaData.SCHEMA, CType.LIST, struct_list(_merge_schema(base, extra)))
+        row_groups = [
+            _merge_row_group(b, e, delta)
+            for b, e in zip(base.row_groups, extra.row_groups, strict=True)
+        ]
+        merged.set(_FileMetaData.ROW_GROUPS, CType.LIST, struct_list(row_groups))
+        _drop_arrow_schema(merged)
+        _merge_column_orders(merged, base.meta, extra.meta)
+    return merged
+
+
+def _merge_schema(base: _Footer, extra: _Footer) -> list[Struct]:
+    root = base.schema[0].copy()
+    children = _num_children(base.schema[0]) + _num_children(extra.schema[0])
+    root.set(_SchemaElement.NUM_CHILDREN, CType.I32, children)
+    return [root, *base.schema[1:], *extra.schema[1:]]
+
+
+def _merge_row_group(base: Struct, extra: Struct, delta: int) -> Struct:
+    merged = base.copy()
+    chunks = _chunks(base) + [_shift_chunk(c, delta) for c in _chunks(extra)]
+    merged.set(_RowGroup.COLUMNS, CType.LIST, struct_list(chunks))
+    total = (base.get_int(_RowGroup.TOTAL_BYTE_SIZE) or 0) + (
+        extra.get_int(_RowGroup.TOTAL_BYTE_SIZE) or 0
+    )
+    merged.set(_RowGroup.TOTAL_BYTE_SIZE, CType.I64, total)
+    base_compressed = base.get_int(_RowGroup.TOTAL_COMPRESSED_SIZE)
+    extra_compressed = extra.get_int(_RowGroup.TOTAL_COMPRESSED_SIZE)
+    if base_compressed is None or extra_compressed is None:
+        # Optional: a partial sum would be wrong, absent is merely unknown.
+        merged.drop(_RowGroup.TOTAL_COMPRESSED_SIZE)
+    else:
+        total = base_compressed + extra_compressed
+        merged.set(_RowGroup.TOTAL_COMPRESSED_SIZE, CType.I64, total)
+    return merged
+
+
+def _drop_arrow_schema(merged: Struct) -> None:
+    """pyarrow stores its schema under ARROW:schema; base's would describe only base's
+    columns, so drop it and let readers derive types from the Parquet schema."""
+    entries = merged.get_structs(_FileMetaData.KEY_VALUE_METADATA)
+    if entries is None:
+        return
+    kept = [e for e in entries if e.get_bytes(_KEY_VALUE_KEY) != _ARROW_SCHEMA_KEY]
+    if kept:
+        merged.set(_FileMetaData.KEY_VALUE_METADATA, CType.LIST, struct_list(kept))
+    else:
+        merged.drop(_FileMetaData.KEY_VALUE_METADATA)
+
+
+def _merge_column_orders(merged: Struct, base: Struct, extra: Struct) -> None:
+    """One ColumnOrder per leaf column, or none: orders for only some columns would be
+    misaligned with the leaves."""
+    base_orders = base.find(_FileMetaData.COLUMN_ORDERS)
+    extra_orders = extra.find(_FileMetaData.COLUMN_ORDERS)
+    if base_orders is None or extra_orders is None:
+        merged.drop(_FileMetaData.COLUMN_ORDERS)
+        return
+    if not isinstance(base_orders.value, ThriftList) or not isinstance(
+        extra_orders.value, ThriftList
+    ):
+        raise ThriftError("column_orders is not a list")
+    items = base_orders.value.items + extra_orders.value.items
+    orders = ThriftList(base_orders.value.element_type, items)
+    merged.set(_FileMetaData.COLUMN_ORDERS, base_orders.type, orders)
+
+
+def _write_output(out: Path, base: _Footer, extra: _Footer, tail: bytes) -> None:
+    """Write under a temporary name beside `out`, then rename: a reader never sees half a
+    file, and `out` may be one of the inputs (they stay open, so the copy reads the old one)."""
+    tmp = out.with_name(f".{out.name}.tmp")
+    try:
+        with open(tmp, "wb", buffering=0) as dst:
+            _copy_range(base, dst.fileno(), 0, base.start)
+            _copy_range(extra, dst.fileno(), _FIRST_DATA_OFFSET, extra.start - _FIRST_DATA_OFFSET)
+            _write_all(dst.fileno(), tail)
+        os.replace(tmp, out)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise WarehouseError(
+            f"cannot write {out}: {exc.strerror}",
+            hint="check free space and permissions",
+            path=str(out),
+        ) from exc
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _copy_range(src: _Footer, dst: int, offset: int, length: int) -> None:
+    """Append src's bytes [offset, offset + length) to dst: in the kernel where it can (no
+    copies through Python, and filesystems may share the blocks), else in large blocks."""
+    end = offset + length
+    in_kernel = hasattr(os, "copy_file_range")
+    while offset < end:
+        copied = 0
+        if in_kernel:
+            try:
+                copied = os.copy_file_range(src.fd, dst, end - offset, offset)
+            except OSError as exc:
+                if exc.errno not in _NO_KERNEL_COPY:
+                    raise
+            # Some filesystems report 0 bytes copied instead of failing: retry in user space.
+            in_kernel = copied > 0
+        if not in_kernel:
+            block = os.pread(src.fd, min(end - offset, _COPY_BLOCK), offset)
+            if not block:
+                raise WarehouseError(f"{src.path} shrank while being copied", path=str(src.path))
+            _write_all(dst, block)
+            copied = len(block)
+        offset += copied
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]

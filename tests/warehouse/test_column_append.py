@@ -1,0 +1,573 @@
+"""append_columns: extra's column chunks copied after base's, one new footer describing both.
+
+Every check compares exact values: the merged file read by pyarrow and by DuckDB against the two
+inputs, and every moved offset against the input's offset plus the distance extra's data moved.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from pipeline.errors import WarehouseError
+from pipeline.warehouse.column_append import append_columns
+from pipeline.warehouse.thrift_compact import (
+    CType,
+    Field,
+    Struct,
+    ThriftError,
+    ThriftList,
+    ThriftMap,
+    decode_struct,
+    encode_struct,
+)
+
+ROW_GROUPS = [1000, 1000, 500]
+ROWS = sum(ROW_GROUPS)
+T0 = datetime(2024, 3, 1, tzinfo=UTC)
+
+
+def _base_table(rows: int = ROWS) -> pa.Table:
+    payloads = [
+        json.dumps(
+            {
+                "eventName": f"GetObject{i % 13}",
+                "requestParameters": {"bucketName": f"bucket-{i % 5}", "key": f"k/{i}"},
+                "padding": "x" * (150 + i % 50),
+            }
+        )
+        for i in range(rows)
+    ]
+    return pa.table(
+        {
+            "id": pa.array(range(rows), pa.int64()),
+            "k_dict": pa.array([f"key-{i % 20}" for i in range(rows)]),
+            "k_plain": pa.array([f"plain-{i}" for i in range(rows)]),
+            "flag": pa.array([None if i % 11 == 0 else i % 2 == 0 for i in range(rows)]),
+            "ts": pa.array(
+                [None if i % 17 == 0 else T0 + timedelta(seconds=i) for i in range(rows)],
+                pa.timestamp("us", tz="UTC"),
+            ),
+            "qty": pa.array([None if i % 3 == 0 else i * 7 for i in range(rows)], pa.int64()),
+            "payload": pa.array(payloads),
+            "tags": pa.array([[i, i + 1] if i % 4 else None for i in range(rows)]),
+        }
+    )
+
+
+def _extra_table(rows: int = ROWS) -> pa.Table:
+    return pa.table(
+        {
+            "label": pa.array([None if i % 7 == 0 else f"label-{i}" for i in range(rows)]),
+            "ok": pa.array([i % 3 == 0 for i in range(rows)]),
+            "note": pa.array([None] * rows, pa.string()),
+            # A nested field may share a name with a top-level column of base: only top-level
+            # names collide.
+            "info": pa.array(
+                [{"id": i * 2, "src": f"s{i % 4}"} for i in range(rows)],
+                pa.struct([("id", pa.int64()), ("src", pa.string())]),
+            ),
+        }
+    )
+
+
+def _write(table: pa.Table, path: Path, row_groups: list[int] = ROW_GROUPS, **options: Any) -> Path:
+    """Write with exactly the given row group sizes (pyarrow splits by a single size)."""
+    with pq.ParquetWriter(path, table.schema, compression="zstd", **options) as writer:
+        start = 0
+        for rows in row_groups:
+            writer.write_table(table.slice(start, rows), row_group_size=max(rows, 1))
+            start += rows
+    return path
+
+
+def _duckdb_copy(select: str, path: Path, row_group_size: int) -> Path:
+    duckdb.sql(f"COPY ({select}) TO '{path}' (FORMAT parquet, ROW_GROUP_SIZE {row_group_size})")
+    return path
+
+
+def _footer_start(path: Path) -> int:
+    data = path.read_bytes()
+    return len(data) - 8 - int.from_bytes(data[-8:-4], "little")
+
+
+def _footer_bytes(path: Path) -> bytes:
+    data = path.read_bytes()
+    return data[_footer_start(path) : -8]
+
+
+def _footer(path: Path) -> Struct:
+    return decode_struct(_footer_bytes(path))
+
+
+def _structs(value: Struct, field_id: int) -> list[Struct]:
+    found = value.get_structs(field_id)
+    assert found is not None
+    return found
+
+
+def _int(value: Struct, field_id: int) -> int:
+    found = value.get_int(field_id)
+    assert found is not None
+    return found
+
+
+def _chunks(meta: Struct, group: int) -> list[Struct]:
+    return _structs(_structs(meta, 4)[group], 1)
+
+
+def _rows(sql: str, *params: object) -> list[tuple[Any, ...]]:
+    with duckdb.connect() as con:
+        return con.execute(sql, list(params)).fetchall()
+
+
+def _assert_merged(base: Path, extra: Path, out: Path) -> None:
+    """The merged file holds base's columns then extra's, with the same rows and row groups,
+    whoever reads it; extra's offsets moved by exactly delta, base's did not move."""
+    merged = pq.read_table(out)
+    expected = [pq.read_table(base), pq.read_table(extra)]
+    names = [name for table in expected for name in table.column_names]
+    assert merged.column_names == names
+    for table in expected:
+        for name in table.column_names:
+            assert merged.column(name).to_pylist() == table.column(name).to_pylist(), name
+            assert merged.schema.field(name).type == table.schema.field(name).type, name
+
+    both = "SELECT * FROM read_parquet(?) POSITIONAL JOIN read_parquet(?)"
+    assert _rows("SELECT * FROM read_parquet(?)", str(out)) == _rows(both, str(base), str(extra))
+
+    meta, base_meta = pq.ParquetFile(out).metadata, pq.ParquetFile(base).metadata
+    assert [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] == [
+        base_meta.row_group(i).num_rows for i in range(base_meta.num_row_groups)
+    ]
+    assert meta.num_rows == base_meta.num_rows
+
+    delta = _footer_start(base) - 4
+    merged_footer, base_footer, extra_footer = _footer(out), _footer(base), _footer(extra)
+    for group in range(len(_structs(base_footer, 4))):
+        base_chunks, extra_chunks = _chunks(base_footer, group), _chunks(extra_footer, group)
+        merged_chunks = _chunks(merged_footer, group)
+        sizes = [_structs(meta, 4)[group] for meta in (merged_footer, base_footer, extra_footer)]
+        for field_id in (2, 6):  # total_byte_size, total_compressed_size
+            merged_size, base_size, extra_size = (g.get_int(field_id) for g in sizes)
+            if base_size is None or extra_size is None:
+                assert merged_size is None
+            else:
+                assert merged_size == base_size + extra_size
+        assert merged_chunks[: len(base_chunks)] == base_chunks
+        for moved, original in zip(merged_chunks[len(base_chunks) :], extra_chunks, strict=True):
+            _assert_moved(moved, original, delta, out, extra)
+
+
+def _assert_moved(moved: Struct, original: Struct, delta: int, out: Path, extra: Path) -> None:
+    moved_meta, original_meta = moved.get_struct(3), original.get_struct(3)
+    assert moved_meta is not None
+    assert original_meta is not None
+    for field_id in (9, 10, 11, 14):  # data, index, dictionary page and bloom filter offsets
+        before = original_meta.get_int(field_id)
+        # 0 means "none" (pyarrow writes data_page_offset 0 for a chunk without data pages).
+        expected = before + delta if before else before
+        assert moved_meta.get_int(field_id) == expected
+    start = _int(original_meta, 11) if original_meta.find(11) else _int(original_meta, 9)
+    size = _int(original_meta, 7)  # total_compressed_size: all of the chunk's pages
+    assert _read(out, start + delta, size) == _read(extra, start, size)
+    column_index = original.get_int(6)
+    if column_index is not None:
+        assert moved.get_int(6) == column_index + delta
+        assert _read(out, column_index + delta, _int(moved, 7)) == _read(
+            extra, column_index, _int(original, 7)
+        )
+    if original.find(4):
+        _assert_offset_index_moved(moved, original, delta, out, extra)
+
+
+def _assert_offset_index_moved(
+    moved: Struct, original: Struct, delta: int, out: Path, extra: Path
+) -> None:
+    """Page locations in the relocated offset index point at the same page bytes."""
+    before = decode_struct(_read(extra, _int(original, 4), _int(original, 5)))
+    after = decode_struct(_read(out, _int(moved, 4), _int(moved, 5)))
+    pages_before, pages_after = _structs(before, 1), _structs(after, 1)
+    assert len(pages_after) == len(pages_before)
+    for page_after, page_before in zip(pages_after, pages_before, strict=True):
+        offset, size = _int(page_before, 1), _int(page_before, 2)
+        assert _int(page_after, 1) == offset + delta
+        assert _int(page_after, 2) == size
+        assert _int(page_after, 3) == _int(page_before, 3)
+        assert _read(out, offset + delta, size) == _read(extra, offset, size)
+
+
+def _read(path: Path, offset: int, length: int) -> bytes:
+    with path.open("rb") as f:
+        f.seek(offset)
+        return f.read(length)
+
+
+def test_pyarrow_files_with_several_row_groups_are_merged(tmp_path: Path) -> None:
+    base = _write(_base_table(), tmp_path / "base.parquet", use_dictionary=["k_dict", "tags"])
+    extra = _write(_extra_table(), tmp_path / "extra.parquet")
+    out = tmp_path / "out.parquet"
+
+    append_columns(base, extra, out)
+
+    _assert_merged(base, extra, out)
+    merged = pq.read_table(out)
+    assert merged.schema.field("ts").type == pa.timestamp("us", tz="UTC")
+    assert merged.column("ts")[1].as_py() == T0 + timedelta(seconds=1)
+    assert [pq.ParquetFile(out).metadata.row_group(i).num_rows for i in range(3)] == ROW_GROUPS
+    # Pushed-down filters on a column of each file.
+    assert _rows(
+        "SELECT id, label FROM read_parquet(?) WHERE id BETWEEN 1999 AND 2002", str(out)
+    ) == [
+        (1999, "label-1999"),
+        (2000, "label-2000"),
+        (2001, "label-2001"),
+        (2002, None),
+    ]
+    assert _rows(
+        "SELECT id, k_dict, ok FROM read_parquet(?) WHERE label = 'label-2400'", str(out)
+    ) == [(2400, "key-0", True)]
+    assert _rows(
+        "SELECT count(*) FROM read_parquet(?) WHERE info.src = 's1' AND flag", str(out)
+    ) == [(0,)]
+    # pyarrow's own ARROW:schema (base's only) is gone; its other entries stay.
+    keys = [kv.get_bytes(1) for kv in _footer(out).get_structs(5) or []]
+    assert b"ARROW:schema" not in keys
+
+
+def test_page_indexes_and_bloom_filters_are_moved(tmp_path: Path) -> None:
+    bloom = {"ndv": 5000, "fpp": 0.01}
+    base = _write(
+        _base_table(),
+        tmp_path / "base.parquet",
+        write_page_index=True,
+        data_page_size=4096,
+        bloom_filter_options={"k_plain": bloom},
+    )
+    extra = _write(
+        _extra_table(),
+        tmp_path / "extra.parquet",
+        write_page_index=True,
+        data_page_size=2048,
+        bloom_filter_options={"label": bloom},
+    )
+    out = tmp_path / "out.parquet"
+
+    append_columns(base, extra, out)
+
+    _assert_merged(base, extra, out)
+    label = pq.ParquetFile(out).metadata.row_group(0).column(8)
+    assert label.path_in_schema == "label"
+    assert label.has_offset_index
+    assert label.has_column_index
+    probe = "SELECT bloom_filter_excludes FROM parquet_bloom_probe(?, ?, ?) ORDER BY row_group_id"
+    assert _rows(probe, str(out), "label", "label-2400") == [(True,), (True,), (False,)]
+    assert _rows(probe, str(out), "label", "label-5") == _rows(
+        probe, str(extra), "label", "label-5"
+    )
+    assert _rows(probe, str(out), "k_plain", "plain-1500") == [(True,), (False,), (True,)]
+
+
+def test_duckdb_written_files_are_merged(tmp_path: Path) -> None:
+    # DuckDB rounds row groups to its vector size: 2048-row groups, then the remainder.
+    base = _duckdb_copy(
+        "SELECT range::BIGINT AS id, 'k' || (range % 50) AS k, range * 1.5 AS d,"
+        " TIMESTAMPTZ '2024-03-01 00:00:00+00' + to_seconds(range) AS ts,"
+        " [range, range + 1] AS l, {'p': range} AS st FROM range(5000)",
+        tmp_path / "base.parquet",
+        2048,
+    )
+    groups = [2048, 2048, 904]
+    assert [pq.ParquetFile(base).metadata.row_group(i).num_rows for i in range(3)] == groups
+    extra = _write(_extra_table(5000), tmp_path / "extra.parquet", groups, write_page_index=True)
+    other = _duckdb_copy(
+        "SELECT 'v' || (range // 100) AS v, range % 2 = 0 AS even FROM range(5000)",
+        tmp_path / "other.parquet",
+        2048,
+    )
+
+    append_columns(base, extra, tmp_path / "out.parquet")
+    append_columns(base, other, tmp_path / "out2.parquet")
+
+    _assert_merged(base, extra, tmp_path / "out.parquet")
+    _assert_merged(base, other, tmp_path / "out2.parquet")
+    assert _rows(
+        "SELECT id, v FROM read_parquet(?) WHERE v = 'v43' AND id % 10 = 0",
+        str(tmp_path / "out2.parquet"),
+    ) == [(4300 + i, "v43") for i in range(0, 100, 10)]
+    # DuckDB writes bloom filters for dictionary-encoded columns: extra's moved with its data.
+    probe = (
+        "SELECT bloom_filter_excludes FROM parquet_bloom_probe(?, 'v', 'v43') ORDER BY row_group_id"
+    )
+    assert _rows(probe, str(tmp_path / "out2.parquet")) == [(True,), (True,), (False,)]
+
+
+def test_output_may_replace_the_base_file(tmp_path: Path) -> None:
+    base = _write(_base_table(), tmp_path / "base.parquet")
+    copy = tmp_path / "copy.parquet"
+    copy.write_bytes(base.read_bytes())
+    extra = _write(_extra_table(), tmp_path / "extra.parquet")
+
+    append_columns(base, extra, base)
+
+    _assert_merged(copy, extra, base)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "base.parquet",
+        "copy.parquet",
+        "extra.parquet",
+    ]
+
+
+def test_optional_sums_and_lists_are_dropped_when_only_one_file_has_them(
+    tmp_path: Path,
+) -> None:
+    base = _write(_base_table(), tmp_path / "base.parquet")
+    extra = _write(_extra_table(), tmp_path / "extra.parquet")
+    out = tmp_path / "out.parquet"
+    append_columns(base, extra, out)
+    assert len(_footer(out).get_structs(7) or []) == 8 + 5  # leaves: tags and info count twice
+
+    def drop_optional_fields(meta: Struct) -> None:
+        meta.drop(7)  # column_orders
+        for group in _structs(meta, 4):
+            group.drop(6)  # total_compressed_size
+
+    _rewrite_footer(extra, drop_optional_fields)
+    append_columns(base, extra, out)
+
+    assert _footer(out).find(7) is None
+    assert [group.find(6) for group in _structs(_footer(out), 4)] == [None, None, None]
+    _assert_merged(base, extra, out)
+
+
+@pytest.mark.parametrize("use_duckdb", [False, True])
+def test_files_without_rows_are_merged(tmp_path: Path, use_duckdb: bool) -> None:
+    if use_duckdb:
+        # DuckDB writes no row group at all.
+        base = _duckdb_copy("SELECT 1::BIGINT AS id LIMIT 0", tmp_path / "base.parquet", 2048)
+        extra = _duckdb_copy("SELECT 'a' AS s LIMIT 0", tmp_path / "extra.parquet", 2048)
+        groups = 0
+    else:
+        # pyarrow writes one row group of 0 rows.
+        base = tmp_path / "base.parquet"
+        extra = tmp_path / "extra.parquet"
+        pq.write_table(_base_table(0), base)
+        pq.write_table(_extra_table(0), extra)
+        groups = 1
+    assert pq.ParquetFile(base).metadata.num_row_groups == groups
+    out = tmp_path / "out.parquet"
+
+    append_columns(base, extra, out)
+
+    _assert_merged(base, extra, out)
+    assert pq.read_table(out).num_rows == 0
+    assert pq.ParquetFile(out).metadata.num_row_groups == groups
+    assert _rows("SELECT count(*) FROM read_parquet(?)", str(out)) == [(0,)]
+
+
+def test_an_empty_pyarrow_file_and_an_empty_duckdb_file_differ_in_row_groups(
+    tmp_path: Path,
+) -> None:
+    base = tmp_path / "base.parquet"
+    pq.write_table(_base_table(0), base)
+    extra = _duckdb_copy("SELECT 'a' AS s LIMIT 0", tmp_path / "extra.parquet", 2048)
+
+    with pytest.raises(WarehouseError, match="0 row groups"):
+        append_columns(base, extra, tmp_path / "out.parquet")
+
+
+def _rewrite_footer(path: Path, change: Callable[[Struct], None]) -> None:
+    """Replace a file's footer with a changed copy (the data stays where it is)."""
+    start = _footer_start(path)
+    meta = _footer(path)
+    change(meta)
+    footer = encode_struct(meta)
+    data = path.read_bytes()[:start]
+    path.write_bytes(data + footer + len(footer).to_bytes(4, "little") + b"PAR1")
+
+
+def _assert_refused(base: Path, extra: Path, out: Path, *fragments: str) -> None:
+    with pytest.raises(WarehouseError) as caught:
+        append_columns(base, extra, out)
+    for fragment in fragments:
+        assert fragment in caught.value.message
+    assert not out.exists()
+    assert not list(out.parent.glob(".*.tmp"))
+
+
+def test_different_row_group_counts_are_refused(tmp_path: Path) -> None:
+    base = _write(_base_table(), tmp_path / "base.parquet")
+    extra = _write(_extra_table(), tmp_path / "extra.parquet", [2000, 500])
+    _assert_refused(
+        base, extra, tmp_path / "out.parquet", f"{extra} has 2 row groups, {base} has 3"
+    )
+
+
+def test_different_rows_per_group_are_refused(tmp_path: Path) -> None:
+    base = _write(_base_table(), tmp_path / "base.parquet")
+    extra = _write(_extra_table(), tmp_path / "extra.parquet", [1000, 500, 1000])
+    _assert_refused(
+        base,
+        extra,
+        tmp_path / "out.parquet",
+        f"row group 1 has 500 rows in {extra}, 1000 in {base}",
+    )
+
+
+def test_a_shared_column_name_is_refused(tmp_path: Path) -> None:
+    base = _write(_base_table(), tmp_path / "base.parquet")
+    extra = _write(
+        _extra_table().append_column("qty", pa.array(range(ROWS))), tmp_path / "extra.parquet"
+    )
+    _assert_refused(
+        base, extra, tmp_path / "out.parquet", f"columns qty are in both {base} and {extra}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b"id,name\n1,a\n", "no PAR1 magic"),
+        (b"PAR1", "only 4 bytes"),
+        (b"PAR1" + b"\x00" * 20 + b"\xff\x00\x00\x00PAR1", "footer length exceeds the file"),
+        (b"PAR1\x19\x1c\x01\x02\x00\x00\x00PAR1", "unreadable Parquet footer"),
+        (b"PARE" + b"\x00" * 20 + b"\x04\x00\x00\x00PARE", "encrypted"),
+    ],
+)
+def test_a_file_that_is_not_plain_parquet_is_refused(
+    tmp_path: Path, content: bytes, reason: str
+) -> None:
+    base = _write(_base_table(), tmp_path / "base.parquet")
+    extra = tmp_path / "extra.parquet"
+    extra.write_bytes(content)
+    _assert_refused(base, extra, tmp_path / "out.parquet", str(extra), reason)
+    _assert_refused(extra, base, tmp_path / "out.parquet", str(extra), reason)
+
+
+def test_a_missing_file_is_refused(tmp_path: Path) -> None:
+    base = _write(_base_table(), tmp_path / "base.parquet")
+    missing = tmp_path / "missing.parquet"
+    _assert_refused(base, missing, tmp_path / "out.parquet", f"cannot open {missing}")
+
+
+def test_chunks_in_other_files_and_encryption_are_refused(tmp_path: Path) -> None:
+    base = _write(_base_table(), tmp_path / "base.parquet")
+    extra = _write(_extra_table(), tmp_path / "extra.parquet")
+
+    def add_file_path(meta: Struct) -> None:
+        _chunks(meta, 0)[0].set(1, CType.BINARY, b"elsewhere.parquet")
+
+    _rewrite_footer(extra, add_file_path)
+    _assert_refused(base, extra, tmp_path / "out.parquet", str(extra), "file_path")
+
+    _rewrite_footer(extra, lambda meta: meta.set(8, CType.STRUCT, Struct([])))
+    _assert_refused(base, extra, tmp_path / "out.parquet", str(extra), "encrypted")
+
+
+# The codec.
+
+
+def _pyarrow_file(tmp_path: Path) -> Path:
+    return _write(
+        _base_table(),
+        tmp_path / "pyarrow.parquet",
+        write_page_index=True,
+        bloom_filter_options={"k_plain": True},
+        sorting_columns=[pq.SortingColumn(0)],
+    )
+
+
+def _duckdb_file(tmp_path: Path) -> Path:
+    return _duckdb_copy(
+        "SELECT range AS id, 'k' || (range % 50) AS k, range / 3 AS d, range % 7 = 0 AS b,"
+        " [range] AS l, map(['a'], [range]) AS m FROM range(5000)",
+        tmp_path / "duckdb.parquet",
+        2048,
+    )
+
+
+@pytest.mark.parametrize("make", [_pyarrow_file, _duckdb_file])
+def test_footers_round_trip_byte_for_byte(tmp_path: Path, make: Callable[[Path], Path]) -> None:
+    path = make(tmp_path)
+    footer = _footer_bytes(path)
+    assert encode_struct(decode_struct(footer)) == footer
+    meta = decode_struct(footer)
+    for chunk in _chunks(meta, 0):
+        for offset_field, length_field in ((4, 5), (6, 7)):  # offset index, column index
+            if chunk.find(offset_field):
+                index = _read(path, _int(chunk, offset_field), _int(chunk, length_field))
+                assert encode_struct(decode_struct(index)) == index
+
+
+def test_the_codec_writes_known_encodings() -> None:
+    value = Struct(
+        [
+            Field(1, CType.I32, 1),
+            Field(2, CType.BOOL, True),
+            Field(3, CType.BOOL, False),
+            Field(4, CType.I64, -2),
+            Field(20, CType.BINARY, b"ab"),
+            Field(21, CType.I8, -1),
+        ]
+    )
+    assert encode_struct(value) == bytes(
+        [0x15, 0x02, 0x11, 0x12, 0x16, 0x03, 0x08, 0x28, 0x02, 0x61, 0x62, 0x13, 0xFF, 0x00]
+    )
+    long_list = ThriftList(CType.I32, list(range(20)))
+    assert encode_struct(Struct([Field(1, CType.LIST, long_list)]))[:3] == bytes([0x19, 0xF5, 20])
+
+
+def test_every_type_and_unknown_fields_round_trip() -> None:
+    value = Struct(
+        [
+            Field(1, CType.I8, -128),
+            Field(2, CType.I16, -32768),
+            Field(3, CType.I32, 2**31 - 1),
+            Field(4, CType.I64, -(2**63)),
+            Field(5, CType.DOUBLE, -1.5),
+            Field(6, CType.BINARY, b""),
+            Field(7, CType.LIST, ThriftList(CType.BOOL, [True, False, True])),
+            Field(8, CType.SET, ThriftList(CType.BINARY, [b"x", b"y"])),
+            Field(9, CType.MAP, ThriftMap(CType.BINARY, CType.I32, [(b"k", 7), (b"l", -7)])),
+            Field(10, CType.MAP, ThriftMap(0, 0, [])),
+            Field(11, CType.LIST, ThriftList(CType.LIST, [ThriftList(CType.I64, [1, 2])])),
+            Field(300, CType.STRUCT, Struct([Field(-5, CType.BOOL, False)])),
+            Field(17, CType.I32, 3),  # ids out of order take the long form, and survive it
+        ]
+    )
+    encoded = encode_struct(value)
+    assert decode_struct(encoded) == value
+    assert encode_struct(decode_struct(encoded)) == encoded
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"\x15", "truncated"),
+        (b"\x15\x02", "truncated"),
+        (b"\x16" + b"\xff" * 11, "varint longer"),
+        (b"\x1d\x00", "unknown type code 13"),
+        (b"\x19\xf5\xff\x7f\x00", "container of"),
+        (b"\x15\x02\x00\x00", "1 bytes follow"),
+        (b"\x1c" * 100, "nested deeper"),
+    ],
+)
+def test_the_codec_refuses_malformed_bytes(data: bytes, message: str) -> None:
+    with pytest.raises(ThriftError, match=re.escape(message)):
+        decode_struct(data)
+
+
+def test_the_codec_refuses_values_that_do_not_fit() -> None:
+    with pytest.raises(ThriftError, match="does not fit in 32 bits"):
+        encode_struct(Struct([Field(1, CType.I32, 2**31)]))
+    with pytest.raises(ThriftError, match="cannot be written as type code 8"):
+        encode_struct(Struct([Field(1, CType.BINARY, 5)]))
