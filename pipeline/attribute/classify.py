@@ -29,7 +29,7 @@ from pipeline.config import AttributionSettings, Settings
 from pipeline.errors import WarehouseError
 from pipeline.resources import queries_dir
 from pipeline.sqlfile import parse_sql_file
-from pipeline.warehouse.column_append import append_columns
+from pipeline.warehouse.column_append import append_columns, row_group_rows
 from pipeline.warehouse.connect import (
     CLASSIFIED_FOLDER,
     GENERATION_FORMAT,
@@ -170,7 +170,7 @@ def _write_classified(
     with ThreadPoolExecutor(workers, thread_name_prefix="classified") as pool:
         rows = _RowStream(reader)
         for index, events_file in enumerate(files):
-            groups = _row_groups(events_file)
+            groups = row_group_rows(events_file)
             verdicts = rows.take(sum(groups))
             by_actor.update(_value_counts(verdicts.column("actor_kind")))
             dest = out / events_file.relative_to(layout.events)
@@ -252,11 +252,6 @@ class _RowStream:
                 return True
             self._held, self._rows = [batch], batch.num_rows
         return False
-
-
-def _row_groups(path: Path) -> list[int]:
-    meta = pq.read_metadata(path)
-    return [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
 
 
 def _append_verdicts(

@@ -9,6 +9,10 @@ chunks for row group i simply sit after all of base's data, and only extra's off
 One structure inside the copied bytes holds absolute offsets itself: the OffsetIndex (page
 locations). Extra's offset indexes are therefore re-encoded with shifted page offsets and written
 after the copied region; the stale originals stay behind as unreferenced bytes.
+
+Base's footer is only scanned, never decoded: its column chunks and schema elements (all but the
+root) go into the new footer as the bytes they were, and so does every FileMetaData or RowGroup
+field the merge does not change. Only extra's column chunks (few) are decoded and re-encoded.
 """
 
 from __future__ import annotations
@@ -23,13 +27,22 @@ from pathlib import Path
 from pipeline.errors import WarehouseError
 from pipeline.warehouse.thrift_compact import (
     CType,
+    EncodedField,
+    Expand,
+    FieldSpan,
+    ScannedStruct,
     Struct,
     ThriftError,
     ThriftList,
+    Value,
     decode_struct,
-    decode_struct_prefix,
+    decode_value,
+    encode_fields,
+    encode_list,
     encode_struct,
-    struct_list,
+    encode_value,
+    scan_list,
+    scan_struct,
 )
 
 MAGIC = b"PAR1"
@@ -89,6 +102,33 @@ _OFFSET_INDEX_PAGE_LOCATIONS = 1
 _PAGE_LOCATION_OFFSET = 1
 _KEY_VALUE_KEY = 1
 _ARROW_SCHEMA_KEY = b"ARROW:schema"
+# The FileMetaData lists whose elements the merge reads or copies one by one.
+_EXPAND: Expand = {
+    _FileMetaData.SCHEMA: {},
+    _FileMetaData.ROW_GROUPS: {_RowGroup.COLUMNS: {}},
+    _FileMetaData.KEY_VALUE_METADATA: {},
+}
+
+
+@dataclass(frozen=True)
+class _Element:
+    """One SchemaElement: its encoding, and the values the merge reads (None when absent)."""
+
+    encoded: bytes
+    name: Value | None
+    num_children: Value | None
+
+
+@dataclass(frozen=True)
+class _Group:
+    """One RowGroup: its fields' spans in the footer, its column chunks' encodings, and the
+    values the merge reads (None when absent)."""
+
+    fields: list[FieldSpan]
+    chunks: list[bytes]
+    num_rows: Value | None
+    total_byte_size: Value | None
+    total_compressed_size: Value | None
 
 
 @dataclass(frozen=True)
@@ -96,9 +136,17 @@ class _Footer:
     path: Path
     fd: int  # kept open until the copy: the data copied is the data the footer describes
     start: int  # offset of the footer's first byte: the data region ends here
-    meta: Struct
-    schema: list[Struct]
-    row_groups: list[Struct]
+    data: bytes  # the encoded FileMetaData
+    meta: ScannedStruct  # FileMetaData, its _EXPAND lists scanned
+    schema: list[_Element]
+    row_groups: list[_Group]
+
+    @property
+    def fields(self) -> list[FieldSpan]:
+        return self.meta.fields
+
+    def value(self, span: FieldSpan) -> bytes:
+        return self.data[span[2] : span[3]]
 
 
 def append_columns(base: Path, extra: Path, out: Path) -> None:
@@ -110,11 +158,22 @@ def append_columns(base: Path, extra: Path, out: Path) -> None:
         extra_footer = _read_footer(extra, extra_fd)
         _check_compatible(base_footer, extra_footer)
         delta = base_footer.start - _FIRST_DATA_OFFSET
+        with _footer_errors(extra):
+            extra_chunks = [[decode_struct(c) for c in g.chunks] for g in extra_footer.row_groups]
         # Relocated offset indexes go right after extra's copied region.
-        offset_indexes = _relocate_offset_indexes(extra_footer, delta, extra_footer.start + delta)
-        footer = encode_struct(_merge_metadata(base_footer, extra_footer, delta))
+        offset_indexes = _relocate_offset_indexes(
+            extra_footer, extra_chunks, delta, extra_footer.start + delta
+        )
+        footer = _merge_metadata(base_footer, extra_footer, extra_chunks, delta)
         tail = offset_indexes + footer + len(footer).to_bytes(4, "little") + MAGIC
         _write_output(out, base_footer, extra_footer, tail)
+
+
+def row_group_rows(path: Path) -> list[int]:
+    """The number of rows of each row group of a Parquet file, from its footer alone."""
+    with _open(path) as fd:
+        footer = _read_footer(path, fd)
+    return [_as_int(group.num_rows, _RowGroup.NUM_ROWS) or 0 for group in footer.row_groups]
 
 
 @contextmanager
@@ -166,36 +225,81 @@ def _read_footer(path: Path, fd: int) -> _Footer:
     if start < len(MAGIC):
         raise _not_parquet(path, "its footer length exceeds the file")
     with _footer_errors(path):
-        meta, used = decode_struct_prefix(os.pread(fd, size - _TAIL_LEN - start, start))
+        data = os.pread(fd, size - _TAIL_LEN - start, start)
+        meta = scan_struct(data, 0, _EXPAND)
+        fields = meta.fields
         # Checked before the length: an encrypted file with a plaintext footer signs it, and
         # the signature follows the struct.
-        if meta.find(_FileMetaData.ENCRYPTION_ALGORITHM) or meta.find(
-            _FileMetaData.FOOTER_SIGNING_KEY_METADATA
+        if _find(fields, _FileMetaData.ENCRYPTION_ALGORITHM) or _find(
+            fields, _FileMetaData.FOOTER_SIGNING_KEY_METADATA
         ):
             raise _not_parquet(path, "it is encrypted")
-        if used != size - _TAIL_LEN - start:
+        if meta.end != len(data):
             raise _not_parquet(path, "bytes follow the FileMetaData in its footer")
-        schema = meta.get_structs(_FileMetaData.SCHEMA) or []
-        row_groups = meta.get_structs(_FileMetaData.ROW_GROUPS) or []
-        for row_group in row_groups:
-            _check_chunks_are_local(path, _chunks(row_group))
+        schema = [
+            _Element(
+                data[element.start : element.end],
+                _field_value(data, element.fields, _SchemaElement.NAME),
+                _field_value(data, element.fields, _SchemaElement.NUM_CHILDREN),
+            )
+            for element in _structs(meta, _FileMetaData.SCHEMA)
+        ]
+        row_groups = [
+            _read_row_group(path, data, group) for group in _structs(meta, _FileMetaData.ROW_GROUPS)
+        ]
     if not schema:
         raise _not_parquet(path, "its footer has no schema")
-    return _Footer(path, fd, start, meta, schema, row_groups)
+    return _Footer(path, fd, start, data, meta, schema, row_groups)
 
 
-def _chunks(row_group: Struct) -> list[Struct]:
-    return row_group.get_structs(_RowGroup.COLUMNS) or []
+def _read_row_group(path: Path, data: bytes, group: ScannedStruct) -> _Group:
+    chunks: list[bytes] = []
+    fields = group.fields
+    for chunk in _structs(group, _RowGroup.COLUMNS):
+        for field_id, _, _, _ in chunk.fields:
+            if field_id == _ColumnChunk.FILE_PATH:
+                raise _not_parquet(path, "its column chunks live in other files (file_path)")
+            if field_id in (_ColumnChunk.CRYPTO_METADATA, _ColumnChunk.ENCRYPTED_COLUMN_METADATA):
+                raise _not_parquet(path, "it has encrypted columns")
+        chunks.append(data[chunk.start : chunk.end])
+    return _Group(
+        fields,
+        chunks,
+        _field_value(data, fields, _RowGroup.NUM_ROWS),
+        _field_value(data, fields, _RowGroup.TOTAL_BYTE_SIZE),
+        _field_value(data, fields, _RowGroup.TOTAL_COMPRESSED_SIZE),
+    )
 
 
-def _check_chunks_are_local(path: Path, chunks: list[Struct]) -> None:
-    for chunk in chunks:
-        if chunk.find(_ColumnChunk.FILE_PATH):
-            raise _not_parquet(path, "its column chunks live in other files (file_path)")
-        if chunk.find(_ColumnChunk.CRYPTO_METADATA) or chunk.find(
-            _ColumnChunk.ENCRYPTED_COLUMN_METADATA
-        ):
-            raise _not_parquet(path, "it has encrypted columns")
+def _find(fields: list[FieldSpan], field_id: int) -> FieldSpan | None:
+    """The first field with this id (as Struct.find)."""
+    for span in fields:
+        if span[0] == field_id:
+            return span
+    return None
+
+
+def _field_value(data: bytes, fields: list[FieldSpan], field_id: int) -> Value | None:
+    span = _find(fields, field_id)
+    return None if span is None else decode_value(data[span[2] : span[3]], span[1])
+
+
+def _structs(scanned: ScannedStruct, field_id: int) -> list[ScannedStruct]:
+    """A list<struct> field's scanned items (none when the field is absent); as
+    Struct.get_structs."""
+    items = scanned.items.get(field_id)
+    if items is not None:
+        return items
+    if _find(scanned.fields, field_id) is None:
+        return []
+    raise ThriftError(f"field {field_id} is not a list of structs")
+
+
+def _as_int(value: Value | None, field_id: int) -> int | None:
+    """As Struct.get_int: the integer, None when absent, an error for any other type."""
+    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+        return value
+    raise ThriftError(f"field {field_id} is not an integer")
 
 
 def _check_compatible(base: _Footer, extra: _Footer) -> None:
@@ -211,9 +315,9 @@ def _check_compatible(base: _Footer, extra: _Footer) -> None:
         zip(base.row_groups, extra.row_groups, strict=True)
     ):
         with _footer_errors(base.path):
-            base_rows = base_group.get_int(_RowGroup.NUM_ROWS)
+            base_rows = _as_int(base_group.num_rows, _RowGroup.NUM_ROWS)
         with _footer_errors(extra.path):
-            extra_rows = extra_group.get_int(_RowGroup.NUM_ROWS)
+            extra_rows = _as_int(extra_group.num_rows, _RowGroup.NUM_ROWS)
         if base_rows != extra_rows:
             raise WarehouseError(
                 f"row group {i} has {extra_rows} rows in {extra.path}, {base_rows} in {base.path}",
@@ -240,14 +344,17 @@ def _column_names(footer: _Footer) -> list[str]:
         for _ in range(_num_children(schema[0])):
             if i >= len(schema):
                 raise ThriftError("the schema ends before its root's last child")
-            names.append((schema[i].get_bytes(_SchemaElement.NAME) or b"").decode(errors="replace"))
+            name = schema[i].name
+            if name is not None and not isinstance(name, bytes):
+                raise ThriftError(f"field {_SchemaElement.NAME} is not binary")
+            names.append((name or b"").decode(errors="replace"))
             i = _subtree_end(schema, i)
         if i != len(schema):
             raise ThriftError("schema elements follow the root's last child")
     return names
 
 
-def _subtree_end(schema: list[Struct], i: int) -> int:
+def _subtree_end(schema: list[_Element], i: int) -> int:
     """Index after the subtree rooted at schema[i] (elements are stored depth first)."""
     pending = 1
     while pending:
@@ -258,20 +365,22 @@ def _subtree_end(schema: list[Struct], i: int) -> int:
     return i
 
 
-def _num_children(element: Struct) -> int:
-    count = element.get_int(_SchemaElement.NUM_CHILDREN) or 0
+def _num_children(element: _Element) -> int:
+    count = _as_int(element.num_children, _SchemaElement.NUM_CHILDREN) or 0
     if count < 0:
         raise ThriftError(f"negative num_children {count}")
     return count
 
 
-def _relocate_offset_indexes(extra: _Footer, delta: int, region_start: int) -> bytes:
+def _relocate_offset_indexes(
+    extra: _Footer, chunks: list[list[Struct]], delta: int, region_start: int
+) -> bytes:
     """Re-encode extra's OffsetIndex structures with page offsets moved by delta (their
     encoded length can change, so they cannot be patched in place) and point extra's column
     chunks at the copies, which will be written from region_start on."""
     region = bytearray()
     with _footer_errors(extra.path):
-        for chunk in (c for group in extra.row_groups for c in _chunks(group)):
+        for chunk in (c for group in chunks for c in group):
             offset = chunk.get_int(_ColumnChunk.OFFSET_INDEX_OFFSET)
             length = chunk.get_int(_ColumnChunk.OFFSET_INDEX_LENGTH)
             if offset is None:
@@ -319,76 +428,123 @@ def _shift_chunk(chunk: Struct, delta: int) -> Struct:
     return moved
 
 
-def _merge_metadata(base: _Footer, extra: _Footer, delta: int) -> Struct:
+def _encoded_fields(footer: _Footer, fields: list[FieldSpan]) -> list[EncodedField]:
+    return [(field_id, code, footer.data[begin:end]) for field_id, code, begin, end in fields]
+
+
+def _set(fields: list[EncodedField], field_id: int, field_type: int, encoded: bytes) -> None:
+    """Replace the field in place, or insert it where ascending ids put it (as Struct.set)."""
+    new = (field_id, field_type, encoded)
+    for i, (other_id, _, _) in enumerate(fields):
+        if other_id == field_id:
+            fields[i] = new
+            return
+        if other_id > field_id:
+            fields.insert(i, new)
+            return
+    fields.append(new)
+
+
+def _drop(fields: list[EncodedField], field_id: int) -> None:
+    fields[:] = [f for f in fields if f[0] != field_id]
+
+
+def _merge_metadata(
+    base: _Footer, extra: _Footer, extra_chunks: list[list[Struct]], delta: int
+) -> bytes:
     """base's FileMetaData (version, num_rows, created_by, unknown fields kept) describing
-    extra's columns too."""
+    extra's columns too, encoded."""
     with _footer_errors(base.path, extra.path):
-        merged = base.meta.copy()
-        merged.set(_FileMetaData.SCHEMA, CType.LIST, struct_list(_merge_schema(base, extra)))
+        merged = _encoded_fields(base, base.fields)
+        _set(merged, _FileMetaData.SCHEMA, CType.LIST, _merge_schema(base, extra))
         row_groups = [
-            _merge_row_group(b, e, delta)
-            for b, e in zip(base.row_groups, extra.row_groups, strict=True)
+            _merge_row_group(base, b, e, chunks, delta)
+            for b, e, chunks in zip(base.row_groups, extra.row_groups, extra_chunks, strict=True)
         ]
-        merged.set(_FileMetaData.ROW_GROUPS, CType.LIST, struct_list(row_groups))
-        _drop_arrow_schema(merged)
-        _merge_column_orders(merged, base.meta, extra.meta)
-    return merged
+        _set(merged, _FileMetaData.ROW_GROUPS, CType.LIST, encode_list(CType.STRUCT, row_groups))
+        _drop_arrow_schema(merged, base)
+        _merge_column_orders(merged, base, extra)
+        return encode_fields(merged)
 
 
-def _merge_schema(base: _Footer, extra: _Footer) -> list[Struct]:
-    root = base.schema[0].copy()
+def _merge_schema(base: _Footer, extra: _Footer) -> bytes:
+    root = decode_struct(base.schema[0].encoded)
     children = _num_children(base.schema[0]) + _num_children(extra.schema[0])
     root.set(_SchemaElement.NUM_CHILDREN, CType.I32, children)
-    return [root, *base.schema[1:], *extra.schema[1:]]
+    elements = [encode_struct(root)]
+    elements += (e.encoded for e in base.schema[1:])
+    elements += (e.encoded for e in extra.schema[1:])
+    return encode_list(CType.STRUCT, elements)
 
 
-def _merge_row_group(base: Struct, extra: Struct, delta: int) -> Struct:
-    merged = base.copy()
-    chunks = _chunks(base) + [_shift_chunk(c, delta) for c in _chunks(extra)]
-    merged.set(_RowGroup.COLUMNS, CType.LIST, struct_list(chunks))
-    total = (base.get_int(_RowGroup.TOTAL_BYTE_SIZE) or 0) + (
-        extra.get_int(_RowGroup.TOTAL_BYTE_SIZE) or 0
+def _merge_row_group(
+    footer: _Footer, base: _Group, extra: _Group, extra_chunks: list[Struct], delta: int
+) -> bytes:
+    merged = _encoded_fields(footer, base.fields)
+    chunks = base.chunks + [encode_struct(_shift_chunk(c, delta)) for c in extra_chunks]
+    _set(merged, _RowGroup.COLUMNS, CType.LIST, encode_list(CType.STRUCT, chunks))
+    total = (_as_int(base.total_byte_size, _RowGroup.TOTAL_BYTE_SIZE) or 0) + (
+        _as_int(extra.total_byte_size, _RowGroup.TOTAL_BYTE_SIZE) or 0
     )
-    merged.set(_RowGroup.TOTAL_BYTE_SIZE, CType.I64, total)
-    base_compressed = base.get_int(_RowGroup.TOTAL_COMPRESSED_SIZE)
-    extra_compressed = extra.get_int(_RowGroup.TOTAL_COMPRESSED_SIZE)
+    _set(merged, _RowGroup.TOTAL_BYTE_SIZE, CType.I64, encode_value(CType.I64, total))
+    base_compressed = _as_int(base.total_compressed_size, _RowGroup.TOTAL_COMPRESSED_SIZE)
+    extra_compressed = _as_int(extra.total_compressed_size, _RowGroup.TOTAL_COMPRESSED_SIZE)
     if base_compressed is None or extra_compressed is None:
         # Optional: a partial sum would be wrong, absent is merely unknown.
-        merged.drop(_RowGroup.TOTAL_COMPRESSED_SIZE)
+        _drop(merged, _RowGroup.TOTAL_COMPRESSED_SIZE)
     else:
         total = base_compressed + extra_compressed
-        merged.set(_RowGroup.TOTAL_COMPRESSED_SIZE, CType.I64, total)
-    return merged
+        encoded = encode_value(CType.I64, total)
+        _set(merged, _RowGroup.TOTAL_COMPRESSED_SIZE, CType.I64, encoded)
+    return encode_fields(merged)
 
 
-def _drop_arrow_schema(merged: Struct) -> None:
+def _drop_arrow_schema(merged: list[EncodedField], base: _Footer) -> None:
     """pyarrow stores its schema under ARROW:schema; base's would describe only base's
     columns, so drop it and let readers derive types from the Parquet schema."""
-    entries = merged.get_structs(_FileMetaData.KEY_VALUE_METADATA)
-    if entries is None:
+    if _find(base.fields, _FileMetaData.KEY_VALUE_METADATA) is None:
         return
-    kept = [e for e in entries if e.get_bytes(_KEY_VALUE_KEY) != _ARROW_SCHEMA_KEY]
+    kept: list[bytes] = []
+    for entry in _structs(base.meta, _FileMetaData.KEY_VALUE_METADATA):
+        key = _field_value(base.data, entry.fields, _KEY_VALUE_KEY)
+        if key is not None and not isinstance(key, bytes):
+            raise ThriftError(f"field {_KEY_VALUE_KEY} is not binary")
+        if key != _ARROW_SCHEMA_KEY:
+            kept.append(base.data[entry.start : entry.end])
     if kept:
-        merged.set(_FileMetaData.KEY_VALUE_METADATA, CType.LIST, struct_list(kept))
+        encoded = encode_list(CType.STRUCT, kept)
+        _set(merged, _FileMetaData.KEY_VALUE_METADATA, CType.LIST, encoded)
     else:
-        merged.drop(_FileMetaData.KEY_VALUE_METADATA)
+        _drop(merged, _FileMetaData.KEY_VALUE_METADATA)
 
 
-def _merge_column_orders(merged: Struct, base: Struct, extra: Struct) -> None:
+def _merge_column_orders(merged: list[EncodedField], base: _Footer, extra: _Footer) -> None:
     """One ColumnOrder per leaf column, or none: orders for only some columns would be
     misaligned with the leaves."""
-    base_orders = base.find(_FileMetaData.COLUMN_ORDERS)
-    extra_orders = extra.find(_FileMetaData.COLUMN_ORDERS)
+    base_orders = _find(base.fields, _FileMetaData.COLUMN_ORDERS)
+    extra_orders = _find(extra.fields, _FileMetaData.COLUMN_ORDERS)
     if base_orders is None or extra_orders is None:
-        merged.drop(_FileMetaData.COLUMN_ORDERS)
+        _drop(merged, _FileMetaData.COLUMN_ORDERS)
         return
-    if not isinstance(base_orders.value, ThriftList) or not isinstance(
-        extra_orders.value, ThriftList
+    if base_orders[1] not in (CType.LIST, CType.SET) or extra_orders[1] not in (
+        CType.LIST,
+        CType.SET,
     ):
         raise ThriftError("column_orders is not a list")
-    items = base_orders.value.items + extra_orders.value.items
-    orders = ThriftList(base_orders.value.element_type, items)
-    merged.set(_FileMetaData.COLUMN_ORDERS, base_orders.type, orders)
+    base_type, base_items, _ = scan_list(base.data, base_orders[2])
+    extra_type, extra_items, _ = scan_list(extra.data, extra_orders[2])
+    if extra_items and extra_type != base_type:
+        # extra's elements written as base's element type: the codec decides if they can be.
+        base_list = decode_value(base.value(base_orders), base_orders[1])
+        extra_list = decode_value(extra.value(extra_orders), extra_orders[1])
+        assert isinstance(base_list, ThriftList)
+        assert isinstance(extra_list, ThriftList)
+        orders = ThriftList(base_type, base_list.items + extra_list.items)
+        encoded = encode_value(base_orders[1], orders)
+    else:
+        items = [base.data[b:e] for b, e in base_items] + [extra.data[b:e] for b, e in extra_items]
+        encoded = encode_list(base_type, items)
+    _set(merged, _FileMetaData.COLUMN_ORDERS, base_orders[1], encoded)
 
 
 def _write_output(out: Path, base: _Footer, extra: _Footer, tail: bytes) -> None:

@@ -4,14 +4,23 @@ A struct decodes to an ordered list of fields (id, type code, value) without nee
 so fields this codec has never heard of survive a decode/encode untouched; encoding writes the
 canonical form the thrift C++ library (used by Arrow and DuckDB) writes, which makes decode
 then encode return the original bytes.
+
+Besides full decoding, the codec can *scan* a struct: list its fields with the byte span of each
+encoded value, skipping nested values without building them. A caller that changes a few fields
+of a large struct can then copy every other field's bytes as they are (`encode_fields`).
+
+Hot paths use plain int type codes (the `_T_*` constants below, equal to `CType`'s members) and
+local variables; a truncated input surfaces as an IndexError inside them, turned into a
+ThriftError at each entry point.
 """
 
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import TypeAlias
+from typing import NamedTuple, TypeAlias
 
 # Deeper nesting than any Parquet footer has; stops a crafted footer from exhausting the stack.
 MAX_DEPTH = 64
@@ -39,10 +48,25 @@ class CType(IntEnum):
     STRUCT = 12
 
 
-_INT_BITS = {CType.I16: 16, CType.I32: 32, CType.I64: 64}
+# CType's values as plain ints: comparing or building an IntEnum costs far more than an int.
+_T_BOOL = 1
+_T_BOOL_FALSE = 2
+_T_I8 = 3
+_T_I16 = 4
+_T_I32 = 5
+_T_I64 = 6
+_T_DOUBLE = 7
+_T_BINARY = 8
+_T_LIST = 9
+_T_SET = 10
+_T_MAP = 11
+_T_STRUCT = 12
+
+_INT_BITS = {_T_I8: 8, _T_I16: 16, _T_I32: 32, _T_I64: 64}
+_DOUBLE = struct.Struct("<d")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Field:
     id: int
     type: int  # a CType; CType.BOOL for both bool values
@@ -124,9 +148,18 @@ class Struct:
 
 Value: TypeAlias = bool | int | float | bytes | Struct | ThriftList | ThriftMap
 
+# A scanned field: (id, type code as in its header, start, end of its encoded value). A bool
+# field's value lives in its header: its type code is 1 (true) or 2 (false) and its span empty.
+FieldSpan: TypeAlias = tuple[int, int, int, int]
+# A field to encode from its value's bytes: (id, type code as in FieldSpan, encoded value).
+EncodedField: TypeAlias = tuple[int, int, bytes]
+
 
 def struct_list(items: list[Struct]) -> ThriftList:
-    return ThriftList(CType.STRUCT, list(items))
+    return ThriftList(_T_STRUCT, list(items))
+
+
+# Decoding.
 
 
 def decode_struct(data: bytes) -> Struct:
@@ -139,195 +172,476 @@ def decode_struct(data: bytes) -> Struct:
 
 def decode_struct_prefix(data: bytes) -> tuple[Struct, int]:
     """Decode the struct at the start of data; also return where it ends."""
-    reader = _Reader(data)
-    value = reader.read_struct(0)
-    return value, reader.pos
+    try:
+        return _read_struct(data, 0, 0)
+    except IndexError:
+        raise ThriftError("truncated data") from None
+
+
+def decode_value(data: bytes, value_type: int) -> Value:
+    """Decode bytes that hold exactly one value of value_type (a FieldSpan's type code: a bool
+    field's empty span decodes to its header's value)."""
+    if value_type in (_T_BOOL, _T_BOOL_FALSE) and not data:
+        return value_type == _T_BOOL
+    try:
+        value, end = _read_value(data, 0, value_type, 0)
+    except IndexError:
+        raise ThriftError("truncated data") from None
+    if end != len(data):
+        raise ThriftError(f"{len(data) - end} bytes follow the value")
+    return value
+
+
+def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
+    b = data[pos]
+    if b < 0x80:
+        return b, pos + 1
+    result = b & 0x7F
+    shift = 7
+    pos += 1
+    while True:
+        b = data[pos]
+        pos += 1
+        result |= (b & 0x7F) << shift
+        if b < 0x80:
+            return result, pos
+        shift += 7
+        if shift > 63:
+            raise ThriftError("varint longer than 10 bytes")
+
+
+def _take(data: bytes, pos: int, n: int) -> tuple[bytes, int]:
+    end = pos + n
+    if end > len(data):
+        raise ThriftError("truncated data")
+    return data[pos:end], end
+
+
+def _read_struct(data: bytes, pos: int, depth: int) -> tuple[Struct, int]:
+    if depth > MAX_DEPTH:
+        raise ThriftError(f"nested deeper than {MAX_DEPTH} levels")
+    fields: list[Field] = []
+    append = fields.append
+    last_id = 0
+    while True:
+        header = data[pos]
+        pos += 1
+        if not header:
+            return Struct(fields), pos
+        field_type = header & 0x0F
+        delta = header >> 4
+        # Ids are usually sent as a small delta from the previous one, else in full.
+        if delta:
+            field_id = last_id + delta
+        else:
+            n, pos = _read_varint(data, pos)
+            field_id = (n >> 1) ^ -(n & 1)
+        if field_type in (_T_BOOL, _T_BOOL_FALSE):
+            append(Field(field_id, _T_BOOL, field_type == _T_BOOL))
+        else:
+            value, pos = _read_value(data, pos, field_type, depth)
+            append(Field(field_id, field_type, value))
+        last_id = field_id
+
+
+def _read_value(data: bytes, pos: int, value_type: int, depth: int) -> tuple[Value, int]:
+    if _T_I16 <= value_type <= _T_I64:
+        b = data[pos]
+        if b < 0x80:
+            n, pos = b, pos + 1
+        else:
+            n, pos = _read_varint(data, pos)
+        return (n >> 1) ^ -(n & 1), pos
+    if value_type == _T_BINARY:
+        n, pos = _read_varint(data, pos)
+        return _take(data, pos, n)
+    if value_type == _T_STRUCT:
+        return _read_struct(data, pos, depth + 1)
+    if value_type in (_T_LIST, _T_SET):
+        return _read_list(data, pos, depth + 1)
+    if value_type in (_T_BOOL, _T_BOOL_FALSE):
+        return data[pos] == _T_BOOL, pos + 1
+    if value_type == _T_I8:
+        raw, pos = _take(data, pos, 1)
+        return int.from_bytes(raw, "little", signed=True), pos
+    if value_type == _T_DOUBLE:
+        raw, pos = _take(data, pos, 8)
+        number: float = _DOUBLE.unpack(raw)[0]
+        return number, pos
+    if value_type == _T_MAP:
+        return _read_map(data, pos, depth + 1)
+    raise ThriftError(f"unknown type code {value_type}")
+
+
+def _read_list(data: bytes, pos: int, depth: int) -> tuple[ThriftList, int]:
+    element_type, size, pos = _list_header(data, pos, depth)
+    items: list[Value] = []
+    append = items.append
+    for _ in range(size):
+        item, pos = _read_value(data, pos, element_type, depth)
+        append(item)
+    return ThriftList(element_type, items), pos
+
+
+def _read_map(data: bytes, pos: int, depth: int) -> tuple[ThriftMap, int]:
+    if depth > MAX_DEPTH:
+        raise ThriftError(f"nested deeper than {MAX_DEPTH} levels")
+    size, pos = _read_varint(data, pos)
+    if size == 0:
+        return ThriftMap(0, 0, []), pos
+    _check_size(data, pos, size)
+    types = data[pos]
+    pos += 1
+    key_type, value_type = types >> 4, types & 0x0F
+    items: list[tuple[Value, Value]] = []
+    for _ in range(size):
+        key, pos = _read_value(data, pos, key_type, depth)
+        item, pos = _read_value(data, pos, value_type, depth)
+        items.append((key, item))
+    return ThriftMap(key_type, value_type, items), pos
+
+
+def _list_header(data: bytes, pos: int, depth: int) -> tuple[int, int, int]:
+    """A list's (element type, size, position of its first element)."""
+    if depth > MAX_DEPTH:
+        raise ThriftError(f"nested deeper than {MAX_DEPTH} levels")
+    header = data[pos]
+    pos += 1
+    size = header >> 4
+    if size == 15:
+        size, pos = _read_varint(data, pos)
+    _check_size(data, pos, size)
+    return header & 0x0F, size, pos
+
+
+def _check_size(data: bytes, pos: int, size: int) -> None:
+    # Every element takes at least one byte: a larger count is corrupt, not just big.
+    if size > len(data) - pos:
+        raise ThriftError(f"container of {size} elements in {len(data)} bytes")
+
+
+# Scanning: spans instead of values.
+
+
+class ScannedStruct(NamedTuple):
+    """A struct located by `scan_struct`: its fields, where it starts and ends, and the scanned
+    elements of the list<struct> fields the scan was asked to expand."""
+
+    fields: list[FieldSpan]
+    start: int
+    end: int
+    items: dict[int, list[ScannedStruct]]
+
+
+# Which list<struct> fields to scan element by element, and how to scan those elements.
+Expand: TypeAlias = Mapping[int, "Expand"]
+
+
+def scan_struct(data: bytes, pos: int = 0, expand: Expand | None = None) -> ScannedStruct:
+    """The fields of the struct at pos, each with its encoded value's span. Nested values are
+    walked (and checked as decoding would) but not built, except that the elements of each
+    list<struct> field named in `expand` are scanned too (in the same pass), with
+    expand[field id] naming the fields to expand in them."""
+    try:
+        scanned = _scan_struct(data, pos, 0, expand or {})
+    except IndexError:
+        raise ThriftError("truncated data") from None
+    if scanned.end > len(data):
+        raise ThriftError("truncated data")
+    return scanned
+
+
+def list_header(data: bytes, pos: int) -> tuple[int, int, int]:
+    """The list (or set) at pos: its element type, its size and where its first element is."""
+    try:
+        return _list_header(data, pos, 0)
+    except IndexError:
+        raise ThriftError("truncated data") from None
+
+
+def scan_list(data: bytes, pos: int) -> tuple[int, list[tuple[int, int]], int]:
+    """The list (or set) at pos: its element type, each element's span, and where it ends."""
+    try:
+        element_type, size, pos = _list_header(data, pos, 0)
+        spans: list[tuple[int, int]] = []
+        for _ in range(size):
+            end = _skip(data, pos, element_type, 1)
+            spans.append((pos, end))
+            pos = end
+    except IndexError:
+        raise ThriftError("truncated data") from None
+    if pos > len(data):
+        raise ThriftError("truncated data")
+    return element_type, spans, pos
+
+
+def _scan_struct(data: bytes, pos: int, depth: int, expand: Expand) -> ScannedStruct:
+    if depth > MAX_DEPTH:
+        raise ThriftError(f"nested deeper than {MAX_DEPTH} levels")
+    struct_start = pos
+    fields: list[FieldSpan] = []
+    append = fields.append
+    items: dict[int, list[ScannedStruct]] = {}
+    last_id = 0
+    while True:
+        header = data[pos]
+        pos += 1
+        if not header:
+            return ScannedStruct(fields, struct_start, pos, items)
+        field_type = header & 0x0F
+        delta = header >> 4
+        if delta:
+            field_id = last_id + delta
+        else:
+            n, pos = _read_varint(data, pos)
+            field_id = (n >> 1) ^ -(n & 1)
+        start = pos
+        # Small integers inline; anything else through _skip.
+        if _T_I16 <= field_type <= _T_I64 and data[pos] < 0x80:
+            pos += 1
+        elif field_type in (_T_BOOL, _T_BOOL_FALSE):
+            pass
+        elif field_id in expand and field_type in (_T_LIST, _T_SET) and field_id not in items:
+            element_type, size, pos = _list_header(data, pos, depth + 1)
+            if size and element_type != _T_STRUCT:
+                raise ThriftError(f"field {field_id} is not a list of structs")
+            inner = expand[field_id]
+            elements: list[ScannedStruct] = []
+            for _ in range(size):
+                element = _scan_struct(data, pos, depth + 2, inner)
+                elements.append(element)
+                pos = element.end
+            items[field_id] = elements
+        else:
+            pos = _skip(data, pos, field_type, depth)
+        append((field_id, field_type, start, pos))
+        last_id = field_id
+
+
+def _skip_varint(data: bytes, pos: int) -> int:
+    start = pos
+    while data[pos] & 0x80:
+        pos += 1
+    pos += 1
+    if pos - start > 10:
+        raise ThriftError("varint longer than 10 bytes")
+    return pos
+
+
+def _skip(data: bytes, pos: int, value_type: int, depth: int) -> int:
+    """Where the value of value_type at pos ends (it may lie past the data: callers check).
+
+    One loop over the bytes with an explicit stack, no recursion and no objects: the current
+    container is `element` (0 inside a struct, else a list's element type) with `left` elements
+    to go; the value itself is the single element of an outermost pseudo-list. Lists of
+    integers or binaries (a Parquet footer's encodings and paths) are skipped in a tight loop
+    of their own."""
+    if not value_type:
+        raise ThriftError("unknown type code 0")
+    element, left = value_type, 1
+    stack: list[int] = []
+    push, pop = stack.append, stack.pop
+    while True:
+        if element:  # in a list (or the outermost value)
+            if not left:
+                if not stack:
+                    return pos
+                left = pop()
+                element = pop()
+                depth -= 1
+                continue
+            left -= 1
+            value_type = element
+        else:  # in a struct: a field header, or the stop byte
+            header = data[pos]
+            pos += 1
+            if not header:
+                left = pop()
+                element = pop()
+                depth -= 1
+                continue
+            value_type = header & 0x0F
+            if not header & 0xF0:  # the id follows in full
+                pos = _skip_varint(data, pos)
+            if value_type in (_T_BOOL, _T_BOOL_FALSE):
+                continue  # the value was the header
+        if _T_I16 <= value_type <= _T_I64:
+            if data[pos] < 0x80:
+                pos += 1
+            else:
+                pos = _skip_varint(data, pos)
+        elif value_type == _T_BINARY:
+            n = data[pos]
+            if n < 0x80:
+                pos += 1 + n
+            else:
+                n, pos = _read_varint(data, pos)
+                pos += n
+        elif value_type == _T_STRUCT:
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise ThriftError(f"nested deeper than {MAX_DEPTH} levels")
+            push(element)
+            push(left)
+            element = 0
+        elif value_type in (_T_LIST, _T_SET):
+            header = data[pos]
+            pos += 1
+            size = header >> 4
+            if size == 15:
+                size, pos = _read_varint(data, pos)
+            if size > len(data) - pos:
+                raise ThriftError(f"container of {size} elements in {len(data)} bytes")
+            if not size:
+                continue
+            element_type = header & 0x0F
+            if _T_I16 <= element_type <= _T_I64:
+                for _ in range(size):
+                    if data[pos] < 0x80:
+                        pos += 1
+                    else:
+                        pos = _skip_varint(data, pos)
+            elif element_type == _T_BINARY:
+                for _ in range(size):
+                    n = data[pos]
+                    if n < 0x80:
+                        pos += 1 + n
+                    else:
+                        n, pos = _read_varint(data, pos)
+                        pos += n
+            elif element_type:
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise ThriftError(f"nested deeper than {MAX_DEPTH} levels")
+                push(element)
+                push(left)
+                element, left = element_type, size
+            else:
+                raise ThriftError("unknown type code 0")
+        elif 0 < value_type <= _T_I8:  # a bool list element, or an i8
+            pos += 1
+        elif value_type == _T_DOUBLE:
+            pos += 8
+        elif value_type == _T_MAP:
+            _, pos = _read_map(data, pos, depth + 1)  # no Parquet footer has one: decode it
+        else:
+            raise ThriftError(f"unknown type code {value_type}")
+
+
+# Encoding.
 
 
 def encode_struct(value: Struct) -> bytes:
-    writer = _Writer()
-    writer.write_struct(value, 0)
-    return bytes(writer.out)
+    out = bytearray()
+    _write_struct(out, value, 0)
+    return bytes(out)
 
 
-class _Reader:
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.pos = 0
-
-    def byte(self) -> int:
-        if self.pos >= len(self.data):
-            raise ThriftError("truncated data")
-        b = self.data[self.pos]
-        self.pos += 1
-        return b
-
-    def take(self, n: int) -> bytes:
-        if self.pos + n > len(self.data):
-            raise ThriftError("truncated data")
-        chunk = self.data[self.pos : self.pos + n]
-        self.pos += n
-        return chunk
-
-    def varint(self) -> int:
-        result = shift = 0
-        while True:
-            b = self.byte()
-            result |= (b & 0x7F) << shift
-            if not b & 0x80:
-                return result
-            shift += 7
-            if shift > 63:
-                raise ThriftError("varint longer than 10 bytes")
-
-    def zigzag(self) -> int:
-        n = self.varint()
-        return (n >> 1) ^ -(n & 1)
-
-    def read_struct(self, depth: int) -> Struct:
-        _check_depth(depth)
-        fields: list[Field] = []
-        last_id = 0
-        while header := self.byte():
-            field_type, delta = header & 0x0F, header >> 4
-            # Ids are usually sent as a small delta from the previous one, else in full.
-            field_id = last_id + delta if delta else self.zigzag()
-            if field_type in (CType.BOOL, CType.BOOL_FALSE):
-                fields.append(Field(field_id, CType.BOOL, field_type == CType.BOOL))
-            else:
-                fields.append(Field(field_id, field_type, self.read_value(field_type, depth)))
-            last_id = field_id
-        return Struct(fields)
-
-    def read_value(self, value_type: int, depth: int) -> Value:
-        match value_type:
-            case CType.BOOL | CType.BOOL_FALSE:
-                return self.byte() == CType.BOOL
-            case CType.I8:
-                return int.from_bytes(self.take(1), "little", signed=True)
-            case CType.I16 | CType.I32 | CType.I64:
-                return self.zigzag()
-            case CType.DOUBLE:
-                number: float = struct.unpack("<d", self.take(8))[0]
-                return number
-            case CType.BINARY:
-                return self.take(self.varint())
-            case CType.LIST | CType.SET:
-                return self.read_list(depth + 1)
-            case CType.MAP:
-                return self.read_map(depth + 1)
-            case CType.STRUCT:
-                return self.read_struct(depth + 1)
-        raise ThriftError(f"unknown type code {value_type}")
-
-    def read_list(self, depth: int) -> ThriftList:
-        _check_depth(depth)
-        header = self.byte()
-        size, element_type = header >> 4, header & 0x0F
-        if size == 15:
-            size = self.varint()
-        self._check_size(size)
-        return ThriftList(element_type, [self.read_value(element_type, depth) for _ in range(size)])
-
-    def read_map(self, depth: int) -> ThriftMap:
-        _check_depth(depth)
-        size = self.varint()
-        if size == 0:
-            return ThriftMap(0, 0, [])
-        self._check_size(size)
-        types = self.byte()
-        key_type, value_type = types >> 4, types & 0x0F
-        items = [
-            (self.read_value(key_type, depth), self.read_value(value_type, depth))
-            for _ in range(size)
-        ]
-        return ThriftMap(key_type, value_type, items)
-
-    def _check_size(self, size: int) -> None:
-        # Every element takes at least one byte: a larger count is corrupt, not just big.
-        if size > len(self.data) - self.pos:
-            raise ThriftError(f"container of {size} elements in {len(self.data)} bytes")
+def encode_value(value_type: int, value: Value) -> bytes:
+    """One value's encoding (for an EncodedField)."""
+    out = bytearray()
+    _write_value(out, value_type, value, 0)
+    return bytes(out)
 
 
-class _Writer:
-    def __init__(self) -> None:
-        self.out = bytearray()
-
-    def varint(self, n: int) -> None:
-        while n > 0x7F:
-            self.out.append((n & 0x7F) | 0x80)
-            n >>= 7
-        self.out.append(n)
-
-    def zigzag(self, n: int) -> None:
-        self.varint((n << 1) ^ (n >> 63))
-
-    def write_struct(self, value: Struct, depth: int) -> None:
-        _check_depth(depth)
-        last_id = 0
-        for f in value.fields:
-            is_bool = f.type == CType.BOOL
-            if is_bool and not isinstance(f.value, bool):
-                raise ThriftError(f"field {f.id}: {f.value!r} is not a bool")
-            code = (CType.BOOL if f.value else CType.BOOL_FALSE) if is_bool else f.type
-            delta = f.id - last_id
-            if 0 < delta <= 15:
-                self.out.append(delta << 4 | code)
-            else:
-                self.out.append(code)
-                self.zigzag(f.id)
-            if not is_bool:
-                self.write_value(f.type, f.value, depth)
-            last_id = f.id
-        self.out.append(0)
-
-    def write_value(self, value_type: int, value: Value, depth: int) -> None:
-        match value_type, value:
-            case CType.BOOL | CType.BOOL_FALSE, bool():
-                self.out.append(CType.BOOL if value else CType.BOOL_FALSE)
-            case CType.I8 | CType.I16 | CType.I32 | CType.I64, int() if not isinstance(value, bool):
-                bits = _INT_BITS.get(CType(value_type), 8)
-                if not -(1 << (bits - 1)) <= value < 1 << (bits - 1):
-                    raise ThriftError(f"{value} does not fit in {bits} bits")
-                if value_type == CType.I8:
-                    self.out += value.to_bytes(1, "little", signed=True)
-                else:
-                    self.zigzag(value)
-            case CType.DOUBLE, float():
-                self.out += struct.pack("<d", value)
-            case CType.BINARY, bytes():
-                self.varint(len(value))
-                self.out += value
-            case CType.LIST | CType.SET, ThriftList():
-                self.write_list(value, depth + 1)
-            case CType.MAP, ThriftMap():
-                self.write_map(value, depth + 1)
-            case CType.STRUCT, Struct():
-                self.write_struct(value, depth + 1)
-            case _:
-                raise ThriftError(f"{value!r} cannot be written as type code {value_type}")
-
-    def write_list(self, value: ThriftList, depth: int) -> None:
-        _check_depth(depth)
-        size = len(value.items)
-        if size < 15:
-            self.out.append(size << 4 | value.element_type)
-        else:
-            self.out.append(0xF0 | value.element_type)
-            self.varint(size)
-        for item in value.items:
-            self.write_value(value.element_type, item, depth)
-
-    def write_map(self, value: ThriftMap, depth: int) -> None:
-        _check_depth(depth)
-        self.varint(len(value.items))
-        if value.items:
-            self.out.append(value.key_type << 4 | value.value_type)
-        for key, item in value.items:
-            self.write_value(value.key_type, key, depth)
-            self.write_value(value.value_type, item, depth)
+def encode_list(element_type: int, encoded_items: list[bytes]) -> bytes:
+    """A list of already encoded elements (for an EncodedField of type LIST)."""
+    out = bytearray()
+    _write_list_header(out, element_type, len(encoded_items))
+    out += b"".join(encoded_items)
+    return bytes(out)
 
 
-def _check_depth(depth: int) -> None:
+def encode_fields(fields: Iterable[EncodedField]) -> bytes:
+    """A struct of already encoded field values, in the order given."""
+    out = bytearray()
+    last_id = 0
+    for field_id, field_type, encoded in fields:
+        _write_field_header(out, last_id, field_id, field_type)
+        out += encoded
+        last_id = field_id
+    out.append(0)
+    return bytes(out)
+
+
+def _write_varint(out: bytearray, n: int) -> None:
+    while n > 0x7F:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+
+
+def _write_field_header(out: bytearray, last_id: int, field_id: int, code: int) -> None:
+    delta = field_id - last_id
+    if 0 < delta <= 15:
+        out.append(delta << 4 | code)
+    else:
+        out.append(code)
+        _write_varint(out, (field_id << 1) ^ (field_id >> 63))
+
+
+def _write_list_header(out: bytearray, element_type: int, size: int) -> None:
+    if size < 15:
+        out.append(size << 4 | element_type)
+    else:
+        out.append(0xF0 | element_type)
+        _write_varint(out, size)
+
+
+def _write_struct(out: bytearray, value: Struct, depth: int) -> None:
     if depth > MAX_DEPTH:
         raise ThriftError(f"nested deeper than {MAX_DEPTH} levels")
+    last_id = 0
+    for f in value.fields:
+        field_id, field_type, field_value = f.id, f.type, f.value
+        if field_type == _T_BOOL:
+            if not isinstance(field_value, bool):
+                raise ThriftError(f"field {field_id}: {field_value!r} is not a bool")
+            _write_field_header(out, last_id, field_id, _T_BOOL if field_value else _T_BOOL_FALSE)
+        else:
+            _write_field_header(out, last_id, field_id, field_type)
+            _write_value(out, field_type, field_value, depth)
+        last_id = field_id
+    out.append(0)
+
+
+def _write_value(out: bytearray, value_type: int, value: Value, depth: int) -> None:
+    if _T_I8 <= value_type <= _T_I64 and isinstance(value, int) and not isinstance(value, bool):
+        bits = _INT_BITS[value_type]
+        if not -(1 << (bits - 1)) <= value < 1 << (bits - 1):
+            raise ThriftError(f"{value} does not fit in {bits} bits")
+        if value_type == _T_I8:
+            out += value.to_bytes(1, "little", signed=True)
+        else:
+            n = (value << 1) ^ (value >> 63)
+            if n < 0x80:
+                out.append(n)
+            else:
+                _write_varint(out, n)
+    elif value_type == _T_BINARY and isinstance(value, bytes):
+        _write_varint(out, len(value))
+        out += value
+    elif value_type == _T_STRUCT and isinstance(value, Struct):
+        _write_struct(out, value, depth + 1)
+    elif value_type in (_T_LIST, _T_SET) and isinstance(value, ThriftList):
+        if depth + 1 > MAX_DEPTH:
+            raise ThriftError(f"nested deeper than {MAX_DEPTH} levels")
+        element_type = value.element_type
+        _write_list_header(out, element_type, len(value.items))
+        for item in value.items:
+            _write_value(out, element_type, item, depth + 1)
+    elif value_type in (_T_BOOL, _T_BOOL_FALSE) and isinstance(value, bool):
+        out.append(_T_BOOL if value else _T_BOOL_FALSE)
+    elif value_type == _T_DOUBLE and isinstance(value, float):
+        out += _DOUBLE.pack(value)
+    elif value_type == _T_MAP and isinstance(value, ThriftMap):
+        if depth + 1 > MAX_DEPTH:
+            raise ThriftError(f"nested deeper than {MAX_DEPTH} levels")
+        _write_varint(out, len(value.items))
+        if value.items:
+            out.append(value.key_type << 4 | value.value_type)
+        for key, item in value.items:
+            _write_value(out, value.key_type, key, depth + 1)
+            _write_value(out, value.value_type, item, depth + 1)
+    else:
+        raise ThriftError(f"{value!r} cannot be written as type code {value_type}")

@@ -120,14 +120,17 @@ repeated_keys AS (
 own_tags AS (
     SELECT
         issued_key,
-        list({'key': tag_key, 'value': tag_value, 'origin': origin} ORDER BY tag_key, origin)
-            AS own_tags
+        -- Sorted after aggregating: DuckDB can spill a plain list() state, not an ordered one.
+        list_transform(
+            list_sort(list({'k': tag_key, 'o': origin, 'v': tag_value})),
+            lambda t: {'key': t.k, 'value': t.v, 'origin': t.o}
+        ) AS own_tags
     FROM session_tags
     GROUP BY issued_key
 ),
 
 transitive_keys AS (
-    SELECT issued_key, list(tag_key ORDER BY tag_key) AS transitive_tag_keys
+    SELECT issued_key, list_sort(list(tag_key)) AS transitive_tag_keys
     FROM transitive
     GROUP BY issued_key
 )
@@ -199,7 +202,7 @@ WITH roots AS (
 effective_maps AS (
     SELECT
         issued_key,
-        map_from_entries(list({'key': tag_key, 'value': tag_value} ORDER BY tag_key))
+        map_from_entries(list_sort(list({'key': tag_key, 'value': tag_value})))
             AS effective_tags
     FROM session_effective_tags
     GROUP BY issued_key

@@ -25,7 +25,7 @@ WITH marks AS (
         ) AS agent_tag,
         max(CASE WHEN lower(t.tag_key) = lower(c.mcp_server_tag_key) THEN t.tag_value END)
             AS mcp_server_tag,
-        string_agg(t.tag_key || '=' || t.tag_value, ', ' ORDER BY t.tag_key) AS tag_text
+        array_to_string(list_sort(list(t.tag_key || '=' || t.tag_value)), ', ') AS tag_text
     FROM session_effective_tags AS t
     CROSS JOIN attribution_settings AS c
     GROUP BY t.issued_key

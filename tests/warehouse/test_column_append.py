@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.errors import WarehouseError
-from pipeline.warehouse.column_append import append_columns
+from pipeline.warehouse.column_append import append_columns, row_group_rows
 from pipeline.warehouse.thrift_compact import (
     CType,
     Field,
@@ -571,3 +571,110 @@ def test_the_codec_refuses_values_that_do_not_fit() -> None:
         encode_struct(Struct([Field(1, CType.I32, 2**31)]))
     with pytest.raises(ThriftError, match="cannot be written as type code 8"):
         encode_struct(Struct([Field(1, CType.BINARY, 5)]))
+
+
+def _expected_footer(base: Path, extra: Path, out: Path) -> Struct:
+    """The merged FileMetaData built from full decodes of both inputs' footers: base's with
+    the root's num_children summed, extra's schema elements and (moved) chunks appended, the
+    row group sizes summed, ARROW:schema dropped and the column orders concatenated. The
+    relocated offset indexes' offsets and lengths are taken from `out` (checked elsewhere)."""
+    base_meta, extra_meta, merged = _footer(base), _footer(extra), _footer(out)
+    delta = _footer_start(base) - 4
+    expected = base_meta.copy()
+    root = _structs(base_meta, 2)[0].copy()
+    root.set(5, CType.I32, _int(root, 5) + _int(_structs(extra_meta, 2)[0], 5))
+    schema = [root, *_structs(base_meta, 2)[1:], *_structs(extra_meta, 2)[1:]]
+    expected.set(2, CType.LIST, ThriftList(CType.STRUCT, list(schema)))
+    groups: list[Any] = []
+    for i, (group, other) in enumerate(
+        zip(_structs(base_meta, 4), _structs(extra_meta, 4), strict=True)
+    ):
+        chunks: list[Any] = list(_structs(group, 1))
+        for chunk in _structs(other, 1):
+            moved = chunk.copy()
+            column_meta = chunk.get_struct(3)
+            assert column_meta is not None
+            column_meta = column_meta.copy()
+            for field_id in (9, 10, 11, 14):
+                offset = column_meta.get_int(field_id)
+                if offset:
+                    column_meta.set(field_id, CType.I64, offset + delta)
+            moved.set(3, CType.STRUCT, column_meta)
+            for field_id in (2, 6):
+                offset = moved.get_int(field_id)
+                if offset:
+                    moved.set(field_id, CType.I64, offset + delta)
+            if moved.find(4):
+                relocated = _chunks(merged, i)[len(chunks)]
+                moved.set(4, CType.I64, _int(relocated, 4))
+                moved.set(5, CType.I32, _int(relocated, 5))
+            chunks.append(moved)
+        merged_group = group.copy()
+        merged_group.set(1, CType.LIST, ThriftList(CType.STRUCT, chunks))
+        merged_group.set(2, CType.I64, _int(group, 2) + _int(other, 2))
+        if group.find(6) and other.find(6):
+            merged_group.set(6, CType.I64, _int(group, 6) + _int(other, 6))
+        else:
+            merged_group.drop(6)
+        groups.append(merged_group)
+    expected.set(4, CType.LIST, ThriftList(CType.STRUCT, groups))
+    entries = base_meta.get_structs(5) or []
+    kept: list[Any] = [kv for kv in entries if kv.get_bytes(1) != b"ARROW:schema"]
+    if kept:
+        expected.set(5, CType.LIST, ThriftList(CType.STRUCT, kept))
+    else:
+        expected.drop(5)
+    base_orders, extra_orders = base_meta.find(7), extra_meta.find(7)
+    if base_orders and extra_orders:
+        assert isinstance(base_orders.value, ThriftList)
+        assert isinstance(extra_orders.value, ThriftList)
+        items = base_orders.value.items + extra_orders.value.items
+        expected.set(7, base_orders.type, ThriftList(base_orders.value.element_type, items))
+    else:
+        expected.drop(7)
+    return expected
+
+
+@pytest.mark.parametrize("page_index", [False, True])
+def test_the_merged_footer_decodes_to_the_merge_of_both_decoded_footers(
+    tmp_path: Path, page_index: bool
+) -> None:
+    base = _write(
+        _base_table().replace_schema_metadata({"origin": "test"}),
+        tmp_path / "base.parquet",
+        write_page_index=page_index,
+        bloom_filter_options={"k_plain": True},
+        sorting_columns=[pq.SortingColumn(0)],
+    )
+    extra = _write(_extra_table(), tmp_path / "extra.parquet", write_page_index=page_index)
+    out = tmp_path / "out.parquet"
+
+    append_columns(base, extra, out)
+
+    assert _footer(out) == _expected_footer(base, extra, out)
+    assert [kv.get_bytes(1) for kv in _structs(_footer(out), 5)] == [b"origin"]
+    # Base's column chunks are its own bytes, copied rather than re-encoded.
+    base_footer = _footer_bytes(base)
+    for group in range(len(ROW_GROUPS)):
+        for chunk in _chunks(_footer(base), group):
+            assert encode_struct(chunk) in base_footer
+            assert encode_struct(chunk) in _footer_bytes(out)
+
+
+def test_a_duckdb_base_footer_decodes_to_the_merge_of_both_decoded_footers(
+    tmp_path: Path,
+) -> None:
+    base = _duckdb_file(tmp_path)
+    extra = _write(_extra_table(5000), tmp_path / "extra.parquet", [2048, 2048, 904])
+    out = tmp_path / "out.parquet"
+
+    append_columns(base, extra, out)
+
+    assert _footer(out) == _expected_footer(base, extra, out)
+
+
+def test_row_group_rows(tmp_path: Path) -> None:
+    path = tmp_path / "groups.parquet"
+    table = pa.table({"n": pa.array(range(2500), pa.int64())})
+    pq.write_table(table, path, row_group_size=1000)
+    assert row_group_rows(path) == [1000, 1000, 500]
