@@ -159,6 +159,7 @@ def _write_classified(
     by_actor: Counter[str] = Counter()
     if not files:
         return by_actor
+    shapes = _file_shapes(con, files)
     # The ORDER BY is what aligns the rows; order preservation keeps it through the stream.
     con.execute("SET preserve_insertion_order = true")
     sql, params = _verdicts_query(con)
@@ -170,7 +171,9 @@ def _write_classified(
     with ThreadPoolExecutor(workers, thread_name_prefix="classified") as pool:
         rows = _RowStream(reader)
         for index, events_file in enumerate(files):
-            groups = row_group_rows(events_file)
+            total, row_groups = shapes[str(events_file)]
+            # Most events files are one row group; only the others need their footer read.
+            groups = [total] if row_groups == 1 else row_group_rows(events_file)
             verdicts = rows.take(sum(groups))
             by_actor.update(_value_counts(verdicts.column("actor_kind")))
             dest = out / events_file.relative_to(layout.events)
@@ -218,6 +221,15 @@ def _verdicts_query(con: duckdb.DuckDBPyConnection) -> tuple[str, dict[str, obje
         " FROM (SELECT * FROM classification ORDER BY file_index, file_row_number)"
     )
     return sql, params
+
+
+def _file_shapes(con: duckdb.DuckDBPyConnection, files: list[Path]) -> dict[str, tuple[int, int]]:
+    """(rows, row groups) of each file, from one read of all their footers in DuckDB."""
+    found = con.execute(
+        "SELECT file_name, num_rows, num_row_groups FROM parquet_file_metadata($files)",
+        {"files": [str(f) for f in files]},
+    ).fetchall()
+    return {str(name): (int(rows), int(groups)) for name, rows, groups in found}
 
 
 class _RowStream:
@@ -293,6 +305,10 @@ def _publish(layout: Layout, generation: str) -> None:
     tmp = layout.derived / ".CURRENT.tmp"
     tmp.write_text(generation)
     os.replace(tmp, pointer)
+
+
+def _remove_other_generations(layout: Layout, generation: str) -> None:
+    """Once the views read `generation`, the older ones (and any a killed rebuild left) go."""
     for old in layout.derived.glob("gen-*"):
         if old.name != generation:
             shutil.rmtree(old, ignore_errors=True)
@@ -373,6 +389,7 @@ def refresh_attribution(layout: Layout, cfg: AttributionSettings) -> Attribution
         finally:
             cursor.close()
         define_views(con, layout)
+    _remove_other_generations(layout, summary.generation)
     return summary
 
 
