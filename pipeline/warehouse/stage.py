@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipeline.parse.schema import FILE_SCHEMA
-from pipeline.warehouse.files import EVENTS_ZSTD_LEVEL, write_parquet_atomic
+from pipeline.warehouse.files import EVENTS_PARQUET, write_parquet_atomic
 
 _PARTITION_ORDER = [
     ("recipient_account_id", "ascending"),
@@ -58,8 +58,6 @@ def stage_table(
             f"recipient_account_id={account}/event_date={day.isoformat()}/part-{name}.parquet"
         )
         path = staging_dir / relative
-        write_parquet_atomic(
-            part, path, row_group_rows=row_group_rows, compression_level=EVENTS_ZSTD_LEVEL
-        )
+        write_parquet_atomic(part, path, row_group_rows=row_group_rows, options=EVENTS_PARQUET)
         staged.append(StagedFile(str(path), relative, part.num_rows))
     return staged
