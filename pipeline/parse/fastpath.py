@@ -132,14 +132,17 @@ def _redacted(raws: Sequence[Raw]) -> Sequence[Raw | bytes]:
     return [redact_session_tokens(bytes(raw)) for raw in raws]
 
 
-def _utf8(raws: Sequence[Raw | bytes]) -> pa.Array:
-    """A string column of raw JSON texts, JSON null as NULL, built from one joined buffer."""
-    offsets = pa.array(accumulate(map(len, raws), initial=0), pa.int32())
-    binary = pa.BinaryArray.from_buffers(
-        pa.binary(), len(raws), [None, offsets.buffers()[1], pa.py_buffer(b"".join(raws))]
-    )
-    binary = pc.if_else(pc.equal(binary, _NULL_JSON), _NULL_BINARY, binary)
-    return binary.cast(pa.string())  # ArrowInvalid on invalid UTF-8 -> slow path
+def _utf8(raws: Sequence[Raw | bytes], *, ascii_only: bool) -> pa.Array:
+    """A string column of raw JSON texts, JSON null as NULL, built from one joined buffer with
+    no copy: the texts become the data, the nulls only a validity bitmap."""
+    offsets = pa.array(accumulate(map(len, raws), initial=0), pa.int32()).buffers()[1]
+    data = pa.py_buffer(b"".join(raws))
+    binary = pa.Array.from_buffers(pa.binary(), len(raws), [None, offsets, data])
+    valid = pc.invert(pc.equal(binary, _NULL_JSON)).buffers()[1]
+    texts = pa.Array.from_buffers(pa.string(), len(raws), [valid, offsets, data])
+    if not ascii_only:
+        texts.validate(full=True)  # ArrowInvalid on invalid UTF-8 -> slow path
+    return texts
 
 
 def fast_table(
@@ -153,7 +156,10 @@ def fast_table(
     if not records:
         return None
     try:
-        return _build(records, source_uri, source_sha256, run_id, fallback_account), len(records)
+        table = _build(
+            records, source_uri, source_sha256, run_id, fallback_account, ascii_only=doc.isascii()
+        )
+        return table, len(records)
     except (pa.ArrowInvalid, msgspec.MsgspecError, RecordError, _NotClean):
         return None
 
@@ -177,6 +183,8 @@ def _build(
     source_sha256: str,
     run_id: str,
     fallback_account: str | None,
+    *,
+    ascii_only: bool,
 ) -> pa.Table:
     n = len(records)
     columns = _transpose(records, _Record.__struct_fields__)
@@ -203,12 +211,13 @@ def _build(
     identities = _identities.decode(_json_array(identity_raw))
     for column, values in _identity_columns(identities).items():
         arrays[column] = pa.array(values, STAGED_SCHEMA.field(column).type)
+    arrays["session_creation_date"] = _creation_dates(identities)
     tls = _tls_list.decode(_json_array(field("tlsDetails")))
     arrays["tls_version"] = pa.array([t.tlsVersion if t else None for t in tls], pa.string())
-    arrays["user_identity"] = _utf8(identity_raw)
-    arrays["response_elements"] = _utf8(_redacted(field("responseElements")))
+    arrays["user_identity"] = _utf8(identity_raw, ascii_only=ascii_only)
+    arrays["response_elements"] = _utf8(_redacted(field("responseElements")), ascii_only=ascii_only)
     for column, key in _JSON:
-        arrays[column] = _utf8(field(key))
+        arrays[column] = _utf8(field(key), ascii_only=ascii_only)
     arrays["extra"] = pa.nulls(n, pa.string())
     arrays["source_uri"] = pa.repeat(pa.scalar(source_uri, pa.string()), n)
     arrays["source_sha256"] = pa.repeat(pa.scalar(source_sha256, pa.string()), n)
@@ -220,6 +229,21 @@ def _build(
     arrays["recipient_account_id"] = pa.array(accounts, pa.string())
     arrays["event_date"] = arrays["event_time"].cast(pa.date32())
     return pa.table([arrays[f.name] for f in STAGED_SCHEMA], schema=STAGED_SCHEMA)
+
+
+def _creation_dates(identities: list[_UserIdentity | None]) -> pa.Array:
+    """sessionContext.attributes.creationDate as timestamps: one vectorised cast, or, when any
+    value is not an ISO time with a zone, RowBuilder's rule value by value (NULL for those)."""
+    texts = [
+        u.sessionContext.attributes.creationDate
+        if u and u.sessionContext and u.sessionContext.attributes
+        else None
+        for u in identities
+    ]
+    try:
+        return pa.array(texts, pa.string()).cast(TIMESTAMP)
+    except pa.ArrowInvalid:
+        return pa.array([_parse_time(t) for t in texts], TIMESTAMP)
 
 
 def _transpose(
@@ -256,7 +280,6 @@ def _identity_columns(identities: list[_UserIdentity | None]) -> dict[str, Seque
         "session_issuer_arn": issuer_cols["arn"],
         "session_issuer_name": issuer_cols["userName"],
         "session_issuer_account_id": issuer_cols["accountId"],
-        "session_creation_date": [_parse_time(a.creationDate) for a in attributes],
         "mfa_authenticated": [_as_flag(a.mfaAuthenticated, "mfaAuthenticated") for a in attributes],
         "source_identity": context_cols["sourceIdentity"],
         "ec2_role_delivery": context_cols["ec2RoleDelivery"],
