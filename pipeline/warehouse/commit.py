@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline.sqlfile import load_internal
-from pipeline.warehouse.files import EVENTS_PARQUET, move_into_place, write_parquet
+from pipeline.warehouse.files import EVENTS_PARQUET, fsync_files, move_into_place, write_parquet
 from pipeline.warehouse.layout import EVENTS_GLOB, Layout
 from pipeline.warehouse.stage import StagedFile
 
@@ -109,15 +109,21 @@ def commit_batch(
             result.duplicates_in_batch += 1
         else:
             result.duplicates_in_warehouse += 1
+    moves: list[StagedFile] = []
     for staged_file in staged:
         rows = staged_file.rows
         if staged_file.path in by_file:
             rows -= _drop_rows(Path(staged_file.path), by_file[staged_file.path], row_group_rows)
         if rows:
-            move_into_place(Path(staged_file.path), layout.events / staged_file.relative)
+            moves.append(staged_file)
         else:
             os.unlink(staged_file.path)
         result.written += rows
+    # Staged files are written without fsync (a parse process would wait on the disk); they
+    # become durable here, all at once, before any of them enters events/.
+    fsync_files([Path(s.path) for s in moves])
+    for staged_file in moves:
+        move_into_place(Path(staged_file.path), layout.events / staged_file.relative)
     # Every staged hash is now in events/: kept rows' own, dropped rows' equal to a kept one.
     known.hashes = [*(known.hashes or []), staged_hashes]
     return result

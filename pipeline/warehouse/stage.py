@@ -58,6 +58,10 @@ def stage_table(
             f"recipient_account_id={account}/event_date={day.isoformat()}/part-{name}.parquet"
         )
         path = staging_dir / relative
-        write_parquet_atomic(part, path, row_group_rows=row_group_rows, options=EVENTS_PARQUET)
+        # No fsync here: the commit makes staged files durable before they enter events/
+        # (commit.py), from the main process, where waiting on the disk stalls no parsing.
+        write_parquet_atomic(
+            part, path, row_group_rows=row_group_rows, options=EVENTS_PARQUET, fsync=False
+        )
         staged.append(StagedFile(str(path), relative, part.num_rows))
     return staged
