@@ -64,15 +64,22 @@ def _existing_ids(con: duckdb.DuckDBPyConnection, layout: Layout) -> None:
 
 
 def _may_repeat(
-    con: duckdb.DuckDBPyConnection, files: list[str], known: KnownIds
+    con: duckdb.DuckDBPyConnection, staged: list[StagedFile], known: KnownIds
 ) -> tuple[bool, pa.Table]:
     """Whether any staged eventID hash repeats (in the batch or in events/), and the hashes."""
     if known.hashes is None:
         hashes = load_internal("warehouse/warehouse_id_hashes").sql
         known.hashes = [con.sql(hashes).to_arrow_table()]
-    staged_hashes = con.sql(
-        load_internal("warehouse/staged_id_hashes").sql, params={"files": files}
-    ).to_arrow_table()
+    ids = [s.event_ids for s in staged if s.event_ids is not None]
+    if len(ids) == len(staged):
+        # The eventIDs came back with the files from the parse processes: no file is read.
+        event_ids = pa.table({"event_id": pa.chunked_array(ids, pa.string())})
+    else:
+        rel = con.read_parquet([s.path for s in staged], hive_partitioning=False)
+        event_ids = rel.select("event_id").to_arrow_table()
+    con.register("staged_event_ids", event_ids)
+    staged_hashes = con.sql(load_internal("warehouse/staged_id_hashes").sql).to_arrow_table()
+    con.unregister("staged_event_ids")
     con.register("staged_id_hashes", staged_hashes)
     con.register("known_id_hashes", known.table())
     ((repeats,),) = con.sql(load_internal("warehouse/id_hash_repeats").sql).fetchall()
@@ -96,7 +103,7 @@ def commit_batch(
     known = known if known is not None else KnownIds()
     files = [s.path for s in staged]
     _existing_ids(con, layout)
-    may_repeat, staged_hashes = _may_repeat(con, files, known)
+    may_repeat, staged_hashes = _may_repeat(con, staged, known)
     drops = []
     if may_repeat:
         query = load_internal("warehouse/staged_duplicates")

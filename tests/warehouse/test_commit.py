@@ -3,6 +3,7 @@ counted per source object, files renamed into events/ whole."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import duckdb
@@ -121,6 +122,23 @@ def test_batch_without_repeated_hashes_is_renamed_without_the_exact_check(
         result = commit_batch(staged(layout, "a.json", "run1", 0), layout, con, ROW_GROUP)
     assert (result.written, result.duplicates_in_batch, result.duplicates_in_warehouse) == (3, 0, 0)
     assert "warehouse/staged_duplicates" not in loaded
+
+
+def test_staged_files_without_their_event_ids_are_read(layout: Layout) -> None:
+    # StagedFile.event_ids is an optimisation: without it the commit reads the files.
+    files = [
+        replace(f, event_ids=None)
+        for f in staged(layout, "b.json", "run1", 0) + staged(layout, "a.json", "run1", 1)
+    ]
+    with duckdb.connect() as con:
+        result = commit_batch(files, layout, con, ROW_GROUP)
+    assert (result.written, result.duplicates_in_batch, result.duplicates_in_warehouse) == (4, 3, 0)
+    assert [row[:2] for row in kept(layout)] == [
+        ("dup-1", "FromA"),
+        ("dup-2", "FromA"),
+        ("dup-3", "FromA"),
+        ("dup-4", "FromB-first"),
+    ]
 
 
 def test_empty_batch_writes_nothing(layout: Layout) -> None:
