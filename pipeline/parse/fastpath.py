@@ -90,7 +90,6 @@ _NO_ATTRIBUTES = _Attributes()
 _NO_WEB = _WebIdFederationData()
 _NO_BEHALF = _OnBehalfOf()
 _NULL_JSON = pa.scalar(b"null", pa.binary())
-_NULL_BINARY = pa.scalar(None, pa.binary())
 
 _STRINGS = (
     ("event_version", "eventVersion"),
