@@ -38,8 +38,11 @@ class IngestSettings:
     # piece, so memory stays flat whatever the file size (the 1 GB process-tree budget).
     stream_threshold_mb: float = 128
     # Rows staged before a commit to events/: bounds the work lost to a kill and DuckDB's
-    # de-duplication memory, while keeping Parquet files large enough for scans.
-    commit_rows: int = 1_000_000
+    # de-duplication memory. Commits run in the main process while the parse processes work, so
+    # smaller batches leave less to do after the last object is parsed; a commit costs about
+    # one read of its staged eventIDs plus a hash lookup (see warehouse/commit.py), not a scan
+    # of the warehouse. File sizes do not depend on it: staged files are renamed as written.
+    commit_rows: int = 250_000
     # Parquet row-group size of events/: DuckDB parallelises scans per row group; 122,880 is its
     # own default vector-aligned size.
     row_group_rows: int = 122_880

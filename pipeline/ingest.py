@@ -44,7 +44,7 @@ from pipeline.parse.formats import decompress
 from pipeline.source import Fetched, Filters, Source, SourceObject
 from pipeline.source.open import open_source
 from pipeline.warehouse import manifest
-from pipeline.warehouse.commit import commit_batch
+from pipeline.warehouse.commit import KnownIds, commit_batch
 from pipeline.warehouse.connect import has_attribution
 from pipeline.warehouse.layout import Layout
 from pipeline.warehouse.lock import writer_lock
@@ -184,6 +184,8 @@ class _Job:
         # run whatever order the workers finish in.
         self.finished: dict[int, tuple[TaskResult, list[SourceObject]]] = {}
         self.next_task = 0
+        # Hashes of the eventIDs in events/, carried from commit to commit (see commit.py).
+        self.known_ids = KnownIds()
 
     # ---- listing -------------------------------------------------------------------------
     def _plan(self) -> list[tuple[Source, SourceObject]]:
@@ -470,7 +472,9 @@ class _Job:
         # parse processes.
         with duckdb.connect() as fresh:
             self._configure_commit(fresh)
-            result = commit_batch(batch.staged, self.layout, fresh, self.cfg.row_group_rows)
+            result = commit_batch(
+                batch.staged, self.layout, fresh, self.cfg.row_group_rows, self.known_ids
+            )
         self.summary.events_written += result.written
         self.summary.duplicates_dropped += (
             result.duplicates_in_batch + result.duplicates_in_warehouse

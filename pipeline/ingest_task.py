@@ -6,6 +6,7 @@ its own files under _staging.
 
 from __future__ import annotations
 
+import ctypes
 import gc
 from dataclasses import dataclass, field
 from datetime import date
@@ -38,8 +39,12 @@ class ParseTask:
     until: date | None
     stream_threshold_bytes: int
     row_group_rows: int
-    # Rows a worker holds before writing staged files: bounds worker memory (~1 KB per row).
-    flush_rows: int = 50_000
+    # Rows a worker holds before writing staged files: bounds worker memory (~1 KB per row, held
+    # twice while staging sorts them). Objects come in uri order, i.e. by account, region and
+    # day, so a flush splits at most the partition it falls in: 15,000 rows add about one
+    # staged file per flush, keep a worker near 200 MB, and sort in cache-friendlier pieces
+    # (measured ~10% less CPU per event than 50,000).
+    flush_rows: int = 15_000
 
 
 @dataclass
@@ -61,9 +66,32 @@ class TaskResult:
     staged: list[StagedFile]
 
 
+# glibc malloc settings of a parse process. Each object's decompressed text and each column's
+# joined buffer are a few hundred KB to a few MB; with glibc's defaults every such buffer is
+# mmap'ed or trimmed off the heap when freed and page-faulted back on the next object: about
+# one page fault per event, ~15% of a worker's CPU on the bench's trail. Serving allocations
+# below MMAP_THRESHOLD from the heap, and trimming it only when TRIM_THRESHOLD is free at its
+# top, lets the next object reuse the same pages; measured peak RSS is unchanged (the heap only
+# keeps what one flush of rows already needed).
+_M_TRIM_THRESHOLD = -1  # mallopt parameter numbers, from glibc's malloc.h
+_M_MMAP_THRESHOLD = -3
+MMAP_THRESHOLD = 4 << 20
+TRIM_THRESHOLD = 64 << 20
+
+
+def _keep_freed_memory() -> None:
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return  # not glibc: its allocator has its own policy
+    mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
+    mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD)
+
+
 def init_worker() -> None:
     # Parsing allocates millions of short-lived, acyclic objects; the cyclic GC only costs time.
     gc.disable()
+    _keep_freed_memory()
 
 
 def _in_period(table: pa.Table, since: date | None, until: date | None) -> pa.Table:

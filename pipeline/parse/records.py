@@ -155,42 +155,6 @@ def redact_session_tokens(text: bytes) -> bytes:
     return _SESSION_TOKEN.sub(lambda m: m.group(1) + _REDACTED_JSON, text)
 
 
-def identity_columns(identities: list[_UserIdentity | None]) -> dict[str, list[Any]]:
-    """The userIdentity columns of many records at once, one list comprehension per column
-    (the fast path's equivalent of RowBuilder._identity)."""
-    contexts = [u.sessionContext if u else None for u in identities]
-    issuers = [c.sessionIssuer if c else None for c in contexts]
-    attributes = [c.attributes if c else None for c in contexts]
-    webs = [c.webIdFederationData if c else None for c in contexts]
-    behalf = [u.onBehalfOf if u else None for u in identities]
-    return {
-        "principal_type": [u.type if u else None for u in identities],
-        "principal_id": [u.principalId if u else None for u in identities],
-        "principal_arn": [u.arn if u else None for u in identities],
-        "iam_principal_arn": [iam_principal_arn(u) if u else None for u in identities],
-        "principal_account_id": [u.accountId if u else None for u in identities],
-        "access_key_id": [(u.accessKeyId or None) if u else None for u in identities],
-        "user_name": [u.userName if u else None for u in identities],
-        "invoked_by": [u.invokedBy if u else None for u in identities],
-        "credential_id": [u.credentialId if u else None for u in identities],
-        "session_issuer_type": [i.type if i else None for i in issuers],
-        "session_issuer_principal_id": [i.principalId if i else None for i in issuers],
-        "session_issuer_arn": [i.arn if i else None for i in issuers],
-        "session_issuer_name": [i.userName if i else None for i in issuers],
-        "session_issuer_account_id": [i.accountId if i else None for i in issuers],
-        "session_creation_date": [_parse_time(a.creationDate) if a else None for a in attributes],
-        "mfa_authenticated": [
-            _as_flag(a.mfaAuthenticated, "mfaAuthenticated") if a else None for a in attributes
-        ],
-        "source_identity": [c.sourceIdentity if c else None for c in contexts],
-        "ec2_role_delivery": [c.ec2RoleDelivery if c else None for c in contexts],
-        "web_id_provider": [w.federatedProvider if w else None for w in webs],
-        "sign_in_session_arn": [c.signInSessionArn if c else None for c in contexts],
-        "on_behalf_of_user_id": [b.userId if b else None for b in behalf],
-        "on_behalf_of_identity_store_arn": [b.identityStoreArn if b else None for b in behalf],
-    }
-
-
 class RecordError(ValueError):
     """A record that cannot become a row; its message is the quarantine reason."""
 

@@ -8,7 +8,7 @@ immune to S3 listing order (facts doc s.1).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from datetime import date, datetime
 from pathlib import Path
 from typing import Literal
@@ -66,7 +66,11 @@ SCHEMA = pa.schema(
 def append(folder: Path, name: str, entries: list[ManifestEntry]) -> None:
     if not entries:
         return
-    table = pa.Table.from_pylist([asdict(e) for e in entries], schema=SCHEMA)
+    # Column by column: dataclasses.asdict deep-copies every field, ~0.1 ms per entry, which
+    # was a third of the parent's commit time at 2,000 objects per commit.
+    table = pa.Table.from_pydict(
+        {name: [getattr(e, name) for e in entries] for name in SCHEMA.names}, schema=SCHEMA
+    )
     write_parquet_atomic(table, folder / f"{name}.parquet")
 
 

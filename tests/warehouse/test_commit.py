@@ -3,6 +3,7 @@ counted per source object, files renamed into events/ whole."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import duckdb
@@ -11,7 +12,8 @@ import pytest
 from ingest_fixtures import CASES
 
 from pipeline.parse import ObjectParser
-from pipeline.warehouse.commit import commit_batch
+from pipeline.sqlfile import SqlFile
+from pipeline.warehouse.commit import KnownIds, commit_batch
 from pipeline.warehouse.layout import EVENTS_GLOB, Layout
 from pipeline.warehouse.stage import StagedFile, stage_table
 
@@ -83,6 +85,59 @@ def test_copy_already_in_the_warehouse_wins_across_runs(layout: Layout) -> None:
     assert sorted(p.name for p in layout.events.rglob("*.parquet")) == [
         "part-run1-0.parquet",
         "part-run2-0.parquet",
+    ]
+
+
+def test_hashes_carried_between_the_commits_of_a_run(layout: Layout) -> None:
+    # One run, three commits sharing KnownIds: the first reads events/ (empty), the later ones
+    # must see the first one's eventIDs through the hashes it added, exactly as a fresh read.
+    known = KnownIds()
+    with duckdb.connect() as con:
+        first = commit_batch(staged(layout, "b.json", "run1", 0), layout, con, ROW_GROUP, known)
+        assert known.hashes is not None
+        assert sum(t.num_rows for t in known.hashes) == 4
+        second = commit_batch(staged(layout, "a.json", "run1", 1), layout, con, ROW_GROUP, known)
+        again = commit_batch(staged(layout, "b.json", "run1", 2), layout, con, ROW_GROUP, known)
+    assert (first.written, first.duplicates_in_batch, first.duplicates_in_warehouse) == (3, 1, 0)
+    assert (second.written, second.duplicates_in_batch, second.duplicates_in_warehouse) == (1, 0, 2)
+    # b.json holds dup-4 twice: its second copy counts as a repeat within the batch.
+    assert (again.written, again.duplicates_in_batch, again.duplicates_in_warehouse) == (0, 1, 3)
+    assert [row[0] for row in kept(layout)] == ["dup-1", "dup-2", "dup-3", "dup-4"]
+
+
+def test_batch_without_repeated_hashes_is_renamed_without_the_exact_check(
+    layout: Layout, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pipeline.warehouse.commit as commit_module
+
+    real_load = commit_module.load_internal
+    loaded: list[str] = []
+
+    def load(relative: str) -> SqlFile:
+        loaded.append(relative)
+        return real_load(relative)
+
+    monkeypatch.setattr(commit_module, "load_internal", load)
+    with duckdb.connect() as con:
+        result = commit_batch(staged(layout, "a.json", "run1", 0), layout, con, ROW_GROUP)
+    assert (result.written, result.duplicates_in_batch, result.duplicates_in_warehouse) == (3, 0, 0)
+    assert "warehouse/staged_duplicates" not in loaded
+
+
+def test_staged_files_without_their_event_ids_are_read(layout: Layout) -> None:
+    # StagedFile.event_ids is an optimisation: without it the commit reads the files.
+    files = [
+        replace(f, event_ids=None)
+        for f in staged(layout, "b.json", "run1", 0) + staged(layout, "a.json", "run1", 1)
+    ]
+    with duckdb.connect() as con:
+        result = commit_batch(files, layout, con, ROW_GROUP)
+    assert (result.written, result.duplicates_in_batch, result.duplicates_in_warehouse) == (4, 3, 0)
+    assert [row[:2] for row in kept(layout)] == [
+        ("dup-1", "FromA"),
+        ("dup-2", "FromA"),
+        ("dup-3", "FromA"),
+        ("dup-4", "FromB-first"),
     ]
 
 
