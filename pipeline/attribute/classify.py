@@ -170,19 +170,22 @@ def _write_classified(
     pending: deque[Future[None]] = deque()
     with ThreadPoolExecutor(workers, thread_name_prefix="classified") as pool:
         rows = _RowStream(reader)
-        for index, events_file in enumerate(files):
-            total, row_groups = shapes[str(events_file)]
-            # Most events files are one row group; only the others need their footer read.
-            groups = [total] if row_groups == 1 else row_group_rows(events_file)
-            verdicts = rows.take(sum(groups))
+        for index, partition in enumerate(_by_partition(files)):
+            groups = [
+                # Most events files are one row group; only the others need their footer read.
+                [total] if row_groups == 1 else row_group_rows(f)
+                for f in partition
+                for total, row_groups in [shapes[str(f)]]
+            ]
+            verdicts = rows.take(sum(sum(g) for g in groups))
             by_actor.update(_value_counts(verdicts.column("actor_kind")))
-            dest = out / events_file.relative_to(layout.events)
+            dest = out / partition[0].relative_to(layout.events)
             while len(pending) >= 2 * workers:
                 pending.popleft().result()
             pending.append(
                 pool.submit(
                     _append_verdicts,
-                    events_file,
+                    partition,
                     verdicts,
                     groups,
                     staging / f"{index}.parquet",
@@ -266,20 +269,52 @@ class _RowStream:
         return False
 
 
+def _by_partition(files: list[Path]) -> list[list[Path]]:
+    """The pinned files in their order, as runs of files in one partition folder: one
+    events_classified file each, so queries open one file per partition, not one per commit."""
+    runs: list[list[Path]] = []
+    for path in files:
+        if runs and runs[-1][0].parent == path.parent:
+            runs[-1].append(path)
+        else:
+            runs.append([path])
+    return runs
+
+
 def _append_verdicts(
-    events_file: Path, verdicts: pa.Table, groups: list[int], staged: Path, dest: Path
+    events_files: list[Path],
+    verdicts: pa.Table,
+    groups: list[list[int]],
+    staged: Path,
+    dest: Path,
 ) -> None:
-    """Write `verdicts` with the events file's row groups, then the joined file at `dest`."""
+    """Write `verdicts` with the row groups of the events files, then at `dest` the events
+    files' row groups one after the other with the verdict columns beside them. Files whose
+    schemas differ (written by different versions) cannot share a file: each gets its own."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    _write_row_groups(verdicts, [rows for g in groups for rows in g], staged)
+    try:
+        append_columns(events_files, staged, dest)
+    except WarehouseError:
+        if len(events_files) == 1:
+            raise
+        start = 0
+        for events_file, file_groups in zip(events_files, groups, strict=True):
+            rows = sum(file_groups)
+            _write_row_groups(verdicts.slice(start, rows), file_groups, staged)
+            append_columns(events_file, staged, dest.parent / events_file.name)
+            start += rows
+    staged.unlink()
+
+
+def _write_row_groups(table: pa.Table, groups: list[int], path: Path) -> None:
     with pq.ParquetWriter(
-        staged, verdicts.schema, compression="zstd", compression_level=ZSTD_LEVEL
+        path, table.schema, compression="zstd", compression_level=ZSTD_LEVEL
     ) as writer:
         start = 0
         for rows in groups:
-            writer.write_table(verdicts.slice(start, rows), row_group_size=max(rows, 1))
+            writer.write_table(table.slice(start, rows), row_group_size=max(rows, 1))
             start += rows
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    append_columns(events_file, staged, dest)
-    staged.unlink()
 
 
 def _value_counts(column: pa.ChunkedArray) -> dict[str, int]:

@@ -13,14 +13,19 @@ after the copied region; the stale originals stay behind as unreferenced bytes.
 Base's footer is only scanned, never decoded: its column chunks and schema elements (all but the
 root) go into the new footer as the bytes they were, and so does every FileMetaData or RowGroup
 field the merge does not change. Only extra's column chunks (few) are decoded and re-encoded.
+
+Several base files with identical schemas may be concatenated row group by row group: base k's
+data region lands right after base k-1's, so base k's offsets (column chunks, offset indexes,
+RowGroup.file_offset) move by the length of the regions before it, exactly as extra's do. The
+first base's data does not move, so its chunks stay the bytes they were.
 """
 
 from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,6 +66,7 @@ class _FileMetaData:
     """Field ids in parquet.thrift."""
 
     SCHEMA = 2
+    NUM_ROWS = 3
     ROW_GROUPS = 4
     KEY_VALUE_METADATA = 5
     COLUMN_ORDERS = 7
@@ -77,7 +83,9 @@ class _RowGroup:
     COLUMNS = 1
     TOTAL_BYTE_SIZE = 2
     NUM_ROWS = 3
+    FILE_OFFSET = 5
     TOTAL_COMPRESSED_SIZE = 6
+    ORDINAL = 7
 
 
 class _ColumnChunk:
@@ -149,24 +157,74 @@ class _Footer:
         return self.data[span[2] : span[3]]
 
 
-def append_columns(base: Path, extra: Path, out: Path) -> None:
-    """Write `out`: base's columns followed by extra's, row group by row group, copying the
-    encoded column chunks as they are. Both files need the same row groups (count and rows)
-    and no column name in common. `out` appears whole or not at all (it may be `base`)."""
-    with _open(base) as base_fd, _open(extra) as extra_fd:
-        base_footer = _read_footer(base, base_fd)
-        extra_footer = _read_footer(extra, extra_fd)
-        _check_compatible(base_footer, extra_footer)
-        delta = base_footer.start - _FIRST_DATA_OFFSET
+@dataclass(frozen=True)
+class _PlacedGroup:
+    """A base's row group in the output: the chunks' encodings (moved by `shift`, the distance
+    its file's data moved) replace the group's own."""
+
+    footer: _Footer
+    group: _Group
+    chunks: list[bytes]
+    shift: int
+
+
+def append_columns(bases: Path | Sequence[Path], extra: Path, out: Path) -> None:
+    """Write `out`: the bases' row groups one after the other (their columns), each followed
+    by extra's columns of the row group at the same position, copying the encoded column chunks
+    as they are. The bases need identical schemas; extra needs the bases' row groups (count and
+    rows, in order) and no column name in common with them. `out` appears whole or not at all
+    (it may be one of the inputs)."""
+    paths = [bases] if isinstance(bases, Path) else list(bases)
+    if not paths:
+        raise WarehouseError("no base file to append columns to", hint="pass at least one base")
+    with ExitStack() as stack:
+        base_footers = [_read_footer(p, stack.enter_context(_open(p))) for p in paths]
+        extra_footer = _read_footer(extra, stack.enter_context(_open(extra)))
+        _check_same_schema(base_footers)
+        _check_compatible(base_footers, extra_footer)
+        # Where each base's data region [4, start) lands in `out`, then extra's.
+        placements: list[int] = []
+        placement = _FIRST_DATA_OFFSET
+        for footer in base_footers:
+            placements.append(placement)
+            placement += footer.start - _FIRST_DATA_OFFSET
+        delta = placement - _FIRST_DATA_OFFSET
+        # Relocated offset indexes go right after extra's copied region: the later bases',
+        # then extra's.
+        index_start = placement + extra_footer.start - _FIRST_DATA_OFFSET
+        offset_indexes = bytearray()
+        groups: list[_PlacedGroup] = []
+        for footer, base_placement in zip(base_footers, placements, strict=True):
+            shift = base_placement - _FIRST_DATA_OFFSET
+            if not shift:
+                groups += (_PlacedGroup(footer, g, g.chunks, 0) for g in footer.row_groups)
+                continue
+            for group in footer.row_groups:
+                encoded: list[bytes] = []
+                for chunk in group.chunks:
+                    with _footer_errors(footer.path):
+                        moved, index = _move_encoded_chunk(
+                            footer, chunk, shift, index_start + len(offset_indexes)
+                        )
+                    encoded.append(moved)
+                    offset_indexes += index
+                groups.append(_PlacedGroup(footer, group, encoded, shift))
         with _footer_errors(extra):
             extra_chunks = [[decode_struct(c) for c in g.chunks] for g in extra_footer.row_groups]
-        # Relocated offset indexes go right after extra's copied region.
-        offset_indexes = _relocate_offset_indexes(
-            extra_footer, extra_chunks, delta, extra_footer.start + delta
+        offset_indexes += _relocate_offset_indexes(
+            extra_footer, extra_chunks, delta, index_start + len(offset_indexes)
         )
-        footer = _merge_metadata(base_footer, extra_footer, extra_chunks, delta)
-        tail = offset_indexes + footer + len(footer).to_bytes(4, "little") + MAGIC
-        _write_output(out, base_footer, extra_footer, tail)
+        metadata = _merge_metadata(base_footers, groups, extra_footer, extra_chunks, delta)
+        tail = bytes(offset_indexes) + metadata + len(metadata).to_bytes(4, "little") + MAGIC
+        _write_output(out, base_footers, extra_footer, tail)
+
+
+def schema_key(path: Path) -> bytes:
+    """The encoded schema element list of a Parquet file, from its footer alone: files whose
+    keys are equal can be the bases of one `append_columns` call."""
+    with _open(path) as fd:
+        footer = _read_footer(path, fd)
+    return _schema_bytes(footer)
 
 
 def row_group_rows(path: Path) -> list[int]:
@@ -302,17 +360,38 @@ def _as_int(value: Value | None, field_id: int) -> int | None:
     raise ThriftError(f"field {field_id} is not an integer")
 
 
-def _check_compatible(base: _Footer, extra: _Footer) -> None:
-    if len(base.row_groups) != len(extra.row_groups):
+def _schema_bytes(footer: _Footer) -> bytes:
+    span = _find(footer.fields, _FileMetaData.SCHEMA)
+    assert span is not None  # _read_footer refuses a footer without schema
+    return footer.value(span)
+
+
+def _check_same_schema(bases: list[_Footer]) -> None:
+    first = _schema_bytes(bases[0])
+    for other in bases[1:]:
+        if _schema_bytes(other) != first:
+            raise WarehouseError(
+                f"{other.path} has a different schema from {bases[0].path}",
+                hint="concatenate only files with identical schemas (group them by schema_key)",
+                base=str(bases[0].path),
+                path=str(other.path),
+            )
+
+
+def _check_compatible(bases: list[_Footer], extra: _Footer) -> None:
+    base_groups = [(footer, group) for footer in bases for group in footer.row_groups]
+    if len(base_groups) != len(extra.row_groups):
+        names = ", ".join(str(footer.path) for footer in bases)
+        have = "has" if len(bases) == 1 else "have"
         raise WarehouseError(
-            f"{extra.path} has {len(extra.row_groups)} row groups, {base.path} has "
-            f"{len(base.row_groups)}",
+            f"{extra.path} has {len(extra.row_groups)} row groups, {names} {have} "
+            f"{len(base_groups)}",
             hint="write both files with the same row group sizes",
-            base=str(base.path),
+            base=names,
             extra=str(extra.path),
         )
-    for i, (base_group, extra_group) in enumerate(
-        zip(base.row_groups, extra.row_groups, strict=True)
+    for i, ((base, base_group), extra_group) in enumerate(
+        zip(base_groups, extra.row_groups, strict=True)
     ):
         with _footer_errors(base.path):
             base_rows = _as_int(base_group.num_rows, _RowGroup.NUM_ROWS)
@@ -325,6 +404,7 @@ def _check_compatible(base: _Footer, extra: _Footer) -> None:
                 base=str(base.path),
                 extra=str(extra.path),
             )
+    base = bases[0]
     shared = sorted(set(_column_names(base)) & set(_column_names(extra)))
     if shared:
         raise WarehouseError(
@@ -375,9 +455,10 @@ def _num_children(element: _Element) -> int:
 def _relocate_offset_indexes(
     extra: _Footer, chunks: list[list[Struct]], delta: int, region_start: int
 ) -> bytes:
-    """Re-encode extra's OffsetIndex structures with page offsets moved by delta (their
-    encoded length can change, so they cannot be patched in place) and point extra's column
-    chunks at the copies, which will be written from region_start on."""
+    """Re-encode a moved file's (extra's, or a later base's) OffsetIndex structures with page
+    offsets moved by delta (their encoded length can change, so they cannot be patched in
+    place) and point its column chunks at the copies, which will be written from region_start
+    on."""
     region = bytearray()
     with _footer_errors(extra.path):
         for chunk in (c for group in chunks for c in group):
@@ -385,20 +466,79 @@ def _relocate_offset_indexes(
             length = chunk.get_int(_ColumnChunk.OFFSET_INDEX_LENGTH)
             if offset is None:
                 continue
-            if (
-                length is None
-                or offset < _FIRST_DATA_OFFSET
-                or not 0 <= length <= extra.start - offset
-            ):
-                raise ThriftError(f"offset index at {offset} (length {length}) is out of bounds")
-            index = decode_struct(os.pread(extra.fd, length, offset))
-            for location in index.get_structs(_OFFSET_INDEX_PAGE_LOCATIONS) or []:
-                _shift(location, _PAGE_LOCATION_OFFSET, delta)
-            encoded = encode_struct(index)
+            encoded = _moved_offset_index(extra, offset, length, delta)
             chunk.set(_ColumnChunk.OFFSET_INDEX_OFFSET, CType.I64, region_start + len(region))
             chunk.set(_ColumnChunk.OFFSET_INDEX_LENGTH, CType.I32, len(encoded))
             region += encoded
     return bytes(region)
+
+
+def _moved_offset_index(file: _Footer, offset: int, length: int | None, delta: int) -> bytes:
+    """The file's OffsetIndex at offset, its page offsets moved by delta, encoded."""
+    if length is None or offset < _FIRST_DATA_OFFSET or not 0 <= length <= file.start - offset:
+        raise ThriftError(f"offset index at {offset} (length {length}) is out of bounds")
+    index = decode_struct(os.pread(file.fd, length, offset))
+    for location in index.get_structs(_OFFSET_INDEX_PAGE_LOCATIONS) or []:
+        _shift(location, _PAGE_LOCATION_OFFSET, delta)
+    return encode_struct(index)
+
+
+_CHUNK_OFFSETS = frozenset({_ColumnChunk.FILE_OFFSET, _ColumnChunk.COLUMN_INDEX_OFFSET})
+_META_OFFSETS = frozenset(
+    {
+        _ColumnMetaData.DATA_PAGE_OFFSET,
+        _ColumnMetaData.INDEX_PAGE_OFFSET,
+        _ColumnMetaData.DICTIONARY_PAGE_OFFSET,
+        _ColumnMetaData.BLOOM_FILTER_OFFSET,
+    }
+)
+
+
+def _move_encoded_chunk(
+    file: _Footer, chunk: bytes, delta: int, index_start: int
+) -> tuple[bytes, bytes]:
+    """A base's encoded column chunk with its offsets moved by delta, as _shift_chunk and
+    _relocate_offset_indexes would move it, but scanned rather than decoded (a base has many
+    chunks): every field but the offsets keeps its bytes. Also its relocated offset index
+    (empty when it has none), which will be written at index_start."""
+    fields = _shifted_fields(chunk, scan_struct(chunk).fields, _CHUNK_OFFSETS, delta)
+    index_offset: int | None = None
+    index_length: int | None = None
+    for i, (field_id, field_type, encoded) in enumerate(fields):
+        if field_id == _ColumnChunk.META_DATA:
+            if field_type != CType.STRUCT:
+                raise ThriftError(f"field {field_id} is not a struct")
+            meta = scan_struct(encoded)
+            if meta.end != len(encoded):
+                raise ThriftError("bytes follow the ColumnMetaData")
+            moved = encode_fields(_shifted_fields(encoded, meta.fields, _META_OFFSETS, delta))
+            fields[i] = (field_id, field_type, moved)
+        elif field_id == _ColumnChunk.OFFSET_INDEX_OFFSET:
+            index_offset = _as_int(decode_value(encoded, field_type), field_id)
+        elif field_id == _ColumnChunk.OFFSET_INDEX_LENGTH:
+            index_length = _as_int(decode_value(encoded, field_type), field_id)
+    if index_offset is None:
+        return encode_fields(fields), b""
+    index = _moved_offset_index(file, index_offset, index_length, delta)
+    _set(fields, _ColumnChunk.OFFSET_INDEX_OFFSET, CType.I64, encode_value(CType.I64, index_start))
+    _set(fields, _ColumnChunk.OFFSET_INDEX_LENGTH, CType.I32, encode_value(CType.I32, len(index)))
+    return encode_fields(fields), index
+
+
+def _shifted_fields(
+    data: bytes, fields: list[FieldSpan], offsets: frozenset[int], delta: int
+) -> list[EncodedField]:
+    """The scanned fields' encodings, with those named in offsets moved as _shift moves them."""
+    moved: list[EncodedField] = []
+    for field_id, field_type, begin, end in fields:
+        encoded = data[begin:end]
+        if field_id in offsets:
+            offset = _as_int(decode_value(encoded, field_type), field_id)
+            if offset is not None and offset >= _FIRST_DATA_OFFSET:
+                moved.append((field_id, CType.I64, encode_value(CType.I64, offset + delta)))
+                continue
+        moved.append((field_id, field_type, encoded))
+    return moved
 
 
 def _shift(value: Struct, field_id: int, delta: int) -> None:
@@ -409,7 +549,7 @@ def _shift(value: Struct, field_id: int, delta: int) -> None:
 
 
 def _shift_chunk(chunk: Struct, delta: int) -> Struct:
-    """A copy of extra's column chunk with its offsets into the data region moved by delta
+    """A copy of a moved file's column chunk with its offsets into the data region moved by delta
     (the offset index was already relocated)."""
     moved = chunk.copy()
     _shift(moved, _ColumnChunk.FILE_OFFSET, delta)
@@ -450,16 +590,32 @@ def _drop(fields: list[EncodedField], field_id: int) -> None:
 
 
 def _merge_metadata(
-    base: _Footer, extra: _Footer, extra_chunks: list[list[Struct]], delta: int
+    bases: list[_Footer],
+    groups: list[_PlacedGroup],
+    extra: _Footer,
+    extra_chunks: list[list[Struct]],
+    delta: int,
 ) -> bytes:
-    """base's FileMetaData (version, num_rows, created_by, unknown fields kept) describing
-    extra's columns too, encoded."""
-    with _footer_errors(base.path, extra.path):
+    """The first base's FileMetaData (version, created_by, unknown fields kept) describing all
+    bases' row groups and extra's columns too, encoded. `groups` holds every base row group
+    with its (moved) chunks' encodings and the distance its data moved."""
+    base = bases[0]
+    with _footer_errors(*(footer.path for footer in bases), extra.path):
         merged = _encoded_fields(base, base.fields)
         _set(merged, _FileMetaData.SCHEMA, CType.LIST, _merge_schema(base, extra))
+        if len(bases) > 1:
+            num_rows = 0
+            for footer in bases:
+                span = _find(footer.fields, _FileMetaData.NUM_ROWS)
+                value = None if span is None else decode_value(footer.value(span), span[1])
+                num_rows += _as_int(value, _FileMetaData.NUM_ROWS) or 0
+            encoded = encode_value(CType.I64, num_rows)
+            _set(merged, _FileMetaData.NUM_ROWS, CType.I64, encoded)
         row_groups = [
-            _merge_row_group(base, b, e, chunks, delta)
-            for b, e, chunks in zip(base.row_groups, extra.row_groups, extra_chunks, strict=True)
+            _merge_row_group(placed, position, e, moved, delta)
+            for position, (placed, e, moved) in enumerate(
+                zip(groups, extra.row_groups, extra_chunks, strict=True)
+            )
         ]
         _set(merged, _FileMetaData.ROW_GROUPS, CType.LIST, encode_list(CType.STRUCT, row_groups))
         _drop_arrow_schema(merged, base)
@@ -478,11 +634,23 @@ def _merge_schema(base: _Footer, extra: _Footer) -> bytes:
 
 
 def _merge_row_group(
-    footer: _Footer, base: _Group, extra: _Group, extra_chunks: list[Struct], delta: int
+    placed: _PlacedGroup, position: int, extra: _Group, extra_chunks: list[Struct], delta: int
 ) -> bytes:
+    """A base's row group (now at `position`) with extra's chunks appended."""
+    footer, base, shift = placed.footer, placed.group, placed.shift
     merged = _encoded_fields(footer, base.fields)
-    chunks = base.chunks + [encode_struct(_shift_chunk(c, delta)) for c in extra_chunks]
+    chunks = placed.chunks + [encode_struct(_shift_chunk(c, delta)) for c in extra_chunks]
     _set(merged, _RowGroup.COLUMNS, CType.LIST, encode_list(CType.STRUCT, chunks))
+    if shift:
+        span = _find(base.fields, _RowGroup.FILE_OFFSET)
+        if span is not None:
+            offset = _as_int(decode_value(footer.value(span), span[1]), _RowGroup.FILE_OFFSET)
+            if offset is not None and offset >= _FIRST_DATA_OFFSET:
+                encoded = encode_value(CType.I64, offset + shift)
+                _set(merged, _RowGroup.FILE_OFFSET, CType.I64, encoded)
+    span = _find(base.fields, _RowGroup.ORDINAL)
+    if span is not None:
+        _set(merged, _RowGroup.ORDINAL, CType.I16, encode_value(CType.I16, position))
     total = (_as_int(base.total_byte_size, _RowGroup.TOTAL_BYTE_SIZE) or 0) + (
         _as_int(extra.total_byte_size, _RowGroup.TOTAL_BYTE_SIZE) or 0
     )
@@ -547,13 +715,15 @@ def _merge_column_orders(merged: list[EncodedField], base: _Footer, extra: _Foot
     _set(merged, _FileMetaData.COLUMN_ORDERS, base_orders[1], encoded)
 
 
-def _write_output(out: Path, base: _Footer, extra: _Footer, tail: bytes) -> None:
+def _write_output(out: Path, bases: list[_Footer], extra: _Footer, tail: bytes) -> None:
     """Write under a temporary name beside `out`, then rename: a reader never sees half a
     file, and `out` may be one of the inputs (they stay open, so the copy reads the old one)."""
     tmp = out.with_name(f".{out.name}.tmp")
     try:
         with open(tmp, "wb", buffering=0) as dst:
-            _copy_range(base, dst.fileno(), 0, base.start)
+            _copy_range(bases[0], dst.fileno(), 0, bases[0].start)
+            for base in bases[1:]:
+                _copy_range(base, dst.fileno(), _FIRST_DATA_OFFSET, base.start - _FIRST_DATA_OFFSET)
             _copy_range(extra, dst.fileno(), _FIRST_DATA_OFFSET, extra.start - _FIRST_DATA_OFFSET)
             _write_all(dst.fileno(), tail)
         os.replace(tmp, out)

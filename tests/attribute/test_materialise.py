@@ -3,6 +3,7 @@ files written by an older version with fewer columns, and for an empty warehouse
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -56,18 +57,21 @@ def test_every_event_column_is_kept(tmp_path: Path) -> None:
     classified = columns(warehouse, "events_classified")
     assert sorted(classified) == sorted([*event_columns, *VERDICT_COLUMNS])
     assert differences(warehouse) == 0
-    # One events_classified file per events file, at the same relative path, row for row.
+    # One events_classified file per partition folder of events/, named after its first events
+    # file, holding that folder's events files' rows in order.
     layout = Layout.at(warehouse)
     current = layout.derived / (layout.derived / "CURRENT").read_text().strip()
-    classified_files = sorted((current / CLASSIFIED_FOLDER).glob(EVENTS_GLOB))
-    events_files = sorted(layout.events.glob(EVENTS_GLOB))
-    assert [p.relative_to(current / CLASSIFIED_FOLDER) for p in classified_files] == [
-        p.relative_to(layout.events) for p in events_files
-    ]
-    for classified, events in zip(classified_files, events_files, strict=True):
-        assert pq.read_metadata(classified).num_rows == pq.read_metadata(events).num_rows
-        row = pq.read_table(classified, columns=["event_id"]).column(0).to_pylist()
-        assert row == pq.read_table(events, columns=["event_id"]).column(0).to_pylist()
+    classified = current / CLASSIFIED_FOLDER
+    partitions: dict[Path, list[Path]] = {}
+    for events_file in sorted(layout.events.glob(EVENTS_GLOB)):
+        partitions.setdefault(events_file.parent, []).append(events_file)
+    assert sorted(classified.glob(EVENTS_GLOB)) == sorted(
+        classified / files[0].relative_to(layout.events) for files in partitions.values()
+    )
+    for files in partitions.values():
+        ids = pq.read_table(classified / files[0].relative_to(layout.events), columns=["event_id"])
+        expected = [i for f in files for i in pq.read_table(f, columns=["event_id"])[0].to_pylist()]
+        assert ids.column(0).to_pylist() == expected
 
 
 def test_events_added_after_the_rebuild_wait_for_the_next(tmp_path: Path) -> None:
@@ -167,3 +171,33 @@ def readme_rules() -> list[str]:
                 prefix = name.split(".")[0] if "." in name else ""
                 names.append(name)
     return names
+
+
+def test_partitions_with_several_events_files(tmp_path: Path) -> None:
+    """Two ingests into the same partitions: each partition's events files become one
+    events_classified file; a file with an older schema keeps its own."""
+    records = json.loads(FILES[1].read_text())["Records"]
+    halves = [records[: len(records) // 2], records[len(records) // 2 :]]
+    warehouse = tmp_path / "warehouse"
+    settings = None
+    for i, half in enumerate(halves):
+        path = tmp_path / f"half-{i}.json"
+        path.write_text(json.dumps({"Records": half}))
+        settings = ingest([path], warehouse)
+    assert settings is not None
+    layout = Layout.at(warehouse)
+    events_files = sorted(layout.events.glob(EVENTS_GLOB))
+    folders = {p.parent for p in events_files}
+    assert len(events_files) > len(folders)  # some partition holds several events files
+    current = layout.derived / (layout.derived / "CURRENT").read_text().strip()
+    assert len(list((current / CLASSIFIED_FOLDER).glob(EVENTS_GLOB))) == len(folders)
+    assert differences(warehouse) == 0
+    # An older file (fewer columns) in a shared partition: classified on its own.
+    shared = next(f for f in events_files if sum(p.parent == f.parent for p in events_files) > 1)
+    table = pq.read_table(shared, partitioning=None)
+    pq.write_table(table.drop_columns(["tls_version"]), shared)
+    attribute_warehouse(settings)
+    current = layout.derived / (layout.derived / "CURRENT").read_text().strip()
+    assert len(list((current / CLASSIFIED_FOLDER).glob(EVENTS_GLOB))) == len(folders) + 1
+    assert differences(warehouse) == 0
+    assert rows(warehouse, "SELECT count(*) AS n FROM events_classified") == [{"n": len(records)}]

@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.errors import WarehouseError
-from pipeline.warehouse.column_append import append_columns, row_group_rows
+from pipeline.warehouse.column_append import append_columns, row_group_rows, schema_key
 from pipeline.warehouse.thrift_compact import (
     CType,
     Field,
@@ -678,3 +678,286 @@ def test_row_group_rows(tmp_path: Path) -> None:
     table = pa.table({"n": pa.array(range(2500), pa.int64())})
     pq.write_table(table, path, row_group_size=1000)
     assert row_group_rows(path) == [1000, 1000, 500]
+
+
+# Several bases concatenated row group by row group.
+
+# (first row, row group sizes) of each base: together they cover _base_table()'s ROWS rows.
+BASE_SLICES = [(0, [700, 500]), (1200, [300, 200, 300]), (2000, [500])]
+CONCAT_GROUPS = [rows for _, groups in BASE_SLICES for rows in groups]
+
+
+def _pyarrow_bases(tmp_path: Path) -> list[Path]:
+    """Three bases with one schema: different sizes and options, a page index on the second."""
+    table = _base_table()
+    options: list[dict[str, Any]] = [
+        {"use_dictionary": ["k_dict", "tags"]},
+        {"write_page_index": True, "data_page_size": 4096},
+        {"bloom_filter_options": {"k_plain": True}},
+    ]
+    return [
+        _write(table.slice(first, sum(groups)), tmp_path / f"base{k}.parquet", groups, **option)
+        for k, ((first, groups), option) in enumerate(zip(BASE_SLICES, options, strict=True))
+    ]
+
+
+def _assert_concatenated(bases: list[Path], extra: Path, out: Path) -> None:
+    """out holds the bases' rows one file after the other, then extra's columns, whoever reads
+    it; each base's offsets moved by the length of the data regions before it, extra's by all
+    of the bases' regions, and the bytes at every moved offset are the original bytes."""
+    tables = [pq.read_table(base) for base in bases]
+    extra_table = pq.read_table(extra)
+    merged = pq.read_table(out)
+    assert merged.column_names == tables[0].column_names + extra_table.column_names
+    for name in tables[0].column_names:
+        expected = [value for table in tables for value in table.column(name).to_pylist()]
+        assert merged.column(name).to_pylist() == expected, name
+        assert merged.schema.field(name).type == tables[0].schema.field(name).type, name
+    for name in extra_table.column_names:
+        assert merged.column(name).to_pylist() == extra_table.column(name).to_pylist(), name
+        assert merged.schema.field(name).type == extra_table.schema.field(name).type, name
+
+    # DuckDB against the same rows from the inputs: the bases one after the other (UNION ALL
+    # keeps their order in a single-threaded connection), joined by position with extra.
+    union = " UNION ALL ".join(f"SELECT * FROM read_parquet('{base}')" for base in bases)
+    with duckdb.connect(config={"threads": 1}) as con:
+        got = con.execute("SELECT * FROM read_parquet(?)", [str(out)]).fetchall()
+        want = con.execute(
+            f"SELECT * FROM ({union}) POSITIONAL JOIN read_parquet(?)", [str(extra)]
+        ).fetchall()
+    assert got == want
+
+    metas = [pq.ParquetFile(base).metadata for base in bases]
+    meta = pq.ParquetFile(out).metadata
+    assert [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] == [
+        m.row_group(i).num_rows for m in metas for i in range(m.num_row_groups)
+    ]
+    assert meta.num_rows == sum(m.num_rows for m in metas)
+
+    merged_footer, extra_footer = _footer(out), _footer(extra)
+    merged_groups = _structs(merged_footer, 4)
+    position, shift = 0, 0
+    for base in bases:
+        base_footer = _footer(base)
+        for index, group in enumerate(_structs(base_footer, 4)):
+            merged_group = merged_groups[position]
+            base_chunks = _chunks(base_footer, index)
+            moved_chunks = _chunks(merged_footer, position)[: len(base_chunks)]
+            if shift == 0:
+                assert moved_chunks == base_chunks
+            for moved, original in zip(moved_chunks, base_chunks, strict=True):
+                _assert_moved(moved, original, shift, out, base)
+            file_offset = group.get_int(5)
+            if file_offset is not None:
+                expected_offset = file_offset + shift if file_offset >= 4 else file_offset
+                assert merged_group.get_int(5) == expected_offset
+            if group.find(7) is not None:
+                assert merged_group.get_int(7) == position
+            # Every other row group field is base's, but the sizes, which add extra's.
+            extra_group = _structs(extra_footer, 4)[position]
+            assert _int(merged_group, 2) == _int(group, 2) + _int(extra_group, 2)
+            if group.find(6) and extra_group.find(6):
+                assert _int(merged_group, 6) == _int(group, 6) + _int(extra_group, 6)
+            else:
+                assert merged_group.find(6) is None
+            rest, merged_rest = group.copy(), merged_group.copy()
+            for field_id in (1, 2, 5, 6, 7):
+                rest.drop(field_id)
+                merged_rest.drop(field_id)
+            assert merged_rest == rest
+            position += 1
+        shift += _footer_start(base) - 4
+    assert position == len(merged_groups)
+    for group_index in range(len(merged_groups)):
+        extra_chunks = _chunks(extra_footer, group_index)
+        moved_chunks = _chunks(merged_footer, group_index)[-len(extra_chunks) :]
+        for moved, original in zip(moved_chunks, extra_chunks, strict=True):
+            _assert_moved(moved, original, shift, out, extra)
+
+
+def test_several_pyarrow_bases_are_concatenated(tmp_path: Path) -> None:
+    bases = _pyarrow_bases(tmp_path)
+    extra = _write(_extra_table(), tmp_path / "extra.parquet", CONCAT_GROUPS, write_page_index=True)
+    out = tmp_path / "out.parquet"
+
+    append_columns(bases, extra, out)
+
+    _assert_concatenated(bases, extra, out)
+    assert [pq.ParquetFile(out).metadata.row_group(i).num_rows for i in range(6)] == CONCAT_GROUPS
+    assert pq.ParquetFile(out).metadata.num_rows == ROWS
+    assert pq.read_table(out).column("id").to_pylist() == list(range(ROWS))
+    # The second base's offset indexes were relocated with its chunks.
+    assert pq.ParquetFile(out).metadata.row_group(2).column(0).has_offset_index
+    # Pushed-down filters on a column of the bases and one of extra, across base boundaries.
+    assert _rows(
+        "SELECT id, label FROM read_parquet(?) WHERE id BETWEEN 1199 AND 1204", str(out)
+    ) == [
+        (1199, "label-1199"),
+        (1200, "label-1200"),
+        (1201, "label-1201"),
+        (1202, "label-1202"),
+        (1203, "label-1203"),
+        (1204, None),
+    ]
+    assert _rows(
+        "SELECT id, k_dict, ok FROM read_parquet(?) WHERE label = 'label-2400'", str(out)
+    ) == [(2400, "key-0", True)]
+    assert _rows(
+        "SELECT id, k_plain, ok FROM read_parquet(?) WHERE label = 'label-1650'", str(out)
+    ) == [(1650, "plain-1650", True)]
+    assert _rows(
+        "SELECT count(*), min(id), max(id) FROM read_parquet(?) WHERE k_plain = 'plain-1999'",
+        str(out),
+    ) == [(1, 1999, 1999)]
+    assert _rows(
+        "SELECT count(*) FROM read_parquet(?) WHERE info.src = 's1' AND flag", str(out)
+    ) == [(0,)]
+    keys = [kv.get_bytes(1) for kv in _footer(out).get_structs(5) or []]
+    assert b"ARROW:schema" not in keys
+    # The first base's chunks are its own bytes.
+    for group in range(2):
+        for chunk in _chunks(_footer(bases[0]), group):
+            assert encode_struct(chunk) in _footer_bytes(out)
+
+
+def test_several_duckdb_bases_are_concatenated(tmp_path: Path) -> None:
+    select = (
+        "SELECT range::BIGINT AS id, 'k' || (range % 50) AS k, range * 1.5 AS d,"
+        " [range, range + 1] AS l, {{'p': range}} AS st FROM range({first}, {end})"
+    )
+    bases = [
+        _duckdb_copy(select.format(first=0, end=3000), tmp_path / "base0.parquet", 2048),
+        _duckdb_copy(select.format(first=3000, end=3100), tmp_path / "base1.parquet", 2048),
+        _duckdb_copy(select.format(first=3100, end=5000), tmp_path / "base2.parquet", 2048),
+    ]
+    groups = [2048, 952, 100, 1900]
+    extra = _write(_extra_table(5000), tmp_path / "extra.parquet", groups, write_page_index=True)
+    out = tmp_path / "out.parquet"
+
+    append_columns(bases, extra, out)
+
+    _assert_concatenated(bases, extra, out)
+    assert [pq.ParquetFile(out).metadata.row_group(i).num_rows for i in range(4)] == groups
+    assert _rows(
+        "SELECT id, k, label FROM read_parquet(?) WHERE id BETWEEN 3099 AND 3100", str(out)
+    ) == [(3099, "k49", "label-3099"), (3100, "k0", "label-3100")]
+    assert _rows("SELECT id, st FROM read_parquet(?) WHERE label = 'label-4999'", str(out)) == [
+        (4999, {"p": 4999})
+    ]
+
+
+def test_a_duckdb_base_among_pyarrow_bases_is_refused_for_its_schema(tmp_path: Path) -> None:
+    # The same columns and types, but DuckDB writes its schema elements differently (the root's
+    # name, for one): the caller must group such files apart.
+    first = tmp_path / "pyarrow.parquet"
+    pq.write_table(pa.table({"id": pa.array(range(10), pa.int64())}), first)
+    second = _duckdb_copy(
+        "SELECT range::BIGINT AS id FROM range(10, 20)", tmp_path / "duckdb.parquet", 2048
+    )
+    extra = _write(_extra_table(20), tmp_path / "extra.parquet", [10, 10])
+    assert schema_key(first) != schema_key(second)
+    out = tmp_path / "out.parquet"
+    with pytest.raises(WarehouseError) as caught:
+        append_columns([first, second], extra, out)
+    assert caught.value.message == f"{second} has a different schema from {first}"
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda t: t.set_column(5, "qty", t.column("qty").cast(pa.int32())),
+        lambda t: t.select(["k_dict", "id", *t.column_names[2:]]),
+        lambda t: t.drop_columns(["tags"]),
+        lambda t: t.rename_columns([*t.column_names[:-1], "tags2"]),
+    ],
+    ids=["type", "order", "missing column", "name"],
+)
+def test_bases_with_different_schemas_are_refused(
+    tmp_path: Path, change: Callable[[pa.Table], pa.Table]
+) -> None:
+    bases = _pyarrow_bases(tmp_path)
+    first, second, third = bases
+    assert schema_key(first) == schema_key(second) == schema_key(third)
+    _write(change(pq.read_table(second)), second, [300, 200, 300])
+    assert schema_key(second) != schema_key(first)
+    extra = _write(_extra_table(), tmp_path / "extra.parquet", CONCAT_GROUPS)
+    out = tmp_path / "out.parquet"
+
+    with pytest.raises(WarehouseError) as caught:
+        append_columns(bases, extra, out)
+
+    assert caught.value.message == f"{second} has a different schema from {first}"
+    assert not out.exists()
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_an_extra_without_the_bases_row_groups_is_refused(tmp_path: Path) -> None:
+    bases = _pyarrow_bases(tmp_path)
+    names = ", ".join(str(base) for base in bases)
+    out = tmp_path / "out.parquet"
+    too_few = _write(_extra_table(), tmp_path / "few.parquet", [700, 500, 800, 500])
+    with pytest.raises(WarehouseError) as caught:
+        append_columns(bases, too_few, out)
+    assert caught.value.message == f"{too_few} has 4 row groups, {names} have 6"
+    too_many = _write(_extra_table(), tmp_path / "many.parquet", [*CONCAT_GROUPS[:-1], 250, 250])
+    with pytest.raises(WarehouseError) as caught:
+        append_columns(bases, too_many, out)
+    assert caught.value.message == f"{too_many} has 7 row groups, {names} have 6"
+    shifted = _write(_extra_table(), tmp_path / "shifted.parquet", [700, 500, 200, 300, 300, 500])
+    with pytest.raises(WarehouseError) as caught:
+        append_columns(bases, shifted, out)
+    assert caught.value.message == f"row group 2 has 200 rows in {shifted}, 300 in {bases[1]}"
+    assert not out.exists()
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_no_base_is_refused(tmp_path: Path) -> None:
+    extra = _write(_extra_table(), tmp_path / "extra.parquet")
+    with pytest.raises(WarehouseError, match="no base file"):
+        append_columns([], extra, tmp_path / "out.parquet")
+
+
+@pytest.mark.parametrize("page_index", [False, True])
+def test_a_single_path_and_a_list_of_one_write_the_same_bytes(
+    tmp_path: Path, page_index: bool
+) -> None:
+    base = _write(_base_table(), tmp_path / "base.parquet", write_page_index=page_index)
+    extra = _write(_extra_table(), tmp_path / "extra.parquet", write_page_index=page_index)
+
+    append_columns(base, extra, tmp_path / "single.parquet")
+    append_columns([base], extra, tmp_path / "list.parquet")
+    append_columns((base,), extra, tmp_path / "tuple.parquet")
+
+    single = (tmp_path / "single.parquet").read_bytes()
+    assert (tmp_path / "list.parquet").read_bytes() == single
+    assert (tmp_path / "tuple.parquet").read_bytes() == single
+    _assert_concatenated([base], extra, tmp_path / "list.parquet")
+
+
+def test_schema_key_is_the_encoded_schema_list(tmp_path: Path) -> None:
+    path = _write(_base_table(), tmp_path / "base.parquet")
+    key = schema_key(path)
+    schema = _footer(path).find(2)
+    assert schema is not None
+    assert isinstance(schema.value, ThriftList)
+    assert key == encode_struct(Struct([Field(2, CType.LIST, schema.value)]))[1:-1]
+    assert len(schema.value.items) == 1 + 10  # root, 8 columns, tags' list and element
+
+
+def test_row_group_ordinals_are_renumbered_to_their_merged_position(tmp_path: Path) -> None:
+    bases = _pyarrow_bases(tmp_path)
+
+    def number_row_groups(meta: Struct) -> None:
+        for index, group in enumerate(_structs(meta, 4)):
+            group.set(7, CType.I16, index)
+
+    for base in bases:
+        _rewrite_footer(base, number_row_groups)
+    extra = _write(_extra_table(), tmp_path / "extra.parquet", CONCAT_GROUPS)
+    out = tmp_path / "out.parquet"
+
+    append_columns(bases, extra, out)
+
+    assert [group.get_int(7) for group in _structs(_footer(out), 4)] == list(range(6))
+    _assert_concatenated(bases, extra, out)
