@@ -23,7 +23,7 @@ WITH data_start AS (
     SELECT min(event_time) AS first_event_at FROM events
 ),
 
-unjoined AS NOT MATERIALIZED (
+unjoined AS MATERIALIZED (
     SELECT
         e.event_time,
         e.recipient_account_id,
