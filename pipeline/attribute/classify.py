@@ -307,9 +307,30 @@ def _append_verdicts(
     staged.unlink()
 
 
+# Verdict columns with few distinct values: dictionary-encoded. The others (human_id,
+# session_root, evidence_detail) are near-unique per session, where a dictionary only costs.
+_DICTIONARY_VERDICTS = [
+    "actor_kind",
+    "access_path",
+    "client",
+    "agent_name",
+    "mcp_tool",
+    "classified_by",
+    "confidence",
+    "rules_version",
+]
+# Statistics only where queries filter: they let a reader skip row groups of other verdicts.
+_STATISTICS_VERDICTS = ["actor_kind", "access_path", "classified_by"]
+
+
 def _write_row_groups(table: pa.Table, groups: list[int], path: Path) -> None:
     with pq.ParquetWriter(
-        path, table.schema, compression="zstd", compression_level=ZSTD_LEVEL
+        path,
+        table.schema,
+        compression="zstd",
+        compression_level=ZSTD_LEVEL,
+        use_dictionary=_DICTIONARY_VERDICTS,
+        write_statistics=_STATISTICS_VERDICTS,
     ) as writer:
         start = 0
         for rows in groups:
@@ -380,9 +401,20 @@ def rebuild_attribution(
     generation = f"gen-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
     folder = layout.derived / generation
     folder.mkdir(parents=True)
-    for table in DERIVED_TABLES:
-        con.table(table).write_parquet(str(folder / f"{table}.parquet"), compression="zstd")
-    by_actor = _write_classified(con, files, layout, folder / CLASSIFIED_FOLDER)
+    # The small derived tables are written by a thread while the verdicts are computed.
+    with ThreadPoolExecutor(1, thread_name_prefix="derived") as writer:
+        written = [
+            writer.submit(
+                pq.write_table,
+                con.table(table).to_arrow_table(),
+                folder / f"{table}.parquet",
+                compression="zstd",
+            )
+            for table in DERIVED_TABLES
+        ]
+        by_actor = _write_classified(con, files, layout, folder / CLASSIFIED_FOLDER)
+        for done in written:
+            done.result()
     # events_classified of an empty warehouse: the event columns, then the verdict columns.
     verdicts, params = _verdicts_query(con)
     con.sql(
