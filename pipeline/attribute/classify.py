@@ -401,20 +401,9 @@ def rebuild_attribution(
     generation = f"gen-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
     folder = layout.derived / generation
     folder.mkdir(parents=True)
-    # The small derived tables are written by a thread while the verdicts are computed.
-    with ThreadPoolExecutor(1, thread_name_prefix="derived") as writer:
-        written = [
-            writer.submit(
-                pq.write_table,
-                con.table(table).to_arrow_table(),
-                folder / f"{table}.parquet",
-                compression="zstd",
-            )
-            for table in DERIVED_TABLES
-        ]
-        by_actor = _write_classified(con, files, layout, folder / CLASSIFIED_FOLDER)
-        for done in written:
-            done.result()
+    for table in DERIVED_TABLES:
+        con.table(table).write_parquet(str(folder / f"{table}.parquet"), compression="zstd")
+    by_actor = _write_classified(con, files, layout, folder / CLASSIFIED_FOLDER)
     # events_classified of an empty warehouse: the event columns, then the verdict columns.
     verdicts, params = _verdicts_query(con)
     con.sql(
