@@ -122,8 +122,9 @@ def _ensure_iam_views(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _events_with_positions(con: duckdb.DuckDBPyConnection, files: list[Path]) -> None:
-    """attribution_events: the events of `files` (the generation's pinned list) with each row's
-    file_index in that list and its row number in the file, the order of events_classified."""
+    """attribution_events: the events of `files` (listed once per rebuild) with each row's
+    file_index in that list and its row number in the file: the order events_classified is
+    written in."""
     if files:
         listed = ", ".join(sql_literal(str(f)) for f in files)
         con.execute(
@@ -141,14 +142,15 @@ def _events_with_positions(con: duckdb.DuckDBPyConnection, files: list[Path]) ->
 def _write_classified(
     con: duckdb.DuckDBPyConnection, files: list[Path], layout: Layout, out: Path
 ) -> Counter[str]:
-    """Materialise events_classified: for every events file, a file at the same relative path
-    under `out` holding its columns followed by the verdict columns, row for row.
+    """Materialise events_classified: per partition folder of events/, one file under `out`
+    (named after the folder's first events file) holding the folder's events files' rows in
+    order, their columns followed by the verdict columns.
 
     DuckDB computes only the narrow verdicts, sorted by file and row; pyarrow writes each
-    file's verdicts with that file's row groups, and warehouse/column_append.py joins the two
-    files at the Parquet level: the event columns' pages are copied as bytes, never decoded
-    and re-encoded (which cost three times the whole classification). Queries then read plain
-    Hive-partitioned Parquet, in parallel and with filter pushdown.
+    partition's verdicts with its events files' row groups, and warehouse/column_append.py
+    joins them at the Parquet level: the event columns' pages are copied as bytes, never
+    decoded and re-encoded (which cost three times the whole classification). Queries then
+    read plain Hive-partitioned Parquet, in parallel and with filter pushdown.
 
     The classification carries each event's rule number; what the rule concludes (name,
     actor, path, confidence, from attribution_rules) is looked up after the sort from lists
@@ -215,7 +217,7 @@ def _verdicts_query(con: duckdb.DuckDBPyConnection) -> tuple[str, dict[str, obje
         name: [r[i] for r in rules]
         for i, name in enumerate(("classified_by", "actor_kind", "access_path", "confidence"), 1)
     }
-    params["rules_version"] = _scalar_text(con, "SELECT rules_version FROM attribution_settings")
+    params["rules_version"] = _text(con, "SELECT rules_version FROM attribution_settings")
     sql = (
         "SELECT $actor_kind[rule] AS actor_kind, $access_path[rule] AS access_path,"
         " client, agent_name, human_id, mcp_tool, session_joined, session_root,"
@@ -351,7 +353,7 @@ def _count(
     return int(rows[0][0]) if rows else 0
 
 
-def _scalar_text(con: duckdb.DuckDBPyConnection, sql: str) -> str:
+def _text(con: duckdb.DuckDBPyConnection, sql: str) -> str:
     rows = con.execute(sql).fetchall()
     return str(rows[0][0])
 
