@@ -149,6 +149,9 @@ LEFT JOIN repeated_keys AS r ON r.issued_key = m.issued_key
 LEFT JOIN own_tags AS t ON t.issued_key = m.issued_key
 LEFT JOIN transitive_keys AS k ON k.issued_key = m.issued_key;
 
+-- Read by session_tags and session_nodes only; dropped to leave memory to what follows.
+DROP TABLE session_events;
+
 CREATE OR REPLACE TEMP TABLE session_chain AS
 WITH RECURSIVE walk (issued_key, ancestor_key, depth, path) AS (
     SELECT issued_key, issued_key, 0, [issued_key]
@@ -162,7 +165,8 @@ WITH RECURSIVE walk (issued_key, ancestor_key, depth, path) AS (
         AND NOT list_contains(w.path, p.issued_key)
 )
 
-SELECT * FROM walk;
+-- The path only guards the walk against cycles; the table keeps the pairs.
+SELECT issued_key, ancestor_key, depth FROM walk;
 
 CREATE OR REPLACE TEMP TABLE session_effective_tags AS
 -- Every tag in force on each session: its own and those inherited through its chain.
