@@ -50,8 +50,6 @@ DERIVED_TABLES = (
     "role_agent_observations",
     "attribution_rules",
 )
-# Columns of attribution_events that locate a row in its events/ file (not written out).
-POSITION_COLUMNS = ("file_index", "file_row_number")
 # Verdict rows DuckDB hands over per Arrow batch: bounds the memory of the sorted stream.
 VERDICT_BATCH_ROWS = 122_880
 
@@ -344,12 +342,10 @@ def _value_counts(column: pa.ChunkedArray) -> dict[str, int]:
     return {str(c["values"]): int(c["counts"]) for c in pc.value_counts(column).to_pylist()}
 
 
-def _count(
-    con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, object] | None = None
-) -> int:
+def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
     """The single number a statement returns (fetched whole: DuckDB refuses further work on a
     connection whose result is not exhausted)."""
-    rows = con.execute(sql, params or {}).fetchall()
+    rows = con.execute(sql).fetchall()
     return int(rows[0][0]) if rows else 0
 
 

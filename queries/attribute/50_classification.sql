@@ -11,7 +11,7 @@
 --   value, role agent intervals, MCP links), so the pass over the events is one streaming scan
 --   with equality hash joins against small tables: no correlated subquery, no as-of join.
 -- params: none (reads the temp tables built by 10_* to 40_*, attribution_settings,
---   attribution_patterns, and attribution_events: the events with each row's filename and
+--   attribution_patterns, and attribution_events: the events with each row's file_index and
 --   file_row_number, which classify.py uses to write the verdicts next to the event columns)
 -- grain: one row per event
 -- used_by: pipeline/attribute/classify.py, which materialises it as events_classified
