@@ -2,8 +2,8 @@
 -- description: Every event with who acted, through which path, by which rule and on what
 --   evidence: the columns of events, then actor_kind, access_path, client, agent_name, human_id,
 --   mcp_tool, session_joined, session_root, classified_by, evidence, confidence, rules_version.
---   Reads events_verdicts (warehouse/connect.py: the events files an attribution rebuild
---   classified, next to its verdicts row for row). The evidence sentence is composed here, per
+--   Reads events_verdicts (warehouse/connect.py: per partition, the events files an
+--   attribution rebuild classified with the verdict columns appended, no join needed). The evidence sentence is composed here, per
 --   row read, from the event's own fields and evidence_detail, the values the deciding rule
 --   found outside the event (queries/attribute/50_classification.sql): a rebuild writes short
 --   values instead of a sentence per event, and a query that does not read evidence does not
@@ -62,6 +62,4 @@ SELECT
     END AS evidence,
     confidence,
     rules_version
--- No join here: DuckDB has no row estimate for the positional scan below, and a join could
--- make it the build side, holding every event in memory.
 FROM events_verdicts;
