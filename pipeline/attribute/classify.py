@@ -29,7 +29,12 @@ from pipeline.config import AttributionSettings, Settings
 from pipeline.errors import WarehouseError
 from pipeline.resources import queries_dir
 from pipeline.sqlfile import parse_sql_file
-from pipeline.warehouse.column_append import append_columns, row_group_rows
+from pipeline.warehouse.column_append import (
+    ScannedFooter,
+    append_columns,
+    row_group_rows,
+    scan_footer,
+)
 from pipeline.warehouse.connect import (
     CLASSIFIED_FOLDER,
     GENERATION_FORMAT,
@@ -52,6 +57,9 @@ DERIVED_TABLES = (
 )
 # Verdict rows DuckDB hands over per Arrow batch: bounds the memory of the sorted stream.
 VERDICT_BATCH_ROWS = 122_880
+# Events files whose footers _FooterScans holds scanned ahead of the appends: all of them up
+# to ~300 partitions; at 10M events (~1,250 files) it bounds the scans' memory to ~20 MB.
+FOOTER_LOOKAHEAD = 384
 
 
 @dataclass(frozen=True)
@@ -137,8 +145,46 @@ def _events_with_positions(con: duckdb.DuckDBPyConnection, files: list[Path]) ->
         )
 
 
-def _write_classified(
-    con: duckdb.DuckDBPyConnection, files: list[Path], layout: Layout, out: Path
+class _FooterScans:
+    """The events files' footers, scanned ahead in the thread pool (scan_footer): the next
+    FOOTER_LOOKAHEAD files in the order _write_classified appends them. Started before the
+    attribution SQL, the first scans use the CPU the SQL leaves idle (most of its statements
+    work on small tables); the window bounds the memory the scans hold."""
+
+    def __init__(self, pool: ThreadPoolExecutor, files: list[Path]) -> None:
+        self._pool = pool
+        self._files = files
+        self._next = 0
+        self._futures: dict[Path, Future[ScannedFooter]] = {}
+        self._fill()
+
+    def _fill(self) -> None:
+        while self._next < len(self._files) and len(self._futures) < FOOTER_LOOKAHEAD:
+            path = self._files[self._next]
+            self._futures[path] = self._pool.submit(scan_footer, path)
+            self._next += 1
+
+    def take(self, path: Path) -> ScannedFooter | Path:
+        """The scanned footer of `path` (waiting for it), or the path when it was not scanned."""
+        future = self._futures.pop(path, None)
+        self._fill()
+        return path if future is None else future.result()
+
+    def cancel(self) -> None:
+        for future in self._futures.values():
+            future.cancel()
+        self._futures.clear()
+        self._next = len(self._files)
+
+
+def _write_classified(  # noqa: PLR0917 (one caller, every input explicit)
+    con: duckdb.DuckDBPyConnection,
+    files: list[Path],
+    layout: Layout,
+    out: Path,
+    pool: ThreadPoolExecutor,
+    workers: int,
+    scans: _FooterScans,
 ) -> Counter[str]:
     """Materialise events_classified: per partition folder of events/, one file under `out`
     (named after the folder's first events file) holding the folder's events files' rows in
@@ -151,8 +197,8 @@ def _write_classified(
     read plain Hive-partitioned Parquet, in parallel and with filter pushdown.
 
     The classification carries each event's rule number; what the rule concludes (name,
-    actor, path, confidence, from attribution_rules) is looked up after the sort from lists
-    bound as parameters, so the sort moves integers, not names.
+    actor, path, confidence, from attribution_rules) becomes dictionary columns after the
+    sort (_RuleColumns), so the sort moves integers, not names.
 
     Returns the event count per actor_kind.
     """
@@ -160,70 +206,116 @@ def _write_classified(
     if not files:
         return by_actor
     shapes = _file_shapes(con, files)
+    rule_columns = _RuleColumns(con)
     # The ORDER BY is what aligns the rows; order preservation keeps it through the stream.
     con.execute("SET preserve_insertion_order = true")
-    sql, params = _verdicts_query(con)
-    reader = con.sql(sql, params=params).to_arrow_reader(VERDICT_BATCH_ROWS)
+    reader = con.sql(_verdicts_query()).to_arrow_reader(VERDICT_BATCH_ROWS)
     staging = out / "_verdicts"
     staging.mkdir(parents=True)
-    workers = max(1, min(4, os.cpu_count() or 1))
     pending: deque[Future[None]] = deque()
-    with ThreadPoolExecutor(workers, thread_name_prefix="classified") as pool:
-        rows = _RowStream(reader)
-        for index, partition in enumerate(_by_partition(files)):
-            groups = [
-                # Most events files are one row group; only the others need their footer read.
-                [total] if row_groups == 1 else row_group_rows(f)
-                for f in partition
-                for total, row_groups in [shapes[str(f)]]
-            ]
-            verdicts = rows.take(sum(sum(g) for g in groups))
-            by_actor.update(_value_counts(verdicts.column("actor_kind")))
-            dest = out / partition[0].relative_to(layout.events)
-            while len(pending) >= 2 * workers:
-                pending.popleft().result()
-            pending.append(
-                pool.submit(
-                    _append_verdicts,
-                    partition,
-                    verdicts,
-                    groups,
-                    staging / f"{index}.parquet",
-                    dest,
-                )
-            )
-        while pending:
+    rows = _RowStream(reader)
+    for index, partition in enumerate(_by_partition(files)):
+        groups = [
+            # Most events files are one row group; only the others need their footer read.
+            [total] if row_groups == 1 else row_group_rows(f)
+            for f in partition
+            for total, row_groups in [shapes[str(f)]]
+        ]
+        computed = rows.take(sum(sum(g) for g in groups))
+        by_actor.update(rule_columns.counts("actor_kind", computed))
+        verdicts = rule_columns.complete(computed)
+        dest = out / partition[0].relative_to(layout.events)
+        while len(pending) >= 2 * workers:
             pending.popleft().result()
-        if not rows.exhausted():
-            raise WarehouseError(
-                "classification returned more verdicts than events",
-                hint="a classification join matched an event more than once; this is a bug",
+        bases = [scans.take(f) for f in partition]
+        pending.append(
+            pool.submit(
+                _append_verdicts, bases, verdicts, groups, staging / f"{index}.parquet", dest
             )
+        )
+    while pending:
+        pending.popleft().result()
+    if not rows.exhausted():
+        raise WarehouseError(
+            "classification returned more verdicts than events",
+            hint="a classification join matched an event more than once; this is a bug",
+        )
     shutil.rmtree(staging)
     return by_actor
 
 
-def _verdicts_query(con: duckdb.DuckDBPyConnection) -> tuple[str, dict[str, object]]:
-    """The verdict columns of every event, in the order of the pinned events files."""
-    rules = con.execute(
-        "SELECT rule, classified_by, actor_kind, access_path, confidence"
-        " FROM attribution_rules ORDER BY rule"
-    ).fetchall()
-    if [r[0] for r in rules] != list(range(1, len(rules) + 1)):
-        raise WarehouseError("attribution_rules must number its rules 1, 2, 3, ... (a bug)")
-    params: dict[str, object] = {
-        name: [r[i] for r in rules]
-        for i, name in enumerate(("classified_by", "actor_kind", "access_path", "confidence"), 1)
-    }
-    params["rules_version"] = _text(con, "SELECT rules_version FROM attribution_settings")
-    sql = (
-        "SELECT $actor_kind[rule] AS actor_kind, $access_path[rule] AS access_path,"
-        " client, agent_name, human_id, mcp_tool, session_joined, session_root,"
-        " $classified_by[rule] AS classified_by, evidence_detail,"
-        " $confidence[rule] AS confidence, $rules_version AS rules_version"
-        " FROM (SELECT * FROM classification ORDER BY file_index, file_row_number)"
+# The verdict columns of events_classified, in order. Those a rule decides alone
+# (attribution_rules: classified_by, actor_kind, access_path, confidence) and rules_version
+# are not computed per event in SQL: DuckDB hands over each event's rule number and
+# _RuleColumns turns it into dictionary arrays (the rule number indexes the dictionary), so
+# the sort and the Arrow hand-over move one byte per event instead of five strings, and the
+# Parquet writer takes the dictionaries as they are.
+VERDICT_COLUMNS = (
+    "actor_kind",
+    "access_path",
+    "client",
+    "agent_name",
+    "human_id",
+    "mcp_tool",
+    "session_joined",
+    "session_root",
+    "classified_by",
+    "evidence_detail",
+    "confidence",
+    "rules_version",
+)
+_RULE_DECIDED = ("classified_by", "actor_kind", "access_path", "confidence")
+
+
+class _RuleColumns:
+    """What each rule concludes (attribution_rules), as the dictionaries of the rule-decided
+    verdict columns."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        rules = con.execute(
+            "SELECT rule, classified_by, actor_kind, access_path, confidence"
+            " FROM attribution_rules ORDER BY rule"
+        ).fetchall()
+        if [r[0] for r in rules] != list(range(1, len(rules) + 1)):
+            raise WarehouseError("attribution_rules must number its rules 1, 2, 3, ... (a bug)")
+        # Index 0 is never used: rules are numbered from 1, so the rule number is the index.
+        self._dictionaries = {
+            name: pa.array(["", *(str(r[i]) for r in rules)], pa.string())
+            for i, name in enumerate(_RULE_DECIDED, 1)
+        }
+        version = _text(con, "SELECT rules_version FROM attribution_settings")
+        self._version = pa.array([version], pa.string())
+
+    def complete(self, table: pa.Table) -> pa.Table:
+        """`table` (rule, then the verdict columns SQL computes) with every verdict column."""
+        rule = table.column("rule").combine_chunks().cast(pa.int8())
+        zeros = pc.multiply(rule, pa.scalar(0, pa.int8()))
+        columns: dict[str, pa.Array | pa.ChunkedArray] = {}
+        for name in VERDICT_COLUMNS:
+            if name in self._dictionaries:
+                columns[name] = pa.DictionaryArray.from_arrays(rule, self._dictionaries[name])
+            elif name == "rules_version":
+                columns[name] = pa.DictionaryArray.from_arrays(zeros, self._version)
+            else:
+                columns[name] = table.column(name)
+        return pa.table(columns)
+
+    def counts(self, name: str, table: pa.Table) -> dict[str, int]:
+        """Events per value of a rule-decided column."""
+        found: Counter[str] = Counter()
+        names = self._dictionaries[name].to_pylist()
+        for item in pc.value_counts(table.column("rule")).to_pylist():
+            found[names[item["values"]]] += int(item["counts"])
+        return dict(found)
+
+
+def _verdicts_query() -> str:
+    """Each event's rule and the verdict columns SQL computes, in the order of the pinned
+    events files."""
+    return (
+        "SELECT rule, client, agent_name, human_id, mcp_tool, session_joined, session_root,"
+        " evidence_detail FROM classification ORDER BY file_index, file_row_number"
     )
-    return sql, params
 
 
 def _file_shapes(con: duckdb.DuckDBPyConnection, files: list[Path]) -> dict[str, tuple[int, int]]:
@@ -282,7 +374,7 @@ def _by_partition(files: list[Path]) -> list[list[Path]]:
 
 
 def _append_verdicts(
-    events_files: list[Path],
+    events_files: list[ScannedFooter | Path],
     verdicts: pa.Table,
     groups: list[list[int]],
     staged: Path,
@@ -302,7 +394,8 @@ def _append_verdicts(
         for events_file, file_groups in zip(events_files, groups, strict=True):
             rows = sum(file_groups)
             _write_row_groups(verdicts.slice(start, rows), file_groups, staged)
-            append_columns(events_file, staged, dest.parent / events_file.name)
+            path = events_file.path if isinstance(events_file, ScannedFooter) else events_file
+            append_columns(events_file, staged, dest.parent / path.name)
             start += rows
     staged.unlink()
 
@@ -338,10 +431,6 @@ def _write_row_groups(table: pa.Table, groups: list[int], path: Path) -> None:
             start += rows
 
 
-def _value_counts(column: pa.ChunkedArray) -> dict[str, int]:
-    return {str(c["values"]): int(c["counts"]) for c in pc.value_counts(column).to_pylist()}
-
-
 def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
     """The single number a statement returns (fetched whole: DuckDB refuses further work on a
     connection whose result is not exhausted)."""
@@ -352,6 +441,26 @@ def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
 def _text(con: duckdb.DuckDBPyConnection, sql: str) -> str:
     rows = con.execute(sql).fetchall()
     return str(rows[0][0])
+
+
+def _write_schema(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """events_classified of an empty warehouse: the event columns, then the verdict columns
+    with the types the per-partition files give them."""
+    # From the pinned files (their footers are cached), not the events view's glob.
+    events = (
+        con.sql("SELECT * EXCLUDE (file_index, file_row_number) FROM attribution_events LIMIT 0")
+        .to_arrow_table()
+        .schema
+    )
+    computed = con.sql(f"SELECT * FROM ({_verdicts_query()}) LIMIT 0").to_arrow_table().schema
+    verdicts = [
+        computed.field(name) if name in computed.names else pa.field(name, pa.string())
+        for name in VERDICT_COLUMNS
+    ]
+    # client is an ENUM in SQL (a dictionary in Arrow); readers of the files see strings.
+    fields = [f.with_type(pa.string()) if pa.types.is_dictionary(f.type) else f for f in verdicts]
+    schema = pa.schema([*events, *fields])
+    pq.write_table(schema.empty_table(), path, store_schema=False)
 
 
 def _publish(layout: Layout, generation: str) -> None:
@@ -366,6 +475,22 @@ def _remove_other_generations(layout: Layout, generation: str) -> None:
     for old in layout.derived.glob("gen-*"):
         if old.name != generation:
             shutil.rmtree(old, ignore_errors=True)
+
+
+def _run_attribution_sql(con: duckdb.DuckDBPyConnection) -> None:
+    for path in sorted((queries_dir() / "attribute").glob("*.sql")):
+        statement = parse_sql_file(path)
+        try:
+            con.execute(statement.sql)
+        except duckdb.Error as exc:
+            raise WarehouseError(
+                f"{path.name}: attribution SQL failed: {str(exc).splitlines()[0]}",
+                file=str(path),
+            ) from None
+
+
+def _write_table(table: pa.Table, path: Path) -> None:
+    pq.write_table(table, path, compression="zstd", compression_level=ZSTD_LEVEL)
 
 
 def rebuild_attribution(
@@ -383,31 +508,31 @@ def rebuild_attribution(
     files = sorted(layout.events.glob(EVENTS_GLOB))
     # The temp tables need no row order; without it DuckDB builds them in parallel.
     con.execute("SET preserve_insertion_order = false")
+    # Several statements scan the same events files: their footers are read once.
+    con.execute("SET parquet_metadata_cache = true")
     _settings_tables(con, cfg)
     _ensure_iam_views(con)
     _events_with_positions(con, files)
-    for path in sorted((queries_dir() / "attribute").glob("*.sql")):
-        statement = parse_sql_file(path)
+    workers = max(1, min(4, os.cpu_count() or 1))
+    with ThreadPoolExecutor(workers, thread_name_prefix="attribution") as pool:
+        scans = _FooterScans(pool, files)
         try:
-            con.execute(statement.sql)
-        except duckdb.Error as exc:
-            raise WarehouseError(
-                f"{path.name}: attribution SQL failed: {str(exc).splitlines()[0]}",
-                file=str(path),
-            ) from None
-
-    generation = f"gen-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
-    folder = layout.derived / generation
-    folder.mkdir(parents=True)
-    for table in DERIVED_TABLES:
-        con.table(table).write_parquet(str(folder / f"{table}.parquet"), compression="zstd")
-    by_actor = _write_classified(con, files, layout, folder / CLASSIFIED_FOLDER)
-    # events_classified of an empty warehouse: the event columns, then the verdict columns.
-    verdicts, params = _verdicts_query(con)
-    con.sql(
-        f"SELECT * FROM (SELECT * FROM events LIMIT 0) POSITIONAL JOIN ({verdicts} LIMIT 0)",
-        params=params,
-    ).write_parquet(str(folder / "events_classified_schema.parquet"))
+            _run_attribution_sql(con)
+            generation = f"gen-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
+            folder = layout.derived / generation
+            folder.mkdir(parents=True)
+            # The small derived tables are written by pyarrow in the pool, beside the verdicts.
+            derived = [
+                pool.submit(_write_table, con.table(t).to_arrow_table(), folder / f"{t}.parquet")
+                for t in DERIVED_TABLES
+            ]
+            out = folder / CLASSIFIED_FOLDER
+            by_actor = _write_classified(con, files, layout, out, pool, workers, scans)
+            for written in derived:
+                written.result()
+        finally:
+            scans.cancel()
+    _write_schema(con, folder / "events_classified_schema.parquet")
     (folder / "FORMAT").write_text(GENERATION_FORMAT)
     sessions = _count(con, "SELECT count(*) FROM sessions")
     # What an auditor needs to tie a verdict to the rules that gave it (view attribution_run).

@@ -26,7 +26,7 @@ import errno
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pipeline.errors import WarehouseError
@@ -168,17 +168,57 @@ class _PlacedGroup:
     shift: int
 
 
-def append_columns(bases: Path | Sequence[Path], extra: Path, out: Path) -> None:
+@dataclass(frozen=True)
+class ScannedFooter:
+    """A Parquet file's footer, scanned once ahead of an append_columns call that names the
+    file as a base. Scanning a base's footer is most of that call's work, and it does not
+    depend on the columns to append, so a caller can do it while those are being computed.
+    The file's identity is kept: append_columns scans again if the file changed since."""
+
+    path: Path
+    identity: tuple[int, int, int]  # inode, size, mtime_ns
+    footer: _Footer
+
+
+def scan_footer(path: Path) -> ScannedFooter:
+    """The footer of `path`, scanned for a later append_columns call."""
+    with _open(path) as fd:
+        footer = _read_footer(path, fd)
+        identity = _identity(fd)
+    return ScannedFooter(path, identity, replace(footer, fd=-1))
+
+
+def _identity(fd: int) -> tuple[int, int, int]:
+    stat = os.fstat(fd)
+    return stat.st_ino, stat.st_size, stat.st_mtime_ns
+
+
+def _base_footer(base: Path | ScannedFooter, fd: int) -> _Footer:
+    if isinstance(base, ScannedFooter) and _identity(fd) == base.identity:
+        return replace(base.footer, fd=fd)
+    path = base.path if isinstance(base, ScannedFooter) else base
+    return _read_footer(path, fd)
+
+
+def append_columns(
+    bases: Path | ScannedFooter | Sequence[Path | ScannedFooter], extra: Path, out: Path
+) -> None:
     """Write `out`: the bases' row groups one after the other (their columns), each followed
     by extra's columns of the row group at the same position, copying the encoded column chunks
     as they are. The bases need identical schemas; extra needs the bases' row groups (count and
     rows, in order) and no column name in common with them. `out` appears whole or not at all
-    (it may be one of the inputs)."""
-    paths = [bases] if isinstance(bases, Path) else list(bases)
-    if not paths:
+    (it may be one of the inputs). A base may be given with its footer already scanned
+    (scan_footer)."""
+    given = [bases] if isinstance(bases, Path | ScannedFooter) else list(bases)
+    if not given:
         raise WarehouseError("no base file to append columns to", hint="pass at least one base")
     with ExitStack() as stack:
-        base_footers = [_read_footer(p, stack.enter_context(_open(p))) for p in paths]
+        base_footers = [
+            _base_footer(
+                b, stack.enter_context(_open(b.path if isinstance(b, ScannedFooter) else b))
+            )
+            for b in given
+        ]
         extra_footer = _read_footer(extra, stack.enter_context(_open(extra)))
         _check_same_schema(base_footers)
         _check_compatible(base_footers, extra_footer)

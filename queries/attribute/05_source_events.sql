@@ -13,6 +13,9 @@ CREATE OR REPLACE TEMP TABLE attribution_source_events AS
 WITH selected AS (
     SELECT
         event_id,
+        -- Where the event is in the pinned events files (classification_event_marks is keyed
+        -- by it: the per-event pass then neither reads nor hashes the eventID strings).
+        (file_index::BIGINT << 32) + file_row_number AS event_position,
         event_time,
         event_source,
         event_name,
@@ -49,7 +52,7 @@ WITH selected AS (
         json_extract(additional_event_data, '$.downstreamRequests') AS downstream_requests,
         json_extract_string(extra, ['$.mcpEventDetails.sessionId', '$.mcpEventDetails.mcpServerName'])
             AS extra_strings
-    FROM events
+    FROM attribution_events
     WHERE event_type = 'AwsMcpEvent'
         OR (event_source = 'iam.amazonaws.com' AND event_name IN ('CreateRole', 'TagRole', 'UntagRole'))
         OR (event_source = 'sts.amazonaws.com' AND event_name IN (
@@ -99,5 +102,5 @@ SELECT
     CASE WHEN principal_type = 'IAMUser' THEN user_name END AS iam_user_name,
     source_identity,
     web_id_provider
-FROM events
+FROM attribution_events
 GROUP BY ALL;

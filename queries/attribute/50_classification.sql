@@ -219,9 +219,11 @@ UNION ALL
 SELECT * FROM sign_in_sessions;
 
 CREATE OR REPLACE TEMP TABLE classification_event_marks AS
--- What the rules know of single events, by event_id, so that each event is probed once: the
--- tool call it is, the MCP grant it is, the identity provider of its web-identity or SAML
--- principal.
+-- What the rules know of single events, by the event's position in the pinned events files
+-- (an integer the per-event pass joins on, instead of the eventID string), so that each event
+-- is probed once: the tool call it is, the MCP grant it is, the identity provider of its
+-- web-identity or SAML principal. Every marked event is a source event, whose position
+-- attribution_source_events holds.
 WITH marks AS (
     SELECT link, link_key AS event_id, tool_name, mcp_principal, resource,
         NULL::VARCHAR AS identity_provider
@@ -233,15 +235,16 @@ WITH marks AS (
 )
 
 SELECT
-    event_id,
-    any_value(tool_name) FILTER (WHERE link = 'tool_call') AS own_tool_name,
-    any_value(mcp_principal) FILTER (WHERE link = 'tool_call') AS own_mcp_principal,
-    bool_or(link = 'grant') AS is_mcp_grant,
-    any_value(mcp_principal) FILTER (WHERE link = 'grant') AS own_grant_mcp_principal,
-    any_value(resource) FILTER (WHERE link = 'grant') AS own_grant_resource,
-    any_value(identity_provider) AS identity_provider
-FROM marks
-GROUP BY event_id;
+    p.event_position,
+    any_value(m.tool_name) FILTER (WHERE m.link = 'tool_call') AS own_tool_name,
+    any_value(m.mcp_principal) FILTER (WHERE m.link = 'tool_call') AS own_mcp_principal,
+    bool_or(m.link = 'grant') AS is_mcp_grant,
+    any_value(m.mcp_principal) FILTER (WHERE m.link = 'grant') AS own_grant_mcp_principal,
+    any_value(m.resource) FILTER (WHERE m.link = 'grant') AS own_grant_resource,
+    any_value(m.identity_provider) AS identity_provider
+FROM marks AS m
+JOIN attribution_source_events AS p ON p.event_id = m.event_id
+GROUP BY p.event_position;
 
 CREATE OR REPLACE TEMP TABLE attribution_rules AS
 -- The rules in the order they are tried (first match wins), with what each one concludes.
@@ -322,7 +325,8 @@ WITH features AS (
     FROM attribution_events AS e
     LEFT JOIN classification_sessions AS s ON s.issued_key = e.access_key_id
     LEFT JOIN classification_links AS dl ON dl.link = 'request' AND dl.link_key = e.request_id
-    LEFT JOIN classification_event_marks AS em ON em.event_id = e.event_id
+    LEFT JOIN classification_event_marks AS em
+        ON em.event_position = (e.file_index::BIGINT << 32) + e.file_row_number
     -- A grant links the events of its sign-in session from the grant on, not before.
     LEFT JOIN classification_links AS g
         ON g.link = 'sign_in_session' AND g.link_key = e.sign_in_session_arn
@@ -409,14 +413,15 @@ final AS (
         r.file_index,
         r.file_row_number,
         r.rule::UTINYINT AS rule,
-        CASE
+        -- An ENUM: the hand-over to Arrow (and the Parquet writer) gets a dictionary.
+        CAST(CASE
             WHEN r.awslabs_mcp_server IS NOT NULL OR r.event_type = 'AwsMcpEvent' OR r.invoked_by_mcp
                 THEN 'mcp'
             WHEN coalesce(r.ua_client, 'unknown') <> 'unknown' THEN r.ua_client
             WHEN r.rule = 20 THEN 'console'
             WHEN r.rule BETWEEN 10 AND 12 THEN 'service'
             ELSE 'unknown'
-        END AS client,
+        END AS ENUM ('console', 'cli', 'sdk', 'iac', 'mcp', 'service', 'unknown')) AS client,
         CASE r.rule
             WHEN 1 THEN r.invoked_by
             WHEN 2 THEN r.own_mcp_principal

@@ -19,7 +19,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.errors import WarehouseError
-from pipeline.warehouse.column_append import append_columns, row_group_rows, schema_key
+from pipeline.warehouse.column_append import (
+    append_columns,
+    row_group_rows,
+    scan_footer,
+    schema_key,
+)
 from pipeline.warehouse.thrift_compact import (
     CType,
     Field,
@@ -933,6 +938,33 @@ def test_a_single_path_and_a_list_of_one_write_the_same_bytes(
     assert (tmp_path / "list.parquet").read_bytes() == single
     assert (tmp_path / "tuple.parquet").read_bytes() == single
     _assert_concatenated([base], extra, tmp_path / "list.parquet")
+
+
+def test_bases_scanned_ahead_write_the_same_bytes(tmp_path: Path) -> None:
+    bases = _pyarrow_bases(tmp_path)
+    extra = _write(_extra_table(), tmp_path / "extra.parquet", CONCAT_GROUPS)
+    scanned = [scan_footer(base) for base in bases]
+
+    append_columns(bases, extra, tmp_path / "paths.parquet")
+    append_columns(scanned, extra, tmp_path / "scanned.parquet")
+    append_columns([scanned[0], bases[1], scanned[2]], extra, tmp_path / "mixed.parquet")
+
+    expected = (tmp_path / "paths.parquet").read_bytes()
+    assert (tmp_path / "scanned.parquet").read_bytes() == expected
+    assert (tmp_path / "mixed.parquet").read_bytes() == expected
+    _assert_concatenated(bases, extra, tmp_path / "scanned.parquet")
+
+
+def test_a_base_changed_since_its_scan_is_scanned_again(tmp_path: Path) -> None:
+    base = _write(_base_table(), tmp_path / "base.parquet")
+    extra = _write(_extra_table(), tmp_path / "extra.parquet")
+    scanned = scan_footer(base)
+    # Rewritten in place with other options: other offsets, same rows and row groups.
+    _write(_base_table(), base, use_dictionary=False)
+
+    append_columns(scanned, extra, tmp_path / "out.parquet")
+
+    _assert_merged(base, extra, tmp_path / "out.parquet")
 
 
 def test_schema_key_is_the_encoded_schema_list(tmp_path: Path) -> None:
