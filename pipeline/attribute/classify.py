@@ -55,11 +55,16 @@ DERIVED_TABLES = (
     "role_agent_observations",
     "attribution_rules",
 )
+# Derived tables up to this many rows are handed to pyarrow (written in the pool while the
+# verdicts are computed); larger ones are written by DuckDB under its memory cap. 47k
+# sessions (1M events) are ~30 MB as Arrow, 1M sessions (10M events) ~600 MB.
+DERIVED_ARROW_ROWS = 200_000
 # Verdict rows DuckDB hands over per Arrow batch: bounds the memory of the sorted stream.
 VERDICT_BATCH_ROWS = 122_880
-# Events files whose footers _FooterScans holds scanned ahead of the appends: all of them up
-# to ~300 partitions; at 10M events (~1,250 files) it bounds the scans' memory to ~20 MB.
-FOOTER_LOOKAHEAD = 384
+# Events files whose footers _FooterScans holds scanned ahead of the appends (~115 KB each,
+# measured): all of them up to ~250 partitions (1M events in the classification benchmark
+# make 180); at 10M events (~1,250 files) the window bounds the scans to ~30 MB.
+FOOTER_LOOKAHEAD = 256
 
 
 @dataclass(frozen=True)
@@ -177,11 +182,13 @@ class _FooterScans:
         self._next = len(self._files)
 
 
-def _write_classified(  # noqa: PLR0917 (one caller, every input explicit)
+def _write_classified(
     con: duckdb.DuckDBPyConnection,
     files: list[Path],
     layout: Layout,
     out: Path,
+    *,
+    cfg: AttributionSettings,
     pool: ThreadPoolExecutor,
     workers: int,
     scans: _FooterScans,
@@ -209,6 +216,7 @@ def _write_classified(  # noqa: PLR0917 (one caller, every input explicit)
     rule_columns = _RuleColumns(con)
     # The ORDER BY is what aligns the rows; order preservation keeps it through the stream.
     con.execute("SET preserve_insertion_order = true")
+    con.execute("SET memory_limit = $m", {"m": cfg.verdicts_duckdb_memory_limit})
     reader = con.sql(_verdicts_query()).to_arrow_reader(VERDICT_BATCH_ROWS)
     staging = out / "_verdicts"
     staging.mkdir(parents=True)
@@ -489,6 +497,24 @@ def _run_attribution_sql(con: duckdb.DuckDBPyConnection) -> None:
             ) from None
 
 
+def _write_derived_tables(
+    con: duckdb.DuckDBPyConnection, folder: Path, pool: ThreadPoolExecutor
+) -> list[Future[None]]:
+    """Write DERIVED_TABLES into the generation folder. Small tables go to pyarrow in the
+    pool, to be written while DuckDB computes the verdicts; large ones are written by DuckDB
+    itself, which streams them under its memory cap (as Arrow, the sessions of 10M events
+    take ~600 MB)."""
+    pending: list[Future[None]] = []
+    for table in DERIVED_TABLES:
+        path = folder / f"{table}.parquet"
+        ((rows,),) = con.table(table).count("*").fetchall()
+        if rows <= DERIVED_ARROW_ROWS:
+            pending.append(pool.submit(_write_table, con.table(table).to_arrow_table(), path))
+        else:
+            con.table(table).write_parquet(str(path), compression="zstd")
+    return pending
+
+
 def _write_table(table: pa.Table, path: Path) -> None:
     pq.write_table(table, path, compression="zstd", compression_level=ZSTD_LEVEL)
 
@@ -521,13 +547,11 @@ def rebuild_attribution(
             generation = f"gen-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
             folder = layout.derived / generation
             folder.mkdir(parents=True)
-            # The small derived tables are written by pyarrow in the pool, beside the verdicts.
-            derived = [
-                pool.submit(_write_table, con.table(t).to_arrow_table(), folder / f"{t}.parquet")
-                for t in DERIVED_TABLES
-            ]
+            derived = _write_derived_tables(con, folder, pool)
             out = folder / CLASSIFIED_FOLDER
-            by_actor = _write_classified(con, files, layout, out, pool, workers, scans)
+            by_actor = _write_classified(
+                con, files, layout, out, cfg=cfg, pool=pool, workers=workers, scans=scans
+            )
             for written in derived:
                 written.result()
         finally:
