@@ -59,6 +59,10 @@ DERIVED_TABLES = (
 # verdicts are computed); larger ones are written by DuckDB under its memory cap. 47k
 # sessions (1M events) are ~30 MB as Arrow, 1M sessions (10M events) ~600 MB.
 DERIVED_ARROW_ROWS = 200_000
+# Rows per verdict file (_Appends): partitions' appends start once their verdict file is
+# complete, so smaller files overlap more of the appends with the verdict stream; each costs a
+# Parquet writer's fixed overhead (~1 ms).
+VERDICT_FILE_ROWS = 100_000
 # Verdict rows DuckDB hands over per Arrow batch: bounds the memory of the sorted stream.
 VERDICT_BATCH_ROWS = 122_880
 # Events files whose footers _FooterScans holds scanned ahead of the appends (~115 KB each,
@@ -220,9 +224,9 @@ def _write_classified(
     reader = con.sql(_verdicts_query()).to_arrow_reader(VERDICT_BATCH_ROWS)
     staging = out / "_verdicts"
     staging.mkdir(parents=True)
-    pending: deque[Future[None]] = deque()
+    appends = _Appends(pool, workers, staging)
     rows = _RowStream(reader)
-    for index, partition in enumerate(_by_partition(files)):
+    for partition in _by_partition(files):
         groups = [
             # Most events files are one row group; only the others need their footer read.
             [total] if row_groups == 1 else row_group_rows(f)
@@ -231,18 +235,10 @@ def _write_classified(
         ]
         computed = rows.take(sum(sum(g) for g in groups))
         by_actor.update(rule_columns.counts("actor_kind", computed))
-        verdicts = rule_columns.complete(computed)
-        dest = out / partition[0].relative_to(layout.events)
-        while len(pending) >= 2 * workers:
-            pending.popleft().result()
         bases = [scans.take(f) for f in partition]
-        pending.append(
-            pool.submit(
-                _append_verdicts, bases, verdicts, groups, staging / f"{index}.parquet", dest
-            )
-        )
-    while pending:
-        pending.popleft().result()
+        dest = out / partition[0].relative_to(layout.events)
+        appends.add(bases, groups, rule_columns.complete(computed), dest)
+    appends.finish()
     if not rows.exhausted():
         raise WarehouseError(
             "classification returned more verdicts than events",
@@ -250,6 +246,92 @@ def _write_classified(
         )
     shutil.rmtree(staging)
     return by_actor
+
+
+@dataclass(frozen=True)
+class _Append:
+    """One partition's events files, the row groups of each, where their verdicts are in the
+    open verdict file, and the events_classified file to write."""
+
+    bases: list[ScannedFooter | Path]
+    groups: list[list[int]]
+    verdict_groups: range
+    dest: Path
+
+
+class _Appends:
+    """Verdicts written by pyarrow into verdict files of about VERDICT_FILE_ROWS rows, one row
+    group per events row group, partition after partition; once a verdict file is complete,
+    its partitions' appends (column_append) run in the pool, while the next one is written.
+    A file per partition cost a writer's fixed overhead 180 times for 1M events."""
+
+    def __init__(self, pool: ThreadPoolExecutor, workers: int, staging: Path) -> None:
+        self._pool = pool
+        self._in_flight = 2 * workers
+        self._staging = staging
+        self._files = 0
+        self._writer: pq.ParquetWriter | None = None
+        self._path = staging
+        self._block: list[_Append] = []
+        self._rows = 0
+        self._groups = 0
+        self._pending: deque[Future[None]] = deque()
+
+    def add(
+        self,
+        bases: list[ScannedFooter | Path],
+        groups: list[list[int]],
+        verdicts: pa.Table,
+        dest: Path,
+    ) -> None:
+        if self._writer is None:
+            self._path = self._staging / f"{self._files}.parquet"
+            self._files += 1
+            self._writer = _verdict_writer(self._path, verdicts.schema)
+        first, start = self._groups, 0
+        for rows in (rows for file_groups in groups for rows in file_groups):
+            self._writer.write_table(verdicts.slice(start, rows), row_group_size=max(rows, 1))
+            start += rows
+            self._groups += 1
+        self._block.append(_Append(bases, groups, range(first, self._groups), dest))
+        self._rows += verdicts.num_rows
+        if self._rows >= VERDICT_FILE_ROWS:
+            self._submit()
+
+    def _submit(self) -> None:
+        if self._writer is None:
+            return
+        self._writer.close()
+        self._writer = None
+        verdicts = scan_footer(self._path)
+        for append in self._block:
+            while len(self._pending) >= self._in_flight:
+                self._pending.popleft().result()
+            self._pending.append(self._pool.submit(_append_verdicts, append, verdicts))
+        self._block, self._rows, self._groups = [], 0, 0
+
+    def finish(self) -> None:
+        self._submit()
+        while self._pending:
+            self._pending.popleft().result()
+
+
+def _append_verdicts(append: _Append, verdicts: ScannedFooter) -> None:
+    """At append.dest, the events files' row groups one after the other with their verdict
+    columns beside them. Files whose schemas differ (written by different versions) cannot
+    share a file: each gets its own, beside it."""
+    append.dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        append_columns(append.bases, verdicts, append.dest, append.verdict_groups)
+    except WarehouseError:
+        if len(append.bases) == 1:
+            raise
+        first = append.verdict_groups.start
+        for base, file_groups in zip(append.bases, append.groups, strict=True):
+            path = base.path if isinstance(base, ScannedFooter) else base
+            chosen = range(first, first + len(file_groups))
+            append_columns(base, verdicts, append.dest.parent / path.name, chosen)
+            first = chosen.stop
 
 
 # The verdict columns of events_classified, in order. Those a rule decides alone
@@ -381,33 +463,6 @@ def _by_partition(files: list[Path]) -> list[list[Path]]:
     return runs
 
 
-def _append_verdicts(
-    events_files: list[ScannedFooter | Path],
-    verdicts: pa.Table,
-    groups: list[list[int]],
-    staged: Path,
-    dest: Path,
-) -> None:
-    """Write `verdicts` with the row groups of the events files, then at `dest` the events
-    files' row groups one after the other with the verdict columns beside them. Files whose
-    schemas differ (written by different versions) cannot share a file: each gets its own."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    _write_row_groups(verdicts, [rows for g in groups for rows in g], staged)
-    try:
-        append_columns(events_files, staged, dest)
-    except WarehouseError:
-        if len(events_files) == 1:
-            raise
-        start = 0
-        for events_file, file_groups in zip(events_files, groups, strict=True):
-            rows = sum(file_groups)
-            _write_row_groups(verdicts.slice(start, rows), file_groups, staged)
-            path = events_file.path if isinstance(events_file, ScannedFooter) else events_file
-            append_columns(events_file, staged, dest.parent / path.name)
-            start += rows
-    staged.unlink()
-
-
 # Verdict columns with few distinct values: dictionary-encoded. The others (human_id,
 # session_root, evidence_detail) are near-unique per session, where a dictionary only costs.
 _DICTIONARY_VERDICTS = [
@@ -424,19 +479,15 @@ _DICTIONARY_VERDICTS = [
 _STATISTICS_VERDICTS = ["actor_kind", "access_path", "classified_by"]
 
 
-def _write_row_groups(table: pa.Table, groups: list[int], path: Path) -> None:
-    with pq.ParquetWriter(
+def _verdict_writer(path: Path, schema: pa.Schema) -> pq.ParquetWriter:
+    return pq.ParquetWriter(
         path,
-        table.schema,
+        schema,
         compression="zstd",
         compression_level=ZSTD_LEVEL,
         use_dictionary=_DICTIONARY_VERDICTS,
         write_statistics=_STATISTICS_VERDICTS,
-    ) as writer:
-        start = 0
-        for rows in groups:
-            writer.write_table(table.slice(start, rows), row_group_size=max(rows, 1))
-            start += rows
+    )
 
 
 def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:

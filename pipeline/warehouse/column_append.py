@@ -100,6 +100,7 @@ class _ColumnChunk:
 
 
 class _ColumnMetaData:
+    TOTAL_COMPRESSED_SIZE = 7
     DATA_PAGE_OFFSET = 9
     INDEX_PAGE_OFFSET = 10
     DICTIONARY_PAGE_OFFSET = 11
@@ -201,37 +202,41 @@ def _base_footer(base: Path | ScannedFooter, fd: int) -> _Footer:
 
 
 def append_columns(
-    bases: Path | ScannedFooter | Sequence[Path | ScannedFooter], extra: Path, out: Path
+    bases: Path | ScannedFooter | Sequence[Path | ScannedFooter],
+    extra: Path | ScannedFooter,
+    out: Path,
+    extra_row_groups: range | None = None,
 ) -> None:
     """Write `out`: the bases' row groups one after the other (their columns), each followed
     by extra's columns of the row group at the same position, copying the encoded column chunks
     as they are. The bases need identical schemas; extra needs the bases' row groups (count and
     rows, in order) and no column name in common with them. `out` appears whole or not at all
-    (it may be one of the inputs). A base may be given with its footer already scanned
-    (scan_footer)."""
+    (it may be one of the inputs). Any input may be given with its footer already scanned
+    (scan_footer).
+
+    `extra_row_groups` takes only those of extra's row groups (and only their bytes): one
+    extra file can then hold the columns to append to many bases, written at once. Their
+    chunks must not have column indexes or bloom filters (those lie outside the row groups'
+    bytes); offset indexes are relocated as always."""
     given = [bases] if isinstance(bases, Path | ScannedFooter) else list(bases)
     if not given:
         raise WarehouseError("no base file to append columns to", hint="pass at least one base")
     with ExitStack() as stack:
-        base_footers = [
-            _base_footer(
-                b, stack.enter_context(_open(b.path if isinstance(b, ScannedFooter) else b))
-            )
-            for b in given
-        ]
-        extra_footer = _read_footer(extra, stack.enter_context(_open(extra)))
+        base_footers = [_base_footer(b, stack.enter_context(_open(_path(b)))) for b in given]
+        extra_footer = _base_footer(extra, stack.enter_context(_open(_path(extra))))
+        extra_footer, extra_chunks, region = _extra_part(extra_footer, extra_row_groups)
         _check_same_schema(base_footers)
         _check_compatible(base_footers, extra_footer)
-        # Where each base's data region [4, start) lands in `out`, then extra's.
+        # Where each base's data region [4, start) lands in `out`, then extra's region.
         placements: list[int] = []
         placement = _FIRST_DATA_OFFSET
         for footer in base_footers:
             placements.append(placement)
             placement += footer.start - _FIRST_DATA_OFFSET
-        delta = placement - _FIRST_DATA_OFFSET
+        delta = placement - region[0]
         # Relocated offset indexes go right after extra's copied region: the later bases',
         # then extra's.
-        index_start = placement + extra_footer.start - _FIRST_DATA_OFFSET
+        index_start = placement + region[1] - region[0]
         offset_indexes = bytearray()
         groups: list[_PlacedGroup] = []
         for footer, base_placement in zip(base_footers, placements, strict=True):
@@ -249,14 +254,64 @@ def append_columns(
                     encoded.append(moved)
                     offset_indexes += index
                 groups.append(_PlacedGroup(footer, group, encoded, shift))
-        with _footer_errors(extra):
-            extra_chunks = [[decode_struct(c) for c in g.chunks] for g in extra_footer.row_groups]
         offset_indexes += _relocate_offset_indexes(
             extra_footer, extra_chunks, delta, index_start + len(offset_indexes)
         )
         metadata = _merge_metadata(base_footers, groups, extra_footer, extra_chunks, delta)
         tail = bytes(offset_indexes) + metadata + len(metadata).to_bytes(4, "little") + MAGIC
-        _write_output(out, base_footers, extra_footer, tail)
+        _write_output(out, base_footers, extra_footer, region, tail)
+
+
+def _path(file: Path | ScannedFooter) -> Path:
+    return file.path if isinstance(file, ScannedFooter) else file
+
+
+def _extra_part(
+    footer: _Footer, row_groups: range | None
+) -> tuple[_Footer, list[list[Struct]], tuple[int, int]]:
+    """extra as the merge uses it: its footer with only the chosen row groups, their chunks
+    decoded, and the byte range [start, end) to copy (all of its data without a choice)."""
+    if row_groups is None:
+        with _footer_errors(footer.path):
+            chunks = [[decode_struct(c) for c in g.chunks] for g in footer.row_groups]
+        return footer, chunks, (_FIRST_DATA_OFFSET, footer.start)
+    if row_groups.step != 1 or not 0 <= row_groups.start <= row_groups.stop <= len(
+        footer.row_groups
+    ):
+        raise WarehouseError(
+            f"row groups {row_groups.start} to {row_groups.stop - 1} of {footer.path} do not"
+            f" exist: it has {len(footer.row_groups)}",
+            hint="choose consecutive row groups of extra",
+            extra=str(footer.path),
+        )
+    chosen = footer.row_groups[row_groups.start : row_groups.stop]
+    start, end = footer.start, _FIRST_DATA_OFFSET
+    with _footer_errors(footer.path):
+        chunks = [[decode_struct(c) for c in g.chunks] for g in chosen]
+        for chunk in (c for group in chunks for c in group):
+            meta = chunk.get_struct(_ColumnChunk.META_DATA)
+            if (
+                meta is None
+                or chunk.get_int(_ColumnChunk.COLUMN_INDEX_OFFSET) is not None
+                or meta.get_int(_ColumnMetaData.BLOOM_FILTER_OFFSET) is not None
+            ):
+                raise WarehouseError(
+                    f"{footer.path} has column indexes, bloom filters or chunks without"
+                    " metadata: its row groups cannot be taken apart",
+                    hint="append all of its row groups, or write it without page indexes",
+                    extra=str(footer.path),
+                )
+            first = meta.get_int(_ColumnMetaData.DATA_PAGE_OFFSET) or 0
+            dictionary = meta.get_int(_ColumnMetaData.DICTIONARY_PAGE_OFFSET)
+            if dictionary is not None and dictionary >= _FIRST_DATA_OFFSET:
+                first = min(first, dictionary)
+            size = meta.get_int(_ColumnMetaData.TOTAL_COMPRESSED_SIZE) or 0
+            if first < _FIRST_DATA_OFFSET or first + size > footer.start:
+                raise ThriftError(f"a column chunk at {first} ({size} bytes) is out of bounds")
+            start, end = min(start, first), max(end, first + size)
+    if not chosen:
+        start = end = _FIRST_DATA_OFFSET
+    return replace(footer, row_groups=chosen), chunks, (start, end)
 
 
 def schema_key(path: Path) -> bytes:
@@ -755,7 +810,9 @@ def _merge_column_orders(merged: list[EncodedField], base: _Footer, extra: _Foot
     _set(merged, _FileMetaData.COLUMN_ORDERS, base_orders[1], encoded)
 
 
-def _write_output(out: Path, bases: list[_Footer], extra: _Footer, tail: bytes) -> None:
+def _write_output(
+    out: Path, bases: list[_Footer], extra: _Footer, region: tuple[int, int], tail: bytes
+) -> None:
     """Write under a temporary name beside `out`, then rename: a reader never sees half a
     file, and `out` may be one of the inputs (they stay open, so the copy reads the old one)."""
     tmp = out.with_name(f".{out.name}.tmp")
@@ -764,7 +821,7 @@ def _write_output(out: Path, bases: list[_Footer], extra: _Footer, tail: bytes) 
             _copy_range(bases[0], dst.fileno(), 0, bases[0].start)
             for base in bases[1:]:
                 _copy_range(base, dst.fileno(), _FIRST_DATA_OFFSET, base.start - _FIRST_DATA_OFFSET)
-            _copy_range(extra, dst.fileno(), _FIRST_DATA_OFFSET, extra.start - _FIRST_DATA_OFFSET)
+            _copy_range(extra, dst.fileno(), region[0], region[1] - region[0])
             _write_all(dst.fileno(), tail)
         os.replace(tmp, out)
     except OSError as exc:

@@ -967,6 +967,51 @@ def test_a_base_changed_since_its_scan_is_scanned_again(tmp_path: Path) -> None:
     _assert_merged(base, extra, tmp_path / "out.parquet")
 
 
+def test_row_groups_of_one_extra_go_to_several_bases(tmp_path: Path) -> None:
+    """One extra file holding the columns of two bases, one after the other: each base gets
+    its own row groups of it, and only their bytes; the result equals the merge with an extra
+    file of its own."""
+    first = _write(_base_table(), tmp_path / "first.parquet")  # 1000, 1000, 500
+    second = _write(_base_table(700), tmp_path / "second.parquet", [400, 300])
+    shared = _write(
+        pa.concat_tables([_extra_table(), _extra_table(700)]),
+        tmp_path / "shared.parquet",
+        [*ROW_GROUPS, 400, 300],
+    )
+    own = _write(_extra_table(700), tmp_path / "own.parquet", [400, 300])
+
+    append_columns(first, shared, tmp_path / "out1.parquet", range(0, 3))
+    append_columns(second, scan_footer(shared), tmp_path / "out2.parquet", range(3, 5))
+    append_columns(second, own, tmp_path / "expected2.parquet")
+
+    _assert_merged(
+        first, _write(_extra_table(), tmp_path / "e1.parquet"), tmp_path / "out1.parquet"
+    )
+    out2, expected2 = (
+        pq.read_table(tmp_path / "out2.parquet"),
+        pq.read_table(tmp_path / "expected2.parquet"),
+    )
+    assert out2.equals(expected2)
+    assert _rows("SELECT * FROM read_parquet(?)", str(tmp_path / "out2.parquet")) == _rows(
+        "SELECT * FROM read_parquet(?)", str(tmp_path / "expected2.parquet")
+    )
+    # Only the chosen row groups' bytes were copied: out2 is no larger than its own merge
+    # plus the footer's difference.
+    size2 = (tmp_path / "out2.parquet").stat().st_size
+    assert size2 < (tmp_path / "second.parquet").stat().st_size + own.stat().st_size
+
+
+def test_row_groups_of_extra_must_exist_and_stand_alone(tmp_path: Path) -> None:
+    base = _write(_base_table(), tmp_path / "base.parquet")
+    extra = _write(_extra_table(), tmp_path / "extra.parquet")
+    with pytest.raises(WarehouseError, match="row groups 1 to 3 of .* do not exist: it has 3"):
+        append_columns(base, extra, tmp_path / "out.parquet", range(1, 4))
+    indexed = _write(_extra_table(), tmp_path / "indexed.parquet", write_page_index=True)
+    with pytest.raises(WarehouseError, match="column indexes, bloom filters"):
+        append_columns(base, indexed, tmp_path / "out.parquet", range(0, 3))
+    assert not (tmp_path / "out.parquet").exists()
+
+
 def test_schema_key_is_the_encoded_schema_list(tmp_path: Path) -> None:
     path = _write(_base_table(), tmp_path / "base.parquet")
     key = schema_key(path)
