@@ -5,9 +5,9 @@
                                        [--repeat 3] [--keep]
 
 1. Generates (deterministically, cached by size and GENERATOR_VERSION) a warehouse whose
-   events/ folder is written directly with pyarrow, in the layout and schema ingest writes
-   (pipeline/parse/schema.py: one Parquet file per recipient_account_id/event_date partition,
-   row groups of 122,880): 2 accounts over 90 days with tens of thousands of STS sessions and
+   events/ folder is written directly with pyarrow, in the layout, schema and Parquet options
+   ingest writes (pipeline/parse/schema.py, pipeline/warehouse/files.py EVENTS_PARQUET: one
+   Parquet file per recipient_account_id/event_date partition, row groups of 122,880): 2 accounts over 90 days with tens of thousands of STS sessions and
    role chains (list-form and map-form session tags, transitive tags reaching a second account
    as incomingTransitiveTags, source identities), AWS-managed MCP tool calls with their
    downstream requests and OAuth grants, awslabs MCP user agents, console sessions with a new
@@ -40,7 +40,8 @@ from pathlib import Path
 from random import Random
 from typing import Any
 
-GENERATOR_VERSION = 1
+# 2: events files written with ingest's own Parquet options (warehouse/files.py EVENTS_PARQUET).
+GENERATOR_VERSION = 2
 SEED = 20260401
 A1, A2 = "111122223333", "444455556666"
 FIRST_DAY = date(2025, 4, 1)
@@ -952,6 +953,7 @@ def ensure_warehouse(out: Path, events: int) -> Path:
 
     from pipeline.parse.schema import FILE_SCHEMA, STAGED_SCHEMA
     from pipeline.warehouse.connect import connect
+    from pipeline.warehouse.files import EVENTS_PARQUET, write_parquet
     from pipeline.warehouse.layout import Layout
 
     root = out / f"data-v{GENERATOR_VERSION}-{events}"
@@ -979,11 +981,11 @@ def ensure_warehouse(out: Path, events: int) -> Path:
         folder = layout.events / f"recipient_account_id={account}" / f"event_date={day}"
         folder.mkdir(parents=True, exist_ok=True)
         part = table.take(pa.array(sorted(idx))).select(FILE_SCHEMA.names).cast(FILE_SCHEMA)
-        pq.write_table(
+        write_parquet(
             part,
             folder / "part-bench-000000-000.parquet",
-            compression="zstd",
-            row_group_size=ROW_GROUP_ROWS,
+            row_group_rows=ROW_GROUP_ROWS,
+            options=EVENTS_PARQUET,
         )
     expected = pa.table(
         {

@@ -83,7 +83,7 @@ merged AS (
     -- logged in the role's own account: it is the one that shows incomingTransitiveTags.
     SELECT
         issued_key,
-        arg_min(event_id, CASE WHEN role_arn LIKE '%::' || recipient_account_id || ':%' THEN 0 ELSE 1 END)
+        arg_min(event_id, CASE WHEN contains(role_arn, '::' || recipient_account_id || ':') THEN 0 ELSE 1 END)
             AS issuing_event_id,
         min(event_time) AS issued_at,
         any_value(event_name) AS issued_by_call,

@@ -385,7 +385,9 @@ ruled AS (
             WHEN principal_type IS NULL AND event_type = 'AwsServiceEvent' THEN 12
             WHEN root_caller_type = 'AWSService' THEN 13
             WHEN ec2_role_delivery IS NOT NULL THEN 14
-            WHEN regexp_matches(session_name, '^i-[0-9a-f]{8,17}$') THEN 15
+            -- The prefix test first: the pattern is then matched on few names.
+            WHEN starts_with(session_name, 'i-') AND regexp_matches(session_name, '^i-[0-9a-f]{8,17}$')
+                THEN 15
             WHEN workload_web_identity THEN 16
             WHEN workload_pattern THEN 17
             WHEN named_sessions IS NOT NULL THEN 18

@@ -232,3 +232,28 @@ def test_large_derived_tables_are_written_by_duckdb(
         found = rows(large, f"SELECT * FROM {table} ORDER BY ALL")
         assert found, table
         assert found == rows(small, f"SELECT * FROM {table} ORDER BY ALL"), table
+
+
+def test_small_windows_and_verdict_files_give_the_same_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Footers scanned one file ahead and a verdict file per partition (the knobs at their
+    smallest) publish the same events_classified as the defaults."""
+    files = [*FILES, CASES / "sso_cli.json", CASES / "iam_user_keys.json"]
+    default = tmp_path / "default"
+    ingest(files, default)
+    monkeypatch.setattr(classify, "FOOTER_LOOKAHEAD", 1)
+    monkeypatch.setattr(classify, "VERDICT_FILE_ROWS", 1)
+    small = tmp_path / "small"
+    ingest(files, small)
+    # Everything but the run id each ingest stamps on its rows.
+    query = "SELECT * EXCLUDE (ingest_run_id) FROM events_classified ORDER BY event_id"
+    found = rows(small, query)
+    expected = rows(default, query)
+    assert len(found) == len(expected) > 10
+    assert found == expected
+    layout = Layout.at(small)
+    current = layout.derived / (layout.derived / "CURRENT").read_text().strip()
+    partitions = {p.parent for p in layout.events.glob(EVENTS_GLOB)}
+    assert len(partitions) > 1
+    assert len(list((current / CLASSIFIED_FOLDER).glob(EVENTS_GLOB))) == len(partitions)
