@@ -1004,7 +1004,7 @@ def test_row_groups_of_one_extra_go_to_several_bases(tmp_path: Path) -> None:
 def test_row_groups_of_extra_must_exist_and_stand_alone(tmp_path: Path) -> None:
     base = _write(_base_table(), tmp_path / "base.parquet")
     extra = _write(_extra_table(), tmp_path / "extra.parquet")
-    with pytest.raises(WarehouseError, match="row groups 1 to 3 of .* do not exist: it has 3"):
+    with pytest.raises(WarehouseError, match=r"row groups 1 to 3 of .* do not exist: it has 3"):
         append_columns(base, extra, tmp_path / "out.parquet", range(1, 4))
     indexed = _write(_extra_table(), tmp_path / "indexed.parquet", write_page_index=True)
     with pytest.raises(WarehouseError, match="column indexes, bloom filters"):
