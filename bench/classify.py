@@ -41,7 +41,8 @@ from random import Random
 from typing import Any
 
 # 2: events files written with ingest's own Parquet options (warehouse/files.py EVENTS_PARQUET).
-GENERATOR_VERSION = 2
+# 3: the identity_provider column.
+GENERATOR_VERSION = 3
 SEED = 20260401
 A1, A2 = "111122223333", "444455556666"
 FIRST_DAY = date(2025, 4, 1)
@@ -296,6 +297,7 @@ class Generator:
             "principal_type": "WebIdentityUser",
             "principal_id": identity["principalId"],
             "user_name": subject,
+            "identity_provider": provider_arn,
         }
 
     def emit(

@@ -139,19 +139,35 @@ def _ensure_iam_views(con: duckdb.DuckDBPyConnection) -> None:
 def _events_with_positions(con: duckdb.DuckDBPyConnection, files: list[Path]) -> None:
     """attribution_events: the events of `files` (listed once per rebuild) with each row's
     file_index in that list and its row number in the file: the order events_classified is
-    written in."""
-    if files:
-        listed = ", ".join(sql_literal(str(f)) for f in files)
-        con.execute(
-            "CREATE OR REPLACE TEMP VIEW attribution_events AS SELECT *, file_index"
-            f" FROM read_parquet([{listed}], hive_partitioning = true, hive_types = {HIVE_TYPES},"
-            " union_by_name = true, file_row_number = true)"
-        )
-    else:
+    written in.
+
+    Files written before events had an identity_provider column get it from their
+    userIdentity JSON, the wide column the attribution otherwise never reads."""
+    if not files:
         con.execute(
             "CREATE OR REPLACE TEMP VIEW attribution_events AS SELECT *,"
             " NULL::UBIGINT AS file_index, NULL::BIGINT AS file_row_number FROM events"
         )
+        return
+    listed = [str(f) for f in files]
+    ((with_column,),) = con.execute(
+        "SELECT count(DISTINCT file_name) FROM parquet_schema($files)"
+        " WHERE name = 'identity_provider'",
+        {"files": listed},
+    ).fetchall()
+    from_json = "json_extract_string(user_identity, '$.identityProvider')"
+    if with_column == len(files):
+        columns = "*"
+    elif with_column:
+        columns = f"* REPLACE (coalesce(identity_provider, {from_json}) AS identity_provider)"
+    else:
+        columns = f"*, {from_json} AS identity_provider"
+    con.execute(
+        f"CREATE OR REPLACE TEMP VIEW attribution_events AS SELECT {columns}, file_index"
+        f" FROM read_parquet([{', '.join(sql_literal(f) for f in listed)}],"
+        f" hive_partitioning = true, hive_types = {HIVE_TYPES},"
+        " union_by_name = true, file_row_number = true)"
+    )
 
 
 class _FooterScans:

@@ -282,6 +282,7 @@ def _identity_columns(identities: list[_UserIdentity | None]) -> dict[str, Seque
         "user_name": user_cols["userName"],
         "invoked_by": user_cols["invokedBy"],
         "credential_id": user_cols["credentialId"],
+        "identity_provider": user_cols["identityProvider"],
         "session_issuer_type": issuer_cols["type"],
         "session_issuer_principal_id": issuer_cols["principalId"],
         "session_issuer_arn": issuer_cols["arn"],

@@ -61,6 +61,7 @@ class _UserIdentity(msgspec.Struct):
     userName: str | None = None
     invokedBy: str | None = None
     credentialId: str | None = None
+    identityProvider: str | None = None
     sessionContext: _SessionContext | None = None
     onBehalfOf: _OnBehalfOf | None = None
 
@@ -123,6 +124,7 @@ _IDENTITY_COLUMNS = (
     "user_name",
     "invoked_by",
     "credential_id",
+    "identity_provider",
     "session_issuer_type",
     "session_issuer_principal_id",
     "session_issuer_arn",
@@ -300,6 +302,7 @@ class RowBuilder:
             "user_name": identity.userName,
             "invoked_by": identity.invokedBy,
             "credential_id": identity.credentialId,
+            "identity_provider": identity.identityProvider,
             "session_issuer_type": issuer.type if issuer else None,
             "session_issuer_principal_id": issuer.principalId if issuer else None,
             "session_issuer_arn": issuer.arn if issuer else None,

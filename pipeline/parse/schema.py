@@ -63,6 +63,11 @@ COLUMNS: tuple[Column, ...] = (
         "invoked_by", pa.string(), "userIdentity.invokedBy: the AWS service that made the call."
     ),
     Column("credential_id", pa.string(), "userIdentity.credentialId."),
+    Column(
+        "identity_provider",
+        pa.string(),
+        "userIdentity.identityProvider: the IdP of web-identity and SAML principals.",
+    ),
     Column("session_issuer_type", pa.string(), "sessionContext.sessionIssuer.type (Role, ...)."),
     Column("session_issuer_principal_id", pa.string(), "sessionContext.sessionIssuer.principalId."),
     Column("session_issuer_arn", pa.string(), "sessionContext.sessionIssuer.arn."),

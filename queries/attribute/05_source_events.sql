@@ -33,7 +33,7 @@ WITH selected AS (
         source_identity,
         -- One parse of each JSON document for every path any consumer reads; the documents
         -- themselves are not kept (copying them cost more than parsing them).
-        json_extract_string(user_identity, '$.identityProvider') AS identity_provider,
+        identity_provider,
         json_extract_string(request_parameters, [
             '$.roleArn', '$.roleSessionName', '$.name', '$.sourceIdentity', '$.roleName',
             '$.params.name', '$.method', '$.resource'

@@ -257,3 +257,33 @@ def test_small_windows_and_verdict_files_give_the_same_files(
     partitions = {p.parent for p in layout.events.glob(EVENTS_GLOB)}
     assert len(partitions) > 1
     assert len(list((current / CLASSIFIED_FOLDER).glob(EVENTS_GLOB))) == len(partitions)
+
+
+def test_files_without_identity_provider_read_it_from_user_identity(tmp_path: Path) -> None:
+    """Events files written before the identity_provider column: the attribution reads the
+    provider from userIdentity, whether some files or all of them lack the column."""
+    warehouse = tmp_path / "warehouse"
+    settings = ingest([CASES / "ci_web_identity.json", FILES[1]], warehouse)
+    query = (
+        "SELECT event_id, actor_kind, access_path, classified_by, evidence"
+        " FROM events_classified ORDER BY event_id"
+    )
+    expected = rows(warehouse, query)
+    assert {r["classified_by"] for r in expected} >= {"workload.web_identity"}
+    layout = Layout.at(warehouse)
+    events_files = sorted(layout.events.glob(EVENTS_GLOB))
+    providers = [
+        f
+        for f in events_files
+        if pq.read_table(f, columns=["identity_provider"]).column(0).null_count
+        < pq.read_metadata(f).num_rows
+    ]
+    assert providers
+    assert len(providers) < len(events_files)
+    for lacking in (providers, events_files):  # some files, then all
+        for path in lacking:
+            table = pq.read_table(path, partitioning=None)
+            if "identity_provider" in table.column_names:
+                pq.write_table(table.drop_columns(["identity_provider"]), path)
+        attribute_warehouse(settings)
+        assert rows(warehouse, query) == expected

@@ -83,3 +83,26 @@ def test_fast_path_takes_a_clean_document() -> None:
     row = table.to_pylist()[0]
     assert (row["event_id"], row["recipient_account_id"], row["read_only"]) == ("e-1", "9", True)
     assert row["iam_principal_arn"] == "arn:aws:iam::111111111111:user/a"
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_identity_provider_of_web_identity_and_saml_principals(
+    fast: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    saml = "arn:aws:iam::111111111111:saml-provider/Okta"
+    identities = [
+        {
+            "type": "SAMLUser",
+            "principalId": "x:alice",
+            "userName": "alice",
+            "identityProvider": saml,
+        },
+        {"type": "WebIdentityUser", "userName": "sub", "identityProvider": "accounts.google.com"},
+        {"type": "IAMUser", "arn": "arn:aws:iam::111111111111:user/a"},
+    ]
+    records = [
+        json.loads(_doc(eventID=f"e-{i}", userIdentity=u))["Records"][0]
+        for i, u in enumerate(identities)
+    ]
+    table = _tables(json.dumps({"Records": records}).encode(), fast, monkeypatch)
+    assert table.column("identity_provider").to_pylist() == [saml, "accounts.google.com", None]
