@@ -83,7 +83,7 @@ RULE_COLUMNS = (
     "sign_in_session_arn",
     "on_behalf_of_user_id",
     "session_credential_from_console",
-    "user_identity",
+    "identity_provider",
     "request_parameters",
     "response_elements",
     "additional_event_data",

@@ -55,10 +55,6 @@ DERIVED_TABLES = (
     "role_agent_observations",
     "attribution_rules",
 )
-# Derived tables up to this many rows are handed to pyarrow (written in the pool while the
-# verdicts are computed); larger ones are written by DuckDB under its memory cap. 47k
-# sessions (1M events) are ~30 MB as Arrow, 1M sessions (10M events) ~600 MB.
-DERIVED_ARROW_ROWS = 200_000
 # Rows per verdict file (_Appends): partitions' appends start once their verdict file is
 # complete, so smaller files overlap more of the appends with the verdict stream; each costs a
 # Parquet writer's fixed overhead (~1 ms).
@@ -209,8 +205,7 @@ def _write_classified(
     out: Path,
     *,
     cfg: AttributionSettings,
-    pool: ThreadPoolExecutor,
-    workers: int,
+    appends: _Appends,
     scans: _FooterScans,
 ) -> Counter[str]:
     """Materialise events_classified: per partition folder of events/, one file under `out`
@@ -227,7 +222,9 @@ def _write_classified(
     actor, path, confidence, from attribution_rules) becomes dictionary columns after the
     sort (_RuleColumns), so the sort moves integers, not names.
 
-    Returns the event count per actor_kind.
+    The appends are left running in the pool (appends.wait() waits for them): DuckDB is free
+    again, and the caller gives it other work meanwhile. Returns the event count per
+    actor_kind.
     """
     by_actor: Counter[str] = Counter()
     if not files:
@@ -238,9 +235,6 @@ def _write_classified(
     con.execute("SET preserve_insertion_order = true")
     con.execute("SET memory_limit = $m", {"m": cfg.verdicts_duckdb_memory_limit})
     reader = con.sql(_verdicts_query()).to_arrow_reader(VERDICT_BATCH_ROWS)
-    staging = out / "_verdicts"
-    staging.mkdir(parents=True)
-    appends = _Appends(pool, workers, staging)
     rows = _RowStream(reader)
     for partition in _by_partition(files):
         groups = [
@@ -254,13 +248,12 @@ def _write_classified(
         bases = [scans.take(f) for f in partition]
         dest = out / partition[0].relative_to(layout.events)
         appends.add(bases, groups, rule_columns.complete(computed), dest)
-    appends.finish()
+    appends.flush()
     if not rows.exhausted():
         raise WarehouseError(
             "classification returned more verdicts than events",
             hint="a classification join matched an event more than once; this is a bug",
         )
-    shutil.rmtree(staging)
     return by_actor
 
 
@@ -282,6 +275,7 @@ class _Appends:
     A file per partition cost a writer's fixed overhead 180 times for 1M events."""
 
     def __init__(self, pool: ThreadPoolExecutor, workers: int, staging: Path) -> None:
+        staging.mkdir(parents=True)
         self._pool = pool
         self._in_flight = 2 * workers
         self._staging = staging
@@ -312,9 +306,10 @@ class _Appends:
         self._block.append(_Append(bases, groups, range(first, self._groups), dest))
         self._rows += verdicts.num_rows
         if self._rows >= VERDICT_FILE_ROWS:
-            self._submit()
+            self.flush()
 
-    def _submit(self) -> None:
+    def flush(self) -> None:
+        """Submit the appends of the open verdict file."""
         if self._writer is None:
             return
         self._writer.close()
@@ -326,10 +321,18 @@ class _Appends:
             self._pending.append(self._pool.submit(_append_verdicts, append, verdicts))
         self._block, self._rows, self._groups = [], 0, 0
 
-    def finish(self) -> None:
-        self._submit()
+    def wait(self) -> None:
+        """Wait for every submitted append, then remove the verdict files."""
         while self._pending:
             self._pending.popleft().result()
+        shutil.rmtree(self._staging)
+
+    def cancel(self) -> None:
+        for future in self._pending:
+            future.cancel()
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
 
 
 def _append_verdicts(append: _Append, verdicts: ScannedFooter) -> None:
@@ -564,28 +567,6 @@ def _run_attribution_sql(con: duckdb.DuckDBPyConnection) -> None:
             ) from None
 
 
-def _write_derived_tables(
-    con: duckdb.DuckDBPyConnection, folder: Path, pool: ThreadPoolExecutor
-) -> list[Future[None]]:
-    """Write DERIVED_TABLES into the generation folder. Small tables go to pyarrow in the
-    pool, to be written while DuckDB computes the verdicts; large ones are written by DuckDB
-    itself, which streams them under its memory cap (as Arrow, the sessions of 10M events
-    take ~600 MB)."""
-    pending: list[Future[None]] = []
-    for table in DERIVED_TABLES:
-        path = folder / f"{table}.parquet"
-        ((rows,),) = con.table(table).count("*").fetchall()
-        if rows <= DERIVED_ARROW_ROWS:
-            pending.append(pool.submit(_write_table, con.table(table).to_arrow_table(), path))
-        else:
-            con.table(table).write_parquet(str(path), compression="zstd")
-    return pending
-
-
-def _write_table(table: pa.Table, path: Path) -> None:
-    pq.write_table(table, path, compression="zstd", compression_level=ZSTD_LEVEL)
-
-
 def rebuild_attribution(
     con: duckdb.DuckDBPyConnection, layout: Layout, cfg: AttributionSettings
 ) -> AttributionSummary:
@@ -607,23 +588,25 @@ def rebuild_attribution(
     _ensure_iam_views(con)
     _events_with_positions(con, files)
     workers = max(1, min(4, os.cpu_count() or 1))
+    generation = f"gen-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    folder = layout.derived / generation
+    out = folder / CLASSIFIED_FOLDER
     with ThreadPoolExecutor(workers, thread_name_prefix="attribution") as pool:
         scans = _FooterScans(pool, files)
+        appends = _Appends(pool, workers, out / "_verdicts")
         try:
             _run_attribution_sql(con)
-            generation = f"gen-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
-            folder = layout.derived / generation
-            folder.mkdir(parents=True)
-            derived = _write_derived_tables(con, folder, pool)
-            out = folder / CLASSIFIED_FOLDER
             by_actor = _write_classified(
-                con, files, layout, out, cfg=cfg, pool=pool, workers=workers, scans=scans
+                con, files, layout, out, cfg=cfg, appends=appends, scans=scans
             )
-            for written in derived:
-                written.result()
+            # DuckDB writes the small tables while the pool appends the last verdicts.
+            for table in DERIVED_TABLES:
+                con.table(table).write_parquet(str(folder / f"{table}.parquet"), compression="zstd")
+            _write_schema(con, folder / "events_classified_schema.parquet")
+            appends.wait()
         finally:
             scans.cancel()
-    _write_schema(con, folder / "events_classified_schema.parquet")
+            appends.cancel()
     (folder / "FORMAT").write_text(GENERATION_FORMAT)
     sessions = _count(con, "SELECT count(*) FROM sessions")
     # What an auditor needs to tie a verdict to the rules that gave it (view attribution_run).

@@ -205,35 +205,6 @@ def test_partitions_with_several_events_files(tmp_path: Path) -> None:
     assert rows(warehouse, "SELECT count(*) AS n FROM events_classified") == [{"n": len(records)}]
 
 
-def test_large_derived_tables_are_written_by_duckdb(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Derived tables above DERIVED_ARROW_ROWS are written by DuckDB instead of pyarrow: the
-    views read the same rows either way."""
-    tables = ["sessions", "mcp_tool_calls", "mcp_grants", "role_agent_observations"]
-    files = [
-        *FILES,
-        CASES / "managed_mcp_documented_shape.json",
-        CASES / "oauth_grant_links_later_events.json",
-        CASES / "create_role_with_agent_tag.json",
-    ]
-    small = tmp_path / "small"
-    ingest(files, small)
-    monkeypatch.setattr(classify, "DERIVED_ARROW_ROWS", 0)
-    large = tmp_path / "large"
-    ingest(files, large)
-    for warehouse, writer in ((small, "parquet-cpp-arrow"), (large, "DuckDB")):
-        layout = Layout.at(warehouse)
-        current = layout.derived / (layout.derived / "CURRENT").read_text().strip()
-        for table in tables:
-            created_by = pq.read_metadata(current / f"{table}.parquet").created_by
-            assert created_by.startswith(writer), (table, created_by)
-    for table in tables:
-        found = rows(large, f"SELECT * FROM {table} ORDER BY ALL")
-        assert found, table
-        assert found == rows(small, f"SELECT * FROM {table} ORDER BY ALL"), table
-
-
 def test_small_windows_and_verdict_files_give_the_same_files(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
