@@ -38,6 +38,16 @@ SELECT
     s.caller_invoked_by,
     s.root_caller_type,
     s.root_caller_invoked_by,
+    -- The person who started the chain, where its first session was issued to one: an IAM
+    -- user (the user name), an Identity Center user's SSO role session (the session name is
+    -- the user), or the root user. Chains a service or a workload started have none.
+    CASE
+        WHEN s.root_caller_type = 'IAMUser' THEN regexp_extract(s.root_caller, '[^/]+$')
+        WHEN s.root_caller_type = 'AssumedRole'
+            AND contains(s.root_caller, ':assumed-role/AWSReservedSSO_')
+            THEN split_part(s.root_caller, '/', 3)
+        WHEN s.root_caller_type = 'Root' THEN 'root'
+    END AS root_person,
     s.root_web_identity_provider,
     s.issued_by_call,
     s.source_identity AS session_source_identity,
@@ -290,6 +300,7 @@ WITH features AS (
         s.caller_invoked_by,
         s.root_caller_type,
         s.root_caller_invoked_by,
+        s.root_person,
         s.root_web_identity_provider,
         s.issued_by_call,
         coalesce(s.session_source_identity, e.source_identity) AS chain_source_identity,
@@ -444,7 +455,8 @@ final AS (
                 CASE WHEN r.session_issuer_arn LIKE '%:role/aws-reserved/sso.amazonaws.com/%'
                     THEN r.session_name END,
                 CASE WHEN r.principal_type = 'IAMUser' THEN r.user_name END,
-                CASE WHEN r.principal_type = 'Root' THEN 'root' END
+                CASE WHEN r.principal_type = 'Root' THEN 'root' END,
+                r.root_person
             )
         END AS human_id,
         coalesce(r.own_tool_name, r.downstream_tool_name) AS mcp_tool,

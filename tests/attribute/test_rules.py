@@ -121,7 +121,7 @@ EXPECTED: dict[str, dict[str, Verdict]] = {
             "mcp_self_managed", "billing-mcp", "agent_session.mcp", "grace@example.com"
         ),
         "tagsl-assume-harness": human("direct", "human.iam_user", "builder"),
-        "tagsl-call-3": agent("direct", "TagsListHarnessRole", "agent_session.direct"),
+        "tagsl-call-3": agent("direct", "TagsListHarnessRole", "agent_session.direct", "builder"),
     },
     "session_tags_map_form_web_identity": {
         # Labelled by its caller, the pod's service account: a workload (EKS OIDC provider).
@@ -161,7 +161,9 @@ EXPECTED: dict[str, dict[str, Verdict]] = {
     },
     "failed_assume_role_null_params": {
         "failed-assume-ok": human("direct", "human.iam_user", "kim"),
-        "failed-assume-denied-by-agent": agent("direct", "FailAgentRole", "agent_session.direct"),
+        "failed-assume-denied-by-agent": agent(
+            "direct", "FailAgentRole", "agent_session.direct", "kim"
+        ),
         "failed-assume-denied-by-user": human("direct", "human.iam_user", "kim"),
     },
     "empty_access_key_id": {
@@ -190,7 +192,7 @@ EXPECTED: dict[str, dict[str, Verdict]] = {
         ),
         "awslabs-tagged-assume": human("direct", "human.iam_user", "noah"),
         "awslabs-tagged-call": agent(
-            "mcp_self_managed", "cost-explorer-mcp-server", "agent_session.mcp"
+            "mcp_self_managed", "cost-explorer-mcp-server", "agent_session.mcp", "noah"
         ),
     },
     "awslabs_user_agent_legacy": {
@@ -211,15 +213,15 @@ EXPECTED: dict[str, dict[str, Verdict]] = {
     },
     "tag_role_during_period": {
         "tagrole-assume-1": human("direct", "human.iam_user", "mia"),
-        "tagrole-call-before": human("direct", OTHER_ROLE, None, "medium"),
+        "tagrole-call-before": human("direct", OTHER_ROLE, "mia", "medium"),
         "tagrole-tag": human("console", "human.console", "alice@example.com"),
         "tagrole-tag-other-key": human("console", "human.console", "alice@example.com"),
         "tagrole-assume-2": human("direct", "human.iam_user", "mia"),
-        "tagrole-call-after": agent("direct", "TagLaterRole", "agent_role.direct"),
+        "tagrole-call-after": agent("direct", "TagLaterRole", "agent_role.direct", "mia"),
         "tagrole-call-other-account": human("direct", OTHER_ROLE, None, "medium"),
         "tagrole-untag": human("console", "human.console", "alice@example.com"),
         "tagrole-assume-3": human("direct", "human.iam_user", "mia"),
-        "tagrole-call-untagged": human("direct", OTHER_ROLE, None, "medium"),
+        "tagrole-call-untagged": human("direct", OTHER_ROLE, "mia", "medium"),
     },
     "create_role_with_agent_tag": {
         "createrole-agent": human("direct", "human.iam_user", "carol"),
@@ -300,7 +302,9 @@ EXPECTED: dict[str, dict[str, Verdict]] = {
         "iamuser-root-call": human("direct", "human.iam_user", "root"),
         "iamuser-get-federation-token": human("direct", "human.iam_user", "svc-broker"),
         # GetFederationToken takes session tags too; the session is no role's.
-        "iamuser-federated-call": agent("direct", "svc-broker", "agent_session.direct"),
+        "iamuser-federated-call": agent(
+            "direct", "svc-broker", "agent_session.direct", "svc-broker"
+        ),
     },
     "unknown_identity": {
         "unknown-type": UNKNOWN,
@@ -329,7 +333,7 @@ EXPECTED: dict[str, dict[str, Verdict]] = {
     },
     "agent_role_pattern": {
         "rolepat-assume": human("direct", "human.iam_user", "uma"),
-        "rolepat-call": agent("direct", "nightly-agent-runner", "agent_role.direct"),
+        "rolepat-call": agent("direct", "nightly-agent-runner", "agent_role.direct", "uma"),
         "rolepat-call-other-role": human("direct", OTHER_ROLE, None, "medium"),
     },
     "workload_patterns": {
@@ -348,9 +352,9 @@ EXPECTED: dict[str, dict[str, Verdict]] = {
     "snapshot_agent_role": {
         "snap-assume-agent": human("direct", "human.iam_user", "otto"),
         # Tagged Usage=Agent only in the IAM snapshot (imported below): the MCP bypass.
-        "snap-call-agent": agent("direct", "SnapAgentRole", "agent_role.direct"),
+        "snap-call-agent": agent("direct", "SnapAgentRole", "agent_role.direct", "otto"),
         "snap-assume-human": human("direct", "human.iam_user", "otto"),
-        "snap-call-human": human("direct", OTHER_ROLE, None, "medium"),
+        "snap-call-human": human("direct", OTHER_ROLE, "otto", "medium"),
     },
 }
 
@@ -365,7 +369,7 @@ EXPECTED_WITHOUT_PATTERNS: dict[str, Verdict] = {
     "srcid-call-unjoined": human("direct", OTHER_ROLE, "agent:cron", "medium"),
     "srcid-call-person": human("direct", OTHER_ROLE, "sam@example.com", "medium"),
     "rolepat-assume": human("direct", "human.iam_user", "uma"),
-    "rolepat-call": human("direct", OTHER_ROLE, None, "medium"),
+    "rolepat-call": human("direct", OTHER_ROLE, "uma", "medium"),
     "rolepat-call-other-role": human("direct", OTHER_ROLE, None, "medium"),
     "workpat-role": human("direct", OTHER_ROLE, None, "medium"),
     "workpat-user": human("direct", "human.iam_user", "svc-backup"),

@@ -51,6 +51,8 @@ class Event:
     kind: str
     path: str
     agent_name: str | None
+    # The person who started the event's session chain (Truth sets it once sessions exist).
+    root_person: str | None = None
 
     @property
     def event_id(self) -> str:
@@ -171,7 +173,7 @@ class Event:
             return self.identity.get("userName")
         if self.identity_type == "Root":
             return "root"
-        return None
+        return self.root_person
 
     def matches(self, principal: str) -> bool:
         """The queries' principal parameter: an identity ARN, the agent name or the person."""
@@ -253,6 +255,19 @@ class Session:
     def role_account(self) -> str:
         return self.role_arn.split(":")[4]
 
+    @property
+    def person(self) -> str | None:
+        """The person this session was issued to, when it was a person: an IAM user, an
+        Identity Center user's SSO role session (its session name), or the root user."""
+        caller = self.caller or ""
+        if self.caller_type == "IAMUser":
+            return caller.rsplit("/", 1)[-1]
+        if self.caller_type == "AssumedRole" and ":assumed-role/AWSReservedSSO_" in caller:
+            return caller.split("/")[2]
+        if self.caller_type == "Root":
+            return "root"
+        return None
+
 
 @dataclass(frozen=True)
 class Observation:
@@ -293,6 +308,11 @@ class Truth:
         self.root = root
         self.labels = self._labels()
         self.events = self._events()
+        for e in self.events:
+            session = self.sessions.get(e.access_key or "")
+            if session is not None:
+                # Frozen for everything else: the chain is known only once every event is.
+                object.__setattr__(e, "root_person", self.sessions[session.root_key].person)
         self.scenario = json.loads((root / "scenario.json").read_text())
 
     # --- loading -----------------------------------------------------------------------
