@@ -83,3 +83,25 @@ def test_fast_path_takes_a_clean_document() -> None:
     row = table.to_pylist()[0]
     assert (row["event_id"], row["recipient_account_id"], row["read_only"]) == ("e-1", "9", True)
     assert row["iam_principal_arn"] == "arn:aws:iam::111111111111:user/a"
+
+
+def test_rows_leave_sorted_by_time_with_their_record_index() -> None:
+    records = [
+        json.loads(_doc(eventID=e, eventTime=t))["Records"][0]
+        for e, t in [
+            ("late", "2026-07-01T10:05:00Z"),
+            ("early", "2026-07-01T09:00:00Z"),
+            ("tie-first", "2026-07-01T10:00:00Z"),
+            ("tie-second", "2026-07-01T10:00:00Z"),
+        ]
+    ]
+    doc = json.dumps({"Records": records}).encode()
+    result = fast_table(doc, source_uri="x", source_sha256="h", run_id="r", fallback_account="9")
+    assert result is not None
+    rows = result[0].select(["event_id", "source_record_index"]).to_pylist()
+    assert [(r["event_id"], r["source_record_index"]) for r in rows] == [
+        ("early", 1),
+        ("tie-first", 2),
+        ("tie-second", 3),
+        ("late", 0),
+    ]
