@@ -39,6 +39,7 @@ from pipeline.ingest_task import (
     TaskResult,
     init_worker,
     run_task,
+    same_folder,
 )
 from pipeline.parse.formats import decompress
 from pipeline.source import Fetched, Filters, Source, SourceObject
@@ -518,15 +519,24 @@ class _Job:
 def _tasks(
     events: Iterable[tuple[Source, SourceObject]],
 ) -> Iterator[list[tuple[Source, SourceObject]]]:
-    """Group objects into parse tasks in uri order, which keeps a day's files together."""
+    """Group objects into parse tasks in uri order, which keeps a day's files together.
+
+    A task that has reached TASK_BYTES still takes the rest of its last object's folder (one
+    account, region and day in CloudTrail's key layout), up to twice TASK_BYTES: two tasks then
+    rarely share a partition's rows, each of which would become a staged file of its own.
+    """
     group: list[tuple[Source, SourceObject]] = []
     size = 0
     for item in sorted(events, key=lambda i: i[1].uri):
-        group.append(item)
-        size += item[1].size
-        if size >= TASK_BYTES or len(group) >= TASK_MAX_OBJECTS:
+        if group and (
+            len(group) >= TASK_MAX_OBJECTS
+            or size >= 2 * TASK_BYTES
+            or (size >= TASK_BYTES and not same_folder(group[-1][1].uri, item[1].uri))
+        ):
             yield group
             group, size = [], 0
+        group.append(item)
+        size += item[1].size
     if group:
         yield group
 

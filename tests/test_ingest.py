@@ -48,6 +48,8 @@ from ingest_fixtures import (
 
 import pipeline.ingest
 from pipeline.ingest import IngestSummary
+from pipeline.source import SourceObject
+from pipeline.source.local import LocalSource
 
 
 @dataclass
@@ -711,3 +713,19 @@ def test_leftovers_of_a_killed_run_are_removed(tmp_path: Path) -> None:
     assert [p for p in leftovers if p.exists()] == []
     assert not (wh / "_staging").exists()
     assert event_ids(wh) == ["array-1", "array-2", "gzip-named-1"]
+
+
+def test_tasks_end_at_a_folder_boundary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A task that reached TASK_BYTES takes the rest of its folder (up to twice TASK_BYTES)."""
+    monkeypatch.setattr(pipeline.ingest, "TASK_BYTES", 100)
+    source = LocalSource(tmp_path)
+    keys = ["01/a", "01/b", "01/c", "02/a", "03/a", "03/b", "03/c", "03/d", "03/e", "04/a"]
+    objects = [SourceObject(f"/trail/{k}.json", "events", 40, "v") for k in reversed(keys)]
+    groups = [
+        [o.uri[7:-5] for _, o in g] for g in pipeline.ingest._tasks((source, o) for o in objects)
+    ]
+    assert groups == [
+        ["01/a", "01/b", "01/c"],
+        ["02/a", "03/a", "03/b", "03/c", "03/d"],
+        ["03/e", "04/a"],
+    ]

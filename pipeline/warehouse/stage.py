@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 import pyarrow as pa
@@ -34,7 +35,7 @@ class StagedFile:
     event_ids: pa.Array | None = field(default=None, compare=False, repr=False)
 
 
-def _partition_runs(batch: pa.RecordBatch) -> list[tuple[tuple[str, object], pa.RecordBatch]]:
+def _partition_runs(batch: pa.RecordBatch) -> list[tuple[tuple[str, date], pa.RecordBatch]]:
     """The batch as (partition, rows sorted by event_time) pieces, in partition order."""
     accounts = batch.column("recipient_account_id")
     bounds = pc.min_max(accounts)
@@ -72,7 +73,7 @@ def stage_table(
     # need concatenating when each starts no earlier than the previous one ends — the usual
     # case, since an object spans a few minutes and objects arrive in uri (hence time) order.
     # Otherwise the partition is sorted whole, which gives the same rows in the same order.
-    by_partition: dict[tuple[str, object], list[pa.RecordBatch]] = {}
+    by_partition: dict[tuple[str, date], list[pa.RecordBatch]] = {}
     for batch in table.select(
         [*FILE_SCHEMA.names, "recipient_account_id", "event_date"]
     ).to_batches():
