@@ -10,6 +10,7 @@ quarantines each record on its own. Both paths produce the same rows (tests/pars
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Sequence
 from itertools import accumulate
 from typing import Any
@@ -90,6 +91,7 @@ _NO_ATTRIBUTES = _Attributes()
 _NO_WEB = _WebIdFederationData()
 _NO_BEHALF = _OnBehalfOf()
 _NULL_JSON = pa.scalar(b"null", pa.binary())
+_TOKEN = b"sessionToken"
 
 _STRINGS = (
     ("event_version", "eventVersion"),
@@ -123,19 +125,23 @@ def _json_array(raws: Sequence[Raw]) -> bytes:
     return b"[" + b",".join(raws) + b"]"
 
 
-def _redacted(texts: pa.Array) -> pa.Array:
-    """The column with every sessionToken redacted: a vectorised search, then the regex on the
-    few values that hold one (STS responses), as RowBuilder does value by value."""
-    found = pc.fill_null(pc.match_substring(texts, "sessionToken"), False)
-    if not pc.any(found).as_py():
-        return texts
-    redacted = [
-        redact_session_tokens(text.encode()).decode() for text in texts.filter(found).to_pylist()
-    ]
-    return pc.replace_with_mask(texts, found, pa.array(redacted, pa.string()))
+def _redacted(raws: Sequence[Raw]) -> Sequence[Raw | bytes]:
+    """The values with every sessionToken redacted: one search of the joined values, then the
+    pattern on the few values that hold the key (STS responses), as RowBuilder does."""
+    joined = b"".join(raws)
+    start = joined.find(_TOKEN)
+    if start < 0:
+        return raws
+    ends = list(accumulate(map(len, raws)))
+    out: list[Raw | bytes] = list(raws)
+    while start >= 0:
+        i = bisect_right(ends, start)  # the value the key starts in
+        out[i] = redact_session_tokens(bytes(raws[i]))
+        start = joined.find(_TOKEN, ends[i])
+    return out
 
 
-def _utf8(raws: Sequence[Raw], *, ascii_only: bool) -> pa.Array:
+def _utf8(raws: Sequence[Raw | bytes], *, ascii_only: bool) -> pa.Array:
     """A string column of raw JSON texts, JSON null as NULL, built from one joined buffer with
     no copy: the texts become the data, the nulls only a validity bitmap."""
     if raws and raws[0] is _ABSENT and raws.count(_ABSENT) == len(raws):
@@ -235,7 +241,7 @@ def _build(
     tls = _tls_list.decode(_json_array(field("tlsDetails")))
     arrays["tls_version"] = pa.array([t.tlsVersion if t else None for t in tls], pa.string())
     arrays["user_identity"] = _utf8(identity_raw, ascii_only=ascii_only)
-    arrays["response_elements"] = _redacted(_utf8(field("responseElements"), ascii_only=ascii_only))
+    arrays["response_elements"] = _utf8(_redacted(field("responseElements")), ascii_only=ascii_only)
     for column, key in _JSON:
         arrays[column] = _utf8(field(key), ascii_only=ascii_only)
     arrays["extra"] = pa.nulls(n, pa.string())

@@ -105,3 +105,22 @@ def test_rows_leave_sorted_by_time_with_their_record_index() -> None:
         ("tie-second", 3),
         ("late", 0),
     ]
+
+
+def test_session_tokens_redacted_in_each_record_that_holds_one() -> None:
+    credentials = {"credentials": {"accessKeyId": "ASIA1", "sessionToken": "secret-1"}}
+    two = {"a": {"sessionToken": "secret-2"}, "b": [{"sessionToken": "secret-3"}]}
+    records = [
+        json.loads(_doc(eventID=f"e-{i}", responseElements=r))["Records"][0]
+        for i, r in enumerate([credentials, {"note": "no token"}, two, None])
+    ]
+    doc = json.dumps({"Records": records}, separators=(",", ":")).encode()
+    result = fast_table(doc, source_uri="x", source_sha256="h", run_id="r", fallback_account="9")
+    assert result is not None
+    redacted = '"<redacted by agenttrail>"'
+    assert result[0]["response_elements"].to_pylist() == [
+        '{"credentials":{"accessKeyId":"ASIA1","sessionToken":' + redacted + "}}",
+        '{"note":"no token"}',
+        '{"a":{"sessionToken":' + redacted + '},"b":[{"sessionToken":' + redacted + "}]}",
+        None,
+    ]
