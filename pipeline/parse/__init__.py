@@ -72,7 +72,8 @@ class ObjectParser:
         del data
         self.sha256 = hashlib.sha256(doc).hexdigest()
         self.decompressed_bytes = len(doc)
-        self._check_utf8 = not doc.isascii()
+        ascii_only = doc.isascii()
+        self._check_utf8 = not ascii_only
         if doc[:64].lstrip().startswith(b"{"):
             fast = fast_table(
                 doc,
@@ -80,6 +81,7 @@ class ObjectParser:
                 source_sha256=self.sha256,
                 run_id=self.run_id,
                 fallback_account=self.fallback_account,
+                ascii_only=ascii_only,
             )
             if fast is not None:
                 self.format = "records"

@@ -160,9 +160,16 @@ def _utf8(raws: Sequence[Raw | bytes], *, ascii_only: bool) -> pa.Array:
 
 
 def fast_table(
-    doc: bytes, *, source_uri: str, source_sha256: str, run_id: str, fallback_account: str | None
+    doc: bytes,
+    *,
+    source_uri: str,
+    source_sha256: str,
+    run_id: str,
+    fallback_account: str | None,
+    ascii_only: bool | None = None,
 ) -> tuple[pa.Table, int] | None:
-    """(table, record count) of a clean document, or None to use the record-by-record path."""
+    """(table, record count) of a clean document, or None to use the record-by-record path.
+    `ascii_only` is doc.isascii() when the caller knows it already (a pass over the document)."""
     try:
         records = _decode.decode(doc).Records
     except (msgspec.MsgspecError, RecursionError, UnicodeDecodeError):
@@ -170,8 +177,10 @@ def fast_table(
     if not records:
         return None
     try:
+        if ascii_only is None:
+            ascii_only = doc.isascii()
         table = _build(
-            records, source_uri, source_sha256, run_id, fallback_account, ascii_only=doc.isascii()
+            records, source_uri, source_sha256, run_id, fallback_account, ascii_only=ascii_only
         )
         return table, len(records)
     except (pa.ArrowInvalid, msgspec.MsgspecError, RecordError, _NotClean):
@@ -295,6 +304,21 @@ def _transpose(
     return dict(zip(names, zip(*map(astuple, structs), strict=True), strict=True))
 
 
+# _as_flag of the values CloudTrail writes; anything else (other cases, a stray value) goes
+# through _as_flag itself, which also says what is wrong.
+_FLAG_VALUES: dict[object, bool | None] = {"true": True, "false": False, None: None}
+_FLAG_VALUES.update({True: True, False: False})
+_NOT_A_FLAG = object()
+
+
+def _flags(values: list[bool | str | None], key: str) -> Sequence[Any]:
+    """_as_flag of every value: a dictionary lookup each, instead of a call each."""
+    flags = [_FLAG_VALUES.get(v, _NOT_A_FLAG) for v in values]
+    if _NOT_A_FLAG in flags:
+        return [_as_flag(v, key) for v in values]
+    return flags
+
+
 def _identity_columns(identities: list[_UserIdentity | None]) -> dict[str, Sequence[Any]]:
     """The userIdentity columns (as RowBuilder._identity gives them, record by record), read by
     transposing tuples: an absent part is an all-None struct, so every record has each level."""
@@ -322,7 +346,7 @@ def _identity_columns(identities: list[_UserIdentity | None]) -> dict[str, Seque
         "session_issuer_arn": issuer_cols["arn"],
         "session_issuer_name": issuer_cols["userName"],
         "session_issuer_account_id": issuer_cols["accountId"],
-        "mfa_authenticated": [_as_flag(a.mfaAuthenticated, "mfaAuthenticated") for a in attributes],
+        "mfa_authenticated": _flags([a.mfaAuthenticated for a in attributes], "mfaAuthenticated"),
         "source_identity": context_cols["sourceIdentity"],
         "ec2_role_delivery": context_cols["ec2RoleDelivery"],
         "web_id_provider": [w.federatedProvider for w in webs],
