@@ -48,6 +48,8 @@ from ingest_fixtures import (
 
 import pipeline.ingest
 from pipeline.ingest import IngestSummary
+from pipeline.source import SourceObject
+from pipeline.source.local import LocalSource
 
 
 @dataclass
@@ -711,3 +713,33 @@ def test_leftovers_of_a_killed_run_are_removed(tmp_path: Path) -> None:
     assert [p for p in leftovers if p.exists()] == []
     assert not (wh / "_staging").exists()
     assert event_ids(wh) == ["array-1", "array-2", "gzip-named-1"]
+
+
+def test_tasks_end_at_a_folder_boundary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A task that reached its target takes the rest of its folder (up to twice the target)."""
+    monkeypatch.setattr(pipeline.ingest, "TASK_BYTES", 100)
+    monkeypatch.setattr(pipeline.ingest, "TASK_MIN_BYTES", 100)
+    source = LocalSource(tmp_path)
+    keys = ["01/a", "01/b", "01/c", "02/a", "03/a", "03/b", "03/c", "03/d", "03/e", "04/a"]
+    objects = [SourceObject(f"/trail/{k}.json", "events", 40, "v") for k in reversed(keys)]
+    tasks = pipeline.ingest._tasks(((source, o) for o in objects), 1)
+    assert [[o.uri[7:-5] for _, o in task] for task in tasks] == [
+        ["01/a", "01/b", "01/c"],
+        ["02/a", "03/a", "03/b", "03/c", "03/d"],
+        ["03/e", "04/a"],
+    ]
+
+
+def test_last_tasks_shrink_so_that_workers_finish_together(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pipeline.ingest, "TASK_BYTES", 400)
+    monkeypatch.setattr(pipeline.ingest, "TASK_MIN_BYTES", 100)
+    source = LocalSource(tmp_path)
+    objects = [SourceObject(f"/trail/{i:03d}/a.json", "events", 50, "v") for i in range(60)]
+    tasks = pipeline.ingest._tasks(((source, o) for o in objects), 2)
+    # 3,000 bytes in 50-byte objects: 400-byte tasks while a quarter of what is left is at
+    # least 400, then a quarter of what is left (rounded up to whole objects), at least 100.
+    assert [sum(o.size for _, o in task) for task in tasks] == (
+        [400] * 4 + [350, 300, 200, 150, 100, 100, 100, 100]
+    )

@@ -16,7 +16,7 @@ import msgspec
 import pyarrow as pa
 
 from pipeline.errors import ParseError
-from pipeline.parse.fastpath import fast_table
+from pipeline.parse.fastpath import fast_table, sort_by_time
 from pipeline.parse.formats import (
     GZIP_ERRORS,
     Format,
@@ -62,7 +62,8 @@ class ObjectParser:
     _check_utf8: bool = field(default=True, init=False, repr=False)
 
     def tables(self, source: bytes | Path) -> Iterator[pa.Table]:
-        """Arrow tables (staged schema) of the object's valid records."""
+        """Arrow tables (staged schema) of the object's valid records, each sorted by
+        event_time (stable: equal times keep the records' order)."""
         if isinstance(source, Path) and source.stat().st_size > self.stream_threshold_bytes // 8:
             yield from self._stream(source)
             return
@@ -71,7 +72,8 @@ class ObjectParser:
         del data
         self.sha256 = hashlib.sha256(doc).hexdigest()
         self.decompressed_bytes = len(doc)
-        self._check_utf8 = not doc.isascii()
+        ascii_only = doc.isascii()
+        self._check_utf8 = not ascii_only
         if doc[:64].lstrip().startswith(b"{"):
             fast = fast_table(
                 doc,
@@ -79,6 +81,7 @@ class ObjectParser:
                 source_sha256=self.sha256,
                 run_id=self.run_id,
                 fallback_account=self.fallback_account,
+                ascii_only=ascii_only,
             )
             if fast is not None:
                 self.format = "records"
@@ -91,7 +94,7 @@ class ObjectParser:
         for item in items:
             self._add(builder, item)
         if builder.rows:
-            yield builder.to_table()
+            yield sort_by_time(builder.to_table())
 
     def _stream(self, path: Path) -> Iterator[pa.Table]:
         # Two passes: every row carries the object's hash, so hash first (gunzip with ISA-L runs
@@ -114,10 +117,10 @@ class ObjectParser:
             for item in items:
                 self._add(builder, item)
                 if builder.rows >= self.chunk_rows:
-                    yield builder.to_table()
+                    yield sort_by_time(builder.to_table())
                     builder = self._builder()
             if builder.rows:
-                yield builder.to_table()
+                yield sort_by_time(builder.to_table())
         if self.format == "records" and self.records == 0:
             # ijson yields nothing for "Records": [], for a document without a Records list and
             # for one record on its own; tell them apart as the in-memory path does (rare: a
@@ -133,7 +136,7 @@ class ObjectParser:
                     for item in iter_single(stream):
                         self._add(builder, item)
                     if builder.rows:
-                        yield builder.to_table()
+                        yield sort_by_time(builder.to_table())
 
     def _builder(self) -> RowBuilder:
         return RowBuilder(

@@ -10,6 +10,8 @@ quarantines each record on its own. Both paths produce the same rows (tests/pars
 
 from __future__ import annotations
 
+from array import array
+from bisect import bisect_right
 from collections.abc import Sequence
 from itertools import accumulate
 from typing import Any
@@ -90,6 +92,7 @@ _NO_ATTRIBUTES = _Attributes()
 _NO_WEB = _WebIdFederationData()
 _NO_BEHALF = _OnBehalfOf()
 _NULL_JSON = pa.scalar(b"null", pa.binary())
+_TOKEN = b"sessionToken"
 
 _STRINGS = (
     ("event_version", "eventVersion"),
@@ -123,26 +126,30 @@ def _json_array(raws: Sequence[Raw]) -> bytes:
     return b"[" + b",".join(raws) + b"]"
 
 
-def _redacted(texts: pa.Array) -> pa.Array:
-    """The column with every sessionToken redacted: a vectorised search, then the regex on the
-    few values that hold one (STS responses), as RowBuilder does value by value."""
-    found = pc.fill_null(pc.match_substring(texts, "sessionToken"), False)
-    if not pc.any(found).as_py():
-        return texts
-    redacted = [
-        redact_session_tokens(text.encode()).decode() for text in texts.filter(found).to_pylist()
-    ]
-    return pc.replace_with_mask(texts, found, pa.array(redacted, pa.string()))
+def _redacted(raws: Sequence[Raw]) -> Sequence[Raw | bytes]:
+    """The values with every sessionToken redacted: one search of the joined values, then the
+    pattern on the few values that hold the key (STS responses), as RowBuilder does."""
+    joined = b"".join(raws)
+    start = joined.find(_TOKEN)
+    if start < 0:
+        return raws
+    ends = list(accumulate(map(len, raws)))
+    out: list[Raw | bytes] = list(raws)
+    while start >= 0:
+        i = bisect_right(ends, start)  # the value the key starts in
+        out[i] = redact_session_tokens(bytes(raws[i]))
+        start = joined.find(_TOKEN, ends[i])
+    return out
 
 
-def _utf8(raws: Sequence[Raw], *, ascii_only: bool) -> pa.Array:
+def _utf8(raws: Sequence[Raw | bytes], *, ascii_only: bool) -> pa.Array:
     """A string column of raw JSON texts, JSON null as NULL, built from one joined buffer with
     no copy: the texts become the data, the nulls only a validity bitmap."""
     if raws and raws[0] is _ABSENT and raws.count(_ABSENT) == len(raws):
         # A part no record of the document has (addendum, serviceEventDetails, ... in most
         # trails): counting the shared default costs far less than joining and measuring.
         return pa.nulls(len(raws), pa.string())
-    offsets = pa.array(accumulate(map(len, raws), initial=0), pa.int32()).buffers()[1]
+    offsets = pa.py_buffer(array("i", accumulate(map(len, raws), initial=0)))  # int32, as Arrow's
     data = pa.py_buffer(b"".join(raws))
     binary = pa.Array.from_buffers(pa.binary(), len(raws), [None, offsets, data])
     valid = pc.invert(pc.equal(binary, _NULL_JSON)).buffers()[1]
@@ -153,9 +160,16 @@ def _utf8(raws: Sequence[Raw], *, ascii_only: bool) -> pa.Array:
 
 
 def fast_table(
-    doc: bytes, *, source_uri: str, source_sha256: str, run_id: str, fallback_account: str | None
+    doc: bytes,
+    *,
+    source_uri: str,
+    source_sha256: str,
+    run_id: str,
+    fallback_account: str | None,
+    ascii_only: bool | None = None,
 ) -> tuple[pa.Table, int] | None:
-    """(table, record count) of a clean document, or None to use the record-by-record path."""
+    """(table, record count) of a clean document, or None to use the record-by-record path.
+    `ascii_only` is doc.isascii() when the caller knows it already (a pass over the document)."""
     try:
         records = _decode.decode(doc).Records
     except (msgspec.MsgspecError, RecursionError, UnicodeDecodeError):
@@ -163,8 +177,10 @@ def fast_table(
     if not records:
         return None
     try:
+        if ascii_only is None:
+            ascii_only = doc.isascii()
         table = _build(
-            records, source_uri, source_sha256, run_id, fallback_account, ascii_only=doc.isascii()
+            records, source_uri, source_sha256, run_id, fallback_account, ascii_only=ascii_only
         )
         return table, len(records)
     except (pa.ArrowInvalid, msgspec.MsgspecError, RecordError, _NotClean):
@@ -194,17 +210,30 @@ def _build(
     ascii_only: bool,
 ) -> pa.Table:
     n = len(records)
+    times = [r.eventTime for r in records]
+    if not all(times):
+        raise _NotClean
+    event_time = pa.array(times, pa.string()).cast(TIMESTAMP)  # ArrowInvalid -> slow path
+    # Rows leave the parser sorted by event_time (see sort_by_time), so that staging can write
+    # an object's rows without reordering them. Reordering the decoded records here, before
+    # any column exists, costs a list copy instead of a gather of every built column.
+    positions: pa.Array = pa.array(range(n), pa.int32())
+    if not is_time_sorted(event_time):
+        order = pc.sort_indices(event_time)  # stable: equal times keep the record order
+        records = [records[i] for i in order.to_pylist()]
+        event_time = event_time.take(order)
+        positions = order.cast(pa.int32())
     columns = _transpose(records, _Record.__struct_fields__)
 
     def field(key: str) -> Sequence[Any]:
         return columns[key]
 
-    event_ids, times = field("eventID"), field("eventTime")
-    if not all(event_ids) or not all(times):
+    event_ids = field("eventID")
+    if not all(event_ids):
         raise _NotClean
     arrays: dict[str, pa.Array] = {
         "event_id": pa.array(event_ids, pa.string()),
-        "event_time": pa.array(times, pa.string()).cast(TIMESTAMP),  # ArrowInvalid -> slow path
+        "event_time": event_time,
         "event_time_source": pa.repeat(pa.scalar("eventTime", pa.string()), n),
     }
     for column, key in _STRINGS:
@@ -222,13 +251,13 @@ def _build(
     tls = _tls_list.decode(_json_array(field("tlsDetails")))
     arrays["tls_version"] = pa.array([t.tlsVersion if t else None for t in tls], pa.string())
     arrays["user_identity"] = _utf8(identity_raw, ascii_only=ascii_only)
-    arrays["response_elements"] = _redacted(_utf8(field("responseElements"), ascii_only=ascii_only))
+    arrays["response_elements"] = _utf8(_redacted(field("responseElements")), ascii_only=ascii_only)
     for column, key in _JSON:
         arrays[column] = _utf8(field(key), ascii_only=ascii_only)
     arrays["extra"] = pa.nulls(n, pa.string())
     arrays["source_uri"] = pa.repeat(pa.scalar(source_uri, pa.string()), n)
     arrays["source_sha256"] = pa.repeat(pa.scalar(source_sha256, pa.string()), n)
-    arrays["source_record_index"] = pa.array(range(n), pa.int32())
+    arrays["source_record_index"] = positions
     arrays["ingest_run_id"] = pa.repeat(pa.scalar(run_id, pa.string()), n)
     accounts = [a or fallback_account or "unknown" for a in field("recipientAccountId")]
     if not all(_PARTITION_VALUE.match(a) for a in set(accounts)):
@@ -236,6 +265,21 @@ def _build(
     arrays["recipient_account_id"] = pa.array(accounts, pa.string())
     arrays["event_date"] = arrays["event_time"].cast(pa.date32())
     return pa.table([arrays[f.name] for f in STAGED_SCHEMA], schema=STAGED_SCHEMA)
+
+
+def is_time_sorted(times: pa.Array | pa.ChunkedArray) -> bool:
+    """Whether event_time never decreases from one row to the next."""
+    if len(times) < 2:
+        return True
+    return bool(pc.all(pc.greater_equal(times[1:], times[:-1])).as_py())
+
+
+def sort_by_time(table: pa.Table) -> pa.Table:
+    """The table's rows in a stable sort by event_time: the order in which the parser hands
+    rows on, whichever path built them."""
+    if is_time_sorted(table["event_time"]):
+        return table
+    return table.take(pc.sort_indices(table, sort_keys=[("event_time", "ascending")]))
 
 
 def _creation_dates(identities: list[_UserIdentity | None]) -> pa.Array:
@@ -258,6 +302,21 @@ def _transpose(
 ) -> dict[str, Sequence[Any]]:
     """Field name -> that field of every struct (all of one type, non-empty list)."""
     return dict(zip(names, zip(*map(astuple, structs), strict=True), strict=True))
+
+
+# _as_flag of the values CloudTrail writes; anything else (other cases, a stray value) goes
+# through _as_flag itself, which also says what is wrong.
+_FLAG_VALUES: dict[object, bool | None] = {"true": True, "false": False, None: None}
+_FLAG_VALUES.update({True: True, False: False})
+_NOT_A_FLAG = object()
+
+
+def _flags(values: list[bool | str | None], key: str) -> Sequence[Any]:
+    """_as_flag of every value: a dictionary lookup each, instead of a call each."""
+    flags = [_FLAG_VALUES.get(v, _NOT_A_FLAG) for v in values]
+    if _NOT_A_FLAG in flags:
+        return [_as_flag(v, key) for v in values]
+    return flags
 
 
 def _identity_columns(identities: list[_UserIdentity | None]) -> dict[str, Sequence[Any]]:
@@ -288,7 +347,7 @@ def _identity_columns(identities: list[_UserIdentity | None]) -> dict[str, Seque
         "session_issuer_arn": issuer_cols["arn"],
         "session_issuer_name": issuer_cols["userName"],
         "session_issuer_account_id": issuer_cols["accountId"],
-        "mfa_authenticated": [_as_flag(a.mfaAuthenticated, "mfaAuthenticated") for a in attributes],
+        "mfa_authenticated": _flags([a.mfaAuthenticated for a in attributes], "mfaAuthenticated"),
         "source_identity": context_cols["sourceIdentity"],
         "ec2_role_delivery": context_cols["ec2RoleDelivery"],
         "web_id_provider": [w.federatedProvider for w in webs],

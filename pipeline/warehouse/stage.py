@@ -6,12 +6,15 @@ columns in the path only), so a commit without duplicates is a rename and nothin
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipeline.parse.fastpath import is_time_sorted
 from pipeline.parse.schema import FILE_SCHEMA
 from pipeline.warehouse.files import EVENTS_PARQUET, write_parquet_atomic
 
@@ -32,31 +35,60 @@ class StagedFile:
     event_ids: pa.Array | None = field(default=None, compare=False, repr=False)
 
 
+def _partition_runs(batch: pa.RecordBatch) -> list[tuple[tuple[str, date], pa.RecordBatch]]:
+    """The batch as (partition, rows sorted by event_time) pieces, in partition order."""
+    accounts = batch.column("recipient_account_id")
+    bounds = pc.min_max(accounts)
+    if bounds["min"] == bounds["max"] and is_time_sorted(batch.column("event_time")):
+        # The common case: one object's rows (one account, sorted by the parser), whose dates
+        # are then in runs already: no copy at all.
+        ordered = batch
+    else:
+        ordered = batch.take(pc.sort_indices(batch, sort_keys=_PARTITION_ORDER))
+    runs = pc.run_end_encode(
+        pa.StructArray.from_arrays(
+            [ordered.column("recipient_account_id"), ordered.column("event_date")],
+            names=["recipient_account_id", "event_date"],
+        )
+    )
+    pieces = []
+    start = 0
+    for end, key in zip(runs.run_ends.to_pylist(), runs.values.to_pylist(), strict=True):
+        pieces.append(
+            ((key["recipient_account_id"], key["event_date"]), ordered.slice(start, end - start))
+        )
+        start = end
+    return pieces
+
+
 def stage_table(
     table: pa.Table, staging_dir: Path, name: str, *, row_group_rows: int
 ) -> list[StagedFile]:
     """Write one file per (recipient_account_id, event_date) of `table` into staging_dir."""
     if table.num_rows == 0:
         return []
-    # One stable sort by (partition, event_time), then zero-copy slices: each partition's rows
-    # keep their order of arrival among equal times, as a filter followed by a stable sort by
-    # event_time gave, for one pass over the table instead of one per partition.
-    keys = table.select([key for key, _ in _PARTITION_ORDER[:2]])
-    order = pc.sort_indices(table, sort_keys=_PARTITION_ORDER)
-    ordered = table.select(FILE_SCHEMA.names).take(order)
-    sorted_keys = keys.take(order)
-    runs = pc.run_end_encode(
-        pa.StructArray.from_arrays(
-            [column.combine_chunks() for column in sorted_keys.columns],
-            names=sorted_keys.column_names,
-        )
-    )
+    # Each file's rows are those of its partition in a stable sort by event_time: rows with
+    # equal times keep their order of arrival. The table's chunks are the parser's tables, one
+    # per object, each already sorted by event_time (fastpath); a partition's pieces then only
+    # need concatenating when each starts no earlier than the previous one ends — the usual
+    # case, since an object spans a few minutes and objects arrive in uri (hence time) order.
+    # Otherwise the partition is sorted whole, which gives the same rows in the same order.
+    by_partition: dict[tuple[str, date], list[pa.RecordBatch]] = {}
+    for batch in table.select(
+        [*FILE_SCHEMA.names, "recipient_account_id", "event_date"]
+    ).to_batches():
+        if batch.num_rows:
+            for key, piece in _partition_runs(batch):
+                by_partition.setdefault(key, []).append(piece)
     staged = []
-    start = 0
-    for end, key in zip(runs.run_ends.to_pylist(), runs.values.to_pylist(), strict=True):
-        part = ordered.slice(start, end - start)
-        start = end
-        account, day = key["recipient_account_id"], key["event_date"]
+    for (account, day), pieces in sorted(by_partition.items()):
+        part = pa.Table.from_batches(pieces).select(FILE_SCHEMA.names)
+        in_order = all(
+            pc.greater_equal(b.column("event_time")[0], a.column("event_time")[-1]).as_py()
+            for a, b in itertools.pairwise(pieces)
+        )
+        if not in_order:
+            part = part.take(pc.sort_indices(part, sort_keys=[("event_time", "ascending")]))
         relative = (
             f"recipient_account_id={account}/event_date={day.isoformat()}/part-{name}.parquet"
         )

@@ -106,3 +106,44 @@ def test_identity_provider_of_web_identity_and_saml_principals(
     ]
     table = _tables(json.dumps({"Records": records}).encode(), fast, monkeypatch)
     assert table.column("identity_provider").to_pylist() == [saml, "accounts.google.com", None]
+
+
+def test_rows_leave_sorted_by_time_with_their_record_index() -> None:
+    records = [
+        json.loads(_doc(eventID=e, eventTime=t))["Records"][0]
+        for e, t in [
+            ("late", "2026-07-01T10:05:00Z"),
+            ("early", "2026-07-01T09:00:00Z"),
+            ("tie-first", "2026-07-01T10:00:00Z"),
+            ("tie-second", "2026-07-01T10:00:00Z"),
+        ]
+    ]
+    doc = json.dumps({"Records": records}).encode()
+    result = fast_table(doc, source_uri="x", source_sha256="h", run_id="r", fallback_account="9")
+    assert result is not None
+    rows = result[0].select(["event_id", "source_record_index"]).to_pylist()
+    assert [(r["event_id"], r["source_record_index"]) for r in rows] == [
+        ("early", 1),
+        ("tie-first", 2),
+        ("tie-second", 3),
+        ("late", 0),
+    ]
+
+
+def test_session_tokens_redacted_in_each_record_that_holds_one() -> None:
+    credentials = {"credentials": {"accessKeyId": "ASIA1", "sessionToken": "secret-1"}}
+    two = {"a": {"sessionToken": "secret-2"}, "b": [{"sessionToken": "secret-3"}]}
+    records = [
+        json.loads(_doc(eventID=f"e-{i}", responseElements=r))["Records"][0]
+        for i, r in enumerate([credentials, {"note": "no token"}, two, None])
+    ]
+    doc = json.dumps({"Records": records}, separators=(",", ":")).encode()
+    result = fast_table(doc, source_uri="x", source_sha256="h", run_id="r", fallback_account="9")
+    assert result is not None
+    redacted = '"<redacted by agenttrail>"'
+    assert result[0]["response_elements"].to_pylist() == [
+        '{"credentials":{"accessKeyId":"ASIA1","sessionToken":' + redacted + "}}",
+        '{"note":"no token"}',
+        '{"a":{"sessionToken":' + redacted + '},"b":[{"sessionToken":' + redacted + "}]}",
+        None,
+    ]

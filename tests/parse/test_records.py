@@ -4,6 +4,7 @@ parts, redaction, and the reason of every record that cannot become a row."""
 from __future__ import annotations
 
 import json
+import random
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ import pytest
 from ingest_fixtures import CASES, REDACTED, plain_records
 
 from pipeline.parse import ObjectParser
-from pipeline.parse.records import redact_session_tokens
+from pipeline.parse.records import _REDACTED_JSON, _SESSION_TOKEN, redact_session_tokens
 
 IN_MEMORY = 1 << 30
 STREAMED = 16
@@ -133,10 +134,33 @@ def test_session_token_redacted_in_row_and_in_quarantined_text() -> None:
         (b'{"c":{"sessionToken":"FQoG\\', b'{"c":{"sessionToken":"<redacted by agenttrail>"'),
         (b'{"sessionToken":null}', b'{"sessionToken":null}'),
         (b'{"other":"sessionToken"}', b'{"other":"sessionToken"}'),
+        # A key inside a value, then a real one: only the real one's value goes.
+        (
+            b'{"a":"\\"sessionToken\\"","sessionToken"\n:\t"s\\"t"}',
+            b'{"a":"\\"sessionToken\\"","sessionToken"\n:\t"<redacted by agenttrail>"}',
+        ),
+        # A backslash before a line break ends no JSON string: the pattern does not match.
+        (b'{"sessionToken":"ab\\\ncd"}', b'{"sessionToken":"ab\\\ncd"}'),
+        (
+            b'{"sessionToken":"ab\\\n","sessionToken":"x"}',
+            b'{"sessionToken":"ab\\\n","sessionToken":"<redacted by agenttrail>"}',
+        ),
     ],
 )
 def test_redact_session_tokens(text: bytes, expected: bytes) -> None:
     assert redact_session_tokens(text) == expected
+
+
+def test_redact_session_tokens_gives_what_the_pattern_gives() -> None:
+    """redact_session_tokens skips values with bytes.find: on every short text over an alphabet
+    of its hard cases it gives what _SESSION_TOKEN.sub gives."""
+    pieces = [b'"', b"\\", b"\n", b" ", b":", b"a", b'"sessionToken"', b'"sessionToken":"']
+    pieces += [b'\\"', b"{", b'"sessionToken" : "', b"\\\n"]
+    rng = random.Random(20260701)
+    for _ in range(20_000):
+        text = b"".join(rng.choice(pieces) for _ in range(rng.randint(0, 12)))
+        expected = _SESSION_TOKEN.sub(lambda m: m.group(1) + _REDACTED_JSON, text)
+        assert redact_session_tokens(text) == expected, text
 
 
 def test_at_timestamp_used_when_event_time_is_absent_and_extra_keys_kept() -> None:

@@ -1,0 +1,78 @@
+"""A parse task's flushes: staged files follow partitions, not flush boundaries."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from pipeline.ingest_task import ParseTask, TaskObject, run_task, same_folder
+
+
+def _object(path: Path, day: int, hour: int, rows: int) -> TaskObject:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    records = [
+        {
+            "eventVersion": "1.09",
+            "eventID": f"{path.stem}-{i}",
+            "eventTime": f"2026-07-{day:02d}T{hour:02d}:{i // 60 % 60:02d}:{i % 60:02d}Z",
+            "eventSource": "s3.amazonaws.com",
+            "eventName": "GetObject",
+            "recipientAccountId": "111122223333",
+        }
+        for i in range(rows)
+    ]
+    path.write_text(json.dumps({"Records": records}))
+    return TaskObject(str(path), None, str(path), None)
+
+
+def test_same_folder() -> None:
+    assert same_folder("s3://b/a/2026/07/01/x.json.gz", "s3://b/a/2026/07/01/y.json.gz")
+    assert not same_folder("s3://b/a/2026/07/01/x.json.gz", "s3://b/a/2026/07/02/x.json.gz")
+    assert not same_folder("s3://b/a/2026/07/01/x.json.gz", "")
+
+
+def test_a_flush_waits_for_the_end_of_a_folder(tmp_path: Path) -> None:
+    # flush_rows=150: the flush due after the second object of day 1 waits for the third, so
+    # day 1 is one staged file; day 2 then reaches twice flush_rows within its folder and is
+    # split there, its last object staged with the task's final flush.
+    trail = tmp_path / "trail"
+    objects = (
+        _object(trail / "01" / "a.json", 1, 1, 100),
+        _object(trail / "01" / "b.json", 1, 2, 100),
+        _object(trail / "01" / "c.json", 1, 3, 100),
+        _object(trail / "02" / "a.json", 2, 1, 100),
+        _object(trail / "02" / "b.json", 2, 2, 100),
+        _object(trail / "02" / "c.json", 2, 3, 100),
+        _object(trail / "02" / "d.json", 2, 4, 100),
+    )
+    task = ParseTask(
+        task_id=7,
+        run_id="run",
+        objects=objects,
+        staging_dir=str(tmp_path / "staging"),
+        since=None,
+        until=None,
+        stream_threshold_bytes=1 << 30,
+        row_group_rows=1000,
+        flush_rows=150,
+    )
+    result = run_task(task)
+    assert [(s.relative, s.rows) for s in result.staged] == [
+        (
+            "recipient_account_id=111122223333/event_date=2026-07-01/part-run-000007-000.parquet",
+            300,
+        ),
+        (
+            "recipient_account_id=111122223333/event_date=2026-07-02/part-run-000007-001.parquet",
+            300,
+        ),
+        (
+            "recipient_account_id=111122223333/event_date=2026-07-02/part-run-000007-002.parquet",
+            100,
+        ),
+    ]
+    assert [o.rows for o in result.outcomes] == [100] * 7
+    first = pq.read_table(result.staged[0].path)["event_id"].to_pylist()
+    assert first == [f"{name}-{i}" for name in "abc" for i in range(100)]

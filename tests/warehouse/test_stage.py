@@ -1,0 +1,85 @@
+"""Staging: one file per (recipient_account_id, event_date), its rows in a stable sort by
+event_time, whatever order the parser's tables arrive in and however they overlap in time."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline.parse.schema import STAGED_SCHEMA
+from pipeline.warehouse.stage import stage_table
+
+
+def _object(rows: list[tuple[str, str, int]]) -> pa.Table:
+    """A parser table: (event_id, recipient_account_id, minute of 2026-07-01 or later)."""
+    times = [datetime(2026, 7, 1, tzinfo=UTC).timestamp() + 60 * m for _, _, m in rows]
+    columns = {
+        "event_id": pa.array([e for e, _, _ in rows], pa.string()),
+        "event_time": pa.array(
+            [int(t * 1_000_000) for t in times], STAGED_SCHEMA.field("event_time").type
+        ),
+        "recipient_account_id": pa.array([a for _, a, _ in rows], pa.string()),
+    }
+    columns["event_date"] = columns["event_time"].cast(pa.date32())
+    return pa.table(
+        [columns.get(f.name, pa.nulls(len(rows), f.type)) for f in STAGED_SCHEMA],
+        schema=STAGED_SCHEMA,
+    )
+
+
+def _files(tables: list[pa.Table], tmp_path: Path) -> list[tuple[str, list[str]]]:
+    staged = stage_table(pa.concat_tables(tables), tmp_path, "t", row_group_rows=100)
+    out = []
+    for s in staged:
+        ids = pq.read_table(s.path)["event_id"].to_pylist()
+        assert s.event_ids is not None
+        assert (s.rows, s.event_ids.to_pylist()) == (len(ids), ids)
+        out.append((s.relative, ids))
+    return out
+
+
+def test_objects_in_time_order_are_concatenated(tmp_path: Path) -> None:
+    first = _object([("a1", "1", 1), ("a2", "1", 2), ("a3", "1", 3)])
+    second = _object([("b3", "1", 3), ("b4", "1", 4)])
+    assert _files([first, second], tmp_path) == [
+        (
+            "recipient_account_id=1/event_date=2026-07-01/part-t.parquet",
+            ["a1", "a2", "a3", "b3", "b4"],
+        )
+    ]
+
+
+def test_overlapping_objects_are_sorted_stably(tmp_path: Path) -> None:
+    # Equal times keep the order of arrival: a3 (first object) before b3.
+    first = _object([("a1", "1", 1), ("a3", "1", 3), ("a5", "1", 5)])
+    second = _object([("b2", "1", 2), ("b3", "1", 3)])
+    assert _files([first, second], tmp_path) == [
+        (
+            "recipient_account_id=1/event_date=2026-07-01/part-t.parquet",
+            ["a1", "b2", "a3", "b3", "a5"],
+        )
+    ]
+
+
+def test_unsorted_rows_of_several_partitions(tmp_path: Path) -> None:
+    # As the record-by-record path could hand them over before sorting: accounts mixed, the
+    # day boundary crossed, times out of order, two rows with one time (kept in arrival order).
+    mixed = _object(
+        [
+            ("x-late", "2", 60 * 24 + 5),
+            ("y", "1", 7),
+            ("x", "2", 2),
+            ("z-first", "1", 7),
+            ("w", "1", 60 * 24),
+            ("v", "1", 1),
+        ]
+    )
+    assert _files([mixed], tmp_path) == [
+        ("recipient_account_id=1/event_date=2026-07-01/part-t.parquet", ["v", "y", "z-first"]),
+        ("recipient_account_id=1/event_date=2026-07-02/part-t.parquet", ["w"]),
+        ("recipient_account_id=2/event_date=2026-07-01/part-t.parquet", ["x"]),
+        ("recipient_account_id=2/event_date=2026-07-02/part-t.parquet", ["x-late"]),
+    ]
