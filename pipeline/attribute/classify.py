@@ -259,32 +259,32 @@ def _write_classified(
 
 @dataclass(frozen=True)
 class _Append:
-    """One partition's events files, the row groups of each, where their verdicts are in the
-    open verdict file, and the events_classified file to write."""
+    """One partition: its events files with the row groups of each, its verdicts, and the
+    events_classified file to write."""
 
     bases: list[ScannedFooter | Path]
     groups: list[list[int]]
-    verdict_groups: range
+    verdicts: pa.Table
     dest: Path
 
 
 class _Appends:
-    """Verdicts written by pyarrow into verdict files of about VERDICT_FILE_ROWS rows, one row
-    group per events row group, partition after partition; once a verdict file is complete,
-    its partitions' appends (column_append) run in the pool, while the next one is written.
-    A file per partition cost a writer's fixed overhead 180 times for 1M events."""
+    """Partitions gathered into blocks of about VERDICT_FILE_ROWS verdict rows; each block is
+    one task in the pool, which writes the block's verdicts into one file (a row group per
+    events row group) and then appends each partition's row groups of it to its events files
+    (column_append). The main thread only slices the verdict stream, so two blocks are written
+    and appended at once while it reads on; a file per partition cost a Parquet writer's fixed
+    overhead 180 times for 1M events."""
 
     def __init__(self, pool: ThreadPoolExecutor, workers: int, staging: Path) -> None:
         staging.mkdir(parents=True)
         self._pool = pool
+        # Blocks waiting for the pool hold their verdicts in memory (~6 MB each): bounded.
         self._in_flight = 2 * workers
         self._staging = staging
-        self._files = 0
-        self._writer: pq.ParquetWriter | None = None
-        self._path = staging
+        self._blocks = 0
         self._block: list[_Append] = []
         self._rows = 0
-        self._groups = 0
         self._pending: deque[Future[None]] = deque()
 
     def add(
@@ -294,35 +294,24 @@ class _Appends:
         verdicts: pa.Table,
         dest: Path,
     ) -> None:
-        if self._writer is None:
-            self._path = self._staging / f"{self._files}.parquet"
-            self._files += 1
-            self._writer = _verdict_writer(self._path, verdicts.schema)
-        first, start = self._groups, 0
-        for rows in (rows for file_groups in groups for rows in file_groups):
-            self._writer.write_table(verdicts.slice(start, rows), row_group_size=max(rows, 1))
-            start += rows
-            self._groups += 1
-        self._block.append(_Append(bases, groups, range(first, self._groups), dest))
+        self._block.append(_Append(bases, groups, verdicts, dest))
         self._rows += verdicts.num_rows
         if self._rows >= VERDICT_FILE_ROWS:
             self.flush()
 
     def flush(self) -> None:
-        """Submit the appends of the open verdict file."""
-        if self._writer is None:
+        """Submit the block gathered so far."""
+        if not self._block:
             return
-        self._writer.close()
-        self._writer = None
-        verdicts = scan_footer(self._path)
-        for append in self._block:
-            while len(self._pending) >= self._in_flight:
-                self._pending.popleft().result()
-            self._pending.append(self._pool.submit(_append_verdicts, append, verdicts))
-        self._block, self._rows, self._groups = [], 0, 0
+        while len(self._pending) >= self._in_flight:
+            self._pending.popleft().result()
+        path = self._staging / f"{self._blocks}.parquet"
+        self._blocks += 1
+        self._pending.append(self._pool.submit(_write_block, self._block, path))
+        self._block, self._rows = [], 0
 
     def wait(self) -> None:
-        """Wait for every submitted append, then remove the verdict files."""
+        """Wait for every submitted block, then remove the verdict files."""
         while self._pending:
             self._pending.popleft().result()
         shutil.rmtree(self._staging)
@@ -330,22 +319,38 @@ class _Appends:
     def cancel(self) -> None:
         for future in self._pending:
             future.cancel()
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
 
 
-def _append_verdicts(append: _Append, verdicts: ScannedFooter) -> None:
+def _write_block(block: list[_Append], path: Path) -> None:
+    """Write the block's verdicts into `path`, then each partition's events_classified file."""
+    chosen: list[range] = []
+    with _verdict_writer(path, block[0].verdicts.schema) as writer:
+        written = 0
+        for append in block:
+            start = 0
+            for rows in (rows for file_groups in append.groups for rows in file_groups):
+                writer.write_table(append.verdicts.slice(start, rows), row_group_size=max(rows, 1))
+                start += rows
+            groups = sum(len(file_groups) for file_groups in append.groups)
+            chosen.append(range(written, written + groups))
+            written += groups
+    verdicts = scan_footer(path)
+    for append, verdict_groups in zip(block, chosen, strict=True):
+        _append_verdicts(append, verdicts, verdict_groups)
+    path.unlink()
+
+
+def _append_verdicts(append: _Append, verdicts: ScannedFooter, verdict_groups: range) -> None:
     """At append.dest, the events files' row groups one after the other with their verdict
     columns beside them. Files whose schemas differ (written by different versions) cannot
     share a file: each gets its own, beside it."""
     append.dest.parent.mkdir(parents=True, exist_ok=True)
     try:
-        append_columns(append.bases, verdicts, append.dest, append.verdict_groups)
+        append_columns(append.bases, verdicts, append.dest, verdict_groups)
     except WarehouseError:
         if len(append.bases) == 1:
             raise
-        first = append.verdict_groups.start
+        first = verdict_groups.start
         for base, file_groups in zip(append.bases, append.groups, strict=True):
             path = base.path if isinstance(base, ScannedFooter) else base
             chosen = range(first, first + len(file_groups))
