@@ -41,8 +41,9 @@ from pipeline.ingest_task import (
     TaskObject,
     TaskResult,
     init_worker,
+    partition_order,
     run_task,
-    same_folder,
+    same_partition,
 )
 from pipeline.parse.formats import decompress
 from pipeline.source import Fetched, Filters, Source, SourceObject
@@ -536,16 +537,17 @@ class _Job:
 def _tasks(
     events: Iterable[tuple[Source, SourceObject]], workers: int
 ) -> Iterator[list[tuple[Source, SourceObject]]]:
-    """Group objects into parse tasks in uri order, which keeps a day's files together.
+    """Group objects into parse tasks, a partition's objects together.
 
-    A task that has reached its target size still takes the rest of its last object's folder
-    (one account, region and day in CloudTrail's key layout), up to twice the target: two tasks
-    then rarely share a partition's rows, each of which would become a staged file of its own.
+    Objects come in partition order (ingest_task.partition_order: account, day, region, key),
+    and a task that has reached its target size still takes the rest of its last object's
+    partition, up to twice the target: two tasks then rarely share a partition's rows, each of
+    which would become an events file of its own.
     The target is TASK_BYTES until the bytes left are few: then it shrinks with them (down to
     TASK_MIN_BYTES), so that the workers finish together instead of one parsing a whole last
     task while the others wait.
     """
-    items = sorted(events, key=lambda i: i[1].uri)
+    items = sorted(events, key=lambda i: partition_order(i[1].uri))
     remaining = sum(obj.size for _, obj in items)
     target = _task_target(remaining, workers)
     group: list[tuple[Source, SourceObject]] = []
@@ -554,7 +556,7 @@ def _tasks(
         if group and (
             len(group) >= TASK_MAX_OBJECTS
             or size >= 2 * target
-            or (size >= target and not same_folder(group[-1][1].uri, item[1].uri))
+            or (size >= target and not same_partition(group[-1][1].uri, item[1].uri))
         ):
             yield group
             remaining -= size

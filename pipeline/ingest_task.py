@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 from pipeline.errors import ParseError
 from pipeline.parse import ObjectParser
 from pipeline.parse.records import redact_session_tokens
+from pipeline.source.keys import classify_key
 from pipeline.warehouse.stage import StagedFile, stage_table
 
 
@@ -172,14 +173,28 @@ def run_task(task: ParseTask) -> TaskResult:
             pending_rows += table.num_rows
         following = task.objects[position + 1].uri if position + 1 < len(task.objects) else ""
         if pending_rows >= 2 * task.flush_rows or (
-            pending_rows >= task.flush_rows and not same_folder(obj.uri, following)
+            pending_rows >= task.flush_rows and not same_partition(obj.uri, following)
         ):
             flush()
     flush()
     return TaskResult(task.task_id, outcomes, staged)
 
 
-def same_folder(uri: str, other: str) -> bool:
-    """Whether two object uris share their folder (in CloudTrail's layout, one account, region
-    and day: the objects whose rows fall in the same partition)."""
+def partition_order(uri: str) -> tuple[int, str, str, str, str]:
+    """Where an object comes in a run: CloudTrail's objects by account and day (one partition
+    of events/), then region and key; any other object after them, by uri. A partition's
+    objects are then parsed together and become one events file, whichever regions they
+    come from."""
+    info = classify_key(uri)
+    if info.in_layout and info.account and info.day:
+        return (0, info.account, info.day.isoformat(), info.region or "", uri)
+    return (1, "", "", "", uri)
+
+
+def same_partition(uri: str, other: str) -> bool:
+    """Whether two objects' rows fall in the same partition as far as their keys tell (one
+    account and day in CloudTrail's layout; elsewhere, one folder)."""
+    mine, theirs = partition_order(uri), partition_order(other)
+    if mine[0] == 0 and theirs[0] == 0:
+        return mine[1:3] == theirs[1:3]
     return uri.rpartition("/")[0] == other.rpartition("/")[0]

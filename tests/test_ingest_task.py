@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from pipeline.ingest_task import ParseTask, TaskObject, run_task, same_folder
+from pipeline.ingest_task import (
+    ParseTask,
+    TaskObject,
+    partition_order,
+    run_task,
+    same_partition,
+)
 
 
 def _object(path: Path, day: int, hour: int, rows: int) -> TaskObject:
@@ -27,10 +33,34 @@ def _object(path: Path, day: int, hour: int, rows: int) -> TaskObject:
     return TaskObject(str(path), None, str(path), None)
 
 
-def test_same_folder() -> None:
-    assert same_folder("s3://b/a/2026/07/01/x.json.gz", "s3://b/a/2026/07/01/y.json.gz")
-    assert not same_folder("s3://b/a/2026/07/01/x.json.gz", "s3://b/a/2026/07/02/x.json.gz")
-    assert not same_folder("s3://b/a/2026/07/01/x.json.gz", "")
+def test_objects_go_by_partition() -> None:
+    org = "s3://b/AWSLogs/o-abcdefghij/111122223333/CloudTrail"
+    account = "s3://b/AWSLogs/111122223333/CloudTrail"
+    objects = [
+        f"{org}/us-east-1/2026/07/02/x.json.gz",
+        f"{account}/eu-west-1/2026/07/01/z.json.gz",
+        "/exports/siem/day1.ndjson",
+        f"{org}/us-east-1/2026/07/01/y.json.gz",
+        f"{org}/eu-west-1/2026/07/01/x.json.gz",
+        "s3://b/AWSLogs/444455556666/CloudTrail/us-east-1/2026/06/30/w.json.gz",
+    ]
+    assert sorted(objects, key=partition_order) == [
+        f"{account}/eu-west-1/2026/07/01/z.json.gz",
+        f"{org}/eu-west-1/2026/07/01/x.json.gz",
+        f"{org}/us-east-1/2026/07/01/y.json.gz",
+        f"{org}/us-east-1/2026/07/02/x.json.gz",
+        "s3://b/AWSLogs/444455556666/CloudTrail/us-east-1/2026/06/30/w.json.gz",
+        "/exports/siem/day1.ndjson",
+    ]
+    # One account and day, whichever region or trail: one partition.
+    assert same_partition(objects[1], objects[4])
+    assert same_partition(objects[3], objects[4])
+    assert not same_partition(objects[0], objects[3])
+    assert not same_partition(objects[3], objects[5])
+    # Outside CloudTrail's layout: one folder.
+    assert same_partition("/exports/siem/day1.ndjson", "/exports/siem/day2.ndjson")
+    assert not same_partition("/exports/siem/day1.ndjson", "/exports/other/day1.ndjson")
+    assert not same_partition(objects[0], "")
 
 
 def test_a_flush_waits_for_the_end_of_a_folder(tmp_path: Path) -> None:
