@@ -27,10 +27,12 @@ from concurrent.futures import (
 )
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from multiprocessing import forkserver
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
+import pyarrow as pa
 
 from pipeline.attribute.classify import refresh_attribution
 from pipeline.config import Settings
@@ -282,7 +284,13 @@ class _Job:
         and hand the freed heap back to the OS before the attribution rebuild's DuckDB takes
         its share: the process tree stays under 1 GB at 10M events."""
         self.known_ids = KnownIds()
+        # The parse processes' fork server has the parse modules loaded (~70 MB) and would idle
+        # through the rebuild; the next ingest in this process starts it again. _stop is the
+        # standard library's own way to stop it (used by its tests), absent on other versions.
+        with contextlib.suppress(AttributeError):
+            forkserver._forkserver._stop()  # type: ignore[attr-defined]
         gc.collect()
+        pa.default_memory_pool().release_unused()  # Arrow's allocator keeps freed blocks
         # Not glibc: its allocator keeps its own policy.
         with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL(None).malloc_trim(0)
