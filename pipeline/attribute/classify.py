@@ -4,7 +4,8 @@ Configuration reaches the SQL as rows of temp tables filled with bound parameter
 (attribution_settings, attribution_patterns, user_agent_markers), never as SQL text. Results
 are written to a new generation folder under derived/ and then published by rewriting
 derived/CURRENT, so readers never see half a rebuild. A generation holds the derived tables,
-events_classified/ (per events file, its columns and the verdict columns), the schema of
+events_classified/ (per partition folder of events/, its events files' columns and the
+verdict columns), the schema of
 events_classified for an empty warehouse, and FORMAT (the generation's shape).
 """
 
@@ -212,8 +213,8 @@ def _write_classified(
     (named after the folder's first events file) holding the folder's events files' rows in
     order, their columns followed by the verdict columns.
 
-    DuckDB computes only the narrow verdicts, sorted by file and row; pyarrow writes each
-    partition's verdicts with its events files' row groups, and warehouse/column_append.py
+    DuckDB computes only the narrow verdicts, sorted by file and row; pyarrow writes them
+    with the events files' row groups (_Appends, in blocks), and warehouse/column_append.py
     joins them at the Parquet level: the event columns' pages are copied as bytes, never
     decoded and re-encoded (which cost three times the whole classification). Queries then
     read plain Hive-partitioned Parquet, in parallel and with filter pushdown.

@@ -27,8 +27,8 @@ from pipeline.warehouse.layout import EVENTS_GLOB, Layout
 from pipeline.warehouse.records import DIGEST_SCHEMA, QUARANTINE_SCHEMA
 
 HIVE_TYPES = "{'recipient_account_id': VARCHAR, 'event_date': DATE}"
-# In an attribution generation folder (attribute/classify.py): one file per events file, its
-# columns followed by the verdict columns.
+# In an attribution generation folder (attribute/classify.py): one file per partition folder of
+# events/, its events files' columns followed by the verdict columns.
 CLASSIFIED_FOLDER = "events_classified"
 # The shape of a generation, written to its FORMAT file. Change it with the shape, so that a
 # generation written by another version counts as none (and is rebuilt by the next ingest or
