@@ -2,8 +2,11 @@
 
 `agenttrail.duckdb` holds only views (no data), so any DuckDB client can open it from any working
 directory while no writer runs. File-backed views need the warehouse's absolute path in their
-text (DDL takes no bound parameters); it is quoted here and nowhere else, and the views are
-re-created by every writer, so a moved warehouse heals on its next ingest.
+text (DDL takes no bound parameters); it is quoted here and nowhere else. The view
+warehouse_location says which folder the views read. Every writer re-creates the views; a
+reader that opens a copied or moved warehouse, whose views still read the old folder, defines
+temporary views over the folder it opened (they shadow the stored ones in that connection
+only), so agenttrail never answers from another warehouse than the one it was given.
 """
 
 from __future__ import annotations
@@ -96,6 +99,10 @@ class LocalFiles:
         return str(_empty_file(self.layout, name, schema))
 
 
+def _create_view(temporary: bool) -> str:
+    return "CREATE OR REPLACE TEMP VIEW" if temporary else "CREATE OR REPLACE VIEW"
+
+
 def _parquet_view(
     con: duckdb.DuckDBPyConnection,
     files: WarehouseFiles,
@@ -105,6 +112,7 @@ def _parquet_view(
     *,
     schema: tuple[str, pa.Schema],
     hive: bool = False,
+    temporary: bool = False,
 ) -> None:
     has_files = files.has_files(folder, glob)
     source = files.location(folder / glob) if has_files else files.empty_file(*schema)
@@ -114,64 +122,85 @@ def _parquet_view(
     if not has_files:
         options = ""  # the empty schema file already carries the partition columns
     con.execute(
-        f"CREATE OR REPLACE VIEW {view} AS "
+        f"{_create_view(temporary)} {view} AS "
         f"SELECT * FROM read_parquet({sql_literal(source)}{options})"
     )
 
 
-def define_views(con: duckdb.DuckDBPyConnection, layout: Layout | WarehouseFiles) -> None:
-    """(Re)create every view: the file-backed base views, then queries/views/*.sql in order."""
+def define_views(
+    con: duckdb.DuckDBPyConnection,
+    layout: Layout | WarehouseFiles,
+    *,
+    temporary: bool = False,
+) -> None:
+    """(Re)create every view: the file-backed base views, then queries/views/*.sql in order.
+    `temporary` makes them TEMP views, which a read-only connection can create."""
     files = LocalFiles(layout) if isinstance(layout, Layout) else layout
     where = files.layout
-    _parquet_view(
-        con,
-        files,
-        "events",
-        where.events,
-        EVENTS_GLOB,
-        schema=("events", STAGED_SCHEMA),
-        hive=True,
+    con.execute(
+        f"{_create_view(temporary)} {LOCATION_VIEW} AS"
+        f" SELECT {sql_literal(files.location(where.root))} AS root"
     )
-    _parquet_view(
-        con,
-        files,
-        "manifest_history",
-        where.manifest,
-        "*.parquet",
-        schema=("manifest", manifest.SCHEMA),
-    )
-    # *_history hold every row written; a run killed after writing them but before the manifest
-    # writes them again, so the views of the same name without the suffix keep one row each.
-    _parquet_view(
-        con,
-        files,
-        "digests_history",
-        where.digests,
-        "*.parquet",
-        schema=("digests", DIGEST_SCHEMA),
-    )
-    _parquet_view(
-        con,
-        files,
-        "quarantined_records_history",
-        where.quarantine,
-        "*.parquet",
-        schema=("quarantine", QUARANTINE_SCHEMA),
-    )
-    for iam in iam_base_views(where):
-        _parquet_view(con, files, iam.name, iam.folder, "*.parquet", schema=(iam.name, iam.schema))
+    base = [
+        ("events", where.events, EVENTS_GLOB, ("events", STAGED_SCHEMA), True),
+        ("manifest_history", where.manifest, "*.parquet", ("manifest", manifest.SCHEMA), False),
+        # *_history hold every row written; a run killed after writing them but before the
+        # manifest writes them again, so the views of the same name without the suffix keep one
+        # row each.
+        ("digests_history", where.digests, "*.parquet", ("digests", DIGEST_SCHEMA), False),
+        (
+            "quarantined_records_history",
+            where.quarantine,
+            "*.parquet",
+            ("quarantine", QUARANTINE_SCHEMA),
+            False,
+        ),
+        *(
+            (i.name, i.folder, "*.parquet", (i.name, i.schema), False)
+            for i in iam_base_views(where)
+        ),
+    ]
+    for view, folder, glob, schema, hive in base:
+        _parquet_view(con, files, view, folder, glob, schema=schema, hive=hive, temporary=temporary)
     generation = _current_generation(files)
     if generation is not None:
-        _derived_views(con, files, generation)
+        _derived_views(con, files, generation, temporary=temporary)
     for path in sorted((queries_dir() / "views").glob("*.sql")):
         # Views numbered 50 and above read the attribution outputs, which exist after the
         # first rebuild only.
         if generation is None and int(path.name.split("_", 1)[0]) >= ATTRIBUTION_VIEWS_FROM:
             continue
-        view = parse_sql_file(path)
-        con.execute(view.sql)
+        sql = parse_sql_file(path).sql
+        if temporary:
+            sql = _as_temporary(sql, path)
+        con.execute(sql)
 
 
+def _as_temporary(sql: str, path: Path) -> str:
+    """A views/*.sql file's statement creating a TEMP view instead."""
+    stored = _create_view(temporary=False)
+    if sql.count(stored) != 1:
+        raise WarehouseError(
+            f"{path.name}: expected one '{stored}' statement (a bug in the view file)",
+            file=str(path),
+        )
+    return sql.replace(stored, _create_view(temporary=True))
+
+
+def views_location(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The folder the connection's views read (warehouse_location), or None where the
+    database predates that view."""
+    try:
+        # Fetched whole: DuckDB refuses further work on a connection with a result left open.
+        found = con.execute(f"SELECT root FROM {LOCATION_VIEW}").fetchall()
+    except duckdb.CatalogException:
+        return None
+    return str(found[0][0]) if found else None
+
+
+# The one-row view naming the folder the views read: a reader compares it with the folder it
+# opened (connect), an analyst can check it from any DuckDB client.
+LOCATION_VIEW = "warehouse_location"
 ATTRIBUTION_VIEWS_FROM = 50
 
 
@@ -191,12 +220,17 @@ def has_attribution(layout: Layout) -> bool:
     return _current_generation(LocalFiles(layout)) is not None
 
 
-def _derived_views(con: duckdb.DuckDBPyConnection, files: WarehouseFiles, generation: Path) -> None:
+def _derived_views(
+    con: duckdb.DuckDBPyConnection,
+    files: WarehouseFiles,
+    generation: Path,
+    *,
+    temporary: bool = False,
+) -> None:
+    create = _create_view(temporary)
     for table in DERIVED_VIEWS:
         path = files.location(generation / f"{table}.parquet")
-        con.execute(
-            f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM read_parquet({sql_literal(path)})"
-        )
+        con.execute(f"{create} {table} AS SELECT * FROM read_parquet({sql_literal(path)})")
     classified = generation / CLASSIFIED_FOLDER
     if files.has_files(classified, EVENTS_GLOB):
         source = (
@@ -205,7 +239,7 @@ def _derived_views(con: duckdb.DuckDBPyConnection, files: WarehouseFiles, genera
         )
     else:
         source = sql_literal(files.location(generation / "events_classified_schema.parquet"))
-    con.execute(f"CREATE OR REPLACE VIEW events_verdicts AS SELECT * FROM read_parquet({source})")
+    con.execute(f"{create} events_verdicts AS SELECT * FROM read_parquet({source})")
 
 
 def _configure(con: duckdb.DuckDBPyConnection, memory_limit: str | None) -> None:
@@ -236,6 +270,10 @@ def connect(
         _configure(con, memory_limit)
         if not read_only:
             define_views(con, layout)
+        elif views_location(con) != str(layout.root):
+            # A copy (or a moved warehouse) whose stored views read the old folder: this
+            # connection reads the folder it was given; the next writer fixes the file.
+            define_views(con, layout, temporary=True)
         yield con
     finally:
         con.close()
