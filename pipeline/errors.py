@@ -64,6 +64,11 @@ class WarehouseLockedError(WarehouseError):
     """Another agenttrail process holds the warehouse lock."""
 
 
+class DatabaseInUseError(WarehouseError):
+    """Another process (a DuckDB client, another agenttrail command) has the warehouse database
+    open in a way that excludes this one."""
+
+
 class IamError(AgenttrailError):
     """An IAM snapshot cannot be read, imported or taken."""
 

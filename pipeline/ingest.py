@@ -36,7 +36,7 @@ import pyarrow as pa
 
 from pipeline.attribute.classify import refresh_attribution
 from pipeline.config import Settings
-from pipeline.errors import ExitCode, ParseError, SourceError
+from pipeline.errors import DatabaseInUseError, ExitCode, ParseError, SourceError
 from pipeline.ingest_task import (
     ObjectOutcome,
     ParseTask,
@@ -308,7 +308,18 @@ class _Job:
         if current and has_attribution(self.layout):
             self.summary.attribution = {"skipped": "no new events since the last classification"}
             return
-        attribution = refresh_attribution(self.layout, self.settings.attribution)
+        try:
+            attribution = refresh_attribution(self.layout, self.settings.attribution)
+        except DatabaseInUseError as exc:
+            # The events are committed (the manifest says so; a re-run reads nothing again):
+            # only their classification waits for the database.
+            raise DatabaseInUseError(
+                f"{self.summary.events_written} new events are committed, but attribution could"
+                f" not run: {exc.message}",
+                hint=f"close it, then run 'agenttrail attribute --warehouse {self.layout.root}'"
+                " (the next ingest also catches up)",
+                **exc.inputs,
+            ) from None
         marker.write_text(rules)
         self.summary.attribution = {
             "events": attribution.events,

@@ -14,7 +14,7 @@ import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -537,3 +537,29 @@ def write_trail(folder: Path, *, files: int = 60, records: int = 120, seed: int 
         path.write_bytes(gzip.compress(json.dumps({"Records": batch}).encode(), 1, mtime=0))
         paths.append(path)
     return paths
+
+
+@contextlib.contextmanager
+def held_open(database: Path) -> Iterator[subprocess.Popen[str]]:
+    """Another process with the database open read-only (as an analyst's DuckDB shell), until
+    the block ends."""
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys; c = duckdb.connect(sys.argv[1], read_only=True);"
+            " print('open', flush=True); sys.stdin.read()",
+            str(database),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "open"
+        yield holder
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(timeout=30)

@@ -34,6 +34,7 @@ from ingest_fixtures import (
     copy_cases,
     event,
     event_ids,
+    held_open,
     ingest,
     manifest,
     plain_event_ids,
@@ -47,6 +48,8 @@ from ingest_fixtures import (
 )
 
 import pipeline.ingest
+import pipeline.warehouse.connect
+from pipeline.errors import DatabaseInUseError
 from pipeline.ingest import IngestSummary
 from pipeline.source import SourceObject
 from pipeline.source.local import LocalSource
@@ -460,6 +463,36 @@ def test_duplicates_across_runs_keep_the_first_ingested(tmp_path: Path) -> None:
         "a.json": (1, 2),
         "b.json": (3, 1),
     }
+
+
+def test_database_held_open_commits_events_and_attribution_catches_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An analyst's DuckDB client holds agenttrail.duckdb while a scheduled ingest ends: the
+    events land (the trail may be gone from S3 tomorrow), the run says attribution is pending
+    and how to finish it, and the next run catches up without reading anything again."""
+    warehouse = tmp_path / "wh"
+    ingest(copy_cases(["good_cloudtrail.json.gz"], tmp_path / "first"), warehouse)
+    monkeypatch.setattr(pipeline.warehouse.connect, "DATABASE_WAIT_SECONDS", 0.3)
+    later = copy_cases(["array_of_records.json"], tmp_path / "later")
+    with held_open(warehouse / "agenttrail.duckdb") as holder:
+        with pytest.raises(DatabaseInUseError) as caught:
+            ingest(later, warehouse)
+        assert caught.value.message.startswith(
+            "2 new events are committed, but attribution could not run: "
+            f"{warehouse / 'agenttrail.duckdb'} is open in "
+        )
+        assert caught.value.message.endswith(f"(PID {holder.pid})")
+        assert caught.value.hint == (
+            f"close it, then run 'agenttrail attribute --warehouse {warehouse}'"
+            " (the next ingest also catches up)"
+        )
+        assert scalar(warehouse, "SELECT count(*) FROM events") == 5
+        assert scalar(warehouse, "SELECT count(*) FROM events_classified") == 3
+    again = ingest(later, warehouse)
+    assert (again.objects_unchanged, again.objects_read) == (1, 0)
+    assert again.attribution["events"] == 5
+    assert scalar(warehouse, "SELECT count(*) FROM events_classified") == 5
 
 
 def _records_file(path: Path, ids: list[str], name: str) -> None:

@@ -11,6 +11,8 @@ only), so agenttrail never answers from another warehouse than the one it was gi
 
 from __future__ import annotations
 
+import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,7 +22,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.errors import WarehouseError
+from pipeline.errors import DatabaseInUseError, WarehouseError
 from pipeline.iam.schema import base_views as iam_base_views
 from pipeline.parse.schema import STAGED_SCHEMA
 from pipeline.resources import queries_dir
@@ -247,25 +249,73 @@ def _configure(con: duckdb.DuckDBPyConnection, memory_limit: str | None) -> None
         con.execute("SET memory_limit = $m", {"m": memory_limit})
 
 
+# How long opening the warehouse database waits for another process to let go of it. Users:
+# an ingest's final step (views and the attribution rebuild) while an analyst's `agenttrail
+# sql` finishes, and a reader during that step (tens of seconds at 10M events). A DuckDB client
+# left open holds it for good: after this long the command says which process holds it.
+DATABASE_WAIT_SECONDS = 30.0
+# Pause between attempts while waiting.
+DATABASE_RETRY_SECONDS = 0.5
+_HOLDER = re.compile(r"lock is held in (?P<program>.+?) \(PID (?P<pid>\d+)\)")
+
+
+def _in_use(exc: duckdb.Error) -> bool:
+    text = str(exc)
+    return "Could not set lock" in text or "Conflicting lock" in text
+
+
+def _holder(exc: duckdb.Error) -> str:
+    """The process DuckDB names as holding the database, as 'python3.11 (PID 8469)'."""
+    found = _HOLDER.search(str(exc))
+    if found is None:
+        return "another process"
+    return f"{Path(found['program']).name} (PID {found['pid']})"
+
+
+def _open(path: Path, *, read_only: bool, wait_seconds: float) -> duckdb.DuckDBPyConnection:
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as exc:
+            if _in_use(exc) and time.monotonic() < deadline:
+                time.sleep(DATABASE_RETRY_SECONDS)
+                continue
+            if _in_use(exc):
+                raise DatabaseInUseError(
+                    f"{path} is open in {_holder(exc)}",
+                    hint="close that DuckDB client, or wait for that agenttrail command to end,"
+                    " then run this again",
+                    database=str(path),
+                    waited_seconds=wait_seconds,
+                ) from None
+            raise WarehouseError(
+                f"cannot open {path}: {str(exc).splitlines()[0]}",
+                hint="check that the file is a DuckDB database this version can read",
+                database=str(path),
+            ) from None
+
+
 @contextmanager
 def connect(
-    layout: Layout, *, read_only: bool, memory_limit: str | None = None
+    layout: Layout,
+    *,
+    read_only: bool,
+    memory_limit: str | None = None,
+    wait_seconds: float | None = None,
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A connection to the warehouse database. Writers re-create the views first."""
+    """A connection to the warehouse database. Writers re-create the views first. While
+    another process has the database open in a way that excludes this one, waits up to
+    `wait_seconds` (default DATABASE_WAIT_SECONDS), then raises DatabaseInUseError naming that
+    process."""
     if read_only and not layout.database.exists():
         raise WarehouseError(
             f"no warehouse at {layout.root}",
             hint="run 'agenttrail ingest SOURCE --warehouse DIR' first, or pass --warehouse",
             warehouse=str(layout.root),
         )
-    try:
-        con = duckdb.connect(str(layout.database), read_only=read_only)
-    except duckdb.IOException as exc:
-        raise WarehouseError(
-            f"cannot open {layout.database}: {str(exc).splitlines()[0]}",
-            hint="another process may have it open for writing",
-            warehouse=str(layout.root),
-        ) from None
+    wait = DATABASE_WAIT_SECONDS if wait_seconds is None else wait_seconds
+    con = _open(layout.database, read_only=read_only, wait_seconds=wait)
     try:
         _configure(con, memory_limit)
         if not read_only:

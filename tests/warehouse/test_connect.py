@@ -1,4 +1,5 @@
-"""The warehouse database's views: where they read, and a copied or moved warehouse.
+"""The warehouse database: where its views read (a copied or moved warehouse), and another
+process holding it open.
 
 The views hold the warehouse's absolute path. A copy of a warehouse (an auditor's snapshot, a
 backup restored elsewhere) opened by agenttrail must answer from the copy, never from the folder
@@ -8,15 +9,18 @@ it was copied from; a writer makes the stored views read the copy for every clie
 from __future__ import annotations
 
 import shutil
+import sys
+import threading
+import time
 from pathlib import Path
 
 import duckdb
 import pytest
+from ingest_fixtures import copy_cases, held_open, ingest, rows
 
-from pipeline.errors import WarehouseError
+from pipeline.errors import DatabaseInUseError, WarehouseError
 from pipeline.warehouse.connect import _as_temporary, connect
 from pipeline.warehouse.layout import Layout
-from tests.ingest_fixtures import copy_cases, ingest, rows
 
 CASE = "good_cloudtrail.json.gz"
 LATER_CASE = "array_of_records.json"
@@ -98,3 +102,36 @@ def test_a_view_file_without_its_statement_is_a_bug(tmp_path: Path) -> None:
     assert _as_temporary("CREATE OR REPLACE VIEW v AS SELECT 1", path) == (
         "CREATE OR REPLACE TEMP VIEW v AS SELECT 1"
     )
+
+
+def test_a_writer_names_the_process_that_holds_the_database(original: Path) -> None:
+    layout = Layout.at(original)
+    with held_open(layout.database) as holder:
+        started = time.monotonic()
+        with (
+            pytest.raises(DatabaseInUseError) as caught,
+            connect(layout, read_only=False, wait_seconds=0.6),
+        ):
+            pass
+        waited = time.monotonic() - started
+    assert caught.value.message == (
+        f"{layout.database} is open in {Path(sys.executable).resolve().name} (PID {holder.pid})"
+    )
+    assert caught.value.hint == (
+        "close that DuckDB client, or wait for that agenttrail command to end, then run this again"
+    )
+    assert 0.6 <= waited < 5
+
+
+def test_a_writer_waits_for_the_holder_to_close(original: Path) -> None:
+    layout = Layout.at(original)
+    with held_open(layout.database) as holder:
+        assert holder.stdin is not None
+        # The holder lets go a second after the writer starts waiting.
+        closer = threading.Timer(1.0, holder.stdin.close)
+        closer.start()
+        started = time.monotonic()
+        with connect(layout, read_only=False, wait_seconds=20) as con:
+            assert _count(con, "events") > 0
+        assert 1.0 <= time.monotonic() - started < 15
+        closer.join()
