@@ -10,6 +10,7 @@ import dataclasses
 import json
 import os
 import shutil
+import signal
 import sys
 import traceback
 from datetime import UTC, date, datetime
@@ -469,14 +470,35 @@ def query_run(
     return 0
 
 
+class _Terminated(BaseException):
+    """SIGTERM (a scheduler's timeout or shutdown), raised in the main thread so that a command
+    unwinds as it does for Ctrl-C: staged files removed, parse processes stopped, locks freed.
+    Without it the default action ends the process on the spot."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise _Terminated
+
+
+INTERRUPTED = 128 + signal.SIGINT  # typer's code for Ctrl-C (KeyboardInterrupt)
+TERMINATED = 128 + signal.SIGTERM
+_CARRY_ON = "re-run the same command to carry on (nothing is lost)"
+
+
 def main() -> None:
     """Console-script entry point: the one error boundary."""
     debug = "--debug" in sys.argv[1:]
+    signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         result = app(standalone_mode=False)
         code = int(result) if isinstance(result, int) else 0
+        if code == INTERRUPTED:  # typer returns Ctrl-C (KeyboardInterrupt) as exit code 130
+            _err(f"interrupted; {_CARRY_ON}")
     except typer.Exit as exc:
         code = exc.exit_code
+    except _Terminated:
+        _err(f"terminated (SIGTERM); {_CARRY_ON}")
+        code = TERMINATED
     except typer.Abort:
         _err("aborted")
         code = ExitCode.ERROR
@@ -492,9 +514,9 @@ def main() -> None:
             traceback.print_exc()
         _err(f"error: {exc.one_line()}")
         code = exc.exit_code
-    except KeyboardInterrupt:
-        _err("interrupted; re-run the same command to carry on (nothing is lost)")
-        code = ExitCode.ERROR
+    except KeyboardInterrupt:  # outside the command itself (typer turns it into exit 130)
+        _err(f"interrupted; {_CARRY_ON}")
+        code = INTERRUPTED
     except Exception as exc:  # the last line of defence: one line, not a traceback
         if debug:
             traceback.print_exc()

@@ -13,6 +13,7 @@ import ctypes
 import gc
 import hashlib
 import multiprocessing
+import os
 import shutil
 import time
 import uuid
@@ -359,7 +360,9 @@ class _Job:
         ctx = multiprocessing.get_context("forkserver")
         workers = max(1, self.cfg.workers)
         with (
-            ProcessPoolExecutor(workers, mp_context=ctx, initializer=init_worker) as pool,
+            ProcessPoolExecutor(
+                workers, mp_context=ctx, initializer=init_worker, initargs=(os.getpid(),)
+            ) as pool,
             ThreadPoolExecutor(max(1, self.cfg.download_threads)) as fetchers,
         ):
             running: dict[Future[TaskResult], list[SourceObject]] = {}

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import ctypes
 import gc
+import os
+import select
+import threading
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -89,10 +92,41 @@ def _keep_freed_memory() -> None:
     mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD)
 
 
-def init_worker() -> None:
+# How often a parse process without pidfd support checks that the ingest is still running.
+PARENT_POLL_SECONDS = 1.0
+
+
+def init_worker(ingest_pid: int | None = None) -> None:
     # Parsing allocates millions of short-lived, acyclic objects; the cyclic GC only costs time.
     gc.disable()
     _keep_freed_memory()
+    if ingest_pid is not None:
+        threading.Thread(
+            target=_exit_with, args=(ingest_pid,), name="exit-with-ingest", daemon=True
+        ).start()
+
+
+def _exit_with(ingest_pid: int) -> None:
+    """End this parse process once the ingest that started it is gone.
+
+    A parse process is the fork server's child, not the ingest's, and holds both ends of its
+    task queue, so the ingest's death (SIGKILL, the OOM killer, a scheduler's timeout) never
+    reaches it as EOF: without this it would wait for tasks forever, with its memory."""
+    try:
+        handle = os.pidfd_open(ingest_pid)  # Linux >= 5.3: readable once the process ends
+    except (AttributeError, OSError):
+        handle = None
+    if handle is not None:
+        select.select([handle], [], [])
+        os._exit(1)
+    while True:
+        threading.Event().wait(PARENT_POLL_SECONDS)
+        try:
+            os.kill(ingest_pid, 0)
+        except ProcessLookupError:
+            os._exit(1)
+        except PermissionError:
+            continue  # it exists (where pidfd_open is missing, a reused pid goes unnoticed)
 
 
 def _in_period(table: pa.Table, since: date | None, until: date | None) -> pa.Table:

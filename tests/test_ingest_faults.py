@@ -1,5 +1,6 @@
 """Faults: SIGKILL at any moment, then a re-run, gives exactly the event set (and the kept copy of
-every eventID) of an uninterrupted run; and one writer at a time.
+every eventID) of an uninterrupted run; SIGTERM and Ctrl-C unwind cleanly; a killed ingest
+leaves no parse process behind; and one writer at a time.
 
 `python -m pipeline ingest` runs as a subprocess on ~60 generated files with one worker and a
 small commit batch, so a run makes several commits. Kills land by time (fixed and seeded random
@@ -10,8 +11,10 @@ least one kill mid-run.
 
 from __future__ import annotations
 
+import os
 import random
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -235,3 +238,87 @@ def test_second_ingest_is_refused_while_one_runs(trail: Trail, tmp_path: Path) -
     assert entries == [{"w": len(trail.kept), "d": 3 * (trail.files - 1)}]
     # The generated trail is large enough for several parse tasks, hence several commits.
     assert len(files_under(warehouse / "manifest", "*.parquet")) >= 2
+
+
+def group_processes(pgid: int) -> list[int]:
+    """The processes of a process group: the CLI and what it started (fork server, parse
+    processes, multiprocessing's resource tracker)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_bytes()
+        except OSError:
+            continue  # ended while we looked
+        fields = stat[stat.rindex(b")") + 2 :].split()
+        if int(fields[2]) == pgid and fields[0] != b"Z":
+            found.append(int(entry.name))
+    return found
+
+
+def wait_for_parsing(process: subprocess.Popen[str], warehouse: Path) -> None:
+    """Until the ingest has a parse process at work (the fork server and at least one child)."""
+    deadline = time.monotonic() + 30
+    while len(group_processes(process.pid)) < 4 or not (warehouse / "_staging").exists():
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "no parse process started"
+        time.sleep(0.005)
+
+
+def wait_until_gone(pgid: int, seconds: float) -> list[int]:
+    """The group's processes still alive after `seconds` (none, once they have all ended)."""
+    deadline = time.monotonic() + seconds
+    while (left := group_processes(pgid)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return left
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+def test_parse_processes_end_when_their_ingest_is_killed(trail: Trail, tmp_path: Path) -> None:
+    """SIGKILL of the ingest alone (the OOM killer picks one process): its parse processes, fork
+    server and resource tracker must not wait for tasks forever, holding their memory."""
+    warehouse = tmp_path / "wh"
+    process = start_cli(*ingest_args(trail, warehouse), cwd=tmp_path, env=env())
+    try:
+        wait_for_parsing(process, warehouse)
+        os.kill(process.pid, signal.SIGKILL)
+        process.communicate(timeout=30)
+        assert wait_until_gone(process.pid, 15) == []
+    finally:
+        kill_group(process)
+    complete_and_check(trail, warehouse, [])
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+@pytest.mark.parametrize(
+    ("sent", "code", "message"),
+    [
+        (signal.SIGTERM, 143, "terminated (SIGTERM)"),
+        (signal.SIGINT, 130, "interrupted"),
+    ],
+)
+def test_sigterm_and_ctrl_c_unwind_then_rerun(
+    trail: Trail, tmp_path: Path, sent: signal.Signals, code: int, message: str
+) -> None:
+    """A scheduler's timeout (SIGTERM to the ingest) or Ctrl-C (SIGINT to the whole foreground
+    group): staged files removed, every process of the run ended, the lock free, one line that
+    says what to do."""
+    warehouse = tmp_path / "wh"
+    process = start_cli(*ingest_args(trail, warehouse), cwd=tmp_path, env=env())
+    try:
+        wait_for_parsing(process, warehouse)
+        if sent == signal.SIGINT:
+            os.killpg(process.pid, sent)
+        else:
+            os.kill(process.pid, sent)
+        _, err = process.communicate(timeout=60)
+        assert process.returncode == code, err
+        assert err.splitlines()[-1] == (
+            f"{message}; re-run the same command to carry on (nothing is lost)"
+        )
+        assert not (warehouse / "_staging").exists()
+        assert wait_until_gone(process.pid, 15) == []
+    finally:
+        kill_group(process)
+    complete_and_check(trail, warehouse, [])
