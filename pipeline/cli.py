@@ -485,12 +485,34 @@ TERMINATED = 128 + signal.SIGTERM
 _CARRY_ON = "re-run the same command to carry on (nothing is lost)"
 
 
+def hoist_global_options(args: list[str]) -> list[str]:
+    """`args` with --debug and --config FILE moved in front of the command, wherever they were
+    typed: they belong to the root command, and an error message's "re-run with --debug" is
+    naturally appended at the end. Nothing after a `--` is touched."""
+    end = args.index("--") if "--" in args else len(args)
+    hoisted: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < end:
+        arg = args[i]
+        if arg == "--debug" or arg.startswith("--config="):
+            hoisted.append(arg)
+        elif arg == "--config" and i + 1 < end:
+            hoisted += [arg, args[i + 1]]
+            i += 1
+        else:
+            rest.append(arg)
+        i += 1
+    return [*hoisted, *rest, *args[end:]]
+
+
 def main() -> None:
     """Console-script entry point: the one error boundary."""
-    debug = "--debug" in sys.argv[1:]
+    args = hoist_global_options(sys.argv[1:])
+    debug = "--debug" in args
     signal.signal(signal.SIGTERM, _raise_terminated)
     try:
-        result = app(standalone_mode=False)
+        result = app(args=args, standalone_mode=False)
         code = int(result) if isinstance(result, int) else 0
         if code == INTERRUPTED:  # typer returns Ctrl-C (KeyboardInterrupt) as exit code 130
             _err(f"interrupted; {_CARRY_ON}")

@@ -54,6 +54,7 @@ from pipeline.source.open import open_source
 from pipeline.warehouse import manifest
 from pipeline.warehouse.commit import KnownIds, commit_batch
 from pipeline.warehouse.connect import has_attribution
+from pipeline.warehouse.disk import disk_failure, is_disk_failure
 from pipeline.warehouse.layout import Layout
 from pipeline.warehouse.lock import writer_lock
 from pipeline.warehouse.manifest import ManifestEntry
@@ -613,4 +614,9 @@ def run_ingest(
         progress=progress,
         retry_quarantined=retry_quarantined,
     )
-    return job.run()
+    try:
+        return job.run()
+    except OSError as exc:
+        if is_disk_failure(exc):
+            raise disk_failure(exc, job.layout.root) from exc
+        raise

@@ -22,6 +22,7 @@ from pipeline.errors import ParseError
 from pipeline.parse import ObjectParser
 from pipeline.parse.records import redact_session_tokens
 from pipeline.source.keys import classify_key
+from pipeline.warehouse.disk import is_disk_failure
 from pipeline.warehouse.stage import StagedFile, stage_table
 
 
@@ -182,6 +183,10 @@ def run_task(task: ParseTask) -> TaskResult:
         except Exception as exc:
             # A file-level fault: none of the object's rows count; it is quarantined whole.
             # Anything unforeseen in one object's content quarantines that object, not the run.
+            # A full or read-only disk is the warehouse's fault, not the object's: it stops the
+            # run (the object stays unread, so the re-run reads it).
+            if is_disk_failure(exc):
+                raise
             if isinstance(exc, ParseError):
                 outcome.error = exc.message
             elif isinstance(exc, OSError):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import random
 import re
+import resource
 import signal
 import subprocess
 import sys
@@ -321,4 +322,37 @@ def test_sigterm_and_ctrl_c_unwind_then_rerun(
         assert wait_until_gone(process.pid, 15) == []
     finally:
         kill_group(process)
+    complete_and_check(trail, warehouse, [])
+
+
+FILE_SIZE_LIMIT = 64 << 10  # bytes: below an events file of the trail, above the lock file
+
+
+def _limit_file_size() -> None:
+    resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE_LIMIT, FILE_SIZE_LIMIT))
+
+
+def test_a_full_disk_stops_the_run_with_one_line_then_a_rerun_completes(
+    trail: Trail, tmp_path: Path
+) -> None:
+    """A write the disk refuses (here a file-size limit, ulimit -f: a real EFBIG from the
+    kernel, as ENOSPC from a full disk) stops the run with a message about the disk; no object
+    is quarantined for it, so the re-run with room again reads every object and completes."""
+    warehouse = tmp_path / "wh"
+    limited = subprocess.run(
+        [sys.executable, "-m", "pipeline", *ingest_args(trail, warehouse)],
+        cwd=tmp_path,
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        preexec_fn=_limit_file_size,
+    )
+    assert limited.returncode == 1, limited.stderr
+    assert limited.stderr.splitlines()[-1] == (
+        f"error: cannot write the warehouse {warehouse}: a file-size limit (ulimit -f) was "
+        "reached (make room, then re-run: committed events are kept and only the rest is "
+        "read again)"
+    )
     complete_and_check(trail, warehouse, [])

@@ -1,12 +1,17 @@
-"""A parse task's flushes: staged files follow partitions, not flush boundaries."""
+"""A parse task's flushes: staged files follow partitions, not flush boundaries; a full disk
+stops the task instead of quarantining the object it was staging."""
 
 from __future__ import annotations
 
+import errno
 import json
 from pathlib import Path
+from typing import Any
 
 import pyarrow.parquet as pq
+import pytest
 
+import pipeline.ingest_task
 from pipeline.ingest_task import (
     ParseTask,
     TaskObject,
@@ -31,6 +36,22 @@ def _object(path: Path, day: int, hour: int, rows: int) -> TaskObject:
     ]
     path.write_text(json.dumps({"Records": records}))
     return TaskObject(str(path), None, str(path), None)
+
+
+def _task(
+    tmp_path: Path, objects: tuple[TaskObject, ...], *, flush_rows: int, task_id: int
+) -> ParseTask:
+    return ParseTask(
+        task_id=task_id,
+        run_id="run",
+        objects=objects,
+        staging_dir=str(tmp_path / "staging"),
+        since=None,
+        until=None,
+        stream_threshold_bytes=1 << 30,
+        row_group_rows=1000,
+        flush_rows=flush_rows,
+    )
 
 
 def test_objects_go_by_partition() -> None:
@@ -77,18 +98,7 @@ def test_a_flush_waits_for_the_end_of_a_folder(tmp_path: Path) -> None:
         _object(trail / "02" / "c.json", 2, 3, 100),
         _object(trail / "02" / "d.json", 2, 4, 100),
     )
-    task = ParseTask(
-        task_id=7,
-        run_id="run",
-        objects=objects,
-        staging_dir=str(tmp_path / "staging"),
-        since=None,
-        until=None,
-        stream_threshold_bytes=1 << 30,
-        row_group_rows=1000,
-        flush_rows=150,
-    )
-    result = run_task(task)
+    result = run_task(_task(tmp_path, objects, flush_rows=150, task_id=7))
     assert [(s.relative, s.rows) for s in result.staged] == [
         (
             "recipient_account_id=111122223333/event_date=2026-07-01/part-run-000007-000.parquet",
@@ -106,3 +116,39 @@ def test_a_flush_waits_for_the_end_of_a_folder(tmp_path: Path) -> None:
     assert [o.rows for o in result.outcomes] == [100] * 7
     first = pq.read_table(result.staged[0].path)["event_id"].to_pylist()
     assert first == [f"{name}-{i}" for name in "abc" for i in range(100)]
+
+
+def _big_object_task(tmp_path: Path) -> ParseTask:
+    """One object of more rows than flush_rows: staged while it is being parsed."""
+    obj = _object(tmp_path / "trail" / "01" / "big.json", 1, 1, 300)
+    return _task(tmp_path, (obj,), flush_rows=100, task_id=1)
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_a_full_disk_while_staging_stops_the_task(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Writes to /dev/full fail with ENOSPC, as on a full disk."""
+
+    def stage_on_full_disk(*args: Any, **kwargs: Any) -> None:
+        Path("/dev/full").write_bytes(b"PAR1")
+
+    monkeypatch.setattr(pipeline.ingest_task, "stage_table", stage_on_full_disk)
+    with pytest.raises(OSError, match="No space left on device") as caught:
+        run_task(_big_object_task(tmp_path))
+    assert caught.value.errno == errno.ENOSPC
+
+
+def test_other_staging_faults_still_quarantine_the_object(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def stage_into_a_missing_folder(*args: Any, **kwargs: Any) -> None:
+        (tmp_path / "missing" / "x.parquet").write_bytes(b"PAR1")
+
+    monkeypatch.setattr(pipeline.ingest_task, "stage_table", stage_into_a_missing_folder)
+    result = run_task(_big_object_task(tmp_path))
+    assert result.staged == []
+    [outcome] = result.outcomes
+    assert outcome.rows == 0
+    assert outcome.error is not None
+    assert outcome.error.startswith("cannot read: [Errno 2] No such file or directory")

@@ -1,0 +1,41 @@
+"""Write failures that come from the warehouse's disk, not from what is being written.
+
+A full disk or a read-only mount says nothing about a source object: such an error must stop
+the run with a message about the disk, never quarantine the object being parsed (a quarantined
+object is not read again, so its events would be skipped for good).
+"""
+
+from __future__ import annotations
+
+import errno
+from pathlib import Path
+
+from pipeline.errors import WarehouseError
+
+# No space (or quota) left, a read-only file system, a file-size limit (ulimit -f).
+DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG})
+
+
+def is_disk_failure(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno in DISK_ERRNOS
+
+
+def disk_failure(exc: OSError, root: Path) -> WarehouseError:
+    """The one-line error for a disk failure while writing the warehouse at `root`."""
+    if exc.errno == errno.EROFS:
+        return WarehouseError(
+            f"the warehouse {root} is on a read-only file system",
+            hint="point --warehouse at a writable folder",
+            warehouse=str(root),
+        )
+    reasons = {
+        errno.ENOSPC: "its disk is full",
+        errno.EDQUOT: "the disk quota is used up",
+        errno.EFBIG: "a file-size limit (ulimit -f) was reached",
+    }
+    return WarehouseError(
+        f"cannot write the warehouse {root}: {reasons.get(exc.errno or 0, str(exc))}",
+        hint="make room, then re-run: committed events are kept and only the rest is read again",
+        warehouse=str(root),
+        error=str(exc),
+    )
