@@ -41,6 +41,7 @@ from pipeline.warehouse.connect import (
     GENERATION_FORMAT,
     HIVE_TYPES,
     connect,
+    connect_detached,
     define_views,
     sql_literal,
 )
@@ -578,8 +579,8 @@ def rebuild_attribution(
 ) -> AttributionSummary:
     """Classify every event of the warehouse and publish the derived tables.
 
-    `con` is a read-write connection to the warehouse database whose base views exist; the
-    caller holds the writer lock.
+    `con` is a connection with the warehouse's base views (connect_detached); the caller holds
+    the writer lock.
     """
     started = time.monotonic()
     # Pinned here: events/ files are never rewritten (warehouse/commit.py), so this list and
@@ -637,16 +638,14 @@ def rebuild_attribution(
 
 
 def refresh_attribution(layout: Layout, cfg: AttributionSettings) -> AttributionSummary:
-    """Rebuild attribution and the views over it. The caller holds the writer lock."""
-    with connect(layout, read_only=False, memory_limit=cfg.duckdb_memory_limit) as con:
-        layout.spill.mkdir(parents=True, exist_ok=True)
-        con.execute("SET temp_directory = $t", {"t": str(layout.spill)})
-        # A separate cursor keeps the rebuild's temp tables out of the views' connection.
-        cursor = con.cursor()
-        try:
-            summary = rebuild_attribution(cursor, layout, cfg)
-        finally:
-            cursor.close()
+    """Rebuild attribution and the views over it. The caller holds the writer lock.
+
+    The rebuild runs on an in-memory connection: the database file is opened only at the end,
+    for the moment it takes to point its views at the new generation, so analysts' readers are
+    kept waiting for that moment, not for the whole rebuild."""
+    with connect_detached(layout, memory_limit=cfg.duckdb_memory_limit) as con:
+        summary = rebuild_attribution(con, layout, cfg)
+    with connect(layout, read_only=False) as con:
         define_views(con, layout)
     _remove_other_generations(layout, summary.generation)
     return summary

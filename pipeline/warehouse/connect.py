@@ -327,3 +327,22 @@ def connect(
         yield con
     finally:
         con.close()
+
+
+@contextmanager
+def connect_detached(
+    layout: Layout, *, memory_limit: str | None = None
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """An in-memory connection with the warehouse's views, for long work (the attribution
+    rebuild) that must not keep the database file from other processes: readers wait for a
+    writer of the file, and the rebuild takes tens of seconds at 10M events. Spills go to the
+    warehouse's spill folder."""
+    con = duckdb.connect()
+    try:
+        _configure(con, memory_limit)
+        layout.spill.mkdir(parents=True, exist_ok=True)
+        con.execute("SET temp_directory = $t", {"t": str(layout.spill)})
+        define_views(con, layout)
+        yield con
+    finally:
+        con.close()

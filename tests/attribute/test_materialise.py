@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
@@ -97,6 +100,43 @@ def test_events_added_after_the_rebuild_wait_for_the_next(tmp_path: Path) -> Non
     attribute_warehouse(settings)
     assert rows(warehouse, "SELECT count(*) AS n FROM events_classified") == [{"n": 15}]
     assert differences(warehouse) == 0
+
+
+READ_NOW = """
+import duckdb, sys
+con = duckdb.connect(sys.argv[1], read_only=True)
+print(con.execute("SELECT count(*) FROM events").fetchall()[0][0])
+"""
+
+
+def test_readers_can_open_the_database_while_the_rebuild_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rebuild works on an in-memory connection; the database file is opened only to
+    re-point the views, so an analyst's client is not shut out for the whole rebuild."""
+    warehouse = tmp_path / "warehouse"
+    settings = ingest(FILES, warehouse)
+    seen: list[subprocess.CompletedProcess[str]] = []
+    rebuild = classify.rebuild_attribution
+
+    def rebuild_then_read(*args: Any, **kwargs: Any) -> classify.AttributionSummary:
+        summary = rebuild(*args, **kwargs)
+        database = str(Path(warehouse) / "agenttrail.duckdb")
+        seen.append(
+            subprocess.run(
+                [sys.executable, "-c", READ_NOW, database],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+        )
+        return summary
+
+    monkeypatch.setattr(classify, "rebuild_attribution", rebuild_then_read)
+    attribute_warehouse(settings)
+    [reader] = seen
+    assert (reader.returncode, reader.stdout.strip()) == (0, "15"), reader.stderr
 
 
 def test_a_file_without_a_newer_column(tmp_path: Path) -> None:
