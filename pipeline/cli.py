@@ -184,20 +184,20 @@ def sql(
     profile: ProfileOpt = None,
 ) -> int:
     """Run one SQL statement against the warehouse views (events, events_classified, ...)."""
-    from pipeline.query.adhoc import run_sql
-    from pipeline.query.formats import render
+    from pipeline.query.adhoc import open_sql
+    from pipeline.query.formats import check_format, write_result
 
+    check_format(fmt, out)  # before the statement runs, not after
     settings = _settings(warehouse=warehouse)
-    table = run_sql(
+    with open_sql(
         settings.warehouse,
         statement,
         allow_write=allow_write,
         memory_limit=settings.query.duckdb_memory_limit,
         s3=_s3_options(endpoint_url, profile),
-    )
-    text = render(table, fmt, width=shutil.get_terminal_size((120, 24)).columns, out=out)
-    if text is not None:
-        typer.echo(text, nl=False)
+    ) as result:
+        width = shutil.get_terminal_size((120, 24)).columns
+        write_result(result, fmt, stream=sys.stdout, out=out, width=width)
     return 0
 
 
@@ -441,13 +441,10 @@ def query_run(
     profile: ProfileOpt = None,
 ) -> int:
     """Run a named query. Scope flags a query does not declare are refused, never ignored."""
-    from pipeline.query.formats import FORMATS, render
+    from pipeline.query.formats import check_format, render
     from pipeline.query.library import Scope, run_query
 
-    if fmt not in FORMATS:  # before the query runs, not after
-        raise UsageError(f"unknown format {fmt!r}", hint=f"choose one of {', '.join(FORMATS)}")
-    if fmt == "parquet" and out is None:
-        raise UsageError("--format parquet needs --out FILE")
+    check_format(fmt, out)  # before the query runs, not after
     scope = Scope(
         quarter=quarter,
         since=_parse_day(since, "--since"),

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 
 import duckdb
 import pyarrow as pa
@@ -71,16 +72,22 @@ def _open(
     return connect_reader(warehouse, s3=s3, memory_limit=memory_limit)
 
 
-def run_sql(
+# Rows per Arrow batch of a streamed result (open_sql): a few MB for typical event columns.
+RESULT_BATCH_ROWS = 50_000
+
+
+@contextmanager
+def open_sql(
     warehouse: str | Layout,
     sql: str,
     *,
     allow_write: bool = False,
     memory_limit: str | None = None,
     s3: S3Options | None = None,
-) -> pa.Table:
+) -> Iterator[pa.RecordBatchReader]:
     """Run one statement against the warehouse views (a folder, or an s3:// URI read in place)
-    and return its result."""
+    and stream its result while the block runs: an export of millions of rows is never held
+    whole (formats.write_result writes it batch by batch)."""
     with _open(warehouse, allow_write, memory_limit, s3) as con:
         kind = effective_kind(con, sql)
         if kind not in READ_ONLY_TYPES and not allow_write:
@@ -91,10 +98,34 @@ def run_sql(
         try:
             relation = con.sql(sql)
             if relation is None:  # a statement without a result (allowed writes)
-                return pa.table({"result": pa.array(["ok"])})
-            return relation.to_arrow_table()
+                yield pa.table({"result": pa.array(["ok"])}).to_reader()
+                return
+            reader = relation.to_arrow_reader(RESULT_BATCH_ROWS)
         except duckdb.Error as exc:
             raise QueryError(f"SQL error: {str(exc).splitlines()[0]}", sql=sql) from None
+        yield pa.RecordBatchReader.from_batches(reader.schema, _batches(reader, sql))
+
+
+def _batches(reader: pa.RecordBatchReader, sql: str) -> Iterator[pa.RecordBatch]:
+    """The reader's batches; an error DuckDB meets while producing them (a failed cast in row
+    9,000,000) arrives as an Arrow OSError and leaves as a QueryError."""
+    try:
+        yield from reader
+    except (duckdb.Error, OSError, pa.ArrowException) as exc:
+        raise QueryError(f"SQL error: {str(exc).splitlines()[0]}", sql=sql) from None
+
+
+def run_sql(
+    warehouse: str | Layout,
+    sql: str,
+    *,
+    allow_write: bool = False,
+    memory_limit: str | None = None,
+    s3: S3Options | None = None,
+) -> pa.Table:
+    """Run one statement against the warehouse views and return its whole result."""
+    with open_sql(warehouse, sql, allow_write=allow_write, memory_limit=memory_limit, s3=s3) as r:
+        return r.read_all()
 
 
 def run_internal(layout: Layout, relative: str) -> pa.Table:
