@@ -1,5 +1,6 @@
-"""The CLI's global options: --debug and --config belong to the root command but work wherever
-they are typed (an error's "re-run with --debug" is naturally appended at the end)."""
+"""The CLI as a whole: --debug and --config belong to the root command but work wherever they
+are typed (an error's "re-run with --debug" is naturally appended at the end); slips in
+--warehouse get one line, not an internal error."""
 
 from __future__ import annotations
 
@@ -51,3 +52,25 @@ def test_config_after_the_command_is_used(tmp_path: Path) -> None:
     found = run_cli("sql", "SELECT 1", "--config", str(config), cwd=tmp_path)
     assert found.returncode == 1
     assert f"no warehouse at {tmp_path / 'from-config'} " in found.stderr
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["ingest", "tests/cases/ingest/good_cloudtrail.json.gz"],
+        ["iam", "import", "tests/cases/iam/authorization_details_small.json"],
+    ],
+)
+def test_a_warehouse_that_is_a_file_is_refused_in_one_line(
+    tmp_path: Path, command: list[str]
+) -> None:
+    not_a_folder = tmp_path / "warehouse"
+    not_a_folder.write_text("")
+    repo = Path(__file__).resolve().parents[1]
+    done = run_cli(*command, "--warehouse", str(not_a_folder), cwd=repo)
+    assert (done.returncode, done.stderr) == (
+        1,
+        f"error: the warehouse {not_a_folder} is a file, not a folder (pass --warehouse a "
+        "folder (created if missing))\n",
+    )
+    assert not_a_folder.read_text() == ""

@@ -18,6 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.errors import WarehouseError
+
 EVENTS_GLOB = "*/*/*.parquet"
 
 
@@ -110,8 +112,21 @@ class Layout:
         return self.events / f"recipient_account_id={account}" / f"event_date={day}"
 
     def ensure(self) -> None:
+        """Create the warehouse's folders (a writer's first step)."""
+        make_root(self.root)
         for folder in (self.events, self.manifest, self.digests, self.quarantine, self.derived):
             folder.mkdir(parents=True, exist_ok=True)
 
     def is_warehouse(self) -> bool:
         return self.database.exists() or self.events.is_dir()
+
+
+def make_root(root: Path) -> None:
+    """Create the warehouse folder `root` if missing; a file in its place is the user's slip."""
+    if root.exists() and not root.is_dir():
+        raise WarehouseError(
+            f"the warehouse {root} is a file, not a folder",
+            hint="pass --warehouse a folder (created if missing)",
+            warehouse=str(root),
+        )
+    root.mkdir(parents=True, exist_ok=True)

@@ -14,11 +14,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pipeline.errors import WarehouseLockedError
+from pipeline.warehouse.layout import make_root
 
 
 @contextmanager
 def writer_lock(path: Path, purpose: str) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Hold WAREHOUSE/.lock (`path`) for the block; `purpose` is shown to a refused writer."""
+    make_root(path.parent)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
