@@ -184,11 +184,19 @@ def sql(
     profile: ProfileOpt = None,
 ) -> int:
     """Run one SQL statement against the warehouse views (events, events_classified, ...)."""
+    from pipeline.attribute.freshness import reader_notice
     from pipeline.query.adhoc import open_sql
     from pipeline.query.formats import check_format, write_result
 
     check_format(fmt, out)  # before the statement runs, not after
     settings = _settings(warehouse=warehouse)
+    _notices(
+        [
+            n
+            for n in [reader_notice(str(settings.warehouse), settings.attribution.rules_version())]
+            if n
+        ]
+    )
     with open_sql(
         settings.warehouse,
         statement,

@@ -36,6 +36,7 @@ import duckdb
 import pyarrow as pa
 
 from pipeline.attribute.classify import refresh_attribution
+from pipeline.attribute.freshness import is_current, mark_stale
 from pipeline.config import Settings
 from pipeline.errors import DatabaseInUseError, ExitCode, ParseError, SourceError
 from pipeline.ingest_task import (
@@ -53,7 +54,6 @@ from pipeline.source import Fetched, Filters, Source, SourceObject
 from pipeline.source.open import open_source
 from pipeline.warehouse import manifest
 from pipeline.warehouse.commit import KnownIds, commit_batch
-from pipeline.warehouse.connect import has_attribution
 from pipeline.warehouse.disk import disk_failure, is_disk_failure
 from pipeline.warehouse.layout import Layout
 from pipeline.warehouse.lock import writer_lock
@@ -301,13 +301,11 @@ class _Job:
         """Re-derive attribution over the whole warehouse (so files arriving out of order never
         change an answer), unless nothing changed since the last classification.
 
-        The marker is removed before any commit adds events (see _commit) and written only
-        after a rebuild succeeds, so a run killed in between rebuilds next time.
+        The marker (attribute/freshness.py) is removed before any commit adds events (see
+        _commit) and written only after a rebuild succeeds, so a run killed in between
+        rebuilds next time.
         """
-        rules = self.settings.attribution.rules_version()
-        marker = self.layout.attribution_marker
-        current = marker.exists() and marker.read_text().strip() == rules
-        if current and has_attribution(self.layout):
+        if is_current(self.layout, self.settings.attribution.rules_version()):
             self.summary.attribution = {"skipped": "no new events since the last classification"}
             return
         try:
@@ -322,7 +320,6 @@ class _Job:
                 " (the next ingest also catches up)",
                 **exc.inputs,
             ) from None
-        marker.write_text(rules)
         self.summary.attribution = {
             "events": attribution.events,
             "sessions": attribution.sessions,
@@ -506,7 +503,7 @@ class _Job:
     def _commit(self, con: duckdb.DuckDBPyConnection) -> None:
         batch, self.batch = self.batch, _Batch()
         if batch.staged:
-            self.layout.attribution_marker.unlink(missing_ok=True)
+            mark_stale(self.layout)
         name = f"part-{self.run_id}-{self.commits:05d}"
         self.commits += 1
         # A fresh in-memory connection per commit: DuckDB keeps its buffers up to the memory

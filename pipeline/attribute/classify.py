@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from pipeline.attribute.freshness import mark_current
 from pipeline.attribute.markers import USER_AGENT_MARKERS
 from pipeline.config import AttributionSettings, Settings
 from pipeline.errors import WarehouseError
@@ -647,6 +648,7 @@ def refresh_attribution(layout: Layout, cfg: AttributionSettings) -> Attribution
         summary = rebuild_attribution(con, layout, cfg)
     with connect(layout, read_only=False) as con:
         define_views(con, layout)
+    mark_current(layout, summary.rules_version)
     _remove_other_generations(layout, summary.generation)
     return summary
 

@@ -18,6 +18,7 @@ from typing import Any
 import pyarrow as pa
 
 from pipeline.attribute.classify import AttributionSummary, refresh_attribution
+from pipeline.attribute.freshness import mark_stale
 from pipeline.config import Settings
 from pipeline.errors import UsageError
 from pipeline.iam import schema
@@ -91,6 +92,8 @@ def import_snapshots(
         for snapshot in snapshots:
             present = snapshot.snapshot_id in written or _is_stored(layout, snapshot)
             if not present:
+                # Role tags change verdicts: events_classified lags until a rebuild finishes.
+                mark_stale(layout)
                 _write(layout, snapshot)
                 written.add(snapshot.snapshot_id)
             results.append(_result(snapshot, already_present=present))

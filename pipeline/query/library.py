@@ -19,6 +19,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from pipeline.attribute.freshness import reader_notice
 from pipeline.config import Settings
 from pipeline.errors import UsageError
 from pipeline.query.binding import bind
@@ -84,6 +85,9 @@ def run_query(
     fiscal = settings.query.fiscal_year_start_month
     bound = bind(query, scope, params or {}, fiscal_year_start_month=fiscal)
     notices = [n for n in [query.notice()] if n]
+    stale = reader_notice(str(settings.warehouse), settings.attribution.rules_version())
+    if stale:
+        notices.append(stale)
     if scope.quarter and fiscal != 1:
         start, end = quarter_bounds(scope.quarter, fiscal)
         notices.append(

@@ -1,0 +1,61 @@
+"""Whether events_classified covers the warehouse as it is, under the rules in force.
+
+derived/ATTRIBUTED_WITH holds the rules_version of the last attribution rebuild that finished.
+Anything that changes what the rules would conclude removes it first (an ingest before it
+commits events, an IAM import before it stores a snapshot), and only a finished rebuild writes
+it back. So a rebuild that failed or was killed leaves the warehouse marked stale: the next
+ingest rebuilds even when it finds nothing new, and readers are told their verdicts lag.
+"""
+
+from __future__ import annotations
+
+from pipeline.warehouse.connect import has_attribution
+from pipeline.warehouse.layout import Layout
+from pipeline.warehouse.remote import is_remote
+
+
+def mark_stale(layout: Layout) -> None:
+    """Before a change that the classification does not reflect yet."""
+    layout.attribution_marker.unlink(missing_ok=True)
+
+
+def mark_current(layout: Layout, rules_version: str) -> None:
+    """After a rebuild over every events file and snapshot the warehouse holds."""
+    layout.attribution_marker.write_text(rules_version)
+
+
+def is_current(layout: Layout, rules_version: str) -> bool:
+    """A published classification of everything in the warehouse, under these rules."""
+    marker = layout.attribution_marker
+    return (
+        marker.is_file() and marker.read_text().strip() == rules_version and has_attribution(layout)
+    )
+
+
+def staleness_notice(layout: Layout, rules_version: str) -> str | None:
+    """A line for readers of events_classified when it lags, else None."""
+    if not has_attribution(layout):
+        return None  # nothing classified yet: the views say so themselves
+    marker = layout.attribution_marker
+    done = marker.read_text().strip() if marker.is_file() else None
+    attribute = f"run 'agenttrail attribute --warehouse {layout.root}' for complete verdicts"
+    if done is None:
+        return (
+            "events_classified predates the latest ingest or IAM import (its attribution did "
+            f"not finish), so newer events and role tags are missing from it; {attribute}"
+        )
+    if done != rules_version:
+        return (
+            f"events_classified was classified under rules {done}, but the [attribution] "
+            f"settings in force are rules {rules_version}; {attribute}"
+        )
+    return None
+
+
+def reader_notice(warehouse: str, rules_version: str) -> str | None:
+    """staleness_notice for a warehouse given as --warehouse gives it; an s3:// warehouse is
+    read as it was uploaded, and says nothing."""
+    if is_remote(warehouse):
+        return None
+    layout = Layout.at(warehouse)
+    return staleness_notice(layout, rules_version) if layout.database.exists() else None
