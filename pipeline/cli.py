@@ -165,6 +165,16 @@ def ingest(
         from pipeline.console import summary_text
 
         typer.echo(summary_text(summary))
+    filtered = (
+        " that --since/--until/--account/--region let through"
+        if (since or until or account or region)
+        else ""
+    )
+    _notices(
+        f"{uri} holds no objects{filtered}; check the bucket, prefix or folder (CloudTrail "
+        "writes under AWSLogs/ACCOUNT/CloudTrail/REGION/YYYY/MM/DD/)"
+        for uri in summary.empty_sources
+    )
     return int(summary.exit_code)
 
 

@@ -93,6 +93,9 @@ class IngestSummary:
     warehouse: str
     sources: list[str]
     objects_listed: int = 0
+    # Sources that listed no object at all (with the period, account and region filters): a
+    # wrong bucket, prefix or folder looks like a quiet night otherwise.
+    empty_sources: list[str] = field(default_factory=list)
     objects_unchanged: int = 0
     objects_read: int = 0
     skipped_by_kind: Counter[str] = field(default_factory=Counter)
@@ -124,6 +127,7 @@ class IngestSummary:
             "warehouse": self.warehouse,
             "sources": self.sources,
             "objects_listed": self.objects_listed,
+            "empty_sources": self.empty_sources,
             "objects_unchanged": self.objects_unchanged,
             "objects_read": self.objects_read,
             "skipped_by_kind": dict(sorted(self.skipped_by_kind.items())),
@@ -206,7 +210,9 @@ class _Job:
         seen: set[str] = set()
         for uri in self.source_uris:
             source = open_source(uri, s3_client=self.s3_client)
+            listed = 0
             for obj in source.list(self.filters):
+                listed += 1
                 if obj.uri in seen:
                     continue  # the same object under two overlapping sources
                 seen.add(obj.uri)
@@ -216,6 +222,8 @@ class _Job:
                     self.summary.objects_unchanged += 1
                     continue
                 todo.append((source, obj))
+            if not listed:
+                self.summary.empty_sources.append(uri)
         return todo
 
     def _unchanged(self, previous: ManifestEntry, obj: SourceObject) -> bool:

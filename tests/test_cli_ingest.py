@@ -23,6 +23,7 @@ from ingest_fixtures import (
     ingest,
     run_cli,
     write_too_large,
+    write_trail,
 )
 
 from pipeline.cli import main
@@ -32,6 +33,7 @@ SUMMARY_KEYS = [
     "warehouse",
     "sources",
     "objects_listed",
+    "empty_sources",
     "objects_unchanged",
     "objects_read",
     "skipped_by_kind",
@@ -78,10 +80,11 @@ def test_json_summary_shape_and_exit_code_3(logs: Path, tmp_path: Path) -> None:
     summary = json.loads(result.stdout)
     assert list(summary) == SUMMARY_KEYS
     assert re.fullmatch(r"\d{8}T\d{6}Z-[0-9a-f]{8}", summary["run_id"])
-    assert {k: summary[k] for k in SUMMARY_KEYS[1:16]} == {
+    assert {k: summary[k] for k in SUMMARY_KEYS[1:17]} == {
         "warehouse": str(tmp_path / "wh"),
         "sources": [str(logs)],
         "objects_listed": 3,
+        "empty_sources": [],
         "objects_unchanged": 0,
         "objects_read": 3,
         "skipped_by_kind": {},
@@ -245,6 +248,35 @@ def test_source_not_found_exit_1(cli: Cli, tmp_path: Path) -> None:
         "",
         f"error: source not found: {tmp_path / 'nope'} "
         "(give an s3://bucket[/prefix] URI, a folder or a file)\n",
+    )
+
+
+def test_a_source_with_nothing_to_list_gets_a_notice(logs: Path, tmp_path: Path) -> None:
+    """A wrong prefix or folder would otherwise pass for a quiet night in a scheduled job."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = run_cli(
+        "ingest", str(empty), str(logs), "-w", str(tmp_path / "wh"), "--json", cwd=tmp_path
+    )
+    assert result.returncode == 3, result.stderr
+    assert json.loads(result.stdout)["empty_sources"] == [str(empty)]
+    assert result.stderr == (
+        f"notice: {empty} holds no objects; check the bucket, prefix or folder (CloudTrail "
+        "writes under AWSLogs/ACCOUNT/CloudTrail/REGION/YYYY/MM/DD/)\n"
+    )
+    # In CloudTrail's key layout the day folders are pruned: none of this trail's days is kept.
+    trail = tmp_path / "trail"
+    write_trail(trail, files=2, records=3)
+    filtered = run_cli(
+        "ingest", str(trail), "-w", str(tmp_path / "wh2"), "--json", "--since", "2031-01-01",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert filtered.returncode == 0, filtered.stderr
+    assert json.loads(filtered.stdout)["objects_listed"] == 0
+    assert filtered.stderr == (
+        f"notice: {trail} holds no objects that --since/--until/--account/--region let "
+        "through; check the bucket, prefix or folder (CloudTrail writes under "
+        "AWSLogs/ACCOUNT/CloudTrail/REGION/YYYY/MM/DD/)\n"
     )
 
 
