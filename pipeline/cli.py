@@ -200,13 +200,8 @@ def sql(
 
     check_format(fmt, out)  # before the statement runs, not after
     settings = _settings(warehouse=warehouse)
-    _notices(
-        [
-            n
-            for n in [reader_notice(str(settings.warehouse), settings.attribution.rules_version())]
-            if n
-        ]
-    )
+    stale = reader_notice(str(settings.warehouse), settings.attribution.rules_version())
+    _notices([stale] if stale else [])
     with open_sql(
         settings.warehouse,
         statement,

@@ -54,7 +54,6 @@ from pipeline.source import Fetched, Filters, Source, SourceObject
 from pipeline.source.open import open_source
 from pipeline.warehouse import manifest
 from pipeline.warehouse.commit import KnownIds, commit_batch
-from pipeline.warehouse.disk import disk_failure, is_disk_failure
 from pipeline.warehouse.layout import Layout
 from pipeline.warehouse.lock import writer_lock
 from pipeline.warehouse.manifest import ManifestEntry
@@ -321,9 +320,10 @@ class _Job:
         except DatabaseInUseError as exc:
             # The events are committed (the manifest says so; a re-run reads nothing again):
             # only their classification waits for the database.
+            committed = self.summary.events_written
             raise DatabaseInUseError(
-                f"{self.summary.events_written} new events are committed, but attribution could"
-                f" not run: {exc.message}",
+                (f"{committed} new events are committed, but " if committed else "")
+                + f"attribution could not run: {exc.message}",
                 hint=f"close it, then run 'agenttrail attribute --warehouse {self.layout.root}'"
                 " (the next ingest also catches up)",
                 **exc.inputs,
@@ -619,9 +619,4 @@ def run_ingest(
         progress=progress,
         retry_quarantined=retry_quarantined,
     )
-    try:
-        return job.run()
-    except OSError as exc:
-        if is_disk_failure(exc):
-            raise disk_failure(exc, job.layout.root) from exc
-        raise
+    return job.run()

@@ -352,7 +352,6 @@ def test_a_full_disk_stops_the_run_with_one_line_then_a_rerun_completes(
     assert limited.returncode == 1, limited.stderr
     assert limited.stderr.splitlines()[-1] == (
         f"error: cannot write the warehouse {warehouse}: a file-size limit (ulimit -f) was "
-        "reached (make room, then re-run: committed events are kept and only the rest is "
-        "read again)"
+        "reached (make room, then re-run the same command: nothing it committed is lost)"
     )
     complete_and_check(trail, warehouse, [])

@@ -8,7 +8,10 @@ object is not read again, so its events would be skipped for good).
 from __future__ import annotations
 
 import errno
+import os
 from pathlib import Path
+
+import duckdb
 
 from pipeline.errors import WarehouseError
 
@@ -16,13 +19,25 @@ from pipeline.errors import WarehouseError
 DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG})
 
 
+def _errno(exc: BaseException) -> int | None:
+    """The disk errno of a failed write: an OSError's own, or the one DuckDB names in its
+    IOException text (it reports the errno, not the exception, of a failed file write)."""
+    if isinstance(exc, OSError):
+        return exc.errno
+    if isinstance(exc, duckdb.IOException):
+        text = str(exc)
+        return next((code for code in DISK_ERRNOS if os.strerror(code) in text), None)
+    return None
+
+
 def is_disk_failure(exc: BaseException) -> bool:
-    return isinstance(exc, OSError) and exc.errno in DISK_ERRNOS
+    return _errno(exc) in DISK_ERRNOS
 
 
-def disk_failure(exc: OSError, root: Path) -> WarehouseError:
+def disk_failure(exc: BaseException, root: Path) -> WarehouseError:
     """The one-line error for a disk failure while writing the warehouse at `root`."""
-    if exc.errno == errno.EROFS:
+    code = _errno(exc)
+    if code == errno.EROFS:
         return WarehouseError(
             f"the warehouse {root} is on a read-only file system",
             hint="point --warehouse at a writable folder",
@@ -34,8 +49,8 @@ def disk_failure(exc: OSError, root: Path) -> WarehouseError:
         errno.EFBIG: "a file-size limit (ulimit -f) was reached",
     }
     return WarehouseError(
-        f"cannot write the warehouse {root}: {reasons.get(exc.errno or 0, str(exc))}",
-        hint="make room, then re-run: committed events are kept and only the rest is read again",
+        f"cannot write the warehouse {root}: {reasons.get(code or 0, str(exc))}",
+        hint="make room, then re-run the same command: nothing it committed is lost",
         warehouse=str(root),
         error=str(exc),
     )

@@ -13,13 +13,17 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+import duckdb
+
 from pipeline.errors import WarehouseLockedError
+from pipeline.warehouse.disk import disk_failure, is_disk_failure
 from pipeline.warehouse.layout import make_root
 
 
 @contextmanager
 def writer_lock(path: Path, purpose: str) -> Iterator[None]:
-    """Hold WAREHOUSE/.lock (`path`) for the block; `purpose` is shown to a refused writer."""
+    """Hold WAREHOUSE/.lock (`path`) for the block; `purpose` is shown to a refused writer. A
+    disk failure in the block (warehouse/disk.py) leaves it as a WarehouseError."""
     make_root(path.parent)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
@@ -36,5 +40,12 @@ def writer_lock(path: Path, purpose: str) -> Iterator[None]:
         now = datetime.now(UTC).isoformat(timespec="seconds")
         os.pwrite(fd, f"{purpose} by pid {os.getpid()} since {now}".encode(), 0)
         yield
+    except (OSError, duckdb.IOException) as exc:
+        # Every write to the warehouse happens under this lock: a full or read-only disk,
+        # wherever the write was (a parse process, the commit, DuckDB, the attribution's
+        # pool), is reported once, here, as the disk's fault.
+        if is_disk_failure(exc):
+            raise disk_failure(exc, path.parent) from exc
+        raise
     finally:
         os.close(fd)  # closing the descriptor releases the lock

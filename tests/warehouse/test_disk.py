@@ -6,6 +6,7 @@ import errno
 import os
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from pipeline.warehouse.disk import disk_failure, is_disk_failure
@@ -23,9 +24,21 @@ def test_a_real_full_disk_is_the_disks() -> None:
         Path("/dev/full").write_bytes(b"x")
     assert is_disk_failure(caught.value)
     assert disk_failure(caught.value, ROOT).one_line() == (
-        "cannot write the warehouse /data/agenttrail: its disk is full (make room, then re-run: "
-        "committed events are kept and only the rest is read again)"
+        "cannot write the warehouse /data/agenttrail: its disk is full (make room, then re-run "
+        "the same command: nothing it committed is lost)"
     )
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_duckdb_writing_to_a_full_disk_is_the_disks() -> None:
+    """DuckDB reports a failed write as an IOException naming the errno, not as an OSError."""
+    with pytest.raises(duckdb.IOException) as caught:
+        duckdb.connect().execute("COPY (SELECT 1 AS x) TO '/dev/full' (FORMAT csv)")
+    assert is_disk_failure(caught.value)
+    assert disk_failure(caught.value, ROOT).message == (
+        "cannot write the warehouse /data/agenttrail: its disk is full"
+    )
+    assert not is_disk_failure(duckdb.IOException("IO Error: No files found that match"))
 
 
 @pytest.mark.parametrize(
@@ -34,13 +47,12 @@ def test_a_real_full_disk_is_the_disks() -> None:
         (
             errno.EDQUOT,
             "cannot write the warehouse /data/agenttrail: the disk quota is used up (make room, "
-            "then re-run: committed events are kept and only the rest is read again)",
+            "then re-run the same command: nothing it committed is lost)",
         ),
         (
             errno.EFBIG,
             "cannot write the warehouse /data/agenttrail: a file-size limit (ulimit -f) was "
-            "reached (make room, then re-run: committed events are kept and only the rest is "
-            "read again)",
+            "reached (make room, then re-run the same command: nothing it committed is lost)",
         ),
         (
             errno.EROFS,

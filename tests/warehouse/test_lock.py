@@ -1,5 +1,5 @@
 """One writer at a time: a second writer is refused with a clear message; a killed holder
-leaves no stale lock."""
+leaves no stale lock; a write the disk refuses under the lock is reported as the disk's."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 import pytest
 
-from pipeline.errors import ExitCode, WarehouseLockedError
+from pipeline.errors import ExitCode, WarehouseError, WarehouseLockedError
 from pipeline.warehouse.lock import writer_lock
 
 HOLD = """
@@ -65,3 +66,29 @@ def test_lock_of_a_killed_process_is_released(tmp_path: Path) -> None:
         holder.wait(timeout=10)
         if holder.stdout:
             holder.stdout.close()
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+@pytest.mark.parametrize("writer", ["python", "duckdb"])
+def test_a_full_disk_under_the_lock_is_the_disks(tmp_path: Path, writer: str) -> None:
+    """Whichever writes (Python, pyarrow or DuckDB: an OSError or a DuckDB IOException), the
+    command ends with one line about the warehouse's disk."""
+    warehouse = tmp_path / "wh"
+
+    def write() -> None:
+        if writer == "python":
+            Path("/dev/full").write_bytes(b"x")
+        else:
+            duckdb.connect().execute("COPY (SELECT 1 AS x) TO '/dev/full' (FORMAT csv)")
+
+    with pytest.raises(WarehouseError) as caught, writer_lock(warehouse / ".lock", "attribute"):
+        write()
+    assert caught.value.one_line() == (
+        f"cannot write the warehouse {warehouse}: its disk is full (make room, then re-run the "
+        "same command: nothing it committed is lost)"
+    )
+
+
+def test_other_errors_under_the_lock_pass_through(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError), writer_lock(tmp_path / "wh" / ".lock", "ingest"):
+        (tmp_path / "missing" / "x").read_bytes()
