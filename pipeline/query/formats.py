@@ -32,7 +32,9 @@ def _plain(value: Any) -> Any:
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, Decimal):
-        return float(value)
+        # DuckDB's SUM of integers is a HUGEINT, a 38-digit decimal in Arrow: a count, not 7.0.
+        exponent = value.as_tuple().exponent
+        return int(value) if isinstance(exponent, int) and exponent >= 0 else float(value)
     if isinstance(value, bytes):
         return value.hex()
     if isinstance(value, dict):

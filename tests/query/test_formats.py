@@ -45,6 +45,10 @@ EVERY_KIND = pa.table(
             [Decimal("1.50"), None, Decimal("0"), Decimal("-3.25"), Decimal("10")],
             pa.decimal128(10, 2),
         ),
+        "total": pa.array(
+            [Decimal("7"), Decimal("0"), None, Decimal("12345678901234567890"), Decimal("-1")],
+            pa.decimal128(38, 0),
+        ),
         "kinds": pa.array([["agent", "human"], [], None, ["x"], ["a,b"]], pa.list_(pa.string())),
         "tags": pa.array(
             [{"key": "Usage", "value": "Agent"}, None, {"key": "k", "value": None}, None, None],
@@ -93,14 +97,16 @@ def test_streamed_text_formats_equal_whole_table_rendering(rows: int) -> None:
 
 def test_csv_text_of_each_kind() -> None:
     lines = written(EVERY_KIND, "csv").split("\n")
-    assert lines[0] == "text,number,flag,day,moment,ratio,amount,kinds,tags,actor"
+    assert lines[0] == "text,number,flag,day,moment,ratio,amount,total,kinds,tags,actor"
     assert lines[1] == (
-        'plain,1,True,2024-03-01,2024-03-01T08:00:00+00:00,0.1,1.5,"[""agent"",""human""]",'
+        'plain,1,True,2024-03-01,2024-03-01T08:00:00+00:00,0.1,1.5,7,"[""agent"",""human""]",'
         '"{""key"":""Usage"",""value"":""Agent""}",agent'
     )
     assert lines[2] == (
-        '"with ""quotes"", commas",-2,False,,2024-03-01T08:00:00.123456+00:00,,,[],,human'
+        '"with ""quotes"", commas",-2,False,,2024-03-01T08:00:00.123456+00:00,,,0,[],,human'
     )
+    parsed = list(csv.reader(io.StringIO(written(EVERY_KIND, "csv"))))
+    assert [row[7] for row in parsed] == ["total", "7", "0", "", "12345678901234567890", "-1"]
 
 
 def test_parquet_is_written_batch_by_batch(tmp_path: Path) -> None:
