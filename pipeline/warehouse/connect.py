@@ -250,9 +250,9 @@ def _configure(con: duckdb.DuckDBPyConnection, memory_limit: str | None) -> None
 
 
 # How long opening the warehouse database waits for another process to let go of it. Users:
-# an ingest's final step (views and the attribution rebuild) while an analyst's `agenttrail
-# sql` finishes, and a reader during that step (tens of seconds at 10M events). A DuckDB client
-# left open holds it for good: after this long the command says which process holds it.
+# a writer (an ingest re-pointing the views after its rebuild, an IAM import) while an
+# analyst's `agenttrail sql` finishes, and a reader during a writer's moment with the file. A
+# DuckDB client left open holds it for good: after this long the command names that process.
 DATABASE_WAIT_SECONDS = 30.0
 # Pause between attempts while waiting.
 DATABASE_RETRY_SECONDS = 0.5
