@@ -12,6 +12,8 @@ import os
 import shutil
 import signal
 import sys
+import threading
+import time
 import traceback
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -52,12 +54,29 @@ ProfileOpt = Annotated[
 ]
 
 
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        from pipeline import __version__
+
+        typer.echo(f"agenttrail {__version__}")
+        raise typer.Exit(0)
+
+
 @app.callback()
 def _root(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
     config: Annotated[
         Path | None, typer.Option("--config", help="Path of agenttrail.toml to use.")
     ] = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            help="Print agenttrail's version and exit.",
+            callback=_print_version,
+            is_eager=True,
+        ),
+    ] = False,
 ) -> None:
     """agenttrail: evidence of what AI agents and people did with your AWS permissions."""
     _STATE["debug"] = debug
@@ -486,8 +505,47 @@ class _Terminated(BaseException):
     Without it the default action ends the process on the spot."""
 
 
-def _raise_terminated(signum: int, frame: object) -> None:
+# The signals received, in order. A signal can surface as another error: DuckDB, interrupted
+# mid-query, raises "Query interrupted" instead of the handler's exception. The error boundary
+# reports the signal, not what it caused.
+_SIGNALLED: list[int] = []
+
+
+def _on_signal(signum: int, frame: object) -> None:
+    _SIGNALLED.append(signum)
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
     raise _Terminated
+
+
+# Seconds a command has to unwind after SIGTERM or Ctrl-C before it is ended on the spot.
+# Python runs the handler (and so the unwinding) only between two Python steps of the main
+# thread; a long DuckDB query or Arrow read can keep it away for minutes. Users: schedulers,
+# whose timeouts send SIGTERM and SIGKILL some seconds later, and analysts pressing Ctrl-C.
+# Ending on the spot loses nothing either: every write is safe against SIGKILL.
+SIGNAL_GRACE_SECONDS = 10.0
+
+
+def _watch_signals() -> None:
+    """From another thread, see each SIGTERM or SIGINT as it arrives (the wakeup fd is written
+    by the C-level handler at once) and end the process if the main thread has not unwound
+    within SIGNAL_GRACE_SECONDS."""
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(write_fd, False)
+    signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+    threading.Thread(target=_end_after_grace, args=(read_fd,), daemon=True).start()
+
+
+def _end_after_grace(read_fd: int) -> None:
+    received = os.read(read_fd, 1)
+    if not received:
+        return
+    signum = received[0]
+    time.sleep(SIGNAL_GRACE_SECONDS)
+    what = "terminated (SIGTERM)" if signum == signal.SIGTERM else "interrupted"
+    _err(f"{what}; {_CARRY_ON}")
+    sys.stderr.flush()
+    os._exit(TERMINATED if signum == signal.SIGTERM else INTERRUPTED)
 
 
 INTERRUPTED = 128 + signal.SIGINT  # typer's code for Ctrl-C (KeyboardInterrupt)
@@ -520,39 +578,53 @@ def main() -> None:
     """Console-script entry point: the one error boundary."""
     args = hoist_global_options(sys.argv[1:])
     debug = "--debug" in args
-    signal.signal(signal.SIGTERM, _raise_terminated)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _on_signal)
+    _watch_signals()
+    code: int = ExitCode.ERROR
+    try:
+        code = _dispatch(args, debug)
+    except BaseException:
+        if not _SIGNALLED:
+            raise
+    if _SIGNALLED:
+        first = _SIGNALLED[0]
+        what = "terminated (SIGTERM)" if first == signal.SIGTERM else "interrupted"
+        _err(f"{what}; {_CARRY_ON}")
+        code = TERMINATED if first == signal.SIGTERM else INTERRUPTED
+    sys.stdout.flush()
+    sys.exit(code)
+
+
+def _dispatch(args: list[str], debug: bool) -> int:
+    """Run the command; every error it raises becomes one line and an exit code, except where
+    a signal caused it (main reports the signal)."""
     try:
         result = app(args=args, standalone_mode=False)
-        code = int(result) if isinstance(result, int) else 0
-        if code == INTERRUPTED:  # typer returns Ctrl-C (KeyboardInterrupt) as exit code 130
-            _err(f"interrupted; {_CARRY_ON}")
+        return int(result) if isinstance(result, int) else 0
     except typer.Exit as exc:
-        code = exc.exit_code
-    except _Terminated:
-        _err(f"terminated (SIGTERM); {_CARRY_ON}")
-        code = TERMINATED
+        return int(exc.exit_code)
     except typer.Abort:
         _err("aborted")
-        code = ExitCode.ERROR
+        return ExitCode.ERROR
     except typer.TyperException as exc:  # click's usage errors (typer vendors click)
         show = getattr(exc, "show", None)
         if callable(show):
             show()
         else:
             _err(f"error: {exc}")
-        code = int(getattr(exc, "exit_code", ExitCode.USAGE))
+        return int(getattr(exc, "exit_code", ExitCode.USAGE))
     except AgenttrailError as exc:
+        if _SIGNALLED:
+            raise
         if debug:
             traceback.print_exc()
         _err(f"error: {exc.one_line()}")
-        code = exc.exit_code
-    except KeyboardInterrupt:  # outside the command itself (typer turns it into exit 130)
-        _err(f"interrupted; {_CARRY_ON}")
-        code = INTERRUPTED
+        return exc.exit_code
     except Exception as exc:  # the last line of defence: one line, not a traceback
+        if _SIGNALLED:
+            raise
         if debug:
             traceback.print_exc()
         _err(f"internal error: {type(exc).__name__}: {exc} (re-run with --debug for details)")
-        code = ExitCode.ERROR
-    sys.stdout.flush()
-    sys.exit(code)
+        return ExitCode.ERROR

@@ -4,10 +4,14 @@ are typed (an error's "re-run with --debug" is naturally appended at the end); s
 
 from __future__ import annotations
 
+import os
+import signal
+import time
+import tomllib
 from pathlib import Path
 
 import pytest
-from ingest_fixtures import run_cli
+from ingest_fixtures import kill_group, run_cli, start_cli
 
 from pipeline.cli import hoist_global_options
 
@@ -74,3 +78,48 @@ def test_a_warehouse_that_is_a_file_is_refused_in_one_line(
         "folder (created if missing))\n",
     )
     assert not_a_folder.read_text() == ""
+
+
+def test_version_is_the_packages(tmp_path: Path) -> None:
+    """The version an auditor quotes is the one the package was built as (pyproject.toml); it
+    is also recorded with every classification (attribution_run.agenttrail_version)."""
+    with (Path(__file__).resolve().parents[1] / "pyproject.toml").open("rb") as f:
+        version = tomllib.load(f)["project"]["version"]
+    done = run_cli("--version", cwd=tmp_path)
+    assert (done.returncode, done.stdout, done.stderr) == (0, f"agenttrail {version}\n", "")
+
+
+LONG_QUERY = "SELECT count(*) FROM range(100000000000) t(i) WHERE i % 7 = 3"
+
+
+@pytest.mark.parametrize(
+    ("sent", "code", "line"),
+    [
+        (signal.SIGTERM, 143, "terminated (SIGTERM)"),
+        (signal.SIGINT, 130, "interrupted"),
+    ],
+)
+def test_a_signal_during_a_duckdb_query_is_reported_as_the_signal(
+    tmp_path: Path, sent: signal.Signals, code: int, line: str
+) -> None:
+    """DuckDB, interrupted mid-query, raises "Query interrupted" instead of the signal
+    handler's exception: the command still says it was terminated or interrupted."""
+    repo = Path(__file__).resolve().parents[1]
+    warehouse = tmp_path / "wh"
+    made = run_cli(
+        "ingest", "tests/cases/ingest/good_cloudtrail.json.gz", "-w", str(warehouse), cwd=repo
+    )
+    assert made.returncode == 0, made.stderr
+    query = start_cli("sql", LONG_QUERY, "-w", str(warehouse), cwd=tmp_path)
+    try:
+        time.sleep(1.5)  # well into the query, which runs for minutes
+        assert query.poll() is None
+        os.kill(query.pid, sent)
+        _, err = query.communicate(timeout=60)
+    finally:
+        kill_group(query)
+    assert (query.returncode, err.splitlines()[-1]) == (
+        code,
+        f"{line}; re-run the same command to carry on (nothing is lost)",
+    )
+    assert "Query interrupted" not in err

@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from pipeline import __version__
 from pipeline.attribute.freshness import mark_current
 from pipeline.attribute.markers import USER_AGENT_MARKERS
 from pipeline.config import AttributionSettings, Settings
@@ -620,11 +621,13 @@ def rebuild_attribution(
     # What an auditor needs to tie a verdict to the rules that gave it (view attribution_run).
     con.sql(
         "SELECT $generation AS generation, rules_version, now() AS classified_at,"
-        " $events::BIGINT AS events, $sessions::BIGINT AS sessions FROM attribution_settings",
+        " $events::BIGINT AS events, $sessions::BIGINT AS sessions,"
+        " $version AS agenttrail_version FROM attribution_settings",
         params={
             "generation": generation,
             "events": sum(by_actor.values()),
             "sessions": sessions,
+            "version": __version__,
         },
     ).write_parquet(str(folder / "attribution_run.parquet"))
     _publish(layout, generation)

@@ -7,6 +7,7 @@ import json
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -186,15 +187,26 @@ def test_the_rules_and_the_run_are_published(tmp_path: Path) -> None:
             rule["confidence"],
         )
     layout = Layout.at(warehouse)
-    run = rows(warehouse, "SELECT generation, rules_version, events, sessions FROM attribution_run")
+    run = rows(
+        warehouse,
+        "SELECT generation, rules_version, events, sessions, agenttrail_version"
+        " FROM attribution_run",
+    )
     assert run == [
         {
             "generation": (layout.derived / "CURRENT").read_text().strip(),
             "rules_version": settings.attribution.rules_version(),
             "events": 15,
             "sessions": rows(warehouse, "SELECT count(*) AS n FROM sessions")[0]["n"],
+            "agenttrail_version": project_version(),
         }
     ]
+
+
+def project_version() -> str:
+    """The version pyproject.toml gives the package (the one pipeline.__version__ must say)."""
+    with (Path(__file__).resolve().parents[2] / "pyproject.toml").open("rb") as f:
+        return str(tomllib.load(f)["project"]["version"])
 
 
 def readme_rules() -> list[str]:
