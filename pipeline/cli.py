@@ -6,6 +6,7 @@ One error boundary (`main`) turns library errors into one actionable line and an
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -15,6 +16,7 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -526,18 +528,34 @@ def _on_signal(signum: int, frame: object) -> None:
 SIGNAL_GRACE_SECONDS = 10.0
 
 
-def _watch_signals() -> None:
-    """From another thread, see each SIGTERM or SIGINT as it arrives (the wakeup fd is written
-    by the C-level handler at once) and end the process if the main thread has not unwound
-    within SIGNAL_GRACE_SECONDS."""
+@contextlib.contextmanager
+def _signals_handled() -> Iterator[None]:
+    """SIGTERM and SIGINT raise in the main thread (_on_signal) while the block runs, and
+    another thread sees each one as it arrives (the wakeup fd is written by the C-level handler
+    at once), ending the process if the main thread has not unwound within
+    SIGNAL_GRACE_SECONDS. The previous handlers are back afterwards (tests call main in their
+    own process)."""
+    _SIGNALLED.clear()
+    previous = {signum: signal.signal(signum, _on_signal) for signum in _HANDLED}
     read_fd, write_fd = os.pipe()
     os.set_blocking(write_fd, False)
-    signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+    previous_fd = signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
     threading.Thread(target=_end_after_grace, args=(read_fd,), daemon=True).start()
+    try:
+        yield
+    finally:
+        signal.set_wakeup_fd(previous_fd)
+        os.close(write_fd)  # the thread reads end-of-file and ends
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+_HANDLED = (signal.SIGTERM, signal.SIGINT)
 
 
 def _end_after_grace(read_fd: int) -> None:
-    received = os.read(read_fd, 1)
+    with os.fdopen(read_fd, "rb", buffering=0) as wakeups:
+        received = wakeups.read(1)
     if not received:
         return
     signum = received[0]
@@ -578,15 +596,13 @@ def main() -> None:
     """Console-script entry point: the one error boundary."""
     args = hoist_global_options(sys.argv[1:])
     debug = "--debug" in args
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, _on_signal)
-    _watch_signals()
     code: int = ExitCode.ERROR
-    try:
-        code = _dispatch(args, debug)
-    except BaseException:
-        if not _SIGNALLED:
-            raise
+    with _signals_handled():
+        try:
+            code = _dispatch(args, debug)
+        except BaseException:
+            if not _SIGNALLED:
+                raise
     if _SIGNALLED:
         first = _SIGNALLED[0]
         what = "terminated (SIGTERM)" if first == signal.SIGTERM else "interrupted"
