@@ -294,14 +294,6 @@ MANIFEST: dict[str, tuple[str, str | None, int, int, int, int]] = {
 # Where streaming parses differently (ijson instead of msgspec): what each file becomes.
 MANIFEST_STREAMED = {
     **MANIFEST,
-    "nested_lossless.json": (
-        "quarantined",
-        "invalid JSON after 0 records: parse error: integer overflow",
-        0,
-        0,
-        0,
-        0,
-    ),
     "deeply_nested.json": (
         "quarantined",
         "invalid JSON after 0 records: nested too deeply",
@@ -420,7 +412,7 @@ EVENTS_OF_BAD_FILES = [
     "utf8-ok",
     "wrong-ok",
 ]
-STREAMED_LOSSES = {"nested-1", "utf8-name-ok", "utf8-ok"}  # files streaming quarantines whole
+STREAMED_LOSSES = {"utf8-name-ok", "utf8-ok"}  # files streaming quarantines whole
 
 
 # ---- an independent reading of the input, with plain json and gzip -----------------------------
@@ -563,3 +555,41 @@ def held_open(database: Path) -> Iterator[subprocess.Popen[str]]:
         assert holder.stdin is not None
         holder.stdin.close()
         holder.wait(timeout=30)
+
+
+# A CloudTrail record's top-level keys -> the events columns that keep them, restated here (not
+# read from the package) so that tests check the parser against an independent mapping.
+SCALARS = {
+    "eventID": "event_id",
+    "eventVersion": "event_version",
+    "eventSource": "event_source",
+    "eventName": "event_name",
+    "eventType": "event_type",
+    "eventCategory": "event_category",
+    "awsRegion": "aws_region",
+    "sourceIPAddress": "source_ip",
+    "userAgent": "user_agent",
+    "errorCode": "error_code",
+    "errorMessage": "error_message",
+    "requestID": "request_id",
+    "sharedEventID": "shared_event_id",
+    "vpcEndpointId": "vpc_endpoint_id",
+    "vpcEndpointAccountId": "vpc_endpoint_account_id",
+    "apiVersion": "api_version",
+    "recipientAccountId": "recipient_account_id",
+}
+FLAGS = {
+    "readOnly": "read_only",
+    "managementEvent": "management_event",
+    "sessionCredentialFromConsole": "session_credential_from_console",
+}
+NESTED = {
+    "userIdentity": "user_identity",
+    "requestParameters": "request_parameters",
+    "responseElements": "response_elements",
+    "additionalEventData": "additional_event_data",
+    "resources": "resources",
+    "serviceEventDetails": "service_event_details",
+    "tlsDetails": "tls_details",
+    "addendum": "addendum",
+}

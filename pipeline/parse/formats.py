@@ -44,7 +44,10 @@ _loose_envelope = msgspec.json.Decoder(_LooseEnvelope)
 _record = msgspec.json.Decoder(Record)
 _records = msgspec.json.Decoder(list[Record])
 _raw_list = msgspec.json.Decoder(list[Raw])
-_encode = msgspec.json.Encoder()
+# Streamed records come from ijson with numbers as int and Decimal (use_float=False): floats
+# would lose digits and yajl's own integers overflow above 64 bits ("integer overflow" failed
+# whole files). Decimals are written back as JSON numbers, not strings, so values are kept.
+_encode = msgspec.json.Encoder(decimal_format="number")
 _RECORD_KEYS = ("eventID", "eventVersion", "eventTime", "eventName")
 # How much of a streamed document is looked at to tell NDJSON from a Records document.
 _STREAM_HEAD = 1 << 20
@@ -230,7 +233,7 @@ def check_records_key(stream: IO[bytes]) -> bool:
     an empty Records list, True for one record without a Records list (a single record
     pretty-printed over several lines), else raise the same ParseError."""
     _skip_bom(stream)
-    events = ijson.parse(stream, use_float=True)
+    events = ijson.parse(stream, use_float=False)
     keys: set[str] = set()
     try:
         for prefix, event, value in events:
@@ -263,7 +266,7 @@ _KIND_NAMES = {"start_map": "an object", "string": "a string", "number": "a numb
 def _iter_ijson(stream: IO[bytes], prefix: str) -> Iterator[RecordItem]:
     index = 0
     try:
-        for item in ijson.items(stream, prefix, use_float=True):
+        for item in ijson.items(stream, prefix, use_float=False):
             text = _encode.encode(item)
             if isinstance(item, dict):
                 yield RecordItem(index, _record.decode(text))
