@@ -8,7 +8,7 @@ WAREHOUSE ?= demo-warehouse
 
 .PHONY: demo test check lint typecheck unit bench sample clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py pipeline/parse/_columns.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'

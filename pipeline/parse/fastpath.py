@@ -10,7 +10,6 @@ quarantines each record on its own. Both paths produce the same rows (tests/pars
 
 from __future__ import annotations
 
-from array import array
 from bisect import bisect_right
 from collections.abc import Sequence
 from itertools import accumulate
@@ -19,20 +18,15 @@ from typing import Any
 import msgspec
 import pyarrow as pa
 import pyarrow.compute as pc
-from msgspec.structs import astuple
 
+from pipeline.parse.gather import gather
 from pipeline.parse.records import (
     _PARTITION_VALUE,
     RecordError,
     _as_flag,
-    _Attributes,
-    _OnBehalfOf,
     _parse_time,
-    _SessionContext,
-    _SessionIssuer,
     _TlsDetails,
     _UserIdentity,
-    _WebIdFederationData,
     iam_principal_arn,
     redact_session_tokens,
 )
@@ -85,13 +79,6 @@ _decode = msgspec.json.Decoder(_Envelope)
 # one C pass instead of one Python-level call per record.
 _identities = msgspec.json.Decoder(list[_UserIdentity | None])
 _tls_list = msgspec.json.Decoder(list[_TlsDetails | None])
-_NO_IDENTITY = _UserIdentity()
-_NO_CONTEXT = _SessionContext()
-_NO_ISSUER = _SessionIssuer()
-_NO_ATTRIBUTES = _Attributes()
-_NO_WEB = _WebIdFederationData()
-_NO_BEHALF = _OnBehalfOf()
-_NULL_JSON = pa.scalar(b"null", pa.binary())
 _TOKEN = b"sessionToken"
 _ESCAPE = b"\\u"
 
@@ -146,23 +133,6 @@ def _redacted(raws: Sequence[Raw]) -> Sequence[Raw | bytes]:
     return out
 
 
-def _utf8(raws: Sequence[Raw | bytes], *, ascii_only: bool) -> pa.Array:
-    """A string column of raw JSON texts, JSON null as NULL, built from one joined buffer with
-    no copy: the texts become the data, the nulls only a validity bitmap."""
-    if raws and raws[0] is _ABSENT and raws.count(_ABSENT) == len(raws):
-        # A part no record of the document has (addendum, serviceEventDetails, ... in most
-        # trails): counting the shared default costs far less than joining and measuring.
-        return pa.nulls(len(raws), pa.string())
-    offsets = pa.py_buffer(array("i", accumulate(map(len, raws), initial=0)))  # int32, as Arrow's
-    data = pa.py_buffer(b"".join(raws))
-    binary = pa.Array.from_buffers(pa.binary(), len(raws), [None, offsets, data])
-    valid = pc.invert(pc.equal(binary, _NULL_JSON)).buffers()[1]
-    texts = pa.Array.from_buffers(pa.string(), len(raws), [valid, offsets, data])
-    if not ascii_only:
-        texts.validate(full=True)  # ArrowInvalid on invalid UTF-8 -> slow path
-    return texts
-
-
 def fast_table(
     doc: bytes,
     *,
@@ -189,6 +159,10 @@ def fast_table(
         return table, len(records)
     except (pa.ArrowInvalid, msgspec.MsgspecError, RecordError, _NotClean):
         return None
+    except (TypeError, UnicodeEncodeError, OverflowError):
+        # A value of another type than its column's, a string that is not valid Unicode, a
+        # text column above 2 GiB (gather.py): the record-by-record path judges each record.
+        return None
 
 
 class _NotClean(Exception):
@@ -204,6 +178,54 @@ def _flag(value: bool | str | None) -> bool | None:
     return lowered == "true"
 
 
+# What each record gives, read in one gather (gather.py): (column, path, kind). `o` values are
+# converted here (flags that may be strings, the parts decoded or redacted further on).
+_RECORD_FIELDS: tuple[tuple[str, tuple[str, ...], str], ...] = (
+    ("event_id", ("eventID",), "s"),
+    *((column, (key,), "s") for column, key in _STRINGS),
+    ("read_only", ("readOnly",), "b"),
+    ("management_event", ("managementEvent",), "b"),
+    ("session_credential_from_console", ("sessionCredentialFromConsole",), "o"),
+    ("recipient_account_id", ("recipientAccountId",), "s"),
+    ("user_identity", ("userIdentity",), "o"),
+    ("tls_details", ("tlsDetails",), "o"),
+    ("response_elements", ("responseElements",), "o"),
+    *((column, (key,), "r") for column, key in _JSON if column != "tls_details"),
+)
+# The userIdentity columns (as RowBuilder._identity gives them, record by record).
+_IDENTITY_FIELDS: tuple[tuple[str, tuple[str, ...], str], ...] = (
+    ("principal_type", ("type",), "s"),
+    ("principal_id", ("principalId",), "s"),
+    ("principal_arn", ("arn",), "s"),
+    ("principal_account_id", ("accountId",), "s"),
+    ("access_key_id", ("accessKeyId",), "s"),
+    ("user_name", ("userName",), "s"),
+    ("invoked_by", ("invokedBy",), "s"),
+    ("credential_id", ("credentialId",), "s"),
+    ("identity_provider", ("identityProvider",), "s"),
+    ("session_issuer_type", ("sessionContext", "sessionIssuer", "type"), "s"),
+    ("session_issuer_principal_id", ("sessionContext", "sessionIssuer", "principalId"), "s"),
+    ("session_issuer_arn", ("sessionContext", "sessionIssuer", "arn"), "s"),
+    ("session_issuer_name", ("sessionContext", "sessionIssuer", "userName"), "s"),
+    ("session_issuer_account_id", ("sessionContext", "sessionIssuer", "accountId"), "s"),
+    ("session_creation_date", ("sessionContext", "attributes", "creationDate"), "s"),
+    ("mfa_authenticated", ("sessionContext", "attributes", "mfaAuthenticated"), "o"),
+    ("source_identity", ("sessionContext", "sourceIdentity"), "s"),
+    ("ec2_role_delivery", ("sessionContext", "ec2RoleDelivery"), "s"),
+    ("web_id_provider", ("sessionContext", "webIdFederationData", "federatedProvider"), "s"),
+    ("sign_in_session_arn", ("sessionContext", "signInSessionArn"), "s"),
+    ("on_behalf_of_user_id", ("onBehalfOf", "userId"), "s"),
+    ("on_behalf_of_identity_store_arn", ("onBehalfOf", "identityStoreArn"), "s"),
+)
+
+
+def _gathered(
+    objs: list[Any], fields: tuple[tuple[str, tuple[str, ...], str], ...]
+) -> dict[str, Any]:
+    columns = gather(objs, [path for _, path, _ in fields], "".join(k for _, _, k in fields))
+    return {name: column for (name, _, _), column in zip(fields, columns, strict=True)}
+
+
 def _build(
     records: list[_Record],
     source_uri: str,
@@ -214,10 +236,10 @@ def _build(
     ascii_only: bool,
 ) -> pa.Table:
     n = len(records)
-    times = [r.eventTime for r in records]
-    if not all(times):
+    (times,) = gather(records, [("eventTime",)], "s")
+    if not _all_filled(times):
         raise _NotClean
-    event_time = pa.array(times, pa.string()).cast(TIMESTAMP)  # ArrowInvalid -> slow path
+    event_time = times.cast(TIMESTAMP)  # ArrowInvalid -> slow path
     # Rows leave the parser sorted by event_time (see sort_by_time), so that staging can write
     # an object's rows without reordering them. Reordering the decoded records here, before
     # any column exists, costs a list copy instead of a gather of every built column.
@@ -227,48 +249,74 @@ def _build(
         records = [records[i] for i in order.to_pylist()]
         event_time = event_time.take(order)
         positions = order.cast(pa.int32())
-    columns = _transpose(records, _Record.__struct_fields__)
-
-    def field(key: str) -> Sequence[Any]:
-        return columns[key]
-
-    event_ids = field("eventID")
-    if not all(event_ids):
+    arrays = _gathered(records, _RECORD_FIELDS)
+    if not _all_filled(arrays["event_id"]):
         raise _NotClean
-    arrays: dict[str, pa.Array] = {
-        "event_id": pa.array(event_ids, pa.string()),
-        "event_time": event_time,
-        "event_time_source": pa.repeat(pa.scalar("eventTime", pa.string()), n),
-    }
-    for column, key in _STRINGS:
-        arrays[column] = pa.array(field(key), pa.string())
-    arrays["read_only"] = pa.array(field("readOnly"), pa.bool_())
-    arrays["management_event"] = pa.array(field("managementEvent"), pa.bool_())
-    arrays["session_credential_from_console"] = pa.array(
-        [_flag(v) for v in field("sessionCredentialFromConsole")], pa.bool_()
+    arrays["event_time"] = event_time
+    arrays["event_time_source"] = pa.repeat(pa.scalar("eventTime", pa.string()), n)
+    from_console = arrays["session_credential_from_console"]
+    arrays["session_credential_from_console"] = (
+        pa.nulls(n, pa.bool_())
+        if from_console.count(None) == n
+        else pa.array([_flag(v) for v in from_console], pa.bool_())
     )
-    identity_raw = field("userIdentity")
+    identity_raw = arrays["user_identity"]
     identities = _identities.decode(_json_array(identity_raw))
-    for column, values in _identity_columns(identities).items():
-        arrays[column] = pa.array(values, STAGED_SCHEMA.field(column).type)
-    arrays["session_creation_date"] = _creation_dates(identities)
-    tls = _tls_list.decode(_json_array(field("tlsDetails")))
-    arrays["tls_version"] = pa.array([t.tlsVersion if t else None for t in tls], pa.string())
-    arrays["user_identity"] = _utf8(identity_raw, ascii_only=ascii_only)
-    arrays["response_elements"] = _utf8(_redacted(field("responseElements")), ascii_only=ascii_only)
-    for column, key in _JSON:
-        arrays[column] = _utf8(field(key), ascii_only=ascii_only)
+    identity = _gathered(identities, _IDENTITY_FIELDS)
+    identity["access_key_id"] = _empty_as_null(identity["access_key_id"])
+    identity["mfa_authenticated"] = pa.array(
+        _flags(identity["mfa_authenticated"], "mfaAuthenticated"), pa.bool_()
+    )
+    identity["session_creation_date"] = _creation_dates(identity["session_creation_date"])
+    identity["iam_principal_arn"] = pa.array(
+        [iam_principal_arn(u) if u else None for u in identities], pa.string()
+    )
+    arrays.update(identity)
+    tls = _tls_list.decode(_json_array(arrays["tls_details"]))
+    (arrays["tls_version"],) = gather(tls, [("tlsVersion",)], "s")
+    for column, raws in (
+        ("user_identity", identity_raw),
+        ("tls_details", arrays["tls_details"]),
+        ("response_elements", _redacted(arrays["response_elements"])),
+    ):
+        (arrays[column],) = gather(list(raws), [()], "r")
+    if not ascii_only:
+        for column, _ in _JSON:
+            arrays[column].validate(full=True)  # ArrowInvalid on invalid UTF-8 -> slow path
+        arrays["user_identity"].validate(full=True)
     arrays["extra"] = pa.nulls(n, pa.string())
     arrays["source_uri"] = pa.repeat(pa.scalar(source_uri, pa.string()), n)
     arrays["source_sha256"] = pa.repeat(pa.scalar(source_sha256, pa.string()), n)
     arrays["source_record_index"] = positions
     arrays["ingest_run_id"] = pa.repeat(pa.scalar(run_id, pa.string()), n)
-    accounts = [a or fallback_account or "unknown" for a in field("recipientAccountId")]
-    if not all(_PARTITION_VALUE.match(a) for a in set(accounts)):
-        raise _NotClean  # a folder name that could leave events/: quarantined record by record
-    arrays["recipient_account_id"] = pa.array(accounts, pa.string())
+    arrays["recipient_account_id"] = _accounts(arrays["recipient_account_id"], fallback_account)
     arrays["event_date"] = arrays["event_time"].cast(pa.date32())
     return pa.table([arrays[f.name] for f in STAGED_SCHEMA], schema=STAGED_SCHEMA)
+
+
+def _all_filled(texts: pa.Array) -> bool:
+    """No NULL and no empty string."""
+    return texts.null_count == 0 and (
+        len(texts) == 0 or pc.min(pc.binary_length(texts)).as_py() > 0
+    )
+
+
+def _empty_as_null(texts: pa.Array) -> pa.Array:
+    empty = pc.equal(pc.binary_length(texts), 0)
+    if not pc.any(empty).as_py():
+        return texts
+    return pc.if_else(empty, pa.scalar(None, pa.string()), texts)
+
+
+def _accounts(accounts: pa.Array, fallback_account: str | None) -> pa.Array:
+    """recipientAccountId, else the key's account, else "unknown"; each a safe folder name."""
+    if not _all_filled(accounts):
+        accounts = pa.array(
+            [a or fallback_account or "unknown" for a in accounts.to_pylist()], pa.string()
+        )
+    if not all(_PARTITION_VALUE.match(a) for a in pc.unique(accounts).to_pylist()):
+        raise _NotClean  # a folder name that could leave events/: quarantined record by record
+    return accounts
 
 
 def is_time_sorted(times: pa.Array | pa.ChunkedArray) -> bool:
@@ -286,26 +334,13 @@ def sort_by_time(table: pa.Table) -> pa.Table:
     return table.take(pc.sort_indices(table, sort_keys=[("event_time", "ascending")]))
 
 
-def _creation_dates(identities: list[_UserIdentity | None]) -> pa.Array:
+def _creation_dates(texts: pa.Array) -> pa.Array:
     """sessionContext.attributes.creationDate as timestamps: one vectorised cast, or, when any
     value is not an ISO time with a zone, RowBuilder's rule value by value (NULL for those)."""
-    texts = [
-        u.sessionContext.attributes.creationDate
-        if u and u.sessionContext and u.sessionContext.attributes
-        else None
-        for u in identities
-    ]
     try:
-        return pa.array(texts, pa.string()).cast(TIMESTAMP)
+        return texts.cast(TIMESTAMP)
     except pa.ArrowInvalid:
-        return pa.array([_parse_time(t) for t in texts], TIMESTAMP)
-
-
-def _transpose(
-    structs: Sequence[msgspec.Struct], names: tuple[str, ...]
-) -> dict[str, Sequence[Any]]:
-    """Field name -> that field of every struct (all of one type, non-empty list)."""
-    return dict(zip(names, zip(*map(astuple, structs), strict=True), strict=True))
+        return pa.array([_parse_time(t) for t in texts.to_pylist()], TIMESTAMP)
 
 
 # _as_flag of the values CloudTrail writes; anything else (other cases, a stray value) goes
@@ -321,41 +356,3 @@ def _flags(values: list[bool | str | None], key: str) -> Sequence[Any]:
     if _NOT_A_FLAG in flags:
         return [_as_flag(v, key) for v in values]
     return flags
-
-
-def _identity_columns(identities: list[_UserIdentity | None]) -> dict[str, Sequence[Any]]:
-    """The userIdentity columns (as RowBuilder._identity gives them, record by record), read by
-    transposing tuples: an absent part is an all-None struct, so every record has each level."""
-    users = [u or _NO_IDENTITY for u in identities]
-    contexts = [u.sessionContext or _NO_CONTEXT for u in users]
-    issuers = [c.sessionIssuer or _NO_ISSUER for c in contexts]
-    attributes = [c.attributes or _NO_ATTRIBUTES for c in contexts]
-    user_cols = _transpose(users, _UserIdentity.__struct_fields__)
-    context_cols = _transpose(contexts, _SessionContext.__struct_fields__)
-    issuer_cols = _transpose(issuers, _SessionIssuer.__struct_fields__)
-    webs = [w or _NO_WEB for w in context_cols["webIdFederationData"]]
-    behalf = [b or _NO_BEHALF for b in user_cols["onBehalfOf"]]
-    return {
-        "principal_type": user_cols["type"],
-        "principal_id": user_cols["principalId"],
-        "principal_arn": user_cols["arn"],
-        "iam_principal_arn": [iam_principal_arn(u) if u else None for u in identities],
-        "principal_account_id": user_cols["accountId"],
-        "access_key_id": [k or None for k in user_cols["accessKeyId"]],
-        "user_name": user_cols["userName"],
-        "invoked_by": user_cols["invokedBy"],
-        "credential_id": user_cols["credentialId"],
-        "identity_provider": user_cols["identityProvider"],
-        "session_issuer_type": issuer_cols["type"],
-        "session_issuer_principal_id": issuer_cols["principalId"],
-        "session_issuer_arn": issuer_cols["arn"],
-        "session_issuer_name": issuer_cols["userName"],
-        "session_issuer_account_id": issuer_cols["accountId"],
-        "mfa_authenticated": _flags([a.mfaAuthenticated for a in attributes], "mfaAuthenticated"),
-        "source_identity": context_cols["sourceIdentity"],
-        "ec2_role_delivery": context_cols["ec2RoleDelivery"],
-        "web_id_provider": [w.federatedProvider for w in webs],
-        "sign_in_session_arn": context_cols["signInSessionArn"],
-        "on_behalf_of_user_id": [b.userId for b in behalf],
-        "on_behalf_of_identity_store_arn": [b.identityStoreArn for b in behalf],
-    }

@@ -12,7 +12,10 @@ import pytest
 
 import pipeline.parse as parse_stage
 from pipeline.parse import ObjectParser
+from pipeline.parse import gather as gather_module
 from pipeline.parse.fastpath import fast_table
+
+from .test_differential import DOCS as DIFFERENTIAL_DOCS
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_FILES = sorted((ROOT / "sample_logs" / "AWSLogs").rglob("*/CloudTrail/*/*/*/*/*.json.gz"))
@@ -147,3 +150,25 @@ def test_session_tokens_redacted_in_each_record_that_holds_one() -> None:
         '{"a":{"sessionToken":' + redacted + '},"b":[{"sessionToken":' + redacted + "}]}",
         None,
     ]
+
+
+@pytest.mark.skipif(gather_module.compiled is None, reason="_columns.c is not built here")
+def test_compiled_and_python_builders_give_the_same_tables(monkeypatch: pytest.MonkeyPatch) -> None:
+    docs = [gzip.decompress(path.read_bytes()) for path in SAMPLE_FILES]
+    docs += [data for _, data in DIFFERENTIAL_DOCS]
+
+    def tables() -> list[pa.Table | None]:
+        out = []
+        for doc in docs:
+            found = fast_table(doc, source_uri="u", source_sha256="h", run_id="r",
+                               fallback_account="9")  # fmt: skip
+            out.append(None if found is None else found[0])
+        return out
+
+    compiled = tables()
+    monkeypatch.setattr(gather_module, "compiled", None)
+    python = tables()
+    assert [t is None for t in compiled] == [t is None for t in python]
+    assert sum(t is not None for t in compiled) == 663 + 14
+    for left, right in zip(compiled, python, strict=True):
+        assert left is None or right is None or left.equals(right)

@@ -1,0 +1,242 @@
+/* The compiled column builder of the parse stage (pipeline/parse/gather.py explains the
+   interface; gather.py's Python twin gives the same columns where this is not built).
+
+   It only reads Python objects msgspec has already decoded and checked (structs of str, bool
+   and msgspec.Raw values): no JSON is parsed here. Struct fields are read through their slot
+   offsets, resolved from the member descriptors of the first object's type at each step of a
+   path; every later object must have exactly that type, or TypeError. */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+#include <stdint.h>
+#include <string.h>
+
+/* A growable byte buffer. */
+typedef struct {
+    char *data;
+    Py_ssize_t size;
+    Py_ssize_t cap;
+} Buf;
+
+static int buf_reserve(Buf *b, Py_ssize_t extra) {
+    if (b->size + extra <= b->cap) return 0;
+    Py_ssize_t cap = b->cap ? b->cap : 256;
+    while (cap < b->size + extra) cap *= 2;
+    char *p = PyMem_Realloc(b->data, (size_t)cap);
+    if (!p) { PyErr_NoMemory(); return -1; }
+    b->data = p;
+    b->cap = cap;
+    return 0;
+}
+
+static int buf_put(Buf *b, const void *src, Py_ssize_t n) {
+    if (buf_reserve(b, n) < 0) return -1;
+    memcpy(b->data + b->size, src, (size_t)n);
+    b->size += n;
+    return 0;
+}
+
+/* The slot offset of field `name` on `type` (a msgspec Struct, or any type with __slots__):
+   looked up on the type, a member descriptor is returned as itself. */
+static Py_ssize_t member_offset(PyTypeObject *type, PyObject *name) {
+    if (!PyUnicode_Check(name)) {
+        PyErr_SetString(PyExc_TypeError, "a path holds field names");
+        return -1;
+    }
+    PyObject *descr = PyObject_GetAttr((PyObject *)type, name);
+    if (descr == NULL) {
+        if (!PyErr_ExceptionMatches(PyExc_AttributeError)) return -1;
+        PyErr_Clear(); /* reported as any other field that is not a slot */
+    }
+    Py_ssize_t offset = -1;
+    if (descr != NULL && Py_IS_TYPE(descr, &PyMemberDescr_Type)) {
+        PyMemberDef *def = ((PyMemberDescrObject *)descr)->d_member;
+        if (def->type == T_OBJECT_EX || def->type == T_OBJECT) offset = def->offset;
+    }
+    Py_XDECREF(descr);
+    if (offset < 0)
+        PyErr_Format(PyExc_TypeError, "%s.%U is not a slot holding an object", type->tp_name,
+                     name);
+    return offset;
+}
+
+#define MAX_DEPTH 8
+
+/* One step of a path: the type seen there first and the field's offset in it. */
+typedef struct {
+    PyTypeObject *type;
+    Py_ssize_t offset;
+} Step;
+
+/* Follows `names` from `obj`: the leaf object (borrowed), or Py_None when a step is None or
+   the value is missing; NULL with an exception when an object has another type than the first
+   one seen at that step. */
+static PyObject *follow(PyObject *obj, PyObject *names, Step *steps) {
+    Py_ssize_t depth = PyTuple_GET_SIZE(names);
+    for (Py_ssize_t i = 0; i < depth; i++) {
+        if (obj == Py_None) return Py_None;
+        PyTypeObject *type = Py_TYPE(obj);
+        if (steps[i].type == NULL) {
+            Py_ssize_t offset = member_offset(type, PyTuple_GET_ITEM(names, i));
+            if (offset < 0) return NULL;
+            steps[i].type = type;
+            steps[i].offset = offset;
+        } else if (steps[i].type != type) {
+            PyErr_Format(PyExc_TypeError, "expected %s, found %s", steps[i].type->tp_name,
+                         type->tp_name);
+            return NULL;
+        }
+        obj = *(PyObject **)((char *)obj + steps[i].offset);
+        if (obj == NULL) return Py_None; /* an unset slot */
+    }
+    return obj;
+}
+
+/* Appends one leaf to a column of kind 's' or 'r'; sets *present to 0 for a null. */
+static int put_text(char kind, PyObject *leaf, Buf *data, int *present) {
+    if (kind == 's') {
+        if (!PyUnicode_Check(leaf)) {
+            PyErr_Format(PyExc_TypeError, "expected str, found %s", Py_TYPE(leaf)->tp_name);
+            return -1;
+        }
+        Py_ssize_t len;
+        const char *utf8 = PyUnicode_AsUTF8AndSize(leaf, &len);
+        return utf8 == NULL ? -1 : buf_put(data, utf8, len);
+    }
+    /* 'r': JSON text as msgspec.Raw or bytes; the text `null` is a null. */
+    Py_buffer view;
+    if (PyObject_GetBuffer(leaf, &view, PyBUF_SIMPLE) < 0) return -1;
+    int rc = 0;
+    if (view.len == 4 && memcmp(view.buf, "null", 4) == 0) *present = 0;
+    else rc = buf_put(data, view.buf, view.len);
+    PyBuffer_Release(&view);
+    return rc;
+}
+
+/* The column of one path: (validity or None, int32 offsets, data) for 's' and 'r',
+   (validity or None, values) bitmaps for 'b', a list of the leaves for 'o'. */
+static PyObject *column(PyObject *items, PyObject *names, char kind) {
+    Py_ssize_t n = PyTuple_GET_SIZE(items);
+    Py_ssize_t bitmap_bytes = (n + 7) / 8;
+    if (!PyTuple_Check(names) || PyTuple_GET_SIZE(names) > MAX_DEPTH) {
+        PyErr_SetString(PyExc_TypeError, "a path is a tuple of at most 8 field names");
+        return NULL;
+    }
+    if (kind != 's' && kind != 'r' && kind != 'b' && kind != 'o') {
+        PyErr_Format(PyExc_ValueError, "unknown kind %c", kind);
+        return NULL;
+    }
+    Step steps[MAX_DEPTH];
+    memset(steps, 0, sizeof(steps));
+    PyObject *out = NULL, *leaves = NULL;
+    Buf data = {0};
+    int32_t *offsets = NULL;
+    uint8_t *valid = PyMem_Calloc((size_t)bitmap_bytes + 1, 1);
+    uint8_t *values = NULL;
+    if (kind == 'b') values = PyMem_Calloc((size_t)bitmap_bytes + 1, 1);
+    if (kind == 's' || kind == 'r') offsets = PyMem_Malloc(sizeof(int32_t) * (size_t)(n + 1));
+    if (kind == 'o') leaves = PyList_New(n);
+    if (valid == NULL || (kind == 'b' && values == NULL) ||
+        ((kind == 's' || kind == 'r') && offsets == NULL) || (kind == 'o' && leaves == NULL)) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (offsets) offsets[0] = 0;
+    Py_ssize_t nulls = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *leaf = follow(PyTuple_GET_ITEM(items, i), names, steps);
+        if (leaf == NULL) goto done;
+        int present = leaf != Py_None;
+        Py_INCREF(leaf); /* held while it is read: nothing below may free it under us */
+        int rc = 0;
+        if (kind == 'o') {
+            PyList_SET_ITEM(leaves, i, leaf); /* the list takes the reference */
+            continue;
+        }
+        if (present && kind == 'b') {
+            if (!PyBool_Check(leaf)) {
+                PyErr_Format(PyExc_TypeError, "expected bool, found %s", Py_TYPE(leaf)->tp_name);
+                rc = -1;
+            } else if (leaf == Py_True) {
+                values[i >> 3] |= (uint8_t)(1u << (i & 7));
+            }
+        } else if (present) {
+            rc = put_text(kind, leaf, &data, &present);
+        }
+        Py_DECREF(leaf);
+        if (rc < 0) goto done;
+        if (present) valid[i >> 3] |= (uint8_t)(1u << (i & 7));
+        else nulls++;
+        if (offsets) {
+            if (data.size > INT32_MAX) {
+                PyErr_SetString(PyExc_OverflowError, "a column above 2 GiB of text");
+                goto done;
+            }
+            offsets[i + 1] = (int32_t)data.size;
+        }
+    }
+    if (kind == 'o') {
+        out = leaves;
+        leaves = NULL;
+        goto done;
+    }
+    PyObject *validity = nulls ? PyBytes_FromStringAndSize((char *)valid, bitmap_bytes)
+                               : Py_NewRef(Py_None);
+    PyObject *second = kind == 'b'
+        ? PyBytes_FromStringAndSize((char *)values, bitmap_bytes)
+        : PyBytes_FromStringAndSize((char *)offsets, (Py_ssize_t)sizeof(int32_t) * (n + 1));
+    PyObject *third = kind == 'b' ? Py_NewRef(Py_None)
+                                  : PyBytes_FromStringAndSize(data.data ? data.data : "",
+                                                              data.size);
+    if (validity && second && third)
+        out = kind == 'b' ? PyTuple_Pack(2, validity, second)
+                          : PyTuple_Pack(3, validity, second, third);
+    Py_XDECREF(validity);
+    Py_XDECREF(second);
+    Py_XDECREF(third);
+done:
+    Py_XDECREF(leaves);
+    PyMem_Free(data.data);
+    PyMem_Free(valid);
+    PyMem_Free(values);
+    PyMem_Free(offsets);
+    return out;
+}
+
+/* gather(objs, paths, kinds) -> one column per path (see column()). */
+static PyObject *gather(PyObject *Py_UNUSED(module), PyObject *args) {
+    PyObject *objs, *paths;
+    const char *kinds;
+    Py_ssize_t nkinds;
+    if (!PyArg_ParseTuple(args, "O!O!s#", &PyList_Type, &objs, &PyTuple_Type, &paths, &kinds,
+                          &nkinds))
+        return NULL;
+    Py_ssize_t ncols = PyTuple_GET_SIZE(paths);
+    if (nkinds != ncols) {
+        PyErr_SetString(PyExc_ValueError, "one kind per path");
+        return NULL;
+    }
+    /* A tuple of the objects, holding a reference to each, whatever happens to the list. */
+    PyObject *items = PyList_AsTuple(objs);
+    if (items == NULL) return NULL;
+    PyObject *result = PyList_New(ncols);
+    for (Py_ssize_t c = 0; result != NULL && c < ncols; c++) {
+        PyObject *col = column(items, PyTuple_GET_ITEM(paths, c), kinds[c]);
+        if (col == NULL) Py_CLEAR(result);
+        else PyList_SET_ITEM(result, c, col);
+    }
+    Py_DECREF(items);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"gather", gather, METH_VARARGS, "gather(objs, paths, kinds): one column per path."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_columns", "The compiled column builder of the parse stage.", -1,
+    methods, NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__columns(void) { return PyModule_Create(&module); }
