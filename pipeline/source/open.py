@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING
 from pipeline.errors import UsageError
 from pipeline.source import Source
 from pipeline.source.local import LocalSource
-from pipeline.source.s3 import S3Source
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -26,5 +25,8 @@ def open_source(uri: str, *, s3_client: S3Client | None = None) -> Source:
                 hint="build one with pipeline.source.aws.make_s3_client and pass s3_client=",
                 source=uri,
             )
+        # boto3 takes ~0.1 s to import: only runs that read S3 pay for it.
+        from pipeline.source.s3 import S3Source
+
         return S3Source(uri, s3_client)
     return LocalSource(uri)
