@@ -27,7 +27,6 @@ from pipeline.parse.records import (
     _parse_time,
     _TlsDetails,
     _UserIdentity,
-    iam_principal_arn,
     redact_session_tokens,
 )
 from pipeline.parse.schema import STAGED_SCHEMA, TIMESTAMP
@@ -268,8 +267,8 @@ def _build(
         _flags(identity["mfa_authenticated"], "mfaAuthenticated"), pa.bool_()
     )
     identity["session_creation_date"] = _creation_dates(identity["session_creation_date"])
-    identity["iam_principal_arn"] = pa.array(
-        [iam_principal_arn(u) if u else None for u in identities], pa.string()
+    identity["iam_principal_arn"] = _iam_principal_arns(
+        identity["principal_type"], identity["principal_arn"], identity["session_issuer_arn"]
     )
     arrays.update(identity)
     tls = _tls_list.decode(_json_array(arrays["tls_details"]))
@@ -292,6 +291,21 @@ def _build(
     arrays["recipient_account_id"] = _accounts(arrays["recipient_account_id"], fallback_account)
     arrays["event_date"] = arrays["event_time"].cast(pa.date32())
     return pa.table([arrays[f.name] for f in STAGED_SCHEMA], schema=STAGED_SCHEMA)
+
+
+_SESSION_TYPES = pa.array(["AssumedRole", "FederatedUser"])
+_IDENTITY_TYPES = pa.array(["IAMUser", "Root"])
+
+
+def _iam_principal_arns(kind: pa.Array, arn: pa.Array, issuer_arn: pa.Array) -> pa.Array:
+    """records.iam_principal_arn of every row at once: the session issuer's ARN for assumed
+    roles and federated users, the identity's own ARN for IAM users and root (each only where
+    it is not empty), else NULL."""
+    issuer_set = pc.fill_null(pc.greater(pc.binary_length(issuer_arn), 0), False)
+    arn_set = pc.fill_null(pc.greater(pc.binary_length(arn), 0), False)
+    session = pc.and_(pc.fill_null(pc.is_in(kind, _SESSION_TYPES), False), issuer_set)
+    own = pc.and_(pc.fill_null(pc.is_in(kind, _IDENTITY_TYPES), False), arn_set)
+    return pc.if_else(session, issuer_arn, pc.if_else(own, arn, pa.scalar(None, pa.string())))
 
 
 def _all_filled(texts: pa.Array) -> bool:

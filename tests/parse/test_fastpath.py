@@ -7,6 +7,7 @@ import gzip
 import json
 from pathlib import Path
 
+import msgspec
 import pyarrow as pa
 import pytest
 
@@ -14,6 +15,7 @@ import pipeline.parse as parse_stage
 from pipeline.parse import ObjectParser
 from pipeline.parse import gather as gather_module
 from pipeline.parse.fastpath import fast_table
+from pipeline.parse.records import _UserIdentity, iam_principal_arn
 
 from .test_differential import DOCS as DIFFERENTIAL_DOCS
 
@@ -172,3 +174,30 @@ def test_compiled_and_python_builders_give_the_same_tables(monkeypatch: pytest.M
     assert sum(t is not None for t in compiled) == 663 + 14
     for left, right in zip(compiled, python, strict=True):
         assert left is None or right is None or left.equals(right)
+
+
+def test_iam_principal_arn_of_every_identity_shape() -> None:
+    """The fast path's vectorised iam_principal_arn gives what records.iam_principal_arn gives,
+    for every type with and without (empty) ARNs and session issuers."""
+    identities: list[dict[str, object] | None] = [None]
+    for kind in ("AssumedRole", "FederatedUser", "IAMUser", "Root", "AWSService", None):
+        for arn in ("arn:aws:iam::1:user/u", "", None):
+            for issuer in ({"arn": "arn:aws:iam::1:role/p/r"}, {"arn": ""}, {}, None):
+                identity: dict[str, object] = {"type": kind, "arn": arn}
+                if issuer is not None:
+                    identity["sessionContext"] = {"sessionIssuer": issuer}
+                identities.append({k: v for k, v in identity.items() if v is not None})
+    records = [
+        {"eventID": f"e-{i}", "eventTime": "2026-07-01T10:00:00Z", "userIdentity": u}
+        for i, u in enumerate(identities)
+    ]
+    doc = json.dumps({"Records": records}).encode()
+    fast = fast_table(doc, source_uri="u", source_sha256="h", run_id="r", fallback_account="1")
+    assert fast is not None
+    decode = msgspec.json.Decoder(_UserIdentity | None)
+    expected = [
+        iam_principal_arn(u) if u else None
+        for u in (decode.decode(json.dumps(i)) for i in identities)
+    ]
+    assert fast[0]["iam_principal_arn"].to_pylist() == expected
+    assert (len(expected), expected.count(None)) == (73, 59)  # both outcomes are covered
