@@ -78,7 +78,7 @@ _decode = msgspec.json.Decoder(_Envelope)
 # one C pass instead of one Python-level call per record.
 _identities = msgspec.json.Decoder(list[_UserIdentity | None])
 _tls_list = msgspec.json.Decoder(list[_TlsDetails | None])
-_TOKEN = b"sessionToken"
+_TOKEN = b"sessiontoken"  # searched in the lowered text: the key in any letter case
 _ESCAPE = b"\\u"
 
 _STRINGS = (
@@ -117,7 +117,8 @@ def _redacted(raws: Sequence[Raw]) -> Sequence[Raw | bytes]:
     """The values with every sessionToken redacted: one search of the joined values, then the
     pattern on the few values that hold the key (STS responses), as RowBuilder does."""
     joined = b"".join(raws)
-    start = joined.find(_TOKEN)
+    lowered = joined.lower()  # ASCII letters only: every offset stays the same
+    start = lowered.find(_TOKEN)
     escaped = _ESCAPE in joined  # a key may be written "session\\u0054oken" (see records.py)
     if start < 0 and not escaped:
         return raws
@@ -128,7 +129,7 @@ def _redacted(raws: Sequence[Raw]) -> Sequence[Raw | bytes]:
     while start >= 0:
         i = bisect_right(ends, start)  # the value the key starts in
         out[i] = redact_session_tokens(bytes(raws[i]))
-        start = joined.find(_TOKEN, ends[i])
+        start = lowered.find(_TOKEN, ends[i])
     return out
 
 

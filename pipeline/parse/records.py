@@ -143,11 +143,14 @@ _IDENTITY_COLUMNS = (
 # quarantined NDJSON line cut short) stops inside it.
 # Unrolled ("normal* (special normal*)*"): linear in the token's length, no per-character
 # alternation, which matters for kilobyte-long tokens.
-_SESSION_TOKEN = re.compile(rb'("sessionToken"\s*:\s*)"[^"\\]*(?:\\.[^"\\]*)*(?:"|\\?\Z)')
+# The key in any letter case: "SessionToken" is as secret as "sessionToken".
+_SESSION_TOKEN = re.compile(
+    rb'("sessionToken"\s*:\s*)"[^"\\]*(?:\\.[^"\\]*)*(?:"|\\?\Z)', re.IGNORECASE
+)
 _REDACTED_JSON = b'"' + REDACTED.encode() + b'"'
-_TOKEN_KEY = b'"sessionToken"'  # where every match of _SESSION_TOKEN starts
+_TOKEN_KEY = b'"sessiontoken"'  # where every match of _SESSION_TOKEN starts, in the lowered text
 # _SESSION_TOKEN up to the value's opening quote (see redact_session_tokens).
-_TOKEN_HEAD = re.compile(rb'("sessionToken"\s*:\s*)"')
+_TOKEN_HEAD = re.compile(rb'("sessionToken"\s*:\s*)"', re.IGNORECASE)
 # Every JSON string token, visited left to right (_redact_escaped_keys).
 _JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
 _VALUE_HEAD = re.compile(rb'\s*:\s*"')  # after a key: the colon and the value's opening quote
@@ -166,7 +169,7 @@ def redact_session_tokens(text: bytes) -> bytes:
     byte at a time: measured 2 us per STS response instead of 10 (a tenth of the bench trail's
     records are STS responses, so ~0.8 us per event).
     """
-    if text.find(_TOKEN_KEY) >= 0:
+    if text.lower().find(_TOKEN_KEY) >= 0:
         text = _redact_literal_keys(text)
     if _ESCAPE in text:
         text = _redact_escaped_keys(text)
@@ -174,18 +177,19 @@ def redact_session_tokens(text: bytes) -> bytes:
 
 
 def _redact_literal_keys(text: bytes) -> bytes:
-    start = text.find(_TOKEN_KEY)
+    lowered = text.lower()  # ASCII letters only: every offset stays the same
+    start = lowered.find(_TOKEN_KEY)
     parts = []
     done = 0
     while start >= 0:
         head = _TOKEN_HEAD.match(text, start)
         end = _string_end(text, head.end()) if head else None
         if head is None or end is None:
-            start = text.find(_TOKEN_KEY, start + 1)
+            start = lowered.find(_TOKEN_KEY, start + 1)
             continue
         parts += [text[done:start], head.group(1), _REDACTED_JSON]
         done = end
-        start = text.find(_TOKEN_KEY, done)
+        start = lowered.find(_TOKEN_KEY, done)
     parts.append(text[done:])
     return b"".join(parts)
 
@@ -203,7 +207,7 @@ def _redact_escaped_keys(text: bytes) -> bytes:
         if match.start() < done or b"\\" not in token:
             continue
         head = _VALUE_HEAD.match(text, match.end())
-        if head is None or _decoded_key(token) != "sessionToken":
+        if head is None or (_decoded_key(token) or "").lower() != "sessiontoken":
             continue
         end = _string_end(text, head.end())
         if end is None:

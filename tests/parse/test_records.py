@@ -139,6 +139,16 @@ def test_session_token_redacted_in_row_and_in_quarantined_text() -> None:
             b'{"a":"\\"sessionToken\\"","sessionToken"\n:\t"s\\"t"}',
             b'{"a":"\\"sessionToken\\"","sessionToken"\n:\t"<redacted by agenttrail>"}',
         ),
+        # Any letter case: "SessionToken" is as secret.
+        (
+            b'{"SessionToken":"abc","SESSIONTOKEN" : "d"}',
+            b'{"SessionToken":"<redacted by agenttrail>","SESSIONTOKEN" : "<redacted by agenttrail>"}',
+        ),
+        (b'{"x":"\\u0053ession\\u0054OKEN"}', b'{"x":"\\u0053ession\\u0054OKEN"}'),
+        (
+            b'{"\\u0053ession\\u0054OKEN":"abc"}',
+            b'{"\\u0053ession\\u0054OKEN":"<redacted by agenttrail>"}',
+        ),
         # Keys spelt with escapes are the same key (no CloudTrail writer emits them).
         (
             b'{"session\\u0054oken":"abc","\\u0073ession\\u0054oken" : "d\\"e"}',
@@ -167,7 +177,7 @@ def test_redact_session_tokens_gives_what_the_pattern_gives() -> None:
     """redact_session_tokens skips values with bytes.find: on every short text over an alphabet
     of its hard cases it gives what _SESSION_TOKEN.sub gives."""
     pieces = [b'"', b"\\", b"\n", b" ", b":", b"a", b'"sessionToken"', b'"sessionToken":"']
-    pieces += [b'\\"', b"{", b'"sessionToken" : "', b"\\\n"]
+    pieces += [b'\\"', b"{", b'"sessionToken" : "', b"\\\n", b'"SessionTOKEN":"']
     rng = random.Random(20260701)
     for _ in range(20_000):
         text = b"".join(rng.choice(pieces) for _ in range(rng.randint(0, 12)))
