@@ -244,6 +244,7 @@ SELECT
     e.effective_tags,
     r.root_key,
     r.chain_depth,
+    root.role_name AS root_role_name,
     root.caller_type AS root_caller_type,
     root.caller AS root_caller,
     root.caller_invoked_by AS root_caller_invoked_by,

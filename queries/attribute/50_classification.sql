@@ -34,6 +34,7 @@ WITH marks AS (
 SELECT
     s.issued_key,
     s.root_key,
+    s.root_role_name,
     s.role_name AS session_role_name,
     s.caller_invoked_by,
     s.root_caller_type,
@@ -111,16 +112,24 @@ candidates AS (
 ),
 
 matched AS (
-    SELECT DISTINCT c.kind, c.value
+    SELECT c.kind, c.value, p.pattern
     FROM candidates AS c
     JOIN attribution_patterns AS p ON p.kind = c.kind AND c.value LIKE p.pattern
     WHERE c.value IS NOT NULL
+),
+
+final AS (
+    -- Rule 2: a source identity matching an MCP pattern is also an agent source identity.
+    SELECT kind, value, pattern FROM matched
+    UNION ALL
+    SELECT 'agent_source_identity', value, pattern FROM matched WHERE kind = 'mcp_source_identity'
 )
 
--- Rule 2: a source identity matching an MCP pattern is also an agent source identity.
-SELECT kind, value FROM matched
-UNION
-SELECT 'agent_source_identity', value FROM matched WHERE kind = 'mcp_source_identity';
+-- One row per (kind, value), so that a join matches an event once; the pattern is kept for
+-- the evidence (the first by name where several match).
+SELECT kind, value, min(pattern) AS pattern
+FROM final
+GROUP BY kind, value;
 
 CREATE OR REPLACE TEMP TABLE classification_role_intervals AS
 -- When each role was an agent role, as non-overlapping intervals [valid_from, valid_to) per
@@ -296,6 +305,7 @@ WITH features AS (
             THEN split_part(e.principal_arn, '/', 3) ELSE '' END AS session_name,
         s.issued_key IS NOT NULL AS session_joined,
         s.root_key,
+        s.root_role_name,
         s.session_role_name,
         s.caller_invoked_by,
         s.root_caller_type,
@@ -322,7 +332,12 @@ WITH features AS (
         ua.client AS ua_client,
         ua.awslabs_mcp_server,
         coalesce(o.is_agent, false) OR p_agent_role.kind IS NOT NULL AS agent_role,
-        o.observed_by AS agent_role_observed_by,
+        -- What made the role an agent role: an observation that says so, else the pattern (an
+        -- observation without the tag is no evidence of it).
+        CASE
+            WHEN o.is_agent THEN o.observed_by
+            ELSE 'configured pattern ' || p_agent_role.pattern
+        END AS agent_role_observed_by,
         p_agent_si.kind IS NOT NULL AS agent_source_identity,
         p_mcp_si.kind IS NOT NULL AS mcp_source_identity,
         coalesce(e.web_id_provider, em.identity_provider, s.root_web_identity_provider)
@@ -483,8 +498,18 @@ final AS (
                 'sourceIdentity=' || r.chain_source_identity,
                 'no MCP mark'
             )
-            WHEN 9 THEN coalesce(r.agent_role_observed_by, 'configured pattern')
-            WHEN 13 THEN coalesce(r.root_caller_invoked_by, 'an AWS service')
+            WHEN 9 THEN r.agent_role_observed_by
+            -- The service issued the chain root's credentials, not necessarily the event's.
+            WHEN 13 THEN 'session ' || r.access_key_id || ' of '
+                || coalesce(r.session_role_name, r.session_issuer_name, '?')
+                || CASE
+                    WHEN r.root_key <> r.access_key_id
+                        THEN ', chained from ' || coalesce(r.root_role_name, '?') || ' whose credentials '
+                            || coalesce(r.root_caller_invoked_by, 'an AWS service')
+                            || ' issued (chain root ' || r.root_key || ')'
+                    ELSE ', whose credentials ' || coalesce(r.root_caller_invoked_by, 'an AWS service')
+                        || ' issued'
+                END
             WHEN 16 THEN r.web_identity_provider
             WHEN 18 THEN 'key ' || r.access_key_id || ' joins no issuing event; the '
                 || r.named_sessions || ' session(s) of ' || r.session_issuer_name || ' named '

@@ -33,9 +33,7 @@ SELECT
             THEN 'userIdentity.type=AWSService' || coalesce('; invokedBy=' || invoked_by, '')
         WHEN 'service.service_linked_role' THEN 'service-linked role ' || session_issuer_arn
         WHEN 'service.service_event' THEN 'eventType=AwsServiceEvent'
-        WHEN 'workload.service_issued'
-            THEN 'credentials issued to ' || coalesce(session_issuer_name, '?') || ' by '
-                || evidence_detail || ' (session ' || session_root || ')'
+        WHEN 'workload.service_issued' THEN evidence_detail
         WHEN 'workload.ec2_role_delivery' THEN 'ec2RoleDelivery=' || ec2_role_delivery
         WHEN 'workload.instance_session'
             -- arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION
@@ -50,8 +48,11 @@ SELECT
                 ELSE 'console userAgent ' || user_agent
             END
         WHEN 'human.identity_center'
-            THEN 'Identity Center ' || coalesce('user ' || on_behalf_of_user_id,
-                'role ' || session_issuer_name)
+            THEN coalesce(
+                'Identity Center user ' || on_behalf_of_user_id,
+                'Identity Center role ' || coalesce(session_issuer_name, session_issuer_arn),
+                'userIdentity.type=' || principal_type
+            )
         WHEN 'human.iam_user' THEN 'userIdentity.type=' || principal_type
         WHEN 'human.federated'
             THEN 'userIdentity.type=' || principal_type || coalesce(' via ' || evidence_detail, '')

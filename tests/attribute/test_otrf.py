@@ -122,7 +122,7 @@ def test_the_stolen_credentials(classified: dict[str, dict[str, Any]]) -> None:
     assert {r["client"] for r in stolen} == {"cli"}
     assert {r["ec2_role_delivery"] for r in stolen} == {"1.0"}
     assert {r["evidence"] for r in stolen} == {
-        f"credentials issued to {WAF_ROLE} by ec2.amazonaws.com (session {STOLEN_KEY})"
+        f"session {STOLEN_KEY} of {WAF_ROLE}, whose credentials ec2.amazonaws.com issued"
     }
     assert {r["event_time_source"] for r in classified.values()} == {"@timestamp"}
 

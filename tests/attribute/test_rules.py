@@ -39,7 +39,12 @@ PATTERNS: dict[str, tuple[str, ...]] = {
     "workload_role_patterns": ("batch-%",),
     "workload_user_patterns": ("svc-backup",),
 }
-PATTERN_CASES = ("source_identity_pattern", "agent_role_pattern", "workload_patterns")
+PATTERN_CASES = (
+    "source_identity_pattern",
+    "agent_role_pattern",
+    "agent_role_pattern_untagged_create",
+    "workload_patterns",
+)
 SNAPSHOT_FILE = CASES / "snapshot_agent_role.iam.json"
 # The snapshot is taken after the case's events: the oldest snapshot after a period applies.
 SNAPSHOT_TAKEN_AT = datetime(2026, 10, 15, tzinfo=UTC)
@@ -336,6 +341,20 @@ EXPECTED: dict[str, dict[str, Verdict]] = {
         "rolepat-call": agent("direct", "nightly-agent-runner", "agent_role.direct", "uma"),
         "rolepat-call-other-role": human("direct", OTHER_ROLE, None, "medium"),
     },
+    "agent_role_pattern_untagged_create": {
+        "rpuntag-create": human("direct", "human.iam_user", "rpadmin"),
+        "rpuntag-assume": human("direct", "human.iam_user", "uma"),
+        # The pattern decides; the CreateRole without the tag is no evidence of an agent role.
+        "rpuntag-call": agent("direct", "cleanup-agent-runner", "agent_role.direct", "uma"),
+    },
+    "lambda_role_chain": {
+        "lchain-assume-1": service("service.aws_service"),
+        "lchain-assume-2": workload("workload.service_issued"),
+        "lchain-call-2": workload("workload.service_issued"),
+    },
+    "identity_center_user_bare": {
+        "idcbare-call": human("direct", "human.identity_center"),
+    },
     "workload_patterns": {
         "workpat-role": workload("workload.configured"),
         "workpat-user": workload("workload.configured"),
@@ -371,6 +390,9 @@ EXPECTED_WITHOUT_PATTERNS: dict[str, Verdict] = {
     "rolepat-assume": human("direct", "human.iam_user", "uma"),
     "rolepat-call": human("direct", OTHER_ROLE, "uma", "medium"),
     "rolepat-call-other-role": human("direct", OTHER_ROLE, None, "medium"),
+    "rpuntag-create": human("direct", "human.iam_user", "rpadmin"),
+    "rpuntag-assume": human("direct", "human.iam_user", "uma"),
+    "rpuntag-call": human("direct", OTHER_ROLE, "uma", "medium"),
     "workpat-role": human("direct", OTHER_ROLE, None, "medium"),
     "workpat-user": human("direct", "human.iam_user", "svc-backup"),
     "workpat-user-human": human("direct", "human.iam_user", "victor"),
@@ -529,13 +551,26 @@ def test_evidence(classified: dict[str, dict[str, Any]]) -> None:
             "no MCP mark on the call"
         ),
         "rolepat-call": (
-            "role nightly-agent-runner is an agent role (configured pattern); "
+            "role nightly-agent-runner is an agent role (configured pattern %-agent-runner); "
+            "no MCP mark on the call"
+        ),
+        "rpuntag-call": (
+            "role cleanup-agent-runner is an agent role (configured pattern %-agent-runner); "
             "no MCP mark on the call"
         ),
         "createrole-plain-call": (
-            "credentials issued to PlainLambdaRole by lambda.amazonaws.com "
-            "(session ASIACREATEROLE000002)"
+            "session ASIACREATEROLE000002 of PlainLambdaRole, whose credentials "
+            "lambda.amazonaws.com issued"
         ),
+        "lchain-assume-2": (
+            "session ASIALAMBDACHAIN00001 of OrderFnRole, whose credentials "
+            "lambda.amazonaws.com issued"
+        ),
+        "lchain-call-2": (
+            "session ASIALAMBDACHAIN00002 of LedgerWriterRole, chained from OrderFnRole whose "
+            "credentials lambda.amazonaws.com issued (chain root ASIALAMBDACHAIN00001)"
+        ),
+        "idcbare-call": "userIdentity.type=IdentityCenterUser",
         "lambda-call-unjoined": (
             "key ASIALAMBDAOLDKEY0001 joins no issuing event; the 2 session(s) of "
             "OrderProcessorLambdaRole named order-processor in the logs were issued by "
@@ -586,6 +621,9 @@ SESSION_KEYS = {
     "ASIASOURCEIDENTITY02",
     "ASIASOURCEIDENTITY03",
     "ASIAAGENTROLEPATTERN",
+    "ASIAROLEPATUNTAGGED1",
+    "ASIALAMBDACHAIN00001",
+    "ASIALAMBDACHAIN00002",
     "ASIACHAINCYCLE000001",
     "ASIACHAINCYCLE000002",
     "ASIASNAPSHOTAGENT001",
@@ -872,6 +910,8 @@ def test_role_agent_observations(warehouse: Path) -> None:
          "CreateRole createrole-agent", True, "Usage=Agent"),
         (A1, "PlainLambdaRole", at("2026-07-15T10:02:12"), "CreateRole createrole-plain", False,
          None),
+        (A1, "cleanup-agent-runner", at("2026-09-03T08:00:00"), "CreateRole rpuntag-create",
+         False, None),
         (A2, "TagLaterRole", at("2026-08-02T09:00:00"), "TagRole tagrole-tag", True,
          "Usage=Agent"),
         (A2, "TagLaterRole", at("2026-08-04T09:00:00"), "UntagRole tagrole-untag", False, None),
