@@ -331,6 +331,7 @@ WITH features AS (
         em.own_grant_resource,
         ua.client AS ua_client,
         ua.awslabs_mcp_server,
+        ua.awslabs_mcp_marker,
         coalesce(o.is_agent, false) OR p_agent_role.kind IS NOT NULL AS agent_role,
         -- What made the role an agent role: an observation that says so, else the pattern (an
         -- observation without the tag is no evidence of it).
@@ -400,8 +401,10 @@ ruled AS (
             WHEN downstream_of IS NOT NULL THEN 3
             WHEN is_mcp_grant THEN 4
             WHEN grant_event_id IS NOT NULL THEN 5
+            -- An awslabs MCP user agent is an MCP mark too (facts doc s.4): an agent session
+            -- using an awslabs server is on the self-managed MCP path, not the bypass.
             WHEN (agent_tag OR mcp_server_tag IS NOT NULL OR agent_source_identity)
-                AND (mcp_server_tag IS NOT NULL OR mcp_source_identity)
+                AND (mcp_server_tag IS NOT NULL OR mcp_source_identity OR awslabs_mcp_server IS NOT NULL)
                 THEN 6
             WHEN agent_tag OR agent_source_identity THEN 7
             WHEN awslabs_mcp_server IS NOT NULL THEN 8
@@ -456,7 +459,9 @@ final AS (
             WHEN 3 THEN r.downstream_mcp_principal
             WHEN 4 THEN r.own_grant_mcp_principal
             WHEN 5 THEN r.grant_mcp_principal
-            WHEN 6 THEN coalesce(r.mcp_server_tag, r.session_role_name, r.session_issuer_name)
+            WHEN 6 THEN coalesce(
+                r.mcp_server_tag, r.awslabs_mcp_server, r.session_role_name, r.session_issuer_name
+            )
             WHEN 7 THEN coalesce(r.session_role_name, r.session_issuer_name)
             WHEN 8 THEN r.awslabs_mcp_server
             WHEN 9 THEN r.session_issuer_name
@@ -491,6 +496,7 @@ final AS (
             WHEN 6 THEN concat_ws('; ',
                 'session ' || r.access_key_id || ' tags {' || r.tag_text || '}',
                 'sourceIdentity=' || r.chain_source_identity,
+                'userAgent has ' || r.awslabs_mcp_marker,
                 CASE WHEN r.root_key <> r.access_key_id THEN 'chain root ' || r.root_key END
             )
             WHEN 7 THEN concat_ws('; ',

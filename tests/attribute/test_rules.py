@@ -216,6 +216,17 @@ EXPECTED: dict[str, dict[str, Verdict]] = {
             confidence="medium",
         ),
     },
+    "awslabs_user_agent_agent_tag": {
+        "uatag-assume": human("direct", "human.iam_user", "uadev"),
+        # The awslabs user agent is an MCP mark for agent sessions: not the bypass.
+        "uatag-call-awslabs": agent(
+            "mcp_self_managed", "cloudwatch-mcp-server", "agent_session.mcp", "uadev"
+        ),
+        "uatag-call-awslabs-legacy-cli": agent(
+            "mcp_self_managed", "aws-api-mcp-server", "agent_session.mcp", "uadev"
+        ),
+        "uatag-call-cli": agent("direct", "AgentRuntimeRole", "agent_session.direct", "uadev"),
+    },
     "tag_role_during_period": {
         "tagrole-assume-1": human("direct", "human.iam_user", "mia"),
         "tagrole-call-before": human("direct", OTHER_ROLE, "mia", "medium"),
@@ -495,6 +506,8 @@ def test_clients(classified: dict[str, dict[str, Any]]) -> None:
         "mcpdoc-down-1": "sdk",
         "awslabs-legacy-boto3": "mcp",
         "awslabs-modern-cli": "mcp",
+        "uatag-call-awslabs-legacy-cli": "mcp",
+        "uatag-call-cli": "cli",
         "console-call-flag": "console",
         "console-call-ua-only": "console",
         "createrole-agent": "iac",
@@ -542,6 +555,15 @@ def test_evidence(classified: dict[str, dict[str, Any]]) -> None:
         ),
         "tagsl-call-3": "session ASIATAGSLIST00000002 tags {Usage=agent}; no MCP mark",
         "srcid-call-unjoined": "sourceIdentity=agent:cron; no MCP mark",
+        "uatag-call-awslabs": (
+            "session ASIAUATAG00000000001 tags {Usage=Agent}; "
+            "userAgent has md/awslabs#mcp#cloudwatch-mcp-server"
+        ),
+        "uatag-call-awslabs-legacy-cli": (
+            "session ASIAUATAG00000000001 tags {Usage=Agent}; "
+            "userAgent has awslabs/mcp/aws-api-mcp-server"
+        ),
+        "uatag-call-cli": "session ASIAUATAG00000000001 tags {Usage=Agent}; no MCP mark",
         "awslabs-legacy-cli": "userAgent names awslabs MCP server aws-api-mcp-server",
         "tagrole-call-after": (
             "role TagLaterRole is an agent role (TagRole tagrole-tag); no MCP mark on the call"
@@ -604,6 +626,7 @@ SESSION_KEYS = {
     "ASIATRANS000000000005",
     "ASIAFAILED0000000001",
     "ASIAAWSLABSTAGGED001",
+    "ASIAUATAG00000000001",
     "ASIATAGROLE000000001",
     "ASIATAGROLE000000002",
     "ASIATAGROLE000000003",
