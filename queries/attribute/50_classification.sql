@@ -35,6 +35,7 @@ SELECT
     s.issued_key,
     s.root_key,
     s.root_role_name,
+    s.chain_truncated,
     s.role_name AS session_role_name,
     s.caller_invoked_by,
     s.root_caller_type,
@@ -306,6 +307,8 @@ WITH features AS (
         s.issued_key IS NOT NULL AS session_joined,
         s.root_key,
         s.root_role_name,
+        coalesce(s.chain_truncated, false) AS chain_truncated,
+        cfg.chain_max_depth,
         s.session_role_name,
         s.caller_invoked_by,
         s.root_caller_type,
@@ -350,6 +353,7 @@ WITH features AS (
         sn.root_caller_invoked_by AS named_root_caller_invoked_by,
         sn.example_key AS named_example_key
     FROM attribution_events AS e
+    CROSS JOIN attribution_settings AS cfg
     LEFT JOIN classification_sessions AS s ON s.issued_key = e.access_key_id
     LEFT JOIN classification_links AS dl ON dl.link = 'request' AND dl.link_key = e.request_id
     LEFT JOIN classification_event_marks AS em
@@ -482,6 +486,10 @@ final AS (
         coalesce(r.own_tool_name, r.downstream_tool_name) AS mcp_tool,
         r.session_joined,
         coalesce(r.root_key, r.access_key_id) AS session_root,
+        -- Rules that read the session's chain (inherited tags and source identity, the root's
+        -- caller, the absence of chain marks) on a chain cut at chain_max_depth: classify.py
+        -- lowers their confidence to medium, and the evidence says so.
+        r.chain_truncated AND r.rule IN (6, 7, 13, 24) AS chain_truncated,
         -- The evidence sentence is composed by the events_classified view
         -- (queries/views/50_events_classified.sql) from the event's own fields and this
         -- detail: the values the deciding rule found outside the event (NULL where it found
@@ -497,12 +505,14 @@ final AS (
                 'session ' || r.access_key_id || ' tags {' || r.tag_text || '}',
                 'sourceIdentity=' || r.chain_source_identity,
                 'userAgent has ' || r.awslabs_mcp_marker,
-                CASE WHEN r.root_key <> r.access_key_id THEN 'chain root ' || r.root_key END
+                CASE WHEN r.root_key <> r.access_key_id THEN 'chain root ' || r.root_key END,
+                CASE WHEN r.chain_truncated THEN 'chain truncated at depth ' || r.chain_max_depth END
             )
             WHEN 7 THEN concat_ws('; ',
                 'session ' || r.access_key_id || ' tags {' || r.tag_text || '}',
                 'sourceIdentity=' || r.chain_source_identity,
-                'no MCP mark'
+                'no MCP mark',
+                CASE WHEN r.chain_truncated THEN 'chain truncated at depth ' || r.chain_max_depth END
             )
             WHEN 9 THEN r.agent_role_observed_by
             -- The service issued the chain root's credentials, not necessarily the event's.
@@ -516,6 +526,7 @@ final AS (
                     ELSE ', whose credentials ' || coalesce(r.root_caller_invoked_by, 'an AWS service')
                         || ' issued'
                 END
+                || CASE WHEN r.chain_truncated THEN '; chain truncated at depth ' || r.chain_max_depth ELSE '' END
             WHEN 16 THEN r.web_identity_provider
             WHEN 18 THEN 'key ' || r.access_key_id || ' joins no issuing event; the '
                 || r.named_sessions || ' session(s) of ' || r.session_issuer_name || ' named '
@@ -523,6 +534,7 @@ final AS (
                 || coalesce(r.named_root_caller_invoked_by, 'an AWS service')
                 || ' (e.g. session ' || r.named_example_key || ')'
             WHEN 23 THEN r.issued_by_call
+            WHEN 24 THEN CASE WHEN r.chain_truncated THEN 'chain truncated at depth ' || r.chain_max_depth END
         END AS evidence_detail
     FROM ruled AS r
 )

@@ -59,6 +59,7 @@ SELECT
         WHEN 'human.other_role'
             THEN 'role ' || coalesce(session_issuer_name, '?')
                 || ' with no agent, MCP, service or workload mark'
+                || coalesce('; ' || evidence_detail, '')
         ELSE 'userIdentity.type=' || coalesce(principal_type, 'absent')
     END AS evidence,
     confidence,

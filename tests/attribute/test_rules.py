@@ -379,6 +379,21 @@ EXPECTED: dict[str, dict[str, Verdict]] = {
         "cycle-call-a": agent("direct", "CycleRoleA", "agent_session.direct"),
         "cycle-call-b": agent("direct", "CycleRoleB", "agent_session.direct"),
     },
+    "chain_beyond_max_depth": {
+        "deep-assume-1": human("direct", "human.iam_user", "deepdan"),
+        # Made with sessions 1 to 11: their chains reach session 1 within 10 hops.
+        **{
+            f"deep-assume-{i}": agent(
+                "direct", f"DeepHop{i - 1}Role", "agent_session.direct", "deepdan"
+            )
+            for i in range(2, 13)
+        },
+        # Session 12's walk stops at session 2 (depth 10) while session 1 is its parent: the
+        # root is unknown, so is the person; the verdict read the chain, confidence drops.
+        "deep-call-12": agent(
+            "direct", "DeepHop12Role", "agent_session.direct", None, confidence="medium"
+        ),
+    },
     "snapshot_agent_role": {
         "snap-assume-agent": human("direct", "human.iam_user", "otto"),
         # Tagged Usage=Agent only in the IAM snapshot (imported below): the MCP bypass.
@@ -529,6 +544,7 @@ def test_session_join_and_root(classified: dict[str, dict[str, Any]]) -> None:
         "cycle-call-a": (True, "ASIACHAINCYCLE000002"),
         "cycle-call-b": (True, "ASIACHAINCYCLE000001"),
         "ci-chain-call": (True, "ASIACIWEBIDENTITY001"),
+        "deep-call-12": (True, "ASIADEEPCHAIN0000002"),
         "lambda-call-unjoined": (False, "ASIALAMBDAOLDKEY0001"),
         "emptykey-call": (False, None),
         "emptykey-console-login": (False, None),
@@ -564,6 +580,11 @@ def test_evidence(classified: dict[str, dict[str, Any]]) -> None:
             "userAgent has awslabs/mcp/aws-api-mcp-server"
         ),
         "uatag-call-cli": "session ASIAUATAG00000000001 tags {Usage=Agent}; no MCP mark",
+        "deep-assume-12": "session ASIADEEPCHAIN0000011 tags {Usage=Agent}; no MCP mark",
+        "deep-call-12": (
+            "session ASIADEEPCHAIN0000012 tags {Usage=Agent}; no MCP mark; "
+            "chain truncated at depth 10"
+        ),
         "awslabs-legacy-cli": "userAgent names awslabs MCP server aws-api-mcp-server",
         "tagrole-call-after": (
             "role TagLaterRole is an agent role (TagRole tagrole-tag); no MCP mark on the call"
@@ -650,6 +671,7 @@ SESSION_KEYS = {
     "ASIACHAINCYCLE000001",
     "ASIACHAINCYCLE000002",
     "ASIASNAPSHOTAGENT001",
+    *(f"ASIADEEPCHAIN{i:07d}" for i in range(1, 13)),
     "ASIASNAPSHOTHUMAN001",
 }
 
@@ -851,6 +873,27 @@ def test_session_chain_cycle_terminates(sessions: dict[str, dict[str, Any]]) -> 
         "chain_depth": 1,
         "effective_tags": {"Usage": "Agent"},
     }
+
+
+def test_session_chain_beyond_max_depth(sessions: dict[str, dict[str, Any]]) -> None:
+    columns = ("parent_key", "root_key", "chain_depth", "chain_truncated", "root_caller_type")
+    # Within the bound: the real root, issued to IAM user deepdan.
+    assert pick(sessions["ASIADEEPCHAIN0000011"], *columns) == {
+        "parent_key": "ASIADEEPCHAIN0000010",
+        "root_key": "ASIADEEPCHAIN0000001",
+        "chain_depth": 10,
+        "chain_truncated": False,
+        "root_caller_type": "IAMUser",
+    }
+    # Cut at the bound: the furthest session reached is no root, and says so.
+    assert pick(sessions["ASIADEEPCHAIN0000012"], *columns) == {
+        "parent_key": "ASIADEEPCHAIN0000011",
+        "root_key": "ASIADEEPCHAIN0000002",
+        "chain_depth": 10,
+        "chain_truncated": True,
+        "root_caller_type": "AssumedRole",
+    }
+    assert not any(s["chain_truncated"] for k, s in sessions.items() if k != "ASIADEEPCHAIN0000012")
 
 
 def test_session_of_other_sts_calls(sessions: dict[str, dict[str, Any]]) -> None:
