@@ -155,11 +155,12 @@ LEFT JOIN transitive_keys AS k ON k.issued_key = m.issued_key;
 DROP TABLE session_events;
 
 CREATE OR REPLACE TEMP TABLE session_chain AS
-WITH RECURSIVE walk (issued_key, ancestor_key, depth, path) AS (
-    SELECT issued_key, issued_key, 0, [issued_key]
+WITH RECURSIVE walk (issued_key, ancestor_key, depth, acted_at, path) AS (
+    SELECT issued_key, issued_key, 0, NULL::TIMESTAMPTZ, [issued_key]
     FROM session_nodes
     UNION ALL
-    SELECT w.issued_key, p.issued_key, w.depth + 1, list_append(w.path, p.issued_key)
+    -- acted_at: when the ancestor acted in this chain, by assuming the session below it.
+    SELECT w.issued_key, p.issued_key, w.depth + 1, c.issued_at, list_append(w.path, p.issued_key)
     FROM walk AS w
     JOIN session_nodes AS c ON c.issued_key = w.ancestor_key
     JOIN session_nodes AS p ON p.issued_key = c.parent_key
@@ -174,6 +175,7 @@ SELECT
     w.issued_key,
     w.ancestor_key,
     w.depth,
+    w.acted_at,
     p.issued_key IS NOT NULL AS cut
 FROM walk AS w
 LEFT JOIN session_nodes AS c ON c.issued_key = w.ancestor_key

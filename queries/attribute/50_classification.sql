@@ -1,15 +1,18 @@
 -- name: 50_classification
 -- description: Every event with who acted and through which path. Rules, first match wins
---   (README, "Attribution rules"): 1 managed MCP; 2 agent sessions (session tags, source
---   identity); 3 awslabs MCP user agent; 4 agent roles on the direct path (the MCP bypass);
---   5 AWS services; 6 workloads (last: a key that joins no issuing event, whose role and session
---   name the logs show only in sessions an AWS service obtained); 7 people (console, then
---   direct); 8 unknown. Each row says which rule decided (classified_by), the field values that
---   decided (evidence: composed by the events_classified view from the event and
---   evidence_detail), its confidence and the rules_version in force. Everything that is not per event is computed first, per
---   distinct key, into small tables (session marks, configured-pattern matches per distinct
---   value, role agent intervals, MCP links), so the pass over the events is one streaming scan
---   with equality hash joins against small tables: no correlated subquery, no as-of join.
+--   (README, "Rules"; attribution_rules numbers them in that order): managed MCP; agent
+--   sessions (session tags, source identity); chains an agent started, with an MCP mark; the
+--   awslabs MCP user agent; agent roles on the direct path (the MCP bypass); chains an agent
+--   started, on the direct path; AWS services; workloads (last: a key that joins no issuing
+--   event, whose role and session name the logs show only in sessions an AWS service
+--   obtained); unknown identities; people (console, then direct). Each row says which rule
+--   decided (classified_by), the field values that decided (evidence: composed by the
+--   events_classified view from the event and evidence_detail), its confidence and the
+--   rules_version in force. Everything that is not per event is computed first, per
+--   distinct key, into small tables (session marks, chain marks, configured-pattern matches per
+--   distinct value, role agent intervals, MCP links), so the pass over the events is one
+--   streaming scan with equality hash joins against small tables: no correlated subquery, no
+--   as-of join.
 -- params: none (reads the temp tables built by 10_* to 40_*, attribution_settings,
 --   attribution_patterns, and attribution_events: the events with each row's file_index and
 --   file_row_number, which classify.py uses to write the verdicts next to the event columns)
@@ -97,6 +100,9 @@ candidates AS (
     UNION
     SELECT unnest(['agent_role', 'workload_role']), session_issuer_name FROM distinct_values
     UNION
+    -- The roles of a chain's sessions, for the agent-role test of the chain rules.
+    SELECT 'agent_role', role_name FROM sessions
+    UNION
     SELECT 'workload_user', iam_user_name FROM distinct_values
     UNION
     SELECT unnest(['agent_source_identity', 'mcp_source_identity']), source_identity
@@ -169,6 +175,61 @@ SELECT
     observed_by
 FROM ordered
 WHERE n = 1 AND observed_by LIKE 'snapshot %';
+
+CREATE OR REPLACE TEMP TABLE classification_chain_marks AS
+-- Sessions whose chain passes through an agent: a session above them (depth > 0 in the walk)
+-- that carries the agent tag or an MCP server tag (its own or inherited, transitive or not), or
+-- that is of an agent role when it acted (its agent tag in force when it assumed the session
+-- below it, or a configured agent-role pattern). Calls carry no tags, and AWS passes on only
+-- transitive session tags and never role tags; but the actor after a role hop is still the
+-- agent (rules agent_chain.*). The nearest such session is the one the evidence names; the
+-- nearest MCP server tag is the chain's MCP mark. Only sessions with such a chain have a row.
+WITH ancestors AS (
+    SELECT
+        w.issued_key,
+        w.depth,
+        w.ancestor_key,
+        coalesce(a.role_name, a.session_name) AS ancestor_name,
+        m.agent_tag OR m.mcp_server_tag IS NOT NULL AS agent_session,
+        m.mcp_server_tag,
+        m.tag_text,
+        CASE
+            WHEN o.is_agent THEN o.observed_by
+            ELSE 'configured pattern ' || pr.pattern
+        END AS agent_role_by
+    FROM session_chain AS w
+    JOIN sessions AS a ON a.issued_key = w.ancestor_key
+    LEFT JOIN classification_sessions AS m ON m.issued_key = w.ancestor_key
+    LEFT JOIN classification_role_intervals AS o
+        ON o.account_id = a.role_account_id
+        AND o.role_name = a.role_name
+        AND w.acted_at >= o.valid_from
+        AND w.acted_at < o.valid_to
+    LEFT JOIN classification_pattern_matches AS pr
+        ON pr.kind = 'agent_role' AND pr.value = a.role_name
+    WHERE w.depth > 0
+),
+
+marked AS (
+    SELECT
+        *,
+        CASE
+            WHEN agent_session THEN 'tags {' || tag_text || '}'
+            ELSE 'an agent role: ' || agent_role_by
+        END AS mark_text
+    FROM ancestors
+    WHERE agent_session OR agent_role_by IS NOT NULL
+)
+
+SELECT
+    issued_key,
+    arg_min(ancestor_key, depth) AS chain_mark_key,
+    arg_min(ancestor_name, depth) AS chain_mark_name,
+    arg_min(mark_text, depth) AS chain_mark_text,
+    arg_min(mcp_server_tag, depth) FILTER (WHERE mcp_server_tag IS NOT NULL) AS chain_mcp_server_tag,
+    arg_min(ancestor_key, depth) FILTER (WHERE mcp_server_tag IS NOT NULL) AS chain_mcp_key
+FROM marked
+GROUP BY issued_key;
 
 CREATE OR REPLACE TEMP TABLE classification_links AS
 -- Managed-MCP links per key: downstream request ids, tool-call events, MCP grants (own event),
@@ -278,23 +339,25 @@ SELECT * FROM (VALUES
     (5, 'mcp_managed.oauth_session', 'agent', 'mcp_managed', 'high'),
     (6, 'agent_session.mcp', 'agent', 'mcp_self_managed', 'high'),
     (7, 'agent_session.direct', 'agent', 'direct', 'high'),
-    (8, 'awslabs_user_agent', 'agent', 'mcp_self_managed', 'medium'),
-    (9, 'agent_role.direct', 'agent', 'direct', 'high'),
-    (10, 'service.aws_service', 'service', 'service', 'high'),
-    (11, 'service.service_linked_role', 'service', 'service', 'high'),
-    (12, 'service.service_event', 'service', 'service', 'high'),
-    (13, 'workload.service_issued', 'workload', 'direct', 'high'),
-    (14, 'workload.ec2_role_delivery', 'workload', 'direct', 'high'),
-    (15, 'workload.instance_session', 'workload', 'direct', 'high'),
-    (16, 'workload.web_identity', 'workload', 'direct', 'high'),
-    (17, 'workload.configured', 'workload', 'direct', 'high'),
-    (18, 'workload.service_issued_by_name', 'workload', 'direct', 'medium'),
-    (19, 'unknown', 'unknown', 'none', 'low'),
-    (20, 'human.console', 'human', 'console', 'high'),
-    (21, 'human.identity_center', 'human', 'direct', 'high'),
-    (22, 'human.iam_user', 'human', 'direct', 'high'),
-    (23, 'human.federated', 'human', 'direct', 'high'),
-    (24, 'human.other_role', 'human', 'direct', 'medium')
+    (8, 'agent_chain.mcp', 'agent', 'mcp_self_managed', 'high'),
+    (9, 'awslabs_user_agent', 'agent', 'mcp_self_managed', 'medium'),
+    (10, 'agent_role.direct', 'agent', 'direct', 'high'),
+    (11, 'agent_chain.direct', 'agent', 'direct', 'high'),
+    (12, 'service.aws_service', 'service', 'service', 'high'),
+    (13, 'service.service_linked_role', 'service', 'service', 'high'),
+    (14, 'service.service_event', 'service', 'service', 'high'),
+    (15, 'workload.service_issued', 'workload', 'direct', 'high'),
+    (16, 'workload.ec2_role_delivery', 'workload', 'direct', 'high'),
+    (17, 'workload.instance_session', 'workload', 'direct', 'high'),
+    (18, 'workload.web_identity', 'workload', 'direct', 'high'),
+    (19, 'workload.configured', 'workload', 'direct', 'high'),
+    (20, 'workload.service_issued_by_name', 'workload', 'direct', 'medium'),
+    (21, 'unknown', 'unknown', 'none', 'low'),
+    (22, 'human.console', 'human', 'console', 'high'),
+    (23, 'human.identity_center', 'human', 'direct', 'high'),
+    (24, 'human.iam_user', 'human', 'direct', 'high'),
+    (25, 'human.federated', 'human', 'direct', 'high'),
+    (26, 'human.other_role', 'human', 'direct', 'medium')
 ) AS t(rule, classified_by, actor_kind, access_path, confidence);
 
 CREATE OR REPLACE TEMP VIEW classification AS
@@ -309,6 +372,7 @@ WITH features AS (
         s.root_role_name,
         coalesce(s.chain_truncated, false) AS chain_truncated,
         cfg.chain_max_depth,
+        cfg.mcp_server_tag_key,
         s.session_role_name,
         s.caller_invoked_by,
         s.root_caller_type,
@@ -320,6 +384,11 @@ WITH features AS (
         coalesce(s.agent_tag, false) AS agent_tag,
         s.mcp_server_tag,
         s.tag_text,
+        cm.chain_mark_key,
+        cm.chain_mark_name,
+        cm.chain_mark_text,
+        cm.chain_mcp_server_tag,
+        cm.chain_mcp_key,
         dl.tool_event_id AS downstream_of,
         em.own_tool_name,
         em.own_mcp_principal,
@@ -355,6 +424,7 @@ WITH features AS (
     FROM attribution_events AS e
     CROSS JOIN attribution_settings AS cfg
     LEFT JOIN classification_sessions AS s ON s.issued_key = e.access_key_id
+    LEFT JOIN classification_chain_marks AS cm ON cm.issued_key = e.access_key_id
     LEFT JOIN classification_links AS dl ON dl.link = 'request' AND dl.link_key = e.request_id
     LEFT JOIN classification_event_marks AS em
         ON em.event_position = (e.file_index::BIGINT << 32) + e.file_row_number
@@ -411,34 +481,42 @@ ruled AS (
                 AND (mcp_server_tag IS NOT NULL OR mcp_source_identity OR awslabs_mcp_server IS NOT NULL)
                 THEN 6
             WHEN agent_tag OR agent_source_identity THEN 7
-            WHEN awslabs_mcp_server IS NOT NULL THEN 8
-            WHEN principal_type = 'AssumedRole' AND agent_role THEN 9
-            WHEN principal_type = 'AWSService' THEN 10
-            WHEN session_issuer_arn LIKE '%:role/aws-service-role/%' THEN 11
-            WHEN principal_type IS NULL AND event_type = 'AwsServiceEvent' THEN 12
-            WHEN root_caller_type = 'AWSService' THEN 13
-            WHEN ec2_role_delivery IS NOT NULL THEN 14
+            -- A chain an agent started, past a role hop that dropped its marks: the same MCP
+            -- marks as rule 2 (the chain's MCPServer tag, an awslabs user agent) decide the path.
+            -- Tested before the awslabs rule (the credentials say more than the user agent);
+            -- without an MCP mark, after the call's own agent role (which names the role).
+            WHEN chain_mark_key IS NOT NULL
+                AND (chain_mcp_server_tag IS NOT NULL OR awslabs_mcp_server IS NOT NULL)
+                THEN 8
+            WHEN awslabs_mcp_server IS NOT NULL THEN 9
+            WHEN principal_type = 'AssumedRole' AND agent_role THEN 10
+            WHEN chain_mark_key IS NOT NULL THEN 11
+            WHEN principal_type = 'AWSService' THEN 12
+            WHEN session_issuer_arn LIKE '%:role/aws-service-role/%' THEN 13
+            WHEN principal_type IS NULL AND event_type = 'AwsServiceEvent' THEN 14
+            WHEN root_caller_type = 'AWSService' THEN 15
+            WHEN ec2_role_delivery IS NOT NULL THEN 16
             -- The prefix test first: the pattern is then matched on few names.
             WHEN starts_with(session_name, 'i-') AND regexp_matches(session_name, '^i-[0-9a-f]{8,17}$')
-                THEN 15
-            WHEN workload_web_identity THEN 16
-            WHEN workload_pattern THEN 17
-            WHEN named_sessions IS NOT NULL THEN 18
-            WHEN principal_type IN ('Unknown', 'AWSAccount') OR principal_type IS NULL THEN 19
+                THEN 17
+            WHEN workload_web_identity THEN 18
+            WHEN workload_pattern THEN 19
+            WHEN named_sessions IS NOT NULL THEN 20
+            WHEN principal_type IN ('Unknown', 'AWSAccount') OR principal_type IS NULL THEN 21
             WHEN coalesce(session_credential_from_console, false)
                 OR event_type = 'AwsConsoleSignIn'
                 OR ua_client = 'console'
-                THEN 20
+                THEN 22
             WHEN principal_type IN ('IdentityCenterUser')
                 OR on_behalf_of_user_id IS NOT NULL
                 OR session_issuer_arn LIKE '%:role/aws-reserved/sso.amazonaws.com/%'
-                THEN 21
-            WHEN principal_type IN ('IAMUser', 'Root') THEN 22
+                THEN 23
+            WHEN principal_type IN ('IAMUser', 'Root') THEN 24
             WHEN principal_type IN ('SAMLUser', 'FederatedUser', 'WebIdentityUser', 'Directory')
                 OR issued_by_call = 'AssumeRoleWithSAML'
-                THEN 23
-            WHEN principal_type = 'AssumedRole' THEN 24
-            ELSE 19
+                THEN 25
+            WHEN principal_type = 'AssumedRole' THEN 26
+            ELSE 21
         END AS rule
     FROM features
 ),
@@ -453,8 +531,8 @@ final AS (
             WHEN r.awslabs_mcp_server IS NOT NULL OR r.event_type = 'AwsMcpEvent' OR r.invoked_by_mcp
                 THEN 'mcp'
             WHEN coalesce(r.ua_client, 'unknown') <> 'unknown' THEN r.ua_client
-            WHEN r.rule = 20 THEN 'console'
-            WHEN r.rule BETWEEN 10 AND 12 THEN 'service'
+            WHEN r.rule = 22 THEN 'console'
+            WHEN r.rule BETWEEN 12 AND 14 THEN 'service'
             ELSE 'unknown'
         END AS ENUM ('console', 'cli', 'sdk', 'iac', 'mcp', 'service', 'unknown')) AS client,
         CASE r.rule
@@ -467,11 +545,15 @@ final AS (
                 r.mcp_server_tag, r.awslabs_mcp_server, r.session_role_name, r.session_issuer_name
             )
             WHEN 7 THEN coalesce(r.session_role_name, r.session_issuer_name)
-            WHEN 8 THEN r.awslabs_mcp_server
-            WHEN 9 THEN r.session_issuer_name
+            WHEN 9 THEN r.awslabs_mcp_server
+            WHEN 8 THEN coalesce(
+                r.chain_mcp_server_tag, r.awslabs_mcp_server, r.chain_mark_name
+            )
+            WHEN 10 THEN r.session_issuer_name
+            WHEN 11 THEN r.chain_mark_name
         END AS agent_name,
         CASE
-            WHEN r.rule BETWEEN 10 AND 18 THEN NULL  -- services and workloads
+            WHEN r.rule BETWEEN 12 AND 20 THEN NULL  -- services and workloads
             ELSE coalesce(
                 r.on_behalf_of_user_id,
                 r.chain_source_identity,
@@ -489,7 +571,10 @@ final AS (
         -- Rules that read the session's chain (inherited tags and source identity, the root's
         -- caller, the absence of chain marks) on a chain cut at chain_max_depth: classify.py
         -- lowers their confidence to medium, and the evidence says so.
-        r.chain_truncated AND r.rule IN (6, 7, 13, 24) AS chain_truncated,
+        r.chain_truncated AND r.rule IN (
+            6, 7, 8,
+            11, 15, 26
+        ) AS chain_truncated,
         -- The evidence sentence is composed by the events_classified view
         -- (queries/views/50_events_classified.sql) from the event's own fields and this
         -- detail: the values the deciding rule found outside the event (NULL where it found
@@ -514,9 +599,26 @@ final AS (
                 'no MCP mark',
                 CASE WHEN r.chain_truncated THEN 'chain truncated at depth ' || r.chain_max_depth END
             )
-            WHEN 9 THEN r.agent_role_observed_by
+            WHEN 8 THEN concat_ws('; ',
+                'session ' || r.access_key_id || ' of '
+                    || coalesce(r.session_role_name, r.session_issuer_name, '?')
+                    || ' is chained from session ' || r.chain_mark_key || ' of '
+                    || coalesce(r.chain_mark_name, '?') || ' (' || r.chain_mark_text || ')',
+                r.mcp_server_tag_key || '=' || r.chain_mcp_server_tag || ' on session ' || r.chain_mcp_key,
+                'userAgent has ' || r.awslabs_mcp_marker,
+                CASE WHEN r.chain_truncated THEN 'chain truncated at depth ' || r.chain_max_depth END
+            )
+            WHEN 10 THEN r.agent_role_observed_by
+            WHEN 11 THEN concat_ws('; ',
+                'session ' || r.access_key_id || ' of '
+                    || coalesce(r.session_role_name, r.session_issuer_name, '?')
+                    || ' is chained from session ' || r.chain_mark_key || ' of '
+                    || coalesce(r.chain_mark_name, '?') || ' (' || r.chain_mark_text || ')',
+                'no MCP mark',
+                CASE WHEN r.chain_truncated THEN 'chain truncated at depth ' || r.chain_max_depth END
+            )
             -- The service issued the chain root's credentials, not necessarily the event's.
-            WHEN 13 THEN 'session ' || r.access_key_id || ' of '
+            WHEN 15 THEN 'session ' || r.access_key_id || ' of '
                 || coalesce(r.session_role_name, r.session_issuer_name, '?')
                 || CASE
                     WHEN r.root_key <> r.access_key_id
@@ -527,14 +629,14 @@ final AS (
                         || ' issued'
                 END
                 || CASE WHEN r.chain_truncated THEN '; chain truncated at depth ' || r.chain_max_depth ELSE '' END
-            WHEN 16 THEN r.web_identity_provider
-            WHEN 18 THEN 'key ' || r.access_key_id || ' joins no issuing event; the '
+            WHEN 18 THEN r.web_identity_provider
+            WHEN 20 THEN 'key ' || r.access_key_id || ' joins no issuing event; the '
                 || r.named_sessions || ' session(s) of ' || r.session_issuer_name || ' named '
                 || r.session_name || ' in the logs were issued by '
                 || coalesce(r.named_root_caller_invoked_by, 'an AWS service')
                 || ' (e.g. session ' || r.named_example_key || ')'
-            WHEN 23 THEN r.issued_by_call
-            WHEN 24 THEN CASE WHEN r.chain_truncated THEN 'chain truncated at depth ' || r.chain_max_depth END
+            WHEN 25 THEN r.issued_by_call
+            WHEN 26 THEN CASE WHEN r.chain_truncated THEN 'chain truncated at depth ' || r.chain_max_depth END
         END AS evidence_detail
     FROM ruled AS r
 )

@@ -25,6 +25,8 @@ SELECT
             THEN 'signInSessionArn=' || sign_in_session_arn || ' granted by ' || evidence_detail
         WHEN 'agent_session.mcp' THEN evidence_detail
         WHEN 'agent_session.direct' THEN evidence_detail
+        WHEN 'agent_chain.mcp' THEN evidence_detail
+        WHEN 'agent_chain.direct' THEN evidence_detail
         WHEN 'awslabs_user_agent' THEN 'userAgent names awslabs MCP server ' || agent_name
         WHEN 'agent_role.direct'
             THEN 'role ' || session_issuer_name || ' is an agent role (' || evidence_detail

@@ -394,6 +394,34 @@ EXPECTED: dict[str, dict[str, Verdict]] = {
             "direct", "DeepHop12Role", "agent_session.direct", None, confidence="medium"
         ),
     },
+    "agent_chain": {
+        "achain-create": human("direct", "human.iam_user", "chainadmin"),
+        "achain-assume-1": human("direct", "human.iam_user", "chaincarol"),
+        "achain-assume-2": agent(
+            "direct", "ChainReportAgentRole", "agent_role.direct", "chaincarol"
+        ),
+        # Role tags never pass on; the actor after the hop is still the agent.
+        "achain-call-2": agent(
+            "direct", "ChainReportAgentRole", "agent_chain.direct", "chaincarol"
+        ),
+        "achain-call-2-awslabs": agent(
+            "mcp_self_managed", "dynamodb-mcp-server", "agent_chain.mcp", "chaincarol"
+        ),
+        "achain-assume-3": human("direct", "human.iam_user", "chaincarol"),
+        "achain-assume-4": agent(
+            "direct", "ChainHarnessRole", "agent_session.direct", "chaincarol"
+        ),
+        # A tag that is not transitive does not reach the next session; the chain does.
+        "achain-call-4": agent("direct", "ChainHarnessRole", "agent_chain.direct", "chaincarol"),
+        "achain-assume-5": human("direct", "human.iam_user", "chaincarol"),
+        "achain-assume-6": agent(
+            "mcp_self_managed", "ledger-mcp", "agent_session.mcp", "chaincarol"
+        ),
+        "achain-call-6": agent("mcp_self_managed", "ledger-mcp", "agent_chain.mcp", "chaincarol"),
+        "achain-assume-7": human("direct", "human.iam_user", "chaincarol"),
+        "achain-assume-8": human("direct", OTHER_ROLE, "chaincarol", "medium"),
+        "achain-call-8": human("direct", OTHER_ROLE, "chaincarol", "medium"),
+    },
     "snapshot_agent_role": {
         "snap-assume-agent": human("direct", "human.iam_user", "otto"),
         # Tagged Usage=Agent only in the IAM snapshot (imported below): the MCP bypass.
@@ -581,6 +609,25 @@ def test_evidence(classified: dict[str, dict[str, Any]]) -> None:
         ),
         "uatag-call-cli": "session ASIAUATAG00000000001 tags {Usage=Agent}; no MCP mark",
         "deep-assume-12": "session ASIADEEPCHAIN0000011 tags {Usage=Agent}; no MCP mark",
+        "achain-call-2": (
+            "session ASIAAGENTCHAIN000002 of ChainAuditReadRole is chained from session "
+            "ASIAAGENTCHAIN000001 of ChainReportAgentRole (an agent role: CreateRole "
+            "achain-create); no MCP mark"
+        ),
+        "achain-call-2-awslabs": (
+            "session ASIAAGENTCHAIN000002 of ChainAuditReadRole is chained from session "
+            "ASIAAGENTCHAIN000001 of ChainReportAgentRole (an agent role: CreateRole "
+            "achain-create); userAgent has md/awslabs#mcp#dynamodb-mcp-server"
+        ),
+        "achain-call-4": (
+            "session ASIAAGENTCHAIN000004 of ChainDeployRole is chained from session "
+            "ASIAAGENTCHAIN000003 of ChainHarnessRole (tags {Usage=Agent}); no MCP mark"
+        ),
+        "achain-call-6": (
+            "session ASIAAGENTCHAIN000006 of ChainLedgerRole is chained from session "
+            "ASIAAGENTCHAIN000005 of ChainMcpRole (tags {MCPServer=ledger-mcp, Usage=Agent}); "
+            "MCPServer=ledger-mcp on session ASIAAGENTCHAIN000005"
+        ),
         "deep-call-12": (
             "session ASIADEEPCHAIN0000012 tags {Usage=Agent}; no MCP mark; "
             "chain truncated at depth 10"
@@ -672,6 +719,7 @@ SESSION_KEYS = {
     "ASIACHAINCYCLE000002",
     "ASIASNAPSHOTAGENT001",
     *(f"ASIADEEPCHAIN{i:07d}" for i in range(1, 13)),
+    *(f"ASIAAGENTCHAIN{i:06d}" for i in range(1, 9)),
     "ASIASNAPSHOTHUMAN001",
 }
 
@@ -972,6 +1020,8 @@ def test_role_agent_observations(warehouse: Path) -> None:
         " FROM role_agent_observations ORDER BY account_id, role_name, observed_at",
     )
     expected = [
+        (A1, "ChainReportAgentRole", at("2026-06-28T08:00:00"), "CreateRole achain-create", True,
+         "Usage=Agent"),
         (A1, "NightlyReportAgentRole", at("2026-07-15T10:02:11"),
          "CreateRole createrole-agent", True, "Usage=Agent"),
         (A1, "PlainLambdaRole", at("2026-07-15T10:02:12"), "CreateRole createrole-plain", False,
