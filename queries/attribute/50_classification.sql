@@ -1,11 +1,12 @@
 -- name: 50_classification
 -- description: Every event with who acted and through which path. Rules, first match wins
 --   (README, "Rules"; attribution_rules numbers them in that order): managed MCP; agent
---   sessions (session tags, source identity); chains an agent started, with an MCP mark; the
---   awslabs MCP user agent; agent roles on the direct path (the MCP bypass); chains an agent
---   started, on the direct path; AWS services; workloads (last: a key that joins no issuing
---   event, whose role and session name the logs show only in sessions an AWS service
---   obtained); unknown identities; people (console, then direct). Each row says which rule
+--   sessions (session tags, source identity); chains an agent started, with an MCP mark; a key
+--   that joins no issuing event whose role and session name the logs show only in agent
+--   sessions, with an MCP mark; the awslabs MCP user agent; agent roles on the direct path (the
+--   MCP bypass); chains an agent started, on the direct path; the same role-and-name fallback,
+--   on the direct path; AWS services; workloads (last: the role-and-name fallback for sessions
+--   an AWS service obtained); unknown identities; people (console, then direct). Each row says which rule
 --   decided (classified_by), the field values that decided (evidence: composed by the
 --   events_classified view from the event and evidence_detail), its confidence and the
 --   rules_version in force. Everything that is not per event is computed first, per
@@ -63,22 +64,31 @@ FROM sessions AS s
 LEFT JOIN marks AS m ON m.issued_key = s.issued_key;
 
 CREATE OR REPLACE TEMP TABLE classification_session_names AS
--- The fallback for keys that join no issuing event (issued before the logs begin): the role
--- and session name (facts doc s.3). Only one answer is taken from it: every session of that
--- role and name that the logs do show was obtained by an AWS service (a Lambda function's
--- name, an ECS task's id), so the unjoined one is taken to be a workload's too, with medium
--- confidence.
+-- The fallback for keys that join no issuing event (issued before the logs begin, or an empty
+-- accessKeyId): the role and session name (facts doc s.3). An answer is taken from it only
+-- where every session of that role and name that the logs do show agrees, and with medium
+-- confidence: all were obtained by an AWS service (a Lambda function's name, an ECS task's
+-- id), so the unjoined one is a workload's too; or all carry the agent mark (the agent tag or
+-- an MCP server tag), as when a self-managed MCP server re-assumes its role under one session
+-- name, so the unjoined one is the agent's.
 SELECT
-    role_account_id,
-    role_name,
-    session_name,
+    s.role_account_id,
+    s.role_name,
+    s.session_name,
     count(*) AS sessions,
-    arg_max(root_caller_invoked_by, (issued_at, issued_key)) AS root_caller_invoked_by,
-    arg_max(issued_key, (issued_at, issued_key)) AS example_key
-FROM sessions
-WHERE role_account_id IS NOT NULL AND role_name IS NOT NULL AND session_name IS NOT NULL
-GROUP BY role_account_id, role_name, session_name
-HAVING bool_and(coalesce(root_caller_type = 'AWSService', false));
+    bool_and(coalesce(s.root_caller_type = 'AWSService', false)) AS service_issued,
+    bool_and(c.agent_tag OR c.mcp_server_tag IS NOT NULL) AS agent_marked,
+    bool_and(c.mcp_server_tag IS NOT NULL) AS mcp_marked,
+    arg_max(c.mcp_server_tag, (s.issued_at, s.issued_key)) AS mcp_server_tag,
+    arg_max(c.tag_text, (s.issued_at, s.issued_key)) AS tag_text,
+    arg_max(s.root_caller_invoked_by, (s.issued_at, s.issued_key)) AS root_caller_invoked_by,
+    arg_max(s.issued_key, (s.issued_at, s.issued_key)) AS example_key
+FROM sessions AS s
+JOIN classification_sessions AS c ON c.issued_key = s.issued_key
+WHERE s.role_account_id IS NOT NULL AND s.role_name IS NOT NULL AND s.session_name IS NOT NULL
+GROUP BY s.role_account_id, s.role_name, s.session_name
+HAVING bool_and(coalesce(s.root_caller_type = 'AWSService', false))
+    OR bool_and(c.agent_tag OR c.mcp_server_tag IS NOT NULL);
 
 CREATE OR REPLACE TEMP TABLE classification_identity_providers AS
 -- userIdentity.identityProvider of the calls of web-identity and SAML principals (all of them
@@ -340,24 +350,26 @@ SELECT * FROM (VALUES
     (6, 'agent_session.mcp', 'agent', 'mcp_self_managed', 'high'),
     (7, 'agent_session.direct', 'agent', 'direct', 'high'),
     (8, 'agent_chain.mcp', 'agent', 'mcp_self_managed', 'high'),
-    (9, 'awslabs_user_agent', 'agent', 'mcp_self_managed', 'medium'),
-    (10, 'agent_role.direct', 'agent', 'direct', 'high'),
-    (11, 'agent_chain.direct', 'agent', 'direct', 'high'),
-    (12, 'service.aws_service', 'service', 'service', 'high'),
-    (13, 'service.service_linked_role', 'service', 'service', 'high'),
-    (14, 'service.service_event', 'service', 'service', 'high'),
-    (15, 'workload.service_issued', 'workload', 'direct', 'high'),
-    (16, 'workload.ec2_role_delivery', 'workload', 'direct', 'high'),
-    (17, 'workload.instance_session', 'workload', 'direct', 'high'),
-    (18, 'workload.web_identity', 'workload', 'direct', 'high'),
-    (19, 'workload.configured', 'workload', 'direct', 'high'),
-    (20, 'workload.service_issued_by_name', 'workload', 'direct', 'medium'),
-    (21, 'unknown', 'unknown', 'none', 'low'),
-    (22, 'human.console', 'human', 'console', 'high'),
-    (23, 'human.identity_center', 'human', 'direct', 'high'),
-    (24, 'human.iam_user', 'human', 'direct', 'high'),
-    (25, 'human.federated', 'human', 'direct', 'high'),
-    (26, 'human.other_role', 'human', 'direct', 'medium')
+    (9, 'agent_session.mcp_by_name', 'agent', 'mcp_self_managed', 'medium'),
+    (10, 'awslabs_user_agent', 'agent', 'mcp_self_managed', 'medium'),
+    (11, 'agent_role.direct', 'agent', 'direct', 'high'),
+    (12, 'agent_chain.direct', 'agent', 'direct', 'high'),
+    (13, 'agent_session.direct_by_name', 'agent', 'direct', 'medium'),
+    (14, 'service.aws_service', 'service', 'service', 'high'),
+    (15, 'service.service_linked_role', 'service', 'service', 'high'),
+    (16, 'service.service_event', 'service', 'service', 'high'),
+    (17, 'workload.service_issued', 'workload', 'direct', 'high'),
+    (18, 'workload.ec2_role_delivery', 'workload', 'direct', 'high'),
+    (19, 'workload.instance_session', 'workload', 'direct', 'high'),
+    (20, 'workload.web_identity', 'workload', 'direct', 'high'),
+    (21, 'workload.configured', 'workload', 'direct', 'high'),
+    (22, 'workload.service_issued_by_name', 'workload', 'direct', 'medium'),
+    (23, 'unknown', 'unknown', 'none', 'low'),
+    (24, 'human.console', 'human', 'console', 'high'),
+    (25, 'human.identity_center', 'human', 'direct', 'high'),
+    (26, 'human.iam_user', 'human', 'direct', 'high'),
+    (27, 'human.federated', 'human', 'direct', 'high'),
+    (28, 'human.other_role', 'human', 'direct', 'medium')
 ) AS t(rule, classified_by, actor_kind, access_path, confidence);
 
 CREATE OR REPLACE TEMP VIEW classification AS
@@ -419,8 +431,18 @@ WITH features AS (
         p_workload_role.kind IS NOT NULL OR p_workload_user.kind IS NOT NULL AS workload_pattern,
         p_mcp.kind IS NOT NULL AS invoked_by_mcp,
         sn.sessions AS named_sessions,
+        coalesce(sn.service_issued, false) AS named_service_issued,
+        coalesce(sn.agent_marked, false) AS named_agent_marked,
+        coalesce(sn.mcp_marked, false) AS named_mcp_marked,
+        sn.mcp_server_tag AS named_mcp_server_tag,
+        sn.tag_text AS named_tag_text,
         sn.root_caller_invoked_by AS named_root_caller_invoked_by,
-        sn.example_key AS named_example_key
+        sn.example_key AS named_example_key,
+        -- sessionCredentialFromConsole is present only when true (facts doc s.2).
+        coalesce(
+            e.session_credential_from_console OR e.event_type = 'AwsConsoleSignIn' OR ua.client = 'console',
+            false
+        ) AS from_console
     FROM attribution_events AS e
     CROSS JOIN attribution_settings AS cfg
     LEFT JOIN classification_sessions AS s ON s.issued_key = e.access_key_id
@@ -488,35 +510,38 @@ ruled AS (
             WHEN chain_mark_key IS NOT NULL
                 AND (chain_mcp_server_tag IS NOT NULL OR awslabs_mcp_server IS NOT NULL)
                 THEN 8
-            WHEN awslabs_mcp_server IS NOT NULL THEN 9
-            WHEN principal_type = 'AssumedRole' AND agent_role THEN 10
-            WHEN chain_mark_key IS NOT NULL THEN 11
-            WHEN principal_type = 'AWSService' THEN 12
-            WHEN session_issuer_arn LIKE '%:role/aws-service-role/%' THEN 13
-            WHEN principal_type IS NULL AND event_type = 'AwsServiceEvent' THEN 14
-            WHEN root_caller_type = 'AWSService' THEN 15
-            WHEN ec2_role_delivery IS NOT NULL THEN 16
+            -- The role-plus-session-name fallback for agent sessions (a console request is a
+            -- person's whatever its session name).
+            WHEN named_agent_marked AND NOT from_console
+                AND (named_mcp_marked OR awslabs_mcp_server IS NOT NULL)
+                THEN 9
+            WHEN awslabs_mcp_server IS NOT NULL THEN 10
+            WHEN principal_type = 'AssumedRole' AND agent_role THEN 11
+            WHEN chain_mark_key IS NOT NULL THEN 12
+            WHEN named_agent_marked AND NOT from_console THEN 13
+            WHEN principal_type = 'AWSService' THEN 14
+            WHEN session_issuer_arn LIKE '%:role/aws-service-role/%' THEN 15
+            WHEN principal_type IS NULL AND event_type = 'AwsServiceEvent' THEN 16
+            WHEN root_caller_type = 'AWSService' THEN 17
+            WHEN ec2_role_delivery IS NOT NULL THEN 18
             -- The prefix test first: the pattern is then matched on few names.
             WHEN starts_with(session_name, 'i-') AND regexp_matches(session_name, '^i-[0-9a-f]{8,17}$')
-                THEN 17
-            WHEN workload_web_identity THEN 18
-            WHEN workload_pattern THEN 19
-            WHEN named_sessions IS NOT NULL THEN 20
-            WHEN principal_type IN ('Unknown', 'AWSAccount') OR principal_type IS NULL THEN 21
-            WHEN coalesce(session_credential_from_console, false)
-                OR event_type = 'AwsConsoleSignIn'
-                OR ua_client = 'console'
-                THEN 22
+                THEN 19
+            WHEN workload_web_identity THEN 20
+            WHEN workload_pattern THEN 21
+            WHEN named_service_issued THEN 22
+            WHEN principal_type IN ('Unknown', 'AWSAccount') OR principal_type IS NULL THEN 23
+            WHEN from_console THEN 24
             WHEN principal_type IN ('IdentityCenterUser')
                 OR on_behalf_of_user_id IS NOT NULL
                 OR session_issuer_arn LIKE '%:role/aws-reserved/sso.amazonaws.com/%'
-                THEN 23
-            WHEN principal_type IN ('IAMUser', 'Root') THEN 24
+                THEN 25
+            WHEN principal_type IN ('IAMUser', 'Root') THEN 26
             WHEN principal_type IN ('SAMLUser', 'FederatedUser', 'WebIdentityUser', 'Directory')
                 OR issued_by_call = 'AssumeRoleWithSAML'
-                THEN 25
-            WHEN principal_type = 'AssumedRole' THEN 26
-            ELSE 21
+                THEN 27
+            WHEN principal_type = 'AssumedRole' THEN 28
+            ELSE 23
         END AS rule
     FROM features
 ),
@@ -531,8 +556,8 @@ final AS (
             WHEN r.awslabs_mcp_server IS NOT NULL OR r.event_type = 'AwsMcpEvent' OR r.invoked_by_mcp
                 THEN 'mcp'
             WHEN coalesce(r.ua_client, 'unknown') <> 'unknown' THEN r.ua_client
-            WHEN r.rule = 22 THEN 'console'
-            WHEN r.rule BETWEEN 12 AND 14 THEN 'service'
+            WHEN r.rule = 24 THEN 'console'
+            WHEN r.rule BETWEEN 14 AND 16 THEN 'service'
             ELSE 'unknown'
         END AS ENUM ('console', 'cli', 'sdk', 'iac', 'mcp', 'service', 'unknown')) AS client,
         CASE r.rule
@@ -545,15 +570,21 @@ final AS (
                 r.mcp_server_tag, r.awslabs_mcp_server, r.session_role_name, r.session_issuer_name
             )
             WHEN 7 THEN coalesce(r.session_role_name, r.session_issuer_name)
-            WHEN 9 THEN r.awslabs_mcp_server
+            WHEN 10 THEN r.awslabs_mcp_server
             WHEN 8 THEN coalesce(
                 r.chain_mcp_server_tag, r.awslabs_mcp_server, r.chain_mark_name
             )
-            WHEN 10 THEN r.session_issuer_name
-            WHEN 11 THEN r.chain_mark_name
+            WHEN 11 THEN r.session_issuer_name
+            WHEN 12 THEN r.chain_mark_name
+            WHEN 9 THEN coalesce(
+                CASE WHEN r.named_mcp_marked THEN r.named_mcp_server_tag END,
+                r.awslabs_mcp_server,
+                r.session_issuer_name
+            )
+            WHEN 13 THEN r.session_issuer_name
         END AS agent_name,
         CASE
-            WHEN r.rule BETWEEN 12 AND 20 THEN NULL  -- services and workloads
+            WHEN r.rule BETWEEN 14 AND 22 THEN NULL  -- services and workloads
             ELSE coalesce(
                 r.on_behalf_of_user_id,
                 r.chain_source_identity,
@@ -573,7 +604,7 @@ final AS (
         -- lowers their confidence to medium, and the evidence says so.
         r.chain_truncated AND r.rule IN (
             6, 7, 8,
-            11, 15, 26
+            12, 17, 28
         ) AS chain_truncated,
         -- The evidence sentence is composed by the events_classified view
         -- (queries/views/50_events_classified.sql) from the event's own fields and this
@@ -608,8 +639,8 @@ final AS (
                 'userAgent has ' || r.awslabs_mcp_marker,
                 CASE WHEN r.chain_truncated THEN 'chain truncated at depth ' || r.chain_max_depth END
             )
-            WHEN 10 THEN r.agent_role_observed_by
-            WHEN 11 THEN concat_ws('; ',
+            WHEN 11 THEN r.agent_role_observed_by
+            WHEN 12 THEN concat_ws('; ',
                 'session ' || r.access_key_id || ' of '
                     || coalesce(r.session_role_name, r.session_issuer_name, '?')
                     || ' is chained from session ' || r.chain_mark_key || ' of '
@@ -618,7 +649,7 @@ final AS (
                 CASE WHEN r.chain_truncated THEN 'chain truncated at depth ' || r.chain_max_depth END
             )
             -- The service issued the chain root's credentials, not necessarily the event's.
-            WHEN 15 THEN 'session ' || r.access_key_id || ' of '
+            WHEN 17 THEN 'session ' || r.access_key_id || ' of '
                 || coalesce(r.session_role_name, r.session_issuer_name, '?')
                 || CASE
                     WHEN r.root_key <> r.access_key_id
@@ -629,14 +660,29 @@ final AS (
                         || ' issued'
                 END
                 || CASE WHEN r.chain_truncated THEN '; chain truncated at depth ' || r.chain_max_depth ELSE '' END
-            WHEN 18 THEN r.web_identity_provider
-            WHEN 20 THEN 'key ' || r.access_key_id || ' joins no issuing event; the '
-                || r.named_sessions || ' session(s) of ' || r.session_issuer_name || ' named '
+            WHEN 20 THEN r.web_identity_provider
+            WHEN 9 THEN concat_ws('; ',
+                coalesce('key ' || r.access_key_id || ' joins no issuing event', 'no accessKeyId'),
+                'the ' || r.named_sessions || ' session(s) of ' || r.session_issuer_name || ' named '
+                    || r.session_name || ' in the logs all carry the agent mark (e.g. session '
+                    || r.named_example_key || ' tags {' || r.named_tag_text || '})',
+                'userAgent has ' || r.awslabs_mcp_marker
+            )
+            WHEN 13 THEN concat_ws('; ',
+                coalesce('key ' || r.access_key_id || ' joins no issuing event', 'no accessKeyId'),
+                'the ' || r.named_sessions || ' session(s) of ' || r.session_issuer_name || ' named '
+                    || r.session_name || ' in the logs all carry the agent mark (e.g. session '
+                    || r.named_example_key || ' tags {' || r.named_tag_text || '})',
+                'no MCP mark'
+            )
+            WHEN 22 THEN
+                coalesce('key ' || r.access_key_id || ' joins no issuing event', 'no accessKeyId')
+                || '; the ' || r.named_sessions || ' session(s) of ' || r.session_issuer_name || ' named '
                 || r.session_name || ' in the logs were issued by '
                 || coalesce(r.named_root_caller_invoked_by, 'an AWS service')
                 || ' (e.g. session ' || r.named_example_key || ')'
-            WHEN 25 THEN r.issued_by_call
-            WHEN 26 THEN CASE WHEN r.chain_truncated THEN 'chain truncated at depth ' || r.chain_max_depth END
+            WHEN 27 THEN r.issued_by_call
+            WHEN 28 THEN CASE WHEN r.chain_truncated THEN 'chain truncated at depth ' || r.chain_max_depth END
         END AS evidence_detail
     FROM ruled AS r
 )

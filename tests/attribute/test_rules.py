@@ -153,9 +153,23 @@ EXPECTED: dict[str, dict[str, Verdict]] = {
         "trans-call-2": agent(
             "mcp_self_managed", "inventory-mcp", "agent_session.mcp", "ivan@example.com"
         ),
-        # Made with a key issued before the logs begin: nothing marks the caller.
-        "trans-assume-4-caller-copy": human("direct", OTHER_ROLE, "judy@example.com", "medium"),
-        "trans-assume-4-role-copy": human("direct", OTHER_ROLE, "judy@example.com", "medium"),
+        # Made with a key issued before the logs begin: the only logged session of
+        # TransSourceRole named inventory-agent carries the MCP server's tags (role plus
+        # session name fallback).
+        "trans-assume-4-caller-copy": agent(
+            "mcp_self_managed",
+            "inventory-mcp",
+            "agent_session.mcp_by_name",
+            "judy@example.com",
+            confidence="medium",
+        ),
+        "trans-assume-4-role-copy": agent(
+            "mcp_self_managed",
+            "inventory-mcp",
+            "agent_session.mcp_by_name",
+            "judy@example.com",
+            confidence="medium",
+        ),
         # Its session got the tags as incomingTransitiveTags; they stay transitive.
         "trans-assume-5": agent(
             "mcp_self_managed", "inventory-mcp", "agent_session.mcp", "judy@example.com"
@@ -422,6 +436,27 @@ EXPECTED: dict[str, dict[str, Verdict]] = {
         "achain-assume-8": human("direct", OTHER_ROLE, "chaincarol", "medium"),
         "achain-call-8": human("direct", OTHER_ROLE, "chaincarol", "medium"),
     },
+    "unjoined_agent_session_by_name": {
+        # Keys that join no issuing event (issued before the logs begin, or empty): every
+        # logged session of the role and session name carries the agent mark.
+        "ubn-call-early": agent(
+            "mcp_self_managed", "billing-mcp", "agent_session.mcp_by_name", confidence="medium"
+        ),
+        "ubn-assume-1": human("direct", "human.iam_user", "mcphost"),
+        "ubn-call-1": agent("mcp_self_managed", "billing-mcp", "agent_session.mcp", "mcphost"),
+        "ubn-assume-2": human("direct", "human.iam_user", "mcphost"),
+        "ubn-call-emptykey": agent(
+            "mcp_self_managed", "billing-mcp", "agent_session.mcp_by_name", confidence="medium"
+        ),
+        "ubn-assume-3": human("direct", "human.iam_user", "mcphost"),
+        "ubn-call-harness-early": agent(
+            "direct", "ByNameHarnessRole", "agent_session.direct_by_name", confidence="medium"
+        ),
+        "ubn-assume-4": human("direct", "human.iam_user", "mcphost"),
+        "ubn-assume-5": human("direct", "human.iam_user", "mcphost"),
+        # The sessions of ByNameMixedRole named report disagree: nothing decides.
+        "ubn-call-mixed-early": human("direct", OTHER_ROLE, None, "medium"),
+    },
     "snapshot_agent_role": {
         "snap-assume-agent": human("direct", "human.iam_user", "otto"),
         # Tagged Usage=Agent only in the IAM snapshot (imported below): the MCP bypass.
@@ -575,6 +610,7 @@ def test_session_join_and_root(classified: dict[str, dict[str, Any]]) -> None:
         "deep-call-12": (True, "ASIADEEPCHAIN0000002"),
         "lambda-call-unjoined": (False, "ASIALAMBDAOLDKEY0001"),
         "emptykey-call": (False, None),
+        "ubn-call-early": (False, "ASIAUNJOINEDOLDKEY01"),
         "emptykey-console-login": (False, None),
         "iamuser-call": (False, "AKIAIAMUSERQUINN0001"),
     }
@@ -609,6 +645,21 @@ def test_evidence(classified: dict[str, dict[str, Any]]) -> None:
         ),
         "uatag-call-cli": "session ASIAUATAG00000000001 tags {Usage=Agent}; no MCP mark",
         "deep-assume-12": "session ASIADEEPCHAIN0000011 tags {Usage=Agent}; no MCP mark",
+        "ubn-call-early": (
+            "key ASIAUNJOINEDOLDKEY01 joins no issuing event; the 2 session(s) of BillingMcpRole "
+            "named billing-mcp in the logs all carry the agent mark (e.g. session "
+            "ASIAUNJOINED00000002 tags {MCPServer=billing-mcp, Usage=Agent})"
+        ),
+        "ubn-call-emptykey": (
+            "no accessKeyId; the 2 session(s) of BillingMcpRole named billing-mcp in the logs "
+            "all carry the agent mark (e.g. session ASIAUNJOINED00000002 tags "
+            "{MCPServer=billing-mcp, Usage=Agent})"
+        ),
+        "ubn-call-harness-early": (
+            "key ASIAUNJOINEDOLDKEY02 joins no issuing event; the 1 session(s) of "
+            "ByNameHarnessRole named nightly-harness in the logs all carry the agent mark (e.g. "
+            "session ASIAUNJOINED00000003 tags {Usage=Agent}); no MCP mark"
+        ),
         "achain-call-2": (
             "session ASIAAGENTCHAIN000002 of ChainAuditReadRole is chained from session "
             "ASIAAGENTCHAIN000001 of ChainReportAgentRole (an agent role: CreateRole "
@@ -720,6 +771,7 @@ SESSION_KEYS = {
     "ASIASNAPSHOTAGENT001",
     *(f"ASIADEEPCHAIN{i:07d}" for i in range(1, 13)),
     *(f"ASIAAGENTCHAIN{i:06d}" for i in range(1, 9)),
+    *(f"ASIAUNJOINED{i:08d}" for i in range(1, 6)),
     "ASIASNAPSHOTHUMAN001",
 }
 
