@@ -3,8 +3,8 @@
 --   (README, "Rules"; attribution_rules numbers them in that order): managed MCP; agent
 --   sessions (session tags, source identity); chains an agent started, with an MCP mark; a key
 --   that joins no issuing event whose role and session name the logs show only in agent
---   sessions, with an MCP mark; the awslabs MCP user agent; agent roles on the direct path (the
---   MCP bypass); chains an agent started, on the direct path; the same role-and-name fallback,
+--   sessions, with an MCP mark; the awslabs MCP user agent; a console request on an agent role
+--   (a person in the agent's role); agent roles on the direct path (the MCP bypass); chains an agent started, on the direct path; the same role-and-name fallback,
 --   on the direct path; AWS services; workloads (last: the role-and-name fallback for sessions
 --   an AWS service obtained); unknown identities; people (console, then direct). Each row says which rule
 --   decided (classified_by), the field values that decided (evidence: composed by the
@@ -352,24 +352,25 @@ SELECT * FROM (VALUES
     (8, 'agent_chain.mcp', 'agent', 'mcp_self_managed', 'high'),
     (9, 'agent_session.mcp_by_name', 'agent', 'mcp_self_managed', 'medium'),
     (10, 'awslabs_user_agent', 'agent', 'mcp_self_managed', 'medium'),
-    (11, 'agent_role.direct', 'agent', 'direct', 'high'),
-    (12, 'agent_chain.direct', 'agent', 'direct', 'high'),
-    (13, 'agent_session.direct_by_name', 'agent', 'direct', 'medium'),
-    (14, 'service.aws_service', 'service', 'service', 'high'),
-    (15, 'service.service_linked_role', 'service', 'service', 'high'),
-    (16, 'service.service_event', 'service', 'service', 'high'),
-    (17, 'workload.service_issued', 'workload', 'direct', 'high'),
-    (18, 'workload.ec2_role_delivery', 'workload', 'direct', 'high'),
-    (19, 'workload.instance_session', 'workload', 'direct', 'high'),
-    (20, 'workload.web_identity', 'workload', 'direct', 'high'),
-    (21, 'workload.configured', 'workload', 'direct', 'high'),
-    (22, 'workload.service_issued_by_name', 'workload', 'direct', 'medium'),
-    (23, 'unknown', 'unknown', 'none', 'low'),
-    (24, 'human.console', 'human', 'console', 'high'),
-    (25, 'human.identity_center', 'human', 'direct', 'high'),
-    (26, 'human.iam_user', 'human', 'direct', 'high'),
-    (27, 'human.federated', 'human', 'direct', 'high'),
-    (28, 'human.other_role', 'human', 'direct', 'medium')
+    (11, 'human.console_agent_role', 'human', 'console', 'high'),
+    (12, 'agent_role.direct', 'agent', 'direct', 'high'),
+    (13, 'agent_chain.direct', 'agent', 'direct', 'high'),
+    (14, 'agent_session.direct_by_name', 'agent', 'direct', 'medium'),
+    (15, 'service.aws_service', 'service', 'service', 'high'),
+    (16, 'service.service_linked_role', 'service', 'service', 'high'),
+    (17, 'service.service_event', 'service', 'service', 'high'),
+    (18, 'workload.service_issued', 'workload', 'direct', 'high'),
+    (19, 'workload.ec2_role_delivery', 'workload', 'direct', 'high'),
+    (20, 'workload.instance_session', 'workload', 'direct', 'high'),
+    (21, 'workload.web_identity', 'workload', 'direct', 'high'),
+    (22, 'workload.configured', 'workload', 'direct', 'high'),
+    (23, 'workload.service_issued_by_name', 'workload', 'direct', 'medium'),
+    (24, 'unknown', 'unknown', 'none', 'low'),
+    (25, 'human.console', 'human', 'console', 'high'),
+    (26, 'human.identity_center', 'human', 'direct', 'high'),
+    (27, 'human.iam_user', 'human', 'direct', 'high'),
+    (28, 'human.federated', 'human', 'direct', 'high'),
+    (29, 'human.other_role', 'human', 'direct', 'medium')
 ) AS t(rule, classified_by, actor_kind, access_path, confidence);
 
 CREATE OR REPLACE TEMP VIEW classification AS
@@ -516,32 +517,36 @@ ruled AS (
                 AND (named_mcp_marked OR awslabs_mcp_server IS NOT NULL)
                 THEN 9
             WHEN awslabs_mcp_server IS NOT NULL THEN 10
-            WHEN principal_type = 'AssumedRole' AND agent_role THEN 11
-            WHEN chain_mark_key IS NOT NULL THEN 12
-            WHEN named_agent_marked AND NOT from_console THEN 13
-            WHEN principal_type = 'AWSService' THEN 14
-            WHEN session_issuer_arn LIKE '%:role/aws-service-role/%' THEN 15
-            WHEN principal_type IS NULL AND event_type = 'AwsServiceEvent' THEN 16
-            WHEN root_caller_type = 'AWSService' THEN 17
-            WHEN ec2_role_delivery IS NOT NULL THEN 18
+            -- A console request on an agent role is a person who switched into the role in
+            -- the console: not the agent's bypass (facts doc s.2, s.3).
+            WHEN principal_type = 'AssumedRole' AND agent_role AND from_console
+                THEN 11
+            WHEN principal_type = 'AssumedRole' AND agent_role THEN 12
+            WHEN chain_mark_key IS NOT NULL THEN 13
+            WHEN named_agent_marked AND NOT from_console THEN 14
+            WHEN principal_type = 'AWSService' THEN 15
+            WHEN session_issuer_arn LIKE '%:role/aws-service-role/%' THEN 16
+            WHEN principal_type IS NULL AND event_type = 'AwsServiceEvent' THEN 17
+            WHEN root_caller_type = 'AWSService' THEN 18
+            WHEN ec2_role_delivery IS NOT NULL THEN 19
             -- The prefix test first: the pattern is then matched on few names.
             WHEN starts_with(session_name, 'i-') AND regexp_matches(session_name, '^i-[0-9a-f]{8,17}$')
-                THEN 19
-            WHEN workload_web_identity THEN 20
-            WHEN workload_pattern THEN 21
-            WHEN named_service_issued THEN 22
-            WHEN principal_type IN ('Unknown', 'AWSAccount') OR principal_type IS NULL THEN 23
-            WHEN from_console THEN 24
+                THEN 20
+            WHEN workload_web_identity THEN 21
+            WHEN workload_pattern THEN 22
+            WHEN named_service_issued THEN 23
+            WHEN principal_type IN ('Unknown', 'AWSAccount') OR principal_type IS NULL THEN 24
+            WHEN from_console THEN 25
             WHEN principal_type IN ('IdentityCenterUser')
                 OR on_behalf_of_user_id IS NOT NULL
                 OR session_issuer_arn LIKE '%:role/aws-reserved/sso.amazonaws.com/%'
-                THEN 25
-            WHEN principal_type IN ('IAMUser', 'Root') THEN 26
+                THEN 26
+            WHEN principal_type IN ('IAMUser', 'Root') THEN 27
             WHEN principal_type IN ('SAMLUser', 'FederatedUser', 'WebIdentityUser', 'Directory')
                 OR issued_by_call = 'AssumeRoleWithSAML'
-                THEN 27
-            WHEN principal_type = 'AssumedRole' THEN 28
-            ELSE 23
+                THEN 28
+            WHEN principal_type = 'AssumedRole' THEN 29
+            ELSE 24
         END AS rule
     FROM features
 ),
@@ -556,8 +561,8 @@ final AS (
             WHEN r.awslabs_mcp_server IS NOT NULL OR r.event_type = 'AwsMcpEvent' OR r.invoked_by_mcp
                 THEN 'mcp'
             WHEN coalesce(r.ua_client, 'unknown') <> 'unknown' THEN r.ua_client
-            WHEN r.rule = 24 THEN 'console'
-            WHEN r.rule BETWEEN 14 AND 16 THEN 'service'
+            WHEN r.rule IN (11, 25) THEN 'console'
+            WHEN r.rule BETWEEN 15 AND 17 THEN 'service'
             ELSE 'unknown'
         END AS ENUM ('console', 'cli', 'sdk', 'iac', 'mcp', 'service', 'unknown')) AS client,
         CASE r.rule
@@ -574,17 +579,17 @@ final AS (
             WHEN 8 THEN coalesce(
                 r.chain_mcp_server_tag, r.awslabs_mcp_server, r.chain_mark_name
             )
-            WHEN 11 THEN r.session_issuer_name
-            WHEN 12 THEN r.chain_mark_name
+            WHEN 12 THEN r.session_issuer_name
+            WHEN 13 THEN r.chain_mark_name
             WHEN 9 THEN coalesce(
                 CASE WHEN r.named_mcp_marked THEN r.named_mcp_server_tag END,
                 r.awslabs_mcp_server,
                 r.session_issuer_name
             )
-            WHEN 13 THEN r.session_issuer_name
+            WHEN 14 THEN r.session_issuer_name
         END AS agent_name,
         CASE
-            WHEN r.rule BETWEEN 14 AND 22 THEN NULL  -- services and workloads
+            WHEN r.rule BETWEEN 15 AND 23 THEN NULL  -- services and workloads
             ELSE coalesce(
                 r.on_behalf_of_user_id,
                 r.chain_source_identity,
@@ -604,7 +609,7 @@ final AS (
         -- lowers their confidence to medium, and the evidence says so.
         r.chain_truncated AND r.rule IN (
             6, 7, 8,
-            12, 17, 28
+            13, 18, 29
         ) AS chain_truncated,
         -- The evidence sentence is composed by the events_classified view
         -- (queries/views/50_events_classified.sql) from the event's own fields and this
@@ -640,7 +645,8 @@ final AS (
                 CASE WHEN r.chain_truncated THEN 'chain truncated at depth ' || r.chain_max_depth END
             )
             WHEN 11 THEN r.agent_role_observed_by
-            WHEN 12 THEN concat_ws('; ',
+            WHEN 12 THEN r.agent_role_observed_by
+            WHEN 13 THEN concat_ws('; ',
                 'session ' || r.access_key_id || ' of '
                     || coalesce(r.session_role_name, r.session_issuer_name, '?')
                     || ' is chained from session ' || r.chain_mark_key || ' of '
@@ -649,7 +655,7 @@ final AS (
                 CASE WHEN r.chain_truncated THEN 'chain truncated at depth ' || r.chain_max_depth END
             )
             -- The service issued the chain root's credentials, not necessarily the event's.
-            WHEN 17 THEN 'session ' || r.access_key_id || ' of '
+            WHEN 18 THEN 'session ' || r.access_key_id || ' of '
                 || coalesce(r.session_role_name, r.session_issuer_name, '?')
                 || CASE
                     WHEN r.root_key <> r.access_key_id
@@ -660,7 +666,7 @@ final AS (
                         || ' issued'
                 END
                 || CASE WHEN r.chain_truncated THEN '; chain truncated at depth ' || r.chain_max_depth ELSE '' END
-            WHEN 20 THEN r.web_identity_provider
+            WHEN 21 THEN r.web_identity_provider
             WHEN 9 THEN concat_ws('; ',
                 coalesce('key ' || r.access_key_id || ' joins no issuing event', 'no accessKeyId'),
                 'the ' || r.named_sessions || ' session(s) of ' || r.session_issuer_name || ' named '
@@ -668,21 +674,21 @@ final AS (
                     || r.named_example_key || ' tags {' || r.named_tag_text || '})',
                 'userAgent has ' || r.awslabs_mcp_marker
             )
-            WHEN 13 THEN concat_ws('; ',
+            WHEN 14 THEN concat_ws('; ',
                 coalesce('key ' || r.access_key_id || ' joins no issuing event', 'no accessKeyId'),
                 'the ' || r.named_sessions || ' session(s) of ' || r.session_issuer_name || ' named '
                     || r.session_name || ' in the logs all carry the agent mark (e.g. session '
                     || r.named_example_key || ' tags {' || r.named_tag_text || '})',
                 'no MCP mark'
             )
-            WHEN 22 THEN
+            WHEN 23 THEN
                 coalesce('key ' || r.access_key_id || ' joins no issuing event', 'no accessKeyId')
                 || '; the ' || r.named_sessions || ' session(s) of ' || r.session_issuer_name || ' named '
                 || r.session_name || ' in the logs were issued by '
                 || coalesce(r.named_root_caller_invoked_by, 'an AWS service')
                 || ' (e.g. session ' || r.named_example_key || ')'
-            WHEN 27 THEN r.issued_by_call
-            WHEN 28 THEN CASE WHEN r.chain_truncated THEN 'chain truncated at depth ' || r.chain_max_depth END
+            WHEN 28 THEN r.issued_by_call
+            WHEN 29 THEN CASE WHEN r.chain_truncated THEN 'chain truncated at depth ' || r.chain_max_depth END
         END AS evidence_detail
     FROM ruled AS r
 )

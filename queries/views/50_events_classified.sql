@@ -45,6 +45,13 @@ SELECT
         WHEN 'workload.web_identity' THEN 'web identity provider ' || evidence_detail
         WHEN 'workload.configured' THEN 'matches a configured workload pattern'
         WHEN 'workload.service_issued_by_name' THEN evidence_detail
+        WHEN 'human.console_agent_role'
+            THEN 'role ' || session_issuer_name || ' is an agent role (' || evidence_detail
+                || ') used from the console: ' || CASE
+                    WHEN session_credential_from_console THEN 'sessionCredentialFromConsole=true'
+                    WHEN event_type = 'AwsConsoleSignIn' THEN 'eventType=AwsConsoleSignIn'
+                    ELSE 'console userAgent ' || user_agent
+                END
         WHEN 'human.console'
             THEN CASE
                 WHEN session_credential_from_console THEN 'sessionCredentialFromConsole=true'

@@ -19,9 +19,20 @@ import pytest
 
 from pipeline.config import AttributionSettings
 
-from .helpers import CASES, VERDICT, Verdict, find_iam_import, import_iam, ingest, rows, verdicts
+from .helpers import (
+    CASES,
+    REPO,
+    VERDICT,
+    Verdict,
+    find_iam_import,
+    import_iam,
+    ingest,
+    rows,
+    verdicts,
+)
 
 A1, A2, A3 = "111111111111", "222222222222", "333333333333"
+QUERIES = REPO / "queries"
 SSO_DEV = "AWSReservedSSO_DeveloperAccess_fedcba9876543210"
 MCP = "aws-mcp.amazonaws.com"
 MCP_RESOURCE = "https://aws-mcp.us-east-1.api.aws/mcp"
@@ -457,6 +468,16 @@ EXPECTED: dict[str, dict[str, Verdict]] = {
         # The sessions of ByNameMixedRole named report disagree: nothing decides.
         "ubn-call-mixed-early": human("direct", OTHER_ROLE, None, "medium"),
     },
+    "agent_role_console": {
+        "conagent-create": human("direct", "human.iam_user", "opsadmin"),
+        # A person who switched into the agent role in the console: not the agent's bypass.
+        "conagent-console-call": human("console", "human.console_agent_role"),
+        "conagent-console-ua": human("console", "human.console_agent_role"),
+        "conagent-assume": human("direct", "human.iam_user", "opsrunner"),
+        "conagent-cli-call": agent(
+            "direct", "ConsoleOpsAgentRole", "agent_role.direct", "opsrunner"
+        ),
+    },
     "snapshot_agent_role": {
         "snap-assume-agent": human("direct", "human.iam_user", "otto"),
         # Tagged Usage=Agent only in the IAM snapshot (imported below): the MCP bypass.
@@ -588,6 +609,8 @@ def test_clients(classified: dict[str, dict[str, Any]]) -> None:
         "uatag-call-cli": "cli",
         "console-call-flag": "console",
         "console-call-ua-only": "console",
+        "conagent-console-call": "console",
+        "conagent-cli-call": "cli",
         "createrole-agent": "iac",
         "sso-cli-call": "cli",
         "ec2-call-from-laptop": "cli",
@@ -645,6 +668,14 @@ def test_evidence(classified: dict[str, dict[str, Any]]) -> None:
         ),
         "uatag-call-cli": "session ASIAUATAG00000000001 tags {Usage=Agent}; no MCP mark",
         "deep-assume-12": "session ASIADEEPCHAIN0000011 tags {Usage=Agent}; no MCP mark",
+        "conagent-console-call": (
+            "role ConsoleOpsAgentRole is an agent role (CreateRole conagent-create) used from the "
+            "console: sessionCredentialFromConsole=true"
+        ),
+        "conagent-console-ua": (
+            "role ConsoleOpsAgentRole is an agent role (CreateRole conagent-create) used from the "
+            "console: console userAgent console.ec2.amazonaws.com"
+        ),
         "ubn-call-early": (
             "key ASIAUNJOINEDOLDKEY01 joins no issuing event; the 2 session(s) of BillingMcpRole "
             "named billing-mcp in the logs all carry the agent mark (e.g. session "
@@ -728,6 +759,24 @@ def test_evidence(classified: dict[str, dict[str, Any]]) -> None:
     assert {e: classified[e]["evidence"] for e in expected} == expected
 
 
+def test_agent_role_from_the_console_in_the_guidance_queries(warehouse: Path) -> None:
+    """The console use of an agent role is a person's: agent_bypass lists only the agent's own
+    call, and the MCP guidance queries (people's roles through MCP, untagged MCP roles) do not
+    list the role."""
+    scope = {"since": None, "until": None, "account": None, "principal": None}
+    arn = f"arn:aws:iam::{A1}:role/ConsoleOpsAgentRole"
+
+    def named(name: str) -> list[dict[str, Any]]:
+        return rows(warehouse, (QUERIES / f"{name}.sql").read_text(), scope)
+
+    bypass = [r for r in named("agent_bypass") if r["principal"] == arn]
+    assert [(r["agent_name"], r["calls"], r["sample_event_ids"]) for r in bypass] == [
+        ("ConsoleOpsAgentRole", 1, "conagent-cli-call")
+    ]
+    assert not [r for r in named("human_roles_via_mcp") if r["principal"] == arn]
+    assert not [r for r in named("untagged_agent_roles") if r["principal"] == arn]
+
+
 # ------------------------------------------------------------------------------ sessions
 def at(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=UTC)
@@ -772,6 +821,7 @@ SESSION_KEYS = {
     *(f"ASIADEEPCHAIN{i:07d}" for i in range(1, 13)),
     *(f"ASIAAGENTCHAIN{i:06d}" for i in range(1, 9)),
     *(f"ASIAUNJOINED{i:08d}" for i in range(1, 6)),
+    "ASIACONSOLEAGENT0003",
     "ASIASNAPSHOTHUMAN001",
 }
 
@@ -1073,6 +1123,8 @@ def test_role_agent_observations(warehouse: Path) -> None:
     )
     expected = [
         (A1, "ChainReportAgentRole", at("2026-06-28T08:00:00"), "CreateRole achain-create", True,
+         "Usage=Agent"),
+        (A1, "ConsoleOpsAgentRole", at("2026-06-30T09:00:00"), "CreateRole conagent-create", True,
          "Usage=Agent"),
         (A1, "NightlyReportAgentRole", at("2026-07-15T10:02:11"),
          "CreateRole createrole-agent", True, "Usage=Agent"),
