@@ -603,7 +603,18 @@ final AS (
         END AS human_id,
         coalesce(r.own_tool_name, r.downstream_tool_name) AS mcp_tool,
         r.session_joined,
-        coalesce(r.root_key, r.access_key_id) AS session_root,
+        -- The console mints a new key per request (facts doc s.3), so an unjoined console
+        -- call's key names one request; its principal and sessionContext creationDate name the
+        -- console session all its requests share.
+        coalesce(
+            r.root_key,
+            CASE
+                WHEN r.from_console AND r.access_key_id IS NOT NULL
+                    THEN 'console:' || r.principal_arn || '@'
+                        || strftime(timezone('UTC', r.session_creation_date), '%Y-%m-%dT%H:%M:%SZ')
+            END,
+            r.access_key_id
+        ) AS session_root,
         -- Rules that read the session's chain (inherited tags and source identity, the root's
         -- caller, the absence of chain marks) on a chain cut at chain_max_depth: classify.py
         -- lowers their confidence to medium, and the evidence says so.

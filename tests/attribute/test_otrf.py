@@ -164,7 +164,10 @@ def test_access_key_join(warehouse: Path, classified: dict[str, dict[str, Any]])
     assert {e for e, r in classified.items() if r["session_joined"]} == STOLEN_KEY_CALLS
     pedro = [r for r in classified.values() if r["access_key_id"] == PEDRO_KEY]
     assert len(pedro) == 87
-    assert {(r["session_joined"], r["session_root"]) for r in pedro} == {(False, PEDRO_KEY)}
+    # Console requests: the console session (principal and creationDate), not the key.
+    assert {(r["session_joined"], r["session_root"]) for r in pedro} == {
+        (False, f"console:arn:aws:iam::{ACCOUNT}:user/pedro@2020-09-13T17:16:47Z")
+    }
     assert {r["access_key_id"] for r in classified.values() if r["event_name"] == "AssumeRole"} == {
         None
     }

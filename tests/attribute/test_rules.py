@@ -33,6 +33,14 @@ from .helpers import (
 
 A1, A2, A3 = "111111111111", "222222222222", "333333333333"
 QUERIES = REPO / "queries"
+ALICE_CONSOLE = (
+    f"arn:aws:sts::{A2}:assumed-role/AWSReservedSSO_AdministratorAccess_0123456789abcdef/"
+    "alice@example.com"
+)
+OLGA_CONSOLE = (
+    f"arn:aws:sts::{A3}:assumed-role/AWSReservedSSO_ReadOnlyAccess_0f1e2d3c4b5a6978/"
+    "olga@example.com"
+)
 SSO_DEV = "AWSReservedSSO_DeveloperAccess_fedcba9876543210"
 MCP = "aws-mcp.amazonaws.com"
 MCP_RESOURCE = "https://aws-mcp.us-east-1.api.aws/mcp"
@@ -478,6 +486,11 @@ EXPECTED: dict[str, dict[str, Verdict]] = {
             "direct", "ConsoleOpsAgentRole", "agent_role.direct", "opsrunner"
         ),
     },
+    "console_session_per_request_keys": {
+        "conroot-call-1": human("console", "human.console", "olga@example.com"),
+        "conroot-call-2": human("console", "human.console", "olga@example.com"),
+        "conroot-call-3": human("console", "human.console", "olga@example.com"),
+    },
     "snapshot_agent_role": {
         "snap-assume-agent": human("direct", "human.iam_user", "otto"),
         # Tagged Usage=Agent only in the IAM snapshot (imported below): the MCP bypass.
@@ -634,6 +647,19 @@ def test_session_join_and_root(classified: dict[str, dict[str, Any]]) -> None:
         "lambda-call-unjoined": (False, "ASIALAMBDAOLDKEY0001"),
         "emptykey-call": (False, None),
         "ubn-call-early": (False, "ASIAUNJOINEDOLDKEY01"),
+        # Console requests: a key each; the console session is the principal and creationDate.
+        "console-call-flag": (False, f"console:{ALICE_CONSOLE}@2026-06-23T09:00:00Z"),
+        "console-call-service-ua": (False, f"console:{ALICE_CONSOLE}@2026-06-23T09:00:00Z"),
+        "conroot-call-1": (False, f"console:{OLGA_CONSOLE}@2026-07-01T09:00:00Z"),
+        "conroot-call-2": (False, f"console:{OLGA_CONSOLE}@2026-07-01T09:00:00Z"),
+        "conroot-call-3": (False, f"console:{OLGA_CONSOLE}@2026-07-01T13:00:00Z"),
+        # A console user agent without a creationDate (an IAM user): the key, as before.
+        "console-call-ua-only": (False, "ASIACONSOLEPAT000001"),
+        "conagent-console-call": (
+            False,
+            f"console:arn:aws:sts::{A1}:assumed-role/ConsoleOpsAgentRole/alice-ops"
+            "@2026-06-30T09:58:00Z",
+        ),
         "emptykey-console-login": (False, None),
         "iamuser-call": (False, "AKIAIAMUSERQUINN0001"),
     }
