@@ -100,7 +100,8 @@ class AttributionSettings:
     workload_role_patterns: tuple[str, ...] = ()
     workload_user_patterns: tuple[str, ...] = ()
     # How many AssumeRole hops a chain walk follows; AWS caps role chaining sessions at 1 hour
-    # but not their count, and a cycle in bad data must not loop.
+    # but not their count, and a cycle in bad data must not loop. A longer chain is marked
+    # chain_truncated (sessions), and the verdicts that read it drop to medium confidence.
     chain_max_depth: int = 10
 
     # DuckDB memory cap while classifying (ingest and import end with it); beyond it DuckDB

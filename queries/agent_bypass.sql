@@ -1,8 +1,8 @@
 -- name: agent_bypass
 -- description: Which agent identities called AWS directly, without any MCP server: the MCP bypass.
---   An agent role (tagged Usage=Agent) or an agent-tagged session whose calls carry no MCP mark
---   means the agent harness ran the AWS CLI or an SDK itself, outside the controls the MCP server
---   applies. One row per agent identity: agent_name, principal (the role ARN), accounts (recipient
+--   An agent role (tagged Usage=Agent) or an agent-tagged session whose calls carry no MCP mark,
+--   or a session chained from one (a role hop drops the marks, not the agent), means the agent
+--   harness ran the AWS CLI or an SDK itself, outside the controls the MCP server applies. One row per agent identity: agent_name, principal (the role ARN), accounts (recipient
 --   accounts, comma-separated), calls, failed_calls (an errorCode), write_calls (readOnly false),
 --   sessions (distinct access keys), actions (distinct eventSource/eventName pairs), clients (the
 --   client column: cli, sdk, ...), classified_by (the attribution rules that decided,

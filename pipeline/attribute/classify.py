@@ -367,7 +367,9 @@ def _append_verdicts(append: _Append, verdicts: ScannedFooter, verdict_groups: r
 # are not computed per event in SQL: DuckDB hands over each event's rule number and
 # _RuleColumns turns it into dictionary arrays (the rule number indexes the dictionary), so
 # the sort and the Arrow hand-over move one byte per event instead of five strings, and the
-# Parquet writer takes the dictionaries as they are.
+# Parquet writer takes the dictionaries as they are. The one exception: a verdict that read a
+# role chain cut at chain_max_depth (SQL's chain_truncated) has its confidence lowered to
+# medium, since the chain's root and its marks beyond the cut are unknown.
 VERDICT_COLUMNS = (
     "actor_kind",
     "access_path",
@@ -401,6 +403,14 @@ class _RuleColumns:
             name: pa.array(["", *(str(r[i]) for r in rules)], pa.string())
             for i, name in enumerate(_RULE_DECIDED, 1)
         }
+        # Confidence also has "medium" past the rules' entries: for each rule, the index of
+        # its confidence at most medium (a truncated chain's verdict).
+        confidences = [str(r[4]) for r in rules]
+        self._dictionaries["confidence"] = pa.array(["", *confidences, "medium"], pa.string())
+        medium = len(rules) + 1
+        self._at_most_medium = pa.array(
+            [0, *(medium if c == "high" else n for n, c in enumerate(confidences, 1))], pa.int8()
+        )
         version = _text(con, "SELECT rules_version FROM attribution_settings")
         self._version = pa.array([version], pa.string())
 
@@ -410,13 +420,25 @@ class _RuleColumns:
         zeros = pc.multiply(rule, pa.scalar(0, pa.int8()))
         columns: dict[str, pa.Array | pa.ChunkedArray] = {}
         for name in VERDICT_COLUMNS:
-            if name in self._dictionaries:
+            if name == "confidence":
+                columns[name] = pa.DictionaryArray.from_arrays(
+                    self._confidence_indices(rule, table), self._dictionaries[name]
+                )
+            elif name in self._dictionaries:
                 columns[name] = pa.DictionaryArray.from_arrays(rule, self._dictionaries[name])
             elif name == "rules_version":
                 columns[name] = pa.DictionaryArray.from_arrays(zeros, self._version)
             else:
                 columns[name] = table.column(name)
         return pa.table(columns)
+
+    def _confidence_indices(self, rule: pa.Array, table: pa.Table) -> pa.Array:
+        """The rule's confidence, at most medium where the verdict read a truncated chain."""
+        truncated = table.column("chain_truncated").combine_chunks().fill_null(False)
+        if not pc.any(truncated).as_py():
+            return rule
+        lowered = pc.take(self._at_most_medium, rule)
+        return pc.if_else(truncated, lowered, rule)
 
     def counts(self, name: str, table: pa.Table) -> dict[str, int]:
         """Events per value of a rule-decided column."""
@@ -432,7 +454,7 @@ def _verdicts_query() -> str:
     events files."""
     return (
         "SELECT rule, client, agent_name, human_id, mcp_tool, session_joined, session_root,"
-        " evidence_detail FROM classification ORDER BY file_index, file_row_number"
+        " evidence_detail, chain_truncated FROM classification ORDER BY file_index, file_row_number"
     )
 
 

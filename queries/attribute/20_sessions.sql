@@ -6,7 +6,9 @@
 --   `incomingTransitiveTags`), transitive tag keys, the source identity, and issue/expiry times.
 --   A cross-account AssumeRole logged in both accounts (same sharedEventID) is one session.
 --   Chains are walked to their root (bounded depth, cycle-safe): transitive tags and the source
---   identity of ancestors reach every session below them.
+--   identity of ancestors reach every session below them. A chain longer than chain_max_depth
+--   is cut there: chain_truncated says so, and root_key is then the furthest session reached,
+--   not the real root.
 -- params: none (reads the temp tables attribution_settings and attribution_source_events)
 -- grain: one row per issued access key
 -- used_by: pipeline/attribute/classify.py; queries session_chains, unjoined_sessions
@@ -153,11 +155,12 @@ LEFT JOIN transitive_keys AS k ON k.issued_key = m.issued_key;
 DROP TABLE session_events;
 
 CREATE OR REPLACE TEMP TABLE session_chain AS
-WITH RECURSIVE walk (issued_key, ancestor_key, depth, path) AS (
-    SELECT issued_key, issued_key, 0, [issued_key]
+WITH RECURSIVE walk (issued_key, ancestor_key, depth, acted_at, path) AS (
+    SELECT issued_key, issued_key, 0, NULL::TIMESTAMPTZ, [issued_key]
     FROM session_nodes
     UNION ALL
-    SELECT w.issued_key, p.issued_key, w.depth + 1, list_append(w.path, p.issued_key)
+    -- acted_at: when the ancestor acted in this chain, by assuming the session below it.
+    SELECT w.issued_key, p.issued_key, w.depth + 1, c.issued_at, list_append(w.path, p.issued_key)
     FROM walk AS w
     JOIN session_nodes AS c ON c.issued_key = w.ancestor_key
     JOIN session_nodes AS p ON p.issued_key = c.parent_key
@@ -165,8 +168,21 @@ WITH RECURSIVE walk (issued_key, ancestor_key, depth, path) AS (
         AND NOT list_contains(w.path, p.issued_key)
 )
 
--- The path only guards the walk against cycles; the table keeps the pairs.
-SELECT issued_key, ancestor_key, depth FROM walk;
+-- The path only guards the walk against cycles; the table keeps the pairs, and marks the pair
+-- where the depth bound cut a chain that goes on (the ancestor's parent is a session the walk
+-- did not reach): the root found there is not the chain's real root.
+SELECT
+    w.issued_key,
+    w.ancestor_key,
+    w.depth,
+    w.acted_at,
+    p.issued_key IS NOT NULL AS cut
+FROM walk AS w
+LEFT JOIN session_nodes AS c ON c.issued_key = w.ancestor_key
+LEFT JOIN session_nodes AS p
+    ON p.issued_key = c.parent_key
+    AND w.depth >= (SELECT chain_max_depth FROM attribution_settings)
+    AND NOT list_contains(w.path, p.issued_key);
 
 CREATE OR REPLACE TEMP TABLE session_effective_tags AS
 -- Every tag in force on each session: its own and those inherited through its chain.
@@ -198,7 +214,11 @@ SELECT * FROM effective;
 
 CREATE OR REPLACE TEMP TABLE sessions AS
 WITH roots AS (
-    SELECT issued_key, arg_max(ancestor_key, depth) AS root_key, max(depth) AS chain_depth
+    SELECT
+        issued_key,
+        arg_max(ancestor_key, depth) AS root_key,
+        max(depth) AS chain_depth,
+        bool_or(cut) AS chain_truncated
     FROM session_chain
     GROUP BY issued_key
 ),
@@ -244,6 +264,8 @@ SELECT
     e.effective_tags,
     r.root_key,
     r.chain_depth,
+    r.chain_truncated,
+    root.role_name AS root_role_name,
     root.caller_type AS root_caller_type,
     root.caller AS root_caller,
     root.caller_invoked_by AS root_caller_invoked_by,

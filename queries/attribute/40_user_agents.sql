@@ -1,12 +1,12 @@
 -- name: 40_user_agents
 -- description: The client behind each distinct user agent (console, cli, sdk, iac, mcp, service,
---   unknown) and the awslabs MCP server it names, if any. Markers come from the temp table
+--   unknown) and the awslabs MCP server it names, if any (with the marker as written). Markers come from the temp table
 --   user_agent_markers (pipeline/attribute/markers.py, with their sources); the first marker by
 --   priority wins, and MCP markers come before CLI/SDK ones because awslabs servers append
 --   theirs to an aws-cli/ or Boto3/ string. Computed per distinct user agent, not per event.
 -- params: none (reads the temp tables user_agent_markers and attribution_distinct_values)
 -- grain: one row per distinct user agent
--- used_by: pipeline/attribute/classify.py (client column, rule 3)
+-- used_by: pipeline/attribute/classify.py (client column; the MCP mark of rules 2 and 3)
 CREATE OR REPLACE TEMP TABLE user_agent_clients AS
 WITH agents AS (
     SELECT DISTINCT user_agent FROM attribution_distinct_values WHERE user_agent IS NOT NULL
@@ -24,7 +24,10 @@ final AS (
         a.user_agent,
         coalesce(m.client, 'unknown') AS client,
         nullif(regexp_extract(a.user_agent, '(md/)?awslabs[#/]mcp[#/]([\w.-]+)', 2), '')
-            AS awslabs_mcp_server
+            AS awslabs_mcp_server,
+        -- The marker as written, for the evidence of rules that take it as an MCP mark.
+        nullif(regexp_extract(a.user_agent, '(md/)?awslabs[#/]mcp[#/]([\w.-]+)', 0), '')
+            AS awslabs_mcp_marker
     FROM agents AS a
     LEFT JOIN matched AS m ON m.user_agent = a.user_agent
 )

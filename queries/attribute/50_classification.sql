@@ -1,15 +1,19 @@
 -- name: 50_classification
 -- description: Every event with who acted and through which path. Rules, first match wins
---   (README, "Attribution rules"): 1 managed MCP; 2 agent sessions (session tags, source
---   identity); 3 awslabs MCP user agent; 4 agent roles on the direct path (the MCP bypass);
---   5 AWS services; 6 workloads (last: a key that joins no issuing event, whose role and session
---   name the logs show only in sessions an AWS service obtained); 7 people (console, then
---   direct); 8 unknown. Each row says which rule decided (classified_by), the field values that
---   decided (evidence: composed by the events_classified view from the event and
---   evidence_detail), its confidence and the rules_version in force. Everything that is not per event is computed first, per
---   distinct key, into small tables (session marks, configured-pattern matches per distinct
---   value, role agent intervals, MCP links), so the pass over the events is one streaming scan
---   with equality hash joins against small tables: no correlated subquery, no as-of join.
+--   (README, "Rules"; attribution_rules numbers them in that order): managed MCP; agent
+--   sessions (session tags, source identity); chains an agent started, with an MCP mark; a key
+--   that joins no issuing event whose role and session name the logs show only in agent
+--   sessions, with an MCP mark; the awslabs MCP user agent; a console request on an agent role
+--   (a person in the agent's role); agent roles on the direct path (the MCP bypass); chains an agent started, on the direct path; the same role-and-name fallback,
+--   on the direct path; AWS services; workloads (last: the role-and-name fallback for sessions
+--   an AWS service obtained); unknown identities; people (console, then direct). Each row says which rule
+--   decided (classified_by), the field values that decided (evidence: composed by the
+--   events_classified view from the event and evidence_detail), its confidence and the
+--   rules_version in force. Everything that is not per event is computed first, per
+--   distinct key, into small tables (session marks, chain marks, configured-pattern matches per
+--   distinct value, role agent intervals, MCP links), so the pass over the events is one
+--   streaming scan with equality hash joins against small tables: no correlated subquery, no
+--   as-of join.
 -- params: none (reads the temp tables built by 10_* to 40_*, attribution_settings,
 --   attribution_patterns, and attribution_events: the events with each row's file_index and
 --   file_row_number, which classify.py uses to write the verdicts next to the event columns)
@@ -34,6 +38,8 @@ WITH marks AS (
 SELECT
     s.issued_key,
     s.root_key,
+    s.root_role_name,
+    s.chain_truncated,
     s.role_name AS session_role_name,
     s.caller_invoked_by,
     s.root_caller_type,
@@ -58,22 +64,31 @@ FROM sessions AS s
 LEFT JOIN marks AS m ON m.issued_key = s.issued_key;
 
 CREATE OR REPLACE TEMP TABLE classification_session_names AS
--- The fallback for keys that join no issuing event (issued before the logs begin): the role
--- and session name (facts doc s.3). Only one answer is taken from it: every session of that
--- role and name that the logs do show was obtained by an AWS service (a Lambda function's
--- name, an ECS task's id), so the unjoined one is taken to be a workload's too, with medium
--- confidence.
+-- The fallback for keys that join no issuing event (issued before the logs begin, or an empty
+-- accessKeyId): the role and session name (facts doc s.3). An answer is taken from it only
+-- where every session of that role and name that the logs do show agrees, and with medium
+-- confidence: all were obtained by an AWS service (a Lambda function's name, an ECS task's
+-- id), so the unjoined one is a workload's too; or all carry the agent mark (the agent tag or
+-- an MCP server tag), as when a self-managed MCP server re-assumes its role under one session
+-- name, so the unjoined one is the agent's.
 SELECT
-    role_account_id,
-    role_name,
-    session_name,
+    s.role_account_id,
+    s.role_name,
+    s.session_name,
     count(*) AS sessions,
-    arg_max(root_caller_invoked_by, (issued_at, issued_key)) AS root_caller_invoked_by,
-    arg_max(issued_key, (issued_at, issued_key)) AS example_key
-FROM sessions
-WHERE role_account_id IS NOT NULL AND role_name IS NOT NULL AND session_name IS NOT NULL
-GROUP BY role_account_id, role_name, session_name
-HAVING bool_and(coalesce(root_caller_type = 'AWSService', false));
+    bool_and(coalesce(s.root_caller_type = 'AWSService', false)) AS service_issued,
+    bool_and(c.agent_tag OR c.mcp_server_tag IS NOT NULL) AS agent_marked,
+    bool_and(c.mcp_server_tag IS NOT NULL) AS mcp_marked,
+    arg_max(c.mcp_server_tag, (s.issued_at, s.issued_key)) AS mcp_server_tag,
+    arg_max(c.tag_text, (s.issued_at, s.issued_key)) AS tag_text,
+    arg_max(s.root_caller_invoked_by, (s.issued_at, s.issued_key)) AS root_caller_invoked_by,
+    arg_max(s.issued_key, (s.issued_at, s.issued_key)) AS example_key
+FROM sessions AS s
+JOIN classification_sessions AS c ON c.issued_key = s.issued_key
+WHERE s.role_account_id IS NOT NULL AND s.role_name IS NOT NULL AND s.session_name IS NOT NULL
+GROUP BY s.role_account_id, s.role_name, s.session_name
+HAVING bool_and(coalesce(s.root_caller_type = 'AWSService', false))
+    OR bool_and(c.agent_tag OR c.mcp_server_tag IS NOT NULL);
 
 CREATE OR REPLACE TEMP TABLE classification_identity_providers AS
 -- userIdentity.identityProvider of the calls of web-identity and SAML principals (all of them
@@ -95,6 +110,9 @@ candidates AS (
     UNION
     SELECT unnest(['agent_role', 'workload_role']), session_issuer_name FROM distinct_values
     UNION
+    -- The roles of a chain's sessions, for the agent-role test of the chain rules.
+    SELECT 'agent_role', role_name FROM sessions
+    UNION
     SELECT 'workload_user', iam_user_name FROM distinct_values
     UNION
     SELECT unnest(['agent_source_identity', 'mcp_source_identity']), source_identity
@@ -111,16 +129,24 @@ candidates AS (
 ),
 
 matched AS (
-    SELECT DISTINCT c.kind, c.value
+    SELECT c.kind, c.value, p.pattern
     FROM candidates AS c
     JOIN attribution_patterns AS p ON p.kind = c.kind AND c.value LIKE p.pattern
     WHERE c.value IS NOT NULL
+),
+
+final AS (
+    -- Rule 2: a source identity matching an MCP pattern is also an agent source identity.
+    SELECT kind, value, pattern FROM matched
+    UNION ALL
+    SELECT 'agent_source_identity', value, pattern FROM matched WHERE kind = 'mcp_source_identity'
 )
 
--- Rule 2: a source identity matching an MCP pattern is also an agent source identity.
-SELECT kind, value FROM matched
-UNION
-SELECT 'agent_source_identity', value FROM matched WHERE kind = 'mcp_source_identity';
+-- One row per (kind, value), so that a join matches an event once; the pattern is kept for
+-- the evidence (the first by name where several match).
+SELECT kind, value, min(pattern) AS pattern
+FROM final
+GROUP BY kind, value;
 
 CREATE OR REPLACE TEMP TABLE classification_role_intervals AS
 -- When each role was an agent role, as non-overlapping intervals [valid_from, valid_to) per
@@ -159,6 +185,61 @@ SELECT
     observed_by
 FROM ordered
 WHERE n = 1 AND observed_by LIKE 'snapshot %';
+
+CREATE OR REPLACE TEMP TABLE classification_chain_marks AS
+-- Sessions whose chain passes through an agent: a session above them (depth > 0 in the walk)
+-- that carries the agent tag or an MCP server tag (its own or inherited, transitive or not), or
+-- that is of an agent role when it acted (its agent tag in force when it assumed the session
+-- below it, or a configured agent-role pattern). Calls carry no tags, and AWS passes on only
+-- transitive session tags and never role tags; but the actor after a role hop is still the
+-- agent (rules agent_chain.*). The nearest such session is the one the evidence names; the
+-- nearest MCP server tag is the chain's MCP mark. Only sessions with such a chain have a row.
+WITH ancestors AS (
+    SELECT
+        w.issued_key,
+        w.depth,
+        w.ancestor_key,
+        coalesce(a.role_name, a.session_name) AS ancestor_name,
+        m.agent_tag OR m.mcp_server_tag IS NOT NULL AS agent_session,
+        m.mcp_server_tag,
+        m.tag_text,
+        CASE
+            WHEN o.is_agent THEN o.observed_by
+            ELSE 'configured pattern ' || pr.pattern
+        END AS agent_role_by
+    FROM session_chain AS w
+    JOIN sessions AS a ON a.issued_key = w.ancestor_key
+    LEFT JOIN classification_sessions AS m ON m.issued_key = w.ancestor_key
+    LEFT JOIN classification_role_intervals AS o
+        ON o.account_id = a.role_account_id
+        AND o.role_name = a.role_name
+        AND w.acted_at >= o.valid_from
+        AND w.acted_at < o.valid_to
+    LEFT JOIN classification_pattern_matches AS pr
+        ON pr.kind = 'agent_role' AND pr.value = a.role_name
+    WHERE w.depth > 0
+),
+
+marked AS (
+    SELECT
+        *,
+        CASE
+            WHEN agent_session THEN 'tags {' || tag_text || '}'
+            ELSE 'an agent role: ' || agent_role_by
+        END AS mark_text
+    FROM ancestors
+    WHERE agent_session OR agent_role_by IS NOT NULL
+)
+
+SELECT
+    issued_key,
+    arg_min(ancestor_key, depth) AS chain_mark_key,
+    arg_min(ancestor_name, depth) AS chain_mark_name,
+    arg_min(mark_text, depth) AS chain_mark_text,
+    arg_min(mcp_server_tag, depth) FILTER (WHERE mcp_server_tag IS NOT NULL) AS chain_mcp_server_tag,
+    arg_min(ancestor_key, depth) FILTER (WHERE mcp_server_tag IS NOT NULL) AS chain_mcp_key
+FROM marked
+GROUP BY issued_key;
 
 CREATE OR REPLACE TEMP TABLE classification_links AS
 -- Managed-MCP links per key: downstream request ids, tool-call events, MCP grants (own event),
@@ -268,23 +349,28 @@ SELECT * FROM (VALUES
     (5, 'mcp_managed.oauth_session', 'agent', 'mcp_managed', 'high'),
     (6, 'agent_session.mcp', 'agent', 'mcp_self_managed', 'high'),
     (7, 'agent_session.direct', 'agent', 'direct', 'high'),
-    (8, 'awslabs_user_agent', 'agent', 'mcp_self_managed', 'medium'),
-    (9, 'agent_role.direct', 'agent', 'direct', 'high'),
-    (10, 'service.aws_service', 'service', 'service', 'high'),
-    (11, 'service.service_linked_role', 'service', 'service', 'high'),
-    (12, 'service.service_event', 'service', 'service', 'high'),
-    (13, 'workload.service_issued', 'workload', 'direct', 'high'),
-    (14, 'workload.ec2_role_delivery', 'workload', 'direct', 'high'),
-    (15, 'workload.instance_session', 'workload', 'direct', 'high'),
-    (16, 'workload.web_identity', 'workload', 'direct', 'high'),
-    (17, 'workload.configured', 'workload', 'direct', 'high'),
-    (18, 'workload.service_issued_by_name', 'workload', 'direct', 'medium'),
-    (19, 'unknown', 'unknown', 'none', 'low'),
-    (20, 'human.console', 'human', 'console', 'high'),
-    (21, 'human.identity_center', 'human', 'direct', 'high'),
-    (22, 'human.iam_user', 'human', 'direct', 'high'),
-    (23, 'human.federated', 'human', 'direct', 'high'),
-    (24, 'human.other_role', 'human', 'direct', 'medium')
+    (8, 'agent_chain.mcp', 'agent', 'mcp_self_managed', 'high'),
+    (9, 'agent_session.mcp_by_name', 'agent', 'mcp_self_managed', 'medium'),
+    (10, 'awslabs_user_agent', 'agent', 'mcp_self_managed', 'medium'),
+    (11, 'human.console_agent_role', 'human', 'console', 'high'),
+    (12, 'agent_role.direct', 'agent', 'direct', 'high'),
+    (13, 'agent_chain.direct', 'agent', 'direct', 'high'),
+    (14, 'agent_session.direct_by_name', 'agent', 'direct', 'medium'),
+    (15, 'service.aws_service', 'service', 'service', 'high'),
+    (16, 'service.service_linked_role', 'service', 'service', 'high'),
+    (17, 'service.service_event', 'service', 'service', 'high'),
+    (18, 'workload.service_issued', 'workload', 'direct', 'high'),
+    (19, 'workload.ec2_role_delivery', 'workload', 'direct', 'high'),
+    (20, 'workload.instance_session', 'workload', 'direct', 'high'),
+    (21, 'workload.web_identity', 'workload', 'direct', 'high'),
+    (22, 'workload.configured', 'workload', 'direct', 'high'),
+    (23, 'workload.service_issued_by_name', 'workload', 'direct', 'medium'),
+    (24, 'unknown', 'unknown', 'none', 'low'),
+    (25, 'human.console', 'human', 'console', 'high'),
+    (26, 'human.identity_center', 'human', 'direct', 'high'),
+    (27, 'human.iam_user', 'human', 'direct', 'high'),
+    (28, 'human.federated', 'human', 'direct', 'high'),
+    (29, 'human.other_role', 'human', 'direct', 'medium')
 ) AS t(rule, classified_by, actor_kind, access_path, confidence);
 
 CREATE OR REPLACE TEMP VIEW classification AS
@@ -296,6 +382,10 @@ WITH features AS (
             THEN split_part(e.principal_arn, '/', 3) ELSE '' END AS session_name,
         s.issued_key IS NOT NULL AS session_joined,
         s.root_key,
+        s.root_role_name,
+        coalesce(s.chain_truncated, false) AS chain_truncated,
+        cfg.chain_max_depth,
+        cfg.mcp_server_tag_key,
         s.session_role_name,
         s.caller_invoked_by,
         s.root_caller_type,
@@ -307,6 +397,11 @@ WITH features AS (
         coalesce(s.agent_tag, false) AS agent_tag,
         s.mcp_server_tag,
         s.tag_text,
+        cm.chain_mark_key,
+        cm.chain_mark_name,
+        cm.chain_mark_text,
+        cm.chain_mcp_server_tag,
+        cm.chain_mcp_key,
         dl.tool_event_id AS downstream_of,
         em.own_tool_name,
         em.own_mcp_principal,
@@ -321,8 +416,14 @@ WITH features AS (
         em.own_grant_resource,
         ua.client AS ua_client,
         ua.awslabs_mcp_server,
+        ua.awslabs_mcp_marker,
         coalesce(o.is_agent, false) OR p_agent_role.kind IS NOT NULL AS agent_role,
-        o.observed_by AS agent_role_observed_by,
+        -- What made the role an agent role: an observation that says so, else the pattern (an
+        -- observation without the tag is no evidence of it).
+        CASE
+            WHEN o.is_agent THEN o.observed_by
+            ELSE 'configured pattern ' || p_agent_role.pattern
+        END AS agent_role_observed_by,
         p_agent_si.kind IS NOT NULL AS agent_source_identity,
         p_mcp_si.kind IS NOT NULL AS mcp_source_identity,
         coalesce(e.web_id_provider, em.identity_provider, s.root_web_identity_provider)
@@ -331,10 +432,22 @@ WITH features AS (
         p_workload_role.kind IS NOT NULL OR p_workload_user.kind IS NOT NULL AS workload_pattern,
         p_mcp.kind IS NOT NULL AS invoked_by_mcp,
         sn.sessions AS named_sessions,
+        coalesce(sn.service_issued, false) AS named_service_issued,
+        coalesce(sn.agent_marked, false) AS named_agent_marked,
+        coalesce(sn.mcp_marked, false) AS named_mcp_marked,
+        sn.mcp_server_tag AS named_mcp_server_tag,
+        sn.tag_text AS named_tag_text,
         sn.root_caller_invoked_by AS named_root_caller_invoked_by,
-        sn.example_key AS named_example_key
+        sn.example_key AS named_example_key,
+        -- sessionCredentialFromConsole is present only when true (facts doc s.2).
+        coalesce(
+            e.session_credential_from_console OR e.event_type = 'AwsConsoleSignIn' OR ua.client = 'console',
+            false
+        ) AS from_console
     FROM attribution_events AS e
+    CROSS JOIN attribution_settings AS cfg
     LEFT JOIN classification_sessions AS s ON s.issued_key = e.access_key_id
+    LEFT JOIN classification_chain_marks AS cm ON cm.issued_key = e.access_key_id
     LEFT JOIN classification_links AS dl ON dl.link = 'request' AND dl.link_key = e.request_id
     LEFT JOIN classification_event_marks AS em
         ON em.event_position = (e.file_index::BIGINT << 32) + e.file_row_number
@@ -385,38 +498,55 @@ ruled AS (
             WHEN downstream_of IS NOT NULL THEN 3
             WHEN is_mcp_grant THEN 4
             WHEN grant_event_id IS NOT NULL THEN 5
+            -- An awslabs MCP user agent is an MCP mark too (facts doc s.4): an agent session
+            -- using an awslabs server is on the self-managed MCP path, not the bypass.
             WHEN (agent_tag OR mcp_server_tag IS NOT NULL OR agent_source_identity)
-                AND (mcp_server_tag IS NOT NULL OR mcp_source_identity)
+                AND (mcp_server_tag IS NOT NULL OR mcp_source_identity OR awslabs_mcp_server IS NOT NULL)
                 THEN 6
             WHEN agent_tag OR agent_source_identity THEN 7
-            WHEN awslabs_mcp_server IS NOT NULL THEN 8
-            WHEN principal_type = 'AssumedRole' AND agent_role THEN 9
-            WHEN principal_type = 'AWSService' THEN 10
-            WHEN session_issuer_arn LIKE '%:role/aws-service-role/%' THEN 11
-            WHEN principal_type IS NULL AND event_type = 'AwsServiceEvent' THEN 12
-            WHEN root_caller_type = 'AWSService' THEN 13
-            WHEN ec2_role_delivery IS NOT NULL THEN 14
+            -- A chain an agent started, past a role hop that dropped its marks: the same MCP
+            -- marks as rule 2 (the chain's MCPServer tag, an awslabs user agent) decide the path.
+            -- Tested before the awslabs rule (the credentials say more than the user agent);
+            -- without an MCP mark, after the call's own agent role (which names the role).
+            WHEN chain_mark_key IS NOT NULL
+                AND (chain_mcp_server_tag IS NOT NULL OR awslabs_mcp_server IS NOT NULL)
+                THEN 8
+            -- The role-plus-session-name fallback for agent sessions (a console request is a
+            -- person's whatever its session name).
+            WHEN named_agent_marked AND NOT from_console
+                AND (named_mcp_marked OR awslabs_mcp_server IS NOT NULL)
+                THEN 9
+            WHEN awslabs_mcp_server IS NOT NULL THEN 10
+            -- A console request on an agent role is a person who switched into the role in
+            -- the console: not the agent's bypass (facts doc s.2, s.3).
+            WHEN principal_type = 'AssumedRole' AND agent_role AND from_console
+                THEN 11
+            WHEN principal_type = 'AssumedRole' AND agent_role THEN 12
+            WHEN chain_mark_key IS NOT NULL THEN 13
+            WHEN named_agent_marked AND NOT from_console THEN 14
+            WHEN principal_type = 'AWSService' THEN 15
+            WHEN session_issuer_arn LIKE '%:role/aws-service-role/%' THEN 16
+            WHEN principal_type IS NULL AND event_type = 'AwsServiceEvent' THEN 17
+            WHEN root_caller_type = 'AWSService' THEN 18
+            WHEN ec2_role_delivery IS NOT NULL THEN 19
             -- The prefix test first: the pattern is then matched on few names.
             WHEN starts_with(session_name, 'i-') AND regexp_matches(session_name, '^i-[0-9a-f]{8,17}$')
-                THEN 15
-            WHEN workload_web_identity THEN 16
-            WHEN workload_pattern THEN 17
-            WHEN named_sessions IS NOT NULL THEN 18
-            WHEN principal_type IN ('Unknown', 'AWSAccount') OR principal_type IS NULL THEN 19
-            WHEN coalesce(session_credential_from_console, false)
-                OR event_type = 'AwsConsoleSignIn'
-                OR ua_client = 'console'
                 THEN 20
+            WHEN workload_web_identity THEN 21
+            WHEN workload_pattern THEN 22
+            WHEN named_service_issued THEN 23
+            WHEN principal_type IN ('Unknown', 'AWSAccount') OR principal_type IS NULL THEN 24
+            WHEN from_console THEN 25
             WHEN principal_type IN ('IdentityCenterUser')
                 OR on_behalf_of_user_id IS NOT NULL
                 OR session_issuer_arn LIKE '%:role/aws-reserved/sso.amazonaws.com/%'
-                THEN 21
-            WHEN principal_type IN ('IAMUser', 'Root') THEN 22
+                THEN 26
+            WHEN principal_type IN ('IAMUser', 'Root') THEN 27
             WHEN principal_type IN ('SAMLUser', 'FederatedUser', 'WebIdentityUser', 'Directory')
                 OR issued_by_call = 'AssumeRoleWithSAML'
-                THEN 23
-            WHEN principal_type = 'AssumedRole' THEN 24
-            ELSE 19
+                THEN 28
+            WHEN principal_type = 'AssumedRole' THEN 29
+            ELSE 24
         END AS rule
     FROM features
 ),
@@ -431,8 +561,8 @@ final AS (
             WHEN r.awslabs_mcp_server IS NOT NULL OR r.event_type = 'AwsMcpEvent' OR r.invoked_by_mcp
                 THEN 'mcp'
             WHEN coalesce(r.ua_client, 'unknown') <> 'unknown' THEN r.ua_client
-            WHEN r.rule = 20 THEN 'console'
-            WHEN r.rule BETWEEN 10 AND 12 THEN 'service'
+            WHEN r.rule IN (11, 25) THEN 'console'
+            WHEN r.rule BETWEEN 15 AND 17 THEN 'service'
             ELSE 'unknown'
         END AS ENUM ('console', 'cli', 'sdk', 'iac', 'mcp', 'service', 'unknown')) AS client,
         CASE r.rule
@@ -441,13 +571,25 @@ final AS (
             WHEN 3 THEN r.downstream_mcp_principal
             WHEN 4 THEN r.own_grant_mcp_principal
             WHEN 5 THEN r.grant_mcp_principal
-            WHEN 6 THEN coalesce(r.mcp_server_tag, r.session_role_name, r.session_issuer_name)
+            WHEN 6 THEN coalesce(
+                r.mcp_server_tag, r.awslabs_mcp_server, r.session_role_name, r.session_issuer_name
+            )
             WHEN 7 THEN coalesce(r.session_role_name, r.session_issuer_name)
-            WHEN 8 THEN r.awslabs_mcp_server
-            WHEN 9 THEN r.session_issuer_name
+            WHEN 10 THEN r.awslabs_mcp_server
+            WHEN 8 THEN coalesce(
+                r.chain_mcp_server_tag, r.awslabs_mcp_server, r.chain_mark_name
+            )
+            WHEN 12 THEN r.session_issuer_name
+            WHEN 13 THEN r.chain_mark_name
+            WHEN 9 THEN coalesce(
+                CASE WHEN r.named_mcp_marked THEN r.named_mcp_server_tag END,
+                r.awslabs_mcp_server,
+                r.session_issuer_name
+            )
+            WHEN 14 THEN r.session_issuer_name
         END AS agent_name,
         CASE
-            WHEN r.rule BETWEEN 10 AND 18 THEN NULL  -- services and workloads
+            WHEN r.rule BETWEEN 15 AND 23 THEN NULL  -- services and workloads
             ELSE coalesce(
                 r.on_behalf_of_user_id,
                 r.chain_source_identity,
@@ -461,7 +603,25 @@ final AS (
         END AS human_id,
         coalesce(r.own_tool_name, r.downstream_tool_name) AS mcp_tool,
         r.session_joined,
-        coalesce(r.root_key, r.access_key_id) AS session_root,
+        -- The console mints a new key per request (facts doc s.3), so an unjoined console
+        -- call's key names one request; its principal and sessionContext creationDate name the
+        -- console session all its requests share.
+        coalesce(
+            r.root_key,
+            CASE
+                WHEN r.from_console AND r.access_key_id IS NOT NULL
+                    THEN 'console:' || r.principal_arn || '@'
+                        || strftime(timezone('UTC', r.session_creation_date), '%Y-%m-%dT%H:%M:%SZ')
+            END,
+            r.access_key_id
+        ) AS session_root,
+        -- Rules that read the session's chain (inherited tags and source identity, the root's
+        -- caller, the absence of chain marks) on a chain cut at chain_max_depth: classify.py
+        -- lowers their confidence to medium, and the evidence says so.
+        r.chain_truncated AND r.rule IN (
+            6, 7, 8,
+            13, 18, 29
+        ) AS chain_truncated,
         -- The evidence sentence is composed by the events_classified view
         -- (queries/views/50_events_classified.sql) from the event's own fields and this
         -- detail: the values the deciding rule found outside the event (NULL where it found
@@ -476,22 +636,70 @@ final AS (
             WHEN 6 THEN concat_ws('; ',
                 'session ' || r.access_key_id || ' tags {' || r.tag_text || '}',
                 'sourceIdentity=' || r.chain_source_identity,
-                CASE WHEN r.root_key <> r.access_key_id THEN 'chain root ' || r.root_key END
+                'userAgent has ' || r.awslabs_mcp_marker,
+                CASE WHEN r.root_key <> r.access_key_id THEN 'chain root ' || r.root_key END,
+                CASE WHEN r.chain_truncated THEN 'chain truncated at depth ' || r.chain_max_depth END
             )
             WHEN 7 THEN concat_ws('; ',
                 'session ' || r.access_key_id || ' tags {' || r.tag_text || '}',
                 'sourceIdentity=' || r.chain_source_identity,
+                'no MCP mark',
+                CASE WHEN r.chain_truncated THEN 'chain truncated at depth ' || r.chain_max_depth END
+            )
+            WHEN 8 THEN concat_ws('; ',
+                'session ' || r.access_key_id || ' of '
+                    || coalesce(r.session_role_name, r.session_issuer_name, '?')
+                    || ' is chained from session ' || r.chain_mark_key || ' of '
+                    || coalesce(r.chain_mark_name, '?') || ' (' || r.chain_mark_text || ')',
+                r.mcp_server_tag_key || '=' || r.chain_mcp_server_tag || ' on session ' || r.chain_mcp_key,
+                'userAgent has ' || r.awslabs_mcp_marker,
+                CASE WHEN r.chain_truncated THEN 'chain truncated at depth ' || r.chain_max_depth END
+            )
+            WHEN 11 THEN r.agent_role_observed_by
+            WHEN 12 THEN r.agent_role_observed_by
+            WHEN 13 THEN concat_ws('; ',
+                'session ' || r.access_key_id || ' of '
+                    || coalesce(r.session_role_name, r.session_issuer_name, '?')
+                    || ' is chained from session ' || r.chain_mark_key || ' of '
+                    || coalesce(r.chain_mark_name, '?') || ' (' || r.chain_mark_text || ')',
+                'no MCP mark',
+                CASE WHEN r.chain_truncated THEN 'chain truncated at depth ' || r.chain_max_depth END
+            )
+            -- The service issued the chain root's credentials, not necessarily the event's.
+            WHEN 18 THEN 'session ' || r.access_key_id || ' of '
+                || coalesce(r.session_role_name, r.session_issuer_name, '?')
+                || CASE
+                    WHEN r.root_key <> r.access_key_id
+                        THEN ', chained from ' || coalesce(r.root_role_name, '?') || ' whose credentials '
+                            || coalesce(r.root_caller_invoked_by, 'an AWS service')
+                            || ' issued (chain root ' || r.root_key || ')'
+                    ELSE ', whose credentials ' || coalesce(r.root_caller_invoked_by, 'an AWS service')
+                        || ' issued'
+                END
+                || CASE WHEN r.chain_truncated THEN '; chain truncated at depth ' || r.chain_max_depth ELSE '' END
+            WHEN 21 THEN r.web_identity_provider
+            WHEN 9 THEN concat_ws('; ',
+                coalesce('key ' || r.access_key_id || ' joins no issuing event', 'no accessKeyId'),
+                'the ' || r.named_sessions || ' session(s) of ' || r.session_issuer_name || ' named '
+                    || r.session_name || ' in the logs all carry the agent mark (e.g. session '
+                    || r.named_example_key || ' tags {' || r.named_tag_text || '})',
+                'userAgent has ' || r.awslabs_mcp_marker
+            )
+            WHEN 14 THEN concat_ws('; ',
+                coalesce('key ' || r.access_key_id || ' joins no issuing event', 'no accessKeyId'),
+                'the ' || r.named_sessions || ' session(s) of ' || r.session_issuer_name || ' named '
+                    || r.session_name || ' in the logs all carry the agent mark (e.g. session '
+                    || r.named_example_key || ' tags {' || r.named_tag_text || '})',
                 'no MCP mark'
             )
-            WHEN 9 THEN coalesce(r.agent_role_observed_by, 'configured pattern')
-            WHEN 13 THEN coalesce(r.root_caller_invoked_by, 'an AWS service')
-            WHEN 16 THEN r.web_identity_provider
-            WHEN 18 THEN 'key ' || r.access_key_id || ' joins no issuing event; the '
-                || r.named_sessions || ' session(s) of ' || r.session_issuer_name || ' named '
+            WHEN 23 THEN
+                coalesce('key ' || r.access_key_id || ' joins no issuing event', 'no accessKeyId')
+                || '; the ' || r.named_sessions || ' session(s) of ' || r.session_issuer_name || ' named '
                 || r.session_name || ' in the logs were issued by '
                 || coalesce(r.named_root_caller_invoked_by, 'an AWS service')
                 || ' (e.g. session ' || r.named_example_key || ')'
-            WHEN 23 THEN r.issued_by_call
+            WHEN 28 THEN r.issued_by_call
+            WHEN 29 THEN CASE WHEN r.chain_truncated THEN 'chain truncated at depth ' || r.chain_max_depth END
         END AS evidence_detail
     FROM ruled AS r
 )

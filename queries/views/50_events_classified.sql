@@ -25,6 +25,10 @@ SELECT
             THEN 'signInSessionArn=' || sign_in_session_arn || ' granted by ' || evidence_detail
         WHEN 'agent_session.mcp' THEN evidence_detail
         WHEN 'agent_session.direct' THEN evidence_detail
+        WHEN 'agent_chain.mcp' THEN evidence_detail
+        WHEN 'agent_chain.direct' THEN evidence_detail
+        WHEN 'agent_session.mcp_by_name' THEN evidence_detail
+        WHEN 'agent_session.direct_by_name' THEN evidence_detail
         WHEN 'awslabs_user_agent' THEN 'userAgent names awslabs MCP server ' || agent_name
         WHEN 'agent_role.direct'
             THEN 'role ' || session_issuer_name || ' is an agent role (' || evidence_detail
@@ -33,9 +37,7 @@ SELECT
             THEN 'userIdentity.type=AWSService' || coalesce('; invokedBy=' || invoked_by, '')
         WHEN 'service.service_linked_role' THEN 'service-linked role ' || session_issuer_arn
         WHEN 'service.service_event' THEN 'eventType=AwsServiceEvent'
-        WHEN 'workload.service_issued'
-            THEN 'credentials issued to ' || coalesce(session_issuer_name, '?') || ' by '
-                || evidence_detail || ' (session ' || session_root || ')'
+        WHEN 'workload.service_issued' THEN evidence_detail
         WHEN 'workload.ec2_role_delivery' THEN 'ec2RoleDelivery=' || ec2_role_delivery
         WHEN 'workload.instance_session'
             -- arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION
@@ -43,6 +45,13 @@ SELECT
         WHEN 'workload.web_identity' THEN 'web identity provider ' || evidence_detail
         WHEN 'workload.configured' THEN 'matches a configured workload pattern'
         WHEN 'workload.service_issued_by_name' THEN evidence_detail
+        WHEN 'human.console_agent_role'
+            THEN 'role ' || session_issuer_name || ' is an agent role (' || evidence_detail
+                || ') used from the console: ' || CASE
+                    WHEN session_credential_from_console THEN 'sessionCredentialFromConsole=true'
+                    WHEN event_type = 'AwsConsoleSignIn' THEN 'eventType=AwsConsoleSignIn'
+                    ELSE 'console userAgent ' || user_agent
+                END
         WHEN 'human.console'
             THEN CASE
                 WHEN session_credential_from_console THEN 'sessionCredentialFromConsole=true'
@@ -50,14 +59,18 @@ SELECT
                 ELSE 'console userAgent ' || user_agent
             END
         WHEN 'human.identity_center'
-            THEN 'Identity Center ' || coalesce('user ' || on_behalf_of_user_id,
-                'role ' || session_issuer_name)
+            THEN coalesce(
+                'Identity Center user ' || on_behalf_of_user_id,
+                'Identity Center role ' || coalesce(session_issuer_name, session_issuer_arn),
+                'userIdentity.type=' || principal_type
+            )
         WHEN 'human.iam_user' THEN 'userIdentity.type=' || principal_type
         WHEN 'human.federated'
             THEN 'userIdentity.type=' || principal_type || coalesce(' via ' || evidence_detail, '')
         WHEN 'human.other_role'
             THEN 'role ' || coalesce(session_issuer_name, '?')
                 || ' with no agent, MCP, service or workload mark'
+                || coalesce('; ' || evidence_detail, '')
         ELSE 'userIdentity.type=' || coalesce(principal_type, 'absent')
     END AS evidence,
     confidence,

@@ -122,7 +122,7 @@ def test_the_stolen_credentials(classified: dict[str, dict[str, Any]]) -> None:
     assert {r["client"] for r in stolen} == {"cli"}
     assert {r["ec2_role_delivery"] for r in stolen} == {"1.0"}
     assert {r["evidence"] for r in stolen} == {
-        f"credentials issued to {WAF_ROLE} by ec2.amazonaws.com (session {STOLEN_KEY})"
+        f"session {STOLEN_KEY} of {WAF_ROLE}, whose credentials ec2.amazonaws.com issued"
     }
     assert {r["event_time_source"] for r in classified.values()} == {"@timestamp"}
 
@@ -164,7 +164,10 @@ def test_access_key_join(warehouse: Path, classified: dict[str, dict[str, Any]])
     assert {e for e, r in classified.items() if r["session_joined"]} == STOLEN_KEY_CALLS
     pedro = [r for r in classified.values() if r["access_key_id"] == PEDRO_KEY]
     assert len(pedro) == 87
-    assert {(r["session_joined"], r["session_root"]) for r in pedro} == {(False, PEDRO_KEY)}
+    # Console requests: the console session (principal and creationDate), not the key.
+    assert {(r["session_joined"], r["session_root"]) for r in pedro} == {
+        (False, f"console:arn:aws:iam::{ACCOUNT}:user/pedro@2020-09-13T17:16:47Z")
+    }
     assert {r["access_key_id"] for r in classified.values() if r["event_name"] == "AssumeRole"} == {
         None
     }

@@ -19,9 +19,28 @@ import pytest
 
 from pipeline.config import AttributionSettings
 
-from .helpers import CASES, VERDICT, Verdict, find_iam_import, import_iam, ingest, rows, verdicts
+from .helpers import (
+    CASES,
+    REPO,
+    VERDICT,
+    Verdict,
+    find_iam_import,
+    import_iam,
+    ingest,
+    rows,
+    verdicts,
+)
 
 A1, A2, A3 = "111111111111", "222222222222", "333333333333"
+QUERIES = REPO / "queries"
+ALICE_CONSOLE = (
+    f"arn:aws:sts::{A2}:assumed-role/AWSReservedSSO_AdministratorAccess_0123456789abcdef/"
+    "alice@example.com"
+)
+OLGA_CONSOLE = (
+    f"arn:aws:sts::{A3}:assumed-role/AWSReservedSSO_ReadOnlyAccess_0f1e2d3c4b5a6978/"
+    "olga@example.com"
+)
 SSO_DEV = "AWSReservedSSO_DeveloperAccess_fedcba9876543210"
 MCP = "aws-mcp.amazonaws.com"
 MCP_RESOURCE = "https://aws-mcp.us-east-1.api.aws/mcp"
@@ -39,7 +58,12 @@ PATTERNS: dict[str, tuple[str, ...]] = {
     "workload_role_patterns": ("batch-%",),
     "workload_user_patterns": ("svc-backup",),
 }
-PATTERN_CASES = ("source_identity_pattern", "agent_role_pattern", "workload_patterns")
+PATTERN_CASES = (
+    "source_identity_pattern",
+    "agent_role_pattern",
+    "agent_role_pattern_untagged_create",
+    "workload_patterns",
+)
 SNAPSHOT_FILE = CASES / "snapshot_agent_role.iam.json"
 # The snapshot is taken after the case's events: the oldest snapshot after a period applies.
 SNAPSHOT_TAKEN_AT = datetime(2026, 10, 15, tzinfo=UTC)
@@ -148,9 +172,23 @@ EXPECTED: dict[str, dict[str, Verdict]] = {
         "trans-call-2": agent(
             "mcp_self_managed", "inventory-mcp", "agent_session.mcp", "ivan@example.com"
         ),
-        # Made with a key issued before the logs begin: nothing marks the caller.
-        "trans-assume-4-caller-copy": human("direct", OTHER_ROLE, "judy@example.com", "medium"),
-        "trans-assume-4-role-copy": human("direct", OTHER_ROLE, "judy@example.com", "medium"),
+        # Made with a key issued before the logs begin: the only logged session of
+        # TransSourceRole named inventory-agent carries the MCP server's tags (role plus
+        # session name fallback).
+        "trans-assume-4-caller-copy": agent(
+            "mcp_self_managed",
+            "inventory-mcp",
+            "agent_session.mcp_by_name",
+            "judy@example.com",
+            confidence="medium",
+        ),
+        "trans-assume-4-role-copy": agent(
+            "mcp_self_managed",
+            "inventory-mcp",
+            "agent_session.mcp_by_name",
+            "judy@example.com",
+            confidence="medium",
+        ),
         # Its session got the tags as incomingTransitiveTags; they stay transitive.
         "trans-assume-5": agent(
             "mcp_self_managed", "inventory-mcp", "agent_session.mcp", "judy@example.com"
@@ -210,6 +248,17 @@ EXPECTED: dict[str, dict[str, Verdict]] = {
             "frank@example.com",
             confidence="medium",
         ),
+    },
+    "awslabs_user_agent_agent_tag": {
+        "uatag-assume": human("direct", "human.iam_user", "uadev"),
+        # The awslabs user agent is an MCP mark for agent sessions: not the bypass.
+        "uatag-call-awslabs": agent(
+            "mcp_self_managed", "cloudwatch-mcp-server", "agent_session.mcp", "uadev"
+        ),
+        "uatag-call-awslabs-legacy-cli": agent(
+            "mcp_self_managed", "aws-api-mcp-server", "agent_session.mcp", "uadev"
+        ),
+        "uatag-call-cli": agent("direct", "AgentRuntimeRole", "agent_session.direct", "uadev"),
     },
     "tag_role_during_period": {
         "tagrole-assume-1": human("direct", "human.iam_user", "mia"),
@@ -336,6 +385,20 @@ EXPECTED: dict[str, dict[str, Verdict]] = {
         "rolepat-call": agent("direct", "nightly-agent-runner", "agent_role.direct", "uma"),
         "rolepat-call-other-role": human("direct", OTHER_ROLE, None, "medium"),
     },
+    "agent_role_pattern_untagged_create": {
+        "rpuntag-create": human("direct", "human.iam_user", "rpadmin"),
+        "rpuntag-assume": human("direct", "human.iam_user", "uma"),
+        # The pattern decides; the CreateRole without the tag is no evidence of an agent role.
+        "rpuntag-call": agent("direct", "cleanup-agent-runner", "agent_role.direct", "uma"),
+    },
+    "lambda_role_chain": {
+        "lchain-assume-1": service("service.aws_service"),
+        "lchain-assume-2": workload("workload.service_issued"),
+        "lchain-call-2": workload("workload.service_issued"),
+    },
+    "identity_center_user_bare": {
+        "idcbare-call": human("direct", "human.identity_center"),
+    },
     "workload_patterns": {
         "workpat-role": workload("workload.configured"),
         "workpat-user": workload("workload.configured"),
@@ -348,6 +411,85 @@ EXPECTED: dict[str, dict[str, Verdict]] = {
         "cycle-issue-b": agent("direct", "CycleRoleA", "agent_session.direct"),
         "cycle-call-a": agent("direct", "CycleRoleA", "agent_session.direct"),
         "cycle-call-b": agent("direct", "CycleRoleB", "agent_session.direct"),
+    },
+    "chain_beyond_max_depth": {
+        "deep-assume-1": human("direct", "human.iam_user", "deepdan"),
+        # Made with sessions 1 to 11: their chains reach session 1 within 10 hops.
+        **{
+            f"deep-assume-{i}": agent(
+                "direct", f"DeepHop{i - 1}Role", "agent_session.direct", "deepdan"
+            )
+            for i in range(2, 13)
+        },
+        # Session 12's walk stops at session 2 (depth 10) while session 1 is its parent: the
+        # root is unknown, so is the person; the verdict read the chain, confidence drops.
+        "deep-call-12": agent(
+            "direct", "DeepHop12Role", "agent_session.direct", None, confidence="medium"
+        ),
+    },
+    "agent_chain": {
+        "achain-create": human("direct", "human.iam_user", "chainadmin"),
+        "achain-assume-1": human("direct", "human.iam_user", "chaincarol"),
+        "achain-assume-2": agent(
+            "direct", "ChainReportAgentRole", "agent_role.direct", "chaincarol"
+        ),
+        # Role tags never pass on; the actor after the hop is still the agent.
+        "achain-call-2": agent(
+            "direct", "ChainReportAgentRole", "agent_chain.direct", "chaincarol"
+        ),
+        "achain-call-2-awslabs": agent(
+            "mcp_self_managed", "dynamodb-mcp-server", "agent_chain.mcp", "chaincarol"
+        ),
+        "achain-assume-3": human("direct", "human.iam_user", "chaincarol"),
+        "achain-assume-4": agent(
+            "direct", "ChainHarnessRole", "agent_session.direct", "chaincarol"
+        ),
+        # A tag that is not transitive does not reach the next session; the chain does.
+        "achain-call-4": agent("direct", "ChainHarnessRole", "agent_chain.direct", "chaincarol"),
+        "achain-assume-5": human("direct", "human.iam_user", "chaincarol"),
+        "achain-assume-6": agent(
+            "mcp_self_managed", "ledger-mcp", "agent_session.mcp", "chaincarol"
+        ),
+        "achain-call-6": agent("mcp_self_managed", "ledger-mcp", "agent_chain.mcp", "chaincarol"),
+        "achain-assume-7": human("direct", "human.iam_user", "chaincarol"),
+        "achain-assume-8": human("direct", OTHER_ROLE, "chaincarol", "medium"),
+        "achain-call-8": human("direct", OTHER_ROLE, "chaincarol", "medium"),
+    },
+    "unjoined_agent_session_by_name": {
+        # Keys that join no issuing event (issued before the logs begin, or empty): every
+        # logged session of the role and session name carries the agent mark.
+        "ubn-call-early": agent(
+            "mcp_self_managed", "billing-mcp", "agent_session.mcp_by_name", confidence="medium"
+        ),
+        "ubn-assume-1": human("direct", "human.iam_user", "mcphost"),
+        "ubn-call-1": agent("mcp_self_managed", "billing-mcp", "agent_session.mcp", "mcphost"),
+        "ubn-assume-2": human("direct", "human.iam_user", "mcphost"),
+        "ubn-call-emptykey": agent(
+            "mcp_self_managed", "billing-mcp", "agent_session.mcp_by_name", confidence="medium"
+        ),
+        "ubn-assume-3": human("direct", "human.iam_user", "mcphost"),
+        "ubn-call-harness-early": agent(
+            "direct", "ByNameHarnessRole", "agent_session.direct_by_name", confidence="medium"
+        ),
+        "ubn-assume-4": human("direct", "human.iam_user", "mcphost"),
+        "ubn-assume-5": human("direct", "human.iam_user", "mcphost"),
+        # The sessions of ByNameMixedRole named report disagree: nothing decides.
+        "ubn-call-mixed-early": human("direct", OTHER_ROLE, None, "medium"),
+    },
+    "agent_role_console": {
+        "conagent-create": human("direct", "human.iam_user", "opsadmin"),
+        # A person who switched into the agent role in the console: not the agent's bypass.
+        "conagent-console-call": human("console", "human.console_agent_role"),
+        "conagent-console-ua": human("console", "human.console_agent_role"),
+        "conagent-assume": human("direct", "human.iam_user", "opsrunner"),
+        "conagent-cli-call": agent(
+            "direct", "ConsoleOpsAgentRole", "agent_role.direct", "opsrunner"
+        ),
+    },
+    "console_session_per_request_keys": {
+        "conroot-call-1": human("console", "human.console", "olga@example.com"),
+        "conroot-call-2": human("console", "human.console", "olga@example.com"),
+        "conroot-call-3": human("console", "human.console", "olga@example.com"),
     },
     "snapshot_agent_role": {
         "snap-assume-agent": human("direct", "human.iam_user", "otto"),
@@ -371,6 +513,9 @@ EXPECTED_WITHOUT_PATTERNS: dict[str, Verdict] = {
     "rolepat-assume": human("direct", "human.iam_user", "uma"),
     "rolepat-call": human("direct", OTHER_ROLE, "uma", "medium"),
     "rolepat-call-other-role": human("direct", OTHER_ROLE, None, "medium"),
+    "rpuntag-create": human("direct", "human.iam_user", "rpadmin"),
+    "rpuntag-assume": human("direct", "human.iam_user", "uma"),
+    "rpuntag-call": human("direct", OTHER_ROLE, "uma", "medium"),
     "workpat-role": human("direct", OTHER_ROLE, None, "medium"),
     "workpat-user": human("direct", "human.iam_user", "svc-backup"),
     "workpat-user-human": human("direct", "human.iam_user", "victor"),
@@ -473,8 +618,12 @@ def test_clients(classified: dict[str, dict[str, Any]]) -> None:
         "mcpdoc-down-1": "sdk",
         "awslabs-legacy-boto3": "mcp",
         "awslabs-modern-cli": "mcp",
+        "uatag-call-awslabs-legacy-cli": "mcp",
+        "uatag-call-cli": "cli",
         "console-call-flag": "console",
         "console-call-ua-only": "console",
+        "conagent-console-call": "console",
+        "conagent-cli-call": "cli",
         "createrole-agent": "iac",
         "sso-cli-call": "cli",
         "ec2-call-from-laptop": "cli",
@@ -494,8 +643,23 @@ def test_session_join_and_root(classified: dict[str, dict[str, Any]]) -> None:
         "cycle-call-a": (True, "ASIACHAINCYCLE000002"),
         "cycle-call-b": (True, "ASIACHAINCYCLE000001"),
         "ci-chain-call": (True, "ASIACIWEBIDENTITY001"),
+        "deep-call-12": (True, "ASIADEEPCHAIN0000002"),
         "lambda-call-unjoined": (False, "ASIALAMBDAOLDKEY0001"),
         "emptykey-call": (False, None),
+        "ubn-call-early": (False, "ASIAUNJOINEDOLDKEY01"),
+        # Console requests: a key each; the console session is the principal and creationDate.
+        "console-call-flag": (False, f"console:{ALICE_CONSOLE}@2026-06-23T09:00:00Z"),
+        "console-call-service-ua": (False, f"console:{ALICE_CONSOLE}@2026-06-23T09:00:00Z"),
+        "conroot-call-1": (False, f"console:{OLGA_CONSOLE}@2026-07-01T09:00:00Z"),
+        "conroot-call-2": (False, f"console:{OLGA_CONSOLE}@2026-07-01T09:00:00Z"),
+        "conroot-call-3": (False, f"console:{OLGA_CONSOLE}@2026-07-01T13:00:00Z"),
+        # A console user agent without a creationDate (an IAM user): the key, as before.
+        "console-call-ua-only": (False, "ASIACONSOLEPAT000001"),
+        "conagent-console-call": (
+            False,
+            f"console:arn:aws:sts::{A1}:assumed-role/ConsoleOpsAgentRole/alice-ops"
+            "@2026-06-30T09:58:00Z",
+        ),
         "emptykey-console-login": (False, None),
         "iamuser-call": (False, "AKIAIAMUSERQUINN0001"),
     }
@@ -520,6 +684,62 @@ def test_evidence(classified: dict[str, dict[str, Any]]) -> None:
         ),
         "tagsl-call-3": "session ASIATAGSLIST00000002 tags {Usage=agent}; no MCP mark",
         "srcid-call-unjoined": "sourceIdentity=agent:cron; no MCP mark",
+        "uatag-call-awslabs": (
+            "session ASIAUATAG00000000001 tags {Usage=Agent}; "
+            "userAgent has md/awslabs#mcp#cloudwatch-mcp-server"
+        ),
+        "uatag-call-awslabs-legacy-cli": (
+            "session ASIAUATAG00000000001 tags {Usage=Agent}; "
+            "userAgent has awslabs/mcp/aws-api-mcp-server"
+        ),
+        "uatag-call-cli": "session ASIAUATAG00000000001 tags {Usage=Agent}; no MCP mark",
+        "deep-assume-12": "session ASIADEEPCHAIN0000011 tags {Usage=Agent}; no MCP mark",
+        "conagent-console-call": (
+            "role ConsoleOpsAgentRole is an agent role (CreateRole conagent-create) used from the "
+            "console: sessionCredentialFromConsole=true"
+        ),
+        "conagent-console-ua": (
+            "role ConsoleOpsAgentRole is an agent role (CreateRole conagent-create) used from the "
+            "console: console userAgent console.ec2.amazonaws.com"
+        ),
+        "ubn-call-early": (
+            "key ASIAUNJOINEDOLDKEY01 joins no issuing event; the 2 session(s) of BillingMcpRole "
+            "named billing-mcp in the logs all carry the agent mark (e.g. session "
+            "ASIAUNJOINED00000002 tags {MCPServer=billing-mcp, Usage=Agent})"
+        ),
+        "ubn-call-emptykey": (
+            "no accessKeyId; the 2 session(s) of BillingMcpRole named billing-mcp in the logs "
+            "all carry the agent mark (e.g. session ASIAUNJOINED00000002 tags "
+            "{MCPServer=billing-mcp, Usage=Agent})"
+        ),
+        "ubn-call-harness-early": (
+            "key ASIAUNJOINEDOLDKEY02 joins no issuing event; the 1 session(s) of "
+            "ByNameHarnessRole named nightly-harness in the logs all carry the agent mark (e.g. "
+            "session ASIAUNJOINED00000003 tags {Usage=Agent}); no MCP mark"
+        ),
+        "achain-call-2": (
+            "session ASIAAGENTCHAIN000002 of ChainAuditReadRole is chained from session "
+            "ASIAAGENTCHAIN000001 of ChainReportAgentRole (an agent role: CreateRole "
+            "achain-create); no MCP mark"
+        ),
+        "achain-call-2-awslabs": (
+            "session ASIAAGENTCHAIN000002 of ChainAuditReadRole is chained from session "
+            "ASIAAGENTCHAIN000001 of ChainReportAgentRole (an agent role: CreateRole "
+            "achain-create); userAgent has md/awslabs#mcp#dynamodb-mcp-server"
+        ),
+        "achain-call-4": (
+            "session ASIAAGENTCHAIN000004 of ChainDeployRole is chained from session "
+            "ASIAAGENTCHAIN000003 of ChainHarnessRole (tags {Usage=Agent}); no MCP mark"
+        ),
+        "achain-call-6": (
+            "session ASIAAGENTCHAIN000006 of ChainLedgerRole is chained from session "
+            "ASIAAGENTCHAIN000005 of ChainMcpRole (tags {MCPServer=ledger-mcp, Usage=Agent}); "
+            "MCPServer=ledger-mcp on session ASIAAGENTCHAIN000005"
+        ),
+        "deep-call-12": (
+            "session ASIADEEPCHAIN0000012 tags {Usage=Agent}; no MCP mark; "
+            "chain truncated at depth 10"
+        ),
         "awslabs-legacy-cli": "userAgent names awslabs MCP server aws-api-mcp-server",
         "tagrole-call-after": (
             "role TagLaterRole is an agent role (TagRole tagrole-tag); no MCP mark on the call"
@@ -529,13 +749,26 @@ def test_evidence(classified: dict[str, dict[str, Any]]) -> None:
             "no MCP mark on the call"
         ),
         "rolepat-call": (
-            "role nightly-agent-runner is an agent role (configured pattern); "
+            "role nightly-agent-runner is an agent role (configured pattern %-agent-runner); "
+            "no MCP mark on the call"
+        ),
+        "rpuntag-call": (
+            "role cleanup-agent-runner is an agent role (configured pattern %-agent-runner); "
             "no MCP mark on the call"
         ),
         "createrole-plain-call": (
-            "credentials issued to PlainLambdaRole by lambda.amazonaws.com "
-            "(session ASIACREATEROLE000002)"
+            "session ASIACREATEROLE000002 of PlainLambdaRole, whose credentials "
+            "lambda.amazonaws.com issued"
         ),
+        "lchain-assume-2": (
+            "session ASIALAMBDACHAIN00001 of OrderFnRole, whose credentials "
+            "lambda.amazonaws.com issued"
+        ),
+        "lchain-call-2": (
+            "session ASIALAMBDACHAIN00002 of LedgerWriterRole, chained from OrderFnRole whose "
+            "credentials lambda.amazonaws.com issued (chain root ASIALAMBDACHAIN00001)"
+        ),
+        "idcbare-call": "userIdentity.type=IdentityCenterUser",
         "lambda-call-unjoined": (
             "key ASIALAMBDAOLDKEY0001 joins no issuing event; the 2 session(s) of "
             "OrderProcessorLambdaRole named order-processor in the logs were issued by "
@@ -550,6 +783,24 @@ def test_evidence(classified: dict[str, dict[str, Any]]) -> None:
         "unknown-no-identity": "userIdentity.type=absent",
     }
     assert {e: classified[e]["evidence"] for e in expected} == expected
+
+
+def test_agent_role_from_the_console_in_the_guidance_queries(warehouse: Path) -> None:
+    """The console use of an agent role is a person's: agent_bypass lists only the agent's own
+    call, and the MCP guidance queries (people's roles through MCP, untagged MCP roles) do not
+    list the role."""
+    scope = {"since": None, "until": None, "account": None, "principal": None}
+    arn = f"arn:aws:iam::{A1}:role/ConsoleOpsAgentRole"
+
+    def named(name: str) -> list[dict[str, Any]]:
+        return rows(warehouse, (QUERIES / f"{name}.sql").read_text(), scope)
+
+    bypass = [r for r in named("agent_bypass") if r["principal"] == arn]
+    assert [(r["agent_name"], r["calls"], r["sample_event_ids"]) for r in bypass] == [
+        ("ConsoleOpsAgentRole", 1, "conagent-cli-call")
+    ]
+    assert not [r for r in named("human_roles_via_mcp") if r["principal"] == arn]
+    assert not [r for r in named("untagged_agent_roles") if r["principal"] == arn]
 
 
 # ------------------------------------------------------------------------------ sessions
@@ -569,6 +820,7 @@ SESSION_KEYS = {
     "ASIATRANS000000000005",
     "ASIAFAILED0000000001",
     "ASIAAWSLABSTAGGED001",
+    "ASIAUATAG00000000001",
     "ASIATAGROLE000000001",
     "ASIATAGROLE000000002",
     "ASIATAGROLE000000003",
@@ -586,9 +838,16 @@ SESSION_KEYS = {
     "ASIASOURCEIDENTITY02",
     "ASIASOURCEIDENTITY03",
     "ASIAAGENTROLEPATTERN",
+    "ASIAROLEPATUNTAGGED1",
+    "ASIALAMBDACHAIN00001",
+    "ASIALAMBDACHAIN00002",
     "ASIACHAINCYCLE000001",
     "ASIACHAINCYCLE000002",
     "ASIASNAPSHOTAGENT001",
+    *(f"ASIADEEPCHAIN{i:07d}" for i in range(1, 13)),
+    *(f"ASIAAGENTCHAIN{i:06d}" for i in range(1, 9)),
+    *(f"ASIAUNJOINED{i:08d}" for i in range(1, 6)),
+    "ASIACONSOLEAGENT0003",
     "ASIASNAPSHOTHUMAN001",
 }
 
@@ -792,6 +1051,27 @@ def test_session_chain_cycle_terminates(sessions: dict[str, dict[str, Any]]) -> 
     }
 
 
+def test_session_chain_beyond_max_depth(sessions: dict[str, dict[str, Any]]) -> None:
+    columns = ("parent_key", "root_key", "chain_depth", "chain_truncated", "root_caller_type")
+    # Within the bound: the real root, issued to IAM user deepdan.
+    assert pick(sessions["ASIADEEPCHAIN0000011"], *columns) == {
+        "parent_key": "ASIADEEPCHAIN0000010",
+        "root_key": "ASIADEEPCHAIN0000001",
+        "chain_depth": 10,
+        "chain_truncated": False,
+        "root_caller_type": "IAMUser",
+    }
+    # Cut at the bound: the furthest session reached is no root, and says so.
+    assert pick(sessions["ASIADEEPCHAIN0000012"], *columns) == {
+        "parent_key": "ASIADEEPCHAIN0000011",
+        "root_key": "ASIADEEPCHAIN0000002",
+        "chain_depth": 10,
+        "chain_truncated": True,
+        "root_caller_type": "AssumedRole",
+    }
+    assert not any(s["chain_truncated"] for k, s in sessions.items() if k != "ASIADEEPCHAIN0000012")
+
+
 def test_session_of_other_sts_calls(sessions: dict[str, dict[str, Any]]) -> None:
     columns = ("issued_by_call", "role_arn", "role_name", "role_account_id", "session_name")
     assert pick(sessions["ASIAIAMUSERSESSION01"], *columns, "expires_at", "caller_type") == {
@@ -868,10 +1148,16 @@ def test_role_agent_observations(warehouse: Path) -> None:
         " FROM role_agent_observations ORDER BY account_id, role_name, observed_at",
     )
     expected = [
+        (A1, "ChainReportAgentRole", at("2026-06-28T08:00:00"), "CreateRole achain-create", True,
+         "Usage=Agent"),
+        (A1, "ConsoleOpsAgentRole", at("2026-06-30T09:00:00"), "CreateRole conagent-create", True,
+         "Usage=Agent"),
         (A1, "NightlyReportAgentRole", at("2026-07-15T10:02:11"),
          "CreateRole createrole-agent", True, "Usage=Agent"),
         (A1, "PlainLambdaRole", at("2026-07-15T10:02:12"), "CreateRole createrole-plain", False,
          None),
+        (A1, "cleanup-agent-runner", at("2026-09-03T08:00:00"), "CreateRole rpuntag-create",
+         False, None),
         (A2, "TagLaterRole", at("2026-08-02T09:00:00"), "TagRole tagrole-tag", True,
          "Usage=Agent"),
         (A2, "TagLaterRole", at("2026-08-04T09:00:00"), "UntagRole tagrole-untag", False, None),
