@@ -128,7 +128,8 @@ def _redacted(raws: Sequence[Raw]) -> Sequence[Raw | bytes]:
     out: list[Raw | bytes] = list(raws)
     while start >= 0:
         i = bisect_right(ends, start)  # the value the key starts in
-        out[i] = redact_session_tokens(bytes(raws[i]))
+        begin = ends[i - 1] if i else 0
+        out[i] = redact_session_tokens(bytes(raws[i]), lowered[begin : ends[i]])
         start = lowered.find(_TOKEN, ends[i])
     return out
 

@@ -160,7 +160,7 @@ _ROOT_ARN = re.compile(r"^arn:(aws[\w-]*):iam::(\d{12}):root$")
 _PARTITION_VALUE = re.compile(r"^[0-9A-Za-z_-]{1,64}$")
 
 
-def redact_session_tokens(text: bytes) -> bytes:
+def redact_session_tokens(text: bytes, lowered: bytes | None = None) -> bytes:
     """Replace every "sessionToken" value: STS responses carry live credentials (facts s.2).
 
     Gives what _SESSION_TOKEN.sub would (tests/parse/test_records.py compares them): the
@@ -169,15 +169,16 @@ def redact_session_tokens(text: bytes) -> bytes:
     byte at a time: measured 2 us per STS response instead of 10 (a tenth of the bench trail's
     records are STS responses, so ~0.8 us per event).
     """
-    if text.lower().find(_TOKEN_KEY) >= 0:
-        text = _redact_literal_keys(text)
+    lowered = text.lower() if lowered is None else lowered  # the caller's, when it has it
+    if lowered.find(_TOKEN_KEY) >= 0:
+        text = _redact_literal_keys(text, lowered)
     if _ESCAPE in text:
         text = _redact_escaped_keys(text)
     return text
 
 
-def _redact_literal_keys(text: bytes) -> bytes:
-    lowered = text.lower()  # ASCII letters only: every offset stays the same
+def _redact_literal_keys(text: bytes, lowered: bytes) -> bytes:
+    """`lowered` is text.lower(): ASCII letters only, so every offset is the same in both."""
     start = lowered.find(_TOKEN_KEY)
     parts = []
     done = 0
