@@ -347,7 +347,7 @@ def demo(warehouse: WarehouseOpt = None) -> int:
     from pipeline.demo import run_demo
     from pipeline.query.formats import render
 
-    result = run_demo(_settings(warehouse=warehouse or "demo-warehouse"))
+    result = run_demo(_settings(warehouse="demo-warehouse" if warehouse is None else warehouse))
     ingest = result.ingest
     typer.echo(
         f"ingested {ingest.events_written:,} new events from {ingest.objects_read:,} files "

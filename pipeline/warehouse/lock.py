@@ -17,7 +17,7 @@ import duckdb
 
 from pipeline.errors import WarehouseLockedError
 from pipeline.warehouse.disk import disk_failure, is_disk_failure
-from pipeline.warehouse.layout import make_root
+from pipeline.warehouse.layout import make_root, unwritable
 
 
 @contextmanager
@@ -25,7 +25,10 @@ def writer_lock(path: Path, purpose: str) -> Iterator[None]:
     """Hold WAREHOUSE/.lock (`path`) for the block; `purpose` is shown to a refused writer. A
     disk failure in the block (warehouse/disk.py) leaves it as a WarehouseError."""
     make_root(path.parent)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:  # a read-only mount, no permission: the folder, not the lock
+        raise unwritable(exc, path.parent) from exc
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
