@@ -39,7 +39,10 @@ agenttrail query run NAME [--param k=v]... [--quarter 2026Q3 | --since D --until
 Every query reads the warehouse views (`events`, `events_classified`, `sessions`, ...), locally
 or in S3 (`--warehouse s3://bucket/prefix [--endpoint-url URL] [--profile P]`). Results come as
 `table` (the default; rows too wide for the terminal fold into one block per row), `csv`,
-`json`, `ndjson`, `markdown` or `parquet` (with `--out`).
+`json`, `ndjson`, `markdown` or `parquet` (with `--out`). `json` and `ndjson` write NaN and
+infinities as the strings `"NaN"`, `"Infinity"` and `"-Infinity"` (JSON has no such numbers);
+every format writes intervals as ISO 8601 durations (`P1DT2H`). `--out FILE` must name a file in
+a folder that exists: anything else is refused (exit 2) before the query runs.
 
 ## Period and scope
 

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 
 from pipeline.query.formats import render
 from pipeline.query.library import Scope, list_queries, run_query
@@ -160,3 +161,22 @@ def test_sql_keeps_its_formats(cli: CliRunner, tiny_warehouse: Path) -> None:
     flagged = cli("sql", "SELECT 1", "-w", str(tiny_warehouse), "--endpoint-url", "http://x")
     assert flagged.returncode == 2
     assert "apply to an s3:// warehouse only" in flagged.stderr
+
+
+@pytest.mark.parametrize("fmt", ["table", "csv", "json", "ndjson", "parquet", "markdown"])
+def test_out_into_a_missing_folder_is_one_usage_line(
+    cli: CliRunner, tiny_warehouse: Path, tmp_path: Path, fmt: str
+) -> None:
+    """Not an internal error naming a hidden .partial file, and checked before the query."""
+    out = tmp_path / "nodir" / "x.out"
+    expected = (
+        f"error: --out {out}: the folder {out.parent} does not exist (create the folder, or "
+        "fix the path)\n"
+    )
+    for command in (
+        ["sql", "SELECT 1 AS a"],
+        ["query", "run", "calls_per_day", "--queries-dir", str(USER_QUERIES)],
+    ):
+        done = cli(*command, "-w", str(tiny_warehouse), "-f", fmt, "-o", str(out))
+        assert (done.returncode, done.stdout, done.stderr) == (2, "", expected), command
+    assert list(tmp_path.iterdir()) == []
