@@ -335,11 +335,18 @@ def test_sql_reads_manifest_and_quarantine_views(cli: Cli, warehouse: Path) -> N
 @pytest.mark.parametrize(
     ("statement", "kind"),
     [
-        ("COPY (SELECT 1) TO '{out}'", "COPY"),
-        ("CREATE TABLE t AS SELECT 1", "CREATE"),
-        ("ATTACH '{out}' AS other", "ATTACH"),
-        ("INSERT INTO events SELECT * FROM events", "INSERT"),
-        ("SET memory_limit = '1GB'", "SET"),
+        ("COPY (SELECT 1) TO '{out}'", "a COPY"),
+        ("CREATE TABLE t AS SELECT 1", "a CREATE"),
+        ("ATTACH '{out}' AS other", "an ATTACH"),
+        ("INSERT INTO events SELECT * FROM events", "an INSERT"),
+        ("UPDATE events SET event_name = 'x'", "an UPDATE"),
+        ("SET memory_limit = '1GB'", "a SET"),
+        ("EXPORT DATABASE '{out}'", "an EXPORT"),
+        # DuckDB files these under LOAD and CALL: the refusal names what was typed.
+        ("install httpfs", "an INSTALL"),
+        ("/* tidy up */ checkpoint", "a CHECKPOINT"),
+        ("force checkpoint", "a FORCE CHECKPOINT"),
+        ("call duckdb_tables()", "a CALL"),
     ],
 )
 def test_sql_refuses_writes_without_allow_write(
@@ -349,7 +356,7 @@ def test_sql_refuses_writes_without_allow_write(
     assert cli("sql", statement.format(out=out), "-w", str(warehouse)) == (
         2,
         "",
-        f"error: refused: a {kind} statement can change the warehouse or write files "
+        f"error: refused: {kind} statement can change the warehouse or write files "
         "(pass --allow-write if that is what you want)\n",
     )
     assert not out.exists()
@@ -377,3 +384,21 @@ def test_sql_without_warehouse_exit_1(cli: Cli, tmp_path: Path) -> None:
         f"error: no warehouse at {tmp_path / 'none'} "
         "(run 'agenttrail ingest SOURCE --warehouse DIR' first, or pass --warehouse)\n",
     )
+
+
+@pytest.mark.parametrize(
+    ("statement", "line"),
+    [
+        ("selec 1", 'Parser Error: syntax error at or near "selec"'),
+        ("SELECT * FROM nosuchtable", "Catalog Error: Table with name nosuchtable does not exist!"),
+        (
+            "SELECT no_such_column FROM events",
+            'Binder Error: Referenced column "no_such_column" not found in FROM clause!',
+        ),
+    ],
+)
+def test_sql_a_statement_that_does_not_parse_or_bind_exits_2(
+    cli: Cli, warehouse: Path, statement: str, line: str
+) -> None:
+    """A bad statement is a usage error (README: exit 2), with DuckDB's first line."""
+    assert cli("sql", statement, "-w", str(warehouse)) == (2, "", f"error: SQL error: {line}\n")
