@@ -90,6 +90,7 @@ def summary_text(summary: IngestSummary) -> str:
         ("  events written", summary.events_written),
         ("  duplicates dropped", summary.duplicates_dropped),
         ("  outside --since/--until", summary.outside_period),
+        ("  outside --account/--region", summary.outside_scope),
         ("  quarantined", summary.records_quarantined),
         ("MB read", f"{summary.bytes_read / 1e6:,.1f}"),
         ("seconds", f"{summary.seconds:,.1f}"),

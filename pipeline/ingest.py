@@ -103,6 +103,9 @@ class IngestSummary:
     records_read: int = 0
     records_quarantined: int = 0
     outside_period: int = 0
+    # Records of other accounts or regions than --account/--region asked for, in files outside
+    # CloudTrail's key layout (filtered record by record; S3 keys are pruned when listed).
+    outside_scope: int = 0
     events_written: int = 0
     duplicates_dropped: int = 0
     bytes_read: int = 0
@@ -135,6 +138,7 @@ class IngestSummary:
             "records_read": self.records_read,
             "records_quarantined": self.records_quarantined,
             "outside_period": self.outside_period,
+            "outside_scope": self.outside_scope,
             "events_written": self.events_written,
             "duplicates_dropped": self.duplicates_dropped,
             "bytes_read": self.bytes_read,
@@ -230,13 +234,20 @@ class _Job:
             return False
         if previous.status == "quarantined" and self.retry_quarantined:
             return False
-        return manifest.covers(previous, self.filters.since, self.filters.until)
+        return manifest.covers(
+            previous,
+            self.filters.since,
+            self.filters.until,
+            self.filters.accounts,
+            self.filters.regions,
+        )
 
     # ---- manifest entries -----------------------------------------------------------------
     def _entry(
         self, obj: SourceObject, status: manifest.Status, reason: str | None, **counts: Any
     ) -> ManifestEntry:
         dropped = counts.get("outside_period", 0)
+        scoped = counts.get("outside_scope", 0)
         return ManifestEntry(
             uri=obj.uri,
             kind=obj.kind,
@@ -254,6 +265,9 @@ class _Job:
             period_until=self.filters.until if dropped else None,
             run_id=self.run_id,
             recorded_at=_now(),
+            outside_scope=scoped,
+            scope_accounts=self.filters.accounts if scoped else (),
+            scope_regions=self.filters.regions if scoped else (),
         )
 
     def _quarantine_object(self, obj: SourceObject, reason: str, sha256: str | None = None) -> None:
@@ -386,6 +400,8 @@ class _Job:
                     until=self.filters.until,
                     stream_threshold_bytes=int(self.cfg.stream_threshold_mb * (1 << 20)),
                     row_group_rows=self.cfg.row_group_rows,
+                    accounts=self.filters.accounts,
+                    regions=self.filters.regions,
                 )
                 task_id += 1
                 running[pool.submit(run_task, task)] = [o for _, o in objects]
@@ -488,11 +504,13 @@ class _Job:
         self._tick()
         if outcome.error:
             # Quarantined whole: none of its records count (the manifest says records=0), so
-            # records read = written + duplicates + outside the period + quarantined records.
+            # records read = written + duplicates + outside the period + outside the accounts
+            # and regions + quarantined records.
             self._quarantine_object(obj, outcome.error, outcome.sha256)
             return
         self.summary.records_read += outcome.records
         self.summary.outside_period += outcome.outside_period
+        self.summary.outside_scope += outcome.outside_scope
         self.summary.records_quarantined += len(outcome.quarantined)
         for index, reason, _ in outcome.quarantined[
             : max(0, QUARANTINE_EXAMPLES - len(self.summary.quarantine))
@@ -554,6 +572,7 @@ class _Job:
                     duplicates=dropped,
                     quarantined_records=len(outcome.quarantined),
                     outside_period=outcome.outside_period,
+                    outside_scope=outcome.outside_scope,
                 )
             )
         # Order matters for crash safety: events first (above), then side tables, manifest last.

@@ -21,6 +21,7 @@ from ingest_fixtures import (
     QUARANTINED_RECORDS,
     copy_cases,
     ingest,
+    rows,
     run_cli,
     write_too_large,
     write_trail,
@@ -42,6 +43,7 @@ SUMMARY_KEYS = [
     "records_read",
     "records_quarantined",
     "outside_period",
+    "outside_scope",
     "events_written",
     "duplicates_dropped",
     "bytes_read",
@@ -80,7 +82,7 @@ def test_json_summary_shape_and_exit_code_3(logs: Path, tmp_path: Path) -> None:
     summary = json.loads(result.stdout)
     assert list(summary) == SUMMARY_KEYS
     assert re.fullmatch(r"\d{8}T\d{6}Z-[0-9a-f]{8}", summary["run_id"])
-    assert {k: summary[k] for k in SUMMARY_KEYS[1:17]} == {
+    assert {k: summary[k] for k in SUMMARY_KEYS[1:18]} == {
         "warehouse": str(tmp_path / "wh"),
         "sources": [str(logs)],
         "objects_listed": 3,
@@ -93,6 +95,7 @@ def test_json_summary_shape_and_exit_code_3(logs: Path, tmp_path: Path) -> None:
         "records_read": 12,
         "records_quarantined": 8,
         "outside_period": 0,
+        "outside_scope": 0,
         "events_written": 4,
         "duplicates_dropped": 0,
         "bytes_read": sum(p.stat().st_size for p in logs.iterdir()),
@@ -132,7 +135,7 @@ def test_plain_log_lines_and_summary_when_not_a_terminal(logs: Path, tmp_path: P
     assert lines[-1].startswith("ingest: 3/3 files, 4 events, ")
     out = result.stdout.rstrip("\n")
     assert "\x1b[" not in out + result.stderr  # no terminal control codes in logs
-    table = [line.strip() for line in out.splitlines()[1:13]]
+    table = [line.strip() for line in out.splitlines()[1:14]]
     assert [
         re.split(r"\s{2,}", line) for line in table if not line.startswith(("MB", "seconds"))
     ] == [
@@ -145,9 +148,10 @@ def test_plain_log_lines_and_summary_when_not_a_terminal(logs: Path, tmp_path: P
         ["events written", "4"],
         ["duplicates dropped", "0"],
         ["outside --since/--until", "0"],
+        ["outside --account/--region", "0"],
         ["quarantined", "8"],
     ]
-    rest = out.splitlines()[13:]
+    rest = out.splitlines()[14:]
     assert rest[0] == (
         f"quarantined: {logs / 'no_records.json'}: "
         "JSON without Records: the object has no 'Records' list"
@@ -158,6 +162,49 @@ def test_plain_log_lines_and_summary_when_not_a_terminal(logs: Path, tmp_path: P
     )
     assert len(rest) == 1 + 8 + 1
     assert rest[-1] == f"warehouse: {tmp_path / 'wh'}"
+
+
+def test_account_and_region_filter_records_of_files_outside_the_key_layout(
+    tmp_path: Path,
+) -> None:
+    """A SIEM export of two accounts and two regions: --account/--region keep the records of
+    the accounts and regions asked for, as --since/--until keep those of the period; the others
+    are counted, and a later run that asks for more reads the file again."""
+    logs = tmp_path / "logs"
+    copy_cases(["scope/siem_export.ndjson"], logs)
+    warehouse = str(tmp_path / "wh")
+
+    def run(*filters: str) -> dict[str, object]:
+        done = run_cli("ingest", str(logs), "-w", warehouse, "--json", *filters, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        summary = json.loads(done.stdout)
+        keys = ("objects_unchanged", "objects_read", "records_read", "outside_scope")
+        return {k: summary[k] for k in (*keys, "events_written", "duplicates_dropped")}
+
+    def counts(unchanged: int, read: int, records: int, *rest: int) -> dict[str, object]:
+        keys = ("outside_scope", "events_written", "duplicates_dropped")
+        return {
+            "objects_unchanged": unchanged,
+            "objects_read": read,
+            "records_read": records,
+            **dict(zip(keys, rest, strict=True)),
+        }
+
+    one = ["--account", "111111111111", "--region", "eu-west-1"]
+    assert run(*one) == counts(0, 1, 4, 3, 1, 0)
+    assert run(*one) == counts(1, 0, 0, 0, 0, 0)
+    # Every region of the account: more than the first run kept, so the file is read again.
+    assert run("--account", "111111111111") == counts(0, 1, 4, 2, 1, 1)
+    assert run() == counts(0, 1, 4, 0, 2, 2)
+    assert run() == counts(1, 0, 0, 0, 0, 0)
+    ids = rows(Path(warehouse), "SELECT event_id, recipient_account_id, aws_region FROM events "
+               "ORDER BY 1")  # fmt: skip
+    assert [tuple(r.values()) for r in ids] == [
+        ("scope-1", "111111111111", "eu-west-1"),
+        ("scope-2", "111111111111", "us-west-2"),
+        ("scope-3", "333333333333", "eu-west-1"),
+        ("scope-4", "333333333333", "us-west-2"),
+    ]
 
 
 def test_every_bad_case_through_the_cli_exits_3(tmp_path: Path) -> None:
