@@ -117,12 +117,8 @@ def covers(
     region filter must be read again when a run asks for more; dropping is never a loss.
     """
     if entry.outside_period:
-        lower_ok = entry.period_since is None or (
-            since is not None and since >= entry.period_since
-        )
-        upper_ok = entry.period_until is None or (
-            until is not None and until <= entry.period_until
-        )
+        lower_ok = entry.period_since is None or (since is not None and since >= entry.period_since)
+        upper_ok = entry.period_until is None or (until is not None and until <= entry.period_until)
         if not (lower_ok and upper_ok):
             return False
     if entry.outside_scope:
