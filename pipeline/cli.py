@@ -221,7 +221,7 @@ def sql(
 
     check_format(fmt, out)  # before the statement runs, not after
     settings = _settings(warehouse=warehouse)
-    stale = reader_notice(str(settings.warehouse), settings.attribution.rules_version())
+    stale = reader_notice(settings)
     _notices([stale] if stale else [])
     with open_sql(
         settings.warehouse,

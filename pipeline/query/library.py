@@ -85,7 +85,7 @@ def run_query(
     fiscal = settings.query.fiscal_year_start_month
     bound = bind(query, scope, params or {}, fiscal_year_start_month=fiscal)
     notices = [n for n in [query.notice()] if n]
-    stale = reader_notice(str(settings.warehouse), settings.attribution.rules_version())
+    stale = reader_notice(settings)
     if stale:
         notices.append(stale)
     if scope.quarter and fiscal != 1:
