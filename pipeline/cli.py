@@ -24,7 +24,7 @@ from typing import Annotated, Any
 import typer
 
 from pipeline.config import Settings, load_settings
-from pipeline.errors import AgenttrailError, ExitCode, UsageError
+from pipeline.errors import AgenttrailError, AttributionPendingError, ExitCode, UsageError
 
 app = typer.Typer(
     name="agenttrail",
@@ -171,15 +171,19 @@ def ingest(
             max_attempts=settings.ingest.retry_max_attempts,
             max_pool_connections=max(10, settings.ingest.download_threads),
         )
+    pending: AttributionPendingError | None = None
     with progress_printer(enabled=not as_json) as progress:
-        summary = run_ingest(
-            sources,
-            settings,
-            filters=filters,
-            s3_client=s3_client,
-            progress=progress,
-            retry_quarantined=retry_quarantined,
-        )
+        try:
+            summary = run_ingest(
+                sources,
+                settings,
+                filters=filters,
+                s3_client=s3_client,
+                progress=progress,
+                retry_quarantined=retry_quarantined,
+            )
+        except AttributionPendingError as exc:  # the events are committed: say what they are
+            summary, pending = exc.summary, exc
     if as_json:
         typer.echo(json.dumps(summary.to_dict(), indent=2))
     else:
@@ -196,6 +200,8 @@ def ingest(
         "writes under AWSLogs/ACCOUNT/CloudTrail/REGION/YYYY/MM/DD/)"
         for uri in summary.empty_sources
     )
+    if pending is not None:
+        raise pending  # its one line on stderr, and the summary's exit code
     return int(summary.exit_code)
 
 

@@ -105,5 +105,7 @@ def summary_text(summary: IngestSummary) -> str:
             console.print(f"quarantined: {item['uri']}{where}: {item['reason']}", soft_wrap=True)
         for failure in summary.failures:
             console.print(f"failed: {failure['uri']}: {failure['error']}", soft_wrap=True)
+        if summary.attribution_failed:
+            console.print(f"attribution failed: {summary.attribution['error']}", soft_wrap=True)
         console.print(f"warehouse: {summary.warehouse}")
     return capture.get()

@@ -36,9 +36,16 @@ import duckdb
 import pyarrow as pa
 
 from pipeline.attribute.classify import refresh_attribution
-from pipeline.attribute.freshness import is_current, mark_stale
+from pipeline.attribute.freshness import attribute_command, is_current, mark_stale
 from pipeline.config import Settings
-from pipeline.errors import DatabaseInUseError, ExitCode, ParseError, SourceError
+from pipeline.errors import (
+    AgenttrailError,
+    AttributionPendingError,
+    DatabaseInUseError,
+    ExitCode,
+    ParseError,
+    SourceError,
+)
 from pipeline.ingest_task import (
     ObjectOutcome,
     ParseTask,
@@ -54,6 +61,7 @@ from pipeline.source import Fetched, Filters, Source, SourceObject
 from pipeline.source.open import open_source
 from pipeline.warehouse import manifest
 from pipeline.warehouse.commit import KnownIds, commit_batch
+from pipeline.warehouse.disk import disk_failure, is_disk_failure
 from pipeline.warehouse.layout import Layout
 from pipeline.warehouse.lock import writer_lock
 from pipeline.warehouse.manifest import ManifestEntry
@@ -116,12 +124,18 @@ class IngestSummary:
     attribution: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def attribution_failed(self) -> bool:
+        return "error" in self.attribution
+
+    @property
     def exit_code(self) -> ExitCode:
-        if self.failures:
-            return ExitCode.ERROR
+        """The highest code that applies (README, "Exit codes")."""
+        codes = [ExitCode.OK]
+        if self.failures or self.attribution_failed:
+            codes.append(ExitCode.ERROR)
         if self.objects_quarantined or self.records_quarantined:
-            return ExitCode.QUARANTINED
-        return ExitCode.OK
+            codes.append(ExitCode.QUARANTINED)
+        return max(codes)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -296,10 +310,12 @@ class _Job:
                     self._process(todo, con)
                     self._commit(con)
                 self._release_memory()
-                self._attribute()
+                pending = self._attribute()
             finally:
                 shutil.rmtree(self.layout.staging, ignore_errors=True)
         self.summary.seconds = time.monotonic() - self.started
+        if pending is not None:
+            raise pending
         return self.summary
 
     def _release_memory(self) -> None:
@@ -318,30 +334,32 @@ class _Job:
         with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL(None).malloc_trim(0)
 
-    def _attribute(self) -> None:
+    def _attribute(self) -> AttributionPendingError | None:
         """Re-derive attribution over the whole warehouse (so files arriving out of order never
         change an answer), unless nothing changed since the last classification.
 
         The marker (attribute/freshness.py) is removed before any commit adds events (see
         _commit) and written only after a rebuild succeeds, so a run killed in between
         rebuilds next time.
+
+        A rebuild that cannot run (the database held open, a full disk) does not undo the
+        commits: the events are in (the trail may be gone from S3 tomorrow) and the manifest
+        says so, so a re-run reads nothing again. The failure is recorded in the summary and
+        returned, for run() to raise once the lock is released: the summary is still printed.
         """
         if is_current(self.layout, self.settings.attribution.rules_version()):
             self.summary.attribution = {"skipped": "no new events since the last classification"}
-            return
+            return None
         try:
             attribution = refresh_attribution(self.layout, self.settings.attribution)
         except DatabaseInUseError as exc:
-            # The events are committed (the manifest says so; a re-run reads nothing again):
-            # only their classification waits for the database.
-            committed = self.summary.events_written
-            raise DatabaseInUseError(
-                (f"{committed} new events are committed, but " if committed else "")
-                + f"attribution could not run: {exc.message}",
-                hint=f"close it, then run 'agenttrail attribute --warehouse {self.layout.root}'"
-                " (the next ingest also catches up)",
-                **exc.inputs,
-            ) from None
+            return self._pending(exc, "close it, then ")
+        except AgenttrailError as exc:
+            return self._pending(exc, "when that is fixed, ")
+        except (OSError, duckdb.IOException) as exc:
+            if not is_disk_failure(exc):
+                raise
+            return self._pending(disk_failure(exc, self.layout.root), "make room, then ")
         self.summary.attribution = {
             "events": attribution.events,
             "sessions": attribution.sessions,
@@ -349,6 +367,25 @@ class _Job:
             "rules_version": attribution.rules_version,
             "seconds": round(attribution.seconds, 3),
         }
+        return None
+
+    def _pending(self, cause: AgenttrailError, first: str) -> AttributionPendingError:
+        """The error of a rebuild that could not run after the commits, recorded in the
+        summary; `first` is what to do before re-running it."""
+        committed = self.summary.events_written
+        message = (
+            f"{committed} new events are committed, but " if committed else ""
+        ) + f"attribution could not run: {cause.message}"
+        hint = f"{first}run {attribute_command(self.settings)} (the next ingest also catches up)"
+        self.summary.attribution = {"error": f"{message} ({hint})"}
+        return AttributionPendingError(
+            message,
+            hint=hint,
+            summary=self.summary,
+            exit_code=self.summary.exit_code,
+            warehouse=str(self.layout.root),
+            **{k: v for k, v in cause.inputs.items() if k != "warehouse"},
+        )
 
     def _process(
         self, todo: list[tuple[Source, SourceObject]], con: duckdb.DuckDBPyConnection

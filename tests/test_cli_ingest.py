@@ -20,6 +20,7 @@ from ingest_fixtures import (
     MANIFEST,
     QUARANTINED_RECORDS,
     copy_cases,
+    held_open,
     ingest,
     rows,
     run_cli,
@@ -27,6 +28,7 @@ from ingest_fixtures import (
     write_trail,
 )
 
+import pipeline.warehouse.connect
 from pipeline.cli import main
 
 SUMMARY_KEYS = [
@@ -449,3 +451,45 @@ def test_sql_a_statement_that_does_not_parse_or_bind_exits_2(
 ) -> None:
     """A bad statement is a usage error (README: exit 2), with DuckDB's first line."""
     assert cli("sql", statement, "-w", str(warehouse)) == (2, "", f"error: SQL error: {line}\n")
+
+
+def test_attribution_that_cannot_run_still_prints_the_summary(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An analyst holds the database open while the scheduled ingest ends: its JSON summary
+    (quarantine list included) is printed all the same, with the attribution failure in it, the
+    one-line error goes to stderr, and the exit code is the highest that applies: 3."""
+    warehouse = tmp_path / "wh"
+    ingest(copy_cases(["good_cloudtrail.json.gz"], tmp_path / "first"), warehouse)
+    monkeypatch.setattr(pipeline.warehouse.connect, "DATABASE_WAIT_SECONDS", 0.3)
+    later = tmp_path / "later"
+    copy_cases(["array_of_records.json", "no_records.json"], later)
+    with held_open(warehouse / "agenttrail.duckdb") as holder:
+        code, out, err = cli("ingest", str(later), "-w", str(warehouse), "--json")
+        # Nothing new on the next run, but the classification still lags: it tries again, and
+        # the table says so too.
+        again = cli("ingest", str(later), "-w", str(warehouse))
+    summary = json.loads(out)
+    held = (
+        f"{warehouse / 'agenttrail.duckdb'} is open in {Path(sys.executable).resolve().name} "
+        f"(PID {holder.pid}) (close it, then run 'agenttrail attribute --warehouse {warehouse}' "
+        "(the next ingest also catches up))"
+    )
+    line = f"2 new events are committed, but attribution could not run: {held}"
+    assert (code, err) == (3, f"error: {line}\n")
+    assert (summary["events_written"], summary["objects_quarantined"]) == (2, 1)
+    assert summary["quarantine"] == [
+        {
+            "uri": str(later / "no_records.json"),
+            "reason": "JSON without Records: the object has no 'Records' list",
+        }
+    ]
+    assert (summary["attribution"], summary["exit_code"]) == ({"error": line}, 3)
+    code, out, err = again
+    assert code == 1
+    assert err.splitlines()[-1] == f"error: attribution could not run: {held}"
+    assert out.rstrip("\n").splitlines()[-2:] == [
+        f"attribution failed: attribution could not run: {held}",
+        f"warehouse: {warehouse}",
+    ]
+    assert cli("ingest", str(later), "-w", str(warehouse))[0] == 0  # the rebuild catches up
