@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 import tomllib
 from pathlib import Path
@@ -248,3 +250,45 @@ def test_a_relative_warehouse_in_a_config_file_is_read_from_its_folder(tmp_path:
     read = run_cli("--config", "rel.toml", "sql", "SELECT count(*) AS n FROM events", "-f",
                    "csv", cwd=conf)  # fmt: skip
     assert (read.returncode, read.stdout) == (0, "n\n3\n"), read.stderr
+
+
+HOLD_LOCK = """
+import sys, time
+from pathlib import Path
+from pipeline.warehouse.lock import writer_lock
+with writer_lock(Path(sys.argv[1]), "ingest"):
+    print("locked", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_sql_during_the_first_ingest_says_it_is_still_running(tmp_path: Path) -> None:
+    """Not "no warehouse": the first ingest has events/ but writes the database at its end."""
+    warehouse = tmp_path / "wh"
+    (warehouse / "events").mkdir(parents=True)
+    repo = Path(__file__).resolve().parents[1]
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(warehouse / ".lock")],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=repo,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "locked"
+        done = run_cli("sql", "SELECT 1", "-w", str(warehouse), cwd=tmp_path)
+        writer = (warehouse / ".lock").read_text()
+    finally:
+        holder.kill()
+        holder.wait(timeout=10)
+        if holder.stdout:
+            holder.stdout.close()
+    assert writer.startswith(f"ingest by pid {holder.pid} since ")
+    assert (done.returncode, done.stderr) == (
+        1,
+        f"error: the warehouse {warehouse} is still being created ({writer}): its views appear "
+        "when that run ends (wait for it, then run this again)\n",
+    )
+    # Once that process is gone, the events without views are a failed first attribution.
+    after = run_cli("sql", "SELECT 1", "-w", str(warehouse), cwd=tmp_path)
+    assert after.stderr.startswith(f"error: the warehouse {warehouse} has events but no views")

@@ -29,6 +29,7 @@ from pipeline.resources import queries_dir
 from pipeline.sqlfile import parse_sql_file
 from pipeline.warehouse import manifest
 from pipeline.warehouse.layout import EVENTS_GLOB, Layout
+from pipeline.warehouse.lock import running_writer
 from pipeline.warehouse.records import DIGEST_SCHEMA, QUARANTINE_SCHEMA
 
 HIVE_TYPES = "{'recipient_account_id': VARCHAR, 'event_date': DATE}"
@@ -296,6 +297,33 @@ def _open(path: Path, *, read_only: bool, wait_seconds: float) -> duckdb.DuckDBP
             ) from None
 
 
+def _no_database(layout: Layout) -> WarehouseError:
+    """Why a reader finds no database: no warehouse at all, or one whose first writer is still
+    running (the database and its views come at the end of the first ingest), or one whose
+    first attribution did not finish (events committed, no views yet)."""
+    root = layout.root
+    if not layout.events.is_dir():
+        return WarehouseError(
+            f"no warehouse at {root}",
+            hint="run 'agenttrail ingest SOURCE --warehouse DIR' first, or pass --warehouse",
+            warehouse=str(root),
+        )
+    writer = running_writer(layout.lock)
+    if writer is not None:
+        return WarehouseError(
+            f"the warehouse {root} is still being created ({writer}): its views appear when "
+            "that run ends",
+            hint="wait for it, then run this again",
+            warehouse=str(root),
+        )
+    return WarehouseError(
+        f"the warehouse {root} has events but no views yet: its first attribution did not finish",
+        hint=f"run 'agenttrail attribute --warehouse {root}' (with the ingest's --config, if it "
+        "had one)",
+        warehouse=str(root),
+    )
+
+
 @contextmanager
 def connect(
     layout: Layout,
@@ -309,11 +337,7 @@ def connect(
     `wait_seconds` (default DATABASE_WAIT_SECONDS), then raises DatabaseInUseError naming that
     process."""
     if read_only and not layout.database.exists():
-        raise WarehouseError(
-            f"no warehouse at {layout.root}",
-            hint="run 'agenttrail ingest SOURCE --warehouse DIR' first, or pass --warehouse",
-            warehouse=str(layout.root),
-        )
+        raise _no_database(layout)
     wait = DATABASE_WAIT_SECONDS if wait_seconds is None else wait_seconds
     con = _open(layout.database, read_only=read_only, wait_seconds=wait)
     try:

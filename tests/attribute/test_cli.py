@@ -5,11 +5,17 @@ works on a warehouse right after `agenttrail ingest`, and again after `agenttrai
 from __future__ import annotations
 
 import csv
+import errno
+import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from .helpers import CASES, agenttrail
+import pipeline.ingest
+from pipeline.errors import AttributionPendingError
+
+from .helpers import CASES, agenttrail, ingest
 
 QUERY = "select event_id, actor_kind, access_path from events_classified"
 FILES = [CASES / "snapshot_agent_role.json", CASES / "managed_mcp_observed_shape.json"]
@@ -54,3 +60,32 @@ def test_sql_csv_after_ingest_and_iam_import(tmp_path: Path) -> None:
     assert imported.returncode == 0, imported.stderr
     # The snapshot tags SnapAgentRole Usage=Agent: its untagged shell session is the bypass.
     assert sql_csv(warehouse, tmp_path) == {**BEFORE, "snap-call-agent": ("agent", "direct")}
+
+
+def test_attribute_repairs_a_first_ingest_whose_attribution_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first ingest committed its events but its rebuild met a full disk: no database, no
+    views yet. Readers say what happened and what to run; `agenttrail attribute` (which the
+    ingest's error suggests) then works."""
+
+    def full(*args: Any) -> Any:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "derived/gen-x/part-0.parquet")
+
+    warehouse = tmp_path / "warehouse"
+    monkeypatch.setattr(pipeline.ingest, "refresh_attribution", full)
+    with pytest.raises(AttributionPendingError):
+        ingest(FILES, warehouse)
+    monkeypatch.undo()
+    assert not (warehouse / "agenttrail.duckdb").exists()
+    told = agenttrail("sql", QUERY, "-w", str(warehouse), cwd=tmp_path)
+    assert (told.returncode, told.stderr) == (
+        1,
+        f"error: the warehouse {warehouse} has events but no views yet: its first attribution "
+        f"did not finish (run 'agenttrail attribute --warehouse {warehouse}' (with the ingest's "
+        "--config, if it had one))\n",
+    )
+    done = agenttrail("attribute", "-w", str(warehouse), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("classified 10 events (agent 6, human 4); ")
+    assert sql_csv(warehouse, tmp_path) == BEFORE

@@ -17,7 +17,7 @@ import duckdb
 import pytest
 
 from pipeline.errors import ExitCode, WarehouseError, WarehouseLockedError
-from pipeline.warehouse.lock import writer_lock
+from pipeline.warehouse.lock import running_writer, writer_lock
 
 HOLD = """
 import sys, time
@@ -45,6 +45,9 @@ def test_second_writer_is_refused_while_the_first_holds(tmp_path: Path) -> None:
     # Released on exit: the next writer gets it.
     with writer_lock(lock, "import"):
         assert lock.read_text().startswith(f"import by pid {os.getpid()} since ")
+    # Let go, the file names no writer (readers read it: warehouse/connect.py).
+    assert lock.read_text() == ""
+    assert running_writer(lock) is None
 
 
 def test_lock_of_a_killed_process_is_released(tmp_path: Path) -> None:
