@@ -422,10 +422,14 @@ def _parse_params(items: list[str] | None) -> dict[str, str]:
 
 @query_app.command("list")
 def query_list(queries_dir: QueriesDirOpt = None, warehouse: WarehouseOpt = None) -> int:
-    """List the named queries: name and one line each (--warehouse is accepted, not needed)."""
-    from pipeline.query.library import list_queries
+    """List the named queries: name and one line each (--warehouse is accepted, not needed).
 
-    queries = list_queries(_settings(warehouse=warehouse), queries_dir or ())
+    An invalid query file is not listed: a notice gives its problem, the others are listed, and
+    the command ends with an error (exit 1) naming the invalid files."""
+    from pipeline.query.library import survey_queries
+
+    survey = survey_queries(_settings(warehouse=warehouse), queries_dir or ())
+    queries = survey.queries
     width = max((len(q.name) for q in queries), default=0)
     columns = shutil.get_terminal_size((120, 24)).columns
     for query in queries:
@@ -433,6 +437,10 @@ def query_list(queries_dir: QueriesDirOpt = None, warehouse: WarehouseOpt = None
         line += query.summary
         typer.echo(line if len(line) <= columns else line[: max(columns - 1, width + 10)] + "…")
     _notices(n for q in queries if (n := q.notice()))
+    _notices(f"not listed: {error.one_line()}" for error in survey.invalid)
+    problem = survey.problem()
+    if problem is not None:
+        raise problem
     return 0
 
 

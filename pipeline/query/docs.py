@@ -92,7 +92,11 @@ SELECT ...
 
 The header is checked before a query runs: every key present, the name equal to the file name,
 known types, valid defaults, and the declared parameters exactly those the SQL uses. A named
-query is one SELECT statement.
+query is one SELECT statement. A file that fails these checks hides nothing else: `query run`
+of another query works, and `query list` lists every valid query, gives each invalid file's
+problem (`file:line: ...`) in a notice on stderr and exits 1 naming the invalid files. A user
+query that cannot run (a table or column DuckDB does not know) exits 1 too, naming its file and
+line.
 
 ## The queries
 

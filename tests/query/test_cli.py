@@ -180,3 +180,26 @@ def test_out_into_a_missing_folder_is_one_usage_line(
         done = cli(*command, "-w", str(tiny_warehouse), "-f", fmt, "-o", str(out))
         assert (done.returncode, done.stdout, done.stderr) == (2, "", expected), command
     assert list(tmp_path.iterdir()) == []
+
+
+def test_list_shows_the_valid_queries_beside_a_broken_file(cli: CliRunner, tmp_path: Path) -> None:
+    """One broken file in a shared folder hides nothing: the built-in and the other user
+    queries are listed, a notice says what is wrong with it, and the exit code says a file is
+    invalid; from --queries-dir or from [query] queries_dirs alike."""
+    broken = CASES / "one_broken"
+    expected = [q.name for q in list_queries(make_settings("unused"), [USER_QUERIES])]
+    config = tmp_path / "agenttrail.toml"
+    config.write_text(f'[query]\nqueries_dirs = ["{broken}"]\n')
+    for args in (
+        ["query", "list", "--queries-dir", str(USER_QUERIES), "--queries-dir", str(broken)],
+        ["--config", str(config), "query", "list", "--queries-dir", str(USER_QUERIES)],
+    ):
+        done = cli(*args)
+        assert done.returncode == 1, args
+        assert [line.split()[0] for line in done.stdout.splitlines()] == expected
+        assert done.stderr == (
+            "notice: not listed: tests/cases/queries/one_broken/uses_undeclared.sql:6: $m is "
+            "used but not declared in the params line (line 3)\n"
+            "error: 1 query file invalid, not listed: uses_undeclared.sql (fix or move out of "
+            "the queries folder; the other queries are listed)\n"
+        )
