@@ -83,6 +83,7 @@ def summary_text(summary: IngestSummary) -> str:
         ("objects listed", summary.objects_listed),
         ("  unchanged since last run", summary.objects_unchanged),
         ("  read", summary.objects_read),
+        ("  too large, not read", summary.objects_too_large),
         ("  digests recorded", summary.digests_recorded),
         *((f"  skipped ({kind})", n) for kind, n in sorted(summary.skipped_by_kind.items())),
         ("  quarantined", summary.objects_quarantined),

@@ -104,7 +104,11 @@ class IngestSummary:
     # wrong bucket, prefix or folder looks like a quiet night otherwise.
     empty_sources: list[str] = field(default_factory=list)
     objects_unchanged: int = 0
+    # Every object listed is counted once: objects_listed = objects_unchanged + objects_read +
+    # objects_too_large + digests_recorded + the skipped + len(failures). Read objects include
+    # the quarantined ones that were opened (an empty file is read: it holds nothing).
     objects_read: int = 0
+    objects_too_large: int = 0  # quarantined unread: above max_object_mb
     skipped_by_kind: Counter[str] = field(default_factory=Counter)
     digests_recorded: int = 0
     objects_quarantined: int = 0
@@ -146,6 +150,7 @@ class IngestSummary:
             "empty_sources": self.empty_sources,
             "objects_unchanged": self.objects_unchanged,
             "objects_read": self.objects_read,
+            "objects_too_large": self.objects_too_large,
             "skipped_by_kind": dict(sorted(self.skipped_by_kind.items())),
             "digests_recorded": self.digests_recorded,
             "objects_quarantined": self.objects_quarantined,
@@ -395,12 +400,14 @@ class _Job:
         for source, obj in todo:
             if obj.kind == "events":
                 if obj.size > max_bytes:
+                    self.summary.objects_too_large += 1
                     self._quarantine_object(
                         obj,
                         f"object is {obj.size:,} bytes, above max_object_mb={self.cfg.max_object_mb}",
                     )
                     self._tick()
                 elif obj.size == 0:
+                    self.summary.objects_read += 1  # all zero bytes of it
                     self._quarantine_object(obj, "empty file: no records")
                     self._tick()
                 else:
@@ -482,6 +489,7 @@ class _Job:
             self._tick()
             return
         except ParseError as exc:
+            self.summary.objects_read += 1  # read, and not a digest that can be recorded
             self._quarantine_object(obj, f"digest: {exc.message}")
             self._tick()
             return

@@ -39,6 +39,7 @@ SUMMARY_KEYS = [
     "empty_sources",
     "objects_unchanged",
     "objects_read",
+    "objects_too_large",
     "skipped_by_kind",
     "digests_recorded",
     "objects_quarantined",
@@ -84,13 +85,14 @@ def test_json_summary_shape_and_exit_code_3(logs: Path, tmp_path: Path) -> None:
     summary = json.loads(result.stdout)
     assert list(summary) == SUMMARY_KEYS
     assert re.fullmatch(r"\d{8}T\d{6}Z-[0-9a-f]{8}", summary["run_id"])
-    assert {k: summary[k] for k in SUMMARY_KEYS[1:18]} == {
+    assert {k: summary[k] for k in SUMMARY_KEYS[1:19]} == {
         "warehouse": str(tmp_path / "wh"),
         "sources": [str(logs)],
         "objects_listed": 3,
         "empty_sources": [],
         "objects_unchanged": 0,
         "objects_read": 3,
+        "objects_too_large": 0,
         "skipped_by_kind": {},
         "digests_recorded": 0,
         "objects_quarantined": 1,
@@ -137,13 +139,14 @@ def test_plain_log_lines_and_summary_when_not_a_terminal(logs: Path, tmp_path: P
     assert lines[-1].startswith("ingest: 3/3 files, 4 events, ")
     out = result.stdout.rstrip("\n")
     assert "\x1b[" not in out + result.stderr  # no terminal control codes in logs
-    table = [line.strip() for line in out.splitlines()[1:14]]
+    table = [line.strip() for line in out.splitlines()[1:15]]
     assert [
         re.split(r"\s{2,}", line) for line in table if not line.startswith(("MB", "seconds"))
     ] == [
         ["objects listed", "3"],
         ["unchanged since last run", "0"],
         ["read", "3"],
+        ["too large, not read", "0"],
         ["digests recorded", "0"],
         ["quarantined", "1"],
         ["records read", "12"],
@@ -153,7 +156,7 @@ def test_plain_log_lines_and_summary_when_not_a_terminal(logs: Path, tmp_path: P
         ["outside --account/--region", "0"],
         ["quarantined", "8"],
     ]
-    rest = out.splitlines()[14:]
+    rest = out.splitlines()[15:]
     assert rest[0] == (
         f"quarantined: {logs / 'no_records.json'}: "
         "JSON without Records: the object has no 'Records' list"
@@ -236,6 +239,26 @@ def test_every_bad_case_through_the_cli_exits_3(tmp_path: Path) -> None:
     )
     assert summary["events_written"] == len(GOOD_EVENTS) + len(EVENTS_OF_BAD_FILES)
     assert summary["exit_code"] == 3
+    # Every object listed is counted once (an empty file is read: it holds nothing).
+    assert (summary["objects_read"], summary["objects_too_large"]) == (len(MANIFEST) - 1, 1)
+    assert summary["objects_listed"] == (
+        summary["objects_unchanged"]
+        + summary["objects_read"]
+        + summary["objects_too_large"]
+        + summary["digests_recorded"]
+        + sum(summary["skipped_by_kind"].values())
+        + len(summary["failures"])
+    )
+
+
+def test_an_empty_file_is_read_and_quarantined(tmp_path: Path) -> None:
+    """Listed 2 = read 2, one of them quarantined: the counts add up."""
+    logs = tmp_path / "logs"
+    copy_cases(["array_of_records.json", "empty.json"], logs)
+    done = run_cli("ingest", str(logs), "-w", str(tmp_path / "wh"), "--json", cwd=tmp_path)
+    summary = json.loads(done.stdout)
+    keys = ("objects_listed", "objects_read", "objects_too_large", "objects_quarantined")
+    assert (done.returncode, *(summary[k] for k in keys)) == (3, 2, 2, 0, 1)
 
 
 # ---- usage errors and `agenttrail sql`, through the CLI's own entry point in this process --------

@@ -185,7 +185,7 @@ def test_summary(mixed: Run) -> None:
     ) == (
         len(MANIFEST),
         0,
-        len(MANIFEST) - 2,  # the empty and the too-large file are never read
+        len(MANIFEST) - 1,  # the too-large file is never read (the empty one: 0 bytes)
         len(file_faults),
         records,
         quarantined_records,
@@ -195,6 +195,7 @@ def test_summary(mixed: Run) -> None:
         [],
         3,
     )
+    assert summary.objects_too_large == 1
     # Every record is accounted for.
     assert summary.records_read == (
         summary.events_written
