@@ -93,6 +93,11 @@ def _err(text: str) -> None:
     typer.echo(text, err=True)
 
 
+def _count(n: int, noun: str) -> str:
+    """'1 event', '2 events', '1,000 events'."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
 def _s3_options(endpoint_url: str | None, profile: str | None) -> Any:
     """S3Options for an s3:// warehouse, or None when no S3 flag was given."""
     if endpoint_url is None and profile is None:
@@ -256,8 +261,9 @@ def attribute(warehouse: WarehouseOpt = None, as_json: JsonOpt = False) -> int:
     else:
         actors = ", ".join(f"{kind} {n:,}" for kind, n in summary.by_actor.items())
         typer.echo(
-            f"classified {summary.events:,} events ({actors}); {summary.sessions:,} sessions; "
-            f"rules {summary.rules_version}; {summary.seconds:.1f} s"
+            f"classified {_count(summary.events, 'event')}{f' ({actors})' if actors else ''}; "
+            f"{_count(summary.sessions, 'session')}; rules {summary.rules_version}; "
+            f"{summary.seconds:.1f} s"
         )
     return 0
 
@@ -294,7 +300,9 @@ def _print_import(summary: Any) -> None:
             f"{snap.groups} groups, {snap.policies} policies (snapshot {snap.snapshot_id})"
         )
     if summary.attribution is not None:
-        typer.echo(f"re-classified {summary.attribution.events:,} events")
+        typer.echo(f"re-classified {_count(summary.attribution.events, 'event')}")
+    elif summary.current:
+        typer.echo("nothing new: events_classified is up to date")
 
 
 @iam_app.command("import")
@@ -410,7 +418,8 @@ def _parse_params(items: list[str] | None) -> dict[str, str]:
     for item in items or ():
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise UsageError(f"--param {item!r} is not NAME=VALUE", hint="e.g. --param limit=20")
+            example = f"--param {key.strip()}=VALUE" if key.strip() else "--param NAME=VALUE"
+            raise UsageError(f"--param {item!r} is not NAME=VALUE", hint=f"write {example}")
         if key.strip() in params:
             raise UsageError(
                 f"--param {key.strip()} is given twice",
@@ -656,5 +665,6 @@ def _dispatch(args: list[str], debug: bool) -> int:
             raise
         if debug:
             traceback.print_exc()
-        _err(f"internal error: {type(exc).__name__}: {exc} (re-run with --debug for details)")
+        more = "" if debug else " (re-run with --debug for details)"
+        _err(f"internal error: {type(exc).__name__}: {exc}{more}")
         return ExitCode.ERROR

@@ -65,8 +65,10 @@ def progress_printer(enabled: bool = True) -> Iterator[Callable[[IngestProgress]
         now = time.monotonic()
         if now - last[0] >= LOG_EVERY_SECONDS or p.objects_done == p.objects_total:
             last[0] = now
+            files = "file" if p.objects_total == 1 else "files"
+            events = "event" if p.events == 1 else "events"
             print(
-                f"ingest: {p.objects_done}/{p.objects_total} files, {p.events:,} events, "
+                f"ingest: {p.objects_done}/{p.objects_total} {files}, {p.events:,} {events}, "
                 f"{_rate(p):.1f} MB/s",
                 file=sys.stderr,
                 flush=True,

@@ -28,6 +28,7 @@ from ingest_fixtures import (
     write_trail,
 )
 
+import pipeline.query.adhoc
 import pipeline.warehouse.connect
 from pipeline.cli import main
 
@@ -58,7 +59,7 @@ SUMMARY_KEYS = [
     "attribution",
     "exit_code",
 ]
-LOG_LINE = re.compile(r"ingest: \d+/\d+ files, [\d,]+ events, \d+\.\d MB/s")
+LOG_LINE = re.compile(r"ingest: \d+/\d+ files?, [\d,]+ events?, \d+\.\d MB/s")
 
 
 @pytest.fixture
@@ -516,3 +517,29 @@ def test_attribution_that_cannot_run_still_prints_the_summary(
         f"warehouse: {warehouse}",
     ]
     assert cli("ingest", str(later), "-w", str(warehouse))[0] == 0  # the rebuild catches up
+
+
+def test_one_file_and_one_event_are_singular(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    copy_cases(["single_record_pretty.json"], logs)
+    done = run_cli("ingest", str(logs), "-w", str(tmp_path / "wh"), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines()[-1].startswith("ingest: 1/1 file, 1 event, ")
+
+
+def test_an_internal_error_with_debug_does_not_ask_for_debug(
+    cli: Cli, warehouse: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object, **kwargs: object) -> object:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(pipeline.query.adhoc, "open_sql", broken)
+    code, _, err = cli("sql", "SELECT 1", "-w", str(warehouse))
+    assert (code, err) == (
+        1,
+        "internal error: RuntimeError: boom (re-run with --debug for details)\n",
+    )
+    code, _, err = cli("sql", "SELECT 1", "-w", str(warehouse), "--debug")
+    assert code == 1
+    assert "Traceback (most recent call last)" in err
+    assert err.splitlines()[-1] == "internal error: RuntimeError: boom"

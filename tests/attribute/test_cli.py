@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import errno
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -89,3 +90,24 @@ def test_attribute_repairs_a_first_ingest_whose_attribution_failed(
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("classified 10 events (agent 6, human 4); ")
     assert sql_csv(warehouse, tmp_path) == BEFORE
+
+
+def test_import_of_a_present_snapshot_and_attribute_without_events_say_so_plainly(
+    tmp_path: Path,
+) -> None:
+    """A snapshot imported twice is not re-classified again (nothing changed), and a warehouse
+    with no events is classified as '0 events', not '0 events ()'."""
+    warehouse = tmp_path / "warehouse"
+    args = ["iam", "import", str(SNAPSHOT), "--taken-at", "2026-10-15T00:00:00Z"]
+    first = agenttrail(*args, "-w", str(warehouse), cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.splitlines()[-1] == "re-classified 0 events"
+    again = agenttrail(*args, "-w", str(warehouse), cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.splitlines()[0].startswith(f"already present: {SNAPSHOT} -> account ")
+    assert again.stdout.splitlines()[-1] == "nothing new: events_classified is up to date"
+    done = agenttrail("attribute", "-w", str(warehouse), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert re.fullmatch(
+        r"classified 0 events; 0 sessions; rules [0-9a-f]{12}; \d+\.\d s\n", done.stdout
+    ), done.stdout

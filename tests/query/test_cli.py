@@ -117,7 +117,7 @@ def test_errors_are_one_line_with_the_usage_exit_code(cli: CliRunner, tiny_wareh
         ),
         ("calls_per_day", "-p", "min_calls"): (
             2,
-            "error: --param 'min_calls' is not NAME=VALUE (e.g. --param limit=20)",
+            "error: --param 'min_calls' is not NAME=VALUE (write --param min_calls=VALUE)",
         ),
         ("calls_per_dai",): (
             2,
