@@ -357,7 +357,7 @@ def iam_snapshot(
 # ------------------------------------------------------------------------------------ demo
 @app.command()
 def demo(warehouse: WarehouseOpt = None) -> int:
-    """The main job on the bundled sample_logs/: ingest, IAM import, attribution, summary."""
+    """The main job on the bundled sample: ingest sample_logs/AWSLogs, import sample_logs/iam."""
     from pipeline.demo import run_demo
     from pipeline.query.formats import render
 
