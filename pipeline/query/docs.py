@@ -76,7 +76,9 @@ default; one declared `(required)` must be given. Types and how to write them:
 ## Your own queries
 
 Put `NAME.sql` files in a folder and pass `--queries-dir DIR` (repeatable) or list it in
-`agenttrail.toml` (`[query] queries_dirs = ["./my-queries"]`). A file with the name of a built-in
+`agenttrail.toml` (`[query] queries_dirs = ["./my-queries"]`, a relative folder being read from
+the file's folder; from `--queries-dir` or `AGENTTRAIL_QUERY_QUERIES_DIRS`, from the working
+directory). A file with the name of a built-in
 query replaces it, with a notice on stderr. Each file starts with this header (the file stem is
 the name; `params` is `none` or `name TYPE = default` / `name TYPE (required)` separated by `;`;
 any header line may continue on lines starting with `--` and two spaces):
