@@ -297,6 +297,7 @@ class _Job:
 
     # ---- the run --------------------------------------------------------------------------
     def run(self) -> IngestSummary:
+        pending: AttributionPendingError | None = None
         self.layout.ensure()
         with writer_lock(self.layout.lock, "ingest"):
             # Leftovers of a killed run are never committed: their objects are not in the
