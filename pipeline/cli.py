@@ -24,7 +24,7 @@ from typing import Annotated, Any
 import typer
 
 from pipeline.config import Settings, load_settings
-from pipeline.errors import AgenttrailError, ExitCode, UsageError
+from pipeline.errors import AgenttrailError, AttributionPendingError, ExitCode, UsageError
 
 app = typer.Typer(
     name="agenttrail",
@@ -91,6 +91,11 @@ def _settings(**overrides: Any) -> Settings:
 
 def _err(text: str) -> None:
     typer.echo(text, err=True)
+
+
+def _count(n: int, noun: str) -> str:
+    """'1 event', '2 events', '1,000 events'."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 def _s3_options(endpoint_url: str | None, profile: str | None) -> Any:
@@ -171,15 +176,19 @@ def ingest(
             max_attempts=settings.ingest.retry_max_attempts,
             max_pool_connections=max(10, settings.ingest.download_threads),
         )
+    pending: AttributionPendingError | None = None
     with progress_printer(enabled=not as_json) as progress:
-        summary = run_ingest(
-            sources,
-            settings,
-            filters=filters,
-            s3_client=s3_client,
-            progress=progress,
-            retry_quarantined=retry_quarantined,
-        )
+        try:
+            summary = run_ingest(
+                sources,
+                settings,
+                filters=filters,
+                s3_client=s3_client,
+                progress=progress,
+                retry_quarantined=retry_quarantined,
+            )
+        except AttributionPendingError as exc:  # the events are committed: say what they are
+            summary, pending = exc.summary, exc
     if as_json:
         typer.echo(json.dumps(summary.to_dict(), indent=2))
     else:
@@ -196,6 +205,8 @@ def ingest(
         "writes under AWSLogs/ACCOUNT/CloudTrail/REGION/YYYY/MM/DD/)"
         for uri in summary.empty_sources
     )
+    if pending is not None:
+        raise pending  # its one line on stderr, and the summary's exit code
     return int(summary.exit_code)
 
 
@@ -221,7 +232,7 @@ def sql(
 
     check_format(fmt, out)  # before the statement runs, not after
     settings = _settings(warehouse=warehouse)
-    stale = reader_notice(str(settings.warehouse), settings.attribution.rules_version())
+    stale = reader_notice(settings)
     _notices([stale] if stale else [])
     with open_sql(
         settings.warehouse,
@@ -250,8 +261,9 @@ def attribute(warehouse: WarehouseOpt = None, as_json: JsonOpt = False) -> int:
     else:
         actors = ", ".join(f"{kind} {n:,}" for kind, n in summary.by_actor.items())
         typer.echo(
-            f"classified {summary.events:,} events ({actors}); {summary.sessions:,} sessions; "
-            f"rules {summary.rules_version}; {summary.seconds:.1f} s"
+            f"classified {_count(summary.events, 'event')}{f' ({actors})' if actors else ''}; "
+            f"{_count(summary.sessions, 'session')}; rules {summary.rules_version}; "
+            f"{summary.seconds:.1f} s"
         )
     return 0
 
@@ -288,7 +300,9 @@ def _print_import(summary: Any) -> None:
             f"{snap.groups} groups, {snap.policies} policies (snapshot {snap.snapshot_id})"
         )
     if summary.attribution is not None:
-        typer.echo(f"re-classified {summary.attribution.events:,} events")
+        typer.echo(f"re-classified {_count(summary.attribution.events, 'event')}")
+    elif summary.current:
+        typer.echo("nothing new: events_classified is up to date")
 
 
 @iam_app.command("import")
@@ -343,11 +357,11 @@ def iam_snapshot(
 # ------------------------------------------------------------------------------------ demo
 @app.command()
 def demo(warehouse: WarehouseOpt = None) -> int:
-    """The main job on the bundled sample_logs/: ingest, IAM import, attribution, summary."""
+    """The main job on the bundled sample: ingest sample_logs/AWSLogs, import sample_logs/iam."""
     from pipeline.demo import run_demo
     from pipeline.query.formats import render
 
-    result = run_demo(_settings(warehouse=warehouse or "demo-warehouse"))
+    result = run_demo(_settings(warehouse="demo-warehouse" if warehouse is None else warehouse))
     ingest = result.ingest
     typer.echo(
         f"ingested {ingest.events_written:,} new events from {ingest.objects_read:,} files "
@@ -404,7 +418,8 @@ def _parse_params(items: list[str] | None) -> dict[str, str]:
     for item in items or ():
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise UsageError(f"--param {item!r} is not NAME=VALUE", hint="e.g. --param limit=20")
+            example = f"--param {key.strip()}=VALUE" if key.strip() else "--param NAME=VALUE"
+            raise UsageError(f"--param {item!r} is not NAME=VALUE", hint=f"write {example}")
         if key.strip() in params:
             raise UsageError(
                 f"--param {key.strip()} is given twice",
@@ -416,10 +431,14 @@ def _parse_params(items: list[str] | None) -> dict[str, str]:
 
 @query_app.command("list")
 def query_list(queries_dir: QueriesDirOpt = None, warehouse: WarehouseOpt = None) -> int:
-    """List the named queries: name and one line each (--warehouse is accepted, not needed)."""
-    from pipeline.query.library import list_queries
+    """List the named queries: name and one line each (--warehouse is accepted, not needed).
 
-    queries = list_queries(_settings(warehouse=warehouse), queries_dir or ())
+    An invalid query file is not listed: a notice gives its problem, the others are listed, and
+    the command ends with an error (exit 1) naming the invalid files."""
+    from pipeline.query.library import survey_queries
+
+    survey = survey_queries(_settings(warehouse=warehouse), queries_dir or ())
+    queries = survey.queries
     width = max((len(q.name) for q in queries), default=0)
     columns = shutil.get_terminal_size((120, 24)).columns
     for query in queries:
@@ -427,6 +446,10 @@ def query_list(queries_dir: QueriesDirOpt = None, warehouse: WarehouseOpt = None
         line += query.summary
         typer.echo(line if len(line) <= columns else line[: max(columns - 1, width + 10)] + "…")
     _notices(n for q in queries if (n := q.notice()))
+    _notices(f"not listed: {error.one_line()}" for error in survey.invalid)
+    problem = survey.problem()
+    if problem is not None:
+        raise problem
     return 0
 
 
@@ -642,5 +665,6 @@ def _dispatch(args: list[str], debug: bool) -> int:
             raise
         if debug:
             traceback.print_exc()
-        _err(f"internal error: {type(exc).__name__}: {exc} (re-run with --debug for details)")
+        more = "" if debug else " (re-run with --debug for details)"
+        _err(f"internal error: {type(exc).__name__}: {exc}{more}")
         return ExitCode.ERROR

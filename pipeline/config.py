@@ -3,6 +3,13 @@
 Precedence: built-in defaults < agenttrail.toml < AGENTTRAIL_<SECTION>_<NAME> environment variables
 < command-line flags. Every threshold says who uses it and why, because a security analyst must
 be able to tell what a verdict or a skipped file depended on.
+
+Every value is checked where it is read (a count must be positive, a memory limit a size DuckDB
+understands), and a bad one is a usage error naming the setting and where it came from: the
+file, the environment variable or the flag. Relative paths in a configuration file (`warehouse`,
+`[query] queries_dirs`) are read from the file's folder, so a scheduled `--config
+/etc/agenttrail.toml` means the same wherever the job starts; environment variables and flags
+are relative to the working directory.
 """
 
 from __future__ import annotations
@@ -11,10 +18,11 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import tomllib
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -143,6 +151,9 @@ class Settings:
     attribution: AttributionSettings = field(default_factory=AttributionSettings)
     query: QuerySettings = field(default_factory=QuerySettings)
     config_file: str | None = None
+    # The AGENTTRAIL_* variables that set a value. Users: messages that tell the user to run
+    # another command, which must run under the same settings (freshness.attribute_command).
+    environment: tuple[str, ...] = ()
 
 
 _SECTIONS = {"ingest": IngestSettings, "attribution": AttributionSettings, "query": QuerySettings}
@@ -152,7 +163,8 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
     """Convert a TOML or environment value to the field's declared type."""
     origin = typing.get_origin(annotation)
     if annotation is int:
-        if isinstance(value, bool):
+        # A float is refused rather than truncated: workers = 2.9 must not quietly mean 2.
+        if isinstance(value, bool | float):
             raise ConfigError(f"{where}: expected an integer, got {value!r}")
         try:
             return int(value)
@@ -180,15 +192,104 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
     raise ConfigError(f"{where}: unsupported setting type {annotation!r}")
 
 
-def _section_overrides(cls: type, raw: Mapping[str, Any], where: str) -> dict[str, Any]:
+Check = Callable[[Any], str | None]  # the reason a value is refused, or None
+
+
+def _at_least(low: int) -> Check:
+    return lambda value: None if value >= low else f"must be {low} or more"
+
+
+def _positive(value: Any) -> str | None:
+    return None if value > 0 else "must be above 0"
+
+
+def _month(value: Any) -> str | None:
+    return None if 1 <= value <= 12 else "must be a month, 1 to 12"
+
+
+# What DuckDB's memory_limit takes: a positive size with a unit, or a share of the machine's
+# memory ("80%"). Checked here, where the setting is named, not when DuckDB first meets it.
+_MEMORY = re.compile(
+    r"\s*(?:\d+(?:\.\d+)?|\.\d+)\s*"
+    r"(?:%|[kmgt]i?b|[kmgt]|b|bytes?|(?:kilo|mega|giga|tera)bytes?|(?:ki|me|gi|te)bibytes?)\s*",
+    re.IGNORECASE,
+)
+
+
+def _memory(value: Any) -> str | None:
+    match = _MEMORY.fullmatch(value)
+    if match is None or not float(re.sub(r"[^\d.]", "", value) or 0) > 0:
+        return "expected a memory size such as 700MB or 2GB"
+    return None
+
+
+# Bounds of the numeric thresholds and memory limits, by dotted name. Defaults always pass.
+CHECKS: dict[str, Check] = {
+    "ingest.workers": _at_least(1),
+    "ingest.download_threads": _at_least(1),
+    "ingest.max_object_mb": _at_least(1),
+    "ingest.stream_threshold_mb": _positive,
+    "ingest.commit_rows": _at_least(1),
+    "ingest.row_group_rows": _at_least(1),
+    "ingest.duckdb_memory_limit": _memory,
+    "ingest.retry_max_attempts": _at_least(1),
+    "ingest.late_delivery_days": _at_least(0),
+    "attribution.chain_max_depth": _at_least(1),
+    "attribution.duckdb_memory_limit": _memory,
+    "attribution.verdicts_duckdb_memory_limit": _memory,
+    "query.fiscal_year_start_month": _month,
+    "query.duckdb_memory_limit": _memory,
+}
+
+
+def _section_overrides(
+    section: str, raw: Mapping[str, Any], where: Callable[[str], str]
+) -> dict[str, Any]:
+    """Typed, checked values of one section; `where(key)` names a value's origin in errors."""
+    cls = _SECTIONS[section]
     hints = typing.get_type_hints(cls)
     out: dict[str, Any] = {}
     for key, value in raw.items():
         if key not in hints:
             known = ", ".join(sorted(hints))
-            raise ConfigError(f"{where}: unknown setting {key!r}", hint=f"known: {known}")
-        out[key] = _coerce(value, hints[key], f"{where}.{key}")
+            raise ConfigError(f"{where(key)}: unknown setting {key!r}", hint=f"known: {known}")
+        typed = _coerce(value, hints[key], where(key))
+        check = CHECKS.get(f"{section}.{key}")
+        reason = check(typed) if check else None
+        if reason:
+            raise ConfigError(f"{where(key)}: {reason}, got {value!r}")
+        out[key] = typed
     return out
+
+
+def _origin(prefix: str, *, upper: bool = False, fixed: bool = False) -> Callable[[str], str]:
+    """Names a setting's origin in errors: `prefix` followed by the setting's name (upper-cased
+    for environment variables), or `prefix` alone (a flag)."""
+
+    def where(name: str) -> str:
+        return prefix if fixed else prefix + (name.upper() if upper else name)
+
+    return where
+
+
+def _warehouse(value: Any, where: str, relative_to: Path | None = None) -> str:
+    """A warehouse location: never empty (an unset shell variable would otherwise make the
+    working directory the warehouse); a relative path from a file is read from its folder."""
+    text = _coerce(value, str, where)
+    if not text.strip():
+        raise ConfigError(
+            f"{where} is empty",
+            hint="name the warehouse folder, e.g. /data/agenttrail, or an s3:// URI to read",
+        )
+    return _from_folder(text, relative_to) if relative_to is not None else text
+
+
+def _from_folder(path: str, folder: Path) -> str:
+    """`path` as written in a configuration file in `folder`: relative paths are read from it;
+    absolute paths, ~ paths and URIs stay as they are."""
+    if "://" in path or path.startswith("~") or Path(path).is_absolute():
+        return path
+    return str(folder / path)
 
 
 def load_settings(
@@ -220,13 +321,20 @@ def load_settings(
             raise ConfigError(f"configuration file not found: {path}") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+        # Relative paths in the file are read from its folder (cwd may be anywhere under cron).
+        folder = path.absolute().parent
         for key, value in data.items():
             if key in _SECTIONS:
                 if not isinstance(value, dict):
                     raise ConfigError(f"{path}: [{key}] must be a table")
-                layers[key].update(_section_overrides(_SECTIONS[key], value, f"{path}: {key}"))
+                values = _section_overrides(key, value, _origin(f"{path}: {key}."))
+                if key == "query" and "queries_dirs" in values:
+                    values["queries_dirs"] = tuple(
+                        _from_folder(d, folder) for d in values["queries_dirs"]
+                    )
+                layers[key].update(values)
             elif key == "warehouse":
-                top["warehouse"] = _coerce(value, str, f"{path}: warehouse")
+                top["warehouse"] = _warehouse(value, f"{path}: warehouse", relative_to=folder)
             else:
                 raise ConfigError(
                     f"{path}: unknown key {key!r}",
@@ -234,23 +342,29 @@ def load_settings(
                 )
         top["config_file"] = str(path)
 
-    if environ.get("AGENTTRAIL_WAREHOUSE"):
-        top["warehouse"] = environ["AGENTTRAIL_WAREHOUSE"]
-    for section, cls in _SECTIONS.items():
+    used: list[str] = []
+    if "AGENTTRAIL_WAREHOUSE" in environ:
+        top["warehouse"] = _warehouse(
+            environ["AGENTTRAIL_WAREHOUSE"], "environment variable AGENTTRAIL_WAREHOUSE"
+        )
+        used.append("AGENTTRAIL_WAREHOUSE")
+    for section in _SECTIONS:
         prefix = f"AGENTTRAIL_{section.upper()}_"
-        env_values = {
-            k[len(prefix) :].lower(): v for k, v in environ.items() if k.startswith(prefix)
-        }
-        layers[section].update(_section_overrides(cls, env_values, f"environment {prefix}*"))
+        names = sorted(k for k in environ if k.startswith(prefix))
+        env_values = {k[len(prefix) :].lower(): environ[k] for k in names}
+        origin = _origin(f"environment variable {prefix}", upper=True)
+        layers[section].update(_section_overrides(section, env_values, origin))
+        used += names
 
     for dotted, value in (overrides or {}).items():
         if value is None:
             continue
         if "." in dotted:
             section, name = dotted.split(".", 1)
-            layers[section].update(
-                _section_overrides(_SECTIONS[section], {name: value}, f"flag {dotted}")
-            )
+            flag = _origin(f"--{name.replace('_', '-')}", fixed=True)
+            layers[section].update(_section_overrides(section, {name: value}, flag))
+        elif dotted == "warehouse":
+            top["warehouse"] = _warehouse(value, "--warehouse")
         else:
             top[dotted] = value
 
@@ -258,5 +372,6 @@ def load_settings(
         ingest=IngestSettings(**layers["ingest"]),
         attribution=AttributionSettings(**layers["attribution"]),
         query=QuerySettings(**layers["query"]),
+        environment=tuple(used),
         **top,
     )

@@ -65,8 +65,10 @@ def progress_printer(enabled: bool = True) -> Iterator[Callable[[IngestProgress]
         now = time.monotonic()
         if now - last[0] >= LOG_EVERY_SECONDS or p.objects_done == p.objects_total:
             last[0] = now
+            files = "file" if p.objects_total == 1 else "files"
+            events = "event" if p.events == 1 else "events"
             print(
-                f"ingest: {p.objects_done}/{p.objects_total} files, {p.events:,} events, "
+                f"ingest: {p.objects_done}/{p.objects_total} {files}, {p.events:,} {events}, "
                 f"{_rate(p):.1f} MB/s",
                 file=sys.stderr,
                 flush=True,
@@ -83,6 +85,7 @@ def summary_text(summary: IngestSummary) -> str:
         ("objects listed", summary.objects_listed),
         ("  unchanged since last run", summary.objects_unchanged),
         ("  read", summary.objects_read),
+        ("  too large, not read", summary.objects_too_large),
         ("  digests recorded", summary.digests_recorded),
         *((f"  skipped ({kind})", n) for kind, n in sorted(summary.skipped_by_kind.items())),
         ("  quarantined", summary.objects_quarantined),
@@ -90,6 +93,7 @@ def summary_text(summary: IngestSummary) -> str:
         ("  events written", summary.events_written),
         ("  duplicates dropped", summary.duplicates_dropped),
         ("  outside --since/--until", summary.outside_period),
+        ("  outside --account/--region", summary.outside_scope),
         ("  quarantined", summary.records_quarantined),
         ("MB read", f"{summary.bytes_read / 1e6:,.1f}"),
         ("seconds", f"{summary.seconds:,.1f}"),
@@ -104,5 +108,7 @@ def summary_text(summary: IngestSummary) -> str:
             console.print(f"quarantined: {item['uri']}{where}: {item['reason']}", soft_wrap=True)
         for failure in summary.failures:
             console.print(f"failed: {failure['uri']}: {failure['error']}", soft_wrap=True)
+        if summary.attribution_failed:
+            console.print(f"attribution failed: {summary.attribution['error']}", soft_wrap=True)
         console.print(f"warehouse: {summary.warehouse}")
     return capture.get()

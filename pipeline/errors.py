@@ -69,6 +69,20 @@ class DatabaseInUseError(WarehouseError):
     open in a way that excludes this one."""
 
 
+class AttributionPendingError(WarehouseError):
+    """An ingest committed its events, but their attribution could not run (the database held
+    open by another process, a full disk). Carries the run's summary, which the CLI prints all
+    the same (a scheduler must see what was committed and quarantined), and the exit code the
+    README's rule gives: the highest that applies (3 when objects were also quarantined)."""
+
+    def __init__(
+        self, message: str, *, summary: Any, exit_code: int, hint: str | None = None, **inputs: Any
+    ) -> None:
+        super().__init__(message, hint=hint, **inputs)
+        self.summary = summary
+        self.exit_code = ExitCode(exit_code)
+
+
 class IamError(AgenttrailError):
     """An IAM snapshot cannot be read, imported or taken."""
 

@@ -36,9 +36,16 @@ import duckdb
 import pyarrow as pa
 
 from pipeline.attribute.classify import refresh_attribution
-from pipeline.attribute.freshness import is_current, mark_stale
+from pipeline.attribute.freshness import attribute_command, is_current, mark_stale
 from pipeline.config import Settings
-from pipeline.errors import DatabaseInUseError, ExitCode, ParseError, SourceError
+from pipeline.errors import (
+    AgenttrailError,
+    AttributionPendingError,
+    DatabaseInUseError,
+    ExitCode,
+    ParseError,
+    SourceError,
+)
 from pipeline.ingest_task import (
     ObjectOutcome,
     ParseTask,
@@ -54,6 +61,7 @@ from pipeline.source import Fetched, Filters, Source, SourceObject
 from pipeline.source.open import open_source
 from pipeline.warehouse import manifest
 from pipeline.warehouse.commit import KnownIds, commit_batch
+from pipeline.warehouse.disk import disk_failure, is_disk_failure
 from pipeline.warehouse.layout import Layout
 from pipeline.warehouse.lock import writer_lock
 from pipeline.warehouse.manifest import ManifestEntry
@@ -96,13 +104,20 @@ class IngestSummary:
     # wrong bucket, prefix or folder looks like a quiet night otherwise.
     empty_sources: list[str] = field(default_factory=list)
     objects_unchanged: int = 0
+    # Every object listed is counted once: objects_listed = objects_unchanged + objects_read +
+    # objects_too_large + digests_recorded + the skipped + len(failures). Read objects include
+    # the quarantined ones that were opened (an empty file is read: it holds nothing).
     objects_read: int = 0
+    objects_too_large: int = 0  # quarantined unread: above max_object_mb
     skipped_by_kind: Counter[str] = field(default_factory=Counter)
     digests_recorded: int = 0
     objects_quarantined: int = 0
     records_read: int = 0
     records_quarantined: int = 0
     outside_period: int = 0
+    # Records of other accounts or regions than --account/--region asked for, in files outside
+    # CloudTrail's key layout (filtered record by record; S3 keys are pruned when listed).
+    outside_scope: int = 0
     events_written: int = 0
     duplicates_dropped: int = 0
     bytes_read: int = 0
@@ -113,12 +128,18 @@ class IngestSummary:
     attribution: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def attribution_failed(self) -> bool:
+        return "error" in self.attribution
+
+    @property
     def exit_code(self) -> ExitCode:
-        if self.failures:
-            return ExitCode.ERROR
+        """The highest code that applies (README, "Exit codes")."""
+        codes = [ExitCode.OK]
+        if self.failures or self.attribution_failed:
+            codes.append(ExitCode.ERROR)
         if self.objects_quarantined or self.records_quarantined:
-            return ExitCode.QUARANTINED
-        return ExitCode.OK
+            codes.append(ExitCode.QUARANTINED)
+        return max(codes)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -129,12 +150,14 @@ class IngestSummary:
             "empty_sources": self.empty_sources,
             "objects_unchanged": self.objects_unchanged,
             "objects_read": self.objects_read,
+            "objects_too_large": self.objects_too_large,
             "skipped_by_kind": dict(sorted(self.skipped_by_kind.items())),
             "digests_recorded": self.digests_recorded,
             "objects_quarantined": self.objects_quarantined,
             "records_read": self.records_read,
             "records_quarantined": self.records_quarantined,
             "outside_period": self.outside_period,
+            "outside_scope": self.outside_scope,
             "events_written": self.events_written,
             "duplicates_dropped": self.duplicates_dropped,
             "bytes_read": self.bytes_read,
@@ -230,13 +253,20 @@ class _Job:
             return False
         if previous.status == "quarantined" and self.retry_quarantined:
             return False
-        return manifest.covers(previous, self.filters.since, self.filters.until)
+        return manifest.covers(
+            previous,
+            self.filters.since,
+            self.filters.until,
+            self.filters.accounts,
+            self.filters.regions,
+        )
 
     # ---- manifest entries -----------------------------------------------------------------
     def _entry(
         self, obj: SourceObject, status: manifest.Status, reason: str | None, **counts: Any
     ) -> ManifestEntry:
         dropped = counts.get("outside_period", 0)
+        scoped = counts.get("outside_scope", 0)
         return ManifestEntry(
             uri=obj.uri,
             kind=obj.kind,
@@ -254,6 +284,9 @@ class _Job:
             period_until=self.filters.until if dropped else None,
             run_id=self.run_id,
             recorded_at=_now(),
+            outside_scope=scoped,
+            scope_accounts=self.filters.accounts if scoped else (),
+            scope_regions=self.filters.regions if scoped else (),
         )
 
     def _quarantine_object(self, obj: SourceObject, reason: str, sha256: str | None = None) -> None:
@@ -264,6 +297,7 @@ class _Job:
 
     # ---- the run --------------------------------------------------------------------------
     def run(self) -> IngestSummary:
+        pending: AttributionPendingError | None = None
         self.layout.ensure()
         with writer_lock(self.layout.lock, "ingest"):
             # Leftovers of a killed run are never committed: their objects are not in the
@@ -282,10 +316,12 @@ class _Job:
                     self._process(todo, con)
                     self._commit(con)
                 self._release_memory()
-                self._attribute()
+                pending = self._attribute()
             finally:
                 shutil.rmtree(self.layout.staging, ignore_errors=True)
         self.summary.seconds = time.monotonic() - self.started
+        if pending is not None:
+            raise pending
         return self.summary
 
     def _release_memory(self) -> None:
@@ -304,30 +340,32 @@ class _Job:
         with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL(None).malloc_trim(0)
 
-    def _attribute(self) -> None:
+    def _attribute(self) -> AttributionPendingError | None:
         """Re-derive attribution over the whole warehouse (so files arriving out of order never
         change an answer), unless nothing changed since the last classification.
 
         The marker (attribute/freshness.py) is removed before any commit adds events (see
         _commit) and written only after a rebuild succeeds, so a run killed in between
         rebuilds next time.
+
+        A rebuild that cannot run (the database held open, a full disk) does not undo the
+        commits: the events are in (the trail may be gone from S3 tomorrow) and the manifest
+        says so, so a re-run reads nothing again. The failure is recorded in the summary and
+        returned, for run() to raise once the lock is released: the summary is still printed.
         """
         if is_current(self.layout, self.settings.attribution.rules_version()):
             self.summary.attribution = {"skipped": "no new events since the last classification"}
-            return
+            return None
         try:
             attribution = refresh_attribution(self.layout, self.settings.attribution)
         except DatabaseInUseError as exc:
-            # The events are committed (the manifest says so; a re-run reads nothing again):
-            # only their classification waits for the database.
-            committed = self.summary.events_written
-            raise DatabaseInUseError(
-                (f"{committed} new events are committed, but " if committed else "")
-                + f"attribution could not run: {exc.message}",
-                hint=f"close it, then run 'agenttrail attribute --warehouse {self.layout.root}'"
-                " (the next ingest also catches up)",
-                **exc.inputs,
-            ) from None
+            return self._pending(exc, "close it, then ")
+        except AgenttrailError as exc:
+            return self._pending(exc, "when that is fixed, ")
+        except (OSError, duckdb.IOException) as exc:
+            if not is_disk_failure(exc):
+                raise
+            return self._pending(disk_failure(exc, self.layout.root), "make room, then ")
         self.summary.attribution = {
             "events": attribution.events,
             "sessions": attribution.sessions,
@@ -335,6 +373,25 @@ class _Job:
             "rules_version": attribution.rules_version,
             "seconds": round(attribution.seconds, 3),
         }
+        return None
+
+    def _pending(self, cause: AgenttrailError, first: str) -> AttributionPendingError:
+        """The error of a rebuild that could not run after the commits, recorded in the
+        summary; `first` is what to do before re-running it."""
+        committed = self.summary.events_written
+        message = (
+            f"{committed} new events are committed, but " if committed else ""
+        ) + f"attribution could not run: {cause.message}"
+        hint = f"{first}run {attribute_command(self.settings)} (the next ingest also catches up)"
+        self.summary.attribution = {"error": f"{message} ({hint})"}
+        return AttributionPendingError(
+            message,
+            hint=hint,
+            summary=self.summary,
+            exit_code=self.summary.exit_code,
+            warehouse=str(self.layout.root),
+            **{k: v for k, v in cause.inputs.items() if k != "warehouse"},
+        )
 
     def _process(
         self, todo: list[tuple[Source, SourceObject]], con: duckdb.DuckDBPyConnection
@@ -344,12 +401,14 @@ class _Job:
         for source, obj in todo:
             if obj.kind == "events":
                 if obj.size > max_bytes:
+                    self.summary.objects_too_large += 1
                     self._quarantine_object(
                         obj,
                         f"object is {obj.size:,} bytes, above max_object_mb={self.cfg.max_object_mb}",
                     )
                     self._tick()
                 elif obj.size == 0:
+                    self.summary.objects_read += 1  # all zero bytes of it
                     self._quarantine_object(obj, "empty file: no records")
                     self._tick()
                 else:
@@ -386,6 +445,8 @@ class _Job:
                     until=self.filters.until,
                     stream_threshold_bytes=int(self.cfg.stream_threshold_mb * (1 << 20)),
                     row_group_rows=self.cfg.row_group_rows,
+                    accounts=self.filters.accounts,
+                    regions=self.filters.regions,
                 )
                 task_id += 1
                 running[pool.submit(run_task, task)] = [o for _, o in objects]
@@ -429,6 +490,7 @@ class _Job:
             self._tick()
             return
         except ParseError as exc:
+            self.summary.objects_read += 1  # read, and not a digest that can be recorded
             self._quarantine_object(obj, f"digest: {exc.message}")
             self._tick()
             return
@@ -488,11 +550,13 @@ class _Job:
         self._tick()
         if outcome.error:
             # Quarantined whole: none of its records count (the manifest says records=0), so
-            # records read = written + duplicates + outside the period + quarantined records.
+            # records read = written + duplicates + outside the period + outside the accounts
+            # and regions + quarantined records.
             self._quarantine_object(obj, outcome.error, outcome.sha256)
             return
         self.summary.records_read += outcome.records
         self.summary.outside_period += outcome.outside_period
+        self.summary.outside_scope += outcome.outside_scope
         self.summary.records_quarantined += len(outcome.quarantined)
         for index, reason, _ in outcome.quarantined[
             : max(0, QUARANTINE_EXAMPLES - len(self.summary.quarantine))
@@ -554,6 +618,7 @@ class _Job:
                     duplicates=dropped,
                     quarantined_records=len(outcome.quarantined),
                     outside_period=outcome.outside_period,
+                    outside_scope=outcome.outside_scope,
                 )
             )
         # Order matters for crash safety: events first (above), then side tables, manifest last.

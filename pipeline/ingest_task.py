@@ -50,6 +50,11 @@ class ParseTask:
     # rows, so that it does not split a partition into two staged files. 15,000 rows keep a
     # worker near 200 MB.
     flush_rows: int = 15_000
+    # --account / --region: records of other accounts or regions are dropped (empty: all).
+    # S3 listings are pruned by key already; this filters files outside CloudTrail's layout
+    # (SIEM exports, arrays, NDJSON), record by record, as since/until do.
+    accounts: tuple[str, ...] = ()
+    regions: tuple[str, ...] = ()
 
 
 @dataclass
@@ -58,8 +63,9 @@ class ObjectOutcome:
     sha256: str | None = None
     decompressed_bytes: int = 0
     records: int = 0
-    rows: int = 0  # rows staged (after the period filter)
+    rows: int = 0  # rows staged (after the period, account and region filters)
     outside_period: int = 0
+    outside_scope: int = 0  # in the period, but of another account or region
     error: str | None = None  # file-level fault: the object is quarantined
     quarantined: list[tuple[int, str, str]] = field(default_factory=list)
 
@@ -140,6 +146,18 @@ def _in_period(table: pa.Table, since: date | None, until: date | None) -> pa.Ta
     return table if mask is None else table.filter(mask)
 
 
+def _in_scope(table: pa.Table, accounts: tuple[str, ...], regions: tuple[str, ...]) -> pa.Table:
+    """The rows of the wanted accounts (recipientAccountId) and regions (awsRegion); a row
+    without the value is not of a wanted one."""
+    mask = None
+    for column, wanted in (("recipient_account_id", accounts), ("aws_region", regions)):
+        if wanted:
+            found = pc.is_in(table[column], value_set=pa.array(wanted, pa.string()))
+            found = pc.fill_null(found, False)
+            mask = found if mask is None else pc.and_(mask, found)
+    return table if mask is None else table.filter(mask)
+
+
 def run_task(task: ParseTask) -> TaskResult:
     staging = Path(task.staging_dir)
     outcomes: list[ObjectOutcome] = []
@@ -168,8 +186,10 @@ def run_task(task: ParseTask) -> TaskResult:
         source = obj.data if obj.data is not None else Path(obj.path or obj.uri)
         try:
             for table in parser.tables(source):
-                kept = _in_period(table, task.since, task.until)
-                outcome.outside_period += table.num_rows - kept.num_rows
+                in_period = _in_period(table, task.since, task.until)
+                kept = _in_scope(in_period, task.accounts, task.regions)
+                outcome.outside_period += table.num_rows - in_period.num_rows
+                outcome.outside_scope += in_period.num_rows - kept.num_rows
                 outcome.rows += kept.num_rows
                 tables.append(kept)
                 own_rows += kept.num_rows
@@ -194,7 +214,7 @@ def run_task(task: ParseTask) -> TaskResult:
             else:
                 outcome.error = f"cannot parse: {type(exc).__name__}: {exc}"
             tables = []
-            outcome.rows = outcome.outside_period = 0
+            outcome.rows = outcome.outside_period = outcome.outside_scope = 0
             for early in own_staged:
                 Path(early.path).unlink(missing_ok=True)
             own_staged = []

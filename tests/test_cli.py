@@ -4,8 +4,11 @@ are typed (an error's "re-run with --debug" is naturally appended at the end); s
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import subprocess
+import sys
 import time
 import tomllib
 from pathlib import Path
@@ -123,3 +126,169 @@ def test_a_signal_during_a_duckdb_query_is_reported_as_the_signal(
         f"{line}; re-run the same command to carry on (nothing is lost)",
     )
     assert "Query interrupted" not in err
+
+
+S3_REFUSED = (
+    "error: the warehouse s3://bucket/wh is in S3: agenttrail reads an s3:// warehouse in place "
+    "(sql, query run) but writes only local folders (run ingest, iam import, iam snapshot or "
+    "attribute with --warehouse DIR, then upload DIR (e.g. aws s3 sync))\n"
+)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["ingest", "{repo}/tests/cases/ingest/good_cloudtrail.json.gz"],
+        ["iam", "import", "{repo}/tests/cases/iam/authorization_details_small.json"],
+        ["iam", "snapshot"],
+        ["attribute"],
+    ],
+)
+def test_writers_refuse_an_s3_warehouse(tmp_path: Path, command: list[str]) -> None:
+    """Not a local folder named 's3:' and exit 0: the scheduler must learn that nothing was
+    written to the S3 warehouse."""
+    repo = Path(__file__).resolve().parents[1]
+    args = [a.format(repo=repo) for a in command]
+    done = run_cli(*args, "--warehouse", "s3://bucket/wh", cwd=tmp_path)
+    assert (done.returncode, done.stdout, done.stderr) == (2, "", S3_REFUSED)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_empty_warehouse_is_a_usage_error_not_the_working_folder(tmp_path: Path) -> None:
+    repo = Path(__file__).resolve().parents[1]
+    case = str(repo / "tests" / "cases" / "ingest" / "good_cloudtrail.json.gz")
+    done = run_cli("ingest", case, "--warehouse", "", cwd=tmp_path)
+    assert (done.returncode, done.stderr) == (
+        2,
+        "error: --warehouse is empty (name the warehouse folder, e.g. /data/agenttrail, or an "
+        "s3:// URI to read)\n",
+    )
+    (tmp_path / "agenttrail.toml").write_text('warehouse = ""\n')
+    done = run_cli("ingest", case, cwd=tmp_path)
+    assert (done.returncode, done.stderr) == (
+        2,
+        f"error: {tmp_path / 'agenttrail.toml'}: warehouse is empty (name the warehouse folder, "
+        "e.g. /data/agenttrail, or an s3:// URI to read)\n",
+    )
+    assert [p.name for p in tmp_path.iterdir()] == ["agenttrail.toml"]
+
+
+def test_a_warehouse_under_a_file_is_one_line(tmp_path: Path) -> None:
+    repo = Path(__file__).resolve().parents[1]
+    (tmp_path / "afile").write_text("")
+    done = run_cli(
+        "ingest", "tests/cases/ingest/good_cloudtrail.json.gz", "-w", str(tmp_path / "afile/sub"),
+        cwd=repo,
+    )  # fmt: skip
+    assert (done.returncode, done.stderr) == (
+        1,
+        f"error: cannot write the warehouse {tmp_path / 'afile' / 'sub'}: Not a directory "
+        "(point --warehouse at a folder you can write)\n",
+    )
+
+
+@pytest.mark.parametrize(
+    ("config", "args", "line"),
+    [
+        (
+            '[query]\nduckdb_memory_limit = "lots"\n',
+            ["sql", "SELECT 1"],
+            "{config}: query.duckdb_memory_limit: expected a memory size such as 700MB or 2GB, "
+            "got 'lots'",
+        ),
+        (
+            '[ingest]\nduckdb_memory_limit = "lots"\n',
+            ["ingest", "{repo}/tests/cases/ingest/good_cloudtrail.json.gz"],
+            "{config}: ingest.duckdb_memory_limit: expected a memory size such as 700MB or 2GB, "
+            "got 'lots'",
+        ),
+        (
+            "[ingest]\nworkers = 0\n",
+            ["ingest", "x"],
+            "{config}: ingest.workers: must be 1 or more, got 0",
+        ),
+        ("", ["ingest", "x", "--workers", "0"], "--workers: must be 1 or more, got 0"),
+        (
+            "",
+            ["ingest", "x", "--max-object-mb", "-5"],
+            "--max-object-mb: must be 1 or more, got -5",
+        ),
+        (
+            "[attribution]\nchain_max_depth = -1\n",
+            ["attribute"],
+            "{config}: attribution.chain_max_depth: must be 1 or more, got -1",
+        ),
+    ],
+)
+def test_bad_setting_values_are_usage_errors_naming_the_setting(
+    tmp_path: Path, config: str, args: list[str], line: str
+) -> None:
+    repo = Path(__file__).resolve().parents[1]
+    path = tmp_path / "c.toml"
+    path.write_text(config)
+    typed = [a.format(repo=repo) for a in args]
+    done = run_cli("--config", str(path), *typed, "-w", str(tmp_path / "wh"), cwd=tmp_path)
+    assert (done.returncode, done.stdout, done.stderr) == (
+        2,
+        "",
+        f"error: {line.format(config=path)}\n",
+    )
+    assert not (tmp_path / "wh").exists()
+
+
+def test_a_relative_warehouse_in_a_config_file_is_read_from_its_folder(tmp_path: Path) -> None:
+    """A cron job's --config /etc/agenttrail.toml with warehouse = "wh" must not start a new
+    empty warehouse wherever cron runs it."""
+    repo = Path(__file__).resolve().parents[1]
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (conf / "rel.toml").write_text('warehouse = "wh"\n')
+    case = str(repo / "tests" / "cases" / "ingest" / "good_cloudtrail.json.gz")
+    made = run_cli("--config", "conf/rel.toml", "ingest", case, "--json", cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    assert json.loads(made.stdout)["warehouse"] == str(conf / "wh")
+    read = run_cli("--config", "rel.toml", "sql", "SELECT count(*) AS n FROM events", "-f",
+                   "csv", cwd=conf)  # fmt: skip
+    assert (read.returncode, read.stdout) == (0, "n\n3\n"), read.stderr
+
+
+HOLD_LOCK = """
+import sys, time
+from pathlib import Path
+from pipeline.warehouse.lock import writer_lock
+with writer_lock(Path(sys.argv[1]), "ingest"):
+    print("locked", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_sql_during_the_first_ingest_says_it_is_still_running(tmp_path: Path) -> None:
+    """Not "no warehouse": the first ingest has events/ but writes the database at its end."""
+    warehouse = tmp_path / "wh"
+    (warehouse / "events").mkdir(parents=True)
+    repo = Path(__file__).resolve().parents[1]
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(warehouse / ".lock")],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=repo,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "locked"
+        done = run_cli("sql", "SELECT 1", "-w", str(warehouse), cwd=tmp_path)
+        writer = (warehouse / ".lock").read_text()
+    finally:
+        holder.kill()
+        holder.wait(timeout=10)
+        if holder.stdout:
+            holder.stdout.close()
+    assert writer.startswith(f"ingest by pid {holder.pid} since ")
+    assert (done.returncode, done.stderr) == (
+        1,
+        f"error: the warehouse {warehouse} is still being created ({writer}): its views appear "
+        "when that run ends (wait for it, then run this again)\n",
+    )
+    # Once that process is gone, the events without views are a failed first attribution.
+    after = run_cli("sql", "SELECT 1", "-w", str(warehouse), cwd=tmp_path)
+    assert after.stderr.startswith(f"error: the warehouse {warehouse} has events but no views")

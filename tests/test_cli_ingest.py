@@ -20,12 +20,16 @@ from ingest_fixtures import (
     MANIFEST,
     QUARANTINED_RECORDS,
     copy_cases,
+    held_open,
     ingest,
+    rows,
     run_cli,
     write_too_large,
     write_trail,
 )
 
+import pipeline.query.adhoc
+import pipeline.warehouse.connect
 from pipeline.cli import main
 
 SUMMARY_KEYS = [
@@ -36,12 +40,14 @@ SUMMARY_KEYS = [
     "empty_sources",
     "objects_unchanged",
     "objects_read",
+    "objects_too_large",
     "skipped_by_kind",
     "digests_recorded",
     "objects_quarantined",
     "records_read",
     "records_quarantined",
     "outside_period",
+    "outside_scope",
     "events_written",
     "duplicates_dropped",
     "bytes_read",
@@ -53,7 +59,7 @@ SUMMARY_KEYS = [
     "attribution",
     "exit_code",
 ]
-LOG_LINE = re.compile(r"ingest: \d+/\d+ files, [\d,]+ events, \d+\.\d MB/s")
+LOG_LINE = re.compile(r"ingest: \d+/\d+ files?, [\d,]+ events?, \d+\.\d MB/s")
 
 
 @pytest.fixture
@@ -80,19 +86,21 @@ def test_json_summary_shape_and_exit_code_3(logs: Path, tmp_path: Path) -> None:
     summary = json.loads(result.stdout)
     assert list(summary) == SUMMARY_KEYS
     assert re.fullmatch(r"\d{8}T\d{6}Z-[0-9a-f]{8}", summary["run_id"])
-    assert {k: summary[k] for k in SUMMARY_KEYS[1:17]} == {
+    assert {k: summary[k] for k in SUMMARY_KEYS[1:19]} == {
         "warehouse": str(tmp_path / "wh"),
         "sources": [str(logs)],
         "objects_listed": 3,
         "empty_sources": [],
         "objects_unchanged": 0,
         "objects_read": 3,
+        "objects_too_large": 0,
         "skipped_by_kind": {},
         "digests_recorded": 0,
         "objects_quarantined": 1,
         "records_read": 12,
         "records_quarantined": 8,
         "outside_period": 0,
+        "outside_scope": 0,
         "events_written": 4,
         "duplicates_dropped": 0,
         "bytes_read": sum(p.stat().st_size for p in logs.iterdir()),
@@ -132,22 +140,24 @@ def test_plain_log_lines_and_summary_when_not_a_terminal(logs: Path, tmp_path: P
     assert lines[-1].startswith("ingest: 3/3 files, 4 events, ")
     out = result.stdout.rstrip("\n")
     assert "\x1b[" not in out + result.stderr  # no terminal control codes in logs
-    table = [line.strip() for line in out.splitlines()[1:13]]
+    table = [line.strip() for line in out.splitlines()[1:15]]
     assert [
         re.split(r"\s{2,}", line) for line in table if not line.startswith(("MB", "seconds"))
     ] == [
         ["objects listed", "3"],
         ["unchanged since last run", "0"],
         ["read", "3"],
+        ["too large, not read", "0"],
         ["digests recorded", "0"],
         ["quarantined", "1"],
         ["records read", "12"],
         ["events written", "4"],
         ["duplicates dropped", "0"],
         ["outside --since/--until", "0"],
+        ["outside --account/--region", "0"],
         ["quarantined", "8"],
     ]
-    rest = out.splitlines()[13:]
+    rest = out.splitlines()[15:]
     assert rest[0] == (
         f"quarantined: {logs / 'no_records.json'}: "
         "JSON without Records: the object has no 'Records' list"
@@ -158,6 +168,49 @@ def test_plain_log_lines_and_summary_when_not_a_terminal(logs: Path, tmp_path: P
     )
     assert len(rest) == 1 + 8 + 1
     assert rest[-1] == f"warehouse: {tmp_path / 'wh'}"
+
+
+def test_account_and_region_filter_records_of_files_outside_the_key_layout(
+    tmp_path: Path,
+) -> None:
+    """A SIEM export of two accounts and two regions: --account/--region keep the records of
+    the accounts and regions asked for, as --since/--until keep those of the period; the others
+    are counted, and a later run that asks for more reads the file again."""
+    logs = tmp_path / "logs"
+    copy_cases(["scope/siem_export.ndjson"], logs)
+    warehouse = str(tmp_path / "wh")
+
+    def run(*filters: str) -> dict[str, object]:
+        done = run_cli("ingest", str(logs), "-w", warehouse, "--json", *filters, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        summary = json.loads(done.stdout)
+        keys = ("objects_unchanged", "objects_read", "records_read", "outside_scope")
+        return {k: summary[k] for k in (*keys, "events_written", "duplicates_dropped")}
+
+    def counts(unchanged: int, read: int, records: int, *rest: int) -> dict[str, object]:
+        keys = ("outside_scope", "events_written", "duplicates_dropped")
+        return {
+            "objects_unchanged": unchanged,
+            "objects_read": read,
+            "records_read": records,
+            **dict(zip(keys, rest, strict=True)),
+        }
+
+    one = ["--account", "111111111111", "--region", "eu-west-1"]
+    assert run(*one) == counts(0, 1, 4, 3, 1, 0)
+    assert run(*one) == counts(1, 0, 0, 0, 0, 0)
+    # Every region of the account: more than the first run kept, so the file is read again.
+    assert run("--account", "111111111111") == counts(0, 1, 4, 2, 1, 1)
+    assert run() == counts(0, 1, 4, 0, 2, 2)
+    assert run() == counts(1, 0, 0, 0, 0, 0)
+    ids = rows(Path(warehouse), "SELECT event_id, recipient_account_id, aws_region FROM events "
+               "ORDER BY 1")  # fmt: skip
+    assert [tuple(r.values()) for r in ids] == [
+        ("scope-1", "111111111111", "eu-west-1"),
+        ("scope-2", "111111111111", "us-west-2"),
+        ("scope-3", "333333333333", "eu-west-1"),
+        ("scope-4", "333333333333", "us-west-2"),
+    ]
 
 
 def test_every_bad_case_through_the_cli_exits_3(tmp_path: Path) -> None:
@@ -187,6 +240,26 @@ def test_every_bad_case_through_the_cli_exits_3(tmp_path: Path) -> None:
     )
     assert summary["events_written"] == len(GOOD_EVENTS) + len(EVENTS_OF_BAD_FILES)
     assert summary["exit_code"] == 3
+    # Every object listed is counted once (an empty file is read: it holds nothing).
+    assert (summary["objects_read"], summary["objects_too_large"]) == (len(MANIFEST) - 1, 1)
+    assert summary["objects_listed"] == (
+        summary["objects_unchanged"]
+        + summary["objects_read"]
+        + summary["objects_too_large"]
+        + summary["digests_recorded"]
+        + sum(summary["skipped_by_kind"].values())
+        + len(summary["failures"])
+    )
+
+
+def test_an_empty_file_is_read_and_quarantined(tmp_path: Path) -> None:
+    """Listed 2 = read 2, one of them quarantined: the counts add up."""
+    logs = tmp_path / "logs"
+    copy_cases(["array_of_records.json", "empty.json"], logs)
+    done = run_cli("ingest", str(logs), "-w", str(tmp_path / "wh"), "--json", cwd=tmp_path)
+    summary = json.loads(done.stdout)
+    keys = ("objects_listed", "objects_read", "objects_too_large", "objects_quarantined")
+    assert (done.returncode, *(summary[k] for k in keys)) == (3, 2, 2, 0, 1)
 
 
 # ---- usage errors and `agenttrail sql`, through the CLI's own entry point in this process --------
@@ -335,11 +408,18 @@ def test_sql_reads_manifest_and_quarantine_views(cli: Cli, warehouse: Path) -> N
 @pytest.mark.parametrize(
     ("statement", "kind"),
     [
-        ("COPY (SELECT 1) TO '{out}'", "COPY"),
-        ("CREATE TABLE t AS SELECT 1", "CREATE"),
-        ("ATTACH '{out}' AS other", "ATTACH"),
-        ("INSERT INTO events SELECT * FROM events", "INSERT"),
-        ("SET memory_limit = '1GB'", "SET"),
+        ("COPY (SELECT 1) TO '{out}'", "a COPY"),
+        ("CREATE TABLE t AS SELECT 1", "a CREATE"),
+        ("ATTACH '{out}' AS other", "an ATTACH"),
+        ("INSERT INTO events SELECT * FROM events", "an INSERT"),
+        ("UPDATE events SET event_name = 'x'", "an UPDATE"),
+        ("SET memory_limit = '1GB'", "a SET"),
+        ("EXPORT DATABASE '{out}'", "an EXPORT"),
+        # DuckDB files these under LOAD and CALL: the refusal names what was typed.
+        ("install httpfs", "an INSTALL"),
+        ("/* tidy up */ checkpoint", "a CHECKPOINT"),
+        ("force checkpoint", "a FORCE CHECKPOINT"),
+        ("call duckdb_tables()", "a CALL"),
     ],
 )
 def test_sql_refuses_writes_without_allow_write(
@@ -349,7 +429,7 @@ def test_sql_refuses_writes_without_allow_write(
     assert cli("sql", statement.format(out=out), "-w", str(warehouse)) == (
         2,
         "",
-        f"error: refused: a {kind} statement can change the warehouse or write files "
+        f"error: refused: {kind} statement can change the warehouse or write files "
         "(pass --allow-write if that is what you want)\n",
     )
     assert not out.exists()
@@ -377,3 +457,89 @@ def test_sql_without_warehouse_exit_1(cli: Cli, tmp_path: Path) -> None:
         f"error: no warehouse at {tmp_path / 'none'} "
         "(run 'agenttrail ingest SOURCE --warehouse DIR' first, or pass --warehouse)\n",
     )
+
+
+@pytest.mark.parametrize(
+    ("statement", "line"),
+    [
+        ("selec 1", 'Parser Error: syntax error at or near "selec"'),
+        ("SELECT * FROM nosuchtable", "Catalog Error: Table with name nosuchtable does not exist!"),
+        (
+            "SELECT no_such_column FROM events",
+            'Binder Error: Referenced column "no_such_column" not found in FROM clause!',
+        ),
+    ],
+)
+def test_sql_a_statement_that_does_not_parse_or_bind_exits_2(
+    cli: Cli, warehouse: Path, statement: str, line: str
+) -> None:
+    """A bad statement is a usage error (README: exit 2), with DuckDB's first line."""
+    assert cli("sql", statement, "-w", str(warehouse)) == (2, "", f"error: SQL error: {line}\n")
+
+
+def test_attribution_that_cannot_run_still_prints_the_summary(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An analyst holds the database open while the scheduled ingest ends: its JSON summary
+    (quarantine list included) is printed all the same, with the attribution failure in it, the
+    one-line error goes to stderr, and the exit code is the highest that applies: 3."""
+    warehouse = tmp_path / "wh"
+    ingest(copy_cases(["good_cloudtrail.json.gz"], tmp_path / "first"), warehouse)
+    monkeypatch.setattr(pipeline.warehouse.connect, "DATABASE_WAIT_SECONDS", 0.3)
+    later = tmp_path / "later"
+    copy_cases(["array_of_records.json", "no_records.json"], later)
+    with held_open(warehouse / "agenttrail.duckdb") as holder:
+        code, out, err = cli("ingest", str(later), "-w", str(warehouse), "--json")
+        # Nothing new on the next run, but the classification still lags: it tries again, and
+        # the table says so too.
+        again = cli("ingest", str(later), "-w", str(warehouse))
+    summary = json.loads(out)
+    held = (
+        f"{warehouse / 'agenttrail.duckdb'} is open in {Path(sys.executable).resolve().name} "
+        f"(PID {holder.pid}) (close it, then run 'agenttrail attribute --warehouse {warehouse}' "
+        "(the next ingest also catches up))"
+    )
+    line = f"2 new events are committed, but attribution could not run: {held}"
+    assert (code, err) == (3, f"error: {line}\n")
+    assert (summary["events_written"], summary["objects_quarantined"]) == (2, 1)
+    assert summary["quarantine"] == [
+        {
+            "uri": str(later / "no_records.json"),
+            "reason": "JSON without Records: the object has no 'Records' list",
+        }
+    ]
+    assert (summary["attribution"], summary["exit_code"]) == ({"error": line}, 3)
+    code, out, err = again
+    assert code == 1
+    assert err.splitlines()[-1] == f"error: attribution could not run: {held}"
+    assert out.rstrip("\n").splitlines()[-2:] == [
+        f"attribution failed: attribution could not run: {held}",
+        f"warehouse: {warehouse}",
+    ]
+    assert cli("ingest", str(later), "-w", str(warehouse))[0] == 0  # the rebuild catches up
+
+
+def test_one_file_and_one_event_are_singular(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    copy_cases(["single_record_pretty.json"], logs)
+    done = run_cli("ingest", str(logs), "-w", str(tmp_path / "wh"), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines()[-1].startswith("ingest: 1/1 file, 1 event, ")
+
+
+def test_an_internal_error_with_debug_does_not_ask_for_debug(
+    cli: Cli, warehouse: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object, **kwargs: object) -> object:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(pipeline.query.adhoc, "open_sql", broken)
+    code, _, err = cli("sql", "SELECT 1", "-w", str(warehouse))
+    assert (code, err) == (
+        1,
+        "internal error: RuntimeError: boom (re-run with --debug for details)\n",
+    )
+    code, _, err = cli("sql", "SELECT 1", "-w", str(warehouse), "--debug")
+    assert code == 1
+    assert "Traceback (most recent call last)" in err
+    assert err.splitlines()[-1] == "internal error: RuntimeError: boom"

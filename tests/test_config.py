@@ -77,3 +77,142 @@ def test_invalid_files_name_the_problem(tmp_path: Path, text: str, message: str)
 def test_a_missing_explicit_config_file_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="configuration file not found"):
         load_settings(config_file=tmp_path / "nope.toml", environ={})
+
+
+@pytest.mark.parametrize(
+    ("where", "message"),
+    [
+        ("file", "{toml}: warehouse is empty"),
+        ("environment", "environment variable AGENTTRAIL_WAREHOUSE is empty"),
+        ("flag", "--warehouse is empty"),
+    ],
+)
+def test_an_empty_warehouse_is_refused_wherever_it_comes_from(
+    tmp_path: Path, where: str, message: str
+) -> None:
+    """An unset shell variable (-w "$WAREHOUSE") must not make the working folder the
+    warehouse."""
+    toml = _toml(tmp_path, 'warehouse = ""\n' if where == "file" else "")
+    environ = {"AGENTTRAIL_WAREHOUSE": ""} if where == "environment" else {}
+    overrides = {"warehouse": ""} if where == "flag" else {}
+    with pytest.raises(ConfigError) as info:
+        load_settings(environ=environ, cwd=tmp_path, overrides=overrides)
+    assert info.value.one_line() == (
+        message.format(toml=toml)
+        + " (name the warehouse folder, e.g. /data/agenttrail, or an s3:// URI to read)"
+    )
+    assert info.value.exit_code == 2
+
+
+@pytest.mark.parametrize(
+    ("section", "name", "value", "reason"),
+    [
+        ("ingest", "workers", 0, "must be 1 or more, got 0"),
+        ("ingest", "workers", -3, "must be 1 or more, got -3"),
+        ("ingest", "workers", 2.9, "expected an integer, got 2.9"),
+        ("ingest", "download_threads", 0, "must be 1 or more, got 0"),
+        ("ingest", "max_object_mb", -5, "must be 1 or more, got -5"),
+        ("ingest", "stream_threshold_mb", 0, "must be above 0, got 0"),
+        ("ingest", "commit_rows", 0, "must be 1 or more, got 0"),
+        ("ingest", "row_group_rows", 0, "must be 1 or more, got 0"),
+        ("ingest", "retry_max_attempts", 0, "must be 1 or more, got 0"),
+        ("ingest", "late_delivery_days", -1, "must be 0 or more, got -1"),
+        (
+            "ingest",
+            "duckdb_memory_limit",
+            "lots",
+            "expected a memory size such as 700MB or 2GB, got 'lots'",
+        ),
+        ("attribution", "chain_max_depth", -1, "must be 1 or more, got -1"),
+        (
+            "attribution",
+            "duckdb_memory_limit",
+            "0GB",
+            "expected a memory size such as 700MB or 2GB, got '0GB'",
+        ),
+        (
+            "attribution",
+            "verdicts_duckdb_memory_limit",
+            "-1GB",
+            "expected a memory size such as 700MB or 2GB, got '-1GB'",
+        ),
+        ("query", "fiscal_year_start_month", 13, "must be a month, 1 to 12, got 13"),
+        (
+            "query",
+            "duckdb_memory_limit",
+            "lots",
+            "expected a memory size such as 700MB or 2GB, got 'lots'",
+        ),
+    ],
+)
+def test_a_bad_value_in_a_file_names_the_file_and_the_setting(
+    tmp_path: Path, section: str, name: str, value: object, reason: str
+) -> None:
+    toml = _toml(tmp_path, f"[{section}]\n{name} = {value!r}\n".replace("'", '"'))
+    with pytest.raises(ConfigError) as info:
+        load_settings(environ={}, cwd=tmp_path)
+    assert info.value.one_line() == f"{toml}: {section}.{name}: {reason}"
+    assert info.value.exit_code == 2
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "reason"),
+    [
+        ("AGENTTRAIL_INGEST_WORKERS", "0", "must be 1 or more, got '0'"),
+        ("AGENTTRAIL_INGEST_WORKERS", "2.9", "expected an integer, got '2.9'"),
+        (
+            "AGENTTRAIL_QUERY_DUCKDB_MEMORY_LIMIT",
+            "lots",
+            "expected a memory size such as 700MB or 2GB, got 'lots'",
+        ),
+    ],
+)
+def test_a_bad_value_in_the_environment_names_the_variable(
+    tmp_path: Path, name: str, value: str, reason: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(environ={name: value}, cwd=tmp_path)
+    assert info.value.one_line() == f"environment variable {name}: {reason}"
+
+
+@pytest.mark.parametrize(
+    ("dotted", "value", "line"),
+    [
+        ("ingest.workers", 0, "--workers: must be 1 or more, got 0"),
+        ("ingest.max_object_mb", -5, "--max-object-mb: must be 1 or more, got -5"),
+    ],
+)
+def test_a_bad_flag_value_names_the_flag(
+    tmp_path: Path, dotted: str, value: int, line: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(environ={}, cwd=tmp_path, overrides={dotted: value})
+    assert info.value.one_line() == line
+
+
+def test_relative_paths_in_a_file_are_read_from_its_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a cron job with --config /etc/agenttrail.toml expects, wherever it starts."""
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (conf / "rel.toml").write_text(
+        'warehouse = "wh2"\n[query]\nqueries_dirs = ["./myq", "/abs/q", "~/q"]\n'
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    settings = load_settings(config_file="../conf/rel.toml", environ={})
+    assert settings.warehouse == str(elsewhere / ".." / "conf" / "wh2")
+    assert settings.query.queries_dirs == (str(elsewhere / ".." / "conf" / "myq"), "/abs/q", "~/q")
+    # The environment and flags stay relative to the working folder.
+    env = load_settings(
+        config_file=conf / "rel.toml",
+        environ={"AGENTTRAIL_WAREHOUSE": "wh3", "AGENTTRAIL_QUERY_QUERIES_DIRS": "q1"},
+    )
+    assert (env.warehouse, env.query.queries_dirs) == ("wh3", ("q1",))
+    assert env.environment == ("AGENTTRAIL_WAREHOUSE", "AGENTTRAIL_QUERY_QUERIES_DIRS")
+    flag = load_settings(config_file=conf / "rel.toml", environ={}, overrides={"warehouse": "w"})
+    assert flag.warehouse == "w"
+    s3 = _toml(tmp_path, 'warehouse = "s3://bucket/wh"\n')
+    assert load_settings(config_file=s3, environ={}).warehouse == "s3://bucket/wh"

@@ -4,6 +4,7 @@ incremental re-runs, --since/--until, and equality with a plain reading of real 
 
 from __future__ import annotations
 
+import errno
 import gzip
 import hashlib
 import json
@@ -52,7 +53,7 @@ from ingest_fixtures import (
 
 import pipeline.ingest
 import pipeline.warehouse.connect
-from pipeline.errors import DatabaseInUseError
+from pipeline.errors import AttributionPendingError
 from pipeline.ingest import IngestSummary
 from pipeline.source import SourceObject
 from pipeline.source.local import LocalSource
@@ -184,7 +185,7 @@ def test_summary(mixed: Run) -> None:
     ) == (
         len(MANIFEST),
         0,
-        len(MANIFEST) - 2,  # the empty and the too-large file are never read
+        len(MANIFEST) - 1,  # the too-large file is never read (the empty one: 0 bytes)
         len(file_faults),
         records,
         quarantined_records,
@@ -194,6 +195,7 @@ def test_summary(mixed: Run) -> None:
         [],
         3,
     )
+    assert summary.objects_too_large == 1
     # Every record is accounted for.
     assert summary.records_read == (
         summary.events_written
@@ -443,7 +445,7 @@ def test_database_held_open_commits_events_and_attribution_catches_up(
     monkeypatch.setattr(pipeline.warehouse.connect, "DATABASE_WAIT_SECONDS", 0.3)
     later = copy_cases(["array_of_records.json"], tmp_path / "later")
     with held_open(warehouse / "agenttrail.duckdb") as holder:
-        with pytest.raises(DatabaseInUseError) as caught:
+        with pytest.raises(AttributionPendingError) as caught:
             ingest(later, warehouse)
         assert caught.value.message.startswith(
             "2 new events are committed, but attribution could not run: "
@@ -454,12 +456,42 @@ def test_database_held_open_commits_events_and_attribution_catches_up(
             f"close it, then run 'agenttrail attribute --warehouse {warehouse}'"
             " (the next ingest also catches up)"
         )
+        # The run's summary comes with it: what was committed is still reported.
+        summary = caught.value.summary
+        assert (summary.objects_read, summary.events_written) == (1, 2)
+        assert summary.attribution == {"error": caught.value.one_line()}
+        assert caught.value.exit_code == summary.exit_code == 1
         assert scalar(warehouse, "SELECT count(*) FROM events") == 5
         assert scalar(warehouse, "SELECT count(*) FROM events_classified") == 3
     again = ingest(later, warehouse)
     assert (again.objects_unchanged, again.objects_read) == (1, 0)
     assert again.attribution["events"] == 5
     assert scalar(warehouse, "SELECT count(*) FROM events_classified") == 5
+
+
+def test_a_full_disk_during_attribution_keeps_the_summary_and_the_highest_exit_code(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rebuild meets a full disk after the commits: the events and the quarantine stay
+    reported (exit 3, the highest code that applies), with the disk's line and what to run."""
+
+    def full(*args: Any) -> Any:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "derived/gen-x/part-0.parquet")
+
+    monkeypatch.setattr(pipeline.ingest, "refresh_attribution", full)
+    logs = copy_cases(["array_of_records.json", "no_records.json"], tmp_path / "logs")
+    warehouse = tmp_path / "wh"
+    with pytest.raises(AttributionPendingError) as caught:
+        ingest(logs, warehouse)
+    assert caught.value.one_line() == (
+        f"2 new events are committed, but attribution could not run: cannot write the "
+        f"warehouse {warehouse}: its disk is full (make room, then run 'agenttrail attribute "
+        f"--warehouse {warehouse}' (the next ingest also catches up))"
+    )
+    summary = caught.value.summary
+    assert (summary.events_written, summary.objects_quarantined) == (2, 1)
+    assert caught.value.exit_code == summary.exit_code == 3
+    assert summary.to_dict()["attribution"] == {"error": caught.value.one_line()}
 
 
 def _records_file(path: Path, ids: list[str], name: str) -> None:

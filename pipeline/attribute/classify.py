@@ -684,7 +684,8 @@ def refresh_attribution(layout: Layout, cfg: AttributionSettings) -> Attribution
 def attribute_warehouse(settings: Settings) -> AttributionSummary:
     """`agenttrail attribute`: re-classify every event, e.g. after editing the rules."""
     layout = Layout.at(settings.warehouse)
-    if not layout.database.exists():
+    # Events without a database: a first ingest whose attribution failed, which this repairs.
+    if not layout.is_warehouse():
         raise WarehouseError(
             f"no warehouse at {layout.root}", hint="run 'agenttrail ingest SOURCE' first"
         )

@@ -9,6 +9,10 @@ ingest rebuilds even when it finds nothing new, and readers are told their verdi
 
 from __future__ import annotations
 
+import shlex
+from pathlib import Path
+
+from pipeline.config import Settings
 from pipeline.warehouse.connect import has_attribution
 from pipeline.warehouse.layout import Layout
 from pipeline.warehouse.remote import is_remote
@@ -32,13 +36,29 @@ def is_current(layout: Layout, rules_version: str) -> bool:
     )
 
 
-def staleness_notice(layout: Layout, rules_version: str) -> str | None:
+def attribute_command(settings: Settings) -> str:
+    """The `agenttrail attribute` command, quoted, that classifies under the rules in force:
+    the same warehouse and configuration file (run as printed, a command without them would
+    classify under other rules and leave the notice standing), and the AGENTTRAIL_ATTRIBUTION_*
+    variables that were set."""
+    words = ["agenttrail", "attribute", "--warehouse", str(Layout.at(settings.warehouse).root)]
+    if settings.config_file:
+        words += ["--config", str(Path(settings.config_file).absolute())]
+    command = "'" + " ".join(shlex.quote(w) for w in words) + "'"
+    variables = [n for n in settings.environment if n.startswith("AGENTTRAIL_ATTRIBUTION_")]
+    if variables:
+        command += f" with {', '.join(variables)} set as now"
+    return command
+
+
+def staleness_notice(layout: Layout, settings: Settings) -> str | None:
     """A line for readers of events_classified when it lags, else None."""
     if not has_attribution(layout):
         return None  # nothing classified yet: the views say so themselves
+    rules_version = settings.attribution.rules_version()
     marker = layout.attribution_marker
     done = marker.read_text().strip() if marker.is_file() else None
-    attribute = f"run 'agenttrail attribute --warehouse {layout.root}' for complete verdicts"
+    attribute = f"run {attribute_command(settings)} for complete verdicts"
     if done is None:
         return (
             "events_classified predates the latest ingest or IAM import (its attribution did "
@@ -52,10 +72,10 @@ def staleness_notice(layout: Layout, rules_version: str) -> str | None:
     return None
 
 
-def reader_notice(warehouse: str, rules_version: str) -> str | None:
-    """staleness_notice for a warehouse given as --warehouse gives it; an s3:// warehouse is
-    read as it was uploaded, and says nothing."""
-    if is_remote(warehouse):
+def reader_notice(settings: Settings) -> str | None:
+    """staleness_notice for the warehouse of `settings`; an s3:// warehouse is read as it was
+    uploaded, and says nothing."""
+    if is_remote(settings.warehouse):
         return None
-    layout = Layout.at(warehouse)
-    return staleness_notice(layout, rules_version) if layout.database.exists() else None
+    layout = Layout.at(settings.warehouse)
+    return staleness_notice(layout, settings) if layout.database.exists() else None

@@ -18,7 +18,7 @@ from typing import Any
 import pyarrow as pa
 
 from pipeline.attribute.classify import AttributionSummary, refresh_attribution
-from pipeline.attribute.freshness import mark_stale
+from pipeline.attribute.freshness import is_current, mark_stale
 from pipeline.config import Settings
 from pipeline.errors import UsageError
 from pipeline.iam import schema
@@ -47,8 +47,10 @@ class ImportedSnapshot:
 @dataclass(frozen=True)
 class ImportSummary:
     snapshots: tuple[ImportedSnapshot, ...]  # in the order the files were given
-    # The attribution rebuilt after the import; None when no settings were given.
+    # The attribution rebuilt after the import; None when no settings were given, or when
+    # nothing changed since the last complete classification (`current`).
     attribution: AttributionSummary | None = None
+    current: bool = False  # every snapshot was present and events_classified is up to date
 
     @property
     def imported(self) -> int:
@@ -76,8 +78,9 @@ def import_snapshots(
     All files are read and checked before anything is written, so one bad file imports nothing.
     Under the same writer lock as the files, the views are re-created and, given `settings`,
     attribution is rebuilt as after an ingest, since role tags decide who is an agent (rule 4).
-    It is rebuilt even when every snapshot was present already, so a re-run heals an import
-    killed between its files and its attribution.
+    When every snapshot was present already it is rebuilt only if the classification lags (an
+    import killed between its files and its attribution left it marked stale), as an ingest
+    that finds nothing new does.
     """
     if not paths:
         raise UsageError(
@@ -101,6 +104,8 @@ def import_snapshots(
             with connect(layout, read_only=False):
                 pass  # a writer's connection re-creates every view, the IAM ones included
             return ImportSummary(tuple(results))
+        if not written and is_current(layout, settings.attribution.rules_version()):
+            return ImportSummary(tuple(results), current=True)
         attribution = refresh_attribution(layout, settings.attribution)  # re-creates the views
     return ImportSummary(tuple(results), attribution)
 

@@ -1,4 +1,9 @@
-"""Ad-hoc SQL for analysts: one statement, read-only unless asked otherwise."""
+"""Ad-hoc SQL for analysts: one statement, read-only unless asked otherwise.
+
+A statement DuckDB cannot parse or bind (a syntax error, an unknown table or column) is the
+user's bad statement: a UsageError (exit 2, README "Exit codes"), with DuckDB's first line. An
+error met while running a statement that planned (a failed cast at row 9,000,000, memory) is a
+QueryError (exit 1)."""
 
 from __future__ import annotations
 
@@ -9,7 +14,8 @@ from contextlib import AbstractContextManager, contextmanager
 import duckdb
 import pyarrow as pa
 
-from pipeline.errors import QueryError, UsageError
+from pipeline.errors import AgenttrailError, QueryError, UsageError
+from pipeline.query.execute import attribution_hint
 from pipeline.sqlfile import load_internal
 from pipeline.warehouse.connect import connect
 from pipeline.warehouse.layout import Layout
@@ -22,12 +28,27 @@ from pipeline.warehouse.remote import S3Options, connect_reader, is_remote
 READ_ONLY_TYPES = frozenset({"SELECT", "EXPLAIN", "EXPLAIN ANALYZE", "PRAGMA"})
 
 
+# DuckDB's errors for a statement that cannot be planned: the statement's fault.
+_BAD_STATEMENT = (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException)
+
+
+def sql_error(exc: Exception, sql: str) -> AgenttrailError:
+    """DuckDB's (or Arrow's) error as one line: a UsageError for a bad statement, except where
+    it names a view only attribution makes (the warehouse's gap, not the statement's)."""
+    text = str(exc)
+    first = f"SQL error: {text.splitlines()[0] if text else type(exc).__name__}"
+    hint = attribution_hint(first)
+    if isinstance(exc, _BAD_STATEMENT) and hint is None:
+        return UsageError(first, sql=sql)
+    return QueryError(first, hint=hint, sql=sql)
+
+
 def statement_kind(con: duckdb.DuckDBPyConnection, sql: str) -> str:
     """The type of the single statement in `sql` (raises when there are zero or several)."""
     try:
         statements = con.extract_statements(sql)
     except duckdb.Error as exc:
-        raise QueryError(f"SQL error: {str(exc).splitlines()[0]}") from None
+        raise sql_error(exc, sql) from None
     if len(statements) != 1:
         raise UsageError(
             f"expected one SQL statement, got {len(statements)}",
@@ -91,8 +112,10 @@ def open_sql(
     with _open(warehouse, allow_write, memory_limit, s3) as con:
         kind = effective_kind(con, sql)
         if kind not in READ_ONLY_TYPES and not allow_write:
+            label = statement_label(kind, sql)
+            article = "an" if label[0] in "AEIOU" else "a"
             raise UsageError(
-                f"refused: a {kind} statement can change the warehouse or write files",
+                f"refused: {article} {label} statement can change the warehouse or write files",
                 hint="pass --allow-write if that is what you want",
             )
         try:
@@ -102,7 +125,7 @@ def open_sql(
                 return
             reader = relation.to_arrow_reader(RESULT_BATCH_ROWS)
         except duckdb.Error as exc:
-            raise QueryError(f"SQL error: {str(exc).splitlines()[0]}", sql=sql) from None
+            raise sql_error(exc, sql) from None
         yield pa.RecordBatchReader.from_batches(reader.schema, _batches(reader, sql))
 
 
@@ -112,7 +135,24 @@ def _batches(reader: pa.RecordBatchReader, sql: str) -> Iterator[pa.RecordBatch]
     try:
         yield from reader
     except (duckdb.Error, OSError, pa.ArrowException) as exc:
-        raise QueryError(f"SQL error: {str(exc).splitlines()[0]}", sql=sql) from None
+        raise sql_error(exc, sql) from None
+
+
+# Statement types DuckDB gives to several statements: a refusal names what the user typed
+# (INSTALL is a LOAD, CHECKPOINT a CALL, USE and RESET are SETs, ANALYZE a VACUUM, BEGIN a
+# TRANSACTION, IMPORT DATABASE a PRAGMA).
+_SHARED_TYPES = frozenset({"LOAD", "CALL", "SET", "VACUUM", "TRANSACTION", "PRAGMA"})
+_LEADING_WORDS = re.compile(r"(FORCE\s+)?[A-Z]+", re.IGNORECASE)
+
+
+def statement_label(kind: str, sql: str) -> str:
+    """How a refusal names the statement: its type, or what the user typed where DuckDB's type
+    covers several statements."""
+    if kind in _SHARED_TYPES:
+        typed = _LEADING_WORDS.match(_LEADING_COMMENTS.sub("", sql, count=1))
+        if typed:
+            return " ".join(typed[0].upper().split())
+    return kind.replace("_", " ")
 
 
 def run_sql(

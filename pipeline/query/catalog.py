@@ -102,13 +102,10 @@ class Found:
     replaces: tuple[Path, ...] = ()
 
 
-def _folder(raw: str | Path, origin: str, also_in: Path | None = None) -> Path:
-    candidates = [Path(raw).expanduser()]
-    if also_in is not None and not candidates[0].is_absolute():
-        candidates.append(also_in / candidates[0])
-    for folder in candidates:
-        if folder.is_dir():
-            return folder.resolve()
+def _folder(raw: str | Path, origin: str) -> Path:
+    folder = Path(raw).expanduser()
+    if folder.is_dir():
+        return folder.resolve()
     raise UsageError(
         f"queries folder {str(raw)!r} does not exist (from {origin})",
         hint="create it or fix the path",
@@ -116,10 +113,10 @@ def _folder(raw: str | Path, origin: str, also_in: Path | None = None) -> Path:
 
 
 def _user_dirs(settings: Settings, extra_dirs: Sequence[str | Path]) -> list[Path]:
-    """Configured folders, then --queries-dir ones. A relative configured folder is looked up
-    in the working folder, then next to agenttrail.toml."""
-    config_dir = Path(settings.config_file).parent if settings.config_file else None
-    folders = [_folder(d, "[query] queries_dirs", config_dir) for d in settings.query.queries_dirs]
+    """Configured folders, then --queries-dir ones. A relative folder from agenttrail.toml
+    comes resolved from the file's folder (config.py); from the environment or a flag it is
+    relative to the working folder."""
+    folders = [_folder(d, "[query] queries_dirs") for d in settings.query.queries_dirs]
     return folders + [_folder(d, "--queries-dir") for d in extra_dirs]
 
 

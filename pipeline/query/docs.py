@@ -39,7 +39,10 @@ agenttrail query run NAME [--param k=v]... [--quarter 2026Q3 | --since D --until
 Every query reads the warehouse views (`events`, `events_classified`, `sessions`, ...), locally
 or in S3 (`--warehouse s3://bucket/prefix [--endpoint-url URL] [--profile P]`). Results come as
 `table` (the default; rows too wide for the terminal fold into one block per row), `csv`,
-`json`, `ndjson`, `markdown` or `parquet` (with `--out`).
+`json`, `ndjson`, `markdown` or `parquet` (with `--out`). `json` and `ndjson` write NaN and
+infinities as the strings `"NaN"`, `"Infinity"` and `"-Infinity"` (JSON has no such numbers);
+every format writes intervals as ISO 8601 durations (`P1DT2H`). `--out FILE` must name a file in
+a folder that exists: anything else is refused (exit 2) before the query runs.
 
 ## Period and scope
 
@@ -73,7 +76,9 @@ default; one declared `(required)` must be given. Types and how to write them:
 ## Your own queries
 
 Put `NAME.sql` files in a folder and pass `--queries-dir DIR` (repeatable) or list it in
-`agenttrail.toml` (`[query] queries_dirs = ["./my-queries"]`). A file with the name of a built-in
+`agenttrail.toml` (`[query] queries_dirs = ["./my-queries"]`, a relative folder being read from
+the file's folder; from `--queries-dir` or `AGENTTRAIL_QUERY_QUERIES_DIRS`, from the working
+directory). A file with the name of a built-in
 query replaces it, with a notice on stderr. Each file starts with this header (the file stem is
 the name; `params` is `none` or `name TYPE = default` / `name TYPE (required)` separated by `;`;
 any header line may continue on lines starting with `--` and two spaces):
@@ -89,7 +94,11 @@ SELECT ...
 
 The header is checked before a query runs: every key present, the name equal to the file name,
 known types, valid defaults, and the declared parameters exactly those the SQL uses. A named
-query is one SELECT statement.
+query is one SELECT statement. A file that fails these checks hides nothing else: `query run`
+of another query works, and `query list` lists every valid query, gives each invalid file's
+problem (`file:line: ...`) in a notice on stderr and exits 1 naming the invalid files. A user
+query that cannot run (a table or column DuckDB does not know) exits 1 too, naming its file and
+line.
 
 ## The queries
 

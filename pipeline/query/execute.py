@@ -41,11 +41,16 @@ def sql_error(query: QueryInfo, exc: duckdb.Error) -> QueryError:
     match = _LINE.search(text)
     line = int(match[1]) if match else None
     where = f"{query.display}:{line}" if line else query.display
-    hint = None
-    missing = _MISSING_TABLE.search(first)
-    if missing and missing[1].lower() in _ATTRIBUTION_VIEWS:
-        hint = "this warehouse has no attribution yet: run 'agenttrail attribute'"
+    hint = attribution_hint(first)
     return QueryError(f"{where}: {first}", hint=hint, file=str(query.path), line=line)
+
+
+def attribution_hint(message: str) -> str | None:
+    """The hint for a statement that names a view attribution has not made yet, else None."""
+    missing = _MISSING_TABLE.search(message)
+    if missing and missing[1].lower() in _ATTRIBUTION_VIEWS:
+        return "this warehouse has no attribution yet: run 'agenttrail attribute'"
+    return None
 
 
 # Errors raised while planning, before any row is read. The relation API (con.sql) drops their

@@ -3,6 +3,10 @@
 table (aligned text, folding to one block per row when too wide), csv, json (array of objects),
 ndjson, markdown, parquet (binary; needs a file). Results are written batch by batch
 (write_result), so an export of millions of rows needs no more memory than a few batches.
+
+JSON has no NaN or infinity: json and ndjson write them as the strings "NaN", "Infinity" and
+"-Infinity" (as protobuf's JSON mapping does), so strict parsers read every line and the value
+is not lost to null. Intervals are written as ISO 8601 durations ("P1DT2H") in every format.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 from datetime import date, datetime
 from decimal import Decimal
@@ -27,6 +32,8 @@ MAX_CELL = 60  # table cells longer than this are shortened with an ellipsis (cs
 
 
 def _plain(value: Any) -> Any:
+    if isinstance(value, pa.MonthDayNano):  # a tuple: before the list case below
+        return _duration(value)
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, date):
@@ -44,11 +51,41 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _duration(value: pa.MonthDayNano) -> str:
+    """An interval as an ISO 8601 duration: P1M2DT3H4M5.5S; PT0S when empty. A negative part
+    keeps its sign (PT-3H), as java.time writes it."""
+    months, days, nanos = value.months, value.days, value.nanoseconds
+    sign = "-" if nanos < 0 else ""
+    hours, rest = divmod(abs(nanos), 3_600_000_000_000)
+    minutes, rest = divmod(rest, 60_000_000_000)
+    seconds, fraction = divmod(rest, 1_000_000_000)
+    date_part = (f"{months}M" if months else "") + (f"{days}D" if days else "")
+    time_part = (f"{sign}{hours}H" if hours else "") + (f"{sign}{minutes}M" if minutes else "")
+    if seconds or fraction:
+        digits = f".{fraction:09d}".rstrip("0") if fraction else ""
+        time_part += f"{sign}{seconds}{digits}S"
+    if not date_part and not time_part:
+        return "PT0S"
+    return "P" + date_part + (f"T{time_part}" if time_part else "")
+
+
+def _json_safe(value: Any) -> Any:
+    """A plain value JSON can hold: NaN and the infinities become strings (see the module's
+    docstring)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return value
+
+
 def _text(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, dict | list):
-        return json.dumps(_plain(value), separators=(",", ":"))
+        return json.dumps(_json_safe(_plain(value)), separators=(",", ":"))
     return str(_plain(value))
 
 
@@ -58,11 +95,22 @@ def _short(text: str) -> str:
 
 
 def check_format(fmt: str, out: Path | None) -> None:
-    """Refuse a format that does not exist, or parquet without a file (before any query runs)."""
+    """Refuse a format that does not exist, parquet without a file, or an --out that cannot be
+    written where it says (before any query runs: not after a ten-minute query)."""
     if fmt not in FORMATS:
         raise UsageError(f"unknown format {fmt!r}", hint=f"choose one of {', '.join(FORMATS)}")
     if fmt == "parquet" and out is None:
         raise UsageError("--format parquet needs --out FILE")
+    if out is None:
+        return
+    folder = out.parent
+    if not folder.is_dir():
+        what = "is a file" if folder.exists() else "does not exist"
+        raise UsageError(
+            f"--out {out}: the folder {folder} {what}", hint="create the folder, or fix the path"
+        )
+    if out.is_dir():
+        raise UsageError(f"--out {out} is a folder", hint="name a file to write, e.g. result.csv")
 
 
 def render(table: pa.Table, fmt: str, *, width: int = 120, out: Path | None = None) -> str | None:
@@ -147,13 +195,13 @@ def _first_rows(reader: pa.RecordBatchReader, limit: int) -> tuple[pa.Table, int
 
 def _more(shown: int, total: int) -> str:
     return (
-        f"the first {shown:,} of {total:,} rows shown; --format csv, ndjson or parquet with"
-        " --out gives them all"
+        f"the first {shown:,} of {total:,} rows shown; --format csv, json, ndjson or parquet"
+        " with --out gives them all"
     )
 
 
 def _rows(batch: pa.RecordBatch | pa.Table) -> list[dict[str, Any]]:
-    return [{k: _plain(v) for k, v in row.items()} for row in batch.to_pylist()]
+    return [{k: _json_safe(_plain(v)) for k, v in row.items()} for row in batch.to_pylist()]
 
 
 def _texts(column: pa.Array) -> list[str]:
@@ -223,7 +271,7 @@ def _table(table: pa.Table, width: int, total: int) -> str:
         footer = f"({_more(table.num_rows, total)})\n"
     else:
         footer = f"({total} row{'s' if total != 1 else ''})\n"
-    if total_width > width and len(names) > 1:
+    if total_width > width and len(names) > 1 and cells:
         # Too wide for the terminal: one block per row, "column: value" lines.
         label = max(len(n) for n in names)
         blocks = []

@@ -1,6 +1,7 @@
 """The named query library: list, show and run the queries of queries/*.sql and user folders.
 
     list_queries(settings)                     -> [QueryInfo]  (every file validated)
+    survey_queries(settings)                   -> Survey       (the valid ones, and the others)
     show_query(settings, name)                 -> QueryInfo    (header and SQL)
     run_query(settings, name, scope=, params=) -> QueryResult  (table, notices, bound values)
 
@@ -21,7 +22,7 @@ import pyarrow as pa
 
 from pipeline.attribute.freshness import reader_notice
 from pipeline.config import Settings
-from pipeline.errors import UsageError
+from pipeline.errors import QueryError, UsageError
 from pipeline.query.binding import bind
 from pipeline.query.catalog import Found, QueryInfo, discover, load_query
 from pipeline.query.execute import execute
@@ -32,9 +33,11 @@ __all__ = [
     "QueryInfo",
     "QueryResult",
     "Scope",
+    "Survey",
     "list_queries",
     "run_query",
     "show_query",
+    "survey_queries",
 ]
 
 
@@ -50,9 +53,45 @@ def _load(found: Found) -> QueryInfo:
     return load_query(found.path, found.origin, found.replaces)
 
 
+@dataclass(frozen=True)
+class Survey:
+    """Every query file, validated: those that can run, and an error for each that cannot."""
+
+    queries: tuple[QueryInfo, ...]
+    invalid: tuple[QueryError, ...]
+
+    def problem(self) -> QueryError | None:
+        """One error for the invalid files (each has its own, for notices), else None."""
+        if not self.invalid:
+            return None
+        files = ", ".join(Path(str(e.inputs["file"])).name for e in self.invalid)
+        count = len(self.invalid)
+        return QueryError(
+            f"{count} query file{'s' if count > 1 else ''} invalid, not listed: {files}",
+            hint="fix or move out of the queries folder; the other queries are listed",
+            files=[e.inputs["file"] for e in self.invalid],
+        )
+
+
+def survey_queries(settings: Settings, extra_dirs: Sequence[str | Path] = ()) -> Survey:
+    """Every query by name, and the files that do not validate: one broken file in a shared
+    folder must not hide the others (or the built-in library) from `agenttrail query list`."""
+    queries: list[QueryInfo] = []
+    invalid: list[QueryError] = []
+    for _, found in sorted(discover(settings, extra_dirs).items()):
+        try:
+            queries.append(_load(found))
+        except QueryError as exc:
+            invalid.append(exc)
+    return Survey(tuple(queries), tuple(invalid))
+
+
 def list_queries(settings: Settings, extra_dirs: Sequence[str | Path] = ()) -> list[QueryInfo]:
     """Every query, by name; the first invalid file raises (QueryError naming file and line)."""
-    return [_load(found) for _, found in sorted(discover(settings, extra_dirs).items())]
+    survey = survey_queries(settings, extra_dirs)
+    if survey.invalid:
+        raise survey.invalid[0]
+    return list(survey.queries)
 
 
 def show_query(settings: Settings, name: str, extra_dirs: Sequence[str | Path] = ()) -> QueryInfo:
@@ -85,7 +124,7 @@ def run_query(
     fiscal = settings.query.fiscal_year_start_month
     bound = bind(query, scope, params or {}, fiscal_year_start_month=fiscal)
     notices = [n for n in [query.notice()] if n]
-    stale = reader_notice(str(settings.warehouse), settings.attribution.rules_version())
+    stale = reader_notice(settings)
     if stale:
         notices.append(stale)
     if scope.quarter and fiscal != 1:

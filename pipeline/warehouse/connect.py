@@ -4,19 +4,20 @@
 directory while no writer runs. File-backed views need the warehouse's absolute path in their
 text (DDL takes no bound parameters); it is quoted here and nowhere else. The view
 warehouse_location says which folder the views read. Every writer re-creates the views; a
-reader that opens a copied or moved warehouse, whose views still read the old folder, defines
-temporary views over the folder it opened (they shadow the stored ones in that connection
-only), so agenttrail never answers from another warehouse than the one it was given.
+reader that opens a copied or moved warehouse, whose views still read the old folder, reads it
+through an in-memory database with views of its own over the folder it opened, the copy's
+database attached read-only beside them, so agenttrail never answers from another warehouse
+than the one it was given and the catalogue lists each view once (SHOW TABLES).
 """
 
 from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import duckdb
 import pyarrow as pa
@@ -29,6 +30,7 @@ from pipeline.resources import queries_dir
 from pipeline.sqlfile import parse_sql_file
 from pipeline.warehouse import manifest
 from pipeline.warehouse.layout import EVENTS_GLOB, Layout
+from pipeline.warehouse.lock import running_writer
 from pipeline.warehouse.records import DIGEST_SCHEMA, QUARANTINE_SCHEMA
 
 HIVE_TYPES = "{'recipient_account_id': VARCHAR, 'event_date': DATE}"
@@ -101,10 +103,6 @@ class LocalFiles:
         return str(_empty_file(self.layout, name, schema))
 
 
-def _create_view(temporary: bool) -> str:
-    return "CREATE OR REPLACE TEMP VIEW" if temporary else "CREATE OR REPLACE VIEW"
-
-
 def _parquet_view(
     con: duckdb.DuckDBPyConnection,
     files: WarehouseFiles,
@@ -114,7 +112,6 @@ def _parquet_view(
     *,
     schema: tuple[str, pa.Schema],
     hive: bool = False,
-    temporary: bool = False,
 ) -> None:
     has_files = files.has_files(folder, glob)
     source = files.location(folder / glob) if has_files else files.empty_file(*schema)
@@ -124,23 +121,17 @@ def _parquet_view(
     if not has_files:
         options = ""  # the empty schema file already carries the partition columns
     con.execute(
-        f"{_create_view(temporary)} {view} AS "
+        f"CREATE OR REPLACE VIEW {view} AS "
         f"SELECT * FROM read_parquet({sql_literal(source)}{options})"
     )
 
 
-def define_views(
-    con: duckdb.DuckDBPyConnection,
-    layout: Layout | WarehouseFiles,
-    *,
-    temporary: bool = False,
-) -> None:
-    """(Re)create every view: the file-backed base views, then queries/views/*.sql in order.
-    `temporary` makes them TEMP views, which a read-only connection can create."""
+def define_views(con: duckdb.DuckDBPyConnection, layout: Layout | WarehouseFiles) -> None:
+    """(Re)create every view: the file-backed base views, then queries/views/*.sql in order."""
     files = LocalFiles(layout) if isinstance(layout, Layout) else layout
     where = files.layout
     con.execute(
-        f"{_create_view(temporary)} {LOCATION_VIEW} AS"
+        f"CREATE OR REPLACE VIEW {LOCATION_VIEW} AS"
         f" SELECT {sql_literal(files.location(where.root))} AS root"
     )
     base = [
@@ -163,30 +154,16 @@ def define_views(
         ),
     ]
     for view, folder, glob, schema, hive in base:
-        _parquet_view(con, files, view, folder, glob, schema=schema, hive=hive, temporary=temporary)
+        _parquet_view(con, files, view, folder, glob, schema=schema, hive=hive)
     generation = _current_generation(files)
     if generation is not None:
-        _derived_views(con, files, generation, temporary=temporary)
+        _derived_views(con, files, generation)
     for path in sorted((queries_dir() / "views").glob("*.sql")):
         # Views numbered 50 and above read the attribution outputs, which exist after the
         # first rebuild only.
         if generation is None and int(path.name.split("_", 1)[0]) >= ATTRIBUTION_VIEWS_FROM:
             continue
-        sql = parse_sql_file(path).sql
-        if temporary:
-            sql = _as_temporary(sql, path)
-        con.execute(sql)
-
-
-def _as_temporary(sql: str, path: Path) -> str:
-    """A views/*.sql file's statement creating a TEMP view instead."""
-    stored = _create_view(temporary=False)
-    if sql.count(stored) != 1:
-        raise WarehouseError(
-            f"{path.name}: expected one '{stored}' statement (a bug in the view file)",
-            file=str(path),
-        )
-    return sql.replace(stored, _create_view(temporary=True))
+        con.execute(parse_sql_file(path).sql)
 
 
 def views_location(con: duckdb.DuckDBPyConnection) -> str | None:
@@ -226,10 +203,8 @@ def _derived_views(
     con: duckdb.DuckDBPyConnection,
     files: WarehouseFiles,
     generation: Path,
-    *,
-    temporary: bool = False,
 ) -> None:
-    create = _create_view(temporary)
+    create = "CREATE OR REPLACE VIEW"
     for table in DERIVED_VIEWS:
         path = files.location(generation / f"{table}.parquet")
         con.execute(f"{create} {table} AS SELECT * FROM read_parquet({sql_literal(path)})")
@@ -272,11 +247,16 @@ def _holder(exc: duckdb.Error) -> str:
     return f"{Path(found['program']).name} (PID {found['pid']})"
 
 
-def _open(path: Path, *, read_only: bool, wait_seconds: float) -> duckdb.DuckDBPyConnection:
+Opened = TypeVar("Opened")
+
+
+def _waiting(path: Path, wait_seconds: float, attempt: Callable[[], Opened]) -> Opened:
+    """`attempt` (opening or attaching the database at `path`), again while another process has
+    the file open in a way that excludes it, for up to `wait_seconds`."""
     deadline = time.monotonic() + wait_seconds
     while True:
         try:
-            return duckdb.connect(str(path), read_only=read_only)
+            return attempt()
         except duckdb.IOException as exc:
             if _in_use(exc) and time.monotonic() < deadline:
                 time.sleep(DATABASE_RETRY_SECONDS)
@@ -296,6 +276,60 @@ def _open(path: Path, *, read_only: bool, wait_seconds: float) -> duckdb.DuckDBP
             ) from None
 
 
+def _open(path: Path, *, read_only: bool, wait_seconds: float) -> duckdb.DuckDBPyConnection:
+    return _waiting(path, wait_seconds, lambda: duckdb.connect(str(path), read_only=read_only))
+
+
+# The name of a copy's database attached beside a reader's own views (the name DuckDB gives a
+# file called agenttrail.duckdb): tables an analyst created in it are agenttrail.NAME.
+ATTACHED_COPY = "agenttrail"
+
+
+def _read_copy(layout: Layout, wait_seconds: float) -> duckdb.DuckDBPyConnection:
+    """A reader of a copied or moved warehouse, whose stored views read another folder: views
+    of its own over `layout` in an in-memory database, the copy's file attached read-only (so a
+    writer of the copy waits for this reader as for any other). TEMP views over the file's
+    stored ones would answer the same but be listed twice (SHOW TABLES)."""
+    con = duckdb.connect()
+    try:
+        # Spill where a reader of the file would (beside it), not into the working folder.
+        con.execute("SET temp_directory = $t", {"t": f"{layout.database}.tmp"})
+        attach = f"ATTACH {sql_literal(str(layout.database))} AS {ATTACHED_COPY} (READ_ONLY)"
+        _waiting(layout.database, wait_seconds, lambda: con.execute(attach))
+        define_views(con, layout)
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def _no_database(layout: Layout) -> WarehouseError:
+    """Why a reader finds no database: no warehouse at all, or one whose first writer is still
+    running (the database and its views come at the end of the first ingest), or one whose
+    first attribution did not finish (events committed, no views yet)."""
+    root = layout.root
+    if not layout.events.is_dir():
+        return WarehouseError(
+            f"no warehouse at {root}",
+            hint="run 'agenttrail ingest SOURCE --warehouse DIR' first, or pass --warehouse",
+            warehouse=str(root),
+        )
+    writer = running_writer(layout.lock)
+    if writer is not None:
+        return WarehouseError(
+            f"the warehouse {root} is still being created ({writer}): its views appear when "
+            "that run ends",
+            hint="wait for it, then run this again",
+            warehouse=str(root),
+        )
+    return WarehouseError(
+        f"the warehouse {root} has events but no views yet: its first attribution did not finish",
+        hint=f"run 'agenttrail attribute --warehouse {root}' (with the ingest's --config, if it "
+        "had one)",
+        warehouse=str(root),
+    )
+
+
 @contextmanager
 def connect(
     layout: Layout,
@@ -309,11 +343,7 @@ def connect(
     `wait_seconds` (default DATABASE_WAIT_SECONDS), then raises DatabaseInUseError naming that
     process."""
     if read_only and not layout.database.exists():
-        raise WarehouseError(
-            f"no warehouse at {layout.root}",
-            hint="run 'agenttrail ingest SOURCE --warehouse DIR' first, or pass --warehouse",
-            warehouse=str(layout.root),
-        )
+        raise _no_database(layout)
     wait = DATABASE_WAIT_SECONDS if wait_seconds is None else wait_seconds
     con = _open(layout.database, read_only=read_only, wait_seconds=wait)
     try:
@@ -323,7 +353,9 @@ def connect(
         elif views_location(con) != str(layout.root):
             # A copy (or a moved warehouse) whose stored views read the old folder: this
             # connection reads the folder it was given; the next writer fixes the file.
-            define_views(con, layout, temporary=True)
+            con.close()
+            con = _read_copy(layout, wait)
+            _configure(con, memory_limit)
         yield con
     finally:
         con.close()

@@ -18,7 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.errors import WarehouseError
+from pipeline.errors import UsageError, WarehouseError
+from pipeline.warehouse.disk import disk_failure, is_disk_failure
 
 EVENTS_GLOB = "*/*/*.parquet"
 
@@ -29,6 +30,25 @@ class Layout:
 
     @classmethod
     def at(cls, root: str | Path) -> Layout:
+        """The warehouse in the local folder `root`. Every writer gets its folder here, so a
+        location that is no local folder (an s3:// URI, which only `sql` and `query run` read
+        in place, or an empty string) is refused before anything is written."""
+        text = str(root)
+        if not text.strip():
+            raise UsageError(
+                "the warehouse location is empty",
+                hint="name the warehouse folder, e.g. --warehouse /data/agenttrail",
+            )
+        if "://" in text:
+            scheme = text.split("://", 1)[0]
+            where = "in S3" if scheme == "s3" else f"a {scheme}:// URI, not a folder"
+            raise UsageError(
+                f"the warehouse {text} is {where}: agenttrail reads an s3:// warehouse in "
+                "place (sql, query run) but writes only local folders",
+                hint="run ingest, iam import, iam snapshot or attribute with --warehouse DIR, "
+                "then upload DIR (e.g. aws s3 sync)",
+                warehouse=text,
+            )
         return cls(Path(root).expanduser().resolve())
 
     @property
@@ -114,19 +134,40 @@ class Layout:
     def ensure(self) -> None:
         """Create the warehouse's folders (a writer's first step)."""
         make_root(self.root)
-        for folder in (self.events, self.manifest, self.digests, self.quarantine, self.derived):
-            folder.mkdir(parents=True, exist_ok=True)
+        try:
+            for folder in (self.events, self.manifest, self.digests, self.quarantine, self.derived):
+                folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise unwritable(exc, self.root) from exc
 
     def is_warehouse(self) -> bool:
         return self.database.exists() or self.events.is_dir()
 
 
 def make_root(root: Path) -> None:
-    """Create the warehouse folder `root` if missing; a file in its place is the user's slip."""
+    """Create the warehouse folder `root` if missing; a file in its place is the user's slip,
+    and a folder that cannot be made (read-only, no permission, under a file) gets one line."""
     if root.exists() and not root.is_dir():
         raise WarehouseError(
             f"the warehouse {root} is a file, not a folder",
             hint="pass --warehouse a folder (created if missing)",
             warehouse=str(root),
         )
-    root.mkdir(parents=True, exist_ok=True)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise unwritable(exc, root) from exc
+
+
+def unwritable(exc: OSError, root: Path) -> WarehouseError:
+    """The one line for a warehouse folder that cannot be created or written at all: the
+    disk's message (warehouse/disk.py) for a read-only or full disk, else what stood in the
+    way (no permission, a file where a folder should be)."""
+    if is_disk_failure(exc):
+        return disk_failure(exc, root)
+    return WarehouseError(
+        f"cannot write the warehouse {root}: {exc.strerror or exc}",
+        hint="point --warehouse at a folder you can write",
+        warehouse=str(root),
+        error=str(exc),
+    )

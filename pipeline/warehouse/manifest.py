@@ -8,6 +8,7 @@ immune to S3 listing order (facts doc s.1).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import date, datetime
 from pathlib import Path
@@ -39,6 +40,12 @@ class ManifestEntry:
     period_until: date | None
     run_id: str
     recorded_at: datetime
+    # Records dropped by --account/--region (files outside CloudTrail's key layout are filtered
+    # record by record), and the filters applied when some were, else empty: like a period, a
+    # filter never loses records, so a run asking for more reads the object again.
+    outside_scope: int = 0
+    scope_accounts: tuple[str, ...] = ()
+    scope_regions: tuple[str, ...] = ()
 
 
 SCHEMA = pa.schema(
@@ -59,6 +66,10 @@ SCHEMA = pa.schema(
         ("period_until", pa.date32()),
         ("run_id", pa.string()),
         ("recorded_at", pa.timestamp("us", tz="UTC")),
+        # Added later: files written before lack them (read as 0 and empty).
+        ("outside_scope", pa.int64()),
+        ("scope_accounts", pa.list_(pa.string())),
+        ("scope_regions", pa.list_(pa.string())),
     ]
 )
 
@@ -83,19 +94,39 @@ def load_latest(folder: Path) -> dict[str, ManifestEntry]:
     table = pa.concat_tables([pq.read_table(f, schema=SCHEMA) for f in files])
     names = [f.name for f in fields(ManifestEntry)]
     for row in table.sort_by([("recorded_at", "ascending")]).to_pylist():
-        entry = ManifestEntry(**{k: row[k] for k in names})
+        values = {k: row[k] for k in names}
+        values["outside_scope"] = values["outside_scope"] or 0
+        values["scope_accounts"] = tuple(values["scope_accounts"] or ())
+        values["scope_regions"] = tuple(values["scope_regions"] or ())
+        entry = ManifestEntry(**values)
         latest[entry.uri] = entry
     return latest
 
 
-def covers(entry: ManifestEntry, since: date | None, until: date | None) -> bool:
-    """Whether an earlier outcome stands for a run over [since, until].
+def covers(
+    entry: ManifestEntry,
+    since: date | None,
+    until: date | None,
+    accounts: Sequence[str] = (),
+    regions: Sequence[str] = (),
+) -> bool:
+    """Whether an earlier outcome stands for a run over [since, until] of `accounts` and
+    `regions` (empty: all).
 
-    An object whose records were partly dropped by an earlier, narrower period must be read
-    again when a wider period is asked for; dropping by period is never a loss.
+    An object whose records were partly dropped by an earlier, narrower period, account or
+    region filter must be read again when a run asks for more; dropping is never a loss.
     """
-    if entry.outside_period == 0:
-        return True
-    lower_ok = entry.period_since is None or (since is not None and since >= entry.period_since)
-    upper_ok = entry.period_until is None or (until is not None and until <= entry.period_until)
-    return lower_ok and upper_ok
+    if entry.outside_period:
+        lower_ok = entry.period_since is None or (since is not None and since >= entry.period_since)
+        upper_ok = entry.period_until is None or (until is not None and until <= entry.period_until)
+        if not (lower_ok and upper_ok):
+            return False
+    if entry.outside_scope:
+        return _within(accounts, entry.scope_accounts) and _within(regions, entry.scope_regions)
+    return True
+
+
+def _within(asked: Sequence[str], applied: Sequence[str]) -> bool:
+    """Whether a run asking for `asked` (empty: all) wants nothing an earlier filter
+    `applied` (empty: none on this axis) dropped."""
+    return not applied or (bool(asked) and set(asked) <= set(applied))

@@ -106,9 +106,11 @@ def verdicts(warehouse: Path) -> dict[str, dict[str, Any]]:
     return by_id
 
 
-def agenttrail(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """Run the CLI in a fresh interpreter, as a user would."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTTRAIL_")}
+def agenttrail(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the CLI in a fresh interpreter, as a user would (AGENTTRAIL_* variables: `env`'s)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTTRAIL_")} | (env or {})
     return subprocess.run(
         [sys.executable, "-m", "pipeline", *args],
         cwd=cwd,

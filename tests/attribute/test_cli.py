@@ -5,11 +5,18 @@ works on a warehouse right after `agenttrail ingest`, and again after `agenttrai
 from __future__ import annotations
 
 import csv
+import errno
+import os
+import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from .helpers import CASES, agenttrail
+import pipeline.ingest
+from pipeline.errors import AttributionPendingError
+
+from .helpers import CASES, agenttrail, ingest
 
 QUERY = "select event_id, actor_kind, access_path from events_classified"
 FILES = [CASES / "snapshot_agent_role.json", CASES / "managed_mcp_observed_shape.json"]
@@ -54,3 +61,53 @@ def test_sql_csv_after_ingest_and_iam_import(tmp_path: Path) -> None:
     assert imported.returncode == 0, imported.stderr
     # The snapshot tags SnapAgentRole Usage=Agent: its untagged shell session is the bypass.
     assert sql_csv(warehouse, tmp_path) == {**BEFORE, "snap-call-agent": ("agent", "direct")}
+
+
+def test_attribute_repairs_a_first_ingest_whose_attribution_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first ingest committed its events but its rebuild met a full disk: no database, no
+    views yet. Readers say what happened and what to run; `agenttrail attribute` (which the
+    ingest's error suggests) then works."""
+
+    def full(*args: Any) -> Any:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "derived/gen-x/part-0.parquet")
+
+    warehouse = tmp_path / "warehouse"
+    monkeypatch.setattr(pipeline.ingest, "refresh_attribution", full)
+    with pytest.raises(AttributionPendingError):
+        ingest(FILES, warehouse)
+    monkeypatch.undo()
+    assert not (warehouse / "agenttrail.duckdb").exists()
+    told = agenttrail("sql", QUERY, "-w", str(warehouse), cwd=tmp_path)
+    assert (told.returncode, told.stderr) == (
+        1,
+        f"error: the warehouse {warehouse} has events but no views yet: its first attribution "
+        f"did not finish (run 'agenttrail attribute --warehouse {warehouse}' (with the ingest's "
+        "--config, if it had one))\n",
+    )
+    done = agenttrail("attribute", "-w", str(warehouse), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("classified 10 events (agent 6, human 4); ")
+    assert sql_csv(warehouse, tmp_path) == BEFORE
+
+
+def test_import_of_a_present_snapshot_and_attribute_without_events_say_so_plainly(
+    tmp_path: Path,
+) -> None:
+    """A snapshot imported twice is not re-classified again (nothing changed), and a warehouse
+    with no events is classified as '0 events', not '0 events ()'."""
+    warehouse = tmp_path / "warehouse"
+    args = ["iam", "import", str(SNAPSHOT), "--taken-at", "2026-10-15T00:00:00Z"]
+    first = agenttrail(*args, "-w", str(warehouse), cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.splitlines()[-1] == "re-classified 0 events"
+    again = agenttrail(*args, "-w", str(warehouse), cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.splitlines()[0].startswith(f"already present: {SNAPSHOT} -> account ")
+    assert again.stdout.splitlines()[-1] == "nothing new: events_classified is up to date"
+    done = agenttrail("attribute", "-w", str(warehouse), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert re.fullmatch(
+        r"classified 0 events; 0 sessions; rules [0-9a-f]{12}; \d+\.\d s\n", done.stdout
+    ), done.stdout

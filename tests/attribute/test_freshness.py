@@ -3,6 +3,7 @@ are told when it does not (attribute/freshness.py)."""
 
 from __future__ import annotations
 
+import shlex
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -72,8 +73,41 @@ def test_readers_are_told_when_the_rules_changed_since_the_classification(
     assert told.stderr == (
         f"notice: events_classified was classified under rules "
         f"{settings.attribution.rules_version()}, but the [attribution] settings in force are "
-        f"rules {changed}; run 'agenttrail attribute --warehouse {warehouse}' for complete "
-        "verdicts\n"
+        f"rules {changed}; run 'agenttrail attribute --warehouse {warehouse} --config "
+        f"{tmp_path / 'agenttrail.toml'}' for complete verdicts\n"
+    )
+
+
+def test_the_suggested_command_fixes_what_the_notice_says(tmp_path: Path) -> None:
+    """The rules in force came from --config (or AGENTTRAIL_ATTRIBUTION_* variables): the
+    command the notice suggests, run as printed, classifies under them and the notice goes."""
+    warehouse = tmp_path / "warehouse"
+    default = ingest([EVENTS], warehouse)
+    (tmp_path / "cfg").mkdir()
+    (tmp_path / "cfg" / "rules.toml").write_text(
+        '[attribution]\nagent_role_patterns = ["%Deploy%"]\n'
+    )
+    config = ["--config", "cfg/rules.toml"]
+    sql = ["sql", QUERY, "-w", str(warehouse), "-f", "csv"]
+    told = agenttrail(*config, *sql, cwd=tmp_path)
+    in_force = load_settings(config_file=tmp_path / "cfg" / "rules.toml", environ={})
+    command = (
+        f"agenttrail attribute --warehouse {warehouse} --config {tmp_path / 'cfg' / 'rules.toml'}"
+    )
+    assert told.stderr == (
+        f"notice: events_classified was classified under rules "
+        f"{default.attribution.rules_version()}, but the [attribution] settings in force are "
+        f"rules {in_force.attribution.rules_version()}; run '{command}' for complete verdicts\n"
+    )
+    fixed = agenttrail(*shlex.split(command)[1:], cwd=tmp_path / "cfg")  # from anywhere
+    assert fixed.returncode == 0, fixed.stderr
+    assert agenttrail(*config, *sql, cwd=tmp_path).stderr == ""
+
+    variable = {"AGENTTRAIL_ATTRIBUTION_AGENT_TAG_VALUE": "AI"}
+    told = agenttrail(*sql, cwd=tmp_path, env=variable)
+    assert told.stderr.endswith(
+        f"; run 'agenttrail attribute --warehouse {warehouse}' with "
+        "AGENTTRAIL_ATTRIBUTION_AGENT_TAG_VALUE set as now for complete verdicts\n"
     )
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from pipeline.errors import QueryError, UsageError
 from pipeline.query.catalog import BUILT_IN, USER, discover, load_query
-from pipeline.query.library import list_queries, show_query
+from pipeline.query.library import list_queries, show_query, survey_queries
 from pipeline.resources import queries_dir
 
 from .conftest import CASES, USER_QUERIES, make_settings
@@ -131,6 +131,19 @@ def test_a_broken_file_does_not_stop_another_query(tmp_path: Path) -> None:
     assert show_query(settings, "echo_value", [USER_QUERIES, tmp_path]).name == "echo_value"
     with pytest.raises(QueryError, match=r"broken\.sql:1: header lacks name"):
         list_queries(settings, [tmp_path])
+    # The survey keeps the others, and says which files are invalid.
+    survey = survey_queries(settings, [USER_QUERIES, tmp_path])
+    assert [q.name for q in survey.queries] == [
+        q.name for q in list_queries(settings, [USER_QUERIES])
+    ]
+    assert [e.inputs["file"] for e in survey.invalid] == [str(tmp_path / "broken.sql")]
+    problem = survey.problem()
+    assert problem is not None
+    assert problem.one_line() == (
+        "1 query file invalid, not listed: broken.sql (fix or move out of the queries folder; "
+        "the other queries are listed)"
+    )
+    assert survey_queries(settings, [USER_QUERIES]).problem() is None
 
 
 def test_show_gives_the_whole_file_and_the_accepted_flags() -> None:

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 
 from pipeline.query.formats import render
 from pipeline.query.library import Scope, list_queries, run_query
@@ -116,7 +117,7 @@ def test_errors_are_one_line_with_the_usage_exit_code(cli: CliRunner, tiny_wareh
         ),
         ("calls_per_day", "-p", "min_calls"): (
             2,
-            "error: --param 'min_calls' is not NAME=VALUE (e.g. --param limit=20)",
+            "error: --param 'min_calls' is not NAME=VALUE (write --param min_calls=VALUE)",
         ),
         ("calls_per_dai",): (
             2,
@@ -160,3 +161,45 @@ def test_sql_keeps_its_formats(cli: CliRunner, tiny_warehouse: Path) -> None:
     flagged = cli("sql", "SELECT 1", "-w", str(tiny_warehouse), "--endpoint-url", "http://x")
     assert flagged.returncode == 2
     assert "apply to an s3:// warehouse only" in flagged.stderr
+
+
+@pytest.mark.parametrize("fmt", ["table", "csv", "json", "ndjson", "parquet", "markdown"])
+def test_out_into_a_missing_folder_is_one_usage_line(
+    cli: CliRunner, tiny_warehouse: Path, tmp_path: Path, fmt: str
+) -> None:
+    """Not an internal error naming a hidden .partial file, and checked before the query."""
+    out = tmp_path / "nodir" / "x.out"
+    expected = (
+        f"error: --out {out}: the folder {out.parent} does not exist (create the folder, or "
+        "fix the path)\n"
+    )
+    for command in (
+        ["sql", "SELECT 1 AS a"],
+        ["query", "run", "calls_per_day", "--queries-dir", str(USER_QUERIES)],
+    ):
+        done = cli(*command, "-w", str(tiny_warehouse), "-f", fmt, "-o", str(out))
+        assert (done.returncode, done.stdout, done.stderr) == (2, "", expected), command
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_list_shows_the_valid_queries_beside_a_broken_file(cli: CliRunner, tmp_path: Path) -> None:
+    """One broken file in a shared folder hides nothing: the built-in and the other user
+    queries are listed, a notice says what is wrong with it, and the exit code says a file is
+    invalid; from --queries-dir or from [query] queries_dirs alike."""
+    broken = CASES / "one_broken"
+    expected = [q.name for q in list_queries(make_settings("unused"), [USER_QUERIES])]
+    config = tmp_path / "agenttrail.toml"
+    config.write_text(f'[query]\nqueries_dirs = ["{broken}"]\n')
+    for args in (
+        ["query", "list", "--queries-dir", str(USER_QUERIES), "--queries-dir", str(broken)],
+        ["--config", str(config), "query", "list", "--queries-dir", str(USER_QUERIES)],
+    ):
+        done = cli(*args)
+        assert done.returncode == 1, args
+        assert [line.split()[0] for line in done.stdout.splitlines()] == expected
+        assert done.stderr == (
+            "notice: not listed: tests/cases/queries/one_broken/uses_undeclared.sql:6: $m is "
+            "used but not declared in the params line (line 3)\n"
+            "error: 1 query file invalid, not listed: uses_undeclared.sql (fix or move out of "
+            "the queries folder; the other queries are listed)\n"
+        )

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.errors import QueryError
+from pipeline.errors import QueryError, UsageError
 from pipeline.query import formats
 from pipeline.query.formats import _plain, _text, write_result
 
@@ -126,12 +126,13 @@ def test_table_and_markdown_show_the_first_rows_and_count_the_rest(
     table = pa.table({"n": list(range(1, 8))})
     assert written(table, "table") == (
         "n\n-\n1\n2\n3\n"
-        "(the first 3 of 7 rows shown; --format csv, ndjson or parquet with --out gives them all)\n"
+        "(the first 3 of 7 rows shown; --format csv, json, ndjson or parquet with --out gives "
+        "them all)\n"
     )
     assert written(table, "markdown") == (
         "| n |\n|---|\n| 1 |\n| 2 |\n| 3 |\n\n"
-        "_(the first 3 of 7 rows shown; --format csv, ndjson or parquet with --out gives them "
-        "all)_\n"
+        "_(the first 3 of 7 rows shown; --format csv, json, ndjson or parquet with --out gives "
+        "them all)_\n"
     )
     assert written(table.slice(0, 3), "table") == "n\n-\n1\n2\n3\n(3 rows)\n"
 
@@ -171,3 +172,74 @@ def test_sql_reports_an_error_met_while_streaming(
     )
     assert not out.exists()
     assert list(tmp_path.iterdir()) == []
+
+
+NOT_FINITE = pa.table(
+    {
+        "y": [float("nan"), 1.5],
+        "z": [float("inf"), float("-inf")],
+        "l": pa.array([[1.0, float("nan")], None], pa.list_(pa.float64())),
+    }
+)
+
+
+def test_json_writes_nan_and_infinity_as_strings() -> None:
+    """NaN and Infinity are not JSON: strict parsers (and jq, which makes NaN null) would
+    reject or change them."""
+    ndjson = written(NOT_FINITE, "ndjson")
+    assert ndjson == (
+        '{"y": "NaN", "z": "Infinity", "l": [1.0, "NaN"]}\n'
+        '{"y": 1.5, "z": "-Infinity", "l": null}\n'
+    )
+    strict = json.loads(written(NOT_FINITE, "json"), parse_constant=_refuse_constant)
+    assert strict == [
+        {"y": "NaN", "z": "Infinity", "l": [1.0, "NaN"]},
+        {"y": 1.5, "z": "-Infinity", "l": None},
+    ]
+    # A nested value in csv and table cells is JSON text too; a plain number stays DuckDB's.
+    assert written(NOT_FINITE, "csv") == 'y,z,l\nnan,inf,"[1.0,""NaN""]"\n1.5,-inf,\n'
+
+
+def _refuse_constant(name: str) -> object:
+    raise AssertionError(f"not JSON: {name}")
+
+
+def test_intervals_are_iso_8601_durations() -> None:
+    months_days_nanos = [
+        (0, 1, 0),
+        (1, 2, 11_045_500_000_000),
+        (0, 0, -10_800_000_000_000),
+        (0, 0, 0),
+    ]
+    table = pa.table({"i": pa.array(months_days_nanos, pa.month_day_nano_interval())})
+    assert written(table, "csv") == "i\nP1D\nP1M2DT3H4M5.5S\nPT-3H\nPT0S\n"
+    assert json.loads(written(table, "json")) == [
+        {"i": "P1D"},
+        {"i": "P1M2DT3H4M5.5S"},
+        {"i": "PT-3H"},
+        {"i": "PT0S"},
+    ]
+
+
+def test_an_empty_result_keeps_its_header_however_wide() -> None:
+    wide = pa.table({name: pa.array([], pa.string()) for name in ("first_column", "second_column")})
+    assert formats.render(wide, "table", width=10) == (
+        "first_column  second_column\n------------  -------------\n(0 rows)\n"
+    )
+
+
+@pytest.mark.parametrize("fmt", formats.FORMATS)
+def test_out_into_a_missing_folder_is_refused_before_anything_runs(
+    tmp_path: Path, fmt: str
+) -> None:
+    with pytest.raises(UsageError) as caught:
+        formats.check_format(fmt, tmp_path / "nodir" / "x.out")
+    assert caught.value.one_line() == (
+        f"--out {tmp_path / 'nodir' / 'x.out'}: the folder {tmp_path / 'nodir'} does not exist "
+        "(create the folder, or fix the path)"
+    )
+    (tmp_path / "afile").write_text("")
+    with pytest.raises(UsageError, match=r"the folder .*afile is a file"):
+        formats.check_format(fmt, tmp_path / "afile" / "x.out")
+    with pytest.raises(UsageError, match="is a folder"):
+        formats.check_format(fmt, tmp_path)

@@ -18,8 +18,8 @@ import duckdb
 import pytest
 from ingest_fixtures import copy_cases, held_open, ingest, rows
 
-from pipeline.errors import DatabaseInUseError, WarehouseError
-from pipeline.warehouse.connect import _as_temporary, connect
+from pipeline.errors import DatabaseInUseError
+from pipeline.warehouse.connect import connect
 from pipeline.warehouse.layout import Layout
 
 CASE = "good_cloudtrail.json.gz"
@@ -32,11 +32,15 @@ def _count(con: duckdb.DuckDBPyConnection, view: str) -> int:
     return int(row[0])
 
 
-def _temp_views(con: duckdb.DuckDBPyConnection) -> list[str]:
-    found = con.execute(
-        "SELECT view_name FROM duckdb_views() WHERE database_name = 'temp' ORDER BY 1"
-    ).fetchall()
-    return [name for (name,) in found]
+def _database(con: duckdb.DuckDBPyConnection) -> str:
+    """Whose views the connection reads: 'agenttrail' (the file's) or 'memory' (its own)."""
+    row = con.execute("SELECT current_database()").fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def _listed(con: duckdb.DuckDBPyConnection) -> list[str]:
+    return [name for (name,) in con.execute("SHOW TABLES").fetchall()]
 
 
 @pytest.fixture
@@ -49,7 +53,7 @@ def original(tmp_path: Path) -> Path:
 def test_views_name_the_folder_they_read(original: Path) -> None:
     assert rows(original, "SELECT root FROM warehouse_location") == [{"root": str(original)}]
     with connect(Layout.at(original), read_only=True) as con:
-        assert _temp_views(con) == []  # nothing moved: the stored views are used as they are
+        assert _database(con) == "agenttrail"  # nothing moved: the stored views are used
 
 
 def test_a_copy_answers_from_itself_while_the_original_changes(
@@ -73,7 +77,7 @@ def test_a_copy_answers_from_itself_while_the_original_changes(
             {"root": str(copy), "glob": str(copy / "events" / "*" / "*" / "*.parquet")},
         ).fetchall()
         assert files == [(True,)]
-        assert "events" in _temp_views(con)
+        assert _database(con) == "memory"
     # A plain DuckDB client still reads the stored views, which name the original folder ...
     assert rows(copy, "SELECT root FROM warehouse_location") == [{"root": str(original)}]
 
@@ -92,16 +96,24 @@ def test_a_moved_warehouse_reads_its_new_folder_and_a_writer_fixes_the_file(
     assert rows(moved, "SELECT root FROM warehouse_location") == [{"root": str(moved)}]
     assert rows(moved, "SELECT count(*) AS n FROM events") == [{"n": events}]
     with connect(Layout.at(moved), read_only=True) as con:
-        assert _temp_views(con) == []
+        assert _database(con) == "agenttrail"
 
 
-def test_a_view_file_without_its_statement_is_a_bug(tmp_path: Path) -> None:
-    path = tmp_path / "99_broken.sql"
-    with pytest.raises(WarehouseError, match=r"99_broken\.sql: expected one"):
-        _as_temporary("SELECT 1", path)
-    assert _as_temporary("CREATE OR REPLACE VIEW v AS SELECT 1", path) == (
-        "CREATE OR REPLACE TEMP VIEW v AS SELECT 1"
-    )
+def test_a_copy_lists_each_view_once_and_keeps_the_files_own_tables(
+    original: Path, tmp_path: Path
+) -> None:
+    """SHOW TABLES on a copy gives what it gives on the original, not every view twice; a
+    table an analyst created in the database file is still there, as agenttrail.NAME."""
+    with duckdb.connect(str(original / "agenttrail.duckdb")) as con:
+        con.execute("CREATE TABLE notes AS SELECT 'checked' AS note")
+    with connect(Layout.at(original), read_only=True) as con:
+        listed = _listed(con)
+    copy = tmp_path / "copy"
+    shutil.copytree(original, copy)
+    with connect(Layout.at(copy), read_only=True) as con:
+        assert _listed(con) == [name for name in listed if name != "notes"]
+        assert con.execute("SELECT note FROM agenttrail.notes").fetchall() == [("checked",)]
+    assert len(listed) == len(set(listed)) > 10
 
 
 def test_a_writer_names_the_process_that_holds_the_database(original: Path) -> None:

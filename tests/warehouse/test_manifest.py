@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import duckdb
+import pyarrow.parquet as pq
 import pytest
 
 from pipeline.warehouse import manifest
@@ -101,3 +102,42 @@ def test_covers(
 ) -> None:
     entry = replace(ENTRY, outside_period=dropped, period_since=earlier[0], period_until=earlier[1])
     assert manifest.covers(entry, *asked) is covered
+
+
+@pytest.mark.parametrize(
+    ("applied", "asked", "covered"),
+    [
+        # --account A --region R dropped records: the same or a narrower run is covered ...
+        ((("A",), ("R",)), ((("A",), ("R",))), True),
+        ((("A", "B"), ()), ((("B",), ("R",))), True),
+        # ... a run asking for another account or region, or for all of them, is not.
+        ((("A",), ("R",)), ((("A",), ())), False),
+        ((("A",), ("R",)), ((("A", "B"), ("R",))), False),
+        ((("A",), ()), (((), ())), False),
+        (((), ("R",)), ((("A",), ("S",))), False),
+    ],
+)
+def test_covers_accounts_and_regions(
+    applied: tuple[tuple[str, ...], tuple[str, ...]],
+    asked: tuple[tuple[str, ...], tuple[str, ...]],
+    covered: bool,
+) -> None:
+    entry = replace(ENTRY, outside_scope=3, scope_accounts=applied[0], scope_regions=applied[1])
+    assert manifest.covers(entry, None, None, *asked) is covered
+    # Nothing dropped: any run is covered.
+    assert manifest.covers(replace(ENTRY, outside_scope=0), None, None, *asked) is True
+
+
+def test_scope_columns_round_trip_and_old_files_read_as_none_dropped(tmp_path: Path) -> None:
+    scoped = replace(ENTRY, outside_scope=2, scope_accounts=("A",), scope_regions=("R", "S"))
+    manifest.append(tmp_path, "part-new", [scoped])
+    assert manifest.load_latest(tmp_path) == {scoped.uri: scoped}
+    # A file written before the columns existed.
+    old = pq.read_table(tmp_path / "part-new.parquet").drop_columns(
+        ["outside_scope", "scope_accounts", "scope_regions"]
+    )
+    (tmp_path / "part-new.parquet").unlink()
+    pq.write_table(old, tmp_path / "part-old.parquet")
+    assert manifest.load_latest(tmp_path) == {ENTRY.uri: replace(scoped, outside_scope=0,
+                                                                scope_accounts=(),
+                                                                scope_regions=())}  # fmt: skip
