@@ -92,16 +92,21 @@ static PyObject *follow(PyObject *obj, PyObject *names, Step *steps) {
     return obj;
 }
 
-/* Appends one leaf to a column of kind 's' or 'r'; sets *present to 0 for a null. */
+/* Appends one leaf to a column of kind 's', 'S' or 'r'; sets *present to 0 for a null. */
 static int put_text(char kind, PyObject *leaf, Buf *data, int *present) {
-    if (kind == 's') {
+    if (kind == 's' || kind == 'S') {
         if (!PyUnicode_Check(leaf)) {
             PyErr_Format(PyExc_TypeError, "expected str, found %s", Py_TYPE(leaf)->tp_name);
             return -1;
         }
         Py_ssize_t len;
         const char *utf8 = PyUnicode_AsUTF8AndSize(leaf, &len);
-        return utf8 == NULL ? -1 : buf_put(data, utf8, len);
+        if (utf8 == NULL) return -1;
+        if (len == 0 && kind == 'S') { /* 'S': an empty string is a null */
+            *present = 0;
+            return 0;
+        }
+        return buf_put(data, utf8, len);
     }
     /* 'r': JSON text as msgspec.Raw or bytes; the text `null` is a null. */
     Py_buffer view;
@@ -119,7 +124,7 @@ typedef struct {
     char kind;
     Step steps[MAX_DEPTH];
     Buf data;
-    int32_t *offsets; /* 's', 'r' */
+    int32_t *offsets; /* 's', 'S', 'r' */
     uint8_t *valid;
     uint8_t *values; /* 'b' */
     PyObject *leaves; /* 'o' */
@@ -140,7 +145,7 @@ static int column_init(Column *col, PyObject *names, char kind, Py_ssize_t n) {
         PyErr_SetString(PyExc_TypeError, "a path is a tuple of at most 8 field names");
         return -1;
     }
-    if (kind != 's' && kind != 'r' && kind != 'b' && kind != 'o') {
+    if (kind != 's' && kind != 'S' && kind != 'r' && kind != 'b' && kind != 'o') {
         PyErr_Format(PyExc_ValueError, "unknown kind %c", kind);
         return -1;
     }
@@ -149,10 +154,11 @@ static int column_init(Column *col, PyObject *names, char kind, Py_ssize_t n) {
     size_t bitmap_bytes = (size_t)(n + 7) / 8 + 1;
     col->valid = PyMem_Calloc(bitmap_bytes, 1);
     if (kind == 'b') col->values = PyMem_Calloc(bitmap_bytes, 1);
-    if (kind == 's' || kind == 'r') col->offsets = PyMem_Calloc((size_t)n + 1, sizeof(int32_t));
+    if (kind == 's' || kind == 'S' || kind == 'r')
+        col->offsets = PyMem_Calloc((size_t)n + 1, sizeof(int32_t));
     if (kind == 'o') col->leaves = PyList_New(n);
     if (col->valid == NULL || (kind == 'b' && col->values == NULL) ||
-        ((kind == 's' || kind == 'r') && col->offsets == NULL) ||
+        ((kind == 's' || kind == 'S' || kind == 'r') && col->offsets == NULL) ||
         (kind == 'o' && col->leaves == NULL)) {
         if (!PyErr_Occurred()) PyErr_NoMemory();
         return -1;
@@ -195,7 +201,7 @@ static int column_read(Column *col, PyObject *obj, Py_ssize_t i) {
     return 0;
 }
 
-/* The finished column: (validity or None, int32 offsets, data) for 's' and 'r',
+/* The finished column: (validity or None, int32 offsets, data) for 's', 'S' and 'r',
    (validity or None, values) bitmaps for 'b', the list of leaves for 'o'. */
 static PyObject *column_result(Column *col, Py_ssize_t n) {
     if (col->kind == 'o') {

@@ -10,6 +10,7 @@ Arrow buffers; elsewhere `_python_gather` gives the same columns with transposed
 A path is a tuple of field names followed from each object; None anywhere on the way gives a
 null. Kinds, one letter per path:
 - `s`: a str field -> string column;
+- `S`: the same, an empty string as NULL (required fields: no NULL means none is empty);
 - `b`: a bool field -> boolean column;
 - `r`: JSON text (msgspec.Raw or bytes) -> string column, the text `null` as NULL (not checked
   as UTF-8 here: the caller validates where the document is not ASCII);
@@ -76,6 +77,8 @@ def _python_gather(objs: list[Any], paths: Sequence[tuple[str, ...]], kinds: str
             out.append(list(column))
         elif kind == "s":
             out.append(pa.array(column, pa.string()))
+        elif kind == "S":
+            out.append(pa.array([v or None for v in column], pa.string()))
         elif kind == "b":
             out.append(pa.array(column, pa.bool_()))
         elif kind == "r":

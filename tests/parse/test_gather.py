@@ -37,7 +37,8 @@ class Outer(msgspec.Struct):
 
 
 PATHS = [("a",), ("b",), ("raw",), ("inner", "c"), ("inner", "deep", "d"), ("anything",), ()]
-KINDS = "sbrsso" + "o"
+PATHS += [("a",), ("inner", "c")]
+KINDS = "sbrsso" + "o" + "SS"  # the same text fields with empty strings as NULL
 TEXTS = ["", "a", "é", "中文", "😀", "null", '"q"', "\\", "\x00", "x" * 300]
 
 
@@ -82,6 +83,7 @@ def test_compiled_and_python_columns_are_equal(seed: int, n: int) -> None:
         assert compiled[2].null_count == sum(
             1 for o in objs if o is None or bytes(o.raw) == b"null"
         )
+        assert compiled[7].to_pylist() == [(o.a or None) if o else None for o in objs]
 
 
 def test_python_twin_reads_nested_paths() -> None:
