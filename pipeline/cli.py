@@ -144,6 +144,11 @@ def ingest(
     Only new or changed objects are read; re-running is always safe. Exit code 3 means some
     inputs were quarantined (see the summary and the `manifest` view).
     """
+    from pipeline.parse_processes import start_parse_server
+
+    # First: the parse processes' server imports the parse modules while this process imports
+    # the rest (pipeline/parse_processes.py).
+    start_parse_server()
     from pipeline.console import progress_printer
     from pipeline.ingest import run_ingest
     from pipeline.source import Filters

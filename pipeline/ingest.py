@@ -28,14 +28,12 @@ from concurrent.futures import (
 )
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from multiprocessing import forkserver
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pyarrow as pa
 
-from pipeline.attribute.classify import refresh_attribution
 from pipeline.attribute.freshness import attribute_command, is_current, mark_stale
 from pipeline.config import Settings
 from pipeline.errors import (
@@ -57,6 +55,7 @@ from pipeline.ingest_task import (
     same_partition,
 )
 from pipeline.parse.formats import decompress
+from pipeline.parse_processes import CONTEXT, start_parse_server, stop_parse_server
 from pipeline.source import Fetched, Filters, Source, SourceObject
 from pipeline.source.open import open_source
 from pipeline.warehouse import manifest
@@ -309,11 +308,11 @@ class _Job:
                     partial.unlink(missing_ok=True)
             self.staging.mkdir(parents=True)
             try:
-                todo = self._plan()
-                self.objects_total = len(todo)
-                with duckdb.connect() as con:
+                with self._parse_processes() as pool, duckdb.connect() as con:
+                    todo = self._plan()
+                    self.objects_total = len(todo)
                     self._configure_commit(con)
-                    self._process(todo, con)
+                    self._process(todo, con, pool)
                     self._commit(con)
                 self._release_memory()
                 pending = self._attribute()
@@ -329,11 +328,7 @@ class _Job:
         and hand the freed heap back to the OS before the attribution rebuild's DuckDB takes
         its share: the process tree stays under 1 GB at 10M events."""
         self.known_ids = KnownIds()
-        # The parse processes' fork server has the parse modules loaded (~70 MB) and would idle
-        # through the rebuild; the next ingest in this process starts it again. _stop is the
-        # standard library's own way to stop it (used by its tests), absent on other versions.
-        with contextlib.suppress(AttributeError):
-            forkserver._forkserver._stop()  # type: ignore[attr-defined]
+        stop_parse_server()
         gc.collect()
         pa.default_memory_pool().release_unused()  # Arrow's allocator keeps freed blocks
         # Not glibc: its allocator keeps its own policy.
@@ -356,6 +351,10 @@ class _Job:
         if is_current(self.layout, self.settings.attribution.rules_version()):
             self.summary.attribution = {"skipped": "no new events since the last classification"}
             return None
+        # Imported here: the rebuild's modules are not needed before it, and the parse
+        # processes start sooner without waiting for them (~50 ms).
+        from pipeline.attribute.classify import refresh_attribution
+
         try:
             attribution = refresh_attribution(self.layout, self.settings.attribution)
         except DatabaseInUseError as exc:
@@ -393,8 +392,23 @@ class _Job:
             **{k: v for k, v in cause.inputs.items() if k != "warehouse"},
         )
 
+    def _parse_processes(self) -> ProcessPoolExecutor:
+        """The pool of parse processes. They start with the first tasks, forked from a server
+        that has the parse modules imported already (parse_processes.py): a run with nothing
+        new to read starts none."""
+        start_parse_server()  # a no-op when the CLI started it already
+        return ProcessPoolExecutor(
+            max(1, self.cfg.workers),
+            mp_context=multiprocessing.get_context(CONTEXT),
+            initializer=init_worker,
+            initargs=(os.getpid(),),
+        )
+
     def _process(
-        self, todo: list[tuple[Source, SourceObject]], con: duckdb.DuckDBPyConnection
+        self,
+        todo: list[tuple[Source, SourceObject]],
+        con: duckdb.DuckDBPyConnection,
+        pool: ProcessPoolExecutor,
     ) -> None:
         events: list[tuple[Source, SourceObject]] = []
         max_bytes = self.cfg.max_object_mb << 20
@@ -422,14 +436,8 @@ class _Job:
                 )
                 self._tick()
 
-        ctx = multiprocessing.get_context("forkserver")
         workers = max(1, self.cfg.workers)
-        with (
-            ProcessPoolExecutor(
-                workers, mp_context=ctx, initializer=init_worker, initargs=(os.getpid(),)
-            ) as pool,
-            ThreadPoolExecutor(max(1, self.cfg.download_threads)) as fetchers,
-        ):
+        with ThreadPoolExecutor(max(1, self.cfg.download_threads)) as fetchers:
             running: dict[Future[TaskResult], list[SourceObject]] = {}
             task_id = 0
             for group in _tasks(events, workers):

@@ -51,6 +51,7 @@ from ingest_fixtures import (
     write_too_large,
 )
 
+import pipeline.attribute.classify
 import pipeline.ingest
 import pipeline.warehouse.connect
 from pipeline.errors import AttributionPendingError
@@ -478,7 +479,7 @@ def test_a_full_disk_during_attribution_keeps_the_summary_and_the_highest_exit_c
     def full(*args: Any) -> Any:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "derived/gen-x/part-0.parquet")
 
-    monkeypatch.setattr(pipeline.ingest, "refresh_attribution", full)
+    monkeypatch.setattr(pipeline.attribute.classify, "refresh_attribution", full)
     logs = copy_cases(["array_of_records.json", "no_records.json"], tmp_path / "logs")
     warehouse = tmp_path / "wh"
     with pytest.raises(AttributionPendingError) as caught:

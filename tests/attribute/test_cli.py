@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+import pipeline.attribute.classify
 import pipeline.ingest
 from pipeline.errors import AttributionPendingError
 
@@ -74,7 +75,7 @@ def test_attribute_repairs_a_first_ingest_whose_attribution_failed(
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "derived/gen-x/part-0.parquet")
 
     warehouse = tmp_path / "warehouse"
-    monkeypatch.setattr(pipeline.ingest, "refresh_attribution", full)
+    monkeypatch.setattr(pipeline.attribute.classify, "refresh_attribution", full)
     with pytest.raises(AttributionPendingError):
         ingest(FILES, warehouse)
     monkeypatch.undo()
