@@ -23,7 +23,13 @@ from pipeline.parse import ObjectParser
 from pipeline.parse.records import redact_session_tokens
 from pipeline.source.keys import classify_key
 from pipeline.warehouse.disk import is_disk_failure
-from pipeline.warehouse.stage import StagedFile, stage_table
+from pipeline.warehouse.stage import (
+    Partition,
+    StagedFile,
+    partition_pieces,
+    stage_pieces,
+    stage_table,
+)
 
 
 @dataclass(frozen=True)
@@ -162,18 +168,21 @@ def run_task(task: ParseTask) -> TaskResult:
     staging = Path(task.staging_dir)
     outcomes: list[ObjectOutcome] = []
     staged: list[StagedFile] = []
-    pending: list[pa.Table] = []
+    # Rows not yet staged, by partition (pieces of the parser's tables, in order of arrival).
+    pending: dict[Partition, list[pa.RecordBatch]] = {}
     pending_rows = 0
     flushes = 0
 
-    def flush() -> None:
+    def flush(hold: Partition | None = None) -> None:
+        """Stage the pending rows, but those of partition `hold`: they stay pending."""
         nonlocal pending, pending_rows, flushes
+        kept = {hold: pending.pop(hold)} if hold in pending else {}
         if pending:
             name = f"{task.run_id}-{task.task_id:06d}-{flushes:03d}"
-            table = pa.concat_tables(pending)
-            staged.extend(stage_table(table, staging, name, row_group_rows=task.row_group_rows))
+            staged.extend(stage_pieces(pending, staging, name, row_group_rows=task.row_group_rows))
             flushes += 1
-        pending, pending_rows = [], 0
+        pending = kept
+        pending_rows = sum(piece.num_rows for pieces in kept.values() for piece in pieces)
 
     for position, obj in enumerate(task.objects):
         outcome = ObjectOutcome(obj.uri)
@@ -228,13 +237,18 @@ def run_task(task: ParseTask) -> TaskResult:
         ]
         outcomes.append(outcome)
         for table in tables:
-            pending.append(table)
+            for key, pieces in partition_pieces(table).items():
+                pending.setdefault(key, []).extend(pieces)
             pending_rows += table.num_rows
         following = task.objects[position + 1].uri if position + 1 < len(task.objects) else ""
-        if pending_rows >= 2 * task.flush_rows or (
-            pending_rows >= task.flush_rows and not same_partition(obj.uri, following)
-        ):
+        if pending_rows >= 2 * task.flush_rows:
             flush()
+        elif pending_rows >= task.flush_rows and not same_partition(obj.uri, following):
+            # The day this object's folder is named for stays pending: the next day's first
+            # objects still hold some of its events (delivered after midnight), which then
+            # join it in one file instead of a file of a few rows each (a Parquet file of
+            # 60 columns costs ~2.5 ms to write whatever its size: 0.8 s per 1M events).
+            flush(hold=_folder_partition(obj.uri))
     flush()
     return TaskResult(task.task_id, outcomes, staged)
 
@@ -248,6 +262,14 @@ def partition_order(uri: str) -> tuple[int, str, str, str, str]:
     if info.in_layout and info.account and info.day:
         return (0, info.account, info.day.isoformat(), info.region or "", uri)
     return (1, "", "", "", uri)
+
+
+def _folder_partition(uri: str) -> Partition | None:
+    """The partition an object's key names (its account and delivery day), if in the layout."""
+    info = classify_key(uri)
+    if info.in_layout and info.account and info.day:
+        return (info.account, info.day)
+    return None
 
 
 def same_partition(uri: str, other: str) -> bool:

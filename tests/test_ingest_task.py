@@ -152,3 +152,41 @@ def test_other_staging_faults_still_quarantine_the_object(
     assert outcome.rows == 0
     assert outcome.error is not None
     assert outcome.error.startswith("cannot read: [Errno 2] No such file or directory")
+
+
+def _layout_object(root: Path, day: int, name: str, times: list[str]) -> TaskObject:
+    """An object in CloudTrail's key layout, delivered in the folder of `day`, holding one
+    record at each of `times`."""
+    path = root / "AWSLogs/111122223333/CloudTrail/us-east-1/2026/07" / f"{day:02d}" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    records = [
+        {"eventID": f"{name}-{i}", "eventTime": t, "recipientAccountId": "111122223333"}
+        for i, t in enumerate(times)
+    ]
+    path.write_text(json.dumps({"Records": records}))
+    return TaskObject(str(path), None, str(path), None)
+
+
+def test_a_day_waits_for_its_events_delivered_the_next_day(tmp_path: Path) -> None:
+    """The first objects of a day's folder hold the previous day's last events (delivered after
+    midnight): the previous day is staged after them, so it is one file, not a file of a few
+    rows beside it."""
+    day1 = [f"2026-07-01T{h:02d}:00:00Z" for h in range(10, 22)] * 10  # 120 rows
+    late = ["2026-07-01T23:58:00Z", "2026-07-01T23:59:30Z"]
+    day2 = [f"2026-07-02T{h:02d}:00:00Z" for h in range(1, 13)] * 10
+    objects = (
+        _layout_object(tmp_path, 1, "a.json", day1[:60]),
+        _layout_object(tmp_path, 1, "a2.json", day1[60:]),
+        _layout_object(tmp_path, 2, "b.json", late + day2[:58]),
+        _layout_object(tmp_path, 2, "c.json", day2[58:]),
+        _layout_object(tmp_path, 3, "d.json", ["2026-07-03T08:00:00Z"]),
+    )
+    result = run_task(_task(tmp_path, objects, flush_rows=100, task_id=3))
+    staged = [(s.relative.split("/")[1], s.rows) for s in result.staged]
+    assert staged == [
+        ("event_date=2026-07-01", 122),
+        ("event_date=2026-07-02", 120),
+        ("event_date=2026-07-03", 1),
+    ]
+    first = pq.read_table(result.staged[0].path)
+    assert first["event_id"].to_pylist()[-2:] == ["b.json-0", "b.json-1"]

@@ -61,25 +61,45 @@ def _partition_runs(batch: pa.RecordBatch) -> list[tuple[tuple[str, date], pa.Re
     return pieces
 
 
-def stage_table(
-    table: pa.Table, staging_dir: Path, name: str, *, row_group_rows: int
-) -> list[StagedFile]:
-    """Write one file per (recipient_account_id, event_date) of `table` into staging_dir."""
-    if table.num_rows == 0:
-        return []
-    # Each file's rows are those of its partition in a stable sort by event_time: rows with
-    # equal times keep their order of arrival. The table's chunks are the parser's tables, one
-    # per object, each already sorted by event_time (fastpath); a partition's pieces then only
-    # need concatenating when each starts no earlier than the previous one ends — the usual
-    # case, since an object spans a few minutes and objects arrive in uri (hence time) order.
-    # Otherwise the partition is sorted whole, which gives the same rows in the same order.
-    by_partition: dict[tuple[str, date], list[pa.RecordBatch]] = {}
+Partition = tuple[str, date]  # (recipient_account_id, event_date)
+
+
+def partition_pieces(table: pa.Table) -> dict[Partition, list[pa.RecordBatch]]:
+    """The table's rows by partition, each partition's as pieces in order of arrival (slices of
+    the table's chunks, each chunk sorted by event_time: no copy in the usual case)."""
+    by_partition: dict[Partition, list[pa.RecordBatch]] = {}
     for batch in table.select(
         [*FILE_SCHEMA.names, "recipient_account_id", "event_date"]
     ).to_batches():
         if batch.num_rows:
             for key, piece in _partition_runs(batch):
                 by_partition.setdefault(key, []).append(piece)
+    return by_partition
+
+
+def stage_table(
+    table: pa.Table, staging_dir: Path, name: str, *, row_group_rows: int
+) -> list[StagedFile]:
+    """Write one file per (recipient_account_id, event_date) of `table` into staging_dir."""
+    if table.num_rows == 0:
+        return []
+    return stage_pieces(partition_pieces(table), staging_dir, name, row_group_rows=row_group_rows)
+
+
+def stage_pieces(
+    by_partition: dict[Partition, list[pa.RecordBatch]],
+    staging_dir: Path,
+    name: str,
+    *,
+    row_group_rows: int,
+) -> list[StagedFile]:
+    """Write one file per partition of `by_partition` (partition_pieces) into staging_dir."""
+    # Each file's rows are those of its partition in a stable sort by event_time: rows with
+    # equal times keep their order of arrival. The pieces come from the parser's tables, one
+    # per object, each already sorted by event_time (fastpath); a partition's pieces then only
+    # need concatenating when each starts no earlier than the previous one ends — the usual
+    # case, since an object spans a few minutes and objects arrive in uri (hence time) order.
+    # Otherwise the partition is sorted whole, which gives the same rows in the same order.
     staged = []
     for (account, day), pieces in sorted(by_partition.items()):
         part = pa.Table.from_batches(pieces).select(FILE_SCHEMA.names)
