@@ -122,8 +122,10 @@ class AttributionSettings:
     # order (the sort spills) and handed to pyarrow, whose writers and footer merges need
     # memory of their own at the same time. Measured at 10M events: the peak RSS of
     # `agenttrail attribute` fell from 1,085 MB (700MB for this step too) to 940 MB, at the
-    # same time. Not a rule either.
-    verdicts_duckdb_memory_limit: str = "400MB"
+    # same time. Since the chain and by-name rules joined more tables per event, 400MB made
+    # those joins spill: at 10M events the step took 21 s instead of 12 (500MB: 12 s, the
+    # rebuild process's peak 893 MB; 600MB: 11 s at 967 MB). Not a rule either.
+    verdicts_duckdb_memory_limit: str = "500MB"
 
     def rules_version(self) -> str:
         """Short hash of the rule configuration, stamped on every verdict."""
