@@ -690,7 +690,18 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "duckdb": duckdb.__version__,
         "platform": platform.platform(),
+        "column_builder": _column_builder(),
     }
+
+
+def _column_builder() -> str:
+    """Which column builder agenttrail's parse processes use here (pipeline/parse/gather.py):
+    the compiled one, built at install where a C compiler is, or its Python twin."""
+    try:
+        from pipeline.parse import gather
+    except ImportError:
+        return "unknown (agenttrail not importable)"
+    return "compiled" if gather.compiled is not None else "Python twin"
 
 
 def _ratio(ours: Row | None, duck: Row | None, metric: str) -> float | None:
@@ -747,7 +758,7 @@ def markdown(rows: list[Row], data: Dataset, info: dict[str, Any]) -> str:
     )
     lines.append(
         f"Machine: {info['cores']} cores ({info['cpu']}), Python {info['python']}, "
-        f"DuckDB {info['duckdb']}"
+        f"DuckDB {info['duckdb']}; agenttrail's column builder: {info['column_builder']}"
     )
     return "\n".join(lines)
 
