@@ -1,5 +1,6 @@
-"""Staging: one file per (recipient_account_id, event_date), its rows in a stable sort by
-event_time, whatever order the parser's tables arrive in and however they overlap in time."""
+"""Staging: one file per (recipient_account_id, event_date). A file of several row groups has
+its rows in a stable sort by event_time, whatever order the parser's tables arrive in and
+however they overlap in time; a file of one row group keeps the order of arrival."""
 
 from __future__ import annotations
 
@@ -30,8 +31,10 @@ def _object(rows: list[tuple[str, str, int]]) -> pa.Table:
     )
 
 
-def _files(tables: list[pa.Table], tmp_path: Path) -> list[tuple[str, list[str]]]:
-    staged = stage_table(pa.concat_tables(tables), tmp_path, "t", row_group_rows=100)
+def _files(
+    tables: list[pa.Table], tmp_path: Path, row_group_rows: int = 2
+) -> list[tuple[str, list[str]]]:
+    staged = stage_table(pa.concat_tables(tables), tmp_path, "t", row_group_rows=row_group_rows)
     out = []
     for s in staged:
         ids = pq.read_table(s.path)["event_id"].to_pylist()
@@ -62,6 +65,22 @@ def test_overlapping_objects_are_sorted_stably(tmp_path: Path) -> None:
             ["a1", "b2", "a3", "b3", "a5"],
         )
     ]
+
+
+def test_a_file_of_one_row_group_keeps_the_order_of_arrival(tmp_path: Path) -> None:
+    # Its event_time statistics cover it whole whatever its order: no copy to sort it.
+    first = _object([("a1", "1", 1), ("a3", "1", 3), ("a5", "1", 5)])
+    second = _object([("b2", "1", 2), ("b3", "1", 3)])
+    assert _files([first, second], tmp_path, row_group_rows=5) == [
+        (
+            "recipient_account_id=1/event_date=2026-07-01/part-t.parquet",
+            ["a1", "a3", "a5", "b2", "b3"],
+        )
+    ]
+    row_groups = pq.ParquetFile(
+        tmp_path / "recipient_account_id=1/event_date=2026-07-01/part-t.parquet"
+    ).metadata.num_row_groups
+    assert row_groups == 1
 
 
 def test_unsorted_rows_of_several_partitions(tmp_path: Path) -> None:
