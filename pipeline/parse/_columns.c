@@ -278,8 +278,73 @@ done:
     return result;
 }
 
+/* Whether text may hold a sessionToken key (records.py redacts its value): the key in any
+   letter case, or a backslash-u escape (a key may be spelt with one). The same test as
+   `b"sessiontoken" in text.lower() or b"\\u" in text`, in one pass. ASCII letters differ from
+   their capitals in bit 0x20 only, and no other byte becomes a letter with it set:
+   (c | 0x20) == 's' holds for 's' and 'S' alone, the two bytes.lower() maps to 's'. */
+static int may_hold_token(const unsigned char *p, Py_ssize_t n) {
+    static const unsigned char key[] = "sessiontoken";
+    enum { KEY = 12 };
+    /* Horspool's search, in any letter case: how far the window may move on seeing byte b as
+       its last, the same for both cases of a letter. Mostly a step of 12 bytes at a time. */
+    static unsigned char shift[256];
+    static int ready = 0;
+    if (!ready) {
+        for (int b = 0; b < 256; b++) shift[b] = KEY;
+        for (int j = 0; j < KEY - 1; j++) {
+            shift[key[j]] = (unsigned char)(KEY - 1 - j);
+            shift[key[j] ^ 0x20] = (unsigned char)(KEY - 1 - j);
+        }
+        ready = 1;
+    }
+    for (Py_ssize_t i = 0; i + KEY <= n; i += shift[p[i + KEY - 1]]) {
+        Py_ssize_t j = KEY - 1;
+        while (j >= 0 && (p[i + j] | 0x20) == key[j]) j--;
+        if (j < 0) return 1;
+    }
+    /* A backslash-u escape: backslashes are rare, and memchr finds them fast. */
+    const unsigned char *at = p, *end = p + n;
+    while ((at = memchr(at, '\\', (size_t)(end - at))) != NULL) {
+        if (at + 1 < end && at[1] == 'u') return 1;
+        at++;
+    }
+    return 0;
+}
+
+/* token_candidates(values) -> the indices of the values (bytes-like, or None: skipped) that
+   may hold a sessionToken key. */
+static PyObject *token_candidates(PyObject *Py_UNUSED(module), PyObject *values) {
+    if (!PyList_Check(values)) {
+        PyErr_SetString(PyExc_TypeError, "token_candidates takes a list");
+        return NULL;
+    }
+    PyObject *items = PyList_AsTuple(values);
+    if (items == NULL) return NULL;
+    PyObject *found = PyList_New(0);
+    for (Py_ssize_t i = 0; found != NULL && i < PyTuple_GET_SIZE(items); i++) {
+        PyObject *value = PyTuple_GET_ITEM(items, i);
+        if (value == Py_None) continue;
+        Py_buffer view;
+        if (PyObject_GetBuffer(value, &view, PyBUF_SIMPLE) < 0) {
+            Py_CLEAR(found);
+            break;
+        }
+        int hit = may_hold_token((const unsigned char *)view.buf, view.len);
+        PyBuffer_Release(&view);
+        if (!hit) continue;
+        PyObject *index = PyLong_FromSsize_t(i);
+        if (index == NULL || PyList_Append(found, index) < 0) Py_CLEAR(found);
+        Py_XDECREF(index);
+    }
+    Py_DECREF(items);
+    return found;
+}
+
 static PyMethodDef methods[] = {
     {"gather", gather, METH_VARARGS, "gather(objs, paths, kinds): one column per path."},
+    {"token_candidates", token_candidates, METH_O,
+     "token_candidates(values): indices of the values that may hold a sessionToken key."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -17,6 +17,9 @@ null. Kinds, one letter per path:
 - `o`: any value -> the list of values, for the caller to convert.
 A value of another kind raises TypeError (ArrowTypeError in the Python twin); the fast path
 then leaves the document to the record-by-record path, which says what is wrong.
+
+`token_candidates` is the fast path's other per-event pass in C: which JSON texts may hold a
+sessionToken, for records.redact_session_tokens to redact.
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ except ImportError:  # built without a C compiler: the Python twin does the same
     compiled = None
 
 _NULL_JSON = pa.scalar(b"null", pa.binary())
+_TOKEN = b"sessiontoken"  # in the lowered text: the key in any letter case
+_ESCAPE = b"\\u"
 _NULL_TEXT = msgspec.Raw(b"null")
 
 
@@ -52,6 +57,20 @@ def gather(objs: list[Any], paths: Sequence[tuple[str, ...]], kinds: str) -> lis
         return _python_gather(objs, paths, kinds)
     built = compiled.gather(objs, tuple(paths), kinds)
     return [_as_array(len(objs), kind, parts) for kind, parts in zip(kinds, built, strict=True)]
+
+
+def token_candidates(values: list[Any]) -> list[int]:
+    """The indices of `values` (bytes-like JSON texts, or None) that may hold a sessionToken
+    key: the key in any letter case, or a backslash-u escape (a key may be spelt with one).
+    redact_session_tokens then finds and redacts the keys themselves."""
+    if compiled is not None:
+        found: list[int] = compiled.token_candidates(values)
+        return found
+    return [i for i, v in enumerate(values) if v is not None and _may_hold_token(bytes(v))]
+
+
+def _may_hold_token(text: bytes) -> bool:
+    return _TOKEN in text.lower() or _ESCAPE in text
 
 
 def _as_array(n: int, kind: str, parts: Any) -> Any:

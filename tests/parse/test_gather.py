@@ -135,3 +135,65 @@ def test_the_compiled_builder_is_built_where_a_compiler_is() -> None:
         pytest.skip("no C compiler or no Python headers here: the Python twin is used")
     assert COMPILED is not None
     assert Path(COMPILED.__file__ or "").suffix == ".so"
+
+
+# Texts around the marks token_candidates looks for: the key in other letter cases, cut short
+# at the end, a backslash-u escape, near misses.
+TOKEN_TEXTS: list[bytes | None] = [
+    b'{"credentials":{"sessionToken":"x"}}',
+    b'{"SESSIONTOKEN":1}',
+    b"sEsSiOnToKeN",
+    b"sessiontoke",  # one letter short
+    b"xsessiontokenx",
+    b'{"session\\u0054oken":"x"}',
+    b"\\u",
+    b"\\",
+    b"u\\",
+    b"\\\\u0041",  # an escaped backslash, then "u": a candidate as for `in`
+    b"session token",
+    b"",
+    None,
+    b"s",
+    b"\xc3\xa9sessiontoken",
+    b"\xd3essiontoken",  # 0xD3 | 0x20 is not "s"
+    b"sessiontokeN",
+    b'{"a":"b"}',
+]
+
+
+def _twin_candidates(values: list[Any]) -> list[int]:
+    return [i for i, v in enumerate(values) if v is not None and gather_module._may_hold_token(v)]
+
+
+def test_token_candidates_of_the_python_twin() -> None:
+    assert _twin_candidates(TOKEN_TEXTS) == [0, 1, 2, 4, 5, 6, 9, 14, 16]
+
+
+@needs_compiled
+def test_compiled_token_candidates_equal_the_twin() -> None:
+    assert COMPILED is not None
+    raws = [None if t is None else msgspec.Raw(t) for t in TOKEN_TEXTS]
+    assert COMPILED.token_candidates(raws) == _twin_candidates(TOKEN_TEXTS)
+    assert COMPILED.token_candidates(list(TOKEN_TEXTS)) == _twin_candidates(TOKEN_TEXTS)
+    # Random texts over the key's letters in both cases, backslashes and "u".
+    rng = random.Random(7)
+    alphabet = b'sSeEiIoOnNtTkKu\\" x'
+    texts: list[bytes | None] = []
+    for _ in range(3000):
+        texts.append(bytes(rng.choice(alphabet) for _ in range(rng.randrange(0, 40))))
+        if rng.random() < 0.3:  # a key in random case somewhere
+            key = bytes(c ^ 0x20 if rng.random() < 0.5 else c for c in b"sessiontoken")
+            cut = rng.randrange(8, 13)
+            texts[-1] = texts[-1] + key[:cut] + b"x" * rng.randrange(0, 2)
+    found = COMPILED.token_candidates(texts)
+    assert found == _twin_candidates(texts)
+    assert 300 < len(found) < 3000
+
+
+@needs_compiled
+def test_compiled_token_candidates_refuse_what_is_not_text() -> None:
+    assert COMPILED is not None
+    with pytest.raises(TypeError):
+        COMPILED.token_candidates([b"x", 5])
+    with pytest.raises(TypeError):
+        COMPILED.token_candidates((b"x",))  # type: ignore[arg-type]
