@@ -25,6 +25,7 @@ import typer
 
 from pipeline.config import Settings, load_settings
 from pipeline.errors import AgenttrailError, AttributionPendingError, ExitCode, UsageError
+from pipeline.interrupts import raise_now_or_later
 
 app = typer.Typer(
     name="agenttrail",
@@ -543,9 +544,8 @@ _SIGNALLED: list[int] = []
 
 def _on_signal(signum: int, frame: object) -> None:
     _SIGNALLED.append(signum)
-    if signum == signal.SIGINT:
-        raise KeyboardInterrupt
-    raise _Terminated
+    # Not in the middle of starting a parse process (pipeline/interrupts.py).
+    raise_now_or_later(KeyboardInterrupt() if signum == signal.SIGINT else _Terminated())
 
 
 # Seconds a command has to unwind after SIGTERM or Ctrl-C before it is ended on the spot.

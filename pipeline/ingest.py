@@ -54,6 +54,7 @@ from pipeline.ingest_task import (
     run_task,
     same_partition,
 )
+from pipeline.interrupts import uninterrupted
 from pipeline.parse.formats import decompress
 from pipeline.parse_processes import CONTEXT, start_parse_server, stop_parse_server
 from pipeline.source import Fetched, Filters, Source, SourceObject
@@ -457,7 +458,10 @@ class _Job:
                     regions=self.filters.regions,
                 )
                 task_id += 1
-                running[pool.submit(run_task, task)] = [o for _, o in objects]
+                # A submit may start a parse process: a signal waits until it has started.
+                with uninterrupted():
+                    future = pool.submit(run_task, task)
+                running[future] = [o for _, o in objects]
                 while len(running) + len(self.finished) >= 2 * workers:
                     self._collect(running, con)
             while running:

@@ -15,6 +15,8 @@ from __future__ import annotations
 import multiprocessing
 from multiprocessing import forkserver
 
+from pipeline.interrupts import uninterrupted
+
 CONTEXT = "forkserver"
 PRELOAD = ["__main__", "pipeline.ingest_task"]
 
@@ -23,7 +25,9 @@ def start_parse_server() -> None:
     """Start the fork server (if it is not running) with the parse modules preloaded; it goes
     on importing them in its own process while the caller carries on."""
     multiprocessing.get_context(CONTEXT).set_forkserver_preload(PRELOAD)
-    forkserver.ensure_running()
+    # A signal must not cut the server's start in half (pipeline/interrupts.py).
+    with uninterrupted():
+        forkserver.ensure_running()
 
 
 def stop_parse_server() -> None:

@@ -54,19 +54,26 @@ EVENTS_PARQUET = ParquetOptions(
 )
 
 
+# The buffer a Parquet file is written through: the writer's many small writes (each page's
+# header and data, each column's dictionary) were each a write() and an lseek(), ~5% of the
+# cost of a staged file.
+WRITE_BUFFER_BYTES = 1 << 20
+
+
 def write_parquet(
     table: pa.Table, where: Path, *, row_group_rows: int, options: ParquetOptions
 ) -> None:
     """Write `table` to `where` as zstd Parquet (not atomic: see write_parquet_atomic)."""
-    pq.write_table(
-        table,
-        where,
-        compression="zstd",
-        compression_level=options.compression_level,
-        use_dictionary=True if options.dictionary is None else list(options.dictionary),
-        write_statistics=True if options.statistics is None else list(options.statistics),
-        row_group_size=row_group_rows,
-    )
+    with pa.output_stream(str(where), buffer_size=WRITE_BUFFER_BYTES) as sink:
+        pq.write_table(
+            table,
+            sink,
+            compression="zstd",
+            compression_level=options.compression_level,
+            use_dictionary=True if options.dictionary is None else list(options.dictionary),
+            write_statistics=True if options.statistics is None else list(options.statistics),
+            row_group_size=row_group_rows,
+        )
 
 
 def write_parquet_atomic(
