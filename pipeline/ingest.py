@@ -309,12 +309,11 @@ class _Job:
                     partial.unlink(missing_ok=True)
             self.staging.mkdir(parents=True)
             try:
-                with self._parse_processes() as pool, duckdb.connect() as con:
+                with self._parse_processes() as pool:
                     todo = self._plan()
                     self.objects_total = len(todo)
-                    self._configure_commit(con)
-                    self._process(todo, con, pool)
-                    self._commit(con)
+                    self._process(todo, pool)
+                    self._commit()
                 self._release_memory()
                 pending = self._attribute()
             finally:
@@ -408,7 +407,6 @@ class _Job:
     def _process(
         self,
         todo: list[tuple[Source, SourceObject]],
-        con: duckdb.DuckDBPyConnection,
         pool: ProcessPoolExecutor,
     ) -> None:
         events: list[tuple[Source, SourceObject]] = []
@@ -463,9 +461,9 @@ class _Job:
                     future = pool.submit(run_task, task)
                 running[future] = [o for _, o in objects]
                 while len(running) + len(self.finished) >= 2 * workers:
-                    self._collect(running, con)
+                    self._collect(running)
             while running:
-                self._collect(running, con)
+                self._collect(running)
 
     def _fetch_all(
         self, group: list[tuple[Source, SourceObject]], fetchers: ThreadPoolExecutor
@@ -527,9 +525,7 @@ class _Job:
         self.summary.digests_recorded += 1
         self._tick()
 
-    def _collect(
-        self, running: dict[Future[TaskResult], list[SourceObject]], con: duckdb.DuckDBPyConnection
-    ) -> None:
+    def _collect(self, running: dict[Future[TaskResult], list[SourceObject]]) -> None:
         done, _ = wait(list(running), return_when=FIRST_COMPLETED)
         for future in done:
             objects = running.pop(future)
@@ -544,7 +540,7 @@ class _Job:
             self.batch.staged.extend(result.staged)
             self.batch.staged_rows += sum(s.rows for s in result.staged)
             if self.batch.staged_rows >= self.cfg.commit_rows:
-                self._commit(con)
+                self._commit()
         if self.progress:
             self.progress(
                 Progress(
@@ -584,7 +580,7 @@ class _Job:
         con.execute("SET temp_directory = $t", {"t": str(self.layout.spill)})
         con.execute("SET preserve_insertion_order = false")
 
-    def _commit(self, con: duckdb.DuckDBPyConnection) -> None:
+    def _commit(self) -> None:
         batch, self.batch = self.batch, _Batch()
         if batch.staged:
             mark_stale(self.layout)
