@@ -44,7 +44,6 @@ from pipeline.warehouse.connect import (
     HIVE_TYPES,
     connect,
     connect_detached,
-    define_views,
     sql_literal,
 )
 from pipeline.warehouse.files import ZSTD_LEVEL
@@ -211,7 +210,7 @@ def _write_classified(
     cfg: AttributionSettings,
     appends: _Appends,
     scans: _FooterScans,
-) -> Counter[str]:
+) -> tuple[Counter[str], pa.Schema]:
     """Materialise events_classified: per partition folder of events/, one file under `out`
     (named after the folder's first events file) holding the folder's events files' rows in
     order, their columns followed by the verdict columns.
@@ -228,11 +227,12 @@ def _write_classified(
 
     The appends are left running in the pool (appends.wait() waits for them): DuckDB is free
     again, and the caller gives it other work meanwhile. Returns the event count per
-    actor_kind.
+    actor_kind, and the Arrow schema of what SQL computes per event (_write_schema).
     """
     by_actor: Counter[str] = Counter()
     if not files:
-        return by_actor
+        computed = con.sql(f"SELECT * FROM ({_verdicts_query()}) LIMIT 0").to_arrow_table()
+        return by_actor, computed.schema
     shapes = _file_shapes(con, files)
     rule_columns = _RuleColumns(con)
     # The ORDER BY is what aligns the rows; order preservation keeps it through the stream.
@@ -258,7 +258,7 @@ def _write_classified(
             "classification returned more verdicts than events",
             hint="a classification join matched an event more than once; this is a bug",
         )
-    return by_actor
+    return by_actor, reader.schema
 
 
 @dataclass(frozen=True)
@@ -552,16 +552,20 @@ def _text(con: duckdb.DuckDBPyConnection, sql: str) -> str:
     return str(rows[0][0])
 
 
-def _write_schema(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+def _write_derived(table: pa.Table, folder: Path, name: str) -> None:
+    pq.write_table(table, folder / f"{name}.parquet", compression="zstd")
+
+
+def _write_schema(con: duckdb.DuckDBPyConnection, computed: pa.Schema, path: Path) -> None:
     """events_classified of an empty warehouse: the event columns, then the verdict columns
-    with the types the per-partition files give them."""
+    with the types the per-partition files give them (`computed`: what SQL gives per event,
+    as _write_classified read it)."""
     # From the pinned files (their footers are cached), not the events view's glob.
     events = (
         con.sql("SELECT * EXCLUDE (file_index, file_row_number) FROM attribution_events LIMIT 0")
         .to_arrow_table()
         .schema
     )
-    computed = con.sql(f"SELECT * FROM ({_verdicts_query()}) LIMIT 0").to_arrow_table().schema
     verdicts = [
         computed.field(name) if name in computed.names else pa.field(name, pa.string())
         for name in VERDICT_COLUMNS
@@ -627,13 +631,18 @@ def rebuild_attribution(
         appends = _Appends(pool, workers, out / "_verdicts")
         try:
             _run_attribution_sql(con)
-            by_actor = _write_classified(
+            by_actor, computed = _write_classified(
                 con, files, layout, out, cfg=cfg, appends=appends, scans=scans
             )
-            # DuckDB writes the small tables while the pool appends the last verdicts.
-            for table in DERIVED_TABLES:
-                con.table(table).write_parquet(str(folder / f"{table}.parquet"), compression="zstd")
-            _write_schema(con, folder / "events_classified_schema.parquet")
+            # The small tables, handed over by DuckDB and written by the pool beside the last
+            # appends (DuckDB's own writer took twice as long, on this thread).
+            written = [
+                pool.submit(_write_derived, con.table(table).to_arrow_table(), folder, table)
+                for table in DERIVED_TABLES
+            ]
+            _write_schema(con, computed, folder / "events_classified_schema.parquet")
+            for future in written:
+                future.result()
             appends.wait()
         finally:
             scans.cancel()
@@ -674,8 +683,9 @@ def refresh_attribution(layout: Layout, cfg: AttributionSettings) -> Attribution
     started = time.monotonic()
     with connect_detached(layout, memory_limit=cfg.duckdb_memory_limit) as con:
         summary = rebuild_attribution(con, layout, cfg)
-    with connect(layout, read_only=False) as con:
-        define_views(con, layout)
+    # Opened for writing, the database re-points its views at the new generation (connect).
+    with connect(layout, read_only=False):
+        pass
     mark_current(layout, summary.rules_version)
     _remove_other_generations(layout, summary.generation)
     return replace(summary, seconds=time.monotonic() - started)

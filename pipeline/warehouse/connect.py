@@ -126,8 +126,16 @@ def _parquet_view(
     )
 
 
-def define_views(con: duckdb.DuckDBPyConnection, layout: Layout | WarehouseFiles) -> None:
-    """(Re)create every view: the file-backed base views, then queries/views/*.sql in order."""
+def define_views(
+    con: duckdb.DuckDBPyConnection,
+    layout: Layout | WarehouseFiles,
+    *,
+    attribution: bool = True,
+) -> None:
+    """(Re)create every view: the file-backed base views, then queries/views/*.sql in order.
+    Without `attribution`, not the views over the published attribution (its derived tables,
+    events_classified and the views numbered 50 and above), which the rebuild that replaces
+    them does not read: binding them reads every classified file's footer."""
     files = LocalFiles(layout) if isinstance(layout, Layout) else layout
     where = files.layout
     con.execute(
@@ -155,7 +163,7 @@ def define_views(con: duckdb.DuckDBPyConnection, layout: Layout | WarehouseFiles
     ]
     for view, folder, glob, schema, hive in base:
         _parquet_view(con, files, view, folder, glob, schema=schema, hive=hive)
-    generation = _current_generation(files)
+    generation = _current_generation(files) if attribution else None
     if generation is not None:
         _derived_views(con, files, generation)
     for path in sorted((queries_dir() / "views").glob("*.sql")):
@@ -365,16 +373,16 @@ def connect(
 def connect_detached(
     layout: Layout, *, memory_limit: str | None = None
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """An in-memory connection with the warehouse's views, for long work (the attribution
-    rebuild) that must not keep the database file from other processes: readers wait for a
-    writer of the file, and the rebuild takes tens of seconds at 10M events. Spills go to the
-    warehouse's spill folder."""
+    """An in-memory connection with the warehouse's views but those over the published
+    attribution, for the attribution rebuild: long work that must not keep the database file
+    from other processes (readers wait for a writer of the file, and the rebuild takes tens of
+    seconds at 10M events). Spills go to the warehouse's spill folder."""
     con = duckdb.connect()
     try:
         _configure(con, memory_limit)
         layout.spill.mkdir(parents=True, exist_ok=True)
         con.execute("SET temp_directory = $t", {"t": str(layout.spill)})
-        define_views(con, layout)
+        define_views(con, layout, attribution=False)
         yield con
     finally:
         con.close()
