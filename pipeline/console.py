@@ -12,10 +12,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
-
 if TYPE_CHECKING:
     from pipeline.ingest import IngestSummary
     from pipeline.ingest import Progress as IngestProgress
@@ -34,6 +30,11 @@ def progress_printer(enabled: bool = True) -> Iterator[Callable[[IngestProgress]
         yield None
         return
     if sys.stderr.isatty():
+        # rich is imported where it draws: a scheduler's ingest (no terminal, --json) starts
+        # parsing ~50 ms sooner without it.
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
         bar = Progress(
             TextColumn("[bold]ingest"),
             BarColumn(),
@@ -78,6 +79,9 @@ def progress_printer(enabled: bool = True) -> Iterator[Callable[[IngestProgress]
 
 
 def summary_text(summary: IngestSummary) -> str:
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table(title=f"ingest {summary.run_id}", show_header=False, box=None)
     table.add_column("what")
     table.add_column("count", justify="right")
