@@ -613,7 +613,8 @@ def rebuild_attribution(
     files = sorted(layout.events.glob(EVENTS_GLOB))
     # The temp tables need no row order; without it DuckDB builds them in parallel.
     con.execute("SET preserve_insertion_order = false")
-    # Several statements scan the same events files: their footers are read once.
+    # Several statements scan the same events files: their footers are read once (also set by
+    # connect_detached, before it binds the views).
     con.execute("SET parquet_metadata_cache = true")
     _settings_tables(con, cfg)
     _ensure_iam_views(con)

@@ -382,6 +382,9 @@ def connect_detached(
         _configure(con, memory_limit)
         layout.spill.mkdir(parents=True, exist_ok=True)
         con.execute("SET temp_directory = $t", {"t": str(layout.spill)})
+        # The rebuild reads the events files' footers several times (binding the views, the
+        # schema check, each statement's scan): once from disk, then from memory.
+        con.execute("SET parquet_metadata_cache = true")
         define_views(con, layout, attribution=False)
         yield con
     finally:
