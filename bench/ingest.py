@@ -830,7 +830,7 @@ def markdown(
         + ", ".join(f"{r.name.split(' (')[0]} {r.measured.cpu_seconds:.1f}" for r in rows)
     )
     loads = [r.measured.load_average for r in rows]
-    # An ingest keeps its two parse processes and its parent busy (up to cores + 1 runnable
+    # An ingest keeps its parse processes (one per core) and its parent busy (cores + 1 runnable
     # processes): a load above that came from something else too.
     busy = max(loads, default=0.0) > (info["cores"] or 1) + 1
     lines.append(
