@@ -102,3 +102,16 @@ def test_unsorted_rows_of_several_partitions(tmp_path: Path) -> None:
         ("recipient_account_id=2/event_date=2026-07-01/part-t.parquet", ["x"]),
         ("recipient_account_id=2/event_date=2026-07-02/part-t.parquet", ["x-late"]),
     ]
+
+
+def test_an_object_across_midnight_is_split_by_day(tmp_path: Path) -> None:
+    # One account, in time order (the parser's usual table), over two days.
+    crossing = _object([("a", "1", 60 * 24 - 2), ("b", "1", 60 * 24 - 1), ("c", "1", 60 * 24 + 1)])
+    same_day = _object([("d", "1", 5), ("e", "1", 6)])
+    assert _files([crossing], tmp_path / "crossing") == [
+        ("recipient_account_id=1/event_date=2026-07-01/part-t.parquet", ["a", "b"]),
+        ("recipient_account_id=1/event_date=2026-07-02/part-t.parquet", ["c"]),
+    ]
+    assert _files([same_day], tmp_path / "same") == [
+        ("recipient_account_id=1/event_date=2026-07-01/part-t.parquet", ["d", "e"]),
+    ]
