@@ -16,7 +16,7 @@ import msgspec
 import pyarrow as pa
 
 from pipeline.errors import ParseError
-from pipeline.parse.fastpath import fast_table, sort_by_time
+from pipeline.parse.fastpath import fast_table
 from pipeline.parse.formats import (
     GZIP_ERRORS,
     Format,
@@ -62,8 +62,8 @@ class ObjectParser:
     _check_utf8: bool = field(default=True, init=False, repr=False)
 
     def tables(self, source: bytes | Path) -> Iterator[pa.Table]:
-        """Arrow tables (staged schema) of the object's valid records, each sorted by
-        event_time (stable: equal times keep the records' order)."""
+        """Arrow tables (staged schema) of the object's valid records, in their order in the
+        object (staging sorts by event_time where it pays: warehouse/stage.py)."""
         if isinstance(source, Path) and source.stat().st_size > self.stream_threshold_bytes // 8:
             yield from self._stream(source)
             return
@@ -94,7 +94,7 @@ class ObjectParser:
         for item in items:
             self._add(builder, item)
         if builder.rows:
-            yield sort_by_time(builder.to_table())
+            yield builder.to_table()
 
     def _stream(self, path: Path) -> Iterator[pa.Table]:
         # Two passes: every row carries the object's hash, so hash first (gunzip with ISA-L runs
@@ -117,10 +117,10 @@ class ObjectParser:
             for item in items:
                 self._add(builder, item)
                 if builder.rows >= self.chunk_rows:
-                    yield sort_by_time(builder.to_table())
+                    yield builder.to_table()
                     builder = self._builder()
             if builder.rows:
-                yield sort_by_time(builder.to_table())
+                yield builder.to_table()
         if self.format == "records" and self.records == 0:
             # ijson yields nothing for "Records": [], for a document without a Records list and
             # for one record on its own; tell them apart as the in-memory path does (rare: a
@@ -136,7 +136,7 @@ class ObjectParser:
                     for item in iter_single(stream):
                         self._add(builder, item)
                     if builder.rows:
-                        yield sort_by_time(builder.to_table())
+                        yield builder.to_table()
 
     def _builder(self) -> RowBuilder:
         return RowBuilder(

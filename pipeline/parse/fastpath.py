@@ -234,17 +234,11 @@ def _build(
     if times.null_count:
         raise _NotClean
     event_time = times.cast(TIMESTAMP)  # ArrowInvalid -> slow path
-    # Rows leave the parser sorted by event_time (see sort_by_time), so that staging can write
-    # an object's rows without reordering them. Reordering the decoded records here, before
-    # any column exists, costs a list copy instead of a gather of every built column.
+    # Rows leave the parser in the object's record order (staging sorts a partition by time
+    # where that pays off: stage.py).
     positions: pa.Array = (
         _RECORD_INDEXES.slice(0, n) if n <= len(_RECORD_INDEXES) else pa.array(range(n), pa.int32())
     )
-    if not is_time_sorted(event_time):
-        order = pc.sort_indices(event_time)  # stable: equal times keep the record order
-        records = [records[i] for i in order.to_pylist()]
-        event_time = event_time.take(order)
-        positions = order.cast(pa.int32())
     arrays = _gathered(records, _RECORD_FIELDS)
     if arrays["event_id"].null_count:
         raise _NotClean
@@ -299,21 +293,6 @@ def _accounts(accounts: pa.Array, fallback_account: str | None) -> pa.Array:
     if not all(_PARTITION_VALUE.match(a) for a in pc.unique(accounts).to_pylist()):
         raise _NotClean  # a folder name that could leave events/: quarantined record by record
     return accounts
-
-
-def is_time_sorted(times: pa.Array | pa.ChunkedArray) -> bool:
-    """Whether event_time never decreases from one row to the next."""
-    if len(times) < 2:
-        return True
-    return bool(pc.all(pc.greater_equal(times[1:], times[:-1])).as_py())
-
-
-def sort_by_time(table: pa.Table) -> pa.Table:
-    """The table's rows in a stable sort by event_time: the order in which the parser hands
-    rows on, whichever path built them."""
-    if is_time_sorted(table["event_time"]):
-        return table
-    return table.take(pc.sort_indices(table, sort_keys=[("event_time", "ascending")]))
 
 
 def _creation_dates(texts: pa.Array) -> pa.Array:

@@ -14,7 +14,6 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.parse.fastpath import is_time_sorted
 from pipeline.parse.schema import FILE_SCHEMA
 from pipeline.warehouse.files import EVENTS_PARQUET, write_parquet_atomic
 
@@ -36,20 +35,19 @@ class StagedFile:
 
 
 def _partition_runs(batch: pa.RecordBatch) -> list[tuple[tuple[str, date], pa.RecordBatch]]:
-    """The batch as (partition, rows sorted by event_time) pieces, in partition order."""
+    """The batch as (partition, rows) pieces, in partition order; each piece's rows in the
+    batch's order."""
     accounts = batch.column("recipient_account_id")
-    bounds = pc.min_max(accounts)
-    if bounds["min"] == bounds["max"] and is_time_sorted(batch.column("event_time")):
-        # The common case: one object's rows (one account, sorted by the parser), whose dates
-        # are then in runs already: no copy at all. Most objects span a few minutes of one
-        # day: one piece, the batch itself (half the cost of finding the runs).
-        dates = batch.column("event_date")
-        first, last = dates[0], dates[len(dates) - 1]
-        if first == last:
-            return [((bounds["min"].as_py(), first.as_py()), batch)]
-        ordered = batch
-    else:
-        ordered = batch.take(pc.sort_indices(batch, sort_keys=_PARTITION_ORDER))
+    dates = batch.column("event_date")
+    account_bounds, date_bounds = pc.min_max(accounts), pc.min_max(dates)
+    if account_bounds["min"] == account_bounds["max"] and date_bounds["min"] == date_bounds["max"]:
+        # The common case: one object's rows, of one account and (over a few minutes) one day:
+        # one piece, the batch itself, no copy.
+        return [((account_bounds["min"].as_py(), date_bounds["min"].as_py()), batch)]
+    # An object across midnight, or rows of several accounts: a stable sort by partition keeps
+    # each partition's rows in the batch's order.
+    keys = [("recipient_account_id", "ascending"), ("event_date", "ascending")]
+    ordered = batch.take(pc.sort_indices(batch, sort_keys=keys))
     runs = pc.run_end_encode(
         pa.StructArray.from_arrays(
             [ordered.column("recipient_account_id"), ordered.column("event_date")],
@@ -71,7 +69,7 @@ Partition = tuple[str, date]  # (recipient_account_id, event_date)
 
 def partition_pieces(table: pa.Table) -> dict[Partition, list[pa.RecordBatch]]:
     """The table's rows by partition, each partition's as pieces in order of arrival (slices of
-    the table's chunks, each chunk sorted by event_time: no copy in the usual case)."""
+    the table's chunks: no copy in the usual case)."""
     by_partition: dict[Partition, list[pa.RecordBatch]] = {}
     columns = [*FILE_SCHEMA.names, "recipient_account_id", "event_date"]
     # The parser's tables have these columns in this order already (STAGED_SCHEMA).
@@ -84,12 +82,19 @@ def partition_pieces(table: pa.Table) -> dict[Partition, list[pa.RecordBatch]]:
 
 
 def _in_time_order(pieces: list[pa.RecordBatch]) -> bool:
-    """Whether each piece (itself sorted by event_time) starts no earlier than the previous
-    one ends."""
-    return all(
+    """Whether the pieces, one after the other, are in event_time order: each in order, and
+    each starting no earlier than the previous one ends."""
+    return all(_time_sorted(p.column("event_time")) for p in pieces) and all(
         pc.greater_equal(b.column("event_time")[0], a.column("event_time")[-1]).as_py()
         for a, b in itertools.pairwise(pieces)
     )
+
+
+def _time_sorted(times: pa.Array) -> bool:
+    """Whether event_time never decreases from one row to the next."""
+    if len(times) < 2:
+        return True
+    return bool(pc.all(pc.greater_equal(times[1:], times[:-1])).as_py())
 
 
 def stage_table(
@@ -109,14 +114,14 @@ def stage_pieces(
     row_group_rows: int,
 ) -> list[StagedFile]:
     """Write one file per partition of `by_partition` (partition_pieces) into staging_dir."""
-    # A file's rows are its partition's pieces in order of arrival; a file of more than one row
-    # group is sorted by event_time (stably: equal times keep their order of arrival), so that
-    # each row group's event_time statistics cover a short span and time filters skip the
-    # others. A file of one row group is read whole by any filter that reads it at all, so its
-    # order would buy nothing: sorting it copied every column, ~0.65 us per event, ~5% of a
-    # parse process's time on the bench's trail, whose objects of a day's three regions
-    # overlap in time. The pieces (one per object, each sorted by the parser) need no copy
-    # either where each starts no earlier than the previous one ends.
+    # A file's rows are its partition's pieces in order of arrival (objects in the order they
+    # were parsed, each one's records in their order); a file of more than one row group is
+    # sorted by event_time (stably: equal times keep their order of arrival), so that each row
+    # group's event_time statistics cover a short span and time filters skip the others. A file
+    # of one row group is read whole by any filter that reads it at all, so its order would buy
+    # nothing: sorting it copied every column, ~0.65 us per event, ~5% of a parse process's time
+    # on the bench's trail, whose objects of a day's three regions overlap in time (and the
+    # parser's sort of each object, ~0.2 us more). Pieces already in time order need no copy.
     staged = []
     for (account, day), pieces in sorted(by_partition.items()):
         part = pa.Table.from_batches(pieces).select(FILE_SCHEMA.names)

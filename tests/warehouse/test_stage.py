@@ -115,3 +115,17 @@ def test_an_object_across_midnight_is_split_by_day(tmp_path: Path) -> None:
     assert _files([same_day], tmp_path / "same") == [
         ("recipient_account_id=1/event_date=2026-07-01/part-t.parquet", ["d", "e"]),
     ]
+
+
+def test_an_object_out_of_time_order(tmp_path: Path) -> None:
+    # The parser hands rows over in record order; staging sorts only a file of several row
+    # groups (stably), and keeps each day's rows in record order when it splits by day.
+    unsorted = [("c", "1", 3), ("a", "1", 1), ("late", "1", 60 * 24 + 1), ("b", "1", 1)]
+    assert _files([_object(unsorted)], tmp_path / "sorted", row_group_rows=2) == [
+        ("recipient_account_id=1/event_date=2026-07-01/part-t.parquet", ["a", "b", "c"]),
+        ("recipient_account_id=1/event_date=2026-07-02/part-t.parquet", ["late"]),
+    ]
+    assert _files([_object(unsorted)], tmp_path / "kept", row_group_rows=10) == [
+        ("recipient_account_id=1/event_date=2026-07-01/part-t.parquet", ["c", "a", "b"]),
+        ("recipient_account_id=1/event_date=2026-07-02/part-t.parquet", ["late"]),
+    ]
