@@ -9,7 +9,7 @@
 -- params: none
 -- grain: one row per event of the kinds above
 -- used_by: 10_role_agent_timeline, 20_sessions, 30_mcp_links, 50_classification
-CREATE OR REPLACE TEMP TABLE attribution_source_events AS
+CREATE OR REPLACE TABLE attribution_source_events AS
 WITH selected AS (
     SELECT
         event_id,
@@ -91,7 +91,7 @@ SELECT
     extra_strings[2] AS extra_mcp_server_name
 FROM selected;
 
-CREATE OR REPLACE TEMP TABLE attribution_distinct_values AS
+CREATE OR REPLACE TABLE attribution_distinct_values AS
 -- The distinct combinations of the few low-cardinality columns that user-agent markers and
 -- configured patterns are tested against: one narrow scan for 40_user_agents and the pattern
 -- matches of 50_classification, which then test each value once instead of once per event.

@@ -4,10 +4,10 @@
 --   the logs (valid from the event's time), so a role created or tagged during the period counts
 --   without a new snapshot. Only changes of the agent tag key matter. Role names are unique per
 --   account, so roles are keyed by (account_id, role_name): TagRole events carry no path.
--- params: none (reads the temp tables attribution_settings and attribution_source_events)
+-- params: none (reads the tables attribution_settings and attribution_source_events)
 -- grain: one row per observation of a role's agent tag
 -- used_by: pipeline/attribute/classify.py (rule 4)
-CREATE OR REPLACE TEMP TABLE role_agent_observations AS
+CREATE OR REPLACE TABLE role_agent_observations AS
 WITH settings AS (
     SELECT lower(agent_tag_key) AS tag_key, lower(agent_tag_value) AS tag_value
     FROM attribution_settings

@@ -9,10 +9,10 @@
 --   identity of ancestors reach every session below them. A chain longer than chain_max_depth
 --   is cut there: chain_truncated says so, and root_key is then the furthest session reached,
 --   not the real root.
--- params: none (reads the temp tables attribution_settings and attribution_source_events)
+-- params: none (reads the tables attribution_settings and attribution_source_events)
 -- grain: one row per issued access key
 -- used_by: pipeline/attribute/classify.py; queries session_chains, unjoined_sessions
-CREATE OR REPLACE TEMP TABLE session_events AS
+CREATE OR REPLACE TABLE session_events AS
 SELECT
     nullif(response_access_key_id, '') AS issued_key,
     event_id,
@@ -43,7 +43,7 @@ WHERE event_source = 'sts.amazonaws.com'
     AND error_code IS NULL
     AND nullif(response_access_key_id, '') IS NOT NULL;
 
-CREATE OR REPLACE TEMP TABLE session_tags AS
+CREATE OR REPLACE TABLE session_tags AS
 WITH list_form AS (
     SELECT e.issued_key, t.key AS tag_key, t.value AS tag_value, 'tags' AS origin
     FROM session_events AS e,
@@ -73,7 +73,7 @@ final AS (
 
 SELECT * FROM final;
 
-CREATE OR REPLACE TEMP TABLE session_nodes AS
+CREATE OR REPLACE TABLE session_nodes AS
 WITH transitive AS (
     SELECT DISTINCT e.issued_key, k AS tag_key
     FROM session_events AS e,
@@ -154,7 +154,7 @@ LEFT JOIN transitive_keys AS k ON k.issued_key = m.issued_key;
 -- Read by session_tags and session_nodes only; dropped to leave memory to what follows.
 DROP TABLE session_events;
 
-CREATE OR REPLACE TEMP TABLE session_chain AS
+CREATE OR REPLACE TABLE session_chain AS
 WITH RECURSIVE walk (issued_key, ancestor_key, depth, acted_at, path) AS (
     SELECT issued_key, issued_key, 0, NULL::TIMESTAMPTZ, [issued_key]
     FROM session_nodes
@@ -184,7 +184,7 @@ LEFT JOIN session_nodes AS p
     AND w.depth >= (SELECT chain_max_depth FROM attribution_settings)
     AND NOT list_contains(w.path, p.issued_key);
 
-CREATE OR REPLACE TEMP TABLE session_effective_tags AS
+CREATE OR REPLACE TABLE session_effective_tags AS
 -- Every tag in force on each session: its own and those inherited through its chain.
 WITH inherited AS (
     -- Tags an ancestor marked transitive reach every session below it, and so do the tags an
@@ -212,7 +212,7 @@ effective AS (
 
 SELECT * FROM effective;
 
-CREATE OR REPLACE TEMP TABLE sessions AS
+CREATE OR REPLACE TABLE sessions AS
 WITH roots AS (
     SELECT
         issued_key,

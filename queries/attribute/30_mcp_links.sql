@@ -7,11 +7,11 @@
 --   whose resource matches a configured MCP endpoint pattern); every later event of the grant's
 --   signInSessionArn belongs to it. A signInSessionArn without such a grant means nothing:
 --   AWS puts it on ordinary console and CLI sessions too.
--- params: none (reads the temp tables attribution_settings, attribution_patterns and
+-- params: none (reads the tables attribution_settings, attribution_patterns and
 --   attribution_source_events)
 -- grain: mcp_tool_calls: one row per tool call and downstream request; mcp_grants: one row per grant
 -- used_by: pipeline/attribute/classify.py (rule 1); query mcp_tool_calls
-CREATE OR REPLACE TEMP TABLE mcp_tool_calls AS
+CREATE OR REPLACE TABLE mcp_tool_calls AS
 WITH calls AS (
     SELECT
         event_id AS tool_event_id,
@@ -51,7 +51,7 @@ final AS (
 
 SELECT * FROM final;
 
-CREATE OR REPLACE TEMP TABLE mcp_grants AS
+CREATE OR REPLACE TABLE mcp_grants AS
 WITH grants AS (
     SELECT
         additional_sign_in_session_arn AS sign_in_session_arn,

@@ -1,13 +1,13 @@
 -- name: 40_user_agents
 -- description: The client behind each distinct user agent (console, cli, sdk, iac, mcp, service,
---   unknown) and the awslabs MCP server it names, if any (with the marker as written). Markers come from the temp table
+--   unknown) and the awslabs MCP server it names, if any (with the marker as written). Markers come from the table
 --   user_agent_markers (pipeline/attribute/markers.py, with their sources); the first marker by
 --   priority wins, and MCP markers come before CLI/SDK ones because awslabs servers append
 --   theirs to an aws-cli/ or Boto3/ string. Computed per distinct user agent, not per event.
--- params: none (reads the temp tables user_agent_markers and attribution_distinct_values)
+-- params: none (reads the tables user_agent_markers and attribution_distinct_values)
 -- grain: one row per distinct user agent
 -- used_by: pipeline/attribute/classify.py (client column; the MCP mark of rules 2 and 3)
-CREATE OR REPLACE TEMP TABLE user_agent_clients AS
+CREATE OR REPLACE TABLE user_agent_clients AS
 WITH agents AS (
     SELECT DISTINCT user_agent FROM attribution_distinct_values WHERE user_agent IS NOT NULL
 ),

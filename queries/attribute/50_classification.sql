@@ -14,12 +14,12 @@
 --   distinct value, role agent intervals, MCP links), so the pass over the events is one
 --   streaming scan with equality hash joins against small tables: no correlated subquery, no
 --   as-of join.
--- params: none (reads the temp tables built by 10_* to 40_*, attribution_settings,
+-- params: none (reads the tables built by 10_* to 40_*, attribution_settings,
 --   attribution_patterns, and attribution_events: the events with each row's file_index and
 --   file_row_number, which classify.py uses to write the verdicts next to the event columns)
 -- grain: one row per event
 -- used_by: pipeline/attribute/classify.py, which materialises it as events_classified
-CREATE OR REPLACE TEMP TABLE classification_sessions AS
+CREATE OR REPLACE TABLE classification_sessions AS
 -- One row per issued key: what the rules need from the session and its chain.
 WITH marks AS (
     SELECT
@@ -63,7 +63,7 @@ SELECT
 FROM sessions AS s
 LEFT JOIN marks AS m ON m.issued_key = s.issued_key;
 
-CREATE OR REPLACE TEMP TABLE classification_session_names AS
+CREATE OR REPLACE TABLE classification_session_names AS
 -- The fallback for keys that join no issuing event (issued before the logs begin, or an empty
 -- accessKeyId): the role and session name (facts doc s.3). An answer is taken from it only
 -- where every session of that role and name that the logs do show agrees, and with medium
@@ -90,14 +90,14 @@ GROUP BY s.role_account_id, s.role_name, s.session_name
 HAVING bool_and(coalesce(s.root_caller_type = 'AWSService', false))
     OR bool_and(c.agent_tag OR c.mcp_server_tag IS NOT NULL);
 
-CREATE OR REPLACE TEMP TABLE classification_identity_providers AS
+CREATE OR REPLACE TABLE classification_identity_providers AS
 -- userIdentity.identityProvider of the calls of web-identity and SAML principals (all of them
 -- are source events), so the rules never read the wide user_identity column of every event.
 SELECT event_id, identity_provider
 FROM attribution_source_events
 WHERE principal_type IN ('WebIdentityUser', 'SAMLUser') AND identity_provider IS NOT NULL;
 
-CREATE OR REPLACE TEMP TABLE classification_pattern_matches AS
+CREATE OR REPLACE TABLE classification_pattern_matches AS
 -- (kind, value) for every distinct value of the events that matches a configured pattern of
 -- that kind: the rules join on equality instead of testing LIKE patterns row by row.
 WITH distinct_values AS (
@@ -148,7 +148,7 @@ SELECT kind, value, min(pattern) AS pattern
 FROM final
 GROUP BY kind, value;
 
-CREATE OR REPLACE TEMP TABLE classification_role_intervals AS
+CREATE OR REPLACE TABLE classification_role_intervals AS
 -- When each role was an agent role, as non-overlapping intervals [valid_from, valid_to) per
 -- (account, role name): from each observation (snapshot, CreateRole, TagRole, UntagRole) to
 -- the next. Before the first observation, a snapshot still applies (the oldest one after the
@@ -186,7 +186,7 @@ SELECT
 FROM ordered
 WHERE n = 1 AND observed_by LIKE 'snapshot %';
 
-CREATE OR REPLACE TEMP TABLE classification_chain_marks AS
+CREATE OR REPLACE TABLE classification_chain_marks AS
 -- Sessions whose chain passes through an agent: a session above them (depth > 0 in the walk)
 -- that carries the agent tag or an MCP server tag (its own or inherited, transitive or not), or
 -- that is of an agent role when it acted (its agent tag in force when it assumed the session
@@ -241,7 +241,7 @@ SELECT
 FROM marked
 GROUP BY issued_key;
 
-CREATE OR REPLACE TEMP TABLE classification_links AS
+CREATE OR REPLACE TABLE classification_links AS
 -- Managed-MCP links per key: downstream request ids, tool-call events, MCP grants (own event),
 -- and sign-in sessions with their first MCP grant.
 WITH downstream AS (
@@ -309,7 +309,7 @@ SELECT * FROM own_grants
 UNION ALL
 SELECT * FROM sign_in_sessions;
 
-CREATE OR REPLACE TEMP TABLE classification_event_marks AS
+CREATE OR REPLACE TABLE classification_event_marks AS
 -- What the rules know of single events, by the event's position in the pinned events files
 -- (an integer the per-event pass joins on, instead of the eventID string), so that each event
 -- is probed once: the tool call it is, the MCP grant it is, the identity provider of its
@@ -337,7 +337,7 @@ FROM marks AS m
 JOIN attribution_source_events AS p ON p.event_id = m.event_id
 GROUP BY p.event_position;
 
-CREATE OR REPLACE TEMP TABLE attribution_rules AS
+CREATE OR REPLACE TABLE attribution_rules AS
 -- The rules in the order they are tried (first match wins), with what each one concludes.
 -- The per-event pass stores only the rule's number; the events_classified view looks the rest
 -- up here, and the table is published with every generation as the view attribution_rules.
@@ -373,7 +373,7 @@ SELECT * FROM (VALUES
     (29, 'human.other_role', 'human', 'direct', 'medium')
 ) AS t(rule, classified_by, actor_kind, access_path, confidence);
 
-CREATE OR REPLACE TEMP VIEW classification AS
+CREATE OR REPLACE VIEW classification AS
 WITH features AS (
     SELECT
         e.*,

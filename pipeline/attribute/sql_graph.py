@@ -1,0 +1,147 @@
+"""The attribution SQL files as a graph, run on two connections at once.
+
+Each file of queries/attribute/ creates tables (or views) that later files read. A file waits
+only for the earlier files whose tables it names; files that do not read each other's tables
+run at the same time, each on its own cursor of the rebuild's in-memory database (DuckDB runs
+queries of two connections in parallel). Most statements work on small tables with one
+thread, so the second core was idle for about a third of the SQL: with 1M events, 10_*, 30_*
+and 40_* now run while 20_sessions walks the chains, and the derived tables are written to
+Parquet while 50_classification builds its tables and the events are classified.
+
+Tables and views must be plain (not TEMP), since a TEMP object is seen by its own connection
+only; the database is the rebuild's own in-memory one (connect_detached), never the
+warehouse's file.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from pipeline.errors import WarehouseError
+from pipeline.sqlfile import parse_sql_file
+
+_CREATED = re.compile(
+    r"\bCREATE\s+(?:OR\s+REPLACE\s+)?(?:TEMP\s+|TEMPORARY\s+)?(?:TABLE|VIEW)\s+(\w+)",
+    re.IGNORECASE,
+)
+_WORD = re.compile(r"\b\w+\b")
+_STRING_OR_COMMENT = re.compile(r"'(?:[^']|'')*'|--[^\n]*")
+
+
+@dataclass(frozen=True)
+class SqlStep:
+    """One SQL file: what it creates, and the earlier files it waits for."""
+
+    path: Path
+    sql: str
+    creates: frozenset[str]
+    after: frozenset[str]  # names (file names) of the earlier steps it reads from
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+def plan(paths: Iterable[Path]) -> list[SqlStep]:
+    """The files in name order, each with the earlier files whose tables or views it names.
+    A file may read only what earlier files created: the numbering stays the order a reader
+    follows, and a graph without cycles."""
+    steps: list[SqlStep] = []
+    for path in sorted(paths):
+        sql = parse_sql_file(path).sql
+        code = _STRING_OR_COMMENT.sub(" ", sql)
+        words = {w.lower() for w in _WORD.findall(code)}
+        creates = frozenset(m.lower() for m in _CREATED.findall(code))
+        after = frozenset(s.name for s in steps if s.creates & words)
+        steps.append(SqlStep(path, sql, creates, after))
+    return steps
+
+
+class SqlLanes:
+    """Runs steps and other work on `workers` cursors of `con`, each as soon as what it waits
+    for is done.
+
+    `run(steps)` returns once every step has run; work added with `after_step` (a derived
+    table's write) may still be running then, and `finish()` waits for it. On any failure the
+    running statements are interrupted."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, workers: int = 2) -> None:
+        self._con = con
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="attribution-sql")
+        self._local = threading.local()
+        self._cursors: list[duckdb.DuckDBPyConnection] = []
+        self._lock = threading.Lock()
+        self._followers: dict[str, list[Callable[[duckdb.DuckDBPyConnection], None]]] = {}
+        self._background: list[Future[None]] = []
+
+    def after_step(self, step: str, work: Callable[[duckdb.DuckDBPyConnection], None]) -> None:
+        """Run `work` on a cursor once the step named `step` has run."""
+        self._followers.setdefault(step, []).append(work)
+
+    def run(self, steps: list[SqlStep]) -> None:
+        names = {s.name for s in steps}
+        for step in steps:
+            unknown = step.after - names
+            if unknown:
+                raise WarehouseError(f"{step.name} waits for unknown steps {sorted(unknown)}")
+        done: set[str] = set()
+        waiting = list(steps)
+        running: dict[Future[None], SqlStep] = {}
+        while waiting or running:
+            for step in [s for s in waiting if s.after <= done]:
+                waiting.remove(step)
+                running[self._pool.submit(self._execute, step)] = step
+            if not running:
+                raise WarehouseError("attribution SQL steps wait for each other (a bug)")
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                step = running.pop(future)
+                future.result()
+                done.add(step.name)
+                for work in self._followers.pop(step.name, []):
+                    self._background.append(self._pool.submit(self._on_cursor, work))
+
+    def finish(self) -> None:
+        """Wait for the work started after the steps."""
+        for future in self._background:
+            future.result()
+        self._background.clear()
+
+    def close(self) -> None:
+        """Interrupt what still runs, then release the workers and their cursors."""
+        with self._lock:
+            for cursor in self._cursors:
+                cursor.interrupt()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        with self._lock:
+            for cursor in self._cursors:
+                cursor.close()
+            self._cursors.clear()
+
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        cursor: duckdb.DuckDBPyConnection | None = getattr(self._local, "cursor", None)
+        if cursor is None:
+            cursor = self._con.cursor()
+            self._local.cursor = cursor
+            with self._lock:
+                self._cursors.append(cursor)
+        return cursor
+
+    def _execute(self, step: SqlStep) -> None:
+        try:
+            self._cursor().execute(step.sql)
+        except duckdb.Error as exc:
+            raise WarehouseError(
+                f"{step.name}: attribution SQL failed: {str(exc).splitlines()[0]}",
+                file=str(step.path),
+            ) from None
+
+    def _on_cursor(self, work: Callable[[duckdb.DuckDBPyConnection], None]) -> None:
+        work(self._cursor())
