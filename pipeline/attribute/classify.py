@@ -14,9 +14,11 @@ from __future__ import annotations
 import functools
 import os
 import shutil
+import threading
 import time
 import uuid
 from collections import Counter, deque
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -172,16 +174,22 @@ def _events_with_positions(con: duckdb.DuckDBPyConnection, files: list[Path]) ->
 
 class _FooterScans:
     """The events files' footers, scanned ahead in the thread pool (scan_footer): the next
-    FOOTER_LOOKAHEAD files in the order _write_classified appends them. Started before the
-    attribution SQL, the first scans use the CPU the SQL leaves idle (most of its statements
-    work on small tables); the window bounds the memory the scans hold."""
+    FOOTER_LOOKAHEAD files in the order _write_classified appends them. Started once the
+    first attribution statement has read the events (start(): that scan keeps both cores busy,
+    the statements after it mostly one), the scans use the CPU the SQL leaves idle; the window
+    bounds the memory the scans hold."""
 
     def __init__(self, pool: ThreadPoolExecutor, files: list[Path]) -> None:
         self._pool = pool
         self._files = files
         self._next = 0
         self._futures: dict[Path, Future[ScannedFooter]] = {}
-        self._fill()
+        # start() is called from a SQL lane's thread, take() from the rebuild's.
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        with self._lock:
+            self._fill()
 
     def _fill(self) -> None:
         while self._next < len(self._files) and len(self._futures) < FOOTER_LOOKAHEAD:
@@ -191,15 +199,18 @@ class _FooterScans:
 
     def take(self, path: Path) -> ScannedFooter | Path:
         """The scanned footer of `path` (waiting for it), or the path when it was not scanned."""
-        future = self._futures.pop(path, None)
-        self._fill()
+        with self._lock:
+            self._fill()
+            future = self._futures.pop(path, None)
+            self._fill()
         return path if future is None else future.result()
 
     def cancel(self) -> None:
-        for future in self._futures.values():
-            future.cancel()
-        self._futures.clear()
-        self._next = len(self._files)
+        with self._lock:
+            for future in self._futures.values():
+                future.cancel()
+            self._futures.clear()
+            self._next = len(self._files)
 
 
 def _write_classified(
@@ -211,7 +222,8 @@ def _write_classified(
     cfg: AttributionSettings,
     appends: _Appends,
     scans: _FooterScans,
-) -> tuple[Counter[str], pa.Schema]:
+    on_schema: Callable[[pa.Schema], None],
+) -> Counter[str]:
     """Materialise events_classified: per partition folder of events/, one file under `out`
     (named after the folder's first events file) holding the folder's events files' rows in
     order, their columns followed by the verdict columns.
@@ -227,19 +239,22 @@ def _write_classified(
     sort (_RuleColumns), so the sort moves integers, not names.
 
     The appends are left running in the pool (appends.wait() waits for them): DuckDB is free
-    again, and the caller gives it other work meanwhile. Returns the event count per
-    actor_kind, and the Arrow schema of what SQL computes per event (_write_schema).
+    again, and the caller gives it other work meanwhile. `on_schema` is given the Arrow schema
+    of what SQL computes per event (for _write_schema) as soon as the stream has one. Returns
+    the event count per actor_kind.
     """
     by_actor: Counter[str] = Counter()
     if not files:
         computed = con.sql(f"SELECT * FROM ({_verdicts_query()}) LIMIT 0").to_arrow_table()
-        return by_actor, computed.schema
+        on_schema(computed.schema)
+        return by_actor
     shapes = _file_shapes(con, files)
     rule_columns = _RuleColumns(con)
     # The ORDER BY is what aligns the rows; order preservation keeps it through the stream.
     con.execute("SET preserve_insertion_order = true")
     con.execute("SET memory_limit = $m", {"m": cfg.verdicts_duckdb_memory_limit})
     reader = con.sql(_verdicts_query()).to_arrow_reader(VERDICT_BATCH_ROWS)
+    on_schema(reader.schema)
     rows = _RowStream(reader)
     for partition in _by_partition(files):
         groups = [
@@ -259,7 +274,7 @@ def _write_classified(
             "classification returned more verdicts than events",
             hint="a classification join matched an event more than once; this is a bug",
         )
-    return by_actor, reader.schema
+    return by_actor
 
 
 @dataclass(frozen=True)
@@ -567,10 +582,16 @@ def _text(con: duckdb.DuckDBPyConnection, sql: str) -> str:
     return str(rows[0][0])
 
 
-def _write_schema(con: duckdb.DuckDBPyConnection, computed: pa.Schema, path: Path) -> None:
+def _write_schema(cursor: duckdb.DuckDBPyConnection, computed: pa.Schema, path: Path) -> None:
     """events_classified of an empty warehouse: the event columns, then the verdict columns
     with the types the per-partition files give them (`computed`: what SQL gives per event,
-    as _write_classified read it)."""
+    as _write_classified read it). Runs in the pool while the events are classified, on a
+    cursor of its own, which it closes."""
+    with cursor:
+        _write_schema_file(cursor, computed, path)
+
+
+def _write_schema_file(con: duckdb.DuckDBPyConnection, computed: pa.Schema, path: Path) -> None:
     # From the pinned files (their footers are cached), not the events view's glob.
     events = (
         con.sql("SELECT * EXCLUDE (file_index, file_row_number) FROM attribution_events LIMIT 0")
@@ -647,15 +668,30 @@ def rebuild_attribution(
     _derived_writes(lanes, steps, folder)
     with ThreadPoolExecutor(workers, thread_name_prefix="attribution") as pool:
         scans = _FooterScans(pool, files)
+        lanes.after_step(steps[0].name, lambda _cursor: scans.start())
         appends = _Appends(pool, workers, out / "_verdicts")
         try:
             lanes.run(steps)
-            by_actor, computed = _write_classified(
-                con, files, layout, out, cfg=cfg, appends=appends, scans=scans
+            schema: list[Future[None]] = []
+
+            def write_schema(computed: pa.Schema) -> None:
+                path = folder / "events_classified_schema.parquet"
+                schema.append(pool.submit(_write_schema, con.cursor(), computed, path))
+
+            by_actor = _write_classified(
+                con,
+                files,
+                layout,
+                out,
+                cfg=cfg,
+                appends=appends,
+                scans=scans,
+                on_schema=write_schema,
             )
-            _write_schema(con, computed, folder / "events_classified_schema.parquet")
             lanes.finish()
             appends.wait()
+            for future in schema:
+                future.result()
         finally:
             lanes.close()
             scans.cancel()
