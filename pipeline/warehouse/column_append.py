@@ -180,6 +180,11 @@ class ScannedFooter:
     identity: tuple[int, int, int]  # inode, size, mtime_ns
     footer: _Footer
 
+    @property
+    def schema_key(self) -> bytes:
+        """As schema_key(path), from the scanned footer."""
+        return _schema_bytes(self.footer)
+
 
 def scan_footer(path: Path) -> ScannedFooter:
     """The footer of `path`, scanned for a later append_columns call."""

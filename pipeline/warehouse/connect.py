@@ -41,6 +41,10 @@ CLASSIFIED_FOLDER = "events_classified"
 # generation written by another version counts as none (and is rebuilt by the next ingest or
 # `agenttrail attribute`) instead of failing the views that read it.
 GENERATION_FORMAT = "3"
+# A generation's marker file, present when all its events_classified files have one schema:
+# the view then reads them without union_by_name (events files written by different versions
+# differ in their columns, and so do their classified copies).
+UNIFORM_SCHEMA = "UNIFORM_SCHEMA"
 # One Parquet file of the same name per generation (attribute/classify.py), one view each.
 DERIVED_VIEWS = (
     "sessions",
@@ -218,9 +222,10 @@ def _derived_views(
         con.execute(f"{create} {table} AS SELECT * FROM read_parquet({sql_literal(path)})")
     classified = generation / CLASSIFIED_FOLDER
     if files.has_files(classified, EVENTS_GLOB):
+        uniform = files.read_text(generation / UNIFORM_SCHEMA) is not None
         source = (
             f"{sql_literal(files.location(classified / EVENTS_GLOB))}, hive_partitioning = true"
-            f", hive_types = {HIVE_TYPES}, union_by_name = true"
+            f", hive_types = {HIVE_TYPES}{'' if uniform else ', union_by_name = true'}"
         )
     else:
         source = sql_literal(files.location(generation / "events_classified_schema.parquet"))

@@ -11,12 +11,13 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pyarrow.parquet as pq
 import pytest
 
 from pipeline.attribute import classify
 from pipeline.attribute.classify import attribute_warehouse
-from pipeline.warehouse.connect import CLASSIFIED_FOLDER
+from pipeline.warehouse.connect import CLASSIFIED_FOLDER, UNIFORM_SCHEMA
 from pipeline.warehouse.layout import EVENTS_GLOB, Layout
 
 from .helpers import CASES, ingest, rows, settings_for
@@ -303,10 +304,24 @@ def test_files_without_identity_provider_read_it_from_user_identity(tmp_path: Pa
     ]
     assert providers
     assert len(providers) < len(events_files)
-    for lacking in (providers, events_files):  # some files, then all
+    assert _uniform(layout) == {"marker": True, "union_by_name": False}
+    for lacking, uniform in ((providers, False), (events_files, True)):  # some files, then all
         for path in lacking:
             table = pq.read_table(path, partitioning=None)
             if "identity_provider" in table.column_names:
                 pq.write_table(table.drop_columns(["identity_provider"]), path)
         attribute_warehouse(settings)
         assert rows(warehouse, query) == expected
+        # Files of two schemas: the view unites them by name; of one: it need not.
+        assert _uniform(layout) == {"marker": uniform, "union_by_name": not uniform}
+
+
+def _uniform(layout: Layout) -> dict[str, bool]:
+    """Whether the current generation says its files share one schema, and how the stored
+    events_verdicts view reads them."""
+    current = layout.derived / (layout.derived / "CURRENT").read_text().strip()
+    with duckdb.connect(str(layout.database), read_only=True) as con:
+        ((sql,),) = con.execute(
+            "SELECT sql FROM duckdb_views() WHERE view_name = 'events_verdicts'"
+        ).fetchall()
+    return {"marker": (current / UNIFORM_SCHEMA).exists(), "union_by_name": "union_by_name" in sql}
