@@ -154,9 +154,14 @@ def _events_with_positions(con: duckdb.DuckDBPyConnection, files: list[Path]) ->
         )
         return
     listed = [str(f) for f in files]
-    ((with_column,),) = con.execute(
-        "SELECT count(DISTINCT file_name) FROM parquet_schema($files)"
-        " WHERE name = 'identity_provider'",
+    # Files of one schema (one version wrote them all) are read without union_by_name, whose
+    # column mapping costs each of the rebuild's scans of the events ~0.1 ms per file.
+    ((with_column, schemas),) = con.execute(
+        "SELECT count(*) FILTER (WHERE has_column), count(DISTINCT signature) FROM ("
+        " SELECT file_name, bool_or(name = 'identity_provider') AS has_column,"
+        "  string_agg(concat_ws(':', name, duckdb_type, repetition_type, logical_type), ','"
+        "   ORDER BY column_id NULLS FIRST, name) AS signature"
+        " FROM parquet_schema($files) GROUP BY file_name)",
         {"files": listed},
     ).fetchall()
     from_json = "json_extract_string(user_identity, '$.identityProvider')"
@@ -170,7 +175,7 @@ def _events_with_positions(con: duckdb.DuckDBPyConnection, files: list[Path]) ->
         f"CREATE OR REPLACE VIEW attribution_events AS SELECT {columns}, file_index"
         f" FROM read_parquet([{', '.join(sql_literal(f) for f in listed)}],"
         f" hive_partitioning = true, hive_types = {HIVE_TYPES},"
-        " union_by_name = true, file_row_number = true)"
+        f"{' union_by_name = true,' if schemas > 1 else ''} file_row_number = true)"
     )
 
 
