@@ -207,7 +207,7 @@ class _FooterScans:
     def take(self, path: Path) -> ScannedFooter | Path:
         """The scanned footer of `path` (waiting for it), or the path when it was not scanned."""
         with self._lock:
-            self._fill()
+            self._fill()  # starts the scans if start() has not
             future = self._futures.pop(path, None)
             self._fill()
         return path if future is None else future.result()
@@ -616,16 +616,14 @@ def _write_schema(cursor: duckdb.DuckDBPyConnection, computed: pa.Schema, path: 
     as _write_classified read it). Runs in the pool while the events are classified, on a
     cursor of its own, which it closes."""
     with cursor:
-        _write_schema_file(cursor, computed, path)
-
-
-def _write_schema_file(con: duckdb.DuckDBPyConnection, computed: pa.Schema, path: Path) -> None:
-    # From the pinned files (their footers are cached), not the events view's glob.
-    events = (
-        con.sql("SELECT * EXCLUDE (file_index, file_row_number) FROM attribution_events LIMIT 0")
-        .to_arrow_table()
-        .schema
-    )
+        # From the pinned files (their footers are cached), not the events view's glob.
+        events = (
+            cursor.sql(
+                "SELECT * EXCLUDE (file_index, file_row_number) FROM attribution_events LIMIT 0"
+            )
+            .to_arrow_table()
+            .schema
+        )
     verdicts = [
         computed.field(name) if name in computed.names else pa.field(name, pa.string())
         for name in VERDICT_COLUMNS
