@@ -51,7 +51,7 @@ class SqlFile:
     extra: dict[str, str] = field(default_factory=dict)
 
     def used_params(self) -> set[str]:
-        return set(_PARAM_USE.findall(_strip_comments_and_strings(self.sql)))
+        return set(_PARAM_USE.findall(strip_comments_and_strings(self.sql)))
 
     def param(self, name: str) -> Param | None:
         return next((p for p in self.params if p.name == name), None)
@@ -60,7 +60,7 @@ class SqlFile:
 _STRING_OR_COMMENT = re.compile(r"'(?:[^']|'')*'|--[^\n]*")
 
 
-def _strip_comments_and_strings(sql: str) -> str:
+def strip_comments_and_strings(sql: str) -> str:
     """Blank out string literals and comments in one left-to-right pass, so a quote inside a
     comment or "--" inside a string cannot hide a parameter."""
     return _STRING_OR_COMMENT.sub(lambda m: "''" if m.group(0).startswith("'") else "", sql)

@@ -25,14 +25,13 @@ from pathlib import Path
 import duckdb
 
 from pipeline.errors import WarehouseError
-from pipeline.sqlfile import parse_sql_file
+from pipeline.sqlfile import parse_sql_file, strip_comments_and_strings
 
 _CREATED = re.compile(
     r"\bCREATE\s+(?:OR\s+REPLACE\s+)?(?:TEMP\s+|TEMPORARY\s+)?(?:TABLE|VIEW)\s+(\w+)",
     re.IGNORECASE,
 )
 _WORD = re.compile(r"\b\w+\b")
-_STRING_OR_COMMENT = re.compile(r"'(?:[^']|'')*'|--[^\n]*")
 
 
 @dataclass(frozen=True)
@@ -56,7 +55,7 @@ def plan(paths: Iterable[Path]) -> list[SqlStep]:
     steps: list[SqlStep] = []
     for path in sorted(paths):
         sql = parse_sql_file(path).sql
-        code = _STRING_OR_COMMENT.sub(" ", sql)
+        code = strip_comments_and_strings(sql)
         words = {w.lower() for w in _WORD.findall(code)}
         creates = frozenset(m.lower() for m in _CREATED.findall(code))
         after = frozenset(s.name for s in steps if s.creates & words)
