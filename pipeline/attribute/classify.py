@@ -660,8 +660,18 @@ def _derived_writes(lanes: SqlLanes, steps: list[SqlStep], folder: Path) -> None
         lanes.after_step(creator, functools.partial(_write_table, table, folder))
 
 
+# zstd level of the derived tables: level 1 writes `sessions` (lists and maps of tags) a
+# quarter faster than DuckDB's default 3 for the same size (0.076 s against 0.100 s for 47,000
+# sessions; 3.9 s at 10M events was on the rebuild's critical path).
+DERIVED_ZSTD_LEVEL = 1
+
+
 def _write_table(table: str, folder: Path, cursor: duckdb.DuckDBPyConnection) -> None:
-    cursor.table(table).write_parquet(str(folder / f"{table}.parquet"), compression="zstd")
+    path = sql_literal(str(folder / f"{table}.parquet"))
+    cursor.execute(
+        f"COPY {table} TO {path}"
+        f" (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL {DERIVED_ZSTD_LEVEL})"
+    )
 
 
 def rebuild_attribution(
