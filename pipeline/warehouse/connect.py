@@ -204,14 +204,20 @@ _CREATED_VIEW = re.compile(r"\bCREATE\s+(?:OR\s+REPLACE\s+)?VIEW\s+(\w+)", re.IG
 
 
 def _view_names(con: duckdb.DuckDBPyConnection) -> set[str]:
-    found = con.execute("SELECT view_name FROM duckdb_views() WHERE NOT temporary").fetchall()
+    """The views of the connection's own database (not those of a copy's file attached to
+    it: _read_copy)."""
+    found = con.execute(
+        "SELECT view_name FROM duckdb_views()"
+        " WHERE NOT temporary AND database_name = current_database()"
+    ).fetchall()
     return {str(row[0]).lower() for row in found}
 
 
 def _views_key(con: duckdb.DuckDBPyConnection) -> str | None:
     """The key define_views left on the database's views, None where it left none."""
     found = con.execute(
-        "SELECT comment FROM duckdb_views() WHERE view_name = $name AND NOT temporary",
+        "SELECT comment FROM duckdb_views() WHERE view_name = $name AND NOT temporary"
+        " AND database_name = current_database()",
         {"name": LOCATION_VIEW},
     ).fetchall()
     return str(found[0][0]) if found and found[0][0] is not None else None
