@@ -32,6 +32,8 @@ _CREATED = re.compile(
     re.IGNORECASE,
 )
 _WORD = re.compile(r"\b\w+\b")
+# How often close() interrupts the workers' cursors again while work still runs.
+CLOSE_POLL_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,8 @@ class SqlLanes:
         self._lock = threading.Lock()
         self._followers: dict[str, list[Callable[[duckdb.DuckDBPyConnection], None]]] = {}
         self._background: list[Future[None]] = []
+        self._submitted: list[Future[None]] = []
+        self._closed = False
 
     def after_step(self, step: str, work: Callable[[duckdb.DuckDBPyConnection], None]) -> None:
         """Run `work` on a cursor once the step named `step` has run."""
@@ -96,7 +100,7 @@ class SqlLanes:
         while waiting or running:
             for step in [s for s in waiting if s.after <= done]:
                 waiting.remove(step)
-                running[self._pool.submit(self._execute, step)] = step
+                running[self._submit(self._execute, step)] = step
             if not running:
                 raise WarehouseError("attribution SQL steps wait for each other (a bug)")
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -105,7 +109,7 @@ class SqlLanes:
                 future.result()
                 done.add(step.name)
                 for work in self._followers.pop(step.name, []):
-                    self._background.append(self._pool.submit(self._on_cursor, work))
+                    self._background.append(self._submit(self._on_cursor, work))
 
     def finish(self) -> None:
         """Wait for the work started after the steps."""
@@ -114,15 +118,32 @@ class SqlLanes:
         self._background.clear()
 
     def close(self) -> None:
-        """Interrupt what still runs, then release the workers and their cursors."""
+        """Interrupt what still runs, then release the workers and their cursors. A statement
+        that a worker starts after an interrupt is interrupted in its turn: the loop goes on
+        until no work is left (a signal must not wait for the sessions of 10M events)."""
         with self._lock:
-            for cursor in self._cursors:
-                cursor.interrupt()
-        self._pool.shutdown(wait=True, cancel_futures=True)
+            self._closed = True
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        while True:
+            with self._lock:
+                running = [f for f in self._submitted if not f.done()]
+                for cursor in self._cursors:
+                    cursor.interrupt()
+            if not running:
+                break
+            wait(running, timeout=CLOSE_POLL_SECONDS)
+        self._pool.shutdown(wait=True)
         with self._lock:
             for cursor in self._cursors:
                 cursor.close()
             self._cursors.clear()
+
+    def _submit(self, fn: Callable[..., None], *args: object) -> Future[None]:
+        future = self._pool.submit(fn, *args)
+        with self._lock:
+            self._submitted = [f for f in self._submitted if not f.done()]
+            self._submitted.append(future)
+        return future
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         cursor: duckdb.DuckDBPyConnection | None = getattr(self._local, "cursor", None)
@@ -134,8 +155,9 @@ class SqlLanes:
         return cursor
 
     def _execute(self, step: SqlStep) -> None:
+        cursor = self._open_cursor()
         try:
-            self._cursor().execute(step.sql)
+            cursor.execute(step.sql)
         except duckdb.Error as exc:
             raise WarehouseError(
                 f"{step.name}: attribution SQL failed: {str(exc).splitlines()[0]}",
@@ -143,4 +165,12 @@ class SqlLanes:
             ) from None
 
     def _on_cursor(self, work: Callable[[duckdb.DuckDBPyConnection], None]) -> None:
-        work(self._cursor())
+        work(self._open_cursor())
+
+    def _open_cursor(self) -> duckdb.DuckDBPyConnection:
+        """This worker's cursor, unless the lanes are closing."""
+        with self._lock:
+            closed = self._closed
+        if closed:
+            raise WarehouseError("the attribution was stopped")
+        return self._cursor()

@@ -3,7 +3,10 @@ the two-connection runner."""
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
+import time
 from pathlib import Path
 
 import duckdb
@@ -118,3 +121,35 @@ def test_a_failing_follower_is_raised_by_finish(tmp_path: Path) -> None:
             lanes.finish()
     finally:
         lanes.close()
+
+
+def test_an_interrupted_run_stops_the_statements_still_running(tmp_path: Path) -> None:
+    """A signal in the rebuild (here a real SIGINT; the CLI turns SIGTERM into an exception in
+    the main thread the same way) must not wait for the statements that run for minutes:
+    close() interrupts both."""
+    _sql_file(
+        tmp_path,
+        "01_long",
+        "CREATE OR REPLACE TABLE long AS SELECT count(*) AS n FROM range(100000000000) t(i)"
+        " WHERE i % 7 = 3;",
+    )
+    _sql_file(
+        tmp_path,
+        "02_longer",
+        "CREATE OR REPLACE TABLE longer AS SELECT count(*) AS n FROM range(100000000000) t(i)"
+        " WHERE i % 11 = 3;",
+    )
+    con = duckdb.connect()
+    lanes = SqlLanes(con)
+    timer = threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGINT))
+    started = time.monotonic()
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            lanes.run(plan(tmp_path.glob("*.sql")))
+    finally:
+        timer.cancel()
+        lanes.close()
+    assert time.monotonic() - started < 10
+    tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    assert tables == set()
