@@ -18,7 +18,7 @@ import threading
 import time
 import uuid
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -67,8 +67,14 @@ DERIVED_TABLES = (
 # complete, so smaller files overlap more of the appends with the verdict stream; each costs a
 # Parquet writer's fixed overhead (~1 ms).
 VERDICT_FILE_ROWS = 100_000
-# Verdict rows DuckDB hands over per Arrow batch: bounds the memory of the sorted stream.
+# Verdict rows DuckDB hands over per Arrow batch.
 VERDICT_BATCH_ROWS = 122_880
+# Verdicts of events files not yet complete that _FileVerdicts may hold. DuckDB returns the
+# verdicts in no particular order (its joins reorder rows: each thread's batches interleave,
+# and small chunks are held back), but a file is complete soon after its last rows are read:
+# ~65,000 rows held at most with 1M events. Past this bound the rest is read again in file
+# order (DuckDB's sort), so memory stays bounded whatever DuckDB does.
+HELD_VERDICT_ROWS = 1_000_000
 # Events files whose footers _FooterScans holds scanned ahead of the appends (~115 KB each,
 # measured): all of them up to ~250 partitions (1M events in the classification benchmark
 # make 180); at 10M events (~1,250 files) the window bounds the scans to ~30 MB.
@@ -235,15 +241,19 @@ def _write_classified(
     (named after the folder's first events file) holding the folder's events files' rows in
     order, their columns followed by the verdict columns.
 
-    DuckDB computes only the narrow verdicts, sorted by file and row; pyarrow writes them
-    with the events files' row groups (_Appends, in blocks), and warehouse/column_append.py
-    joins them at the Parquet level: the event columns' pages are copied as bytes, never
-    decoded and re-encoded (which cost three times the whole classification). Queries then
-    read plain Hive-partitioned Parquet, in parallel and with filter pushdown.
+    DuckDB computes only the narrow verdicts, with each event's file and row, in no order:
+    _FileVerdicts hands over each file's verdicts in row order as soon as all of them have
+    arrived (DuckDB's sort into file order had cost a fifth of the pass at 1M events and a third
+    at 10M). A partition is written once all its files are complete: pyarrow writes the
+    verdicts with the events files' row groups (_Appends, in blocks), and
+    warehouse/column_append.py joins them at the Parquet level: the event columns' pages are
+    copied as bytes, never decoded and re-encoded (which cost three times the whole
+    classification). Queries then read plain Hive-partitioned Parquet, in parallel and with
+    filter pushdown.
 
     The classification carries each event's rule number; what the rule concludes (name,
-    actor, path, confidence, from attribution_rules) becomes dictionary columns after the
-    sort (_RuleColumns), so the sort moves integers, not names.
+    actor, path, confidence, from attribution_rules) becomes dictionary columns
+    (_RuleColumns), so DuckDB hands over integers, not names.
 
     The appends are left running in the pool (appends.wait() waits for them): DuckDB is free
     again, and the caller gives it other work meanwhile. `on_schema` is given the Arrow schema
@@ -259,34 +269,185 @@ def _write_classified(
     schemas: set[bytes] = set()
     shapes = _file_shapes(con, files)
     rule_columns = _RuleColumns(con)
-    # The ORDER BY is what aligns the rows; order preservation keeps it through the stream.
-    con.execute("SET preserve_insertion_order = true")
+    # No row order: _FileVerdicts puts each file's verdicts back in row order.
+    con.execute("SET preserve_insertion_order = false")
     con.execute("SET memory_limit = $m", {"m": cfg.verdicts_duckdb_memory_limit})
+    partitions = _by_partition(files)
+    expected = [shapes[str(f)][0] for f in files]
     reader = con.sql(_verdicts_query()).to_arrow_reader(VERDICT_BATCH_ROWS)
     on_schema(reader.schema)
-    rows = _RowStream(reader)
-    for partition in _by_partition(files):
+    written: set[int] = set()  # partitions handed to the appends
+
+    def write(partition: int, verdicts: list[pa.Table]) -> None:
+        paths = partitions[partition]
         groups = [
             # Most events files are one row group; only the others need their footer read.
             [total] if row_groups == 1 else row_group_rows(f)
-            for f in partition
+            for f in paths
             for total, row_groups in [shapes[str(f)]]
         ]
-        computed = rows.take(sum(sum(g) for g in groups))
+        computed = pa.concat_tables(verdicts)
         by_actor.update(rule_columns.counts("actor_kind", computed))
-        bases = [scans.take(f) for f in partition]
+        bases = [scans.take(f) for f in paths]
         schemas.update(
             b.schema_key if isinstance(b, ScannedFooter) else schema_key(b) for b in bases
         )
-        dest = out / partition[0].relative_to(layout.events)
+        dest = out / paths[0].relative_to(layout.events)
         appends.add(bases, groups, rule_columns.complete(computed), dest)
-    appends.flush(last=True)
-    if not rows.exhausted():
-        raise WarehouseError(
-            "classification returned more verdicts than events",
-            hint="a classification join matched an event more than once; this is a bug",
+        written.add(partition)
+
+    try:
+        stream = _FileVerdicts(reader, dict(enumerate(expected)), held_limit=HELD_VERDICT_ROWS)
+        _by_complete_partition(stream, partitions, write)
+    except _HeldTooMany:
+        # The rest in file order: each file is then complete before the next one starts.
+        reader.close()  # DuckDB runs no other query while a result is open
+        owner = [number for number, paths in enumerate(partitions) for _ in paths]
+        left = [i for i in range(len(files)) if owner[i] not in written]
+        sorted_reader = con.sql(
+            f"SELECT * FROM ({_verdicts_query()}) WHERE list_contains($left, file_index)"
+            " ORDER BY file_index, file_row_number",
+            params={"left": left},
+        ).to_arrow_reader(VERDICT_BATCH_ROWS)
+        _by_complete_partition(
+            _FileVerdicts(sorted_reader, {i: expected[i] for i in left}, held_limit=None),
+            partitions,
+            write,
+            skip=written,
         )
+    appends.flush(last=True)
     return by_actor, len(schemas) == 1
+
+
+def _by_complete_partition(
+    stream: _FileVerdicts,
+    partitions: list[list[Path]],
+    write: Callable[[int, list[pa.Table]], None],
+    *,
+    skip: set[int] | None = None,
+) -> None:
+    """Call `write(partition, its files' verdicts in order)` for each partition as soon as the
+    verdicts of all its files have arrived; every partition but those in `skip` must be."""
+    owner = [number for number, paths in enumerate(partitions) for _ in paths]
+    firsts = [0]
+    for paths in partitions:
+        firsts.append(firsts[-1] + len(paths))
+    done: dict[int, pa.Table] = {}
+    emitted: set[int] = set(skip or ())
+    for file_index, verdicts in stream.files():
+        partition = owner[file_index]
+        done[file_index] = verdicts
+        members = range(firsts[partition], firsts[partition + 1])
+        if all(i in done for i in members):
+            write(partition, [done.pop(i) for i in members])
+            emitted.add(partition)
+    if len(emitted) != len(partitions):
+        raise WarehouseError(
+            "classification returned no verdicts for some events",
+            hint="a classification join dropped an event; this is a bug",
+        )
+
+
+class _HeldTooMany(Exception):
+    """_FileVerdicts held more than its bound of verdicts of incomplete files."""
+
+
+class _FileVerdicts:
+    """The verdict stream, in whatever order DuckDB returns it, as whole events files: each
+    file's verdicts in row order once all of them have arrived. Each file's rows are checked
+    to be exactly its row numbers 0..n-1: a verdict lost or doubled by a join is an error,
+    never a misaligned column."""
+
+    def __init__(
+        self,
+        reader: pa.RecordBatchReader,
+        expected: dict[int, int],
+        *,
+        held_limit: int | None,
+    ) -> None:
+        """`expected`: the rows of each file the stream must deliver, by file index;
+        `held_limit`: the verdicts of incomplete files it may hold (None: no bound)."""
+        self._reader = reader
+        self._expected = expected
+        self._received = dict.fromkeys(expected, 0)
+        self._pieces: dict[int, list[pa.RecordBatch]] = {}
+        self._held = 0
+        self._held_limit = held_limit
+
+    def files(self) -> Iterator[tuple[int, pa.Table]]:
+        for file_index, rows in self._expected.items():
+            if not rows:  # nothing will arrive for it
+                yield file_index, self._reader.schema.empty_table()
+        for batch in self._reader:
+            for file_index, piece in _split_by_file(batch):
+                received = self._received.get(file_index)
+                if received is None:
+                    raise WarehouseError(
+                        f"classification returned verdicts for events file {file_index},"
+                        " which it was not asked for",
+                        hint="this is a bug",
+                    )
+                self._received[file_index] = received + piece.num_rows
+                self._held += piece.num_rows
+                if self._received[file_index] > self._expected[file_index]:
+                    raise WarehouseError(
+                        "classification returned more verdicts than events",
+                        hint="a classification join matched an event more than once; this is a bug",
+                    )
+                self._pieces.setdefault(file_index, []).append(piece)
+                if self._received[file_index] == self._expected[file_index]:
+                    yield file_index, self._finish(file_index)
+            if self._held_limit is not None and self._held > self._held_limit:
+                raise _HeldTooMany()
+
+    def _finish(self, file_index: int) -> pa.Table:
+        pieces = self._pieces.pop(file_index)
+        self._held -= self._expected[file_index]
+        table = pa.Table.from_batches(pieces)
+        rows = table.column("file_row_number")
+        if not _exactly_in_order(rows):
+            table = table.take(pc.sort_indices(rows))
+            if not _exactly_in_order(table.column("file_row_number")):
+                raise WarehouseError(
+                    f"classification returned verdicts for rows that events file {file_index}"
+                    " does not have",
+                    hint="a classification join matched an event more than once; this is a bug",
+                )
+        return table
+
+
+def _exactly_in_order(rows: pa.ChunkedArray) -> bool:
+    """Whether `rows` is 0, 1, ..., n-1."""
+    n = len(rows)
+    if n == 0:
+        return True
+    values = rows.combine_chunks()
+    if values.null_count or values[0].as_py() != 0 or values[n - 1].as_py() != n - 1:
+        return False
+    if n == 1:
+        return True
+    steps = pc.subtract(values.slice(1), values.slice(0, n - 1))
+    return bool(pc.all(pc.equal(steps, 1)).as_py())
+
+
+def _split_by_file(batch: pa.RecordBatch) -> Iterator[tuple[int, pa.RecordBatch]]:
+    """The batch's rows by events file, as (file index, rows of that file, in batch order)."""
+    if not batch.num_rows:
+        return
+    index = batch.column("file_index")
+    n = batch.num_rows
+    if n > 1 and not pc.all(pc.less_equal(index.slice(0, n - 1), index.slice(1))).as_py():
+        batch = batch.take(pc.sort_indices(index))  # stable: rows of a file keep their order
+        index = batch.column("file_index")
+    if n > 1:
+        changes = pc.indices_nonzero(pc.not_equal(index.slice(0, n - 1), index.slice(1)))
+        ends = [int(i) + 1 for i in changes.to_pylist()] + [n]
+    else:
+        ends = [n]
+    start = 0
+    for end in ends:
+        yield int(index[start].as_py()), batch.slice(start, end - start)
+        start = end
 
 
 @dataclass(frozen=True)
@@ -409,9 +570,9 @@ def _append_verdicts(append: _Append, verdicts: ScannedFooter, verdict_groups: r
 # The verdict columns of events_classified, in order. Those a rule decides alone
 # (attribution_rules: classified_by, actor_kind, access_path, confidence) and rules_version
 # are not computed per event in SQL: DuckDB hands over each event's rule number and
-# _RuleColumns turns it into dictionary arrays (the rule number indexes the dictionary), so
-# the sort and the Arrow hand-over move one byte per event instead of five strings, and the
-# Parquet writer takes the dictionaries as they are. The one exception: a verdict that read a
+# _RuleColumns turns it into dictionary arrays (a map per column from rule number to
+# dictionary index), so the Arrow hand-over moves one byte per event instead of five strings,
+# and the Parquet writer takes the dictionaries as they are. The one exception: a verdict that read a
 # role chain cut at chain_max_depth (SQL's chain_truncated) has its confidence lowered to
 # medium, since the chain's root and its marks beyond the cut are unknown.
 VERDICT_COLUMNS = (
@@ -508,11 +669,11 @@ class _RuleColumns:
 
 
 def _verdicts_query() -> str:
-    """Each event's rule and the verdict columns SQL computes, in the order of the pinned
-    events files."""
+    """Each event's position (its file in the pinned list and its row there), its rule and
+    the verdict columns SQL computes, in no particular order."""
     return (
-        "SELECT rule, client, agent_name, human_id, mcp_tool, session_joined, session_root,"
-        " evidence_detail, chain_truncated FROM classification ORDER BY file_index, file_row_number"
+        "SELECT file_index, file_row_number, rule, client, agent_name, human_id, mcp_tool,"
+        " session_joined, session_root, evidence_detail, chain_truncated FROM classification"
     )
 
 
@@ -523,40 +684,6 @@ def _file_shapes(con: duckdb.DuckDBPyConnection, files: list[Path]) -> dict[str,
         {"files": [str(f) for f in files]},
     ).fetchall()
     return {str(name): (int(rows), int(groups)) for name, rows, groups in found}
-
-
-class _RowStream:
-    """The next n rows of a record batch stream, as one table."""
-
-    def __init__(self, reader: pa.RecordBatchReader) -> None:
-        self._batches = iter(reader)
-        self._schema = reader.schema
-        self._held: list[pa.RecordBatch] = []
-        self._rows = 0
-
-    def take(self, n: int) -> pa.Table:
-        while self._rows < n:
-            batch = next(self._batches, None)
-            if batch is None:
-                raise WarehouseError(
-                    f"classification returned {self._rows} verdicts where {n} were expected",
-                    hint="an event was lost by a join; this is a bug",
-                )
-            self._held.append(batch)
-            self._rows += batch.num_rows
-        table = pa.Table.from_batches(self._held, schema=self._schema)
-        rest = table.slice(n)
-        self._held, self._rows = rest.to_batches(), rest.num_rows
-        return table.slice(0, n)
-
-    def exhausted(self) -> bool:
-        """Whether no rows are left (reads ahead at most one batch)."""
-        while self._rows == 0:
-            batch = next(self._batches, None)
-            if batch is None:
-                return True
-            self._held, self._rows = [batch], batch.num_rows
-        return False
 
 
 def _by_partition(files: list[Path]) -> list[list[Path]]:
