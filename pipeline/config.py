@@ -118,9 +118,10 @@ class AttributionSettings:
     # memory in the session build; at 1M events 700MB costs no time (2.6 s, 725 MB).
     # Not a rule: it does not enter rules_version.
     duckdb_memory_limit: str = "700MB"
-    # DuckDB memory cap for the last step of a rebuild, where the verdicts are sorted into file
-    # order (the sort spills) and handed to pyarrow, whose writers and footer merges need
-    # memory of their own at the same time. Measured at 10M events: the peak RSS of
+    # DuckDB memory cap for the last step of a rebuild, where the verdicts are computed per
+    # event (the joins' hash tables; until 2026-11-29 also a sort into file order, which
+    # spilled) and handed to pyarrow, whose writers and footer merges need memory of their own
+    # at the same time. Measured at 10M events: the peak RSS of
     # `agenttrail attribute` fell from 1,085 MB (700MB for this step too) to 940 MB, at the
     # same time. Since the chain and by-name rules joined more tables per event, 400MB made
     # those joins spill: at 10M events the step took 21 s instead of 12 (500MB: 12 s, the
