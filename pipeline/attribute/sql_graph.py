@@ -15,6 +15,7 @@ warehouse's file.
 
 from __future__ import annotations
 
+import queue
 import re
 import threading
 from collections.abc import Callable, Iterable
@@ -74,10 +75,13 @@ class SqlLanes:
     running statements are interrupted."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, workers: int = 2) -> None:
-        self._con = con
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="attribution-sql")
-        self._local = threading.local()
-        self._cursors: list[duckdb.DuckDBPyConnection] = []
+        # One cursor per worker, made here (not in the workers: `con` may be busy in the
+        # caller's thread by then); a task takes an idle one, and at most `workers` run.
+        self._cursors = [con.cursor() for _ in range(workers)]
+        self._idle: queue.SimpleQueue[duckdb.DuckDBPyConnection] = queue.SimpleQueue()
+        for cursor in self._cursors:
+            self._idle.put(cursor)
         self._lock = threading.Lock()
         self._followers: dict[str, list[Callable[[duckdb.DuckDBPyConnection], None]]] = {}
         self._background: list[Future[None]] = []
@@ -133,10 +137,8 @@ class SqlLanes:
                 break
             wait(running, timeout=CLOSE_POLL_SECONDS)
         self._pool.shutdown(wait=True)
-        with self._lock:
-            for cursor in self._cursors:
-                cursor.close()
-            self._cursors.clear()
+        for cursor in self._cursors:
+            cursor.close()
 
     def _submit(self, fn: Callable[..., None], *args: object) -> Future[None]:
         future = self._pool.submit(fn, *args)
@@ -145,32 +147,26 @@ class SqlLanes:
             self._submitted.append(future)
         return future
 
-    def _cursor(self) -> duckdb.DuckDBPyConnection:
-        cursor: duckdb.DuckDBPyConnection | None = getattr(self._local, "cursor", None)
-        if cursor is None:
-            cursor = self._con.cursor()
-            self._local.cursor = cursor
-            with self._lock:
-                self._cursors.append(cursor)
-        return cursor
-
     def _execute(self, step: SqlStep) -> None:
-        cursor = self._open_cursor()
-        try:
-            cursor.execute(step.sql)
-        except duckdb.Error as exc:
-            raise WarehouseError(
-                f"{step.name}: attribution SQL failed: {str(exc).splitlines()[0]}",
-                file=str(step.path),
-            ) from None
+        def execute(cursor: duckdb.DuckDBPyConnection) -> None:
+            try:
+                cursor.execute(step.sql)
+            except duckdb.Error as exc:
+                raise WarehouseError(
+                    f"{step.name}: attribution SQL failed: {str(exc).splitlines()[0]}",
+                    file=str(step.path),
+                ) from None
+
+        self._on_cursor(execute)
 
     def _on_cursor(self, work: Callable[[duckdb.DuckDBPyConnection], None]) -> None:
-        work(self._open_cursor())
-
-    def _open_cursor(self) -> duckdb.DuckDBPyConnection:
-        """This worker's cursor, unless the lanes are closing."""
+        """`work` on an idle cursor, unless the lanes are closing."""
         with self._lock:
             closed = self._closed
         if closed:
             raise WarehouseError("the attribution was stopped")
-        return self._cursor()
+        cursor = self._idle.get()
+        try:
+            work(cursor)
+        finally:
+            self._idle.put(cursor)
