@@ -371,6 +371,7 @@ class _Job:
             "by_actor": attribution.by_actor,
             "rules_version": attribution.rules_version,
             "seconds": round(attribution.seconds, 3),
+            "phases": attribution.phases,
         }
         return None
 

@@ -20,7 +20,7 @@ import uuid
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import duckdb
@@ -89,6 +89,12 @@ class AttributionSummary:
     by_actor: dict[str, int]
     rules_version: str
     seconds: float
+    # Where the seconds went (`agenttrail attribute --json`): "tables" (the attribution SQL:
+    # source events, sessions and chains, MCP links, the classification's tables), "events"
+    # (the per-event pass and the events_classified files), "publish" (the rest: opening,
+    # the run record, re-pointing the views, removing the old generation). At 1M events the
+    # per-event pass dominates; at 10M the tables cost as much (README, Benchmarks).
+    phases: dict[str, float] = field(default_factory=dict)
 
 
 def _settings_tables(con: duckdb.DuckDBPyConnection, cfg: AttributionSettings) -> None:
@@ -835,6 +841,7 @@ def rebuild_attribution(
         appends = _Appends(pool, workers, out / "_verdicts")
         try:
             lanes.run(steps)
+            tables_done = time.monotonic()
             schema: list[Future[None]] = []
 
             def write_schema(computed: pa.Schema) -> None:
@@ -855,6 +862,7 @@ def rebuild_attribution(
             appends.wait()
             for future in schema:
                 future.result()
+            events_done = time.monotonic()
         finally:
             lanes.close()
             scans.cancel()
@@ -887,6 +895,7 @@ def rebuild_attribution(
         by_actor={k: by_actor[k] for k in sorted(by_actor)},
         rules_version=cfg.rules_version(),
         seconds=time.monotonic() - started,
+        phases={"tables": tables_done - started, "events": events_done - tables_done},
     )
 
 
@@ -913,7 +922,9 @@ def refresh_attribution(layout: Layout, cfg: AttributionSettings) -> Attribution
             closing.join()
     mark_current(layout, summary.rules_version)
     _remove_other_generations(layout, summary.generation)
-    return replace(summary, seconds=time.monotonic() - started)
+    seconds = time.monotonic() - started
+    phases = {**summary.phases, "publish": seconds - sum(summary.phases.values())}
+    return replace(summary, seconds=seconds, phases={k: round(v, 3) for k, v in phases.items()})
 
 
 def attribute_warehouse(settings: Settings) -> AttributionSummary:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import errno
+import json
 import os
 import re
 from pathlib import Path
@@ -112,3 +113,15 @@ def test_import_of_a_present_snapshot_and_attribute_without_events_say_so_plainl
     assert re.fullmatch(
         r"classified 0 events; 0 sessions; rules [0-9a-f]{12}; \d+\.\d s\n", done.stdout
     ), done.stdout
+
+
+def test_attribute_json_says_where_the_seconds_went(tmp_path: Path) -> None:
+    warehouse = tmp_path / "warehouse"
+    ingest(FILES, warehouse)
+    done = agenttrail("attribute", "-w", str(warehouse), "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert (summary["events"], summary["by_actor"]) == (10, {"agent": 6, "human": 4})
+    assert list(summary["phases"]) == ["tables", "events", "publish"]
+    assert all(seconds > 0 for seconds in summary["phases"].values())
+    assert sum(summary["phases"].values()) == pytest.approx(summary["seconds"], abs=0.002)
