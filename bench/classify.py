@@ -1209,6 +1209,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{median('classify', 'seconds') / median('scan_rules', 'seconds'):.2f}x wall, "
         f"{median('classify', 'cpu') / median('scan_rules', 'cpu'):.2f}x CPU; "
         f"vs a scan of all columns: {inner('classify') / inner('scan_all'):.2f}x",
+        "where the classification's seconds go (medians, `attribute --json`): "
+        + ", ".join(
+            f"{phase} {statistics.median(float(r.output['phases'][phase]) for r in results['classify']):.2f} s"
+            for phase in results["classify"][0].output.get("phases", {})
+        ),
         f"labels: {check['classified'] - check['mismatched']:,} of {info['events']:,} events as "
         f"expected ({check['mismatched']:,} mismatched); "
         f"{info['events'] / inner('classify'):,.0f} events/s classified",
