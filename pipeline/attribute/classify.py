@@ -308,7 +308,7 @@ def _write_classified(
     except _HeldTooMany:
         # The rest in file order: each file is then complete before the next one starts.
         reader.close()  # DuckDB runs no other query while a result is open
-        owner = [number for number, paths in enumerate(partitions) for _ in paths]
+        owner = _owners(partitions)
         left = [i for i in range(len(files)) if owner[i] not in written]
         sorted_reader = con.sql(
             f"SELECT * FROM ({_verdicts_query()}) WHERE list_contains($left, file_index)"
@@ -325,6 +325,11 @@ def _write_classified(
     return by_actor, len(schemas) == 1
 
 
+def _owners(partitions: list[list[Path]]) -> list[int]:
+    """For each pinned file, in order, the index of its partition (a run of _by_partition)."""
+    return [number for number, paths in enumerate(partitions) for _ in paths]
+
+
 def _by_complete_partition(
     stream: _FileVerdicts,
     partitions: list[list[Path]],
@@ -334,7 +339,7 @@ def _by_complete_partition(
 ) -> None:
     """Call `write(partition, its files' verdicts in order)` for each partition as soon as the
     verdicts of all its files have arrived; every partition but those in `skip` must be."""
-    owner = [number for number, paths in enumerate(partitions) for _ in paths]
+    owner = _owners(partitions)
     firsts = [0]
     for paths in partitions:
         firsts.append(firsts[-1] + len(paths))
