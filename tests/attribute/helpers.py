@@ -1,23 +1,20 @@
 """Attribution test helpers: ingest files into a temporary warehouse (one parse worker), import
-IAM snapshots when pipeline/iam offers it, and read the derived tables back as plain rows."""
+IAM snapshots, and read the derived tables back as plain rows."""
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import os
-import pkgutil
 import subprocess
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from pipeline.attribute.classify import attribute_warehouse
 from pipeline.config import Settings, load_settings
+from pipeline.iam.store import import_snapshots
 from pipeline.ingest import run_ingest
 from pipeline.warehouse.layout import Layout
 
@@ -53,37 +50,10 @@ def ingest(paths: Iterable[Path], warehouse: Path, **attribution: Any) -> Settin
     return settings
 
 
-def find_iam_import() -> Callable[..., Any] | None:
-    """pipeline/iam's snapshot import function, wherever it lives; None until it exists."""
-    try:
-        package = importlib.import_module("pipeline.iam")
-    except ImportError:
-        return None
-    names = ("import_snapshots", "import_snapshot")
-    modules = [package] + [
-        importlib.import_module(f"pipeline.iam.{m.name}")
-        for m in pkgutil.iter_modules(package.__path__)
-    ]
-    for module in modules:
-        for name in names:
-            function = getattr(module, name, None)
-            if callable(function):
-                return function  # type: ignore[no-any-return]
-    return None
-
-
 def import_iam(paths: Sequence[Path], settings: Settings, taken_at: datetime) -> None:
-    """Import IAM snapshots and make sure attribution is rebuilt with them."""
-    function = find_iam_import()
-    assert function is not None, "no IAM import function in pipeline/iam"
-    layout = Layout.at(settings.warehouse)
-    parameters = inspect.signature(function).parameters
-    kwargs: dict[str, Any] = {}
-    if "settings" in parameters:
-        kwargs["settings"] = settings
-    summary = function(list(paths), layout, taken_at, **kwargs)
-    if getattr(summary, "attribution", None) is None:
-        attribute_warehouse(settings)
+    """Import IAM snapshots; the import rebuilds attribution with them."""
+    summary = import_snapshots(list(paths), Layout.at(settings.warehouse), taken_at, settings)
+    assert summary.attribution is not None, "the import did not rebuild attribution"
 
 
 def rows(warehouse: Path, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:

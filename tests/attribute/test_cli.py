@@ -58,8 +58,6 @@ def test_sql_csv_after_ingest_and_iam_import(tmp_path: Path) -> None:
         "iam", "import", str(SNAPSHOT), "--taken-at", "2026-10-15T00:00:00Z",
         "-w", str(warehouse), cwd=tmp_path,
     )  # fmt: skip
-    if imported.returncode != 0 and "No such command" in imported.stderr:
-        pytest.xfail("no `agenttrail iam import` command yet")
     assert imported.returncode == 0, imported.stderr
     # The snapshot tags SnapAgentRole Usage=Agent: its untagged shell session is the bypass.
     assert sql_csv(warehouse, tmp_path) == {**BEFORE, "snap-call-agent": ("agent", "direct")}

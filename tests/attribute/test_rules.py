@@ -24,7 +24,6 @@ from .helpers import (
     REPO,
     VERDICT,
     Verdict,
-    find_iam_import,
     import_iam,
     ingest,
     rows,
@@ -531,15 +530,11 @@ def event_ids(case: str) -> list[str]:
     return [r["eventID"] for r in records]
 
 
-HAS_IAM_IMPORT = find_iam_import() is not None
-
-
 @pytest.fixture(scope="module")
 def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("rules") / "warehouse"
     settings = ingest(case_files(), root, **PATTERNS)
-    if HAS_IAM_IMPORT:
-        import_iam([SNAPSHOT_FILE], settings, SNAPSHOT_TAKEN_AT)
+    import_iam([SNAPSHOT_FILE], settings, SNAPSHOT_TAKEN_AT)
     return root
 
 
@@ -567,8 +562,6 @@ def test_every_event_is_classified_once(classified: dict[str, dict[str, Any]]) -
 
 @pytest.mark.parametrize("case", sorted(EXPECTED))
 def test_case(case: str, classified: dict[str, dict[str, Any]]) -> None:
-    if case == "snapshot_agent_role" and not HAS_IAM_IMPORT:
-        pytest.xfail("no IAM snapshot import in pipeline/iam yet")
     got = {e: tuple(classified[e][c] for c in VERDICT) for e in EXPECTED[case]}
     assert got == EXPECTED[case]
 
@@ -1169,8 +1162,7 @@ def test_role_agent_observations(warehouse: Path) -> None:
         for r in found
         if r["observed_by"].startswith("snapshot")
     }
-    if HAS_IAM_IMPORT:
-        assert snapshots == {
-            (A3, "SnapAgentRole", SNAPSHOT_TAKEN_AT, True, "Usage=Agent"),
-            (A3, "SnapOpsRole", SNAPSHOT_TAKEN_AT, False, None),
-        }
+    assert snapshots == {
+        (A3, "SnapAgentRole", SNAPSHOT_TAKEN_AT, True, "Usage=Agent"),
+        (A3, "SnapOpsRole", SNAPSHOT_TAKEN_AT, False, None),
+    }
