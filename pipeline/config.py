@@ -112,20 +112,23 @@ class AttributionSettings:
     # chain_truncated (sessions), and the verdicts that read it drop to medium confidence.
     chain_max_depth: int = 10
 
-    # DuckDB memory cap while classifying (ingest and import end with it); beyond it DuckDB
-    # spills to the warehouse's temp folder. Measured at 10M events (1M STS sessions): 700MB
-    # classifies them in 39 s at a 1.25 GB peak RSS, 1.5GB in 29 s at 2.05 GB, 450MB runs out of
-    # memory in the session build; at 1M events 700MB costs no time (2.6 s, 725 MB).
-    # Not a rule: it does not enter rules_version.
+    # DuckDB memory cap while classifying (ingest and import end with it), except the per-event
+    # pass below. Beyond it DuckDB spills to the warehouse's temp folder, but the session build
+    # (list and map aggregates, the chain walk) only partly spills: its need grows with the
+    # number of STS sessions. Users: whoever ingests; the out-of-memory error
+    # names this setting. Measured on 2026-11-29 at 10M events with 1M STS sessions (the
+    # rebuild alone): 700MB 24 s, process peak ~890 MB (ingest's 1 GB bound holds); 600MB 25 s;
+    # 550MB 31 s; 500MB the tables fit but the per-event pass then runs out of memory at its
+    # 500MB (at 400MB it spills: 50 s). Before `sessions` was built from three smaller tables,
+    # 550MB ran out of memory in it. At 1M events 700MB costs no time. Not a rule: it does not
+    # enter rules_version.
     duckdb_memory_limit: str = "700MB"
     # DuckDB memory cap for the last step of a rebuild, where the verdicts are computed per
-    # event (the joins' hash tables; until 2026-11-29 also a sort into file order, which
-    # spilled) and handed to pyarrow, whose writers and footer merges need memory of their own
-    # at the same time. Measured at 10M events: the peak RSS of
-    # `agenttrail attribute` fell from 1,085 MB (700MB for this step too) to 940 MB, at the
-    # same time. Since the chain and by-name rules joined more tables per event, 400MB made
-    # those joins spill: at 10M events the step took 21 s instead of 12 (500MB: 12 s, the
-    # rebuild process's peak 893 MB; 600MB: 11 s at 967 MB). Not a rule either.
+    # event (the joins' hash tables, sized by the sessions) and handed to pyarrow, whose
+    # writers and footer merges need memory of their own at the same time. Users: as above.
+    # Measured at 10M events (rebuild alone, tables at 700MB, 2026-11-29): 525MB 25 s, 500MB
+    # 24 s at a ~890 MB peak (700MB for this step too had peaked at 1,085 MB), 475MB 35 s and
+    # 450MB 33 s (the joins spill), 400MB 39 s, 300MB 56 s. Not a rule either.
     verdicts_duckdb_memory_limit: str = "500MB"
 
     def rules_version(self) -> str:
@@ -295,6 +298,11 @@ def _from_folder(path: str, folder: Path) -> str:
     return str(folder / path)
 
 
+def environment_variable(section: str, name: str) -> str:
+    """The variable that sets [section] name: AGENTTRAIL_ATTRIBUTION_DUCKDB_MEMORY_LIMIT."""
+    return f"AGENTTRAIL_{section.upper()}_{name.upper()}"
+
+
 def load_settings(
     *,
     config_file: str | Path | None = None,
@@ -352,7 +360,7 @@ def load_settings(
         )
         used.append("AGENTTRAIL_WAREHOUSE")
     for section in _SECTIONS:
-        prefix = f"AGENTTRAIL_{section.upper()}_"
+        prefix = environment_variable(section, "")
         names = sorted(k for k in environ if k.startswith(prefix))
         env_values = {k[len(prefix) :].lower(): environ[k] for k in names}
         origin = _origin(f"environment variable {prefix}", upper=True)

@@ -6,6 +6,7 @@ so scheduler logs stay readable; and the final summary table.
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -107,12 +108,14 @@ def summary_text(summary: IngestSummary) -> str:
     console = Console(width=100, record=True, file=None, force_terminal=False)
     with console.capture() as capture:
         console.print(table)
+        # Free text (keys, reasons, errors naming "[attribution] ...") is not rich markup.
+        plain = functools.partial(console.print, soft_wrap=True, markup=False, highlight=False)
         for item in summary.quarantine:
             where = f" record {item['record']}" if "record" in item else ""
-            console.print(f"quarantined: {item['uri']}{where}: {item['reason']}", soft_wrap=True)
+            plain(f"quarantined: {item['uri']}{where}: {item['reason']}")
         for failure in summary.failures:
-            console.print(f"failed: {failure['uri']}: {failure['error']}", soft_wrap=True)
+            plain(f"failed: {failure['uri']}: {failure['error']}")
         if summary.attribution_failed:
-            console.print(f"attribution failed: {summary.attribution['error']}", soft_wrap=True)
-        console.print(f"warehouse: {summary.warehouse}")
+            plain(f"attribution failed: {summary.attribution['error']}")
+        plain(f"warehouse: {summary.warehouse}")
     return capture.get()

@@ -69,6 +69,11 @@ class DatabaseInUseError(WarehouseError):
     open in a way that excludes this one."""
 
 
+class OutOfMemoryError(WarehouseError):
+    """DuckDB could not fit a statement in the memory limit it was given. The hint names the
+    setting that raises that limit, where the raiser knows it."""
+
+
 class AttributionPendingError(WarehouseError):
     """An ingest committed its events, but their attribution could not run (the database held
     open by another process, a full disk). Carries the run's summary, which the CLI prints all

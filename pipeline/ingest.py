@@ -41,6 +41,7 @@ from pipeline.errors import (
     AttributionPendingError,
     DatabaseInUseError,
     ExitCode,
+    OutOfMemoryError,
     ParseError,
     SourceError,
 )
@@ -359,6 +360,8 @@ class _Job:
             attribution = refresh_attribution(self.layout, self.settings.attribution)
         except DatabaseInUseError as exc:
             return self._pending(exc, "close it, then ")
+        except OutOfMemoryError as exc:
+            return self._pending(exc, f"{exc.hint}, then " if exc.hint else "")
         except AgenttrailError as exc:
             return self._pending(exc, "when that is fixed, ")
         except (OSError, duckdb.IOException) as exc:

@@ -31,9 +31,9 @@ import pyarrow.parquet as pq
 from pipeline import __version__
 from pipeline.attribute.freshness import mark_current
 from pipeline.attribute.markers import USER_AGENT_MARKERS
-from pipeline.attribute.sql_graph import SqlLanes, SqlStep, plan
-from pipeline.config import AttributionSettings, Settings
-from pipeline.errors import WarehouseError
+from pipeline.attribute.sql_graph import SqlLanes, SqlStep, out_of_memory, plan
+from pipeline.config import AttributionSettings, Settings, environment_variable
+from pipeline.errors import OutOfMemoryError, WarehouseError
 from pipeline.resources import queries_dir
 from pipeline.warehouse.column_append import (
     ScannedFooter,
@@ -806,10 +806,27 @@ DERIVED_ZSTD_LEVEL = 1
 
 def _write_table(table: str, folder: Path, cursor: duckdb.DuckDBPyConnection) -> None:
     path = sql_literal(str(folder / f"{table}.parquet"))
-    cursor.execute(
-        f"COPY {table} TO {path}"
-        f" (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL {DERIVED_ZSTD_LEVEL})"
-    )
+    try:
+        cursor.execute(
+            f"COPY {table} TO {path}"
+            f" (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL {DERIVED_ZSTD_LEVEL})"
+        )
+    except duckdb.OutOfMemoryException as exc:
+        raise OutOfMemoryError(f"writing {table}: {out_of_memory(exc)}") from None
+
+
+def _memory_hint(cfg: AttributionSettings, setting: str) -> str:
+    """How to give the rebuild more memory: its needs grow with the number of STS sessions
+    (README, Configuration), and the defaults fit ~10M events with 1M sessions."""
+    value = getattr(cfg, setting)
+    variable = environment_variable("attribution", setting)
+    return f"raise [attribution] {setting} (now {value}) in agenttrail.toml or with {variable}"
+
+
+def _with_memory_hint(
+    exc: OutOfMemoryError, cfg: AttributionSettings, setting: str
+) -> OutOfMemoryError:
+    return OutOfMemoryError(exc.message, hint=_memory_hint(cfg, setting), **exc.inputs)
 
 
 def rebuild_attribution(
@@ -853,16 +870,22 @@ def rebuild_attribution(
                 path = folder / "events_classified_schema.parquet"
                 schema.append(pool.submit(_write_schema, con.cursor(), computed, path))
 
-            by_actor, uniform = _write_classified(
-                con,
-                files,
-                layout,
-                out,
-                cfg=cfg,
-                appends=appends,
-                scans=scans,
-                on_schema=write_schema,
-            )
+            try:
+                by_actor, uniform = _write_classified(
+                    con,
+                    files,
+                    layout,
+                    out,
+                    cfg=cfg,
+                    appends=appends,
+                    scans=scans,
+                    on_schema=write_schema,
+                )
+            except duckdb.OutOfMemoryException as exc:
+                raise OutOfMemoryError(
+                    f"classifying each event: {out_of_memory(exc)}",
+                    hint=_memory_hint(cfg, "verdicts_duckdb_memory_limit"),
+                ) from None
             lanes.finish()
             appends.wait()
             for future in schema:
@@ -913,6 +936,27 @@ def refresh_attribution(layout: Layout, cfg: AttributionSettings) -> Attribution
 
     The summary's seconds are those of all of it: opening, rebuilding, publishing the views."""
     started = time.monotonic()
+    try:
+        summary = _rebuild_and_repoint(layout, cfg)
+    except duckdb.OutOfMemoryException as exc:
+        raise OutOfMemoryError(
+            f"attribution: {out_of_memory(exc)}", hint=_memory_hint(cfg, "duckdb_memory_limit")
+        ) from None
+    except OutOfMemoryError as exc:
+        if exc.hint:
+            raise
+        # Everything but the per-event pass runs under duckdb_memory_limit.
+        raise OutOfMemoryError(
+            exc.message, hint=_memory_hint(cfg, "duckdb_memory_limit"), **exc.inputs
+        ) from None
+    mark_current(layout, summary.rules_version)
+    _remove_other_generations(layout, summary.generation)
+    seconds = time.monotonic() - started
+    phases = {**summary.phases, "publish": seconds - sum(summary.phases.values())}
+    return replace(summary, seconds=seconds, phases={k: round(v, 3) for k, v in phases.items()})
+
+
+def _rebuild_and_repoint(layout: Layout, cfg: AttributionSettings) -> AttributionSummary:
     with connect_detached(layout, memory_limit=cfg.duckdb_memory_limit) as con:
         summary = rebuild_attribution(con, layout, cfg)
         # Closing frees the rebuild's tables (~50 ms at 1M events): beside the re-pointing.
@@ -925,11 +969,7 @@ def refresh_attribution(layout: Layout, cfg: AttributionSettings) -> Attribution
                 pass
         finally:
             closing.join()
-    mark_current(layout, summary.rules_version)
-    _remove_other_generations(layout, summary.generation)
-    seconds = time.monotonic() - started
-    phases = {**summary.phases, "publish": seconds - sum(summary.phases.values())}
-    return replace(summary, seconds=seconds, phases={k: round(v, 3) for k, v in phases.items()})
+    return summary
 
 
 def attribute_warehouse(settings: Settings) -> AttributionSummary:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipeline.errors import WarehouseError
+from pipeline.errors import OutOfMemoryError, WarehouseError
 from pipeline.sqlfile import parse_sql_file, strip_comments_and_strings
 
 _CREATED = re.compile(
@@ -151,9 +151,13 @@ class SqlLanes:
         def execute(cursor: duckdb.DuckDBPyConnection) -> None:
             try:
                 cursor.execute(step.sql)
+            except duckdb.OutOfMemoryException as exc:
+                raise OutOfMemoryError(
+                    f"{step.name}: {out_of_memory(exc)}", file=str(step.path)
+                ) from None
             except duckdb.Error as exc:
                 raise WarehouseError(
-                    f"{step.name}: attribution SQL failed: {str(exc).splitlines()[0]}",
+                    f"{step.name}: attribution SQL failed: {first_line(exc)}",
                     file=str(step.path),
                 ) from None
 
@@ -170,3 +174,14 @@ class SqlLanes:
             work(cursor)
         finally:
             self._idle.put(cursor)
+
+
+def first_line(exc: BaseException) -> str:
+    """A DuckDB error's first line: the rest is DuckDB's generic advice ("Possible solutions:
+    ... SET memory_limit"), which names DuckDB settings, not agenttrail's."""
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def out_of_memory(exc: duckdb.OutOfMemoryException) -> str:
+    """What DuckDB said, as a clause: "DuckDB ran out of memory (failed to pin block ...)"."""
+    return f"DuckDB ran out of memory ({first_line(exc).removeprefix('Out of Memory Error: ')})"

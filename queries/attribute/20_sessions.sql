@@ -238,35 +238,31 @@ effective AS (
 
 SELECT * FROM effective;
 
+-- What `sessions` takes from each key's chain walk: its root (and the root's caller), its
+-- depth, and the root-most source identity (sourceIdentity persists through a chain: it names
+-- who started it). A table of its own, as are the effective tag maps below, rather than CTEs
+-- of `sessions`: as one statement, its aggregates and joins of 1M sessions (10M events) held
+-- more than 550MB at once and failed with DuckDB out of memory; as three, 400MB suffices.
+CREATE OR REPLACE TABLE session_chain_summary AS
+SELECT
+    w.issued_key,
+    arg_max(w.ancestor_key, w.depth) AS root_key,
+    max(w.depth) AS chain_depth,
+    bool_or(w.cut) AS chain_truncated,
+    arg_max(a.source_identity, w.depth) FILTER (WHERE a.source_identity IS NOT NULL)
+        AS chain_source_identity
+FROM session_chain AS w
+LEFT JOIN session_nodes AS a ON a.issued_key = w.ancestor_key
+GROUP BY w.issued_key;
+
+CREATE OR REPLACE TABLE session_effective_maps AS
+SELECT
+    issued_key,
+    map_from_entries(list_sort(list({'key': tag_key, 'value': tag_value}))) AS effective_tags
+FROM session_effective_tags
+GROUP BY issued_key;
+
 CREATE OR REPLACE TABLE sessions AS
-WITH roots AS (
-    SELECT
-        issued_key,
-        arg_max(ancestor_key, depth) AS root_key,
-        max(depth) AS chain_depth,
-        bool_or(cut) AS chain_truncated
-    FROM session_chain
-    GROUP BY issued_key
-),
-
-effective_maps AS (
-    SELECT
-        issued_key,
-        map_from_entries(list_sort(list({'key': tag_key, 'value': tag_value})))
-            AS effective_tags
-    FROM session_effective_tags
-    GROUP BY issued_key
-),
-
-source_identities AS (
-    -- sourceIdentity persists through a chain: the root-most one is who started it.
-    SELECT w.issued_key, arg_max(a.source_identity, w.depth) AS chain_source_identity
-    FROM session_chain AS w
-    JOIN session_nodes AS a ON a.issued_key = w.ancestor_key
-    WHERE a.source_identity IS NOT NULL
-    GROUP BY w.issued_key
-)
-
 SELECT
     n.issued_key,
     n.issuing_event_id,
@@ -284,7 +280,7 @@ SELECT
     n.caller_invoked_by,
     n.caller_iam_arn,
     n.web_identity_provider,
-    coalesce(n.source_identity, s.chain_source_identity) AS source_identity,
+    coalesce(n.source_identity, r.chain_source_identity) AS source_identity,
     n.own_tags,
     n.transitive_tag_keys,
     e.effective_tags,
@@ -297,7 +293,6 @@ SELECT
     root.caller_invoked_by AS root_caller_invoked_by,
     root.web_identity_provider AS root_web_identity_provider
 FROM session_nodes AS n
-LEFT JOIN roots AS r ON r.issued_key = n.issued_key
+LEFT JOIN session_chain_summary AS r ON r.issued_key = n.issued_key
 LEFT JOIN session_nodes AS root ON root.issued_key = r.root_key
-LEFT JOIN source_identities AS s ON s.issued_key = n.issued_key
-LEFT JOIN effective_maps AS e ON e.issued_key = n.issued_key;
+LEFT JOIN session_effective_maps AS e ON e.issued_key = n.issued_key;

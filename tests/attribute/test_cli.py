@@ -123,3 +123,60 @@ def test_attribute_json_says_where_the_seconds_went(tmp_path: Path) -> None:
     assert list(summary["phases"]) == ["tables", "events", "publish"]
     assert all(seconds > 0 for seconds in summary["phases"].values())
     assert sum(summary["phases"].values()) == pytest.approx(summary["seconds"], abs=0.002)
+
+
+# DuckDB's own words vary with the allocation that failed; what agenttrail adds does not.
+OUT_OF_MEMORY = re.compile(
+    r"DuckDB ran out of memory \((?:failed|could not)[^()]*(?:\([^()]*\))?[^()]*\)"
+)
+
+
+@pytest.mark.parametrize(
+    ("setting", "limit", "where"),
+    [
+        ("duckdb_memory_limit", "1MB", "attribution"),
+        ("verdicts_duckdb_memory_limit", "4MB", "classifying each event"),
+    ],
+)
+def test_out_of_memory_names_the_setting_to_raise(
+    tmp_path: Path, setting: str, limit: str, where: str
+) -> None:
+    """The rebuild's memory grows with the STS sessions: when DuckDB runs out, the one line
+    says which limit to raise and how, without DuckDB's advice about its own settings."""
+    warehouse = tmp_path / "warehouse"
+    ingest(FILES, warehouse)
+    variable = f"AGENTTRAIL_ATTRIBUTION_{setting.upper()}"
+    done = agenttrail("attribute", "-w", str(warehouse), cwd=tmp_path, env={variable: limit})
+    assert done.returncode == 1
+    hint = f"(raise [attribution] {setting} (now {limit}) in agenttrail.toml or with {variable})"
+    message = OUT_OF_MEMORY.sub("DuckDB ran out of memory (...)", done.stderr)
+    assert message == f"error: {where}: DuckDB ran out of memory (...) {hint}\n", done.stderr
+    # The classification in place is kept, and still answers.
+    assert sql_csv(warehouse, tmp_path) == BEFORE
+
+
+def test_an_ingest_whose_attribution_runs_out_of_memory(tmp_path: Path) -> None:
+    """The events are committed; the summary and the error say which limit to raise, then
+    what to run."""
+    warehouse = tmp_path / "warehouse"
+    variable = "AGENTTRAIL_ATTRIBUTION_DUCKDB_MEMORY_LIMIT"
+    done = agenttrail(
+        "ingest", *map(str, FILES), "--workers", "1", "-w", str(warehouse), "--json",
+        cwd=tmp_path, env={variable: "1MB"},
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    line = OUT_OF_MEMORY.sub("DuckDB ran out of memory (...)", done.stderr)
+    error = (
+        "10 new events are committed, but attribution could not run: attribution: DuckDB ran"
+        f" out of memory (...) (raise [attribution] duckdb_memory_limit (now 1MB) in"
+        f" agenttrail.toml or with {variable}, then run 'agenttrail attribute --warehouse"
+        f" {warehouse}' with {variable} set as now (the next ingest also catches up))"
+    )
+    assert line == f"error: {error}\n"
+    summary = json.loads(done.stdout)
+    assert summary["events_written"] == 10
+    assert OUT_OF_MEMORY.sub("DuckDB ran out of memory (...)", summary["attribution"]["error"]) == (
+        error
+    )
+    assert agenttrail("attribute", "-w", str(warehouse), cwd=tmp_path).returncode == 0
+    assert sql_csv(warehouse, tmp_path) == BEFORE

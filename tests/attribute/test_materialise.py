@@ -18,7 +18,7 @@ import pytest
 
 from pipeline.attribute import classify
 from pipeline.attribute.classify import attribute_warehouse
-from pipeline.errors import WarehouseError
+from pipeline.errors import OutOfMemoryError, WarehouseError
 from pipeline.warehouse.connect import CLASSIFIED_FOLDER, UNIFORM_SCHEMA
 from pipeline.warehouse.layout import EVENTS_GLOB, Layout
 
@@ -405,3 +405,15 @@ def test_verdicts_held_past_the_bound_are_read_again_in_file_order(
     found = rows(bounded, query)
     assert len(found) > 10
     assert found == rows(default, query)
+
+
+def test_a_derived_table_write_out_of_memory_is_an_out_of_memory_error(tmp_path: Path) -> None:
+    """The rebuild turns it into one line naming duckdb_memory_limit (test_cli)."""
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE sessions AS SELECT i, repeat('x', 200) || i AS s FROM range(200000) r(i)"
+    )
+    con.execute("SET memory_limit = '1MB'")
+    with pytest.raises(OutOfMemoryError) as caught:
+        classify._write_table("sessions", tmp_path, con.cursor())
+    assert str(caught.value).startswith("writing sessions: DuckDB ran out of memory (")

@@ -13,7 +13,7 @@ import duckdb
 import pytest
 
 from pipeline.attribute.sql_graph import SqlLanes, plan
-from pipeline.errors import WarehouseError
+from pipeline.errors import OutOfMemoryError, WarehouseError
 from pipeline.resources import queries_dir
 
 
@@ -104,6 +104,31 @@ def test_a_failing_step_names_its_file_and_stops_the_rest(tmp_path: Path) -> Non
     assert caught.value.inputs["file"] == str(tmp_path / "02_bad.sql")
     tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
     assert tables == {"a"}
+
+
+def test_a_step_out_of_memory_says_so_in_one_line(tmp_path: Path) -> None:
+    """Its own error class (the rebuild adds which limit to raise), and DuckDB's first line
+    only: the rest is DuckDB's advice about its own settings."""
+    _sql_file(
+        tmp_path,
+        "01_big",
+        "CREATE OR REPLACE TABLE big AS SELECT i % 50000 AS g, list(i::VARCHAR || 'x') AS l"
+        " FROM range(400000) AS r(i) GROUP BY g;",
+    )
+    con = duckdb.connect()
+    con.execute("SET memory_limit = '1MB'")
+    lanes = SqlLanes(con)
+    try:
+        with pytest.raises(OutOfMemoryError) as caught:
+            lanes.run(plan(tmp_path.glob("*.sql")))
+    finally:
+        lanes.close()
+    message = str(caught.value)
+    assert message.startswith("01_big.sql: DuckDB ran out of memory (")
+    assert "\n" not in message
+    assert "Out of Memory Error" not in message
+    assert caught.value.hint is None
+    assert caught.value.inputs == {"file": str(tmp_path / "01_big.sql")}
 
 
 def test_a_failing_follower_is_raised_by_finish(tmp_path: Path) -> None:
