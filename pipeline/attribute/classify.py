@@ -261,8 +261,7 @@ def _write_classified(
     actor, path, confidence, from attribution_rules) becomes dictionary columns
     (_RuleColumns), so DuckDB hands over integers, not names.
 
-    The appends are left running in the pool (appends.wait() waits for them): DuckDB is free
-    again, and the caller gives it other work meanwhile. `on_schema` is given the Arrow schema
+    The appends are left running in the pool (appends.wait() waits for them). `on_schema` is given the Arrow schema
     of what SQL computes per event (for _write_schema) as soon as the stream has one. Returns
     the event count per actor_kind, and whether all events files have one schema (so that all
     events_classified files have one too).
@@ -863,6 +862,11 @@ def rebuild_attribution(
         appends = _Appends(pool, workers, out / "_verdicts")
         try:
             lanes.run(steps)
+            # The derived tables' writes finish before the per-event pass lowers DuckDB's
+            # memory limit (one limit for the whole database): a write of 1M sessions still
+            # running beside the pass's joins ran out of the pass's 500MB, 1 run in ~20 at 10M
+            # events.
+            lanes.finish()
             tables_done = time.monotonic()
             schema: list[Future[None]] = []
 
@@ -886,7 +890,6 @@ def rebuild_attribution(
                     f"classifying each event: {out_of_memory(exc)}",
                     hint=_memory_hint(cfg, "verdicts_duckdb_memory_limit"),
                 ) from None
-            lanes.finish()
             appends.wait()
             for future in schema:
                 future.result()

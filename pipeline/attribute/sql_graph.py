@@ -6,7 +6,7 @@ run at the same time, each on its own cursor of the rebuild's in-memory database
 queries of two connections in parallel). Most statements work on small tables with one
 thread, so the second core was idle for about a third of the SQL: with 1M events, 10_*, 30_*
 and 40_* now run while 20_sessions walks the chains, and the derived tables are written to
-Parquet while 50_classification builds its tables and the events are classified.
+Parquet while 50_classification builds its tables.
 
 Tables and views must be plain (not TEMP), since a TEMP object is seen by its own connection
 only; the database is the rebuild's own in-memory one (connect_detached), never the

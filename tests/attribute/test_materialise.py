@@ -7,6 +7,7 @@ import json
 import re
 import subprocess
 import sys
+import time
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -417,3 +418,30 @@ def test_a_derived_table_write_out_of_memory_is_an_out_of_memory_error(tmp_path:
     with pytest.raises(OutOfMemoryError) as caught:
         classify._write_table("sessions", tmp_path, con.cursor())
     assert str(caught.value).startswith("writing sessions: DuckDB ran out of memory (")
+
+
+def test_derived_writes_finish_before_the_per_event_pass_lowers_the_memory_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DuckDB has one memory limit for the database: a write still running when the pass sets
+    its own (lower) one ran out of it, 1 run in ~20 at 10M events."""
+    warehouse = tmp_path / "warehouse"
+    settings = ingest([CASES / "transitive_tags_second_account.json"], warehouse)
+    order: list[str] = []
+    write_table, write_classified = classify._write_table, classify._write_classified
+
+    def slow_write(table: str, *args: Any) -> None:
+        if table == "sessions":
+            time.sleep(0.5)  # still writing when 50_classification has run
+        write_table(table, *args)
+        order.append(f"wrote {table}")
+
+    def pass_(*args: Any, **kwargs: Any) -> Any:
+        order.append("per-event pass")
+        return write_classified(*args, **kwargs)
+
+    monkeypatch.setattr(classify, "_write_table", slow_write)
+    monkeypatch.setattr(classify, "_write_classified", pass_)
+    attribute_warehouse(settings)
+    assert order[-1] == "per-event pass"
+    assert sorted(order[:-1]) == [f"wrote {t}" for t in sorted(classify.DERIVED_TABLES)]
