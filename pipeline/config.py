@@ -134,10 +134,15 @@ class AttributionSettings:
     def rules_version(self) -> str:
         """Short hash of the rule configuration, stamped on every verdict."""
         rules = dataclasses.asdict(self)
-        rules.pop("duckdb_memory_limit")
-        rules.pop("verdicts_duckdb_memory_limit")
+        for name in NOT_RULES:
+            rules.pop(name)
         payload = json.dumps(rules, sort_keys=True).encode()
         return hashlib.sha256(payload).hexdigest()[:12]
+
+
+# The [attribution] settings that change how a rebuild runs, not what it concludes: they stay
+# out of rules_version, and a re-run need not keep them (freshness.attribute_command).
+NOT_RULES = ("duckdb_memory_limit", "verdicts_duckdb_memory_limit")
 
 
 @dataclass(frozen=True)

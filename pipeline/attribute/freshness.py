@@ -12,7 +12,7 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
-from pipeline.config import Settings
+from pipeline.config import NOT_RULES, Settings, environment_variable
 from pipeline.warehouse.connect import has_attribution
 from pipeline.warehouse.layout import Layout
 from pipeline.warehouse.remote import is_remote
@@ -40,12 +40,18 @@ def attribute_command(settings: Settings) -> str:
     """The `agenttrail attribute` command, quoted, that classifies under the rules in force:
     the same warehouse and configuration file (run as printed, a command without them would
     classify under other rules and leave the notice standing), and the AGENTTRAIL_ATTRIBUTION_*
-    variables that were set."""
+    variables that were set, but for the memory limits (which an out-of-memory error asks to
+    change)."""
     words = ["agenttrail", "attribute", "--warehouse", str(Layout.at(settings.warehouse).root)]
     if settings.config_file:
         words += ["--config", str(Path(settings.config_file).absolute())]
     command = "'" + " ".join(shlex.quote(w) for w in words) + "'"
-    variables = [n for n in settings.environment if n.startswith("AGENTTRAIL_ATTRIBUTION_")]
+    variables = [
+        n
+        for n in settings.environment
+        if n.startswith(environment_variable("attribution", ""))
+        and n not in {environment_variable("attribution", name) for name in NOT_RULES}
+    ]
     if variables:
         command += f" with {', '.join(variables)} set as now"
     return command

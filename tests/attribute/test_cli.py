@@ -170,7 +170,7 @@ def test_an_ingest_whose_attribution_runs_out_of_memory(tmp_path: Path) -> None:
         "10 new events are committed, but attribution could not run: attribution: DuckDB ran"
         f" out of memory (...) (raise [attribution] duckdb_memory_limit (now 1MB) in"
         f" agenttrail.toml or with {variable}, then run 'agenttrail attribute --warehouse"
-        f" {warehouse}' with {variable} set as now (the next ingest also catches up))"
+        f" {warehouse}' (the next ingest also catches up))"
     )
     assert line == f"error: {error}\n"
     summary = json.loads(done.stdout)

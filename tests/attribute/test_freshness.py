@@ -12,7 +12,7 @@ from ingest_fixtures import held_open
 
 import pipeline.warehouse.connect
 from pipeline.attribute.classify import attribute_warehouse
-from pipeline.attribute.freshness import is_current
+from pipeline.attribute.freshness import attribute_command, is_current
 from pipeline.config import load_settings
 from pipeline.errors import DatabaseInUseError
 from pipeline.iam.store import import_snapshots
@@ -109,6 +109,25 @@ def test_the_suggested_command_fixes_what_the_notice_says(tmp_path: Path) -> Non
         f"; run 'agenttrail attribute --warehouse {warehouse}' with "
         "AGENTTRAIL_ATTRIBUTION_AGENT_TAG_VALUE set as now for complete verdicts\n"
     )
+
+
+def test_the_suggested_command_keeps_the_rules_variables_not_the_memory_limits(
+    tmp_path: Path,
+) -> None:
+    """An out-of-memory error asks to raise a limit, then to run this command: "set as now"
+    would contradict it, and the limits are not rules."""
+    environ = {
+        "AGENTTRAIL_ATTRIBUTION_DUCKDB_MEMORY_LIMIT": "2GB",
+        "AGENTTRAIL_ATTRIBUTION_VERDICTS_DUCKDB_MEMORY_LIMIT": "1GB",
+        "AGENTTRAIL_ATTRIBUTION_AGENT_TAG_VALUE": "AI",
+    }
+    settings = load_settings(environ=environ, overrides={"warehouse": "/w"}, cwd=tmp_path)
+    assert attribute_command(settings) == (
+        "'agenttrail attribute --warehouse /w' with AGENTTRAIL_ATTRIBUTION_AGENT_TAG_VALUE set as now"
+    )
+    memory_only = {k: v for k, v in environ.items() if "MEMORY" in k}
+    settings = load_settings(environ=memory_only, overrides={"warehouse": "/w"}, cwd=tmp_path)
+    assert attribute_command(settings) == "'agenttrail attribute --warehouse /w'"
 
 
 def rules_version_in(cwd: Path) -> str:
