@@ -115,14 +115,15 @@ class AttributionSettings:
     # DuckDB memory cap while classifying (ingest and import end with it), except the per-event
     # pass below. Beyond it DuckDB spills to the warehouse's temp folder, but the session build
     # (list and map aggregates, the chain walk) only partly spills: its need grows with the
-    # number of STS sessions. Users: whoever ingests; the out-of-memory error
-    # names this setting. Measured on 2026-11-29 at 10M events with 1M STS sessions (the
-    # rebuild alone): 700MB 24 s, process peak ~890 MB (ingest's 1 GB bound holds); 600MB 25 s;
-    # 550MB 31 s; 500MB the tables fit but the per-event pass then runs out of memory at its
-    # 500MB (at 400MB it spills: 50 s). Before `sessions` was built from three smaller tables,
-    # 550MB ran out of memory in it. At 1M events 700MB costs no time. Not a rule: it does not
-    # enter rules_version.
-    duckdb_memory_limit: str = "700MB"
+    # number of STS sessions. Users: whoever ingests; the out-of-memory error names this
+    # setting. Measured on 2026-11-29 at 10M events with 1M STS sessions (the rebuild alone, in
+    # alternating runs): 600MB 24.9-27.8 s at a process peak of 844-858 MB, 700MB 24.9-28.5 s
+    # at 881-903 MB (one run in 20 peaked at 1,000 MB: too close to ingest's 1 GB bound for the
+    # whole process tree); 550MB 28-31 s; at 500MB the tables fit but the per-event pass then
+    # ran out of memory at its own 500MB (at 400MB it spills: 50 s). Before `sessions` was built
+    # from smaller tables, 550MB ran out of memory in it. At 1M events the limit costs no time.
+    # Not a rule: it does not enter rules_version.
+    duckdb_memory_limit: str = "600MB"
     # DuckDB memory cap for the last step of a rebuild, where the verdicts are computed per
     # event (the joins' hash tables, sized by the sessions) and handed to pyarrow, whose
     # writers and footer merges need memory of their own at the same time. Users: as above.
