@@ -261,10 +261,10 @@ def _write_classified(
     actor, path, confidence, from attribution_rules) becomes dictionary columns
     (_RuleColumns), so DuckDB hands over integers, not names.
 
-    The appends are left running in the pool (appends.wait() waits for them). `on_schema` is given the Arrow schema
-    of what SQL computes per event (for _write_schema) as soon as the stream has one. Returns
-    the event count per actor_kind, and whether all events files have one schema (so that all
-    events_classified files have one too).
+    The appends are left running in the pool (appends.wait() waits for them). `on_schema` is
+    given the Arrow schema of what SQL computes per event (for _write_schema) as soon as the
+    stream has one. Returns the event count per actor_kind, and whether all events files have
+    one schema (so that all events_classified files have one too).
     """
     by_actor: Counter[str] = Counter()
     if not files:
@@ -949,9 +949,7 @@ def refresh_attribution(layout: Layout, cfg: AttributionSettings) -> Attribution
         if exc.hint:
             raise
         # Everything but the per-event pass runs under duckdb_memory_limit.
-        raise OutOfMemoryError(
-            exc.message, hint=_memory_hint(cfg, "duckdb_memory_limit"), **exc.inputs
-        ) from None
+        raise _with_memory_hint(exc, cfg, "duckdb_memory_limit") from None
     mark_current(layout, summary.rules_version)
     _remove_other_generations(layout, summary.generation)
     seconds = time.monotonic() - started
