@@ -26,6 +26,19 @@ def _sql_file(folder: Path, name: str, body: str) -> Path:
     return path
 
 
+def _run_failing(
+    con: duckdb.DuckDBPyConnection, folder: Path, expected: type[WarehouseError]
+) -> WarehouseError:
+    """The error of type `expected` that running the folder's steps raises (lanes closed)."""
+    lanes = SqlLanes(con)
+    try:
+        with pytest.raises(expected) as caught:
+            lanes.run(plan(folder.glob("*.sql")))
+    finally:
+        lanes.close()
+    return caught.value
+
+
 def test_shipped_files_wait_only_for_what_they_read() -> None:
     steps = plan((queries_dir() / "attribute").glob("*.sql"))
     assert {s.name: sorted(s.after) for s in steps} == {
@@ -94,14 +107,9 @@ def test_a_failing_step_names_its_file_and_stops_the_rest(tmp_path: Path) -> Non
     _sql_file(tmp_path, "02_bad", "CREATE OR REPLACE TABLE bad AS SELECT no_such_column FROM a;")
     _sql_file(tmp_path, "03_c", "CREATE OR REPLACE TABLE c AS SELECT * FROM bad;")
     con = duckdb.connect()
-    lanes = SqlLanes(con)
-    try:
-        with pytest.raises(WarehouseError) as caught:
-            lanes.run(plan(tmp_path.glob("*.sql")))
-    finally:
-        lanes.close()
-    assert str(caught.value).startswith("02_bad.sql: attribution SQL failed: Binder Error")
-    assert caught.value.inputs["file"] == str(tmp_path / "02_bad.sql")
+    error = _run_failing(con, tmp_path, WarehouseError)
+    assert str(error).startswith("02_bad.sql: attribution SQL failed: Binder Error")
+    assert error.inputs["file"] == str(tmp_path / "02_bad.sql")
     tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
     assert tables == {"a"}
 
@@ -117,18 +125,13 @@ def test_a_step_out_of_memory_says_so_in_one_line(tmp_path: Path) -> None:
     )
     con = duckdb.connect()
     con.execute("SET memory_limit = '1MB'")
-    lanes = SqlLanes(con)
-    try:
-        with pytest.raises(OutOfMemoryError) as caught:
-            lanes.run(plan(tmp_path.glob("*.sql")))
-    finally:
-        lanes.close()
-    message = str(caught.value)
+    error = _run_failing(con, tmp_path, OutOfMemoryError)
+    message = str(error)
     assert message.startswith("01_big.sql: DuckDB ran out of memory (")
     assert "\n" not in message
     assert "Out of Memory Error" not in message
-    assert caught.value.hint is None
-    assert caught.value.inputs == {"file": str(tmp_path / "01_big.sql")}
+    assert error.hint is None
+    assert error.inputs == {"file": str(tmp_path / "01_big.sql")}
 
 
 def test_a_failing_follower_is_raised_by_finish(tmp_path: Path) -> None:
