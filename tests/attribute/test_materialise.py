@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.attribute import classify
+from pipeline.attribute import classified_files, classify
 from pipeline.attribute.classify import attribute_warehouse
-from pipeline.errors import OutOfMemoryError, WarehouseError
+from pipeline.attribute.verdict_stream import FileVerdicts
+from pipeline.errors import OutOfMemoryError
 from pipeline.warehouse.connect import CLASSIFIED_FOLDER, UNIFORM_SCHEMA
 from pipeline.warehouse.layout import EVENTS_GLOB, Layout
 
@@ -269,8 +269,8 @@ def test_small_windows_and_verdict_files_give_the_same_files(
     files = [*FILES, CASES / "sso_cli.json", CASES / "iam_user_keys.json"]
     default = tmp_path / "default"
     ingest(files, default)
-    monkeypatch.setattr(classify, "FOOTER_LOOKAHEAD", 1)
-    monkeypatch.setattr(classify, "VERDICT_FILE_ROWS", 1)
+    monkeypatch.setattr(classified_files, "FOOTER_LOOKAHEAD", 1)
+    monkeypatch.setattr(classified_files, "VERDICT_FILE_ROWS", 1)
     small = tmp_path / "small"
     ingest(files, small)
     # Everything but the run id each ingest stamps on its rows.
@@ -330,57 +330,6 @@ def _uniform(layout: Layout) -> dict[str, bool]:
     return {"marker": (current / UNIFORM_SCHEMA).exists(), "union_by_name": "union_by_name" in sql}
 
 
-def _verdict_batches(rows: list[tuple[int, int]], size: int) -> pa.RecordBatchReader:
-    """(file index, row number) rows as a verdict stream of `size`-row batches."""
-    table = pa.table(
-        {
-            "file_index": pa.array([f for f, _ in rows], pa.uint64()),
-            "file_row_number": pa.array([r for _, r in rows], pa.int64()),
-            "rule": pa.array([f * 100 + r for f, r in rows], pa.int64()),
-        }
-    )
-    return pa.RecordBatchReader.from_batches(table.schema, table.to_batches(max_chunksize=size))
-
-
-def test_verdicts_in_any_order_come_out_as_whole_files_in_row_order() -> None:
-    # File 1's rows arrive backwards and around file 0's; file 2 has no events.
-    order = [(1, 2), (0, 0), (1, 1), (0, 1), (0, 2), (1, 0), (0, 3)]
-    stream = classify._FileVerdicts(_verdict_batches(order, 2), {0: 4, 1: 3, 2: 0}, held_limit=None)
-    found = [(i, t.column("rule").to_pylist()) for i, t in stream.files()]
-    assert found == [(2, []), (1, [100, 101, 102]), (0, [0, 1, 2, 3])]
-
-
-@pytest.mark.parametrize(
-    ("rows", "message"),
-    [
-        ([(0, 0), (0, 1), (0, 1)], "classification returned more verdicts than events"),
-        (
-            [(0, 0), (0, 0)],
-            "classification returned verdicts for rows that events file 0 does not have",
-        ),
-        ([(0, 0), (0, 1), (3, 0)], "classification returned verdicts for events file 3, which"),
-    ],
-)
-def test_a_verdict_doubled_or_misplaced_is_an_error(
-    rows: list[tuple[int, int]], message: str
-) -> None:
-    stream = classify._FileVerdicts(_verdict_batches(rows, 2), {0: 2}, held_limit=None)
-    with pytest.raises(WarehouseError) as caught:
-        list(stream.files())
-    assert str(caught.value).startswith(message)
-
-
-def test_a_partition_whose_verdicts_never_all_arrive_is_an_error(tmp_path: Path) -> None:
-    stream = classify._FileVerdicts(
-        _verdict_batches([(0, 0), (1, 0)], 1), {0: 1, 1: 2}, held_limit=None
-    )
-    partitions = [[tmp_path / "a" / "x.parquet"], [tmp_path / "b" / "y.parquet"]]
-    written: list[int] = []
-    with pytest.raises(WarehouseError, match="classification returned no verdicts for some"):
-        classify._by_complete_partition(stream, partitions, lambda p, _: written.append(p))
-    assert written == [0]
-
-
 def test_verdicts_held_past_the_bound_are_read_again_in_file_order(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -392,13 +341,13 @@ def test_verdicts_held_past_the_bound_are_read_again_in_file_order(
     monkeypatch.setattr(classify, "HELD_VERDICT_ROWS", 0)
     monkeypatch.setattr(classify, "VERDICT_BATCH_ROWS", 7)
     limits: list[int | None] = []
-    real = classify._FileVerdicts.__init__
+    real = FileVerdicts.__init__
 
     def recording(self: Any, reader: Any, expected: Any, *, held_limit: int | None) -> None:
         limits.append(held_limit)
         real(self, reader, expected, held_limit=held_limit)
 
-    monkeypatch.setattr(classify._FileVerdicts, "__init__", recording)
+    monkeypatch.setattr(FileVerdicts, "__init__", recording)
     bounded = tmp_path / "bounded"
     ingest(files, bounded)
     assert limits == [0, None]  # the bound was passed, then the rest came in file order
