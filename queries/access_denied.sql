@@ -30,16 +30,7 @@ denials AS (
         e.event_name,
         e.error_code
     FROM (
-        SELECT
-            *,
-            coalesce(
-                iam_principal_arn,
-                principal_arn,
-                CASE WHEN principal_type = 'WebIdentityUser' THEN principal_id END,
-                invoked_by,
-                coalesce(principal_type, 'Unknown') || ':'
-                    || coalesce(principal_account_id, recipient_account_id)
-            ) AS principal
+        SELECT *
         FROM events_classified
         WHERE error_code IS NOT NULL
             AND ($since IS NULL OR event_time >= $since)
@@ -47,7 +38,7 @@ denials AS (
             AND ($account IS NULL OR recipient_account_id = $account)
             AND (
                 $principal IS NULL
-                OR $principal IN (iam_principal_arn, principal_arn, agent_name, human_id)
+                OR $principal IN (principal, principal_arn, agent_name, human_id)
             )
     ) AS e
     WHERE EXISTS (SELECT 1 FROM denied_codes AS c WHERE e.error_code LIKE c.pattern)

@@ -5,8 +5,8 @@
 --   errorCode), write_calls (readOnly false), access_paths (comma-separated), principals (distinct
 --   IAM identities that carried the calls), first_seen and last_seen (UTC), and agent_calls (all
 --   calls of the agent in scope, to weigh each action). Actions called fewer than min_calls times
---   are left out; agent_calls still counts them. principal matches the identity ARNs, the agent
---   name or the person behind (human_id).
+--   are left out; agent_calls still counts them. principal matches the identity (principal), the
+--   session ARN, the agent name or the person behind (human_id).
 -- params: since TIMESTAMPTZ = NULL; until TIMESTAMPTZ = NULL; account VARCHAR = NULL; principal VARCHAR = NULL; min_calls INTEGER = 1
 -- grain: one row per agent and action
 -- used_by: analysts; quarterly report (later)
@@ -19,7 +19,7 @@ WITH agent_events AS (
         event_time,
         error_code,
         read_only,
-        coalesce(iam_principal_arn, principal_arn) AS principal
+        principal
     FROM events_classified
     WHERE actor_kind = 'agent'
         AND ($since IS NULL OR event_time >= $since)
@@ -27,7 +27,7 @@ WITH agent_events AS (
         AND ($account IS NULL OR recipient_account_id = $account)
         AND (
             $principal IS NULL
-            OR $principal IN (iam_principal_arn, principal_arn, agent_name, human_id)
+            OR $principal IN (principal, principal_arn, agent_name, human_id)
         )
 ),
 

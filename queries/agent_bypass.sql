@@ -18,7 +18,7 @@ WITH bypass_events AS (
         event_time,
         recipient_account_id,
         agent_name,
-        coalesce(iam_principal_arn, principal_arn) AS principal,
+        principal,
         access_key_id,
         event_source,
         event_name,
@@ -35,7 +35,7 @@ WITH bypass_events AS (
         AND ($account IS NULL OR recipient_account_id = $account)
         AND (
             $principal IS NULL
-            OR $principal IN (iam_principal_arn, principal_arn, agent_name, human_id)
+            OR $principal IN (principal, principal_arn, agent_name, human_id)
         )
 ),
 

@@ -80,7 +80,7 @@ agent_events AS (
         event_id,
         agent_name,
         access_path,
-        coalesce(iam_principal_arn, principal_arn) AS principal,
+        principal,
         human_id,
         recipient_account_id AS account,
         aws_region,
@@ -96,7 +96,7 @@ agent_events AS (
         AND ($account IS NULL OR recipient_account_id = $account)
         AND (
             $principal IS NULL
-            OR $principal IN (iam_principal_arn, principal_arn, agent_name, human_id)
+            OR $principal IN (principal, principal_arn, agent_name, human_id)
         )
 ),
 

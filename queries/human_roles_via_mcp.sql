@@ -21,7 +21,7 @@ WITH mcp_events AS (
         event_type,
         recipient_account_id,
         human_id,
-        coalesce(iam_principal_arn, principal_arn) AS principal,
+        principal,
         access_path,
         agent_name,
         error_code,
@@ -44,7 +44,7 @@ WITH mcp_events AS (
         AND ($account IS NULL OR recipient_account_id = $account)
         AND (
             $principal IS NULL
-            OR $principal IN (iam_principal_arn, principal_arn, agent_name, human_id)
+            OR $principal IN (principal, principal_arn, agent_name, human_id)
         )
 ),
 

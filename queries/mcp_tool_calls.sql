@@ -22,7 +22,7 @@ WITH tool_events AS (
     SELECT
         event_id AS tool_event_id,
         event_time,
-        coalesce(iam_principal_arn, principal_arn) AS principal,
+        principal,
         human_id,
         user_agent AS mcp_client,
         coalesce(
@@ -41,7 +41,7 @@ WITH tool_events AS (
         AND ($account IS NULL OR recipient_account_id = $account)
         AND (
             $principal IS NULL
-            OR $principal IN (iam_principal_arn, principal_arn, agent_name, human_id)
+            OR $principal IN (principal, principal_arn, agent_name, human_id)
         )
 ),
 

@@ -22,20 +22,13 @@ WITH history AS (
         event_name,
         actor_kind,
         agent_name,
-        coalesce(
-            iam_principal_arn,
-            principal_arn,
-            CASE WHEN principal_type = 'WebIdentityUser' THEN principal_id END,
-            invoked_by,
-            coalesce(principal_type, 'Unknown') || ':'
-                || coalesce(principal_account_id, recipient_account_id)
-        ) AS principal
+        principal
     FROM events_classified
     WHERE ($until IS NULL OR event_time < $until)
         AND ($account IS NULL OR recipient_account_id = $account)
         AND (
             $principal IS NULL
-            OR $principal IN (iam_principal_arn, principal_arn, agent_name, human_id)
+            OR $principal IN (principal, principal_arn, agent_name, human_id)
         )
 ),
 

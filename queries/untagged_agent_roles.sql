@@ -40,7 +40,7 @@ mcp_role_events AS (
         AND ($account IS NULL OR recipient_account_id = $account)
         AND (
             $principal IS NULL
-            OR $principal IN (iam_principal_arn, principal_arn, agent_name, human_id)
+            OR $principal IN (principal, principal_arn, agent_name, human_id)
         )
 ),
 

@@ -55,7 +55,7 @@ query does not declare is refused with the list of those it accepts.
 | `--until D` | `$until TIMESTAMPTZ` | the day after D at 00:00 UTC (excluded): `--until 2026-09-30` gives `2026-10-01T00:00Z` |
 | `--quarter 2026Q3` | `$since`, `$until` | the quarter's first day and the first day after it |
 | `--account A` | `$account VARCHAR` | a 12-digit account id |
-| `--principal P` | `$principal VARCHAR` | a principal, compared as the query's description says |
+| `--principal P` | `$principal VARCHAR` | an identity: the queries over events match it against each event's `principal` (role ARN, user ARN, web-identity subject or AWS service, as `principals` shows them), its session ARN (`principal_arn`), `agent_name` or `human_id`; `session_chains` against the chain's roles and callers, as its description says |
 
 Quarters are calendar quarters unless `[query] fiscal_year_start_month` is set. With a fiscal
 year starting in month m > 1, fiscal year Y is named after the calendar year in which it ends

@@ -17,6 +17,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, TypeVar
 
@@ -132,22 +133,17 @@ def _parquet_view(
     )
 
 
-def define_views(
-    con: duckdb.DuckDBPyConnection,
-    layout: Layout | WarehouseFiles,
-    *,
-    attribution: bool = True,
-) -> None:
-    """(Re)create every view: the file-backed base views, then queries/views/*.sql in order.
-    Without `attribution`, not the views over the published attribution (its derived tables,
-    events_classified and the views numbered 50 and above), which the rebuild that replaces
-    them does not read: binding them reads every classified file's footer.
+@dataclass(frozen=True)
+class _ViewPlan:
+    """The statements creating a warehouse's views, and the key that names them."""
 
-    A database whose views were made from the same statements (the key in the comment of
-    warehouse_location) gets only the views over the published generation again: DuckDB binds
-    a view anew at each query, so the others need not be re-created, and re-creating the
-    events view binds it over every events file (~40 ms at 1M events, per writer)."""
-    files = LocalFiles(layout) if isinstance(layout, Layout) else layout
+    statements: list[str]  # everything, in the order to run
+    derived: list[str]  # the views over the published generation
+    key: str  # names every statement but the derived ones
+    names: set[str]  # the views the statements create, but the derived ones
+
+
+def _plan_views(files: WarehouseFiles, *, attribution: bool) -> _ViewPlan:
     where = files.layout
     generation = _current_generation(files) if attribution else None
     location = (
@@ -191,13 +187,43 @@ def define_views(
     )
     names = {LOCATION_VIEW, *(b[0] for b in base)}
     names.update(m.lower() for sql in numbered for m in _CREATED_VIEW.findall(sql))
-    if _views_key(con) == key and names <= _view_names(con):
-        for statement in derived:
+    return _ViewPlan([location, *base_views, *derived, *numbered], derived, key, names)
+
+
+def define_views(
+    con: duckdb.DuckDBPyConnection,
+    layout: Layout | WarehouseFiles,
+    *,
+    attribution: bool = True,
+) -> None:
+    """(Re)create every view: the file-backed base views, then queries/views/*.sql in order.
+    Without `attribution`, not the views over the published attribution (its derived tables,
+    events_classified and the views numbered 50 and above), which the rebuild that replaces
+    them does not read: binding them reads every classified file's footer.
+
+    A database whose views were made from the same statements (the key in the comment of
+    warehouse_location) gets only the views over the published generation again: DuckDB binds
+    a view anew at each query, so the others need not be re-created, and re-creating the
+    events view binds it over every events file (~40 ms at 1M events, per writer)."""
+    files = LocalFiles(layout) if isinstance(layout, Layout) else layout
+    plan = _plan_views(files, attribution=attribution)
+    if _views_key(con) == plan.key and plan.names <= _view_names(con):
+        for statement in plan.derived:
             con.execute(statement)
         return
-    for statement in [location, *base_views, *derived, *numbered]:
+    for statement in plan.statements:
         con.execute(statement)
-    con.execute(f"COMMENT ON VIEW {LOCATION_VIEW} IS {sql_literal(key)}")
+    con.execute(f"COMMENT ON VIEW {LOCATION_VIEW} IS {sql_literal(plan.key)}")
+
+
+def _stored_views_current(con: duckdb.DuckDBPyConnection, layout: Layout) -> bool:
+    """Whether a reader can use the database's stored views as they are: made for this folder
+    from the statements this version would run (not by another version of agenttrail, whose
+    views may lack a column the queries read, until its next writer re-creates them)."""
+    if views_location(con) != str(layout.root):
+        return False
+    plan = _plan_views(LocalFiles(layout), attribution=True)
+    return _views_key(con) == plan.key and plan.names <= _view_names(con)
 
 
 _CREATED_VIEW = re.compile(r"\bCREATE\s+(?:OR\s+REPLACE\s+)?VIEW\s+(\w+)", re.IGNORECASE)
@@ -344,8 +370,9 @@ ATTACHED_COPY = "agenttrail"
 
 
 def _read_copy(layout: Layout, wait_seconds: float) -> duckdb.DuckDBPyConnection:
-    """A reader of a copied or moved warehouse, whose stored views read another folder: views
-    of its own over `layout` in an in-memory database, the copy's file attached read-only (so a
+    """A reader of a copied or moved warehouse, whose stored views read another folder, or of
+    one whose stored views another version of agenttrail made: views of this version's own over
+    `layout` in an in-memory database, the copy's file attached read-only (so a
     writer of the copy waits for this reader as for any other). TEMP views over the file's
     stored ones would answer the same but be listed twice (SHOW TABLES)."""
     con = duckdb.connect()
@@ -408,9 +435,10 @@ def connect(
         _configure(con, memory_limit)
         if not read_only:
             define_views(con, layout)
-        elif views_location(con) != str(layout.root):
-            # A copy (or a moved warehouse) whose stored views read the old folder: this
-            # connection reads the folder it was given; the next writer fixes the file.
+        elif not _stored_views_current(con, layout):
+            # A copy (or a moved warehouse) whose stored views read the old folder, or views
+            # another version made: this connection reads the folder it was given with the
+            # views of this version; the next writer fixes the file.
             con.close()
             con = _read_copy(layout, wait)
             _configure(con, memory_limit)

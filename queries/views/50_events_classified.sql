@@ -1,7 +1,13 @@
 -- name: 50_events_classified
 -- description: Every event with who acted, through which path, by which rule and on what
 --   evidence: the columns of events, then actor_kind, access_path, client, agent_name, human_id,
---   mcp_tool, session_joined, session_root, classified_by, evidence, confidence, rules_version.
+--   mcp_tool, session_joined, session_root, classified_by, evidence, confidence, rules_version,
+--   principal. principal is the IAM identity that made the call, one value for every kind of
+--   identity, which the named queries count, group and filter (--principal) by: the role ARN of
+--   an assumed-role session (iam_principal_arn), else the ARN of the user or root, else the
+--   web-identity subject (principalId of a WebIdentityUser), else the AWS service that called
+--   on its own (invokedBy), else the identity type and account (`AWSService:123456789012`,
+--   `Unknown:...` where userIdentity names nothing).
 --   Reads events_verdicts (warehouse/connect.py: per partition, the events files an
 --   attribution rebuild classified with the verdict columns appended, no join needed). The evidence sentence is composed here, per
 --   row read, from the event's own fields and evidence_detail, the values the deciding rule
@@ -74,5 +80,13 @@ SELECT
         ELSE 'userIdentity.type=' || coalesce(principal_type, 'absent')
     END AS evidence,
     confidence,
-    rules_version
+    rules_version,
+    coalesce(
+        iam_principal_arn,
+        principal_arn,
+        CASE WHEN principal_type = 'WebIdentityUser' THEN principal_id END,
+        invoked_by,
+        coalesce(principal_type, 'Unknown') || ':'
+            || coalesce(principal_account_id, recipient_account_id)
+    ) AS principal
 FROM events_verdicts;

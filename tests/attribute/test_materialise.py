@@ -39,6 +39,8 @@ VERDICT_COLUMNS = [
     "confidence",
     "rules_version",
 ]
+# Composed by the view from the event's identity columns (queries/views/50_events_classified.sql).
+VIEW_COLUMNS = ["principal"]
 FILES = [CASES / "transitive_tags_second_account.json", CASES / "console_session.json"]
 
 
@@ -48,7 +50,7 @@ def columns(warehouse: Path, view: str) -> list[str]:
 
 def differences(warehouse: Path) -> int:
     """Rows of events and of events_classified without its verdicts that the other lacks."""
-    verdicts = ", ".join(VERDICT_COLUMNS)
+    verdicts = ", ".join([*VERDICT_COLUMNS, *VIEW_COLUMNS])
     found = rows(
         warehouse,
         f"SELECT count(*) AS n FROM ("
@@ -65,7 +67,7 @@ def test_every_event_column_is_kept(tmp_path: Path) -> None:
     ingest(FILES, warehouse)
     event_columns = columns(warehouse, "events")
     classified = columns(warehouse, "events_classified")
-    assert sorted(classified) == sorted([*event_columns, *VERDICT_COLUMNS])
+    assert sorted(classified) == sorted([*event_columns, *VERDICT_COLUMNS, *VIEW_COLUMNS])
     assert differences(warehouse) == 0
     # One events_classified file per partition folder of events/, named after its first events
     # file, holding that folder's events files' rows in order.
@@ -165,7 +167,7 @@ def test_an_empty_warehouse(tmp_path: Path) -> None:
     assert (summary.events, summary.sessions, summary.by_actor) == (0, 0, {})
     assert rows(warehouse, "SELECT count(*) AS n FROM events_classified") == [{"n": 0}]
     assert sorted(columns(warehouse, "events_classified")) == sorted(
-        [*columns(warehouse, "events"), *VERDICT_COLUMNS]
+        [*columns(warehouse, "events"), *VERDICT_COLUMNS, *VIEW_COLUMNS]
     )
 
 

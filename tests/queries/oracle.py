@@ -136,8 +136,8 @@ class Event:
 
     @cached_property
     def principal(self) -> str:
-        """The IAM identity: role ARN (with path) for sessions, user ARN, web-identity subject,
-        AWS service, else type:account."""
+        """events_classified.principal: role ARN (with path) for sessions, user ARN,
+        web-identity subject, AWS service, else type:account."""
         ui = self.identity
         kind = ui.get("type")
         if kind == "AssumedRole" and self.issuer.get("arn"):
@@ -152,7 +152,8 @@ class Event:
 
     @property
     def identity_arn(self) -> str | None:
-        """`coalesce(iam_principal_arn, principal_arn)` of the queries."""
+        """The role ARN of a session, else the identity's ARN: untagged_agent_roles'
+        `coalesce(iam_principal_arn, session_issuer_arn)` on the role sessions it reads."""
         if self.identity_type == "AssumedRole" and self.issuer.get("arn"):
             return str(self.issuer["arn"])
         return self.arn
@@ -176,9 +177,9 @@ class Event:
         return self.root_person
 
     def matches(self, principal: str) -> bool:
-        """The queries' principal parameter: an identity ARN, the agent name or the person."""
-        iam_arn = self.issuer.get("arn") if self.identity_type == "AssumedRole" else self.arn
-        return principal in (iam_arn, self.arn, self.agent_name, self.human_id)
+        """The queries' principal parameter: the identity (`principal`), the session ARN, the
+        agent name or the person."""
+        return principal in (self.principal, self.arn, self.agent_name, self.human_id)
 
     @property
     def actor(self) -> str:

@@ -60,6 +60,11 @@ SCOPE_PARAMS = {
 }
 DEV, PROD = "111111111111", "222222222222"
 Q3 = {"since": datetime(2026, 7, 1, tzinfo=UTC), "until": datetime(2026, 10, 1, tzinfo=UTC)}
+# The web-identity subject (principalId) of the sample's GitHub Actions deployments.
+GITHUB_SUBJECT = (
+    "arn:aws:iam::222222222222:oidc-provider/token.actions.githubusercontent.com:"
+    "sts.amazonaws.com:repo:example-org/webapp:ref:refs/heads/main"
+)
 PERIODS = [pytest.param({}, id="all"), pytest.param(Q3, id="2026Q3")]
 Rows = list[dict[str, Any]]
 
@@ -261,8 +266,11 @@ def test_activity_by_actor(warehouse: Warehouse, truth: Truth, period: dict[str,
         {"principal": "cost-explorer-mcp", "account": PROD},
         {"principal": "bob@example.com", **Q3},
         {"principal": "arn:aws:iam::111111111111:user/carol", "account": PROD},
+        # Identities without an ARN, as the principals column names them.
+        {"principal": "ec2.amazonaws.com"},
+        {"principal": GITHUB_SUBJECT},
     ],
-    ids=["agent-name-in-prod", "person-in-Q3", "user-arn-in-prod"],
+    ids=["agent-name-in-prod", "person-in-Q3", "user-arn-in-prod", "aws-service", "web-identity"],
 )
 def test_activity_by_actor_scope(warehouse: Warehouse, truth: Truth, scope: dict[str, Any]) -> None:
     rows = run(warehouse, "activity_by_actor", **scope)
@@ -299,7 +307,7 @@ def expected_agent_actions(events: Iterable[Event], min_calls: int = 1) -> Rows:
             "failed_calls": failed(es),
             "write_calls": writes(es),
             "access_paths": joined(e.path for e in es),
-            "principals": len({e.identity_arn for e in es}),
+            "principals": len({e.principal for e in es}),
             "first_seen": earliest(es),
             "last_seen": latest(es),
             "agent_calls": totals[agent],
@@ -357,7 +365,7 @@ def expected_mcp_tool_calls(truth: Truth, events: Iterable[Event]) -> Rows:
             "tool": params.get("name") or e.request.get("method"),
             "session": details.get("sessionId"),
             "person": e.human_id,
-            "principal": e.identity_arn,
+            "principal": e.principal,
             "client": e.user_agent,
         }
         requests = e.additional.get("downstreamRequests") or []
@@ -455,7 +463,7 @@ def test_agent_bypass(warehouse: Warehouse, truth: Truth, period: dict[str, Any]
     rows = run_period(warehouse, "agent_bypass", period)
     bypass = [e for e in truth.scoped(**period) if (e.kind, e.path) == ("agent", "direct")]
     expected = []
-    for (agent, principal), es in grouped(bypass, lambda e: (e.agent_name, e.identity_arn)).items():
+    for (agent, principal), es in grouped(bypass, lambda e: (e.agent_name, e.principal)).items():
         expected.append(
             {
                 "agent_name": agent,
@@ -525,7 +533,7 @@ def test_human_roles_via_mcp(warehouse: Warehouse, truth: Truth, period: dict[st
         if e.path in ("mcp_managed", "mcp_self_managed") and identity_kind(e)
     ]
     groups = grouped(
-        people, lambda e: (e.human_id, e.identity_arn, e.path, e.agent_name, identity_kind(e))
+        people, lambda e: (e.human_id, e.principal, e.path, e.agent_name, identity_kind(e))
     )
     expected = [
         {
@@ -658,7 +666,7 @@ def test_destructive_agent_calls(
             "event_id": e.event_id,
             "category": destructive_category(e.name),
             "agent_name": e.agent_name,
-            "principal": e.identity_arn,
+            "principal": e.principal,
             "account": e.account,
             "aws_region": e.region,
             "event_name": e.name,
@@ -707,13 +715,14 @@ def test_destructive_categories_on_synthetic_rows() -> None:
         " agent_name VARCHAR, access_path VARCHAR, iam_principal_arn VARCHAR,"
         " principal_arn VARCHAR, human_id VARCHAR, recipient_account_id VARCHAR,"
         " aws_region VARCHAR, event_source VARCHAR, event_name VARCHAR, error_code VARCHAR,"
-        " classified_by VARCHAR, request_parameters VARCHAR, actor_kind VARCHAR)"
+        " classified_by VARCHAR, request_parameters VARCHAR, actor_kind VARCHAR,"
+        " principal VARCHAR)"
     )
     start = datetime(2026, 7, 1, tzinfo=UTC)
     for n, (source, name, kind, _) in enumerate(cases):
         con.execute(
             "INSERT INTO events_classified VALUES ($t, $id, 'a', 'direct', 'arn', 'arn', NULL,"
-            " $acct, 'us-east-1', $source, $name, NULL, 'rule', '{}', $kind)",
+            " $acct, 'us-east-1', $source, $name, NULL, 'rule', '{}', $kind, 'arn')",
             {"t": start + timedelta(minutes=n), "id": f"e{n:02d}", "acct": DEV, "source": source,
              "name": name, "kind": kind},
         )  # fmt: skip

@@ -99,6 +99,32 @@ def test_a_moved_warehouse_reads_its_new_folder_and_a_writer_fixes_the_file(
         assert _database(con) == "agenttrail"
 
 
+def test_a_reader_of_views_another_version_made_uses_this_versions_views(original: Path) -> None:
+    """After an upgrade, the stored views are the previous version's until a writer runs: they
+    may lack a column this version's queries read (here events_classified.principal). A reader
+    then reads the folder through this version's views; the next writer replaces the file's."""
+    layout = Layout.at(original)
+    with duckdb.connect(str(layout.database)) as con:
+        con.execute(
+            "CREATE OR REPLACE VIEW events_classified AS"
+            " SELECT * EXCLUDE (evidence_detail) FROM events_verdicts"
+        )
+        con.execute("COMMENT ON VIEW warehouse_location IS 'agenttrail views of another version'")
+    with connect(layout, read_only=True) as con:
+        assert _database(con) == "memory"
+        events = _count(con, "events")
+        assert con.execute(
+            "SELECT count(principal) FROM events_classified"
+        ).fetchall() == [(events,)]
+    with pytest.raises(duckdb.BinderException, match="principal"):
+        rows(original, "SELECT principal FROM events_classified")  # the file is left as it was
+    with connect(layout, read_only=False):
+        pass
+    assert rows(original, "SELECT count(principal) AS n FROM events_classified") == [{"n": events}]
+    with connect(layout, read_only=True) as con:
+        assert _database(con) == "agenttrail"
+
+
 def test_a_copy_lists_each_view_once_and_keeps_the_files_own_tables(
     original: Path, tmp_path: Path
 ) -> None:
