@@ -24,7 +24,8 @@ from pipeline.warehouse.remote import S3Options, connect_reader, is_remote
 # Statement types that only read. Anything else (COPY, INSERT, CREATE, ATTACH, EXPORT, SET,
 # INSTALL/LOAD, ...) can change the warehouse or write files, and needs --allow-write.
 # PRAGMA is allowed because the connection itself is read-only: no pragma can change the
-# database through it, and none writes files.
+# database through it, and none writes files. IMPORT DATABASE, which DuckDB also types as a
+# PRAGMA, runs the statements of a folder's schema.sql and load.sql: effective_kind names it.
 READ_ONLY_TYPES = frozenset({"SELECT", "EXPLAIN", "EXPLAIN ANALYZE", "PRAGMA"})
 
 
@@ -57,22 +58,43 @@ def statement_kind(con: duckdb.DuckDBPyConnection, sql: str) -> str:
     return str(statements[0].type).rsplit(".", 1)[-1]
 
 
-_LEADING_COMMENTS = re.compile(r"^(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*", re.DOTALL)
+def without_comments(sql: str) -> str:
+    """`sql` with every comment replaced by a space, found by DuckDB's own tokenizer: a comment
+    may stand anywhere between two words (`EXPLAIN /**/ ANALYZE`), and `--` or `/*` inside a
+    string literal is not one."""
+    tokens = duckdb.tokenize(sql)
+    parts = []
+    for i, (start, kind) in enumerate(tokens):
+        end = tokens[i + 1][0] if i + 1 < len(tokens) else len(sql)
+        parts.append(" " if kind == duckdb.token_type.comment else sql[start:end])
+    return "".join(parts).strip()
+
+
 _EXPLAIN_ANALYZE = re.compile(
     r"^EXPLAIN\s*(?:\((?P<options>[^)]*)\)\s*)?(?P<analyze>ANALY[SZ]E\b)?(?P<rest>.*)$",
     re.IGNORECASE | re.DOTALL,
 )
+_FIRST_WORD = re.compile(r"[A-Z]+", re.IGNORECASE)
 
 
 def effective_kind(con: duckdb.DuckDBPyConnection, sql: str) -> str:
     """The statement's type, where EXPLAIN ANALYZE counts as the statement it explains: it runs
-    it (`EXPLAIN ANALYZE COPY ... TO 'file'` writes the file)."""
+    it (`EXPLAIN ANALYZE COPY ... TO 'file'` writes the file); and where a statement DuckDB
+    types as a PRAGMA but that does not begin with PRAGMA (IMPORT DATABASE) is named for what
+    it is."""
     kind = statement_kind(con, sql)
+    text = without_comments(sql)
+    if kind == "PRAGMA":
+        first = _FIRST_WORD.match(text)
+        if first is None or first[0].upper() != "PRAGMA":
+            word = first[0].upper() if first else "UNKNOWN"
+            return "IMPORT_DATABASE" if word == "IMPORT" else word
+        return kind
     if kind != "EXPLAIN":
         return kind
-    match = _EXPLAIN_ANALYZE.match(_LEADING_COMMENTS.sub("", sql, count=1))
+    match = _EXPLAIN_ANALYZE.match(text)
     if match is None:
-        return kind
+        return "EXPLAIN ANALYZE"  # not understood: treated as able to write
     analyzed = match["analyze"] or "ANALY" in (match["options"] or "").upper()
     if not analyzed:
         return kind
@@ -149,7 +171,7 @@ def statement_label(kind: str, sql: str) -> str:
     """How a refusal names the statement: its type, or what the user typed where DuckDB's type
     covers several statements."""
     if kind in _SHARED_TYPES:
-        typed = _LEADING_WORDS.match(_LEADING_COMMENTS.sub("", sql, count=1))
+        typed = _LEADING_WORDS.match(without_comments(sql))
         if typed:
             return " ".join(typed[0].upper().split())
     return kind.replace("_", " ")
