@@ -336,6 +336,16 @@ def load_settings(
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise ConfigError(f"configuration file not found: {path}") from None
+        except IsADirectoryError:
+            raise ConfigError(
+                f"configuration file is a folder: {path}", hint="name the agenttrail.toml in it"
+            ) from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}): TOML is UTF-8") from None
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot read configuration file {path}: {exc.strerror or exc}"
+            ) from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: invalid TOML: {exc}") from None
         # Relative paths in the file are read from its folder (cwd may be anywhere under cron).

@@ -79,6 +79,22 @@ def test_a_missing_explicit_config_file_is_an_error(tmp_path: Path) -> None:
         load_settings(config_file=tmp_path / "nope.toml", environ={})
 
 
+def test_an_unreadable_config_file_is_a_usage_error(tmp_path: Path) -> None:
+    """A folder or a file in another encoding is the user's configuration to fix (exit 2), not
+    an internal error."""
+    with pytest.raises(ConfigError) as folder:
+        load_settings(config_file=tmp_path, environ={})
+    assert (folder.value.message, folder.value.exit_code) == (
+        f"configuration file is a folder: {tmp_path}",
+        2,
+    )
+    latin1 = tmp_path / "latin1.toml"
+    latin1.write_bytes('warehouse = "entrep\xf4t"\n'.encode("latin-1"))
+    with pytest.raises(ConfigError) as encoding:
+        load_settings(config_file=latin1, environ={})
+    assert encoding.value.message == f"{latin1}: not UTF-8 text (byte 19): TOML is UTF-8"
+
+
 @pytest.mark.parametrize(
     ("where", "message"),
     [

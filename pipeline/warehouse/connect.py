@@ -209,11 +209,28 @@ def define_views(
     plan = _plan_views(files, attribution=attribution)
     if _views_key(con) == plan.key and plan.names <= _view_names(con):
         for statement in plan.derived:
-            con.execute(statement)
+            _create_view(con, statement, files)
         return
     for statement in plan.statements:
-        con.execute(statement)
+        _create_view(con, statement, files)
     con.execute(f"COMMENT ON VIEW {LOCATION_VIEW} IS {sql_literal(plan.key)}")
+
+
+def _create_view(con: duckdb.DuckDBPyConnection, statement: str, files: WarehouseFiles) -> None:
+    """Run one CREATE VIEW; DuckDB binds it at once, reading the footers of the files it names,
+    so a damaged file (truncated, not Parquet) fails here: one line naming the view and the file."""
+    try:
+        con.execute(statement)
+    except duckdb.Error as exc:
+        found = _CREATED_VIEW.search(statement)
+        view = found[1] if found else "?"
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise WarehouseError(
+            f"cannot define the view {view} over {files.location(files.layout.root)}: {text}",
+            hint="a file it reads is damaged or unreadable: restore that file from a backup of"
+            " the warehouse",
+            view=view,
+        ) from exc
 
 
 def _stored_views_current(con: duckdb.DuckDBPyConnection, layout: Layout) -> bool:

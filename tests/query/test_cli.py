@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -11,7 +13,7 @@ import pytest
 from pipeline.query.formats import render
 from pipeline.query.library import Scope, list_queries, run_query
 
-from .conftest import CASES, USER_QUERIES, CliRunner, make_settings
+from .conftest import CASES, ROOT, USER_QUERIES, CliRunner, make_settings
 
 
 def test_list_shows_every_query_with_one_line(cli: CliRunner) -> None:
@@ -203,3 +205,17 @@ def test_list_shows_the_valid_queries_beside_a_broken_file(cli: CliRunner, tmp_p
             "error: 1 query file invalid, not listed: uses_undeclared.sql (fix or move out of "
             "the queries folder; the other queries are listed)\n"
         )
+
+
+def test_a_reader_closing_the_output_early_ends_it_silently(tiny_warehouse: Path) -> None:
+    """`agenttrail sql ... | head -1`: the closed pipe ends the command with the code a shell
+    gives a command SIGPIPE ended (141), nothing on stderr, as `yes | head -1` does."""
+    command = [sys.executable, "-m", "pipeline", "sql", "SELECT * FROM range(200000)"]
+    command += ["-w", str(tiny_warehouse), "--format", "csv"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    assert process.stdout is not None
+    assert process.stderr is not None
+    assert process.stdout.readline() == b"range\n"
+    process.stdout.close()
+    stderr = process.stderr.read()
+    assert (process.wait(timeout=120), stderr) == (141, b"")

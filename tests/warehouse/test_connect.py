@@ -18,7 +18,7 @@ import duckdb
 import pytest
 from ingest_fixtures import copy_cases, held_open, ingest, rows
 
-from pipeline.errors import DatabaseInUseError
+from pipeline.errors import DatabaseInUseError, WarehouseError
 from pipeline.warehouse.connect import connect, define_views
 from pipeline.warehouse.layout import Layout
 
@@ -123,6 +123,23 @@ def test_a_reader_of_views_another_version_made_uses_this_versions_views(origina
     assert rows(original, "SELECT count(principal) AS n FROM events_classified") == [{"n": events}]
     with connect(layout, read_only=True) as con:
         assert _database(con) == "agenttrail"
+
+
+def test_a_damaged_file_in_a_copy_is_one_line_naming_it(original: Path, tmp_path: Path) -> None:
+    """A copy's reader defines its own views, which binds them over every file: a truncated
+    events file fails there, as a WarehouseError naming the view and the file."""
+    copy = tmp_path / "copy"
+    shutil.copytree(original, copy)
+    damaged = sorted((copy / "events").glob("*/*/*.parquet"))[0]
+    damaged.write_bytes(damaged.read_bytes()[:100])
+    with pytest.raises(WarehouseError) as info, connect(Layout.at(copy), read_only=True):
+        pass
+    assert info.value.message == (
+        f"cannot define the view events over {copy}: Invalid Input Error: No magic bytes found"
+        f" at end of file '{damaged}'"
+    )
+    assert info.value.hint == "a file it reads is damaged or unreadable: restore that file from" \
+        " a backup of the warehouse"
 
 
 def test_a_copy_lists_each_view_once_and_keeps_the_files_own_tables(
