@@ -172,6 +172,7 @@ def run_task(task: ParseTask) -> TaskResult:
     pending: dict[Partition, list[pa.RecordBatch]] = {}
     pending_rows = 0
     flushes = 0
+    early_stagings = 0  # names the files of large objects staged early, across the task
 
     def flush(hold: Partition | None = None) -> None:
         """Stage the pending rows, but those of partition `hold`: they stay pending."""
@@ -203,7 +204,10 @@ def run_task(task: ParseTask) -> TaskResult:
                 tables.append(kept)
                 own_rows += kept.num_rows
                 if own_rows >= task.flush_rows:
-                    name = f"{task.run_id}-{task.task_id:06d}-big{len(own_staged):04d}"
+                    # Numbered across the task: each large object's files must not take the
+                    # name of another's in the same partition (they replaced them).
+                    name = f"{task.run_id}-{task.task_id:06d}-big{early_stagings:04d}"
+                    early_stagings += 1
                     big = pa.concat_tables(tables)
                     own_staged.extend(
                         stage_table(big, staging, name, row_group_rows=task.row_group_rows)

@@ -118,6 +118,25 @@ def test_a_flush_waits_for_the_end_of_a_folder(tmp_path: Path) -> None:
     assert first == [f"{name}-{i}" for name in "abc" for i in range(100)]
 
 
+def test_large_objects_of_one_partition_each_keep_their_staged_files(tmp_path: Path) -> None:
+    """Objects of more rows than flush_rows are staged while parsed; two of them in one day
+    (a busy trail's 5-minute files) must not stage under one name, the second replacing the
+    first's events."""
+    trail = tmp_path / "trail"
+    objects = tuple(_object(trail / "01" / f"{n}.json", 1, hour, 300) for hour, n in enumerate("abc"))
+    result = run_task(_task(tmp_path, objects, flush_rows=100, task_id=4))
+    assert [(s.relative, s.rows) for s in result.staged] == [
+        (
+            f"recipient_account_id=111122223333/event_date=2026-07-01/part-run-000004-big{n:04d}"
+            ".parquet",
+            300,
+        )
+        for n in range(3)
+    ]
+    ids = [i for s in result.staged for i in pq.read_table(s.path)["event_id"].to_pylist()]
+    assert ids == [f"{name}-{i}" for name in "abc" for i in range(300)]
+
+
 def _big_object_task(tmp_path: Path) -> ParseTask:
     """One object of more rows than flush_rows: staged while it is being parsed."""
     obj = _object(tmp_path / "trail" / "01" / "big.json", 1, 1, 300)
