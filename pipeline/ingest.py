@@ -62,6 +62,7 @@ from pipeline.source import Fetched, Filters, Source, SourceObject
 from pipeline.source.open import open_source
 from pipeline.warehouse import manifest
 from pipeline.warehouse.commit import KnownIds, commit_batch
+from pipeline.warehouse.connect import without_progress_bar
 from pipeline.warehouse.disk import disk_failure, is_disk_failure
 from pipeline.warehouse.layout import Layout
 from pipeline.warehouse.lock import writer_lock
@@ -580,6 +581,7 @@ class _Job:
         self.objects_done += 1
 
     def _configure_commit(self, con: duckdb.DuckDBPyConnection) -> None:
+        without_progress_bar(con)
         con.execute("SET memory_limit = $m", {"m": self.cfg.duckdb_memory_limit})
         con.execute("SET temp_directory = $t", {"t": str(self.layout.spill)})
         con.execute("SET preserve_insertion_order = false")

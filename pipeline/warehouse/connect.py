@@ -320,7 +320,15 @@ def _derived_views(files: WarehouseFiles, generation: Path) -> list[str]:
     return statements
 
 
+def without_progress_bar(con: duckdb.DuckDBPyConnection) -> None:
+    """Turn off DuckDB's progress bar, which it draws on stdout once a query has run for 2 s:
+    inside the CSV or JSON that `sql`, `query run` and `ingest --json` write there. Not a
+    setting DuckDB takes at connect time (nor globally): each connection sets it."""
+    con.execute("SET enable_progress_bar = false")
+
+
 def _configure(con: duckdb.DuckDBPyConnection, memory_limit: str | None) -> None:
+    without_progress_bar(con)
     if memory_limit:
         con.execute("SET memory_limit = $m", {"m": memory_limit})
 

@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.errors import AgenttrailError, UsageError, WarehouseError
-from pipeline.warehouse.connect import connect, define_views
+from pipeline.warehouse.connect import connect, define_views, without_progress_bar
 from pipeline.warehouse.layout import Layout
 
 SCHEME = "s3://"
@@ -120,6 +120,7 @@ def connect_s3(
     fs = s3_filesystem(options or S3Options())
     con = duckdb.connect()
     try:
+        without_progress_bar(con)
         with tempfile.TemporaryDirectory(prefix="agenttrail-s3-") as scratch:
             files = S3Files(fs, bucket, prefix, Path(scratch))
             try:

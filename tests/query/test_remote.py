@@ -59,6 +59,9 @@ def test_the_views_and_rows_are_those_of_the_local_warehouse(
             "SELECT count(*) FROM duckdb_extensions() WHERE extension_name = 'httpfs' AND loaded"
         ).fetchone()
         assert loaded == (0,)
+        # No progress bar drawn into the output on stdout (as test_connect checks locally).
+        setting = "SELECT current_setting('enable_progress_bar')"
+        assert remote.execute(setting).fetchone() == (False,)
     remote_rows = run_sql(URI, EVENTS_SQL, s3=options)
     local_rows = run_sql(str(tiny_warehouse), EVENTS_SQL)
     assert remote_rows.num_rows == 7

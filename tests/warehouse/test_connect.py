@@ -19,7 +19,7 @@ import pytest
 from ingest_fixtures import copy_cases, held_open, ingest, rows
 
 from pipeline.errors import DatabaseInUseError, WarehouseError
-from pipeline.warehouse.connect import connect, define_views
+from pipeline.warehouse.connect import connect, connect_detached, define_views
 from pipeline.warehouse.layout import Layout
 
 CASE = "good_cloudtrail.json.gz"
@@ -250,3 +250,20 @@ def test_a_writer_makes_every_view_again_when_one_is_missing_or_unmarked(origina
         assert "events" in _created(recording)
     assert rows(original, "SELECT root FROM warehouse_location") == [{"root": str(original)}]
     assert rows(original, "SELECT count(*) AS n FROM manifest")[0]["n"] > 0
+
+
+def test_no_connection_draws_a_progress_bar(original: Path, tmp_path: Path) -> None:
+    """DuckDB draws its progress bar on stdout after 2 s of a query: inside the CSV or JSON
+    that `sql` writes there. Every kind of connection turns it off."""
+    copy = tmp_path / "copy"
+    shutil.copytree(original, copy)
+    opened = [
+        connect(Layout.at(original), read_only=True),
+        connect(Layout.at(original), read_only=False),
+        connect(Layout.at(copy), read_only=True),  # a copy's reader: views of its own
+        connect_detached(Layout.at(original)),
+    ]
+    for opening in opened:
+        with opening as con:
+            setting = con.execute("SELECT current_setting('enable_progress_bar')").fetchone()
+            assert setting == (False,)
