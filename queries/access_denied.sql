@@ -4,13 +4,18 @@
 --   or more denials of the same actor within burst_minutes. A burst of denials from an agent often
 --   means it is trying its way around its permissions. The actor is the agent name for agents, the
 --   person (human_id) for people, else the IAM identity. For each denial, the window is the
---   burst_minutes ending at it, both ends included (with every denial logged at the same time); a
---   burst starts at a denial whose window holds burst_min or more denials while the previous
---   denial's window did not. Columns: actor_kind, actor, principals (IAM identities,
---   comma-separated), denied_calls, denied_actions (distinct eventSource/eventName pairs),
---   error_codes (comma-separated), first_denied and last_denied (UTC), max_in_window (the most
---   denials in any window), bursts, first_burst_at (UTC time of the denial that started the first
---   burst; NULL without a burst).
+--   burst_minutes ending at it, both ends included (with every denial logged at the same time, so
+--   denials in the same second share one window); a denial is hot when its window holds burst_min
+--   or more denials. A burst is a maximal series of an actor's hot denials, in time order, each at
+--   most burst_minutes after the previous hot one (the hot denials' windows overlap or touch):
+--   equivalently, a stretch of time covered without a break by the windows of hot denials. A hot
+--   denial more than burst_minutes after the actor's previous hot denial (or the actor's first hot
+--   denial) starts a burst; denials that are not hot neither start nor split one. Columns:
+--   actor_kind, actor, principals (IAM identities, comma-separated), denied_calls, denied_actions
+--   (distinct eventSource/eventName pairs), error_codes (comma-separated), first_denied and
+--   last_denied (UTC), max_in_window (the most denials in any window), bursts, first_burst_at (UTC
+--   time of the denial that started the first burst, i.e. of the first hot denial; NULL without a
+--   burst).
 -- params: since TIMESTAMPTZ = NULL; until TIMESTAMPTZ = NULL; account VARCHAR = NULL; principal VARCHAR = NULL; burst_minutes INTEGER = 10; burst_min INTEGER = 5
 -- grain: one row per actor (actor_kind and actor) with at least one denied call
 -- used_by: analysts; quarterly report (later)
@@ -58,18 +63,31 @@ windows AS (
     FROM denials
 ),
 
+previous_hot AS (
+    -- For each denial, the time of the last earlier hot denial of the same actor (NULL when none).
+    -- Denials of one second are hot or not together: their order (by event_id) changes nothing.
+    SELECT
+        *,
+        max(CASE WHEN in_window >= $burst_min THEN event_time END) OVER (
+            PARTITION BY actor_kind, actor ORDER BY event_time, event_id
+            ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+        ) AS previous_hot_at
+    FROM windows
+),
+
 burst_starts AS (
     SELECT
         *,
         CASE
             WHEN in_window >= $burst_min
-                AND coalesce(lag(in_window) OVER (
-                    PARTITION BY actor_kind, actor ORDER BY event_time, event_id
-                ), 0) < $burst_min
+                AND (
+                    previous_hot_at IS NULL
+                    OR previous_hot_at < event_time - $burst_minutes * INTERVAL '1 minute'
+                )
                 THEN 1
             ELSE 0
         END AS starts_burst
-    FROM windows
+    FROM previous_hot
 ),
 
 bursts AS (

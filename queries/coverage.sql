@@ -11,7 +11,9 @@
 --   longest_gap_days, missing_days (sorted list of DATE), first_day and last_day (with events),
 --   events, source_objects (distinct source files the events came from). Every account and region
 --   with data anywhere in the warehouse has a row, so one silent in the whole period shows with 0
---   events.
+--   events. An event without awsRegion (or recipientAccountId) counts in a stream of its own with
+--   that column NULL (NULL matches NULL when streams, days and counts are joined), listed after the
+--   account's regions; it is neither dropped nor counted for another region.
 -- params: since TIMESTAMPTZ = NULL; until TIMESTAMPTZ = NULL; account VARCHAR = NULL
 -- grain: one row per account and region with events anywhere in the warehouse
 -- used_by: analysts; quarterly report (later)
@@ -82,7 +84,8 @@ streams AS (
         s.last_day
     FROM known_streams AS k
     LEFT JOIN stream_stats AS s
-        ON s.recipient_account_id = k.recipient_account_id AND s.aws_region = k.aws_region
+        ON s.recipient_account_id IS NOT DISTINCT FROM k.recipient_account_id
+        AND s.aws_region IS NOT DISTINCT FROM k.aws_region
 ),
 
 missing AS (
@@ -90,8 +93,8 @@ missing AS (
     FROM streams AS st
     CROSS JOIN span_days AS sd
     LEFT JOIN present AS p
-        ON p.recipient_account_id = st.recipient_account_id
-        AND p.aws_region = st.aws_region
+        ON p.recipient_account_id IS NOT DISTINCT FROM st.recipient_account_id
+        AND p.aws_region IS NOT DISTINCT FROM st.aws_region
         AND p.day = sd.day
     WHERE p.day IS NULL
 ),
@@ -138,7 +141,7 @@ final AS (
         (SELECT count(*) FROM span_days) - st.days_with_events AS gap_days,
         coalesce(r.gap_runs, 0) AS gap_runs,
         coalesce(r.longest_gap_days, 0) AS longest_gap_days,
-        coalesce(g.missing_days, []) AS missing_days,
+        coalesce(g.missing_days, ARRAY[]) AS missing_days,
         st.first_day,
         st.last_day,
         st.events,
@@ -146,10 +149,12 @@ final AS (
     FROM streams AS st
     CROSS JOIN span AS s
     LEFT JOIN gaps AS g
-        ON g.recipient_account_id = st.recipient_account_id AND g.aws_region = st.aws_region
+        ON g.recipient_account_id IS NOT DISTINCT FROM st.recipient_account_id
+        AND g.aws_region IS NOT DISTINCT FROM st.aws_region
     LEFT JOIN run_stats AS r
-        ON r.recipient_account_id = st.recipient_account_id AND r.aws_region = st.aws_region
+        ON r.recipient_account_id IS NOT DISTINCT FROM st.recipient_account_id
+        AND r.aws_region IS NOT DISTINCT FROM st.aws_region
 )
 
 SELECT * FROM final
-ORDER BY recipient_account_id, aws_region;
+ORDER BY recipient_account_id NULLS LAST, aws_region NULLS LAST;

@@ -737,18 +737,33 @@ def test_destructive_categories_on_synthetic_rows() -> None:
 # --- access_denied -----------------------------------------------------------------------
 
 
+def burst_periods(
+    times: list[datetime], minutes: int, least: int
+) -> tuple[list[int], list[tuple[datetime, datetime]]]:
+    """The header's bursts, read as periods of time: each denial's window is the closed interval
+    [t - minutes, t] and counts every denial in it (ties included); a burst is a connected piece
+    of the union of the windows that hold `least` or more. Returns the window counts and the
+    bursts as (start of the first window, time of the last hot denial), oldest first."""
+    window = timedelta(minutes=minutes)
+    counts = [sum(t - window <= other <= t for other in times) for t in times]
+    hot = sorted((t - window, t) for t, n in zip(times, counts, strict=True) if n >= least)
+    merged: list[tuple[datetime, datetime]] = []
+    for low, high in hot:
+        if merged and low <= merged[-1][1]:  # closed intervals: touching ones are one piece
+            merged[-1] = (merged[-1][0], max(merged[-1][1], high))
+        else:
+            merged.append((low, high))
+    return counts, merged
+
+
 def expected_access_denied(events: Iterable[Event], minutes: int, least: int) -> Rows:
     denials = [e for e in events if e.denied]
     rows = []
     for (kind, actor), es in grouped(denials, lambda e: (e.kind, e.actor)).items():
         es.sort(key=lambda e: (e.time, e.event_id))
-        window = timedelta(minutes=minutes)
-        counts = [sum(e.time - window <= d.time <= e.time for d in es) for e in es]
-        starts = [
-            e.time
-            for i, e in enumerate(es)
-            if counts[i] >= least and (i == 0 or counts[i - 1] < least)
-        ]
+        counts, periods = burst_periods([e.time for e in es], minutes, least)
+        # A burst starts at its first hot denial, the end of its first window.
+        starts = [low + timedelta(minutes=minutes) for low, _ in periods]
         rows.append(
             {
                 "actor_kind": kind,
@@ -796,6 +811,82 @@ def test_access_denied(
             assert all(r["bursts"] == 0 for r in rows)  # no actor is denied 5 times in 10 minutes
         if burst.get("burst_minutes") == 1440:
             assert sum(r["bursts"] for r in rows) > 0
+
+
+def query_defaults(name: str) -> dict[str, Any]:
+    """Every declared parameter of queries/NAME.sql bound to its header default."""
+    return {k: default(*spec) for k, spec in read_header(QUERIES / f"{name}.sql").params.items()}
+
+
+def test_access_denied_bursts_on_synthetic_rows() -> None:
+    """Bursts with denials logged in the same second (CloudTrail times are whole seconds), with
+    default burst_minutes (10) and burst_min (5); no sample needed."""
+    day1, day2 = datetime(2026, 7, 1, 10, tzinfo=UTC), datetime(2026, 7, 2, 9, tzinfo=UTC)
+    noon = datetime(2026, 7, 3, 12, tzinfo=UTC)
+    one_pm = datetime(2026, 7, 4, 13, tzinfo=UTC)
+    denials = {
+        # 5 one minute apart (hot only at the 5th), a day later 5 in one second: two bursts.
+        "mallory": [day1 + timedelta(minutes=n) for n in range(5)] + [day2] * 5,
+        # 5 at once, 5 more exactly 10 minutes later (windows touch: the same burst), 5 more
+        # 10 minutes and 1 second after those (a new burst).
+        "eve": [noon] * 5
+        + [noon + timedelta(minutes=10)] * 5
+        + [noon + timedelta(minutes=20, seconds=1)] * 5,
+        # Hot at 13:00 and 13:09, not hot at 13:15 (2 in its window), hot again at 13:19, 10
+        # minutes after 13:09: a denial that is not hot does not split a burst.
+        "trent": [one_pm] * 5
+        + [one_pm + timedelta(minutes=9), one_pm + timedelta(minutes=15)]
+        + [one_pm + timedelta(minutes=19)] * 4,
+        # 4 in one second: never 5 in a window.
+        "oscar": [day2] * 4,
+    }
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE events_classified (event_id VARCHAR, event_time TIMESTAMPTZ,"
+        " actor_kind VARCHAR, agent_name VARCHAR, human_id VARCHAR, principal VARCHAR,"
+        " principal_arn VARCHAR, recipient_account_id VARCHAR, event_source VARCHAR,"
+        " event_name VARCHAR, error_code VARCHAR)"
+    )
+    for person, times in denials.items():
+        for n, when in enumerate(times):
+            con.execute(
+                "INSERT INTO events_classified VALUES ($id, $t, 'human', NULL, $person, $arn,"
+                " $arn, $acct, 's3.amazonaws.com', 'GetObject', 'AccessDenied')",
+                {"id": f"{person}-{n:02d}", "t": when, "person": person,
+                 "arn": f"arn:aws:iam::{DEV}:user/{person}", "acct": DEV},
+            )  # fmt: skip
+    # A successful call and an error that is not a denial are not denials.
+    con.execute(
+        "INSERT INTO events_classified VALUES ('ok', $t, 'human', NULL, 'oscar', 'arn', 'arn',"
+        " $acct, 's3.amazonaws.com', 'GetObject', NULL), ('throttled', $t, 'human', NULL,"
+        " 'oscar', 'arn', 'arn', $acct, 's3.amazonaws.com', 'GetObject', 'ThrottlingException')",
+        {"t": day2, "acct": DEV},
+    )
+    sql = (QUERIES / "access_denied.sql").read_text(encoding="utf-8")
+    params = query_defaults("access_denied")
+    assert (params["burst_minutes"], params["burst_min"]) == (10, 5)
+    cursor = con.execute(sql, params)
+    columns = [d[0] for d in cursor.description]
+    got = {r[1]: dict(zip(columns, r, strict=True)) for r in cursor.fetchall()}
+    assert [
+        (a, got[a]["denied_calls"], got[a]["max_in_window"], got[a]["bursts"],
+         got[a]["first_burst_at"], got[a]["first_denied"], got[a]["last_denied"])
+        for a in got
+    ] == [
+        ("eve", 15, 10, 2, noon, noon, noon + timedelta(minutes=20, seconds=1)),
+        ("mallory", 10, 5, 2, day1 + timedelta(minutes=4), day1, day2),
+        ("trent", 11, 6, 1, one_pm, one_pm, one_pm + timedelta(minutes=19)),
+        ("oscar", 4, 4, 0, None, day2, day2),
+    ]  # fmt: skip
+    assert all(
+        (r["actor_kind"], r["principals"], r["denied_actions"], r["error_codes"])
+        == ("human", f"arn:aws:iam::{DEV}:user/{a}", 1, "AccessDenied")
+        for a, r in got.items()
+    )
+    # The oracle of test_access_denied reads the header the same way.
+    for person, times in denials.items():
+        counts, periods = burst_periods(sorted(times), 10, 5)
+        assert (max(counts), len(periods)) == (got[person]["max_in_window"], got[person]["bursts"])
 
 
 # --- session_chains ----------------------------------------------------------------------
@@ -1262,3 +1353,65 @@ def test_coverage(warehouse: Warehouse, truth: Truth, period: dict[str, Any]) ->
             (PROD, "eu-west-1"): 123,
             (PROD, "us-east-1"): 100,
         }
+
+
+def test_coverage_without_region_on_synthetic_rows() -> None:
+    """Events without awsRegion (or recipientAccountId), which ingest accepts, form a stream of
+    their own with that column NULL: counted once, their days present there and nowhere else."""
+    acct = "333333333333"
+    rows = [
+        (acct, "us-east-1", datetime(2026, 7, 1, 8, tzinfo=UTC), "s3://b/a.json.gz"),
+        (acct, "us-east-1", datetime(2026, 7, 1, 9, tzinfo=UTC), "s3://b/a.json.gz"),
+        (acct, "us-east-1", datetime(2026, 7, 3, 9, tzinfo=UTC), "s3://b/b.json.gz"),
+        (acct, None, datetime(2026, 7, 2, 9, tzinfo=UTC), "s3://b/c.json.gz"),
+        (acct, None, datetime(2026, 7, 4, 23, 59, 59, tzinfo=UTC), "s3://b/c.json.gz"),
+        (acct, "eu-west-1", datetime(2026, 6, 15, 9, tzinfo=UTC), "s3://b/d.json.gz"),  # before
+        (None, "us-east-1", datetime(2026, 7, 4, 9, tzinfo=UTC), "s3://b/e.json.gz"),
+    ]
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE events (recipient_account_id VARCHAR, aws_region VARCHAR,"
+        " event_time TIMESTAMPTZ, event_date DATE, source_uri VARCHAR)"
+    )
+    for account, region, when, uri in rows:
+        con.execute(
+            "INSERT INTO events VALUES ($acct, $region, $t, $day, $uri)",
+            {"acct": account, "region": region, "t": when, "day": when.date(), "uri": uri},
+        )
+    sql = (QUERIES / "coverage.sql").read_text(encoding="utf-8")
+
+    def coverage(**params: Any) -> Rows:
+        cursor = con.execute(sql, {**query_defaults("coverage"), **params})
+        columns = [d[0] for d in cursor.description]
+        return [dict(zip(columns, r, strict=True)) for r in cursor.fetchall()]
+
+    got = coverage(since=datetime(2026, 7, 1, tzinfo=UTC), until=datetime(2026, 7, 5, tzinfo=UTC))
+    start, end = date(2026, 7, 1), date(2026, 7, 4)
+    d = {n: date(2026, 7, n) for n in range(1, 5)}
+    columns = (
+        "recipient_account_id", "aws_region", "span_start", "span_end", "span_days",
+        "days_with_events", "gap_days", "gap_runs", "longest_gap_days", "missing_days",
+        "first_day", "last_day", "events", "source_objects",
+    )  # fmt: skip
+    assert got == [
+        dict(zip(columns, values, strict=True))
+        for values in [
+            (acct, "eu-west-1", start, end, 4, 0, 4, 1, 4, [d[1], d[2], d[3], d[4]],
+             None, None, 0, 0),
+            (acct, "us-east-1", start, end, 4, 2, 2, 2, 1, [d[2], d[4]], d[1], d[3], 3, 2),
+            (acct, None, start, end, 4, 2, 2, 2, 1, [d[1], d[3]], d[2], d[4], 2, 1),
+            (None, "us-east-1", start, end, 4, 1, 3, 1, 3, [d[1], d[2], d[3]], d[4], d[4], 1, 1),
+        ]
+    ]  # fmt: skip
+    # Over all the data every event is counted exactly once, in the span 2026-06-15..07-04.
+    everything = coverage()
+    assert [(r["recipient_account_id"], r["aws_region"], r["events"]) for r in everything] == [
+        (acct, "eu-west-1", 1),
+        (acct, "us-east-1", 3),
+        (acct, None, 2),
+        (None, "us-east-1", 1),
+    ]
+    assert all(r["span_days"] == 20 for r in everything)
+    assert all(r["gap_days"] == len(r["missing_days"]) for r in everything)
+    # With account set, the account's region-less stream stays; the account-less one goes.
+    assert [r["aws_region"] for r in coverage(account=acct)] == ["eu-west-1", "us-east-1", None]
