@@ -221,7 +221,11 @@ WITH inherited AS (
     JOIN session_nodes AS a ON a.issued_key = w.ancestor_key
     JOIN session_tags AS t ON t.issued_key = w.ancestor_key
     WHERE w.depth > 0
-        AND (t.origin = 'incomingTransitiveTags' OR list_contains(a.transitive_tag_keys, t.tag_key))
+        -- Tag keys are case-insensitive (a transitive key may name its tag in another case).
+        AND (
+            t.origin = 'incomingTransitiveTags'
+            OR list_contains(list_transform(a.transitive_tag_keys, lambda k: lower(k)), lower(t.tag_key))
+        )
 ),
 
 effective AS (

@@ -497,7 +497,9 @@ ruled AS (
             WHEN event_type = 'AwsMcpEvent' THEN 2
             WHEN downstream_of IS NOT NULL THEN 3
             WHEN is_mcp_grant THEN 4
-            WHEN grant_event_id IS NOT NULL THEN 5
+            -- Calls made with the grant's token carry its signInSessionArn; a console request
+            -- in the same browser sign-in session is not one of them (facts doc s.4): the person's.
+            WHEN grant_event_id IS NOT NULL AND NOT from_console THEN 5
             -- An awslabs MCP user agent is an MCP mark too (facts doc s.4): an agent session
             -- using an awslabs server is on the self-managed MCP path, not the bypass.
             WHEN (agent_tag OR mcp_server_tag IS NOT NULL OR agent_source_identity)

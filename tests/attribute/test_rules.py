@@ -157,6 +157,13 @@ EXPECTED: dict[str, dict[str, Verdict]] = {
         "tagss-saml-plain": human("direct", "human.federated"),
         "tagss-call-plain": human("direct", "human.federated"),
     },
+    "transitive_tag_keys_other_case": {
+        # transitiveTagKeys name the tags in another letter case: tag keys are
+        # case-insensitive, so both tags pass to the next session as its own.
+        "tkcase-assume-agent": human("direct", "human.iam_user", "mixu"),
+        "tkcase-assume-next": agent("mcp_self_managed", "m-mcp", "agent_session.mcp", "mixu"),
+        "tkcase-call": agent("mcp_self_managed", "m-mcp", "agent_session.mcp", "mixu"),
+    },
     "transitive_tags_second_account": {
         "trans-assume-1": human("direct", "human.iam_user", "ivan"),
         "trans-call-1": agent(
@@ -295,6 +302,9 @@ EXPECTED: dict[str, dict[str, Verdict]] = {
         "grantlater-after": agent(
             "mcp_managed", MCP, "mcp_managed.oauth_session", "olga@example.com"
         ),
+        # The same sign-in session in the browser: a console request is not made with the MCP
+        # token (facts doc s.4), it is the person's.
+        "grantlater-console": human("console", "human.console", "olga@example.com"),
     },
     "service_linked_role": {
         "slr-config": service("service.service_linked_role"),
@@ -842,6 +852,8 @@ SESSION_KEYS = {
     *(f"ASIAUNJOINED{i:08d}" for i in range(1, 6)),
     "ASIACONSOLEAGENT0003",
     "ASIASNAPSHOTHUMAN001",
+    "ASIAMIX0000000000003",
+    "ASIAMIX0000000000004",
 }
 
 
@@ -852,6 +864,14 @@ def pick(row: dict[str, Any], *columns: str) -> dict[str, Any]:
 def test_one_session_per_issued_key(sessions: dict[str, dict[str, Any]]) -> None:
     # Failed AssumeRoles (null parameters) and a blank issued key open no session.
     assert set(sessions) == SESSION_KEYS
+
+
+def test_transitive_keys_in_another_case_pass_their_tags(
+    sessions: dict[str, dict[str, Any]],
+) -> None:
+    first, second = sessions["ASIAMIX0000000000003"], sessions["ASIAMIX0000000000004"]
+    assert first["transitive_tag_keys"] == ["mcpserver", "usage"]  # as the request spelt them
+    assert second["effective_tags"] == {"MCPServer": "m-mcp", "Usage": "agent"}
 
 
 def test_session_list_form_tags(sessions: dict[str, dict[str, Any]]) -> None:
