@@ -232,3 +232,19 @@ def test_relative_paths_in_a_file_are_read_from_its_folder(
     assert flag.warehouse == "w"
     s3 = _toml(tmp_path, 'warehouse = "s3://bucket/wh"\n')
     assert load_settings(config_file=s3, environ={}).warehouse == "s3://bucket/wh"
+
+
+def test_agenttrail_config_names_the_file_between_the_flag_and_the_working_folder(
+    tmp_path: Path,
+) -> None:
+    named = tmp_path / "named.toml"
+    named.write_text('warehouse = "/data/named"\n')
+    flagged = tmp_path / "flagged.toml"
+    flagged.write_text('warehouse = "/data/flagged"\n')
+    _toml(tmp_path, 'warehouse = "/data/cwd"\n')
+    environ = {"AGENTTRAIL_CONFIG": str(named)}
+    assert load_settings(environ=environ, cwd=tmp_path).warehouse == "/data/named"
+    assert load_settings(config_file=flagged, environ=environ, cwd=tmp_path).warehouse == (
+        "/data/flagged"
+    )
+    assert load_settings(environ={}, cwd=tmp_path).warehouse == "/data/cwd"
