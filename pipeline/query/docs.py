@@ -41,8 +41,13 @@ or in S3 (`--warehouse s3://bucket/prefix [--endpoint-url URL] [--profile P]`). 
 `table` (the default; rows too wide for the terminal fold into one block per row), `csv`,
 `json`, `ndjson`, `markdown` or `parquet` (with `--out`). `json` and `ndjson` write NaN and
 infinities as the strings `"NaN"`, `"Infinity"` and `"-Infinity"` (JSON has no such numbers);
-every format writes intervals as ISO 8601 durations (`P1DT2H`). `--out FILE` must name a file in
-a folder that exists: anything else is refused (exit 2) before the query runs.
+every format writes intervals as ISO 8601 durations (`P1DT2H`; in `parquet` a text column),
+decimals with every digit and their scale (`1.50`; in JSON a number), dates and timestamps as
+ISO 8601 with their nanoseconds and DuckDB's infinite ones as `infinity` and `-infinity`.
+`table` and `markdown` show control characters and bidi overrides in values escaped (`\\r`,
+`\\x1b`, `\\u202e`) instead of sending them to the terminal; the other formats keep values
+exact. `--out FILE` must name a file in a folder that exists: anything else is refused (exit 2)
+before the query runs.
 
 ## Period and scope
 

@@ -1,7 +1,9 @@
 """Result formats: written batch by batch, with the same text as whole-table rendering gave.
 
 The references below are the whole-table renderers of earlier versions (one Python row at a
-time), kept as the oracle that the streamed writers must match byte for byte.
+time, dates and timestamps written by isoformat), kept as the oracle that the streamed writers
+must match byte for byte. Then the values Python's objects cannot hold (nanoseconds, infinite
+and far dates, decimals beyond a float) and the control characters a terminal obeys.
 """
 
 from __future__ import annotations
@@ -13,14 +15,16 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
+import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from pipeline.errors import QueryError, UsageError
 from pipeline.query import formats
-from pipeline.query.formats import _plain, _text, write_result
+from pipeline.query.formats import _dumps, _plain, _text, write_result
 
 from .conftest import CliRunner
 
@@ -59,17 +63,21 @@ EVERY_KIND = pa.table(
 )
 
 
+def iso(value: object) -> object:
+    return value.isoformat() if isinstance(value, date) else value  # datetime is a date
+
+
 def reference_csv(table: pa.Table) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(table.column_names)
     for row in table.to_pylist():
-        writer.writerow([_text(row[c]) for c in table.column_names])
+        writer.writerow([_text(iso(row[c])) for c in table.column_names])
     return buffer.getvalue()
 
 
 def reference_rows(table: pa.Table) -> list[dict[str, object]]:
-    return [{k: _plain(v) for k, v in row.items()} for row in table.to_pylist()]
+    return [{k: _plain(iso(v)) for k, v in row.items()} for row in table.to_pylist()]
 
 
 def in_batches(table: pa.Table, rows: int) -> pa.RecordBatchReader:
@@ -87,19 +95,39 @@ def written(table: pa.Table, fmt: str, *, batch_rows: int = 2) -> str:
 def test_streamed_text_formats_equal_whole_table_rendering(rows: int) -> None:
     table = EVERY_KIND.slice(0, rows)
     assert written(table, "csv") == reference_csv(table)
+    # _dumps: json.dumps, with a decimal's digits as a number (the amount column).
     assert written(table, "json") == (
-        json.dumps(reference_rows(table), indent=2, ensure_ascii=False) + "\n"
+        _dumps(reference_rows(table), indent=2, ensure_ascii=False) + "\n"
     )
     assert written(table, "ndjson") == "".join(
-        json.dumps(r, ensure_ascii=False) + "\n" for r in reference_rows(table)
+        _dumps(r, ensure_ascii=False) + "\n" for r in reference_rows(table)
     )
+
+
+def test_dumps_writes_what_json_dumps_writes() -> None:
+    values = [
+        reference_rows(EVERY_KIND.drop_columns(["amount"])),
+        {"a": [], "b": {}, "c": [{"d": [1, {"e": None}]}], "f": 'ü\n"', "g": 1e20, "h": True},
+        [],
+        "text",
+    ]
+    choices: list[dict[str, Any]] = [
+        {},
+        {"indent": 2},
+        {"indent": 2, "ensure_ascii": False},
+        {"separators": (",", ":")},
+        {"ensure_ascii": False},
+    ]
+    for value in values:
+        for options in choices:
+            assert _dumps(value, **options) == json.dumps(value, **options), options
 
 
 def test_csv_text_of_each_kind() -> None:
     lines = written(EVERY_KIND, "csv").split("\n")
     assert lines[0] == "text,number,flag,day,moment,ratio,amount,total,kinds,tags,actor"
     assert lines[1] == (
-        'plain,1,True,2024-03-01,2024-03-01T08:00:00+00:00,0.1,1.5,7,"[""agent"",""human""]",'
+        'plain,1,True,2024-03-01,2024-03-01T08:00:00+00:00,0.1,1.50,7,"[""agent"",""human""]",'
         '"{""key"":""Usage"",""value"":""Agent""}",agent'
     )
     assert lines[2] == (
@@ -243,3 +271,240 @@ def test_out_into_a_missing_folder_is_refused_before_anything_runs(
         formats.check_format(fmt, tmp_path / "afile" / "x.out")
     with pytest.raises(UsageError, match="is a folder"):
         formats.check_format(fmt, tmp_path)
+
+
+# ---- what a terminal is sent ------------------------------------------------------------------
+
+HOSTILE = [
+    "aws-cli/2\r\x1b[2K\x1b[1Aok\x1b[8mHIDDEN",  # back to the line's start, erase it, hide
+    "a\tb\nc\x7f\x9b31m",  # \x9b: a one-byte \x1b[
+    "invoice\u202egpj.exe \u2066x\u2069\x00\x07",  # shown as "invoiceexe.jpg"
+]
+
+
+def test_table_and_markdown_show_control_characters_escaped() -> None:
+    """A userAgent is written by whoever made the call: sent raw, it could erase the lines
+    above it, hide text or reorder it on the analyst's screen. A newline is a space, as it was."""
+    table = pa.table({"user_agent": HOSTILE, "\x1b[8mn": [1, 2, 3]})
+    assert written(table, "table") == (
+        "user_agent                                  \\x1b[8mn\n"
+        "------------------------------------------  --------\n"
+        "aws-cli/2\\r\\x1b[2K\\x1b[1Aok\\x1b[8mHIDDEN    1\n"
+        "a\\tb c\\x7f\\x9b31m                           2\n"
+        "invoice\\u202egpj.exe \\u2066x\\u2069\\x00\\x07  3\n"
+        "(3 rows)\n"
+    )
+    assert written(table, "markdown") == (
+        "| user_agent | \\x1b[8mn |\n"
+        "|---|---|\n"
+        "| aws-cli/2\\r\\x1b[2K\\x1b[1Aok\\x1b[8mHIDDEN | 1 |\n"
+        "| a\\tb c\\x7f\\x9b31m | 2 |\n"
+        "| invoice\\u202egpj.exe \\u2066x\\u2069\\x00\\x07 | 3 |\n"
+    )
+    assert formats.render(table, "table", width=20) == (
+        "-[ row 1 ]--------------------\n"
+        "user_agent | aws-cli/2\\r\\x1b[2K\\x1b[1Aok\\x1b[8mHIDDEN\n"
+        "\\x1b[8mn   | 1\n"
+        "-[ row 2 ]--------------------\n"
+        "user_agent | a\\tb c\\x7f\\x9b31m\n"
+        "\\x1b[8mn   | 2\n"
+        "-[ row 3 ]--------------------\n"
+        "user_agent | invoice\\u202egpj.exe \\u2066x\\u2069\\x00\\x07\n"
+        "\\x1b[8mn   | 3\n"
+        "(3 rows)\n"
+    )
+
+
+def test_data_formats_keep_control_characters() -> None:
+    """Exact, and csv quotes a value with a carriage return: csv.writer quotes for "\n" (its
+    line terminator) only, and a bare \r ended the row for csv readers (the rest of the value
+    became a row of its own)."""
+    table = pa.table({"user_agent": HOSTILE})
+    assert written(table, "csv") == (
+        "user_agent\n"
+        '"aws-cli/2\r\x1b[2K\x1b[1Aok\x1b[8mHIDDEN"\n'
+        '"a\tb\nc\x7f\x9b31m"\n'
+        "invoice\u202egpj.exe \u2066x\u2069\x00\x07\n"
+    )
+    parsed = csv.reader(io.StringIO(written(table, "csv"), newline=""))
+    assert list(parsed) == [["user_agent"], *([v] for v in HOSTILE)]
+    mixed = pa.table({"a": ["x\ry", 'q"uote', ""], "b": ["1,2", "", "z"]})
+    assert written(mixed, "csv") == 'a,b\n"x\ry","1,2"\n"q""uote",\n,z\n'
+    assert written(pa.table({"a": ["\r", ""]}), "csv") == 'a\n"\r"\n""\n'
+    assert written(table, "ndjson") == (
+        '{"user_agent": "aws-cli/2\\r\\u001b[2K\\u001b[1Aok\\u001b[8mHIDDEN"}\n'
+        '{"user_agent": "a\\tb\\nc\x7f\x9b31m"}\n'
+        '{"user_agent": "invoice\u202egpj.exe \u2066x\u2069\\u0000\\u0007"}\n'
+    )
+    assert json.loads(written(table, "json")) == [{"user_agent": v} for v in HOSTILE]
+
+
+# ---- values Python's objects cannot hold --------------------------------------------------------
+
+
+def duckdb_result(sql: str, *settings: str) -> pa.Table:
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    for setting in settings:
+        con.execute(setting)
+    return con.sql(sql).to_arrow_table()
+
+
+def test_parquet_writes_intervals_as_iso_8601_durations(tmp_path: Path) -> None:
+    """Parquet's INTERVAL holds neither nanoseconds nor negative parts, and pyarrow refused the
+    column (ArrowNotImplementedError: month_day_nano_interval): text, as every format writes."""
+    result = duckdb_result(
+        "SELECT INTERVAL '1 day 2 hours' AS i, [INTERVAL '-3 hours', NULL] AS l,"
+        " {'span': INTERVAL '1 month 0.5 seconds'} AS s, 7 AS n"
+        " UNION ALL SELECT NULL, NULL, NULL, 8 ORDER BY n"
+    )
+    out = tmp_path / "spans.parquet"
+    assert write_result(in_batches(result, 1), "parquet", stream=io.StringIO(), out=out) == 2
+    back = pq.read_table(out)
+    assert back.schema.field("i").type == pa.string()
+    assert back.to_pylist() == [
+        {"i": "P1DT2H", "l": ["PT-3H", None], "s": {"span": "P1MT0.5S"}, "n": 7},
+        {"i": None, "l": None, "s": None, "n": 8},
+    ]
+
+
+def test_sql_writes_an_interval_to_parquet(
+    cli: CliRunner, tiny_warehouse: Path, tmp_path: Path
+) -> None:
+    """The reviewer's command: it ended in "internal error: ArrowNotImplementedError"."""
+    out = tmp_path / "spans.parquet"
+    statement = (
+        "SELECT recipient_account_id AS account, max(event_time) - min(event_time) AS active_span"
+        " FROM events GROUP BY 1 ORDER BY 1"
+    )
+    done = cli("sql", statement, "-w", str(tiny_warehouse), "-f", "parquet", "-o", str(out))
+    assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
+    back = pq.read_table(out)
+    assert back.schema == pa.schema([("account", pa.string()), ("active_span", pa.string())])
+    assert back.to_pylist() == [
+        {"account": "111111111111", "active_span": "P2DT6H"},
+        {"account": "222222222222", "active_span": "P1DT2H"},
+    ]
+
+
+def test_times_are_iso_8601_in_every_text_format() -> None:
+    """Python's json could not write a TIME (TypeError: Object of type time is not JSON
+    serializable), and Arrow gives TIME '24:00:00' to Python as 00:00:00."""
+    result = duckdb_result(
+        "SELECT TIME '06:18:02' AS t, TIME '24:00:00' AS end_of_day,"
+        " TIME '08:00:00.25' AS quarter, '12:00:00.123456789'::TIME_NS AS ns"
+    )
+    assert written(result, "ndjson") == (
+        '{"t": "06:18:02", "end_of_day": "24:00:00", "quarter": "08:00:00.250000",'
+        ' "ns": "12:00:00.123456789"}\n'
+    )
+    assert json.loads(written(result, "json")) == [
+        {
+            "t": "06:18:02",
+            "end_of_day": "24:00:00",
+            "quarter": "08:00:00.250000",
+            "ns": "12:00:00.123456789",
+        }
+    ]
+    assert written(result, "csv") == (
+        "t,end_of_day,quarter,ns\n06:18:02,24:00:00,08:00:00.250000,12:00:00.123456789\n"
+    )
+
+
+def test_decimals_keep_every_digit() -> None:
+    """Through a float, 12345678901234567.89 was 1.2345678901234568e+16. In json the digits
+    are a number, as DuckDB has them: a reader that wants them exact can have them."""
+    result = duckdb_result(
+        "SELECT 12345678901234567.89::DECIMAL(38,2) AS d, 0.0000001::DECIMAL(18,8) AS small,"
+        " [-1.5::DECIMAL(4,2)] AS l, 7::HUGEINT AS n"
+    )
+    assert written(result, "csv") == ("d,small,l,n\n12345678901234567.89,0.00000010,[-1.50],7\n")
+    assert written(result, "ndjson") == (
+        '{"d": 12345678901234567.89, "small": 0.00000010, "l": [-1.50], "n": 7}\n'
+    )
+    assert written(result, "json") == (
+        "[\n  {\n"
+        '    "d": 12345678901234567.89,\n'
+        '    "small": 0.00000010,\n'
+        '    "l": [\n      -1.50\n    ],\n'
+        '    "n": 7\n'
+        "  }\n]\n"
+    )
+    assert json.loads(written(result, "json"), parse_float=Decimal) == [
+        {
+            "d": Decimal("12345678901234567.89"),
+            "small": Decimal("1E-7"),
+            "l": [Decimal("-1.5")],
+            "n": 7,
+        }
+    ]
+    assert written(result, "table") == (
+        "d                     small       l        n\n"
+        "--------------------  ----------  -------  -\n"
+        "12345678901234567.89  0.00000010  [-1.50]  7\n"
+        "(1 row)\n"
+    )
+    assert written(result, "markdown") == (
+        "| d | small | l | n |\n|---|---|---|---|\n"
+        "| 12345678901234567.89 | 0.00000010 | [-1.50] | 7 |\n"
+    )
+
+
+FAR_AND_INFINITE = (
+    "SELECT '2024-01-01 12:00:00.123456789'::TIMESTAMP_NS AS ns,"
+    " 'infinity'::TIMESTAMP AS ts, '-infinity'::TIMESTAMPTZ AS tz, 'infinity'::DATE AS last,"
+    " '-infinity'::DATE AS first, '10000-01-01'::DATE AS far, '0001-01-01 (BC) 10:00'::TIMESTAMP"
+    " AS bc"
+)
+
+
+def test_nanoseconds_infinities_and_far_years_in_every_format() -> None:
+    """Python's datetime holds none of these: TIMESTAMP_NS raised "Nanosecond resolution", an
+    infinite timestamp OverflowError, an infinite DATE crashed json and table (and csv wrote
+    <value out of range: 2147483647>)."""
+    result = duckdb_result(FAR_AND_INFINITE)
+    texts = [
+        "2024-01-01T12:00:00.123456789",
+        "infinity",
+        "-infinity",
+        "infinity",
+        "-infinity",
+        "+10000-01-01",
+        "0000-01-01T10:00:00",  # 1 BC is ISO 8601's year 0
+    ]
+    assert written(result, "csv") == "ns,ts,tz,last,first,far,bc\n" + ",".join(texts) + "\n"
+    assert (
+        written(result, "ndjson")
+        == json.dumps(dict(zip(result.column_names, texts, strict=True))) + "\n"
+    )
+    assert json.loads(written(result, "json")) == [
+        dict(zip(result.column_names, texts, strict=True))
+    ]
+    assert written(result, "table") == (
+        "ns                             ts        tz         last      first      far"
+        "           bc\n"
+        "-----------------------------  --------  ---------  --------  ---------  ------------"
+        "  -------------------\n"
+        "2024-01-01T12:00:00.123456789  infinity  -infinity  infinity  -infinity  +10000-01-01"
+        "  0000-01-01T10:00:00\n"
+        "(1 row)\n"
+    )
+    assert written(result, "markdown") == (
+        "| ns | ts | tz | last | first | far | bc |\n|---|---|---|---|---|---|---|\n"
+        "| " + " | ".join(texts) + " |\n"
+    )
+
+
+def test_timestamps_of_every_unit_and_zone() -> None:
+    result = duckdb_result(
+        "SELECT 'infinity'::TIMESTAMP_S AS s, '-infinity'::TIMESTAMP_MS AS ms,"
+        " 'infinity'::TIMESTAMP_NS AS ns, '2024-03-01 08:00:00.5'::TIMESTAMP_MS AS half,"
+        " '2024-03-01 08:00:00.000001'::TIMESTAMP_NS AS micro,"
+        " TIMESTAMPTZ '2024-07-01 08:00:00.5+00' AS summer,"
+        " TIMESTAMPTZ '2024-01-01 08:00:00+00' AS winter, 'infinity'::TIMESTAMPTZ AS never",
+        "SET TimeZone = 'Europe/Berlin'",
+    )
+    assert written(result, "csv").splitlines()[1] == (
+        "infinity,-infinity,infinity,2024-03-01T08:00:00.500000,2024-03-01T08:00:00.000001,"
+        "2024-07-01T10:00:00.500000+02:00,2024-01-01T09:00:00+01:00,infinity"
+    )
