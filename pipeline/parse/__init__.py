@@ -99,7 +99,7 @@ class ObjectParser:
     def _stream(self, path: Path) -> Iterator[pa.Table]:
         # Two passes: every row carries the object's hash, so hash first (gunzip with ISA-L runs
         # at several hundred MB/s), then parse record by record.
-        stream, hashing = open_stream(str(path))
+        stream, hashing = open_stream(str(path), fix_surrogates=False)
         with stream:
             try:
                 while stream.read(1 << 20):

@@ -11,12 +11,14 @@ quarantines each record on its own. Both paths produce the same rows (tests/pars
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipeline.parse.formats import records_key_once
 from pipeline.parse.gather import gather, token_candidates
 from pipeline.parse.records import (
     _PARTITION_VALUE,
@@ -137,8 +139,8 @@ def fast_table(
         records = _decode.decode(doc).Records
     except (msgspec.MsgspecError, RecursionError, UnicodeDecodeError):
         return None  # deep nesting, invalid UTF-8 in a string: the slow path says which record
-    if not records:
-        return None
+    if not records or not records_key_once(doc, _first_raw(records)):
+        return None  # "Records" twice: both lists are read record by record (formats.py)
     try:
         if ascii_only is None:
             ascii_only = doc.isascii()
@@ -152,6 +154,30 @@ def fast_table(
         # A value of another type than its column's, a string that is not valid Unicode, a
         # text column above 2 GiB (gather.py): the record-by-record path judges each record.
         return None
+
+
+_RAW_FIELDS = tuple(
+    name
+    for name, field in zip(_Record.__struct_fields__, _Record.__struct_defaults__, strict=True)
+    if field is _ABSENT
+)
+
+
+def _first_raw(records: list[_Record]) -> Raw | None:
+    """The first nested part, as found in the document, of the first records (for
+    records_key_once, which locates it there): None if none of them has one."""
+    for record in records[:8]:
+        for name in _RAW_FIELDS:
+            value: Raw = getattr(record, name)
+            if value is not _ABSENT:
+                return value
+    return None
+
+
+# The instants whose UTC day a partition can name (Python's dates: years 1 to 9999); Arrow
+# holds times beyond them, which a zone can put there (0001-01-01T00:00:00+01:00).
+_FIRST_MOMENT = pa.scalar(datetime.min.replace(tzinfo=UTC), TIMESTAMP).value
+_LAST_MOMENT = pa.scalar(datetime.max.replace(tzinfo=UTC), TIMESTAMP).value
 
 
 class _NotClean(Exception):
@@ -234,6 +260,9 @@ def _build(
     if times.null_count:
         raise _NotClean
     event_time = times.cast(TIMESTAMP)  # ArrowInvalid -> slow path
+    first, last = pc.min_max(event_time).values()
+    if first.is_valid and not (first.value >= _FIRST_MOMENT and last.value <= _LAST_MOMENT):
+        raise _NotClean  # a time outside the years 1 to 9999 in UTC: the slow path names it
     # Rows leave the parser in the object's record order (staging sorts a partition by time
     # where that pays off: stage.py).
     positions: pa.Array = (

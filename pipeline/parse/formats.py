@@ -3,13 +3,17 @@
 Formats are detected by content, not by name: gzip by its magic bytes; then a `{"Records": [...]}`
 document (what CloudTrail writes), a JSON array of records, or NDJSON (one record per line, as
 SIEMs export). Small documents are decoded in one piece (fast); documents above the streaming
-threshold are read record by record from a decompressing stream, so memory stays flat.
+threshold are read record by record from a decompressing stream, so memory stays flat. Both
+ways read the same records: a lone UTF-16 surrogate escape as U+FFFD (fix_lone_surrogates), a
+document with the key "Records" twice as both lists (records_key_once), a first line that is a
+whole JSON object with more lines after it as NDJSON (_is_ndjson).
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import re
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,6 +21,7 @@ from typing import IO, Literal, cast
 
 import ijson  # type: ignore[import-untyped]
 import msgspec
+import pyarrow as pa
 from isal import igzip
 from isal.igzip_lib import IsalError
 
@@ -51,6 +56,19 @@ _encode = msgspec.json.Encoder(decimal_format="number")
 _RECORD_KEYS = ("eventID", "eventVersion", "eventTime", "eventName")
 # How much of a streamed document is looked at to tell NDJSON from a Records document.
 _STREAM_HEAD = 1 << 20
+# A lone UTF-16 surrogate escape ("\udc00", or "\ud800" not followed by a low one) is in no
+# Unicode text: msgspec refuses the whole document, ijson (yajl) raises while decoding it. Such an
+# escape is read as U+FFFD, the replacement character (fix_lone_surrogates). Every backslash
+# escape is matched, left to right, so that an escaped backslash ("\\udc00") is not taken for
+# one; a surrogate pair is matched whole.
+_ESCAPE_SEQUENCE = re.compile(
+    rb"\\(?:(?P<high>u[dD][89abAB][0-9a-fA-F]{2})(?P<low>\\u[dD][c-fC-F][0-9a-fA-F]{2})?"
+    rb"|(?P<lone>u[dD][c-fC-F][0-9a-fA-F]{2})|.)",
+    re.DOTALL,
+)
+_SURROGATE_HINT = re.compile(rb"\\u[dD][89a-fA-F]")  # a text without it has nothing to fix
+_REPLACEMENT = rb"\ufffd"
+_LONGEST_ESCAPE = 12  # a surrogate pair: "\ud83d\ude00"
 
 
 @dataclass(frozen=True)
@@ -81,6 +99,45 @@ def _first_byte(doc: bytes) -> bytes:
     return stripped[:1]
 
 
+def fix_lone_surrogates(text: bytes) -> bytes:
+    """`text` with every lone UTF-16 surrogate escape replaced by "\\ufffd" (U+FFFD): the same
+    object when there is none (the common case, one search). Python's json keeps such an escape
+    as a lone surrogate, which no UTF-8 column can hold; a record is not lost over one."""
+    if _SURROGATE_HINT.search(text) is None:
+        return text
+    fixed = _ESCAPE_SEQUENCE.sub(_fix_escape, text)
+    return text if fixed == text else fixed
+
+
+def _fix_escape(match: re.Match[bytes]) -> bytes:
+    if match.group("lone") is not None or (match.group("high") and match.group("low") is None):
+        return _REPLACEMENT
+    return match.group(0)
+
+
+def _safe_cut(data: bytes, hinted: bool) -> int:
+    """Where `data`, which starts outside any escape, may be cut for fix_lone_surrogates to
+    read the part before the cut as it would read the whole: at most _LONGEST_ESCAPE bytes
+    before its end, with no escape (a surrogate pair) split, at a point outside any escape.
+    `hinted`: whether _SURROGATE_HINT occurs in data."""
+    limit = len(data) - _LONGEST_ESCAPE
+    if limit <= 0:
+        return 0
+    if not hinted:
+        # No surrogate escape at all (any that starts before `limit` ends within data): a
+        # cut after an escape's "\\u" leaves hex digits, which are no escape, and a run of
+        # backslashes is kept whole, so that the next part starts outside any escape.
+        while limit > 0 and data[limit - 1] == 0x5C:
+            limit -= 1
+        return limit
+    cut = limit
+    for match in _ESCAPE_SEQUENCE.finditer(data):  # every escape, to know which are escapes
+        if match.start() >= limit:
+            break
+        cut = max(limit, match.end())
+    return cut
+
+
 def iter_document(doc: bytes) -> tuple[Format, Iterator[RecordItem]]:
     """Records of a whole decompressed document. Raises ParseError for file-level faults."""
     if doc.startswith(UTF8_BOM):  # exports written on Windows start with one
@@ -95,15 +152,31 @@ def iter_document(doc: bytes) -> tuple[Format, Iterator[RecordItem]]:
     try:
         envelope = _envelope.decode(doc)
     except msgspec.ValidationError:
+        if _is_ndjson(doc):
+            return "ndjson", _iter_ndjson(io.BytesIO(doc))
+        fixed = fix_lone_surrogates(doc)  # msgspec stopped before reaching one, maybe
+        if fixed is not doc:
+            return iter_document(fixed)
+        if repeats_records_key(doc):
+            return "records", _iter_records_twice(doc)
         return "records", _iter_loose(doc)
     except RecursionError:
         raise ParseError("invalid JSON: nested too deeply") from None
     except msgspec.DecodeError as exc:
-        if b"\n" in doc.strip() and _first_line_is_object(doc):
+        if _is_ndjson(doc):
             return "ndjson", _iter_ndjson(io.BytesIO(doc))
+        fixed = fix_lone_surrogates(doc)
+        if fixed is not doc:
+            return iter_document(fixed)
         raise ParseError(f"invalid JSON: {exc}") from None
-    if envelope.Records is not None:
-        return "records", (RecordItem(i, r) for i, r in enumerate(envelope.Records))
+    records = envelope.Records
+    first_value = next(iter(records[0].values()), None) if records else None
+    if not records_key_once(doc, first_value):
+        # "Records" twice (no CloudTrail writer does it): msgspec keeps the last list only;
+        # both lists' records are read, in order, as the streaming path reads them.
+        return "records", _iter_records_twice(doc)
+    if records is not None:
+        return "records", (RecordItem(i, r) for i, r in enumerate(records))
     # One JSON object without Records: a single record (one NDJSON line, or one record
     # pretty-printed over several lines) when its own top-level keys say so.
     record = _record.decode(doc)
@@ -119,19 +192,112 @@ def _is_record(obj: Record) -> bool:
     return "Records" not in obj and any(key in obj for key in _RECORD_KEYS)
 
 
-def _first_line_is_object(doc: bytes) -> bool:
-    line = doc.lstrip().split(b"\n", 1)[0]
-    try:
-        _record.decode(line)
-    except (msgspec.MsgspecError, RecursionError):
+def _is_ndjson(head: bytes) -> bool:
+    """Whether a document (or the head of a streamed one) is NDJSON: its first line is a whole
+    JSON object and more follows it. Such a document is no one JSON value, whatever its first
+    line holds (a SIEM export's header line, a Records document on one line): each line is then
+    a record, or quarantined alone."""
+    first_line, _, rest = head.lstrip().partition(b"\n")
+    return bool(rest.strip()) and _decode_line(first_line) is not None
+
+
+def _decode_line(line: bytes) -> Record | None:
+    """One line as a JSON object, lone surrogate escapes read as U+FFFD; None if it is none."""
+    for text in (line, fix_lone_surrogates(line)):
+        try:
+            return _record.decode(text)
+        except (msgspec.MsgspecError, RecursionError):
+            pass
+    return None
+
+
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')  # a JSON string token
+_str = msgspec.json.Decoder(str)
+_RECORDS_HEAD = re.compile(rb'\s*\{\s*"Records"\s*:\s*\[')
+_RECORDS_KEY = b'"Records"'
+# The string "Records" with any of its letters escaped (or none).
+_RECORDS_SPELT = re.compile(
+    rb'"(?:R|\\u0052)(?:e|\\u0065)(?:c|\\u0063)(?:o|\\u006[fF])(?:r|\\u0072)(?:d|\\u0064)'
+    rb'(?:s|\\u0073)"'
+)
+
+
+def records_key_once(doc: bytes, first_value: Raw | None) -> bool:
+    """Whether the document's top-level object has the key "Records" at most once: shown
+    cheaply where it can be (_one_records_key), else searched for (repeats_records_key)."""
+    return _one_records_key(doc, first_value) or not repeats_records_key(doc)
+
+
+def _one_records_key(doc: bytes, first_value: Raw | None) -> bool:
+    """True when the document certainly has the key "Records" once at its top level, proven
+    cheaply (no pass over the document): it starts with `{"Records": [` and `first_value`, a
+    value of the first record msgspec kept, lies in its first record. msgspec keeps the last
+    "Records" list of an object, so a second key, spelt plainly or with escapes, would stand
+    between the two. False when that cannot be shown this way.
+
+    `first_value` is a msgspec.Raw decoded from `doc`: it points into doc's own buffer, which
+    gives its offset."""
+    head = _RECORDS_HEAD.match(doc)
+    if head is None or first_value is None:
         return False
+    offset = pa.py_buffer(first_value).address - pa.py_buffer(doc).address
+    if not head.end() <= offset < len(doc):
+        return False  # a copy, not a view of doc
+    before = doc[head.end() : offset]
+    if _RECORDS_KEY in before:
+        return False
+    if b"\\u" in before:  # a key may be spelt with escapes: decode the strings that have one
+        for token in _STRING.findall(before):
+            if b"\\u" in token and _decode_str(token) == "Records":
+                return False
     return True
+
+
+def _decode_str(token: bytes) -> str | None:
+    try:
+        text: str | None = _str.decode(fix_lone_surrogates(token))
+    except (msgspec.MsgspecError, RecursionError):
+        return None
+    return text
+
+
+def repeats_records_key(doc: bytes) -> bool:
+    """Whether the document's top-level object has the key "Records" more than once (however
+    it is spelt). A search through the document, and a parse only where the key's text occurs
+    twice (anywhere: in a value, in a nested object)."""
+    spelt = len(_RECORDS_SPELT.findall(doc)) if b"\\u" in doc else doc.count(_RECORDS_KEY)
+    if spelt < 2:
+        return False
+    keys = 0
+    try:
+        for prefix, event, value in ijson.parse(io.BytesIO(doc)):
+            if prefix == "" and event == "map_key" and value == "Records":
+                keys += 1
+                if keys > 1:
+                    return True
+    except (ijson.JSONError, UnicodeDecodeError, RecursionError):
+        pass  # judged by the decoder that reads the document next
+    return False
+
+
+def _iter_records_twice(doc: bytes) -> Iterator[RecordItem]:
+    """The records of every "Records" list of a document, in order, read as the streaming path
+    reads them (ijson), faults included."""
+    found = 0
+    for item in _iter_ijson(io.BytesIO(doc), "Records.item"):
+        found += 1
+        yield item
+    if not found:
+        check_records_key(io.BytesIO(doc))  # raises as ObjectParser._stream does
 
 
 def _iter_array(doc: bytes) -> Iterator[RecordItem]:
     try:
         items = _raw_list.decode(doc)
     except msgspec.MsgspecError as exc:
+        fixed = fix_lone_surrogates(doc)
+        if fixed is not doc:
+            return _iter_array(fixed)
         raise ParseError(f"invalid JSON: {exc}") from None
     except RecursionError:
         raise ParseError("invalid JSON: nested too deeply") from None
@@ -165,7 +331,11 @@ def _iter_ndjson(stream: IO[bytes]) -> Iterator[RecordItem]:
         try:
             yield RecordItem(index, _record.decode(line))
         except (msgspec.MsgspecError, RecursionError) as exc:
-            yield RecordItem(index, None, line.rstrip(b"\r\n"), f"invalid JSON line: {exc}")
+            record = _decode_line(line)  # lone surrogate escapes (rare: only on an error)
+            if record is not None:
+                yield RecordItem(index, record)
+            else:
+                yield RecordItem(index, None, line.rstrip(b"\r\n"), f"invalid JSON line: {exc}")
         index += 1
 
 
@@ -188,9 +358,54 @@ class HashingReader(io.RawIOBase):
         self.size += n
         return n
 
+    def read(self, size: int = -1) -> bytes:
+        """The inner stream's bytes as they are (SurrogateFixer reads them so: no copy)."""
+        chunk: bytes = self._inner.read(size)
+        self.sha256.update(chunk)
+        self.size += len(chunk)
+        return chunk
 
-def open_stream(path: str) -> tuple[IO[bytes], HashingReader]:
-    """A buffered, decompressed, hashing stream over a file of any size."""
+
+_FIX_CHUNK = 1 << 20
+
+
+class SurrogateFixer(io.RawIOBase):
+    """A readable stream of `inner`'s bytes with fix_lone_surrogates applied, for documents
+    parsed as they are read (ijson would raise on such an escape, failing the whole file)."""
+
+    def __init__(self, inner: IO[bytes]) -> None:
+        self._inner = inner
+        self._pending = b""  # read, not fixed yet: may end inside an escape
+        self._ready = memoryview(b"")  # fixed, not returned yet
+        self._eof = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        while not self._ready and not self._eof:
+            data = self._pending
+            while len(data) < _FIX_CHUNK:  # a whole chunk, or the rest of the stream
+                chunk = self._inner.read(_FIX_CHUNK - len(data))
+                if not chunk:
+                    self._eof = True
+                    break
+                data = data + chunk if data else chunk
+            # A backslash first: one byte, found with memchr; most chunks of most logs have none.
+            hinted = b"\\" in data and _SURROGATE_HINT.search(data) is not None
+            cut = len(data) if self._eof else _safe_cut(data, hinted)
+            ready = memoryview(data)[:cut]
+            self._ready = memoryview(fix_lone_surrogates(data[:cut])) if hinted else ready
+            self._pending = data[cut:]
+        n = min(len(buffer), len(self._ready))
+        buffer[:n] = self._ready[:n]
+        self._ready = self._ready[n:]
+        return n
+
+
+def open_stream(path: str, *, fix_surrogates: bool = True) -> tuple[IO[bytes], HashingReader]:
+    """A buffered, decompressed, hashing stream over a file of any size, lone surrogate escapes
+    read as U+FFFD (SurrogateFixer) unless only hashed; the hash is of the bytes as found."""
     raw = open(path, "rb")  # noqa: SIM115 - closed by the caller through the returned stream
     magic = raw.read(2)
     raw.seek(0)
@@ -198,7 +413,8 @@ def open_stream(path: str) -> tuple[IO[bytes], HashingReader]:
     if magic == GZIP_MAGIC:
         inner = cast(IO[bytes], igzip.IGzipFile(fileobj=raw, mode="rb"))  # type: ignore[no-untyped-call]
     hashing = HashingReader(inner)
-    return io.BufferedReader(hashing, buffer_size=1 << 20), hashing
+    source: io.RawIOBase = SurrogateFixer(cast(IO[bytes], hashing)) if fix_surrogates else hashing
+    return io.BufferedReader(source, buffer_size=1 << 20), hashing
 
 
 def _skip_bom(stream: IO[bytes]) -> None:
@@ -217,12 +433,11 @@ def iter_stream(stream: IO[bytes]) -> tuple[Format, Iterator[RecordItem]]:
         return "array", _iter_ijson(stream, "item")
     if first != b"{":
         raise ParseError(f"not JSON: starts with {head.lstrip()[:16]!r}")
-    # NDJSON when the first line is a whole record (also a file of one line, with no newline).
-    first_line = head.lstrip().split(b"\n", 1)[0]
-    try:
-        first_object = _record.decode(first_line)
-    except (msgspec.MsgspecError, RecursionError):
-        first_object = None
+    # NDJSON as in memory (iter_document): a first line that is a whole JSON object with more
+    # after it (a header line, or a record), or one record on one line with no newline.
+    if _is_ndjson(head):
+        return "ndjson", _iter_ndjson(stream)
+    first_object = _decode_line(head.lstrip().split(b"\n", 1)[0])
     if first_object is not None and _is_record(first_object):
         return "ndjson", _iter_ndjson(stream)
     return "records", _iter_ijson(stream, "Records.item")

@@ -62,6 +62,8 @@ def gather(objs: list[Any], paths: Sequence[tuple[str, ...]], kinds: str) -> lis
 def token_candidates(values: list[Any]) -> list[int]:
     """The indices of `values` (bytes-like JSON texts, or None) that may hold a sessionToken
     key: the key in any letter case, or a backslash-u escape (a key may be spelt with one).
+    That also covers a key inside JSON text held by a string value, at any depth: its letters
+    stand in the text whatever escapes its quotes, or it is spelt with a backslash-u escape.
     redact_session_tokens then finds and redacts the keys themselves."""
     if compiled is not None:
         found: list[int] = compiled.token_candidates(values)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -148,13 +148,36 @@ _SESSION_TOKEN = re.compile(
     rb'("sessionToken"\s*:\s*)"[^"\\]*(?:\\.[^"\\]*)*(?:"|\\?\Z)', re.IGNORECASE
 )
 _REDACTED_JSON = b'"' + REDACTED.encode() + b'"'
-_TOKEN_KEY = b'"sessiontoken"'  # where every match of _SESSION_TOKEN starts, in the lowered text
+# The key's letters, in the lowered text: a match of _SESSION_TOKEN starts one byte before them
+# (its quote); where a backslash follows them, a key may be in JSON text held by a string.
+_TOKEN_WORD = b"sessiontoken"
+_WORD = len(_TOKEN_WORD)
 # _SESSION_TOKEN up to the value's opening quote (see redact_session_tokens).
 _TOKEN_HEAD = re.compile(rb'("sessionToken"\s*:\s*)"', re.IGNORECASE)
 # Every JSON string token, visited left to right (_redact_escaped_keys).
 _JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
 _VALUE_HEAD = re.compile(rb'\s*:\s*"')  # after a key: the colon and the value's opening quote
 _ESCAPE = b"\\u"
+# A key inside JSON text that a string holds (a SIEM export that stringifies responseElements):
+# its closing quote is escaped, at any depth ("sessionToken\"", "sessionToken\\\""), or the key
+# is spelt with escapes. In the lowered text.
+_NESTED_KEY = _TOKEN_WORD + b"\\"
+# Every JSON string token, or the last one cut by the end of the text (a truncated record).
+_STRING_TOKEN = re.compile(rb'"([^"\\]*(?:\\.[^"\\]*)*)(?:(")|\\?\Z)', re.DOTALL)
+# One escape of a JSON string: a surrogate pair, another \uXXXX, or a one-letter escape.
+_STRING_ESCAPE = re.compile(
+    rb"\\(?:u(?P<high>[dD][89abAB][0-9a-fA-F]{2})\\u(?P<low>[dD][c-fC-F][0-9a-fA-F]{2})"
+    rb"|u(?P<code>[0-9a-fA-F]{4})|(?P<letter>.))",
+    re.DOTALL,
+)
+_LETTERS = {
+    b'"': b'"', b"\\": b"\\", b"/": b"/", b"b": b"\b", b"f": b"\f", b"n": b"\n", b"r": b"\r",
+    b"t": b"\t",
+}  # fmt: skip
+# What _escape_string writes as an escape: quote, backslash, control bytes, and surrogates (as
+# UTF-8 with "surrogatepass" gives them: ED A0..BF xx), which are no UTF-8 text.
+_NEEDS_ESCAPE = re.compile(rb'["\\\x00-\x1f]|\xed[\xa0-\xbf][\x80-\xbf]')
+_ESCAPES_OUT = {b'"': b'\\"', b"\\": b"\\\\", b"\n": b"\\n", b"\r": b"\\r", b"\t": b"\\t"}
 _ROOT_ARN = re.compile(r"^arn:(aws[\w-]*):iam::(\d{12}):root$")
 # recipient_account_id becomes a folder name (Hive partition): nothing that could leave events/.
 _PARTITION_VALUE = re.compile(r"^[0-9A-Za-z_-]{1,64}$")
@@ -162,37 +185,53 @@ _PARTITION_VALUE = re.compile(r"^[0-9A-Za-z_-]{1,64}$")
 
 def redact_session_tokens(text: bytes, lowered: bytes | None = None) -> bytes:
     """Replace every "sessionToken" value: STS responses carry live credentials (facts s.2).
+    Keys in any letter case, spelt with escapes, and inside JSON text that a string holds, at
+    any depth (_redact_in_strings: SIEM exports stringify responseElements).
 
-    Gives what _SESSION_TOKEN.sub would (tests/parse/test_records.py compares them): the
-    pattern's head is matched where its literal start is, and the string value is then skipped
-    with bytes.find, in C, where the regex steps through a token of 400 to 900 characters one
-    byte at a time: measured 2 us per STS response instead of 10 (a tenth of the bench trail's
-    records are STS responses, so ~0.8 us per event).
+    For plain keys it gives what _SESSION_TOKEN.sub would (tests/parse/test_records.py compares
+    them): the pattern's head is matched where its literal start is, and the string value is
+    then skipped with bytes.find, in C, where the regex steps through a token of 400 to 900
+    characters one byte at a time: measured 2 us per STS response instead of 10 (a tenth of the
+    bench trail's records are STS responses, so ~0.8 us per event).
     """
     lowered = text.lower() if lowered is None else lowered  # the caller's, when it has it
-    if lowered.find(_TOKEN_KEY) >= 0:
-        text = _redact_literal_keys(text, lowered)
-    if _ESCAPE in text:
+    nested = False
+    start = lowered.find(_TOKEN_WORD)
+    if start >= 0:
+        text, nested = _redact_literal_keys(text, lowered, start)
+    # After the plain keys, whose values (400 to 900 bytes) are gone then; a backslash first, one
+    # byte found with memchr, where "\\u" is searched far slower (~1 us per kilobyte).
+    if b"\\" in text and _ESCAPE in text:
         text = _redact_escaped_keys(text)
+        nested = True
+    if nested:
+        text = _redact_in_strings(text)
     return text
 
 
-def _redact_literal_keys(text: bytes, lowered: bytes) -> bytes:
-    """`lowered` is text.lower(): ASCII letters only, so every offset is the same in both."""
-    start = lowered.find(_TOKEN_KEY)
+def _redact_literal_keys(text: bytes, lowered: bytes, start: int) -> tuple[bytes, bool]:
+    """The text with the values of plain keys redacted, and whether a key inside JSON text in a
+    string may be left (the word followed by a backslash: an escaped quote). `lowered` is
+    text.lower(): ASCII letters only, so every offset is the same in both; `start` is where the
+    word is first found in it."""
     parts = []
     done = 0
+    nested = False
     while start >= 0:
-        head = _TOKEN_HEAD.match(text, start)
-        end = _string_end(text, head.end()) if head else None
-        if head is None or end is None:
-            start = lowered.find(_TOKEN_KEY, start + 1)
-            continue
-        parts += [text[done:start], head.group(1), _REDACTED_JSON]
-        done = end
-        start = lowered.find(_TOKEN_KEY, done)
+        after = lowered[start + _WORD : start + _WORD + 1]
+        nested = nested or after == b"\\"
+        key = start - 1  # where the key's opening quote is, if it is one
+        if after == b'"' and key >= done and lowered[key : key + 1] == b'"':
+            head = _TOKEN_HEAD.match(text, key)
+            end = _string_end(text, head.end()) if head else None
+            if head is not None and end is not None:
+                parts += [text[done:key], head.group(1), _REDACTED_JSON]
+                done = end
+                start = lowered.find(_TOKEN_WORD, done)
+                continue
+        start = lowered.find(_TOKEN_WORD, start + 1)
     parts.append(text[done:])
-    return b"".join(parts)
+    return b"".join(parts), nested
 
 
 def _redact_escaped_keys(text: bytes) -> bytes:
@@ -219,6 +258,65 @@ def _redact_escaped_keys(text: bytes) -> bytes:
         return text
     parts.append(text[done:])
     return b"".join(parts)
+
+
+def _redact_in_strings(text: bytes) -> bytes:
+    """The sessionToken values inside JSON text held in a string value, at any depth: an export
+    that stringifies responseElements writes `"{\\"credentials\\":{\\"sessionToken\\":...}}"`.
+    Each string that may hold such a key is decoded, redacted as a document of its own (so
+    strings in it are, in turn), and written back, escaped, only where that changed it."""
+    parts: list[bytes] = []
+    done = 0
+    for match in _STRING_TOKEN.finditer(text):
+        token = match.group()
+        if b"\\" not in token:
+            continue
+        if token.lower().find(_NESTED_KEY) < 0 and _ESCAPE not in token:
+            continue
+        inner = _unescape_string(match.group(1))  # a cut token's lone last backslash dropped
+        redacted = redact_session_tokens(inner)
+        if redacted == inner:
+            continue
+        closing = match.group(2) or b""  # none where the text was cut inside the string
+        parts += [text[done : match.start()], b'"', _escape_string(redacted), closing]
+        done = match.end()
+    if not parts:
+        return text
+    parts.append(text[done:])
+    return b"".join(parts)
+
+
+def _unescape_string(content: bytes) -> bytes:
+    """The text of a JSON string's content, as UTF-8 bytes (a lone surrogate escape as
+    "surrogatepass" writes it; bytes as found where they are not escapes)."""
+    if b"\\" not in content:
+        return content
+    return _STRING_ESCAPE.sub(_unescape_one, content)
+
+
+def _unescape_one(match: re.Match[bytes]) -> bytes:
+    letter = match.group("letter")
+    if letter is not None:
+        return _LETTERS.get(letter, match.group())  # an unknown escape stays as found
+    code = match.group("code")
+    if code is not None:
+        return chr(int(code, 16)).encode("utf-8", "surrogatepass")
+    high, low = int(match.group("high"), 16), int(match.group("low"), 16)
+    return chr(0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00)).encode()
+
+
+def _escape_string(text: bytes) -> bytes:
+    """`text` as the content of a JSON string: _unescape_string's inverse, up to spelling."""
+    return _NEEDS_ESCAPE.sub(_escape_one, text)
+
+
+def _escape_one(match: re.Match[bytes]) -> bytes:
+    found = match.group()
+    out = _ESCAPES_OUT.get(found)
+    if out is not None:
+        return out
+    code = ord(found) if len(found) == 1 else ord(found.decode("utf-8", "surrogatepass"))
+    return b"\\u%04x" % code
 
 
 def _decoded_key(token: bytes) -> str | None:
@@ -327,6 +425,15 @@ class RowBuilder:
             raise RecordError(
                 f"record {event_id}: {time_source} {time_text!r} is not an ISO 8601 time with a zone"
             )
+        try:
+            event_time.astimezone(UTC)
+        except OverflowError:
+            # 0001-01-01T00:00:00+01:00 is valid, but in year 0 in UTC: no event_date partition
+            # (nor Python date) can name its day.
+            raise RecordError(
+                f"record {event_id}: {time_source} {time_text!r} is outside the years 1 to 9999"
+                " in UTC (events are partitioned by their UTC date)"
+            ) from None
 
         out: dict[str, Any] = {
             "event_id": event_id,

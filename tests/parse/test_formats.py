@@ -5,14 +5,24 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import random
 from pathlib import Path
+from typing import Any
 
+import msgspec
 import pytest
 from ingest_fixtures import CASES
 
 from pipeline.errors import ParseError
-from pipeline.parse import ObjectParser
-from pipeline.parse.formats import decompress, iter_document, iter_stream, open_stream
+from pipeline.parse import ObjectParser, formats
+from pipeline.parse.fastpath import fast_table
+from pipeline.parse.formats import (
+    decompress,
+    fix_lone_surrogates,
+    iter_document,
+    iter_stream,
+    open_stream,
+)
 
 IN_MEMORY = 1 << 30  # stream threshold that keeps every case in memory
 STREAMED = 16  # ... and one that streams every case (the parser streams above threshold / 8)
@@ -185,3 +195,235 @@ def test_ndjson_stream_keeps_lines_byte_for_byte() -> None:
     fmt, items = iter_stream(stream)
     assert fmt == "ndjson"
     assert [bytes(i.record["requestParameters"]) for i in items if i.record] == [b'{"n": 1.10}'] * 2
+
+
+# ---- lone surrogate escapes ------------------------------------------------------------------
+def _rows(
+    path: Path, threshold: int, columns: list[str]
+) -> tuple[ObjectParser, list[dict[str, Any]]]:
+    parser = ObjectParser(str(path), "run", None, threshold)
+    tables = list(parser.tables(path))
+    return parser, [r for t in tables for r in t.select(columns).to_pylist()]
+
+
+def _containers(tmp_path: Path, name: str) -> list[Path]:
+    """The case's records as a Records document (the case), an array and NDJSON."""
+    records = json.loads((CASES / name).read_bytes())["Records"]
+    array, lines = tmp_path / "array.json", tmp_path / "lines.ndjson"
+    array.write_text(json.dumps(records))
+    lines.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return [CASES / name, array, lines]
+
+
+@pytest.mark.parametrize("threshold", [IN_MEMORY, STREAMED], ids=["in_memory", "streamed"])
+@pytest.mark.parametrize("container", ["records", "array", "ndjson"])
+def test_a_lone_surrogate_escape_is_read_as_the_replacement_character(
+    tmp_path: Path, threshold: int, container: str
+) -> None:
+    # Python's json reads "\udc00" (msgspec and yajl refuse it, which quarantined the whole
+    # object, or crashed the streamed read): the record is kept, the escape read as U+FFFD.
+    paths = _containers(tmp_path, "lone_surrogate.json")
+    path = dict(zip(["records", "array", "ndjson"], paths, strict=True))[container]
+    parser, rows = _rows(path, threshold, ["event_id", "user_agent", "request_parameters"])
+    assert parser.quarantined == []
+    assert [(r["event_id"], r["user_agent"]) for r in rows] == [
+        ("lone-ok-1", "aws-sdk-go/1.50.0"),
+        ("lone-1", "agent-\ufffd"),
+        ("lone-ok-2", "aws-sdk-go/1.50.0"),
+    ]
+    parameters = [r["request_parameters"] and json.loads(r["request_parameters"]) for r in rows]
+    assert parameters == [None, {"k": "x\ufffdy"}, {"pair": "\U0001f600", "bs": "\\udc00"}]
+    if threshold == IN_MEMORY and container == "records":  # the text as found, but the escape
+        assert rows[1]["request_parameters"] == '{"k":"x\\ufffdy"}'
+
+
+def _json_reference(content: bytes) -> str:
+    """What fix_lone_surrogates promises: the string as Python's json reads it, with each
+    lone surrogate as U+FFFD."""
+    text: str = json.loads(b'"' + content + b'"')
+    out, i = [], 0
+    while i < len(text):
+        c = text[i]
+        pair = "\ud800" <= c <= "\udbff" and i + 1 < len(text) and "\udc00" <= text[i + 1] <= "\udfff"
+        if pair:
+            out.append(c + text[i + 1])
+            i += 2
+            continue
+        out.append("\ufffd" if "\ud800" <= c <= "\udfff" else c)
+        i += 1
+    return "".join(out)
+
+
+SURROGATE_PIECES = [
+    b"a", b"\\\\", b"\\ud800", b"\\uDBFF", b"\\udc00", b"\\uDFFF", b"\\ud83d\\ude00", b"\\u0041",
+    b"\\ud7ff", b"\\ue000", b"\\\\ud800", b"\\n", b'\\"', b"\xc3\xa9", b"d800",
+]  # fmt: skip
+
+
+def test_fix_lone_surrogates_reads_strings_as_json_does_with_replacement() -> None:
+    rng = random.Random(20261129)
+    for _ in range(5000):
+        content = b"".join(rng.choice(SURROGATE_PIECES) for _ in range(rng.randint(0, 10)))
+        fixed = fix_lone_surrogates(content)
+        assert json.loads(b'"' + fixed + b'"') == _json_reference(content), content
+        assert msgspec.json.decode(b'"' + fixed + b'"') == _json_reference(content), content
+        if fixed != content:
+            assert b"\\ufffd" in fixed
+        else:
+            assert fixed is content  # nothing copied in the common case
+    assert fix_lone_surrogates(b'"\\udc00 \\\\udc00 \\ud800\\udc00"') == (
+        b'"\\ufffd \\\\udc00 \\ud800\\udc00"'
+    )
+
+
+class _Trickle(io.RawIOBase):
+    """A raw stream that gives at most `step` bytes per read."""
+
+    def __init__(self, data: bytes, step: int) -> None:
+        self._data, self._step, self._at = data, step, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        n = min(len(buffer), self._step, len(self._data) - self._at)
+        buffer[:n] = self._data[self._at : self._at + n]
+        self._at += n
+        return n
+
+
+def test_surrogate_fixer_gives_what_fixing_the_whole_text_gives(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Read in chunks (made 37 bytes here), an escape or a run of backslashes may fall across
+    two of them: the stream must still read each as the whole text reads it."""
+    monkeypatch.setattr(formats, "_FIX_CHUNK", 37)
+    rng = random.Random(11)
+    for _ in range(5000):
+        text = b"".join(rng.choice(SURROGATE_PIECES) for _ in range(rng.randint(0, 40)))
+        fixer = formats.SurrogateFixer(_Trickle(text, rng.randint(1, 50)))  # type: ignore[arg-type]
+        stream = io.BufferedReader(fixer, buffer_size=rng.randint(1, 64))
+        assert stream.read() == fix_lone_surrogates(text), text
+
+
+# ---- NDJSON whose first line is no record ------------------------------------------------------
+@pytest.mark.parametrize("threshold", [IN_MEMORY, STREAMED], ids=["in_memory", "streamed"])
+def test_an_ndjson_header_line_is_quarantined_alone_in_both_modes(threshold: int) -> None:
+    # Streamed, such a file was read as one Records document ("trailing garbage") and
+    # quarantined whole.
+    path = CASES / "ndjson_header_line.ndjson"
+    parser, rows = _rows(path, threshold, ["event_id", "source_record_index"])
+    assert parser.format == "ndjson"
+    assert rows == [
+        {"event_id": "header-1", "source_record_index": 1},
+        {"event_id": "header-2", "source_record_index": 2},
+    ]
+    assert [(q.index, q.reason, q.text) for q in parser.quarantined] == [
+        (0, "record has no eventID", b'{"export":"siem","generated":"2024-03-02"}')
+    ]
+
+
+def test_a_large_ndjson_export_with_a_header_line_is_streamed_line_by_line(tmp_path: Path) -> None:
+    # Above the streaming threshold (stream_threshold_mb / 8), as the export that was lost.
+    path = tmp_path / "export.ndjson"
+    header = (CASES / "ndjson_header_line.ndjson").read_bytes().split(b"\n", 1)[0]
+    line = json.dumps({"eventID": "x", "eventTime": "2024-03-01T00:00:00Z", "pad": "p" * 900})
+    with path.open("wb") as out:
+        out.write(header + b"\n")
+        for i in range(3000):
+            out.write(line.replace('"x"', f'"big-{i}"').encode() + b"\n")
+    assert path.stat().st_size > (16 << 20) // 8
+    parser = ObjectParser(str(path), "run", None, 16 << 20)
+    ids = [i for t in parser.tables(path) for i in t["event_id"].to_pylist()]
+    assert ids == [f"big-{i}" for i in range(3000)]
+    assert (parser.format, parser.records) == ("ndjson", 3001)
+    assert [(q.index, q.reason) for q in parser.quarantined] == [(0, "record has no eventID")]
+
+
+# ---- the key "Records" twice -----------------------------------------------------------------
+@pytest.mark.parametrize("threshold", [IN_MEMORY, STREAMED], ids=["in_memory", "streamed"])
+def test_records_key_twice_gives_both_lists_in_both_modes(threshold: int) -> None:
+    # In memory the first list was dropped without a word (msgspec keeps the last value of a
+    # key); streamed, ijson gave both.
+    columns = ["event_id", "source_record_index"]
+    parser, rows = _rows(CASES / "records_key_twice.json", threshold, columns)
+    assert [(r["event_id"], r["source_record_index"]) for r in rows] == [
+        ("twice-1", 0),
+        ("twice-2", 1),
+        ("twice-3", 2),
+    ]
+    assert (parser.format, parser.records, parser.quarantined) == ("records", 3, [])
+
+
+def _twice(first: bytes, second: bytes) -> bytes:
+    record = b'{"eventID":"%s","eventTime":"2024-03-01T00:00:00Z","userIdentity":{}}'
+    a, b = record % b"a", record % b"b"
+    return b'{"Records":' + first.replace(b"A", a) + b',"' + second + b'":[' + b + b"]}"
+
+
+_OTHER_RECORDS_KEY = (
+    b'{"meta":{"Records":[1]},"Records":[{"eventID":"c","eventTime":"2024-03-01T00:00:00Z"}]}'
+)
+
+
+@pytest.mark.parametrize("threshold", [IN_MEMORY, STREAMED], ids=["in_memory", "streamed"])
+@pytest.mark.parametrize(
+    ("doc", "expected", "twice"),
+    [
+        (_twice(b"[A]", b"Records"), ["a", "b"], True),
+        (_twice(b"[A]", b"Rec\\u006frds"), ["a", "b"], True),  # the same key, with an escape
+        (_twice(b"[]", b"Records"), ["b"], True),
+        (_twice(b"null", b"Records"), ["b"], True),
+        (_twice(b"[A]", b"records"), ["a"], False),  # another key
+        (_OTHER_RECORDS_KEY, ["c"], False),  # "Records" in a nested object: not the same key
+    ],
+)
+def test_records_key_twice_spelt_any_way(
+    tmp_path: Path, doc: bytes, expected: list[str], twice: bool, threshold: int
+) -> None:
+    path = tmp_path / "doc.json"
+    path.write_bytes(doc + b" " * 32)
+    parser, rows = _rows(path, threshold, ["event_id"])
+    assert ([r["event_id"] for r in rows], parser.quarantined) == (expected, [])
+    # The fast path, which reads one list, steps aside for every document with the key twice.
+    taken = fast_table(doc, source_uri="x", source_sha256="", run_id="r", fallback_account=None)
+    assert (taken is None) == twice
+
+
+def test_a_clean_document_is_shown_to_have_one_records_key_without_a_search() -> None:
+    """The fast path's check: a value of the first record located in the document (msgspec's
+    Raw is a view of it) proves there is no second key, with no pass over the document."""
+    doc = (CASES / "records_key_twice.json").read_bytes()
+    once = doc.replace(b',"Records":[', b',"records":[')
+    for text, expected in ((doc, False), (once, True)):
+        records = formats._envelope.decode(text).Records
+        assert records is not None
+        assert formats._one_records_key(text, records[0]["userIdentity"]) is expected
+    assert formats._one_records_key(once, msgspec.Raw(b"{}")) is False  # not a view of `once`
+    assert formats.repeats_records_key(doc) is True
+    assert formats.repeats_records_key(once) is False
+
+
+@pytest.mark.parametrize(
+    ("doc", "outcome"),
+    [
+        (b'{"Records":[],"Records":[]}', ("records", 0)),
+        (b'{"Records":null,"Records":null}', "JSON without Records: the object has no 'Records' list"),
+        (b'{"Records":"x","Records":[]}', "Records is not a list: it is a string"),
+        (b'{"Records":5,"Records":null}', "Records is not a list: it is a number"),
+    ],
+)
+def test_records_key_twice_without_records_is_judged_alike_in_both_modes(
+    tmp_path: Path, doc: bytes, outcome: object
+) -> None:
+    path = tmp_path / "doc.json"
+    path.write_bytes(doc + b" " * 32)
+    for threshold in (IN_MEMORY, STREAMED):
+        parser = ObjectParser("x", "run", None, threshold)
+        if isinstance(outcome, str):
+            with pytest.raises(ParseError) as caught:
+                list(parser.tables(path))
+            assert caught.value.message == outcome, threshold
+        else:
+            rows = sum(t.num_rows for t in parser.tables(path))
+            assert (parser.format, rows) == outcome, threshold

@@ -3,6 +3,7 @@ compiled one refuses what it cannot read safely."""
 
 from __future__ import annotations
 
+import json
 import random
 import shutil
 import sysconfig
@@ -197,3 +198,22 @@ def test_compiled_token_candidates_refuse_what_is_not_text() -> None:
         COMPILED.token_candidates([b"x", 5])
     with pytest.raises(TypeError):
         COMPILED.token_candidates((b"x",))  # type: ignore[arg-type]
+
+
+def test_token_candidates_find_keys_in_json_text_held_by_strings() -> None:
+    """The pre-filter needs no change for tokens inside stringified JSON (which
+    redact_session_tokens now redacts): the key's letters stand in the text at any depth of
+    escaping, or the key is spelt with a backslash-u escape, which is a candidate too."""
+    inner = '{"credentials":{"sessionToken":"x"}}'
+    texts: list[bytes | None] = [
+        json.dumps(inner).encode(),  # "{\"credentials\":{\"sessionToken\":...}}"
+        json.dumps({"body": inner}).encode(),
+        json.dumps(json.dumps({"w": inner})).encode(),  # two levels
+        json.dumps(inner.replace("sessionToken", "session\\u0054oken")).encode(),
+        json.dumps(inner).replace('\\"', "\\u0022").encode(),
+        json.dumps(inner.replace("sessionToken", "\\u0053ESSION\\u0054OKEN")).encode(),
+        json.dumps({"body": "no key here"}).encode(),
+    ]
+    assert _twin_candidates(texts) == [0, 1, 2, 3, 4, 5]
+    if COMPILED is not None:
+        assert COMPILED.token_candidates(texts) == [0, 1, 2, 3, 4, 5]

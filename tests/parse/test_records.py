@@ -185,6 +185,164 @@ def test_redact_session_tokens_gives_what_the_pattern_gives() -> None:
         assert redact_session_tokens(text) == expected, text
 
 
+# ---- session tokens inside JSON text held by a string (SIEM exports) ---------------------------
+M = b"<redacted by agenttrail>"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # responseElements itself a string (one level of escaping)
+        (
+            b'"{\\"credentials\\":{\\"sessionToken\\":\\"IQoJ\\"}}"',
+            b'"{\\"credentials\\":{\\"sessionToken\\":\\"' + M + b'\\"}}"',
+        ),
+        # a string inside responseElements, with spaces as json.dumps writes them
+        (
+            b'{"body": "{\\"sessionToken\\": \\"IQoJ\\", \\"n\\": 1}"}',
+            b'{"body": "{\\"sessionToken\\": \\"' + M + b'\\", \\"n\\": 1}"}',
+        ),
+        # two levels, the key in another letter case
+        (
+            b'"{\\"w\\": \\"{\\\\\\"SessionToken\\\\\\": \\\\\\"IQoJ\\\\\\"}\\"}"',
+            b'"{\\"w\\": \\"{\\\\\\"SessionToken\\\\\\": \\\\\\"' + M + b'\\\\\\"}\\"}"',
+        ),
+        # the inner key spelt with an escape (written escaped once more in the outer string)
+        (
+            b'"{\\"session\\\\u0054oken\\":\\"IQoJ\\"}"',
+            b'"{\\"session\\\\u0054oken\\":\\"' + M + b'\\"}"',
+        ),
+        # the inner quotes written as \u0022
+        (b'"{\\u0022sessionToken\\u0022:\\u0022IQoJ\\u0022}"', b'"{\\"sessionToken\\":\\"' + M + b'\\"}"'),
+        # a record cut inside the inner token keeps no part of it (no closing quote either)
+        (b'{"body":"{\\"sessionToken\\":\\"IQoJb3Jp', b'{"body":"{\\"sessionToken\\":\\"' + M + b'\\"'),
+        (b'{"body":"{\\"sessionToken\\":\\"IQoJ\\', b'{"body":"{\\"sessionToken\\":\\"' + M + b'\\"'),
+        # only the string that holds a token changes; the others stay byte for byte
+        (
+            b'{"a":"\\u00e9\\/","b":"{\\"sessionToken\\":\\"x\\"}","c":"\\"sessionToken\\""}',
+            b'{"a":"\\u00e9\\/","b":"{\\"sessionToken\\":\\"' + M + b'\\"}","c":"\\"sessionToken\\""}',
+        ),
+        # other text of a rewritten string keeps its value (here spelt as JSON's shortest form)
+        (
+            b'"{\\"sessionToken\\":\\"x\\",\\"e\\":\\"\\\\u00e9\\\\ud83d\\\\ude00\\\\udc00\\\\n\\\\/\\"}"',
+            b'"{\\"sessionToken\\":\\"' + M + b'\\",\\"e\\":\\"\\\\u00e9\\\\ud83d\\\\ude00\\\\udc00\\\\n\\\\/\\"}"',
+        ),
+        # a key in a string that is no JSON key (no colon after it) is left alone
+        (b'{"x":"\\"sessionToken\\" is a key"}', b'{"x":"\\"sessionToken\\" is a key"}'),
+        (b'{"x":"{\\"sessionToken\\":null}"}', b'{"x":"{\\"sessionToken\\":null}"}'),
+    ],
+)
+def test_session_tokens_in_json_text_held_by_strings(text: bytes, expected: bytes) -> None:
+    assert redact_session_tokens(text) == expected
+
+
+def _nest(rng: random.Random, secrets: list[str], depth: int = 0) -> tuple[Any, Any]:
+    """(value, the value as redaction should leave it): objects with session tokens under keys
+    of any letter case, some subtrees written as JSON text inside a string, at any depth."""
+    if depth > 3 or rng.random() < 0.25:
+        leaf = rng.choice(["sessionToken", "x", "é😀", '"q\\', 5, None, True])
+        return leaf, leaf
+    value: dict[str, Any] = {}
+    expected: dict[str, Any] = {}
+    for i in range(rng.randint(1, 3)):
+        if rng.random() < 0.4:
+            key = rng.choice(["sessionToken", "SessionToken", "SESSIONTOKEN"])
+            secret = f"SECRET{len(secrets):04d}"
+            secrets.append(secret)
+            value[key], expected[key] = secret, REDACTED
+        else:
+            value[f"k{i}"], expected[f"k{i}"] = _nest(rng, secrets, depth + 1)
+    if rng.random() < 0.5:  # this subtree as JSON text in a string
+        ascii_only = rng.random() < 0.5
+        return json.dumps(value, ensure_ascii=ascii_only), ("json", expected)
+    return value, expected
+
+
+def _decoded(value: Any) -> Any:
+    """A value with every string that _nest stringified read back as JSON, recursively."""
+    if isinstance(value, dict):
+        return {k: _decoded(v) for k, v in value.items()}
+    if isinstance(value, str) and value[:1] == "{":
+        return ("json", _decoded(json.loads(value)))
+    return value
+
+
+def test_session_tokens_are_redacted_at_any_depth_of_json_in_strings() -> None:
+    """Random objects, subtrees of which are JSON text in strings (one to four levels deep),
+    written with or without escapes for non-ASCII text: every token is gone, everything else
+    reads back the same."""
+    rng = random.Random(20261129)
+    redacted_some = 0
+    for _ in range(2000):
+        secrets: list[str] = []
+        value, expected = _nest(rng, secrets)
+        text = json.dumps({"responseElements": value}, ensure_ascii=rng.random() < 0.5).encode()
+        out = redact_session_tokens(text)
+        assert not any(s.encode() in out for s in secrets), text
+        assert _decoded(json.loads(out)) == _decoded({"responseElements": expected}), text
+        redacted_some += bool(secrets)
+    assert redacted_some > 800
+
+
+@pytest.mark.parametrize("threshold", [IN_MEMORY, STREAMED], ids=["in_memory", "streamed"])
+def test_session_tokens_in_stringified_response_elements_never_reach_a_row(
+    threshold: int,
+) -> None:
+    rows, parser = parse("ndjson_stringified_token.ndjson", threshold)
+    stored = {k: v["response_elements"] for k, v in rows.items()}
+    assert not any("FAKESESSIONTOKEN" in v for v in stored.values())
+    redacted = {"credentials": {"accessKeyId": "ASIAEXAMPLE8", "sessionToken": REDACTED}}
+    assert json.loads(json.loads(stored["siem-str-1"])) == redacted
+    assert json.loads(json.loads(stored["siem-str-2"])["body"]) == redacted
+    wrapped = json.loads(json.loads(json.loads(stored["siem-str-3"]))["wrapped"])
+    assert wrapped == {"credentials": {"accessKeyId": "ASIAEXAMPLE8", "SessionToken": REDACTED}}
+    assert json.loads(json.loads(stored["siem-str-4"])) == redacted  # the key spelt "session\u0054oken"
+    assert json.loads(json.loads(stored["siem-str-5"])) == {"note": "no token here"}
+    if threshold == IN_MEMORY:  # as found, but for the token
+        assert stored["siem-str-1"] == (
+            '"{\\"credentials\\": {\\"accessKeyId\\": \\"ASIAEXAMPLE8\\", '
+            '\\"sessionToken\\": \\"<redacted by agenttrail>\\"}}"'
+        )
+        assert stored["siem-str-5"] == '"{\\"note\\": \\"no token here\\"}"'
+    # The line cut inside its token is quarantined as found; what ingest stores of it (the
+    # text redacted) holds no part of the token.
+    assert [(q.index, q.reason) for q in parser.quarantined] == [
+        (5, "invalid JSON line: Input data was truncated")
+    ]
+    text = parser.quarantined[0].text
+    assert b"FAKESESSIONTOKENcutInString" in text
+    stored_text = redact_session_tokens(text)
+    assert b"FAKESESSIONTOKEN" not in stored_text
+    assert stored_text.endswith(b'\\"sessionToken\\": \\"<redacted by agenttrail>\\"')
+
+
+def test_the_fast_path_redacts_tokens_in_strings_as_the_record_path_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The same records as one Records document, which the fast path takes whole (its C
+    # pre-filter, token_candidates, finds the key in a string as anywhere else).
+    import pipeline.parse as parse_stage
+    from pipeline.parse import gather
+    from pipeline.parse.fastpath import fast_table
+
+    lines = (CASES / "ndjson_stringified_token.ndjson").read_text().splitlines()
+    records = [json.loads(line) for line in lines[:-1]]  # the last line is cut short
+    doc = json.dumps({"Records": records}).encode()
+    fast = fast_table(doc, source_uri="u", source_sha256="", run_id="r", fallback_account=None)
+    assert fast is not None
+    monkeypatch.setattr(gather, "compiled", None)
+    twin = fast_table(doc, source_uri="u", source_sha256="", run_id="r", fallback_account=None)
+    monkeypatch.setattr(parse_stage, "fast_table", lambda *a, **k: None)
+    parser = ObjectParser("u", "r")
+    slow = [r for t in parser.tables(doc) for r in t.to_pylist()]
+    assert twin is not None
+    assert twin[0].equals(fast[0])
+    assert fast[0].column("response_elements").to_pylist() == [
+        r["response_elements"] for r in slow
+    ]
+    assert not any("FAKESESSIONTOKEN" in v for v in fast[0]["response_elements"].to_pylist())
+
+
 def test_at_timestamp_used_when_event_time_is_absent_and_extra_keys_kept() -> None:
     rows, parser = parse("ndjson_with_extra_fields.ndjson")
     assert parser.quarantined == []

@@ -104,6 +104,58 @@ def cases() -> dict[str, bytes]:
     out["ndjson_truncated_token.ndjson"] = (
         ndjson([record("ndjson-cut-1", 30)]) + line[: line.index(b"IQoJb3") + 6]
     )
+    # A SIEM export that writes responseElements (or a string inside it) as JSON text: the
+    # session tokens are inside strings, at one or two levels, one with its key spelt with an
+    # escape; the last line is cut inside such a token.
+    def credentials(token: str, key: str = "sessionToken") -> dict[str, Any]:
+        return {"credentials": {"accessKeyId": "ASIAEXAMPLE8", key: token}}
+
+    def sts(event_id: str, second: int, response: Any) -> dict[str, Any]:
+        return record(
+            event_id,
+            second,
+            eventSource="sts.amazonaws.com",
+            eventName="AssumeRole",
+            responseElements=response,
+        )
+
+    escaped = json.dumps(credentials("FAKESESSIONTOKENescapedKey4")).replace(
+        "sessionToken", "session\\u0054oken"
+    )
+    stringified = [
+        sts("siem-str-1", 40, json.dumps(credentials("FAKESESSIONTOKENstringified1"))),
+        sts("siem-str-2", 41, {"body": json.dumps(credentials("FAKESESSIONTOKENinBody2"))}),
+        sts(
+            "siem-str-3",
+            42,
+            json.dumps({"wrapped": json.dumps(credentials("FAKESESSIONTOKENtwice3", "SessionToken"))}),
+        ),
+        sts("siem-str-4", 43, escaped),
+        sts("siem-str-5", 44, json.dumps({"note": "no token here"})),
+    ]
+    cut = json.dumps(
+        sts("siem-str-cut", 45, json.dumps(credentials("FAKESESSIONTOKENcutInString6xyz"))),
+        separators=(",", ":"),
+    ).encode()
+    out["ndjson_stringified_token.ndjson"] = ndjson(stringified) + cut[: cut.index(b"6xyz")]
+    # A SIEM export that starts with a header line, which is no record.
+    out["ndjson_header_line.ndjson"] = b'{"export":"siem","generated":"2024-03-02"}\n' + ndjson(
+        [record("header-1", 50), record("header-2", 51)]
+    )
+    # Lone UTF-16 surrogate escapes (Python's json reads them; no UTF-8 text holds them), a
+    # valid pair, and an escaped backslash before "udc00", which is no escape. json.dumps
+    # writes a lone surrogate as its escape.
+    out["lone_surrogate.json"] = document(
+        [
+            record("lone-ok-1", 52),
+            record("lone-1", 53, userAgent="agent-\udc00", requestParameters={"k": "x\ud800y"}),
+            record("lone-ok-2", 54, requestParameters={"pair": "\U0001f600", "bs": "\\udc00"}),
+        ]
+    )
+    # The key "Records" twice: both lists are records of the object.
+    first = document([record("twice-1", 55), record("twice-2", 56)])
+    second = document([record("twice-3", 57)])
+    out["records_key_twice.json"] = first[:-1] + b"," + second[1:]
     # Nesting deeper than any decoder's recursion limit.
     out["deeply_nested.json"] = (
         b'{"Records": [{"eventID": "deep-1", "eventTime": "2024-03-01T09:02:00Z", '
