@@ -59,6 +59,7 @@ from pipeline.interrupts import uninterrupted
 from pipeline.parse.formats import decompress
 from pipeline.parse_processes import CONTEXT, start_parse_server, stop_parse_server
 from pipeline.source import Fetched, Filters, Source, SourceObject
+from pipeline.source.local import shown
 from pipeline.source.open import open_source
 from pipeline.warehouse import manifest
 from pipeline.warehouse.commit import KnownIds, commit_batch
@@ -211,7 +212,9 @@ class _Job:
         self.retry_quarantined = retry_quarantined
         self.layout = Layout.at(settings.warehouse)
         self.run_id = _new_run_id()
-        self.summary = IngestSummary(self.run_id, str(self.layout.root), list(sources))
+        self.summary = IngestSummary(
+            self.run_id, str(self.layout.root), [shown(uri) for uri in sources]
+        )
         self.source_uris = list(sources)
         self.batch = _Batch()
         self.commits = 0
@@ -247,7 +250,7 @@ class _Job:
                     continue
                 todo.append((source, obj))
             if not listed:
-                self.summary.empty_sources.append(uri)
+                self.summary.empty_sources.append(shown(uri))
         return todo
 
     def _unchanged(self, previous: ManifestEntry, obj: SourceObject) -> bool:
@@ -276,7 +279,7 @@ class _Job:
             version=obj.version,
             sha256=counts.get("sha256"),
             status=status,
-            reason=reason,
+            reason=shown(reason) if reason else None,
             records=counts.get("records", 0),
             events_written=counts.get("events_written", 0),
             duplicates=counts.get("duplicates", 0),
@@ -294,7 +297,7 @@ class _Job:
     def _quarantine_object(self, obj: SourceObject, reason: str, sha256: str | None = None) -> None:
         self.summary.objects_quarantined += 1
         if len(self.summary.quarantine) < QUARANTINE_EXAMPLES:
-            self.summary.quarantine.append({"uri": obj.uri, "reason": reason})
+            self.summary.quarantine.append({"uri": obj.uri, "reason": shown(reason)})
         self.batch.entries.append(self._entry(obj, "quarantined", reason, sha256=sha256))
 
     # ---- the run --------------------------------------------------------------------------
@@ -417,7 +420,13 @@ class _Job:
         events: list[tuple[Source, SourceObject]] = []
         max_bytes = self.cfg.max_object_mb << 20
         for source, obj in todo:
-            if obj.kind == "events":
+            if obj.unreadable and obj.kind in ("events", "digest"):
+                # Listed but not openable (a symbolic link to nothing): quarantined as an
+                # unreadable file is, and counted read as such a file is.
+                self.summary.objects_read += 1
+                self._quarantine_object(obj, obj.unreadable)
+                self._tick()
+            elif obj.kind == "events":
                 if obj.size > max_bytes:
                     self.summary.objects_too_large += 1
                     self._quarantine_object(
@@ -507,6 +516,13 @@ class _Job:
         except ParseError as exc:
             self.summary.objects_read += 1  # read, and not a digest that can be recorded
             self._quarantine_object(obj, f"digest: {exc.message}")
+            self._tick()
+            return
+        except OSError as exc:
+            if is_disk_failure(exc):
+                raise
+            self.summary.objects_read += 1  # as an unreadable events file is
+            self._quarantine_object(obj, f"digest: cannot read: {exc.strerror or exc}")
             self._tick()
             return
         sha256 = hashlib.sha256(body).hexdigest()

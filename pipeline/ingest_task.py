@@ -22,6 +22,7 @@ from pipeline.errors import ParseError
 from pipeline.parse import ObjectParser
 from pipeline.parse.records import redact_session_tokens
 from pipeline.source.keys import classify_key
+from pipeline.source.local import shown
 from pipeline.warehouse.disk import is_disk_failure
 from pipeline.warehouse.stage import (
     Partition,
@@ -226,6 +227,7 @@ def run_task(task: ParseTask) -> TaskResult:
                 outcome.error = f"cannot read: {exc}"
             else:
                 outcome.error = f"cannot parse: {type(exc).__name__}: {exc}"
+            outcome.error = shown(outcome.error)  # an OS message may hold the file's name
             tables = []
             outcome.rows = outcome.outside_period = outcome.outside_scope = 0
             for early in own_staged:
@@ -236,7 +238,7 @@ def run_task(task: ParseTask) -> TaskResult:
         outcome.decompressed_bytes = parser.decompressed_bytes
         outcome.records = parser.records
         outcome.quarantined = [
-            (q.index, q.reason, redact_session_tokens(q.text).decode("utf-8", "replace"))
+            (q.index, shown(q.reason), redact_session_tokens(q.text).decode("utf-8", "replace"))
             for q in parser.quarantined
         ]
         outcomes.append(outcome)

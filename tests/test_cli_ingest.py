@@ -306,6 +306,22 @@ def test_usage_errors_exit_2(
     assert not (tmp_path / "wh").exists()
 
 
+def test_a_warehouse_path_with_a_glob_character_exits_2_before_writing(
+    cli: Cli, logs: Path, tmp_path: Path
+) -> None:
+    """DuckDB reads the views' paths as patterns: 'wh[1]' would commit events that no view
+    could read, on every run. It is refused before anything is written."""
+    warehouse = tmp_path / "wh[1]"
+    assert cli("ingest", str(logs), "-w", str(warehouse)) == (
+        2,
+        "",
+        f"error: the warehouse path {warehouse} holds '[', which DuckDB reads as a file pattern:"
+        " the views would read other folders' files, or none (choose a warehouse folder whose"
+        " path has none of [ * ? \\)\n",
+    )
+    assert not warehouse.exists()
+
+
 def test_missing_source_argument_and_unknown_option_exit_2(cli: Cli, tmp_path: Path) -> None:
     code, out, err = cli("ingest")
     assert (code, out) == (2, "")

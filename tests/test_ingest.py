@@ -776,3 +776,213 @@ def test_last_tasks_shrink_so_that_workers_finish_together(
     assert [sum(o.size for _, o in task) for task in tasks] == (
         [400] * 4 + [350, 300, 200, 150, 100, 100, 100, 100]
     )
+
+
+# ---- file names, symbolic links and dot-files in a source folder -------------------------------
+def _record(event_id: str, event_time: str = "2024-03-01T10:00:00Z") -> dict[str, Any]:
+    return {
+        "eventVersion": "1.08",
+        "eventID": event_id,
+        "eventTime": event_time,
+        "recipientAccountId": ACCOUNT,
+    }
+
+
+def _write_records(path: Path | bytes, *records: dict[str, Any]) -> None:
+    with open(path, "w") as f:
+        json.dump({"Records": list(records)}, f)
+
+
+def test_a_file_name_that_is_not_utf8_is_read_recorded_and_unchanged_on_rerun(
+    tmp_path: Path,
+) -> None:
+    """A Latin-1 name beside valid logs: its events land, the manifest records it under a
+    file:// URI of its bytes (the other objects keep their plain paths), and a re-run finds it
+    unchanged."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    _write_records(logs / "a.json", _record("a1"))
+    latin1 = os.fsencode(logs) + b"/caf\xe9.json"
+    _write_records(latin1, _record("latin1"))
+    first = ingest([logs], tmp_path / "wh")
+    assert (first.objects_listed, first.objects_read, first.events_written) == (2, 2, 2)
+    assert (first.objects_quarantined, first.failures, int(first.exit_code)) == (0, [], 0)
+    uri = f"file://{logs}/caf%E9.json"
+    found = rows(
+        tmp_path / "wh", "SELECT uri, status, version, events_written FROM manifest ORDER BY uri"
+    )
+    assert found == [
+        {
+            "uri": str(logs / "a.json"),
+            "status": "ingested",
+            "version": f"mtime_ns:{(logs / 'a.json').stat().st_mtime_ns}",
+            "events_written": 1,
+        },
+        {
+            "uri": uri,
+            "status": "ingested",
+            "version": f"mtime_ns:{os.stat(latin1).st_mtime_ns}",
+            "events_written": 1,
+        },
+    ]
+    assert rows(tmp_path / "wh", "SELECT event_id, source_uri FROM events ORDER BY 1") == [
+        {"event_id": "a1", "source_uri": str(logs / "a.json")},
+        {"event_id": "latin1", "source_uri": uri},
+    ]
+    assert first.attribution["events"] == 2
+    again = ingest([logs], tmp_path / "wh")
+    assert (again.objects_listed, again.objects_unchanged, again.objects_read) == (2, 2, 0)
+    assert int(again.exit_code) == 0
+
+
+@pytest.mark.parametrize("mode", ["in_memory", "streamed"])
+def test_an_event_time_outside_years_1_to_9999_in_utc_quarantines_that_record(
+    tmp_path: Path, mode: str
+) -> None:
+    """A valid time with a zone whose UTC day is in year 0 or 10000 has no partition: that
+    record is quarantined as found, the object's other records and the other objects land."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    _write_records(logs / "a.json", _record("ok1"))
+    early = _record("y0", "0001-01-01T00:00:00+01:00")
+    late = _record("y10000", "9999-12-31T23:59:59-01:00")
+    _write_records(logs / "b.json", _record("ok2"), early, late, _record("ok3"))
+    overrides = {"ingest.stream_threshold_mb": 0.0001} if mode == "streamed" else {}
+    summary = ingest([logs], tmp_path / "wh", **overrides)
+    assert (
+        summary.records_read,
+        summary.records_quarantined,
+        summary.events_written,
+        summary.objects_quarantined,
+        summary.failures,
+        int(summary.exit_code),
+    ) == (5, 2, 3, 0, [], 3)
+    assert event_ids(tmp_path / "wh") == ["ok1", "ok2", "ok3"]
+    reason = (
+        "record {}: eventTime {!r} is outside the years 1 to 9999 in UTC"
+        " (events are partitioned by their UTC date)"
+    )
+    expected = [
+        ("b.json", 1, reason.format("y0", early["eventTime"])),
+        ("b.json", 2, reason.format("y10000", late["eventTime"])),
+    ]
+    assert quarantined(tmp_path / "wh") == expected
+    assert summary.quarantine == [
+        {"uri": str(logs / "b.json"), "record": i, "reason": r} for _, i, r in expected
+    ]
+    texts = rows(tmp_path / "wh", "SELECT text FROM quarantined_records ORDER BY record_index")
+    assert [json.loads(r["text"]) for r in texts] == [early, late]
+    entry = manifest(tmp_path / "wh")["b.json"]
+    assert (entry["status"], entry["records"], entry["events_written"]) == ("ingested", 4, 2)
+    assert (entry["quarantined_records"], entry["reason"]) == (
+        2,
+        f"1 record(s): {expected[0][2]}; 1 record(s): {expected[1][2]}",
+    )
+    again = ingest([logs], tmp_path / "wh", **overrides)
+    assert (again.objects_unchanged, again.objects_read, int(again.exit_code)) == (2, 0, 0)
+
+
+def test_a_dangling_symlink_is_quarantined_and_the_run_carries_on(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    _write_records(logs / "a.json", _record("a1"))
+    target = tmp_path / "nowhere.json"
+    (logs / "old.json").symlink_to(target)
+    reason = (
+        f"cannot read: symbolic link to {target}, which cannot be opened (No such file or"
+        " directory)"
+    )
+    first = ingest([logs], tmp_path / "wh")
+    assert (
+        first.objects_listed,
+        first.objects_read,
+        first.objects_quarantined,
+        first.events_written,
+        first.failures,
+        int(first.exit_code),
+    ) == (2, 2, 1, 1, [], 3)
+    assert first.quarantine == [{"uri": str(logs / "old.json"), "reason": reason}]
+    entry = manifest(tmp_path / "wh")["old.json"]
+    assert (entry["status"], entry["reason"], entry["size"], entry["version"]) == (
+        "quarantined",
+        reason,
+        0,
+        f"unreadable:mtime_ns:{(logs / 'old.json').lstat().st_mtime_ns}",
+    )
+    assert event_ids(tmp_path / "wh") == ["a1"]
+    again = ingest([logs], tmp_path / "wh")
+    assert (again.objects_unchanged, again.objects_read, int(again.exit_code)) == (2, 0, 0)
+    # Once the link leads somewhere, its file is read.
+    _write_records(target, _record("late1"))
+    found = ingest([logs], tmp_path / "wh")
+    assert (found.objects_unchanged, found.objects_read, found.events_written) == (1, 1, 1)
+    assert event_ids(tmp_path / "wh") == ["a1", "late1"]
+    assert manifest(tmp_path / "wh")["old.json"]["status"] == "ingested"
+
+
+def test_a_digest_gone_before_it_is_read_is_quarantined(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A digest file that cannot be read (removed after listing, unreadable) is quarantined
+    as an events file would be, not the end of the run."""
+    logs = tmp_path / "logs"
+    digest = logs / (
+        f"AWSLogs/{ACCOUNT}/CloudTrail-Digest/us-east-1/2024/03/01/"
+        f"{ACCOUNT}_CloudTrail-Digest_us-east-1_trail_us-east-1_20240301T010000Z.json.gz"
+    )
+    digest.parent.mkdir(parents=True)
+    digest.write_bytes(gzip.compress(b"{}"))
+    _write_records(logs / "a.json", _record("a1"))
+    fetch = LocalSource.fetch
+
+    def fetch_then_remove(self: LocalSource, obj: SourceObject, *args: Any) -> Any:
+        fetched = fetch(self, obj, *args)
+        if obj.kind == "digest":
+            digest.unlink()
+        return fetched
+
+    monkeypatch.setattr(LocalSource, "fetch", fetch_then_remove)
+    summary = ingest([logs], tmp_path / "wh")
+    assert (
+        summary.objects_read,
+        summary.digests_recorded,
+        summary.objects_quarantined,
+        summary.events_written,
+        int(summary.exit_code),
+    ) == (2, 0, 1, 1, 3)
+    assert summary.quarantine == [
+        {"uri": str(digest), "reason": "digest: cannot read: No such file or directory"}
+    ]
+    assert manifest(tmp_path / "wh")[digest.name]["status"] == "quarantined"
+
+
+def test_dot_files_are_read_like_any_file(tmp_path: Path) -> None:
+    """A source folder is read whole: a hidden file's records land, a .DS_Store is
+    quarantined, and both are in the manifest and the counts."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    _write_records(logs / "a.json", _record("visible"))
+    _write_records(logs / ".b.json", _record("hidden"))
+    (logs / ".DS_Store").write_bytes(b"junk")
+    (logs / ".git").mkdir()
+    _write_records(logs / ".git" / "c.json", _record("in_hidden_folder"))
+    summary = ingest([logs], tmp_path / "wh")
+    assert (
+        summary.objects_listed,
+        summary.objects_read,
+        summary.objects_quarantined,
+        summary.events_written,
+        int(summary.exit_code),
+    ) == (4, 4, 1, 3, 3)
+    assert event_ids(tmp_path / "wh") == ["hidden", "in_hidden_folder", "visible"]
+    found = rows(tmp_path / "wh", "SELECT uri, status, reason FROM manifest ORDER BY uri")
+    assert found == [
+        {
+            "uri": str(logs / ".DS_Store"),
+            "status": "quarantined",
+            "reason": "not JSON: starts with b'junk'",
+        },
+        {"uri": str(logs / ".b.json"), "status": "ingested", "reason": None},
+        {"uri": str(logs / ".git" / "c.json"), "status": "ingested", "reason": None},
+        {"uri": str(logs / "a.json"), "status": "ingested", "reason": None},
+    ]

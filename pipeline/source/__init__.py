@@ -55,6 +55,9 @@ class SourceObject:
     region: str | None = None
     day: date | None = None
     metadata: dict[str, str] = field(default_factory=dict, compare=False)
+    # Why the object cannot be read, when listing found it but not its content (a symbolic
+    # link to nothing): it is quarantined unread, with this reason.
+    unreadable: str | None = None
 
 
 @dataclass(frozen=True)

@@ -3,16 +3,54 @@
 from __future__ import annotations
 
 import os
+import stat as stat_module
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote, unquote_to_bytes
 
 from pipeline.errors import SourceError
 from pipeline.source import Fetched, Filters, SourceObject
 from pipeline.source.keys import classify_key
 
+# The uri of a file whose path is not valid UTF-8 (a Latin-1 name from an old export, say):
+# the path's bytes percent-encoded after this prefix. Every other local uri is the absolute
+# path itself, which never starts with it, so each uri names one file and back.
+FILE_URI = "file://"
+
+
+def path_uri(path: str) -> str:
+    """The uri of the local file at `path` (an absolute path, as os.walk gives it).
+
+    A path whose name is not UTF-8 comes from the OS with its undecodable bytes as lone
+    surrogates, which no Parquet string (nor a terminal) can hold: its uri is a file:// URI of
+    its bytes, percent-encoded (`%` too), from which local_path gets the path back."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return FILE_URI + quote(os.fsencode(path), safe="/")
+    return path
+
+
+def shown(text: str) -> str:
+    """`text` (an OS message or a path) with any undecodable bytes of a file name as \\xNN
+    escapes: what a manifest reason or a terminal can hold."""
+    try:
+        raw = text.encode("utf-8", "surrogateescape")  # a file name's bytes, as they were
+    except UnicodeEncodeError:
+        raw = text.encode("utf-8", "backslashreplace")  # a surrogate of no file name
+    return raw.decode("utf-8", "backslashreplace")
+
+
+def local_path(uri: str) -> str:
+    """The path of the local file a path_uri names."""
+    if uri.startswith(FILE_URI):
+        return os.fsdecode(unquote_to_bytes(uri[len(FILE_URI) :]))
+    return uri
+
 
 class LocalSource:
-    """Every file under a folder (recursively), or one file."""
+    """Every file under a folder (recursively), or one file: names starting with a dot too
+    (a `.DS_Store` is read, and quarantined, like any file that holds no records)."""
 
     def __init__(self, path: str | Path) -> None:
         self.root = Path(path).expanduser().resolve()
@@ -33,8 +71,6 @@ class LocalSource:
         for folder, dirs, files in os.walk(self.root):
             dirs.sort()
             for name in sorted(files):
-                if name.startswith("."):
-                    continue
                 obj = self._object(os.path.join(folder, name))
                 if filters.admits(obj.account, obj.region, obj.day):
                     yield obj
@@ -42,9 +78,26 @@ class LocalSource:
     @staticmethod
     def _object(path: str) -> SourceObject:
         info = classify_key(path if os.sep == "/" else path.replace(os.sep, "/"))
-        stat = os.stat(path)
+        uri = path_uri(path)
+        try:
+            stat = os.stat(path)
+        except OSError as exc:
+            # A symbolic link to nothing (or a file gone since the folder was listed): one
+            # object that cannot be read, quarantined as an unreadable file is, not the end of
+            # the run. Its version is the link's own, marked: once its target exists, the
+            # object's version is the target's, and the next run reads it.
+            return SourceObject(
+                uri=uri,
+                kind=info.kind,
+                size=0,
+                version=_unreadable_version(path),
+                account=info.account,
+                region=info.region,
+                day=info.day,
+                unreadable=f"cannot read: {_stat_failure(path, exc)}",
+            )
         return SourceObject(
-            uri=path,
+            uri=uri,
             kind=info.kind,
             size=stat.st_size,
             version=f"mtime_ns:{stat.st_mtime_ns}",
@@ -54,4 +107,25 @@ class LocalSource:
         )
 
     def fetch(self, obj: SourceObject, spool_dir: Path, spool_above: int) -> Fetched:
-        return Fetched(path=Path(obj.uri))
+        return Fetched(path=Path(local_path(obj.uri)))
+
+
+UNREADABLE_VERSION = "unreadable"
+
+
+def _unreadable_version(path: str) -> str:
+    try:
+        return f"{UNREADABLE_VERSION}:mtime_ns:{os.lstat(path).st_mtime_ns}"
+    except OSError:
+        return UNREADABLE_VERSION
+
+
+def _stat_failure(path: str, exc: OSError) -> str:
+    """Why os.stat failed, without the path (the manifest names the object already)."""
+    try:
+        if stat_module.S_ISLNK(os.lstat(path).st_mode):
+            target = shown(os.readlink(path))
+            return f"symbolic link to {target}, which cannot be opened ({exc.strerror})"
+    except OSError:
+        pass
+    return exc.strerror or type(exc).__name__

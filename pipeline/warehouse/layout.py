@@ -15,6 +15,7 @@ WAREHOUSE/
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,11 @@ from pipeline.errors import UsageError, WarehouseError
 from pipeline.warehouse.disk import disk_failure, is_disk_failure
 
 EVENTS_GLOB = "*/*/*.parquet"
+# Characters DuckDB (2.0.1) reads as a file pattern in any path it is given (read_parquet,
+# parquet_schema), even a path without a wildcard: 'wh[1]/f.parquet' reads 'wh1/f.parquet'.
+# On POSIX a folder whose name holds a backslash is never found by a pattern at all
+# (tests/warehouse/test_layout.py shows both).
+GLOB_CHARACTERS = ("[", "*", "?", *(("\\",) if os.sep == "/" else ()))
 
 
 @dataclass(frozen=True)
@@ -49,7 +55,21 @@ class Layout:
                 "then upload DIR (e.g. aws s3 sync)",
                 warehouse=text,
             )
-        return cls(Path(root).expanduser().resolve())
+        resolved = Path(root).expanduser().resolve()
+        found = [c for c in GLOB_CHARACTERS if c in str(resolved)]
+        if found:
+            # The warehouse's files are read through DuckDB globs (views, the commit's eventID
+            # check, the attribution), where these characters match other folders' names: the
+            # views would read no files, or another warehouse's.
+            shown = " and ".join(repr(c) for c in found)
+            raise UsageError(
+                f"the warehouse path {resolved} holds {shown}, which DuckDB reads as a file"
+                " pattern: the views would read other folders' files, or none",
+                hint="choose a warehouse folder whose path has none of [ * ?"
+                + (" \\" if os.sep == "/" else ""),
+                warehouse=text,
+            )
+        return cls(resolved)
 
     @property
     def events(self) -> Path:

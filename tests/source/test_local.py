@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
@@ -10,7 +11,7 @@ import pytest
 
 from pipeline.errors import SourceError, UsageError
 from pipeline.source import Fetched, Filters, SourceObject
-from pipeline.source.local import LocalSource
+from pipeline.source.local import LocalSource, local_path, path_uri
 from pipeline.source.open import open_source
 
 ORG = "o-aa11bb22cc"
@@ -34,6 +35,8 @@ FILES = {
     "exports/siem.ndjson": b"{}\n",
     "exports/.DS_Store": b"hidden",
 }
+# Files outside the AWSLogs layout: no filter prunes them (their records are filtered).
+EXPORTS = ["exports/.DS_Store", "exports/siem.ndjson"]
 
 
 def build(root: Path, files: Mapping[str, bytes]) -> Path:
@@ -53,7 +56,9 @@ def tree(tmp_path: Path) -> Path:
     return build(tmp_path / "logs", FILES)
 
 
-def test_walks_every_file_in_folder_order_and_skips_dotfiles(tree: Path) -> None:
+def test_walks_every_file_in_folder_order_dotfiles_too(tree: Path) -> None:
+    """A source folder is read whole: a file whose name starts with a dot is listed like any
+    other (read, and quarantined when it holds no records), never dropped uncounted."""
     objects = list(LocalSource(tree).list(Filters()))
     assert relative_uris(tree, objects) == [
         trail_file(A, "eu-west-1", "2026/07/02"),
@@ -61,8 +66,92 @@ def test_walks_every_file_in_folder_order_and_skips_dotfiles(tree: Path) -> None
         trail_file(A, "us-east-1", "2026/07/01"),
         trail_file(A, "us-east-1", "2026/07/01", "CloudTrail-Digest"),
         trail_file(B, "us-east-1", "2026/07/03"),
+        "exports/.DS_Store",
         "exports/siem.ndjson",
     ]
+    hidden = tree / "exports" / ".DS_Store"
+    assert objects[5] == SourceObject(
+        uri=str(hidden),
+        kind="events",
+        size=6,
+        version=f"mtime_ns:{hidden.stat().st_mtime_ns}",
+    )
+
+
+def test_a_name_that_is_not_utf8_gets_a_file_uri_of_its_bytes(tmp_path: Path) -> None:
+    """Undecodable bytes in a file name (a Latin-1 export) cannot go into the manifest's
+    strings as they come from the OS: the uri is a file:// URI of the path's bytes,
+    percent-encoded, and fetch reads the file it names."""
+    root = tmp_path / "logs"
+    root.mkdir()
+    latin1 = os.fsencode(root) + b"/caf\xe9 100%.json"
+    with open(latin1, "wb") as f:
+        f.write(b"latin1")
+    (root / "100%.json").write_bytes(b"utf8")
+    source = LocalSource(root)
+    objects = list(source.list(Filters()))
+    assert [o.uri for o in objects] == [
+        f"{root}/100%.json",
+        f"file://{root}/caf%E9%20100%25.json",
+    ]
+    assert objects[1] == SourceObject(
+        uri=f"file://{root}/caf%E9%20100%25.json",
+        kind="events",
+        size=6,
+        version=f"mtime_ns:{os.stat(latin1).st_mtime_ns}",
+    )
+    fetched = source.fetch(objects[1], tmp_path / "spool", spool_above=0)
+    assert fetched == Fetched(path=Path(os.fsdecode(latin1)))
+    assert Path(os.fsdecode(latin1)).read_bytes() == b"latin1"
+    assert source.fetch(objects[0], tmp_path / "spool", spool_above=0) == Fetched(
+        path=root / "100%.json"
+    )
+
+
+@pytest.mark.parametrize(
+    "name",
+    [b"a.json", b"caf\xe9.json", b"100%.json", b"%E9.json", b"file:x", b"sp ace\xff\xfe.json"],
+)
+def test_path_uri_and_local_path_are_inverse(name: bytes) -> None:
+    path = os.fsdecode(b"/logs/" + name)
+    uri = path_uri(path)
+    uri.encode("utf-8")  # always a valid string
+    assert local_path(uri) == path
+    assert uri == path or uri.startswith("file:///logs/")
+
+
+def test_a_dangling_symlink_is_listed_as_unreadable(tmp_path: Path) -> None:
+    """Listing carries on past a symbolic link to nothing: one object that cannot be read
+    (ingest quarantines it), with the link's own time in its version, marked, so that the run
+    after its target appears reads it."""
+    root = tmp_path / "logs"
+    root.mkdir()
+    (root / "a.json").write_bytes(b"{}")
+    link = root / "old.json.gz"
+    link.symlink_to(tmp_path / "nowhere.json.gz")
+    objects = list(LocalSource(root).list(Filters()))
+    assert objects == [
+        SourceObject(
+            uri=str(root / "a.json"),
+            kind="events",
+            size=2,
+            version=f"mtime_ns:{(root / 'a.json').stat().st_mtime_ns}",
+        ),
+        SourceObject(
+            uri=str(link),
+            kind="events",
+            size=0,
+            version=f"unreadable:mtime_ns:{link.lstat().st_mtime_ns}",
+            unreadable=(
+                f"cannot read: symbolic link to {tmp_path / 'nowhere.json.gz'}, which cannot be"
+                " opened (No such file or directory)"
+            ),
+        ),
+    ]
+    (tmp_path / "nowhere.json.gz").write_bytes(b"x")
+    (now,) = [o for o in LocalSource(root).list(Filters()) if o.uri == str(link)]
+    assert (now.size, now.unreadable) == (1, None)
+    assert now.version == f"mtime_ns:{link.stat().st_mtime_ns}"
 
 
 def test_object_fields_come_from_the_layout_and_the_file(tree: Path) -> None:
@@ -86,17 +175,17 @@ def test_object_fields_come_from_the_layout_and_the_file(tree: Path) -> None:
     [
         pytest.param(
             Filters(accounts=(B,)),
-            [trail_file(B, "us-east-1", "2026/07/03"), "exports/siem.ndjson"],
+            [trail_file(B, "us-east-1", "2026/07/03"), *EXPORTS],
             id="account",
         ),
         pytest.param(
             Filters(regions=("eu-west-1",)),
-            [trail_file(A, "eu-west-1", "2026/07/02"), "exports/siem.ndjson"],
+            [trail_file(A, "eu-west-1", "2026/07/02"), *EXPORTS],
             id="region",
         ),
         pytest.param(
             Filters(since=date(2026, 7, 3), until=date(2026, 7, 3), slack_days=0),
-            [trail_file(B, "us-east-1", "2026/07/03"), "exports/siem.ndjson"],
+            [trail_file(B, "us-east-1", "2026/07/03"), *EXPORTS],
             id="dates_without_slack",
         ),
         pytest.param(
@@ -104,13 +193,13 @@ def test_object_fields_come_from_the_layout_and_the_file(tree: Path) -> None:
             [
                 trail_file(A, "eu-west-1", "2026/07/02"),
                 trail_file(B, "us-east-1", "2026/07/03"),
-                "exports/siem.ndjson",
+                *EXPORTS,
             ],
             id="dates_with_one_day_of_slack",
         ),
         pytest.param(
             Filters(until=date(2026, 6, 29)),
-            [trail_file(A, "us-east-1", "2026/06/30"), "exports/siem.ndjson"],
+            [trail_file(A, "us-east-1", "2026/06/30"), *EXPORTS],
             id="until_only",
         ),
     ],
