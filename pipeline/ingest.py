@@ -236,7 +236,7 @@ class _Job:
         todo: list[tuple[Source, SourceObject]] = []
         seen: set[str] = set()
         for uri in self.source_uris:
-            source = open_source(uri, s3_client=self.s3_client)
+            source = open_source(uri, s3_client=self.s3_client, warehouse=self.layout.root)
             listed = 0
             for obj in source.list(self.filters):
                 listed += 1

@@ -986,3 +986,17 @@ def test_dot_files_are_read_like_any_file(tmp_path: Path) -> None:
         {"uri": str(logs / ".git" / "c.json"), "status": "ingested", "reason": None},
         {"uri": str(logs / "a.json"), "status": "ingested", "reason": None},
     ]
+
+
+def test_a_warehouse_inside_the_source_folder_is_not_read_as_logs(tmp_path: Path) -> None:
+    """`ingest ~/logs -w ~/logs/warehouse`: the warehouse's own files are left out of the
+    listing, so a re-run finds nothing new instead of quarantining the files the last run
+    wrote."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    _write_records(logs / "a.json", _record("a1"))
+    first = ingest([logs], logs / "warehouse")
+    assert (first.objects_listed, first.events_written, int(first.exit_code)) == (1, 1, 0)
+    again = ingest([logs], logs / "warehouse")
+    assert (again.objects_listed, again.objects_read, again.objects_quarantined) == (1, 0, 0)
+    assert int(again.exit_code) == 0

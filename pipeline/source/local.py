@@ -52,9 +52,13 @@ class LocalSource:
     """Every file under a folder (recursively), or one file: names starting with a dot too
     (a `.DS_Store` is read, and quarantined, like any file that holds no records)."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, leave_out: Path | None = None) -> None:
         self.root = Path(path).expanduser().resolve()
         self.uri = str(self.root)
+        # The warehouse, where it sits inside the folder read (`ingest ~/logs -w
+        # ~/logs/warehouse`): its own files are no logs, and each run writes new ones, which
+        # every later run would quarantine.
+        self.leave_out = str(leave_out.resolve()) if leave_out is not None else None
         if not self.root.exists():
             raise SourceError(
                 f"source not found: {path}",
@@ -69,6 +73,8 @@ class LocalSource:
         # Paths as plain strings: a Path per file cost half of listing a 2,000-file trail, which
         # every ingest does before its first object is parsed.
         for folder, dirs, files in os.walk(self.root):
+            if self.leave_out is not None:
+                dirs[:] = [d for d in dirs if os.path.join(folder, d) != self.leave_out]
             dirs.sort()
             for name in sorted(files):
                 obj = self._object(os.path.join(folder, name))

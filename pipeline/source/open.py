@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipeline.errors import UsageError
@@ -12,8 +13,11 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 
-def open_source(uri: str, *, s3_client: S3Client | None = None) -> Source:
-    """S3Source for `s3://bucket[/prefix]`, LocalSource for anything else.
+def open_source(
+    uri: str, *, s3_client: S3Client | None = None, warehouse: Path | None = None
+) -> Source:
+    """S3Source for `s3://bucket[/prefix]`, LocalSource for anything else (which leaves out the
+    `warehouse` folder where it lies inside the folder read).
 
     The S3 client is passed in, never built here, so the caller alone decides the profile,
     endpoint and retries (and tests can point it at a local server).
@@ -29,4 +33,4 @@ def open_source(uri: str, *, s3_client: S3Client | None = None) -> Source:
         from pipeline.source.s3 import S3Source
 
         return S3Source(uri, s3_client)
-    return LocalSource(uri)
+    return LocalSource(uri, leave_out=warehouse)
