@@ -294,10 +294,17 @@ def _parse_moment(value: str | None) -> datetime:
         ) from None
     if moment.tzinfo is None:
         raise UsageError(f"--taken-at {value!r} has no time zone", hint="append Z for UTC")
-    return moment.astimezone(UTC)
+    from pipeline.iam.load import require_utc
+
+    return require_utc(moment, "--taken-at")  # UsageError outside the years 1 to 9999 in UTC
 
 
 def _print_import(summary: Any) -> None:
+    _notices(
+        f"removed the files of IAM snapshot {snapshot_id}, whose import did not finish "
+        "(it failed or was killed before listing the snapshot)"
+        for snapshot_id in summary.removed_incomplete
+    )
     for snap in summary.snapshots:
         state = "already present" if snap.already_present else "imported"
         typer.echo(

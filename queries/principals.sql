@@ -9,11 +9,14 @@
 --   agent_calls, human_calls, workload_calls, service_calls, unknown_calls, agent_names, people
 --   (human_id values; lists are comma-separated), first_seen and last_seen (UTC), in_iam_snapshot
 --   (the role or user is in the IAM snapshot that applies to the period: per account the newest
---   taken at or before its end, else the oldest after it), iam_tags (its tags in that snapshot,
---   key=value), agent_role (for roles: tagged as an agent role at last_seen, from IAM snapshots and
---   CreateRole/TagRole/UntagRole events; NULL when no IAM data names the role),
---   agent_role_observed_by (the observation that decided), session_tags (effective tags of the STS
---   sessions its calls used, key=value).
+--   taken at or before its end, else the oldest after it, with a notice from `agenttrail query
+--   run`; of two taken at one time, the larger snapshot id, as pipeline/iam/choice.py and the
+--   attribution's role timeline choose), iam_tags (its tags in that snapshot, key=value),
+--   agent_role (for roles: tagged as an agent role at last_seen, from IAM snapshots and
+--   CreateRole/TagRole/UntagRole events; NULL when no IAM data names the role; false after a
+--   snapshot of its account that does not list it), agent_role_observed_by (the observation that
+--   decided: 'snapshot <id>', 'snapshot <id> (role absent)' or '<event name> <event id>'),
+--   session_tags (effective tags of the STS sessions its calls used, key=value).
 -- params: since TIMESTAMPTZ = NULL; until TIMESTAMPTZ = NULL; account VARCHAR = NULL; principal VARCHAR = NULL
 -- grain: one row per principal (IAM identity or AWS service)
 -- used_by: analysts; quarterly report (later)
@@ -48,7 +51,8 @@ observations AS (
 ),
 
 chosen_snapshots AS (
-    -- Per account: the newest snapshot taken at or before the end of the period, else the oldest.
+    -- Per account: the newest snapshot taken at or before the end of the period, else the oldest;
+    -- of two taken at one time, the larger snapshot id (pipeline/iam/choice.py).
     SELECT account_id, snapshot_id
     FROM (
         SELECT
@@ -62,7 +66,7 @@ chosen_snapshots AS (
                         WHEN $until IS NULL OR taken_at <= $until THEN taken_at
                     END DESC NULLS LAST,
                     taken_at,
-                    snapshot_id
+                    snapshot_id DESC
             ) AS choice
         FROM snapshots
     ) AS ranked

@@ -8,7 +8,8 @@
 --   the role's earliest snapshot. tag_state is 'untagged' (IAM data shows the role without the tag)
 --   or 'unknown' (no IAM snapshot or tag event names the role: import one). Columns:
 --   role_account_id, principal (the role ARN), role_name, tag_state, observed_by (the observations
---   that decided: 'snapshot <id>' or '<event name> <event id>'), access_paths and mcp_servers
+--   that decided: 'snapshot <id>', 'snapshot <id> (role absent)' or '<event name> <event id>'),
+--   access_paths and mcp_servers
 --   (agent_name values), people (human_id values; all comma-separated), calls, sessions (distinct
 --   MCP sign-in sessions, else access keys), first_seen and last_seen (UTC), tagged_since (when a
 --   later observation, before the end of the period, marked the role as an agent role; NULL while

@@ -2,9 +2,13 @@
 
 The rule (issue 3): per account, the newest snapshot taken at or before the period's end, since
 it is the latest state known to hold during the period; else the oldest one taken after it, the
-closest available, with a warning, because roles tagged or untagged in between are misjudged.
-Ties on `taken_at` (two exports of one account at one time) go to the larger snapshot id, so the
-choice never depends on file order.
+closest available, with a warning, because roles tagged or untagged in between are misjudged
+(`agenttrail query run` prints it for a query that reads the IAM views: query/library.py).
+Ties on `taken_at` (two exports of one account at one time, which an import takes only when they
+agree: iam/store.py) go to the larger snapshot id, so the choice never depends on file order;
+queries/principals.sql and the attribution's role timeline
+(queries/attribute/10_role_agent_timeline.sql) break them the same way. Only complete snapshots
+are candidates: `iam_snapshots` lists exactly those.
 """
 
 from __future__ import annotations

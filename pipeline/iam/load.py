@@ -9,6 +9,11 @@ The file names no account and no time. The account comes from the ARNs of its us
 roles and customer-managed policies (exactly one must appear; trust policies may name other
 accounts and are not consulted); the time is the caller's `taken_at`. The snapshot id hashes the
 file's bytes with that time, so importing the same export at the same time twice is a no-op.
+
+Whatever the file holds, reading it either gives rows every table can store or fails with one
+IamError naming the file and the element: a truncated export (one page of a paginated call), a
+date outside the years 1 to 9999 in UTC, an integer beyond 64 bits, a lone UTF-16 surrogate
+escape (which Python's `json` reads but no UTF-8 text can hold), JSON nested too deeply to read.
 """
 
 from __future__ import annotations
@@ -16,11 +21,12 @@ from __future__ import annotations
 import codecs
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import unquote
 
 from pipeline.errors import IamError, UsageError
@@ -29,6 +35,17 @@ DETAIL_LISTS = ("UserDetailList", "GroupDetailList", "RoleDetailList", "Policies
 AWS_MANAGED_ACCOUNT = "aws"  # the account field of arn:aws:iam::aws:policy/... ARNs
 _ROOT = "the document"  # where-text of the top-level object in error messages
 _EXPORT_HINT = "pass the output of `aws iam get-account-authorization-details --output json`"
+# Keys of a page of a paginated call: `--no-paginate` prints IsTruncated and Marker, `--max-items`
+# prints NextToken. Such a file lacks the roles, users and policies of the later pages.
+_TRUNCATED_HINT = (
+    "export the whole account without --max-items or --no-paginate: "
+    "`aws iam get-account-authorization-details --output json`"
+)
+_INT64 = (-(2**63), 2**63 - 1)  # the Parquet columns' range (attachment counts)
+_SURROGATE = re.compile("[\ud800-\udfff]")
+# Nesting beyond this (IAM documents nest a few levels) is what the message names when the
+# decoder runs out of recursion; the file is only scanned for it then.
+_NESTING_LIMIT = 100
 
 
 @dataclass(frozen=True)
@@ -144,7 +161,13 @@ def require_utc(moment: datetime, what: str) -> datetime:
             f"{what} has no time zone: {moment.isoformat()}",
             hint="give it with an offset, e.g. 2024-06-01T00:00:00Z",
         )
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise UsageError(
+            f"{what} {moment.isoformat()} is outside the years 1 to 9999 in UTC",
+            hint="give a time between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z",
+        ) from None
 
 
 def snapshot_id_of(content: bytes, taken_at: datetime) -> str:
@@ -175,13 +198,14 @@ def parse_snapshot(document: Any, content: bytes, taken_at: datetime, source_fil
             hint=_EXPORT_HINT,
             file=source_file,
         )
+    _refuse_truncated(document, source_file)
     lists = {key: _entities(document, key, source_file) for key in DETAIL_LISTS}
     when = require_utc(taken_at, "taken_at")
     key = _Key(snapshot_id_of(content, when), _account_of(lists, source_file), when, source_file)
-    roles = tuple(_role(key, e) for e in lists["RoleDetailList"])
-    users = tuple(_user(key, e) for e in lists["UserDetailList"])
-    groups = tuple(_group(key, e) for e in lists["GroupDetailList"])
-    policies = tuple(_policy(key, e) for e in lists["Policies"])
+    roles = tuple(_row(_role, key, e) for e in lists["RoleDetailList"])
+    users = tuple(_row(_user, key, e) for e in lists["UserDetailList"])
+    groups = tuple(_row(_group, key, e) for e in lists["GroupDetailList"])
+    policies = tuple(_row(_policy, key, e) for e in lists["Policies"])
     info = SnapshotRow(
         snapshot_id=key.snapshot_id,
         account_id=key.account_id,
@@ -194,6 +218,44 @@ def parse_snapshot(document: Any, content: bytes, taken_at: datetime, source_fil
         policies=len(policies),
     )
     return Snapshot(info, roles, users, groups, policies)
+
+
+def _a(word: str) -> str:
+    """`word` with its indefinite article: "an AttachmentCount", "a PolicyDocument"."""
+    return f"{'an' if word[:1].lower() in 'aeiou' else 'a'} {word}"
+
+
+def _refuse_truncated(document: Mapping[str, Any], source_file: str) -> None:
+    """A page of a paginated export is not a snapshot: its account looks smaller than it is."""
+    marks = [
+        key
+        for key, present in (
+            ("IsTruncated", document.get("IsTruncated") is True),
+            ("Marker", document.get("Marker") not in (None, "")),
+            ("NextToken", document.get("NextToken") not in (None, "")),
+        )
+        if present
+    ]
+    if marks:
+        raise IamError(
+            f"{source_file}: a truncated export ({', '.join(marks)}): more pages follow, so "
+            "roles, users, groups or policies are missing",
+            hint=_TRUNCATED_HINT,
+            file=source_file,
+        )
+
+
+Row = TypeVar("Row")
+
+
+def _row(make: Callable[[_Key, _Entity], Row], key: _Key, entity: _Entity) -> Row:
+    """One entity's row; a document too deeply nested to re-serialise fails on the entity."""
+    try:
+        return make(key, entity)
+    except RecursionError:
+        raise entity.fail(
+            f"has a policy document nested more than {_NESTING_LIMIT} levels deep"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -225,19 +287,35 @@ class _Entity:
         value = self.data.get(key)
         if not isinstance(value, str) or not value:
             raise self.fail(f"lacks {key}")
-        return value
+        return self.storable(key, value)
 
     def optional_text(self, key: str) -> str | None:
         value = self.data.get(key)
-        if value is None or isinstance(value, str):
+        if value is None:
             return value
+        if isinstance(value, str):
+            return self.storable(key, value)
         raise self.fail(f"has a non-text {key}: {value!r}")
+
+    def storable(self, key: str, text: str) -> str:
+        """`text`, which a Parquet string can hold: a lone UTF-16 surrogate escape ("\\udc00"),
+        which Python's json reads, cannot be written as UTF-8."""
+        found = _SURROGATE.search(text)
+        if found:
+            escape = f"\\u{ord(found[0]):04x}"
+            raise self.fail(f"has {_a(key)} with a lone UTF-16 surrogate escape ({escape})")
+        return text
 
     def optional_int(self, key: str) -> int | None:
         value = self.data.get(key)
-        if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+        if value is None:
             return value
-        raise self.fail(f"has a non-integer {key}: {value!r}")
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise self.fail(f"has a non-integer {key}: {value!r}")
+        if not _INT64[0] <= value <= _INT64[1]:
+            digits = len(str(abs(value)))
+            raise self.fail(f"has {_a(key)} beyond a 64-bit integer ({digits} digits)")
+        return value
 
     def optional_bool(self, key: str) -> bool | None:
         value = self.data.get(key)
@@ -254,14 +332,21 @@ class _Entity:
         except (TypeError, ValueError):
             raise self.fail(f"has an invalid {key}: {value!r}") from None
         # IAM dates are UTC; a zone-less one (hand-edited files) is read as UTC too.
-        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+        if moment.tzinfo is None:
+            return moment.replace(tzinfo=UTC)
+        try:
+            return moment.astimezone(UTC)
+        except OverflowError:
+            raise self.fail(
+                f"has {_a(key)} outside the years 1 to 9999 in UTC: {value!r}"
+            ) from None
 
     def children(self, key: str) -> list[_Entity]:
         value = self.data.get(key)
         if value is None:
             return []
         if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
-            raise self.fail(f"has a {key} that is not a list of objects")
+            raise self.fail(f"has {_a(key)} that is not a list of objects")
         return [
             _Entity(item, f"{self._path(key)}[{i}]", self.source_file)
             for i, item in enumerate(value)
@@ -271,7 +356,7 @@ class _Entity:
         """A nested object (empty when absent), e.g. PermissionsBoundary or RoleLastUsed."""
         value = self.data.get(key) or {}
         if not isinstance(value, dict):
-            raise self.fail(f"has a {key} that is not an object")
+            raise self.fail(f"has {_a(key)} that is not an object")
         return _Entity(value, self._path(key), self.source_file)
 
     def _path(self, key: str) -> str:
@@ -282,8 +367,8 @@ class _Entity:
         if value is None:
             return ()
         if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-            raise self.fail(f"has a {key} that is not a list of names")
-        return tuple(value)
+            raise self.fail(f"has {_a(key)} that is not a list of names")
+        return tuple(self.storable(key, item) for item in value)
 
 
 def _decode_json(content: bytes, source_file: str) -> Any:
@@ -306,6 +391,58 @@ def _decode_json(content: bytes, source_file: str) -> Any:
             hint=_EXPORT_HINT,
             file=source_file,
         ) from None
+    except RecursionError:
+        raise IamError(
+            f"{source_file}:{_too_deep(text)}", hint=_EXPORT_HINT, file=source_file
+        ) from None
+    except ValueError:  # an integer of more digits than Python converts (4300 by default)
+        found = re.search(r"\d{4000,}", text)
+        line = f":{text.count(chr(10), 0, found.start()) + 1}" if found else ""
+        raise IamError(
+            f"{source_file}{line}: an integer of thousands of digits, which no IAM field holds",
+            hint=_EXPORT_HINT,
+            file=source_file,
+        ) from None
+
+
+_JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{},:]')
+
+
+def _too_deep(text: str) -> str:
+    """'LINE: PATH nests ...' for the first place `text` nests beyond _NESTING_LIMIT levels,
+    the path cut after the element and its field (RoleDetailList[0].AssumeRolePolicyDocument).
+    Only called once the decoder gave up, so its cost (a scan of the file) is paid then only."""
+    stack: list[list[Any]] = []  # per open container: [kind, key or index]
+    last_string: str | None = None
+    for token in _JSON_TOKEN.finditer(text):
+        mark = token[0]
+        if mark in "[{":
+            if len(stack) >= _NESTING_LIMIT:
+                line = text.count("\n", 0, token.start()) + 1
+                path = "".join(
+                    f"[{step}]" if kind == "[" else (f".{step}" if i else str(step))
+                    for i, (kind, step) in enumerate(stack[:3])
+                )
+                where = path or "the document"
+                return f"{line}: {where} is nested more than {_NESTING_LIMIT} levels deep"
+            stack.append([mark, 0 if mark == "[" else "?"])
+        elif mark in "]}":
+            if stack:
+                stack.pop()
+        elif mark == ",":
+            if stack and stack[-1][0] == "[":
+                stack[-1][1] += 1
+        elif mark == ":":
+            if stack and last_string is not None:
+                stack[-1][1] = last_string
+        else:
+            try:
+                last_string = json.loads(mark)
+            except ValueError:
+                last_string = mark
+            continue
+        last_string = None
+    return f" JSON nested more than {_NESTING_LIMIT} levels deep"
 
 
 def _entities(document: Mapping[str, Any], key: str, source_file: str) -> list[_Entity]:
@@ -353,17 +490,20 @@ def _document(value: Any, entity: _Entity, key: str) -> Any:
     text = value if value.lstrip().startswith("{") else unquote(value)
     try:
         return json.loads(text)
-    except json.JSONDecodeError:
-        raise entity.fail(f"has a {key} that is neither JSON nor URL-encoded JSON") from None
+    except RecursionError:
+        raise entity.fail(f"has {_a(key)} nested more than {_NESTING_LIMIT} levels deep") from None
+    except ValueError:  # JSONDecodeError, and integers of more digits than Python converts
+        raise entity.fail(f"has {_a(key)} that is neither JSON nor URL-encoded JSON") from None
+
+
+def _storable_json(value: Any, entity: _Entity, key: str) -> str | None:
+    """A document (None for none) as _json text, which a Parquet string can hold."""
+    return None if value is None else entity.storable(key, _json(value))
 
 
 def _json(value: Any) -> str:
     """Compact, key-sorted JSON: one text per document whatever form the file used."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def _optional_json(value: Any) -> str | None:
-    return None if value is None else _json(value)
 
 
 def _tags(entity: _Entity) -> dict[str, str]:
@@ -374,10 +514,11 @@ def _tags(entity: _Entity) -> dict[str, str]:
 
 
 def _inline_policies(entity: _Entity, key: str) -> str:
-    policies = {
-        p.text("PolicyName"): _document(p.data.get("PolicyDocument"), p, "PolicyDocument")
-        for p in entity.children(key)
-    }
+    policies = {}
+    for p in entity.children(key):
+        name = p.text("PolicyName")
+        policies[name] = _document(p.data.get("PolicyDocument"), p, "PolicyDocument")
+        _storable_json(policies[name], p, "PolicyDocument")
     return _json(policies)
 
 
@@ -406,7 +547,9 @@ def _role(key: _Key, e: _Entity) -> RoleRow:
         tags=tags,
         tags_json=_json(tags),
         permissions_boundary_arn=_boundary(e),
-        trust_policy=_optional_json(_document(trust, e, "AssumeRolePolicyDocument")),
+        trust_policy=_storable_json(
+            _document(trust, e, "AssumeRolePolicyDocument"), e, "AssumeRolePolicyDocument"
+        ),
         inline_policies=_inline_policies(e, "RolePolicyList"),
         attached_policy_arns=_attached(e),
         last_used_at=last_used.time("LastUsedDate"),
@@ -472,7 +615,9 @@ def _policy(key: _Key, e: _Entity) -> PolicyRow:
         default_document=(
             None
             if default is None
-            else _optional_json(_document(default.data.get("Document"), default, "Document"))
+            else _storable_json(
+                _document(default.data.get("Document"), default, "Document"), default, "Document"
+            )
         ),
         version_ids=tuple(v.text("VersionId") for v in versions),
         attachment_count=e.optional_int("AttachmentCount"),

@@ -7,7 +7,10 @@ them, any other engine can too, and the same document always gives the same text
 file carried it as an object or URL-encoded.
 
 `connect.define_views` asks `base_views` for the file-backed views, so adding a table here is
-enough for it to appear in the warehouse database.
+enough for it to appear in the warehouse database. A snapshot is complete exactly when the
+iam_snapshots table lists it (store.py writes that file last), so the views of the other tables
+keep only rows of listed snapshots: the files of an import that failed or was killed half-way
+are never read as a snapshot.
 """
 
 from __future__ import annotations
@@ -119,14 +122,18 @@ class BaseView(NamedTuple):
     name: str
     folder: Path
     schema: pa.Schema
+    # Rows only of the snapshots the `listing` view's folder names (None: every row).
+    listing: BaseView | None = None
 
 
 def base_views(layout: Layout) -> list[BaseView]:
-    """The file-backed IAM views, each over one Parquet file per snapshot in its folder."""
+    """The file-backed IAM views, each over one Parquet file per snapshot in its folder; all but
+    iam_snapshots keep only the rows of snapshots that iam_snapshots lists."""
+    snapshots = BaseView("iam_snapshots", layout.iam_snapshots, SNAPSHOTS_SCHEMA)
     return [
-        BaseView("iam_roles", layout.iam_roles, ROLES_SCHEMA),
-        BaseView("iam_users", layout.iam_users, USERS_SCHEMA),
-        BaseView("iam_groups", layout.iam_groups, GROUPS_SCHEMA),
-        BaseView("iam_policies", layout.iam_policies, POLICIES_SCHEMA),
-        BaseView("iam_snapshots", layout.iam_snapshots, SNAPSHOTS_SCHEMA),
+        BaseView("iam_roles", layout.iam_roles, ROLES_SCHEMA, snapshots),
+        BaseView("iam_users", layout.iam_users, USERS_SCHEMA, snapshots),
+        BaseView("iam_groups", layout.iam_groups, GROUPS_SCHEMA, snapshots),
+        BaseView("iam_policies", layout.iam_policies, POLICIES_SCHEMA, snapshots),
+        snapshots,
     ]

@@ -26,12 +26,17 @@ from pipeline.query.execute import sql_error
 from pipeline.query.params import KNOWN_TYPES, parse_default
 from pipeline.query.scope import SCOPE_PARAMS, accepted_flags
 from pipeline.resources import queries_dir
-from pipeline.sqlfile import HEADER_KEYS, Param, parse_sql_file
+from pipeline.sqlfile import HEADER_KEYS, Param, parse_sql_file, strip_comments_and_strings
 
 BUILT_IN = "built-in"
 USER = "user"
 _HEADER_LINE = re.compile(r"^--\s*(\w+):\s*(.*)$")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s")
+# The views over IAM snapshots (pipeline/iam/schema.py, queries/views/21_iam_role_tags.sql): a
+# query naming one reads the snapshot that applies to its period.
+_IAM_VIEW = re.compile(
+    r"\biam_(?:snapshots|roles|users|groups|policies|role_tags)\b", re.IGNORECASE
+)
 
 
 def display_path(path: Path) -> str:
@@ -82,6 +87,12 @@ class QueryInfo:
     def query_params(self) -> tuple[Param, ...]:
         """The parameters set with --param (the others are set by the scope flags)."""
         return tuple(p for p in self.params if p.name not in SCOPE_PARAMS)
+
+    @property
+    def reads_iam_snapshots(self) -> bool:
+        """Whether the SQL (outside comments and strings) names an IAM snapshot view, so that
+        the snapshot chosen for its period matters (`query run` says when it is a later one)."""
+        return _IAM_VIEW.search(strip_comments_and_strings(self.sql)) is not None
 
     def where(self, key: str = "params") -> str:
         """`file:line` of a header key, for error messages."""

@@ -6,7 +6,8 @@
     run_query(settings, name, scope=, params=) -> QueryResult  (table, notices, bound values)
 
 Nothing here prints: notices (a user query replacing a built-in one, the dates a fiscal quarter
-stands for) are returned for the CLI to show on stderr, and reports can record them.
+stands for, an account judged by an IAM snapshot taken after the period) are returned for the
+CLI to show on stderr, and reports can record them.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,7 @@ import pyarrow as pa
 from pipeline.attribute.freshness import reader_notice
 from pipeline.config import Settings
 from pipeline.errors import QueryError, UsageError
+from pipeline.iam.choice import choose_snapshots
 from pipeline.query.binding import bind
 from pipeline.query.catalog import Found, QueryInfo, discover, load_query
 from pipeline.query.execute import execute
@@ -135,9 +138,30 @@ def run_query(
         )
     if con is not None:
         table = execute(con, query, bound)
+        notices += snapshot_notices(con, query, bound)
     else:
         with connect_reader(
             settings.warehouse, s3=s3, memory_limit=settings.query.duckdb_memory_limit
         ) as connection:
             table = execute(connection, query, bound)
+            notices += snapshot_notices(connection, query, bound)
     return QueryResult(table=table, query=query, notices=tuple(notices), bound_params=bound)
+
+
+def snapshot_notices(
+    con: duckdb.DuckDBPyConnection, query: QueryInfo, bound: Mapping[str, Any]
+) -> list[str]:
+    """One notice per account whose IAM snapshot for the period was taken after its end (the
+    rule of pipeline/iam/choice.py, which principals.sql applies in SQL): roles tagged or
+    untagged in between are misjudged. Only for a query that reads IAM snapshot views, over a
+    period with an end ($until; without one the newest snapshot applies), and, given
+    $account, for that account."""
+    until = bound.get("until")
+    if not query.reads_iam_snapshots or not isinstance(until, datetime) or until.tzinfo is None:
+        return []
+    account = bound.get("account")
+    return [
+        choice.warning
+        for choice in choose_snapshots(con, until)
+        if choice.warning is not None and account in (None, choice.account_id)
+    ]

@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.errors import DatabaseInUseError, WarehouseError
+from pipeline.iam.schema import BaseView as IamBaseView
 from pipeline.iam.schema import base_views as iam_base_views
 from pipeline.parse.schema import STAGED_SCHEMA
 from pipeline.resources import queries_dir
@@ -133,6 +134,27 @@ def _parquet_view(
     )
 
 
+def _iam_view(files: WarehouseFiles, view: IamBaseView) -> str:
+    """The statement creating an IAM view: over its folder's files, and for the tables of a
+    snapshot (roles, users, ...) only the rows of snapshots that iam_snapshots lists, since a
+    snapshot is complete exactly when listed there (iam/store.py writes that file last)."""
+    statement = _parquet_view(
+        files, view.name, view.folder, "*.parquet", schema=(view.name, view.schema)
+    )
+    listing = view.listing
+    if listing is None:
+        return statement
+    listed = (
+        files.location(listing.folder / "*.parquet")
+        if files.has_files(listing.folder, "*.parquet")
+        else files.empty_file(listing.name, listing.schema)
+    )
+    return (
+        f"{statement} WHERE snapshot_id IN"
+        f" (SELECT snapshot_id FROM read_parquet({sql_literal(listed)}))"
+    )
+
+
 @dataclass(frozen=True)
 class _ViewPlan:
     """The statements creating a warehouse's views, and the key that names them."""
@@ -164,15 +186,13 @@ def _plan_views(files: WarehouseFiles, *, attribution: bool) -> _ViewPlan:
             ("quarantine", QUARANTINE_SCHEMA),
             False,
         ),
-        *(
-            (i.name, i.folder, "*.parquet", (i.name, i.schema), False)
-            for i in iam_base_views(where)
-        ),
     ]
     base_views = [
         _parquet_view(files, view, folder, glob, schema=schema, hive=hive)
         for view, folder, glob, schema, hive in base
     ]
+    iam = iam_base_views(where)
+    base_views += [_iam_view(files, i) for i in iam]
     # Views numbered 50 and above read the attribution outputs, which exist after the first
     # rebuild only.
     numbered = [
@@ -185,7 +205,7 @@ def _plan_views(files: WarehouseFiles, *, attribution: bool) -> _ViewPlan:
         "agenttrail views "
         + hashlib.sha256("\n;\n".join([location, *base_views, *numbered]).encode()).hexdigest()
     )
-    names = {LOCATION_VIEW, *(b[0] for b in base)}
+    names = {LOCATION_VIEW, *(b[0] for b in base), *(i.name for i in iam)}
     names.update(m.lower() for sql in numbered for m in _CREATED_VIEW.findall(sql))
     return _ViewPlan([location, *base_views, *derived, *numbered], derived, key, names)
 

@@ -152,7 +152,8 @@ CREATE OR REPLACE TABLE classification_role_intervals AS
 -- When each role was an agent role, as non-overlapping intervals [valid_from, valid_to) per
 -- (account, role name): from each observation (snapshot, CreateRole, TagRole, UntagRole) to
 -- the next. Before the first observation, a snapshot still applies (the oldest one after the
--- period, issue 3), an event does not. Ties at one instant: the last by observed_by wins.
+-- period, issue 3), an event does not. role_agent_observations has one row per role and
+-- instant (10_role_agent_timeline.sql resolves ties there).
 WITH ordered AS (
     SELECT
         account_id,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import quote
@@ -310,3 +311,161 @@ def test_missing_file(write_case: WriteCase) -> None:
     path = write_case("x.json").with_name("absent.json")
     with pytest.raises(IamError, match=f"^IAM snapshot file not found: {path}$"):
         load_snapshot(path, TAKEN_AT)
+
+
+# ------------------------------------------------------------------- truncated exports
+def _case_with(**top: Any) -> dict[str, Any]:
+    document = case_document()
+    document.update(top)
+    return document
+
+
+TRUNCATED_HINT = (
+    "export the whole account without --max-items or --no-paginate: "
+    "`aws iam get-account-authorization-details --output json`"
+)
+
+
+@pytest.mark.parametrize(
+    ("top", "marks"),
+    [
+        (
+            {"IsTruncated": True, "Marker": "AAEXAMPLEMARKER"},
+            "IsTruncated, Marker",
+        ),  # --no-paginate
+        ({"NextToken": "eyJNYXJrZXIiOiBudWxsfQ=="}, "NextToken"),  # --max-items
+        ({"IsTruncated": True}, "IsTruncated"),
+    ],
+    ids=["no-paginate", "max-items", "is-truncated"],
+)
+def test_a_truncated_export_is_refused(
+    write_case: WriteCase, top: dict[str, Any], marks: str
+) -> None:
+    path = write_case("page.json", _case_with(**top))
+    with pytest.raises(IamError) as caught:
+        load_snapshot(path, TAKEN_AT)
+    assert caught.value.message == (
+        f"{path}: a truncated export ({marks}): more pages follow, so roles, users, groups or "
+        "policies are missing"
+    )
+    assert caught.value.hint == TRUNCATED_HINT
+
+
+def test_the_last_page_of_a_raw_api_response_is_a_whole_export(write_case: WriteCase) -> None:
+    whole = load_snapshot(write_case("whole.json"), TAKEN_AT)
+    last = load_snapshot(write_case("last.json", _case_with(IsTruncated=False)), TAKEN_AT)
+    assert last.roles == tuple(
+        replace(r, snapshot_id=last.snapshot_id, source_file=last.info.source_file)
+        for r in whole.roles
+    )
+    assert (last.info.users, last.info.groups, last.info.policies) == (1, 1, 4)
+
+
+# ------------------------------------------------------- values no column can hold: one line
+def _role_with(**fields: Any) -> dict[str, Any]:
+    role = {"RoleName": "x", "RoleId": "AROA1", "Arn": "arn:aws:iam::111122223333:role/x"}
+    role.update(fields)
+    return {"RoleDetailList": [role]}
+
+
+DEEP = "[" * 5000 + "]" * 5000
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            json.dumps(_role_with(CreateDate="0001-01-01T00:00:00+01:00")),
+            "{path}: RoleDetailList[0] has a CreateDate outside the years 1 to 9999 in UTC: "
+            "'0001-01-01T00:00:00+01:00'",
+        ),
+        (
+            json.dumps(_role_with(RoleLastUsed={"LastUsedDate": "9999-12-31T23:59:59-01:00"})),
+            "{path}: RoleDetailList[0].RoleLastUsed has a LastUsedDate outside the years 1 to "
+            "9999 in UTC: '9999-12-31T23:59:59-01:00'",
+        ),
+        (
+            json.dumps(
+                {
+                    "Policies": [
+                        {"Arn": "arn:aws:iam::111122223333:policy/p", "AttachmentCount": 2**70}
+                    ]
+                }
+            ),
+            "{path}: Policies[0] has an AttachmentCount beyond a 64-bit integer (22 digits)",
+        ),
+        (
+            '{"Policies": [{"Arn": "arn:aws:iam::111122223333:policy/p", '
+            '"PermissionsBoundaryUsageCount": -9223372036854775809}]}',
+            "{path}: Policies[0] has a PermissionsBoundaryUsageCount beyond a 64-bit integer "
+            "(19 digits)",
+        ),
+        (
+            '{"RoleDetailList": [{"RoleName": "x", "RoleId": "AROA1", '
+            '"Arn": "arn:aws:iam::111122223333:role/x", '
+            '"Tags": [{"Key": "a\\u0000b", "Value": "\\ud800"}]}]}',
+            "{path}: RoleDetailList[0].Tags[0] has a Value with a lone UTF-16 surrogate escape "
+            "(\\ud800)",
+        ),
+        (
+            '{"RoleDetailList": [{"RoleName": "x\\udc00", "RoleId": "AROA1", '
+            '"Arn": "arn:aws:iam::111122223333:role/x"}]}',
+            "{path}: RoleDetailList[0] has a RoleName with a lone UTF-16 surrogate escape "
+            "(\\udc00)",
+        ),
+        (
+            '{"UserDetailList": [{"UserName": "u", "UserId": "AIDA1", '
+            '"Arn": "arn:aws:iam::111122223333:user/u", "UserPolicyList": '
+            '[{"PolicyName": "p", "PolicyDocument": {"Sid": "\\udfff"}}]}]}',
+            "{path}: UserDetailList[0].UserPolicyList[0] has a PolicyDocument with a lone "
+            "UTF-16 surrogate escape (\\udfff)",
+        ),
+        (
+            '{"RoleDetailList": [{"RoleName": "x", "RoleId": "AROA1",\n'
+            '"Arn": "arn:aws:iam::111122223333:role/x",\n'
+            f'"AssumeRolePolicyDocument": {DEEP}}}]}}',
+            "{path}:3: RoleDetailList[0].AssumeRolePolicyDocument is nested more than 100 levels "
+            "deep",
+        ),
+        (
+            json.dumps(_role_with(AssumeRolePolicyDocument=DEEP)),
+            "{path}: RoleDetailList[0] has an AssumeRolePolicyDocument nested more than 100 "
+            "levels deep",
+        ),
+        (
+            '{"Policies": [{"Arn": "arn:aws:iam::111122223333:policy/p",\n'
+            f'"AttachmentCount": {"9" * 5000}}}]}}',
+            "{path}:2: an integer of thousands of digits, which no IAM field holds",
+        ),
+    ],
+    ids=[
+        "create-date-before-year-1-in-utc",
+        "last-used-after-year-9999-in-utc",
+        "attachment-count-beyond-int64",
+        "boundary-count-below-int64",
+        "surrogate-in-tag-value",
+        "surrogate-in-role-name",
+        "surrogate-in-policy-document",
+        "deeply-nested-document",
+        "deeply-nested-url-encoded-document",
+        "integer-of-5000-digits",
+    ],
+)
+def test_values_no_column_can_hold_name_the_file_and_the_element(
+    write_case: WriteCase, text: str, message: str
+) -> None:
+    path = write_case("odd.json")
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(IamError) as caught:
+        load_snapshot(path, TAKEN_AT)
+    assert caught.value.message == message.format(path=path)
+    assert caught.value.hint == (
+        "pass the output of `aws iam get-account-authorization-details --output json`"
+    )
+
+
+@pytest.mark.parametrize("moment", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+def test_a_taken_at_outside_the_years_1_to_9999_in_utc_is_a_usage_error(moment: str) -> None:
+    with pytest.raises(UsageError) as caught:
+        load_snapshot(CASE, datetime.fromisoformat(moment))
+    assert caught.value.message == f"taken_at {moment} is outside the years 1 to 9999 in UTC"

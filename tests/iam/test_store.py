@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
@@ -13,13 +13,14 @@ from pipeline.attribute.classify import AttributionSummary
 from pipeline.config import AttributionSettings, Settings
 from pipeline.errors import IamError, UsageError, WarehouseLockedError
 from pipeline.iam import load, schema, store
-from pipeline.iam.load import snapshot_id_of
+from pipeline.iam.load import Snapshot, snapshot_id_of
 from pipeline.iam.store import ImportedSnapshot, ImportSummary, import_snapshots
 from pipeline.warehouse.connect import connect
+from pipeline.warehouse.files import write_parquet_atomic
 from pipeline.warehouse.layout import Layout
 from pipeline.warehouse.lock import writer_lock
 
-from .cases import ACCOUNT, CASE, TAKEN_AT
+from .cases import ACCOUNT, CASE, TAKEN_AT, case_document
 from .conftest import WriteCase
 
 SID = snapshot_id_of(CASE.read_bytes(), TAKEN_AT)
@@ -193,3 +194,162 @@ def test_with_settings_attribution_is_rebuilt_under_the_lock(
     assert (summary.attribution, again.attribution) == (done, done)
     # rebuilt on the re-run too, which heals an import killed before its attribution
     assert calls == [(layout, settings.attribution, True)] * 2
+
+
+# -------------------------------------------------------- complete snapshots, and the others
+LATER = TAKEN_AT + timedelta(days=30)
+LATER_SID = snapshot_id_of(CASE.read_bytes(), LATER)
+ENTITY_VIEWS = ("iam_roles", "iam_users", "iam_groups", "iam_policies")
+
+
+def die_at_the_listing(layout: Layout, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the next import die where a SIGKILL, the OOM killer or a power cut can stop it:
+    its entity files written, its iam_snapshots file not."""
+
+    def write(table: pa.Table, path: Path) -> None:
+        if path.parent == layout.iam_snapshots:
+            raise KeyboardInterrupt
+        write_parquet_atomic(table, path)
+
+    monkeypatch.setattr(store, "write_parquet_atomic", write)
+
+
+def counts(layout: Layout) -> dict[str, list[tuple[object, ...]]]:
+    return {
+        view: query(layout, f"select snapshot_id, count(*) from {view} group by all order by 1")
+        for view in (*ENTITY_VIEWS, "iam_role_tags", "iam_snapshots")
+    }
+
+
+def test_views_read_only_the_snapshots_iam_snapshots_lists(
+    layout: Layout, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import_snapshots([CASE], layout, TAKEN_AT)
+    die_at_the_listing(layout, monkeypatch)
+    with pytest.raises(KeyboardInterrupt):
+        import_snapshots([CASE], layout, LATER)
+    monkeypatch.undo()
+    assert (layout.iam_roles / f"{LATER_SID}.parquet").exists()
+    assert counts(layout) == {
+        "iam_roles": [(SID, 3)],
+        "iam_users": [(SID, 1)],
+        "iam_groups": [(SID, 1)],
+        "iam_policies": [(SID, 4)],
+        "iam_role_tags": [(SID, 3)],
+        "iam_snapshots": [(SID, 1)],
+    }
+
+
+def test_the_next_import_removes_the_files_of_one_that_did_not_finish(
+    layout: Layout, monkeypatch: pytest.MonkeyPatch, write_case: WriteCase
+) -> None:
+    import_snapshots([CASE], layout, TAKEN_AT)
+    die_at_the_listing(layout, monkeypatch)
+    with pytest.raises(KeyboardInterrupt):
+        import_snapshots([CASE], layout, LATER)
+    monkeypatch.undo()
+    staged = layout.iam_roles / f".{LATER_SID}.parquet.tmp"
+    staged.write_bytes(b"half a file")  # what a write killed before its rename leaves
+
+    other = write_case("other.json", account="444455556666")
+    other_at = TAKEN_AT + timedelta(days=1)
+    summary = import_snapshots([other], layout, other_at)
+    assert summary.removed_incomplete == (LATER_SID,)
+    other_sid = snapshot_id_of(other.read_bytes(), other_at)
+    assert files_under(layout.iam) == sorted(
+        f"{table}/{sid}.parquet"
+        for table in ("groups", "policies", "roles", "snapshots", "users")
+        for sid in (SID, other_sid)
+    )
+    # Running the interrupted import again completes it.
+    again = import_snapshots([CASE], layout, LATER)
+    assert (again.imported, again.removed_incomplete) == (1, ())
+    assert query(layout, "select count(*) from iam_snapshots") == [(3,)]
+
+
+def test_an_import_that_removes_unfinished_files_rebuilds_the_attribution(
+    layout: Layout, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A classification made while the views still read such files (before they kept listed
+    snapshots only) may have used them: the import that removes them re-classifies."""
+    settings = Settings(warehouse=str(layout.root))
+    done = AttributionSummary("gen-1", 0, 0, {}, settings.attribution.rules_version(), 0.0)
+    monkeypatch.setattr(store, "refresh_attribution", lambda at, cfg: done)
+    monkeypatch.setattr(store, "is_current", lambda at, version: True)
+    import_snapshots([CASE], layout, TAKEN_AT, settings)
+    (layout.iam_users / "0123456789abcdef.parquet").write_bytes(b"left by a killed import")
+    summary = import_snapshots([CASE], layout, TAKEN_AT, settings)
+    assert (summary.attribution, summary.current, summary.removed_incomplete) == (
+        done,
+        False,
+        ("0123456789abcdef",),
+    )
+    assert import_snapshots([CASE], layout, TAKEN_AT, settings).current
+
+
+def test_a_value_no_column_holds_fails_before_any_file_is_written(
+    layout: Layout, monkeypatch: pytest.MonkeyPatch, write_case: WriteCase
+) -> None:
+    """Every table of every file is converted first (load.py refuses the values it knows of,
+    naming the element; this is the net behind it)."""
+    bad = write_case("bad.json")
+    real_load = store.load_snapshot
+
+    def overflowing(path: str | Path, taken_at: datetime) -> Snapshot:
+        snapshot = real_load(path, taken_at)
+        if Path(path) != bad:
+            return snapshot
+        policy = dataclasses.replace(snapshot.policies[-1], attachment_count=2**70)
+        return dataclasses.replace(snapshot, policies=(*snapshot.policies[:-1], policy))
+
+    monkeypatch.setattr(store, "load_snapshot", overflowing)
+    with pytest.raises(IamError) as caught:
+        import_snapshots([CASE, bad], layout, TAKEN_AT)
+    assert caught.value.one_line() == (
+        f"{bad}: its policies cannot be stored: Python int too large to convert to C long "
+        "(pass the output of `aws iam get-account-authorization-details --output json`)"
+    )
+    assert not layout.iam.exists()
+
+
+# ------------------------------------------------------------ one account, one time, one state
+def differing(write_case: WriteCase) -> Path:
+    document = case_document()
+    document["RoleDetailList"][0]["Tags"] = []  # ops-agent untagged
+    return write_case("untagged.json", document)
+
+
+def test_differing_snapshots_of_one_account_at_one_time_are_refused_together(
+    layout: Layout, write_case: WriteCase
+) -> None:
+    other = differing(write_case)
+    with pytest.raises(UsageError) as caught:
+        import_snapshots([CASE, other], layout, TAKEN_AT)
+    assert caught.value.one_line() == (
+        f"{other} and {CASE} (given in the same import) are both snapshots of account "
+        f"{ACCOUNT} taken at 2024-06-01T00:00:00+00:00, but they differ "
+        "(import each with --taken-at set to when it was exported)"
+    )
+    assert not layout.iam.exists()
+
+
+def test_a_snapshot_differing_from_a_stored_one_of_its_account_and_time_is_refused(
+    layout: Layout, write_case: WriteCase
+) -> None:
+    other = differing(write_case)
+    import_snapshots([CASE], layout, TAKEN_AT)
+    before = files_under(layout.iam)
+    with pytest.raises(UsageError) as caught:
+        import_snapshots([other], layout, TAKEN_AT)
+    assert caught.value.one_line() == (
+        f"{other} and {CASE} (imported before as snapshot {SID}) are both snapshots of account "
+        f"{ACCOUNT} taken at 2024-06-01T00:00:00+00:00, but they differ "
+        "(import each with --taken-at set to when it was exported)"
+    )
+    assert files_under(layout.iam) == before
+    # At its own time it is imported; the same state in other bytes is taken at the same time.
+    assert import_snapshots([other], layout, LATER).imported == 1
+    reordered = case_document()
+    reordered["RoleDetailList"].reverse()
+    same = write_case("same-state.json", reordered)
+    assert import_snapshots([same], layout, TAKEN_AT).imported == 1

@@ -1,0 +1,334 @@
+"""How IAM snapshots and tag events decide agent roles over time (role_agent_observations, rule
+agent_role.direct, and the principals query): only complete snapshots count, a newer snapshot
+of an account ends what older ones said of a role it no longer lists, one observation per role
+and instant (a snapshot's, else the tagging event's), and two snapshots of one account at one
+time resolve to the larger snapshot id everywhere.
+
+Each test builds a small warehouse of its own from records written here: an assumed-role call
+of a role is classified `agent_role.direct` exactly when the role is an agent role then, and
+`human.other_role` otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pipeline.attribute.classify import attribute_warehouse
+from pipeline.config import Settings
+from pipeline.errors import UsageError
+from pipeline.iam import store
+from pipeline.iam.choice import choose_snapshots
+from pipeline.iam.load import snapshot_id_of
+from pipeline.query.library import Scope, run_query
+from pipeline.warehouse.connect import connect
+from pipeline.warehouse.files import write_parquet_atomic
+from pipeline.warehouse.layout import Layout
+
+from .helpers import import_iam, ingest, rows, verdicts
+
+ACCOUNT = "111111111111"
+AGENT = "agent_role.direct"
+HUMAN = "human.other_role"
+
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def call(event_id: str, role: str, time: str) -> dict[str, Any]:
+    """A ListBuckets call by a session of `role` (its key joins no issuing event)."""
+    return {
+        "eventVersion": "1.09",
+        "userIdentity": {
+            "type": "AssumedRole",
+            "principalId": "AROAEXAMPLE:sess",
+            "arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/{role}/sess",
+            "accountId": ACCOUNT,
+            "accessKeyId": f"ASIA{event_id.upper().replace('-', '')[:16]:X<16}",
+            "sessionContext": {
+                "sessionIssuer": {
+                    "type": "Role",
+                    "principalId": "AROAEXAMPLE",
+                    "arn": f"arn:aws:iam::{ACCOUNT}:role/{role}",
+                    "accountId": ACCOUNT,
+                    "userName": role,
+                },
+                "attributes": {"creationDate": time, "mfaAuthenticated": "false"},
+            },
+        },
+        "eventTime": time,
+        "eventSource": "s3.amazonaws.com",
+        "eventName": "ListBuckets",
+        "awsRegion": "us-east-1",
+        "sourceIPAddress": "203.0.113.5",
+        "userAgent": "aws-cli/2.15.0 Python/3.11",
+        "requestParameters": None,
+        "responseElements": None,
+        "requestID": f"req-{event_id}",
+        "eventID": event_id,
+        "readOnly": True,
+        "eventType": "AwsApiCall",
+        "managementEvent": True,
+        "recipientAccountId": ACCOUNT,
+        "eventCategory": "Management",
+    }
+
+
+def iam_event(event_id: str, name: str, role: str, time: str, **params: Any) -> dict[str, Any]:
+    """CreateRole, TagRole or UntagRole of `role` by the IAM user admin."""
+    return {
+        "eventVersion": "1.09",
+        "userIdentity": {
+            "type": "IAMUser",
+            "principalId": "AIDAEXAMPLEADMIN",
+            "arn": f"arn:aws:iam::{ACCOUNT}:user/admin",
+            "accountId": ACCOUNT,
+            "accessKeyId": "AKIAEXAMPLEADMIN",
+            "userName": "admin",
+        },
+        "eventTime": time,
+        "eventSource": "iam.amazonaws.com",
+        "eventName": name,
+        "awsRegion": "us-east-1",
+        "sourceIPAddress": "203.0.113.9",
+        "userAgent": "aws-cli/2.15.0",
+        "requestParameters": {"roleName": role, **params},
+        "responseElements": None,
+        "requestID": f"req-{event_id}",
+        "eventID": event_id,
+        "readOnly": False,
+        "eventType": "AwsApiCall",
+        "managementEvent": True,
+        "recipientAccountId": ACCOUNT,
+        "eventCategory": "Management",
+    }
+
+
+def role(name: str, *tags: tuple[str, str]) -> dict[str, Any]:
+    return {
+        "Path": "/",
+        "RoleName": name,
+        "RoleId": f"AROA{name.upper():X<12}",
+        "Arn": f"arn:aws:iam::{ACCOUNT}:role/{name}",
+        "CreateDate": "2024-01-01T00:00:00+00:00",
+        "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": []},
+        "RolePolicyList": [],
+        "AttachedManagedPolicies": [],
+        "Tags": [{"Key": k, "Value": v} for k, v in tags],
+    }
+
+
+def export(path: Path, *roles: dict[str, Any]) -> Path:
+    document = {"UserDetailList": [], "GroupDetailList": [], "RoleDetailList": list(roles)}
+    path.write_text(json.dumps(document, indent=2), encoding="utf-8")
+    return path
+
+
+def build(tmp_path: Path, records: list[dict[str, Any]]) -> Settings:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "ct.json").write_text(json.dumps({"Records": records}), encoding="utf-8")
+    return ingest([logs], tmp_path / "warehouse")
+
+
+def classified_by(settings: Settings) -> dict[str, str]:
+    return {e: r["classified_by"] for e, r in verdicts(Path(settings.warehouse)).items()}
+
+
+def observations(settings: Settings) -> list[tuple[Any, ...]]:
+    found = rows(
+        Path(settings.warehouse),
+        "SELECT role_name, observed_at, observed_by, is_agent, tag_text"
+        " FROM role_agent_observations ORDER BY role_name, observed_at",
+    )
+    return [tuple(r.values()) for r in found]
+
+
+def principal_row(settings: Settings, role_name: str, quarter: str) -> dict[str, Any]:
+    result = run_query(settings, "principals", scope=Scope(quarter=quarter))
+    arn = f"arn:aws:iam::{ACCOUNT}:role/{role_name}"
+    (found,) = [r for r in result.table.to_pylist() if r["principal"] == arn]
+    keys = ("in_iam_snapshot", "iam_tags", "agent_role", "agent_role_observed_by")
+    return {k: found[k] for k in keys}
+
+
+def sid(path: Path, taken_at: datetime) -> str:
+    return snapshot_id_of(path.read_bytes(), taken_at)
+
+
+# ------------------------------------------------------------------ complete snapshots only
+def test_a_snapshot_whose_import_was_killed_does_not_make_agent_roles(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The import dies before it lists the snapshot (SIGKILL, OOM, power loss: here an exception
+    at that write); its roles/ file, which tags Builder, must count for nothing."""
+    settings = build(tmp_path, [call("c-1", "Builder", "2026-07-01T10:00:00Z")])
+    mistaken = export(tmp_path / "mistaken.json", role("Builder", ("Usage", "Agent")))
+    layout = Layout.at(settings.warehouse)
+
+    def dies_at_the_listing(table: Any, path: Path) -> None:
+        if path.parent == layout.iam_snapshots:
+            raise KeyboardInterrupt  # what is on disk is what a SIGKILL here leaves
+        write_parquet_atomic(table, path)
+
+    monkeypatch.setattr(store, "write_parquet_atomic", dies_at_the_listing)
+    with pytest.raises(KeyboardInterrupt):
+        store.import_snapshots([mistaken], layout, at("2026-06-01T00:00:00"), settings)
+    monkeypatch.undo()
+    assert (layout.iam_roles / f"{sid(mistaken, at('2026-06-01T00:00:00'))}.parquet").exists()
+
+    attribute_warehouse(settings)
+    assert classified_by(settings) == {"c-1": HUMAN}
+    assert observations(settings) == []
+    assert rows(Path(settings.warehouse), "SELECT count(*) AS n FROM iam_roles") == [{"n": 0}]
+
+
+# ----------------------------------------------------------------- a newer snapshot ends it
+def test_a_role_a_newer_snapshot_does_not_list_is_no_agent_role_after_it(tmp_path: Path) -> None:
+    """Worker is tagged in June, gone from the August snapshot; a role of that name calls in
+    September (re-created, its CreateRole outside the logs): not an agent role. Re-created
+    with the tag in October (its CreateRole logged): an agent role again from then."""
+    settings = build(
+        tmp_path,
+        [
+            call("c-july", "Worker", "2026-07-01T10:00:00Z"),
+            call("c-sept", "Worker", "2026-09-01T10:00:00Z"),
+            iam_event(
+                "create-oct",
+                "CreateRole",
+                "Worker",
+                "2026-10-01T09:00:00Z",
+                tags=[{"key": "Usage", "value": "Agent"}],
+            ),
+            call("c-oct", "Worker", "2026-10-02T10:00:00Z"),
+        ],
+    )
+    june = export(tmp_path / "june.json", role("Worker", ("Usage", "Agent")), role("Other"))
+    august = export(tmp_path / "august.json", role("Other"))
+    import_iam([june], settings, at("2026-06-01T00:00:00"))
+    import_iam([august], settings, at("2026-08-01T00:00:00"))
+    june_id, august_id = (
+        sid(june, at("2026-06-01T00:00:00")),
+        sid(august, at("2026-08-01T00:00:00")),
+    )
+
+    assert classified_by(settings) == {
+        "c-july": AGENT,
+        "c-sept": HUMAN,
+        "create-oct": "human.iam_user",
+        "c-oct": AGENT,
+    }
+    assert observations(settings) == [
+        ("Other", at("2026-06-01T00:00:00"), f"snapshot {june_id}", False, None),
+        ("Other", at("2026-08-01T00:00:00"), f"snapshot {august_id}", False, None),
+        ("Worker", at("2026-06-01T00:00:00"), f"snapshot {june_id}", True, "Usage=Agent"),
+        ("Worker", at("2026-08-01T00:00:00"), f"snapshot {august_id} (role absent)", False, None),
+        ("Worker", at("2026-10-01T09:00:00"), "CreateRole create-oct", True, "Usage=Agent"),
+    ]
+    assert principal_row(settings, "Worker", "2026Q3") == {
+        "in_iam_snapshot": False,
+        "iam_tags": None,
+        "agent_role": False,
+        "agent_role_observed_by": f"snapshot {august_id} (role absent)",
+    }
+
+
+def test_a_tag_event_before_a_snapshot_that_does_not_list_the_role_ends_there(
+    tmp_path: Path,
+) -> None:
+    settings = build(
+        tmp_path,
+        [
+            iam_event(
+                "tag-may",
+                "TagRole",
+                "Temp",
+                "2026-05-01T00:00:00Z",
+                tags=[{"key": "Usage", "value": "Agent"}],
+            ),
+            call("c-may", "Temp", "2026-05-02T00:00:00Z"),
+            call("c-july", "Temp", "2026-07-01T00:00:00Z"),
+        ],
+    )
+    june = export(tmp_path / "june.json", role("Other"))
+    import_iam([june], settings, at("2026-06-01T00:00:00"))
+    assert classified_by(settings) == {"tag-may": "human.iam_user", "c-may": AGENT, "c-july": HUMAN}
+
+
+# -------------------------------------------------------------------- one instant, one state
+def test_untag_and_tag_of_the_key_in_one_second_leave_the_role_tagged(tmp_path: Path) -> None:
+    """Infrastructure as code re-writing the key's letter case: UntagRole `usage`, TagRole
+    `Usage` in the same second (either order in the file)."""
+    settings = build(
+        tmp_path,
+        [
+            iam_event(
+                "tag-1",
+                "TagRole",
+                "R",
+                "2026-07-01T00:00:00Z",
+                tags=[{"key": "usage", "value": "AGENT"}],
+            ),
+            call("c-2", "R", "2026-07-02T00:00:00Z"),
+            iam_event("untag-3", "UntagRole", "R", "2026-07-03T00:00:00Z", tagKeys=["USAGE"]),
+            call("c-4", "R", "2026-07-04T00:00:00Z"),
+            iam_event("untag-7", "UntagRole", "R", "2026-07-07T00:00:00Z", tagKeys=["usage"]),
+            iam_event(
+                "tag-7",
+                "TagRole",
+                "R",
+                "2026-07-07T00:00:00Z",
+                tags=[{"key": "Usage", "value": "Agent"}],
+            ),
+            call("c-8", "R", "2026-07-08T00:00:00Z"),
+        ],
+    )
+    got = classified_by(settings)
+    assert {e: got[e] for e in ("c-2", "c-4", "c-8")} == {"c-2": AGENT, "c-4": HUMAN, "c-8": AGENT}
+    assert observations(settings) == [
+        ("R", at("2026-07-01T00:00:00"), "TagRole tag-1", True, "usage=AGENT"),
+        ("R", at("2026-07-03T00:00:00"), "UntagRole untag-3", False, None),
+        ("R", at("2026-07-07T00:00:00"), "TagRole tag-7", True, "Usage=Agent"),
+    ]
+    assert principal_row(settings, "R", "2026Q3")["agent_role_observed_by"] == "TagRole tag-7"
+
+
+# ------------------------------------------------------------- two snapshots at one instant
+def test_two_differing_snapshots_at_one_time_resolve_to_the_larger_id_everywhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Imports refuse them now (tests/iam/test_store.py); a warehouse may hold such a pair from
+    before. The timeline (before and after taken_at), principals and choice.py take the same."""
+    settings = build(
+        tmp_path,
+        [call("c-may", "AgentX", "2026-05-01T10:00:00Z"), call("c-july", "AgentX", "2026-07-01T10:00:00Z")],
+    )  # fmt: skip
+    tagged = export(tmp_path / "a.json", role("AgentX", ("Usage", "Agent")))
+    untagged = export(tmp_path / "b.json", role("AgentX"))
+    june = at("2026-06-01T00:00:00")
+    with pytest.raises(UsageError, match="but they differ"):
+        import_iam([tagged, untagged], settings, june)
+    monkeypatch.setattr(store, "_refuse_differing_among", lambda *args: None)
+    import_iam([tagged, untagged], settings, june)
+
+    ids = {sid(tagged, june): True, sid(untagged, june): False}
+    winner = max(ids)
+    verdict = AGENT if ids[winner] else HUMAN
+    assert classified_by(settings) == {"c-may": verdict, "c-july": verdict}
+    assert observations(settings) == [
+        ("AgentX", june, f"snapshot {winner}", ids[winner], "Usage=Agent" if ids[winner] else None)
+    ]
+    assert principal_row(settings, "AgentX", "2026Q3") == {
+        "in_iam_snapshot": True,
+        "iam_tags": "Usage=Agent" if ids[winner] else None,
+        "agent_role": ids[winner],
+        "agent_role_observed_by": f"snapshot {winner}",
+    }
+    with connect(Layout.at(settings.warehouse), read_only=True) as con:
+        assert [c.snapshot_id for c in choose_snapshots(con, at("2026-10-01T00:00:00"))] == [winner]
+        assert [c.snapshot_id for c in choose_snapshots(con, at("2026-01-01T00:00:00"))] == [winner]

@@ -1,0 +1,176 @@
+"""`agenttrail iam import` and `agenttrail query run` through the real command line: odd inputs
+are one line and the README's exit code, never an internal error; an incomplete import's files
+are removed with a notice; a period judged by an IAM snapshot taken after it says so."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pipeline.iam.load import snapshot_id_of
+
+from .cases import ACCOUNT, CASE, OTHER_ACCOUNT, case_document
+
+REPO = Path(__file__).resolve().parents[2]
+EXPORT_HINT = "(pass the output of `aws iam get-account-authorization-details --output json`)"
+
+
+def agenttrail(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTTRAIL_")}
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def write(path: Path, document: Any) -> Path:
+    path.write_text(json.dumps(document) if not isinstance(document, str) else document)
+    return path
+
+
+@pytest.mark.parametrize("moment", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+def test_a_taken_at_outside_the_years_1_to_9999_in_utc_is_a_usage_error(
+    tmp_path: Path, moment: str
+) -> None:
+    done = agenttrail(
+        "iam", "import", str(CASE), "--taken-at", moment, "-w", str(tmp_path / "w"), cwd=tmp_path
+    )
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (
+        f"error: --taken-at {moment} is outside the years 1 to 9999 in UTC "
+        "(give a time between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z)\n"
+    )
+
+
+def _role(**fields: Any) -> dict[str, Any]:
+    role = {"RoleName": "x", "RoleId": "AROA1", "Arn": f"arn:aws:iam::{ACCOUNT}:role/x"}
+    return {"RoleDetailList": [{**role, **fields}]}
+
+
+@pytest.mark.parametrize(
+    ("document", "problem", "hint"),
+    [
+        (
+            _role(CreateDate="0001-01-01T00:00:00+01:00"),
+            "RoleDetailList[0] has a CreateDate outside the years 1 to 9999 in UTC: "
+            "'0001-01-01T00:00:00+01:00'",
+            EXPORT_HINT,
+        ),
+        (
+            '{"RoleDetailList": [{"RoleName": "x", "RoleId": "r", '
+            f'"Arn": "arn:aws:iam::{ACCOUNT}:role/x", '
+            '"AssumeRolePolicyDocument": ' + "[" * 100_000 + "]" * 100_000 + "}]}",
+            "RoleDetailList[0].AssumeRolePolicyDocument is nested more than 100 levels deep",
+            EXPORT_HINT,
+        ),
+        (
+            {"Policies": [{"Arn": f"arn:aws:iam::{ACCOUNT}:policy/p", "AttachmentCount": 10**22}]},
+            "Policies[0] has an AttachmentCount beyond a 64-bit integer (23 digits)",
+            EXPORT_HINT,
+        ),
+        (
+            _role(Tags=[{"Key": "k", "Value": "\ud800"}]),
+            "RoleDetailList[0].Tags[0] has a Value with a lone UTF-16 surrogate escape (\\ud800)",
+            EXPORT_HINT,
+        ),
+        (
+            {**case_document(), "IsTruncated": True, "Marker": "AAEXAMPLEMARKER"},
+            "a truncated export (IsTruncated, Marker): more pages follow, so roles, users, "
+            "groups or policies are missing",
+            "(export the whole account without --max-items or --no-paginate: "
+            "`aws iam get-account-authorization-details --output json`)",
+        ),
+    ],
+    ids=["date", "nesting", "int64", "surrogate", "truncated"],
+)
+def test_odd_inputs_are_one_line_naming_the_file_and_the_element(
+    tmp_path: Path, document: Any, problem: str, hint: str
+) -> None:
+    path = write(tmp_path / "odd.json", document)
+    warehouse = tmp_path / "w"
+    done = agenttrail(
+        "iam", "import", str(CASE), str(path), "--taken-at", "2026-06-01T00:00:00Z",
+        "-w", str(warehouse), cwd=tmp_path,
+    )  # fmt: skip
+    assert (done.returncode, done.stdout) == (1, "")
+    line = 1 if "nested" in problem else None  # the decoder's failure: the file's line
+    where = f"{path}:{line}:" if line else f"{path}:"
+    assert done.stderr == f"error: {where} {problem} {hint}\n"
+    assert not (warehouse / "iam").exists()
+
+
+def test_differing_snapshots_at_one_time_are_a_usage_error_naming_both(tmp_path: Path) -> None:
+    document = case_document()
+    document["RoleDetailList"][0]["Tags"] = []
+    other = write(tmp_path / "untagged.json", document)
+    done = agenttrail(
+        "iam", "import", str(CASE), str(other), "--taken-at", "2026-06-01T00:00:00Z",
+        "-w", str(tmp_path / "w"), cwd=tmp_path,
+    )  # fmt: skip
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (
+        f"error: {other} and {CASE} (given in the same import) are both snapshots of account "
+        f"{ACCOUNT} taken at 2026-06-01T00:00:00+00:00, but they differ "
+        "(import each with --taken-at set to when it was exported)\n"
+    )
+
+
+def test_the_files_of_an_unfinished_import_are_removed_with_a_notice(tmp_path: Path) -> None:
+    warehouse = tmp_path / "w"
+    done = agenttrail("iam", "import", str(CASE), "-w", str(warehouse), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    left = warehouse / "iam" / "roles" / "0123456789abcdef.parquet"
+    left.write_bytes((next((warehouse / "iam" / "roles").glob("*.parquet"))).read_bytes())
+    taken_at = "2026-06-01T00:00:00Z"
+    done = agenttrail(
+        "iam", "import", str(CASE), "--taken-at", taken_at, "-w", str(warehouse), cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == (
+        "notice: removed the files of IAM snapshot 0123456789abcdef, whose import did not "
+        "finish (it failed or was killed before listing the snapshot)\n"
+    )
+    assert not left.exists()
+
+
+def test_query_run_says_which_accounts_are_judged_by_a_later_snapshot(tmp_path: Path) -> None:
+    """ACCOUNT's only snapshot is taken after 2026Q3, OTHER_ACCOUNT's before its end."""
+    warehouse = tmp_path / "w"
+    other = write(
+        tmp_path / "other.json",
+        json.dumps(case_document()).replace(f"::{ACCOUNT}:", f"::{OTHER_ACCOUNT}:"),
+    )
+    for path, taken_at in ((CASE, "2026-11-01T00:00:00Z"), (other, "2026-09-01T00:00:00Z")):
+        done = agenttrail(
+            "iam", "import", str(path), "--taken-at", taken_at, "-w", str(warehouse), cwd=tmp_path
+        )
+        assert done.returncode == 0, done.stderr
+    later = snapshot_id_of(CASE.read_bytes(), datetime(2026, 11, 1, tzinfo=UTC))
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        done = agenttrail("query", "run", *args, "-w", str(warehouse), "-f", "csv", cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        return done
+
+    assert run("principals", "--quarter", "2026Q3").stderr == (
+        f"notice: account {ACCOUNT}: no IAM snapshot taken at or before "
+        f"2026-10-01T00:00:00+00:00; using {later} taken later, at 2026-11-01T00:00:00+00:00, "
+        "so roles tagged or untagged in between may be misjudged (import an older snapshot "
+        "with `agenttrail iam import FILE --taken-at TIME`)\n"
+    )
+    assert run("principals", "--quarter", "2026Q4").stderr == ""
+    assert run("principals", "--quarter", "2026Q3", "--account", OTHER_ACCOUNT).stderr == ""
+    assert run("principals").stderr == ""  # no period end: the newest snapshot applies
+    assert run("activity_by_actor", "--quarter", "2026Q3").stderr == ""  # reads no IAM view
