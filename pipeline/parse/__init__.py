@@ -11,6 +11,7 @@ import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import msgspec
 import pyarrow as pa
@@ -110,9 +111,15 @@ class ObjectParser:
                 raise ParseError(f"corrupt gzip: {exc}") from None
         self.sha256 = hashing.sha256.hexdigest()
         self.decompressed_bytes = hashing.size
+
+        def reopen() -> IO[bytes]:
+            # The document again from its start, for the records after one whose strings are
+            # not UTF-8, which ijson stops at (formats._iter_ijson): rare, the error path.
+            return open_stream(str(path))[0]
+
         stream, _ = open_stream(str(path))
         with stream:
-            self.format, items = iter_stream(stream)
+            self.format, items = iter_stream(stream, reopen)
             builder = self._builder()
             for item in items:
                 self._add(builder, item)
@@ -127,13 +134,13 @@ class ObjectParser:
             # further pass is fine).
             stream, _ = open_stream(str(path))
             with stream:
-                single = check_records_key(stream)
+                single = check_records_key(stream, reopen)
             if single:
                 self.format = "ndjson"
                 stream, _ = open_stream(str(path))
                 with stream:
                     builder = self._builder()
-                    for item in iter_single(stream):
+                    for item in iter_single(stream, reopen):
                         self._add(builder, item)
                     if builder.rows:
                         yield builder.to_table()

@@ -50,7 +50,9 @@ def local_path(uri: str) -> str:
 
 class LocalSource:
     """Every file under a folder (recursively), or one file: names starting with a dot too
-    (a `.DS_Store` is read, and quarantined, like any file that holds no records)."""
+    (a `.DS_Store` is read, and quarantined, like any file that holds no records). A folder
+    whose files cannot be listed (permission denied) is one object that cannot be read, as a
+    dangling symbolic link is: quarantined, not passed over without a word."""
 
     def __init__(self, path: str | Path, *, leave_out: Path | None = None) -> None:
         self.root = Path(path).expanduser().resolve()
@@ -72,7 +74,11 @@ class LocalSource:
             return
         # Paths as plain strings: a Path per file cost half of listing a 2,000-file trail, which
         # every ingest does before its first object is parsed.
-        for folder, dirs, files in os.walk(self.root):
+        # os.walk passes over a folder it cannot list (scandir fails) unless told: each such
+        # folder is listed in its place, as one object that cannot be read.
+        failed: list[OSError] = []
+        for folder, dirs, files in os.walk(self.root, onerror=failed.append):
+            yield from _unlisted(failed, filters)
             if self.leave_out is not None:
                 dirs[:] = [d for d in dirs if os.path.join(folder, d) != self.leave_out]
             dirs.sort()
@@ -80,6 +86,7 @@ class LocalSource:
                 obj = self._object(os.path.join(folder, name))
                 if filters.admits(obj.account, obj.region, obj.day):
                     yield obj
+        yield from _unlisted(failed, filters)
 
     @staticmethod
     def _object(path: str) -> SourceObject:
@@ -114,6 +121,41 @@ class LocalSource:
 
     def fetch(self, obj: SourceObject, spool_dir: Path, spool_above: int) -> Fetched:
         return Fetched(path=Path(local_path(obj.uri)))
+
+
+def _unlisted(failed: list[OSError], filters: Filters) -> Iterator[SourceObject]:
+    """The folders os.walk could not list since it was last asked (`failed` is emptied)."""
+    errors = failed[:]
+    failed.clear()
+    for exc in errors:
+        if isinstance(exc, FileNotFoundError) or not isinstance(exc.filename, str):
+            continue  # removed since its parent was listed: no files left to read
+        obj = _folder_object(exc.filename, exc)
+        if filters.admits(obj.account, obj.region, obj.day):
+            yield obj
+
+
+def _folder_object(path: str, exc: OSError) -> SourceObject:
+    """A folder whose files cannot be listed, as one object that cannot be read (quarantined).
+    It may hold event files unless the layout says otherwise (a digest, Insight or Aggregated
+    folder): its account, region and day come from its path, as a file's in it would. Its
+    version is the folder's own, marked, as a dangling link's: once it can be listed, its
+    files are objects of their own, and read."""
+    info = classify_key((path if os.sep == "/" else path.replace(os.sep, "/")) + "/")
+    return SourceObject(
+        uri=path_uri(path),
+        kind=info.kind if info.kind in ("digest", "insight", "aggregated") else "events",
+        size=0,
+        version=_unreadable_version(path),
+        account=info.account,
+        region=info.region,
+        day=info.day,
+        unreadable=f"cannot read: a folder whose files cannot be listed ({_reason(exc)})",
+    )
+
+
+def _reason(exc: OSError) -> str:
+    return shown(exc.strerror) if exc.strerror else type(exc).__name__
 
 
 UNREADABLE_VERSION = "unreadable"

@@ -427,3 +427,174 @@ def test_records_key_twice_without_records_is_judged_alike_in_both_modes(
         else:
             rows = sum(t.num_rows for t in parser.tables(path))
             assert (parser.format, rows) == outcome, threshold
+
+
+# ---- bytes that are not UTF-8 inside a record's strings ----------------------------------------
+# A SIEM export with Latin-1 bytes (0xE9) in three of its six records: in a userAgent, in a
+# nested value, in a key. Streamed (large files), ijson stopped at the first such byte and the
+# whole file was quarantined ("invalid bytes in UTF8 string"); in memory, only those records.
+LATIN1_CASES = ("latin1_records.json", "latin1_array.json.gz", "latin1_lines.ndjson")
+LATIN1_ROWS = [
+    {"event_id": "latin1-ok-1", "source_record_index": 0, "user_agent": "aws-sdk-go/1.50.0"},
+    {"event_id": "latin1-ok-2", "source_record_index": 2, "user_agent": "aws-sdk-go/1.50.0"},
+    {"event_id": "latin1-ok-3", "source_record_index": 5, "user_agent": "caf\u00e9 (UTF-8)"},
+]
+LATIN1_REASONS = [
+    (1, "userAgent: invalid UTF-8 (invalid continuation byte at byte 26)"),
+    (3, "requestParameters: invalid UTF-8 (invalid continuation byte at byte 17)"),
+    (4, "a key is not valid UTF-8 (invalid continuation byte at byte 3 of the key)"),
+]
+LATIN1_FORMATS = {"latin1_records.json": "records", "latin1_array.json.gz": "array"}
+
+
+def _latin1_lines() -> list[bytes]:
+    """The six records' texts as the case files hold them (one per line of the NDJSON case)."""
+    return (CASES / "latin1_lines.ndjson").read_bytes().splitlines()
+
+
+def _quarantined(parser: ObjectParser) -> list[tuple[int, str, bytes]]:
+    return [(q.index, q.reason, q.text) for q in parser.quarantined]
+
+
+@pytest.mark.parametrize("threshold", [IN_MEMORY, STREAMED], ids=["in_memory", "streamed"])
+@pytest.mark.parametrize("name", LATIN1_CASES)
+def test_a_record_with_bytes_not_utf8_is_quarantined_alone(name: str, threshold: int) -> None:
+    parser, rows = _rows(CASES / name, threshold, ["event_id", "source_record_index", "user_agent"])
+    assert (parser.format, parser.records, parser.rows) == (
+        LATIN1_FORMATS.get(name, "ndjson"),
+        6,
+        3,
+    )
+    assert rows == LATIN1_ROWS
+    found = _quarantined(parser)
+    assert [(index, reason) for index, reason, _ in found] == LATIN1_REASONS
+    lines = _latin1_lines()
+    for index, _, text in found:
+        # The record as found, its bytes included (0xE9 is "é" in Latin-1, the text's only
+        # byte above 0x7F): nothing of it is lost.
+        assert b"\xe9" in text
+        assert json.loads(text.decode("latin-1")) == json.loads(lines[index].decode("latin-1"))
+    assert found[2][2] == lines[4]  # a key not UTF-8: the text exactly as found
+
+
+@pytest.mark.parametrize("name", LATIN1_CASES)
+def test_bytes_not_utf8_give_the_same_records_in_memory_and_streamed(name: str) -> None:
+    """Same rows, and the same quarantined records byte for byte (index, reason, text)."""
+    columns = ["event_id", "source_record_index", "user_agent", "request_parameters", "extra"]
+    memory, memory_rows = _rows(CASES / name, IN_MEMORY, columns)
+    streamed, streamed_rows = _rows(CASES / name, STREAMED, columns)
+    assert streamed_rows == memory_rows
+    assert _quarantined(streamed) == _quarantined(memory)
+    assert (streamed.format, streamed.records, streamed.rows) == (
+        memory.format,
+        memory.records,
+        memory.rows,
+    )
+
+
+@pytest.mark.parametrize("chunk", [1, 5, 64, 1 << 20])
+def test_a_streamed_document_is_read_again_past_bytes_not_utf8_across_chunks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    """Read again after ijson stopped (formats._Spans), in chunks of any size: brackets, quotes
+    and escapes inside strings, and values cut by a chunk's end, split no record wrongly."""
+    monkeypatch.setattr(formats, "_SPAN_CHUNK", chunk)
+    lines = _latin1_lines()
+    tricky = json.dumps(
+        {
+            "eventID": "tricky",
+            "eventTime": "2024-03-01T09:00:30Z",
+            "requestParameters": {"s": 'a]b}c{d[e\\"f', "n": [1, -2.5e3, True, None, {}]},
+        }
+    ).encode()
+    doc = b'{"meta": {"Records": []},\n "Records": [\n' + b",\n".join([*lines, tricky, b"7"])
+    path = tmp_path / "big.json.gz"
+    path.write_bytes(gzip.compress(doc + b'\n ], "after": "caf\xe9"}\n'))
+    parser, rows = _rows(path, STREAMED, ["event_id", "source_record_index", "request_parameters"])
+    assert [(r["event_id"], r["source_record_index"]) for r in rows] == [
+        ("latin1-ok-1", 0),
+        ("latin1-ok-2", 2),
+        ("latin1-ok-3", 5),
+        ("tricky", 6),
+    ]
+    assert json.loads(rows[3]["request_parameters"]) == {
+        "s": 'a]b}c{d[e\\"f',
+        "n": [1, -2500.0, True, None, {}],
+    }
+    assert [(i, r) for i, r, _ in _quarantined(parser)] == [
+        *LATIN1_REASONS,
+        (7, "record is not a JSON object"),
+    ]
+    assert parser.quarantined[3].text == b"7"
+
+
+@pytest.mark.parametrize("threshold", [IN_MEMORY, STREAMED], ids=["in_memory", "streamed"])
+def test_records_key_twice_with_bytes_not_utf8_gives_both_lists(
+    tmp_path: Path, threshold: int
+) -> None:
+    # In memory, the search for a second "Records" key (ijson) stopped at the byte and said
+    # "once": msgspec's last list was read, and the first list lost without a word.
+    lines = _latin1_lines()
+    doc = b'{"Records": [' + b",".join(lines[:3]) + b'], "Records": [' + b",".join(lines[3:])
+    path = tmp_path / "twice.json"
+    path.write_bytes(doc + b"]}" + b" " * 32)
+    parser, rows = _rows(path, threshold, ["event_id", "source_record_index", "user_agent"])
+    assert rows == LATIN1_ROWS
+    assert [(i, r) for i, r, _ in _quarantined(parser)] == LATIN1_REASONS
+
+
+@pytest.mark.parametrize("threshold", [IN_MEMORY, STREAMED], ids=["in_memory", "streamed"])
+@pytest.mark.parametrize(
+    ("doc", "outcome"),
+    [
+        # One record on its own, pretty-printed: quarantined alone, as any record.
+        (_latin1_lines()[1].replace(b", ", b",\n  "), ("ndjson", 1, 0)),
+        # No Records list beside a key that is not UTF-8: the keys of the object are unknown.
+        (
+            b'{"caf\xe9": 1,\n "eventID": "x"}',
+            "a key is not valid UTF-8 (unexpected end of data at byte 3 of the key)",
+        ),
+        (b'{"caf\xe9": "\xe9",\n "Records": []}', ("records", 0, 0)),
+        (b'{"Records": 5,\n "x": "caf\xe9"}', "Records is not a list"),
+        (b'{"Records": [{"eventID": "caf\xe9"},\n {"a": tru}]}', "invalid JSON"),
+        (b'{"Records": [{"eventID": "caf\xe9"},\n {"eventID": "x"}]} trailing', "invalid JSON"),
+        (b'{"Records": [{"eventID": "caf\xe9"}, {"eventID": "cut', "invalid JSON"),
+    ],
+)
+def test_documents_with_bytes_not_utf8_are_judged_alike_in_both_modes(
+    tmp_path: Path, threshold: int, doc: bytes, outcome: object
+) -> None:
+    """A fault of the file stays one (its message starts the same way in both modes)."""
+    path = tmp_path / "doc.json"
+    path.write_bytes(doc + b" " * 32)
+    parser = ObjectParser("x", "run", None, threshold)
+    if isinstance(outcome, str):
+        with pytest.raises(ParseError) as caught:
+            list(parser.tables(path))
+        assert caught.value.message.startswith(outcome)
+    else:
+        rows = sum(t.num_rows for t in parser.tables(path))
+        assert (parser.format, parser.records, rows) == outcome
+
+
+def test_a_clean_streamed_document_is_read_once_by_ijson(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second reading is the error path only: a clean file (UTF-8 text beyond ASCII
+    included) never reaches it, so streaming costs what it did."""
+
+    def refuse(*args: object) -> None:
+        raise AssertionError("read again")
+
+    monkeypatch.setattr(formats, "_Spans", refuse)
+    for name, expected in (
+        ("good_cloudtrail.json.gz", ["good-1", "good-2", "good-3"]),
+        ("array_of_records.json", ["array-1", "array-2"]),
+        ("nested_lossless.json", ["nested-1"]),
+    ):
+        parser, rows = _rows(CASES / name, STREAMED, ["event_id"])
+        assert ([r["event_id"] for r in rows], parser.quarantined) == (expected, []), name
+    path = tmp_path / "utf8.json"
+    path.write_bytes(_latin1_lines()[5].join([b'{"Records": [', b"]}"]))
+    parser, rows = _rows(path, STREAMED, ["user_agent"])
+    assert rows == [{"user_agent": "caf\u00e9 (UTF-8)"}]

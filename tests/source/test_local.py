@@ -6,8 +6,10 @@ import os
 from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
+from ingest_fixtures import deny_listing
 
 from pipeline.errors import SourceError, UsageError
 from pipeline.source import Fetched, Filters, SourceObject
@@ -37,6 +39,15 @@ FILES = {
 }
 # Files outside the AWSLogs layout: no filter prunes them (their records are filtered).
 EXPORTS = ["exports/.DS_Store", "exports/siem.ndjson"]
+# The order of a listing: each folder's files by name, then its folders by name.
+WALK_ORDER = [
+    trail_file(A, "eu-west-1", "2026/07/02"),
+    trail_file(A, "us-east-1", "2026/06/30"),
+    trail_file(A, "us-east-1", "2026/07/01"),
+    trail_file(A, "us-east-1", "2026/07/01", "CloudTrail-Digest"),
+    trail_file(B, "us-east-1", "2026/07/03"),
+    *EXPORTS,
+]
 
 
 def build(root: Path, files: Mapping[str, bytes]) -> Path:
@@ -60,15 +71,7 @@ def test_walks_every_file_in_folder_order_dotfiles_too(tree: Path) -> None:
     """A source folder is read whole: a file whose name starts with a dot is listed like any
     other (read, and quarantined when it holds no records), never dropped uncounted."""
     objects = list(LocalSource(tree).list(Filters()))
-    assert relative_uris(tree, objects) == [
-        trail_file(A, "eu-west-1", "2026/07/02"),
-        trail_file(A, "us-east-1", "2026/06/30"),
-        trail_file(A, "us-east-1", "2026/07/01"),
-        trail_file(A, "us-east-1", "2026/07/01", "CloudTrail-Digest"),
-        trail_file(B, "us-east-1", "2026/07/03"),
-        "exports/.DS_Store",
-        "exports/siem.ndjson",
-    ]
+    assert relative_uris(tree, objects) == WALK_ORDER
     hidden = tree / "exports" / ".DS_Store"
     assert objects[5] == SourceObject(
         uri=str(hidden),
@@ -152,6 +155,93 @@ def test_a_dangling_symlink_is_listed_as_unreadable(tmp_path: Path) -> None:
     (now,) = [o for o in LocalSource(root).list(Filters()) if o.uri == str(link)]
     assert (now.size, now.unreadable) == (1, None)
     assert now.version == f"mtime_ns:{link.stat().st_mtime_ns}"
+
+
+def _unreadable_folder(path: Path, **layout: Any) -> SourceObject:
+    return SourceObject(
+        uri=str(path),
+        kind=layout.pop("kind", "events"),
+        size=0,
+        version=f"unreadable:mtime_ns:{path.lstat().st_mtime_ns}",
+        unreadable="cannot read: a folder whose files cannot be listed (Permission denied)",
+        **layout,
+    )
+
+
+def test_a_folder_that_cannot_be_listed_is_one_unreadable_object(
+    tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """os.walk passed over a folder it could not list (permission denied) without a word: its
+    files were neither read nor counted. It is listed in its place, as one object that cannot
+    be read (ingest quarantines it), its account, region and day from its path."""
+    day = tree / trail_file(A, "us-east-1", "2026/07/01")
+    digests = tree / trail_file(A, "us-east-1", "2026/07/01", "CloudTrail-Digest")
+    deny_listing(monkeypatch, day.parent, digests.parent.parent, tree / "exports")
+    objects = list(LocalSource(tree).list(Filters()))
+    assert relative_uris(tree, objects) == [
+        trail_file(A, "eu-west-1", "2026/07/02"),
+        trail_file(A, "us-east-1", "2026/06/30"),
+        str(day.parent.relative_to(tree)),
+        str(digests.parent.parent.relative_to(tree)),
+        trail_file(B, "us-east-1", "2026/07/03"),
+        "exports",
+    ]
+    layout = {"account": A, "region": "us-east-1"}
+    assert objects[2] == _unreadable_folder(day.parent, **layout, day=date(2026, 7, 1))
+    assert objects[3] == _unreadable_folder(digests.parent.parent, kind="digest", **layout)
+    assert objects[5] == _unreadable_folder(tree / "exports")  # outside the layout
+    # Once it can be listed, its files are objects of their own.
+    monkeypatch.undo()
+    assert relative_uris(tree, list(LocalSource(tree).list(Filters()))) == WALK_ORDER
+
+
+def test_a_source_folder_that_cannot_be_listed_is_one_unreadable_object(
+    tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deny_listing(monkeypatch, tree)
+    assert list(LocalSource(tree).list(Filters())) == [_unreadable_folder(tree)]
+
+
+def test_filters_prune_a_folder_that_cannot_be_listed_by_its_path(
+    tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    day = tree / trail_file(A, "us-east-1", "2026/07/01")
+    deny_listing(monkeypatch, day.parent)
+    filters = Filters(since=date(2026, 7, 3), until=date(2026, 7, 3), slack_days=0)
+    assert relative_uris(tree, list(LocalSource(tree).list(filters))) == [
+        trail_file(B, "us-east-1", "2026/07/03"),
+        *EXPORTS,
+    ]
+    found = list(LocalSource(tree).list(Filters(accounts=(A,), regions=("us-east-1",))))
+    assert str(day.parent) in [o.uri for o in found]
+
+
+def test_a_folder_removed_while_listing_is_passed_over(
+    tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Gone since its parent was listed: no files are left in it to read or to report."""
+    gone = tree / "exports"
+    scandir = os.scandir
+
+    def removed(path: Any = ".") -> Any:
+        if os.fspath(path) == str(gone):
+            raise FileNotFoundError(2, "No such file or directory", os.fspath(path))
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", removed)
+    assert relative_uris(tree, list(LocalSource(tree).list(Filters()))) == WALK_ORDER[:-2]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root lists a folder whatever its permissions")
+def test_a_folder_without_read_permission_is_one_unreadable_object(tree: Path) -> None:
+    folder = tree / "exports"
+    folder.chmod(0o000)
+    try:
+        objects = list(LocalSource(tree).list(Filters()))
+    finally:
+        folder.chmod(0o755)
+    assert objects[-1] == _unreadable_folder(folder)
+    assert relative_uris(tree, objects)[-1] == "exports"
 
 
 def test_object_fields_come_from_the_layout_and_the_file(tree: Path) -> None:

@@ -156,12 +156,32 @@ def cases() -> dict[str, bytes]:
     first = document([record("twice-1", 55), record("twice-2", 56)])
     second = document([record("twice-3", 57)])
     out["records_key_twice.json"] = first[:-1] + b"," + second[1:]
+    # A SIEM export with Latin-1 bytes (0xE9, "é") inside some records' strings, in each
+    # format: in a userAgent, in a nested value, in a key. Those records alone are quarantined,
+    # whether the file is read in memory or streamed (ijson stopped at the first such byte).
+    latin1 = latin1_records()
+    out["latin1_records.json"] = b'{"Records": [' + b", ".join(latin1) + b"]}"
+    out["latin1_array.json.gz"] = gz(b"[\n" + b",\n".join(latin1) + b"\n]\n")
+    out["latin1_lines.ndjson"] = b"".join(line + b"\n" for line in latin1)
     # Nesting deeper than any decoder's recursion limit.
     out["deeply_nested.json"] = (
         b'{"Records": [{"eventID": "deep-1", "eventTime": "2024-03-01T09:02:00Z", '
         b'"requestParameters": ' + b"[" * 5000 + b"]" * 5000 + b"}]}"
     )
     return out
+
+
+def latin1_records() -> list[bytes]:
+    """Six records, as JSON text, three of which hold the byte 0xE9 (written where LATIN1 is)."""
+    records = [
+        record("latin1-ok-1", 20),
+        record("latin1-agent", 21, userAgent="Mozilla/5.0 (Windows; caf{LATIN1})"),
+        record("latin1-ok-2", 22),
+        record("latin1-nested", 23, requestParameters={"bucketName": "r{LATIN1}sum{LATIN1}s"}),
+        record("latin1-key", 24, **{"caf{LATIN1}Key": "value"}),
+        record("latin1-ok-3", 25, userAgent="caf\u00e9 (UTF-8)"),
+    ]
+    return [json.dumps(r, ensure_ascii=False).encode().replace(b"{LATIN1}", b"\xe9") for r in records]
 
 
 def main() -> None:
