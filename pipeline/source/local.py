@@ -77,16 +77,31 @@ class LocalSource:
         # os.walk passes over a folder it cannot list (scandir fails) unless told: each such
         # folder is listed in its place, as one object that cannot be read.
         failed: list[OSError] = []
-        for folder, dirs, files in os.walk(self.root, onerror=failed.append):
+        # Symbolic links to folders are followed (logs/2026 -> /mnt/archive/2026), each folder
+        # listed once: a link back to one already listed (a cycle, a second path) is not.
+        listed = {_identity(str(self.root))}
+        walk = os.walk(self.root, onerror=failed.append, followlinks=True)
+        for folder, dirs, files in walk:
             yield from _unlisted(failed, filters)
-            if self.leave_out is not None:
-                dirs[:] = [d for d in dirs if os.path.join(folder, d) != self.leave_out]
-            dirs.sort()
+            dirs[:] = [d for d in sorted(dirs) if self._descend(os.path.join(folder, d), listed)]
             for name in sorted(files):
                 obj = self._object(os.path.join(folder, name))
                 if filters.admits(obj.account, obj.region, obj.day):
                     yield obj
         yield from _unlisted(failed, filters)
+
+    def _descend(self, path: str, listed: set[tuple[int, int] | None]) -> bool:
+        """Whether to walk into the folder at `path`: not the warehouse, not a folder listed
+        already. One that cannot be looked at is walked into, so os.walk reports it."""
+        if self.leave_out is not None and os.path.realpath(path) == self.leave_out:
+            return False
+        identity = _identity(path)
+        if identity is None:
+            return True
+        if identity in listed:
+            return False
+        listed.add(identity)
+        return True
 
     @staticmethod
     def _object(path: str) -> SourceObject:
@@ -121,6 +136,15 @@ class LocalSource:
 
     def fetch(self, obj: SourceObject, spool_dir: Path, spool_above: int) -> Fetched:
         return Fetched(path=Path(local_path(obj.uri)))
+
+
+def _identity(path: str) -> tuple[int, int] | None:
+    """The folder a path leads to (device and inode, whatever links lead there)."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return (info.st_dev, info.st_ino)
 
 
 def _unlisted(failed: list[OSError], filters: Filters) -> Iterator[SourceObject]:

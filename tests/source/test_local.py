@@ -328,3 +328,15 @@ def test_open_source_needs_a_client_for_s3() -> None:
         "no S3 client to read s3://trail-bucket/AWSLogs/ "
         "(build one with pipeline.source.aws.make_s3_client and pass s3_client=)"
     )
+
+
+def test_links_to_folders_are_followed_and_each_folder_listed_once(tmp_path: Path) -> None:
+    """logs/2026 -> /mnt/archive/2026 is read; a link back up (a cycle) or a second path to a
+    folder already listed is not walked again."""
+    archive = build(tmp_path / "archive", {"2026/a.json": b"{}", "2026/b.json": b"{}"})
+    logs = build(tmp_path / "logs", {"z.json": b"{}"})
+    (logs / "2026").symlink_to(archive / "2026")
+    (logs / "again").symlink_to(archive / "2026")
+    (archive / "2026" / "up").symlink_to(logs)
+    listed = [o.uri for o in LocalSource(logs).list(Filters())]
+    assert listed == [str(logs / "z.json"), str(logs / "2026/a.json"), str(logs / "2026/b.json")]
