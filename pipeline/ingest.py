@@ -56,7 +56,7 @@ from pipeline.ingest_task import (
     same_partition,
 )
 from pipeline.interrupts import uninterrupted
-from pipeline.parse.formats import decompress
+from pipeline.parse.in_memory import decompress
 from pipeline.parse_processes import CONTEXT, start_parse_server, stop_parse_server
 from pipeline.source import Fetched, Filters, Source, SourceObject
 from pipeline.source.local import shown

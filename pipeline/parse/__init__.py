@@ -18,18 +18,10 @@ import pyarrow as pa
 
 from pipeline.errors import ParseError
 from pipeline.parse.fastpath import fast_table
-from pipeline.parse.formats import (
-    GZIP_ERRORS,
-    Format,
-    RecordItem,
-    check_records_key,
-    decompress,
-    iter_document,
-    iter_single,
-    iter_stream,
-    open_stream,
-)
+from pipeline.parse.formats import GZIP_ERRORS, Format, RecordItem
+from pipeline.parse.in_memory import decompress, iter_document
 from pipeline.parse.records import RecordError, RowBuilder
+from pipeline.parse.streaming import check_records_key, iter_single, iter_stream, open_stream
 
 _encode = msgspec.json.Encoder()
 
@@ -114,7 +106,7 @@ class ObjectParser:
 
         def reopen() -> IO[bytes]:
             # The document again from its start, for the records after one whose strings are
-            # not UTF-8, which ijson stops at (formats._iter_ijson): rare, the error path.
+            # not UTF-8, which ijson stops at (streaming._iter_ijson): rare, the error path.
             return open_stream(str(path))[0]
 
         stream, _ = open_stream(str(path))

@@ -18,8 +18,8 @@ import msgspec
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.parse.formats import records_key_once
 from pipeline.parse.gather import gather, token_candidates
+from pipeline.parse.in_memory import records_key_once
 from pipeline.parse.records import (
     _PARTITION_VALUE,
     RecordError,
@@ -140,7 +140,7 @@ def fast_table(
     except (msgspec.MsgspecError, RecursionError, UnicodeDecodeError):
         return None  # deep nesting, invalid UTF-8 in a string: the slow path says which record
     if not records or not records_key_once(doc, _first_raw(records)):
-        return None  # "Records" twice: both lists are read record by record (formats.py)
+        return None  # "Records" twice: both lists are read record by record (in_memory.py)
     try:
         if ascii_only is None:
             ascii_only = doc.isascii()

@@ -14,15 +14,11 @@ import pytest
 from ingest_fixtures import CASES
 
 from pipeline.errors import ParseError
-from pipeline.parse import ObjectParser, formats
+from pipeline.parse import ObjectParser, in_memory, streaming
 from pipeline.parse.fastpath import fast_table
-from pipeline.parse.formats import (
-    decompress,
-    fix_lone_surrogates,
-    iter_document,
-    iter_stream,
-    open_stream,
-)
+from pipeline.parse.in_memory import decompress, iter_document
+from pipeline.parse.streaming import iter_stream, open_stream
+from pipeline.parse.text_faults import fix_lone_surrogates
 
 IN_MEMORY = 1 << 30  # stream threshold that keeps every case in memory
 STREAMED = 16  # ... and one that streams every case (the parser streams above threshold / 8)
@@ -297,11 +293,11 @@ def test_surrogate_fixer_gives_what_fixing_the_whole_text_gives(
 ) -> None:
     """Read in chunks (made 37 bytes here), an escape or a run of backslashes may fall across
     two of them: the stream must still read each as the whole text reads it."""
-    monkeypatch.setattr(formats, "_FIX_CHUNK", 37)
+    monkeypatch.setattr(streaming, "_FIX_CHUNK", 37)
     rng = random.Random(11)
     for _ in range(5000):
         text = b"".join(rng.choice(SURROGATE_PIECES) for _ in range(rng.randint(0, 40)))
-        fixer = formats.SurrogateFixer(_Trickle(text, rng.randint(1, 50)))  # type: ignore[arg-type]
+        fixer = streaming.SurrogateFixer(_Trickle(text, rng.randint(1, 50)))  # type: ignore[arg-type]
         stream = io.BufferedReader(fixer, buffer_size=rng.randint(1, 64))
         assert stream.read() == fix_lone_surrogates(text), text
 
@@ -396,12 +392,12 @@ def test_a_clean_document_is_shown_to_have_one_records_key_without_a_search() ->
     doc = (CASES / "records_key_twice.json").read_bytes()
     once = doc.replace(b',"Records":[', b',"records":[')
     for text, expected in ((doc, False), (once, True)):
-        records = formats._envelope.decode(text).Records
+        records = in_memory._envelope.decode(text).Records
         assert records is not None
-        assert formats._one_records_key(text, records[0]["userIdentity"]) is expected
-    assert formats._one_records_key(once, msgspec.Raw(b"{}")) is False  # not a view of `once`
-    assert formats.repeats_records_key(doc) is True
-    assert formats.repeats_records_key(once) is False
+        assert in_memory._one_records_key(text, records[0]["userIdentity"]) is expected
+    assert in_memory._one_records_key(once, msgspec.Raw(b"{}")) is False  # not a view of `once`
+    assert in_memory.repeats_records_key(doc) is True
+    assert in_memory.repeats_records_key(once) is False
 
 
 @pytest.mark.parametrize(
@@ -496,9 +492,9 @@ def test_bytes_not_utf8_give_the_same_records_in_memory_and_streamed(name: str) 
 def test_a_streamed_document_is_read_again_past_bytes_not_utf8_across_chunks(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int
 ) -> None:
-    """Read again after ijson stopped (formats._Spans), in chunks of any size: brackets, quotes
+    """Read again after ijson stopped (streaming._Spans), in chunks of any size: brackets, quotes
     and escapes inside strings, and values cut by a chunk's end, split no record wrongly."""
-    monkeypatch.setattr(formats, "_SPAN_CHUNK", chunk)
+    monkeypatch.setattr(streaming, "_SPAN_CHUNK", chunk)
     lines = _latin1_lines()
     tricky = json.dumps(
         {
@@ -586,7 +582,8 @@ def test_a_clean_streamed_document_is_read_once_by_ijson(
     def refuse(*args: object) -> None:
         raise AssertionError("read again")
 
-    monkeypatch.setattr(formats, "_Spans", refuse)
+    monkeypatch.setattr(streaming, "_Spans", refuse)
+    monkeypatch.setattr(in_memory, "_Spans", refuse)
     for name, expected in (
         ("good_cloudtrail.json.gz", ["good-1", "good-2", "good-3"]),
         ("array_of_records.json", ["array-1", "array-2"]),
