@@ -106,7 +106,7 @@ class ObjectParser:
 
         def reopen() -> IO[bytes]:
             # The document again from its start, for the records after one whose strings are
-            # not UTF-8, which ijson stops at (streaming._iter_ijson): rare, the error path.
+            # not UTF-8, which ijson stops at (streaming.iter_ijson): rare, the error path.
             return open_stream(str(path))[0]
 
         stream, _ = open_stream(str(path))

@@ -8,7 +8,7 @@ streaming threshold are read record by record from a decompressing stream (strea
 memory stays flat. Both ways read the same records: a lone UTF-16 surrogate escape as U+FFFD
 (text_faults.fix_lone_surrogates), a document with the key "Records" twice as both lists
 (in_memory.records_key_once), a first line that is a whole JSON object with more lines after it
-as NDJSON (_is_ndjson). Bytes that are not UTF-8 inside a record's strings quarantine that record
+as NDJSON (is_ndjson). Bytes that are not UTF-8 inside a record's strings quarantine that record
 alone, on both ways.
 
 This module holds what both ways share: what every reader yields (RecordItem), how a format is
@@ -26,7 +26,7 @@ from typing import IO, Literal, cast
 import msgspec
 from isal.igzip_lib import IsalError
 
-from pipeline.parse.text_faults import _json_fault, bad_key, fix_lone_surrogates
+from pipeline.parse.text_faults import bad_key, fix_lone_surrogates, json_fault
 
 Raw = msgspec.Raw
 GZIP_MAGIC = b"\x1f\x8b"
@@ -35,10 +35,10 @@ UTF8_BOM = b"\xef\xbb\xbf"
 GZIP_ERRORS: tuple[type[Exception], ...] = (OSError, zlib.error, cast(type[Exception], IsalError))
 Record = dict[str, Raw]
 Format = Literal["records", "array", "ndjson"]
-_record = msgspec.json.Decoder(Record)
-_str = msgspec.json.Decoder(str)
-_RECORD_KEYS = ("eventID", "eventVersion", "eventTime", "eventName")
-_RECORDS_KEY = b'"Records"'
+record_decoder = msgspec.json.Decoder(Record)
+str_decoder = msgspec.json.Decoder(str)
+RECORD_KEYS = ("eventID", "eventVersion", "eventTime", "eventName")
+RECORDS_KEY = b'"Records"'
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class RecordItem:
     error: str | None = None
 
 
-def _first_byte(doc: bytes) -> bytes:
+def first_byte(doc: bytes) -> bytes:
     stripped = doc.lstrip()
     return stripped[:1]
 
@@ -59,11 +59,11 @@ def _first_byte(doc: bytes) -> bytes:
 NO_RECORDS = "JSON without Records: the object has no 'Records' list"
 
 
-def _is_record(obj: Record) -> bool:
-    return "Records" not in obj and any(key in obj for key in _RECORD_KEYS)
+def is_record(obj: Record) -> bool:
+    return "Records" not in obj and any(key in obj for key in RECORD_KEYS)
 
 
-def _is_ndjson(head: bytes) -> bool:
+def is_ndjson(head: bytes) -> bool:
     """Whether a document (or the head of a streamed one) is NDJSON: its first line is a whole
     JSON object and more follows it. Such a document is no one JSON value, whatever its first
     line holds (a SIEM export's header line, a Records document on one line): each line is then
@@ -71,31 +71,31 @@ def _is_ndjson(head: bytes) -> bool:
     first_line, _, rest = head.lstrip().partition(b"\n")
     if not rest.strip():
         return False
-    if _decode_line(first_line) is not None:
+    if decode_line(first_line) is not None:
         return True
     # A whole object whose keys are not all UTF-8: its line is quarantined alone.
-    return first_line.lstrip()[:1] == b"{" and _json_fault(first_line) is None
+    return first_line.lstrip()[:1] == b"{" and json_fault(first_line) is None
 
 
-def _decode_line(line: bytes) -> Record | None:
+def decode_line(line: bytes) -> Record | None:
     """One line as a JSON object, lone surrogate escapes read as U+FFFD; None if it is none."""
     for text in (line, fix_lone_surrogates(line)):
         try:
-            return _record.decode(text)
+            return record_decoder.decode(text)
         except (msgspec.MsgspecError, RecursionError, UnicodeDecodeError):
             pass
     return None
 
 
-def _iter_ndjson(stream: IO[bytes]) -> Iterator[RecordItem]:
+def iter_ndjson(stream: IO[bytes]) -> Iterator[RecordItem]:
     index = 0
     for line in stream:
         if not line.strip():
             continue
         try:
-            yield RecordItem(index, _record.decode(line))
+            yield RecordItem(index, record_decoder.decode(line))
         except (msgspec.MsgspecError, RecursionError, UnicodeDecodeError) as exc:
-            record = _decode_line(line)  # lone surrogate escapes (rare: only on an error)
+            record = decode_line(line)  # lone surrogate escapes (rare: only on an error)
             if record is not None:
                 yield RecordItem(index, record)
             else:
@@ -107,19 +107,19 @@ def _line_fault(line: bytes, exc: Exception) -> str:
     """Why an NDJSON line is quarantined: a key that is not UTF-8 in a line that is JSON, or
     what makes it no JSON."""
     if isinstance(exc, UnicodeDecodeError):
-        fault = _json_fault(line)
+        fault = json_fault(line)
         return bad_key(exc) if fault is None else f"invalid JSON line: {fault}"
     return f"invalid JSON line: {exc}"
 
 
-def _decode_str(token: bytes) -> str | None:
+def decode_str(token: bytes) -> str | None:
     try:
-        text: str | None = _str.decode(fix_lone_surrogates(token))
+        text: str | None = str_decoder.decode(fix_lone_surrogates(token))
     except (msgspec.MsgspecError, RecursionError, UnicodeDecodeError):
         return None
     return text
 
 
-def _is_records_key(token: bytes) -> bool:
+def is_records_key(token: bytes) -> bool:
     """Whether a key's JSON text is "Records" (spelt with escapes, maybe)."""
-    return token == _RECORDS_KEY or (b"\\" in token and _decode_str(token) == "Records")
+    return token == RECORDS_KEY or (b"\\" in token and decode_str(token) == "Records")

@@ -2,12 +2,12 @@
 (fast).
 
 decompress gunzips by magic bytes; iter_document tells the format by content and reads the
-records: a Records document, an array, NDJSON (formats._iter_ndjson) or a single record. Bytes
+records: a Records document, an array, NDJSON (formats.iter_ndjson) or a single record. Bytes
 that are not UTF-8 inside a record's strings quarantine that record alone: msgspec leaves them in
 its raw values (RowBuilder names the field), and a key that is not UTF-8 quarantines its record
 (_decode_each). A document with the key "Records" twice (no CloudTrail writer does it: msgspec
 keeps the last list only) is read as both lists (records_key_once, which the fast path asks too;
-repeats_records_key), with the streamed readers (ijson, and _Spans past bytes that are not
+repeats_records_key), with the streamed readers (ijson, and Spans past bytes that are not
 UTF-8), as the streaming path reads it: this module imports from streaming.py, never the reverse.
 """
 
@@ -24,25 +24,25 @@ from isal import igzip
 
 from pipeline.errors import ParseError
 from pipeline.parse.formats import (
-    _RECORDS_KEY,
     GZIP_ERRORS,
     GZIP_MAGIC,
     NO_RECORDS,
+    RECORDS_KEY,
     UTF8_BOM,
     Format,
     Raw,
     Record,
     RecordItem,
-    _decode_str,
-    _first_byte,
-    _is_ndjson,
-    _is_record,
-    _is_records_key,
-    _iter_ndjson,
-    _record,
+    decode_str,
+    first_byte,
+    is_ndjson,
+    is_record,
+    is_records_key,
+    iter_ndjson,
+    record_decoder,
 )
-from pipeline.parse.streaming import _iter_ijson, _Malformed, _Spans, check_records_key
-from pipeline.parse.text_faults import _not_utf8, bad_key, fix_lone_surrogates
+from pipeline.parse.streaming import Malformed, Spans, check_records_key, iter_ijson
+from pipeline.parse.text_faults import bad_key, fix_lone_surrogates, is_not_utf8
 
 
 class _Envelope(msgspec.Struct):
@@ -76,7 +76,7 @@ def iter_document(doc: bytes) -> tuple[Format, Iterator[RecordItem]]:
     """Records of a whole decompressed document. Raises ParseError for file-level faults."""
     if doc.startswith(UTF8_BOM):  # exports written on Windows start with one
         doc = doc[len(UTF8_BOM) :]
-    first = _first_byte(doc)
+    first = first_byte(doc)
     if not first:
         raise ParseError("empty file: no records")
     if first == b"[":
@@ -88,8 +88,8 @@ def iter_document(doc: bytes) -> tuple[Format, Iterator[RecordItem]]:
     except (msgspec.ValidationError, UnicodeDecodeError):
         # UnicodeDecodeError: a record's key that is not UTF-8; read record by record, that
         # record is quarantined alone (_decode_each).
-        if _is_ndjson(doc):
-            return "ndjson", _iter_ndjson(io.BytesIO(doc))
+        if is_ndjson(doc):
+            return "ndjson", iter_ndjson(io.BytesIO(doc))
         fixed = fix_lone_surrogates(doc)  # msgspec stopped before reaching one, maybe
         if fixed is not doc:
             return iter_document(fixed)
@@ -99,8 +99,8 @@ def iter_document(doc: bytes) -> tuple[Format, Iterator[RecordItem]]:
     except RecursionError:
         raise ParseError("invalid JSON: nested too deeply") from None
     except msgspec.DecodeError as exc:
-        if _is_ndjson(doc):
-            return "ndjson", _iter_ndjson(io.BytesIO(doc))
+        if is_ndjson(doc):
+            return "ndjson", iter_ndjson(io.BytesIO(doc))
         fixed = fix_lone_surrogates(doc)
         if fixed is not doc:
             return iter_document(fixed)
@@ -116,10 +116,10 @@ def iter_document(doc: bytes) -> tuple[Format, Iterator[RecordItem]]:
     # One JSON object without Records: a single record (one NDJSON line, or one record
     # pretty-printed over several lines) when its own top-level keys say so.
     try:
-        record = _record.decode(doc)
+        record = record_decoder.decode(doc)
     except UnicodeDecodeError as exc:  # its keys cannot be told (the streamed path says the same)
         raise ParseError(bad_key(exc)) from None
-    if _is_record(record):
+    if is_record(record):
         return "ndjson", iter([RecordItem(0, record)])
     raise ParseError(NO_RECORDS)
 
@@ -155,11 +155,11 @@ def _one_records_key(doc: bytes, first_value: Raw | None) -> bool:
     if not head.end() <= offset < len(doc):
         return False  # a copy, not a view of doc
     before = doc[head.end() : offset]
-    if _RECORDS_KEY in before:
+    if RECORDS_KEY in before:
         return False
     if b"\\u" in before:  # a key may be spelt with escapes: decode the strings that have one
         for token in _STRING.findall(before):
-            if b"\\u" in token and _decode_str(token) == "Records":
+            if b"\\u" in token and decode_str(token) == "Records":
                 return False
     return True
 
@@ -168,7 +168,7 @@ def repeats_records_key(doc: bytes) -> bool:
     """Whether the document's top-level object has the key "Records" more than once (however
     it is spelt). A search through the document, and a parse only where the key's text occurs
     twice (anywhere: in a value, in a nested object)."""
-    spelt = len(_RECORDS_SPELT.findall(doc)) if b"\\u" in doc else doc.count(_RECORDS_KEY)
+    spelt = len(_RECORDS_SPELT.findall(doc)) if b"\\u" in doc else doc.count(RECORDS_KEY)
     if spelt < 2:
         return False
     keys = 0
@@ -179,7 +179,7 @@ def repeats_records_key(doc: bytes) -> bool:
                 if keys > 1:
                     return True
     except (ijson.JSONError, UnicodeDecodeError) as exc:
-        if _not_utf8(exc):  # msgspec reads such a document (and kept the last list only)
+        if is_not_utf8(exc):  # msgspec reads such a document (and kept the last list only)
             return _counts_records_keys(doc)
     except RecursionError:
         pass  # judged by the decoder that reads the document next
@@ -187,16 +187,16 @@ def repeats_records_key(doc: bytes) -> bool:
 
 
 def _counts_records_keys(doc: bytes) -> bool:
-    """repeats_records_key for a document with strings that are not UTF-8 (read with _Spans)."""
-    spans = _Spans(io.BytesIO(doc))
+    """repeats_records_key for a document with strings that are not UTF-8 (read with Spans)."""
+    spans = Spans(io.BytesIO(doc))
     keys = 0
     try:
         for key in spans.members():
-            keys += _is_records_key(key)
+            keys += is_records_key(key)
             if keys > 1:
                 return True
             spans.value()
-    except _Malformed:
+    except Malformed:
         pass  # judged by the decoder that reads the document next
     return False
 
@@ -205,7 +205,7 @@ def _iter_records_twice(doc: bytes) -> Iterator[RecordItem]:
     """The records of every "Records" list of a document, in order, read as the streaming path
     reads them (ijson), faults included."""
     found = 0
-    for item in _iter_ijson(io.BytesIO(doc), "Records.item", lambda: io.BytesIO(doc)):
+    for item in iter_ijson(io.BytesIO(doc), "Records.item", lambda: io.BytesIO(doc)):
         found += 1
         yield item
     if not found:
@@ -239,7 +239,7 @@ def _iter_loose(doc: bytes) -> Iterator[RecordItem]:
 def _decode_each(items: list[Raw]) -> Iterator[RecordItem]:
     for index, raw in enumerate(items):
         try:
-            yield RecordItem(index, _record.decode(raw))
+            yield RecordItem(index, record_decoder.decode(raw))
         except (msgspec.MsgspecError, RecursionError):
             yield RecordItem(index, None, bytes(raw), "record is not a JSON object")
         except UnicodeDecodeError as exc:

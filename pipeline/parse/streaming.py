@@ -4,10 +4,10 @@ decompressing stream, so memory stays flat.
 open_stream gives the stream: decompressed, hashed as found (HashingReader), lone surrogate
 escapes read as U+FFFD as they pass (SurrogateFixer). iter_stream tells the format from the
 stream's head as the in-memory path does (in_memory.iter_document), then reads NDJSON line by
-line, or a Records document or an array with ijson (_iter_ijson). When a Records document gave
+line, or a Records document or an array with ijson (iter_ijson). When a Records document gave
 no records, check_records_key tells an empty Records list, a single record (read by iter_single)
 and a fault apart. Bytes that are not UTF-8 inside a record's strings quarantine that record
-alone: ijson stops at them, and the streamed document is then read again by _Spans, which splits
+alone: ijson stops at them, and the streamed document is then read again by Spans, which splits
 it into the records' texts without decoding them (the error path only).
 """
 
@@ -25,34 +25,34 @@ from isal import igzip
 
 from pipeline.errors import ParseError
 from pipeline.parse.formats import (
-    _RECORD_KEYS,
     GZIP_ERRORS,
     GZIP_MAGIC,
     NO_RECORDS,
+    RECORD_KEYS,
     UTF8_BOM,
     Format,
     RecordItem,
-    _decode_line,
-    _first_byte,
-    _is_ndjson,
-    _is_record,
-    _is_records_key,
-    _iter_ndjson,
-    _record,
-    _str,
+    decode_line,
+    first_byte,
+    is_ndjson,
+    is_record,
+    is_records_key,
+    iter_ndjson,
+    record_decoder,
+    str_decoder,
 )
 from pipeline.parse.text_faults import (
-    _SURROGATE_HINT,
-    _ijson_message,
-    _json_fault,
-    _not_utf8,
-    _safe_cut,
+    SURROGATE_HINT,
     bad_key,
     fix_lone_surrogates,
+    ijson_message,
+    is_not_utf8,
+    json_fault,
+    safe_cut,
 )
 
 # Opens the streamed document again, from its first byte (as open_stream does), for a second
-# reading when ijson stops at bytes that are not UTF-8 (_iter_ijson).
+# reading when ijson stops at bytes that are not UTF-8 (iter_ijson).
 Reopen = Callable[[], IO[bytes]]
 # Streamed records come from ijson with numbers as int and Decimal (use_float=False): floats
 # would lose digits and yajl's own integers overflow above 64 bits ("integer overflow" failed
@@ -115,8 +115,8 @@ class SurrogateFixer(io.RawIOBase):
                     break
                 data = data + chunk if data else chunk
             # A backslash first: one byte, found with memchr; most chunks of most logs have none.
-            hinted = b"\\" in data and _SURROGATE_HINT.search(data) is not None
-            cut = len(data) if self._eof else _safe_cut(data, hinted)
+            hinted = b"\\" in data and SURROGATE_HINT.search(data) is not None
+            cut = len(data) if self._eof else safe_cut(data, hinted)
             ready = memoryview(data)[:cut]
             self._ready = memoryview(fix_lone_surrogates(data[:cut])) if hinted else ready
             self._pending = data[cut:]
@@ -153,21 +153,21 @@ def iter_stream(
     UTF-8 in its strings (without it, such a document is a file fault)."""
     _skip_bom(stream)
     head = stream.peek(_STREAM_HEAD)[:_STREAM_HEAD] if hasattr(stream, "peek") else b""
-    first = _first_byte(head)
+    first = first_byte(head)
     if not first:
         raise ParseError("empty file: no records")
     if first == b"[":
-        return "array", _iter_ijson(stream, "item", reopen)
+        return "array", iter_ijson(stream, "item", reopen)
     if first != b"{":
         raise ParseError(f"not JSON: starts with {head.lstrip()[:16]!r}")
     # NDJSON as in memory (in_memory.iter_document): a first line that is a whole JSON object
     # with more after it (a header line, or a record), or one record on one line with no newline.
-    if _is_ndjson(head):
-        return "ndjson", _iter_ndjson(stream)
-    first_object = _decode_line(head.lstrip().split(b"\n", 1)[0])
-    if first_object is not None and _is_record(first_object):
-        return "ndjson", _iter_ndjson(stream)
-    return "records", _iter_ijson(stream, "Records.item", reopen)
+    if is_ndjson(head):
+        return "ndjson", iter_ndjson(stream)
+    first_object = decode_line(head.lstrip().split(b"\n", 1)[0])
+    if first_object is not None and is_record(first_object):
+        return "ndjson", iter_ndjson(stream)
+    return "records", iter_ijson(stream, "Records.item", reopen)
 
 
 def check_records_key(stream: IO[bytes], reopen: Reopen | None = None) -> bool:
@@ -191,37 +191,37 @@ def check_records_key(stream: IO[bytes], reopen: Reopen | None = None) -> bool:
                     raise ParseError(f"Records is not a list: it is {_KIND_NAMES.get(kind, kind)}")
                 keys.add(value)
     except (ijson.JSONError, UnicodeDecodeError) as exc:
-        if reopen is None or not _not_utf8(exc):
-            raise ParseError(f"invalid JSON: {_ijson_message(exc)}") from None
+        if reopen is None or not is_not_utf8(exc):
+            raise ParseError(f"invalid JSON: {ijson_message(exc)}") from None
         with reopen() as again:
             return _check_records_key_again(again)
     return _single_or_fault(keys)
 
 
 def _single_or_fault(keys: set[str]) -> bool:
-    if "Records" not in keys and any(key in keys for key in _RECORD_KEYS):
+    if "Records" not in keys and any(key in keys for key in RECORD_KEYS):
         return True
     raise ParseError(NO_RECORDS)
 
 
 def _check_records_key_again(stream: IO[bytes]) -> bool:
     """check_records_key for a document with bytes that are not UTF-8 in its strings, read with
-    _Spans. A top-level key that is not UTF-8 is a fault of the document, as in memory (where it
+    Spans. A top-level key that is not UTF-8 is a fault of the document, as in memory (where it
     makes the keys of a single record unknown), unless it has a Records list."""
     _skip_bom(stream)
-    spans = _Spans(stream)
+    spans = Spans(stream)
     keys: set[str] = set()
     not_utf8: UnicodeDecodeError | None = None
     try:
         for token in spans.members():
             try:
-                key = _str.decode(fix_lone_surrogates(token))
+                key = str_decoder.decode(fix_lone_surrogates(token))
             except UnicodeDecodeError as exc:
                 not_utf8 = not_utf8 or exc
                 spans.value()
                 continue
             except (msgspec.MsgspecError, RecursionError) as exc:
-                raise _Malformed(f"a key is no JSON string ({exc})") from None
+                raise Malformed(f"a key is no JSON string ({exc})") from None
             keys.add(key)
             if key != "Records":
                 spans.value()
@@ -230,14 +230,14 @@ def _check_records_key_again(stream: IO[bytes]) -> bool:
             if first == b"[":
                 return False
             value = spans.value()
-            fault = _json_fault(value)
+            fault = json_fault(value)
             if fault is not None:
-                raise _Malformed(fault)
+                raise Malformed(fault)
             if first != b"n":  # null
                 kind = _KINDS.get(first, "number")
                 raise ParseError(f"Records is not a list: it is {_KIND_NAMES.get(kind, kind)}")
         spans.end()
-    except _Malformed as exc:
+    except Malformed as exc:
         raise ParseError(f"invalid JSON: {exc}") from None
     except EOFError:
         raise ParseError("truncated gzip: the compressed stream ends early") from None
@@ -252,21 +252,21 @@ def iter_single(stream: IO[bytes], reopen: Reopen | None = None) -> Iterator[Rec
     """The one record of a streamed document that is a single record (`reopen` as for
     iter_stream)."""
     _skip_bom(stream)
-    return _iter_ijson(stream, "", reopen)
+    return iter_ijson(stream, "", reopen)
 
 
 _KIND_NAMES = {"start_map": "an object", "string": "a string", "number": "a number"}
-# ijson's event for a value, by its first byte (what _Spans reads).
+# ijson's event for a value, by its first byte (what Spans reads).
 _KINDS = {b"{": "start_map", b'"': "string", b"t": "boolean", b"f": "boolean"}
 
 
-def _iter_ijson(
+def iter_ijson(
     stream: IO[bytes], prefix: str, reopen: Reopen | None = None
 ) -> Iterator[RecordItem]:
     """The items at `prefix` ("Records.item", "item", or "" for the whole document), as ijson
     reads them. ijson stops at a string that is not UTF-8 (yajl: "invalid bytes in UTF8
     string"; or Python's decoder, for bytes yajl lets pass): with `reopen`, the document is then
-    read again with _Spans from the item ijson stopped in, so that the item is quarantined alone
+    read again with Spans from the item ijson stopped in, so that the item is quarantined alone
     (RowBuilder names its field) and the items after it are read. Clean documents never pay for
     it: this is the error path."""
     index = 0
@@ -275,7 +275,7 @@ def _iter_ijson(
         for item in ijson.items(stream, prefix, use_float=False):
             text = _encode.encode(item)
             if isinstance(item, dict):
-                yield RecordItem(index, _record.decode(text))
+                yield RecordItem(index, record_decoder.decode(text))
             else:
                 yield RecordItem(index, None, text, "record is not a JSON object")
             index += 1
@@ -284,8 +284,8 @@ def _iter_ijson(
     except GZIP_ERRORS as exc:
         raise ParseError(f"corrupt gzip: {exc}") from None
     except (ijson.JSONError, UnicodeDecodeError) as exc:
-        if reopen is None or not _not_utf8(exc):
-            raise ParseError(f"invalid JSON after {index} records: {_ijson_message(exc)}") from None
+        if reopen is None or not is_not_utf8(exc):
+            raise ParseError(f"invalid JSON after {index} records: {ijson_message(exc)}") from None
         again = True
     except RecursionError:
         raise ParseError(f"invalid JSON after {index} records: nested too deeply") from None
@@ -300,13 +300,13 @@ def _iter_spans(reopen: Reopen, prefix: str, start: int) -> Iterator[RecordItem]
     index = 0
     with reopen() as stream:
         _skip_bom(stream)
-        spans = _Spans(stream)
+        spans = Spans(stream)
         try:
             for text in spans.items(prefix):
                 if index >= start:
                     yield _span_item(index, text)
                 index += 1
-        except _Malformed as exc:
+        except Malformed as exc:
             raise ParseError(f"invalid JSON after {index} records: {exc}") from None
         except EOFError:
             raise ParseError("truncated gzip: the compressed stream ends early") from None
@@ -316,26 +316,26 @@ def _iter_spans(reopen: Reopen, prefix: str, start: int) -> Iterator[RecordItem]
 
 def _span_item(index: int, text: bytes) -> RecordItem:
     """The item whose text is `text`: a record (its values as found, bytes that are not UTF-8
-    included: RowBuilder quarantines it), or why it is none. Raises _Malformed for text that is
+    included: RowBuilder quarantines it), or why it is none. Raises Malformed for text that is
     no JSON, a fault of the whole document as in memory."""
     try:
-        return RecordItem(index, _record.decode(text))
+        return RecordItem(index, record_decoder.decode(text))
     except UnicodeDecodeError as exc:  # a key (values are kept raw)
         reason = bad_key(exc)
     except msgspec.ValidationError:  # JSON, but no object
         reason = "record is not a JSON object"
     except msgspec.DecodeError as exc:
-        raise _Malformed(str(exc)) from None
+        raise Malformed(str(exc)) from None
     except RecursionError:
-        raise _Malformed("nested too deeply") from None
-    fault = _json_fault(text)
+        raise Malformed("nested too deeply") from None
+    fault = json_fault(text)
     if fault is not None:
-        raise _Malformed(fault)
+        raise Malformed(fault)
     return RecordItem(index, None, text, reason)
 
 
-class _Malformed(Exception):
-    """Text that is no JSON where _Spans reads (its message says what is wrong)."""
+class Malformed(Exception):
+    """Text that is no JSON where Spans reads (its message says what is wrong)."""
 
 
 _WHITESPACE = re.compile(rb"[ \t\r\n]*")
@@ -348,10 +348,10 @@ _OPENING = frozenset(b"[{")
 _SPAN_CHUNK = 1 << 20
 
 
-class _Spans:
+class Spans:
     """The texts of a streamed JSON document's values, as they are (undecoded), found by
     matching brackets outside strings: a string is skipped whatever bytes it holds. Each
-    value's syntax is left to the decoder of its text (_span_item, _json_fault). Reads the
+    value's syntax is left to the decoder of its text (_span_item, json_fault). Reads the
     stream in chunks: memory holds a chunk, or the value being read when it is larger.
 
     The reading ijson cannot do: yajl refuses a string that is not UTF-8 and stops there, with
@@ -397,7 +397,7 @@ class _Spans:
     def expect(self, char: bytes) -> None:
         if not self.take(char):
             found = self.peek()
-            raise _Malformed(
+            raise Malformed(
                 f"expected {char.decode()!r}, found {found.decode('latin-1')!r}"
                 if found
                 else f"expected {char.decode()!r}, the document ends"
@@ -407,7 +407,7 @@ class _Spans:
         """The text of the value that comes next, read."""
         first = self.peek()
         if not first:
-            raise _Malformed("the document ends where a value should be")
+            raise Malformed("the document ends where a value should be")
         if first in (b"{", b"["):
             end = self._container_end()
         elif first == b'"':
@@ -424,7 +424,7 @@ class _Spans:
             if match is not None:
                 return match.end()
             if not self._more():
-                raise _Malformed("the document ends inside a string")
+                raise Malformed("the document ends inside a string")
 
     def _scalar_end(self) -> int:
         while True:
@@ -432,7 +432,7 @@ class _Spans:
             if end < len(self._buf) or not self._more():
                 break
         if end == self._pos:
-            raise _Malformed(f"unexpected {self._buf[end : end + 1].decode('latin-1')!r}")
+            raise Malformed(f"unexpected {self._buf[end : end + 1].decode('latin-1')!r}")
         return end
 
     def _container_end(self) -> int:
@@ -450,7 +450,7 @@ class _Spans:
                 continue
             done = end - self._pos
             if not self._more():
-                raise _Malformed("the document ends inside a value")
+                raise Malformed("the document ends inside a value")
 
     def elements(self) -> Iterator[bytes]:
         """The texts of the elements of the array that comes next, read with its brackets."""
@@ -471,7 +471,7 @@ class _Spans:
             return
         while True:
             if self.peek() != b'"':
-                raise _Malformed("a key is no string")
+                raise Malformed("a key is no string")
             key = self.value()
             self.expect(b":")
             yield key
@@ -482,7 +482,7 @@ class _Spans:
     def end(self) -> None:
         """Only whitespace may follow the document (as yajl requires)."""
         if self.peek():
-            raise _Malformed("trailing data after the document")
+            raise Malformed("trailing data after the document")
 
     def items(self, prefix: str) -> Iterator[bytes]:
         """The texts ijson.items(stream, prefix) gives the values of: the elements of every
@@ -494,11 +494,11 @@ class _Spans:
             yield from self.elements()
         else:
             for key in self.members():
-                if _is_records_key(key) and self.peek() == b"[":
+                if is_records_key(key) and self.peek() == b"[":
                     yield from self.elements()
                 else:
                     value = self.value()
-                    fault = _json_fault(value)
+                    fault = json_fault(value)
                     if fault is not None:
-                        raise _Malformed(fault)
+                        raise Malformed(fault)
         self.end()

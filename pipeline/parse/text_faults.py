@@ -1,11 +1,11 @@
 """Bad text in a source document, read the same way in memory (in_memory.py) and streamed
 (streaming.py).
 
-A lone UTF-16 surrogate escape is read as U+FFFD (fix_lone_surrogates; _safe_cut says where a
+A lone UTF-16 surrogate escape is read as U+FFFD (fix_lone_surrogates; safe_cut says where a
 stream may be cut for it, for SurrogateFixer). A key that is not UTF-8 quarantines its record,
-and bad_key words why; _json_fault says why a text is no JSON value. ijson's faults: whether it
-stopped at bytes that are not UTF-8 (_not_utf8), and its message without record text
-(_ijson_message).
+and bad_key words why; json_fault says why a text is no JSON value. ijson's faults: whether it
+stopped at bytes that are not UTF-8 (is_not_utf8), and its message without record text
+(ijson_message).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ _ESCAPE_SEQUENCE = re.compile(
     rb"|(?P<lone>u[dD][c-fC-F][0-9a-fA-F]{2})|.)",
     re.DOTALL,
 )
-_SURROGATE_HINT = re.compile(rb"\\u[dD][89a-fA-F]")  # a text without it has nothing to fix
+SURROGATE_HINT = re.compile(rb"\\u[dD][89a-fA-F]")  # a text without it has nothing to fix
 _REPLACEMENT = rb"\ufffd"
 _LONGEST_ESCAPE = 12  # a surrogate pair: "\ud83d\ude00"
 
@@ -34,7 +34,7 @@ def fix_lone_surrogates(text: bytes) -> bytes:
     """`text` with every lone UTF-16 surrogate escape replaced by "\\ufffd" (U+FFFD): the same
     object when there is none (the common case, one search). Python's json keeps such an escape
     as a lone surrogate, which no UTF-8 column can hold; a record is not lost over one."""
-    if _SURROGATE_HINT.search(text) is None:
+    if SURROGATE_HINT.search(text) is None:
         return text
     fixed = _ESCAPE_SEQUENCE.sub(_fix_escape, text)
     return text if fixed == text else fixed
@@ -46,11 +46,11 @@ def _fix_escape(match: re.Match[bytes]) -> bytes:
     return match.group(0)
 
 
-def _safe_cut(data: bytes, hinted: bool) -> int:
+def safe_cut(data: bytes, hinted: bool) -> int:
     """Where `data`, which starts outside any escape, may be cut for fix_lone_surrogates to
     read the part before the cut as it would read the whole: at most _LONGEST_ESCAPE bytes
     before its end, with no escape (a surrogate pair) split, at a point outside any escape.
-    `hinted`: whether _SURROGATE_HINT occurs in data."""
+    `hinted`: whether SURROGATE_HINT occurs in data."""
     limit = len(data) - _LONGEST_ESCAPE
     if limit <= 0:
         return 0
@@ -74,7 +74,7 @@ def bad_key(exc: UnicodeDecodeError) -> str:
     return f"a key is not valid UTF-8 ({exc.reason} at byte {exc.start} of the key)"
 
 
-def _json_fault(text: bytes) -> str | None:
+def json_fault(text: bytes) -> str | None:
     """Why `text` is not one JSON value, or None when it is one. Strings are not checked for
     UTF-8 (msgspec skips them as raw text). Only on error paths."""
     try:
@@ -89,12 +89,12 @@ def _json_fault(text: bytes) -> str | None:
 _NOT_UTF8 = "invalid bytes in UTF8 string"
 
 
-def _not_utf8(exc: Exception) -> bool:
+def is_not_utf8(exc: Exception) -> bool:
     """Whether ijson stopped at a string that is not UTF-8 (and at nothing else)."""
-    return isinstance(exc, UnicodeDecodeError) or _NOT_UTF8 in _ijson_message(exc)
+    return isinstance(exc, UnicodeDecodeError) or _NOT_UTF8 in ijson_message(exc)
 
 
-def _ijson_message(exc: Exception) -> str:
+def ijson_message(exc: Exception) -> str:
     """yajl's message without its multi-line excerpt (which may hold record text)."""
     text = exc.args[0] if exc.args else str(exc)
     if isinstance(text, bytes):

@@ -492,7 +492,7 @@ def test_bytes_not_utf8_give_the_same_records_in_memory_and_streamed(name: str) 
 def test_a_streamed_document_is_read_again_past_bytes_not_utf8_across_chunks(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int
 ) -> None:
-    """Read again after ijson stopped (streaming._Spans), in chunks of any size: brackets, quotes
+    """Read again after ijson stopped (streaming.Spans), in chunks of any size: brackets, quotes
     and escapes inside strings, and values cut by a chunk's end, split no record wrongly."""
     monkeypatch.setattr(streaming, "_SPAN_CHUNK", chunk)
     lines = _latin1_lines()
@@ -582,8 +582,8 @@ def test_a_clean_streamed_document_is_read_once_by_ijson(
     def refuse(*args: object) -> None:
         raise AssertionError("read again")
 
-    monkeypatch.setattr(streaming, "_Spans", refuse)
-    monkeypatch.setattr(in_memory, "_Spans", refuse)
+    monkeypatch.setattr(streaming, "Spans", refuse)
+    monkeypatch.setattr(in_memory, "Spans", refuse)
     for name, expected in (
         ("good_cloudtrail.json.gz", ["good-1", "good-2", "good-3"]),
         ("array_of_records.json", ["array-1", "array-2"]),
