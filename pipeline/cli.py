@@ -173,7 +173,7 @@ def ingest(
         slack_days=settings.ingest.late_delivery_days,
     )
     s3_client = None
-    if any(s.startswith("s3://") for s in sources):
+    if any(s.lower().startswith("s3://") for s in sources):  # as open_source decides
         from pipeline.source.aws import make_s3_client
 
         s3_client = make_s3_client(

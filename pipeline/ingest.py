@@ -525,6 +525,12 @@ class _Job:
             self._quarantine_object(obj, f"digest: cannot read: {exc.strerror or exc}")
             self._tick()
             return
+        if not body.strip():
+            # As an empty events file is: a digest that says nothing proves nothing.
+            self.summary.objects_read += 1
+            self._quarantine_object(obj, "digest: empty file")
+            self._tick()
+            return
         sha256 = hashlib.sha256(body).hexdigest()
         self.batch.digests.append(
             DigestRow(

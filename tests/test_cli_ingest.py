@@ -10,6 +10,7 @@ import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from ingest_fixtures import (
@@ -559,3 +560,19 @@ def test_an_internal_error_with_debug_does_not_ask_for_debug(
     assert code == 1
     assert "Traceback (most recent call last)" in err
     assert err.splitlines()[-1] == "internal error: RuntimeError: boom"
+
+
+def test_an_s3_uri_in_capitals_is_read_from_s3(
+    cli: Cli, tmp_path: Path, make_bucket: Callable[[str], Any], s3_endpoint: str
+) -> None:
+    """`S3://bucket` is an S3 source (as open_source decides, whatever the letter case): the
+    command builds its S3 client for it, instead of a message meant for developers."""
+    make_bucket("capitals")
+    code, _out, err = cli(
+        "ingest", "S3://capitals", "--endpoint-url", s3_endpoint, "-w", str(tmp_path / "wh")
+    )
+    assert (code, err) == (
+        0,
+        "notice: S3://capitals holds no objects; check the bucket, prefix or folder (CloudTrail"
+        " writes under AWSLogs/ACCOUNT/CloudTrail/REGION/YYYY/MM/DD/)\n",
+    )

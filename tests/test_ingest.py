@@ -1163,3 +1163,25 @@ def test_a_warehouse_inside_the_source_folder_is_not_read_as_logs(tmp_path: Path
     again = ingest([logs], logs / "warehouse")
     assert (again.objects_listed, again.objects_read, again.objects_quarantined) == (1, 0, 0)
     assert int(again.exit_code) == 0
+
+
+@pytest.mark.parametrize("content", [b"", gzip.compress(b""), gzip.compress(b" \n")])
+def test_an_empty_digest_is_quarantined_as_an_empty_events_file_is(
+    tmp_path: Path, content: bytes
+) -> None:
+    """A digest that says nothing proves nothing: it is not recorded as one that does."""
+    logs = tmp_path / "logs"
+    digest = logs / (
+        f"AWSLogs/{ACCOUNT}/CloudTrail-Digest/us-east-1/2024/03/01/"
+        f"{ACCOUNT}_CloudTrail-Digest_us-east-1_trail_us-east-1_20240301T010000Z.json.gz"
+    )
+    digest.parent.mkdir(parents=True)
+    digest.write_bytes(content)
+    _write_records(logs / "a.json", _record("a1"))
+    summary = ingest([logs], tmp_path / "wh")
+    assert (summary.digests_recorded, summary.objects_quarantined, int(summary.exit_code)) == (
+        0,
+        1,
+        3,
+    )
+    assert summary.quarantine == [{"uri": str(digest), "reason": "digest: empty file"}]

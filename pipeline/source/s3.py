@@ -304,11 +304,15 @@ class S3Source:
             body.close()
 
 
+_SPOOL_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
 def _spool(body: Any, spool_dir: Path, key: str) -> Path:
     """Copy a streaming body to a new file in `spool_dir`, chunk by chunk. The file keeps the
-    key's base name as a suffix (for people reading the spool); a failed copy leaves nothing."""
+    end of the key's base name as a suffix (for people reading the spool), in ASCII: a name of
+    100 CJK characters is 300 bytes, past a file system's 255; a failed copy leaves nothing."""
     spool_dir.mkdir(parents=True, exist_ok=True)
-    suffix = "-" + PurePosixPath(key).name[-100:]
+    suffix = "-" + _SPOOL_UNSAFE.sub("_", PurePosixPath(key).name)[-100:]
     fd, name = tempfile.mkstemp(prefix="s3-", suffix=suffix, dir=spool_dir)
     path = Path(name)
     try:

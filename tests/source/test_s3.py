@@ -426,6 +426,21 @@ def test_fetch_spools_objects_above_the_threshold(
     assert at_threshold == Fetched(data=body)
 
 
+def test_a_spooled_object_of_a_long_non_ascii_name_fits_the_file_system(
+    trail: Callable[..., Trail], tmp_path: Path
+) -> None:
+    """A key of 90 CJK characters is 270 bytes: as the spool file's suffix it was past the file
+    system's 255, and the run ended. The suffix keeps the name's end in ASCII."""
+    body = b"x" * 2048
+    name = "\u65e5\u5fd7" * 45 + ".json"
+    bucket = trail({f"exports/{name}": body})
+    [obj] = bucket.list()
+    spooled = bucket.source().fetch(obj, tmp_path / "spool", spool_above=1024)
+    assert spooled.path is not None
+    assert spooled.path.name.endswith("-" + "_" * 90 + ".json")
+    assert spooled.path.read_bytes() == body
+
+
 def test_fetch_refuses_an_object_changed_since_listing(
     trail: Callable[..., Trail], tmp_path: Path, make_bucket: Callable[[str], S3Client]
 ) -> None:
