@@ -594,3 +594,19 @@ NESTED = {
     "tlsDetails": "tls_details",
     "addendum": "addendum",
 }
+
+
+def agenttrail(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the CLI in a fresh interpreter, as a user would (AGENTTRAIL_* variables: `env`'s)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTTRAIL_")} | (env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )

@@ -3,9 +3,6 @@ IAM snapshots, and read the derived tables back as plain rows."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -74,19 +71,3 @@ def verdicts(warehouse: Path) -> dict[str, dict[str, Any]]:
     by_id = {r["event_id"]: r for r in found}
     assert len(by_id) == len(found), "an event is classified twice"
     return by_id
-
-
-def agenttrail(
-    *args: str, cwd: Path, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    """Run the CLI in a fresh interpreter, as a user would (AGENTTRAIL_* variables: `env`'s)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTTRAIL_")} | (env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "pipeline", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )

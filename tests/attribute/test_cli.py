@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ingest_fixtures import agenttrail
 
 import pipeline.attribute.classify
 import pipeline.ingest
 from pipeline.errors import AttributionPendingError
 
-from .helpers import CASES, agenttrail, ingest
+from .helpers import CASES, ingest
 
 QUERY = "select event_id, actor_kind, access_path from events_classified"
 FILES = [CASES / "snapshot_agent_role.json", CASES / "managed_mcp_observed_shape.json"]

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from ingest_fixtures import held_open
+from ingest_fixtures import agenttrail, held_open
 
 import pipeline.warehouse.connect
 from pipeline.attribute.classify import attribute_warehouse
@@ -18,7 +18,7 @@ from pipeline.errors import DatabaseInUseError
 from pipeline.iam.store import import_snapshots
 from pipeline.warehouse.layout import Layout
 
-from .helpers import CASES, agenttrail, ingest
+from .helpers import CASES, ingest
 
 EVENTS = CASES / "snapshot_agent_role.json"
 SNAPSHOT = CASES / "snapshot_agent_role.iam.json"

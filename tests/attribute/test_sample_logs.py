@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ingest_fixtures import agenttrail
 
-from .helpers import SAMPLE, agenttrail, import_iam, ingest, rows
+from .helpers import SAMPLE, import_iam, ingest, rows
 
 TAKEN_AT = datetime(2026, 6, 30, 12, tzinfo=UTC)
 QUERY = "select event_id, actor_kind, access_path from events_classified"

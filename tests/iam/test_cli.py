@@ -5,14 +5,13 @@ are removed with a notice; a period judged by an IAM snapshot taken after it say
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from ingest_fixtures import agenttrail
 
 from pipeline.iam.load import snapshot_id_of
 
@@ -20,19 +19,6 @@ from .cases import ACCOUNT, CASE, OTHER_ACCOUNT, case_document
 
 REPO = Path(__file__).resolve().parents[2]
 EXPORT_HINT = "(pass the output of `aws iam get-account-authorization-details --output json`)"
-
-
-def agenttrail(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTTRAIL_")}
-    return subprocess.run(
-        [sys.executable, "-m", "pipeline", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
 
 
 def write(path: Path, document: Any) -> Path:
