@@ -16,9 +16,8 @@ from typing import IO
 import msgspec
 import pyarrow as pa
 
-from pipeline.errors import ParseError
 from pipeline.parse.fastpath import fast_table
-from pipeline.parse.formats import GZIP_ERRORS, Format, RecordItem
+from pipeline.parse.formats import GZIP_FAULTS, Format, RecordItem, gzip_fault
 from pipeline.parse.in_memory import decompress, iter_document
 from pipeline.parse.records import RecordError, RowBuilder
 from pipeline.parse.streaming import check_records_key, iter_single, iter_stream, open_stream
@@ -97,10 +96,8 @@ class ObjectParser:
             try:
                 while stream.read(1 << 20):
                     pass
-            except EOFError:
-                raise ParseError("truncated gzip: the compressed stream ends early") from None
-            except GZIP_ERRORS as exc:
-                raise ParseError(f"corrupt gzip: {exc}") from None
+            except GZIP_FAULTS as exc:
+                raise gzip_fault(exc) from None
         self.sha256 = hashing.sha256.hexdigest()
         self.decompressed_bytes = hashing.size
 

@@ -26,6 +26,7 @@ from typing import IO, Literal, cast
 import msgspec
 from isal.igzip_lib import IsalError
 
+from pipeline.errors import ParseError
 from pipeline.parse.text_faults import bad_key, fix_lone_surrogates, json_fault
 
 Raw = msgspec.Raw
@@ -33,6 +34,8 @@ GZIP_MAGIC = b"\x1f\x8b"
 UTF8_BOM = b"\xef\xbb\xbf"
 # What a damaged gzip stream raises: zlib's and gzip's errors, and ISA-L's own (not an OSError).
 GZIP_ERRORS: tuple[type[Exception], ...] = (OSError, zlib.error, cast(type[Exception], IsalError))
+# How a gzip stream fails while it is read: it ends early (EOFError) or is corrupt.
+GZIP_FAULTS: tuple[type[Exception], ...] = (EOFError, *GZIP_ERRORS)
 Record = dict[str, Raw]
 Format = Literal["records", "array", "ndjson"]
 record_decoder = msgspec.json.Decoder(Record)
@@ -123,3 +126,10 @@ def decode_str(token: bytes) -> str | None:
 def is_records_key(token: bytes) -> bool:
     """Whether a key's JSON text is "Records" (spelt with escapes, maybe)."""
     return token == RECORDS_KEY or (b"\\" in token and decode_str(token) == "Records")
+
+
+def gzip_fault(exc: Exception) -> ParseError:
+    """The ParseError for a gzip stream that failed while read (one of GZIP_FAULTS)."""
+    if isinstance(exc, EOFError):
+        return ParseError("truncated gzip: the compressed stream ends early")
+    return ParseError(f"corrupt gzip: {exc}")

@@ -24,7 +24,7 @@ from isal import igzip
 
 from pipeline.errors import ParseError
 from pipeline.parse.formats import (
-    GZIP_ERRORS,
+    GZIP_FAULTS,
     GZIP_MAGIC,
     NO_RECORDS,
     RECORDS_KEY,
@@ -35,6 +35,7 @@ from pipeline.parse.formats import (
     RecordItem,
     decode_str,
     first_byte,
+    gzip_fault,
     is_ndjson,
     is_record,
     is_records_key,
@@ -66,10 +67,8 @@ def decompress(data: bytes) -> bytes:
     try:
         out: bytes = igzip.decompress(data)  # type: ignore[no-untyped-call]
         return out
-    except EOFError:
-        raise ParseError("truncated gzip: the compressed stream ends early") from None
-    except GZIP_ERRORS as exc:
-        raise ParseError(f"corrupt gzip: {exc}") from None
+    except GZIP_FAULTS as exc:
+        raise gzip_fault(exc) from None
 
 
 def iter_document(doc: bytes) -> tuple[Format, Iterator[RecordItem]]:

@@ -25,7 +25,7 @@ from isal import igzip
 
 from pipeline.errors import ParseError
 from pipeline.parse.formats import (
-    GZIP_ERRORS,
+    GZIP_FAULTS,
     GZIP_MAGIC,
     NO_RECORDS,
     RECORD_KEYS,
@@ -34,6 +34,7 @@ from pipeline.parse.formats import (
     RecordItem,
     decode_line,
     first_byte,
+    gzip_fault,
     is_ndjson,
     is_record,
     is_records_key,
@@ -239,10 +240,8 @@ def _check_records_key_again(stream: IO[bytes]) -> bool:
         spans.end()
     except Malformed as exc:
         raise ParseError(f"invalid JSON: {exc}") from None
-    except EOFError:
-        raise ParseError("truncated gzip: the compressed stream ends early") from None
-    except GZIP_ERRORS as exc:
-        raise ParseError(f"corrupt gzip: {exc}") from None
+    except GZIP_FAULTS as exc:
+        raise gzip_fault(exc) from None
     if not_utf8 is not None:
         raise ParseError(bad_key(not_utf8))
     return _single_or_fault(keys)
@@ -279,10 +278,8 @@ def iter_ijson(
             else:
                 yield RecordItem(index, None, text, "record is not a JSON object")
             index += 1
-    except EOFError:
-        raise ParseError("truncated gzip: the compressed stream ends early") from None
-    except GZIP_ERRORS as exc:
-        raise ParseError(f"corrupt gzip: {exc}") from None
+    except GZIP_FAULTS as exc:
+        raise gzip_fault(exc) from None
     except (ijson.JSONError, UnicodeDecodeError) as exc:
         if reopen is None or not is_not_utf8(exc):
             raise ParseError(f"invalid JSON after {index} records: {ijson_message(exc)}") from None
@@ -308,10 +305,8 @@ def _iter_spans(reopen: Reopen, prefix: str, start: int) -> Iterator[RecordItem]
                 index += 1
         except Malformed as exc:
             raise ParseError(f"invalid JSON after {index} records: {exc}") from None
-        except EOFError:
-            raise ParseError("truncated gzip: the compressed stream ends early") from None
-        except GZIP_ERRORS as exc:
-            raise ParseError(f"corrupt gzip: {exc}") from None
+        except GZIP_FAULTS as exc:
+            raise gzip_fault(exc) from None
 
 
 def _span_item(index: int, text: bytes) -> RecordItem:

@@ -10,7 +10,7 @@ from urllib.parse import quote, unquote_to_bytes
 
 from pipeline.errors import SourceError
 from pipeline.source import Fetched, Filters, SourceObject
-from pipeline.source.keys import classify_key
+from pipeline.source.keys import KeyInfo, ObjectKind, classify_key
 
 # The uri of a file whose path is not valid UTF-8 (a Latin-1 name from an old export, say):
 # the path's bytes percent-encoded after this prefix. Every other local uri is the absolute
@@ -106,26 +106,14 @@ class LocalSource:
     @staticmethod
     def _object(path: str) -> SourceObject:
         info = classify_key(path if os.sep == "/" else path.replace(os.sep, "/"))
-        uri = path_uri(path)
         try:
             stat = os.stat(path)
         except OSError as exc:
             # A symbolic link to nothing (or a file gone since the folder was listed): one
-            # object that cannot be read, quarantined as an unreadable file is, not the end of
-            # the run. Its version is the link's own, marked: once its target exists, the
-            # object's version is the target's, and the next run reads it.
-            return SourceObject(
-                uri=uri,
-                kind=info.kind,
-                size=0,
-                version=_unreadable_version(path),
-                account=info.account,
-                region=info.region,
-                day=info.day,
-                unreadable=f"cannot read: {_stat_failure(path, exc)}",
-            )
+            # object that cannot be read, not the end of the run.
+            return _unreadable(path, info, info.kind, _stat_failure(path, exc))
         return SourceObject(
-            uri=uri,
+            uri=path_uri(path),
             kind=info.kind,
             size=stat.st_size,
             version=f"mtime_ns:{stat.st_mtime_ns}",
@@ -166,15 +154,23 @@ def _folder_object(path: str, exc: OSError) -> SourceObject:
     version is the folder's own, marked, as a dangling link's: once it can be listed, its
     files are objects of their own, and read."""
     info = classify_key((path if os.sep == "/" else path.replace(os.sep, "/")) + "/")
+    kind = info.kind if info.kind in ("digest", "insight", "aggregated") else "events"
+    return _unreadable(path, info, kind, f"a folder whose files cannot be listed ({_reason(exc)})")
+
+
+def _unreadable(path: str, info: KeyInfo, kind: ObjectKind, why: str) -> SourceObject:
+    """An object listed but not openable (a dangling link, a folder that cannot be listed),
+    which is quarantined unread. Its version is the path's own, marked: once it can be read,
+    its version is that of what it leads to, and the next run reads it."""
     return SourceObject(
         uri=path_uri(path),
-        kind=info.kind if info.kind in ("digest", "insight", "aggregated") else "events",
+        kind=kind,
         size=0,
         version=_unreadable_version(path),
         account=info.account,
         region=info.region,
         day=info.day,
-        unreadable=f"cannot read: a folder whose files cannot be listed ({_reason(exc)})",
+        unreadable=f"cannot read: {why}",
     )
 
 
