@@ -1,22 +1,39 @@
 """The S3 path end to end, against moto's standalone server over HTTP on 127.0.0.1.
 
 An organization trail (the generated sample) plus one day folder of more than 1,000 keys (so
-every listing paginates), digests carrying their S3 signature metadata, date pruning, and an
-incremental re-run that downloads only the new objects.
+every listing paginates), digests carrying their S3 signature metadata, date pruning, an
+incremental re-run that downloads only the new objects, and an account prefix that a bucket
+policy denies listing (quarantined, and listed again by every run).
 """
 
 from __future__ import annotations
 
 import gzip
+import hashlib
+import itertools
 import json
+import os
+import sys
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
+from threading import Thread
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
 
 import duckdb
+import pytest
+from ingest_fixtures import rows
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+from werkzeug.serving import make_server
 
+from pipeline.cli import main
 from pipeline.config import load_settings
 from pipeline.ingest import run_ingest
 from pipeline.source import Filters
@@ -167,3 +184,157 @@ def test_s3_org_trail_end_to_end(
         | {f"busy-{i:05d}" for i in range(BUSY_FILES, BUSY_FILES + 3)}
     )
     assert set(_event_ids(tmp_path / "sept")) == expected
+
+
+ORG = "o-a1b2c3d4e5"
+DENIED_ACCOUNT, OPEN_ACCOUNT = "111111111111", "222222222222"
+DENIED_PREFIX = f"{PREFIX}/AWSLogs/{ORG}/{DENIED_ACCOUNT}/"
+DENIED_REASON = (
+    "cannot read: a prefix whose objects cannot be listed (AccessDenied; check that the bucket "
+    "policy and the identity allow s3:ListBucket on it)"
+)
+
+
+@contextmanager
+def listing_denied(prefixes: set[str]) -> Iterator[str]:
+    """An S3 endpoint on 127.0.0.1: moto's own app (the same buckets as the moto_server
+    fixture's) behind the bucket policy moto does not enforce, a Deny of s3:ListBucket where
+    s3:prefix is like `PREFIX*` for each of `prefixes` (a set the test may empty). A denied
+    ListObjectsV2 gets S3's answer: 403, an AccessDenied body, a request id of its own."""
+    moto = DomainDispatcherApplication(create_backend_app)
+    request_ids = itertools.count(1)
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        query = parse_qs(environ.get("QUERY_STRING", ""))
+        prefix = query.get("prefix", [""])[0]
+        if query.get("list-type") == ["2"] and any(prefix.startswith(p) for p in prefixes):
+            request_id = f"DENIED{next(request_ids):04d}"
+            body = (
+                '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
+                f"<Message>Access Denied</Message><RequestId>{request_id}</RequestId>"
+                "<HostId>host</HostId></Error>"
+            ).encode()
+            start_response(
+                "403 Forbidden",
+                [
+                    ("Content-Type", "application/xml"),
+                    ("Content-Length", str(len(body))),
+                    ("x-amz-request-id", request_id),
+                ],
+            )
+            return [body]
+        return moto(environ, start_response)  # type: ignore[no-any-return]
+
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler)
+    thread = Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join()
+
+
+def _trail_file(account: str, event_id: str) -> tuple[str, bytes]:
+    record = _record(event_id, 10) | {"recipientAccountId": account, "awsRegion": "us-east-1"}
+    folder = f"{PREFIX}/AWSLogs/{ORG}/{account}/CloudTrail/us-east-1/2026/09/15/"
+    key = f"{folder}{account}_CloudTrail_us-east-1_20260915T1000Z_{event_id}.json.gz"
+    return key, gzip.compress(json.dumps({"Records": [record]}).encode(), mtime=0)
+
+
+def _etag(body: bytes) -> str:
+    return hashlib.md5(body).hexdigest()  # a single-part upload's ETag
+
+
+def _cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> Any:
+    """`agenttrail ARGS --json` through the console script's entry point: (exit code, summary)."""
+    capsys.readouterr()
+    monkeypatch.setattr(sys, "argv", ["agenttrail", *args, "--json"])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    return int(exited.value.code or 0), json.loads(capsys.readouterr().out)
+
+
+def test_an_account_prefix_denied_listing_is_quarantined_and_listed_again_by_every_run(
+    tmp_path: Path,
+    make_bucket: Callable[[str], S3Client],
+    put_objects: Callable[..., None],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`agenttrail ingest s3://bucket` where a bucket policy denies listing one account's
+    prefix: as for a local folder that cannot be listed, the prefix is one quarantined object
+    (summary, manifest), the other account's events land, and the run exits 3. The next run
+    lists it again: still denied, it is quarantined again (S3 shows nothing of what arrived
+    under it meanwhile); once allowed, its files are read."""
+    monkeypatch.chdir(tmp_path)  # no agenttrail.toml
+    for name in [n for n in os.environ if n.startswith("AGENTTRAIL_")]:
+        monkeypatch.delenv(name)
+    files = dict([_trail_file(DENIED_ACCOUNT, "denied-1"), _trail_file(OPEN_ACCOUNT, "open-1")])
+    put_objects(make_bucket(BUCKET), BUCKET, files)
+    denied = {DENIED_PREFIX}
+    warehouse = tmp_path / "wh"
+    quarantine = [{"uri": f"s3://{BUCKET}/{DENIED_PREFIX}", "reason": DENIED_REASON}]
+
+    def manifest() -> dict[str, tuple[str, str, int, str, str | None]]:
+        found = rows(warehouse, "SELECT uri, kind, status, size, version, reason FROM manifest")
+        return {
+            r["uri"].removeprefix(f"s3://{BUCKET}/"): (
+                r["kind"],
+                r["status"],
+                r["size"],
+                r["version"],
+                r["reason"],
+            )
+            for r in found
+        }
+
+    with listing_denied(denied) as endpoint:
+        ingest = ("ingest", f"s3://{BUCKET}", "--endpoint-url", endpoint, "-w", str(warehouse))
+        code, first = _cli(monkeypatch, capsys, *ingest, "--workers", "1")
+        assert (code, first["exit_code"]) == (3, 3)
+        assert (
+            first["objects_listed"],
+            first["objects_read"],
+            first["objects_quarantined"],
+            first["events_written"],
+            first["quarantine"],
+            first["failures"],
+        ) == (2, 2, 1, 1, quarantine, [])
+        open_key = next(k for k in files if OPEN_ACCOUNT in k)
+        assert manifest() == {
+            DENIED_PREFIX: (
+                "events",
+                "quarantined",
+                0,
+                "unreadable:request:DENIED0001",
+                DENIED_REASON,
+            ),
+            open_key: ("events", "ingested", len(files[open_key]), _etag(files[open_key]), None),
+        }
+        assert _event_ids(warehouse) == ["open-1"]
+
+        # Still denied: listed and quarantined again, under a new version.
+        code, again = _cli(monkeypatch, capsys, *ingest, "--workers", "1")
+        assert (
+            code,
+            again["objects_listed"],
+            again["objects_unchanged"],
+            again["objects_quarantined"],
+            again["quarantine"],
+        ) == (3, 2, 1, 1, quarantine)
+        assert manifest()[DENIED_PREFIX][3] == "unreadable:request:DENIED0002"
+
+        # Allowed again: its file is read; the prefix's entry stays as history.
+        denied.clear()
+        code, found = _cli(monkeypatch, capsys, *ingest, "--workers", "1")
+        assert (
+            code,
+            found["objects_listed"],
+            found["objects_unchanged"],
+            found["objects_read"],
+            found["objects_quarantined"],
+            found["events_written"],
+        ) == (0, 2, 1, 1, 0, 1)
+    assert sorted(_event_ids(warehouse)) == ["denied-1", "open-1"]
+    assert manifest()[DENIED_PREFIX][1] == "quarantined"

@@ -139,6 +139,14 @@ def _from_client_error(
             code=code,
             **inputs,
         )
+    if code == "RequestTimeTooSkewed":
+        # A 403 too, but no policy can fix it: S3 refuses signatures more than 15 minutes off.
+        return SourceError(
+            f"this machine's clock is too far from AWS's while {verb} {where}",
+            hint="set the clock right (e.g. enable NTP: timedatectl set-ntp true) and re-run",
+            code=code,
+            **inputs,
+        )
     if code == "AccessDenied" or status == 403:
         return SourceError(
             f"access denied {verb} {where}", hint=_access_hint(verb), code=code, **inputs

@@ -6,20 +6,25 @@ that can dwarf it. A flat listing would read all of it, so the walk follows the 
 (Delimiter="/") down to the region folders, dropping accounts, regions and services nobody asked
 for before listing them; with --since the region folders are read one day folder at a time, so
 one quarter of one account costs about a hundred small requests, never years of keys.
-Every listing goes through the client's paginator (1,000 keys per page).
+A URI outside the layout (the bucket root, a folder above a trail's key prefix) is searched a
+few folder levels deep for `AWSLogs/`, and the layout walk starts wherever one is found.
+Every listing goes through the client's paginator (1,000 keys per page). A prefix below the URI
+that cannot be listed (a policy denying it) is one object that cannot be read, as a local folder
+that cannot be listed is; a URI that cannot be listed at all ends the run.
 """
 
 from __future__ import annotations
 
 import calendar
+import functools
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec
 
 from botocore.exceptions import (
     BotoCoreError,
@@ -33,6 +38,7 @@ from pipeline.errors import SourceError, UsageError
 from pipeline.source import Fetched, Filters, SourceObject
 from pipeline.source.aws import translate_client_error
 from pipeline.source.keys import ACCOUNT_ID, ORG_ID, SERVICE_KINDS, KeyInfo, classify_key
+from pipeline.source.local import UNREADABLE_VERSION
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -47,6 +53,28 @@ CHUNK_BYTES = 1 << 20
 # cover only the request, so the whole GET is retried this many times in all.
 READ_ATTEMPTS = 3
 _RETRYABLE_READ_ERRORS = (ResponseStreamingError, IncompleteReadError, ReadTimeoutError)
+# How deep `_walk_outside` looks for `AWSLogs/` below a URI outside the layout: the folders
+# down to this many levels below the URI's own are listed with a delimiter, their `AWSLogs/`
+# child walked by the layout; folders below that level are listed flat. It serves `ingest
+# s3://bucket` (or a folder above the trail) on a trail with a key prefix of up to this many
+# folders (`trail/AWSLogs/`, `a/b/AWSLogs/`): --since/--account/--region then prune its listing,
+# where a flat listing read every key of every day, account and region. Two, not more, because
+# a delimited listing costs one request per folder where a flat one costs one per 1,000 keys:
+# in a tree of other data (exports in year/month/day folders) every level searched multiplies
+# the requests by its fan-out. A trail deeper than this is still read (flat, each key filtered);
+# naming its prefix (`s3://bucket/a/b/c`) prunes it again.
+TRAIL_PREFIX_LEVELS = 2
+# Listing errors that concern one prefix, not the run: S3 answers AccessDenied (HTTP 403) when
+# a bucket policy, an SCP or a VPC endpoint policy denies s3:ListBucket on some prefixes only
+# (an s3:prefix condition on one account's folder); a bare 403 or a 404-ish code (never
+# NoSuchBucket) for the same reason from S3-compatible stores. Such a prefix below the URI is
+# one object that cannot be read (quarantined), and the walk goes on. Every other failure ends
+# the run with translate_client_error's one line, because it would fail every prefix alike and
+# thousands of quarantined prefixes would hide one cause: no, expired or rejected credentials,
+# an endpoint that cannot be reached (BotoCoreError), throttling and 5xx errors that outlived
+# botocore's retries (an outage), the bucket gone (NoSuchBucket), clock skew, unknown codes.
+_PER_PREFIX_CODES = frozenset({"AccessDenied", "403", "NoSuchKey", "NotFound", "404"})
+_AUTHORISATION_CODES = frozenset({"AccessDenied", "403"})
 _YEAR = re.compile(r"^\d{4}$")
 _MONTH_OR_DAY = re.compile(r"^\d{2}$")
 
@@ -62,6 +90,35 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
     if prefix and not prefix.endswith("/"):
         prefix += "/"
     return bucket, prefix
+
+
+class _PrefixUnlisted(Exception):
+    """A prefix below the URI could not be listed: `obj` stands for it (see _lists_one_prefix)."""
+
+    def __init__(self, obj: SourceObject) -> None:
+        super().__init__(obj.uri)
+        self.obj = obj
+
+
+_P = ParamSpec("_P")
+
+
+def _lists_one_prefix(
+    walk: Callable[_P, Iterator[SourceObject]],
+) -> Callable[_P, Iterator[SourceObject]]:
+    """For a walk that lists one prefix (and walks its children): when that prefix cannot be
+    listed (`_pages` raised _PrefixUnlisted), the walk yields the object that stands for it
+    and ends, so its caller goes on with the other prefixes. A child's failure was caught by
+    the child's own walk already."""
+
+    @functools.wraps(walk)
+    def guarded(*args: _P.args, **kwargs: _P.kwargs) -> Iterator[SourceObject]:
+        try:
+            yield from walk(*args, **kwargs)
+        except _PrefixUnlisted as failure:
+            yield failure.obj
+
+    return guarded
 
 
 @dataclass(frozen=True)
@@ -90,6 +147,9 @@ class S3Source:
         self.bucket, self.prefix = parse_s3_uri(uri)
         self.uri = f"s3://{self.bucket}/{self.prefix}"
         self._client = client
+        # Whether a listing of the current walk succeeded: until one has, a failure is the
+        # URI's own (nothing can be listed) and ends the run.
+        self._listed = False
 
     # -- listing -------------------------------------------------------------------------------
 
@@ -99,6 +159,7 @@ class S3Source:
         Pruning by folder is coarse on purpose (dates keep their slack); the records are then
         kept by eventTime downstream. Listing order is the bucket's, which does not matter.
         """
+        self._listed = False
         segments = self.prefix.split("/")
         if AWSLOGS not in segments:
             yield from self._walk_outside(self.prefix, filters)
@@ -128,19 +189,26 @@ class S3Source:
         else:
             yield from self._walk_awslogs(pos.prefix, filters)
 
-    def _walk_outside(self, prefix: str, filters: Filters) -> Iterator[SourceObject]:
-        """A folder outside the layout (the bucket root, a trail prefix, exports): its
-        `AWSLogs/` child is walked by the layout; every other subfolder is listed flat, since
-        it has no layout to prune by."""
+    @_lists_one_prefix
+    def _walk_outside(
+        self, prefix: str, filters: Filters, level: int = 0
+    ) -> Iterator[SourceObject]:
+        """A folder outside the layout (the bucket root, a trail prefix, exports), `level`
+        folders below the URI: its `AWSLogs/` child is walked by the layout; every other
+        subfolder is searched the same way down to TRAIL_PREFIX_LEVELS, and below that listed
+        flat, since it has no layout to prune by."""
         seen: set[str] = set()
         for page in self._pages(prefix, delimited=True):
             yield from self._loose_objects(page, filters, seen)
             for child in _child_prefixes(page):
                 if _last_segment(child) == AWSLOGS:
                     yield from self._walk_awslogs(child, filters)
+                elif level < TRAIL_PREFIX_LEVELS:
+                    yield from self._walk_outside(child, filters, level + 1)
                 else:
                     yield from self._walk_flat(child, filters)
 
+    @_lists_one_prefix
     def _walk_awslogs(self, prefix: str, filters: Filters) -> Iterator[SourceObject]:
         """`AWSLogs/`: organization folders (`o-...`) and account folders, possibly both when
         a bucket receives an organization trail and account trails."""
@@ -157,6 +225,7 @@ class S3Source:
                 else:
                     yield self._skipped_prefix(child, None)
 
+    @_lists_one_prefix
     def _walk_org(self, prefix: str, filters: Filters) -> Iterator[SourceObject]:
         """`AWSLogs/o-ORGID/`: one folder per member account."""
         seen: set[str] = set()
@@ -169,6 +238,7 @@ class S3Source:
                 elif _wanted(name, filters.accounts):
                     yield from self._walk_account(child, name, filters)
 
+    @_lists_one_prefix
     def _walk_account(
         self, prefix: str, account: str | None, filters: Filters
     ) -> Iterator[SourceObject]:
@@ -184,6 +254,7 @@ class S3Source:
                 else:
                     yield self._skipped_prefix(child, account)
 
+    @_lists_one_prefix
     def _walk_service(self, prefix: str, filters: Filters) -> Iterator[SourceObject]:
         """`.../SERVICE/`: one folder per region."""
         seen: set[str] = set()
@@ -206,6 +277,7 @@ class S3Source:
         for day in days:
             yield from self._walk_flat(f"{region_prefix}{day:%Y/%m/%d}/", filters)
 
+    @_lists_one_prefix
     def _walk_flat(self, prefix: str, filters: Filters) -> Iterator[SourceObject]:
         """Every key under `prefix`, classified one by one (no layout left to prune by)."""
         seen: set[str] = set()
@@ -213,14 +285,27 @@ class S3Source:
             yield from self._loose_objects(page, filters, seen)
 
     def _pages(self, prefix: str, *, delimited: bool) -> Iterator[ListObjectsV2OutputTypeDef]:
-        """ListObjectsV2 pages of one prefix; failures become one-line SourceErrors."""
+        """ListObjectsV2 pages of one prefix. A failure of a prefix below the URI that concerns
+        that prefix alone (_PER_PREFIX_CODES) raises _PrefixUnlisted, which the prefix's walk
+        turns into one object; any other failure, and any failure before a listing of this walk
+        succeeded (the URI's own), is a one-line SourceError that ends the run."""
         paginator = self._client.get_paginator("list_objects_v2")
+        if delimited:
+            pages = paginator.paginate(Bucket=self.bucket, Prefix=prefix, Delimiter="/")
+        else:
+            pages = paginator.paginate(Bucket=self.bucket, Prefix=prefix)
         try:
-            if delimited:
-                yield from paginator.paginate(Bucket=self.bucket, Prefix=prefix, Delimiter="/")
-            else:
-                yield from paginator.paginate(Bucket=self.bucket, Prefix=prefix)
+            for page in pages:
+                self._listed = True
+                yield page
         except (ClientError, BotoCoreError) as exc:
+            if (
+                isinstance(exc, ClientError)
+                and self._listed
+                and prefix != self.prefix
+                and _error_code(exc) in _PER_PREFIX_CODES
+            ):
+                raise _PrefixUnlisted(self._unlisted(prefix, exc)) from exc
             raise translate_client_error(
                 exc, bucket=self.bucket, key=prefix, action="listing"
             ) from exc
@@ -264,6 +349,33 @@ class S3Source:
             size=0,
             version=PREFIX_VERSION,
             account=account,
+        )
+
+    def _unlisted(self, prefix: str, exc: ClientError) -> SourceObject:
+        """A prefix whose objects cannot be listed, as one object that cannot be read
+        (quarantined), built as local.py builds a folder that cannot be listed: it may hold
+        event files unless the layout says otherwise, and its account, region and day come from
+        its key. Its version is the failed request's id (else the time): S3 gives no sign of
+        what changed under a prefix it will not list, so every run that still cannot list it
+        quarantines it again (and exits 3) rather than taking it for unchanged; once it can be
+        listed, its keys are objects of their own, and read."""
+        info = classify_key(prefix)
+        kind = info.kind if info.kind in ("digest", "insight", "aggregated") else "events"
+        code = _error_code(exc)
+        why = code
+        if code in _AUTHORISATION_CODES:
+            why += "; check that the bucket policy and the identity allow s3:ListBucket on it"
+        request = exc.response.get("ResponseMetadata", {}).get("RequestId")
+        attempt = f"request:{request}" if request else f"at:{datetime.now(UTC).isoformat()}"
+        return SourceObject(
+            uri=f"s3://{self.bucket}/{prefix}",
+            kind=kind,
+            size=0,
+            version=f"{UNREADABLE_VERSION}:{attempt}",
+            account=info.account,
+            region=info.region,
+            day=info.day,
+            unreadable=f"cannot read: a prefix whose objects cannot be listed ({why})",
         )
 
     # -- reading -------------------------------------------------------------------------------
@@ -409,6 +521,13 @@ def _other_prefix(key: str) -> str | None:
     if index >= len(parts) - 1:
         return None
     return "/".join(parts[: index + 1]) + "/"
+
+
+def _error_code(exc: ClientError) -> str:
+    """S3's error code, else the bare HTTP status (a response without a body)."""
+    code = str(exc.response.get("Error", {}).get("Code", ""))
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return code or str(status)
 
 
 def _wanted(name: str, allowed: tuple[str, ...]) -> bool:

@@ -9,7 +9,7 @@ import socket
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from itertools import product
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -350,7 +350,10 @@ def test_prefix_inside_the_layout_starts_the_walk_there(
     assert bucket.listings == expected_listings
 
 
-def test_prefix_outside_the_layout_is_listed_flat(trail: Callable[..., Trail]) -> None:
+def test_a_folder_outside_the_layout_is_searched_for_awslogs(trail: Callable[..., Trail]) -> None:
+    """`exports/` holds loose exports and, two levels down, a copy of an account trail: its
+    subfolders are listed with a delimiter, the copy's `AWSLogs/` walked by the layout (so its
+    flow logs are reported as a prefix, never listed), loose keys kept as they are."""
     trail_copy = trail_key(A, "us-east-1", JULY_1, org=None, prefix="exports/old/")
     flow_logs = [
         trail_key(A, "us-east-1", JULY_1, n, org=None, service="vpcflowlogs", prefix="exports/old/")
@@ -378,14 +381,131 @@ def test_prefix_outside_the_layout_is_listed_flat(trail: Callable[..., Trail]) -
     ]
     assert bucket.listings == [
         ("exports/", "/"),
-        ("exports/2026/", None),
-        ("exports/folder/", None),
-        ("exports/old/", None),
+        ("exports/2026/", "/"),
+        ("exports/2026/07/", "/"),
+        ("exports/folder/", "/"),
+        ("exports/old/", "/"),
+        ("exports/old/AWSLogs/", "/"),
+        (f"exports/old/AWSLogs/{A}/", "/"),
+        (f"exports/old/AWSLogs/{A}/CloudTrail/", "/"),
+        (f"exports/old/AWSLogs/{A}/CloudTrail/us-east-1/", None),
     ]
     bucket.listings.clear()
     assert keys_of(bucket.list(Filters(accounts=(B,)), path="exports/")) == [
         "exports/2026/07/a.json",
         "exports/b.ndjson",
+    ]
+    assert (f"exports/old/AWSLogs/{A}/", "/") not in bucket.listings
+
+
+def period_keys(prefix: str) -> dict[str, str]:
+    """A trail under `prefix`: account A in two regions on three days, account B on one."""
+    keys = {
+        f"A-us-{day:%d}": trail_key(A, "us-east-1", day, prefix=prefix)
+        for day in (date(2026, 6, 20), JULY_1, date(2026, 7, 2))
+    }
+    keys["A-eu"] = trail_key(A, "eu-west-1", JULY_1, prefix=prefix)
+    keys["B-us"] = trail_key(B, "us-east-1", JULY_1, prefix=prefix)
+    return keys
+
+
+@pytest.mark.parametrize(
+    ("prefix", "search"),
+    [
+        pytest.param("trail/", [("trail/", "/")], id="one_folder"),
+        pytest.param("a/b/", [("a/", "/"), ("a/b/", "/")], id="two_folders"),
+    ],
+)
+def test_the_bucket_root_prunes_a_trail_under_its_key_prefix(
+    trail: Callable[..., Trail], prefix: str, search: list[Listing]
+) -> None:
+    """`s3://bucket` with the trail under a key prefix: the root and the prefix's folders are
+    listed with a delimiter down to `AWSLogs/`, then the layout walk prunes by account, region
+    and day (before, the prefix folder was listed flat: every key of every day)."""
+    keys = period_keys(prefix)
+    bucket = trail(dict.fromkeys(keys.values(), BODY))
+    filters = Filters(JULY_1, JULY_1, accounts=(A,), regions=("us-east-1",))
+
+    found = bucket.list(filters)
+
+    assert found == [
+        SourceObject(uri(keys[name]), "events", len(BODY), ETAG, A, "us-east-1", day)
+        for name, day in (("A-us-01", JULY_1), ("A-us-02", date(2026, 7, 2)))
+    ]
+    trail_root = f"{prefix}{org()}"
+    assert bucket.listings == [
+        ("", "/"),
+        *search,
+        (f"{prefix}AWSLogs/", "/"),
+        (trail_root, "/"),
+        (f"{trail_root}{A}/", "/"),
+        (f"{trail_root}{A}/CloudTrail/", "/"),
+        *day_folders(f"{trail_root}{A}/CloudTrail/us-east-1/", date(2026, 6, 30), date(2026, 7, 2)),
+    ]
+
+
+def test_the_bucket_root_walks_awslogs_and_searches_a_loose_folder(
+    trail: Callable[..., Trail],
+) -> None:
+    """`AWSLogs/` at the root beside a folder of exports and a loose file: the trail is walked
+    by the layout, the exports folder searched level by level, every loose key kept."""
+    events = trail_key(A, "us-east-1", JULY_1)
+    loose = {"top.json": b"{}", "loose/x.json": b"{}\n", "loose/sub/y.json": b"[]"}
+    bucket = trail({events: BODY, **loose})
+
+    found = bucket.list()
+
+    assert found == [
+        SourceObject(uri("top.json"), "events", 2, hashlib.md5(b"{}").hexdigest()),
+        SourceObject(uri(events), "events", len(BODY), ETAG, A, "us-east-1", JULY_1),
+        SourceObject(uri("loose/x.json"), "events", 3, hashlib.md5(b"{}\n").hexdigest()),
+        SourceObject(uri("loose/sub/y.json"), "events", 2, hashlib.md5(b"[]").hexdigest()),
+    ]
+    assert bucket.listings == [
+        ("", "/"),
+        ("AWSLogs/", "/"),
+        (org(), "/"),
+        (org(f"{A}/"), "/"),
+        (org(f"{A}/CloudTrail/"), "/"),
+        (org(f"{A}/CloudTrail/us-east-1/"), None),
+        ("loose/", "/"),
+        ("loose/sub/", "/"),
+    ]
+
+
+def test_folders_below_the_search_depth_are_listed_flat(trail: Callable[..., Trail]) -> None:
+    """The search for `AWSLogs/` stops TRAIL_PREFIX_LEVELS (2) folders below the URI: deeper
+    folders are listed flat, one request per 1,000 keys instead of one per folder. A trail
+    that deep is still found and filtered key by key, its other services one prefix."""
+    assert s3_module.TRAIL_PREFIX_LEVELS == 2
+    data = {
+        f"data/2026/{month:02d}/{day:02d}/part.json": b"{}"
+        for month, day in product((6, 7), (1, 2, 3))
+    }
+    deep = f"x/y/z/{org()}"
+    wanted = trail_key(A, "us-east-1", JULY_1, prefix="x/y/z/")
+    other_account = trail_key(B, "us-east-1", JULY_1, prefix="x/y/z/")
+    flow_logs = [
+        trail_key(A, "us-east-1", JULY_1, n, service="vpcflowlogs", prefix="x/y/z/") for n in (1, 2)
+    ]
+    bucket = trail(dict.fromkeys([*data, wanted, other_account, *flow_logs], BODY))
+
+    found = bucket.list(Filters(accounts=(A,)))
+
+    assert sorted(found, key=lambda obj: obj.uri) == [
+        *(SourceObject(uri(key), "events", len(BODY), ETAG) for key in sorted(data)),
+        SourceObject(uri(wanted), "events", len(BODY), ETAG, A, "us-east-1", JULY_1),
+        skipped(f"{deep}{A}/vpcflowlogs/", A),
+    ]
+    assert bucket.listings == [
+        ("", "/"),
+        ("data/", "/"),
+        ("data/2026/", "/"),
+        ("data/2026/06/", None),
+        ("data/2026/07/", None),
+        ("x/", "/"),
+        ("x/y/", "/"),
+        ("x/y/z/", None),
     ]
 
 
@@ -564,6 +684,317 @@ def test_access_denied_listing(offline_client: S3Client) -> None:
         f"access denied listing s3://{BUCKET}/AWSLogs/ (check the bucket policy and that the "
         "identity has s3:ListBucket; see docs/iam-policy.json)"
     )
+
+
+class ScriptedListings:
+    """The ListObjectsV2 answers a Stubber gives, in order, each for the exact parameters that
+    the walk must send: a page of folders and keys, or an error."""
+
+    def __init__(self, stub: Stubber) -> None:
+        self.stub = stub
+
+    @staticmethod
+    def params(prefix: str, delimited: bool, token: str | None) -> dict[str, str]:
+        params = {"Bucket": BUCKET, "Prefix": prefix}
+        if delimited:
+            params["Delimiter"] = "/"
+        if token:
+            params["ContinuationToken"] = token
+        return params
+
+    def page(
+        self,
+        prefix: str,
+        folders: tuple[str, ...] = (),
+        keys: tuple[str, ...] = (),
+        *,
+        delimited: bool = True,
+        token: str | None = None,
+        next_token: str | None = None,
+    ) -> None:
+        response: dict[str, Any] = {
+            "IsTruncated": next_token is not None,
+            "KeyCount": len(folders) + len(keys),
+            "CommonPrefixes": [{"Prefix": folder} for folder in folders],
+            "Contents": [{"Key": key, "Size": len(BODY), "ETag": f'"{ETAG}"'} for key in keys],
+        }
+        if next_token:
+            response["NextContinuationToken"] = next_token
+        self.stub.add_response("list_objects_v2", response, self.params(prefix, delimited, token))
+
+    def error(
+        self,
+        prefix: str,
+        code: str = "AccessDenied",
+        status: int = 403,
+        message: str = "Access Denied",
+        *,
+        delimited: bool = True,
+        token: str | None = None,
+        request_id: str | None = "REQ1",
+    ) -> None:
+        self.stub.add_client_error(
+            "list_objects_v2",
+            code,
+            message,
+            status,
+            expected_params=self.params(prefix, delimited, token),
+            response_meta={"RequestId": request_id} if request_id else None,
+        )
+
+
+DENIED = (
+    "cannot read: a prefix whose objects cannot be listed (AccessDenied; check that the bucket "
+    "policy and the identity allow s3:ListBucket on it)"
+)
+
+
+def unlisted(
+    prefix: str,
+    kind: str = "events",
+    request: str = "REQ1",
+    reason: str = DENIED,
+    **layout: Any,
+) -> SourceObject:
+    return SourceObject(
+        uri(prefix),
+        cast("Any", kind),
+        0,
+        f"unreadable:request:{request}",
+        unreadable=reason,
+        **layout,
+    )
+
+
+def test_a_prefix_below_the_uri_that_cannot_be_listed_is_one_unreadable_object(
+    offline_client: S3Client,
+) -> None:
+    """AccessDenied on an account, a region and a digest folder (a bucket policy denying
+    s3:ListBucket on those prefixes): each is one object that cannot be read, named by its
+    prefix, with its account, region and kind from the layout; the walk goes on with the other
+    prefixes. moto's server does not enforce bucket policies, hence the Stubber."""
+    events = trail_key(B, "eu-west-1", JULY_1)
+    with Stubber(offline_client) as stub:
+        s3 = ScriptedListings(stub)
+        s3.page("AWSLogs/", (org(),))
+        s3.page(org(), (org(f"{A}/"), org(f"{B}/")))
+        s3.error(org(f"{A}/"), request_id="REQ-A")
+        s3.page(org(f"{B}/"), (org(f"{B}/CloudTrail/"), org(f"{B}/CloudTrail-Digest/")))
+        s3.page(
+            org(f"{B}/CloudTrail/"),
+            (org(f"{B}/CloudTrail/eu-west-1/"), org(f"{B}/CloudTrail/us-east-1/")),
+        )
+        s3.page(org(f"{B}/CloudTrail/eu-west-1/"), keys=(events,), delimited=False)
+        s3.error(org(f"{B}/CloudTrail/us-east-1/"), delimited=False, request_id="REQ-R")
+        s3.error(org(f"{B}/CloudTrail-Digest/"), request_id="REQ-D")
+
+        found = list(S3Source(f"s3://{BUCKET}/AWSLogs", offline_client).list(Filters()))
+
+        stub.assert_no_pending_responses()
+    assert found == [
+        unlisted(org(f"{A}/"), request="REQ-A", account=A),
+        SourceObject(uri(events), "events", len(BODY), ETAG, B, "eu-west-1", JULY_1),
+        unlisted(org(f"{B}/CloudTrail/us-east-1/"), request="REQ-R", account=B, region="us-east-1"),
+        unlisted(org(f"{B}/CloudTrail-Digest/"), "digest", request="REQ-D", account=B),
+    ]
+
+
+def test_a_day_folder_that_cannot_be_listed_is_one_unreadable_object(
+    offline_client: S3Client,
+) -> None:
+    """With --since the walk lists day folders only, never the URI itself: once one has been
+    listed, a denied day (here a bare 403, no error body) is that day's unreadable object."""
+    region = org(f"{A}/CloudTrail/us-east-1/")
+    events = trail_key(A, "us-east-1", date(2026, 7, 2))
+    with Stubber(offline_client) as stub:
+        s3 = ScriptedListings(stub)
+        s3.page(f"{region}2026/06/30/", delimited=False)
+        s3.error(f"{region}2026/07/01/", "", 403, "", delimited=False, request_id="REQ-7")
+        s3.page(f"{region}2026/07/02/", keys=(events,), delimited=False)
+
+        found = list(S3Source(uri(region), offline_client).list(Filters(JULY_1, JULY_1)))
+
+        stub.assert_no_pending_responses()
+    assert found == [
+        unlisted(
+            f"{region}2026/07/01/",
+            request="REQ-7",
+            reason=(
+                "cannot read: a prefix whose objects cannot be listed (403; check that the "
+                "bucket policy and the identity allow s3:ListBucket on it)"
+            ),
+            account=A,
+            region="us-east-1",
+            day=JULY_1,
+        ),
+        SourceObject(uri(events), "events", len(BODY), ETAG, A, "us-east-1", date(2026, 7, 2)),
+    ]
+
+
+def test_an_unlisted_prefix_without_a_request_id_is_versioned_by_time(
+    offline_client: S3Client,
+) -> None:
+    """The version of an unreadable prefix differs at every run, so the next run quarantines it
+    again while it still cannot be listed: the failed request's id, else the time."""
+    before = datetime.now(UTC)
+    with Stubber(offline_client) as stub:
+        s3 = ScriptedListings(stub)
+        s3.page("", ("trail/",))
+        s3.error("trail/", "NoSuchKey", 404, "The specified key does not exist.", request_id=None)
+        [found] = S3Source(uri(""), offline_client).list(Filters())
+    after = datetime.now(UTC)
+    assert (found.uri, found.kind, found.size, found.unreadable) == (
+        uri("trail/"),
+        "events",
+        0,
+        "cannot read: a prefix whose objects cannot be listed (NoSuchKey)",
+    )
+    assert found.version.startswith("unreadable:at:")
+    assert before <= datetime.fromisoformat(found.version.removeprefix("unreadable:at:")) <= after
+
+
+@pytest.mark.parametrize(
+    "pages",
+    [
+        pytest.param(1, id="first_page"),
+        pytest.param(2, id="second_page"),
+    ],
+)
+def test_a_failure_to_list_the_uri_itself_ends_the_run(
+    offline_client: S3Client, pages: int
+) -> None:
+    """The URI's own listing denied, on its first page or (after one page was listed) on a
+    later one: the run ends with one line, as before."""
+    with Stubber(offline_client) as stub:
+        s3 = ScriptedListings(stub)
+        token = None
+        if pages == 2:
+            s3.page("AWSLogs/", keys=("AWSLogs/loose.json",), next_token="t2")
+            token = "t2"
+        s3.error("AWSLogs/", token=token)
+        with pytest.raises(SourceError) as caught:
+            list(S3Source(f"s3://{BUCKET}/AWSLogs", offline_client).list(Filters()))
+        stub.assert_no_pending_responses()
+    assert caught.value.message == f"access denied listing s3://{BUCKET}/AWSLogs/"
+
+
+def test_a_first_day_folder_that_cannot_be_listed_ends_the_run(offline_client: S3Client) -> None:
+    """With --since the first listing is a day folder below the URI: until one listing of the
+    walk succeeds, a denial means nothing can be listed (no permission at all), not one day.
+    Each walk starts afresh: a walk that listed before does not make the next one lenient."""
+    region = org(f"{A}/CloudTrail/us-east-1/")
+    source = S3Source(uri(region), offline_client)
+    days = Filters(JULY_1, JULY_1, slack_days=0)
+    with Stubber(offline_client) as stub:
+        s3 = ScriptedListings(stub)
+        s3.page(f"{region}2026/07/01/", delimited=False)
+        s3.error(f"{region}2026/07/01/", delimited=False)
+        assert list(source.list(days)) == []
+        with pytest.raises(SourceError) as caught:
+            list(source.list(days))
+        stub.assert_no_pending_responses()
+    assert caught.value.message == f"access denied listing {uri(region)}2026/07/01/"
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "message", "expected"),
+    [
+        pytest.param(
+            "SlowDown",
+            503,
+            "Please reduce your request rate.",
+            f"S3 kept throttling while listing {uri(f'AWSLogs/{A}/')}",
+            id="throttled_after_retries",
+        ),
+        pytest.param(
+            "InternalError",
+            500,
+            "We encountered an internal error.",
+            f"S3 error InternalError while listing {uri(f'AWSLogs/{A}/')}: "
+            "We encountered an internal error.",
+            id="server_error_after_retries",
+        ),
+        pytest.param(
+            "NoSuchBucket",
+            404,
+            "The specified bucket does not exist",
+            f"bucket not found: s3://{BUCKET}/",
+            id="bucket_gone",
+        ),
+        pytest.param(
+            "ExpiredToken",
+            400,
+            "The provided token has expired.",
+            f"AWS credentials expired while listing {uri(f'AWSLogs/{A}/')}",
+            id="credentials_expired",
+        ),
+        pytest.param(
+            "InvalidAccessKeyId",
+            403,
+            "The AWS Access Key Id you provided does not exist in our records.",
+            f"AWS credentials rejected (InvalidAccessKeyId) while listing {uri(f'AWSLogs/{A}/')}",
+            id="credentials_rejected",
+        ),
+        pytest.param(
+            "RequestTimeTooSkewed",
+            403,
+            "The difference between the request time and the current time is too large.",
+            f"this machine's clock is too far from AWS's while listing {uri(f'AWSLogs/{A}/')}",
+            id="clock_skew",
+        ),
+    ],
+)
+def test_listing_errors_that_would_fail_every_prefix_end_the_run(
+    offline_client: S3Client, code: str, status: int, message: str, expected: str
+) -> None:
+    """On a prefix below the URI, an error that is not about that prefix (credentials, the
+    bucket, throttling or an outage that outlived the retries, clock skew) ends the run with
+    one line instead of quarantining every prefix that follows."""
+    with Stubber(offline_client) as stub:
+        s3 = ScriptedListings(stub)
+        s3.page("AWSLogs/", (f"AWSLogs/{A}/", f"AWSLogs/{B}/"))
+        s3.error(f"AWSLogs/{A}/", code, status, message)
+        with pytest.raises(SourceError) as caught:
+            list(S3Source(f"s3://{BUCKET}/AWSLogs", offline_client).list(Filters()))
+        stub.assert_no_pending_responses()
+    assert caught.value.message == expected
+
+
+class ListingClient:
+    """get_paginator only: pages or an exception per (Prefix, Delimiter), for failures that no
+    Stubber can give (a connection refused)."""
+
+    def __init__(self, answers: dict[Listing, list[dict[str, Any]] | Exception]) -> None:
+        self.answers = answers
+        self.calls: list[Listing] = []
+
+    def get_paginator(self, name: str) -> ListingClient:
+        assert name == "list_objects_v2"
+        return self
+
+    def paginate(self, **params: Any) -> Iterator[dict[str, Any]]:
+        listing = (params["Prefix"], params.get("Delimiter"))
+        self.calls.append(listing)
+        answer = self.answers[listing]
+        if isinstance(answer, Exception):
+            raise answer
+        yield from answer
+
+
+def test_a_lost_connection_below_the_uri_ends_the_run() -> None:
+    client = ListingClient(
+        {
+            ("AWSLogs/", "/"): [{"CommonPrefixes": [{"Prefix": f"AWSLogs/{A}/"}]}],
+            (f"AWSLogs/{A}/", "/"): EndpointConnectionError(endpoint_url="http://10.0.0.1:9000"),
+        }
+    )
+    source = S3Source(f"s3://{BUCKET}/AWSLogs", cast("S3Client", client))
+    with pytest.raises(SourceError) as caught:
+        list(source.list(Filters()))
+    assert caught.value.message == (
+        f"cannot connect to http://10.0.0.1:9000 while listing {uri(f'AWSLogs/{A}/')}"
+    )
+    assert client.calls == [("AWSLogs/", "/"), (f"AWSLogs/{A}/", "/")]
 
 
 def test_access_denied_reading(offline_client: S3Client, tmp_path: Path) -> None:
