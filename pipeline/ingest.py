@@ -18,7 +18,7 @@ import shutil
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import (
     FIRST_COMPLETED,
     Future,
@@ -84,6 +84,8 @@ TASK_MAX_OBJECTS = 256
 # Objects whose content stays in memory between download and parse; bigger ones are spooled.
 SPOOL_ABOVE = 64 << 20
 QUARANTINE_EXAMPLES = 50
+# A digest's S3 metadata and decompressed body, read on a fetch thread.
+_DigestRead = Future[tuple[dict[str, str], bytes]]
 
 
 @dataclass
@@ -419,38 +421,42 @@ class _Job:
     ) -> None:
         events: list[tuple[Source, SourceObject]] = []
         max_bytes = self.cfg.max_object_mb << 20
-        for source, obj in todo:
-            if obj.unreadable and obj.kind in ("events", "digest"):
-                # Listed but not openable (a symbolic link to nothing): quarantined as an
-                # unreadable file is, and counted read as such a file is.
-                self.summary.objects_read += 1
-                self._quarantine_object(obj, obj.unreadable)
-                self._tick()
-            elif obj.kind == "events":
-                if obj.size > max_bytes:
-                    self.summary.objects_too_large += 1
-                    self._quarantine_object(
-                        obj,
-                        f"object is {obj.size:,} bytes, above max_object_mb={self.cfg.max_object_mb}",
+        with (
+            ThreadPoolExecutor(max(1, self.cfg.download_threads)) as fetchers,
+            # Closed on the way out of an interrupted run: reads not started are cancelled.
+            contextlib.closing(self._read_digests(todo, fetchers)) as digests,
+        ):
+            for source, obj in todo:
+                if obj.unreadable and obj.kind in ("events", "digest"):
+                    # Listed but not openable (a symbolic link to nothing): quarantined as an
+                    # unreadable file is, and counted read as such a file is.
+                    self.summary.objects_read += 1
+                    self._quarantine_object(obj, obj.unreadable)
+                    self._tick()
+                elif obj.kind == "events":
+                    if obj.size > max_bytes:
+                        self.summary.objects_too_large += 1
+                        self._quarantine_object(
+                            obj,
+                            f"object is {obj.size:,} bytes, above max_object_mb={self.cfg.max_object_mb}",
+                        )
+                        self._tick()
+                    elif obj.size == 0:
+                        self.summary.objects_read += 1  # all zero bytes of it
+                        self._quarantine_object(obj, "empty file: no records")
+                        self._tick()
+                    else:
+                        events.append((source, obj))
+                elif obj.kind == "digest":
+                    self._record_digest(obj, next(digests))
+                else:
+                    self.summary.skipped_by_kind[obj.kind] += 1
+                    self.batch.entries.append(
+                        self._entry(obj, "skipped", f"{obj.kind} object, not events")
                     )
                     self._tick()
-                elif obj.size == 0:
-                    self.summary.objects_read += 1  # all zero bytes of it
-                    self._quarantine_object(obj, "empty file: no records")
-                    self._tick()
-                else:
-                    events.append((source, obj))
-            elif obj.kind == "digest":
-                self._record_digest(source, obj)
-            else:
-                self.summary.skipped_by_kind[obj.kind] += 1
-                self.batch.entries.append(
-                    self._entry(obj, "skipped", f"{obj.kind} object, not events")
-                )
-                self._tick()
 
-        workers = max(1, self.cfg.workers)
-        with ThreadPoolExecutor(max(1, self.cfg.download_threads)) as fetchers:
+            workers = max(1, self.cfg.workers)
             running: dict[Future[TaskResult], list[SourceObject]] = {}
             task_id = 0
             for group in _tasks(events, workers):
@@ -500,15 +506,33 @@ class _Job:
             out.append((TaskObject(obj.uri, fetched.data, path, obj.account), obj))
         return out
 
-    def _record_digest(self, source: Source, obj: SourceObject) -> None:
+    def _read_digests(
+        self, todo: list[tuple[Source, SourceObject]], fetchers: ThreadPoolExecutor
+    ) -> Generator[_DigestRead, None, None]:
+        """The reads of the digests that _process records (those not unreadable), in `todo`'s
+        order, each on a fetch thread. A group of them at a time, as events objects are
+        fetched: the next group starts when the main thread takes the first read of it, so
+        few bodies wait in memory."""
+        readable = [i for i in todo if i[1].kind == "digest" and not i[1].unreadable]
+        for group in _groups(readable):
+            reads = [fetchers.submit(self._read_digest, source, obj) for source, obj in group]
+            try:
+                yield from reads
+            finally:
+                for read in reads:
+                    read.cancel()  # those not started, when the run stops half-way
+
+    def _read_digest(self, source: Source, obj: SourceObject) -> tuple[dict[str, str], bytes]:
+        """A digest's S3 metadata and decompressed body (on a fetch thread)."""
+        fetched = source.fetch(obj, self.staging, SPOOL_ABOVE)
+        data = (
+            fetched.data if fetched.data is not None else Path(fetched.path or obj.uri).read_bytes()
+        )
+        return fetched.metadata, decompress(data)
+
+    def _record_digest(self, obj: SourceObject, read: _DigestRead) -> None:
         try:
-            fetched = source.fetch(obj, self.staging, SPOOL_ABOVE)
-            data = (
-                fetched.data
-                if fetched.data is not None
-                else Path(fetched.path or obj.uri).read_bytes()
-            )
-            body = decompress(data)
+            metadata, body = read.result()  # the read's own error, if it failed
         except SourceError as exc:
             self.summary.failures.append({"uri": obj.uri, "error": exc.one_line()})
             self._tick()
@@ -541,8 +565,8 @@ class _Job:
                 size=obj.size,
                 version=obj.version,
                 sha256=sha256,
-                signature=fetched.metadata.get("signature"),
-                signature_algorithm=fetched.metadata.get("signature-algorithm"),
+                signature=metadata.get("signature"),
+                signature_algorithm=metadata.get("signature-algorithm"),
                 body=body.decode("utf-8", "replace"),
                 run_id=self.run_id,
                 recorded_at=_now(),
@@ -699,6 +723,23 @@ def _tasks(
 
 def _task_target(remaining: int, workers: int) -> int:
     return max(TASK_MIN_BYTES, min(TASK_BYTES, remaining // (2 * workers)))
+
+
+def _groups(
+    items: Iterable[tuple[Source, SourceObject]],
+) -> Iterator[list[tuple[Source, SourceObject]]]:
+    """Consecutive groups of `items`, in their order, none above a parse task's bounds:
+    TASK_MAX_OBJECTS objects, and TASK_BYTES but for its last object."""
+    group: list[tuple[Source, SourceObject]] = []
+    size = 0
+    for item in items:
+        if group and (len(group) >= TASK_MAX_OBJECTS or size >= TASK_BYTES):
+            yield group
+            group, size = [], 0
+        group.append(item)
+        size += item[1].size
+    if group:
+        yield group
 
 
 def run_ingest(
