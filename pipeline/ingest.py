@@ -26,7 +26,8 @@ from concurrent.futures import (
     ThreadPoolExecutor,
     wait,
 )
-from dataclasses import dataclass, field
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -59,11 +60,15 @@ from pipeline.interrupts import uninterrupted
 from pipeline.parse.in_memory import decompress
 from pipeline.parse_processes import CONTEXT, start_parse_server, stop_parse_server
 from pipeline.source import Fetched, Filters, Source, SourceObject
-from pipeline.source.local import shown
+from pipeline.source.local import shown, unread_version
 from pipeline.source.open import open_source
 from pipeline.warehouse import manifest
 from pipeline.warehouse.commit import KnownIds, commit_batch
-from pipeline.warehouse.connect import without_progress_bar
+from pipeline.warehouse.connect import (
+    remove_stale_schema_writes,
+    remove_unused_generations,
+    session_defaults,
+)
 from pipeline.warehouse.disk import disk_failure, is_disk_failure
 from pipeline.warehouse.layout import Layout
 from pipeline.warehouse.lock import writer_lock
@@ -296,11 +301,20 @@ class _Job:
             scope_regions=self.filters.regions if scoped else (),
         )
 
-    def _quarantine_object(self, obj: SourceObject, reason: str, sha256: str | None = None) -> None:
+    def _quarantine_object(
+        self, obj: SourceObject, reason: str, sha256: str | None = None, *, unread: bool = False
+    ) -> None:
+        """Quarantine the whole object. `unread`: its file could not be read (permission
+        refused, an I/O error), which says nothing of its content: its manifest entry bears a
+        marked version (unread_version), which no listing gives, so the next run reads it again
+        (a file made readable keeps its mtime), as it does a dangling link."""
         self.summary.objects_quarantined += 1
         if len(self.summary.quarantine) < QUARANTINE_EXAMPLES:
             self.summary.quarantine.append({"uri": obj.uri, "reason": shown(reason)})
-        self.batch.entries.append(self._entry(obj, "quarantined", reason, sha256=sha256))
+        entry = self._entry(obj, "quarantined", reason, sha256=sha256)
+        if unread:
+            entry = replace(entry, version=unread_version(entry.version))
+        self.batch.entries.append(entry)
 
     # ---- the run --------------------------------------------------------------------------
     def run(self) -> IngestSummary:
@@ -314,13 +328,17 @@ class _Job:
             for folder in (self.layout.manifest, self.layout.digests, self.layout.quarantine):
                 for partial in folder.glob(".*.tmp"):
                     partial.unlink(missing_ok=True)
+            remove_stale_schema_writes(self.layout)
             self.staging.mkdir(parents=True)
             try:
-                with self._parse_processes() as pool:
-                    todo = self._plan()
-                    self.objects_total = len(todo)
-                    self._process(todo, pool)
-                    self._commit()
+                try:
+                    with self._parse_processes() as pool:
+                        todo = self._plan()
+                        self.objects_total = len(todo)
+                        self._process(todo, pool)
+                        self._commit()
+                except BrokenProcessPool as exc:
+                    raise self._parse_process_died() from exc
                 self._release_memory()
                 pending = self._attribute()
             finally:
@@ -329,6 +347,21 @@ class _Job:
         if pending is not None:
             raise pending
         return self.summary
+
+    def _parse_process_died(self) -> AgenttrailError:
+        """The error of a run whose parse process ended abruptly (SIGKILL, most often from the
+        kernel's out-of-memory killer): the pool is then unusable. What was committed before
+        stays, manifest and all; the objects of the tasks not committed (that one's and those
+        parsed beside it, whose staged files go with _staging/) are not in the manifest, so the
+        re-run reads them."""
+        return AgenttrailError(
+            "a parse process died (killed, most likely by the out-of-memory killer): the"
+            " objects it was parsing are not committed, and nothing committed before is lost",
+            hint="lower --workers (or [ingest] workers) or give the machine more memory, then"
+            " re-run the same command to carry on: it reads only what is missing",
+            warehouse=str(self.layout.root),
+            workers=self.cfg.workers,
+        )
 
     def _release_memory(self) -> None:
         """Drop what the commits kept (the warehouse's eventID hashes: 80 MB at 10M events)
@@ -357,6 +390,9 @@ class _Job:
         """
         if is_current(self.layout, self.settings.attribution.rules_version()):
             self.summary.attribution = {"skipped": "no new events since the last classification"}
+            # What a rebuild killed after marking the classification current did not get to
+            # remove: no rebuild comes to remove it until new events do.
+            remove_unused_generations(self.layout)
             return None
         # Imported here: the rebuild's modules are not needed before it, and the parse
         # processes start sooner without waiting for them (~50 ms).
@@ -546,7 +582,9 @@ class _Job:
             if is_disk_failure(exc):
                 raise
             self.summary.objects_read += 1  # as an unreadable events file is
-            self._quarantine_object(obj, f"digest: cannot read: {exc.strerror or exc}")
+            self._quarantine_object(
+                obj, f"digest: cannot read: {exc.strerror or exc}", unread=exc.errno is not None
+            )
             self._tick()
             return
         if not body.strip():
@@ -611,7 +649,7 @@ class _Job:
             # Quarantined whole: none of its records count (the manifest says records=0), so
             # records read = written + duplicates + outside the period + outside the accounts
             # and regions + quarantined records.
-            self._quarantine_object(obj, outcome.error, outcome.sha256)
+            self._quarantine_object(obj, outcome.error, outcome.sha256, unread=outcome.read_failed)
             return
         self.summary.records_read += outcome.records
         self.summary.outside_period += outcome.outside_period
@@ -627,7 +665,7 @@ class _Job:
         self.objects_done += 1
 
     def _configure_commit(self, con: duckdb.DuckDBPyConnection) -> None:
-        without_progress_bar(con)
+        session_defaults(con)
         con.execute("SET memory_limit = $m", {"m": self.cfg.duckdb_memory_limit})
         con.execute("SET temp_directory = $t", {"t": str(self.layout.spill)})
         con.execute("SET preserve_insertion_order = false")
@@ -646,7 +684,9 @@ class _Job:
             result = commit_batch(
                 batch.staged, self.layout, fresh, self.cfg.row_group_rows, self.known_ids
             )
-        self.summary.events_written += result.written
+        # Rows a killed run committed from these very objects count as this run's: the
+        # manifest entries written here are the first to record them (commit.recovered_rows).
+        self.summary.events_written += result.written + result.recovered
         self.summary.duplicates_dropped += (
             result.duplicates_in_batch + result.duplicates_in_warehouse
         )

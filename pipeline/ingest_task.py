@@ -74,6 +74,9 @@ class ObjectOutcome:
     outside_period: int = 0
     outside_scope: int = 0  # in the period, but of another account or region
     error: str | None = None  # file-level fault: the object is quarantined
+    # The fault is the file's, not its content's (a read refused or failed: _read_failure): the
+    # object is quarantined, and read again by the next run.
+    read_failed: bool = False
     quarantined: list[tuple[int, str, str]] = field(default_factory=list)
 
 
@@ -221,7 +224,11 @@ def run_task(task: ParseTask) -> TaskResult:
             # run (the object stays unread, so the re-run reads it).
             if is_disk_failure(exc):
                 raise
-            if isinstance(exc, ParseError):
+            failed_read = _read_failure(exc)
+            if failed_read is not None:
+                outcome.error = f"cannot read: {failed_read}"
+                outcome.read_failed = True
+            elif isinstance(exc, ParseError):
                 outcome.error = exc.message
             elif isinstance(exc, OSError):
                 outcome.error = f"cannot read: {exc}"
@@ -257,6 +264,18 @@ def run_task(task: ParseTask) -> TaskResult:
             flush(hold=_folder_partition(obj.uri))
     flush()
     return TaskResult(task.task_id, outcomes, staged)
+
+
+def _read_failure(exc: BaseException) -> OSError | None:
+    """The failed system call behind an object's fault, if its file could not be read rather
+    than its content parsed: permission refused (EACCES, EPERM), an I/O error (EIO), a file
+    gone since it was listed (ENOENT)... Raised as such, or wrapped in a ParseError by the gzip
+    stream, which takes any OSError while reading for a damaged stream. An OSError without an
+    errno (a bad gzip header) is about the content."""
+    for found in (exc, exc.__cause__, exc.__context__):
+        if isinstance(found, OSError) and found.errno is not None:
+            return found
+    return None
 
 
 def partition_order(uri: str) -> tuple[int, str, str, str, str]:

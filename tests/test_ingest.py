@@ -9,6 +9,7 @@ import gzip
 import hashlib
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -1185,3 +1186,199 @@ def test_an_empty_digest_is_quarantined_as_an_empty_events_file_is(
         3,
     )
     assert summary.quarantine == [{"uri": str(digest), "reason": "digest: empty file"}]
+
+
+# ---- files that cannot be read for a reason that is not their content -------------------------
+
+
+def _parse_in_this_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Parse tasks on a thread of the test's process instead of parse processes (forked from a
+    server started before the test), so that a monkeypatch reaches them."""
+    monkeypatch.setattr(
+        pipeline.ingest._Job, "_parse_processes", lambda self: ThreadPoolExecutor(1)
+    )
+
+
+def _refuse_reading(monkeypatch: pytest.MonkeyPatch, *paths: Path) -> None:
+    """Reading these files fails with EACCES, as it does a file without read permission for
+    anyone but root (the tests run as root, whom chmod 000 does not stop)."""
+    refused = {str(p) for p in paths}
+    read_bytes = Path.read_bytes
+
+    def refusing(self: Path) -> bytes:
+        if str(self) in refused:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(self))
+        return read_bytes(self)
+
+    monkeypatch.setattr(Path, "read_bytes", refusing)
+
+
+def test_a_file_that_cannot_be_read_is_read_again_once_it_can(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file unreadable for its permissions (EACCES) was quarantined under its own version
+    (its mtime), which a chmod does not change: every later run counted it unchanged, and its
+    events never arrived. It is quarantined and reported as before, under a marked version, so
+    the next run reads it again (quarantined again while it cannot be read)."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    _write_records(logs / "a.json", _record("a1"))
+    _write_records(logs / "b.json", _record("b1"), _record("b2"))
+    _parse_in_this_process(monkeypatch)
+    _refuse_reading(monkeypatch, logs / "b.json")
+    reason = f"cannot read: [Errno 13] Permission denied: '{logs / 'b.json'}'"
+    for first in (True, False):  # quarantined again by the next run while still refused
+        denied = ingest([logs], tmp_path / "wh")
+        assert (
+            denied.objects_read,
+            denied.objects_quarantined,
+            denied.events_written,
+            int(denied.exit_code),
+        ) == ((2, 1, 1, 3) if first else (1, 1, 0, 3))
+        assert denied.quarantine == [{"uri": str(logs / "b.json"), "reason": reason}]
+    entry = manifest(tmp_path / "wh")["b.json"]
+    mtime = (logs / "b.json").stat().st_mtime_ns
+    assert (entry["status"], entry["reason"], entry["version"]) == (
+        "quarantined",
+        reason,
+        f"unreadable:mtime_ns:{mtime}",
+    )
+    monkeypatch.undo()  # chmod 644: its mtime stays
+    found = ingest([logs], tmp_path / "wh")
+    assert (found.objects_unchanged, found.objects_read, found.events_written) == (1, 1, 2)
+    assert int(found.exit_code) == 0
+    assert event_ids(tmp_path / "wh") == ["a1", "b1", "b2"]
+    entry = manifest(tmp_path / "wh")["b.json"]
+    assert (entry["status"], entry["version"]) == ("ingested", f"mtime_ns:{mtime}")
+    again = ingest([logs], tmp_path / "wh")
+    assert (again.objects_unchanged, again.objects_read) == (2, 0)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads a file whatever its permissions")
+def test_a_file_without_read_permission_is_read_once_it_has_it(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    _write_records(logs / "a.json", _record("a1"))
+    _write_records(logs / "b.json", _record("b1"))
+    (logs / "b.json").chmod(0o000)
+    try:
+        first = ingest([logs], tmp_path / "wh")
+    finally:
+        (logs / "b.json").chmod(0o644)
+    assert (first.objects_quarantined, first.events_written, int(first.exit_code)) == (1, 1, 3)
+    found = ingest([logs], tmp_path / "wh")
+    assert (found.objects_read, found.events_written, int(found.exit_code)) == (1, 1, 0)
+    assert event_ids(tmp_path / "wh") == ["a1", "b1"]
+
+
+def test_a_digest_that_cannot_be_read_is_read_again_once_it_can(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    logs = tmp_path / "logs"
+    digest = logs / (
+        f"AWSLogs/{ACCOUNT}/CloudTrail-Digest/us-east-1/2024/03/01/"
+        f"{ACCOUNT}_CloudTrail-Digest_us-east-1_trail_us-east-1_20240301T010000Z.json.gz"
+    )
+    digest.parent.mkdir(parents=True)
+    digest.write_bytes(gzip.compress(b'{"digestEndTime": "2024-03-01T01:00:00Z"}', mtime=0))
+    _write_records(logs / "a.json", _record("a1"))
+    _refuse_reading(monkeypatch, digest)
+    denied = ingest([logs], tmp_path / "wh")
+    assert (denied.digests_recorded, denied.objects_quarantined, int(denied.exit_code)) == (0, 1, 3)
+    assert denied.quarantine == [
+        {"uri": str(digest), "reason": "digest: cannot read: Permission denied"}
+    ]
+    assert manifest(tmp_path / "wh")[digest.name]["version"].startswith("unreadable:mtime_ns:")
+    monkeypatch.undo()
+    found = ingest([logs], tmp_path / "wh")
+    assert (found.objects_unchanged, found.digests_recorded, int(found.exit_code)) == (1, 1, 0)
+    entry = manifest(tmp_path / "wh")[digest.name]
+    assert (entry["status"], entry["reason"]) == ("ingested", "digest recorded")
+    assert entry["version"] == f"mtime_ns:{digest.stat().st_mtime_ns}"
+
+
+# ---- a run killed between its renames into events/ and its manifest ------------------------------
+
+
+class _Killed(BaseException):
+    """Stands for SIGKILL: raised where the kill lands, it skips every later step of the run."""
+
+
+def test_rows_a_killed_run_committed_count_as_written_not_as_duplicates(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed after its staged files were renamed into events/ and before its manifest: the
+    re-run reads those objects again and finds their rows in events/. It drops them (rows are
+    never written twice) but counted them as duplicates (41,500 of them in a source holding
+    none). They are its objects' own records: counted as written, in the summary and in each
+    object's manifest entry, and only true copies count as duplicates."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    _records_file(logs / "a.json", ["e1", "e2", "e3"], "A")
+    _records_file(logs / "b.json", ["e3", "e4", "e5"], "B")  # e3: a true duplicate
+    append = pipeline.ingest.manifest.append
+
+    def killed(*args: Any) -> None:
+        raise _Killed
+
+    monkeypatch.setattr(pipeline.ingest.manifest, "append", killed)
+    with pytest.raises(_Killed):
+        ingest([logs], tmp_path / "wh")
+    monkeypatch.setattr(pipeline.ingest.manifest, "append", append)
+    # The on-disk state of the kill: every row in events/, no manifest, no database yet.
+    assert not list((tmp_path / "wh" / "manifest").glob("*.parquet"))
+    assert len(list((tmp_path / "wh" / "events").glob("*/*/*.parquet"))) == 1
+    rerun = ingest([logs], tmp_path / "wh")
+    assert (
+        rerun.records_read,
+        rerun.events_written,
+        rerun.duplicates_dropped,
+        int(rerun.exit_code),
+    ) == (6, 5, 1, 0)
+    assert rerun.records_read == (
+        rerun.events_written
+        + rerun.duplicates_dropped
+        + rerun.outside_period
+        + rerun.outside_scope
+        + rerun.records_quarantined
+    )
+    entries = manifest(tmp_path / "wh")
+    assert {name: (e["events_written"], e["duplicates"]) for name, e in entries.items()} == {
+        "a.json": (3, 0),
+        "b.json": (2, 1),
+    }
+    assert event_ids(tmp_path / "wh") == ["e1", "e2", "e3", "e4", "e5"]
+    # Read again later (touched: another version, the same content), every row is a duplicate:
+    # the entries the re-run wrote account for them.
+    for path in (logs / "a.json", logs / "b.json"):
+        os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 1_000_000_000))
+    touched = ingest([logs], tmp_path / "wh")
+    assert (touched.records_read, touched.events_written, touched.duplicates_dropped) == (6, 0, 6)
+
+
+# ---- quarantined records of an object's replaced version ------------------------------------------
+
+
+def test_quarantined_records_are_those_of_each_objects_latest_version(tmp_path: Path) -> None:
+    """A file rewritten with its bad record fixed and ingested again: the manifest says it
+    quarantined nothing, and quarantined_records no longer lists the record either (its history
+    keeps it)."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    bad = {**_record("fixed-later"), "eventTime": "yesterday"}
+    _write_records(logs / "a.json", _record("a1"), bad)
+    _write_records(logs / "b.json", _record("b1"), {**_record("b-bad"), "eventTime": 7})
+    first = ingest([logs], tmp_path / "wh")
+    assert (first.records_quarantined, int(first.exit_code)) == (2, 3)
+    assert [(uri, index) for uri, index, _ in quarantined(tmp_path / "wh")] == [
+        ("a.json", 1),
+        ("b.json", 1),
+    ]
+    _write_records(logs / "a.json", _record("a1"), _record("fixed-later"))
+    os.utime(logs / "a.json", ns=(0, (logs / "a.json").stat().st_mtime_ns + 1_000_000_000))
+    fixed = ingest([logs], tmp_path / "wh")
+    assert (fixed.objects_read, fixed.records_quarantined, fixed.events_written) == (1, 0, 1)
+    assert manifest(tmp_path / "wh")["a.json"]["quarantined_records"] == 0
+    assert [(uri, index) for uri, index, _ in quarantined(tmp_path / "wh")] == [("b.json", 1)]
+    history = rows(tmp_path / "wh", "SELECT uri FROM quarantined_records_history ORDER BY uri")
+    assert [Path(r["uri"]).name for r in history] == ["a.json", "b.json"]

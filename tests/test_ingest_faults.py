@@ -11,6 +11,8 @@ least one kill mid-run.
 
 from __future__ import annotations
 
+import json
+import multiprocessing
 import os
 import random
 import re
@@ -20,12 +22,15 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from ingest_fixtures import (
     cli_env,
+    ingest,
     kill_group,
     plain_records,
     rows,
@@ -34,6 +39,11 @@ from ingest_fixtures import (
     start_cli,
     write_trail,
 )
+
+import pipeline.ingest
+from pipeline.errors import AgenttrailError
+from pipeline.ingest_task import ParseTask, TaskResult, run_task
+from pipeline.warehouse import manifest
 
 COMMIT_ROWS = "200"
 
@@ -361,3 +371,54 @@ def test_a_full_disk_stops_the_run_with_one_line_then_a_rerun_completes(
         "reached (make room, then re-run the same command: nothing it committed is lost)"
     )
     complete_and_check(trail, warehouse, [])
+
+
+def _parse_or_die(task: ParseTask) -> TaskResult:
+    """A parse task whose process the OOM killer picks when it starts on the second task."""
+    if task.task_id == 1:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return run_task(task)
+
+
+def test_a_parse_process_killed_ends_the_run_with_one_line_then_a_rerun_completes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A parse process killed outright (the kernel's out-of-memory killer) broke the pool, and
+    the run ended with "internal error: BrokenProcessPool ... (re-run with --debug)". It is one
+    line saying what happened and what to do; what was committed before stays, and the re-run
+    reads the rest."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    for name in ("a", "b", "c"):
+        records = [
+            {"eventID": f"{name}{i}", "eventTime": "2024-03-01T10:00:00Z",
+             "recipientAccountId": "111122223333"}
+            for i in range(2)
+        ]  # fmt: skip
+        (logs / f"{name}.json").write_text(json.dumps({"Records": records}))
+    warehouse = tmp_path / "wh"
+    monkeypatch.setattr(pipeline.ingest, "TASK_MAX_OBJECTS", 1)  # a task per object
+    monkeypatch.setattr(pipeline.ingest, "run_task", _parse_or_die)
+    # Parse processes forked from this process, where run_task is the one above.
+    monkeypatch.setattr(
+        pipeline.ingest._Job,
+        "_parse_processes",
+        lambda self: ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")),
+    )
+    with pytest.raises(AgenttrailError) as caught:
+        ingest([logs], warehouse, **{"ingest.commit_rows": 1})
+    assert type(caught.value) is AgenttrailError
+    assert caught.value.one_line() == (
+        "a parse process died (killed, most likely by the out-of-memory killer): the objects"
+        " it was parsing are not committed, and nothing committed before is lost (lower"
+        " --workers (or [ingest] workers) or give the machine more memory, then re-run the"
+        " same command to carry on: it reads only what is missing)"
+    )
+    assert isinstance(caught.value.__cause__, BrokenProcessPool)
+    committed = manifest.load_latest(warehouse / "manifest")
+    assert sorted(Path(uri).name for uri in committed) == ["a.json"]
+    assert not (warehouse / "_staging").exists()
+    monkeypatch.undo()
+    rerun = ingest([logs], warehouse)
+    assert (rerun.objects_unchanged, rerun.objects_read, rerun.events_written) == (1, 2, 4)
+    assert rows(warehouse, "SELECT count(*) AS n FROM events_classified") == [{"n": 6}]

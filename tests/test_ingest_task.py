@@ -4,7 +4,9 @@ stops the task instead of quarantining the object it was staging."""
 from __future__ import annotations
 
 import errno
+import io
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ from pipeline.ingest_task import (
     run_task,
     same_partition,
 )
+from pipeline.parse import streaming
 
 
 def _object(path: Path, day: int, hour: int, rows: int) -> TaskObject:
@@ -209,3 +212,61 @@ def test_a_day_waits_for_its_events_delivered_the_next_day(tmp_path: Path) -> No
     ]
     first = pq.read_table(result.staged[0].path)
     assert first["event_id"].to_pylist()[-2:] == ["b.json-0", "b.json-1"]
+
+
+def test_a_file_that_cannot_be_read_is_marked_as_such_not_as_bad_content(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read refused (EACCES) says nothing of the object's content: its outcome says so
+    (read_failed), for the ingest to have the next run read it again; a damaged gzip stays a
+    fault of the content."""
+    readable = _object(tmp_path / "trail" / "a.json", 1, 1, 3)
+    refused = _object(tmp_path / "trail" / "b.json", 1, 2, 3)
+    corrupt = tmp_path / "trail" / "c.json.gz"
+    corrupt.write_bytes(b"\x1f\x8b\x08\x00" + b"\xff" * 40)
+    read_bytes = Path.read_bytes
+
+    def refusing(self: Path) -> bytes:
+        if str(self) == refused.path:
+            raise PermissionError(errno.EACCES, "Permission denied", str(self))
+        return read_bytes(self)
+
+    monkeypatch.setattr(Path, "read_bytes", refusing)
+    task = _task(
+        tmp_path,
+        (readable, refused, TaskObject(str(corrupt), None, str(corrupt), None)),
+        flush_rows=100,
+        task_id=4,
+    )
+    outcomes = run_task(task).outcomes
+    assert [(o.rows, o.error, o.read_failed) for o in outcomes] == [
+        (3, None, False),
+        (0, f"cannot read: [Errno 13] Permission denied: '{refused.path}'", True),
+        (0, "corrupt gzip: Error -1 Invalid deflate block found", False),
+    ]
+
+
+def test_an_io_error_while_streaming_is_a_read_failure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A streamed file's read fails half-way (EIO): the gzip stream takes any OSError for a
+    damaged stream ("corrupt gzip: ..."), but the fault is the file's, and said so."""
+    obj = _object(tmp_path / "trail" / "a.json", 1, 1, 3)
+
+    class FailingFile(io.BytesIO):
+        def read(self, size: int | None = -1) -> bytes:
+            if self.tell() == 0 and size == 2:
+                return super().read(size)  # the magic bytes, read before the stream
+            raise OSError(errno.EIO, "Input/output error")
+
+    def failing_open(path: str, mode: str = "rb") -> FailingFile:
+        return FailingFile(Path(path).read_bytes())
+
+    monkeypatch.setattr(streaming, "open", failing_open, raising=False)
+    task = replace(_task(tmp_path, (obj,), flush_rows=100, task_id=5), stream_threshold_bytes=8)
+    [outcome] = run_task(task).outcomes
+    assert (outcome.rows, outcome.error, outcome.read_failed) == (
+        0,
+        "cannot read: [Errno 5] Input/output error",
+        True,
+    )

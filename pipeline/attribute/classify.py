@@ -59,6 +59,8 @@ from pipeline.warehouse.connect import (
     UNIFORM_SCHEMA,
     connect,
     connect_detached,
+    remove_unused_generations,
+    removing_unpublished_generation,
     sql_literal,
 )
 from pipeline.warehouse.layout import EVENTS_GLOB, Layout
@@ -289,7 +291,7 @@ def _verdicts_query() -> str:
     the verdict columns SQL computes, in no particular order."""
     return (
         "SELECT file_index, file_row_number, rule, client, agent_name, human_id, mcp_tool,"
-        " session_joined, session_root, evidence_detail, chain_truncated FROM classification"
+        " session_joined, session_root, evidence_detail, at_most_medium FROM classification"
     )
 
 
@@ -499,10 +501,17 @@ def refresh_attribution(layout: Layout, cfg: AttributionSettings) -> Attribution
     for the moment it takes to point its views at the new generation, so analysts' readers are
     kept waiting for that moment, not for the whole rebuild.
 
-    The summary's seconds are those of all of it: opening, rebuilding, publishing the views."""
+    The summary's seconds are those of all of it: opening, rebuilding, publishing the views.
+
+    Generations no reader can be reading go first (of rebuilds that failed or were killed), and
+    a rebuild that fails removes its own (connect.remove_unused_generations and
+    removing_unpublished_generation): each is about the size of events/, and a full disk must
+    not stay full of them."""
     started = time.monotonic()
+    remove_unused_generations(layout)
     try:
-        summary = _rebuild_and_repoint(layout, cfg)
+        with removing_unpublished_generation(layout):
+            summary = _rebuild_and_repoint(layout, cfg)
     except duckdb.OutOfMemoryException as exc:
         raise OutOfMemoryError(
             f"attribution: {out_of_memory(exc)}", hint=_memory_hint(cfg, "duckdb_memory_limit")

@@ -181,6 +181,14 @@ def _reason(exc: OSError) -> str:
 UNREADABLE_VERSION = "unreadable"
 
 
+def unread_version(version: str) -> str:
+    """The manifest version of an object listed as `version` whose file could not be read
+    (permission refused, an I/O error): marked as a dangling link's is, so that it differs from
+    any version a listing gives and the next run reads the object again. Its mtime stays when
+    it is made readable (chmod), so its own version would have counted it unchanged for good."""
+    return f"{UNREADABLE_VERSION}:{version}"
+
+
 def _unreadable_version(path: str) -> str:
     try:
         return f"{UNREADABLE_VERSION}:mtime_ns:{os.lstat(path).st_mtime_ns}"

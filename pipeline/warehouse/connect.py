@@ -13,8 +13,11 @@ than the one it was given and the catalogue lists each view once (SHOW TABLES).
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import shutil
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -32,8 +35,9 @@ from pipeline.parse.schema import STAGED_SCHEMA
 from pipeline.resources import queries_dir
 from pipeline.sqlfile import parse_sql_file
 from pipeline.warehouse import manifest
+from pipeline.warehouse.files import fsync_files
 from pipeline.warehouse.layout import EVENTS_GLOB, Layout
-from pipeline.warehouse.lock import running_writer
+from pipeline.warehouse.lock import holds_writer_lock, running_writer
 from pipeline.warehouse.records import DIGEST_SCHEMA, QUARANTINE_SCHEMA
 
 HIVE_TYPES = "{'recipient_account_id': VARCHAR, 'event_date': DATE}"
@@ -65,11 +69,54 @@ def sql_literal(text: str) -> str:
 
 
 def _empty_file(layout: Layout, name: str, schema: pa.Schema) -> Path:
+    """_schema/NAME.parquet: no rows, `schema`'s columns, for a view over a folder without files.
+
+    Generated, never the user's data: one that is not exactly that (missing, empty or cut short
+    by a run killed while writing it, or of another version's schema) is written again before
+    a view reads it, instead of failing every later command. Written under a name of its own
+    and renamed into place, whole: readers write it too, without the warehouse lock, and a
+    reader that finds it reads it whole or not at all."""
     path = layout.schema_dir / f"{name}.parquet"
-    if not path.exists():
+    if not _holds_schema(path, schema):
         path.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(schema.empty_table(), path)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
+        try:
+            pq.write_table(schema.empty_table(), tmp)
+            fsync_files([tmp])
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
     return path
+
+
+def remove_stale_schema_writes(layout: Layout) -> None:
+    """Remove what processes killed while writing an empty-schema file left in _schema/ (their
+    temporary files, named with their pid): not another process's write in progress."""
+    folder = layout.schema_dir
+    for tmp in folder.glob(".*.tmp") if folder.is_dir() else ():
+        pid = tmp.name.rsplit(".", 2)[-2].split("-", 1)[0]
+        if not pid.isdigit() or _running(int(pid)):
+            continue
+        tmp.unlink(missing_ok=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # running, as another user
+    return True
+
+
+def _holds_schema(path: Path, schema: pa.Schema) -> bool:
+    """Whether `path` is a readable Parquet file of exactly `schema`."""
+    try:
+        found = pq.read_schema(path)
+    except (OSError, pa.ArrowException):
+        return False
+    return bool(found.equals(schema, check_metadata=False))
 
 
 class WarehouseFiles(Protocol):
@@ -319,6 +366,79 @@ def has_attribution(layout: Layout) -> bool:
     return _current_generation(LocalFiles(layout)) is not None
 
 
+_VIEWED_GENERATION = re.compile(r"[\\/]derived[\\/](gen-[^\\/'\"]+)[\\/]")
+
+
+def _current_name(layout: Layout) -> str | None:
+    """The generation derived/CURRENT names, if any."""
+    current = layout.derived / "CURRENT"
+    return current.read_text().strip() or None if current.is_file() else None
+
+
+def _viewed_generations(layout: Layout) -> set[str] | None:
+    """The generations the database's views read: CURRENT's, unless a rebuild published its
+    generation but could not re-point the views (the database held open, a run killed in
+    between); the database's readers, an analyst's DuckDB client among them, then still read
+    the previous one. None when the database cannot be looked at (held by a client that writes
+    to it, not a database)."""
+    if not layout.database.exists():
+        return set()
+    try:
+        # Read-only: beside readers, while the caller (holding the writer lock) is the only
+        # writer; never waiting.
+        with duckdb.connect(str(layout.database), read_only=True) as con:
+            found = con.execute(
+                "SELECT sql FROM duckdb_views() WHERE NOT internal"
+                " AND database_name = current_database()"
+            ).fetchall()
+    except duckdb.Error:
+        return None
+    return {m for (sql,) in found for m in _VIEWED_GENERATION.findall(str(sql or ""))}
+
+
+def remove_unused_generations(layout: Layout) -> None:
+    """Remove the attribution generations no reader can be reading (a caller holding the writer
+    lock, before a rebuild writes, or finding the classification current): those of rebuilds
+    that failed or were killed, and older ones a killed rebuild did not get to remove, which
+    would otherwise take the disk the next rebuild needs (each is about the size of events/).
+    Kept: CURRENT's (readers that define views of their own read it: _read_copy) and the one the
+    database's views read; where the database cannot be looked at, every published generation
+    (one with FORMAT: a rebuild writes it just before publishing)."""
+    if not layout.derived.is_dir():
+        return
+    current = _current_name(layout)
+    others = sorted(g for g in layout.derived.glob("gen-*") if g.name != current)
+    if not others:
+        return  # the usual case: the database need not be opened
+    viewed = _viewed_generations(layout)
+    for folder in others:
+        if viewed is None and (folder / "FORMAT").is_file():
+            continue
+        if viewed is not None and folder.name in viewed:
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextmanager
+def removing_unpublished_generation(layout: Layout) -> Iterator[None]:
+    """Around a rebuild (the caller holds the writer lock): if it fails (a full disk, the
+    database held open, out of memory, an interrupt), the generation it was writing goes on
+    the way out, so that making room is enough for the next one to succeed. Not once CURRENT
+    names it (published, but the views could not be re-pointed): readers may be reading it."""
+    before = {g.name for g in layout.derived.glob("gen-*")} if layout.derived.is_dir() else set()
+    try:
+        yield
+    except BaseException:
+        try:
+            published = _current_name(layout)
+            for folder in layout.derived.glob("gen-*"):
+                if folder.name not in before and folder.name != published:
+                    shutil.rmtree(folder, ignore_errors=True)
+        except OSError:
+            pass  # the rebuild's own error is the one to report; the next rebuild tidies up
+        raise
+
+
 def _derived_views(files: WarehouseFiles, generation: Path) -> list[str]:
     """The statements creating the views over a published generation."""
     create = "CREATE OR REPLACE VIEW"
@@ -340,15 +460,20 @@ def _derived_views(files: WarehouseFiles, generation: Path) -> list[str]:
     return statements
 
 
-def without_progress_bar(con: duckdb.DuckDBPyConnection) -> None:
-    """Turn off DuckDB's progress bar, which it draws on stdout once a query has run for 2 s:
-    inside the CSV or JSON that `sql`, `query run` and `ingest --json` write there. Not a
-    setting DuckDB takes at connect time (nor globally): each connection sets it."""
+def session_defaults(con: duckdb.DuckDBPyConnection) -> None:
+    """What every connection of agenttrail's sets (not settings DuckDB takes at connect time,
+    nor globally):
+    - no progress bar, which DuckDB draws on stdout once a query has run for 2 s: inside the
+      CSV or JSON that `sql`, `query run` and `ingest --json` write there;
+    - times shown, and truncated to days, in UTC (`TimeZone`) whatever the machine's zone
+      (TZ): a day in a result, in the attribution or in a commit is the UTC day of
+      `event_date`, the same on an analyst's laptop in Kiritimati as on the server."""
     con.execute("SET enable_progress_bar = false")
+    con.execute("SET TimeZone = 'UTC'")
 
 
 def _configure(con: duckdb.DuckDBPyConnection, memory_limit: str | None) -> None:
-    without_progress_bar(con)
+    session_defaults(con)
     if memory_limit:
         con.execute("SET memory_limit = $m", {"m": memory_limit})
 
@@ -386,7 +511,7 @@ def _waiting(path: Path, wait_seconds: float, attempt: Callable[[], Opened]) -> 
     while True:
         try:
             return attempt()
-        except duckdb.IOException as exc:
+        except duckdb.Error as exc:  # an IOException, or "Corrupt database file" (an Error)
             if _in_use(exc) and time.monotonic() < deadline:
                 time.sleep(DATABASE_RETRY_SECONDS)
                 continue
@@ -398,6 +523,16 @@ def _waiting(path: Path, wait_seconds: float, attempt: Callable[[], Opened]) -> 
                     database=str(path),
                     waited_seconds=wait_seconds,
                 ) from None
+            if _not_a_database(path, exc):
+                raise NotADatabaseError(
+                    f"{path} is not a DuckDB database (empty or cut short, as a run killed"
+                    " while creating it leaves it)",
+                    hint="it holds only views, which a writer makes again: run 'agenttrail"
+                    f" attribute --warehouse {path.parent}' (with the ingest's --config, if it"
+                    " had one)",
+                    database=str(path),
+                    error=str(exc).splitlines()[0],
+                ) from None
             raise WarehouseError(
                 f"cannot open {path}: {str(exc).splitlines()[0]}",
                 hint="check that the file is a DuckDB database this version can read",
@@ -405,8 +540,76 @@ def _waiting(path: Path, wait_seconds: float, attempt: Callable[[], Opened]) -> 
             ) from None
 
 
-def _open(path: Path, *, read_only: bool, wait_seconds: float) -> duckdb.DuckDBPyConnection:
-    return _waiting(path, wait_seconds, lambda: duckdb.connect(str(path), read_only=read_only))
+class NotADatabaseError(WarehouseError):
+    """The warehouse's database file is no DuckDB database at all (empty, or cut short by a
+    run killed while creating it): a writer holding the lock makes it again."""
+
+
+# DuckDB's three header blocks: an empty database is this long, and any database longer.
+DATABASE_HEADER_BYTES = 3 * 4096
+
+
+def _not_a_database(path: Path, exc: duckdb.Error) -> bool:
+    """Whether DuckDB refused `path` for not being a database: its own verdict ("not a valid
+    DuckDB database file", as for an empty file), or a file too short to hold the headers every
+    database starts with, as a run killed while creating it leaves. Never a database another
+    process holds, one of a newer format or one with a damaged block: DuckDB says those in
+    other words."""
+    text = str(exc)
+    if "is not a valid DuckDB database file" in text:
+        return True
+    if "Could not read enough bytes" not in text:
+        return False
+    try:
+        return path.stat().st_size < DATABASE_HEADER_BYTES
+    except OSError:
+        return False
+
+
+def _open(
+    path: Path, *, read_only: bool, wait_seconds: float, repair: bool = False
+) -> duckdb.DuckDBPyConnection:
+    """The database at `path`. With `repair` (a writer holding the warehouse lock, so that no
+    other writer is at work), a missing database is created whole (_create_database), and a
+    file that is not a database is set aside and created anew: it holds only views, which the
+    caller defines again."""
+    if repair and not path.exists():
+        _create_database(path)
+
+    def attempt() -> duckdb.DuckDBPyConnection:
+        return duckdb.connect(str(path), read_only=read_only)
+
+    try:
+        return _waiting(path, wait_seconds, attempt)
+    except NotADatabaseError:
+        if not repair:
+            raise
+    _set_aside(path)
+    _create_database(path)
+    return _waiting(path, wait_seconds, attempt)
+
+
+def _create_database(path: Path) -> None:
+    """A new, empty database at `path`, created under a hidden name beside it and renamed into
+    place once DuckDB has written it: a run killed while DuckDB creates it leaves no database
+    (its first writer creates it again), never a file that every command fails to open."""
+    building = path.with_name(f".{path.name}.new")
+    for leftover in (building, building.with_name(f"{building.name}.wal")):
+        leftover.unlink(missing_ok=True)  # of a run killed here
+    duckdb.connect(str(building)).close()
+    fsync_files([building])
+    os.replace(building, path)
+
+
+def _set_aside(path: Path) -> None:
+    """Out of the way of a new database: an empty file goes, anything else is kept as
+    NAME.invalid (replacing an earlier one), in case it was someone's; a write-ahead log beside
+    it belongs to no database any more and goes too."""
+    if path.stat().st_size == 0:
+        path.unlink()
+    else:
+        os.replace(path, path.with_name(f"{path.name}.invalid"))
+    path.with_name(f"{path.name}.wal").unlink(missing_ok=True)
 
 
 # The name of a copy's database attached beside a reader's own views (the name DuckDB gives a
@@ -475,7 +678,12 @@ def connect(
     if read_only and not layout.database.exists():
         raise _no_database(layout)
     wait = DATABASE_WAIT_SECONDS if wait_seconds is None else wait_seconds
-    con = _open(layout.database, read_only=read_only, wait_seconds=wait)
+    # Only a writer holding the warehouse lock (ingest, iam import, attribute) creates or
+    # repairs the database: not `sql --allow-write`, which takes no lock.
+    repair = not read_only and holds_writer_lock(layout.lock)
+    if repair:
+        remove_stale_schema_writes(layout)
+    con = _open(layout.database, read_only=read_only, wait_seconds=wait, repair=repair)
     try:
         _configure(con, memory_limit)
         if not read_only:

@@ -21,6 +21,15 @@ from pipeline.errors import WarehouseLockedError
 from pipeline.warehouse.disk import disk_failure, is_disk_failure
 from pipeline.warehouse.layout import make_root, unwritable
 
+# The lock files this process holds (writer_lock): a writer that finds the warehouse database
+# damaged may make it again only while no other writer can be at work (connect.py).
+_HELD: set[str] = set()
+
+
+def holds_writer_lock(path: Path) -> bool:
+    """Whether this process holds WAREHOUSE/.lock (`path`) now."""
+    return os.path.abspath(path) in _HELD
+
 
 @contextmanager
 def writer_lock(path: Path, purpose: str) -> Iterator[None]:
@@ -43,6 +52,7 @@ def writer_lock(path: Path, purpose: str) -> Iterator[None]:
                 warehouse=str(path.parent),
             ) from None
         holds = True
+        _HELD.add(os.path.abspath(path))
         os.ftruncate(fd, 0)
         now = datetime.now(UTC).isoformat(timespec="seconds")
         os.pwrite(fd, f"{purpose} by pid {os.getpid()} since {now}".encode(), 0)
@@ -57,6 +67,8 @@ def writer_lock(path: Path, purpose: str) -> Iterator[None]:
     finally:
         # The text names the writer only while it holds the lock (running_writer); it is left
         # behind only by a killed writer, whose pid then runs no more.
+        if holds:
+            _HELD.discard(os.path.abspath(path))
         with contextlib.suppress(OSError):
             if holds:
                 os.ftruncate(fd, 0)

@@ -23,8 +23,9 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipeline.endpoints import check_endpoint_url, without_secrets_in_urls
 from pipeline.errors import AgenttrailError, UsageError, WarehouseError
-from pipeline.warehouse.connect import connect, define_views, without_progress_bar
+from pipeline.warehouse.connect import connect, define_views, session_defaults
 from pipeline.warehouse.layout import Layout
 
 SCHEME = "s3://"
@@ -59,6 +60,7 @@ def s3_filesystem(options: S3Options) -> Any:
     connections of a long-lived process."""
     import s3fs
 
+    check_endpoint_url(options.endpoint_url)
     client_kwargs = {"region_name": options.region} if options.region else {}
     return s3fs.S3FileSystem(
         endpoint_url=options.endpoint_url,
@@ -101,7 +103,8 @@ class S3Files:
 
 
 def _s3_failure(uri: str, exc: Exception) -> WarehouseError:
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    # botocore and aiohttp quote the endpoint whole, with any user:password@ or signed query.
+    text = without_secrets_in_urls(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
     if isinstance(exc, PermissionError):
         hint = "check the credentials (--profile, AWS_* variables) and s3:ListBucket/GetObject"
     elif isinstance(exc, FileNotFoundError):
@@ -120,7 +123,7 @@ def connect_s3(
     fs = s3_filesystem(options or S3Options())
     con = duckdb.connect()
     try:
-        without_progress_bar(con)
+        session_defaults(con)
         with tempfile.TemporaryDirectory(prefix="agenttrail-s3-") as scratch:
             files = S3Files(fs, bucket, prefix, Path(scratch))
             try:
@@ -153,14 +156,9 @@ def connect_s3(
 def connect_reader(
     location: str, *, s3: S3Options | None = None, memory_limit: str | None = None
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A connection for reading the warehouse views, wherever the warehouse lives.
-
-    Times are shown and truncated to days in UTC (`TimeZone`), whatever the analyst's machine
-    says, so a day in a query result is the same UTC day as in `event_date`.
-    """
+    """A connection for reading the warehouse views, wherever the warehouse lives."""
     if is_remote(location):
         with connect_s3(location, s3, memory_limit=memory_limit) as con:
-            con.execute("SET TimeZone = 'UTC'")
             yield con
         return
     if s3 is not None and s3 != S3Options():
@@ -169,5 +167,4 @@ def connect_reader(
             hint=f"the warehouse is the local folder {location!r}",
         )
     with connect(Layout.at(location), read_only=True, memory_limit=memory_limit) as con:
-        con.execute("SET TimeZone = 'UTC'")
         yield con

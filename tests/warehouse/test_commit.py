@@ -4,6 +4,7 @@ counted per source object, files renamed into events/ whole."""
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -13,8 +14,10 @@ from ingest_fixtures import CASES
 
 from pipeline.parse import ObjectParser
 from pipeline.sqlfile import SqlFile
+from pipeline.warehouse import manifest
 from pipeline.warehouse.commit import KnownIds, commit_batch
 from pipeline.warehouse.layout import EVENTS_GLOB, Layout
+from pipeline.warehouse.manifest import ManifestEntry
 from pipeline.warehouse.stage import StagedFile, stage_table
 
 ROW_GROUP = 1000
@@ -146,3 +149,80 @@ def test_empty_batch_writes_nothing(layout: Layout) -> None:
         result = commit_batch([], layout, con, ROW_GROUP)
     assert (result.written, result.duplicates_in_batch, result.duplicates_in_warehouse) == (0, 0, 0)
     assert list(layout.events.iterdir()) == []
+
+
+def _record(layout: Layout, run: str, names: list[str]) -> None:
+    """The manifest entries a run writes after its commit, for dedup case files `names`."""
+    entries = []
+    for name in names:
+        path = CASES / "dedup" / name
+        parser = ObjectParser(str(path), run)
+        list(parser.tables(path))
+        entries.append(
+            ManifestEntry(uri=str(path), kind="events", size=1, version="v",
+                          sha256=parser.sha256, status="ingested", reason=None, records=0,
+                          events_written=0, duplicates=0, quarantined_records=0,
+                          outside_period=0, period_since=None, period_until=None, run_id=run,
+                          recorded_at=datetime.now(UTC))
+        )  # fmt: skip
+    manifest.append(layout.manifest, f"part-{run}", entries)
+
+
+def test_rows_a_killed_run_committed_are_recovered_not_duplicates(layout: Layout) -> None:
+    """A run killed after renaming its staged files into events/, before its manifest: the next
+    run reads those objects again. Their rows in events/ are the same records (eventID, object,
+    content hash, record index) written by a run no manifest entry accounts for: recovered
+    (written), not duplicates. Once a run has recorded the object, they are its own: read
+    again, they are duplicates."""
+    killed, rerun, later = (f"2024030{d}T080000Z-0000000{d}" for d in (1, 2, 3))
+    a = str(CASES / "dedup" / "a.json")
+    b = str(CASES / "dedup" / "b.json")
+    with duckdb.connect() as con:
+        first = commit_batch(staged(layout, "b.json", killed, 0), layout, con, ROW_GROUP)
+        assert (first.written, first.duplicates_in_batch, first.recovered) == (3, 1, 0)
+        # killed here: no manifest. The re-run reads b.json again, and a.json with it.
+        files = staged(layout, "a.json", rerun, 0) + staged(layout, "b.json", rerun, 1)
+        again = commit_batch(files, layout, con, ROW_GROUP)
+        _record(layout, rerun, ["a.json", "b.json"])
+        touched = commit_batch(staged(layout, "b.json", later, 0), layout, con, ROW_GROUP)
+    # b.json's three rows in events/ are recovered, though a.json's copies of dup-2 and dup-3
+    # come first in the batch's order: those are the duplicates (of the copies in events/).
+    assert (again.written, again.recovered, again.duplicates_in_batch) == (1, 3, 1)
+    assert again.duplicates_in_warehouse == 2
+    assert (dict(again.recovered_by_uri), dict(again.dropped_by_uri)) == ({b: 3}, {a: 2, b: 1})
+    assert (touched.written, touched.recovered, touched.duplicates_in_warehouse) == (0, 0, 3)
+    assert touched.duplicates_in_batch == 1
+    assert kept(layout) == [
+        ("dup-1", "FromA", "a.json", 0),
+        ("dup-2", "FromB", "b.json", 0),
+        ("dup-3", "FromB", "b.json", 1),
+        ("dup-4", "FromB-first", "b.json", 2),
+    ]
+
+
+def test_rows_of_another_version_of_the_object_stay_duplicates(layout: Layout) -> None:
+    """The same eventIDs at the same places of the same object, but from other content (the
+    object was rewritten since): those rows are no recovered commit."""
+    killed, rerun = "20240301T080000Z-00000001", "20240302T080000Z-00000002"
+    path = layout.root.parent / "a.json"
+    text = (CASES / "dedup" / "a.json").read_text()
+    path.write_text(text)
+    with duckdb.connect() as con:
+        parser = ObjectParser(str(path), killed)
+        table = next(iter(parser.tables(path)))
+        commit_batch(
+            stage_table(table, layout.staging / killed, killed, row_group_rows=ROW_GROUP),
+            layout,
+            con,
+            ROW_GROUP,
+        )
+        path.write_text(text.replace("FromA", "FromA-rewritten"))
+        parser = ObjectParser(str(path), rerun)
+        table = next(iter(parser.tables(path)))
+        again = commit_batch(
+            stage_table(table, layout.staging / rerun, rerun, row_group_rows=ROW_GROUP),
+            layout,
+            con,
+            ROW_GROUP,
+        )
+    assert (again.written, again.recovered, again.duplicates_in_warehouse) == (0, 0, 3)

@@ -1,0 +1,152 @@
+"""Attribution generations (derived/gen-*/): a rebuild writes a new one and publishes it through
+derived/CURRENT. Generations no reader can be reading must not pile up: each is about the size of
+events/, so failed rebuilds on a full disk (or with the database held open) filled it until
+freeing space no longer let a rebuild succeed. Readers keep reading what they read: the database's
+views may still read the previous generation while CURRENT names a newer one (a rebuild that
+could not re-point them)."""
+
+from __future__ import annotations
+
+import errno
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ingest_fixtures import copy_cases, held_open, ingest, rows, settings
+
+import pipeline.warehouse.connect
+from pipeline.attribute import classify
+from pipeline.attribute.classify import attribute_warehouse
+from pipeline.errors import AttributionPendingError, WarehouseError
+from pipeline.warehouse.connect import remove_unused_generations
+from pipeline.warehouse.layout import Layout
+
+FIRST, SECOND, THIRD, FOURTH = (
+    "good_cloudtrail.json.gz",  # 3 events
+    "array_of_records.json",  # 2
+    "bom_prefixed.json",  # 1
+    "gzip_named.json",  # 1
+)
+
+
+def generations(warehouse: Path) -> list[str]:
+    return sorted(p.name for p in (warehouse / "derived").glob("gen-*"))
+
+
+def current(warehouse: Path) -> str:
+    return (warehouse / "derived" / "CURRENT").read_text().strip()
+
+
+def classified(warehouse: Path) -> int:
+    """events_classified's rows, read as an analyst's DuckDB client reads them."""
+    found: int = rows(warehouse, "SELECT count(*) AS n FROM events_classified")[0]["n"]
+    return found
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path) -> Path:
+    warehouse = tmp_path / "wh"
+    ingest(copy_cases([FIRST], tmp_path / "first"), warehouse)
+    assert len(generations(warehouse)) == 1
+    return warehouse
+
+
+def _leftovers(warehouse: Path) -> tuple[str, str]:
+    """What killed rebuilds leave: one killed while writing its generation (no FORMAT, never
+    published), and an older generation that one killed right after marking the warehouse
+    current did not get to remove (published once, read by no one now)."""
+    derived = warehouse / "derived"
+    partial = derived / "gen-20990101T000000-dead01"
+    (partial / "events_classified" / "recipient_account_id=1").mkdir(parents=True)
+    (partial / "events_classified" / "recipient_account_id=1" / "part.parquet").write_bytes(
+        b"x" * 100_000
+    )
+    old = derived / "gen-20000101T000000-old001"
+    shutil.copytree(derived / current(warehouse), old)
+    return partial.name, old.name
+
+
+def test_a_rebuild_first_removes_the_generations_no_reader_reads(
+    warehouse: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    published = current(warehouse)
+    _leftovers(warehouse)
+    seen: list[list[str]] = []
+    rebuild = classify._rebuild_and_repoint
+
+    def seeing(*args: Any) -> classify.AttributionSummary:
+        seen.append(generations(warehouse))
+        return rebuild(*args)
+
+    monkeypatch.setattr(classify, "_rebuild_and_repoint", seeing)
+    summary = attribute_warehouse(settings(warehouse))
+    assert seen == [[published]]  # before it wrote anything
+    assert generations(warehouse) == [summary.generation] == [current(warehouse)]
+    assert classified(warehouse) == 3
+
+
+def test_a_failed_rebuild_removes_its_own_generation(
+    warehouse: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full disk as the rebuild publishes (everything else written): its generation goes on
+    the way out; the published one stays, and readers read it as before."""
+    published = current(warehouse)
+
+    def full_disk(layout: Layout, generation: str) -> None:
+        assert generations(warehouse) == sorted([published, generation])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(classify, "_publish", full_disk)
+    with pytest.raises(WarehouseError) as caught:
+        attribute_warehouse(settings(warehouse))
+    assert caught.value.message == f"cannot write the warehouse {warehouse}: its disk is full"
+    assert generations(warehouse) == [published] == [current(warehouse)]
+    assert classified(warehouse) == 3
+
+
+def test_a_rebuild_that_could_not_re_point_the_views_keeps_what_readers_read(
+    warehouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An analyst's DuckDB client holds the database: each ingest publishes its generation but
+    cannot re-point the views, which still read the first one. Each left a whole generation
+    behind; now a rebuild first removes all but CURRENT's and the one the views read, so that
+    at most three are there while it lasts, and the analyst's client goes on reading."""
+    first = current(warehouse)
+    monkeypatch.setattr(pipeline.warehouse.connect, "DATABASE_WAIT_SECONDS", 0.2)
+    published = []
+    with held_open(warehouse / "agenttrail.duckdb"):
+        for n, case in enumerate([SECOND, THIRD, FOURTH]):
+            with pytest.raises(AttributionPendingError) as caught:
+                ingest(copy_cases([case], tmp_path / f"later{n}"), warehouse)
+            assert " new events are committed, but attribution could not run: " in (
+                caught.value.message
+            )
+            published.append(current(warehouse))
+        assert generations(warehouse) == sorted([first, *published[-2:]])
+        assert classified(warehouse) == 3  # the views still read the first generation
+    caught_up = ingest([tmp_path / "later2"], warehouse)
+    assert (caught_up.objects_unchanged, caught_up.attribution["events"]) == (1, 7)
+    assert generations(warehouse) == [current(warehouse)]
+    assert classified(warehouse) == 7
+
+
+def test_a_generation_left_after_marking_current_goes_with_the_next_ingest(
+    warehouse: Path, tmp_path: Path
+) -> None:
+    """A rebuild killed between marking the warehouse current and removing the older
+    generation: the next ingest finds nothing to classify, and removes it all the same."""
+    _leftovers(warehouse)
+    again = ingest([tmp_path / "first"], warehouse)
+    assert again.attribution == {"skipped": "no new events since the last classification"}
+    assert generations(warehouse) == [current(warehouse)]
+    assert classified(warehouse) == 3
+
+
+def test_where_the_database_cannot_be_read_published_generations_stay(warehouse: Path) -> None:
+    """Which generation the views read is known from the database only: where it cannot be
+    read, a generation once published may be in use, and only unpublished ones go."""
+    _, old = _leftovers(warehouse)
+    (warehouse / "agenttrail.duckdb").write_bytes(b"")
+    remove_unused_generations(Layout.at(warehouse))
+    assert generations(warehouse) == sorted([old, current(warehouse)])
