@@ -85,7 +85,7 @@ class AttributionSettings:
     # also count as an MCP mark. Empty by default: conventions differ per organisation.
     agent_source_identity_patterns: tuple[str, ...] = ()
     mcp_source_identity_patterns: tuple[str, ...] = ()
-    # SQL LIKE patterns on role names that are agent roles even without the tag (rule 4).
+    # SQL LIKE patterns on role names that are agent roles even without the tag (rule 7).
     agent_role_patterns: tuple[str, ...] = ()
     # SQL LIKE patterns on the resource of a signin CreateOAuth2Token that make it an MCP
     # OAuth grant (rule 1): the managed MCP endpoints, e.g. https://aws-mcp.us-east-1.api.aws/mcp.
@@ -93,7 +93,7 @@ class AttributionSettings:
         "https://%-mcp.%.api.aws%",
         "https://%-mcp.%.amazonaws.com%",
     )
-    # SQL LIKE patterns on OIDC providers whose web-identity sessions are workloads (rule 6):
+    # SQL LIKE patterns on OIDC providers whose web-identity sessions are workloads (rule 11):
     # CI pipelines and Kubernetes service accounts. Records name the provider either by host
     # or by its IAM ARN (arn:aws:iam::ACCOUNT:oidc-provider/HOST), hence the leading %.
     workload_web_identity_providers: tuple[str, ...] = (
@@ -104,7 +104,7 @@ class AttributionSettings:
         "%agent.buildkite.com",
         "%oidc.eks.%.amazonaws.com/id/%",
     )
-    # SQL LIKE patterns on role or user names that are workloads (rule 6).
+    # SQL LIKE patterns on role or user names that are workloads (rule 11).
     workload_role_patterns: tuple[str, ...] = ()
     workload_user_patterns: tuple[str, ...] = ()
     # How many AssumeRole hops a chain walk follows; AWS caps role chaining sessions at 1 hour
@@ -133,10 +133,12 @@ class AttributionSettings:
     verdicts_duckdb_memory_limit: str = "500MB"
 
     def rules_version(self) -> str:
-        """Short hash of the rule configuration, stamped on every verdict."""
-        rules = dataclasses.asdict(self)
+        """Short hash of the rule configuration and of RULES_REVISION, stamped on every
+        verdict."""
+        rules: dict[str, Any] = dataclasses.asdict(self)
         for name in NOT_RULES:
             rules.pop(name)
+        rules["rules_revision"] = RULES_REVISION
         payload = json.dumps(rules, sort_keys=True).encode()
         return hashlib.sha256(payload).hexdigest()[:12]
 
@@ -144,6 +146,13 @@ class AttributionSettings:
 # The [attribution] settings that change how a rebuild runs, not what it concludes: they stay
 # out of rules_version, and a re-run need not keep them (freshness.attribute_command).
 NOT_RULES = ("duckdb_memory_limit", "verdicts_duckdb_memory_limit")
+# The revision of the rules' SQL (queries/attribute/*.sql): raise it with every change there
+# that changes a verdict under the same settings, so that rules_version changes and a warehouse
+# classified by the earlier rules reads as stale (freshness.py) and is re-classified by the
+# next ingest or import. 2: the caller of a chain's root counts as an ancestor; calls a service
+# made for an agent, workload or person (invokedBy) have the service path; the person behind
+# SAML-rooted chains and federated users; agent source identities are no person.
+RULES_REVISION = 2
 
 
 @dataclass(frozen=True)
@@ -220,10 +229,11 @@ def _month(value: Any) -> str | None:
 
 
 # What DuckDB's memory_limit takes: a positive size with a unit, or a share of the machine's
-# memory ("80%"). Checked here, where the setting is named, not when DuckDB first meets it.
+# memory ("80%"). Checked here, where the setting is named, not when DuckDB first meets it;
+# DuckDB 2.0 knows "gigabytes" and "GiB" but not "gibibytes" (a test holds the two together).
 _MEMORY = re.compile(
     r"\s*(?:\d+(?:\.\d+)?|\.\d+)\s*"
-    r"(?:%|[kmgt]i?b|[kmgt]|b|bytes?|(?:kilo|mega|giga|tera)bytes?|(?:ki|me|gi|te)bibytes?)\s*",
+    r"(?:%|[kmgt]i?b|[kmgt]|b|bytes?|(?:kilo|mega|giga|tera)bytes?)\s*",
     re.IGNORECASE,
 )
 
@@ -304,6 +314,28 @@ def _from_folder(path: str, folder: Path) -> str:
     return str(folder / path)
 
 
+# The AGENTTRAIL_* variables that name no section's setting.
+_TOP_VARIABLES = frozenset({"AGENTTRAIL_WAREHOUSE", "AGENTTRAIL_CONFIG"})
+
+
+def _refuse_unknown_variables(environ: Mapping[str, str]) -> None:
+    """A misspelt section (AGENTTRAIL_ATTRIBUTON_...) would be ignored in silence, the job
+    running with the default it was meant to change; a misspelt name in a known section is
+    refused by _section_overrides, and so is this."""
+    prefixes = tuple(environment_variable(section, "") for section in _SECTIONS)
+    unknown = sorted(
+        k
+        for k in environ
+        if k.startswith("AGENTTRAIL_") and k not in _TOP_VARIABLES and not k.startswith(prefixes)
+    )
+    if unknown:
+        raise ConfigError(
+            f"environment variable {unknown[0]}: unknown setting",
+            hint="agenttrail reads AGENTTRAIL_WAREHOUSE, AGENTTRAIL_CONFIG and "
+            + ", ".join(f"{p}<NAME>" for p in prefixes),
+        )
+
+
 def environment_variable(section: str, name: str) -> str:
     """The variable that sets [section] name: AGENTTRAIL_ATTRIBUTION_DUCKDB_MEMORY_LIMIT."""
     return f"AGENTTRAIL_{section.upper()}_{name.upper()}"
@@ -375,6 +407,7 @@ def load_settings(
             environ["AGENTTRAIL_WAREHOUSE"], "environment variable AGENTTRAIL_WAREHOUSE"
         )
         used.append("AGENTTRAIL_WAREHOUSE")
+    _refuse_unknown_variables(environ)
     for section in _SECTIONS:
         prefix = environment_variable(section, "")
         names = sorted(k for k in environ if k.startswith(prefix))

@@ -1299,7 +1299,7 @@ class ConsoleUser(Actor):
         target = role(PROD, "DataPipelineAgentRole")
         caller = session.with_key(self.world.new_key(self.rng)).but(user_agent=self.rng.choice(BROWSERS))
         self.emit(Event(
-            identity=caller.identity, when=when + timedelta(seconds=95), source="iam.amazonaws.com",
+            identity=caller.identity, when=when + TAG_ROLE_DELAY, source="iam.amazonaws.com",
             name="TagRole", region=US, recipient=PROD, event_id=self.rng.uuid4(), ip=self.ip,
             user_agent=caller.user_agent, request={"roleName": target.name, "tags": [{"key": "Usage", "value": "Agent"}]},
             response=None, request_id=self.rng.uuid4(), read_only=False, tls_host="iam.amazonaws.com",
@@ -1318,7 +1318,8 @@ class ConsoleUser(Actor):
         self.tag_data_pipeline_role(TAG_ROLE_TIME)
 
 
-TAG_ROLE_TIME = datetime(2026, 8, 4, 14, 10, 5, tzinfo=UTC)
+TAG_ROLE_TIME = datetime(2026, 8, 4, 14, 10, 5, tzinfo=UTC)  # alice signs in
+TAG_ROLE_DELAY = timedelta(seconds=95)  # then tags the role: TagRole's eventTime is 14:11:40
 
 BOB_APIS = apis("ListBuckets", "DescribeInstances", "FilterLogEvents", "GetFunction20150331v2",
                 "UpdateFunctionCode20150331v2", "DescribeStacks", "GetCallerIdentity", "GetParameter",
@@ -2470,7 +2471,7 @@ def scenario_summary(world: World, files: list[LogFile], duplicated: list[str], 
         "duplicated_event_ids": duplicated,
         "cross_account_shared_event_ids": sorted(s for s, n in shared.items() if n == 2),
         "role_tag_changes": [
-            {"event": "TagRole", "role_arn": role(PROD, "DataPipelineAgentRole").arn, "time": iso(TAG_ROLE_TIME),
+            {"event": "TagRole", "role_arn": role(PROD, "DataPipelineAgentRole").arn, "time": iso(TAG_ROLE_TIME + TAG_ROLE_DELAY),
              "tags": {"Usage": "Agent"}},
             {"event": "CreateRole", "role_arn": role(DEV, "ReportAgentRole").arn, "time": iso(REPORT_ROLE_CREATED),
              "tags": role(DEV, "ReportAgentRole").tags},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from pipeline.config import load_settings
@@ -248,3 +249,78 @@ def test_agenttrail_config_names_the_file_between_the_flag_and_the_working_folde
         "/data/flagged"
     )
     assert load_settings(environ={}, cwd=tmp_path).warehouse == "/data/cwd"
+
+
+@pytest.mark.parametrize(
+    "size",
+    [
+        "700MB",
+        "2GB",
+        "2 GiB",
+        "2kib",
+        "1.5 TB",
+        ".5GB",
+        "80%",
+        "2t",
+        "2b",
+        "2 bytes",
+        "2 kilobyte",
+        "2 gigabytes",
+        "3 terabytes",
+        " 4 mb ",
+        "2 gibibytes",
+        "2 kibibyte",
+        "2 mebibytes",
+        "2 tebibyte",
+        "2 gigs",
+        "2 GBs",
+        "lots",
+    ],
+)
+def test_a_memory_size_is_accepted_exactly_when_duckdb_accepts_it(
+    tmp_path: Path, size: str
+) -> None:
+    """A size the check lets through and DuckDB refuses became an internal error, after an
+    ingest had parsed every file."""
+    con = duckdb.connect()
+    try:
+        con.execute(f"SET memory_limit = '{size}'")
+        duckdb_accepts = True
+    except duckdb.Error:
+        duckdb_accepts = False
+    finally:
+        con.close()
+    try:
+        load_settings(environ={"AGENTTRAIL_QUERY_DUCKDB_MEMORY_LIMIT": size}, cwd=tmp_path)
+        we_accept = True
+    except ConfigError:
+        we_accept = False
+    assert we_accept == duckdb_accepts
+
+
+@pytest.mark.parametrize(
+    "name", ["AGENTTRAIL_ATTRIBUTON_DUCKDB_MEMORY_LIMIT", "AGENTTRAIL_WAREHOSE", "AGENTTRAIL_"]
+)
+def test_an_unknown_agenttrail_variable_is_refused(tmp_path: Path, name: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(environ={name: "24MB", "AGENTTRAIL_INGEST_WORKERS": "2"}, cwd=tmp_path)
+    assert info.value.one_line() == (
+        f"environment variable {name}: unknown setting (agenttrail reads AGENTTRAIL_WAREHOUSE, "
+        "AGENTTRAIL_CONFIG and AGENTTRAIL_INGEST_<NAME>, AGENTTRAIL_ATTRIBUTION_<NAME>, "
+        "AGENTTRAIL_QUERY_<NAME>)"
+    )
+    assert info.value.exit_code == 2
+
+
+def test_the_known_variables_are_read(tmp_path: Path) -> None:
+    (tmp_path / "c.toml").write_text("[ingest]\nworkers = 3\n")
+    settings = load_settings(
+        environ={
+            "AGENTTRAIL_CONFIG": str(tmp_path / "c.toml"),
+            "AGENTTRAIL_WAREHOUSE": str(tmp_path / "wh"),
+            "AGENTTRAIL_QUERY_DUCKDB_MEMORY_LIMIT": "1GB",
+        },
+        cwd=tmp_path,
+    )
+    assert (settings.ingest.workers, settings.query.duckdb_memory_limit) == (3, "1GB")
+    assert settings.warehouse == str(tmp_path / "wh")

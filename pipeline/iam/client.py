@@ -9,7 +9,6 @@ permissions, never a credential value.
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 import boto3
 from botocore.config import Config
@@ -26,6 +25,7 @@ from botocore.exceptions import (
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from pipeline import __version__
+from pipeline.endpoints import check_endpoint_url, endpoint_shown
 from pipeline.errors import IamError
 
 if TYPE_CHECKING:
@@ -57,6 +57,7 @@ def make_iam_client(
     us-east-1) or in other partitions. The user agent carries `agenttrail/<version>`, so the tool's own calls are
     recognisable in CloudTrail.
     """
+    check_endpoint_url(endpoint_url)
     config = Config(
         retries={"mode": "adaptive", "max_attempts": max_attempts},
         user_agent_extra=f"agenttrail/{__version__}",
@@ -104,7 +105,7 @@ def translate_error(exc: Exception) -> IamError:
             hint="set AWS_REGION or the profile's region (any region works: IAM is global)",
         )
     if isinstance(exc, BotoConnectionError):
-        host = _host_of(str(exc.kwargs.get("endpoint_url", "")))
+        host = endpoint_shown(str(exc.kwargs.get("endpoint_url", "")), "the IAM endpoint")
         return IamError(
             f"cannot connect to {host}",
             hint="check --endpoint-url, the network and any proxy settings",
@@ -149,12 +150,3 @@ def _from_client_error(exc: ClientError) -> IamError:
         hint="retry later; if it persists, check the identity and the endpoint",
         code=code,
     )
-
-
-def _host_of(url: str) -> str:
-    """scheme://host[:port] of an endpoint: drops any user:password@ and the query string."""
-    parts = urlsplit(url)
-    if not parts.hostname:
-        return url.split("?", 1)[0] or "the IAM endpoint"
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{parts.hostname}{port}"

@@ -9,7 +9,6 @@ Messages name the bucket, key, profile or host involved, never a credential valu
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 import boto3
 from botocore.config import Config
@@ -28,6 +27,7 @@ from botocore.exceptions import (
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from pipeline import __version__
+from pipeline.endpoints import check_endpoint_url, endpoint_shown
 from pipeline.errors import SourceError
 
 if TYPE_CHECKING:
@@ -66,6 +66,7 @@ def make_s3_client(
     `agenttrail/<version>` so the tool's own reads are recognisable in CloudTrail.
     `max_attempts` keeps botocore's meaning for this key: retries after the first attempt.
     """
+    check_endpoint_url(endpoint_url)
     config = Config(
         retries={"mode": "adaptive", "max_attempts": max_attempts},
         max_pool_connections=max_pool_connections,
@@ -216,7 +217,7 @@ def _from_botocore_error(
             **inputs,
         )
     if isinstance(exc, BotoConnectionError):
-        host = _host_of(str(exc.kwargs.get("endpoint_url", "")))
+        host = endpoint_shown(str(exc.kwargs.get("endpoint_url", "")), "the S3 endpoint")
         return SourceError(
             f"cannot connect to {host} while {verb} {where}",
             hint="check --endpoint-url or --region, the network and any proxy settings",
@@ -244,12 +245,3 @@ def _s3_uri(bucket: str | None, key: str | None) -> str:
     if not bucket:
         return "S3"
     return f"s3://{bucket}/{key or ''}"
-
-
-def _host_of(url: str) -> str:
-    """scheme://host[:port] of an endpoint: drops any user:password@ and the query string."""
-    parts = urlsplit(url)
-    if not parts.hostname:
-        return url.split("?", 1)[0] or "the S3 endpoint"
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{parts.hostname}{port}"

@@ -398,3 +398,32 @@ def test_non_event_objects_are_present_outside_the_cloudtrail_folders(
     for record in json.loads(gzip.decompress((SAMPLE / insight).read_bytes()))["Records"]:
         assert record["eventType"] == "AwsCloudTrailInsight"
         assert "userIdentity" not in record
+
+
+def test_the_role_tag_changes_of_the_scenario_are_the_logged_events(
+    records: dict[str, Record], scenario: dict[str, Any]
+) -> None:
+    """scenario.json is the machine-readable truth: each tag change is one logged event of that
+    name, role, time and tags (the TagRole's time once named the console sign-in before it)."""
+    logged = sorted(
+        (
+            r["eventName"],
+            r["recipientAccountId"],
+            r["requestParameters"]["roleName"],
+            r["eventTime"],
+            {t["key"]: t["value"] for t in r["requestParameters"].get("tags", [])},
+        )
+        for r in records.values()
+        if r["eventName"] in ("TagRole", "CreateRole", "UntagRole") and not r.get("errorCode")
+    )
+    expected = sorted(
+        (
+            change["event"],
+            change["role_arn"].split(":")[4],
+            change["role_arn"].rsplit("/", 1)[1],
+            change["time"],
+            change["tags"],
+        )
+        for change in scenario["role_tag_changes"]
+    )
+    assert logged == expected

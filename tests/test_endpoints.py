@@ -1,0 +1,103 @@
+"""pipeline/endpoints.py: --endpoint-url checked where clients are built, shown without secrets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipeline.endpoints import check_endpoint_url, endpoint_shown, without_secrets_in_urls
+from pipeline.errors import UsageError
+from tests.ingest_fixtures import agenttrail
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("http://user:hunter2@127.0.0.1:9000/bucket?token=q", "http://127.0.0.1:9000"),
+        ("https://s3.eu-west-1.amazonaws.com", "https://s3.eu-west-1.amazonaws.com"),
+        ("http://[::1]:9000/?x=1", "http://::1:9000"),
+        ("user:hunter2@host:9000?sig=q", "host:9000"),
+        ("http://[::1:9", "the endpoint"),
+        ("http://h:99999", "the endpoint"),
+        ("", "the endpoint"),
+    ],
+)
+def test_endpoint_shown_keeps_no_credentials_path_or_query(url: str, shown: str) -> None:
+    assert endpoint_shown(url) == shown
+
+
+def test_urls_in_a_message_are_cut_to_their_host() -> None:
+    text = (
+        "Custom endpoint `http://user:hunter2@127.0.0.1:9/?token=qsecret` was not a valid URI;"
+        " also (ftp://u:p@files:21/x?sig=s)"
+    )
+    assert without_secrets_in_urls(text) == (
+        "Custom endpoint `http://127.0.0.1:9` was not a valid URI; also (ftp://files:21)"
+    )
+
+
+@pytest.mark.parametrize(
+    "url", [None, "http://127.0.0.1:9000", "https://minio.internal/", "HTTP://h:1/p?q=1"]
+)
+def test_a_whole_http_url_is_accepted(url: str | None) -> None:
+    check_endpoint_url(url)
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("localhost:9000", "localhost:9000"),
+        ("http://[::1:9", "the endpoint"),
+        ("http://127.0.0.1:99999", "the endpoint"),
+        ("ftp://user:hunter2@files", "ftp://files"),
+        ("http://", "http://"),
+        ("s3.amazonaws.com", "s3.amazonaws.com"),
+    ],
+)
+def test_an_endpoint_that_is_no_http_url_is_a_usage_error(url: str, shown: str) -> None:
+    with pytest.raises(UsageError) as caught:
+        check_endpoint_url(url)
+    assert caught.value.one_line() == (
+        f"--endpoint-url is not an http:// or https:// URL with a host: {shown} "
+        "(write it whole, e.g. --endpoint-url http://127.0.0.1:9000)"
+    )
+    assert "hunter2" not in caught.value.one_line()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["ingest", "s3://trail/prefix", "--warehouse", "wh"],
+        ["iam", "snapshot", "--warehouse", "wh"],
+        ["sql", "select 1", "--warehouse", "s3://bucket/wh"],
+    ],
+)
+def test_the_commands_refuse_a_malformed_endpoint_with_exit_2(
+    tmp_path: Path, command: list[str]
+) -> None:
+    done = agenttrail(*command, "--endpoint-url", "localhost:9000", cwd=tmp_path)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (
+        "error: --endpoint-url is not an http:// or https:// URL with a host: localhost:9000 "
+        "(write it whole, e.g. --endpoint-url http://127.0.0.1:9000)\n"
+    )
+
+
+def test_a_warehouse_in_s3_that_cannot_be_reached_shows_no_endpoint_secret(
+    tmp_path: Path,
+) -> None:
+    done = agenttrail(
+        "sql",
+        "select 1",
+        "--warehouse",
+        "s3://bucket/wh",
+        "--endpoint-url",
+        "http://user:hunter2pass@127.0.0.1:9/?token=qsecret",
+        cwd=tmp_path,
+        env={"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"},
+    )
+    assert done.returncode == 1
+    assert done.stderr.startswith("error: cannot read s3://bucket/wh: ")
+    assert "hunter2pass" not in done.stderr
+    assert "qsecret" not in done.stderr
