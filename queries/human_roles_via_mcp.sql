@@ -8,7 +8,8 @@
 --   person: Identity Center user, source identity, SSO session name, IAM user, owner of the MCP
 --   OAuth grant), principal (the role or user ARN), access_path (mcp_managed or mcp_self_managed),
 --   mcp_server (agent_name: the managed server's principal or the awslabs server), identity_kind
---   (identity_center, iam_user, root, federated), accounts (comma-separated), calls, failed_calls,
+--   (identity_center, iam_user, root, federated: a SAML user's role session, which
+--   AssumeRoleWithSAML opened, or a federated user), accounts (comma-separated), calls, failed_calls,
 --   write_calls (readOnly false), sessions (distinct MCP sign-in sessions, else access keys),
 --   mcp_clients (user agents of the MCP tool-call records, comma-separated; NULL for self-managed
 --   servers), first_seen and last_seen (UTC).
@@ -36,6 +37,11 @@ WITH mcp_events AS (
             WHEN principal_type = 'IAMUser' THEN 'iam_user'
             WHEN principal_type = 'Root' THEN 'root'
             WHEN principal_type IN ('SAMLUser', 'FederatedUser') THEN 'federated'
+            -- The calls of a SAML user are made with the role session AssumeRoleWithSAML
+            -- opened (userIdentity.type AssumedRole): the issuing call of the session says so.
+            WHEN access_key_id IN (
+                SELECT issued_key FROM sessions WHERE issued_by_call = 'AssumeRoleWithSAML'
+            ) THEN 'federated'
         END AS identity_kind
     FROM events_classified
     WHERE access_path IN ('mcp_managed', 'mcp_self_managed')

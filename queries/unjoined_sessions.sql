@@ -5,13 +5,14 @@
 --   the tag-based rules, and any unjoined key is a blind spot; some are expected (Identity Center
 --   hands out keys from its portal without an STS event in the trail, AWS services obtain their
 --   service-linked role credentials themselves, keys issued before the first event in the
---   warehouse). Console sessions mint a new key per request, so keys are grouped into sessions by
+--   warehouse). A call without an accessKeyId (empty or absent) joins nothing either and is
+--   counted too. Console sessions mint a new key per request, so keys are grouped into sessions by
 --   principal ARN and sessionContext creationDate. One row per role and reason: reason is
 --   identity_center, service_linked_role, issued_before_data (created before the earliest event in
 --   the warehouse) or no_issuing_event (unexpected: a gap in the data or credentials issued outside
 --   the trail). Roles with agent sessions come first. Columns: reason, role_arn, sessions
 --   (principal ARN and creation time pairs), agent_sessions (sessions an agent made calls with),
---   sample_access_key (the key of the earliest call), calls, agent_calls,
+--   sample_access_key (the key of the earliest call; NULL where it had none), calls, agent_calls,
 --   console_calls, actor_kinds, agent_names, people (human_id values), accounts (all
 --   comma-separated), first_call and last_call (UTC), first_session and last_session (the
 --   assumed-role session ARN of the earliest and latest call; ties by ARN), first_agent_session
@@ -53,8 +54,9 @@ unjoined AS MATERIALIZED (
         ) AS role_hash
     FROM events_classified AS e
     CROSS JOIN data_start AS d
+    -- A call without an accessKeyId joins no issuing event either (README, rule 4): it is
+    -- counted, under the session its principal and creation time name.
     WHERE e.principal_type = 'AssumedRole'
-        AND e.access_key_id IS NOT NULL
         AND NOT e.session_joined
         AND ($since IS NULL OR e.event_time >= $since)
         AND ($until IS NULL OR e.event_time < $until)

@@ -4,9 +4,12 @@
 --   that policies, boundaries and reviews can single them out; a role used through an MCP server
 --   (mcp_managed or mcp_self_managed) that lacked the tag when it was used is a guidance gap. The
 --   tag state at each call comes from role_agent_observations (IAM snapshots and the CreateRole,
---   TagRole and UntagRole events of the logs): the newest observation at or before the call, else
---   the role's earliest snapshot. tag_state is 'untagged' (IAM data shows the role without the tag)
---   or 'unknown' (no IAM snapshot or tag event names the role: import one). Columns:
+--   TagRole and UntagRole events of the logs), on the timeline the classification uses: the
+--   newest observation at or before the call, else the role's first observation where that is a
+--   snapshot (a snapshot applies backwards; a tag event only from its time). tag_state is
+--   'untagged' (IAM data shows the role without the tag) or 'unknown' (no observation applies to
+--   the call: no IAM snapshot or tag event names the role, or only tag events after the call:
+--   import an older snapshot). Columns:
 --   role_account_id, principal (the role ARN), role_name, tag_state, observed_by (the observations
 --   that decided: 'snapshot <id>', 'snapshot <id> (role absent)' or '<event name> <event id>'),
 --   access_paths and mcp_servers
@@ -66,8 +69,12 @@ latest_before AS (
 ),
 
 earliest_snapshot AS (
-    -- A call before the first snapshot: the snapshot is the best knowledge of the role.
-    SELECT account_id, role_name, is_agent, observed_by
+    -- A call before the first observation of the role: where that is a snapshot, it is
+    -- the best knowledge of the role and applies backwards; an event (CreateRole, TagRole,
+    -- UntagRole) does not, as for the classification (50_classification.sql,
+    -- classification_role_intervals). A call after the first observation has one at or before
+    -- it (latest_before).
+    SELECT account_id, role_name, observed_at, is_agent, observed_by
     FROM (
         SELECT
             *,
@@ -75,9 +82,8 @@ earliest_snapshot AS (
                 PARTITION BY account_id, role_name ORDER BY observed_at, observed_by
             ) AS oldest
         FROM observations
-        WHERE observed_by LIKE 'snapshot %'
     ) AS ranked
-    WHERE oldest = 1
+    WHERE oldest = 1 AND observed_by LIKE 'snapshot %'
 ),
 
 tag_at_call AS (
@@ -93,6 +99,7 @@ tag_at_call AS (
     LEFT JOIN latest_before AS b ON b.event_id = e.event_id
     LEFT JOIN earliest_snapshot AS s
         ON s.account_id = e.role_account_id AND s.role_name = e.role_name
+        AND s.observed_at > e.event_time
 ),
 
 gaps AS (

@@ -15,9 +15,11 @@ from pipeline.errors import WarehouseError
 # are not computed per event in SQL: DuckDB hands over each event's rule number and
 # RuleColumns turns it into dictionary arrays (a map per column from rule number to
 # dictionary index), so the Arrow hand-over moves one byte per event instead of five strings,
-# and the Parquet writer takes the dictionaries as they are. The one exception: a verdict that read a
-# role chain cut at chain_max_depth (SQL's chain_truncated) has its confidence lowered to
-# medium, since the chain's root and its marks beyond the cut are unknown.
+# and the Parquet writer takes the dictionaries as they are. The one exception: SQL's
+# at_most_medium lowers a verdict's confidence to medium where the rule's own is higher: a
+# verdict that read a role chain cut at chain_max_depth (the chain's root and its marks beyond
+# the cut are unknown), and a call a service made for an actor that a medium-confidence rule
+# found (rules 30 to 32 keep that rule's doubt).
 VERDICT_COLUMNS = (
     "actor_kind",
     "access_path",
@@ -54,7 +56,7 @@ class RuleColumns:
         self._dictionaries: dict[str, pa.Array] = {}
         self._indices: dict[str, pa.Array] = {}
         for i, name in enumerate(_RULE_DECIDED, 1):
-            # A truncated chain's verdict lowers its confidence to medium: always a value.
+            # A verdict SQL marks at_most_medium lowers its confidence to medium: always a value.
             extra = ["medium"] if name == "confidence" else []
             values = sorted({str(r[i]) for r in rules} | set(extra))
             self._dictionaries[name] = pa.array(values, pa.string())
@@ -94,12 +96,12 @@ class RuleColumns:
         return pa.table(columns)
 
     def _confidence_indices(self, rule: pa.Array, table: pa.Table) -> pa.Array:
-        """The rule's confidence, at most medium where the verdict read a truncated chain."""
+        """The rule's confidence, at most medium where SQL says so (at_most_medium)."""
         own = pc.take(self._indices["confidence"], rule)
-        truncated = table.column("chain_truncated").combine_chunks().fill_null(False)
-        if not pc.any(truncated).as_py():
+        lowered = table.column("at_most_medium").combine_chunks().fill_null(False)
+        if not pc.any(lowered).as_py():
             return own
-        return pc.if_else(truncated, pc.take(self._at_most_medium, rule), own)
+        return pc.if_else(lowered, pc.take(self._at_most_medium, rule), own)
 
     def counts(self, name: str, table: pa.Table) -> dict[str, int]:
         """Events per value of a rule-decided column."""

@@ -31,6 +31,11 @@ WITH selected AS (
         invoked_by,
         on_behalf_of_user_id,
         source_identity,
+        -- The caller's own marks, for the sessions it opens (20_sessions): the user name of a
+        -- SAML user, the Identity Center user behind it, the web identity a role session came
+        -- from (webIdFederationData).
+        user_name,
+        web_id_provider,
         -- One parse of each JSON document for every path any consumer reads; the documents
         -- themselves are not kept (copying them cost more than parsing them).
         identity_provider,

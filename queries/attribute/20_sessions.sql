@@ -8,7 +8,8 @@
 --   Chains are walked to their root (bounded depth, cycle-safe): transitive tags and the source
 --   identity of ancestors reach every session below them. A chain longer than chain_max_depth
 --   is cut there: chain_truncated says so, and root_key is then the furthest session reached,
---   not the real root.
+--   not the real root. root_person names the person who started the chain, where its first
+--   session was issued to one.
 -- params: none (reads the tables attribution_settings and attribution_source_events)
 -- grain: one row per issued access key
 -- used_by: pipeline/attribute/classify.py; queries session_chains, unjoined_sessions
@@ -27,8 +28,17 @@ SELECT
     coalesce(principal_arn, invoked_by) AS caller,
     invoked_by AS caller_invoked_by,
     iam_principal_arn AS caller_iam_arn,
-    identity_provider AS web_identity_provider,
-    coalesce(request_source_identity, response_source_identity) AS source_identity,
+    -- The identity provider of the caller: a web-identity or SAML user's own, or the web
+    -- identity a role session came from (webIdFederationData), which reaches the sessions it
+    -- opens also where its own issuing event is not in the logs.
+    coalesce(identity_provider, web_id_provider) AS web_identity_provider,
+    -- A SAML user's name, and the Identity Center user behind the caller: the person of a
+    -- chain that starts there (root_person).
+    CASE WHEN principal_type = 'SAMLUser' THEN user_name END AS caller_user_name,
+    on_behalf_of_user_id AS caller_on_behalf_of_user_id,
+    -- sourceIdentity persists through a chain: the caller's own reaches the session it opens,
+    -- also where the request does not repeat it.
+    coalesce(request_source_identity, response_source_identity, source_identity) AS source_identity,
     request_tags AS tags_list,
     request_principal_tags AS tags_map,
     request_incoming_transitive_tags AS tags_incoming,
@@ -101,6 +111,8 @@ merged AS (
         caller_invoked_by,
         caller_iam_arn,
         web_identity_provider,
+        caller_user_name,
+        caller_on_behalf_of_user_id,
         source_identity,
         -- "Sep 14, 2020, 7:01:26 AM", in UTC; ISO 8601 where an exporter rewrote it.
         coalesce(
@@ -111,26 +123,40 @@ merged AS (
     WHERE issued_key NOT IN (SELECT issued_key FROM repeated)
     UNION ALL
     -- Of two copies of a cross-account AssumeRole, prefer the one logged in the role's own
-    -- account: it is the one that shows incomingTransitiveTags.
+    -- account as the issuing event: it is the one that shows incomingTransitiveTags. The
+    -- caller is the one the other copy shows: the copy in the role's account names the
+    -- caller's account only (userIdentity.type AWSAccount). Each value is taken from the
+    -- copy that shows the caller where it has one, then by eventID: never an arbitrary copy,
+    -- so that a second copy never changes (or removes) what the first one said.
     SELECT
         issued_key,
-        arg_min(event_id, CASE WHEN contains(role_arn, '::' || recipient_account_id || ':') THEN 0 ELSE 1 END),
+        arg_min(event_id, (
+            CASE WHEN contains(role_arn, '::' || recipient_account_id || ':') THEN 0 ELSE 1 END,
+            event_id
+        )),
         min(event_time),
-        any_value(event_name),
-        any_value(role_arn),
-        any_value(session_name),
-        any_value(parent_key),
-        any_value(caller_type),
-        any_value(caller),
-        any_value(caller_invoked_by),
-        any_value(caller_iam_arn),
-        any_value(web_identity_provider),
-        any_value(source_identity),
+        arg_min(event_name, (caller_hidden, event_id)),
+        arg_min(role_arn, (caller_hidden, event_id)),
+        arg_min(session_name, (caller_hidden, event_id)),
+        arg_min(parent_key, (caller_hidden, event_id)),
+        arg_min(caller_type, (caller_hidden, event_id)),
+        arg_min(caller, (caller_hidden, event_id)),
+        arg_min(caller_invoked_by, (caller_hidden, event_id)),
+        arg_min(caller_iam_arn, (caller_hidden, event_id)),
+        arg_min(web_identity_provider, (caller_hidden, event_id)),
+        arg_min(caller_user_name, (caller_hidden, event_id)),
+        arg_min(caller_on_behalf_of_user_id, (caller_hidden, event_id)),
+        arg_min(source_identity, (caller_hidden, event_id)),
         max(coalesce(
             timezone('UTC', try_strptime(expiration_text, '%b %d, %Y, %I:%M:%S %p')),
             try_cast(expiration_text AS TIMESTAMPTZ)
         ))
-    FROM session_events
+    FROM (
+        SELECT
+            *,
+            coalesce(caller_type, '') IN ('AWSAccount', 'Unknown', '') AS caller_hidden
+        FROM session_events
+    ) AS copies
     WHERE issued_key IN (SELECT issued_key FROM repeated)
     GROUP BY issued_key
 ),
@@ -295,7 +321,25 @@ SELECT
     root.caller_type AS root_caller_type,
     root.caller AS root_caller,
     root.caller_invoked_by AS root_caller_invoked_by,
-    root.web_identity_provider AS root_web_identity_provider
+    root.web_identity_provider AS root_web_identity_provider,
+    -- The person who started the chain, where its first session was issued to one: an IAM
+    -- user (the user name), a session of an Identity Center role (the session name is the
+    -- user), the root user, a SAML user (its user name), an Identity Center user. Not for a
+    -- GetFederationToken session: the IAM user that called it is a broker minting credentials
+    -- for the federated user the session is named after, not the person behind it. Chains a
+    -- service, a workload or a role session of no person started have none.
+    CASE
+        WHEN root.issued_by_call = 'GetFederationToken' THEN NULL
+        WHEN root.caller_on_behalf_of_user_id IS NOT NULL THEN root.caller_on_behalf_of_user_id
+        WHEN root.caller_type = 'IAMUser' THEN regexp_extract(root.caller, '[^/]+$')
+        WHEN root.caller_type = 'AssumedRole'
+            AND contains(root.caller, ':assumed-role/AWSReservedSSO_')
+            THEN split_part(root.caller, '/', 3)
+        WHEN root.caller_type = 'Root' THEN 'root'
+        -- userIdentity.userName of AssumeRoleWithSAML: for an Identity Center role, the user
+        -- its sessions are named after.
+        WHEN root.caller_type = 'SAMLUser' THEN root.caller_user_name
+    END AS root_person
 FROM session_nodes AS n
 LEFT JOIN session_chain_summary AS r ON r.issued_key = n.issued_key
 LEFT JOIN session_nodes AS root ON root.issued_key = r.root_key

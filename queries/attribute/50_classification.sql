@@ -6,7 +6,10 @@
 --   sessions, with an MCP mark; the awslabs MCP user agent; a console request on an agent role
 --   (a person in the agent's role); agent roles on the direct path (the MCP bypass); chains an agent started, on the direct path; the same role-and-name fallback,
 --   on the direct path; AWS services; workloads (last: the role-and-name fallback for sessions
---   an AWS service obtained); unknown identities; people (console, then direct). Each row says which rule
+--   an AWS service obtained); unknown identities; people (console, then direct). A call an AWS
+--   service made with the credentials of the agent, workload or person a rule found (invokedBy
+--   a service principal) keeps that actor on the service path (rules 30 to 32, which replace
+--   that verdict and name it in their evidence). Each row says which rule
 --   decided (classified_by), the field values that decided (evidence: composed by the
 --   events_classified view from the event and evidence_detail), its confidence and the
 --   rules_version in force. Everything that is not per event is computed first, per
@@ -44,16 +47,8 @@ SELECT
     s.caller_invoked_by,
     s.root_caller_type,
     s.root_caller_invoked_by,
-    -- The person who started the chain, where its first session was issued to one: an IAM
-    -- user (the user name), an Identity Center user's SSO role session (the session name is
-    -- the user), or the root user. Chains a service or a workload started have none.
-    CASE
-        WHEN s.root_caller_type = 'IAMUser' THEN regexp_extract(s.root_caller, '[^/]+$')
-        WHEN s.root_caller_type = 'AssumedRole'
-            AND contains(s.root_caller, ':assumed-role/AWSReservedSSO_')
-            THEN split_part(s.root_caller, '/', 3)
-        WHEN s.root_caller_type = 'Root' THEN 'root'
-    END AS root_person,
+    -- The person who started the chain (20_sessions.sql says who counts).
+    s.root_person,
     s.root_web_identity_provider,
     s.issued_by_call,
     s.source_identity AS session_source_identity,
@@ -195,7 +190,50 @@ CREATE OR REPLACE TABLE classification_chain_marks AS
 -- transitive session tags and never role tags; but the actor after a role hop is still the
 -- agent (rules agent_chain.*). The nearest such session is the one the evidence names; the
 -- nearest MCP server tag is the chain's MCP mark. Only sessions with such a chain have a row.
-WITH ancestors AS (
+-- The chain's root was itself opened by someone: where that caller was a role session whose
+-- own issuing event is not in the logs (issued before they begin), it is an ancestor too, one
+-- hop above the root, known only by what the root's issuing event shows of it (its role, not
+-- its session tags): an agent role when it assumed the root is the agent's mark, as for any
+-- ancestor, so adding the caller's issuing event to the logs never changes the verdict.
+WITH root_callers AS (
+    SELECT
+        r.issued_key AS root_key,
+        r.parent_key AS caller_key,
+        r.issued_at AS acted_at,
+        nullif(regexp_extract(r.caller_iam_arn, ':role/(?:.*/)?([^/]+)$', 1), '') AS role_name,
+        nullif(regexp_extract(r.caller_iam_arn, '^arn:[^:]+:iam::(\d{12}):', 1), '') AS role_account_id
+    FROM session_nodes AS r
+    WHERE r.caller_type = 'AssumedRole'
+        AND r.parent_key IS NOT NULL
+        AND r.parent_key NOT IN (SELECT issued_key FROM session_nodes)
+),
+
+caller_ancestors AS (
+    SELECT
+        s.issued_key,
+        s.chain_depth + 1 AS depth,
+        c.caller_key AS ancestor_key,
+        c.role_name AS ancestor_name,
+        false AS agent_session,
+        NULL::VARCHAR AS mcp_server_tag,
+        NULL::VARCHAR AS tag_text,
+        CASE
+            WHEN o.is_agent THEN o.observed_by
+            ELSE 'configured pattern ' || pr.pattern
+        END || '; its own issuing event is not in the logs' AS agent_role_by
+    FROM root_callers AS c
+    JOIN sessions AS s ON s.root_key = c.root_key AND NOT s.chain_truncated
+    LEFT JOIN classification_role_intervals AS o
+        ON o.account_id = c.role_account_id
+        AND o.role_name = c.role_name
+        AND c.acted_at >= o.valid_from
+        AND c.acted_at < o.valid_to
+    LEFT JOIN classification_pattern_matches AS pr
+        ON pr.kind = 'agent_role' AND pr.value = c.role_name
+    WHERE o.is_agent OR pr.pattern IS NOT NULL
+),
+
+ancestors AS (
     SELECT
         w.issued_key,
         w.depth,
@@ -219,6 +257,8 @@ WITH ancestors AS (
     LEFT JOIN classification_pattern_matches AS pr
         ON pr.kind = 'agent_role' AND pr.value = a.role_name
     WHERE w.depth > 0
+    UNION ALL
+    SELECT * FROM caller_ancestors
 ),
 
 marked AS (
@@ -342,6 +382,9 @@ CREATE OR REPLACE TABLE attribution_rules AS
 -- The rules in the order they are tried (first match wins), with what each one concludes.
 -- The per-event pass stores only the rule's number; the events_classified view looks the rest
 -- up here, and the table is published with every generation as the view attribution_rules.
+-- Rules 30 to 32 are no further tries: where an AWS service made the call with the caller's
+-- credentials (invokedBy), they replace the verdict of the rule that found the actor (5 to
+-- 14, 18 to 23, 26 to 29), keeping its actor and naming it in their evidence.
 SELECT * FROM (VALUES
     (1, 'mcp_managed.invoked_by', 'agent', 'mcp_managed', 'high'),
     (2, 'mcp_managed.tool_call', 'agent', 'mcp_managed', 'high'),
@@ -371,8 +414,15 @@ SELECT * FROM (VALUES
     (26, 'human.identity_center', 'human', 'direct', 'high'),
     (27, 'human.iam_user', 'human', 'direct', 'high'),
     (28, 'human.federated', 'human', 'direct', 'high'),
-    (29, 'human.other_role', 'human', 'direct', 'medium')
+    (29, 'human.other_role', 'human', 'direct', 'medium'),
+    (30, 'agent.service_invoked', 'agent', 'service', 'high'),
+    (31, 'workload.service_invoked', 'workload', 'service', 'high'),
+    (32, 'human.service_invoked', 'human', 'service', 'high')
 ) AS t(rule, classified_by, actor_kind, access_path, confidence);
+
+CREATE OR REPLACE TABLE classification_rule_names AS
+-- The rules' names as one list indexed by rule number, for the evidence of rules 30 to 32.
+SELECT list(classified_by ORDER BY rule) AS names FROM attribution_rules;
 
 CREATE OR REPLACE VIEW classification AS
 WITH features AS (
@@ -386,6 +436,7 @@ WITH features AS (
         s.root_role_name,
         coalesce(s.chain_truncated, false) AS chain_truncated,
         cfg.chain_max_depth,
+        cfg.rule_names,
         cfg.mcp_server_tag_key,
         s.session_role_name,
         s.caller_invoked_by,
@@ -440,13 +491,28 @@ WITH features AS (
         sn.tag_text AS named_tag_text,
         sn.root_caller_invoked_by AS named_root_caller_invoked_by,
         sn.example_key AS named_example_key,
+        -- A GetFederationToken session is named after its federated user
+        -- (arn:aws:sts::ACCOUNT:federated-user/NAME); its session issuer is the IAM user that
+        -- minted it.
+        CASE WHEN e.principal_type = 'FederatedUser'
+            THEN nullif(regexp_extract(e.principal_arn, ':federated-user/(.+)$', 1), '')
+        END AS federated_user_name,
+        -- An AWS service that made the call with the caller's credentials (invokedBy a service
+        -- principal that is no MCP server, such as cloudformation.amazonaws.com creating a
+        -- stack's resources). `AWS Internal` and other values that name no service principal do
+        -- not count.
+        coalesce(e.invoked_by LIKE '%.amazonaws.com' AND p_mcp.kind IS NULL, false) AS invoked_by_service,
         -- sessionCredentialFromConsole is present only when true (facts doc s.2).
         coalesce(
             e.session_credential_from_console OR e.event_type = 'AwsConsoleSignIn' OR ua.client = 'console',
             false
         ) AS from_console
     FROM attribution_events AS e
-    CROSS JOIN attribution_settings AS cfg
+    -- One row: the settings, and the rules' names for the evidence of rules 30 to 32.
+    CROSS JOIN (
+        SELECT s.*, n.names AS rule_names
+        FROM attribution_settings AS s, classification_rule_names AS n
+    ) AS cfg
     LEFT JOIN classification_sessions AS s ON s.issued_key = e.access_key_id
     LEFT JOIN classification_chain_marks AS cm ON cm.issued_key = e.access_key_id
     LEFT JOIN classification_links AS dl ON dl.link = 'request' AND dl.link_key = e.request_id
@@ -488,9 +554,9 @@ WITH features AS (
         AND p_web.value = coalesce(e.web_id_provider, em.identity_provider, s.root_web_identity_provider)
 ),
 
-ruled AS (
-    -- The rule that decided, by its number in attribution_rules (integer tests keep the
-    -- per-event pass cheap).
+based AS (
+    -- The rule that decided who acted, by its number in attribution_rules (integer tests keep
+    -- the per-event pass cheap).
     SELECT
         *,
         CASE
@@ -550,86 +616,38 @@ ruled AS (
                 THEN 28
             WHEN principal_type = 'AssumedRole' THEN 29
             ELSE 24
-        END AS rule
+        END AS base_rule
     FROM features
 ),
 
-final AS (
+ruled AS (
+    -- A call an AWS service made with the credentials of an agent, a workload or a person
+    -- (invokedBy a service principal: facts doc s.2, s.3) was not made by their client: the
+    -- actor stays the one base_rule found, the path is the service's (rules 30 to 32, which
+    -- replace base_rule's verdict). Not for the MCP records and links (rules 1 to 4), nor AWS
+    -- services' own identities (15 to 17), unknown identities (24) or console requests (11,
+    -- 25: a person's browser).
     SELECT
-        r.file_index,
-        r.file_row_number,
-        r.rule::UTINYINT AS rule,
-        -- An ENUM: the hand-over to Arrow (and the Parquet writer) gets a dictionary.
-        CAST(CASE
-            WHEN r.awslabs_mcp_server IS NOT NULL OR r.event_type = 'AwsMcpEvent' OR r.invoked_by_mcp
-                THEN 'mcp'
-            WHEN coalesce(r.ua_client, 'unknown') <> 'unknown' THEN r.ua_client
-            WHEN r.rule IN (11, 25) THEN 'console'
-            WHEN r.rule BETWEEN 15 AND 17 THEN 'service'
-            ELSE 'unknown'
-        END AS ENUM ('console', 'cli', 'sdk', 'iac', 'mcp', 'service', 'unknown')) AS client,
-        CASE r.rule
-            WHEN 1 THEN r.invoked_by
-            WHEN 2 THEN r.own_mcp_principal
-            WHEN 3 THEN r.downstream_mcp_principal
-            WHEN 4 THEN r.own_grant_mcp_principal
-            WHEN 5 THEN r.grant_mcp_principal
-            WHEN 6 THEN coalesce(
-                r.mcp_server_tag, r.awslabs_mcp_server, r.session_role_name, r.session_issuer_name
-            )
-            WHEN 7 THEN coalesce(r.session_role_name, r.session_issuer_name)
-            WHEN 10 THEN r.awslabs_mcp_server
-            WHEN 8 THEN coalesce(
-                r.chain_mcp_server_tag, r.awslabs_mcp_server, r.chain_mark_name
-            )
-            WHEN 12 THEN r.session_issuer_name
-            WHEN 13 THEN r.chain_mark_name
-            WHEN 9 THEN coalesce(
-                CASE WHEN r.named_mcp_marked THEN r.named_mcp_server_tag END,
-                r.awslabs_mcp_server,
-                r.session_issuer_name
-            )
-            WHEN 14 THEN r.session_issuer_name
-        END AS agent_name,
+        *,
         CASE
-            WHEN r.rule BETWEEN 15 AND 23 THEN NULL  -- services and workloads
-            ELSE coalesce(
-                r.on_behalf_of_user_id,
-                r.chain_source_identity,
-                r.grant_owner,
-                CASE WHEN r.session_issuer_arn LIKE '%:role/aws-reserved/sso.amazonaws.com/%'
-                    THEN r.session_name END,
-                CASE WHEN r.principal_type = 'IAMUser' THEN r.user_name END,
-                CASE WHEN r.principal_type = 'Root' THEN 'root' END,
-                r.root_person
-            )
-        END AS human_id,
-        coalesce(r.own_tool_name, r.downstream_tool_name) AS mcp_tool,
-        r.session_joined,
-        -- The console mints a new key per request (facts doc s.3), so an unjoined console
-        -- call's key names one request; its principal and sessionContext creationDate name the
-        -- console session all its requests share.
-        coalesce(
-            r.root_key,
-            CASE
-                WHEN r.from_console AND r.access_key_id IS NOT NULL
-                    THEN 'console:' || r.principal_arn || '@'
-                        || strftime(timezone('UTC', r.session_creation_date), '%Y-%m-%dT%H:%M:%SZ')
-            END,
-            r.access_key_id
-        ) AS session_root,
-        -- Rules that read the session's chain (inherited tags and source identity, the root's
-        -- caller, the absence of chain marks) on a chain cut at chain_max_depth: classify.py
-        -- lowers their confidence to medium, and the evidence says so.
-        r.chain_truncated AND r.rule IN (
-            6, 7, 8,
-            13, 18, 29
-        ) AS chain_truncated,
-        -- The evidence sentence is composed by the events_classified view
-        -- (queries/views/50_events_classified.sql) from the event's own fields and this
-        -- detail: the values the deciding rule found outside the event (NULL where it found
-        -- none), so the rebuild writes one short value instead of a sentence per event.
-        CASE r.rule
+            WHEN NOT invoked_by_service OR from_console THEN base_rule
+            WHEN base_rule BETWEEN 5 AND 14 THEN 30
+            WHEN base_rule BETWEEN 18 AND 23 THEN 31
+            WHEN base_rule BETWEEN 26 AND 29 THEN 32
+            ELSE base_rule
+        END AS rule
+    FROM based
+),
+
+detailed AS (
+    -- The evidence detail of the rule that found the actor. The evidence sentence is composed
+    -- by the events_classified view (queries/views/50_events_classified.sql) from the event's
+    -- own fields and this detail: the values the deciding rule found outside the event (NULL
+    -- where it found none), so the rebuild writes one short value instead of a sentence per
+    -- event.
+    SELECT
+        r.*,
+        CASE r.base_rule
             WHEN 2 THEN coalesce(r.own_tool_name, '?')
             WHEN 3 THEN r.downstream_of
             WHEN 4 THEN r.own_grant_resource
@@ -703,8 +721,124 @@ final AS (
                 || ' (e.g. session ' || r.named_example_key || ')'
             WHEN 28 THEN r.issued_by_call
             WHEN 29 THEN CASE WHEN r.chain_truncated THEN 'chain truncated at depth ' || r.chain_max_depth END
-        END AS evidence_detail
+        END AS base_detail
     FROM ruled AS r
+),
+
+final AS (
+    SELECT
+        r.file_index,
+        r.file_row_number,
+        r.rule::UTINYINT AS rule,
+        -- An ENUM: the hand-over to Arrow (and the Parquet writer) gets a dictionary.
+        CAST(CASE
+            WHEN r.awslabs_mcp_server IS NOT NULL OR r.event_type = 'AwsMcpEvent' OR r.invoked_by_mcp
+                THEN 'mcp'
+            WHEN coalesce(r.ua_client, 'unknown') <> 'unknown' THEN r.ua_client
+            WHEN r.base_rule IN (11, 25) THEN 'console'
+            WHEN r.base_rule BETWEEN 15 AND 17 OR r.rule >= 30 THEN 'service'
+            ELSE 'unknown'
+        END AS ENUM ('console', 'cli', 'sdk', 'iac', 'mcp', 'service', 'unknown')) AS client,
+        CASE r.base_rule
+            WHEN 1 THEN r.invoked_by
+            WHEN 2 THEN r.own_mcp_principal
+            WHEN 3 THEN r.downstream_mcp_principal
+            WHEN 4 THEN r.own_grant_mcp_principal
+            WHEN 5 THEN r.grant_mcp_principal
+            -- A federated user's session is named after it, not after the IAM user that minted
+            -- it (its session issuer); a source identity matching an agent pattern names the
+            -- agent where nothing else does.
+            WHEN 6 THEN coalesce(
+                r.mcp_server_tag, r.awslabs_mcp_server, r.session_role_name, r.federated_user_name,
+                r.session_issuer_name, r.chain_source_identity
+            )
+            WHEN 7 THEN coalesce(
+                r.session_role_name, r.federated_user_name, r.session_issuer_name,
+                r.chain_source_identity
+            )
+            WHEN 10 THEN r.awslabs_mcp_server
+            WHEN 8 THEN coalesce(
+                r.chain_mcp_server_tag, r.awslabs_mcp_server, r.chain_mark_name
+            )
+            WHEN 12 THEN r.session_issuer_name
+            WHEN 13 THEN r.chain_mark_name
+            WHEN 9 THEN coalesce(
+                CASE WHEN r.named_mcp_marked THEN r.named_mcp_server_tag END,
+                r.awslabs_mcp_server,
+                r.session_issuer_name
+            )
+            WHEN 14 THEN r.session_issuer_name
+        END AS agent_name,
+        CASE
+            WHEN r.base_rule BETWEEN 15 AND 23 THEN NULL  -- services and workloads
+            ELSE coalesce(
+                r.on_behalf_of_user_id,
+                -- A source identity that matched an agent (or MCP) pattern is the agent's own
+                -- name, not a person's.
+                CASE WHEN NOT r.agent_source_identity THEN r.chain_source_identity END,
+                r.grant_owner,
+                CASE WHEN r.session_issuer_arn LIKE '%:role/aws-reserved/sso.amazonaws.com/%'
+                    THEN r.session_name END,
+                CASE WHEN r.principal_type = 'IAMUser' THEN r.user_name END,
+                CASE WHEN r.principal_type = 'Root' THEN 'root' END,
+                CASE WHEN r.principal_type = 'SAMLUser' THEN r.user_name END,
+                -- A federated user is the person its session is named after, unless the rules
+                -- found it an agent's session (the name is then the agent's: agent_name).
+                CASE WHEN r.base_rule > 14 THEN r.federated_user_name END,
+                r.root_person
+            )
+        END AS human_id,
+        coalesce(r.own_tool_name, r.downstream_tool_name) AS mcp_tool,
+        r.session_joined,
+        -- The console mints a new key per request (facts doc s.3), so an unjoined console
+        -- call's key names one request; its principal and sessionContext creationDate name the
+        -- console session all its requests share.
+        coalesce(
+            r.root_key,
+            CASE
+                WHEN r.from_console AND r.access_key_id IS NOT NULL
+                    THEN 'console:' || r.principal_arn || '@'
+                        || strftime(timezone('UTC', r.session_creation_date), '%Y-%m-%dT%H:%M:%SZ')
+            END,
+            r.access_key_id
+        ) AS session_root,
+        -- Verdicts whose confidence classify.py lowers to medium: rules that read the session's
+        -- chain (inherited tags and source identity, the root's caller, the absence of chain
+        -- marks) on a chain cut at chain_max_depth, which their evidence says; and a call a
+        -- service made (rules 30 to 32) where the rule that found the actor has medium
+        -- confidence.
+        (r.chain_truncated AND r.base_rule IN (
+            6, 7, 8,
+            13, 18, 29
+        )) OR (r.rule <> r.base_rule AND r.base_rule IN (9, 10, 14, 23, 29)) AS at_most_medium,
+        -- A call a service made: the service, then the rule that found the actor and its
+        -- evidence.
+        CASE
+            WHEN r.rule = r.base_rule THEN r.base_detail
+            ELSE 'userIdentity.invokedBy=' || r.invoked_by
+                || ': a service made the call with the caller''s credentials; the caller by '
+                || r.rule_names[r.base_rule] || ': '
+                || CASE r.base_rule
+                    WHEN 5 THEN 'signInSessionArn=' || r.sign_in_session_arn || ' granted by ' || r.base_detail
+                    WHEN 10 THEN 'userAgent names awslabs MCP server ' || r.awslabs_mcp_server
+                    WHEN 12 THEN 'role ' || r.session_issuer_name || ' is an agent role (' || r.base_detail || ')'
+                    WHEN 19 THEN 'ec2RoleDelivery=' || r.ec2_role_delivery
+                    WHEN 20 THEN 'session name ' || r.session_name || ' is an instance id'
+                    WHEN 21 THEN 'web identity provider ' || r.base_detail
+                    WHEN 22 THEN 'matches a configured workload pattern'
+                    WHEN 26 THEN coalesce(
+                        'Identity Center user ' || r.on_behalf_of_user_id,
+                        'Identity Center role ' || coalesce(r.session_issuer_name, r.session_issuer_arn),
+                        'userIdentity.type=' || r.principal_type
+                    )
+                    WHEN 27 THEN 'userIdentity.type=' || r.principal_type
+                    WHEN 28 THEN 'userIdentity.type=' || r.principal_type || coalesce(' via ' || r.base_detail, '')
+                    WHEN 29 THEN 'role ' || coalesce(r.session_issuer_name, '?')
+                        || ' with no agent, MCP, service or workload mark' || coalesce('; ' || r.base_detail, '')
+                    ELSE r.base_detail
+                END
+        END AS evidence_detail
+    FROM detailed AS r
 )
 
 SELECT * FROM final;

@@ -35,6 +35,9 @@ SELECT
         WHEN 'agent_chain.direct' THEN evidence_detail
         WHEN 'agent_session.mcp_by_name' THEN evidence_detail
         WHEN 'agent_session.direct_by_name' THEN evidence_detail
+        WHEN 'agent.service_invoked' THEN evidence_detail
+        WHEN 'workload.service_invoked' THEN evidence_detail
+        WHEN 'human.service_invoked' THEN evidence_detail
         WHEN 'awslabs_user_agent' THEN 'userAgent names awslabs MCP server ' || agent_name
         WHEN 'agent_role.direct'
             THEN 'role ' || session_issuer_name || ' is an agent role (' || evidence_detail

@@ -30,7 +30,7 @@ from .helpers import (
     verdicts,
 )
 
-A1, A2, A3 = "111111111111", "222222222222", "333333333333"
+A1, A2, A3, A4 = "111111111111", "222222222222", "333333333333", "444444444444"
 QUERIES = REPO / "queries"
 ALICE_CONSOLE = (
     f"arn:aws:sts::{A2}:assumed-role/AWSReservedSSO_AdministratorAccess_0123456789abcdef/"
@@ -64,8 +64,14 @@ PATTERN_CASES = (
     "workload_patterns",
 )
 SNAPSHOT_FILE = CASES / "snapshot_agent_role.iam.json"
-# The snapshot is taken after the case's events: the oldest snapshot after a period applies.
+# Account A4's roles, as the same later snapshot shows them: tagged Usage=Agent are
+# HopAgentRole, HopLateAgentRole (by a TagRole during the period), McpBeforeTagRole (likewise)
+# and SvcAgentRole.
+LATE_SNAPSHOT_FILE = CASES / "snapshot_late_tags.iam.json"
+# The snapshots are taken after the cases' events: the oldest snapshot after a period applies,
+# back to the first observation of each role.
 SNAPSHOT_TAKEN_AT = datetime(2026, 10, 15, tzinfo=UTC)
+GITHUB_PROVIDER_A4 = f"arn:aws:iam::{A4}:oidc-provider/token.actions.githubusercontent.com"
 
 
 def agent(path: str, name: str, rule: str, human: str | None = None, tool: str | None = None,
@@ -77,8 +83,8 @@ def human(path: str, rule: str, who: str | None = None, confidence: str = "high"
     return ("human", path, None, rule, who, None, confidence)
 
 
-def workload(rule: str, confidence: str = "high") -> Verdict:
-    return ("workload", "direct", None, rule, None, None, confidence)
+def workload(rule: str, confidence: str = "high", path: str = "direct") -> Verdict:
+    return ("workload", path, None, rule, None, None, confidence)
 
 
 def service(rule: str) -> Verdict:
@@ -152,10 +158,14 @@ EXPECTED: dict[str, dict[str, Verdict]] = {
         "tagsm-call-1": agent("mcp_self_managed", "k8s-mcp", "agent_session.mcp"),
     },
     "session_tags_map_form_saml": {
-        "tagss-saml-agent": human("console", "human.console"),
-        "tagss-call-agent": agent("direct", "SamlAgentRole", "agent_session.direct"),
-        "tagss-saml-plain": human("direct", "human.federated"),
-        "tagss-call-plain": human("direct", "human.federated"),
+        # The SAML user (userIdentity.userName of AssumeRoleWithSAML) is the person behind
+        # its calls and the sessions it opens.
+        "tagss-saml-agent": human("console", "human.console", "heidi@example.com"),
+        "tagss-call-agent": agent(
+            "direct", "SamlAgentRole", "agent_session.direct", "heidi@example.com"
+        ),
+        "tagss-saml-plain": human("direct", "human.federated", "heidi@example.com"),
+        "tagss-call-plain": human("direct", "human.federated", "heidi@example.com"),
     },
     "transitive_tag_keys_other_case": {
         # transitiveTagKeys name the tags in another letter case: tag keys are
@@ -359,10 +369,10 @@ EXPECTED: dict[str, dict[str, Verdict]] = {
         "iamuser-session-call": human("direct", "human.iam_user", "quinn"),
         "iamuser-root-call": human("direct", "human.iam_user", "root"),
         "iamuser-get-federation-token": human("direct", "human.iam_user", "svc-broker"),
-        # GetFederationToken takes session tags too; the session is no role's.
-        "iamuser-federated-call": agent(
-            "direct", "svc-broker", "agent_session.direct", "svc-broker"
-        ),
+        # GetFederationToken takes session tags too; the session is no role's. It is named
+        # after its federated user, the agent; the IAM user that minted it is a broker, not
+        # the person behind it.
+        "iamuser-federated-call": agent("direct", "report-bot", "agent_session.direct"),
     },
     "unknown_identity": {
         "unknown-type": UNKNOWN,
@@ -370,23 +380,15 @@ EXPECTED: dict[str, dict[str, Verdict]] = {
         "unknown-no-identity": UNKNOWN,
     },
     "source_identity_pattern": {
+        # A source identity that matches an agent (or MCP) pattern names the agent, not a
+        # person: human_id is the person who started the chain (rita), or none.
         "srcid-assume-agent": human("direct", "human.iam_user", "rita"),
-        "srcid-call-agent": agent(
-            "direct", "DeployBotRole", "agent_session.direct", "agent:deploy-bot"
-        ),
-        "srcid-chain-assume": agent(
-            "direct", "DeployBotRole", "agent_session.direct", "agent:deploy-bot"
-        ),
-        "srcid-chain-call": agent(
-            "direct", "DeployTargetRole", "agent_session.direct", "agent:deploy-bot"
-        ),
+        "srcid-call-agent": agent("direct", "DeployBotRole", "agent_session.direct", "rita"),
+        "srcid-chain-assume": agent("direct", "DeployBotRole", "agent_session.direct", "rita"),
+        "srcid-chain-call": agent("direct", "DeployTargetRole", "agent_session.direct", "rita"),
         "srcid-assume-mcp": human("direct", "human.iam_user", "rita"),
-        "srcid-call-mcp": agent(
-            "mcp_self_managed", "JiraMcpRole", "agent_session.mcp", "mcp:jira-mcp"
-        ),
-        "srcid-call-unjoined": agent(
-            "direct", "DeployBotRole", "agent_session.direct", "agent:cron"
-        ),
+        "srcid-call-mcp": agent("mcp_self_managed", "JiraMcpRole", "agent_session.mcp", "rita"),
+        "srcid-call-unjoined": agent("direct", "DeployBotRole", "agent_session.direct"),
         "srcid-call-person": human("direct", OTHER_ROLE, "sam@example.com", "medium"),
     },
     "agent_role_pattern": {
@@ -507,6 +509,97 @@ EXPECTED: dict[str, dict[str, Verdict]] = {
         "snap-assume-human": human("direct", "human.iam_user", "otto"),
         "snap-call-human": human("direct", OTHER_ROLE, "otto", "medium"),
     },
+    "root_caller_agent_role": {
+        # HopAgentRole's session was issued before the logs begin; the snapshot (its role's
+        # first observation) says it is an agent role.
+        "rcall-describe": agent("direct", "HopAgentRole", "agent_role.direct"),
+        "rcall-hop": agent("direct", "HopAgentRole", "agent_role.direct"),
+        # The root of the chain is HopDeployRole's session; the caller that opened it, an
+        # agent role when it did, is the agent: not human.other_role.
+        "rcall-delete": agent("direct", "HopAgentRole", "agent_chain.direct"),
+        "rcall-hop-2": agent("direct", "HopAgentRole", "agent_chain.direct"),
+        "rcall-audit": agent("direct", "HopAgentRole", "agent_chain.direct"),
+        # HopLateAgentRole is tagged only at 12:00 (TagRole): before, nothing says it is an
+        # agent role (a tag event applies from its time), and neither is the chain it opened.
+        "rcall-late-call": human("direct", OTHER_ROLE, None, "medium"),
+        "rcall-late-hop": human("direct", OTHER_ROLE, None, "medium"),
+        "rcall-late-hop-call": human("direct", OTHER_ROLE, None, "medium"),
+        "rcall-tag-late": human("direct", "human.iam_user", "hopadmin"),
+        "rcall-late-hop-2": agent("direct", "HopLateAgentRole", "agent_role.direct"),
+        "rcall-late-hop-2-call": agent("direct", "HopLateAgentRole", "agent_chain.direct"),
+        # A GitHub Actions web-identity session issued before the logs begin: its
+        # webIdFederationData reaches the session it opens.
+        "rcall-ci-put": workload("workload.web_identity"),
+        "rcall-ci-hop": workload("workload.web_identity"),
+        "rcall-ci-update": workload("workload.web_identity"),
+        # The same hop with the agent session's issuing event in the logs: the same verdict,
+        # and the person who started it.
+        "rcall-logged-assume": human("direct", "human.iam_user", "hopcarol"),
+        "rcall-logged-hop": agent("direct", "HopAgentRole", "agent_role.direct", "hopcarol"),
+        "rcall-logged-delete": agent("direct", "HopAgentRole", "agent_chain.direct", "hopcarol"),
+    },
+    "untagged_mcp_before_tag_role": {
+        "mcpbt-call-before": agent("mcp_managed", MCP, "mcp_managed.invoked_by"),
+        "mcpbt-tag": human("direct", "human.iam_user", "hopadmin"),
+        "mcpbt-call-after": agent("mcp_managed", MCP, "mcp_managed.invoked_by"),
+        "mcpbt-call-untagged": agent("mcp_managed", MCP, "mcp_managed.invoked_by"),
+    },
+    "service_invoked_calls": {
+        "svcinv-agent-create-stack": agent("mcp_managed", MCP, "mcp_managed.invoked_by"),
+        # CloudFormation made it with the agent's credentials (invokedBy): the agent's call on
+        # the service path, not the MCP bypass.
+        "svcinv-agent-run-instances": agent("service", "SvcAgentRole", "agent.service_invoked"),
+        "svcinv-agent-cli": agent("direct", "SvcAgentRole", "agent_role.direct"),
+        "svcinv-harness-assume": human("direct", "human.iam_user", "svcdev"),
+        "svcinv-harness-create-stack": agent(
+            "direct", "SvcHarnessRole", "agent_session.direct", "svcdev"
+        ),
+        "svcinv-harness-create-bucket": agent(
+            "service", "SvcHarnessRole", "agent.service_invoked", "svcdev"
+        ),
+        "svcinv-lambda-assume": service("service.aws_service"),
+        "svcinv-lambda-query": workload("workload.service_issued"),
+        "svcinv-athena-get-object": workload("workload.service_invoked", path="service"),
+        "svcinv-sso-create-stack": human("direct", "human.identity_center", "sue@example.com"),
+        "svcinv-sso-run-instances": human("service", "human.service_invoked", "sue@example.com"),
+        # Only the absence of marks says the role is a person's: medium, as human.other_role.
+        "svcinv-ops-run-instances": human("service", "human.service_invoked", None, "medium"),
+        "svcinv-user-create-bucket": human("service", "human.service_invoked", "svcdev"),
+        # Console requests keep the console rule: "AWS Internal" names no service principal,
+        # and a console request is the browser's.
+        "svcinv-console-internal": human("console", "human.console", "sue@example.com"),
+        "svcinv-console-cfn": human("console", "human.console", "sue@example.com"),
+    },
+    "saml_sessions": {
+        # The SAML user is the person behind its calls and behind chains that start there.
+        "samlx-okta-assume": human("direct", "human.federated", "olive@corp.example"),
+        "samlx-okta-call": human("direct", "human.federated", "olive@corp.example"),
+        "samlx-okta-mcp": agent("mcp_managed", MCP, "mcp_managed.invoked_by", "olive@corp.example"),
+        "samlx-okta-awslabs": agent(
+            "mcp_self_managed",
+            "aws-api-mcp-server",
+            "awslabs_user_agent",
+            "olive@corp.example",
+            confidence="medium",
+        ),
+        "samlx-sso-assume": human("direct", "human.federated", "dave@example.com"),
+        "samlx-sso-hop": human("direct", "human.identity_center", "dave@example.com"),
+        "samlx-sso-terminate": human("direct", OTHER_ROLE, "dave@example.com", "medium"),
+    },
+    "cross_account_copies": {
+        "xacct-assume-caller-copy": human("direct", "human.iam_user", "xacctuser"),
+        # The role account's copy names the caller's account only.
+        "xacct-assume-role-copy": UNKNOWN,
+        # One session: its caller is the copy that shows it, whichever copy came first.
+        "xacct-call": human("direct", OTHER_ROLE, "xacctuser", "medium"),
+    },
+    "federation_token_sessions": {
+        "fedx-token-agent": human("direct", "human.iam_user", "fedbroker"),
+        # The session is named after its federated user, the agent; fedbroker only minted it.
+        "fedx-call-agent": agent("direct", "claude", "agent_session.direct"),
+        "fedx-token-person": human("direct", "human.iam_user", "fedbroker"),
+        "fedx-call-person": human("direct", "human.federated", "wendy"),
+    },
 }
 
 # The pattern cases under the default settings: nothing configured, nothing matches.
@@ -544,7 +637,7 @@ def event_ids(case: str) -> list[str]:
 def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("rules") / "warehouse"
     settings = ingest(case_files(), root, **PATTERNS)
-    import_iam([SNAPSHOT_FILE], settings, SNAPSHOT_TAKEN_AT)
+    import_iam([SNAPSHOT_FILE, LATE_SNAPSHOT_FILE], settings, SNAPSHOT_TAKEN_AT)
     return root
 
 
@@ -806,6 +899,261 @@ def test_agent_role_from_the_console_in_the_guidance_queries(warehouse: Path) ->
     assert not [r for r in named("untagged_agent_roles") if r["principal"] == arn]
 
 
+def named_query(warehouse: Path, name: str) -> list[dict[str, Any]]:
+    """A named query of queries/ over the whole warehouse (no period, no scope)."""
+    scope = {"since": None, "until": None, "account": None, "principal": None}
+    return rows(warehouse, (QUERIES / f"{name}.sql").read_text(), scope)
+
+
+def snapshot_id(warehouse: Path, account: str) -> str:
+    ((found,),) = (
+        tuple(r.values())
+        for r in rows(
+            warehouse,
+            "SELECT DISTINCT snapshot_id FROM iam_snapshots WHERE account_id = $a",
+            {"a": account},
+        )
+    )
+    return str(found)
+
+
+def test_evidence_of_root_callers_and_service_calls(
+    warehouse: Path, classified: dict[str, dict[str, Any]]
+) -> None:
+    """The chain's root was opened by a session whose issuing event is not in the logs: the
+    evidence names that caller's key, its role and what made it an agent role then. A call a
+    service made quotes invokedBy, then the rule that found the actor and its evidence."""
+    snap = f"snapshot {snapshot_id(warehouse, A4)}"
+    cfn = "userIdentity.invokedBy=cloudformation.amazonaws.com: a service made the call with the"
+    expected = {
+        "rcall-delete": (
+            "session ASIAROOTCALLERHOP001 of HopDeployRole is chained from session "
+            f"ASIAROOTCALLERAGENT1 of HopAgentRole (an agent role: {snap}; its own issuing event "
+            "is not in the logs); no MCP mark"
+        ),
+        "rcall-audit": (
+            "session ASIAROOTCALLERHOP002 of HopAuditRole is chained from session "
+            f"ASIAROOTCALLERAGENT1 of HopAgentRole (an agent role: {snap}; its own issuing event "
+            "is not in the logs); no MCP mark"
+        ),
+        "rcall-late-hop-2-call": (
+            "session ASIAROOTCALLERLATE03 of HopDeployRole is chained from session "
+            "ASIAROOTCALLERLATE01 of HopLateAgentRole (an agent role: TagRole rcall-tag-late; its "
+            "own issuing event is not in the logs); no MCP mark"
+        ),
+        "rcall-logged-delete": (
+            "session ASIAROOTCALLERHOP003 of HopDeployRole is chained from session "
+            f"ASIAROOTCALLERAGENT2 of HopAgentRole (an agent role: {snap}); no MCP mark"
+        ),
+        "rcall-late-hop-call": "role HopDeployRole with no agent, MCP, service or workload mark",
+        "rcall-ci-update": f"web identity provider {GITHUB_PROVIDER_A4}",
+        "svcinv-agent-run-instances": (
+            f"{cfn} caller's credentials; the caller by agent_role.direct: role SvcAgentRole is an "
+            f"agent role ({snap})"
+        ),
+        "svcinv-harness-create-bucket": (
+            f"{cfn} caller's credentials; the caller by agent_session.direct: session "
+            "ASIASVCINVOKED000002 tags {Usage=Agent}; no MCP mark"
+        ),
+        "svcinv-athena-get-object": (
+            "userIdentity.invokedBy=athena.amazonaws.com: a service made the call with the "
+            "caller's credentials; the caller by workload.service_issued: session "
+            "ASIASVCINVOKED000003 of SvcFnRole, whose credentials lambda.amazonaws.com issued"
+        ),
+        "svcinv-sso-run-instances": (
+            f"{cfn} caller's credentials; the caller by human.identity_center: Identity Center "
+            "role AWSReservedSSO_SvcAdmin_0a1b2c3d4e5f6a7b"
+        ),
+        "svcinv-ops-run-instances": (
+            f"{cfn} caller's credentials; the caller by human.other_role: role SvcOpsRole with no "
+            "agent, MCP, service or workload mark"
+        ),
+        "svcinv-user-create-bucket": (
+            f"{cfn} caller's credentials; the caller by human.iam_user: userIdentity.type=IAMUser"
+        ),
+        "svcinv-console-internal": "sessionCredentialFromConsole=true",
+        "fedx-call-agent": "session ASIAFEDTOKENS0000001 tags {Usage=Agent}; no MCP mark",
+        "fedx-call-person": "userIdentity.type=FederatedUser via GetFederationToken",
+        "samlx-sso-terminate": "role SamlOpsTargetRole with no agent, MCP, service or workload mark",
+    }
+    assert {e: classified[e]["evidence"] for e in expected} == expected
+    clients = {e: classified[e]["client"] for e in expected if e.startswith("svcinv-")}
+    assert clients == {
+        **{e: "service" for e in clients},
+        "svcinv-console-internal": "console",
+    }
+
+
+def test_a_service_call_for_an_agent_is_no_bypass(warehouse: Path) -> None:
+    """agent_bypass lists the agent's own CLI call, not what CloudFormation did for it."""
+    bypass = {r["agent_name"]: r for r in named_query(warehouse, "agent_bypass")}
+    assert (bypass["SvcAgentRole"]["calls"], bypass["SvcAgentRole"]["sample_event_ids"]) == (
+        1,
+        "svcinv-agent-cli",
+    )
+    assert (bypass["SvcHarnessRole"]["calls"], bypass["SvcHarnessRole"]["sample_event_ids"]) == (
+        1,
+        "svcinv-harness-create-stack",
+    )
+
+
+def test_untagged_agent_roles_on_the_classification_timeline(warehouse: Path) -> None:
+    """McpBeforeTagRole was used through MCP at 11:00 and tagged by TagRole at 12:00; the later
+    snapshot shows it tagged, but applies backwards only before the first observation (the
+    TagRole): at 11:00 its tag state is unknown, and the row says when it was tagged."""
+    found = {
+        r["role_name"]: r
+        for r in named_query(warehouse, "untagged_agent_roles")
+        if r["role_account_id"] == A4 and r["role_name"].startswith("Mcp")
+    }
+    columns = ("tag_state", "observed_by", "calls", "first_seen", "tagged_since")
+    assert {name: pick(r, *columns) for name, r in found.items()} == {
+        "McpBeforeTagRole": {
+            "tag_state": "unknown",
+            "observed_by": None,
+            "calls": 1,
+            "first_seen": at("2026-09-05T11:00:00"),
+            "tagged_since": at("2026-09-05T12:00:00"),
+        },
+        "McpUntaggedRole": {
+            "tag_state": "untagged",
+            "observed_by": f"snapshot {snapshot_id(warehouse, A4)}",
+            "calls": 1,
+            "first_seen": at("2026-09-05T11:00:00"),
+            "tagged_since": None,
+        },
+    }
+
+
+def test_human_roles_via_mcp_lists_saml_people(warehouse: Path) -> None:
+    """A SAML user's calls are AssumedRole calls of the session AssumeRoleWithSAML opened."""
+    arn = f"arn:aws:iam::{A4}:role/SamlOktaAdminRole"
+    found = [r for r in named_query(warehouse, "human_roles_via_mcp") if r["principal"] == arn]
+    columns = ("human_id", "access_path", "mcp_server", "identity_kind", "calls")
+    assert [pick(r, *columns) for r in found] == [
+        {
+            "human_id": "olive@corp.example",
+            "access_path": "mcp_managed",
+            "mcp_server": MCP,
+            "identity_kind": "federated",
+            "calls": 1,
+        },
+        {
+            "human_id": "olive@corp.example",
+            "access_path": "mcp_self_managed",
+            "mcp_server": "aws-api-mcp-server",
+            "identity_kind": "federated",
+            "calls": 1,
+        },
+    ]
+
+
+def test_unjoined_sessions_count_calls_without_an_access_key(warehouse: Path) -> None:
+    """ubn-call-emptykey (agent_session.mcp_by_name, no accessKeyId) joins no issuing event: it
+    is counted with the key issued before the logs begin (ubn-call-early)."""
+    arn = f"arn:aws:iam::{A1}:role/BillingMcpRole"
+    found = [r for r in named_query(warehouse, "unjoined_sessions") if r["role_arn"] == arn]
+    columns = ("calls", "agent_calls", "agent_names", "sample_access_key")
+    assert [pick(r, *columns) for r in found] == [
+        {
+            "calls": 2,
+            "agent_calls": 2,
+            "agent_names": "billing-mcp",
+            "sample_access_key": "ASIAUNJOINEDOLDKEY01",
+        }
+    ]
+
+
+@pytest.mark.parametrize(
+    ("case", "issuing", "calls"),
+    [
+        # Identity Center signs dave in with AssumeRoleWithSAML; his chain stays his.
+        ("saml_sessions", ["samlx-sso-assume"], ["samlx-sso-hop", "samlx-sso-terminate"]),
+        # The agent session's own issuing event joins the chain: the agent stays the actor.
+        (
+            "root_caller_agent_role",
+            ["rcall-logged-assume"],
+            ["rcall-logged-hop", "rcall-logged-delete"],
+        ),
+    ],
+)
+def test_an_issuing_event_never_removes_an_answer(
+    tmp_path: Path, case: str, issuing: list[str], calls: list[str]
+) -> None:
+    """The chain's calls first, the STS event that opened its first session in a later ingest:
+    every verdict column known before stays, and the person may only be added."""
+    records = json.loads((CASES / f"{case}.json").read_text())["Records"]
+    first, second = tmp_path / "first.json", tmp_path / "second.json"
+    first.write_text(json.dumps({"Records": [r for r in records if r["eventID"] not in issuing]}))
+    second.write_text(json.dumps({"Records": [r for r in records if r["eventID"] in issuing]}))
+    root = tmp_path / "warehouse"
+    settings = ingest([first], root)
+    import_iam([LATE_SNAPSHOT_FILE], settings, SNAPSHOT_TAKEN_AT)
+    before = verdicts(root)
+    ingest([second], root)
+    after = verdicts(root)
+    for e in calls:
+        early = tuple(before[e][c] for c in VERDICT if c != "human_id")
+        assert early == tuple(after[e][c] for c in VERDICT if c != "human_id"), e
+        assert before[e]["human_id"] in (None, after[e]["human_id"]), e
+        assert after[e]["human_id"] is not None, e
+
+
+@pytest.mark.parametrize("first", ["xacct-assume-caller-copy", "xacct-assume-role-copy"])
+def test_a_second_copy_of_a_cross_account_assume_role_keeps_the_caller(
+    tmp_path: Path, first: str
+) -> None:
+    """Each copy of a cross-account AssumeRole opens the same session; the caller is the one the
+    caller's account logged (the role's account shows an AWSAccount), whichever copy is ingested
+    first: a second copy never removes the person."""
+    records = json.loads((CASES / "cross_account_copies.json").read_text())["Records"]
+    one = [r for r in records if r["eventID"] in (first, "xacct-call")]
+    other = [r for r in records if r not in one]
+    paths = [tmp_path / "one.json", tmp_path / "other.json"]
+    for path, part in zip(paths, (one, other), strict=True):
+        path.write_text(json.dumps({"Records": part}))
+    root = tmp_path / "warehouse"
+    ingest([paths[0]], root)
+    ingest([paths[1]], root)
+    columns = ("caller_type", "caller", "parent_key", "root_person", "issuing_event_id")
+    (session,) = [
+        tuple(r.values()) for r in rows(root, f"SELECT {', '.join(columns)} FROM sessions")
+    ]
+    assert session == (
+        "IAMUser",
+        f"arn:aws:iam::{A4}:user/xacctuser",
+        "AKIAXACCTCOPIESUSER1",
+        "xacctuser",
+        "xacct-assume-role-copy",
+    )
+    assert verdicts(root)["xacct-call"]["human_id"] == "xacctuser"
+
+
+def test_root_person(sessions: dict[str, dict[str, Any]]) -> None:
+    """Who started each chain: the SAML user (userName), an Identity Center role session's
+    name, an IAM user; never the IAM user that minted a GetFederationToken session."""
+    columns = ("root_key", "root_caller_type", "root_person")
+    assert {k: pick(sessions[k], *columns) for k in (
+        "ASIASAMLSESSIONS0001", "ASIASAMLSESSIONS0003", "ASIAROOTCALLERHOP003",
+        "ASIAROOTCALLERHOP002", "ASIAFEDTOKENS0000001", "ASIAIAMUSERSESSION01",
+    )} == {
+        "ASIASAMLSESSIONS0001": {"root_key": "ASIASAMLSESSIONS0001", "root_caller_type": "SAMLUser",
+                                 "root_person": "olive@corp.example"},
+        "ASIASAMLSESSIONS0003": {"root_key": "ASIASAMLSESSIONS0002", "root_caller_type": "SAMLUser",
+                                 "root_person": "dave@example.com"},
+        "ASIAROOTCALLERHOP003": {"root_key": "ASIAROOTCALLERAGENT2",
+                                 "root_caller_type": "IAMUser", "root_person": "hopcarol"},
+        "ASIAROOTCALLERHOP002": {"root_key": "ASIAROOTCALLERHOP001",
+                                 "root_caller_type": "AssumedRole", "root_person": None},
+        "ASIAFEDTOKENS0000001": {"root_key": "ASIAFEDTOKENS0000001",
+                                 "root_caller_type": "IAMUser", "root_person": None},
+        "ASIAIAMUSERSESSION01": {"root_key": "ASIAIAMUSERSESSION01",
+                                 "root_caller_type": "IAMUser", "root_person": "quinn"},
+    }  # fmt: skip
+    # The web identity a role session came from reaches the session it opens.
+    assert sessions["ASIAROOTCALLERCI0002"]["web_identity_provider"] == GITHUB_PROVIDER_A4
+
+
 # ------------------------------------------------------------------------------ sessions
 def at(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=UTC)
@@ -854,6 +1202,21 @@ SESSION_KEYS = {
     "ASIASNAPSHOTHUMAN001",
     "ASIAMIX0000000000003",
     "ASIAMIX0000000000004",
+    "ASIAROOTCALLERHOP001",
+    "ASIAROOTCALLERHOP002",
+    "ASIAROOTCALLERHOP003",
+    "ASIAROOTCALLERLATE02",
+    "ASIAROOTCALLERLATE03",
+    "ASIAROOTCALLERCI0002",
+    "ASIAROOTCALLERAGENT2",
+    "ASIASVCINVOKED000002",
+    "ASIASVCINVOKED000003",
+    "ASIASAMLSESSIONS0001",
+    "ASIASAMLSESSIONS0002",
+    "ASIASAMLSESSIONS0003",
+    "ASIAFEDTOKENS0000001",
+    "ASIAFEDTOKENS0000002",
+    "ASIAXACCTCOPIES00001",
 }
 
 
@@ -1174,6 +1537,10 @@ def test_role_agent_observations(warehouse: Path) -> None:
         (A2, "TagLaterRole", at("2026-08-02T09:00:00"), "TagRole tagrole-tag", True,
          "Usage=Agent"),
         (A2, "TagLaterRole", at("2026-08-04T09:00:00"), "UntagRole tagrole-untag", False, None),
+        (A4, "HopLateAgentRole", at("2026-09-01T12:00:00"), "TagRole rcall-tag-late", True,
+         "Usage=Agent"),
+        (A4, "McpBeforeTagRole", at("2026-09-05T12:00:00"), "TagRole mcpbt-tag", True,
+         "Usage=Agent"),
     ]  # fmt: skip
     events_only = [tuple(r.values()) for r in found if not r["observed_by"].startswith("snapshot")]
     assert events_only == expected
@@ -1182,7 +1549,14 @@ def test_role_agent_observations(warehouse: Path) -> None:
         for r in found
         if r["observed_by"].startswith("snapshot")
     }
+    tagged_a4 = {"HopAgentRole", "HopLateAgentRole", "McpBeforeTagRole", "SvcAgentRole"}
+    roles_a4 = json.loads(LATE_SNAPSHOT_FILE.read_text())["RoleDetailList"]
     assert snapshots == {
         (A3, "SnapAgentRole", SNAPSHOT_TAKEN_AT, True, "Usage=Agent"),
         (A3, "SnapOpsRole", SNAPSHOT_TAKEN_AT, False, None),
-    }
+        *(
+            (A4, name, SNAPSHOT_TAKEN_AT, name in tagged_a4,
+             "Usage=Agent" if name in tagged_a4 else None)
+            for name in (r["RoleName"] for r in roles_a4)
+        ),
+    }  # fmt: skip

@@ -104,7 +104,8 @@ def read_header(path: Path) -> Header:
             raise AssertionError(f"{path.name}:{n + 1}: not a header line: {line!r}")
     params = {}
     for chunk in fields.get("params", "").split(";"):
-        match = re.fullmatch(r"\s*([a-z_]+) ([A-Z]+) = (\S+)\s*", chunk)
+        # A numeric parameter may end with its range: `n INTEGER = 10 (min 1)`.
+        match = re.fullmatch(r"\s*([a-z_]+) ([A-Z]+) = (\S+)(?: \([^)]*\))?\s*", chunk)
         assert match, f"{path.name}: bad params entry {chunk!r}"
         params[match[1]] = (match[2], match[3])
     return Header(fields, order, params, "\n".join(lines[n:]))
@@ -1216,7 +1217,9 @@ def test_unjoined_sessions(warehouse: Warehouse, truth: Truth, period: dict[str,
     unjoined = [
         e
         for e in truth.scoped(**period)
-        if e.identity_type == "AssumedRole" and e.access_key and e.access_key not in truth.sessions
+        # A call without an accessKeyId joins no issuing event either (README, rule 4).
+        if e.identity_type == "AssumedRole"
+        and (not e.access_key or e.access_key not in truth.sessions)
     ]
 
     def reason(e: Event) -> str:
@@ -1263,14 +1266,17 @@ def test_unjoined_sessions(warehouse: Warehouse, truth: Truth, period: dict[str,
     )
     assert rows == expected
     if not period:
-        # Agent sessions without an issuing event: dan's managed-MCP sessions (14) and frank's
-        # awslabs sessions (27), both on Identity Center roles whose keys come from the portal.
-        assert sum(r["agent_sessions"] for r in rows) == 41
+        # Agent sessions without an issuing event: dan's managed-MCP sessions (14), frank's
+        # awslabs sessions (27), both on Identity Center roles whose keys come from the portal,
+        # and 6 sessions (principal and creationDate) of dan's keyless MCP OAuth grants that no
+        # call with a key shares.
+        assert sum(r["agent_sessions"] for r in rows) == 41 + 6
         assert {r["reason"] for r in rows} == {"identity_center", "service_linked_role"}
-        # Every assumed-role call with a key: alice's console calls (727 less 55 sign-ins), dan's
-        # managed MCP (242 less 20 keyless OAuth grants), frank (158), the people's CLI calls on
-        # DeveloperAccess (657 less 2 `aws login` grants) and Config's service-linked role (519).
-        assert sum(r["calls"] for r in rows) == 672 + 222 + 158 + 655 + 519
+        # Every assumed-role call, with a key or without one (which joins nothing either):
+        # alice's console calls (727, 55 sign-ins without a key), dan's managed MCP (242, 20
+        # OAuth grants without a key), frank (158), the people's CLI calls on DeveloperAccess
+        # (657, 2 `aws login` grants without a key) and Config's service-linked role (519).
+        assert sum(r["calls"] for r in rows) == 727 + 242 + 158 + 657 + 519
 
 
 # --- coverage ----------------------------------------------------------------------------
