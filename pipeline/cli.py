@@ -236,8 +236,8 @@ def sql(
     from pipeline.query.adhoc import open_sql
     from pipeline.query.formats import check_format, write_result
 
-    check_format(fmt, out)  # before the statement runs, not after
     settings = _settings(warehouse=warehouse)
+    check_format(fmt, out, settings.warehouse)  # before the statement runs, not after
     stale = reader_notice(settings)
     _notices([stale] if stale else [])
     with open_sql(
@@ -248,7 +248,9 @@ def sql(
         s3=_s3_options(endpoint_url, profile),
     ) as result:
         width = shutil.get_terminal_size((120, 24)).columns
-        write_result(result, fmt, stream=sys.stdout, out=out, width=width)
+        write_result(
+            result, fmt, stream=sys.stdout, out=out, width=width, warehouse=settings.warehouse
+        )
     return 0
 
 
@@ -514,7 +516,8 @@ def query_run(
     from pipeline.query.formats import check_format, render
     from pipeline.query.library import Scope, run_query
 
-    check_format(fmt, out)  # before the query runs, not after
+    settings = _settings(warehouse=warehouse)
+    check_format(fmt, out, settings.warehouse)  # before the query runs, not after
     scope = Scope(
         quarter=quarter,
         since=_parse_day(since, "--since"),
@@ -523,7 +526,7 @@ def query_run(
         principal=principal,
     )
     result = run_query(
-        _settings(warehouse=warehouse),
+        settings,
         name,
         scope=scope,
         params=_parse_params(param),
@@ -531,7 +534,8 @@ def query_run(
         s3=_s3_options(endpoint_url, profile),
     )
     _notices(result.notices)
-    text = render(result.table, fmt, width=shutil.get_terminal_size((120, 24)).columns, out=out)
+    width = shutil.get_terminal_size((120, 24)).columns
+    text = render(result.table, fmt, width=width, out=out, warehouse=settings.warehouse)
     if text is not None:
         typer.echo(text, nl=False)
     return 0

@@ -16,7 +16,7 @@
 --   last_denied (UTC), max_in_window (the most denials in any window), bursts, first_burst_at (UTC
 --   time of the denial that started the first burst, i.e. of the first hot denial; NULL without a
 --   burst).
--- params: since TIMESTAMPTZ = NULL; until TIMESTAMPTZ = NULL; account VARCHAR = NULL; principal VARCHAR = NULL; burst_minutes INTEGER = 10; burst_min INTEGER = 5
+-- params: since TIMESTAMPTZ = NULL; until TIMESTAMPTZ = NULL; account VARCHAR = NULL; principal VARCHAR = NULL; burst_minutes INTEGER = 10 (min 1); burst_min INTEGER = 5 (min 1)
 -- grain: one row per actor (actor_kind and actor) with at least one denied call
 -- used_by: analysts; quarterly report (later)
 WITH denied_codes (pattern) AS (

@@ -7,7 +7,7 @@
 --   calls of the agent in scope, to weigh each action). Actions called fewer than min_calls times
 --   are left out; agent_calls still counts them. principal matches the identity (principal), the
 --   session ARN, the agent name or the person behind (human_id).
--- params: since TIMESTAMPTZ = NULL; until TIMESTAMPTZ = NULL; account VARCHAR = NULL; principal VARCHAR = NULL; min_calls INTEGER = 1
+-- params: since TIMESTAMPTZ = NULL; until TIMESTAMPTZ = NULL; account VARCHAR = NULL; principal VARCHAR = NULL; min_calls INTEGER = 1 (min 1)
 -- grain: one row per agent and action
 -- used_by: analysts; quarterly report (later)
 WITH agent_events AS (

@@ -4,16 +4,21 @@
 --   that account and region (logging off, a trail misconfigured, files not delivered or not
 --   ingested). The span is the period (from the UTC day of since to the UTC day before until) when
 --   given, else the first to the last day with events in scope, the same for every account and
---   region so that a stream that starts late shows its missing days. Days are UTC dates of the
+--   region so that a stream that starts late shows its missing days. A span never ends after
+--   today (UTC) or after the last day with events in the warehouse, whichever is later: days that
+--   have not come yet are not gaps, so an open end (--until 9999-12-31) ends there, while days
+--   from the last event to today still count as missing (logging or ingest stopped). Days are UTC dates of the
 --   events (event_date), whatever folder their file was delivered in. Columns:
 --   recipient_account_id, aws_region, span_start and span_end, span_days, days_with_events,
 --   gap_days (span_days - days_with_events), gap_runs (runs of consecutive missing days),
 --   longest_gap_days, missing_days (sorted list of DATE), first_day and last_day (with events),
 --   events, source_objects (distinct source files the events came from). Every account and region
 --   with data anywhere in the warehouse has a row, so one silent in the whole period shows with 0
---   events. An event without awsRegion (or recipientAccountId) counts in a stream of its own with
---   that column NULL (NULL matches NULL when streams, days and counts are joined), listed after the
---   account's regions; it is neither dropped nor counted for another region.
+--   events. An event without awsRegion counts in a stream of its own with aws_region NULL (NULL
+--   matches NULL when streams, days and counts are joined), listed after the account's regions; it
+--   is neither dropped nor counted for another region. An event without recipientAccountId is never
+--   NULL there: ingest gives it the account its file's key names (AWSLogs/ACCOUNT/...), else the
+--   text 'unknown', so it counts in that account's streams, or in those of an account 'unknown'.
 -- params: since TIMESTAMPTZ = NULL; until TIMESTAMPTZ = NULL; account VARCHAR = NULL
 -- grain: one row per account and region with events anywhere in the warehouse
 -- used_by: analysts; quarterly report (later)
@@ -30,13 +35,21 @@ span AS (
         coalesce(
             CAST(CAST($since AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS DATE), min(event_date)
         ) AS span_start,
-        coalesce(
-            -- the day of the last instant before until (until itself is excluded)
-            CAST(
-                (CAST($until AS TIMESTAMPTZ) AT TIME ZONE 'UTC') - INTERVAL '1 microsecond' AS DATE
-            ),
-            max(event_date)
-        ) AS span_end
+        CASE
+            WHEN $until IS NULL THEN max(event_date)
+            -- the day of the last instant before until (until itself is excluded), but no day
+            -- after today or the last day with events in the warehouse, whichever is later
+            ELSE least(
+                CAST(
+                    (CAST($until AS TIMESTAMPTZ) AT TIME ZONE 'UTC') - INTERVAL '1 microsecond'
+                    AS DATE
+                ),
+                greatest(
+                    CAST(now() AT TIME ZONE 'UTC' AS DATE),
+                    (SELECT max(w.event_date) FROM events AS w)
+                )
+            )
+        END AS span_end
     FROM scoped
 ),
 

@@ -11,7 +11,9 @@
 --   (the role or user is in the IAM snapshot that applies to the period: per account the newest
 --   taken at or before its end, else the oldest after it, with a notice from `agenttrail query
 --   run`; of two taken at one time, the larger snapshot id, as pipeline/iam/choice.py and the
---   attribution's role timeline choose), iam_tags (its tags in that snapshot, key=value),
+--   attribution's role timeline choose; NULL when no snapshot of the account in its ARN was
+--   imported, or, for a principal without one in its ARN such as an AWS service, when none was at
+--   all), iam_tags (its tags in that snapshot, key=value),
 --   agent_role (for roles: tagged as an agent role at last_seen, from IAM snapshots and
 --   CreateRole/TagRole/UntagRole events; NULL when no IAM data names the role; false after a
 --   snapshot of its account that does not list it), agent_role_observed_by (the observation that
@@ -137,7 +139,8 @@ per_principal AS (
         min(first_seen) AS first_seen,
         max(last_seen) AS last_seen,
         max(role_account_id) AS role_account_id,
-        max(role_name) AS role_name
+        max(role_name) AS role_name,
+        nullif(regexp_extract(principal, '^arn:[^:]+:iam::(\d{12}):', 1), '') AS principal_account
     FROM per_identity
     GROUP BY principal
 ),
@@ -197,7 +200,15 @@ final AS (
         p.people,
         p.first_seen,
         p.last_seen,
-        EXISTS (SELECT 1 FROM iam_identities AS i WHERE i.arn = p.principal) AS in_iam_snapshot,
+        CASE
+            WHEN EXISTS (SELECT 1 FROM iam_identities AS i WHERE i.arn = p.principal) THEN true
+            -- Not listed: false where a snapshot could have listed it, else unknown.
+            WHEN EXISTS (
+                SELECT 1
+                FROM chosen_snapshots AS c
+                WHERE c.account_id = p.principal_account OR p.principal_account IS NULL
+            ) THEN false
+        END AS in_iam_snapshot,
         t.iam_tags,
         r.is_agent AS agent_role,
         r.observed_by AS agent_role_observed_by,

@@ -7,7 +7,7 @@
 --   failed_calls, principals (distinct IAM identities), actions (distinct eventSource/eventName
 --   pairs), regions, accounts, first_seen and last_seen (UTC). Only the first limit_rows rows are
 --   returned.
--- params: since TIMESTAMPTZ = NULL; until TIMESTAMPTZ = NULL; account VARCHAR = NULL; principal VARCHAR = NULL; limit_rows INTEGER = 20
+-- params: since TIMESTAMPTZ = NULL; until TIMESTAMPTZ = NULL; account VARCHAR = NULL; principal VARCHAR = NULL; limit_rows INTEGER = 20 (min 1)
 -- grain: one row per actor (actor_kind and actor), the limit_rows busiest
 -- used_by: analysts; quarterly report (later)
 WITH classified AS (

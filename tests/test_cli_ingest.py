@@ -395,8 +395,8 @@ def test_sql_formats(cli: Cli, warehouse: Path) -> None:
 
     assert sql("csv") == (
         "event_id,read_only,event_time\n"
-        "good-1,True,2024-03-01T09:00:01+00:00\n"
-        "good-2,True,2024-03-01T09:00:02+00:00\n"
+        "good-1,true,2024-03-01T09:00:01+00:00\n"
+        "good-2,true,2024-03-01T09:00:02+00:00\n"
     )
     assert json.loads(sql("json")) == [
         {"event_id": "good-1", "read_only": True, "event_time": "2024-03-01T09:00:01+00:00"},
@@ -405,8 +405,8 @@ def test_sql_formats(cli: Cli, warehouse: Path) -> None:
     assert sql("table") == (
         "event_id  read_only  event_time\n"
         "--------  ---------  -------------------------\n"
-        "good-1    True       2024-03-01T09:00:01+00:00\n"
-        "good-2    True       2024-03-01T09:00:02+00:00\n"
+        "good-1    true       2024-03-01T09:00:01+00:00\n"
+        "good-2    true       2024-03-01T09:00:02+00:00\n"
         "(2 rows)\n"
     )
 

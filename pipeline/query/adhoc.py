@@ -3,7 +3,12 @@
 A statement DuckDB cannot parse or bind (a syntax error, an unknown table or column) is the
 user's bad statement: a UsageError (exit 2, README "Exit codes"), with DuckDB's first line. An
 error met while running a statement that planned (a failed cast at row 9,000,000, memory) is a
-QueryError (exit 1)."""
+QueryError (exit 1).
+
+A statement that can write is refused (a UsageError) unless allow_write: every type but
+SELECT and EXPLAIN, EXPLAIN ANALYZE of a write, and every pragma but those that only read
+(READ_ONLY_PRAGMAS). Every connection reads in UTC (connect.session_defaults), the writable
+one of --allow-write and run_internal's too."""
 
 from __future__ import annotations
 
@@ -15,18 +20,44 @@ import duckdb
 import pyarrow as pa
 
 from pipeline.errors import AgenttrailError, QueryError, UsageError
-from pipeline.query.execute import attribution_hint
+from pipeline.query.execute import attribution_hint, exportable
 from pipeline.sqlfile import load_internal
 from pipeline.warehouse.connect import connect
 from pipeline.warehouse.layout import Layout
 from pipeline.warehouse.remote import S3Options, connect_reader, is_remote
 
-# Statement types that only read. Anything else (COPY, INSERT, CREATE, ATTACH, EXPORT, SET,
-# INSTALL/LOAD, ...) can change the warehouse or write files, and needs --allow-write.
-# PRAGMA is allowed because the connection itself is read-only: no pragma can change the
-# database through it, and none writes files. IMPORT DATABASE, which DuckDB also types as a
-# PRAGMA, runs the statements of a folder's schema.sql and load.sql: effective_kind names it.
-READ_ONLY_TYPES = frozenset({"SELECT", "EXPLAIN", "EXPLAIN ANALYZE", "PRAGMA"})
+# Statement types that only read (effective_kind's). Anything else (COPY, INSERT, CREATE,
+# ATTACH, EXPORT, SET, INSTALL/LOAD, CALL, ...) can change the warehouse or write files, and
+# needs --allow-write.
+READ_ONLY_TYPES = frozenset({"SELECT", "EXPLAIN", "EXPLAIN ANALYZE", "READ_ONLY_PRAGMA"})
+
+# The pragmas that only read (DuckDB 2.0's `duckdb_functions()` of type 'pragma' that return
+# information): `PRAGMA name`, `PRAGMA name(...)`, and `CALL pragma_name(...)` where DuckDB
+# has that table function, are typed READ_ONLY_PRAGMA. Every other pragma is a write: those that
+# run other statements (import_database runs a folder's schema.sql and load.sql, which may COPY
+# into any file; copy_database, json_execute_serialized_sql), that change the session
+# (enable_profiling, add_parquet_key, ...) or the database (force_checkpoint), and any pragma
+# written with `=` (DuckDB makes most of them a SET). A `SELECT ... FROM pragma_name()` is a
+# SELECT: DuckDB has table functions of the read-only pragmas only.
+READ_ONLY_PRAGMAS = frozenset(
+    {
+        "collations",
+        "database_list",
+        "database_size",
+        "extension_versions",
+        "functions",
+        "metadata_info",
+        "platform",
+        "show",
+        "show_databases",
+        "show_tables",
+        "show_tables_expanded",
+        "storage_info",
+        "table_info",
+        "user_agent",
+        "version",
+    }
+)
 
 
 # DuckDB's errors for a statement that cannot be planned: the statement's fault.
@@ -77,11 +108,46 @@ _EXPLAIN_ANALYZE = re.compile(
 _FIRST_WORD = re.compile(r"[A-Z]+", re.IGNORECASE)
 
 
+def _words(sql: str) -> list[str]:
+    """The statement's tokens as DuckDB's tokenizer finds them, comments and a trailing `;`
+    left out; a quoted identifier without its quotes."""
+    tokens = duckdb.tokenize(sql)
+    words = []
+    for i, (start, kind) in enumerate(tokens):
+        if kind == duckdb.token_type.comment:
+            continue
+        end = tokens[i + 1][0] if i + 1 < len(tokens) else len(sql)
+        word = sql[start:end].strip()
+        if kind == duckdb.token_type.identifier and word.startswith('"') and word.endswith('"'):
+            word = word[1:-1].replace('""', '"')
+        words.append(word)
+    while words and words[-1] == ";":
+        words.pop()
+    return words
+
+
+def called_pragma(sql: str) -> tuple[str, str]:
+    """(name, how) of `PRAGMA name`, `PRAGMA name(...)`, `PRAGMA name = ...` or
+    `CALL name(...)`: how is "" (bare), "(" (called) or what follows the name otherwise."""
+    words = _words(sql)
+    name = words[1].lower() if len(words) > 1 else ""
+    return name, words[2] if len(words) > 2 else ""
+
+
+def _reads_only(kind: str, sql: str) -> bool:
+    """Whether a PRAGMA or CALL statement is one of the read-only pragmas, called or bare."""
+    name, how = called_pragma(sql)
+    if kind == "CALL":
+        return how == "(" and name.startswith("pragma_") and name[7:] in READ_ONLY_PRAGMAS
+    return how in ("", "(") and name in READ_ONLY_PRAGMAS
+
+
 def effective_kind(con: duckdb.DuckDBPyConnection, sql: str) -> str:
     """The statement's type, where EXPLAIN ANALYZE counts as the statement it explains: it runs
-    it (`EXPLAIN ANALYZE COPY ... TO 'file'` writes the file); and where a statement DuckDB
-    types as a PRAGMA but that does not begin with PRAGMA (IMPORT DATABASE) is named for what
-    it is."""
+    it (`EXPLAIN ANALYZE COPY ... TO 'file'` writes the file); where a statement DuckDB types
+    as a PRAGMA but that does not begin with PRAGMA (IMPORT DATABASE) is named for what it is;
+    and where a pragma that only reads (READ_ONLY_PRAGMAS, also as `CALL pragma_name(...)`) is
+    READ_ONLY_PRAGMA, any other a PRAGMA."""
     kind = statement_kind(con, sql)
     text = without_comments(sql)
     if kind == "PRAGMA":
@@ -89,7 +155,9 @@ def effective_kind(con: duckdb.DuckDBPyConnection, sql: str) -> str:
         if first is None or first[0].upper() != "PRAGMA":
             word = first[0].upper() if first else "UNKNOWN"
             return "IMPORT_DATABASE" if word == "IMPORT" else word
-        return kind
+        return "READ_ONLY_PRAGMA" if _reads_only(kind, text) else kind
+    if kind == "CALL" and _reads_only(kind, text):
+        return "READ_ONLY_PRAGMA"
     if kind != "EXPLAIN":
         return kind
     match = _EXPLAIN_ANALYZE.match(text)
@@ -134,18 +202,13 @@ def open_sql(
     with _open(warehouse, allow_write, memory_limit, s3) as con:
         kind = effective_kind(con, sql)
         if kind not in READ_ONLY_TYPES and not allow_write:
-            label = statement_label(kind, sql)
-            article = "an" if label[0] in "AEIOU" else "a"
-            raise UsageError(
-                f"refused: {article} {label} statement can change the warehouse or write files",
-                hint="pass --allow-write if that is what you want",
-            )
+            raise refusal(kind, sql)
         try:
             relation = con.sql(sql)
             if relation is None:  # a statement without a result (allowed writes)
                 yield pa.table({"result": pa.array(["ok"])}).to_reader()
                 return
-            reader = relation.to_arrow_reader(RESULT_BATCH_ROWS)
+            reader = exportable(relation).to_arrow_reader(RESULT_BATCH_ROWS)
         except duckdb.Error as exc:
             raise sql_error(exc, sql) from None
         yield pa.RecordBatchReader.from_batches(reader.schema, _batches(reader, sql))
@@ -175,6 +238,40 @@ def statement_label(kind: str, sql: str) -> str:
         if typed:
             return " ".join(typed[0].upper().split())
     return kind.replace("_", " ")
+
+
+def _article(label: str) -> str:
+    """The article before a statement's name as it is read aloud: an INSERT, a USE."""
+    return "an" if label[0] in "AEIOU" and not label.startswith("USE") else "a"
+
+
+_ALLOW = "pass --allow-write if that is what you want"
+
+
+def refusal(kind: str, sql: str) -> UsageError:
+    """The one line refusing a statement that is not read-only (kind from effective_kind)."""
+    text = without_comments(sql)
+    if kind == "MULTI":
+        if re.search(r"\bPIVOT\b", text, re.IGNORECASE):
+            return UsageError(
+                "refused: a PIVOT without IN expands to several statements, the first creating "
+                "a type of the values it finds",
+                hint="list the values to pivot on with IN: PIVOT ... ON col IN ('a', 'b') USING "
+                f"...; or {_ALLOW}",
+            )
+        return UsageError("refused: the statement expands to several statements", hint=_ALLOW)
+    if kind == "PRAGMA":
+        name, how = called_pragma(text)
+        shown = f"PRAGMA {name}" + (f" {how} ..." if how not in ("", "(") else "")
+        return UsageError(
+            f"refused: {shown} is not one of the pragmas that only read",
+            hint=f"{_ALLOW}; these only read: {', '.join(sorted(READ_ONLY_PRAGMAS))}",
+        )
+    label = statement_label(kind, sql)
+    return UsageError(
+        f"refused: {_article(label)} {label} statement can change the warehouse or write files",
+        hint=_ALLOW,
+    )
 
 
 def run_sql(

@@ -56,6 +56,11 @@ def bind(
             raise UsageError(
                 f"{where}: --param {key}={text!r}: {exc} ({key} is {param.type})"
             ) from None
+        bounds = query.bounds.get(key)
+        if bounds is not None and not bounds.allows(values[key]):
+            raise UsageError(
+                f"{where}: --param {key}={text!r} is out of range: {key} must be {bounds}"
+            )
 
     bound: dict[str, Any] = {}
     missing = []

@@ -23,7 +23,7 @@ import duckdb
 from pipeline.config import Settings
 from pipeline.errors import QueryError, UsageError
 from pipeline.query.execute import sql_error
-from pipeline.query.params import KNOWN_TYPES, parse_default
+from pipeline.query.params import KNOWN_TYPES, Bounds, parse_default, parse_note
 from pipeline.query.scope import SCOPE_PARAMS, accepted_flags
 from pipeline.resources import queries_dir
 from pipeline.sqlfile import HEADER_KEYS, Param, parse_sql_file, strip_comments_and_strings
@@ -31,6 +31,13 @@ from pipeline.sqlfile import HEADER_KEYS, Param, parse_sql_file, strip_comments_
 BUILT_IN = "built-in"
 USER = "user"
 _HEADER_LINE = re.compile(r"^--\s*(\w+):\s*(.*)$")
+_CONTINUATION = re.compile(r"^--\s{2,}(.*)$")  # as pipeline/sqlfile.py reads a header
+# A params entry's name and note, the part in parentheses after the type and default.
+_PARAM_NOTE = re.compile(
+    r"^\s*(?P<name>[a-z_][a-z0-9_]*)\s+[A-Z][A-Z0-9_\[\]]*\s*(?:=\s*.+?)?"
+    r"\s*(?:\((?P<note>[^)]*)\))?\s*$",
+    re.IGNORECASE,
+)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s")
 # The views over IAM snapshots (pipeline/iam/schema.py, queries/views/21_iam_role_tags.sql): a
 # query naming one reads the snapshot that applies to its period.
@@ -63,6 +70,7 @@ class QueryInfo:
     body_line: int  # file line (1-based) of the body's first line
     header_lines: dict[str, int] = field(default_factory=dict)  # key -> file line
     replaces: tuple[Path, ...] = ()  # files of the same name it hides
+    bounds: dict[str, Bounds] = field(default_factory=dict)  # parameter -> its declared range
 
     @property
     def display(self) -> str:
@@ -221,6 +229,7 @@ def load_query(path: Path, origin: str = USER, replaces: tuple[Path, ...] = ()) 
         if not getattr(parsed, key).strip():
             raise where.error(key, f"{key} is empty")
     _check_params(parsed.params, where)
+    bounds = _bounds(lines, parsed.params, where)
 
     body_line = next(
         (n for n in range(parsed.header_lines + 1, len(lines) + 1) if lines[n - 1].strip()),
@@ -239,9 +248,49 @@ def load_query(path: Path, origin: str = USER, replaces: tuple[Path, ...] = ()) 
         body_line=body_line,
         header_lines=where.lines,
         replaces=replaces,
+        bounds=bounds,
     )
     _check_statement(query, lines, where)
     return query
+
+
+def _params_text(lines: list[str], where: _Where) -> str:
+    """The params header's value, its continuation lines included."""
+    number = where.lines["params"]
+    match = _HEADER_LINE.match(lines[number - 1])
+    text = match[2].strip() if match else ""
+    for line in lines[number:]:
+        key = _HEADER_LINE.match(line)
+        more = _CONTINUATION.match(line)
+        if (key and key[1] in HEADER_KEYS) or not more:
+            break
+        text = f"{text} {more[1].strip()}"
+    return text
+
+
+def _bounds(lines: list[str], params: tuple[Param, ...], where: _Where) -> dict[str, Bounds]:
+    """The range each parameter declares in its note (`n INTEGER = 5 (min 1)`); a default
+    outside it is the file's error."""
+    types = {p.name: p.type for p in params}
+    defaults = {p.name: p.default for p in params}
+    bounds: dict[str, Bounds] = {}
+    for chunk in _params_text(lines, where).split(";"):
+        match = _PARAM_NOTE.match(chunk)
+        if match is None or match["note"] is None or match["name"] not in types:
+            continue
+        name = match["name"]
+        try:
+            declared = parse_note(match["note"], types[name])
+        except ValueError as exc:
+            raise where.error("params", f"parameter {name!r}: {exc}") from None
+        default = defaults[name]
+        if default is not None and not declared.allows(parse_default(default, types[name])):
+            raise where.error(
+                "params", f"parameter {name!r}: default {default} is outside {declared}"
+            )
+        if declared != Bounds():
+            bounds[name] = declared
+    return bounds
 
 
 def _check_params(params: tuple[Param, ...], where: _Where) -> None:

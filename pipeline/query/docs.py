@@ -37,17 +37,15 @@ agenttrail query run NAME [--param k=v]... [--quarter 2026Q3 | --since D --until
 ```
 
 Every query reads the warehouse views (`events`, `events_classified`, `sessions`, ...), locally
-or in S3 (`--warehouse s3://bucket/prefix [--endpoint-url URL] [--profile P]`). Results come as
-`table` (the default; rows too wide for the terminal fold into one block per row), `csv`,
-`json`, `ndjson`, `markdown` or `parquet` (with `--out`). `json` and `ndjson` write NaN and
-infinities as the strings `"NaN"`, `"Infinity"` and `"-Infinity"` (JSON has no such numbers);
-every format writes intervals as ISO 8601 durations (`P1DT2H`; in `parquet` a text column),
-decimals with every digit and their scale (`1.50`; in JSON a number), dates and timestamps as
-ISO 8601 with their nanoseconds and DuckDB's infinite ones as `infinity` and `-infinity`.
-`table` and `markdown` show control characters and bidi overrides in values escaped (`\\r`,
-`\\x1b`, `\\u202e`) instead of sending them to the terminal; the other formats keep values
-exact. `--out FILE` must name a file in a folder that exists: anything else is refused (exit 2)
-before the query runs.
+or in S3 (`--warehouse s3://bucket/prefix [--endpoint-url URL] [--profile P]`), with times in
+UTC whatever the machine's time zone. Results come as `table` (the default; rows too wide for the
+terminal fold into one block per row), `csv`, `json`, `ndjson`, `markdown` or `parquet` (with
+`--out`), written as `agenttrail sql` writes them (README, "Commands"): among others, NaN and
+infinities in `json` and `ndjson` as the strings `"NaN"`, `"Infinity"` and `"-Infinity"`,
+intervals as ISO 8601 durations, decimals with every digit, booleans as `true` and `false`, in
+`csv` a NULL as an empty field and an empty text as `""`, a MAP with text keys as a JSON
+object. `--out FILE` must name a file in a folder that exists, outside any warehouse, that can
+be written: anything else is refused (exit 2) before the query runs.
 
 ## Period and scope
 
@@ -57,8 +55,8 @@ query does not declare is refused with the list of those it accepts.
 | flag | parameter | bound value |
 | --- | --- | --- |
 | `--since D` | `$since TIMESTAMPTZ` | D at 00:00 UTC (included) |
-| `--until D` | `$until TIMESTAMPTZ` | the day after D at 00:00 UTC (excluded): `--until 2026-09-30` gives `2026-10-01T00:00Z` |
-| `--quarter 2026Q3` | `$since`, `$until` | the quarter's first day and the first day after it |
+| `--until D` | `$until TIMESTAMPTZ` | the day after D at 00:00 UTC (excluded): `--until 2026-09-30` gives `2026-10-01T00:00Z`; `--until 9999-12-31`, the last day there is, gives `9999-12-31T23:59:59.999999Z`, the last instant there is (an open end) |
+| `--quarter 2026Q3` | `$since`, `$until` | the quarter's first day and the first day after it (`9999Q4` ends as `--until 9999-12-31` does; a quarter beginning before the year 1 is refused) |
 | `--account A` | `$account VARCHAR` | a 12-digit account id |
 | `--principal P` | `$principal VARCHAR` | an identity: the queries over events match it against each event's `principal` (role ARN, user ARN, web-identity subject or AWS service, as `principals` shows them), its session ARN (`principal_arn`), `agent_name` or `human_id`; `session_chains` against the chain's roles and callers, as its description says |
 
@@ -71,7 +69,10 @@ is 2026-10-01 to 2026-12-31. Queries compare `event_time >= $since AND event_tim
 
 `--param name=value` sets the other declared parameters; every value is bound as a DuckDB
 prepared parameter, never written into the SQL text. A parameter not given takes the header's
-default; one declared `(required)` must be given. Types and how to write them:
+default; one declared `(required)` must be given. A numeric parameter may declare the values it
+allows (`(min 1)`, `(max 100)`, `(min 0, max 1)`, both ends included): a value outside them is
+refused (exit 2) naming the parameter and its range, before the query runs. Types and how to
+write them:
 
 | type | value on the command line |
 | --- | --- |
@@ -85,20 +86,25 @@ Put `NAME.sql` files in a folder and pass `--queries-dir DIR` (repeatable) or li
 the file's folder; from `--queries-dir` or `AGENTTRAIL_QUERY_QUERIES_DIRS`, from the working
 directory). A file with the name of a built-in
 query replaces it, with a notice on stderr. Each file starts with this header (the file stem is
-the name; `params` is `none` or `name TYPE = default` / `name TYPE (required)` separated by `;`;
-any header line may continue on lines starting with `--` and two spaces):
+the name; `params` is `none` or `name TYPE = default` / `name TYPE (required)` separated by `;`,
+a numeric one optionally followed by its range, `name INTEGER = 10 (min 1)` or
+`name DOUBLE (required, min 0, max 1)`; any other text in the parentheses is a description,
+`name INTEGER = 5 (rows to show)`, but `min` or `max` and one word is a range, and a bad one
+(`min x`) an error; any header line may continue on lines starting with `--`
+and two spaces):
 
 ```sql
 -- name: my_query
 -- description: What question it answers, and what its columns mean.
--- params: since TIMESTAMPTZ = NULL; until TIMESTAMPTZ = NULL; min_calls INTEGER = 10
+-- params: since TIMESTAMPTZ = NULL; until TIMESTAMPTZ = NULL; min_calls INTEGER = 10 (min 1)
 -- grain: one row per ...
 -- used_by: who relies on it
 SELECT ...
 ```
 
 The header is checked before a query runs: every key present, the name equal to the file name,
-known types, valid defaults, and the declared parameters exactly those the SQL uses. A named
+known types, valid defaults and ranges (a default inside its range), and the declared parameters
+exactly those the SQL uses. A named
 query is one SELECT statement. A file that fails these checks hides nothing else: `query run`
 of another query works, and `query list` lists every valid query, gives each invalid file's
 problem (`file:line: ...`) in a notice on stderr and exits 1 naming the invalid files. A user
@@ -129,11 +135,12 @@ def _section(query: QueryInfo) -> str:
     if own:
         lines.append("- **Parameters:**")
         lines.append("")
-        lines.append("  | name | type | default |")
-        lines.append("  | --- | --- | --- |")
+        lines.append("  | name | type | default | allowed |")
+        lines.append("  | --- | --- | --- | --- |")
         for param in own:
             default = "(required)" if param.required else f"`{param.default}`"
-            lines.append(f"  | `{param.name}` | `{param.type}` | {_cell(default)} |")
+            allowed = str(query.bounds.get(param.name, "any"))
+            lines.append(f"  | `{param.name}` | `{param.type}` | {_cell(default)} | {allowed} |")
         lines.append("")
     lines.append(f"- **Used by:** {query.used_by}")
     lines.append(f"- **File:** [`queries/{query.path.name}`](../queries/{query.path.name})")

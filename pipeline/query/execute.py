@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pyarrow as pa
+from duckdb.sqltypes import DuckDBPyType
 
 from pipeline.errors import QueryError
 
@@ -77,10 +78,55 @@ def execute(con: duckdb.DuckDBPyConnection, query: QueryInfo, bound: Mapping[str
     The relation API returns Arrow without the extra copy of the DB-API result."""
     text, values = query.executable, dict(bound)
     try:
-        relation = con.sql(text, params=values)
+        relation = exportable(con.sql(text, params=values))
     except duckdb.Error as exc:
         raise sql_error(query, _positioned(con, text, values, exc)) from None
     try:
         return relation.to_arrow_table()
     except duckdb.Error as exc:
         raise sql_error(query, exc) from None
+
+
+def _has_bit(kind: DuckDBPyType) -> bool:
+    if kind.id == "bit":
+        return True
+    if kind.id not in ("struct", "list", "array", "map", "union"):
+        return False
+    return any(isinstance(c, DuckDBPyType) and _has_bit(c) for _, c in kind.children)
+
+
+def _without_bit(kind: DuckDBPyType) -> DuckDBPyType:
+    """`kind` with each BIT in it VARCHAR, built from its children (field names are names, never
+    rewritten: a struct field called BIT stays)."""
+    if not _has_bit(kind):
+        return kind
+    if kind.id == "bit":
+        return duckdb.sqltype("VARCHAR")
+    children = [(name, child) for name, child in kind.children if isinstance(child, DuckDBPyType)]
+    if kind.id == "struct":
+        return duckdb.struct_type({name: _without_bit(child) for name, child in children})
+    if kind.id == "union":  # children[0] is the tag
+        return duckdb.union_type({name: _without_bit(child) for name, child in children[1:]})
+    if kind.id == "list":
+        return duckdb.list_type(_without_bit(children[0][1]))
+    if kind.id == "array":  # its children: the element type, and ("size", N)
+        size = dict(kind.children)["size"]
+        assert isinstance(size, int)
+        return duckdb.array_type(_without_bit(children[0][1]), size)
+    return duckdb.map_type(_without_bit(children[0][1]), _without_bit(children[1][1]))
+
+
+def exportable(relation: duckdb.DuckDBPyRelation) -> duckdb.DuckDBPyRelation:
+    """The relation with its BIT values as text ('101'), where any: DuckDB hands BIT to Arrow
+    as the bytes of its own encoding (b'\\x05\\xfd' for '101'), which no format could tell from
+    a BLOB. Columns are taken by position and keep their names, even two of one name."""
+    types = relation.types
+    if not any(_has_bit(kind) for kind in types):
+        return relation
+    columns = []
+    for number, (name, kind) in enumerate(zip(relation.columns, types, strict=True), 1):
+        column = duckdb.SQLExpression(f"#{number}")
+        if _has_bit(kind):
+            column = column.cast(_without_bit(kind))
+        columns.append(column.alias(name))
+    return relation.project(*columns)

@@ -14,7 +14,25 @@ Python's isoformat writes it (temporal_text.py), with the nanoseconds of TIMESTA
 beyond 0000-9999 as java.time writes them (+10000-01-01) and DuckDB's infinite values as
 "infinity" and "-infinity". A TIMETZ arrives without its offset (DuckDB's Arrow export drops it
 unless arrow_lossless_conversion is set, which also changes HUGEINT, UUID and JSON): cast it
-to VARCHAR to keep it. csv quotes a value with a carriage return as it does one with a newline.
+to VARCHAR to keep it (README says so too). A BIT arrives as its bits ('101'): DuckDB hands it
+over as the bytes of its encoding, which execute.exportable casts to text before Arrow sees
+them. Booleans are written true and false. csv quotes a value with a carriage return as it
+does one with a newline, and tells NULL (an empty field) from an empty text (`""`) as DuckDB's
+COPY does. A MAP whose keys are text is a JSON object ({"Owner": "platform-team"}), as DuckDB's
+to_json writes it; a MAP of other keys stays a list of [key, value] pairs.
+
+Columns are taken by position: table, markdown and csv show two columns of one name (a
+self-join's a.event_name, b.event_name) side by side. json and ndjson, one object key per
+column, and parquet, whose readers refuse them, refuse such a result (check_columns), as
+parquet refuses a UNION column, which it cannot store.
+
+--out (write_result): /dev/stdout, /dev/fd/N and the like (open_descriptor) are written
+through the descriptor the shell opened, never reopened (a reopened /dev/stdout truncates a
+file opened with >>, and names nothing for a pipe); a FIFO or a device is written in place; a
+regular file through a hidden partial file renamed when complete, a symbolic link to one
+followed (the file it names replaced, the link kept). check_format refuses, before the statement
+runs, an --out inside the warehouse read or among another warehouse's own files, and one that
+cannot be written; a failure while writing is one line naming --out.
 
 In table and markdown, which are read on a screen, control characters and bidi overrides of a
 value (a userAgent is written by whoever made the call) are shown escaped (\\r, \\x1b,
@@ -24,22 +42,28 @@ value (a userAgent is written by whoever made the call) are shown escaped (\\r, 
 from __future__ import annotations
 
 import csv
+import errno
+import hashlib
 import io
 import json
 import math
 import os
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+import stat
+from collections import Counter
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TextIO
+from typing import IO, Any, TextIO
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipeline.errors import UsageError
+from pipeline.errors import AgenttrailError, QueryError, UsageError
 from pipeline.query.temporal_text import clocks, days, duration, moments
+from pipeline.warehouse.disk import is_disk_failure
+from pipeline.warehouse.layout import Layout
 
 FORMATS = ("table", "csv", "json", "ndjson", "parquet", "markdown")
 MAX_CELL = 60  # table cells longer than this are shortened with an ellipsis (csv/json are not)
@@ -219,11 +243,78 @@ def _row_dumps(schema: pa.Schema) -> Callable[..., str]:
 
 
 def _text(value: Any) -> str:
+    """A value as the text formats write it (a boolean's is _shown's: _text is the hot path of
+    csv, and boolean columns never come here)."""
     if value is None:
         return ""
     if isinstance(value, dict | list):
         return _dumps(_json_safe(_plain(value)), separators=(",", ":"))
     return str(_plain(value))
+
+
+def _shown(value: Any) -> str:
+    """_text, with booleans as SQL and JSON write them (true), not as Python does (True)."""
+    if value is True or value is False:
+        return "true" if value else "false"
+    return _text(value)
+
+
+# ---- Python values of a column ---------------------------------------------------------------
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    if pa.types.is_dictionary(kind):
+        return _is_text(kind.value_type)
+    return bool(
+        pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind)
+    )
+
+
+def _has_text_map(kind: pa.DataType) -> bool:
+    """Whether values of this type hold a MAP whose keys are text."""
+    if pa.types.is_map(kind) and _is_text(kind.key_type):
+        return True
+    if pa.types.is_dictionary(kind):
+        return _has_text_map(kind.value_type)
+    return any(_has_text_map(kind.field(i).type) for i in range(kind.num_fields))
+
+
+def _shaped(value: Any, kind: pa.DataType) -> Any:
+    """A value of to_pylist with each MAP of text keys as a dict (Arrow gives every MAP as a
+    list of (key, value) pairs): a JSON object, as DuckDB writes such a map. A MAP of other keys
+    (numbers, structs) stays pairs: JSON keys are text, and 1 and '1' would meet."""
+    if value is None:
+        return None
+    if pa.types.is_map(kind):
+        item = kind.item_type
+        if _is_text(kind.key_type):
+            return {k: _shaped(v, item) for k, v in value}
+        return [(_shaped(k, kind.key_type), _shaped(v, item)) for k, v in value]
+    if pa.types.is_struct(kind):
+        return {f.name: _shaped(value.get(f.name), f.type) for f in kind}
+    if pa.types.is_dictionary(kind):
+        return _shaped(value, kind.value_type)
+    if _is_list(kind):
+        return [_shaped(v, kind.value_type) for v in value]
+    return value
+
+
+def _is_list(kind: pa.DataType) -> bool:
+    return bool(
+        pa.types.is_list(kind)
+        or pa.types.is_large_list(kind)
+        or pa.types.is_fixed_size_list(kind)
+        or pa.types.is_list_view(kind)
+        or pa.types.is_large_list_view(kind)
+    )
+
+
+def _pylist(column: pa.Array) -> list[Any]:
+    """The column's values in Python, MAPs of text keys as dicts (_shaped)."""
+    values = column.to_pylist()
+    if not _has_text_map(column.type):
+        return values  # type: ignore[no-any-return]
+    return [_shaped(v, column.type) for v in values]
 
 
 # ---- what a terminal shows -------------------------------------------------------------------
@@ -250,30 +341,214 @@ def _short(text: str) -> str:
     return text if len(text) <= MAX_CELL else text[: MAX_CELL - 1] + "…"
 
 
-def check_format(fmt: str, out: Path | None) -> None:
+def check_format(fmt: str, out: Path | None, warehouse: str | Path | None = None) -> None:
     """Refuse a format that does not exist, parquet without a file, or an --out that cannot be
-    written where it says (before any query runs: not after a ten-minute query)."""
+    written where it says (before any query runs: not after a ten-minute query): a folder that
+    does not exist, a file inside `warehouse` (the one the command reads) or inside another
+    warehouse's own files, a name too long, no permission to write."""
     if fmt not in FORMATS:
         raise UsageError(f"unknown format {fmt!r}", hint=f"choose one of {', '.join(FORMATS)}")
     if fmt == "parquet" and out is None:
         raise UsageError("--format parquet needs --out FILE")
     if out is None:
         return
-    folder = out.parent
+    try:
+        _check_out(out, warehouse)
+    except OSError as exc:  # a path the system will not even look at (ENAMETOOLONG)
+        raise write_failure(out, exc) from None
+
+
+# /dev/stdout, /dev/stderr, /dev/fd/N, /proc/self/fd/N, /proc/PID/fd/N: a descriptor of ours.
+_DESCRIPTOR_PATH = re.compile(
+    r"^/(?:dev/(?:(?P<std>stdin|stdout|stderr)|fd/(?P<fd>\d+))"
+    r"|proc/(?P<pid>self|thread-self|\d+)/fd/(?P<pfd>\d+))$"
+)
+_STD = {"stdin": 0, "stdout": 1, "stderr": 2}
+
+
+def _descriptor_of(path: str) -> int | None:
+    match = _DESCRIPTOR_PATH.match(path)
+    if match is None:
+        return None
+    if match["std"]:
+        return _STD[match["std"]]
+    if match["fd"]:
+        return int(match["fd"])
+    if match["pid"] not in ("self", "thread-self") and int(match["pid"]) != os.getpid():
+        return None
+    return int(match["pfd"])
+
+
+def open_descriptor(out: Path) -> int | None:
+    """The descriptor of this process that `out` names, itself or through symbolic links
+    (/dev/stdout -> /proc/self/fd/1), else None. It is written as it is, never reopened: a
+    reopened /dev/stdout would truncate the file a shell opened with >>, and a pipe's
+    /proc/self/fd/1 -> pipe:[N] names no file at all."""
+    path = os.path.abspath(out)
+    for _ in range(40):  # the kernel's own limit on links followed
+        number = _descriptor_of(path)
+        if number is not None:
+            return number
+        try:
+            link = os.readlink(path)
+        except OSError:  # not a link (or not there)
+            return None
+        path = os.path.normpath(os.path.join(os.path.dirname(path), link))
+    return None
+
+
+def _in_place(out: Path) -> bool:
+    """Whether `out` (links followed) is there and neither a regular file nor a folder: a FIFO,
+    a device or a socket, written in place as a shell's > does."""
+    try:
+        mode = os.stat(out).st_mode
+    except (FileNotFoundError, NotADirectoryError):  # not there: _check_out says why
+        return False
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return False  # destination() says so
+        raise
+    return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
+
+
+def _check_out(out: Path, warehouse: str | Path | None) -> None:
+    number = open_descriptor(out)
+    if number is not None:  # the shell opened it: nothing to check but that it is open
+        os.fstat(number)
+        return
+    _check_name(out, out)
+    if _in_place(out):
+        _refuse_inside_a_warehouse(out, warehouse)
+        if not os.access(out, os.W_OK):
+            raise UsageError(f"--out {out}: permission denied", hint=_PERMISSION_HINT)
+        return
+    target = destination(out)
+    folder = target.parent
     if not folder.is_dir():
         what = "is a file" if folder.exists() else "does not exist"
         raise UsageError(
             f"--out {out}: the folder {folder} {what}", hint="create the folder, or fix the path"
         )
-    if out.is_dir():
+    if target.is_dir():
         raise UsageError(f"--out {out} is a folder", hint="name a file to write, e.g. result.csv")
+    _refuse_inside_a_warehouse(out, warehouse)
+    _check_writable(out, target)
 
 
-def render(table: pa.Table, fmt: str, *, width: int = 120, out: Path | None = None) -> str | None:
+def destination(out: Path) -> Path:
+    """The file --out writes: the file a symbolic link points to (the link stays a link), else
+    `out` itself."""
+    if not out.is_symlink():
+        return out
+    try:
+        return out.resolve()
+    except (OSError, RuntimeError):  # a loop of links
+        raise UsageError(
+            f"--out {out} is a symbolic link that leads to itself", hint="name another file"
+        ) from None
+
+
+def _own_paths(layout: Layout) -> list[Path]:
+    """The files and folders a warehouse uses (every path Layout names), its database's WAL."""
+    paths = [getattr(layout, name) for name, v in vars(Layout).items() if isinstance(v, property)]
+    wal = layout.database.with_name(layout.database.name + ".wal")
+    return [p for p in paths if isinstance(p, Path)] + [wal]
+
+
+def _within(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def warehouse_root(path: Path, warehouse: str | Path | None = None) -> Path | None:
+    """The warehouse `path` (symbolic links followed) would be written inside, else None:
+    anywhere in the folder of `warehouse` (the one the command reads; not an s3:// one), or,
+    in any other folder Layout recognizes as a warehouse (Layout.is_warehouse), one of the
+    paths it uses: its database, events/, manifest/, ... A folder that merely holds a file
+    named agenttrail.duckdb (a home folder) keeps its other folders writable."""
+    try:
+        resolved = path.resolve()
+        read = None
+        if warehouse is not None and "://" not in str(warehouse) and str(warehouse).strip():
+            read = Path(warehouse).expanduser().resolve()
+    except (OSError, RuntimeError):
+        return None
+    if read is not None and _within(resolved, read):
+        return read
+    for folder in resolved.parents:
+        layout = Layout(folder)
+        if layout.is_warehouse() and any(_within(resolved, p) for p in _own_paths(layout)):
+            return folder
+    return None
+
+
+def _refuse_inside_a_warehouse(out: Path, warehouse: str | Path | None) -> None:
+    """An --out inside a warehouse would replace its database or add files its views read
+    (a Parquet file under events/ is read as events): always refused."""
+    root = warehouse_root(out, warehouse)
+    if root is not None:
+        raise UsageError(
+            f"--out {out} is inside the warehouse {root}: a result written there could replace "
+            "its database or be read as its data",
+            hint="write the result outside the warehouse folder",
+        )
+
+
+def _name_max(folder: Path) -> int:
+    try:
+        return os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        return 255
+
+
+def _check_name(out: Path, target: Path) -> None:
+    folder = target.parent if target.parent.is_dir() else Path(".")
+    size, most = len(os.fsencode(target.name)), _name_max(folder)
+    if size > most:
+        raise UsageError(
+            f"--out {out}: the file name is {size} bytes, longer than the {most} the file system "
+            "allows",
+            hint="choose a shorter name",
+        )
+
+
+def _check_writable(out: Path, target: Path) -> None:
+    """What can be checked without writing: the name's length, the file system, permission."""
+    folder = target.parent
+    _check_name(out, target)
+    try:
+        read_only = bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError:
+        read_only = False
+    if read_only:
+        raise UsageError(
+            f"--out {out}: {folder} is on a read-only file system", hint="write it elsewhere"
+        )
+    exists = target.exists()
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(
+            f"--out {out}: no permission to write in the folder {folder}", hint=_PERMISSION_HINT
+        )
+    if exists and not os.access(target, os.W_OK):
+        raise UsageError(f"--out {out}: the file is read-only", hint=_PERMISSION_HINT)
+
+
+_PERMISSION_HINT = "choose a file in a folder you can write to, or change its permissions"
+
+
+def render(
+    table: pa.Table,
+    fmt: str,
+    *,
+    width: int = 120,
+    out: Path | None = None,
+    warehouse: str | Path | None = None,
+) -> str | None:
     """Render to text, or write `out` and return None (parquet always needs `out`)."""
-    check_format(fmt, out)
+    check_format(fmt, out, warehouse)
     if out is not None:
-        write_result(table.to_reader(), fmt, stream=io.StringIO(), out=out, width=width)
+        write_result(
+            table.to_reader(), fmt, stream=io.StringIO(), out=out, width=width, warehouse=warehouse
+        )
         return None
     text = io.StringIO()
     write_result(table.to_reader(), fmt, stream=text, out=None, width=width)
@@ -294,29 +569,139 @@ def write_result(
     stream: TextIO,
     out: Path | None = None,
     width: int = 120,
+    warehouse: str | Path | None = None,
 ) -> int:
     """Write a result to `out` (or to `stream`) and return its row count. csv, ndjson, json and
     parquet are written batch by batch, so memory stays flat whatever the result's size; table
-    and markdown show the first TABLE_MAX_ROWS rows."""
-    check_format(fmt, out)
+    and markdown show the first TABLE_MAX_ROWS rows. `warehouse` is the one the command reads
+    (check_format)."""
+    check_format(fmt, out, warehouse)
+    check_columns(reader.schema, fmt)
     if out is None:
         return _write_text(reader, fmt, stream, width)
-    # Into a partial file renamed at the end: a query that fails at row 9,000,000 leaves no
-    # file that looks complete.
-    partial = out.with_name(f".{out.name}.partial")
     try:
-        if fmt == "parquet":
-            rows = _write_parquet(reader, partial)
-        else:
-            with partial.open("w", encoding="utf-8", newline="") as file:
-                rows = _write_text(reader, fmt, file, width)
-        os.replace(partial, out)
-    finally:
-        partial.unlink(missing_ok=True)
+        number = open_descriptor(out)
+        if number is not None:
+            # /dev/stdout and the like: the descriptor the shell opened, as it is (a file
+            # opened with >> is appended to, a pipe written).
+            if number == 1:
+                stream.flush()
+            return _write_descriptor(reader, fmt, number, width)
+        if _in_place(out):
+            # A FIFO or a device: written in place, as a shell's > does.
+            return _write_file(reader, fmt, out, width, direct=True)
+        target = destination(out)
+        # Into a partial file renamed at the end: a query that fails at row 9,000,000 leaves
+        # no file that looks complete.
+        partial = _partial(target)
+        try:
+            rows = _write_file(reader, fmt, partial, width, direct=False)
+            os.replace(partial, target)
+        finally:
+            partial.unlink(missing_ok=True)
+    except OSError as exc:
+        raise write_failure(out, exc) from None
     return rows
 
 
-def _write_parquet(reader: pa.RecordBatchReader, out: Path) -> int:
+def _partial(target: Path) -> Path:
+    """The hidden file a result is written to before it is renamed `target`, beside it."""
+    name = f".{target.name}.partial"
+    if len(os.fsencode(name)) > _name_max(target.parent):
+        digest = hashlib.sha256(os.fsencode(target.name)).hexdigest()[:16]
+        name = f".agenttrail-{digest}.partial"
+    return target.with_name(name)
+
+
+def _write_descriptor(reader: pa.RecordBatchReader, fmt: str, number: int, width: int) -> int:
+    if fmt == "parquet":  # written as a stream: a pipe cannot seek
+        with os.fdopen(os.dup(number), "wb") as binary:
+            return _write_parquet(reader, binary)
+    with os.fdopen(os.dup(number), "w", encoding="utf-8", newline="") as file:
+        return _write_text(reader, fmt, file, width)
+
+
+def _write_file(
+    reader: pa.RecordBatchReader, fmt: str, path: Path, width: int, *, direct: bool
+) -> int:
+    if fmt == "parquet":
+        if not direct:
+            return _write_parquet(reader, path)
+        with path.open("wb") as binary:  # a path would be opened seekable, which a FIFO is not
+            return _write_parquet(reader, binary)
+    with path.open("w", encoding="utf-8", newline="") as file:
+        return _write_text(reader, fmt, file, width)
+
+
+_MAKE_ROOM = "make room, or write the result to another disk"
+# The disk's failures (pipeline/warehouse/disk.py): what to say, and what to do.
+_DISK_REASONS = {
+    errno.ENOSPC: ("its disk is full", _MAKE_ROOM),
+    errno.EDQUOT: ("the disk quota is used up", _MAKE_ROOM),
+    errno.EFBIG: (
+        "a file-size limit (ulimit -f) was reached",
+        "raise the limit, or write a smaller result",
+    ),
+    errno.EROFS: ("it is on a read-only file system", "write it elsewhere"),
+}
+
+
+def write_failure(out: Path, exc: OSError) -> AgenttrailError:
+    """One line for a failure to write --out, naming the user's path (never the partial file):
+    the disk (exit 1, as a full disk stops any command), a permission or a name too long (the
+    --out given: exit 2), else the system's reason (exit 1)."""
+    if is_disk_failure(exc):
+        reason, hint = _DISK_REASONS.get(exc.errno or 0, (exc.strerror, _MAKE_ROOM))
+        return QueryError(f"cannot write --out {out}: {reason}", hint=hint, out=str(out))
+    if isinstance(exc, PermissionError):
+        return UsageError(f"--out {out}: permission denied", hint=_PERMISSION_HINT, out=str(out))
+    if exc.errno == errno.ENAMETOOLONG:
+        return UsageError(
+            f"--out {out}: the path is longer than the file system allows",
+            hint="choose a shorter name or folder",
+            out=str(out),
+        )
+    if exc.errno == errno.EPIPE:
+        return QueryError(
+            f"cannot write --out {out}: the program reading it closed it", out=str(out)
+        )
+    reason = exc.strerror or str(exc).splitlines()[0] or type(exc).__name__
+    return QueryError(f"cannot write --out {out}: {reason}", out=str(out))
+
+
+def check_columns(schema: pa.Schema, fmt: str) -> None:
+    """Refuse a result a format cannot hold faithfully: two columns of one name in json and
+    ndjson (one object key each) or parquet (readers cannot tell them apart), a UNION column in
+    parquet (Parquet has no union type). table, markdown and csv take any result."""
+    if fmt in ("json", "ndjson", "parquet"):
+        repeated = [name for name, n in Counter(schema.names).items() if n > 1]
+        if repeated:
+            shown = ", ".join(repr(name) for name in repeated)
+            raise UsageError(
+                f"--format {fmt}: the result has more than one column named {shown}, which "
+                f"{fmt} cannot keep apart",
+                hint="name each column once with AS, e.g. SELECT a.x AS a_x, b.x AS b_x; or use "
+                "csv, table or markdown",
+            )
+    if fmt == "parquet":
+        unions = [f.name for f in schema if _has_union(f.type)]
+        if unions:
+            shown = ", ".join(repr(name) for name in unions)
+            raise UsageError(
+                f"--format parquet: the column {shown} holds a UNION, which Parquet cannot store",
+                hint="cast it to one type (e.g. col::VARCHAR), or use csv, json or ndjson",
+            )
+
+
+def _has_union(kind: pa.DataType) -> bool:
+    if pa.types.is_union(kind):
+        return True
+    if pa.types.is_dictionary(kind):
+        return _has_union(kind.value_type)
+    return any(_has_union(kind.field(i).type) for i in range(kind.num_fields))
+
+
+def _write_parquet(reader: pa.RecordBatchReader, out: Path | IO[bytes]) -> int:
     reader = _converted_reader(reader, _as_stored)
     rows = 0
     with pq.ParquetWriter(out, reader.schema, compression="zstd") as writer:
@@ -335,8 +720,21 @@ def _write_text(reader: pa.RecordBatchReader, fmt: str, stream: TextIO, width: i
     if fmt == "json":
         return _json(reader, stream)
     shown, total = _first_rows(reader, TABLE_MAX_ROWS)
-    stream.write(_table(shown, width, total) if fmt == "table" else _markdown(shown, total))
+    _write_all(stream, _table(shown, width, total) if fmt == "table" else _markdown(shown, total))
     return total
+
+
+# Text written to a stream at most this much at a time (table, markdown).
+_CHUNK_CHARS = 1 << 16
+
+
+def _write_all(stream: TextIO, text: str) -> None:
+    """`text` in chunks, each flushed: CPython takes the partial write() of a pipe whose reader
+    left (`agenttrail sql | head`) as the whole text written, and ended with 0, where a chunk
+    written after it fails with EPIPE, which the CLI ends with 141."""
+    for start in range(0, len(text), _CHUNK_CHARS):
+        stream.write(text[start : start + _CHUNK_CHARS])
+        stream.flush()
 
 
 def _first_rows(reader: pa.RecordBatchReader, limit: int) -> tuple[pa.Table, int]:
@@ -359,50 +757,110 @@ def _more(shown: int, total: int) -> str:
 
 
 def _rows(batch: pa.RecordBatch | pa.Table) -> list[dict[str, Any]]:
-    return [{k: _json_safe(_plain(v)) for k, v in row.items()} for row in batch.to_pylist()]
+    """The rows as objects (json, ndjson: names are unique, check_columns)."""
+    names = batch.schema.names
+    columns = [[_json_safe(_plain(v)) for v in _pylist(c)] for c in batch.columns]
+    return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
 
 
-def _texts(column: pa.Array) -> list[str]:
-    """Each value as _text gives it: strings (dates and times are, by now), integers and
-    booleans converted by Arrow (the bulk of a large export), the rest value by value."""
+def _cells(table: pa.Table) -> list[list[str]]:
+    """The rows as the texts table and markdown show, column by position (two columns may
+    share a name)."""
+    columns = [[_shown(v) for v in _pylist(c)] for c in table.columns]
+    return [list(row) for row in zip(*columns, strict=True)]
+
+
+def _texts(column: pa.Array) -> list[str | None]:
+    """Each value as _text gives it, None for NULL: strings (dates and times are, by now),
+    integers and booleans converted by Arrow (the bulk of a large export), the rest value by
+    value."""
     kind = column.type
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
-        return column.fill_null("").to_pylist()  # type: ignore[no-any-return]
+        return column.to_pylist()  # type: ignore[no-any-return]
     if pa.types.is_integer(kind):
-        return column.cast(pa.string()).fill_null("").to_pylist()  # type: ignore[no-any-return]
+        return column.cast(pa.string()).to_pylist()  # type: ignore[no-any-return]
     if pa.types.is_boolean(kind):
-        texts = pc.if_else(column, "True", "False")
-        return texts.fill_null("").to_pylist()  # type: ignore[no-any-return]
+        return pc.if_else(column, "true", "false").to_pylist()  # type: ignore[no-any-return]
     if pa.types.is_dictionary(kind):
         return _texts(column.cast(kind.value_type))
-    return [_text(v) for v in column.to_pylist()]
+    if pa.types.is_union(kind):  # a member may be a boolean, or NULL (a union counts no nulls)
+        return [None if v is None else _shown(v) for v in _pylist(column)]
+    if not column.null_count:
+        return [_text(v) for v in _pylist(column)]
+    return [None if v is None else _text(v) for v in _pylist(column)]
+
+
+def _is_plain_text(kind: pa.DataType) -> bool:
+    return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind))
+
+
+def _needs_exact(column: pa.Array, single: bool) -> bool:
+    """Whether csv.writer would write a value of this column wrong (see _csv): an empty text,
+    a carriage return, or a NULL alone on its row. Text columns are looked at by Arrow."""
+    if single and column.null_count:
+        return True
+    kind = column.type
+    if _is_plain_text(kind):
+        return bool(pc.any(pc.match_substring_regex(column, "^$|\r")).as_py())
+    if pa.types.is_integer(kind) or pa.types.is_boolean(kind):
+        return False
+    texts = _texts(column)
+    return "" in texts or (single and None in texts) or "\r" in "".join(filter(None, texts))
 
 
 def _csv(reader: pa.RecordBatchReader, stream: TextIO) -> int:
+    """NULL is an empty field, an empty text `""` (as DuckDB's and PostgreSQL's COPY write
+    them): csv.writer writes both as an empty field, and so _csv_exact writes a batch holding
+    an empty text, a carriage return, or a NULL in a result of one column (which csv.writer
+    writes `""`)."""
     writer = csv.writer(stream, lineterminator="\n")
     writer.writerow(reader.schema.names)
     rows = 0
+    single = len(reader.schema) == 1
     for batch in reader:
-        columns = [_texts(c) for c in batch.columns]
-        if any("\r" in "".join(texts) for texts in columns):
-            _csv_quoting_returns(zip(*columns, strict=True), stream)
+        if any(_needs_exact(column, single) for column in batch.columns):
+            _csv_exact(batch, stream)
         else:
-            writer.writerows(zip(*columns, strict=True))
+            writer.writerows(zip(*(_texts(c) for c in batch.columns), strict=True))
         rows += batch.num_rows
     return rows
 
 
-def _csv_quoting_returns(rows: Iterable[Sequence[str]], stream: TextIO) -> None:
-    """Rows as csv writes them, with a value holding a carriage return quoted too: csv quotes
-    for the characters of its line terminator ("\n") only, and a bare \r ends the row for most
-    readers (Python's csv, DuckDB, Excel). One row at a time, so slower: only where needed."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    for row in rows:
-        writer.writerow(row)
-        stream.write(buffer.getvalue()[:-2] + "\n")
-        buffer.seek(0)
-        buffer.truncate()
+_CSV_SPECIAL = re.compile('[,"\r\n]')
+
+
+def _csv_field(text: str | None) -> str:
+    if text is None:
+        return ""
+    if text == "" or _CSV_SPECIAL.search(text):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def _csv_fields(column: pa.Array) -> pa.Array:
+    """A column's fields as _csv_exact writes them, as Arrow text: a text quoted where it is
+    empty or holds a comma, a quote, a newline or a carriage return (its quotes doubled), NULL
+    an empty field. Text, integer and boolean columns are done by Arrow, whole."""
+    kind = column.type
+    if _is_plain_text(kind):
+        special = pc.match_substring_regex(column, '^$|[,"\r\n]')
+        quoted = pc.binary_join_element_wise('"', pc.replace_substring(column, '"', '""'), '"', "")
+        return pc.if_else(special, quoted, column).fill_null("")
+    if pa.types.is_integer(kind) or pa.types.is_boolean(kind):
+        return pa.array(_texts(column), pa.string()).fill_null("")
+    return pa.array([_csv_field(v) for v in _texts(column)], pa.string())
+
+
+def _csv_exact(batch: pa.RecordBatch, stream: TextIO) -> None:
+    """A batch as csv.writer writes it, but for an empty text quoted (`""`), NULL an empty
+    field even alone on its row, and a value holding a carriage return quoted: csv.writer
+    quotes for the characters of its line terminator ("\n") only, and a bare \r ends the row
+    for most readers (Python's csv, DuckDB, Excel). The lines are joined by Arrow."""
+    fields = [_csv_fields(column) for column in batch.columns]
+    lines = pc.binary_join_element_wise(*fields, ",") if len(fields) > 1 else fields[0]
+    for start in range(0, len(lines), 65536):
+        chunk = lines.slice(start, 65536).to_pylist()
+        stream.write("\n".join(chunk) + "\n")
 
 
 def _ndjson(reader: pa.RecordBatchReader, stream: TextIO) -> int:
@@ -436,17 +894,15 @@ def _markdown(table: pa.Table, total: int) -> str:
         "| " + " | ".join(cell(n) for n in names) + " |",
         "|" + "|".join("---" for _ in names) + "|",
     ]
-    rows = table.to_pylist()
-    lines += ["| " + " | ".join(cell(_text(row[c])) for c in names) + " |" for row in rows]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in _cells(table)]
     if total > table.num_rows:
         lines += ["", f"_({_more(table.num_rows, total)})_"]
     return "\n".join(lines) + "\n"
 
 
 def _table(table: pa.Table, width: int, total: int) -> str:
-    columns = table.column_names
-    names = [_visible(n) for n in columns]  # a PIVOT makes column names of values
-    cells = [[_short(_visible(_text(row[c]))) for c in columns] for row in table.to_pylist()]
+    names = [_visible(n) for n in table.column_names]  # a PIVOT makes column names of values
+    cells = [[_short(_visible(v)) for v in row] for row in _cells(table)]
     widths = [max([len(n), *(len(r[i]) for r in cells)]) for i, n in enumerate(names)]
     total_width = sum(widths) + 2 * (len(widths) - 1)
     if total > table.num_rows:

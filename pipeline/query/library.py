@@ -29,7 +29,7 @@ from pipeline.iam.choice import choose_snapshots
 from pipeline.query.binding import bind
 from pipeline.query.catalog import Found, QueryInfo, discover, load_query
 from pipeline.query.execute import execute
-from pipeline.query.scope import Scope, quarter_bounds
+from pipeline.query.scope import Scope, quarter_days
 from pipeline.warehouse.remote import S3Options, connect_reader
 
 __all__ = [
@@ -131,10 +131,10 @@ def run_query(
     if stale:
         notices.append(stale)
     if scope.quarter and fiscal != 1:
-        start, end = quarter_bounds(scope.quarter, fiscal)
+        first, last = quarter_days(scope.quarter, fiscal)
         notices.append(
-            f"--quarter {scope.quarter} is {start} to {end} (excluded), fiscal years starting "
-            f"in month {fiscal} and named after the calendar year they end in"
+            f"--quarter {scope.quarter} is {first} to {last} (both included), fiscal years "
+            f"starting in month {fiscal} and named after the calendar year they end in"
         )
     if con is not None:
         table = execute(con, query, bound)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -92,7 +93,65 @@ def _timestamp(value: str) -> datetime:
         moment = datetime.fromisoformat(value)
     except ValueError:
         raise ValueError(f"expected {expected('TIMESTAMPTZ')}") from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:59:59-01:00 is in the year 10000 in UTC
+        raise ValueError("outside the years 1 to 9999 in UTC") from None
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """The values a numeric parameter allows, both ends included (None: no end). Declared in the
+    header after the type and default, in parentheses: `burst_min INTEGER = 5 (min 1)`,
+    `share DOUBLE = 0.5 (min 0, max 1)`."""
+
+    low: int | float | None = None
+    high: int | float | None = None
+
+    def allows(self, value: Any) -> bool:
+        if value is None:
+            return True
+        return (self.low is None or value >= self.low) and (self.high is None or value <= self.high)
+
+    def __str__(self) -> str:
+        if self.low is not None and self.high is not None:
+            return f"{self.low} to {self.high}"
+        if self.low is not None:
+            return f"{self.low} or more"
+        if self.high is not None:
+            return f"{self.high} or less"
+        return "any"
+
+
+NUMERIC_TYPES = ("INTEGER", "BIGINT", "DOUBLE")
+_BOUND = re.compile(r"^(min|max)\s+(\S+)$", re.IGNORECASE)
+
+
+def parse_note(note: str, type_: str) -> Bounds:
+    """A declaration's note in parentheses, terms separated by commas -> the bounds it sets.
+    Only `required`, `min N` and `max N` mean something; any other term is a description
+    (`n INTEGER = 5 (rows to show)`), ignored as it always was. A term of two words starting
+    with min or max is a bound, and one whose value is not a number (`min x`) an error: it
+    would otherwise be ignored silently. Raises ValueError(reason)."""
+    ends: dict[str, int | float] = {}
+    for term in (t.strip() for t in note.split(",")):
+        match = _BOUND.match(term)
+        if match is None:
+            continue  # `required` (sqlfile reads it), or a description
+        end = match[1].lower()
+        if not _NUMBER.fullmatch(match[2]):
+            raise ValueError(f"{end} {match[2]!r} is not a number")
+        if type_ not in NUMERIC_TYPES:
+            raise ValueError(f"{end} applies to {', '.join(NUMERIC_TYPES)} only")
+        if end in ends:
+            raise ValueError(f"{end} is given twice")
+        ends[end] = convert(match[2], type_)
+    bounds = Bounds(ends.get("min"), ends.get("max"))
+    if bounds.low is not None and bounds.high is not None and bounds.low > bounds.high:
+        raise ValueError(f"min {bounds.low} is above max {bounds.high}")
+    return bounds
 
 
 def parse_default(text: str, type_: str) -> Any:

@@ -140,6 +140,22 @@ def test_errors_are_one_line_with_the_usage_exit_code(cli: CliRunner, tiny_wareh
             "error: unknown format 'xml' (choose one of table, csv, json, ndjson, parquet, "
             "markdown)",
         ),
+        # These ended in "internal error: OverflowError" or a DuckDB error naming no parameter.
+        ("typed_params", "-p", "moment=9999-12-31T23:59:59-01:00"): (
+            2,
+            "error: tests/cases/queries/user/typed_params.sql:3: --param "
+            "moment='9999-12-31T23:59:59-01:00': outside the years 1 to 9999 in UTC (moment is "
+            "TIMESTAMPTZ)",
+        ),
+        ("access_denied", "-p", "burst_minutes=-1"): (
+            2,
+            "error: queries/access_denied.sql:19: --param burst_minutes='-1' is out of range: "
+            "burst_minutes must be 1 or more",
+        ),
+        ("calls_per_day", "--quarter", "0000Q1"): (
+            2,
+            "error: --quarter 0000Q1 would begin before the year 1 (choose a later quarter)",
+        ),
     }
     for args, (code, line) in cases.items():
         done = cli("query", "run", *args, *common)
@@ -207,15 +223,57 @@ def test_list_shows_the_valid_queries_beside_a_broken_file(cli: CliRunner, tmp_p
         )
 
 
-def test_a_reader_closing_the_output_early_ends_it_silently(tiny_warehouse: Path) -> None:
+@pytest.mark.parametrize(
+    ("fmt", "first_line"),
+    [
+        ("csv", b"a\n"),
+        ("ndjson", b'{"a": "' + b"x" * 100 + b'"}\n'),
+        # One write of the whole table: CPython took the pipe's partial write for all of it.
+        ("table", b"a\n"),
+        ("markdown", b"| a |\n"),
+    ],
+)
+def test_a_reader_closing_the_output_early_ends_it_silently(
+    tiny_warehouse: Path, fmt: str, first_line: bytes
+) -> None:
     """`agenttrail sql ... | head -1`: the closed pipe ends the command with the code a shell
-    gives a command SIGPIPE ended (141), nothing on stderr, as `yes | head -1` does."""
-    command = [sys.executable, "-m", "pipeline", "sql", "SELECT * FROM range(200000)"]
-    command += ["-w", str(tiny_warehouse), "--format", "csv"]
+    gives a command SIGPIPE ended (141), nothing on stderr, as `yes | head -1` does. The output
+    (~1 MB) is far more than a pipe holds."""
+    sql = "SELECT repeat('x', 100) AS a FROM range(10000)"
+    command = [sys.executable, "-m", "pipeline", "sql", sql, "-w", str(tiny_warehouse)]
+    command += ["--format", fmt]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
     assert process.stdout is not None
     assert process.stderr is not None
-    assert process.stdout.readline() == b"range\n"
+    assert process.stdout.readline() == first_line
     process.stdout.close()
     stderr = process.stderr.read()
     assert (process.wait(timeout=120), stderr) == (141, b"")
+
+
+def test_the_last_day_there_is_works_from_the_command_line(
+    cli: CliRunner, tiny_warehouse: Path
+) -> None:
+    """--until 9999-12-31 and --quarter 9999Q4 ended in "internal error: OverflowError"."""
+    common = ["-w", str(tiny_warehouse), "-f", "csv"]
+    everything = cli("query", "run", "top_talkers", *common)
+    until = cli("query", "run", "top_talkers", "--until", "9999-12-31", *common)
+    assert (until.returncode, until.stdout, until.stderr) == (0, everything.stdout, "")
+    quarter = cli("query", "run", "top_talkers", "--quarter", "9999Q4", *common)
+    assert (quarter.returncode, quarter.stderr) == (0, "")
+    assert quarter.stdout == everything.stdout.splitlines()[0] + "\n"  # the header alone
+    fiscal = cli(
+        "query",
+        "run",
+        "top_talkers",
+        "--quarter",
+        "0001Q1",
+        *common,
+        env={"AGENTTRAIL_QUERY_FISCAL_YEAR_START_MONTH": "10"},
+    )
+    assert (fiscal.returncode, fiscal.stdout, fiscal.stderr) == (
+        2,
+        "",
+        "error: --quarter 0001Q1 would begin before the year 1 (fiscal years starting in month "
+        "10) (choose a later quarter)\n",
+    )

@@ -25,6 +25,13 @@ def test_the_docs_describe_every_built_in_query() -> None:
             assert f"| `{param.name}` | `{param.type}` |" in text
 
 
+def test_the_docs_give_each_parameter_its_range() -> None:
+    text = render_docs()
+    assert "  | name | type | default | allowed |\n" in text
+    assert "  | `burst_minutes` | `INTEGER` | `10` | 1 or more |\n" in text
+    assert "  | `limit_rows` | `INTEGER` | `20` | 1 or more |\n" in text
+
+
 def test_check_mode_reports_a_stale_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -24,9 +24,11 @@ import pytest
 
 from pipeline.errors import QueryError, UsageError
 from pipeline.query import formats
-from pipeline.query.formats import _dumps, _plain, _text, write_result
+from pipeline.query.adhoc import open_sql
+from pipeline.query.formats import _dumps, _plain, _shown, write_result
+from pipeline.query.library import run_query
 
-from .conftest import CliRunner
+from .conftest import CliRunner, make_settings
 
 EVERY_KIND = pa.table(
     {
@@ -72,7 +74,7 @@ def reference_csv(table: pa.Table) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(table.column_names)
     for row in table.to_pylist():
-        writer.writerow([_text(iso(row[c])) for c in table.column_names])
+        writer.writerow([_shown(iso(row[c])) for c in table.column_names])
     return buffer.getvalue()
 
 
@@ -127,11 +129,11 @@ def test_csv_text_of_each_kind() -> None:
     lines = written(EVERY_KIND, "csv").split("\n")
     assert lines[0] == "text,number,flag,day,moment,ratio,amount,total,kinds,tags,actor"
     assert lines[1] == (
-        'plain,1,True,2024-03-01,2024-03-01T08:00:00+00:00,0.1,1.50,7,"[""agent"",""human""]",'
+        'plain,1,true,2024-03-01,2024-03-01T08:00:00+00:00,0.1,1.50,7,"[""agent"",""human""]",'
         '"{""key"":""Usage"",""value"":""Agent""}",agent'
     )
     assert lines[2] == (
-        '"with ""quotes"", commas",-2,False,,2024-03-01T08:00:00.123456+00:00,,,0,[],,human'
+        '"with ""quotes"", commas",-2,false,,2024-03-01T08:00:00.123456+00:00,,,0,[],,human'
     )
     parsed = list(csv.reader(io.StringIO(written(EVERY_KIND, "csv"))))
     assert [row[7] for row in parsed] == ["total", "7", "0", "", "12345678901234567890", "-1"]
@@ -329,7 +331,7 @@ def test_data_formats_keep_control_characters() -> None:
     parsed = csv.reader(io.StringIO(written(table, "csv"), newline=""))
     assert list(parsed) == [["user_agent"], *([v] for v in HOSTILE)]
     mixed = pa.table({"a": ["x\ry", 'q"uote', ""], "b": ["1,2", "", "z"]})
-    assert written(mixed, "csv") == 'a,b\n"x\ry","1,2"\n"q""uote",\n,z\n'
+    assert written(mixed, "csv") == 'a,b\n"x\ry","1,2"\n"q""uote",""\n"",z\n'
     assert written(pa.table({"a": ["\r", ""]}), "csv") == 'a\n"\r"\n""\n'
     assert written(table, "ndjson") == (
         '{"user_agent": "aws-cli/2\\r\\u001b[2K\\u001b[1Aok\\u001b[8mHIDDEN"}\n'
@@ -507,4 +509,185 @@ def test_timestamps_of_every_unit_and_zone() -> None:
     assert written(result, "csv").splitlines()[1] == (
         "infinity,-infinity,infinity,2024-03-01T08:00:00.500000,2024-03-01T08:00:00.000001,"
         "2024-07-01T10:00:00.500000+02:00,2024-01-01T09:00:00+01:00,infinity"
+    )
+
+
+# ---- exact values: NULL and '', booleans, maps, bits, unions, column names --------------------
+
+
+def test_csv_tells_null_from_an_empty_text(tmp_path: Path) -> None:
+    """NULL is an empty field, '' is `""`: what DuckDB's own COPY writes, byte for byte (a NULL
+    alone on its row leaves the row empty; csv.writer wrote it `""`, as it wrote '')."""
+    con = duckdb.connect()
+    for sql in (
+        "SELECT * FROM (VALUES (NULL, ''), ('', NULL), ('a', 'b'), (NULL, NULL)) t(x, y)",
+        "SELECT * FROM (VALUES (NULL), (''), ('a'), ('x\ry')) t(x)",
+        "SELECT * FROM (VALUES (1, ''), (NULL, 'q\"'), (3, NULL)) t(n, x)",
+    ):
+        copied = tmp_path / "copied.csv"
+        con.execute(f"COPY ({sql}) TO '{copied}' (HEADER)")
+        result = con.sql(sql).to_arrow_table()
+        assert written(result, "csv", batch_rows=1) == copied.read_bytes().decode(), sql
+    two = con.sql("SELECT * FROM (VALUES (NULL, ''), ('', NULL)) t(x, y)").to_arrow_table()
+    assert written(two, "csv") == 'x,y\n,""\n"",\n'
+    one = con.sql("SELECT * FROM (VALUES (NULL), (''), ('a')) t(x)").to_arrow_table()
+    assert written(one, "csv") == 'x\n\n""\na\n'
+
+
+def test_booleans_are_true_and_false_in_every_format() -> None:
+    result = duckdb_result(
+        "SELECT * FROM (VALUES (true, [false]), (false, NULL), (NULL, [])) t(b, l)"
+    )
+    assert written(result, "csv") == "b,l\ntrue,[false]\nfalse,\n,[]\n"
+    assert written(result, "table") == (
+        "b      l\n-----  -------\ntrue   [false]\nfalse\n       []\n(3 rows)\n"
+    )
+    assert written(result, "markdown") == (
+        "| b | l |\n|---|---|\n| true | [false] |\n| false |  |\n|  | [] |\n"
+    )
+    assert written(result, "ndjson") == (
+        '{"b": true, "l": [false]}\n{"b": false, "l": null}\n{"b": null, "l": []}\n'
+    )
+
+
+MAPS = (
+    "SELECT MAP {'Owner': 'platform-team', 'Usage': 'Agent'} AS tags, MAP {1: 'x', 2: 'y'} AS"
+    " by_number, [MAP {'a': 1}, NULL] AS in_list, {'m': MAP {'k': [MAP {'z': true}]}} AS"
+    " in_struct, NULL::MAP(VARCHAR, VARCHAR) AS none, MAP {} :: MAP(VARCHAR, INTEGER) AS empty"
+)
+
+
+def test_a_map_of_text_keys_is_a_json_object() -> None:
+    """Arrow gives every MAP as (key, value) pairs: [["Owner","platform-team"]] was written.
+    A map of text keys is an object, as DuckDB's to_json writes it; other keys stay pairs."""
+    result = duckdb_result(MAPS)
+    row = {
+        "tags": {"Owner": "platform-team", "Usage": "Agent"},
+        "by_number": [[1, "x"], [2, "y"]],
+        "in_list": [{"a": 1}, None],
+        "in_struct": {"m": {"k": [{"z": True}]}},
+        "none": None,
+        "empty": {},
+    }
+    assert json.loads(written(result, "json")) == [row]
+    assert json.loads(written(result, "ndjson")) == row
+    assert written(result, "csv") == (
+        "tags,by_number,in_list,in_struct,none,empty\n"
+        '"{""Owner"":""platform-team"",""Usage"":""Agent""}","[[1,""x""],[2,""y""]]",'
+        '"[{""a"":1},null]","{""m"":{""k"":[{""z"":true}]}}",,{}\n'
+    )
+    assert written(result.select(["tags", "by_number"]), "table") == (
+        "tags                                       by_number\n"
+        "-----------------------------------------  -----------------\n"
+        '{"Owner":"platform-team","Usage":"Agent"}  [[1,"x"],[2,"y"]]\n'
+        "(1 row)\n"
+    )
+
+
+def test_a_bit_is_its_bits(tiny_warehouse: Path, tmp_path: Path) -> None:
+    """DuckDB hands BIT to Arrow as the bytes of its encoding: '101' was shown 05fd."""
+    statement = "SELECT '101'::BIT AS b, ['0011'::BIT, NULL] AS l, 7 AS n"
+    with open_sql(str(tiny_warehouse), statement) as reader:
+        assert written(reader.read_all(), "csv") == 'b,l,n\n101,"[""0011"",null]",7\n'
+    out = tmp_path / "bits.parquet"
+    with open_sql(str(tiny_warehouse), statement) as reader:
+        write_result(reader, "parquet", stream=io.StringIO(), out=out)
+    assert pq.read_table(out).to_pylist() == [{"b": "101", "l": ["0011", None], "n": 7}]
+    # A named query's result too.
+    folder = tmp_path / "queries"
+    folder.mkdir()
+    (folder / "bits.sql").write_text(
+        "-- name: bits\n-- description: Bits.\n-- params: none\n-- grain: one row\n"
+        "-- used_by: tests\nSELECT '101'::BIT AS b, 1 AS n\n"
+    )
+    result = run_query(make_settings(tiny_warehouse), "bits", extra_dirs=[folder])
+    assert result.table.to_pylist() == [{"b": "101", "n": 1}]
+
+
+def test_a_bit_inside_nested_types_keeps_field_names(tiny_warehouse: Path) -> None:
+    """The cast type was made by rewriting the word BIT in str(type): a struct field named BIT
+    became VARCHAR, and its value NULL ({"VARCHAR": null, "x": "1"})."""
+    statement = (
+        "SELECT {'BIT': 1, 'x': '1'::BIT, 'a\"BIT b': ['10'::BIT]} AS s,"
+        " MAP(['BIT'], [{'BIT': '011'::BIT}]) AS m,"
+        " MAP(['1'::BIT], [{'BIT': 2}]) AS mk,"
+        " [{'bit': ['0'::BIT, NULL]}] AS l,"
+        " ['1'::BIT, '01'::BIT]::BIT[2] AS a,"
+        " union_value(BIT := '11'::BIT)::UNION(BIT BIT, n INTEGER) AS u,"
+        " {'BIT': 'BIT'} AS t"
+    )
+    with open_sql(str(tiny_warehouse), statement) as reader:
+        assert written(reader.read_all(), "ndjson") == (
+            '{"s": {"BIT": 1, "x": "1", "a\\"BIT b": ["10"]}, "m": {"BIT": {"BIT": "011"}}, '
+            '"mk": {"1": {"BIT": 2}}, "l": [{"bit": ["0", null]}], "a": ["1", "01"], "u": "11", '
+            '"t": {"BIT": "BIT"}}\n'
+        )
+    # Two columns of one name keep theirs (columns are taken by position).
+    with open_sql(str(tiny_warehouse), "SELECT {'BIT': '1'::BIT} AS s, 2 AS s") as reader:
+        table = reader.read_all()
+    assert (table.column_names, [c.to_pylist() for c in table.columns]) == (
+        ["s", "s"],
+        [[{"BIT": "1"}], [2]],
+    )
+
+
+def test_a_union_column_is_refused_in_parquet_alone(tmp_path: Path) -> None:
+    result = duckdb_result("SELECT union_value(k := 1) AS u, 2 AS n")
+    out = tmp_path / "u.parquet"
+    with pytest.raises(UsageError) as caught:
+        write_result(result.to_reader(), "parquet", stream=io.StringIO(), out=out)
+    assert caught.value.one_line() == (
+        "--format parquet: the column 'u' holds a UNION, which Parquet cannot store (cast it to "
+        "one type (e.g. col::VARCHAR), or use csv, json or ndjson)"
+    )
+    assert list(tmp_path.iterdir()) == []
+    assert written(result, "csv") == "u,n\n1,2\n"
+
+
+SAME_NAMES = pa.table(
+    [pa.array(["DeleteBucket", "DeleteBucket"]), pa.array(["GetObject", "ListBuckets"])],
+    names=["event_name", "event_name"],
+)
+
+
+def test_two_columns_of_one_name_are_both_shown() -> None:
+    """table and markdown went through row dicts keyed by name: the second column shown twice."""
+    assert written(SAME_NAMES, "table") == (
+        "event_name    event_name\n------------  -----------\n"
+        "DeleteBucket  GetObject\nDeleteBucket  ListBuckets\n(2 rows)\n"
+    )
+    assert written(SAME_NAMES, "markdown") == (
+        "| event_name | event_name |\n|---|---|\n"
+        "| DeleteBucket | GetObject |\n| DeleteBucket | ListBuckets |\n"
+    )
+    assert written(SAME_NAMES, "csv") == (
+        "event_name,event_name\nDeleteBucket,GetObject\nDeleteBucket,ListBuckets\n"
+    )
+
+
+@pytest.mark.parametrize("fmt", ["json", "ndjson", "parquet"])
+def test_formats_of_named_values_refuse_two_columns_of_one_name(tmp_path: Path, fmt: str) -> None:
+    """json and ndjson kept one of them, silently; parquet wrote a file its readers refuse."""
+    out = tmp_path / f"x.{fmt}"
+    with pytest.raises(UsageError) as caught:
+        write_result(SAME_NAMES.to_reader(), fmt, stream=io.StringIO(), out=out)
+    assert caught.value.one_line() == (
+        f"--format {fmt}: the result has more than one column named 'event_name', which {fmt} "
+        "cannot keep apart (name each column once with AS, e.g. SELECT a.x AS a_x, b.x AS b_x; "
+        "or use csv, table or markdown)"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_sql_of_a_self_join(cli: CliRunner, tiny_warehouse: Path) -> None:
+    statement = (
+        "SELECT a.event_name, b.event_name FROM events a JOIN events b ON a.access_key_id ="
+        " b.access_key_id AND a.event_name < b.event_name ORDER BY ALL LIMIT 2"
+    )
+    done = cli("sql", statement, "-w", str(tiny_warehouse))
+    assert (done.returncode, done.stdout) == (0, written(SAME_NAMES, "table"))
+    refused = cli("sql", statement, "-w", str(tiny_warehouse), "-f", "json")
+    assert (refused.returncode, refused.stdout) == (2, "")
+    assert refused.stderr.startswith(
+        "error: --format json: the result has more than one column named 'event_name'"
     )

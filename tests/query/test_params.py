@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 
-from pipeline.query.params import convert, parse_default
+from pipeline.query.params import Bounds, convert, parse_default, parse_note
 
 
 @pytest.mark.parametrize(
@@ -51,6 +52,9 @@ def test_convert(text: str, type_: str, value: Any) -> None:
         ("maybe", "BOOLEAN", "expected true or false"),
         ("2026-13-01", "DATE", "expected a date YYYY-MM-DD"),
         ("yesterday", "TIMESTAMPTZ", "expected a time"),
+        # In UTC, the year 10000 (and 0): datetime raised OverflowError, an "internal error".
+        ("9999-12-31T23:59:59-01:00", "TIMESTAMPTZ", "^outside the years 1 to 9999 in UTC$"),
+        ("0001-01-01T00:00:00+01:00", "TIMESTAMPTZ", "^outside the years 1 to 9999 in UTC$"),
     ],
 )
 def test_convert_errors_say_what_was_expected(text: str, type_: str, reason: str) -> None:
@@ -100,3 +104,46 @@ def test_a_fixed_offset_time_is_converted_to_utc() -> None:
     moment = convert("2026-01-01T00:00:00-05:00", "TIMESTAMPTZ")
     assert moment == datetime(2026, 1, 1, 5, tzinfo=UTC)
     assert moment.tzinfo == timezone.utc  # noqa: UP017 - the same object as UTC
+
+
+@pytest.mark.parametrize(
+    ("note", "type_", "bounds", "text"),
+    [
+        ("min 1", "INTEGER", Bounds(1, None), "1 or more"),
+        ("MAX 100", "BIGINT", Bounds(None, 100), "100 or less"),
+        ("required, min 0, max 1", "DOUBLE", Bounds(0.0, 1.0), "0.0 to 1.0"),
+        ("min -5, max -5", "INTEGER", Bounds(-5, -5), "-5 to -5"),
+        ("required", "VARCHAR", Bounds(), "any"),
+        # Free text is a description, ignored as before bounds existed.
+        ("rows to show", "INTEGER", Bounds(), "any"),
+        ("at least 1", "INTEGER", Bounds(), "any"),
+        ("required, the account to read", "VARCHAR", Bounds(), "any"),
+        ("min 1, rows to show", "INTEGER", Bounds(1, None), "1 or more"),
+        ("maximum rows", "INTEGER", Bounds(), "any"),
+    ],
+)
+def test_parse_note(note: str, type_: str, bounds: Bounds, text: str) -> None:
+    assert parse_note(note, type_) == bounds
+    assert str(bounds) == text
+
+
+def test_bounds_include_both_ends() -> None:
+    bounds = Bounds(1, 10)
+    assert [bounds.allows(v) for v in (0, 1, 10, 11, None)] == [False, True, True, False, True]
+
+
+@pytest.mark.parametrize(
+    ("note", "type_", "reason"),
+    [
+        ("min x", "INTEGER", "min 'x' is not a number"),
+        ("rows to show, max y", "INTEGER", "max 'y' is not a number"),
+        ("min 1", "VARCHAR", "min applies to INTEGER, BIGINT, DOUBLE only"),
+        ("min one", "INTEGER", "min 'one' is not a number"),
+        ("min 1.5", "INTEGER", "expected a whole number"),
+        ("min 1, min 2", "INTEGER", "min is given twice"),
+        ("min 5, max 1", "INTEGER", "min 5 is above max 1"),
+    ],
+)
+def test_bad_notes(note: str, type_: str, reason: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(reason)):
+        parse_note(note, type_)

@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+import json
+import shutil
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
 
 from pipeline.errors import QueryError, UsageError
-from pipeline.query.library import Scope, list_queries, run_query
+from pipeline.iam.store import import_snapshots
+from pipeline.ingest import run_ingest
+from pipeline.query.library import Scope, list_queries, run_query, show_query
+from pipeline.query.scope import MAX_INSTANT
+from pipeline.warehouse.layout import Layout
 from pipeline.warehouse.remote import connect_reader
 
-from .conftest import TINY_EVENTS, USER_QUERIES, make_settings
+from .conftest import (
+    ROOT,
+    SAMPLE,
+    SAMPLE_SNAPSHOT_TAKEN_AT,
+    TINY_EVENTS,
+    USER_QUERIES,
+    make_settings,
+)
 
 INJECTION = "'; drop view events; --"
 
@@ -95,8 +109,8 @@ def test_a_fiscal_quarter_comes_with_a_notice_of_its_dates(tiny_warehouse: Path)
     assert result.bound_params["until"] == datetime(2027, 1, 1, tzinfo=UTC)
     assert result.table.to_pylist() == [{"day": date(2026, 10, 1), "calls": 3}]
     assert result.notices == (
-        "--quarter 2027Q1 is 2026-10-01 to 2027-01-01 (excluded), fiscal years starting in "
-        "month 10 and named after the calendar year they end in",
+        "--quarter 2027Q1 is 2026-10-01 to 2026-12-31 (both included), fiscal years starting "
+        "in month 10 and named after the calendar year they end in",
     )
 
 
@@ -239,3 +253,207 @@ def test_every_built_in_query_binds_every_flag_it_declares(sample_warehouse: Pat
             scoped = run_query(settings, query.name, scope=scope, con=con)
             assert scoped.table.schema.names == unscoped.schema.names, query.name
             assert set(scoped.bound_params) == {p.name for p in query.params}, query.name
+
+
+# ---- declared ranges --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "param", "value", "line"),
+    [
+        # DuckDB's "Out of Range Error" (exit 1), naming no parameter.
+        ("access_denied", "burst_minutes", "-1", 19),
+        # Accepted silently: an empty result, every denial a burst, every action.
+        ("top_talkers", "limit_rows", "-1", 10),
+        ("access_denied", "burst_min", "0", 19),
+        ("agent_actions", "min_calls", "0", 10),
+    ],
+)
+def test_a_param_outside_its_declared_range_is_refused(
+    tiny_warehouse: Path, name: str, param: str, value: str, line: int
+) -> None:
+    with pytest.raises(UsageError) as caught:
+        run(tiny_warehouse, name, params={param: value})
+    assert caught.value.one_line() == (
+        f"queries/{name}.sql:{line}: --param {param}='{value}' is out of range: {param} must "
+        "be 1 or more"
+    )
+    assert run(tiny_warehouse, name, params={param: "1"}) is not None  # the end is included
+
+
+def test_every_numeric_param_of_the_library_declares_its_range() -> None:
+    for query in list_queries(make_settings("unused")):
+        for param in query.query_params:
+            if param.type in ("INTEGER", "BIGINT", "DOUBLE"):
+                assert param.name in query.bounds, (query.name, param.name)
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ("n INTEGER = 5 (min x)", "parameter 'n': min 'x' is not a number"),
+        ("n INTEGER = 0 (min 1)", "parameter 'n': default 0 is outside 1 or more"),
+        ("n VARCHAR = 'x' (min 1)", "parameter 'n': min applies to INTEGER, BIGINT, DOUBLE only"),
+    ],
+)
+def test_a_bad_range_names_the_file_and_line(tmp_path: Path, params: str, message: str) -> None:
+    (tmp_path / "ranged.sql").write_text(
+        f"-- name: ranged\n-- description: d\n-- params: {params}\n-- grain: g\n"
+        "-- used_by: u\nSELECT $n AS n\n"
+    )
+    with pytest.raises(QueryError) as caught:
+        run_query(make_settings("unused"), "ranged", extra_dirs=[tmp_path], con=duckdb.connect())
+    assert caught.value.one_line().startswith(f"{tmp_path / 'ranged.sql'}:3: ")
+    assert message in caught.value.one_line()
+
+
+def test_a_free_text_note_is_a_description(tmp_path: Path) -> None:
+    """`n INTEGER = 5 (rows to show)` loaded before ranges existed; it failed with "unknown
+    note 'rows to show'" after."""
+    (tmp_path / "noted.sql").write_text(
+        "-- name: noted\n-- description: d\n"
+        "-- params: a INTEGER = 1; n INTEGER = 5 (rows to show)\n"
+        "-- grain: g\n-- used_by: u\nSELECT $a AS a, $n AS n\n"
+    )
+    settings, folder, con = make_settings("unused"), [tmp_path], duckdb.connect()
+    result = run_query(settings, "noted", params={"n": "-3"}, extra_dirs=folder, con=con)
+    assert result.table.to_pylist() == [{"a": 1, "n": -3}]
+
+
+def test_a_range_on_a_continued_params_line(tmp_path: Path) -> None:
+    (tmp_path / "ranged.sql").write_text(
+        "-- name: ranged\n-- description: d\n-- params: a INTEGER = 1;\n"
+        "--   n DOUBLE (required, min 0, max 1)\n-- grain: g\n-- used_by: u\n"
+        "SELECT $a AS a, $n AS n\n"
+    )
+    settings, folder = make_settings("unused"), [tmp_path]
+    con = duckdb.connect()
+    result = run_query(settings, "ranged", params={"n": "0.5"}, extra_dirs=folder, con=con)
+    assert result.table.to_pylist() == [{"a": 1, "n": 0.5}]
+    with pytest.raises(UsageError) as caught:
+        run_query(settings, "ranged", params={"n": "1.5"}, extra_dirs=folder, con=con)
+    assert caught.value.one_line().endswith(
+        "ranged.sql:3: --param n='1.5' is out of range: n must be 0.0 to 1.0"
+    )
+
+
+# ---- the ends of time ---------------------------------------------------------------------------
+
+
+def test_until_the_last_day_there_is_is_an_open_end(tiny_warehouse: Path) -> None:
+    """--until 9999-12-31 and --quarter 9999Q4 ended in "internal error: OverflowError"."""
+    everything = run(tiny_warehouse, "top_talkers")
+    for scope in (Scope(until=date(9999, 12, 31)), Scope(quarter="9999Q4")):
+        result = run_query(make_settings(tiny_warehouse), "top_talkers", scope=scope)
+        assert result.bound_params["until"] == MAX_INSTANT
+    assert run(tiny_warehouse, "top_talkers", scope=Scope(until=date(9999, 12, 31))) == everything
+    assert run(tiny_warehouse, "top_talkers", scope=Scope(quarter="9999Q4")) == []
+    # A query that reads IAM snapshots chooses with $until too.
+    principals = run(tiny_warehouse, "principals", scope=Scope(until=date(9999, 12, 31)))
+    assert principals == run(tiny_warehouse, "principals")
+
+
+def test_a_time_beyond_the_year_9999_in_utc_is_a_usage_error(tiny_warehouse: Path) -> None:
+    with pytest.raises(UsageError) as caught:
+        run(tiny_warehouse, "typed_params", params={"moment": "9999-12-31T23:59:59-01:00"})
+    assert caught.value.one_line() == (
+        "tests/cases/queries/user/typed_params.sql:3: --param "
+        "moment='9999-12-31T23:59:59-01:00': outside the years 1 to 9999 in UTC (moment is "
+        "TIMESTAMPTZ)"
+    )
+
+
+# ---- principals and coverage say what they know ----------------------------------------------
+
+
+def test_in_iam_snapshot_is_null_where_no_snapshot_could_list_the_principal(
+    tiny_warehouse: Path, tmp_path: Path
+) -> None:
+    """Without any IAM snapshot it was false for everyone; it is NULL, as agent_role is. With a
+    snapshot of one account only, false there (not listed), NULL in the other account."""
+    rows = run(tiny_warehouse, "principals")
+    assert [(r["principal"], r["in_iam_snapshot"]) for r in rows] == [
+        ("arn:aws:iam::111111111111:user/alice", None),
+        ("arn:aws:iam::222222222222:user/alice", None),
+    ]
+    copy = tmp_path / "warehouse"
+    shutil.copytree(tiny_warehouse, copy)
+    snapshot = SAMPLE / "iam" / "111111111111.json"  # lists carol, not alice
+    import_snapshots([snapshot], Layout.at(copy), SAMPLE_SNAPSHOT_TAKEN_AT)
+    rows = run(copy, "principals")
+    assert [(r["principal"], r["in_iam_snapshot"]) for r in rows] == [
+        ("arn:aws:iam::111111111111:user/alice", False),
+        ("arn:aws:iam::222222222222:user/alice", None),
+    ]
+    assert (
+        "NULL when no snapshot of the account in its ARN"
+        in show_query(make_settings(copy), "principals").description
+    )
+
+
+def test_coverage_counts_an_event_without_recipient_account_id_under_unknown(
+    tmp_path: Path,
+) -> None:
+    """Its header said the column would be NULL: ingest gives it the key's account, else the
+    text 'unknown' (a file outside the AWSLogs layout has no account in its key)."""
+    record = {
+        "eventVersion": "1.09",
+        "eventID": "no-account-1",
+        "eventTime": "2026-09-30T10:00:00Z",
+        "eventSource": "s3.amazonaws.com",
+        "eventName": "ListBuckets",
+        "awsRegion": "us-east-1",
+        "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::111111111111:user/a"},
+    }
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "export.json").write_text(json.dumps({"Records": [record]}))
+    warehouse = tmp_path / "warehouse"
+    run_ingest([str(logs)], make_settings(warehouse))
+    [row] = run(warehouse, "coverage")
+    assert (row["recipient_account_id"], row["aws_region"], row["events"]) == (
+        "unknown",
+        "us-east-1",
+        1,
+    )
+    description = show_query(make_settings(warehouse), "coverage").description
+    assert "else the text 'unknown'" in description
+    assert "(or recipientAccountId)" not in description
+
+
+def _coverage_over(days: list[date], since: datetime | None, until: datetime | None) -> list[Any]:
+    """coverage.sql over an events table holding one event on each of `days` (one stream)."""
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE events (recipient_account_id VARCHAR, aws_region VARCHAR,"
+        " event_time TIMESTAMPTZ, event_date DATE, source_uri VARCHAR)"
+    )
+    for day in days:
+        when = datetime(day.year, day.month, day.day, 12, tzinfo=UTC)
+        con.execute(
+            "INSERT INTO events VALUES ('111111111111', 'us-east-1', $t, $d, 's3://b/k')",
+            {"t": when, "d": day},
+        )
+    sql = (ROOT / "queries" / "coverage.sql").read_text(encoding="utf-8")
+    params = {"since": since, "until": until, "account": None}
+    return con.execute(
+        f"SELECT span_start, span_end, span_days, gap_days FROM ({sql.rstrip().rstrip(';')})",
+        params,
+    ).fetchall()
+
+
+def test_coverage_open_end_stops_at_today_or_the_last_event() -> None:
+    """--until 9999-12-31 made coverage list ~2.9M missing days per stream (37 s, 175 MB of
+    csv for 4 rows): days that have not come yet are not gaps."""
+    today = datetime.now(UTC).date()
+    week_ago, since = today - timedelta(days=7), today - timedelta(days=9)
+    at = datetime(since.year, since.month, since.day, tzinfo=UTC)
+    # Events up to a week ago: the days since then, to today, are missing.
+    assert _coverage_over([week_ago], at, MAX_INSTANT) == [(since, today, 10, 9)]
+    # Events dated in the future (a clock ahead): the span reaches them.
+    ahead = today + timedelta(days=3)
+    assert _coverage_over([week_ago, ahead], at, MAX_INSTANT) == [(since, ahead, 13, 11)]
+    # An end before today is the end given, events or not (days past the data are gaps).
+    end = today - timedelta(days=2)
+    until = datetime(end.year, end.month, end.day, tzinfo=UTC)
+    assert _coverage_over([week_ago], at, until) == [(since, end - timedelta(days=1), 7, 6)]

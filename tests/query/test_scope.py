@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
 from pipeline.errors import UsageError
-from pipeline.query.scope import Scope, accepted_flags, quarter_bounds, scope_values
+from pipeline.query.scope import MAX_INSTANT, Scope, accepted_flags, quarter_days, scope_values
 
 
 def utc(*args: int) -> datetime:
@@ -26,7 +26,7 @@ def utc(*args: int) -> datetime:
     ],
 )
 def test_calendar_quarters(text: str, start: date, end: date) -> None:
-    assert quarter_bounds(text) == (start, end)
+    assert quarter_days(text) == (start, end - timedelta(days=1))
 
 
 @pytest.mark.parametrize(
@@ -47,18 +47,18 @@ def test_calendar_quarters(text: str, start: date, end: date) -> None:
 def test_fiscal_quarters_are_named_after_the_year_they_end_in(
     month: int, text: str, start: date, end: date
 ) -> None:
-    assert quarter_bounds(text, month) == (start, end)
+    assert quarter_days(text, month) == (start, end - timedelta(days=1))
 
 
 @pytest.mark.parametrize("text", ["2026Q5", "2026", "Q3 2026", "26Q1", "2026Q3x"])
 def test_a_bad_quarter_is_a_usage_error(text: str) -> None:
     with pytest.raises(UsageError, match="is not a quarter"):
-        quarter_bounds(text)
+        quarter_days(text)
 
 
 def test_a_fiscal_month_out_of_range_is_a_usage_error() -> None:
     with pytest.raises(UsageError, match="fiscal_year_start_month 13 is not a month"):
-        quarter_bounds("2026Q1", 13)
+        quarter_days("2026Q1", 13)
 
 
 def test_quarter_binds_since_and_the_first_instant_after_it() -> None:
@@ -110,3 +110,44 @@ def test_accepted_flags_follow_the_declared_parameters() -> None:
     assert accepted_flags({"since"}) == ["--since"]  # no --quarter without $until
     assert accepted_flags(set()) == []
     assert Scope(quarter="2026Q3", account="1").flags() == ["--quarter", "--account"]
+
+
+def test_the_last_day_there_is_ends_at_the_last_instant_there_is() -> None:
+    """--until 9999-12-31 has no midnight after it that Python holds (year 10000): an open end,
+    MAX_INSTANT, and so does the quarter it ends."""
+    assert datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC) == MAX_INSTANT
+    assert scope_values(Scope(until=date(9999, 12, 31))) == {"until": MAX_INSTANT}
+    assert scope_values(Scope(since=date(9999, 12, 31), until=date(9999, 12, 31))) == {
+        "since": utc(9999, 12, 31),
+        "until": MAX_INSTANT,
+    }
+    assert quarter_days("9999Q4") == (date(9999, 10, 1), date(9999, 12, 31))
+    assert scope_values(Scope(quarter="9999Q4")) == {
+        "since": utc(9999, 10, 1),
+        "until": MAX_INSTANT,
+    }
+    # A fiscal FY9999 ends before the calendar year does.
+    assert scope_values(Scope(quarter="9999Q4"), 10) == {
+        "since": utc(9999, 7, 1),
+        "until": utc(9999, 10, 1),
+    }
+    assert scope_values(Scope(quarter="0001Q1")) == {"since": utc(1, 1, 1), "until": utc(1, 4, 1)}
+
+
+@pytest.mark.parametrize(
+    ("text", "month", "line"),
+    [
+        ("0000Q4", 1, "--quarter 0000Q4 would begin before the year 1 (choose a later quarter)"),
+        (
+            "0001Q1",
+            10,
+            "--quarter 0001Q1 would begin before the year 1 (fiscal years starting in month 10) "
+            "(choose a later quarter)",
+        ),
+    ],
+)
+def test_a_quarter_before_the_year_1_is_a_usage_error(text: str, month: int, line: str) -> None:
+    with pytest.raises(UsageError) as caught:
+        scope_values(Scope(quarter=text), month)
+    assert caught.value.one_line() == line
+    assert scope_values(Scope(quarter="0001Q2"), 10)["since"] == utc(1, 1, 1)
