@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pytest
 
 from pipeline.config import Settings, load_settings
 from pipeline.ingest import IngestSummary, run_ingest
@@ -610,3 +611,37 @@ def agenttrail(
         timeout=300,
         check=False,
     )
+
+
+def without_root_powers() -> list[str]:
+    """A command prefix that runs a command without root's power to read, list and write
+    anywhere (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH), so that chmod stops it as it stops a
+    user; nothing when not root. Skips the test when root has no setpriv."""
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("root, and no setpriv to drop CAP_DAC_OVERRIDE")
+    drop = "-dac_override,-dac_read_search"
+    return [setpriv, f"--bounding-set={drop}", f"--inh-caps={drop}"]
+
+
+def ingest_cli(source: Path, warehouse: Path) -> dict[str, Any]:
+    """`agenttrail ingest SOURCE --json` in a fresh interpreter without root's powers
+    (without_root_powers): its summary, exit code included."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTTRAIL_")}
+    done = subprocess.run(
+        [
+            *without_root_powers(),
+            *(sys.executable, "-m", "pipeline", "ingest", str(source)),
+            *("--warehouse", str(warehouse), "--workers", "1", "--json"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    summary: dict[str, Any] = json.loads(done.stdout)
+    assert summary["exit_code"] == done.returncode, done.stderr
+    return summary

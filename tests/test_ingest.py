@@ -41,6 +41,7 @@ from ingest_fixtures import (
     event_ids,
     held_open,
     ingest,
+    ingest_cli,
     manifest,
     plain_event_ids,
     plain_records,
@@ -844,11 +845,15 @@ def test_bytes_not_utf8_give_the_same_warehouse_in_memory_and_streamed(tmp_path:
     ingest([logs], tmp_path / "streamed", **{"ingest.stream_threshold_mb": 0.0001})
     sql = "SELECT * EXCLUDE (ingest_run_id) FROM events ORDER BY event_id"
     a, b = rows(tmp_path / "memory", sql), rows(tmp_path / "streamed", sql)
-    assert [r["event_id"] for r in a] == [r["event_id"] for r in b] == [
-        "latin1-ok-1",
-        "latin1-ok-2",
-        "latin1-ok-3",
-    ]
+    assert (
+        [r["event_id"] for r in a]
+        == [r["event_id"] for r in b]
+        == [
+            "latin1-ok-1",
+            "latin1-ok-2",
+            "latin1-ok-3",
+        ]
+    )
     json_columns = {*NESTED.values(), "extra"}
     for left, right in zip(a, b, strict=True):
         for column, value in left.items():
@@ -1061,19 +1066,20 @@ def test_a_folder_that_cannot_be_listed_is_quarantined_and_read_once_it_can(
     }
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root lists a folder whatever its permissions")
 def test_a_folder_without_read_permission_is_quarantined(tmp_path: Path) -> None:
+    """A real chmod (the first run without root's powers, ingest_cli), beside the
+    monkeypatched twin above."""
     logs = tmp_path / "logs"
     (logs / "locked").mkdir(parents=True)
     _write_records(logs / "a.json", _record("a1"))
     _write_records(logs / "locked" / "b.json", _record("b1"))
     (logs / "locked").chmod(0o000)
     try:
-        first = ingest([logs], tmp_path / "wh")
+        first = ingest_cli(logs, tmp_path / "wh")
     finally:
         (logs / "locked").chmod(0o755)
-    assert (first.objects_quarantined, first.events_written, int(first.exit_code)) == (1, 1, 3)
-    assert first.quarantine == [
+    assert (first["objects_quarantined"], first["events_written"], first["exit_code"]) == (1, 1, 3)
+    assert first["quarantine"] == [
         {
             "uri": str(logs / "locked"),
             "reason": "cannot read: a folder whose files cannot be listed (Permission denied)",
@@ -1166,7 +1172,9 @@ def test_a_warehouse_inside_the_source_folder_is_not_read_as_logs(tmp_path: Path
     assert int(again.exit_code) == 0
 
 
-@pytest.mark.parametrize("content", [b"", gzip.compress(b"", mtime=0), gzip.compress(b" \n", mtime=0)])
+@pytest.mark.parametrize(
+    "content", [b"", gzip.compress(b"", mtime=0), gzip.compress(b" \n", mtime=0)]
+)
 def test_an_empty_digest_is_quarantined_as_an_empty_events_file_is(
     tmp_path: Path, content: bytes
 ) -> None:
@@ -1254,18 +1262,18 @@ def test_a_file_that_cannot_be_read_is_read_again_once_it_can(
     assert (again.objects_unchanged, again.objects_read) == (2, 0)
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads a file whatever its permissions")
 def test_a_file_without_read_permission_is_read_once_it_has_it(tmp_path: Path) -> None:
+    """A real chmod (the first run without root's powers, ingest_cli); its mtime unchanged."""
     logs = tmp_path / "logs"
     logs.mkdir()
     _write_records(logs / "a.json", _record("a1"))
     _write_records(logs / "b.json", _record("b1"))
     (logs / "b.json").chmod(0o000)
     try:
-        first = ingest([logs], tmp_path / "wh")
+        first = ingest_cli(logs, tmp_path / "wh")
     finally:
         (logs / "b.json").chmod(0o644)
-    assert (first.objects_quarantined, first.events_written, int(first.exit_code)) == (1, 1, 3)
+    assert (first["objects_quarantined"], first["events_written"], first["exit_code"]) == (1, 1, 3)
     found = ingest([logs], tmp_path / "wh")
     assert (found.objects_read, found.events_written, int(found.exit_code)) == (1, 1, 0)
     assert event_ids(tmp_path / "wh") == ["a1", "b1"]

@@ -8,7 +8,6 @@ import errno
 import hashlib
 import io
 import os
-import shutil
 import stat
 import subprocess
 import sys
@@ -18,6 +17,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from ingest_fixtures import without_root_powers
 
 from pipeline.errors import QueryError, UsageError
 from pipeline.query.formats import check_format, write_result
@@ -161,18 +161,6 @@ def test_a_long_name_is_written_when_the_file_system_takes_it(tmp_path: Path) ->
     assert [p.name for p in tmp_path.iterdir()] == [longest.name]
 
 
-def without_dac_override() -> list[str]:
-    """A prefix that runs a command without root's power to write anywhere (nothing when not
-    root)."""
-    if os.geteuid() != 0:
-        return []
-    setpriv = shutil.which("setpriv")
-    if setpriv is None:
-        pytest.skip("root, and no setpriv to drop CAP_DAC_OVERRIDE")
-    drop = "-dac_override,-dac_read_search"
-    return [setpriv, f"--bounding-set={drop}", f"--inh-caps={drop}"]
-
-
 def test_a_folder_that_cannot_be_written_is_refused_before_the_statement(
     tmp_path: Path,
 ) -> None:
@@ -188,7 +176,7 @@ def test_a_folder_that_cannot_be_written_is_refused_before_the_statement(
         "except UsageError as exc:\n    print(int(exc.exit_code), exc.one_line())\n"
     )
     done = subprocess.run(
-        [*without_dac_override(), sys.executable, "-c", code, str(out)],
+        [*without_root_powers(), sys.executable, "-c", code, str(out)],
         capture_output=True,
         text=True,
         cwd=ROOT,
