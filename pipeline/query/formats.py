@@ -407,7 +407,12 @@ def write_result(
             # opened with >> is appended to, a pipe written).
             if number == 1:
                 stream.flush()
-            return _write_descriptor(reader, fmt, number, width)
+            try:
+                return _write_descriptor(reader, fmt, number, width)
+            except BrokenPipeError as exc:
+                if number != 1:
+                    raise
+                raise _StdoutClosed(*exc.args) from None
         if in_place(out):
             # A FIFO or a device: written in place, as a shell's > does.
             return _write_file(reader, fmt, out, width, direct=True)
@@ -420,9 +425,17 @@ def write_result(
             os.replace(partial, target)
         finally:
             partial.unlink(missing_ok=True)
+    except _StdoutClosed:
+        raise
     except OSError as exc:
         raise write_failure(out, exc) from None
     return rows
+
+
+class _StdoutClosed(BrokenPipeError):
+    """`--out /dev/stdout | head`: stdout's reader left, as it may without --out. Passed on as
+    the BrokenPipeError it is, which the CLI ends silently with 141, not as the one line of a
+    failed write."""
 
 
 def _write_descriptor(reader: pa.RecordBatchReader, fmt: str, number: int, width: int) -> int:

@@ -233,15 +233,17 @@ def test_list_shows_the_valid_queries_beside_a_broken_file(cli: CliRunner, tmp_p
         ("markdown", b"| a |\n"),
     ],
 )
+@pytest.mark.parametrize("out", [[], ["--out", "/dev/stdout"]], ids=["stdout", "out_dev_stdout"])
 def test_a_reader_closing_the_output_early_ends_it_silently(
-    tiny_warehouse: Path, fmt: str, first_line: bytes
+    tiny_warehouse: Path, fmt: str, first_line: bytes, out: list[str]
 ) -> None:
     """`agenttrail sql ... | head -1`: the closed pipe ends the command with the code a shell
-    gives a command SIGPIPE ended (141), nothing on stderr, as `yes | head -1` does. The output
-    (~1 MB) is far more than a pipe holds."""
+    gives a command SIGPIPE ended (141), nothing on stderr, as `yes | head -1` does; with
+    `--out /dev/stdout` too (it ended with "error: cannot write --out"). The output (~1 MB) is
+    far more than a pipe holds."""
     sql = "SELECT repeat('x', 100) AS a FROM range(10000)"
     command = [sys.executable, "-m", "pipeline", "sql", sql, "-w", str(tiny_warehouse)]
-    command += ["--format", fmt]
+    command += ["--format", fmt, *out]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
     assert process.stdout is not None
     assert process.stderr is not None
