@@ -598,12 +598,13 @@ NESTED = {
 
 
 def agenttrail(
-    *args: str, cwd: Path, env: dict[str, str] | None = None
+    *args: str, cwd: Path, env: dict[str, str] | None = None, prefix: Sequence[str] = ()
 ) -> subprocess.CompletedProcess[str]:
-    """Run the CLI in a fresh interpreter, as a user would (AGENTTRAIL_* variables: `env`'s)."""
+    """Run the CLI in a fresh interpreter, as a user would (AGENTTRAIL_* variables: `env`'s),
+    after the command `prefix` if any (without_root_powers)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTTRAIL_")} | (env or {})
     return subprocess.run(
-        [sys.executable, "-m", "pipeline", *args],
+        [*prefix, sys.executable, "-m", "pipeline", *args],
         cwd=cwd,
         env=env,
         capture_output=True,
@@ -629,18 +630,10 @@ def without_root_powers() -> list[str]:
 def ingest_cli(source: Path, warehouse: Path) -> dict[str, Any]:
     """`agenttrail ingest SOURCE --json` in a fresh interpreter without root's powers
     (without_root_powers): its summary, exit code included."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTTRAIL_")}
-    done = subprocess.run(
-        [
-            *without_root_powers(),
-            *(sys.executable, "-m", "pipeline", "ingest", str(source)),
-            *("--warehouse", str(warehouse), "--workers", "1", "--json"),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+    done = agenttrail(
+        *("ingest", str(source), "--warehouse", str(warehouse), "--workers", "1", "--json"),
+        cwd=warehouse.parent,
+        prefix=without_root_powers(),
     )
     summary: dict[str, Any] = json.loads(done.stdout)
     assert summary["exit_code"] == done.returncode, done.stderr
