@@ -208,57 +208,64 @@ WITH root_callers AS (
         AND r.parent_key NOT IN (SELECT issued_key FROM session_nodes)
 ),
 
-caller_ancestors AS (
-    SELECT
-        s.issued_key,
-        s.chain_depth + 1 AS depth,
-        c.caller_key AS ancestor_key,
-        c.role_name AS ancestor_name,
-        false AS agent_session,
-        NULL::VARCHAR AS mcp_server_tag,
-        NULL::VARCHAR AS tag_text,
-        CASE
-            WHEN o.is_agent THEN o.observed_by
-            ELSE 'configured pattern ' || pr.pattern
-        END || '; its own issuing event is not in the logs' AS agent_role_by
-    FROM root_callers AS c
-    JOIN sessions AS s ON s.root_key = c.root_key AND NOT s.chain_truncated
-    LEFT JOIN classification_role_intervals AS o
-        ON o.account_id = c.role_account_id
-        AND o.role_name = c.role_name
-        AND c.acted_at >= o.valid_from
-        AND c.acted_at < o.valid_to
-    LEFT JOIN classification_pattern_matches AS pr
-        ON pr.kind = 'agent_role' AND pr.value = c.role_name
-    WHERE o.is_agent OR pr.pattern IS NOT NULL
-),
-
-ancestors AS (
+hops AS (
+    -- Every ancestor of a session: those the walk found (depth > 0), then the root's caller
+    -- one hop above the root. Each is looked up once below: was its role an agent role when it
+    -- acted.
     SELECT
         w.issued_key,
         w.depth,
         w.ancestor_key,
         coalesce(a.role_name, a.session_name) AS ancestor_name,
+        a.role_account_id,
+        a.role_name,
+        w.acted_at,
         m.agent_tag OR m.mcp_server_tag IS NOT NULL AS agent_session,
         m.mcp_server_tag,
         m.tag_text,
-        CASE
-            WHEN o.is_agent THEN o.observed_by
-            ELSE 'configured pattern ' || pr.pattern
-        END AS agent_role_by
+        '' AS agent_role_note
     FROM session_chain AS w
     JOIN sessions AS a ON a.issued_key = w.ancestor_key
     LEFT JOIN classification_sessions AS m ON m.issued_key = w.ancestor_key
-    LEFT JOIN classification_role_intervals AS o
-        ON o.account_id = a.role_account_id
-        AND o.role_name = a.role_name
-        AND w.acted_at >= o.valid_from
-        AND w.acted_at < o.valid_to
-    LEFT JOIN classification_pattern_matches AS pr
-        ON pr.kind = 'agent_role' AND pr.value = a.role_name
     WHERE w.depth > 0
     UNION ALL
-    SELECT * FROM caller_ancestors
+    SELECT
+        s.issued_key,
+        s.chain_depth + 1 AS depth,
+        c.caller_key AS ancestor_key,
+        c.role_name AS ancestor_name,
+        c.role_account_id,
+        c.role_name,
+        c.acted_at,
+        false AS agent_session,
+        NULL::VARCHAR AS mcp_server_tag,
+        NULL::VARCHAR AS tag_text,
+        '; its own issuing event is not in the logs' AS agent_role_note
+    FROM root_callers AS c
+    JOIN sessions AS s ON s.root_key = c.root_key AND NOT s.chain_truncated
+),
+
+ancestors AS (
+    SELECT
+        h.issued_key,
+        h.depth,
+        h.ancestor_key,
+        h.ancestor_name,
+        h.agent_session,
+        h.mcp_server_tag,
+        h.tag_text,
+        CASE
+            WHEN o.is_agent THEN o.observed_by
+            ELSE 'configured pattern ' || pr.pattern
+        END || h.agent_role_note AS agent_role_by
+    FROM hops AS h
+    LEFT JOIN classification_role_intervals AS o
+        ON o.account_id = h.role_account_id
+        AND o.role_name = h.role_name
+        AND h.acted_at >= o.valid_from
+        AND h.acted_at < o.valid_to
+    LEFT JOIN classification_pattern_matches AS pr
+        ON pr.kind = 'agent_role' AND pr.value = h.role_name
 ),
 
 marked AS (
