@@ -151,8 +151,10 @@ NOT_RULES = ("duckdb_memory_limit", "verdicts_duckdb_memory_limit")
 # classified by the earlier rules reads as stale (freshness.py) and is re-classified by the
 # next ingest or import. 2: the caller of a chain's root counts as an ancestor; calls a service
 # made for an agent, workload or person (invokedBy) have the service path; the person behind
-# SAML-rooted chains and federated users; agent source identities are no person.
-RULES_REVISION = 2
+# SAML-rooted chains and federated users; agent source identities are no person. 3: a chain
+# whose root an EC2 instance's role session assumed (its own issuing event not in the logs) is
+# a workload's (workload.service_issued).
+RULES_REVISION = 3
 
 
 @dataclass(frozen=True)

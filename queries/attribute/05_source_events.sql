@@ -36,6 +36,7 @@ WITH selected AS (
         -- from (webIdFederationData).
         user_name,
         web_id_provider,
+        ec2_role_delivery,
         -- One parse of each JSON document for every path any consumer reads; the documents
         -- themselves are not kept (copying them cost more than parsing them).
         identity_provider,

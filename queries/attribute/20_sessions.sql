@@ -36,6 +36,16 @@ SELECT
     -- chain that starts there (root_person).
     CASE WHEN principal_type = 'SAMLUser' THEN user_name END AS caller_user_name,
     on_behalf_of_user_id AS caller_on_behalf_of_user_id,
+    -- The caller is an EC2 instance's role session (facts doc s.3: ec2RoleDelivery, or a
+    -- session named after the instance id): where the caller's own issuing event is not in the
+    -- logs, the chain it opens is still a workload's, as when it is (root_caller_type
+    -- AWSService).
+    CASE WHEN principal_type = 'AssumedRole' THEN coalesce(
+        'ec2RoleDelivery=' || ec2_role_delivery,
+        CASE WHEN regexp_matches(split_part(principal_arn, '/', 3), '^i-[0-9a-f]{8,17}$')
+            THEN 'session name ' || split_part(principal_arn, '/', 3) || ' is an instance id'
+        END
+    ) END AS caller_instance_mark,
     -- sourceIdentity persists through a chain: the caller's own reaches the session it opens,
     -- also where the request does not repeat it.
     coalesce(request_source_identity, response_source_identity, source_identity) AS source_identity,
@@ -113,6 +123,7 @@ merged AS (
         web_identity_provider,
         caller_user_name,
         caller_on_behalf_of_user_id,
+        caller_instance_mark,
         source_identity,
         -- "Sep 14, 2020, 7:01:26 AM", in UTC; ISO 8601 where an exporter rewrote it.
         coalesce(
@@ -146,6 +157,7 @@ merged AS (
         arg_min(web_identity_provider, (caller_hidden, event_id)),
         arg_min(caller_user_name, (caller_hidden, event_id)),
         arg_min(caller_on_behalf_of_user_id, (caller_hidden, event_id)),
+        arg_min(caller_instance_mark, (caller_hidden, event_id)),
         arg_min(source_identity, (caller_hidden, event_id)),
         max(coalesce(
             timezone('UTC', try_strptime(expiration_text, '%b %d, %Y, %I:%M:%S %p')),
@@ -322,6 +334,8 @@ SELECT
     root.caller AS root_caller,
     root.caller_invoked_by AS root_caller_invoked_by,
     root.web_identity_provider AS root_web_identity_provider,
+    -- What shows that the chain's root was opened by an EC2 instance's role session.
+    root.caller_instance_mark AS root_caller_instance_mark,
     -- The person who started the chain, where its first session was issued to one: an IAM
     -- user (the user name), a session of an Identity Center role (the session name is the
     -- user), the root user, a SAML user (its user name), an Identity Center user. Not for a

@@ -45,11 +45,19 @@ SELECT
     s.chain_truncated,
     s.role_name AS session_role_name,
     s.caller_invoked_by,
-    s.root_caller_type,
-    s.root_caller_invoked_by,
     -- The person who started the chain (20_sessions.sql says who counts).
     s.root_person,
     s.root_web_identity_provider,
+    -- How a workload opened the chain, for rule 18 and its evidence: an AWS service issued the
+    -- root's credentials, or an EC2 instance's role session assumed the root (its own issuing
+    -- event not in the logs; when it is, that session is the root and the service issued it).
+    CASE
+        WHEN s.root_caller_type = 'AWSService'
+            THEN 'whose credentials ' || coalesce(s.root_caller_invoked_by, 'an AWS service') || ' issued'
+        WHEN s.root_caller_instance_mark IS NOT NULL
+            THEN 'which EC2 instance session ' || s.root_caller || ' assumed ('
+                || s.root_caller_instance_mark || ')'
+    END AS root_workload_text,
     s.issued_by_call,
     s.source_identity AS session_source_identity,
     coalesce(m.agent_tag, false) AS agent_tag,
@@ -71,18 +79,18 @@ SELECT
     s.role_name,
     s.session_name,
     count(*) AS sessions,
-    bool_and(coalesce(s.root_caller_type = 'AWSService', false)) AS service_issued,
+    bool_and(c.root_workload_text IS NOT NULL) AS service_issued,
     bool_and(c.agent_tag OR c.mcp_server_tag IS NOT NULL) AS agent_marked,
     bool_and(c.mcp_server_tag IS NOT NULL) AS mcp_marked,
     arg_max(c.mcp_server_tag, (s.issued_at, s.issued_key)) AS mcp_server_tag,
     arg_max(c.tag_text, (s.issued_at, s.issued_key)) AS tag_text,
-    arg_max(s.root_caller_invoked_by, (s.issued_at, s.issued_key)) AS root_caller_invoked_by,
+    arg_max(c.root_workload_text, (s.issued_at, s.issued_key)) AS root_workload_text,
     arg_max(s.issued_key, (s.issued_at, s.issued_key)) AS example_key
 FROM sessions AS s
 JOIN classification_sessions AS c ON c.issued_key = s.issued_key
 WHERE s.role_account_id IS NOT NULL AND s.role_name IS NOT NULL AND s.session_name IS NOT NULL
 GROUP BY s.role_account_id, s.role_name, s.session_name
-HAVING bool_and(coalesce(s.root_caller_type = 'AWSService', false))
+HAVING bool_and(c.root_workload_text IS NOT NULL)
     OR bool_and(c.agent_tag OR c.mcp_server_tag IS NOT NULL);
 
 CREATE OR REPLACE TABLE classification_identity_providers AS
@@ -447,8 +455,7 @@ WITH features AS (
         cfg.mcp_server_tag_key,
         s.session_role_name,
         s.caller_invoked_by,
-        s.root_caller_type,
-        s.root_caller_invoked_by,
+        s.root_workload_text,
         s.root_person,
         s.root_web_identity_provider,
         s.issued_by_call,
@@ -496,7 +503,7 @@ WITH features AS (
         coalesce(sn.mcp_marked, false) AS named_mcp_marked,
         sn.mcp_server_tag AS named_mcp_server_tag,
         sn.tag_text AS named_tag_text,
-        sn.root_caller_invoked_by AS named_root_caller_invoked_by,
+        sn.root_workload_text AS named_root_workload_text,
         sn.example_key AS named_example_key,
         -- A GetFederationToken session is named after its federated user
         -- (arn:aws:sts::ACCOUNT:federated-user/NAME); its session issuer is the IAM user that
@@ -603,7 +610,7 @@ based AS (
             WHEN principal_type = 'AWSService' THEN 15
             WHEN session_issuer_arn LIKE '%:role/aws-service-role/%' THEN 16
             WHEN principal_type IS NULL AND event_type = 'AwsServiceEvent' THEN 17
-            WHEN root_caller_type = 'AWSService' THEN 18
+            WHEN root_workload_text IS NOT NULL THEN 18
             WHEN ec2_role_delivery IS NOT NULL THEN 19
             -- The prefix test first: the pattern is then matched on few names.
             WHEN starts_with(session_name, 'i-') AND regexp_matches(session_name, '^i-[0-9a-f]{8,17}$')
@@ -693,16 +700,14 @@ detailed AS (
                 'no MCP mark',
                 CASE WHEN r.chain_truncated THEN 'chain truncated at depth ' || r.chain_max_depth END
             )
-            -- The service issued the chain root's credentials, not necessarily the event's.
+            -- The workload opened the chain root, not necessarily the event's session.
             WHEN 18 THEN 'session ' || r.access_key_id || ' of '
                 || coalesce(r.session_role_name, r.session_issuer_name, '?')
                 || CASE
                     WHEN r.root_key <> r.access_key_id
-                        THEN ', chained from ' || coalesce(r.root_role_name, '?') || ' whose credentials '
-                            || coalesce(r.root_caller_invoked_by, 'an AWS service')
-                            || ' issued (chain root ' || r.root_key || ')'
-                    ELSE ', whose credentials ' || coalesce(r.root_caller_invoked_by, 'an AWS service')
-                        || ' issued'
+                        THEN ', chained from ' || coalesce(r.root_role_name, '?') || ' '
+                            || r.root_workload_text || ' (chain root ' || r.root_key || ')'
+                    ELSE ', ' || r.root_workload_text
                 END
                 || CASE WHEN r.chain_truncated THEN '; chain truncated at depth ' || r.chain_max_depth ELSE '' END
             WHEN 21 THEN r.web_identity_provider
@@ -723,9 +728,8 @@ detailed AS (
             WHEN 23 THEN
                 coalesce('key ' || r.access_key_id || ' joins no issuing event', 'no accessKeyId')
                 || '; the ' || r.named_sessions || ' session(s) of ' || r.session_issuer_name || ' named '
-                || r.session_name || ' in the logs were issued by '
-                || coalesce(r.named_root_caller_invoked_by, 'an AWS service')
-                || ' (e.g. session ' || r.named_example_key || ')'
+                || r.session_name || ' in the logs were all opened by a workload (e.g. session '
+                || r.named_example_key || ', ' || r.named_root_workload_text || ')'
             WHEN 28 THEN r.issued_by_call
             WHEN 29 THEN CASE WHEN r.chain_truncated THEN 'chain truncated at depth ' || r.chain_max_depth END
         END AS base_detail

@@ -333,6 +333,21 @@ EXPECTED: dict[str, dict[str, Verdict]] = {
         "ec2-call-unjoined-delivery": workload("workload.ec2_role_delivery"),
         "ec2-call-unjoined-name": workload("workload.instance_session"),
     },
+    "ec2_instance_chain": {
+        "ichain-ec2-assume": service("service.aws_service"),
+        "ichain-hop": workload("workload.service_issued"),
+        "ichain-call": workload("workload.service_issued"),
+        # The instance sessions were issued before the logs begin: their own calls show the
+        # instance (ec2RoleDelivery, else the instance-id session name), and so does the
+        # chain they open.
+        "ichain-old-hop": workload("workload.ec2_role_delivery"),
+        "ichain-old-call": workload("workload.service_issued"),
+        "ichain-name-hop": workload("workload.instance_session"),
+        "ichain-name-call": workload("workload.service_issued"),
+        # The same role, in a session that is no instance's: nothing marks its chain.
+        "ichain-plain-hop": human("direct", OTHER_ROLE, None, "medium"),
+        "ichain-plain-call": human("direct", OTHER_ROLE, None, "medium"),
+    },
     "lambda_role": {
         "lambda-assume-1": service("service.aws_service"),
         "lambda-call-1": workload("workload.service_issued"),
@@ -867,8 +882,23 @@ def test_evidence(classified: dict[str, dict[str, Any]]) -> None:
         "idcbare-call": "userIdentity.type=IdentityCenterUser",
         "lambda-call-unjoined": (
             "key ASIALAMBDAOLDKEY0001 joins no issuing event; the 2 session(s) of "
-            "OrderProcessorLambdaRole named order-processor in the logs were issued by "
-            "lambda.amazonaws.com (e.g. session ASIALAMBDAROLE000002)"
+            "OrderProcessorLambdaRole named order-processor in the logs were all opened by a "
+            "workload (e.g. session ASIALAMBDAROLE000002, whose credentials lambda.amazonaws.com "
+            "issued)"
+        ),
+        "ichain-call": (
+            "session ASIAICHAINHOP0000001 of ReportReaderRole, chained from WebAppInstanceRole "
+            "whose credentials ec2.amazonaws.com issued (chain root ASIAICHAINROOT000001)"
+        ),
+        "ichain-old-call": (
+            "session ASIAICHAINOLDHOP0001 of ReportReaderRole, which EC2 instance session "
+            "arn:aws:sts::222222222222:assumed-role/WebAppInstanceRole/i-0abc1234def567892 "
+            "assumed (ec2RoleDelivery=2.0)"
+        ),
+        "ichain-name-call": (
+            "session ASIAICHAINNAMEHOP001 of ReportReaderRole, which EC2 instance session "
+            "arn:aws:sts::222222222222:assumed-role/WebAppInstanceRole/i-0abc1234def567893 "
+            "assumed (session name i-0abc1234def567893 is an instance id)"
         ),
         "ec2-call-unjoined-delivery": "ec2RoleDelivery=1.0",
         "ec2-call-unjoined-name": "session name i-0fedcba9876543210 is an instance id",
@@ -1099,6 +1129,30 @@ def test_an_issuing_event_never_removes_an_answer(
         assert after[e]["human_id"] is not None, e
 
 
+def test_an_instance_sessions_issuing_event_keeps_its_chain_a_workloads(tmp_path: Path) -> None:
+    """The chain an EC2 instance's role session opened is a workload's whether or not EC2's
+    AssumeRole for that session is in the logs: the same actor, path and rule."""
+    records = json.loads((CASES / "ec2_instance_chain.json").read_text())["Records"]
+    first, second = tmp_path / "first.json", tmp_path / "second.json"
+    first.write_text(json.dumps({"Records": records[1:3]}))
+    second.write_text(json.dumps({"Records": records[:1]}))
+    root = tmp_path / "warehouse"
+    ingest([first], root)
+    before = verdicts(root)["ichain-call"]
+    ingest([second], root)
+    after = verdicts(root)["ichain-call"]
+    assert pick(before, *VERDICT) == pick(after, *VERDICT)
+    assert pick(after, "actor_kind", "classified_by") == {
+        "actor_kind": "workload",
+        "classified_by": "workload.service_issued",
+    }
+    assert before["evidence"] == (
+        "session ASIAICHAINHOP0000001 of ReportReaderRole, which EC2 instance session "
+        "arn:aws:sts::222222222222:assumed-role/WebAppInstanceRole/i-0abc1234def567891 "
+        "assumed (ec2RoleDelivery=2.0)"
+    )
+
+
 @pytest.mark.parametrize("first", ["xacct-assume-caller-copy", "xacct-assume-role-copy"])
 def test_a_second_copy_of_a_cross_account_assume_role_keeps_the_caller(
     tmp_path: Path, first: str
@@ -1217,6 +1271,11 @@ SESSION_KEYS = {
     "ASIAFEDTOKENS0000001",
     "ASIAFEDTOKENS0000002",
     "ASIAXACCTCOPIES00001",
+    "ASIAICHAINROOT000001",
+    "ASIAICHAINHOP0000001",
+    "ASIAICHAINOLDHOP0001",
+    "ASIAICHAINNAMEHOP001",
+    "ASIAICHAINPLAINHOP01",
 }
 
 
@@ -1227,6 +1286,19 @@ def pick(row: dict[str, Any], *columns: str) -> dict[str, Any]:
 def test_one_session_per_issued_key(sessions: dict[str, dict[str, Any]]) -> None:
     # Failed AssumeRoles (null parameters) and a blank issued key open no session.
     assert set(sessions) == SESSION_KEYS
+
+
+def test_root_caller_instance_mark(sessions: dict[str, dict[str, Any]]) -> None:
+    """What shows that an EC2 instance's role session opened the chain's root: only where that
+    session's own issuing event is not in the logs (else it is the root, issued by EC2)."""
+    keys = [k for k in sessions if k.startswith("ASIAICHAIN")]
+    assert {k: sessions[k]["root_caller_instance_mark"] for k in keys} == {
+        "ASIAICHAINROOT000001": None,
+        "ASIAICHAINHOP0000001": None,
+        "ASIAICHAINOLDHOP0001": "ec2RoleDelivery=2.0",
+        "ASIAICHAINNAMEHOP001": "session name i-0abc1234def567893 is an instance id",
+        "ASIAICHAINPLAINHOP01": None,
+    }
 
 
 def test_transitive_keys_in_another_case_pass_their_tags(
