@@ -1047,25 +1047,34 @@ def step_check(warehouse: str, expected: str) -> dict[str, Any]:
     import duckdb
 
     con = duckdb.connect(str(Path(warehouse) / "agenttrail.duckdb"), read_only=True)
+    # A full outer join with NULL-safe comparisons: an event missing on either side, or a NULL
+    # verdict, is a mismatch (with `<>` a NULL verdict compared as equal to nothing, and was
+    # never counted).
     rows = con.execute(
         """
         SELECT x.actor_kind, x.access_path, coalesce(x.agent_name, ''),
                c.actor_kind, c.access_path, coalesce(c.agent_name, ''), c.classified_by, count(*)
         FROM read_parquet($p) AS x
-        LEFT JOIN events_classified AS c USING (event_id)
-        WHERE c.event_id IS NULL OR x.actor_kind <> c.actor_kind OR x.access_path <> c.access_path
+        FULL OUTER JOIN events_classified AS c ON c.event_id = x.event_id
+        WHERE c.event_id IS NULL OR x.event_id IS NULL
+            OR x.actor_kind IS DISTINCT FROM c.actor_kind
+            OR x.access_path IS DISTINCT FROM c.access_path
             OR coalesce(x.agent_name, '') <> coalesce(c.agent_name, '')
         GROUP BY ALL ORDER BY count(*) DESC
         """,
         {"p": expected},
     ).fetchall()
-    total = con.execute("SELECT count(*) FROM events_classified").fetchone()
+    total = con.execute(
+        "SELECT count(*), count(DISTINCT event_id) FROM events_classified"
+    ).fetchone()
     sessions = con.execute("SELECT count(*), max(chain_depth) FROM sessions").fetchone()
     assert total is not None
     assert sessions is not None
+    duplicated = int(total[0]) - int(total[1])
     return {
         "classified": int(total[0]),
-        "mismatched": sum(int(r[-1]) for r in rows),
+        # Every event_id counts once in `rows`; a duplicated one is a mismatch too.
+        "mismatched": sum(int(r[-1]) for r in rows) + duplicated,
         "mismatches": [list(map(str, r)) for r in rows[:20]],
         "sessions": int(sessions[0]),
         "max_chain_depth": int(sessions[1] or 0),
@@ -1214,15 +1223,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{phase} {statistics.median(float(r.output['phases'][phase]) for r in results['classify']):.2f} s"
             for phase in results["classify"][0].output.get("phases", {})
         ),
-        f"labels: {check['classified'] - check['mismatched']:,} of {info['events']:,} events as "
-        f"expected ({check['mismatched']:,} mismatched); "
-        f"{info['events'] / inner('classify'):,.0f} events/s classified",
+        (
+            f"labels: all {info['events']:,} events as expected; "
+            if not check["mismatched"] and check["classified"] == info["events"]
+            else f"labels: {check['mismatched']:,} mismatched ({info['events']:,} events generated,"
+            f" {check['classified']:,} classified); "
+        )
+        + f"{info['events'] / inner('classify'):,.0f} events/s classified",
         f"Machine: {host['cores']} cores ({host['cpu']}), Python {host['python']}, "
         f"DuckDB {host['duckdb']}, load average {os.getloadavg()[0]:.1f} at the end",
     ]
     table = "\n".join(lines)
     print(table)
-    if check["mismatched"]:
+    if check["mismatched"] or check["classified"] != info["events"]:
         print("mismatches (expected..., got..., rule, count):", file=sys.stderr)
         for row in check["mismatches"]:
             print("  ", row, file=sys.stderr)
@@ -1241,7 +1254,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             default=str,
         )
     )
-    return 0 if not check["mismatched"] else 1
+    return 0 if not check["mismatched"] and check["classified"] == info["events"] else 1
 
 
 if __name__ == "__main__":
