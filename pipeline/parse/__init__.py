@@ -90,7 +90,8 @@ class ObjectParser:
 
     def _stream(self, path: Path) -> Iterator[pa.Table]:
         # Two passes: every row carries the object's hash, so hash first (gunzip with ISA-L runs
-        # at several hundred MB/s), then parse record by record.
+        # at several hundred MB/s; it also notes whether lines follow the first, which tells
+        # NDJSON whose first line is longer than iter_stream's head), then parse record by record.
         stream, hashing = open_stream(str(path), fix_surrogates=False)
         with stream:
             try:
@@ -108,7 +109,7 @@ class ObjectParser:
 
         stream, _ = open_stream(str(path))
         with stream:
-            self.format, items = iter_stream(stream, reopen)
+            self.format, items = iter_stream(stream, reopen, more_lines=hashing.more_lines)
             builder = self._builder()
             for item in items:
                 self._add(builder, item)

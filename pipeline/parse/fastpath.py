@@ -112,15 +112,22 @@ def _json_array(raws: Sequence[Raw]) -> bytes:
     return b"[" + b",".join(raws) + b"]"
 
 
-def _redacted(raws: list[Raw]) -> Sequence[Raw | bytes]:
+def _redacted(raws: list[Raw], *, check_utf8: bool) -> Sequence[Raw | bytes]:
     """The values with every sessionToken redacted: one pass in C finds the few values that
-    may hold the key (STS responses), which RowBuilder's redaction then reads."""
+    may hold the key (STS responses), which RowBuilder's redaction then reads. `check_utf8`:
+    each value to redact is decoded as UTF-8 first (UnicodeDecodeError: the record-by-record
+    path quarantines its record), as RowBuilder checks a record before it redacts: a byte that
+    is not UTF-8 inside a token would go with the token. The values kept as they are are
+    checked with their column (_build)."""
     found = token_candidates(raws)
     if not found:
         return raws
     out: list[Raw | bytes] = list(raws)
     for i in found:
-        out[i] = redact_session_tokens(bytes(raws[i]))
+        text = bytes(raws[i])
+        if check_utf8 and not text.isascii():
+            text.decode("utf-8")
+        out[i] = redact_session_tokens(text)
     return out
 
 
@@ -150,8 +157,10 @@ def fast_table(
         return table, len(records)
     except (pa.ArrowInvalid, msgspec.MsgspecError, RecordError, _NotClean):
         return None
-    except (TypeError, UnicodeEncodeError, OverflowError):
-        # A value of another type than its column's, a string that is not valid Unicode, a
+    except (TypeError, UnicodeEncodeError, UnicodeDecodeError, OverflowError):
+        # A value of another type than its column's, a string that is not valid Unicode, bytes
+        # that are not UTF-8 in a string msgspec decodes here (the userIdentity and tlsDetails
+        # values: the document's decode left them raw) or in a value redacted (_redacted), a
         # text column above 2 GiB (gather.py): the record-by-record path judges each record.
         return None
 
@@ -296,13 +305,12 @@ def _build(
     for column, raws in (
         ("user_identity", identity_raw),
         ("tls_details", arrays["tls_details"]),
-        ("response_elements", _redacted(arrays["response_elements"])),
+        ("response_elements", _redacted(arrays["response_elements"], check_utf8=not ascii_only)),
     ):
         (arrays[column],) = gather(list(raws), [()], "r")
     if not ascii_only:
-        for column, _ in _JSON:
+        for column in (*(c for c, _ in _JSON), "user_identity", "response_elements"):
             arrays[column].validate(full=True)  # ArrowInvalid on invalid UTF-8 -> slow path
-        arrays["user_identity"].validate(full=True)
     arrays["extra"] = pa.nulls(n, pa.string())
     arrays["source_uri"] = pa.repeat(pa.scalar(source_uri, pa.string()), n)
     arrays["source_sha256"] = pa.repeat(pa.scalar(source_sha256, pa.string()), n)

@@ -19,9 +19,9 @@ the NDJSON reader, which reads lines the same way from memory and from a stream.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import IO, Literal, cast
+from typing import Literal, cast
 
 import msgspec
 from isal.igzip_lib import IsalError
@@ -72,12 +72,16 @@ def is_ndjson(head: bytes) -> bool:
     line holds (a SIEM export's header line, a Records document on one line): each line is then
     a record, or quarantined alone."""
     first_line, _, rest = head.lstrip().partition(b"\n")
-    if not rest.strip():
-        return False
-    if decode_line(first_line) is not None:
+    return bool(rest.strip()) and is_object_line(first_line)
+
+
+def is_object_line(line: bytes) -> bool:
+    """Whether a line is a whole JSON object: what makes NDJSON of a document whose first line
+    it is, when more lines follow it (is_ndjson)."""
+    if decode_line(line) is not None:
         return True
     # A whole object whose keys are not all UTF-8: its line is quarantined alone.
-    return first_line.lstrip()[:1] == b"{" and json_fault(first_line) is None
+    return line.lstrip()[:1] == b"{" and json_fault(line) is None
 
 
 def decode_line(line: bytes) -> Record | None:
@@ -90,9 +94,10 @@ def decode_line(line: bytes) -> Record | None:
     return None
 
 
-def iter_ndjson(stream: IO[bytes]) -> Iterator[RecordItem]:
+def iter_ndjson(lines: Iterable[bytes]) -> Iterator[RecordItem]:
+    """The records of NDJSON's lines (a stream, or lines read from it chained to it)."""
     index = 0
-    for line in stream:
+    for line in lines:
         if not line.strip():
             continue
         try:

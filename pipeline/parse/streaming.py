@@ -3,12 +3,15 @@ decompressing stream, so memory stays flat.
 
 open_stream gives the stream: decompressed, hashed as found (HashingReader), lone surrogate
 escapes read as U+FFFD as they pass (SurrogateFixer). iter_stream tells the format from the
-stream's head as the in-memory path does (in_memory.iter_document), then reads NDJSON line by
-line, or a Records document or an array with ijson (iter_ijson). When a Records document gave
-no records, check_records_key tells an empty Records list, a single record (read by iter_single)
-and a fault apart. Bytes that are not UTF-8 inside a record's strings quarantine that record
-alone: ijson stops at them, and the streamed document is then read again by Spans, which splits
-it into the records' texts without decoding them (the error path only).
+stream's head as the in-memory path does (in_memory.iter_document; a first line longer than
+the head is read whole where the hashing pass saw more lines after it), then reads NDJSON line
+by line, or a Records document or an array with ijson (iter_ijson), through DepthGuard, which
+ends a document nested deeper than msgspec reads before ijson builds such an item. When a
+Records document gave no records, check_records_key tells an empty Records list, a single
+record (read by iter_single) and a fault apart. Bytes that are not UTF-8 inside a record's
+strings quarantine that record alone: ijson stops at them, and the streamed document is then
+read again by Spans, which splits it into the records' texts without decoding them (the error
+path only).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import hashlib
 import io
 import re
 from collections.abc import Callable, Iterator
+from itertools import chain
 from typing import IO, cast
 
 import ijson  # type: ignore[import-untyped]
@@ -36,6 +40,7 @@ from pipeline.parse.formats import (
     first_byte,
     gzip_fault,
     is_ndjson,
+    is_object_line,
     is_record,
     is_records_key,
     iter_ndjson,
@@ -63,13 +68,21 @@ _encode = msgspec.json.Encoder(decimal_format="number")
 _STREAM_HEAD = 1 << 20
 
 
+# Anything but whitespace (as bytes.strip() sees it, which is_ndjson uses).
+_NOT_BLANK = re.compile(rb"[^ \t\n\r\x0b\x0c]")
+
+
 class HashingReader(io.RawIOBase):
-    """A readable stream that hashes and counts every byte read through it."""
+    """A readable stream that hashes and counts every byte read through it, and notes whether
+    anything but whitespace follows the first line that holds any (`more_lines`, which
+    iter_stream asks where a first line runs past the head it looks at)."""
 
     def __init__(self, inner: IO[bytes]) -> None:
         self._inner = inner
         self.sha256 = hashlib.sha256()
         self.size = 0
+        self.more_lines = False
+        self._line = 0  # 0 before the first line that is not blank, 1 in it, 2 after it
 
     def readable(self) -> bool:
         return True
@@ -78,16 +91,36 @@ class HashingReader(io.RawIOBase):
         chunk = self._inner.read(len(buffer))
         n = len(chunk)
         buffer[:n] = chunk
-        self.sha256.update(chunk)
-        self.size += n
+        self._note(chunk)
         return n
 
     def read(self, size: int = -1) -> bytes:
         """The inner stream's bytes as they are (SurrogateFixer reads them so: no copy)."""
         chunk: bytes = self._inner.read(size)
+        self._note(chunk)
+        return chunk
+
+    def _note(self, chunk: bytes) -> None:
+        # A BOM is no text of the first line (iter_stream skips it): a file that starts with
+        # one, then a blank line, has its first line after that.
+        pos = len(UTF8_BOM) if self.size == 0 and chunk.startswith(UTF8_BOM) else 0
         self.sha256.update(chunk)
         self.size += len(chunk)
-        return chunk
+        if self.more_lines:
+            return
+        # memchr and a regex search in C, until the answer is known: a document on one line
+        # (CloudTrail's own) costs one search for a line break per chunk.
+        if self._line == 0:
+            found = _NOT_BLANK.search(chunk, pos)
+            if found is None:
+                return
+            self._line, pos = 1, found.end()
+        if self._line == 1:
+            end = chunk.find(b"\n", pos)
+            if end < 0:
+                return
+            self._line, pos = 2, end + 1
+        self.more_lines = _NOT_BLANK.search(chunk, pos) is not None
 
 
 _FIX_CHUNK = 1 << 20
@@ -147,11 +180,14 @@ def _skip_bom(stream: IO[bytes]) -> None:
 
 
 def iter_stream(
-    stream: IO[bytes], reopen: Reopen | None = None
+    stream: IO[bytes], reopen: Reopen | None = None, *, more_lines: bool | None = None
 ) -> tuple[Format, Iterator[RecordItem]]:
     """Records of a large document read incrementally. Raises ParseError for file faults.
     `reopen`: the document again, for a Records document or an array with bytes that are not
-    UTF-8 in its strings (without it, such a document is a file fault)."""
+    UTF-8 in its strings (without it, such a document is a file fault). `more_lines`: whether
+    anything but whitespace follows the document's first line, when a pass over it told
+    (HashingReader.more_lines); it decides NDJSON where the first line runs past the head,
+    which is otherwise judged alone."""
     _skip_bom(stream)
     head = stream.peek(_STREAM_HEAD)[:_STREAM_HEAD] if hasattr(stream, "peek") else b""
     first = first_byte(head)
@@ -165,10 +201,56 @@ def iter_stream(
     # with more after it (a header line, or a record), or one record on one line with no newline.
     if is_ndjson(head):
         return "ndjson", iter_ndjson(stream)
+    if more_lines and not _shows_more_lines(head):
+        # The first line (or the blank lines after it) goes on past the head: a record of an
+        # export over a megabyte. It is read whole, as iter_ndjson reads every line; a document
+        # on one line never is (nothing follows its line).
+        lines = _first_line(stream)
+        if is_object_line(lines[-1]):
+            return "ndjson", iter_ndjson(chain(lines, stream))
+        stream = cast(IO[bytes], _Prefixed(b"".join(lines), stream))
     first_object = decode_line(head.lstrip().split(b"\n", 1)[0])
     if first_object is not None and is_record(first_object):
         return "ndjson", iter_ndjson(stream)
     return "records", iter_ijson(stream, "Records.item", reopen)
+
+
+def _shows_more_lines(head: bytes) -> bool:
+    """Whether the head shows its first line's end and something but whitespace after it."""
+    _, newline, rest = head.lstrip().partition(b"\n")
+    return bool(newline) and bool(rest.strip())
+
+
+def _first_line(stream: IO[bytes]) -> list[bytes]:
+    """The lines read from the stream up to its first that is not blank (the last one)."""
+    lines = []
+    while True:
+        line = stream.readline()
+        lines.append(line)
+        if not line or line.strip():
+            return lines
+
+
+class _Prefixed(io.RawIOBase):
+    """A readable stream of `head`, bytes already read from `inner`, then of the rest of
+    `inner`."""
+
+    def __init__(self, head: bytes, inner: IO[bytes]) -> None:
+        self._head = memoryview(head)
+        self._inner = inner
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        if self._head:
+            n = min(len(buffer), len(self._head))
+            buffer[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
+        chunk = self._inner.read(len(buffer))
+        buffer[: len(chunk)] = chunk
+        return len(chunk)
 
 
 def check_records_key(stream: IO[bytes], reopen: Reopen | None = None) -> bool:
@@ -259,19 +341,144 @@ _KIND_NAMES = {"start_map": "an object", "string": "a string", "number": "a numb
 _KINDS = {b"{": "start_map", b'"': "string", b"t": "boolean", b"f": "boolean"}
 
 
+# The deepest nesting a streamed document may have. msgspec, which reads every document in
+# memory and every streamed record's text, stops at Python's recursion limit (1000, less the
+# stack below it): nothing deeper is ever kept. ijson has no limit, and builds an item in
+# memory that grows with the square of its depth (every level holds its own prefix): 80 KB of
+# brackets 40,000 deep took 4 GB. DepthGuard stops the document before ijson reads past it.
+MAX_DEPTH = 1000
+
+
+class TooDeep(Exception):
+    """The streamed document nests deeper than MAX_DEPTH (DepthGuard)."""
+
+
+_NOT_STRUCTURAL = bytes(b for b in range(256) if b not in b'"[]{}')
+_PARENS = bytes.maketrans(b"[]{}", b"()()")
+_PASSES = 64  # nesting within one chunk that the fast count follows; deeper: the exact scan
+_OUTSIDE = re.compile(rb'[^"\[\]{}]*')  # outside strings, up to a quote or a bracket
+_INSIDE = re.compile(rb'[^"\\]*')  # inside a string, up to its closing quote or an escape
+
+
+class DepthGuard:
+    """A readable stream of `inner`'s bytes that ends where the JSON they hold nests deeper
+    than MAX_DEPTH: a read returns the bytes before the bracket that goes past it (ijson gives
+    the items they complete), and the next one raises TooDeep. Memory stays that of a chunk.
+
+    Brackets are counted outside strings, chunk by chunk, in C (bytes methods): escaped
+    backslashes and quotes dropped, then everything but quotes and brackets, then the strings
+    (between quotes), and the pairs of brackets that match within the chunk, pass after pass.
+    What is left bounds the chunk's deepest point; only where that bound passes MAX_DEPTH (or
+    the chunk nests more than _PASSES levels) is the chunk scanned byte by byte (_exact)."""
+
+    def __init__(self, inner: IO[bytes]) -> None:
+        self._inner = inner
+        self._depth = 0
+        self._in_string = False
+        self._escaped = False  # the last chunk ended in a string's backslash: its next byte
+        self._too_deep = False
+
+    def read(self, size: int = -1) -> bytes:
+        if self._too_deep:
+            raise TooDeep
+        chunk: bytes = self._inner.read(size)
+        if chunk and not self._count(chunk):
+            cut = self._exact(chunk)
+            if cut is not None:
+                self._too_deep = True
+                if not cut:
+                    raise TooDeep
+                return chunk[:cut]
+        return chunk
+
+    def _count(self, chunk: bytes) -> bool:
+        """Follows the chunk in C; False (nothing changed) where only _exact can tell."""
+        data = chunk[1:] if self._escaped else chunk
+        escaped = False
+        if b"\\" in data:  # one byte, found with memchr: most chunks have none
+            if b'\\"' in data:
+                # A backslash escapes the byte after it; only a quote's escape matters here.
+                # Pairs of backslashes go first (a run of them is read from its start), then the
+                # quotes escaped.
+                data = data.replace(b"\\\\", b"").replace(b'\\"', b"")
+            # A run of backslashes at the end, read from its start, may escape the next
+            # chunk's first byte.
+            escaped = (len(data) - len(data.rstrip(b"\\"))) % 2 == 1
+        marks = data.translate(None, _NOT_STRUCTURAL)
+        if self._in_string:
+            marks = b'"' + marks
+        # Two quotes side by side enclose no bracket (an empty string's, or the end of one
+        # string and the start of the next): most strings go in one C pass, and no quote's
+        # parity changes.
+        marks = marks.replace(b'""', b"")
+        in_string = False
+        if b'"' in marks:
+            parts = marks.split(b'"')
+            in_string = len(parts) % 2 == 0
+            marks = b"".join(parts[::2])
+        brackets = marks.translate(_PARENS)
+        passes = 0
+        while b"()" in brackets:
+            if passes == _PASSES:
+                return False
+            brackets = brackets.replace(b"()", b"")
+            passes += 1
+        closing = brackets.count(b")")  # what is left: ")))(((": the enclosing ones
+        opening = len(brackets) - closing
+        # Inside the chunk a point is enclosed by at most the brackets left open, and one pair
+        # per pass.
+        if self._depth + opening + passes > MAX_DEPTH:
+            return False
+        self._depth += opening - closing
+        self._in_string, self._escaped = in_string, escaped
+        return True
+
+    def _exact(self, chunk: bytes) -> int | None:
+        """Follows the chunk byte by byte (regex steps); where it goes past MAX_DEPTH, the
+        offset of the bracket that does."""
+        depth, in_string, escaped = self._depth, self._in_string, self._escaped
+        pos, end = 0, len(chunk)
+        while pos < end:
+            if escaped:
+                pos, escaped = pos + 1, False
+            elif in_string:
+                pos = _INSIDE.match(chunk, pos).end()  # type: ignore[union-attr]
+                if pos < end:
+                    if chunk[pos] == 0x5C:
+                        escaped = True
+                    else:
+                        in_string = False
+                    pos += 1
+            else:
+                pos = _OUTSIDE.match(chunk, pos).end()  # type: ignore[union-attr]
+                if pos < end:
+                    byte = chunk[pos]
+                    if byte == 0x22:
+                        in_string = True
+                    elif byte in _OPENING:
+                        depth += 1
+                        if depth > MAX_DEPTH:
+                            return pos
+                    else:
+                        depth -= 1
+                    pos += 1
+        self._depth, self._in_string, self._escaped = depth, in_string, escaped
+        return None
+
+
 def iter_ijson(
     stream: IO[bytes], prefix: str, reopen: Reopen | None = None
 ) -> Iterator[RecordItem]:
     """The items at `prefix` ("Records.item", "item", or "" for the whole document), as ijson
-    reads them. ijson stops at a string that is not UTF-8 (yajl: "invalid bytes in UTF8
-    string"; or Python's decoder, for bytes yajl lets pass): with `reopen`, the document is then
-    read again with Spans from the item ijson stopped in, so that the item is quarantined alone
-    (RowBuilder names its field) and the items after it are read. Clean documents never pay for
-    it: this is the error path."""
+    reads them, through DepthGuard. ijson stops at a string that is not UTF-8 (yajl: "invalid
+    bytes in UTF8 string"; or Python's decoder, for bytes yajl lets pass): with `reopen`, the
+    document is then read again with Spans from the item ijson stopped in, so that the item is
+    quarantined alone (RowBuilder names its field) and the items after it are read. Clean
+    documents never pay for it: this is the error path."""
     index = 0
     again = False
     try:
-        for item in ijson.items(stream, prefix, use_float=False):
+        for item in ijson.items(DepthGuard(stream), prefix, use_float=False):
             text = _encode.encode(item)
             if isinstance(item, dict):
                 yield RecordItem(index, record_decoder.decode(text))
@@ -284,7 +491,7 @@ def iter_ijson(
         if reopen is None or not is_not_utf8(exc):
             raise ParseError(f"invalid JSON after {index} records: {ijson_message(exc)}") from None
         again = True
-    except RecursionError:
+    except (RecursionError, TooDeep):
         raise ParseError(f"invalid JSON after {index} records: nested too deeply") from None
     if again and reopen is not None:
         yield from _iter_spans(reopen, prefix, index)

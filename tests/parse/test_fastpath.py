@@ -202,3 +202,64 @@ def test_iam_principal_arn_of_every_identity_shape() -> None:
     ]
     assert fast[0]["iam_principal_arn"].to_pylist() == expected
     assert (len(expected), expected.count(None)) == (73, 59)  # both outcomes are covered
+
+
+# One record's text with a byte that is not UTF-8 (0xE9, Latin-1 "é") in a value the fast path
+# reads on its own: with the offset RowBuilder names, from the value's first byte.
+NOT_UTF8_VALUES = [
+    pytest.param("responseElements", b'"responseElements": {"x": "caf\xe9"}', 10, id="response"),
+    # Inside a sessionToken, which redaction replaces: checked before it.
+    pytest.param(
+        "responseElements",
+        b'"responseElements": {"credentials": {"sessionToken": "IQo\xe9b3"}}',
+        37,
+        id="sessionToken",
+    ),
+    pytest.param(
+        "userIdentity",
+        b'"userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::1:user/caf\xe9"}',
+        51,
+        id="arn",
+    ),
+    pytest.param(
+        "userIdentity",
+        b'"userIdentity": {"type": "AssumedRole", "sessionContext": {"sourceIdentity": "caf\xe9"}}',
+        65,
+        id="sourceIdentity",
+    ),
+    pytest.param(
+        "userIdentity",
+        b'"userIdentity": {"type": "IdentityCenterUser", "onBehalfOf": {"userId": "caf\xe9"}}',
+        60,
+        id="onBehalfOf",
+    ),
+    pytest.param("tlsDetails", b'"tlsDetails": {"tlsVersion": "TLSv1.\xe9"}', 22, id="tlsVersion"),
+]
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast_path", "record_by_record"])
+@pytest.mark.parametrize(("key", "value", "offset"), NOT_UTF8_VALUES)
+def test_a_value_not_utf8_quarantines_its_record_alone_on_both_paths(
+    key: str, value: bytes, offset: int, fast: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The fast path wrote such a responseElements (a Parquet file no reader could read then),
+    # and a userIdentity or tlsDetails one raised out of the parser (the object quarantined).
+    time = b'"eventTime": "2026-07-01T10:00:00Z"'
+    records = [
+        b'{"eventID": "e-0", ' + time + b"}",
+        b'{"eventID": "e-1", ' + time + b", " + value + b"}",
+        b'{"eventID": "e-2", ' + time + b', "userAgent": "caf\xc3\xa9"}',  # UTF-8: not ASCII
+    ]
+    doc = b'{"Records": [' + b", ".join(records) + b"]}"
+    assert (
+        fast_table(doc, source_uri="x", source_sha256="", run_id="r", fallback_account=None) is None
+    )
+    if not fast:
+        monkeypatch.setattr(parse_stage, "fast_table", lambda *a, **k: None)
+    parser = ObjectParser("s3://b/k", "run")
+    table = pa.concat_tables(list(parser.tables(doc)))
+    table.validate(full=True)  # every text column UTF-8
+    assert table["event_id"].to_pylist() == ["e-0", "e-2"]
+    assert [(q.index, q.reason) for q in parser.quarantined] == [
+        (1, f"{key}: invalid UTF-8 (invalid continuation byte at byte {offset})")
+    ]

@@ -6,6 +6,7 @@ import gzip
 import io
 import json
 import random
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -135,6 +136,116 @@ def test_deep_nesting_is_a_file_fault_not_a_crash(threshold: int, message: str) 
     with pytest.raises(ParseError) as caught:
         list(parser.tables(CASES / "deeply_nested.json"))
     assert caught.value.message == message
+
+
+def _nested(container: str, depth: int) -> bytes:
+    """A document whose deepest point is `depth` levels down (the containers around the deep
+    record's requestParameters count), with a record before the deep one where it can."""
+    first = b'{"eventID": "first", "eventTime": "2024-03-01T09:01:00Z"}, '
+    head = b'{"eventID": "deep",\n "eventTime": "2024-03-01T09:02:00Z",\n "requestParameters": '
+    around = {"records": 3, "array": 2, "single": 1}[container]
+    record = head + b"[" * (depth - around) + b"]" * (depth - around) + b"}"
+    if container == "records":
+        return b'{"Records": [' + first + record + b"]}"
+    if container == "array":
+        return b"[" + first + record + b"]"
+    return record  # one record, pretty-printed
+
+
+@pytest.mark.parametrize(
+    ("container", "records_before"), [("records", 1), ("array", 1), ("single", 0)]
+)
+def test_a_streamed_document_stops_just_past_the_deepest_nesting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, container: str, records_before: int
+) -> None:
+    # ijson has no limit of its own (msgspec stops at Python's recursion limit, far above the
+    # one set here): the guard's is the one seen, to the level.
+    monkeypatch.setattr(streaming, "MAX_DEPTH", 40)
+    path = tmp_path / "deep.json"
+    path.write_bytes(_nested(container, 40))
+    parser = ObjectParser("x", "run", None, STREAMED)
+    assert sum(t.num_rows for t in parser.tables(path)) == records_before + 1
+    assert parser.quarantined == []
+    path.write_bytes(_nested(container, 41))
+    with pytest.raises(ParseError) as caught:
+        list(ObjectParser("x", "run", None, STREAMED).tables(path))
+    assert caught.value.message == (
+        f"invalid JSON after {records_before} records: nested too deeply"
+    )
+
+
+def test_a_deeply_nested_streamed_document_is_refused_with_little_memory() -> None:
+    # 5,000 levels: ijson's item took 65 MB (4 GB at 40,000 levels), the guard stops at 1,000.
+    tracemalloc.start()
+    try:
+        parser = ObjectParser("x", "run", None, STREAMED)
+        with pytest.raises(ParseError, match="nested too deeply"):
+            list(parser.tables(CASES / "deeply_nested.json"))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 12 << 20
+
+
+def _depth_cut(text: bytes, limit: int) -> int | None:
+    """Where the text first nests deeper than `limit` (outside strings), byte by byte."""
+    depth, in_string, escaped = 0, False, False
+    for at, byte in enumerate(text):
+        if escaped:
+            escaped = False
+        elif in_string:
+            escaped, in_string = byte == 0x5C, byte != 0x22
+        elif byte == 0x22:
+            in_string = True
+        elif byte in b"[{":
+            depth += 1
+            if depth > limit:
+                return at
+        elif byte in b"]}":
+            depth -= 1
+    return None
+
+
+def test_the_depth_guard_counts_as_a_byte_by_byte_reading_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Brackets, quotes and backslashes in strings, chunks cut anywhere (inside an escape, a
+    run of backslashes, a string), the fast count and the exact scan: the guard gives the bytes
+    before the first bracket past the limit, then raises, and otherwise every byte."""
+    rng = random.Random(20261129)
+    pieces = ["a", '"', "\\", "[", "]", "{", "}", "é", "\\u0041", "x" * 30]
+
+    def text() -> str:
+        return "".join(rng.choice(pieces) for _ in range(rng.randint(0, 8)))
+
+    def value(depth: int, deepest: int) -> Any:
+        kind = rng.randrange(6 if depth < deepest else 2)
+        if kind < 2:
+            return rng.choice([text(), 1, None])
+        if kind < 4:
+            return {text(): value(depth + 1, deepest) for _ in range(rng.randint(0, 2))}
+        return [value(depth + 1, deepest) for _ in range(rng.randint(1, 3))]
+
+    stopped = 0
+    for _ in range(1500):
+        limit = rng.randint(1, 5)
+        monkeypatch.setattr(streaming, "MAX_DEPTH", limit)
+        monkeypatch.setattr(streaming, "_PASSES", rng.choice([0, 1, 64]))
+        doc = json.dumps(value(0, rng.randint(1, 16)), ensure_ascii=rng.random() < 0.5).encode()
+        guard = streaming.DepthGuard(_Trickle(doc, rng.randint(1, 40)))  # type: ignore[arg-type]
+        read = b""
+        try:
+            while chunk := guard.read(rng.choice([7, 64, 1 << 16])):
+                read += chunk
+        except streaming.TooDeep:
+            cut = _depth_cut(doc, limit)
+            assert cut is not None, doc
+            assert read == doc[:cut], doc
+            stopped += 1
+        else:
+            assert _depth_cut(doc, limit) is None, doc
+            assert read == doc, doc
+    assert 300 < stopped < 1200  # both outcomes are covered
 
 
 def test_empty_records_list_is_not_a_fault_in_either_mode(tmp_path: Path) -> None:
@@ -334,6 +445,89 @@ def test_a_large_ndjson_export_with_a_header_line_is_streamed_line_by_line(tmp_p
     assert ids == [f"big-{i}" for i in range(3000)]
     assert (parser.format, parser.records) == ("ndjson", 3001)
     assert [(q.index, q.reason) for q in parser.quarantined] == [(0, "record has no eventID")]
+
+
+# ---- a first line longer than the streamed head ----------------------------------------------
+def _line(event_id: str, pad: int = 0) -> bytes:
+    record = {"eventID": event_id, "eventTime": "2024-03-01T00:00:00Z", "pad": "p" * pad}
+    return json.dumps(record).encode()
+
+
+@pytest.mark.parametrize("threshold", [IN_MEMORY, STREAMED], ids=["in_memory", "streamed"])
+def test_ndjson_whose_first_line_is_over_a_megabyte(tmp_path: Path, threshold: int) -> None:
+    # Streamed, the format was told from the first megabyte, which held no line break: such
+    # a file was read as one Records document ("trailing garbage") and quarantined whole.
+    path = tmp_path / "export.ndjson"
+    path.write_bytes(b"\n".join([_line("long", 1_100_000), _line("s-1"), _line("s-2"), b""]))
+    assert ids(path, threshold) == ("ndjson", ["long", "s-1", "s-2"])
+
+
+HEAD = 64  # the streamed head in the tests below: every first line runs past it
+LONG_FIRST_LINES = [
+    pytest.param(
+        _line("long", 200) + b"\n" + _line("s-1") + b"\n",
+        ("ndjson", ["long", "s-1"], []),
+        id="record",
+    ),
+    pytest.param(
+        b'{"export": "siem", "pad": "' + b"h" * 200 + b'"}\n' + _line("s-1"),
+        ("ndjson", ["s-1"], [(0, "record has no eventID")]),
+        id="header_line",
+    ),
+    pytest.param(
+        b"\xef\xbb\xbf \n\r\n" + _line("long", 200) + b"\n" + b" " * 200 + b"\n" + _line("s-1"),
+        ("ndjson", ["long", "s-1"], []),
+        id="bom_and_blank_lines",
+    ),
+    pytest.param(
+        _line("short") + b"\n" + b" \n" * 200 + _line("s-1") + b"\n",
+        ("ndjson", ["short", "s-1"], []),
+        id="blank_lines_past_the_head",
+    ),
+    # A long first line that is no whole object: a Records document, read from its start.
+    pytest.param(
+        b'{"Records": [' + _line("long", 200) + b",\n" + _line("s-1") + b"]}",
+        ("records", ["long", "s-1"], []),
+        id="records_on_two_lines",
+    ),
+    pytest.param(
+        b'{"Records": [' + _line("long", 200) + b"]}\n\n",
+        ("records", ["long"], []),
+        id="records_on_one_line",
+    ),
+]
+
+
+@pytest.mark.parametrize("threshold", [IN_MEMORY, STREAMED], ids=["in_memory", "streamed"])
+@pytest.mark.parametrize(("doc", "expected"), LONG_FIRST_LINES)
+def test_a_first_line_longer_than_the_streamed_head_is_judged_as_in_memory(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    threshold: int,
+    doc: bytes,
+    expected: tuple[str, list[str], list[tuple[int, str]]],
+) -> None:
+    monkeypatch.setattr(streaming, "_STREAM_HEAD", HEAD)
+    path = tmp_path / "doc.json.gz"
+    path.write_bytes(gzip.compress(doc))
+    parser, rows = _rows(path, threshold, ["event_id"])
+    found = [(q.index, q.reason) for q in parser.quarantined]
+    assert (parser.format, [r["event_id"] for r in rows], found) == expected
+
+
+def test_a_document_on_one_line_is_never_read_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CloudTrail writes a document on one line: nothing follows it, so it is streamed."""
+
+    def refuse(stream: object) -> None:
+        raise AssertionError("read whole")
+
+    monkeypatch.setattr(streaming, "_STREAM_HEAD", HEAD)
+    monkeypatch.setattr(streaming, "_first_line", refuse)
+    path = tmp_path / "one_line.json.gz"
+    path.write_bytes(gzip.compress(b'{"Records": [' + _line("long", 200) + b"]}\n \n"))
+    assert ids(path, STREAMED) == ("records", ["long"])
 
 
 # ---- the key "Records" twice -----------------------------------------------------------------
