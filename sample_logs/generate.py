@@ -327,7 +327,8 @@ def build_roles() -> dict[tuple[str, str], Role]:
              "Role of the coding-agent harness", tags=dict(AGENT_TAG),
              managed_policies=[aws_policy("ReadOnlyAccess")],
              inline_policies={"DeployLambda": policy_doc(allow(
-                 ["lambda:UpdateFunctionCode", "lambda:GetFunction"], f"arn:aws:lambda:*:{DEV}:function:*"))},
+                 ["lambda:UpdateFunctionCode", "lambda:GetFunction"], f"arn:aws:lambda:*:{DEV}:function:*"),
+                 allow("sts:AssumeRole", f"arn:aws:iam::{DEV}:role/AppDeployRole"))},
              boundary=agent_boundary["PermissionsBoundary"]),
         Role(DEV, "AgentRunnerInstanceRole", "/", datetime(2026, 2, 9, 10, 38, 0, tzinfo=UTC),
              trust({"Service": "ec2.amazonaws.com"}), "Instance profile of the agent runner host",
@@ -344,6 +345,8 @@ def build_roles() -> dict[tuple[str, str], Role]:
                              f"{EKS_OIDC}:aud": "sts.amazonaws.com"}}}),
              "IRSA role of the Kubernetes MCP server", tags=dict(AGENT_TAG),
              managed_policies=[local_policy(DEV, "EksReadOnly")],
+             inline_policies={"LookAtProd": policy_doc(allow(
+                 "sts:AssumeRole", f"arn:aws:iam::{PROD}:role/EksReadOnlyRole"))},
              boundary=agent_boundary["PermissionsBoundary"]),
         Role(DEV, "ReportAgentRole", "/", datetime(2026, 7, 15, 10, 2, 11, tzinfo=UTC),
              trust({"Service": "lambda.amazonaws.com"}), "Weekly cost report agent",
@@ -354,13 +357,33 @@ def build_roles() -> dict[tuple[str, str], Role]:
              in_snapshot=False),  # created in Q3 by a CreateRole event, after the snapshot
         Role(PROD, "AgentReadOnlyRole", "/agents/", datetime(2025, 11, 3, 14, 30, 0, tzinfo=UTC),
              policy_doc({"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{DEV}:role/agents/AgentMcpRole"},
-                         "Action": ["sts:AssumeRole", "sts:TagSession"]}),
+                         "Action": ["sts:AssumeRole", "sts:TagSession"]},
+                        # administrators may switch into it in the console to see what agents see
+                        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{PROD}:root"},
+                         "Action": "sts:AssumeRole",
+                         "Condition": {"ArnLike": {"aws:PrincipalArn":
+                                                   f"arn:aws:iam::{PROD}:role{SSO_PATH}{SSO_ADMIN}"}}}),
              "Read-only role agents chain into in prod", tags=dict(AGENT_TAG),
              managed_policies=[aws_policy("ReadOnlyAccess")],
              boundary=local_policy(PROD, "AgentBoundary")),
+        # Untagged, and trusting carol, until alice hands the pipeline to an agent in Q3 (TagRole,
+        # UpdateAssumeRolePolicy: PIPELINE_TRUST_AFTER).
         Role(PROD, "DataPipelineAgentRole", "/", datetime(2025, 9, 1, 7, 0, 0, tzinfo=UTC),
              trust({"AWS": f"arn:aws:iam::{DEV}:user/carol"}), "Data pipeline (Athena, Glue)",
-             managed_policies=[local_policy(PROD, "DataPipelineAccess")]),  # untagged until a TagRole in Q3
+             managed_policies=[local_policy(PROD, "DataPipelineAccess")]),
+        Role(PROD, "EksReadOnlyRole", "/", datetime(2025, 7, 2, 9, 0, 0, tzinfo=UTC),
+             policy_doc({"Effect": "Allow", "Principal": {"AWS": [
+                 f"arn:aws:iam::{DEV}:role/agents/K8sMcpServerRole", f"arn:aws:iam::{PROD}:root"]},
+                 "Action": "sts:AssumeRole"}),
+             "Read-only view of prod's EKS cluster, shared by people and tools",
+             managed_policies=[aws_policy("ReadOnlyAccess")]),
+        Role(DEV, "AppDeployRole", "/", datetime(2025, 10, 6, 15, 0, 0, tzinfo=UTC),
+             policy_doc({"Effect": "Allow", "Principal": {"AWS": [
+                 f"arn:aws:iam::{DEV}:role/agents/AgentHarnessRole",
+                 f"arn:aws:iam::{DEV}:role{SSO_PATH}{SSO_DEVELOPER}"]},
+                 "Action": "sts:AssumeRole"}),
+             "Deploys the dev application stacks (people and tools)",
+             managed_policies=[local_policy(DEV, "AppDeployAccess")]),
         Role(PROD, "OrderProcessorLambdaRole", "/service-role/", datetime(2025, 6, 12, 16, 20, 0, tzinfo=UTC),
              trust({"Service": "lambda.amazonaws.com"}),
              managed_policies=[aws_policy("service-role/AWSLambdaBasicExecutionRole"),
@@ -514,9 +537,15 @@ def service_caller(service: str, account: str, label: Label = SERVICE) -> Caller
 
 VERSIONED_NAME = re.compile(r"(\d{4}_?\d{2}_?\d{2})(v\d+)?$")  # Lambda's GetFunction20150331v2
 Params = Callable[[Rand, str, str, datetime], "dict[str, Any] | None"]
+# A response builder also gets the record's requestID: EC2 repeats it as responseElements.requestId.
+Response = Callable[[Rand, str, str, datetime, str], "dict[str, Any] | None"]
 
 
 def no_params(rng: Rand, account: str, region: str, when: datetime) -> None:
+    return None
+
+
+def no_response(rng: Rand, account: str, region: str, when: datetime, request_id: str) -> None:
     return None
 
 
@@ -527,7 +556,7 @@ class Api:
     read_only: bool
     cli: str  # the AWS CLI command behind the call (md/command#..., the MCP tool's argument)
     params: Params = no_params
-    response: Params = no_params
+    response: Response = no_response
     home_region: str | None = None  # global services are logged in us-east-1
     protocol: str = "json"  # decides the AccessDenied error code: json | query | ec2
 
@@ -566,9 +595,9 @@ def instance_items(rng: Rand, account: str, region: str) -> dict[str, Any]:
     return {"items": [{"instanceId": pick(rng, INSTANCES, account, region)}]}
 
 
-def state_change(old: tuple[int, str], new: tuple[int, str]) -> Params:
-    def build(rng: Rand, account: str, region: str, when: datetime) -> dict[str, Any]:
-        return {"requestId": rng.uuid4(), "instancesSet": {"items": [{
+def state_change(old: tuple[int, str], new: tuple[int, str]) -> Response:
+    def build(rng: Rand, account: str, region: str, when: datetime, request_id: str) -> dict[str, Any]:
+        return {"requestId": request_id, "instancesSet": {"items": [{
             "instanceId": pick(rng, INSTANCES, account, region),
             "currentState": {"code": new[0], "name": new[1]},
             "previousState": {"code": old[0], "name": old[1]}}]}}
@@ -603,7 +632,7 @@ def change_set(rng: Rand, account: str, region: str, when: datetime) -> dict[str
     return {"stackName": pick(rng, STACKS, account), "changeSetName": f"deploy-{when:%Y%m%d%H%M}"}
 
 
-def api_catalogue() -> dict[str, Api]:
+def api_catalogue() -> dict[tuple[str, str], Api]:
     q, e = "query", "ec2"
     apis = [
         # EC2
@@ -629,20 +658,20 @@ def api_catalogue() -> dict[str, Api]:
         Api("ec2.amazonaws.com", "CreateTags", False, "ec2.create-tags",
             lambda r, a, g, t: {"resourcesSet": {"items": [{"resourceId": pick(r, INSTANCES, a, g)}]},
                                 "tagSet": {"items": [{"key": "Owner", "value": r.choice(["web", "data"])}]}},
-            lambda r, a, g, t: {"requestId": r.uuid4(), "_return": True}, protocol=e),
+            lambda r, a, g, t, rid: {"requestId": rid, "_return": True}, protocol=e),
         Api("ec2.amazonaws.com", "AuthorizeSecurityGroupIngress", False, "ec2.authorize-security-group-ingress",
             lambda r, a, g, t: {"groupId": pick(r, SECURITY_GROUPS, a), "ipPermissions": {"items": [{
                 "ipProtocol": "tcp", "fromPort": 443, "toPort": 443,
                 "ipRanges": {"items": [{"cidrIp": "10.0.0.0/16"}]}}]}},
-            lambda r, a, g, t: {"requestId": r.uuid4(), "_return": True}, protocol=e),
+            lambda r, a, g, t, rid: {"requestId": rid, "_return": True}, protocol=e),
         Api("ec2.amazonaws.com", "DeleteSecurityGroup", False, "ec2.delete-security-group",
             lambda r, a, g, t: {"groupId": pick(r, SECURITY_GROUPS, a)},
-            lambda r, a, g, t: {"requestId": r.uuid4(), "_return": True}, protocol=e),
+            lambda r, a, g, t, rid: {"requestId": rid, "_return": True}, protocol=e),
         Api("ec2.amazonaws.com", "RunInstances", False, "ec2.run-instances",
             lambda r, a, g, t: {"instancesSet": {"items": [{"imageId": "ami-0c1d2e3f4a5b6c7d8", "minCount": 1,
                                                             "maxCount": 1}]}, "instanceType": "t3.small",
                                 "monitoring": {"enabled": False}, "disableApiTermination": False},
-            lambda r, a, g, t: {"requestId": r.uuid4(), "reservationId": "r-0" + r.hex(16), "ownerId": a,
+            lambda r, a, g, t, rid: {"requestId": rid, "reservationId": "r-0" + r.hex(16), "ownerId": a,
                                 "instancesSet": {"items": [{"instanceId": "i-0" + r.hex(16),
                                                             "instanceType": "t3.small"}]}}, protocol=e),
         # S3 (bucket calls are logged in the bucket's region; ListBuckets in us-east-1)
@@ -700,7 +729,7 @@ def api_catalogue() -> dict[str, Api]:
                                 "startTime": int((t - timedelta(hours=6)).timestamp()), "endTime": int(t.timestamp()),
                                 "queryString": "fields @timestamp, @message | filter @message like /ERROR/ "
                                                "| sort @timestamp desc | limit 50"},
-            lambda r, a, g, t: {"queryId": r.uuid4()}),
+            lambda r, a, g, t, rid: {"queryId": r.uuid4()}),
         Api("logs.amazonaws.com", "GetQueryResults", True, "logs.get-query-results",
             lambda r, a, g, t: {"queryId": r.uuid4()}),
         Api("logs.amazonaws.com", "CreateLogStream", False, "logs.create-log-stream",
@@ -712,7 +741,7 @@ def api_catalogue() -> dict[str, Api]:
             lambda r, a, g, t: {"functionName": pick(r, FUNCTIONS, a)}),
         Api("lambda.amazonaws.com", "UpdateFunctionCode20150331v2", False, "lambda.update-function-code",
             lambda r, a, g, t: {"functionName": pick(r, FUNCTIONS, a), "publish": True, "dryRun": False},
-            lambda r, a, g, t: {"functionName": pick(r, FUNCTIONS, a), "runtime": "python3.12",
+            lambda r, a, g, t, rid: {"functionName": pick(r, FUNCTIONS, a), "runtime": "python3.12",
                                 "codeSha256": base64.b64encode(r.randbytes(32)).decode(),
                                 "lastModified": t.strftime("%Y-%m-%dT%H:%M:%S.000+0000")}),
         # Cost Explorer (logged in us-east-1)
@@ -738,7 +767,7 @@ def api_catalogue() -> dict[str, Api]:
             lambda r, a, g, t: {**change_set(r, a, g, t), "changeSetType": "UPDATE",
                                 "capabilities": ["CAPABILITY_IAM"], "templateURL": "https://example-org-cfn"
                                 ".s3.amazonaws.com/webapp/template.yaml"},
-            lambda r, a, g, t: {"id": f"arn:aws:cloudformation:{g}:{a}:changeSet/deploy/{r.uuid4()}",
+            lambda r, a, g, t, rid: {"id": f"arn:aws:cloudformation:{g}:{a}:changeSet/deploy/{r.uuid4()}",
                                 "stackId": f"arn:aws:cloudformation:{g}:{a}:stack/{pick(r, STACKS, a)}/{r.uuid4()}"},
             protocol=q),
         Api("cloudformation.amazonaws.com", "DescribeChangeSet", True, "cloudformation.deploy", change_set,
@@ -772,7 +801,7 @@ def api_catalogue() -> dict[str, Api]:
         Api("ecr.amazonaws.com", "DescribeRepositories", True, "ecr.describe-repositories"),
         Api("ecr.amazonaws.com", "InitiateLayerUpload", False, "ecr.initiate-layer-upload",
             lambda r, a, g, t: {"registryId": a, "repositoryName": "webapp"},
-            lambda r, a, g, t: {"uploadId": r.uuid4(), "partSize": 10485760}),
+            lambda r, a, g, t, rid: {"uploadId": r.uuid4(), "partSize": 10485760}),
         Api("ecr.amazonaws.com", "PutImage", False, "ecr.put-image",
             lambda r, a, g, t: {"registryId": a, "repositoryName": "webapp", "imageTag": f"sha-{r.hex(7)}"}),
         Api("eks.amazonaws.com", "ListClusters", True, "eks.list-clusters"),
@@ -787,7 +816,7 @@ def api_catalogue() -> dict[str, Api]:
         Api("athena.amazonaws.com", "StartQueryExecution", False, "athena.start-query-execution",
             lambda r, a, g, t: {"queryString": "SELECT order_date, sum(total) FROM orders GROUP BY 1",
                                 "queryExecutionContext": {"database": "sales"}, "workGroup": "primary"},
-            query_id),
+            lambda r, a, g, t, rid: query_id(r, a, g, t)),
         Api("athena.amazonaws.com", "GetQueryExecution", True, "athena.get-query-execution", query_id),
         Api("athena.amazonaws.com", "GetQueryResults", True, "athena.get-query-results", query_id),
         Api("glue.amazonaws.com", "GetTable", True, "glue.get-table",
@@ -808,14 +837,31 @@ def api_catalogue() -> dict[str, Api]:
             "configservice.describe-compliance-by-config-rule",
             lambda r, a, g, t: {"complianceTypes": ["NON_COMPLIANT"]}),
     ]
-    return {api.name: api for api in apis}
+    catalogue: dict[tuple[str, str], Api] = {}
+    for a in apis:
+        if (a.source, a.name) in catalogue:
+            raise ValueError(f"{a.source} {a.name} twice in the catalogue")
+        catalogue[a.source, a.name] = a
+    return catalogue
 
 
+# Keyed by (eventSource, eventName): two services may share an operation name (Athena's and
+# CloudWatch Logs' GetQueryResults).
 APIS = api_catalogue()
 
 
+def api_of(name: str) -> Api:
+    """The catalogue's API of this eventName, or of "service:eventName" where the name alone is
+    ambiguous ("logs:GetQueryResults", "athena:GetQueryResults")."""
+    service, _, event_name = name.rpartition(":")
+    found = [a for a in APIS.values() if a.name == event_name and (not service or a.service == service)]
+    if len(found) != 1:
+        raise KeyError(f"{name}: {len(found)} APIs in the catalogue; name the service (service:{event_name})")
+    return found[0]
+
+
 def apis(*names: str) -> list[Api]:
-    return [APIS[name] for name in names]
+    return [api_of(name) for name in names]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -992,6 +1038,7 @@ class Actor:
         rng = self.rng
         s3 = api.service == "s3"
         error = access_denied(api, caller, explicit_deny=explicit_deny) if denied or explicit_deny else None
+        request_id = request_id or (rng.s3_request_id() if s3 else rng.uuid4())
         event = Event(
             identity=caller.identity,
             when=when,
@@ -1004,8 +1051,8 @@ class Actor:
             ip=caller.source_ip,
             user_agent=caller.user_agent,
             request=api.params(rng, caller.account, region, when),
-            response=None if error else api.response(rng, caller.account, region, when),
-            request_id=request_id or (rng.s3_request_id() if s3 else rng.uuid4()),
+            response=None if error else api.response(rng, caller.account, region, when, request_id),
+            request_id=request_id,
             read_only=api.read_only,
             error=error,
             tls_host=None if caller.by_service else api.host(region),
@@ -1146,6 +1193,43 @@ def service_assume_role(actor: Actor, service: str, target: Role, session_name: 
                        region=region, duration=duration)
 
 
+class ServiceCredentials:
+    """The credentials an AWS compute service keeps fresh for a running workload: an ECS task's
+    role, an EC2 instance profile. The service obtains them when the task or instance starts, for
+    six hours, and obtains new ones (a new AssumeRole by the service, a new key) about an hour
+    before they expire, for as long as the workload runs, whether or not it uses them. Every
+    AssumeRole is emitted up front; `at(when)` gives the credentials the workload holds then.
+    """
+
+    DURATION = timedelta(hours=6)
+    REFRESH_AFTER = timedelta(hours=5)  # re-issued about an hour before expiry
+
+    def __init__(self, actor: Actor, service: str, target: Role, session_name: str, *, region: str,
+                 start: datetime, end: datetime) -> None:
+        self.target = target
+        self.session_name = session_name
+        self.end = end
+        self.issued: list[Issued] = []
+        when = start
+        while when < end:
+            self.issued.append(service_assume_role(actor, service, target, session_name, when=when, region=region,
+                                                   duration=int(self.DURATION.total_seconds())))
+            when += self.REFRESH_AFTER - actor.rng.gap(0, 600)
+
+    def at(self, when: datetime) -> Issued:
+        """The credentials in use at `when` (the last issued at or before it, never expired)."""
+        held = [i for i in self.issued if i.issued_at <= when]
+        if not held or when >= self.end or when >= held[-1].issued_at + self.DURATION:
+            raise ValueError(f"{self.target.name}/{self.session_name}: no valid credentials at {when}")
+        return held[-1]
+
+    def identity(self, when: datetime, **context: Any) -> dict[str, Any]:
+        """userIdentity of a call the workload makes at `when` (sessionContext keyword arguments
+        of `session_identity`, such as ec2_role_delivery)."""
+        issued = self.at(when)
+        return session_identity(self.target, self.session_name, issued.key, issued.issued_at, **context)
+
+
 def web_identity_user(account: str, provider: str, subject: str) -> dict[str, Any]:
     provider_arn = f"arn:aws:iam::{account}:oidc-provider/{provider}"
     return {"type": "WebIdentityUser", "principalId": f"{provider_arn}:sts.amazonaws.com:{subject}",
@@ -1199,9 +1283,11 @@ BROWSERS = (
 )
 
 
-def cli_agent(api: Api, *, os_part: str, extra: str = "") -> str:
+def cli_agent(api: Api | str, *, os_part: str, extra: str = "") -> str:
+    """The AWS CLI's user agent for a call of `api` (or of the CLI command "service.command")."""
+    command = api if isinstance(api, str) else api.cli
     return (f"aws-cli/2.28.1 md/awscrt#0.27.2 ua/2.1 {os_part} lang/python#3.13.4 md/pyimpl#CPython {extra}"
-            f"m/E,b cfg/retry-mode#standard md/installer#exe md/prompt#off md/command#{api.cli}")
+            f"m/E,b cfg/retry-mode#standard md/installer#exe md/prompt#off md/command#{command}")
 
 
 MAC_CLI = "os/macos#24.5.0 md/arch#arm64"
@@ -1289,23 +1375,68 @@ class ConsoleUser(Actor):
             self.console_call(session, api, when, region)
         if account == PROD and rng.chance(0.1):
             # Prod's service control policy forbids stopping the trail, even for admins.
-            self.console_call(session, APIS["StopLogging"], when + rng.gap(20, 60), region,
+            self.console_call(session, api_of("StopLogging"), when + rng.gap(20, 60), region,
                               explicit_deny="service control policy")
         return session
 
-    def tag_data_pipeline_role(self, when: datetime) -> None:
-        """Q3: alice marks DataPipelineAgentRole (prod) as an agent role with Usage=Agent."""
-        session = self.sign_in(PROD, when)
-        target = role(PROD, "DataPipelineAgentRole")
+    def iam_change(self, session: Caller, name: str, request: dict[str, Any], when: datetime) -> None:
+        """An IAM write alice makes in the console (IAM is global: logged in us-east-1)."""
         caller = session.with_key(self.world.new_key(self.rng)).but(user_agent=self.rng.choice(BROWSERS))
         self.emit(Event(
-            identity=caller.identity, when=when + TAG_ROLE_DELAY, source="iam.amazonaws.com",
-            name="TagRole", region=US, recipient=PROD, event_id=self.rng.uuid4(), ip=self.ip,
-            user_agent=caller.user_agent, request={"roleName": target.name, "tags": [{"key": "Usage", "value": "Agent"}]},
-            response=None, request_id=self.rng.uuid4(), read_only=False, tls_host="iam.amazonaws.com",
-            from_console=True,
+            identity=caller.identity, when=when, source="iam.amazonaws.com", name=name, region=US,
+            recipient=session.account, event_id=self.rng.uuid4(), ip=self.ip, user_agent=caller.user_agent,
+            request=request, response=None, request_id=self.rng.uuid4(), read_only=False,
+            tls_host="iam.amazonaws.com", from_console=True,
         ), HUMAN_CONSOLE)
-        self.console_call(session, APIS["GetRole"], when + timedelta(seconds=130), US)
+
+    def hand_pipeline_to_agent(self, when: datetime) -> None:
+        """Q3: alice hands prod's data pipeline to the pipeline agent on the runner pool. In prod
+        she tags DataPipelineAgentRole Usage=Agent and makes it trust the runners' instance role
+        instead of carol; in dev she lets that instance role assume it."""
+        target = role(PROD, "DataPipelineAgentRole")
+        session = self.sign_in(PROD, when)
+        self.iam_change(session, "TagRole", {"roleName": target.name, "tags": [{"key": "Usage", "value": "Agent"}]},
+                        when + TAG_ROLE_DELAY)
+        self.iam_change(session, "UpdateAssumeRolePolicy", {
+            "roleName": target.name, "policyDocument": json.dumps(PIPELINE_TRUST_AFTER, separators=(",", ":"))},
+            when + TAG_ROLE_DELAY + timedelta(seconds=41))
+        self.console_call(session, api_of("GetRole"), when + timedelta(seconds=190), US)
+        dev = self.sign_in(DEV, when + timedelta(minutes=6, seconds=12))
+        self.iam_change(dev, "PutRolePolicy", {
+            "roleName": "AgentRunnerInstanceRole", "policyName": "AssumePipelineRole",
+            "policyDocument": json.dumps(policy_doc(allow("sts:AssumeRole", target.arn)), separators=(",", ":"))},
+            when + timedelta(minutes=7, seconds=3))
+
+    def switch_into_agent_role(self, day: date) -> None:
+        """Q3: alice, signed in to prod, switches into the agents' AgentReadOnlyRole in the console
+        to see what the cost-explorer agent can see. A person in an agent's role: human, console
+        (the SwitchRole sign-in event and every console request she makes in that role)."""
+        rng = self.rng
+        start = at(day, rng.randint(10, 16), rng.randint(0, 59), rng.randint(0, 59))
+        admin = self.sign_in(PROD, start)
+        when = start
+        for _ in range(rng.randint(1, 3)):
+            when += rng.gap(10, 90)
+            self.console_call(admin, rng.choice(CONSOLE_READS), when, US)
+        when += rng.gap(10, 60)
+        target = role(PROD, "AgentReadOnlyRole")
+        identity = session_identity(target, self.email, "", when)
+        del identity["accessKeyId"]  # the sign-in event has no key
+        browser = admin.user_agent
+        self.emit(Event(
+            identity=identity, when=when, source="signin.amazonaws.com", name="SwitchRole", region=US,
+            recipient=PROD, event_id=rng.uuid4(), version="1.09", ip=self.ip, user_agent=browser, request=None,
+            response={"SwitchRole": "Success"}, read_only=False, event_type="AwsConsoleSignIn",
+            additional={"SwitchFrom": admin.arn, "RedirectTo": "https://console.aws.amazon.com/console/home"},
+            tls_host="signin.aws.amazon.com",
+        ), HUMAN_CONSOLE)
+        switched = Caller(session_identity(target, self.email, "", when), PROD, self.ip, browser, HUMAN_CONSOLE,
+                          from_console=True)
+        for n in range(rng.randint(5, 9)):
+            when += rng.gap(10, 120)
+            denied = n == 3  # she tries to stop an instance: the agents' role may not
+            self.console_call(switched, api_of("StopInstances") if denied else rng.choice(AGENT_ROLE_CONSOLE_READS),
+                              when, rng.choice((US, EU)), denied=denied)
 
     def run(self) -> None:
         rng = self.rng
@@ -1315,11 +1446,17 @@ class ConsoleUser(Actor):
         # A console session in Q3 that carries a signInSessionArn linked to no MCP grant: still human.
         self.session(date(2026, 8, 20), DEV,
                      sign_in_session=f"arn:aws:signin:us-east-1:{DEV}:session/{rng.uuid4()}")
-        self.tag_data_pipeline_role(TAG_ROLE_TIME)
+        self.hand_pipeline_to_agent(TAG_ROLE_TIME)
+        for day in (date(2026, 8, 27), date(2026, 9, 10)):
+            self.switch_into_agent_role(day)
 
 
 TAG_ROLE_TIME = datetime(2026, 8, 4, 14, 10, 5, tzinfo=UTC)  # alice signs in
 TAG_ROLE_DELAY = timedelta(seconds=95)  # then tags the role: TagRole's eventTime is 14:11:40
+# DataPipelineAgentRole's trust policy from alice's UpdateAssumeRolePolicy on: the agent runners.
+PIPELINE_TRUST_AFTER = trust({"AWS": f"arn:aws:iam::{DEV}:role/AgentRunnerInstanceRole"})
+AGENT_ROLE_CONSOLE_READS = apis("DescribeInstances", "DescribeVolumes", "GetCostAndUsage", "DescribeDBInstances",
+                                "GetMetricData", "ListRoles")
 
 BOB_APIS = apis("ListBuckets", "DescribeInstances", "FilterLogEvents", "GetFunction20150331v2",
                 "UpdateFunctionCode20150331v2", "DescribeStacks", "GetCallerIdentity", "GetParameter",
@@ -1354,6 +1491,18 @@ class SsoCliUser(Actor):
             api = rng.choice(BOB_DENIED) if denied else rng.choice(BOB_APIS)
             self.call(caller.but(user_agent=cli_agent(api, os_part=MAC_CLI)), api, when, region, denied=denied)
 
+    def deploy(self, start: datetime) -> None:
+        """`aws cloudformation deploy` of a dev stack: bob's change set calls (human, direct), then
+        CloudFormation updates the stack's resources with bob's credentials (the stack has no
+        service role): bob's doing, made by the service (human, service)."""
+        rng = self.rng
+        caller = self.caller(DEV, start)
+        when = start
+        for a in STACK_DEPLOY:
+            when += rng.gap(2, 30)
+            self.call(caller.but(user_agent=cli_agent(a, os_part=MAC_CLI)), a, when, US)
+        stack_update(self, caller, through_service(HUMAN_DIRECT), when, region=US, calls=rng.randint(2, 4))
+
     def run(self) -> None:
         rng = self.rng
         for day in weekdays():
@@ -1363,6 +1512,8 @@ class SsoCliUser(Actor):
         # Late-night work: these records are delivered in the next day's folder.
         for day in (date(2026, 5, 14), date(2026, 7, 22), date(2026, 9, 9)):
             self.session(at(day, 23, 50, 12), DEV, 4)
+        for day in (date(2026, 4, 23), date(2026, 6, 9), date(2026, 7, 28), date(2026, 9, 15)):
+            self.deploy(at(day, rng.randint(10, 17), rng.randint(0, 59), rng.randint(0, 59)))
 
 
 CAROL_BOTO3 = apis("DescribeInstances", "DescribeVolumes", "ListBuckets", "GetBucketVersioning",
@@ -1409,7 +1560,7 @@ class AccessKeyUser(Actor):
         r = role(DEV, "ReportAgentRole")
         tags = [{"key": k, "value": v} for k, v in r.tags.items()]
         trust_text = json.dumps(r.trust_policy, separators=(",", ":"))
-        caller = self.caller.but(user_agent=terraform_agent(APIS["GetRole"]))
+        caller = self.caller.but(user_agent=terraform_agent(api_of("GetRole")))
         self.emit(Event(
             identity=caller.identity, when=when, source="iam.amazonaws.com", name="CreateRole", region=US,
             recipient=DEV, event_id=self.rng.uuid4(), ip=self.ip, user_agent=caller.user_agent,
@@ -1501,7 +1652,7 @@ class AwsServices(Actor):
         # CloudTrail itself checks the trail bucket's ACL and asks KMS for a data key.
         caller = service_caller("cloudtrail.amazonaws.com", DEV)
         when = at(day, self.rng.randint(0, 22), self.rng.randint(0, 59))
-        self.call(caller, APIS["GetBucketAcl"], when, US)
+        self.call(caller, api_of("GetBucketAcl"), when, US)
         key_arn = kms_key_arn(DEV, US)
         self.emit(Event(
             identity=caller.identity, when=when + timedelta(seconds=1), source="kms.amazonaws.com",
@@ -1558,6 +1709,11 @@ MCP_READ_CALLS = apis("DescribeInstances", "ListBuckets", "GetMetricData", "Desc
 MCP_WRITE_CALLS = apis("StopInstances", "CreateTags", "PutMetricAlarm")
 DOC_TOOLS = ("aws___search_documentation", "aws___read_documentation", "aws___suggest_aws_commands")
 DAN_CLI = apis("ListBuckets", "GetCallerIdentity", "DescribeInstances", "DescribeLogGroups")
+# The trail's advanced event selectors log the managed MCP server's data events (the documented
+# shape of its tool calls) from this day on; before, such tool calls leave no record.
+MCP_DATA_EVENTS_FROM = date(2026, 8, 17)
+# The user agent of a documented-shape downstream call: the server's SDK, not the client.
+AWS_INTERNAL_SDK = "aws-internal/3 aws-sdk-java/1.12.780 Linux/5.10.240-238.959.amzn2int.x86_64"
 
 
 @dataclass
@@ -1590,8 +1746,16 @@ class ManagedMcpUser(Actor):
             request_id=self.rng.uuid4(), read_only=False, tls_host="signin.aws.amazon.com",
         ), label)
 
-    def tool_call(self, caller: Caller, when: datetime, session_id: str, *, documented: bool) -> datetime:
-        """One AwsMcpEvent record, then the downstream calls it made (same identity, invokedBy)."""
+    def tool_call(self, caller: Caller, when: datetime, session_id: str, *, documented: bool,
+                  logged: bool = True) -> datetime:
+        """One AwsMcpEvent record (`logged`), then the downstream calls it made.
+
+        Observed shape: the tool call is a Management event; downstream calls carry dan's identity
+        with invokedBy, sourceIPAddress and userAgent = aws-mcp.amazonaws.com. Documented shape:
+        the tool call is a Data event (logged only where the trail selects it), and its
+        downstream calls carry no invokedBy: only their requestID, listed in the tool call's
+        downstreamRequests, and the grant's signInSessionArn tie them to the MCP server.
+        """
         rng = self.rng
         downstream: list[tuple[Api, str]] = []
         if rng.chance(0.25):
@@ -1600,13 +1764,13 @@ class ManagedMcpUser(Actor):
                 ["S3 bucket policy examples", "EC2 instance metadata service v2", "Lambda reserved concurrency"])}
         else:
             tool = "aws___call_aws"
-            api = rng.choice(MCP_WRITE_CALLS) if rng.chance(0.15) else rng.choice(MCP_READ_CALLS)
-            region = api.home_region or rng.choice((US, US, EU))
-            pages = 2 if api.read_only and rng.chance(0.2) else 1  # a paginated command: two calls
-            downstream = [(api, region)] * pages
-            arguments = {"cli_command": f"aws {api.cli.replace('.', ' ', 1)} --region {region}"}
+            a = rng.choice(MCP_WRITE_CALLS) if rng.chance(0.15) else rng.choice(MCP_READ_CALLS)
+            region = a.home_region or rng.choice((US, US, EU))
+            pages = 2 if a.read_only and rng.chance(0.2) else 1  # a paginated command: two calls
+            downstream = [(a, region)] * pages
+            arguments = {"cli_command": f"aws {a.cli.replace('.', ' ', 1)} --region {region}"}
         request_ids = [rng.uuid4() for _ in downstream]
-        read_only = all(api.read_only for api, _ in downstream)
+        read_only = all(a.read_only for a, _ in downstream)
         if documented:
             source, name, category, management = "aws-mcp.us-east-1.api.aws", "CallTool", "Data", False
         else:
@@ -1615,10 +1779,10 @@ class ManagedMcpUser(Actor):
             category, management = "Management", True
         additional = None
         if downstream:
-            additional = {"downstreamRequests": [{"apiName": f"{api.service}:{api.name}", "requestId": rid,
-                                                  "awsRegion": api.home_region or region}
-                                                 for (api, region), rid in zip(downstream, request_ids, strict=True)]}
-        self.emit(Event(
+            additional = {"downstreamRequests": [{"apiName": f"{a.service}:{a.name}", "requestId": rid,
+                                                  "awsRegion": a.home_region or region}
+                                                 for (a, region), rid in zip(downstream, request_ids, strict=True)]}
+        event = Event(
             identity=caller.identity, when=when, source=source, name=name, region=US, recipient=DEV,
             event_id=rng.uuid4(), version="1.10", ip=caller.source_ip, user_agent=caller.user_agent,
             request={"jsonrpc": "2.0", "method": "tools/call", "id": rng.randint(2, 400),
@@ -1627,16 +1791,23 @@ class ManagedMcpUser(Actor):
             event_type="AwsMcpEvent", management=management, category=category,
             tls_host="aws-mcp.us-east-1.api.aws",
             mcp_details={"sessionId": session_id, "mcpServerName": "aws-mcp"},
-        ), MANAGED_MCP)
-        # Downstream: the caller's identity, with invokedBy, sourceIPAddress and userAgent = the server.
-        server = caller.but(identity={**caller.identity, "invokedBy": MCP_PRINCIPAL}, source_ip=MCP_PRINCIPAL,
-                            user_agent=MCP_PRINCIPAL, by_service=True)
-        for (api, region), rid in zip(downstream, request_ids, strict=True):
+        )
+        if logged:
+            self.emit(event, MANAGED_MCP)
+        if documented:
+            server = caller.but(user_agent=AWS_INTERNAL_SDK)
+        else:
+            server = caller.but(identity={**caller.identity, "invokedBy": MCP_PRINCIPAL}, source_ip=MCP_PRINCIPAL,
+                                user_agent=MCP_PRINCIPAL, by_service=True)
+        for (a, region), rid in zip(downstream, request_ids, strict=True):
             when += rng.gap(0, 2)
-            self.call(server, api, when, region, request_id=rid, denied=rng.chance(0.05))
+            self.call(server, a, when, region, request_id=rid, denied=rng.chance(0.05))
         return when
 
-    def mcp_session(self, start: datetime, *, documented_calls: int = 0) -> None:
+    def mcp_session(self, start: datetime, *, documented: bool = False) -> None:
+        """One OAuth grant for the MCP endpoint, then 4 to 11 tool calls. A documented-shape
+        session before MCP_DATA_EVENTS_FROM leaves no tool-call record (a Data event the trail
+        did not select yet): only the grant's signInSessionArn ties its downstream calls to MCP."""
         rng = self.rng
         sign_in_session = f"arn:aws:signin:us-east-1:{DEV}:session/{rng.uuid4()}"
         client = rng.choice(MCP_CLIENTS)
@@ -1644,10 +1815,11 @@ class ManagedMcpUser(Actor):
         identity = self.identity(DEV, self.world.new_key(rng), start, sign_in_session)
         caller = Caller(identity, DEV, self.ip, client, MANAGED_MCP)
         session_id = rng.uuid4()
+        logged = not documented or start.date() >= MCP_DATA_EVENTS_FROM
         when = start
         calls = rng.randint(4, 11)
         for i in range(calls):
-            when = self.tool_call(caller, when + rng.gap(15, 180), session_id, documented=i < documented_calls)
+            when = self.tool_call(caller, when + rng.gap(15, 180), session_id, documented=documented, logged=logged)
             if i == calls // 2 and rng.chance(0.4):  # the client refreshes its token mid-session
                 when += rng.gap(5, 30)
                 self.oauth_grant(when, sign_in_session, client, MANAGED_MCP, resource=MCP_ENDPOINT, refresh=True)
@@ -1655,7 +1827,7 @@ class ManagedMcpUser(Actor):
     def cli_session(self, start: datetime, *, aws_login: bool) -> None:
         rng = self.rng
         sign_in_session = None
-        agent = cli_agent(APIS["GetCallerIdentity"], os_part=MAC_CLI)
+        agent = cli_agent(api_of("GetCallerIdentity"), os_part=MAC_CLI)
         if aws_login:  # `aws login`: an OAuth grant for the CLI, not for MCP (no resource)
             sign_in_session = f"arn:aws:signin:us-east-1:{DEV}:session/{rng.uuid4()}"
             self.oauth_grant(start, sign_in_session, agent, HUMAN_DIRECT, resource=None)
@@ -1671,8 +1843,9 @@ class ManagedMcpUser(Actor):
         rng = self.rng
         mcp_days = sorted(rng.sample(Q3_WEEKDAYS, 14))
         for n, day in enumerate(mcp_days):
-            # The documented record shape (CallTool, Data, *.api.aws source) for a few calls.
-            self.mcp_session(at(day, rng.randint(9, 17), rng.randint(0, 59)), documented_calls=2 if n in (3, 9) else 0)
+            # Two sessions in the documented record shape (CallTool, Data, *.api.aws source),
+            # one before the trail selected the MCP server's data events, one after.
+            self.mcp_session(at(day, rng.randint(9, 17), rng.randint(0, 59)), documented=n in (3, 9))
         for day in weekdays():
             if day not in mcp_days and rng.chance(0.1):
                 self.cli_session(at(day, rng.randint(9, 17), rng.randint(0, 59)), aws_login=False)
@@ -1696,10 +1869,17 @@ SHELL_WRITES = apis("TerminateInstances", "StopInstances", "UpdateFunctionCode20
 
 @dataclass
 class SelfManagedMcpServer(Actor):
-    """The cost-explorer MCP server, an ECS task (dev). Its task role assumes AgentMcpRole with
-    session tags (MCPServer, Usage; both transitive) and SourceIdentity = the requesting person,
-    and sometimes chains into prod's AgentReadOnlyRole. The same task also runs an agent harness
-    that assumes AgentMcpRole WITHOUT tags and calls AWS from a shell: the MCP bypass.
+    """The cost-explorer MCP server, an ECS task in dev, restarted every morning.
+
+    ECS obtains the task role's credentials (McpServerTaskRole) and renews them while the task
+    runs. The server process holds them as its own workload identity: it reads its configuration
+    and, for each agent request, assumes AgentMcpRole with session tags (MCPServer, Usage; both
+    transitive) and SourceIdentity = the person the agent works for, sometimes chaining into
+    prod's AgentReadOnlyRole. Those AssumeRole calls are the server's, made as the workload it is
+    (workload, direct): the agent acts only through the tagged session they open (agent,
+    mcp_self_managed). The same task also runs a coding agent whose runtime (boto3 in the task,
+    the task role's credentials) opens AgentMcpRole sessions for it WITHOUT session tags; the
+    agent then calls AWS from the aws CLI in its shell: the MCP bypass (agent, direct).
     """
 
     ip: str = "203.0.113.200"  # the VPC's NAT gateway
@@ -1710,29 +1890,32 @@ class SelfManagedMcpServer(Actor):
     def label(self) -> Label:
         return self_managed_mcp(COST_MCP)
 
-    def task_session(self, when: datetime) -> Caller:
-        """ECS obtains the task role's credentials (service), then the server uses them (workload)."""
-        task_id = self.rng.hex(32)
-        issued = service_assume_role(self, "ecs-tasks.amazonaws.com", role(DEV, "McpServerTaskRole"), task_id,
-                                     when=when, region=US)
-        identity = session_identity(issued.role, task_id, issued.key, when)
-        caller = Caller(identity, DEV, self.ip, BOTO3_FARGATE, WORKLOAD)
-        self.call(caller, APIS["GetParameter"], when + self.rng.gap(3, 10), US)  # reads its config
-        return caller
+    def task_caller(self, task: ServiceCredentials, when: datetime) -> Caller:
+        """The server process (or the agent runtime beside it) with the task role's credentials."""
+        return Caller(task.identity(when), DEV, self.ip, BOTO3_FARGATE, WORKLOAD)
 
-    def agent_request(self, task: Caller, start: datetime) -> None:
+    def start_task(self, day: date) -> ServiceCredentials:
+        """ECS starts the task at 7:00 and stops it at 22:00; the server reads its config."""
+        start = at(day, 7, self.rng.randint(0, 59), self.rng.randint(0, 59))
+        task = ServiceCredentials(self, "ecs-tasks.amazonaws.com", role(DEV, "McpServerTaskRole"), self.rng.hex(32),
+                                  region=US, start=start, end=at(day, 22))
+        when = start + self.rng.gap(3, 10)
+        self.call(self.task_caller(task, when), api_of("GetParameter"), when, US)  # reads its config
+        return task
+
+    def agent_request(self, task: ServiceCredentials, start: datetime) -> None:
         rng = self.rng
         session_name = f"{COST_MCP}-{rng.hex(8)}"
-        issued = assume_role(self, task, role(DEV, "AgentMcpRole"), session_name, start, tags=self.tags,
-                             transitive=list(self.tags), source_identity=self.person)
+        issued = assume_role(self, self.task_caller(task, start), role(DEV, "AgentMcpRole"), session_name, start,
+                             tags=self.tags, transitive=list(self.tags), source_identity=self.person)
         identity = session_identity(issued.role, session_name, issued.key, start, source_identity=self.person)
         agent = Caller(identity, DEV, self.ip, BOTO3_FARGATE, self.label)
         when = start
         for _ in range(rng.randint(4, 10)):
             when += rng.gap(2, 40)
-            api = rng.choice(COST_CALLS)
+            a = rng.choice(COST_CALLS)
             denied = rng.chance(0.05)
-            self.call(agent, APIS["GetReservationUtilization"] if denied else api, when,
+            self.call(agent, api_of("GetReservationUtilization") if denied else a, when,
                       rng.choice((US, EU)), denied=denied)
         if rng.chance(0.45):
             self.chain_into_prod(agent, when + rng.gap(5, 30))
@@ -1748,28 +1931,29 @@ class SelfManagedMcpServer(Actor):
         chained = Caller(identity, PROD, self.ip, BOTO3_FARGATE, self.label)
         self.burst(chained, PROD_COST_CALLS, start, rng.randint(3, 7), EU, gap=(2, 30), regions=(US, EU))
 
-    def shell_harness(self, task: Caller, start: datetime) -> None:
-        """The bypass: AgentMcpRole without session tags, driven from `aws` in a shell."""
+    def shell_harness(self, task: ServiceCredentials, start: datetime) -> None:
+        """The bypass: the agent runtime opens an AgentMcpRole session without session tags (its
+        AssumeRole: the runtime's, a workload's), and the agent drives `aws` in a shell with it."""
         rng = self.rng
         session_name = f"agent-shell-{rng.hex(8)}"
-        issued = assume_role(self, task, role(DEV, "AgentMcpRole"), session_name, start)
+        issued = assume_role(self, self.task_caller(task, start), role(DEV, "AgentMcpRole"), session_name, start)
         identity = session_identity(issued.role, session_name, issued.key, start)
         label = agent_direct("AgentMcpRole")
         when = start
         for _ in range(rng.randint(4, 9)):
             when += rng.gap(3, 60)
             write = rng.chance(0.12)
-            api = rng.choice(SHELL_WRITES) if write else rng.choice(SHELL_CALLS)
-            caller = Caller(identity, DEV, self.ip, cli_agent(api, os_part=FARGATE_CLI,
+            a = rng.choice(SHELL_WRITES) if write else rng.choice(SHELL_CALLS)
+            caller = Caller(identity, DEV, self.ip, cli_agent(a, os_part=FARGATE_CLI,
                                                                extra="exec-env/AWS_ECS_FARGATE "), label)
-            self.call(caller, api, when, rng.choice((US, US, EU)), denied=write and rng.chance(0.5))
+            self.call(caller, a, when, rng.choice((US, US, EU)), denied=write and rng.chance(0.5))
 
     def run(self) -> None:
         rng = self.rng
         days = sorted(rng.sample(weekdays(), 34))
         bypass_days = set(rng.sample(days, 11))
         for n, day in enumerate(days):
-            task = self.task_session(at(day, 7, rng.randint(0, 59), rng.randint(0, 59)))
+            task = self.start_task(day)
             for _ in range(rng.randint(1, 2)):
                 self.agent_request(task, at(day, rng.randint(9, 17), rng.randint(0, 59), rng.randint(0, 59)))
             if day in bypass_days:
@@ -1778,8 +1962,8 @@ class SelfManagedMcpServer(Actor):
                 # The tagged session tries a role it may not assume: AccessDenied, null parameters.
                 session_name = f"{COST_MCP}-{rng.hex(8)}"
                 start = at(day, 18, 5, 0)
-                issued = assume_role(self, task, role(DEV, "AgentMcpRole"), session_name, start, tags=self.tags,
-                                     transitive=list(self.tags), source_identity=self.person)
+                issued = assume_role(self, self.task_caller(task, start), role(DEV, "AgentMcpRole"), session_name,
+                                     start, tags=self.tags, transitive=list(self.tags), source_identity=self.person)
                 agent = Caller(session_identity(issued.role, session_name, issued.key, start,
                                                 source_identity=self.person), DEV, self.ip, BOTO3_FARGATE,
                                self.label)
@@ -1790,6 +1974,7 @@ class SelfManagedMcpServer(Actor):
 K8S_MCP = "k8s-mcp"
 K8S_CALLS = apis("ListClusters", "DescribeCluster", "ListNodegroups", "DescribeNodegroup", "DescribeInstances",
                  "DescribeRepositories", "FilterLogEvents")
+K8S_PROD_CALLS = apis("ListClusters", "DescribeCluster", "ListNodegroups", "DescribeNodegroup", "DescribeInstances")
 
 
 @dataclass
@@ -1799,6 +1984,11 @@ class EksMcpServer(Actor):
     The web-identity call itself is made by the pod's service account (a workload); the session it
     opens carries MCPServer=k8s-mcp, so its calls are agent, mcp_self_managed. `Usage` is "agent"
     in lower case on purpose (the tag value match is case-insensitive).
+
+    To look at prod's cluster the server hops into prod's EksReadOnlyRole, a read-only role that
+    people and tools share (untagged). Tags that come from a web-identity token are not
+    transitive unless the token says so, and this one does not: the prod session carries no tag.
+    Its calls are still the k8s-mcp agent's, through its MCP server (agent, mcp_self_managed).
     """
 
     ip: str = "203.0.113.201"
@@ -1817,11 +2007,22 @@ class EksMcpServer(Actor):
             identity = session_identity(issued.role, session_name, issued.key, start,
                                         web_identity=web_federation(DEV, provider))
             caller = Caller(identity, DEV, self.ip, BOTO3_EKS, self_managed_mcp(K8S_MCP))
-            self.burst(caller, K8S_CALLS, start, rng.randint(4, 10), US, denied_rate=0.04, gap=(1, 45))
+            when = self.burst(caller, K8S_CALLS, start, rng.randint(4, 10), US, denied_rate=0.04, gap=(1, 45))
+            if rng.chance(0.4):
+                self.look_at_prod(caller, when + rng.gap(5, 60))
+
+    def look_at_prod(self, agent: Caller, start: datetime) -> None:
+        """The tagged session assumes prod's untagged EksReadOnlyRole, passing no tags (logged
+        in both accounts): the marks drop, the actor stays the agent."""
+        session_name = f"{K8S_MCP}-{self.rng.hex(8)}"
+        issued = assume_role(self, agent, role(PROD, "EksReadOnlyRole"), session_name, start)
+        chained = Caller(session_identity(issued.role, session_name, issued.key, start), PROD, self.ip, BOTO3_EKS,
+                         self_managed_mcp(K8S_MCP))
+        self.burst(chained, K8S_PROD_CALLS, start, self.rng.randint(3, 6), US, gap=(1, 30), regions=(US, EU))
 
 
 AWSLABS_CLOUDWATCH_CALLS = apis("DescribeAlarms", "GetMetricData", "ListMetrics", "DescribeLogGroups",
-                                "StartQuery", "GetQueryResults", "FilterLogEvents")
+                                "StartQuery", "logs:GetQueryResults", "FilterLogEvents")
 
 
 @dataclass
@@ -1851,13 +2052,45 @@ class AwslabsMcpUser(Actor):
 
 
 HARNESS_CALLS = apis("ListFunctions20150331", "GetFunction20150331v2", "FilterLogEvents", "DescribeStacks",
-                     "DescribeInstances", "ListBuckets", "GetCallerIdentity")
+                     "DescribeInstances", "ListBuckets", "GetCallerIdentity", "UpdateFunctionCode20150331v2")
+STACK_DEPLOY = apis("CreateChangeSet", "DescribeChangeSet", "ExecuteChangeSet")  # `aws cloudformation deploy`
+# What CloudFormation does with the deployer's credentials while it updates a stack (no service role).
+STACK_RESOURCE_CALLS = apis("CreateTags", "AuthorizeSecurityGroupIngress", "UpdateFunctionCode20150331v2",
+                            "PutMetricAlarm", "CreateLogStream")
+STACK_RESOURCE_ACTIONS = sorted({a.iam_action for a in STACK_RESOURCE_CALLS})
+CLOUDFORMATION = "cloudformation.amazonaws.com"
+RUNNER_DAEMON = BOTO3_LAPTOP.replace("6.8.0-79-generic", "6.1.147-172.266.amzn2023.x86_64")  # boto3 on a runner host
+
+
+def stack_update(actor: Actor, deployer: Caller, label: Label, start: datetime, *, region: str,
+                 calls: int) -> datetime:
+    """CloudFormation updates a stack's resources with the deployer's own credentials (the stack has
+    no service role): the deployer's identity, with invokedBy, sourceIPAddress and userAgent
+    cloudformation.amazonaws.com. `label` says who acted: the deployer, through the service."""
+    service = deployer.but(identity={**deployer.identity, "invokedBy": CLOUDFORMATION}, source_ip=CLOUDFORMATION,
+                           user_agent=CLOUDFORMATION, label=label, by_service=True, from_console=False)
+    return actor.burst(service, STACK_RESOURCE_CALLS, start, calls, region, gap=(1, 20))
+
+
+def through_service(label: Label) -> Label:
+    """The same actor, on the service path: an AWS service made the call with its credentials."""
+    return dataclasses.replace(label, access_path="service")
 
 
 @dataclass
 class AgentHarness(Actor):
-    """A coding-agent harness on an EC2 host: it tags its sessions Usage=Agent (no MCPServer tag)
-    on AgentHarnessRole and calls AWS from a shell (agent, direct)."""
+    """A coding-agent harness on an EC2 runner host (instance i-0abc9876fed543210, profile
+    AgentRunnerInstanceRole), started at 6:00 and stopped at 20:00; EC2 renews the instance's
+    credentials while it runs.
+
+    For each job the runner daemon (boto3 on the host, with the instance's credentials: a
+    workload) opens an AgentHarnessRole session tagged Usage=Agent (no MCPServer tag) and hands it
+    to the agent; that AssumeRole is the daemon's (workload, direct). The agent calls AWS from the
+    aws CLI in its shell (agent, direct). On deploy days the agent itself hops from its shell into
+    AppDeployRole, the deployment role people use too (untagged), passing no tags: its marks drop,
+    but the calls are still the agent's (agent, direct, AgentHarnessRole). It runs `aws
+    cloudformation deploy`, and CloudFormation updates the stack's resources with that session:
+    the agent's doing, made by the service (agent, service, AgentHarnessRole)."""
 
     ip: str = "198.51.100.140"
 
@@ -1865,60 +2098,118 @@ class AgentHarness(Actor):
         rng = self.rng
         runner = role(DEV, "AgentRunnerInstanceRole")
         harness = role(DEV, "AgentHarnessRole")
-        for day in sorted(rng.sample(weekdays(), 14)):
+        label = agent_direct(harness.name)
+        for n, day in enumerate(sorted(rng.sample(weekdays(), 14))):
             boot = at(day, 6, rng.randint(0, 59), rng.randint(0, 59))
-            issued = service_assume_role(self, "ec2.amazonaws.com", runner, AGENT_RUNNER_INSTANCE, when=boot,
-                                         region=US)
-            host = Caller(session_identity(runner, AGENT_RUNNER_INSTANCE, issued.key, boot, ec2_role_delivery="2.0"),
-                          DEV, self.ip, SSM_AGENT, WORKLOAD)
-            self.call(host, APIS["UpdateInstanceInformation"], boot + rng.gap(20, 90), US)
+            host = ServiceCredentials(self, "ec2.amazonaws.com", runner, AGENT_RUNNER_INSTANCE, region=US, start=boot,
+                                      end=at(day, 20))
+            when = boot + rng.gap(20, 90)
+            self.call(Caller(host.identity(when, ec2_role_delivery="2.0"), DEV, self.ip, SSM_AGENT, WORKLOAD),
+                      api_of("UpdateInstanceInformation"), when, US)
             start = at(day, rng.randint(9, 18), rng.randint(0, 59), rng.randint(0, 59))
+            daemon = Caller(host.identity(start, ec2_role_delivery="2.0"), DEV, self.ip, RUNNER_DAEMON, WORKLOAD)
             session_name = f"harness-{rng.hex(6)}"
-            issued = assume_role(self, host.but(user_agent=BOTO3_LAPTOP.replace("6.8.0-79-generic",
-                                                                                "6.1.147-172.266.amzn2023.x86_64")),
-                                 harness, session_name, start, tags={"Usage": "Agent"})
+            issued = assume_role(self, daemon, harness, session_name, start, tags={"Usage": "Agent"})
             identity = session_identity(harness, session_name, issued.key, start)
             when = start
             for _ in range(rng.randint(4, 10)):
                 when += rng.gap(3, 70)
-                api = rng.choice(HARNESS_CALLS + apis("UpdateFunctionCode20150331v2"))
-                caller = Caller(identity, DEV, self.ip, cli_agent(api, os_part=EC2_CLI), agent_direct(harness.name))
-                self.call(caller, api, when, rng.choice((US, EU)), denied=rng.chance(0.05))
+                a = rng.choice(HARNESS_CALLS)
+                caller = Caller(identity, DEV, self.ip, cli_agent(a, os_part=EC2_CLI), label)
+                self.call(caller, a, when, rng.choice((US, EU)), denied=rng.chance(0.05))
+            if n % 3 == 1:
+                self.deploy(Caller(identity, DEV, self.ip, "", label), when + rng.gap(10, 120))
+
+    def deploy(self, agent: Caller, start: datetime) -> None:
+        """The agent's own role hop (from its shell, no tags) and a stack deployment."""
+        rng = self.rng
+        session_name = f"deploy-{rng.hex(6)}"
+        hop = agent.but(user_agent=cli_agent("sts.assume-role", os_part=EC2_CLI))
+        issued = assume_role(self, hop, role(DEV, "AppDeployRole"), session_name, start)
+        identity = session_identity(issued.role, session_name, issued.key, start)
+        when = start
+        for a in STACK_DEPLOY:
+            when += rng.gap(2, 25)
+            self.call(Caller(identity, DEV, self.ip, cli_agent(a, os_part=EC2_CLI), agent.label), a, when, US)
+        deployer = Caller(identity, DEV, self.ip, "", agent.label)
+        stack_update(self, deployer, through_service(agent.label), when, region=US, calls=rng.randint(2, 4))
 
 
 # ---------------------------------------------------------------------------------------------
 # Actors: roles that become agent roles during the period
 # ---------------------------------------------------------------------------------------------
 
-PIPELINE_CALLS = apis("StartQueryExecution", "GetQueryExecution", "GetQueryResults", "GetTable", "GetDatabase",
+PIPELINE_CALLS = apis("StartQueryExecution", "GetQueryExecution", "athena:GetQueryResults", "GetTable", "GetDatabase",
                       "GetPartitions", "GetBucketLocation")
+PIPELINE_RUNNER_INSTANCE = "i-0a1b2c3d4e5f60718"  # dev, us-east-1: the runner pool's second host
+CAROL_LAPTOP_CLI = "os/linux#6.8.0-79-generic md/arch#x86_64"
 
 
 @dataclass
 class DataPipeline(Actor):
-    """Carol's pipeline script assumes prod's DataPipelineAgentRole (cross-account, logged twice).
+    """prod's data pipeline (Athena, Glue) on DataPipelineAgentRole, run from dev across accounts.
 
-    The role is untagged in the snapshot; alice tags it Usage=Agent at TAG_ROLE_TIME. Its calls
-    before that are human, direct (nothing marks them); after, agent, direct (an agent role).
+    The role is untagged in the snapshot. Until alice hands the pipeline to an agent on
+    2026-08-04 (TAG_ROLE_TIME: she tags the role Usage=Agent and lets the agent runners assume it
+    instead of carol), carol runs it by hand: the aws CLI on her laptop, with a profile that
+    assumes the role from her IAM user's key (sessions named botocore-session-EPOCH). Her
+    AssumeRole and her calls: human, direct.
+
+    From then on the data team's pipeline agent runs it every night on the runner pool's second
+    host (instance i-0a1b2c3d4e5f60718, AgentRunnerInstanceRole). The runner daemon opens the
+    agent's session (pipeline-agent-HEX) with the instance's credentials: its AssumeRole is the
+    workload's (workload, direct); the agent calls from the aws CLI on the host (agent, direct,
+    DataPipelineAgentRole). Nothing but the role's new tag marks the agent's calls: no session
+    tag, no MCP. Other user agents, another address and other session names than carol's.
     """
 
-    ip: str = "192.0.2.44"
+    ip: str = "192.0.2.44"  # carol's laptop
+    runner_ip: str = "198.51.100.141"
 
     def run(self) -> None:
         rng = self.rng
-        carol = Caller(user_identity(CAROL), DEV, self.ip, BOTO3_LAPTOP, HUMAN_DIRECT)
         target = role(PROD, "DataPipelineAgentRole")
-        days = sorted(rng.sample(weekdays(), 26))
-        for day in days:
-            start = at(day, rng.randint(5, 20), rng.randint(0, 59), rng.randint(0, 59))
-            if abs(start - TAG_ROLE_TIME) < timedelta(hours=3):
-                continue  # keep every session clearly before or after the TagRole
-            session_name = f"pipeline-{start:%Y%m%d%H%M}"
-            issued = assume_role(self, carol, target, session_name, start, duration=7200)
-            label = agent_direct(target.name) if start > TAG_ROLE_TIME else HUMAN_DIRECT
-            caller = Caller(session_identity(target, session_name, issued.key, start), PROD, self.ip, BOTO3_LAPTOP,
-                            label)
-            self.burst(caller, PIPELINE_CALLS, start, rng.randint(4, 9), EU, denied_rate=0.03, gap=(2, 60))
+        by_hand = [d for d in weekdays() if at(d, 23) < TAG_ROLE_TIME]
+        by_agent = [d for d in weekdays() if at(d, 0) > TAG_ROLE_TIME]
+        for day in sorted(rng.sample(by_hand, 16)):
+            self.carol_runs(target, at(day, rng.randint(8, 18), rng.randint(0, 59), rng.randint(0, 59)))
+        for day in sorted(rng.sample(by_agent, 14)):
+            self.agent_runs(target, day)
+
+    def carol_runs(self, target: Role, start: datetime) -> None:
+        rng = self.rng
+        first = PIPELINE_CALLS[0]
+        carol = Caller(user_identity(CAROL), DEV, self.ip, cli_agent(first, os_part=CAROL_LAPTOP_CLI), HUMAN_DIRECT)
+        session_name = f"botocore-session-{int(start.timestamp())}"
+        issued = assume_role(self, carol, target, session_name, start, duration=3600)
+        identity = session_identity(target, session_name, issued.key, start)
+        when = start
+        for n in range(rng.randint(4, 9)):
+            when += rng.gap(2, 60)
+            a = first if n == 0 else rng.choice(PIPELINE_CALLS)
+            caller = Caller(identity, PROD, self.ip, cli_agent(a, os_part=CAROL_LAPTOP_CLI), HUMAN_DIRECT)
+            self.call(caller, a, when, EU, denied=rng.chance(0.03))
+
+    def agent_runs(self, target: Role, day: date) -> None:
+        rng = self.rng
+        boot = at(day, 1, rng.randint(50, 59), rng.randint(0, 59))
+        host = ServiceCredentials(self, "ec2.amazonaws.com", role(DEV, "AgentRunnerInstanceRole"),
+                                  PIPELINE_RUNNER_INSTANCE, region=US, start=boot, end=at(day, 4, 30))
+        when = boot + rng.gap(20, 90)
+        self.call(Caller(host.identity(when, ec2_role_delivery="2.0"), DEV, self.runner_ip, SSM_AGENT, WORKLOAD),
+                  api_of("UpdateInstanceInformation"), when, US)
+        start = at(day, 2, rng.randint(0, 30), rng.randint(0, 59))
+        daemon = Caller(host.identity(start, ec2_role_delivery="2.0"), DEV, self.runner_ip, RUNNER_DAEMON, WORKLOAD)
+        session_name = f"pipeline-agent-{rng.hex(6)}"
+        issued = assume_role(self, daemon, target, session_name, start)  # role chaining: one hour at most
+        identity = session_identity(target, session_name, issued.key, start)
+        label = agent_direct(target.name)
+        when = start
+        for _ in range(rng.randint(4, 9)):
+            when += rng.gap(2, 60)
+            a = rng.choice(PIPELINE_CALLS)
+            self.call(Caller(identity, PROD, self.runner_ip, cli_agent(a, os_part=EC2_CLI), label), a, when, EU,
+                      denied=rng.chance(0.03))
 
 
 REPORT_CALLS = apis("GetCostAndUsage", "GetCostForecast", "GetMetricData", "GetDimensionValues")
@@ -1926,10 +2217,11 @@ REPORT_CALLS = apis("GetCostAndUsage", "GetCostForecast", "GetMetricData", "GetD
 
 @dataclass
 class ReportAgent(Actor):
-    """A weekly Lambda function running on ReportAgentRole, created (tagged Usage=Agent) in Q3.
-
-    Lambda obtains the credentials (service); the role is an agent role, which is tested before the
-    workload rule, so its calls are agent, direct."""
+    """weekly-cost-report: an LLM agent packaged as a Lambda function on ReportAgentRole, which
+    carol's terraform creates (tagged Usage=Agent) in Q3. Each week the model decides which Cost
+    Explorer and CloudWatch calls to make for its report: the calls are the agent's, made with its
+    SDK, not through MCP (agent, direct). Lambda obtains the role's credentials (its AssumeRole:
+    service, service); nothing but the role's tag tells these calls from a workload's."""
 
     function: str = "weekly-cost-report"
     ip: str = "198.51.100.95"
@@ -1968,7 +2260,7 @@ class Ec2Workload(Actor):
             start = at(day, rng.randint(0, 20), rng.randint(0, 59), rng.randint(0, 59))
             issued = service_assume_role(self, "ec2.amazonaws.com", r, WEBAPP_INSTANCE, when=start, region=EU)
             identity = session_identity(r, WEBAPP_INSTANCE, issued.key, start, ec2_role_delivery="2.0")
-            self.call(Caller(identity, PROD, self.ip, SSM_AGENT, WORKLOAD), APIS["UpdateInstanceInformation"],
+            self.call(Caller(identity, PROD, self.ip, SSM_AGENT, WORKLOAD), api_of("UpdateInstanceInformation"),
                       start + rng.gap(30, 120), EU)
             app = Caller(identity, PROD, self.ip, JAVA_SDK, WORKLOAD)
             self.burst(app, WEBAPP_CALLS, start + timedelta(minutes=2), rng.randint(3, 7), EU, gap=(5, 300))
@@ -2007,7 +2299,9 @@ DEPLOY_STEPS = apis("GetCallerIdentity", "GetAuthorizationToken", "InitiateLayer
 
 @dataclass
 class GitHubDeploy(Actor):
-    """CI: GitHub Actions assumes GitHubDeployRole through web identity and deploys (workload)."""
+    """CI: GitHub Actions assumes GitHubDeployRole through web identity and deploys (workload,
+    direct). When a deployment changes the stack's resources, CloudFormation updates them with
+    the deployment's credentials (the stack has no service role): workload, service."""
 
     ip: str = "192.0.2.210"
     subject: str = "repo:example-org/webapp:ref:refs/heads/main"
@@ -2017,17 +2311,24 @@ class GitHubDeploy(Actor):
         r = role(PROD, "GitHubDeployRole")
         issued = assume_role_with_web_identity(self, r, provider=GITHUB_OIDC, subject=self.subject,
                                                session_name="GitHubActions", when=start, ip=self.ip,
-                                               user_agent=cli_agent(APIS["GetCallerIdentity"], os_part=GITHUB_CLI),
+                                               user_agent=cli_agent(api_of("GetCallerIdentity"), os_part=GITHUB_CLI),
                                                label=WORKLOAD)
         identity = session_identity(r, "GitHubActions", issued.key, start,
                                     web_identity=web_federation(PROD, GITHUB_OIDC))
         region = rng.choice((EU, EU, US))
         when = start
-        for api in DEPLOY_STEPS:
+        changes_resources = rng.chance(0.35)  # most deployments only push an image
+        for a in DEPLOY_STEPS:
             when += rng.gap(2, 40)
-            denied = api.name == "ExecuteChangeSet" and rng.chance(0.1)
-            self.call(Caller(identity, PROD, self.ip, cli_agent(api, os_part=GITHUB_CLI), WORKLOAD), api, when,
+            denied = a.name == "ExecuteChangeSet" and rng.chance(0.1)
+            self.call(Caller(identity, PROD, self.ip, cli_agent(a, os_part=GITHUB_CLI), WORKLOAD), a, when,
                       region, denied=denied)
+            if a.name == "ExecuteChangeSet" and changes_resources and not denied:
+                # CloudFormation updates the stack with the deployment's own credentials: the
+                # workload's doing, made by the service (workload, service).
+                deployer = Caller(identity, PROD, self.ip, "", WORKLOAD)
+                when = stack_update(self, deployer, through_service(WORKLOAD), when, region=region,
+                                    calls=rng.randint(2, 4))
 
     def run(self) -> None:
         rng = self.rng
@@ -2268,6 +2569,8 @@ def customer_policies(account: str) -> dict[str, dict[str, Any]]:
                                                 f"arn:aws:iam::{DEV}:role/app-*")),
             "EksReadOnly": policy_doc(allow(["eks:Describe*", "eks:List*", "ecr:Describe*", "ec2:DescribeInstances",
                                              "logs:FilterLogEvents"])),
+            "AppDeployAccess": policy_doc(allow(["cloudformation:*", *STACK_RESOURCE_ACTIONS]),
+                                          allow("iam:PassRole", f"arn:aws:iam::{DEV}:role/app-*")),
             "DevelopersBaseline": policy_doc(
                 allow(["ec2:*", "s3:*", "dynamodb:Describe*", "ssm:GetParameter", "cloudformation:Describe*",
                        "cloudformation:List*", "kms:DescribeKey", "logs:Describe*", "lambda:GetFunction"]),
@@ -2291,6 +2594,8 @@ def customer_policies(account: str) -> dict[str, dict[str, Any]]:
         "GitHubDeployPolicy": policy_doc(allow(["cloudformation:*", "ecr:GetAuthorizationToken",
                                                 "ecr:InitiateLayerUpload", "ecr:UploadLayerPart",
                                                 "ecr:CompleteLayerUpload", "ecr:PutImage", "s3:GetObject"]),
+                                         # what CloudFormation does with the deployment's credentials
+                                         allow(STACK_RESOURCE_ACTIONS),
                                          allow("iam:PassRole", f"arn:aws:iam::{PROD}:role/service-role/*")),
     }
 
@@ -2468,6 +2773,8 @@ def scenario_summary(world: World, files: list[LogFile], duplicated: list[str], 
         },
         "agent_names": sorted({e.label.agent_name for e in emitted if e.label.agent_name}),
         "mcp_server_tag_values": [COST_MCP, K8S_MCP],
+        # The managed MCP server's Data-event tool calls (documented shape) are logged from then on.
+        "mcp_data_events_logged_from": MCP_DATA_EVENTS_FROM.isoformat(),
         "duplicated_event_ids": duplicated,
         "cross_account_shared_event_ids": sorted(s for s, n in shared.items() if n == 2),
         "role_tag_changes": [

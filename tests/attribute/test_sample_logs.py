@@ -105,17 +105,55 @@ def assert_all_match(expected: dict[str, Label], got: dict[str, dict[str, Any]])
 
 def test_labels_file() -> None:
     truth = labels()
-    assert len(truth) == 4821
-    assert Counter((k, p) for k, p, _ in truth.values())[("agent", "mcp_managed")] == 242
+    assert len(truth) == 5448
+    assert Counter((k, p) for k, p, _ in truth.values())[("agent", "mcp_managed")] == 218
 
 
 def test_every_event_matches_the_labels(sample: Sample) -> None:
     assert_all_match(labels(), sample.after_import)
 
 
+# The rules the sample's story exercises (attribution_rules), each by an actor who acts that way:
+# the rest (ec2_role_delivery, instance_session, configured patterns, the role-and-session-name
+# fallbacks, federated users) are covered by tests/cases/attribute only.
+RULES_ON_THE_SAMPLE = {
+    "mcp_managed.invoked_by": "dan's agent, observed shape: downstream calls with invokedBy",
+    "mcp_managed.tool_call": "dan's agent: AwsMcpEvent tool calls",
+    "mcp_managed.downstream_request": "documented shape: a downstream call without invokedBy",
+    "mcp_managed.oauth_grant": "dan's CreateOAuth2Token for the MCP endpoint",
+    "mcp_managed.oauth_session": "documented-shape calls whose Data-event tool call was not logged",
+    "agent_session.mcp": "cost-explorer-mcp and k8s-mcp tagged sessions",
+    "agent_session.direct": "the EC2 harness's Usage=Agent session",
+    "agent_chain.mcp": "k8s-mcp in prod's untagged EksReadOnlyRole (tags not transitive)",
+    "awslabs_user_agent": "frank's awslabs MCP servers",
+    "human.console_agent_role": "alice switched into AgentReadOnlyRole in the console",
+    "agent_role.direct": "the bypass on AgentMcpRole, ReportAgentRole, DataPipelineAgentRole",
+    "agent_chain.direct": "the harness's hop into AppDeployRole",
+    "service.aws_service": "CloudTrail, and the services that issue workload credentials",
+    "service.service_linked_role": "AWS Config",
+    "service.service_event": "KMS rotation, Secrets Manager rotation",
+    "workload.service_issued": "ECS task, EC2 instances, Lambda functions",
+    "workload.web_identity": "GitHub Actions, the EKS pod's web-identity call",
+    "unknown": "failed sign-ins",
+    "human.console": "alice",
+    "human.identity_center": "bob's and dan's own CLI calls",
+    "human.iam_user": "carol",
+    "human.other_role": "carol's DataPipelineAgentRole sessions before the TagRole",
+    "agent.service_invoked": "CloudFormation with the harness's AppDeployRole session",
+    "workload.service_invoked": "CloudFormation with GitHub Actions' session",
+    "human.service_invoked": "CloudFormation with bob's session",
+}
+
+
+def test_the_sample_exercises_these_rules(sample: Sample) -> None:
+    fired = Counter(r["classified_by"] for r in sample.after_import.values())
+    assert set(fired) == set(RULES_ON_THE_SAMPLE), fired
+
+
 def test_before_the_import_only_the_snapshot_tagged_bypass_differs(sample: Sample) -> None:
     """Without the snapshot, AgentMcpRole (tagged Usage=Agent only in IAM) is not known as an
-    agent role: its 71 untagged shell calls fall to the workload rule. Nothing else moves."""
+    agent role: its 72 untagged shell calls fall to the workload rule. Nothing else moves (alice's
+    console requests in AgentReadOnlyRole are human, console either way)."""
     truth = labels()
     differing = Counter(
         (truth[e], (r["actor_kind"], r["access_path"], r["agent_name"] or ""), r["classified_by"])
@@ -128,7 +166,7 @@ def test_before_the_import_only_the_snapshot_tagged_bypass_differs(sample: Sampl
             ("agent", "direct", "AgentMcpRole"),
             ("workload", "direct", ""),
             "workload.service_issued",
-        ): 71
+        ): 72
     }
 
 
@@ -136,9 +174,9 @@ def check_csv(result: Any) -> None:
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == "event_id,actor_kind,access_path"
-    assert len(lines) == 1 + 4821
+    assert len(lines) == 1 + 5448
     parsed = list(csv.reader(lines[1:]))
-    assert len({r[0] for r in parsed}) == 4821
+    assert len({r[0] for r in parsed}) == 5448
     assert {(r[1], r[2]) for r in parsed} == {
         ("agent", "mcp_managed"),
         ("agent", "mcp_self_managed"),
@@ -148,6 +186,9 @@ def check_csv(result: Any) -> None:
         ("workload", "direct"),
         ("service", "service"),
         ("unknown", "none"),
+        ("agent", "service"),
+        ("human", "service"),
+        ("workload", "service"),
     }
 
 
@@ -159,13 +200,16 @@ def test_cli_sql_after_iam_import(sample: Sample) -> None:
     check_csv(sample.csv_after_import)
     lines = sample.csv_after_import.stdout.splitlines()[1:]
     assert Counter(tuple(r[1:]) for r in csv.reader(lines)) == {
-        ("agent", "mcp_managed"): 242,
-        ("agent", "mcp_self_managed"): 773,
-        ("agent", "direct"): 262,
-        ("human", "console"): 727,
-        ("human", "direct"): 1181,
-        ("workload", "direct"): 898,
-        ("service", "service"): 732,
+        ("agent", "mcp_managed"): 218,
+        ("agent", "mcp_self_managed"): 873,
+        ("agent", "direct"): 324,
+        ("agent", "service"): 14,
+        ("human", "console"): 861,
+        ("human", "direct"): 1289,
+        ("human", "service"): 10,
+        ("workload", "direct"): 968,
+        ("workload", "service"): 33,
+        ("service", "service"): 852,
         ("unknown", "none"): 6,
     }
 
@@ -205,5 +249,5 @@ def test_files_in_any_order_and_batches_give_the_same_verdicts(
     batched = {r["event_id"]: r for r in rows(warehouse, query)}
     assert_all_match(labels(), batched)
     differing = sorted(e for e in one_shot if batched.get(e) != one_shot[e])
-    assert len(batched) == len(one_shot) == 4821
+    assert len(batched) == len(one_shot) == 5448
     assert differing == [], [(one_shot[e], batched.get(e)) for e in differing[:3]]

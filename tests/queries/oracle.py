@@ -204,7 +204,9 @@ class Event:
             return "iac"
         if ua.startswith("aws-cli/"):
             return "cli"
-        if ua.startswith(("Boto3/", "Botocore/", "aws-sdk-")):
+        # aws-internal/: the SDK inside an AWS service (the managed MCP server's documented-shape
+        # downstream calls, which carry no invokedBy).
+        if ua.startswith(("Boto3/", "Botocore/", "aws-sdk-", "aws-internal/")):
             return "sdk"
         if ua.endswith(".amazonaws.com"):
             return "service"

@@ -253,7 +253,7 @@ def test_activity_by_actor(warehouse: Warehouse, truth: Truth, period: dict[str,
     rows = run_period(warehouse, "activity_by_actor", period)
     assert rows == expected_activity(truth.scoped(**period))
     if not period:
-        assert sum(r["calls"] for r in rows) == truth.scenario["events"]["distinct"] == 4821
+        assert sum(r["calls"] for r in rows) == truth.scenario["events"]["distinct"] == 5448
         per_label: dict[str, int] = defaultdict(int)
         for r in rows:
             per_label[f"{r['actor_kind']}/{r['access_path']}"] += r["calls"]
@@ -289,7 +289,7 @@ def test_parameter_values_are_data(warehouse: Warehouse) -> None:
     hostile = "'; drop view events; --"
     assert run(warehouse, "activity_by_actor", principal=hostile, account=hostile) == []
     with duckdb.connect(str(warehouse.database), read_only=True) as con:
-        assert con.execute("SELECT count(*) FROM events").fetchone() == (4821,)
+        assert con.execute("SELECT count(*) FROM events").fetchone() == (5448,)
 
 
 # --- agent_actions -----------------------------------------------------------------------
@@ -441,7 +441,9 @@ def test_mcp_tool_calls(warehouse: Warehouse, truth: Truth, period: dict[str, An
         "aws___search_documentation",
         "aws___suggest_aws_commands",
     }
-    assert len({r["mcp_session_id"] for r in rows if r["level"] == "session"}) == 14
+    # 14 MCP sessions; one, in the documented shape, before the trail logged the MCP server's
+    # data events: its tool calls left no record.
+    assert len({r["mcp_session_id"] for r in rows if r["level"] == "session"}) == 13
 
 
 def test_mcp_tool_calls_scope(warehouse: Warehouse, truth: Truth) -> None:
@@ -482,28 +484,42 @@ def test_agent_bypass(warehouse: Warehouse, truth: Truth, period: dict[str, Any]
             }
         )
     expected.sort(key=lambda r: (-r["calls"], r["agent_name"], r["principal"]))
-    evidence = {r["agent_name"]: (r.pop("classified_by"), r.pop("evidence")) for r in rows}
+    evidence = {
+        (r["agent_name"], r["principal"].rsplit("/", 1)[1]): (
+            r.pop("classified_by"),
+            r.pop("evidence"),
+        )
+        for r in rows
+    }
     assert rows == expected
     names = {r["agent_name"] for r in rows}
     assert names == (
         {"AgentHarnessRole", "AgentMcpRole", "ReportAgentRole", "DataPipelineAgentRole"}
     )
     # The harness tags its sessions; the others are agent roles by their IAM tag.
-    assert evidence["AgentHarnessRole"][0] == "agent_session.direct"
-    assert "Usage=Agent" in evidence["AgentHarnessRole"][1]
-    for role in names - {"AgentHarnessRole"}:
-        assert evidence[role][0] == "agent_role.direct"
-        assert role in evidence[role][1]
+    harness = evidence[("AgentHarnessRole", "AgentHarnessRole")]
+    assert harness[0] == "agent_session.direct"
+    assert "Usage=Agent" in harness[1]
+    # Its hop into the untagged AppDeployRole drops the tag, not the agent.
+    deploy = evidence.get(("AgentHarnessRole", "AppDeployRole"))
+    if deploy is not None:
+        assert deploy[0] == "agent_chain.direct"
+        assert "AgentHarnessRole" in deploy[1]
+    for name in names - {"AgentHarnessRole"}:
+        classified_by, text = evidence[(name, name)]
+        assert classified_by == "agent_role.direct"
+        assert name in text
     # DataPipelineAgentRole became an agent role by alice's TagRole on 2026-08-04.
     pipeline = next(r for r in rows if r["agent_name"] == "DataPipelineAgentRole")
     assert pipeline["first_seen"] > datetime(2026, 8, 4, 14, 10, tzinfo=UTC)
-    assert "TagRole" in evidence["DataPipelineAgentRole"][1]
+    assert "TagRole" in evidence[("DataPipelineAgentRole", "DataPipelineAgentRole")][1]
     if not period:
-        assert {r["agent_name"]: r["calls"] for r in rows} == {
-            "AgentMcpRole": 71,
-            "AgentHarnessRole": 99,
-            "ReportAgentRole": 47,
-            "DataPipelineAgentRole": 45,
+        assert {(r["agent_name"], r["principal"].rsplit("/", 1)[1]): r["calls"] for r in rows} == {
+            ("AgentMcpRole", "AgentMcpRole"): 72,
+            ("AgentHarnessRole", "AgentHarnessRole"): 102,
+            ("AgentHarnessRole", "AppDeployRole"): 15,
+            ("ReportAgentRole", "ReportAgentRole"): 50,
+            ("DataPipelineAgentRole", "DataPipelineAgentRole"): 85,
         }
 
 
@@ -562,9 +578,9 @@ def test_human_roles_via_mcp(warehouse: Warehouse, truth: Truth, period: dict[st
     if not period:
         # dan through the AWS-managed server, frank through awslabs servers on his SSO role.
         assert dict(by_server) == {
-            ("dan@example.com", "aws-mcp.amazonaws.com"): 242,
-            ("frank@example.com", "cloudwatch-mcp-server"): 144,
-            ("frank@example.com", "aws-documentation-mcp-server"): 14,
+            ("dan@example.com", "aws-mcp.amazonaws.com"): 218,
+            ("frank@example.com", "cloudwatch-mcp-server"): 155,
+            ("frank@example.com", "aws-documentation-mcp-server"): 13,
         }
         dan = next(r for r in rows if r["human_id"] == "dan@example.com")
         assert dan["sessions"] == 14  # one per MCP OAuth sign-in session
@@ -604,7 +620,7 @@ def test_untagged_agent_roles(warehouse: Warehouse, truth: Truth, period: dict[s
                 "sessions": len({e.sign_in_session or e.access_key for e in es} - {None}),
                 "first_seen": earliest(es),
                 "last_seen": latest(es),
-                "tagged_since": None,  # neither SSO role is ever tagged
+                "tagged_since": None,  # neither SSO role nor EksReadOnlyRole is ever tagged
             }
         )
         got = next(r for r in rows if r["principal"] == principal and r["tag_state"] == state)
@@ -615,13 +631,15 @@ def test_untagged_agent_roles(warehouse: Warehouse, truth: Truth, period: dict[s
     for r in rows:
         r.pop("observed_by")
     assert rows == expected
-    # The gap: people's SSO roles used through MCP. Tagged agent roles never show.
+    # The gap: people's SSO roles used through MCP, and the shared EksReadOnlyRole the k8s-mcp
+    # server hops into in prod. Tagged agent roles never show.
     assert {(r["role_account_id"], r["role_name"]) for r in rows} == {
         (DEV, "AWSReservedSSO_DeveloperAccess_fedcba9876543210"),
         (PROD, "AWSReservedSSO_DeveloperAccess_fedcba9876543210"),
+        (PROD, "EksReadOnlyRole"),
     }
     if not period:
-        assert [r["calls"] for r in rows] == [242 + 144 - 26 + 14, 26]
+        assert [r["calls"] for r in rows] == [218 + 155 - 39 + 13, 39, 30]
 
 
 # --- destructive_agent_calls -------------------------------------------------------------
@@ -678,16 +696,19 @@ def test_destructive_agent_calls(
     ]
     columns = list(expected[0]) if expected else []
     assert [{c: r[c] for c in columns} for r in rows] == expected
-    # The sample's agents destroy only through the bypass: AgentMcpRole's TerminateInstances
-    # (some denied); people's deletes and terminations must not show.
-    assert {(r["agent_name"], r["event_name"], r["access_path"]) for r in rows} == {
-        ("AgentMcpRole", "TerminateInstances", "direct")
+    # The sample's agents destroy through the bypass (AgentMcpRole's TerminateInstances, some
+    # denied) and through CloudFormation, which opened a security group with the harness's
+    # deployment session; people's deletes and terminations must not show.
+    assert {(r["agent_name"], r["event_name"], r["access_path"]) for r in rows} <= {
+        ("AgentMcpRole", "TerminateInstances", "direct"),
+        ("AgentHarnessRole", "AuthorizeSecurityGroupIngress", "service"),
     }
     humans = [e for e in events if e.kind == "human" and destructive_category(e.name)]
     assert humans, "the sample has destructive calls by people in every period"
     if not period:
-        assert len(rows) == 6
-        assert sum(r["error_code"] is not None for r in rows) == 2
+        assert len(rows) == 5
+        assert sum(r["error_code"] is not None for r in rows) == 3
+        assert sum(r["access_path"] == "service" for r in rows) == 1
 
 
 def test_destructive_categories_on_synthetic_rows() -> None:
@@ -807,7 +828,7 @@ def test_access_denied(
     ]
     assert sum(r["denied_calls"] for r in rows) == len(denied)
     if not period:
-        assert len(denied) == 102
+        assert len(denied) == 115
         if not burst:
             assert all(r["bursts"] == 0 for r in rows)  # no actor is denied 5 times in 10 minutes
         if burst.get("burst_minutes") == 1440:
@@ -956,16 +977,25 @@ def test_session_chains(warehouse: Warehouse, truth: Truth, period: dict[str, An
     )
     assert rows == expected
     if not period:
-        assert sum(r["sessions"] for r in rows) == 311
+        assert sum(r["sessions"] for r in rows) == 451
         # cost-explorer: ECS task role (root) -> tagged AgentMcpRole -> prod AgentReadOnlyRole,
         # whose tags arrive only as incomingTransitiveTags and whose source identity is erin's.
         deepest = [r for r in rows if r["chain_depth"] == 2]
-        assert sum(r["sessions"] for r in deepest) == 23
-        for r in deepest:
-            assert r["root_caller"] == "ecs-tasks.amazonaws.com"
+        mcp = [r for r in deepest if r["root_caller"] == "ecs-tasks.amazonaws.com"]
+        assert sum(r["sessions"] for r in mcp) == 24
+        for r in mcp:
             assert r["role_arn"] == "arn:aws:iam::222222222222:role/agents/AgentReadOnlyRole"
             assert r["effective_tags"] == "MCPServer=cost-explorer-mcp,Usage=Agent"
             assert r["source_identity"] == "erin@example.com"
+        # The harness: EC2 instance role (root) -> AgentHarnessRole tagged Usage=Agent, not
+        # transitively -> AppDeployRole, which carries no tag.
+        harness = [r for r in deepest if r["root_caller"] == "ec2.amazonaws.com"]
+        assert sum(r["sessions"] for r in harness) == 5
+        for r in harness:
+            assert r["role_arn"] == "arn:aws:iam::111111111111:role/AppDeployRole"
+            assert r["effective_tags"] is None
+            assert r["agent_names"] == "AgentHarnessRole"
+        assert sum(r["sessions"] for r in deepest) == 24 + 5
 
 
 def test_session_chains_scope(warehouse: Warehouse, truth: Truth) -> None:
@@ -1022,8 +1052,10 @@ def test_new_services(warehouse: Warehouse, truth: Truth, period: dict[str, Any]
     expected.sort(key=lambda r: (r["first_used_at"], r["principal"], r["event_source"]))
     assert rows == expected
     if period:
-        # Q3 news: dan's managed MCP (both record shapes, the OAuth grant, Cost Explorer) and
-        # ReportAgentRole, created in July.
+        # Q3 news: dan's managed MCP (both record shapes, the OAuth grant, Cost Explorer),
+        # ReportAgentRole, created in July, alice in AgentReadOnlyRole (her SwitchRole, a
+        # console ListRoles), and what Q3 first saw by chance: the bypass updating Lambda code,
+        # CloudFormation creating a log stream with GitHub Actions' credentials.
         assert {(r["principal"].rsplit("/", 1)[-1], r["event_source"]) for r in rows} == {
             ("AWSReservedSSO_DeveloperAccess_fedcba9876543210", "signin.amazonaws.com"),
             ("AWSReservedSSO_DeveloperAccess_fedcba9876543210", "aws-mcp.amazonaws.com"),
@@ -1031,6 +1063,10 @@ def test_new_services(warehouse: Warehouse, truth: Truth, period: dict[str, Any]
             ("AWSReservedSSO_DeveloperAccess_fedcba9876543210", "ce.amazonaws.com"),
             ("ReportAgentRole", "ce.amazonaws.com"),
             ("ReportAgentRole", "monitoring.amazonaws.com"),
+            ("AgentReadOnlyRole", "signin.amazonaws.com"),
+            ("AgentReadOnlyRole", "iam.amazonaws.com"),
+            ("AgentMcpRole", "lambda.amazonaws.com"),
+            ("GitHubDeployRole", "logs.amazonaws.com"),
         }
 
 
@@ -1143,7 +1179,7 @@ def test_top_talkers(
         assert (rows[0]["actor_kind"], rows[0]["actor"], rows[0]["calls"]) == (
             "human",
             "alice@example.com",
-            727,
+            843,  # her 861 console events but the 18 in AgentReadOnlyRole (no human_id there)
         )
 
 
@@ -1268,15 +1304,26 @@ def test_unjoined_sessions(warehouse: Warehouse, truth: Truth, period: dict[str,
     if not period:
         # Agent sessions without an issuing event: dan's managed-MCP sessions (14), frank's
         # awslabs sessions (27), both on Identity Center roles whose keys come from the portal,
-        # and 6 sessions (principal and creationDate) of dan's keyless MCP OAuth grants that no
-        # call with a key shares.
-        assert sum(r["agent_sessions"] for r in rows) == 41 + 6
-        assert {r["reason"] for r in rows} == {"identity_center", "service_linked_role"}
+        # and 8 sessions (principal and creationDate) of dan's keyless MCP OAuth grant refreshes
+        # that no call with a key shares.
+        assert sum(r["agent_sessions"] for r in rows) == 41 + 8
+        # alice's console requests after her SwitchRole into AgentReadOnlyRole: the console
+        # issues those keys without an STS event in the trail.
+        assert {r["reason"] for r in rows} == {
+            "identity_center",
+            "service_linked_role",
+            "no_issuing_event",
+        }
+        switched = [r for r in rows if r["reason"] == "no_issuing_event"]
+        assert [r["role_arn"].rsplit("/", 1)[1] for r in switched] == ["AgentReadOnlyRole"]
+        assert switched[0]["agent_sessions"] == 0
         # Every assumed-role call, with a key or without one (which joins nothing either):
-        # alice's console calls (727, 55 sign-ins without a key), dan's managed MCP (242, 20
-        # OAuth grants without a key), frank (158), the people's CLI calls on DeveloperAccess
-        # (657, 2 `aws login` grants without a key) and Config's service-linked role (519).
-        assert sum(r["calls"] for r in rows) == 727 + 242 + 158 + 657 + 519
+        # alice's console calls on her SSO role (843, sign-ins without a key) and in
+        # AgentReadOnlyRole (18, 2 SwitchRole events without a key), dan's managed MCP (218,
+        # OAuth grants without a key), frank (168), the people's CLI calls on DeveloperAccess
+        # and what CloudFormation did with bob's (712, 2 `aws login` grants without a key) and
+        # Config's service-linked role (520).
+        assert sum(r["calls"] for r in rows) == 843 + 18 + 218 + 168 + 712 + 520
 
 
 # --- coverage ----------------------------------------------------------------------------
@@ -1354,10 +1401,10 @@ def test_coverage(warehouse: Warehouse, truth: Truth, period: dict[str, Any]) ->
             (r["recipient_account_id"], r["aws_region"]): r["days_with_events"] for r in rows
         }
         assert days_per_stream == {
-            (DEV, "us-east-1"): 139,
-            (DEV, "eu-west-1"): 96,
-            (PROD, "eu-west-1"): 123,
-            (PROD, "us-east-1"): 100,
+            (DEV, "us-east-1"): 145,
+            (DEV, "eu-west-1"): 106,
+            (PROD, "eu-west-1"): 126,
+            (PROD, "us-east-1"): 106,
         }
 
 

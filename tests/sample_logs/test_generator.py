@@ -15,6 +15,7 @@ import re
 import subprocess
 import sys
 from collections import Counter, defaultdict
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -151,6 +152,10 @@ def test_label_values_follow_the_conventions(labels: dict[str, dict[str, str]]) 
         ("service", "service"),
         ("workload", "direct"),
         ("unknown", "none"),
+        # Calls CloudFormation made with an agent's, a person's and a workload's credentials.
+        ("agent", "service"),
+        ("human", "service"),
+        ("workload", "service"),
     }
 
 
@@ -259,7 +264,8 @@ def test_downstream_calls_of_tagged_sessions_use_keys_issued_in_the_set(
             or params.get("incomingTransitiveTags")
         ):
             tagged.add(record["responseElements"]["credentials"]["accessKeyId"])
-    # Chains: a session opened by a tagged session carries the transitive tags on.
+    # Chains: a session a tagged session opened is the agent's too (transitive tags carry on;
+    # where none are transitive the marks drop, the actor does not).
     grew = True
     while grew:
         before = len(tagged)
@@ -303,46 +309,173 @@ def test_cross_account_assume_role_is_logged_in_both_accounts(
 
 
 def test_managed_mcp_tool_calls_join_their_downstream_calls(
-    records: dict[str, Record], labels: dict[str, dict[str, str]]
+    records: dict[str, Record], labels: dict[str, dict[str, str]], scenario: dict[str, Any]
 ) -> None:
+    """Observed shape: downstream calls carry invokedBy aws-mcp.amazonaws.com. Documented shape:
+    they carry none, and only the tool call's downstreamRequests (requestId = requestID) or,
+    where the trail did not log the Data-event tool call yet, the grant's signInSessionArn tie
+    them to the MCP server. Every such call is labelled agent, mcp_managed."""
     by_request_id: dict[str, list[Record]] = defaultdict(list)
     for record in records.values():
-        if record["userIdentity"].get("invokedBy") == "aws-mcp.amazonaws.com":
+        if record.get("requestID"):
             by_request_id[record["requestID"]].append(record)
+    invoked = {
+        r["eventID"]
+        for r in records.values()
+        if r["userIdentity"].get("invokedBy") == "aws-mcp.amazonaws.com"
+    }
     tool_calls = [r for r in records.values() if r["eventType"] == "AwsMcpEvent"]
     shapes = Counter((r["eventSource"], r["eventCategory"]) for r in tool_calls)
     assert set(shapes) == {
         ("aws-mcp.amazonaws.com", "Management"),
         ("aws-mcp.us-east-1.api.aws", "Data"),
     }
-    joined = 0
+    joined: dict[str, int] = Counter()
+    linked: set[str] = set()
     for tool_call in tool_calls:
         for request in (tool_call.get("additionalEventData") or {}).get("downstreamRequests", []):
             (downstream,) = by_request_id[request["requestId"]]
             assert downstream["userIdentity"]["arn"] == tool_call["userIdentity"]["arn"]
-            assert (
-                downstream["sourceIPAddress"] == downstream["userAgent"] == "aws-mcp.amazonaws.com"
-            )
+            if tool_call["eventCategory"] == "Management":
+                assert downstream["eventID"] in invoked
+                assert (
+                    downstream["sourceIPAddress"]
+                    == downstream["userAgent"]
+                    == "aws-mcp.amazonaws.com"
+                )
+            else:
+                assert "invokedBy" not in downstream["userIdentity"]
             assert labels[downstream["eventID"]]["access_path"] == "mcp_managed"
-            joined += 1
-    assert joined == sum(len(v) for v in by_request_id.values())
+            joined[tool_call["eventCategory"]] += 1
+            linked.add(downstream["eventID"])
+    assert invoked <= linked
+    assert joined["Management"] > 50
+    assert joined["Data"] > 0
     assert any("additionalEventData" not in r for r in tool_calls)  # documentation searches
+    # Documented-shape tool calls before the trail selected MCP data events left no record:
+    # their downstream calls are tied to MCP only by the grant's sign-in session.
+    grants = {
+        r["additionalEventData"]["signInSessionArn"]: r["eventTime"]
+        for r in records.values()
+        if r["eventName"] == "CreateOAuth2Token"
+        and (r["requestParameters"] or {}).get("resource", "").startswith("https://aws-mcp.")
+    }
+    logged_from = scenario["mcp_data_events_logged_from"]
+    unlinked = [
+        r
+        for r in records.values()
+        if r["userIdentity"].get("sessionContext", {}).get("signInSessionArn") in grants
+        and r["eventType"] == "AwsApiCall"
+        and r["eventID"] not in linked
+    ]
+    assert unlinked
+    for record in unlinked:
+        assert "invokedBy" not in record["userIdentity"]
+        assert record["eventTime"] < logged_from
+        label = labels[record["eventID"]]
+        assert (label["actor_kind"], label["access_path"]) == ("agent", "mcp_managed")
+    assert all(r["eventTime"] >= logged_from for r in tool_calls if r["eventCategory"] == "Data")
 
 
-def test_role_tagged_during_the_period_changes_its_label(
+def test_role_tagged_during_the_period_changes_hands(
     records: dict[str, Record], labels: dict[str, dict[str, str]], scenario: dict[str, Any]
 ) -> None:
+    """DataPipelineAgentRole: carol by hand before the TagRole (her CLI, her laptop, botocore
+    session names), the pipeline agent after (the aws CLI on a runner host, pipeline-agent-*
+    sessions opened by the runner's instance role). The records tell the two apart, and the
+    labels say who acted: not which side of the TagRole a call falls on."""
     change = scenario["role_tag_changes"][0]
     before: Counter[tuple[str, str, str]] = Counter()
     after: Counter[tuple[str, str, str]] = Counter()
+    sides: dict[str, set[tuple[str, str, str]]] = defaultdict(set)
     for event_id, record in records.items():
-        issuer = record["userIdentity"].get("sessionContext", {}).get("sessionIssuer", {})
+        identity = record["userIdentity"]
+        issuer = identity.get("sessionContext", {}).get("sessionIssuer", {})
         if issuer.get("arn") == change["role_arn"]:
             label = labels[event_id]
-            side = after if record["eventTime"] > change["time"] else before
-            side[(label["actor_kind"], label["access_path"], label["agent_name"])] += 1
+            side = "after" if record["eventTime"] > change["time"] else "before"
+            (after if side == "after" else before)[
+                (label["actor_kind"], label["access_path"], label["agent_name"])
+            ] += 1
+            session = identity["arn"].rsplit("/", 1)[1]
+            sides[side].add(
+                (
+                    session.rstrip("0123456789abcdef"),
+                    record["sourceIPAddress"],
+                    record["userAgent"][:8],
+                )
+            )
     assert set(before) == {("human", "direct", "")}
     assert set(after) == {("agent", "direct", "DataPipelineAgentRole")}
+    assert {s[0] for s in sides["before"]} == {"botocore-session-"}
+    assert {s[0] for s in sides["after"]} == {"pipeline-agent-"}
+    assert not {s[1] for s in sides["before"]} & {s[1] for s in sides["after"]}
+    # Who opened the sessions: carol (IAM user) before, the runner's instance role after.
+    openers = defaultdict(set)
+    for record in records.values():
+        params = record["requestParameters"] or {}
+        if record["eventName"] == "AssumeRole" and params.get("roleArn") == change["role_arn"]:
+            side = "after" if record["eventTime"] > change["time"] else "before"
+            openers[side].add(record["userIdentity"]["arn"].split(":")[5].split("/")[1])
+    assert openers == {"before": {"carol"}, "after": {"AgentRunnerInstanceRole"}}
+
+
+def test_credentials_are_used_only_while_valid(records: dict[str, Record]) -> None:
+    """Every call made with a key an STS event in the set issued falls between that event and
+    the credentials' expiration: ECS and EC2 re-issue a running workload's credentials before
+    they expire (a new AssumeRole by the service, a new key)."""
+    issued: dict[str, tuple[datetime, datetime]] = {}
+    for record in records.values():
+        credentials = (record["responseElements"] or {}).get("credentials")
+        if credentials:
+            issued[credentials["accessKeyId"]] = (
+                _time(record["eventTime"]),
+                datetime.strptime(credentials["expiration"], "%b %d, %Y, %I:%M:%S %p").replace(
+                    tzinfo=UTC
+                ),
+            )
+    used = 0
+    for record in records.values():
+        key = record["userIdentity"].get("accessKeyId")
+        if key in issued:
+            start, end = issued[key]
+            assert start <= _time(record["eventTime"]) <= end, (record["eventID"], key)
+            used += 1
+    assert used > 2000
+    # The workloads that run all day hold several keys a day, one session name.
+    renewed = Counter(
+        (r["requestParameters"]["roleArn"], r["requestParameters"]["roleSessionName"])
+        for r in records.values()
+        if r["eventName"] == "AssumeRole"
+        and r["userIdentity"].get("type") == "AWSService"
+        and r["userIdentity"].get("invokedBy") in ("ecs-tasks.amazonaws.com", "ec2.amazonaws.com")
+    )
+    assert max(renewed.values()) >= 3
+
+
+def _time(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+
+def test_operations_of_two_services_keep_their_own_source(records: dict[str, Record]) -> None:
+    """GetQueryResults is both Athena's and CloudWatch Logs': the cloudwatch MCP server's calls
+    go to logs.amazonaws.com, the pipeline's to athena.amazonaws.com."""
+    sources = Counter(
+        (r["eventSource"], "awslabs#mcp#cloudwatch" in (r["userAgent"] or ""))
+        for r in records.values()
+        if r["eventName"] == "GetQueryResults"
+    )
+    assert set(sources) == {("logs.amazonaws.com", True), ("athena.amazonaws.com", False)}
+
+
+def test_ec2_responses_repeat_the_request_id(records: dict[str, Record]) -> None:
+    checked = 0
+    for record in records.values():
+        response = record["responseElements"]
+        if isinstance(response, dict) and "requestId" in response:
+            assert response["requestId"] == record["requestID"], record["eventID"]
+            checked += 1
+    assert checked > 50
 
 
 def test_iam_snapshots_match_the_scenario() -> None:
