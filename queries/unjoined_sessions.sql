@@ -5,11 +5,13 @@
 --   the tag-based rules, and any unjoined key is a blind spot; some are expected (Identity Center
 --   hands out keys from its portal without an STS event in the trail, AWS services obtain their
 --   service-linked role credentials themselves, keys issued before the first event in the
---   warehouse). A call without an accessKeyId (empty or absent) joins nothing either and is
+--   warehouse, console requests). A call without an accessKeyId (empty or absent) joins nothing either and is
 --   counted too. Console sessions mint a new key per request, so keys are grouped into sessions by
 --   principal ARN and sessionContext creationDate. One row per role and reason: reason is
---   identity_center, service_linked_role, issued_before_data (created before the earliest event in
---   the warehouse) or no_issuing_event (unexpected: a gap in the data or credentials issued outside
+--   identity_center, service_linked_role, console (console
+--   requests and console sign-ins: the console mints a key per request, and a role switched
+--   into in the console has no STS event in the trail), issued_before_data (created before the
+--   earliest event in the warehouse) or no_issuing_event (unexpected: a gap in the data or credentials issued outside
 --   the trail). Roles with agent sessions come first. Columns: reason, role_arn, sessions
 --   (principal ARN and creation time pairs), agent_sessions (sessions an agent made calls with),
 --   sample_access_key (the key of the earliest call; NULL where it had none), calls, agent_calls,
@@ -40,6 +42,7 @@ unjoined AS MATERIALIZED (
             WHEN e.session_issuer_arn LIKE '%:role/aws-reserved/sso.amazonaws.com/%'
                 THEN 'identity_center'
             WHEN e.session_issuer_arn LIKE '%:role/aws-service-role/%' THEN 'service_linked_role'
+            WHEN e.session_credential_from_console OR e.event_type = 'AwsConsoleSignIn' THEN 'console'
             WHEN e.session_creation_date < d.first_event_at THEN 'issued_before_data'
             ELSE 'no_issuing_event'
         END AS reason,
@@ -48,6 +51,7 @@ unjoined AS MATERIALIZED (
             CASE
                 WHEN e.session_issuer_arn LIKE '%:role/aws-reserved/sso.amazonaws.com/%' THEN 1
                 WHEN e.session_issuer_arn LIKE '%:role/aws-service-role/%' THEN 2
+                WHEN e.session_credential_from_console OR e.event_type = 'AwsConsoleSignIn' THEN 5
                 WHEN e.session_creation_date < d.first_event_at THEN 3
                 ELSE 4
             END

@@ -1264,6 +1264,11 @@ def test_unjoined_sessions(warehouse: Warehouse, truth: Truth, period: dict[str,
             return "identity_center"
         if SERVICE_ROLE_PATH in issuer:
             return "service_linked_role"
+        if (
+            e.record.get("sessionCredentialFromConsole") == "true"
+            or e.record.get("eventType") == "AwsConsoleSignIn"
+        ):
+            return "console"
         if e.session_created_at is not None and e.session_created_at < data_start:
             return "issued_before_data"
         return "no_issuing_event"
@@ -1308,13 +1313,10 @@ def test_unjoined_sessions(warehouse: Warehouse, truth: Truth, period: dict[str,
         # that no call with a key shares.
         assert sum(r["agent_sessions"] for r in rows) == 41 + 8
         # alice's console requests after her SwitchRole into AgentReadOnlyRole: the console
-        # issues those keys without an STS event in the trail.
-        assert {r["reason"] for r in rows} == {
-            "identity_center",
-            "service_linked_role",
-            "no_issuing_event",
-        }
-        switched = [r for r in rows if r["reason"] == "no_issuing_event"]
+        # issues those keys without an STS event in the trail, an expected gap. No key is
+        # unexpectedly unjoined.
+        assert {r["reason"] for r in rows} == {"identity_center", "service_linked_role", "console"}
+        switched = [r for r in rows if r["reason"] == "console"]
         assert [r["role_arn"].rsplit("/", 1)[1] for r in switched] == ["AgentReadOnlyRole"]
         assert switched[0]["agent_sessions"] == 0
         # Every assumed-role call, with a key or without one (which joins nothing either):
