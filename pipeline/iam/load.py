@@ -11,9 +11,10 @@ accounts and are not consulted); the time is the caller's `taken_at`. The snapsh
 file's bytes with that time, so importing the same export at the same time twice is a no-op.
 
 Whatever the file holds, reading it either gives rows every table can store or fails with one
-IamError naming the file and the element: a truncated export (one page of a paginated call), a
-date outside the years 1 to 9999 in UTC, an integer beyond 64 bits, a lone UTF-16 surrogate
-escape (which Python's `json` reads but no UTF-8 text can hold), JSON nested too deeply to read.
+IamError naming the file and the element: no RoleDetailList (every role of the account would
+read as deleted), a truncated export (one page of a paginated call), a date outside the years 1
+to 9999 in UTC, an integer beyond 64 bits, a lone UTF-16 surrogate escape (which Python's `json`
+reads but no UTF-8 text can hold), JSON nested too deeply to read.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import json
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import unquote
@@ -43,6 +44,9 @@ _TRUNCATED_HINT = (
 )
 _INT64 = (-(2**63), 2**63 - 1)  # the Parquet columns' range (attachment counts)
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# How far past this machine's clock a --taken-at may be: the clocks of the machine that
+# exported and of this one can differ by that much; beyond, the time is a slip.
+TAKEN_AT_SKEW = timedelta(minutes=5)
 # Nesting beyond this (IAM documents nest a few levels) is what the message names when the
 # decoder runs out of recursion; the file is only scanned for it then.
 _NESTING_LIMIT = 100
@@ -170,6 +174,31 @@ def require_utc(moment: datetime, what: str) -> datetime:
         ) from None
 
 
+def parse_taken_at(text: str, now: datetime) -> datetime:
+    """`--taken-at` as a UTC time: ISO 8601 with a zone, in the years 1 to 9999 in UTC, and
+    not after `now` by more than TAKEN_AT_SKEW. A snapshot is never taken in the future: such
+    a time (a slip of the date or the zone) would make it the snapshot of periods it never
+    saw. UsageError naming the value otherwise."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(
+            f"--taken-at {text!r} is not a time", hint="use ISO 8601, e.g. 2026-06-30T12:00:00Z"
+        ) from None
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise UsageError(
+            f"--taken-at {text!r} has no time zone",
+            hint=f"give one, e.g. {moment.isoformat()}Z for UTC",
+        )
+    when = require_utc(moment, "--taken-at")  # UsageError outside the years 1 to 9999 in UTC
+    if when > require_utc(now, "now") + TAKEN_AT_SKEW:
+        raise UsageError(
+            f"--taken-at {text} is in the future (it is {now.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ})",
+            hint="give the time the export was taken; without --taken-at it is now",
+        )
+    return when
+
+
 def snapshot_id_of(content: bytes, taken_at: datetime) -> str:
     """16 hex digits of sha256(file bytes, taken_at): stable across re-imports of one export."""
     digest = hashlib.sha256(content)
@@ -199,6 +228,7 @@ def parse_snapshot(document: Any, content: bytes, taken_at: datetime, source_fil
             file=source_file,
         )
     _refuse_truncated(document, source_file)
+    _require_roles(document, source_file)
     lists = {key: _entities(document, key, source_file) for key in DETAIL_LISTS}
     when = require_utc(taken_at, "taken_at")
     key = _Key(snapshot_id_of(content, when), _account_of(lists, source_file), when, source_file)
@@ -241,6 +271,20 @@ def _refuse_truncated(document: Mapping[str, Any], source_file: str) -> None:
             f"{source_file}: a truncated export ({', '.join(marks)}): more pages follow, so "
             "roles, users, groups or policies are missing",
             hint=_TRUNCATED_HINT,
+            file=source_file,
+        )
+
+
+def _require_roles(document: Mapping[str, Any], source_file: str) -> None:
+    """A snapshot lists every role of its account, so one without RoleDetailList would make
+    every role of the account read as deleted from its time on. The AWS CLI prints the key
+    whatever its --filter (`"RoleDetailList": []` without Role: that cannot be told from an
+    account without roles, and stays valid); a file without it is another tool's output."""
+    if document.get("RoleDetailList") is None:
+        raise IamError(
+            f"{source_file}: no RoleDetailList, so the account's roles are unknown (every role "
+            "would read as deleted from this snapshot on)",
+            hint=_EXPORT_HINT,
             file=source_file,
         )
 

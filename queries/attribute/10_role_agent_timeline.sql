@@ -7,17 +7,31 @@
 --   complete snapshots count (listed in iam_snapshots: the iam_roles view keeps no other), one per
 --   account and taken_at (two of one account at one time, which imports now refuse unless they
 --   agree: the larger snapshot id, as pipeline/iam/choice.py and principals.sql choose). A
---   snapshot lists every role of its account at its time, so what was observed of a role before
---   it ends there: a role the next snapshot of its account does not list gets an observation
---   'snapshot <id> (role absent)', not an agent role (a role deleted, or re-created untagged; a
---   later CreateRole or TagRole still applies from its time). One observation per role and
---   instant: a snapshot's wins over events at the same instant; among events of one instant
---   (CloudTrail times have whole seconds), the one that makes the role an agent role wins, so an
---   UntagRole and a TagRole of the key in one second (infrastructure as code re-writing a key's
---   letter case: untag usage, tag Usage) leave it tagged; then the larger observed_by.
+--   snapshot lists every role of its account at its time: every snapshot of an account that
+--   does not list a role known in it (listed by another of its snapshots, or named by one of
+--   the events) gives the observation 'snapshot <id> (role absent)', not an agent role (a role
+--   deleted, not yet created, or re-created untagged; a later CreateRole or TagRole still applies
+--   from its time), before the role's first listing as after its last. One observation per
+--   role and instant: among events of one instant (CloudTrail times have whole seconds), the one
+--   that makes the role an agent role, so an UntagRole and a TagRole of the key in one second
+--   (infrastructure as code re-writing a key's letter case: untag usage, tag Usage) leave it
+--   tagged; then the larger observed_by. An event happened somewhere within its second, so
+--   the events' state holds from that second on, also over a snapshot taken within it: one
+--   that disagrees with them was taken before them (after, it would show their change), so it
+--   is the state just before that second, and is placed one microsecond before it
+--   (observed_at), where, as the role's first observation, it applies backwards as any first
+--   snapshot does (50_classification.sql); one that agrees may have been taken after them,
+--   adds nothing, and is left out.
+--   Before a role's first observation, its oldest snapshot applies only where that snapshot is
+--   the first observation: an event first (CreateRole, TagRole or UntagRole of the key) sets the
+--   key whatever it was before, so no later snapshot tells that state, nor does the event:
+--   CreateRole shows the role did not exist, TagRole overwrites the key, and UntagRole succeeds
+--   whether or not the role carried the key (IAM's API reference names no error for an absent
+--   key) and names no value. Then nothing is known before it: not an agent role.
 -- params: none (reads the tables attribution_settings and attribution_source_events)
 -- grain: one row per role and instant at which its agent tag was observed
--- used_by: pipeline/attribute/classify.py (rule 4)
+-- used_by: pipeline/attribute/classify.py (rule 4), queries/principals.sql,
+--   queries/untagged_agent_roles.sql
 CREATE OR REPLACE TABLE role_agent_observations AS
 WITH settings AS (
     SELECT lower(agent_tag_key) AS tag_key, lower(agent_tag_value) AS tag_value
@@ -134,55 +148,99 @@ events AS (
     SELECT account_id, role_name, observed_at, observed_by, is_agent, tag_text FROM untag
 ),
 
-observed AS (
-    SELECT account_id, role_name, observed_at FROM snapshot_roles
-    UNION ALL
-    SELECT account_id, role_name, observed_at FROM events
-),
-
-next_snapshot AS (
-    -- The first snapshot of the account after each observation, where the observation ends.
-    SELECT DISTINCT o.account_id, o.role_name, n.snapshot_id, n.taken_at
-    FROM observed AS o
-    ASOF JOIN snapshots AS n ON n.account_id = o.account_id AND n.taken_at > o.observed_at
+known_roles AS (
+    SELECT DISTINCT account_id, role_name FROM snapshot_roles
+    UNION
+    SELECT DISTINCT account_id, role_name FROM events
 ),
 
 absent AS (
+    -- Every snapshot of the account that does not list a role known in the account.
     SELECT
-        x.account_id,
-        x.role_name,
-        x.taken_at AS observed_at,
-        'snapshot ' || x.snapshot_id || ' (role absent)' AS observed_by,
+        k.account_id,
+        k.role_name,
+        n.taken_at AS observed_at,
+        'snapshot ' || n.snapshot_id || ' (role absent)' AS observed_by,
         false AS is_agent,
         NULL AS tag_text
-    FROM next_snapshot AS x
+    FROM known_roles AS k
+    JOIN snapshots AS n ON n.account_id = k.account_id
     ANTI JOIN snapshot_roles AS p
-        ON p.snapshot_id = x.snapshot_id AND p.role_name = x.role_name
+        ON p.snapshot_id = n.snapshot_id AND p.account_id = k.account_id AND p.role_name = k.role_name
 ),
 
-candidates AS (
-    SELECT account_id, role_name, observed_at, observed_by, is_agent, tag_text, 0 AS source_rank
-    FROM snapshot_roles
-    UNION ALL
-    SELECT account_id, role_name, observed_at, observed_by, is_agent, tag_text, 0 AS source_rank
-    FROM absent
-    UNION ALL
-    SELECT account_id, role_name, observed_at, observed_by, is_agent, tag_text, 1 AS source_rank
-    FROM events
-),
-
-final AS (
-    -- One observation per role and instant: the snapshot's, else the event that tags the role,
-    -- else the larger observed_by.
+event_observations AS (
+    -- One per role and instant: the event that makes the role an agent role, else the larger
+    -- observed_by.
     SELECT account_id, role_name, observed_at, observed_by, is_agent, tag_text
     FROM (
         SELECT
             *,
             row_number() OVER (
                 PARTITION BY account_id, role_name, observed_at
-                ORDER BY source_rank, is_agent DESC, observed_by DESC
+                ORDER BY is_agent DESC, observed_by DESC
             ) AS rank_at_instant
-        FROM candidates
+        FROM events
+    ) AS ranked
+    WHERE rank_at_instant = 1
+),
+
+snapshot_observations AS (
+    SELECT account_id, role_name, observed_at, observed_by, is_agent, tag_text FROM snapshot_roles
+    UNION ALL
+    SELECT account_id, role_name, observed_at, observed_by, is_agent, tag_text FROM absent
+),
+
+event_seconds AS (
+    -- The state events leave at the end of each second they fall in: the last one's.
+    SELECT
+        account_id,
+        role_name,
+        date_trunc('second', observed_at) AS second,
+        arg_max(is_agent, observed_at) AS is_agent
+    FROM event_observations
+    GROUP BY ALL
+),
+
+placed_snapshots AS (
+    -- A snapshot in the second of events of the role: before them where it disagrees with them
+    -- (one microsecond before the second), left out where it agrees.
+    SELECT
+        s.account_id,
+        s.role_name,
+        CASE
+            WHEN e.second IS NULL THEN s.observed_at
+            ELSE e.second - INTERVAL 1 MICROSECOND
+        END AS observed_at,
+        s.observed_by,
+        s.is_agent,
+        s.tag_text,
+        e.second IS NOT NULL AS placed_before_events
+    FROM snapshot_observations AS s
+    LEFT JOIN event_seconds AS e
+        ON e.account_id = s.account_id
+        AND e.role_name = s.role_name
+        AND e.second = date_trunc('second', s.observed_at)
+    WHERE e.second IS NULL OR e.is_agent <> s.is_agent
+),
+
+final AS (
+    -- One observation per role and instant: events and snapshots no longer share one (above),
+    -- and a snapshot placed before the events of its second gives way to an observation made
+    -- at that very microsecond.
+    SELECT account_id, role_name, observed_at, observed_by, is_agent, tag_text
+    FROM (
+        SELECT
+            *,
+            row_number() OVER (
+                PARTITION BY account_id, role_name, observed_at
+                ORDER BY placed_before_events, observed_by DESC
+            ) AS rank_at_instant
+        FROM (
+            SELECT * FROM placed_snapshots
+            UNION ALL
+            SELECT *, false AS placed_before_events FROM event_observations
+        ) AS placed
     ) AS ranked
     WHERE rank_at_instant = 1
 )

@@ -1,8 +1,10 @@
 """How IAM snapshots and tag events decide agent roles over time (role_agent_observations, rule
-agent_role.direct, and the principals query): only complete snapshots count, a newer snapshot
-of an account ends what older ones said of a role it no longer lists, one observation per role
-and instant (a snapshot's, else the tagging event's), and two snapshots of one account at one
-time resolve to the larger snapshot id everywhere.
+agent_role.direct, and the principals query): only complete snapshots count, a snapshot of an
+account that does not list a role says it is absent (after what older ones said of it, and
+before a newer one lists it), tag events before a role's first snapshot leave the time before
+them unknown, one observation per role and instant (the tagging event's), a snapshot taken in
+the second of an event it contradicts holds before the event, and two snapshots of one
+account at one time resolve to the larger snapshot id everywhere.
 
 Each test builds a small warehouse of its own from records written here: an assumed-role call
 of a role is classified `agent_role.direct` exactly when the role is an agent role then, and
@@ -12,7 +14,7 @@ of a role is classified `agent_role.direct` exactly when the role is an agent ro
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -260,6 +262,100 @@ def test_a_tag_event_before_a_snapshot_that_does_not_list_the_role_ends_there(
     assert classified_by(settings) == {"tag-may": "human.iam_user", "c-may": AGENT, "c-july": HUMAN}
 
 
+# ------------------------------------------------------------ an older snapshot starts it
+def test_a_role_an_older_snapshot_does_not_list_is_no_agent_role_before_a_newer_one_lists_it(
+    tmp_path: Path,
+) -> None:
+    """June's snapshot lists only Other; August's lists R tagged. The oldest snapshot applies
+    backwards only where it is the role's first observation: here June's, which shows no R,
+    for May (June is the newest snapshot at or before it) as for July; from August R is an
+    agent role. Whether an older snapshot listing R was imported or not, R is absent in June."""
+    settings = build(
+        tmp_path,
+        [
+            call("c-may", "R", "2026-05-10T10:00:00Z"),
+            call("c-jul", "R", "2026-07-10T10:00:00Z"),
+            call("c-aug", "R", "2026-08-10T10:00:00Z"),
+        ],
+    )
+    june = export(tmp_path / "june.json", role("Other"))
+    august = export(tmp_path / "august.json", role("Other"), role("R", ("Usage", "Agent")))
+    import_iam([june], settings, at("2026-06-01T00:00:00"))
+    import_iam([august], settings, at("2026-08-01T00:00:00"))
+    june_id, august_id = (
+        sid(june, at("2026-06-01T00:00:00")),
+        sid(august, at("2026-08-01T00:00:00")),
+    )
+
+    assert classified_by(settings) == {"c-may": HUMAN, "c-jul": HUMAN, "c-aug": AGENT}
+    assert observations(settings) == [
+        ("Other", at("2026-06-01T00:00:00"), f"snapshot {june_id}", False, None),
+        ("Other", at("2026-08-01T00:00:00"), f"snapshot {august_id}", False, None),
+        ("R", at("2026-06-01T00:00:00"), f"snapshot {june_id} (role absent)", False, None),
+        ("R", at("2026-08-01T00:00:00"), f"snapshot {august_id}", True, "Usage=Agent"),
+    ]
+    assert principal_row(settings, "R", "2026Q2") == {
+        "in_iam_snapshot": False,
+        "iam_tags": None,
+        "agent_role": False,
+        "agent_role_observed_by": f"snapshot {june_id} (role absent)",
+    }
+
+
+def test_tag_events_before_the_first_snapshot_say_nothing_of_the_time_before_them(
+    tmp_path: Path,
+) -> None:
+    """R's only snapshot (August) shows it tagged; UntagRole on July 1 and TagRole on July 2 come
+    first. Each sets the key whatever it was: UntagRole succeeds whether or not the role
+    carried the key, and names no value; TagRole overwrites. August shows what the TagRole
+    set, not May: the May call is no agent role's (nothing is known then), the August call is.
+    A CreateRole first says more: the role did not exist before it."""
+    settings = build(
+        tmp_path,
+        [
+            call("c-may", "R", "2026-05-10T10:00:00Z"),
+            iam_event("untag", "UntagRole", "R", "2026-07-01T00:00:00Z", tagKeys=["Usage"]),
+            iam_event(
+                "retag",
+                "TagRole",
+                "R",
+                "2026-07-02T00:00:00Z",
+                tags=[{"key": "Usage", "value": "Agent"}],
+            ),
+            call("c-aug", "R", "2026-08-10T10:00:00Z"),
+            call("c-may-new", "New", "2026-05-10T10:00:00Z"),
+            iam_event(
+                "create-new",
+                "CreateRole",
+                "New",
+                "2026-07-01T00:00:00Z",
+                tags=[{"key": "Usage", "value": "Agent"}],
+            ),
+            call("c-aug-new", "New", "2026-08-10T10:00:00Z"),
+        ],
+    )
+    august = export(
+        tmp_path / "august.json", role("R", ("Usage", "Agent")), role("New", ("Usage", "Agent"))
+    )
+    import_iam([august], settings, at("2026-08-01T00:00:00"))
+    august_id = sid(august, at("2026-08-01T00:00:00"))
+
+    got = classified_by(settings)
+    assert {e: got[e] for e in ("c-may", "c-aug", "c-may-new", "c-aug-new")} == {
+        "c-may": HUMAN,
+        "c-aug": AGENT,
+        "c-may-new": HUMAN,
+        "c-aug-new": AGENT,
+    }
+    assert observations(settings) == [
+        ("New", at("2026-07-01T00:00:00"), "CreateRole create-new", True, "Usage=Agent"),
+        ("New", at("2026-08-01T00:00:00"), f"snapshot {august_id}", True, "Usage=Agent"),
+        ("R", at("2026-07-01T00:00:00"), "UntagRole untag", False, None),
+        ("R", at("2026-07-02T00:00:00"), "TagRole retag", True, "Usage=Agent"),
+        ("R", at("2026-08-01T00:00:00"), f"snapshot {august_id}", True, "Usage=Agent"),
+    ]
+
+
 # -------------------------------------------------------------------- one instant, one state
 def test_untag_and_tag_of_the_key_in_one_second_leave_the_role_tagged(tmp_path: Path) -> None:
     """Infrastructure as code re-writing the key's letter case: UntagRole `usage`, TagRole
@@ -296,6 +392,94 @@ def test_untag_and_tag_of_the_key_in_one_second_leave_the_role_tagged(tmp_path: 
         ("R", at("2026-07-07T00:00:00"), "TagRole tag-7", True, "Usage=Agent"),
     ]
     assert principal_row(settings, "R", "2026Q3")["agent_role_observed_by"] == "TagRole tag-7"
+
+
+SECOND = "2026-07-01T00:00:00"
+BEFORE_SECOND = at(SECOND) - timedelta(microseconds=1)
+
+
+@pytest.mark.parametrize(
+    "taken_at", [at(SECOND), at(SECOND) + timedelta(milliseconds=400)], ids=["at", "within"]
+)
+@pytest.mark.parametrize(
+    ("event", "snapshot_tags", "before", "after"),
+    [
+        (
+            iam_event("untag", "UntagRole", "R", f"{SECOND}Z", tagKeys=["Usage"]),
+            (("Usage", "Agent"),),
+            AGENT,
+            HUMAN,
+        ),
+        (
+            iam_event(
+                "tag", "TagRole", "R", f"{SECOND}Z", tags=[{"key": "Usage", "value": "Agent"}]
+            ),
+            (),
+            HUMAN,
+            AGENT,
+        ),
+    ],
+    ids=["untag", "tag"],
+)
+def test_a_snapshot_in_the_second_of_an_event_it_contradicts_was_taken_before_it(
+    tmp_path: Path,
+    taken_at: datetime,
+    event: dict[str, Any],
+    snapshot_tags: tuple[tuple[str, str], ...],
+    before: str,
+    after: str,
+) -> None:
+    """CloudTrail times are whole seconds: an event logged at 00:00:00 happened within that
+    second. A snapshot taken within it (at its start, or 0.4 s in) that shows the role as the
+    event did not leave it was taken before the event: it tells the state before (and, as the
+    role's first observation, applies backwards); the event's state holds after."""
+    settings = build(
+        tmp_path,
+        [
+            call("c-before", "R", "2026-06-30T10:00:00Z"),
+            event,
+            call("c-after", "R", "2026-07-02T10:00:00Z"),
+        ],
+    )
+    snapshot = export(tmp_path / "s.json", role("R", *snapshot_tags))
+    import_iam([snapshot], settings, taken_at)
+    snapshot_id = sid(snapshot, taken_at)
+
+    got = classified_by(settings)
+    assert {e: got[e] for e in ("c-before", "c-after")} == {"c-before": before, "c-after": after}
+    tagged = bool(snapshot_tags)
+    assert observations(settings) == [
+        ("R", BEFORE_SECOND, f"snapshot {snapshot_id}", tagged, "Usage=Agent" if tagged else None),
+        (
+            "R",
+            at(SECOND),
+            f"{event['eventName']} {event['eventID']}",
+            not tagged,
+            None if tagged else "Usage=Agent",
+        ),
+    ]
+    assert principal_row(settings, "R", "2026Q3")["agent_role"] is (after == AGENT)
+
+
+def test_a_snapshot_in_the_second_of_an_event_it_agrees_with_adds_nothing(tmp_path: Path) -> None:
+    """Taken in the second of a TagRole and showing the tag, the snapshot may have been taken
+    after it: it says nothing of the time before, which the TagRole does not either."""
+    settings = build(
+        tmp_path,
+        [
+            call("c-before", "R", "2026-06-30T10:00:00Z"),
+            iam_event(
+                "tag", "TagRole", "R", f"{SECOND}Z", tags=[{"key": "Usage", "value": "Agent"}]
+            ),
+            call("c-after", "R", "2026-07-02T10:00:00Z"),
+        ],
+    )
+    snapshot = export(tmp_path / "s.json", role("R", ("Usage", "Agent")))
+    import_iam([snapshot], settings, at(SECOND))
+
+    got = classified_by(settings)
+    assert {e: got[e] for e in ("c-before", "c-after")} == {"c-before": HUMAN, "c-after": AGENT}
+    assert observations(settings) == [("R", at(SECOND), "TagRole tag", True, "Usage=Agent")]
 
 
 # ------------------------------------------------------------- two snapshots at one instant

@@ -5,6 +5,7 @@ are removed with a notice; a period judged by an IAM snapshot taken after it say
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,6 +41,92 @@ def test_a_taken_at_outside_the_years_1_to_9999_in_utc_is_a_usage_error(
     )
 
 
+def test_a_date_without_zone_is_refused_with_a_time_that_imports(tmp_path: Path) -> None:
+    warehouse = tmp_path / "w"
+    done = agenttrail(
+        "iam", "import", str(CASE), "--taken-at", "2026-06-30", "-w", str(warehouse), cwd=tmp_path
+    )
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (
+        "error: --taken-at '2026-06-30' has no time zone "
+        "(give one, e.g. 2026-06-30T00:00:00Z for UTC)\n"
+    )
+    done = agenttrail(
+        "iam", "import", str(CASE), "--taken-at", "2026-06-30T00:00:00Z", "-w", str(warehouse),
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "taken at 2026-06-30T00:00:00+00:00" in done.stdout
+
+
+def test_a_taken_at_in_the_future_is_a_usage_error(tmp_path: Path) -> None:
+    warehouse = tmp_path / "w"
+    done = agenttrail(
+        "iam", "import", str(CASE), "--taken-at", "2999-01-01T00:00:00Z", "-w", str(warehouse),
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert (done.returncode, done.stdout) == (2, "")
+    assert re.fullmatch(
+        r"error: --taken-at 2999-01-01T00:00:00Z is in the future "
+        r"\(it is \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\) "
+        r"\(give the time the export was taken; without --taken-at it is now\)\n",
+        done.stderr,
+    ), done.stderr
+    assert not (warehouse / "iam").exists()
+
+
+# ------------------------------------------------------------ iam snapshot --out: refused
+# No IAM endpoint listens there: a refusal that came after the call would be its error (exit 1).
+NO_AWS = "http://127.0.0.1:9"
+
+
+@pytest.mark.parametrize(
+    ("read", "out", "inside"),
+    [
+        ("w", "w/iam/snapshots/x.json", "w"),
+        ("w", "w/agenttrail.duckdb", "w"),
+        ("other", "w/iam/snapshots/x.json", "w"),  # another warehouse's own path
+    ],
+    ids=["snapshots-folder", "database", "another-warehouse"],
+)
+def test_iam_snapshot_out_inside_a_warehouse_is_refused_before_aws(
+    tmp_path: Path, read: str, out: str, inside: str
+) -> None:
+    warehouse = tmp_path / "w"
+    done = agenttrail("iam", "import", str(CASE), "-w", str(warehouse), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    before = {p: p.read_bytes() for p in warehouse.rglob("*") if p.is_file()}
+    done = agenttrail(
+        "iam", "snapshot", "--endpoint-url", NO_AWS, "--out", str(tmp_path / out),
+        "-w", str(tmp_path / read), cwd=tmp_path,
+    )  # fmt: skip
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (
+        f"error: --out {tmp_path / out} is inside the warehouse {tmp_path / inside}: a result "
+        "written there could replace its database or be read as its data "
+        "(write the result outside the warehouse folder)\n"
+    )
+    assert {p: p.read_bytes() for p in warehouse.rglob("*") if p.is_file()} == before
+
+
+def test_iam_snapshot_out_that_exists_or_is_no_file_is_refused_before_aws(tmp_path: Path) -> None:
+    kept = write(tmp_path / "kept.json", "an earlier export\n")
+    run = ("iam", "snapshot", "--endpoint-url", NO_AWS, "-w", str(tmp_path / "w"))
+    done = agenttrail(*run, "--out", str(kept), cwd=tmp_path)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (
+        f"error: --out {kept} exists: a snapshot never replaces a file (an imported snapshot "
+        "names the file it came from) (name a new file)\n"
+    )
+    assert kept.read_text() == "an earlier export\n"
+    done = agenttrail(*run, "--out", "/dev/stdout", cwd=tmp_path)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (
+        "error: --out /dev/stdout is not a file: the snapshot is imported from the file it is "
+        "kept in (name a new file, e.g. authorization-details.json)\n"
+    )
+
+
 def _role(**fields: Any) -> dict[str, Any]:
     role = {"RoleName": "x", "RoleId": "AROA1", "Arn": f"arn:aws:iam::{ACCOUNT}:role/x"}
     return {"RoleDetailList": [{**role, **fields}]}
@@ -62,7 +149,12 @@ def _role(**fields: Any) -> dict[str, Any]:
             EXPORT_HINT,
         ),
         (
-            {"Policies": [{"Arn": f"arn:aws:iam::{ACCOUNT}:policy/p", "AttachmentCount": 10**22}]},
+            {
+                "RoleDetailList": [],
+                "Policies": [
+                    {"Arn": f"arn:aws:iam::{ACCOUNT}:policy/p", "AttachmentCount": 10**22}
+                ],
+            },
             "Policies[0] has an AttachmentCount beyond a 64-bit integer (23 digits)",
             EXPORT_HINT,
         ),
@@ -78,8 +170,14 @@ def _role(**fields: Any) -> dict[str, Any]:
             "(export the whole account without --max-items or --no-paginate: "
             "`aws iam get-account-authorization-details --output json`)",
         ),
+        (
+            {k: v for k, v in case_document().items() if k != "RoleDetailList"},
+            "no RoleDetailList, so the account's roles are unknown (every role would read as "
+            "deleted from this snapshot on)",
+            EXPORT_HINT,
+        ),
     ],
-    ids=["date", "nesting", "int64", "surrogate", "truncated"],
+    ids=["date", "nesting", "int64", "surrogate", "truncated", "no-roles"],
 )
 def test_odd_inputs_are_one_line_naming_the_file_and_the_element(
     tmp_path: Path, document: Any, problem: str, hint: str
@@ -132,7 +230,8 @@ def test_the_files_of_an_unfinished_import_are_removed_with_a_notice(tmp_path: P
 
 
 def test_query_run_says_which_accounts_are_judged_by_a_later_snapshot(tmp_path: Path) -> None:
-    """ACCOUNT's only snapshot is taken after 2026Q3, OTHER_ACCOUNT's before its end."""
+    """ACCOUNT's only snapshot is taken after 2026Q3, OTHER_ACCOUNT's before its end. Every
+    query that reads the IAM views, the roles' tag timeline or the verdicts says so."""
     warehouse = tmp_path / "w"
     other = write(
         tmp_path / "other.json",
@@ -150,13 +249,19 @@ def test_query_run_says_which_accounts_are_judged_by_a_later_snapshot(tmp_path: 
         assert done.returncode == 0, done.stderr
         return done
 
-    assert run("principals", "--quarter", "2026Q3").stderr == (
+    notice = (
         f"notice: account {ACCOUNT}: no IAM snapshot taken at or before "
         f"2026-10-01T00:00:00+00:00; using {later} taken later, at 2026-11-01T00:00:00+00:00, "
         "so roles tagged or untagged in between may be misjudged (import an older snapshot "
         "with `agenttrail iam import FILE --taken-at TIME`)\n"
     )
+    assert run("principals", "--quarter", "2026Q3").stderr == notice
     assert run("principals", "--quarter", "2026Q4").stderr == ""
     assert run("principals", "--quarter", "2026Q3", "--account", OTHER_ACCOUNT).stderr == ""
     assert run("principals").stderr == ""  # no period end: the newest snapshot applies
-    assert run("activity_by_actor", "--quarter", "2026Q3").stderr == ""  # reads no IAM view
+    # Queries of the verdicts and of the roles' tag timeline: a later snapshot decides which
+    # roles were agent roles in the period (it applies backwards) as it decides principals.
+    for query in ("untagged_agent_roles", "agent_bypass", "activity_by_actor"):
+        assert (query, run(query, "--quarter", "2026Q3").stderr) == (query, notice)
+        assert (query, run(query, "--quarter", "2026Q4").stderr) == (query, "")
+    assert run("coverage", "--quarter", "2026Q3").stderr == ""  # reads the events only

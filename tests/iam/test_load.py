@@ -19,6 +19,7 @@ from pipeline.iam.load import (
     SnapshotRow,
     UserRow,
     load_snapshot,
+    parse_taken_at,
     snapshot_id_of,
 )
 
@@ -47,6 +48,67 @@ def test_snapshot_id_is_sha256_of_bytes_and_time_in_utc() -> None:
 def test_naive_taken_at_is_refused() -> None:
     with pytest.raises(UsageError, match="taken_at has no time zone: 2024-06-01T00:00:00"):
         load_snapshot(CASE, datetime(2024, 6, 1))
+
+
+NOW = utc(2026, 11, 29, 12, 0, 0)
+
+
+@pytest.mark.parametrize(
+    ("text", "taken_at"),
+    [
+        ("2026-06-30T00:00:00Z", utc(2026, 6, 30)),
+        ("2026-06-30T02:00:00+02:00", utc(2026, 6, 30)),
+        ("2026-11-29T12:05:00Z", utc(2026, 11, 29, 12, 5)),  # the clocks may differ by 5 min
+    ],
+)
+def test_taken_at_is_iso_8601_with_a_zone_in_utc(text: str, taken_at: datetime) -> None:
+    assert parse_taken_at(text, NOW) == taken_at
+
+
+@pytest.mark.parametrize(
+    ("text", "message", "hint"),
+    [
+        (
+            "2026-06-30",
+            "--taken-at '2026-06-30' has no time zone",
+            "give one, e.g. 2026-06-30T00:00:00Z for UTC",
+        ),
+        (
+            "2026-06-30T12:30:00.5",
+            "--taken-at '2026-06-30T12:30:00.5' has no time zone",
+            "give one, e.g. 2026-06-30T12:30:00.500000Z for UTC",
+        ),
+        (
+            "2026-06-30Z",
+            "--taken-at '2026-06-30Z' is not a time",
+            "use ISO 8601, e.g. 2026-06-30T12:00:00Z",
+        ),
+        (
+            "2026-11-29T12:05:01Z",
+            "--taken-at 2026-11-29T12:05:01Z is in the future (it is 2026-11-29T12:00:00Z)",
+            "give the time the export was taken; without --taken-at it is now",
+        ),
+        (
+            "2026-11-29T13:00:00+00:30",
+            "--taken-at 2026-11-29T13:00:00+00:30 is in the future (it is 2026-11-29T12:00:00Z)",
+            "give the time the export was taken; without --taken-at it is now",
+        ),
+    ],
+    ids=["date", "no-zone", "date-z", "future", "future-in-a-zone"],
+)
+def test_a_taken_at_without_zone_or_in_the_future_is_refused(
+    text: str, message: str, hint: str
+) -> None:
+    with pytest.raises(UsageError) as caught:
+        parse_taken_at(text, NOW)
+    assert (caught.value.message, caught.value.hint) == (message, hint)
+
+
+def test_the_hint_for_a_time_without_zone_is_a_time_that_is_accepted() -> None:
+    with pytest.raises(UsageError) as caught:
+        parse_taken_at("2026-06-30", NOW)
+    accepted = str(caught.value.hint).removeprefix("give one, e.g. ").removesuffix(" for UTC")
+    assert parse_taken_at(accepted, NOW) == utc(2026, 6, 30)
 
 
 def test_roles_exact() -> None:
@@ -240,7 +302,11 @@ def test_trust_policies_naming_other_accounts_do_not_count() -> None:
 
 
 def test_a_file_naming_no_account_is_refused(write_case: WriteCase) -> None:
-    document = {"UserDetailList": [], "Policies": case_document()["Policies"][2:]}  # AWS-managed
+    document = {
+        "UserDetailList": [],
+        "RoleDetailList": [],
+        "Policies": case_document()["Policies"][2:],  # AWS-managed
+    }
     path = write_case("no-account.json", document)
     with pytest.raises(IamError) as caught:
         load_snapshot(path, TAKEN_AT)
@@ -272,7 +338,7 @@ def test_a_file_naming_no_account_is_refused(write_case: WriteCase) -> None:
             "{path}: RoleDetailList[0] has an Arn that is not an IAM ARN: 'role/x'",
         ),
         (
-            '{"UserDetailList": [{"UserName": "u", "UserId": "AIDA1", '
+            '{"RoleDetailList": [], "UserDetailList": [{"UserName": "u", "UserId": "AIDA1", '
             '"Arn": "arn:aws:iam::111122223333:user/u", "UserPolicyList": '
             '[{"PolicyName": "p", "PolicyDocument": "%7Bbroken"}]}]}',
             "{path}: UserDetailList[0].UserPolicyList[0] has a PolicyDocument that is neither "
@@ -305,6 +371,37 @@ def test_malformed_files_name_the_file_and_the_fault(
     assert caught.value.hint == (
         "pass the output of `aws iam get-account-authorization-details --output json`"
     )
+
+
+# ------------------------------------------------------------------ the roles must be listed
+@pytest.mark.parametrize("roles", ["absent", "null"])
+def test_a_file_without_role_detail_list_is_refused(write_case: WriteCase, roles: str) -> None:
+    """Stored, it would say that the account has no role from its taken_at on: every role
+    would read as deleted, no longer an agent role."""
+    document = case_document()
+    if roles == "absent":
+        del document["RoleDetailList"]
+    else:
+        document["RoleDetailList"] = None
+    path = write_case("no-roles.json", document)
+    with pytest.raises(IamError) as caught:
+        load_snapshot(path, TAKEN_AT)
+    assert caught.value.message == (
+        f"{path}: no RoleDetailList, so the account's roles are unknown (every role would read "
+        "as deleted from this snapshot on)"
+    )
+    assert caught.value.hint == (
+        "pass the output of `aws iam get-account-authorization-details --output json`"
+    )
+
+
+def test_an_export_filtered_to_users_lists_no_role_and_is_read(write_case: WriteCase) -> None:
+    """`aws iam get-account-authorization-details --filter User` prints every list, the others
+    empty."""
+    document = case_document()
+    document.update(RoleDetailList=[], GroupDetailList=[], Policies=[])
+    snapshot = load_snapshot(write_case("users.json", document), TAKEN_AT)
+    assert (len(snapshot.roles), len(snapshot.users)) == (0, len(document["UserDetailList"]))
 
 
 def test_missing_file(write_case: WriteCase) -> None:
@@ -387,15 +484,16 @@ DEEP = "[" * 5000 + "]" * 5000
         (
             json.dumps(
                 {
+                    "RoleDetailList": [],
                     "Policies": [
                         {"Arn": "arn:aws:iam::111122223333:policy/p", "AttachmentCount": 2**70}
-                    ]
+                    ],
                 }
             ),
             "{path}: Policies[0] has an AttachmentCount beyond a 64-bit integer (22 digits)",
         ),
         (
-            '{"Policies": [{"Arn": "arn:aws:iam::111122223333:policy/p", '
+            '{"RoleDetailList": [], "Policies": [{"Arn": "arn:aws:iam::111122223333:policy/p", '
             '"PermissionsBoundaryUsageCount": -9223372036854775809}]}',
             "{path}: Policies[0] has a PermissionsBoundaryUsageCount beyond a 64-bit integer "
             "(19 digits)",
@@ -414,7 +512,7 @@ DEEP = "[" * 5000 + "]" * 5000
             "(\\udc00)",
         ),
         (
-            '{"UserDetailList": [{"UserName": "u", "UserId": "AIDA1", '
+            '{"RoleDetailList": [], "UserDetailList": [{"UserName": "u", "UserId": "AIDA1", '
             '"Arn": "arn:aws:iam::111122223333:user/u", "UserPolicyList": '
             '[{"PolicyName": "p", "PolicyDocument": {"Sid": "\\udfff"}}]}]}',
             "{path}: UserDetailList[0].UserPolicyList[0] has a PolicyDocument with a lone "

@@ -3,7 +3,10 @@ imported; pagination and AWS errors through botocore's Stubber (moto never pagin
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import re
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -16,7 +19,7 @@ from botocore.stub import Stubber
 
 from pipeline.errors import IamError
 from pipeline.iam.client import make_iam_client
-from pipeline.iam.snapshot import ALL_TYPES, snapshot_to_file, take_snapshot
+from pipeline.iam.snapshot import ALL_TYPES, raw_path, snapshot_to_file, take_snapshot
 from pipeline.iam.store import import_snapshots
 from pipeline.warehouse.connect import connect
 from pipeline.warehouse.layout import Layout
@@ -161,6 +164,54 @@ def test_snapshot_file_has_the_cli_shape(iam: IAMClient, tmp_path: Path) -> None
     assert datetime.fromisoformat(role["CreateDate"]).utcoffset() is not None
     assert text.startswith('{\n    "UserDetailList": [')  # the CLI's 4-space indent
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+# ------------------------------------------------------------------ never replace a file
+def test_a_snapshot_never_replaces_a_file(iam: IAMClient, tmp_path: Path) -> None:
+    """A second snapshot to the name of the first (two runs in one second used to share it):
+    refused, and the first file, which its imported snapshot names, keeps its bytes."""
+    iam.create_role(RoleName="first", AssumeRolePolicyDocument=json.dumps(TRUST))
+    target = tmp_path / "raw" / "authorization-details.json"
+    first = snapshot_to_file(iam, target).path.read_bytes()
+    iam.create_role(RoleName="second", AssumeRolePolicyDocument=json.dumps(TRUST))
+    with pytest.raises(IamError) as caught:
+        snapshot_to_file(iam, target)
+    assert caught.value.message == (
+        f"cannot write the IAM snapshot to {target}: a file of that name exists, and a "
+        "snapshot never replaces one"
+    )
+    assert target.read_bytes() == first
+    assert sorted(p.name for p in target.parent.iterdir()) == ["authorization-details.json"]
+
+
+def test_without_hard_links_the_file_is_still_never_replaced(
+    iam: IAMClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Some file systems (FAT, some network and FUSE ones) have no hard links: os.link fails
+    with EPERM there, and the file is copied into a name created only if free."""
+
+    def no_links(source: Any, target: Any) -> None:
+        raise PermissionError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    iam.create_role(RoleName="r", AssumeRolePolicyDocument=json.dumps(TRUST))
+    target = tmp_path / "snapshot.json"
+    taken = snapshot_to_file(iam, target)
+    assert json.loads(target.read_text(encoding="utf-8"))["RoleDetailList"][0]["RoleName"] == "r"
+    first = target.read_bytes()
+    with pytest.raises(IamError, match="a file of that name exists"):
+        snapshot_to_file(iam, target)
+    assert (taken.path, target.read_bytes()) == (target, first)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["snapshot.json"]
+
+
+def test_raw_file_names_of_one_second_differ(tmp_path: Path) -> None:
+    now = datetime(2026, 6, 30, 12, 0, 0, 999, tzinfo=UTC)
+    names = {raw_path(tmp_path, now).name for _ in range(20)}
+    assert len(names) == 20
+    assert all(
+        re.fullmatch(r"authorization-details-20260630T120000Z-[0-9a-f]{8}\.json", n) for n in names
+    )
 
 
 def page(marker: str | None, **lists: list[dict[str, Any]]) -> dict[str, Any]:
