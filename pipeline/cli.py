@@ -10,6 +10,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import select
 import shutil
 import signal
 import sys
@@ -286,19 +287,10 @@ app.add_typer(iam_app, name="iam")
 
 
 def _parse_moment(value: str | None) -> datetime:
-    if value is None:
-        return datetime.now(UTC)
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise UsageError(
-            f"--taken-at {value!r} is not a time", hint="use ISO 8601, e.g. 2026-06-30T12:00:00Z"
-        ) from None
-    if moment.tzinfo is None:
-        raise UsageError(f"--taken-at {value!r} has no time zone", hint="append Z for UTC")
-    from pipeline.iam.load import require_utc
+    from pipeline.iam.load import parse_taken_at
 
-    return require_utc(moment, "--taken-at")  # UsageError outside the years 1 to 9999 in UTC
+    now = datetime.now(UTC)
+    return now if value is None else parse_taken_at(value, now)
 
 
 def _print_import(summary: Any) -> None:
@@ -346,23 +338,29 @@ def iam_snapshot(
     profile: Annotated[str | None, typer.Option(help="AWS profile.")] = None,
     endpoint_url: Annotated[str | None, typer.Option(help="IAM endpoint URL.")] = None,
     out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Also keep the JSON here.")
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Keep the JSON in this new file, outside the warehouse (default: its iam/raw/).",
+        ),
     ] = None,
     warehouse: WarehouseOpt = None,
 ) -> int:
     """Take an IAM snapshot live (iam:GetAccountAuthorizationDetails) and import it."""
     from pipeline.iam.client import make_iam_client
-    from pipeline.iam.snapshot import snapshot_to_file
+    from pipeline.iam.snapshot import check_snapshot_out, raw_path, snapshot_to_file
     from pipeline.iam.store import import_snapshots
     from pipeline.warehouse.layout import Layout
 
     settings = _settings(warehouse=warehouse)
     layout = Layout.at(settings.warehouse)
+    if out is not None:
+        check_snapshot_out(out, settings.warehouse)
     client = make_iam_client(
         profile=profile, endpoint_url=endpoint_url, max_attempts=settings.ingest.retry_max_attempts
     )
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    target = out or layout.iam_raw / f"authorization-details-{stamp}.json"
+    target = out or raw_path(layout.iam_raw, datetime.now(UTC))
     taken = snapshot_to_file(client, target)
     typer.echo(f"snapshot written to {taken.path}")
     _print_import(import_snapshots([taken.path], layout, taken.taken_at, settings))
@@ -370,13 +368,32 @@ def iam_snapshot(
 
 
 # ------------------------------------------------------------------------------------ demo
+# The demo's warehouse where none is configured: the sample is not mixed into ./warehouse.
+DEMO_WAREHOUSE = "demo-warehouse"
+
+
 @app.command()
-def demo(warehouse: WarehouseOpt = None) -> int:
+def demo(
+    warehouse: Annotated[
+        str | None,
+        typer.Option(
+            "--warehouse",
+            "-w",
+            help=f"Warehouse folder (default: agenttrail.toml's warehouse or "
+            f"AGENTTRAIL_WAREHOUSE, else ./{DEMO_WAREHOUSE}).",
+        ),
+    ] = None,
+) -> int:
     """The main job on the bundled sample: ingest sample_logs/AWSLogs, import sample_logs/iam."""
     from pipeline.demo import run_demo
     from pipeline.query.formats import render
 
-    result = run_demo(_settings(warehouse="demo-warehouse" if warehouse is None else warehouse))
+    settings = load_settings(
+        config_file=_STATE["config"],
+        overrides={"warehouse": warehouse},
+        default_warehouse=DEMO_WAREHOUSE,  # below agenttrail.toml and AGENTTRAIL_WAREHOUSE
+    )
+    result = run_demo(settings)
     ingest = result.ingest
     typer.echo(
         f"ingested {ingest.events_written:,} new events from {ingest.objects_read:,} files "
@@ -513,8 +530,8 @@ def query_run(
     profile: ProfileOpt = None,
 ) -> int:
     """Run a named query. Scope flags a query does not declare are refused, never ignored."""
-    from pipeline.query.formats import check_format, render
-    from pipeline.query.library import Scope, run_query
+    from pipeline.query.formats import check_format, write_result
+    from pipeline.query.library import Scope, open_query
 
     settings = _settings(warehouse=warehouse)
     check_format(fmt, out, settings.warehouse)  # before the query runs, not after
@@ -525,19 +542,26 @@ def query_run(
         account=account,
         principal=principal,
     )
-    result = run_query(
+    # Streamed as `sql` streams: batch by batch, and a reader that leaves (`| head`) ends the
+    # command with 141.
+    with open_query(
         settings,
         name,
         scope=scope,
         params=_parse_params(param),
         extra_dirs=queries_dir or (),
         s3=_s3_options(endpoint_url, profile),
-    )
-    _notices(result.notices)
-    width = shutil.get_terminal_size((120, 24)).columns
-    text = render(result.table, fmt, width=width, out=out, warehouse=settings.warehouse)
-    if text is not None:
-        typer.echo(text, nl=False)
+    ) as result:
+        _notices(result.notices)
+        width = shutil.get_terminal_size((120, 24)).columns
+        write_result(
+            result.reader,
+            fmt,
+            stream=sys.stdout,
+            out=out,
+            width=width,
+            warehouse=settings.warehouse,
+        )
     return 0
 
 
@@ -551,6 +575,9 @@ class _Terminated(BaseException):
 # mid-query, raises "Query interrupted" instead of the handler's exception. The error boundary
 # reports the signal, not what it caused.
 _SIGNALLED: list[int] = []
+# Set once main has said so (interrupted, terminated): the grace thread, ending a process whose
+# exit hangs after that, does not say it twice.
+_REPORTED = threading.Event()
 
 
 def _on_signal(signum: int, frame: object) -> None:
@@ -575,6 +602,7 @@ def _signals_handled() -> Iterator[None]:
     SIGNAL_GRACE_SECONDS. The previous handlers are back afterwards (tests call main in their
     own process)."""
     _SIGNALLED.clear()
+    _REPORTED.clear()
     previous = {signum: signal.signal(signum, _on_signal) for signum in _HANDLED}
     read_fd, write_fd = os.pipe()
     os.set_blocking(write_fd, False)
@@ -584,7 +612,9 @@ def _signals_handled() -> Iterator[None]:
         yield
     finally:
         signal.set_wakeup_fd(previous_fd)
-        os.close(write_fd)  # the thread reads end-of-file and ends
+        # The thread reads end of file: it ends, or after a signal waits out the grace (an
+        # exit that hangs is still ended).
+        os.close(write_fd)
         for signum, handler in previous.items():
             signal.signal(signum, handler)
 
@@ -593,14 +623,24 @@ _HANDLED = (signal.SIGTERM, signal.SIGINT)
 
 
 def _end_after_grace(read_fd: int) -> None:
+    """Wait for the first signal's byte on the wakeup pipe, then give the main thread
+    SIGNAL_GRACE_SECONDS to unwind. The pipe's read end stays open, and is drained, until the
+    end of the grace or until _signals_handled closes the write end: a second Ctrl-C or SIGTERM
+    is written to the pipe too, and a pipe without its reader would make Python print
+    "Exception ignored when trying to write to the signal wakeup fd: BrokenPipeError"."""
     with os.fdopen(read_fd, "rb", buffering=0) as wakeups:
         received = wakeups.read(1)
-    if not received:
-        return
-    signum = received[0]
-    time.sleep(SIGNAL_GRACE_SECONDS)
+        if not received:
+            return
+        signum = received[0]
+        deadline = time.monotonic() + SIGNAL_GRACE_SECONDS
+        while (left := deadline - time.monotonic()) > 0:
+            if select.select([wakeups], [], [], left)[0] and not wakeups.read(64):
+                break  # end of file: the wakeup fd is reset, nothing writes any more
+        time.sleep(max(0.0, deadline - time.monotonic()))
     what = "terminated (SIGTERM)" if signum == signal.SIGTERM else "interrupted"
-    _err(f"{what}; {_CARRY_ON}")
+    if not _REPORTED.is_set():
+        _err(f"{what}; {_CARRY_ON}")
     sys.stderr.flush()
     os._exit(TERMINATED if signum == signal.SIGTERM else INTERRUPTED)
 
@@ -649,6 +689,7 @@ def main() -> None:
         first = _SIGNALLED[0]
         what = "terminated (SIGTERM)" if first == signal.SIGTERM else "interrupted"
         _err(f"{what}; {_CARRY_ON}")
+        _REPORTED.set()
         code = TERMINATED if first == signal.SIGTERM else INTERRUPTED
     sys.stdout.flush()
     sys.exit(code)
@@ -683,14 +724,29 @@ def _dispatch(args: list[str], debug: bool) -> int:
         if _SIGNALLED:
             raise
         if debug:
-            traceback.print_exc()
+            _print_traceback(exc)
         _err(f"error: {exc.one_line()}")
         return exc.exit_code
     except Exception as exc:  # the last line of defence: one line, not a traceback
         if _SIGNALLED:
             raise
         if debug:
-            traceback.print_exc()
+            _print_traceback(exc)
+        from pipeline.endpoints import without_secrets_in_urls
+
         more = "" if debug else " (re-run with --debug for details)"
-        _err(f"internal error: {type(exc).__name__}: {exc}{more}")
+        text = str(exc).strip()
+        # One line (DuckDB's messages run on for lines), without what a URL in it may hold.
+        first = f": {without_secrets_in_urls(text.splitlines()[0])}" if text else ""
+        _err(f"internal error: {type(exc).__name__}{first}{more}")
         return ExitCode.ERROR
+
+
+def _print_traceback(exc: BaseException) -> None:
+    """--debug's traceback, the chained exceptions' with it, with every URL in it cut to
+    scheme://host[:port]: a library's message may quote an endpoint with its user:password@
+    or a signed query string (botocore's "Could not connect to the endpoint URL: ...")."""
+    from pipeline.endpoints import without_secrets_in_urls
+
+    text = "".join(traceback.format_exception(exc))
+    _err(without_secrets_in_urls(text).rstrip("\n"))

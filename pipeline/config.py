@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import os
 import re
 import tomllib
@@ -24,6 +25,7 @@ import types
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +112,7 @@ class AttributionSettings:
     # How many AssumeRole hops a chain walk follows; AWS caps role chaining sessions at 1 hour
     # but not their count, and a cycle in bad data must not loop. A longer chain is marked
     # chain_truncated (sessions), and the verdicts that read it drop to medium confidence.
+    # At most CHAIN_MAX_DEPTH_LIMIT (below).
     chain_max_depth: int = 10
 
     # DuckDB memory cap while classifying (ingest and import end with it), except the per-event
@@ -153,8 +156,12 @@ NOT_RULES = ("duckdb_memory_limit", "verdicts_duckdb_memory_limit")
 # made for an agent, workload or person (invokedBy) have the service path; the person behind
 # SAML-rooted chains and federated users; agent source identities are no person. 3: a chain
 # whose root an EC2 instance's role session assumed (its own issuing event not in the logs) is
-# a workload's (workload.service_issued).
-RULES_REVISION = 3
+# a workload's (workload.service_issued). 4: a snapshot of an account that does not list a
+# role makes it no agent role before a later snapshot lists it, too; a snapshot taken in the
+# second of a tag event holds before the event where it contradicts it (not after), and says
+# nothing where it agrees; a person's console session on a role names that person
+# (human_id: its session name).
+RULES_REVISION = 4
 
 
 @dataclass(frozen=True)
@@ -201,9 +208,11 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
         except (TypeError, ValueError):
             raise ConfigError(f"{where}: expected a number, got {value!r}") from None
     if annotation is str:
-        if not isinstance(value, str | int):
+        # Only text: TOML's `agent_tag_value = false` or `warehouse = 5` is a slip (unquoted),
+        # which str() would turn into "False" or "5" and the rules would match no tag.
+        if not isinstance(value, str):
             raise ConfigError(f"{where}: expected a string, got {value!r}")
-        return str(value)
+        return value
     if origin is tuple:
         if isinstance(value, str):
             value = [v.strip() for v in value.split(",") if v.strip()]
@@ -222,8 +231,22 @@ def _at_least(low: int) -> Check:
     return lambda value: None if value >= low else f"must be {low} or more"
 
 
+def _between(low: int, high: int) -> Check:
+    def check(value: Any) -> str | None:
+        if value < low:
+            return f"must be {low} or more"
+        return None if value <= high else f"must be {high} or less"
+
+    return check
+
+
 def _positive(value: Any) -> str | None:
     return None if value > 0 else "must be above 0"
+
+
+def _positive_finite(value: Any) -> str | None:
+    """A float threshold: `inf` (and `nan`) pass `> 0` but no size in bytes can hold them."""
+    return _positive(value) if math.isfinite(value) else "must be a finite number"
 
 
 def _month(value: Any) -> str | None:
@@ -234,31 +257,52 @@ def _month(value: Any) -> str | None:
 # memory ("80%"). Checked here, where the setting is named, not when DuckDB first meets it;
 # DuckDB 2.0 knows "gigabytes" and "GiB" but not "gibibytes" (a test holds the two together).
 _MEMORY = re.compile(
-    r"\s*(?:\d+(?:\.\d+)?|\.\d+)\s*"
-    r"(?:%|[kmgt]i?b|[kmgt]|b|bytes?|(?:kilo|mega|giga|tera)bytes?)\s*",
+    r"\s*(?P<number>\d+(?:\.\d+)?|\.\d+)\s*"
+    r"(?P<unit>%|[kmgt]i?b|[kmgt]|b|bytes?|(?:kilo|mega|giga|tera)bytes?)\s*",
     re.IGNORECASE,
 )
+# DuckDB holds a memory limit in 64 bits: a larger size is its parser error, and a share of
+# memory above 100% its "Unable to parse valid percentage", both met only once a command has
+# started (an ingest after parsing every file).
+_MAX_MEMORY_BYTES = (1 << 64) - 1
 
 
 def _memory(value: Any) -> str | None:
     match = _MEMORY.fullmatch(value)
-    if match is None or not float(re.sub(r"[^\d.]", "", value) or 0) > 0:
+    number = Decimal(match["number"]) if match else Decimal(0)
+    if match is None or not number > 0:
         return "expected a memory size such as 700MB or 2GB"
-    return None
+    unit = match["unit"].lower()
+    if unit == "%":
+        return None if number <= 100 else "must be at most 100% of the memory"
+    if unit in ("b", "byte", "bytes"):
+        size = number
+    else:  # KB, MB, GB, TB and k, m, g, t are powers of 1000; KiB, MiB, GiB, TiB of 1024
+        base = 1024 if re.fullmatch("[kmgt]ib", unit) else 1000
+        size = number * base ** ("kmgt".index(unit[0]) + 1)
+    return None if size <= _MAX_MEMORY_BYTES else "must be less than 16 EiB (2^64 bytes)"
 
+
+# The deepest role chain [attribution] chain_max_depth may ask the sessions walk to follow
+# (queries/attribute/20_sessions.sql). Users: analysts raising it when evidence says "chain
+# truncated at depth N". Real chains are a few hops (an SSO role, a deployment role, a
+# workload's role); only a loop of sessions re-assuming roles goes further, and there the
+# walk's work grows with the square of the depth (every step keeps its path). The bound also
+# keeps a slip (2147483648, beyond the INTEGER the walk counts in) from failing the rebuild.
+CHAIN_MAX_DEPTH_LIMIT = 100
 
 # Bounds of the numeric thresholds and memory limits, by dotted name. Defaults always pass.
 CHECKS: dict[str, Check] = {
     "ingest.workers": _at_least(1),
     "ingest.download_threads": _at_least(1),
     "ingest.max_object_mb": _at_least(1),
-    "ingest.stream_threshold_mb": _positive,
+    "ingest.stream_threshold_mb": _positive_finite,
     "ingest.commit_rows": _at_least(1),
     "ingest.row_group_rows": _at_least(1),
     "ingest.duckdb_memory_limit": _memory,
     "ingest.retry_max_attempts": _at_least(1),
     "ingest.late_delivery_days": _at_least(0),
-    "attribution.chain_max_depth": _at_least(1),
+    "attribution.chain_max_depth": _between(1, CHAIN_MAX_DEPTH_LIMIT),
     "attribution.duckdb_memory_limit": _memory,
     "attribution.verdicts_duckdb_memory_limit": _memory,
     "query.fiscal_year_start_month": _month,
@@ -349,15 +393,18 @@ def load_settings(
     environ: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
     cwd: Path | None = None,
+    default_warehouse: str | None = None,
 ) -> Settings:
     """Resolve Settings: defaults < agenttrail.toml < environment < overrides (CLI flags).
 
     `overrides` uses dotted names ("warehouse", "ingest.workers"); None values are ignored so the
-    CLI can pass every flag through unconditionally.
+    CLI can pass every flag through unconditionally. `default_warehouse` replaces the built-in
+    default warehouse, below the file, the environment and the flag (`agenttrail demo`'s
+    ./demo-warehouse).
     """
     environ = os.environ if environ is None else environ
     layers: dict[str, dict[str, Any]] = {name: {} for name in _SECTIONS}
-    top: dict[str, Any] = {}
+    top: dict[str, Any] = {} if default_warehouse is None else {"warehouse": default_warehouse}
 
     path = Path(config_file) if config_file else None
     if path is None and environ.get("AGENTTRAIL_CONFIG"):

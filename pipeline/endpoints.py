@@ -12,8 +12,9 @@ from urllib.parse import urlsplit
 from pipeline.errors import UsageError
 
 _SCHEMES = ("http", "https")
-# A URL inside an error's text, up to the quote, bracket or space that ends it.
-_URL_IN_TEXT = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s`'\"<>()\[\]]+")
+# A URL inside an error's text, up to the quote, bracket or space that ends it, and without
+# the punctuation of the sentence around it ("listing s3://b/x/: ...").
+_URL_IN_TEXT = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s`'\"<>()\[\]]*[^\s`'\"<>()\[\].,:;!]")
 
 
 def endpoint_shown(url: str, unknown: str = "the endpoint") -> str:
@@ -30,8 +31,15 @@ def endpoint_shown(url: str, unknown: str = "the endpoint") -> str:
 
 
 def check_endpoint_url(url: str | None, flag: str = "--endpoint-url") -> None:
-    """A usage error unless `url` is None or an http(s) URL with a host (and a valid port):
-    botocore otherwise fails later with "internal error: ValueError: Invalid endpoint"."""
+    """A usage error unless `url` is None or an http(s) URL with a host (and a valid port),
+    and nothing but a path after it: botocore otherwise fails later ("internal error:
+    ValueError: Invalid endpoint"; a query string is "not a valid URI"; a fragment swallows the
+    bucket and key of every request).
+
+    A user name or password (`http://user:secret@host`) is refused too: botocore never sends
+    them (requests are signed with the credentials of --profile or the environment, and the
+    address's user part is dropped), so they could only mislead whoever wrote them, and end up
+    in botocore's error messages."""
     if url is None:
         return
     try:
@@ -40,10 +48,24 @@ def check_endpoint_url(url: str | None, flag: str = "--endpoint-url") -> None:
         parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
     except ValueError:
         valid = False
+    shown = endpoint_shown(url)
     if not valid:
         raise UsageError(
-            f"{flag} is not an http:// or https:// URL with a host: {endpoint_shown(url)}",
+            f"{flag} is not an http:// or https:// URL with a host: {shown}",
             hint=f"write it whole, e.g. {flag} http://127.0.0.1:9000",
+        )
+    if "@" in parts.netloc:
+        raise UsageError(
+            f"{flag} holds a user name or password (user:password@), which the AWS SDK never "
+            f"uses: {shown}",
+            hint="drop them; requests are signed with the credentials of --profile or of the "
+            "environment (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)",
+        )
+    if "?" in url or "#" in url:
+        raise UsageError(
+            f"{flag} has a query string or a fragment (?... or #...), which an endpoint "
+            f"cannot have: {shown}",
+            hint=f"write scheme://host[:port][/path], e.g. {flag} http://127.0.0.1:9000",
         )
 
 

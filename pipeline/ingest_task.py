@@ -10,6 +10,7 @@ import ctypes
 import gc
 import os
 import select
+import signal
 import threading
 from dataclasses import dataclass, field
 from datetime import date
@@ -114,6 +115,11 @@ PARENT_POLL_SECONDS = 1.0
 
 
 def init_worker(ingest_pid: int | None = None) -> None:
+    # Ctrl-C reaches the whole process group, parse processes included, where it would raise
+    # KeyboardInterrupt in the middle of a task and print its traceback under the ingest's
+    # "interrupted" line. The ingest unwinds and stops its parse processes itself (the pool's
+    # shutdown; SIGTERM and SIGKILL still end them), so they let Ctrl-C pass.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     # Parsing allocates millions of short-lived, acyclic objects; the cyclic GC only costs time.
     gc.disable()
     _keep_freed_memory()

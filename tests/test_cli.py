@@ -14,7 +14,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from ingest_fixtures import kill_group, run_cli, start_cli
+from ingest_fixtures import cli_env, kill_group, run_cli, start_cli
 
 from pipeline.cli import hoist_global_options
 
@@ -51,6 +51,42 @@ def test_debug_after_the_command_shows_the_traceback(tmp_path: Path) -> None:
     )
     assert "Traceback (most recent call last)" in debug.stderr
     assert debug.stderr.splitlines()[-1] == plain.stderr.splitlines()[-1]
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "line"),
+    [
+        (
+            "http://user:pa55word@127.0.0.1:9/",
+            "error: cannot connect to http://127.0.0.1:9 while listing s3://bucket/trail/ (check "
+            "--endpoint-url or --region, the network and any proxy settings)",
+        ),
+        (
+            "http://user:pa55word@127.0.0.1:9/?X-Amz-Signature=qsecret",
+            "error: AWS client error while listing s3://bucket/trail/: EndpointResolutionError "
+            "(re-run; if it persists, check the AWS configuration)",
+        ),
+    ],
+)
+def test_debug_shows_no_endpoint_secret(tmp_path: Path, endpoint: str, line: str) -> None:
+    """botocore's messages quote the endpoint whole ("Could not connect to the endpoint URL:
+    "http://user:pa55word@..."), and --debug printed them in the chained exceptions. The
+    endpoint comes from the AWS configuration here: --endpoint-url refuses credentials."""
+    env = cli_env(
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_ENDPOINT_URL_S3=endpoint,
+        AGENTTRAIL_INGEST_RETRY_MAX_ATTEMPTS="1",
+    )
+    done = run_cli(
+        "ingest", "s3://bucket/trail", "-w", str(tmp_path / "wh"), "--debug", cwd=tmp_path, env=env
+    )
+    assert (done.returncode, done.stderr.splitlines()[-1]) == (1, line)
+    assert "Traceback (most recent call last)" in done.stderr
+    assert "botocore.exceptions." in done.stderr  # the chained exception is shown
+    assert "http://127.0.0.1:9" in done.stderr
+    assert "pa55word" not in done.stderr
+    assert "qsecret" not in done.stderr
 
 
 def test_config_after_the_command_is_used(tmp_path: Path) -> None:
@@ -126,6 +162,86 @@ def test_a_signal_during_a_duckdb_query_is_reported_as_the_signal(
         f"{line}; re-run the same command to carry on (nothing is lost)",
     )
     assert "Query interrupted" not in err
+
+
+SECOND_SIGNAL = """
+import os, signal, time
+from pipeline import cli
+
+def signalled():
+    try:
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(10)
+    except KeyboardInterrupt:
+        pass
+
+with cli._signals_handled():
+    signalled()
+    time.sleep(0.2)  # the grace thread has read the first signal's byte by now
+    signalled()  # Ctrl-C pressed again while the command unwinds
+print("unwound", cli._SIGNALLED)
+"""
+
+
+def test_a_second_signal_while_unwinding_prints_nothing(tmp_path: Path) -> None:
+    """The grace thread closed the wakeup pipe's read end after the first signal: the second
+    one printed "Exception ignored when trying to write to the signal wakeup fd: ...
+    BrokenPipeError"."""
+    repo = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, "-c", SECOND_SIGNAL],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (
+        0,
+        f"unwound [{int(signal.SIGINT)}, {int(signal.SIGINT)}]\n",
+        "",
+    )
+
+
+HANGS_AFTER_UNWINDING = """
+import os, signal, sys, time
+from pipeline import cli
+
+cli.SIGNAL_GRACE_SECONDS = 0.5
+with cli._signals_handled():
+    try:
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(10)
+    except BaseException:
+        pass
+if sys.argv[1] == "reported":
+    cli._err("terminated, said once")
+    cli._REPORTED.set()
+time.sleep(30)  # an exit that hangs (a process pool joined, a stuck thread)
+"""
+
+
+@pytest.mark.parametrize("reported", [True, False])
+def test_the_grace_ends_a_hung_exit_and_says_so_once(tmp_path: Path, reported: bool) -> None:
+    """Past the block, a process whose exit hangs is still ended when the grace is over, with
+    the signal's code; its line is not printed a second time where main printed it already."""
+    repo = Path(__file__).resolve().parents[1]
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-c", HANGS_AFTER_UNWINDING, "reported" if reported else "silent"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert time.monotonic() - started < 20
+    said = (
+        "terminated, said once\n"
+        if reported
+        else "terminated (SIGTERM); re-run the same command to carry on (nothing is lost)\n"
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (143, "", said)
 
 
 S3_REFUSED = (
@@ -218,6 +334,39 @@ def test_a_warehouse_under_a_file_is_one_line(tmp_path: Path) -> None:
             ["attribute"],
             "{config}: attribution.chain_max_depth: must be 1 or more, got -1",
         ),
+        # These passed the checks, then failed as internal errors (several lines of DuckDB's
+        # message, an OverflowError), or made a folder ./True.
+        (
+            "[attribution]\nchain_max_depth = 2147483648\n",
+            ["attribute"],
+            "{config}: attribution.chain_max_depth: must be 100 or less, got 2147483648",
+        ),
+        (
+            '[attribution]\nduckdb_memory_limit = "101%"\n',
+            ["attribute"],
+            "{config}: attribution.duckdb_memory_limit: must be at most 100% of the memory, got "
+            "'101%'",
+        ),
+        (
+            '[query]\nduckdb_memory_limit = "150%"\n',
+            ["sql", "SELECT 1"],
+            "{config}: query.duckdb_memory_limit: must be at most 100% of the memory, got '150%'",
+        ),
+        (
+            "[ingest]\nstream_threshold_mb = inf\n",
+            ["ingest", "{repo}/tests/cases/ingest/good_cloudtrail.json.gz"],
+            "{config}: ingest.stream_threshold_mb: must be a finite number, got inf",
+        ),
+        (
+            "[attribution]\nagent_tag_value = false\n",
+            ["attribute"],
+            "{config}: attribution.agent_tag_value: expected a string, got False",
+        ),
+        (
+            "warehouse = true\n",
+            ["sql", "SELECT 1"],
+            "{config}: warehouse: expected a string, got True",
+        ),
     ],
 )
 def test_bad_setting_values_are_usage_errors_naming_the_setting(
@@ -234,6 +383,34 @@ def test_bad_setting_values_are_usage_errors_naming_the_setting(
         f"error: {line.format(config=path)}\n",
     )
     assert not (tmp_path / "wh").exists()
+
+
+@pytest.mark.parametrize("where", ["file", "environment"])
+def test_demo_writes_the_configured_warehouse(tmp_path: Path, where: str) -> None:
+    """`agenttrail demo` took ./demo-warehouse over agenttrail.toml's warehouse and
+    AGENTTRAIL_WAREHOUSE. Here the configured warehouse is in S3, which a writer refuses before
+    anything is written: the refusal names it, and ./demo-warehouse is not made."""
+    env = cli_env()
+    if where == "file":
+        (tmp_path / "agenttrail.toml").write_text('warehouse = "s3://bucket/wh"\n')
+    else:
+        env["AGENTTRAIL_WAREHOUSE"] = "s3://bucket/wh"
+    done = run_cli("demo", cwd=tmp_path, env=env)
+    assert (done.returncode, done.stdout, done.stderr) == (2, "", S3_REFUSED)
+    assert sorted(p.name for p in tmp_path.iterdir()) == (
+        ["agenttrail.toml"] if where == "file" else []
+    )
+
+
+def test_demo_help_says_where_it_writes(tmp_path: Path) -> None:
+    done = run_cli("demo", "--help", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    said = (
+        "Warehouse folder (default: agenttrail.toml's warehouse or AGENTTRAIL_WAREHOUSE, else "
+        "./demo-warehouse)."
+    )
+    # As the terminal's width wraps it (./demo-warehouse is cut at its hyphen).
+    assert "".join(said.split()) in "".join(done.stdout.split())
 
 
 def test_a_relative_warehouse_in_a_config_file_is_read_from_its_folder(tmp_path: Path) -> None:

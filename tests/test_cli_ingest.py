@@ -7,7 +7,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,11 +22,14 @@ from ingest_fixtures import (
     GOOD_EVENTS,
     MANIFEST,
     QUARANTINED_RECORDS,
+    cli_env,
     copy_cases,
     held_open,
     ingest,
+    kill_group,
     rows,
     run_cli,
+    start_cli,
     write_too_large,
     write_trail,
 )
@@ -560,6 +565,101 @@ def test_an_internal_error_with_debug_does_not_ask_for_debug(
     assert code == 1
     assert "Traceback (most recent call last)" in err
     assert err.splitlines()[-1] == "internal error: RuntimeError: boom"
+
+
+def test_an_internal_error_is_one_line(
+    cli: Cli, warehouse: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DuckDB's messages run on for lines (the statement, a caret under it): the catch-all
+    boundary printed them all."""
+
+    def broken(*args: object, **kwargs: object) -> object:
+        raise RuntimeError(
+            "Conversion Error: Type INT64 with value 2147483648 can't be cast\n\n"
+            "LINE 1: ... VALUES ($key, $value, $mcp_key, $depth, $version)\n"
+            "                                          ^^^^^^"
+        )
+
+    monkeypatch.setattr(pipeline.query.adhoc, "open_sql", broken)
+    code, _, err = cli("sql", "SELECT 1", "-w", str(warehouse))
+    assert (code, err) == (
+        1,
+        "internal error: RuntimeError: Conversion Error: Type INT64 with value 2147483648 can't "
+        "be cast (re-run with --debug for details)\n",
+    )
+
+    def leaky(*args: object, **kwargs: object) -> object:
+        raise RuntimeError(
+            'Could not connect to "http://user:pa55@127.0.0.1:9/b?X-Amz-Signature=q"'
+        )
+
+    monkeypatch.setattr(pipeline.query.adhoc, "open_sql", leaky)
+    code, _, err = cli("sql", "SELECT 1", "-w", str(warehouse))
+    assert (code, err) == (
+        1,
+        'internal error: RuntimeError: Could not connect to "http://127.0.0.1:9" (re-run with '
+        "--debug for details)\n",
+    )
+    monkeypatch.setattr(pipeline.query.adhoc, "open_sql", broken)
+    code, _, err = cli("sql", "SELECT 1", "-w", str(warehouse), "--debug")
+    assert code == 1
+    assert "LINE 1: ... VALUES ($key" in err  # the traceback keeps the whole message
+    assert err.splitlines()[-1] == (
+        "internal error: RuntimeError: Conversion Error: Type INT64 with value 2147483648 can't "
+        "be cast"
+    )
+
+
+def _group(pgid: int) -> list[int]:
+    """The live processes of a process group (the CLI, its fork server, parse processes and
+    resource tracker)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_bytes()
+            except OSError:
+                continue
+            fields = stat[stat.rindex(b")") + 2 :].split()
+            if int(fields[2]) == pgid and fields[0] != b"Z":
+                found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+def test_ctrl_c_during_ingest_prints_one_line_and_ends_every_process(tmp_path: Path) -> None:
+    """Ctrl-C goes to the whole foreground group, parse processes included. A parse process
+    waiting for its next task printed a traceback ("Process ForkServerProcess-1: ...
+    KeyboardInterrupt") under "interrupted"; now parse processes let Ctrl-C pass (a test in
+    test_interrupts.py holds that, which this one cannot time), and the ingest, unwinding,
+    still ends them all."""
+    write_trail(tmp_path / "logs", files=120)
+    warehouse = tmp_path / "wh"
+    process = start_cli(
+        "ingest", str(tmp_path / "logs"), "-w", str(warehouse), "--workers", "1",
+        cwd=tmp_path, env=cli_env(AGENTTRAIL_INGEST_COMMIT_ROWS="200"),
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        # The parse process has staged files: it is past its start, Ctrl-C ignored or not.
+        while not any((warehouse / "_staging").rglob("*.parquet")):
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, "nothing staged"
+            time.sleep(0.005)
+        os.killpg(process.pid, signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+        deadline = time.monotonic() + 15
+        while (left := _group(process.pid)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        kill_group(process)
+    lines = [line for line in err.splitlines() if not LOG_LINE.fullmatch(line)]
+    assert (process.returncode, lines, left) == (
+        130,
+        ["interrupted; re-run the same command to carry on (nothing is lost)"],
+        [],
+    ), err
+    assert not (warehouse / "_staging").exists()
 
 
 def test_an_s3_uri_in_capitals_is_read_from_s3(

@@ -140,13 +140,32 @@ def test_an_empty_warehouse_is_refused_wherever_it_comes_from(
             "lots",
             "expected a memory size such as 700MB or 2GB, got 'lots'",
         ),
+        ("ingest", "stream_threshold_mb", float("inf"), "must be a finite number, got inf"),
+        ("ingest", "stream_threshold_mb", float("nan"), "must be a finite number, got nan"),
         ("attribution", "chain_max_depth", -1, "must be 1 or more, got -1"),
+        ("attribution", "chain_max_depth", 101, "must be 100 or less, got 101"),
+        ("attribution", "chain_max_depth", 2**31, "must be 100 or less, got 2147483648"),
         (
             "attribution",
             "duckdb_memory_limit",
             "0GB",
             "expected a memory size such as 700MB or 2GB, got '0GB'",
         ),
+        (
+            "attribution",
+            "duckdb_memory_limit",
+            "101%",
+            "must be at most 100% of the memory, got '101%'",
+        ),
+        (
+            "attribution",
+            "verdicts_duckdb_memory_limit",
+            "99999999TB",
+            "must be less than 16 EiB (2^64 bytes), got '99999999TB'",
+        ),
+        ("attribution", "agent_tag_value", False, "expected a string, got False"),
+        ("attribution", "agent_tag_key", 5, "expected a string, got 5"),
+        ("ingest", "duckdb_memory_limit", 512, "expected a string, got 512"),
         (
             "attribution",
             "verdicts_duckdb_memory_limit",
@@ -160,12 +179,17 @@ def test_an_empty_warehouse_is_refused_wherever_it_comes_from(
             "lots",
             "expected a memory size such as 700MB or 2GB, got 'lots'",
         ),
+        ("query", "duckdb_memory_limit", "150%", "must be at most 100% of the memory, got '150%'"),
     ],
 )
 def test_a_bad_value_in_a_file_names_the_file_and_the_setting(
     tmp_path: Path, section: str, name: str, value: object, reason: str
 ) -> None:
-    toml = _toml(tmp_path, f"[{section}]\n{name} = {value!r}\n".replace("'", '"'))
+    """Values that passed the checks used to fail later: DuckDB's "Unable to parse valid
+    percentage" or "Memory value out of range", an INTEGER overflow in the attribution SQL,
+    OverflowError for inf; and TOML's unquoted `false` became the tag value "False"."""
+    written = str(value).lower() if isinstance(value, bool) else repr(value).replace("'", '"')
+    toml = _toml(tmp_path, f"[{section}]\n{name} = {written}\n")
     with pytest.raises(ConfigError) as info:
         load_settings(environ={}, cwd=tmp_path)
     assert info.value.one_line() == f"{toml}: {section}.{name}: {reason}"
@@ -177,6 +201,17 @@ def test_a_bad_value_in_a_file_names_the_file_and_the_setting(
     [
         ("AGENTTRAIL_INGEST_WORKERS", "0", "must be 1 or more, got '0'"),
         ("AGENTTRAIL_INGEST_WORKERS", "2.9", "expected an integer, got '2.9'"),
+        ("AGENTTRAIL_INGEST_STREAM_THRESHOLD_MB", "inf", "must be a finite number, got 'inf'"),
+        (
+            "AGENTTRAIL_ATTRIBUTION_CHAIN_MAX_DEPTH",
+            "2147483648",
+            "must be 100 or less, got '2147483648'",
+        ),
+        (
+            "AGENTTRAIL_QUERY_DUCKDB_MEMORY_LIMIT",
+            "150%",
+            "must be at most 100% of the memory, got '150%'",
+        ),
         (
             "AGENTTRAIL_QUERY_DUCKDB_MEMORY_LIMIT",
             "lots",
@@ -190,6 +225,32 @@ def test_a_bad_value_in_the_environment_names_the_variable(
     with pytest.raises(ConfigError) as info:
         load_settings(environ={name: value}, cwd=tmp_path)
     assert info.value.one_line() == f"environment variable {name}: {reason}"
+
+
+@pytest.mark.parametrize("value", ["true", "5", "2026-06-30", '["wh"]'])
+def test_a_warehouse_that_is_not_text_is_refused(tmp_path: Path, value: str) -> None:
+    """`warehouse = true` became the folder ./True."""
+    toml = _toml(tmp_path, f"warehouse = {value}\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(environ={}, cwd=tmp_path)
+    shown = {"true": "True", "5": "5", "2026-06-30": "datetime.date(2026, 6, 30)"}
+    assert info.value.one_line() == (
+        f"{toml}: warehouse: expected a string, got {shown.get(value, repr(['wh']))}"
+    )
+    assert info.value.exit_code == 2
+
+
+def test_a_commands_own_default_warehouse_gives_way_to_every_setting(tmp_path: Path) -> None:
+    """`agenttrail demo` writes ./demo-warehouse only where no warehouse is configured: its
+    default is the built-in one's, below the file, the environment and the flag."""
+    demo = {"default_warehouse": "demo-warehouse"}
+    assert load_settings(environ={}, cwd=tmp_path, **demo).warehouse == "demo-warehouse"
+    _toml(tmp_path, 'warehouse = "/data/from-file"\n')
+    assert load_settings(environ={}, cwd=tmp_path, **demo).warehouse == "/data/from-file"
+    environ = {"AGENTTRAIL_WAREHOUSE": "/data/from-env"}
+    assert load_settings(environ=environ, cwd=tmp_path, **demo).warehouse == "/data/from-env"
+    flag = load_settings(environ=environ, cwd=tmp_path, overrides={"warehouse": "f"}, **demo)
+    assert flag.warehouse == "f"
 
 
 @pytest.mark.parametrize(
@@ -275,6 +336,17 @@ def test_agenttrail_config_names_the_file_between_the_flag_and_the_working_folde
         "2 gigs",
         "2 GBs",
         "lots",
+        "100%",
+        "100.0%",
+        "0.5%",
+        "100.5%",
+        "101%",
+        "150%",
+        "18446744073709551615b",
+        "18446744073709551616b",
+        "16777215TiB",
+        "16777216TiB",
+        "99999999TB",
     ],
 )
 def test_a_memory_size_is_accepted_exactly_when_duckdb_accepts_it(

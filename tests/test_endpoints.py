@@ -38,10 +38,44 @@ def test_urls_in_a_message_are_cut_to_their_host() -> None:
 
 
 @pytest.mark.parametrize(
-    "url", [None, "http://127.0.0.1:9000", "https://minio.internal/", "HTTP://h:1/p?q=1"]
+    "url", [None, "http://127.0.0.1:9000", "https://minio.internal/", "HTTP://h:1/p/q"]
 )
 def test_a_whole_http_url_is_accepted(url: str | None) -> None:
     check_endpoint_url(url)
+
+
+CREDENTIALS = (
+    "--endpoint-url holds a user name or password (user:password@), which the AWS SDK never "
+    "uses: {shown} (drop them; requests are signed with the credentials of --profile or of the "
+    "environment (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY))"
+)
+QUERY = (
+    "--endpoint-url has a query string or a fragment (?... or #...), which an endpoint cannot "
+    "have: {shown} (write scheme://host[:port][/path], e.g. --endpoint-url "
+    "http://127.0.0.1:9000)"
+)
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("http://user:hunter2@127.0.0.1:9000", CREDENTIALS.format(shown="http://127.0.0.1:9000")),
+        ("https://hunter2@minio.internal/", CREDENTIALS.format(shown="https://minio.internal")),
+        ("http://:hunter2@h:1", CREDENTIALS.format(shown="http://h:1")),
+        ("http://h:1/?X-Amz-Signature=hunter2", QUERY.format(shown="http://h:1")),
+        ("http://h:1?", QUERY.format(shown="http://h:1")),
+        ("http://h:1/p#hunter2", QUERY.format(shown="http://h:1")),
+    ],
+)
+def test_an_endpoint_with_credentials_a_query_or_a_fragment_is_a_usage_error(
+    url: str, message: str
+) -> None:
+    """botocore refuses a query string ("internal error: EndpointResolutionError"), sends a
+    fragment's requests to the wrong path, and never uses a user name or password: each is
+    refused where the flag is read, without the secret."""
+    with pytest.raises(UsageError) as caught:
+        check_endpoint_url(url)
+    assert (caught.value.one_line(), caught.value.exit_code) == (message, 2)
 
 
 @pytest.mark.parametrize(
@@ -82,22 +116,39 @@ def test_the_commands_refuse_a_malformed_endpoint_with_exit_2(
         "error: --endpoint-url is not an http:// or https:// URL with a host: localhost:9000 "
         "(write it whole, e.g. --endpoint-url http://127.0.0.1:9000)\n"
     )
+    secret = agenttrail(
+        *command, "--endpoint-url", "http://user:hunter2pass@127.0.0.1:9/?token=qsecret",
+        "--debug", cwd=tmp_path,
+    )  # fmt: skip
+    assert (secret.returncode, secret.stdout) == (2, "")
+    assert secret.stderr.splitlines()[-1] == (
+        "error: " + CREDENTIALS.format(shown="http://127.0.0.1:9")
+    )
+    assert "hunter2pass" not in secret.stderr
+    assert "qsecret" not in secret.stderr
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_warehouse_in_s3_that_cannot_be_reached_shows_no_endpoint_secret(
     tmp_path: Path,
 ) -> None:
-    done = agenttrail(
-        "sql",
-        "select 1",
-        "--warehouse",
-        "s3://bucket/wh",
-        "--endpoint-url",
-        "http://user:hunter2pass@127.0.0.1:9/?token=qsecret",
-        cwd=tmp_path,
-        env={"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"},
-    )
-    assert done.returncode == 1
-    assert done.stderr.startswith("error: cannot read s3://bucket/wh: ")
-    assert "hunter2pass" not in done.stderr
-    assert "qsecret" not in done.stderr
+    """The endpoint comes from the AWS configuration here (AWS_ENDPOINT_URL_S3), which
+    --endpoint-url's check never sees: the error names its host alone, and so does --debug's
+    traceback."""
+    env = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_ENDPOINT_URL_S3": "http://user:hunter2pass@127.0.0.1:9/?token=qsecret",
+    }
+    for debug in ([], ["--debug"]):
+        done = agenttrail(
+            "sql", "select 1", "--warehouse", "s3://bucket/wh", *debug, cwd=tmp_path, env=env
+        )
+        assert (done.returncode, done.stdout) == (1, "")
+        assert done.stderr.splitlines()[-1] == (
+            "error: cannot read s3://bucket/wh: Custom endpoint `http://127.0.0.1:9` was not a "
+            "valid URI (check --endpoint-url, the network and the credentials)"
+        )
+        assert ("Traceback" in done.stderr) == bool(debug)
+        assert "hunter2pass" not in done.stderr
+        assert "qsecret" not in done.stderr

@@ -2,13 +2,15 @@
 
 The statement text sent to DuckDB is the file's body behind as many empty lines as its header
 (QueryInfo.executable), so the `LINE n` DuckDB reports is line n of the file; the error names
-`file:line` and never needs the analyst to count header lines.
+`file:line` and never needs the analyst to count header lines. DuckDB's relation API, which
+runs the statement, counts lines from the first character that is not white space: the lines
+it skips are added back (relation_error).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import duckdb
@@ -35,12 +37,13 @@ _ATTRIBUTION_VIEWS = frozenset(
 )
 
 
-def sql_error(query: QueryInfo, exc: duckdb.Error) -> QueryError:
-    """One line: `file:line: <DuckDB's first line>`, the line when DuckDB gives one."""
+def sql_error(query: QueryInfo, exc: Exception, skipped_lines: int = 0) -> QueryError:
+    """One line: `file:line: <DuckDB's first line>`, the line when DuckDB gives one (DuckDB's
+    error, or Arrow's carrying it while a streamed result is read), after `skipped_lines`."""
     text = str(exc)
     first = text.splitlines()[0] if text else type(exc).__name__
     match = _LINE.search(text)
-    line = int(match[1]) if match else None
+    line = int(match[1]) + skipped_lines if match else None
     where = f"{query.display}:{line}" if line else query.display
     hint = attribution_hint(first)
     return QueryError(f"{where}: {first}", hint=hint, file=str(query.path), line=line)
@@ -72,6 +75,28 @@ def _positioned(
     return exc  # not reached in practice: the statement failed to plan a moment ago
 
 
+def relation_error(
+    con: duckdb.DuckDBPyConnection,
+    query: QueryInfo,
+    text: str,
+    bound: dict[str, Any],
+    exc: Exception,
+) -> QueryError:
+    """The QueryError of `exc`, raised by the relation API running `text`: the line of a
+    planning error from the DB-API path (_positioned), else DuckDB's, counted from the first
+    character of `text` that is not white space (the relation API skips the header's lines)."""
+    if isinstance(exc, duckdb.Error):
+        positioned = _positioned(con, text, bound, exc)
+        if positioned is not exc:
+            return sql_error(query, positioned)
+    return sql_error(query, exc, _skipped_lines(text))
+
+
+def _skipped_lines(text: str) -> int:
+    """The lines before the first character of `text` that is not white space."""
+    return text[: len(text) - len(text.lstrip())].count("\n")
+
+
 def execute(con: duckdb.DuckDBPyConnection, query: QueryInfo, bound: Mapping[str, Any]) -> pa.Table:
     """Run `query` with `bound` as DuckDB prepared parameters; the values never enter the text.
 
@@ -80,11 +105,33 @@ def execute(con: duckdb.DuckDBPyConnection, query: QueryInfo, bound: Mapping[str
     try:
         relation = exportable(con.sql(text, params=values))
     except duckdb.Error as exc:
-        raise sql_error(query, _positioned(con, text, values, exc)) from None
+        raise relation_error(con, query, text, values, exc) from None
     try:
         return relation.to_arrow_table()
     except duckdb.Error as exc:
-        raise sql_error(query, exc) from None
+        raise relation_error(con, query, text, values, exc) from None
+
+
+def execute_reader(
+    con: duckdb.DuckDBPyConnection, query: QueryInfo, bound: Mapping[str, Any], batch_rows: int
+) -> pa.RecordBatchReader:
+    """`execute`, streamed: the result in batches of `batch_rows`, read while `con` stays open,
+    so that an export of millions of rows is never held whole. An error DuckDB meets while
+    producing a batch (a failed cast in row 9,000,000) leaves as the same QueryError."""
+    text, values = query.executable, dict(bound)
+    try:
+        reader = exportable(con.sql(text, params=values)).to_arrow_reader(batch_rows)
+    except duckdb.Error as exc:
+        raise relation_error(con, query, text, values, exc) from None
+    return pa.RecordBatchReader.from_batches(reader.schema, _batches(query, text, reader))
+
+
+def _batches(query: QueryInfo, text: str, reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
+    try:
+        yield from reader
+    except (duckdb.Error, OSError, pa.ArrowException) as exc:
+        # Not relation_error: the connection is busy with this very result.
+        raise sql_error(query, exc, _skipped_lines(text)) from None
 
 
 def _has_bit(kind: DuckDBPyType) -> bool:

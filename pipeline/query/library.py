@@ -1,9 +1,10 @@
 """The named query library: list, show and run the queries of queries/*.sql and user folders.
 
-    list_queries(settings)                     -> [QueryInfo]  (every file validated)
-    survey_queries(settings)                   -> Survey       (the valid ones, and the others)
-    show_query(settings, name)                 -> QueryInfo    (header and SQL)
-    run_query(settings, name, scope=, params=) -> QueryResult  (table, notices, bound values)
+    list_queries(settings)                      -> [QueryInfo]  (every file validated)
+    survey_queries(settings)                    -> Survey       (the valid ones, and the others)
+    show_query(settings, name)                  -> QueryInfo    (header and SQL)
+    run_query(settings, name, scope=, params=)  -> QueryResult  (table, notices, bound values)
+    open_query(settings, name, scope=, params=) -> QueryStream  (the same, its rows streamed)
 
 Nothing here prints: notices (a user query replacing a built-in one, the dates a fiscal quarter
 stands for, an account judged by an IAM snapshot taken after the period) are returned for the
@@ -13,7 +14,8 @@ CLI to show on stderr, and reports can record them.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -26,18 +28,21 @@ from pipeline.attribute.freshness import reader_notice
 from pipeline.config import Settings
 from pipeline.errors import QueryError, UsageError
 from pipeline.iam.choice import choose_snapshots
+from pipeline.query.adhoc import RESULT_BATCH_ROWS
 from pipeline.query.binding import bind
 from pipeline.query.catalog import Found, QueryInfo, discover, load_query
-from pipeline.query.execute import execute
+from pipeline.query.execute import execute, execute_reader
 from pipeline.query.scope import Scope, quarter_days
 from pipeline.warehouse.remote import S3Options, connect_reader
 
 __all__ = [
     "QueryInfo",
     "QueryResult",
+    "QueryStream",
     "Scope",
     "Survey",
     "list_queries",
+    "open_query",
     "run_query",
     "show_query",
     "survey_queries",
@@ -47,6 +52,16 @@ __all__ = [
 @dataclass(frozen=True)
 class QueryResult:
     table: pa.Table
+    query: QueryInfo
+    notices: tuple[str, ...] = ()
+    bound_params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class QueryStream:
+    """A named query's result as it is read (open_query): its batches, while the block runs."""
+
+    reader: pa.RecordBatchReader
     query: QueryInfo
     notices: tuple[str, ...] = ()
     bound_params: dict[str, Any] = field(default_factory=dict)
@@ -122,7 +137,50 @@ def run_query(
     """Run a named query against the warehouse of `settings` (a folder or s3:// URI), or on
     `con` when given (a connection from warehouse.remote.connect_reader, reused across queries
     by reports and the benchmark)."""
-    scope = scope or Scope()
+    query, bound, notices = _prepared(settings, name, scope or Scope(), params, extra_dirs)
+    if con is not None:
+        table = execute(con, query, bound)
+        notices += snapshot_notices(con, query, bound)
+    else:
+        with connect_reader(
+            settings.warehouse, s3=s3, memory_limit=settings.query.duckdb_memory_limit
+        ) as connection:
+            table = execute(connection, query, bound)
+            notices += snapshot_notices(connection, query, bound)
+    return QueryResult(table=table, query=query, notices=tuple(notices), bound_params=bound)
+
+
+@contextmanager
+def open_query(
+    settings: Settings,
+    name: str,
+    *,
+    scope: Scope | None = None,
+    params: Mapping[str, str] | None = None,
+    extra_dirs: Sequence[str | Path] = (),
+    s3: S3Options | None = None,
+) -> Iterator[QueryStream]:
+    """run_query, its result streamed while the block runs (`agenttrail query run`): an export
+    of millions of rows is written batch by batch (formats.write_result), never held whole.
+    The notices are complete before the first row is read."""
+    query, bound, notices = _prepared(settings, name, scope or Scope(), params, extra_dirs)
+    with connect_reader(
+        settings.warehouse, s3=s3, memory_limit=settings.query.duckdb_memory_limit
+    ) as connection:
+        # First: a connection reads one result at a time, and the stream holds it until its end.
+        notices += snapshot_notices(connection, query, bound)
+        reader = execute_reader(connection, query, bound, RESULT_BATCH_ROWS)
+        yield QueryStream(reader=reader, query=query, notices=tuple(notices), bound_params=bound)
+
+
+def _prepared(
+    settings: Settings,
+    name: str,
+    scope: Scope,
+    params: Mapping[str, str] | None,
+    extra_dirs: Sequence[str | Path],
+) -> tuple[QueryInfo, dict[str, Any], list[str]]:
+    """The query by name, its bound parameters, and the notices known before it runs."""
     query = show_query(settings, name, extra_dirs)
     fiscal = settings.query.fiscal_year_start_month
     bound = bind(query, scope, params or {}, fiscal_year_start_month=fiscal)
@@ -136,16 +194,7 @@ def run_query(
             f"--quarter {scope.quarter} is {first} to {last} (both included), fiscal years "
             f"starting in month {fiscal} and named after the calendar year they end in"
         )
-    if con is not None:
-        table = execute(con, query, bound)
-        notices += snapshot_notices(con, query, bound)
-    else:
-        with connect_reader(
-            settings.warehouse, s3=s3, memory_limit=settings.query.duckdb_memory_limit
-        ) as connection:
-            table = execute(connection, query, bound)
-            notices += snapshot_notices(connection, query, bound)
-    return QueryResult(table=table, query=query, notices=tuple(notices), bound_params=bound)
+    return query, bound, notices
 
 
 def snapshot_notices(

@@ -155,8 +155,11 @@ CREATE OR REPLACE TABLE classification_role_intervals AS
 -- When each role was an agent role, as non-overlapping intervals [valid_from, valid_to) per
 -- (account, role name): from each observation (snapshot, CreateRole, TagRole, UntagRole) to
 -- the next. Before the first observation, a snapshot still applies (the oldest one after the
--- period, issue 3), an event does not. role_agent_observations has one row per role and
--- instant (10_role_agent_timeline.sql resolves ties there).
+-- period, issue 3), an event does not: it sets the key whatever it was before, so neither it
+-- nor a later snapshot tells that. role_agent_observations has one row per role and instant,
+-- a snapshot of its account that does not list the role among them ('role absent'), and a
+-- snapshot taken in the second of events it contradicts placed just before them
+-- (10_role_agent_timeline.sql says why).
 WITH ordered AS (
     SELECT
         account_id,
@@ -790,6 +793,10 @@ final AS (
                 r.grant_owner,
                 CASE WHEN r.session_issuer_arn LIKE '%:role/aws-reserved/sso.amazonaws.com/%'
                     THEN r.session_name END,
+                -- A person's console session on a role (one switched into in the console, or a
+                -- SAML federation's): the console names the session after the signed-in user.
+                CASE WHEN r.base_rule IN (11, 25) AND r.principal_type = 'AssumedRole'
+                    THEN nullif(r.session_name, '') END,
                 CASE WHEN r.principal_type = 'IAMUser' THEN r.user_name END,
                 CASE WHEN r.principal_type = 'Root' THEN 'root' END,
                 CASE WHEN r.principal_type = 'SAMLUser' THEN r.user_name END,

@@ -505,8 +505,8 @@ EXPECTED: dict[str, dict[str, Verdict]] = {
     "agent_role_console": {
         "conagent-create": human("direct", "human.iam_user", "opsadmin"),
         # A person who switched into the agent role in the console: not the agent's bypass.
-        "conagent-console-call": human("console", "human.console_agent_role"),
-        "conagent-console-ua": human("console", "human.console_agent_role"),
+        "conagent-console-call": human("console", "human.console_agent_role", "alice-ops"),
+        "conagent-console-ua": human("console", "human.console_agent_role", "alice-ops"),
         "conagent-assume": human("direct", "human.iam_user", "opsrunner"),
         "conagent-cli-call": agent(
             "direct", "ConsoleOpsAgentRole", "agent_role.direct", "opsrunner"

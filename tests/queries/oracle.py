@@ -170,6 +170,9 @@ class Event:
             return str(self.context["sourceIdentity"])
         if SSO_PATH in (self.issuer.get("arn") or "") and self.arn:
             return self.arn.rsplit("/", 1)[1]
+        # A person's console session on a role is named after the signed-in user.
+        if self.kind == "human" and self.path == "console" and self.identity_type == "AssumedRole":
+            return self.arn.rsplit("/", 1)[1] if self.arn else None
         if self.identity_type == "IAMUser":
             return self.identity.get("userName")
         if self.identity_type == "Root":

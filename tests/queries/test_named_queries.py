@@ -1179,7 +1179,7 @@ def test_top_talkers(
         assert (rows[0]["actor_kind"], rows[0]["actor"], rows[0]["calls"]) == (
             "human",
             "alice@example.com",
-            843,  # her 861 console events but the 18 in AgentReadOnlyRole (no human_id there)
+            861,  # her console events, the 18 in AgentReadOnlyRole included (its session name)
         )
 
 

@@ -234,16 +234,26 @@ def test_list_shows_the_valid_queries_beside_a_broken_file(cli: CliRunner, tmp_p
     ],
 )
 @pytest.mark.parametrize("out", [[], ["--out", "/dev/stdout"]], ids=["stdout", "out_dev_stdout"])
+@pytest.mark.parametrize("run", ["sql", "query_run"])
 def test_a_reader_closing_the_output_early_ends_it_silently(
-    tiny_warehouse: Path, fmt: str, first_line: bytes, out: list[str]
+    tiny_warehouse: Path, tmp_path: Path, fmt: str, first_line: bytes, out: list[str], run: str
 ) -> None:
     """`agenttrail sql ... | head -1`: the closed pipe ends the command with the code a shell
     gives a command SIGPIPE ended (141), nothing on stderr, as `yes | head -1` does; with
     `--out /dev/stdout` too (it ended with "error: cannot write --out"). The output (~1 MB) is
-    far more than a pipe holds."""
+    far more than a pipe holds. `query run` streams as `sql` does: it wrote its whole result in
+    one write, whose partial count CPython took for all of it, and ended with 0."""
     sql = "SELECT repeat('x', 100) AS a FROM range(10000)"
-    command = [sys.executable, "-m", "pipeline", "sql", sql, "-w", str(tiny_warehouse)]
-    command += ["--format", fmt, *out]
+    if run == "sql":
+        command = [sys.executable, "-m", "pipeline", "sql", sql]
+    else:
+        (tmp_path / "rows.sql").write_text(
+            "-- name: rows\n-- description: d\n-- params: none\n-- grain: g\n-- used_by: u\n"
+            f"{sql}\n"
+        )
+        command = [sys.executable, "-m", "pipeline", "query", "run", "rows"]
+        command += ["--queries-dir", str(tmp_path)]
+    command += ["-w", str(tiny_warehouse), "--format", fmt, *out]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
     assert process.stdout is not None
     assert process.stderr is not None

@@ -14,7 +14,7 @@ import pytest
 from pipeline.errors import QueryError, UsageError
 from pipeline.iam.store import import_snapshots
 from pipeline.ingest import run_ingest
-from pipeline.query.library import Scope, list_queries, run_query, show_query
+from pipeline.query.library import Scope, list_queries, open_query, run_query, show_query
 from pipeline.query.scope import MAX_INSTANT
 from pipeline.warehouse.layout import Layout
 from pipeline.warehouse.remote import connect_reader
@@ -205,6 +205,56 @@ def test_a_runtime_error_names_the_file(tmp_path: Path, tiny_warehouse: Path) ->
     assert message.startswith(f"{tmp_path / 'cast_fails.sql'}")
     assert "Conversion Error" in message
     assert "\n" not in message
+
+
+def _user_query(folder: Path, name: str, sql: str) -> None:
+    (folder / f"{name}.sql").write_text(
+        f"-- name: {name}\n-- description: d\n-- params: none\n-- grain: g\n-- used_by: u\n{sql}\n",
+        encoding="utf-8",
+    )
+
+
+def test_open_query_streams_the_result_in_batches(tmp_path: Path, tiny_warehouse: Path) -> None:
+    """`agenttrail query run` writes what open_query streams: batches of RESULT_BATCH_ROWS, never
+    the whole result at once (10M rows to CSV took 1 GB as one table and one string)."""
+    _user_query(tmp_path, "numbers", "SELECT i FROM range(120000) t(i)")
+    settings = make_settings(tiny_warehouse)
+    with open_query(settings, "numbers", extra_dirs=[tmp_path]) as result:
+        sizes = [batch.num_rows for batch in result.reader]
+    assert sizes == [50_000, 50_000, 20_000]
+    with open_query(settings, "calls_per_day", extra_dirs=[USER_QUERIES]) as result:
+        streamed = result.reader.read_all()
+        notices = result.notices
+    whole = run_query(settings, "calls_per_day", extra_dirs=[USER_QUERIES])
+    assert (streamed.equals(whole.table), notices) == (True, whole.notices)
+
+
+def test_an_error_in_a_later_batch_names_the_file_in_one_line(
+    tmp_path: Path, tiny_warehouse: Path
+) -> None:
+    """A failed cast at row 100,000 arrives while the result is read, as Arrow's error: it is
+    the same QueryError as run_query's, naming the file's line (DuckDB's relation API counts
+    lines from the statement's first character, past the header's blank lines: this said :2)."""
+    _user_query(
+        tmp_path,
+        "late_failure",
+        "SELECT 1 AS one,\n"
+        "    CAST(CASE WHEN i < 100000 THEN '1' ELSE 'x' END AS INTEGER) AS n\n"
+        "FROM range(120000) t(i)",
+    )
+    settings = make_settings(tiny_warehouse)
+    with (
+        open_query(settings, "late_failure", extra_dirs=[tmp_path]) as result,
+        pytest.raises(QueryError) as streamed,
+    ):
+        result.reader.read_all()
+    with pytest.raises(QueryError) as whole:
+        run_query(settings, "late_failure", extra_dirs=[tmp_path])
+    line = (
+        f"{tmp_path / 'late_failure.sql'}:7: Conversion Error: Could not convert string 'x' to "
+        "INT32"
+    )
+    assert (streamed.value.one_line(), whole.value.one_line()) == (line, line)
 
 
 def test_a_warehouse_without_attribution_gets_a_hint(tmp_path: Path) -> None:
