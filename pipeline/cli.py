@@ -368,7 +368,9 @@ def iam_snapshot(
 
 
 # ------------------------------------------------------------------------------------ demo
-# The demo's warehouse where none is configured: the sample is not mixed into ./warehouse.
+# The demo's warehouse unless --warehouse names one. agenttrail.toml's and AGENTTRAIL_WAREHOUSE
+# are never used: events are never rewritten, so the sample's made-up accounts would stay in a
+# real warehouse's every query for good.
 DEMO_WAREHOUSE = "demo-warehouse"
 
 
@@ -379,8 +381,8 @@ def demo(
         typer.Option(
             "--warehouse",
             "-w",
-            help=f"Warehouse folder (default: agenttrail.toml's warehouse or "
-            f"AGENTTRAIL_WAREHOUSE, else ./{DEMO_WAREHOUSE}).",
+            help=f"Warehouse folder (default: ./{DEMO_WAREHOUSE}; never the configured one, "
+            "which the sample would mix into).",
         ),
     ] = None,
 ) -> int:
@@ -388,11 +390,7 @@ def demo(
     from pipeline.demo import run_demo
     from pipeline.query.formats import render
 
-    settings = load_settings(
-        config_file=_STATE["config"],
-        overrides={"warehouse": warehouse},
-        default_warehouse=DEMO_WAREHOUSE,  # below agenttrail.toml and AGENTTRAIL_WAREHOUSE
-    )
+    settings = _settings(warehouse=warehouse or DEMO_WAREHOUSE)
     result = run_demo(settings)
     ingest = result.ingest
     typer.echo(

@@ -393,18 +393,15 @@ def load_settings(
     environ: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
     cwd: Path | None = None,
-    default_warehouse: str | None = None,
 ) -> Settings:
     """Resolve Settings: defaults < agenttrail.toml < environment < overrides (CLI flags).
 
     `overrides` uses dotted names ("warehouse", "ingest.workers"); None values are ignored so the
-    CLI can pass every flag through unconditionally. `default_warehouse` replaces the built-in
-    default warehouse, below the file, the environment and the flag (`agenttrail demo`'s
-    ./demo-warehouse).
+    CLI can pass every flag through unconditionally.
     """
     environ = os.environ if environ is None else environ
     layers: dict[str, dict[str, Any]] = {name: {} for name in _SECTIONS}
-    top: dict[str, Any] = {} if default_warehouse is None else {"warehouse": default_warehouse}
+    top: dict[str, Any] = {}
 
     path = Path(config_file) if config_file else None
     if path is None and environ.get("AGENTTRAIL_CONFIG"):

@@ -386,19 +386,23 @@ def test_bad_setting_values_are_usage_errors_naming_the_setting(
 
 
 @pytest.mark.parametrize("where", ["file", "environment"])
-def test_demo_writes_the_configured_warehouse(tmp_path: Path, where: str) -> None:
-    """`agenttrail demo` took ./demo-warehouse over agenttrail.toml's warehouse and
-    AGENTTRAIL_WAREHOUSE. Here the configured warehouse is in S3, which a writer refuses before
-    anything is written: the refusal names it, and ./demo-warehouse is not made."""
+def test_demo_never_writes_the_configured_warehouse(tmp_path: Path, where: str) -> None:
+    """The sample's made-up accounts must not mix into a real warehouse (events are never
+    rewritten): `agenttrail demo` writes ./demo-warehouse unless --warehouse names one. Here
+    ./demo-warehouse is a file, so the demo stops at once, naming it, and the configured
+    warehouse (in S3, which a writer would refuse with its own message) is not what it used."""
     env = cli_env()
     if where == "file":
         (tmp_path / "agenttrail.toml").write_text('warehouse = "s3://bucket/wh"\n')
     else:
         env["AGENTTRAIL_WAREHOUSE"] = "s3://bucket/wh"
+    (tmp_path / "demo-warehouse").write_text("not a folder")
     done = run_cli("demo", cwd=tmp_path, env=env)
-    assert (done.returncode, done.stdout, done.stderr) == (2, "", S3_REFUSED)
-    assert sorted(p.name for p in tmp_path.iterdir()) == (
-        ["agenttrail.toml"] if where == "file" else []
+    assert (done.returncode, done.stdout, done.stderr) == (
+        1,
+        "",
+        f"error: the warehouse {tmp_path / 'demo-warehouse'} is a file, not a folder"
+        " (pass --warehouse a folder (created if missing))\n",
     )
 
 
@@ -406,8 +410,8 @@ def test_demo_help_says_where_it_writes(tmp_path: Path) -> None:
     done = run_cli("demo", "--help", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     said = (
-        "Warehouse folder (default: agenttrail.toml's warehouse or AGENTTRAIL_WAREHOUSE, else "
-        "./demo-warehouse)."
+        "Warehouse folder (default: ./demo-warehouse; never the configured one, which the "
+        "sample would mix into)."
     )
     # As the terminal's width wraps it (./demo-warehouse is cut at its hyphen).
     assert "".join(said.split()) in "".join(done.stdout.split())

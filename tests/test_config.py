@@ -240,19 +240,6 @@ def test_a_warehouse_that_is_not_text_is_refused(tmp_path: Path, value: str) -> 
     assert info.value.exit_code == 2
 
 
-def test_a_commands_own_default_warehouse_gives_way_to_every_setting(tmp_path: Path) -> None:
-    """`agenttrail demo` writes ./demo-warehouse only where no warehouse is configured: its
-    default is the built-in one's, below the file, the environment and the flag."""
-    demo = {"default_warehouse": "demo-warehouse"}
-    assert load_settings(environ={}, cwd=tmp_path, **demo).warehouse == "demo-warehouse"
-    _toml(tmp_path, 'warehouse = "/data/from-file"\n')
-    assert load_settings(environ={}, cwd=tmp_path, **demo).warehouse == "/data/from-file"
-    environ = {"AGENTTRAIL_WAREHOUSE": "/data/from-env"}
-    assert load_settings(environ=environ, cwd=tmp_path, **demo).warehouse == "/data/from-env"
-    flag = load_settings(environ=environ, cwd=tmp_path, overrides={"warehouse": "f"}, **demo)
-    assert flag.warehouse == "f"
-
-
 @pytest.mark.parametrize(
     ("dotted", "value", "line"),
     [
