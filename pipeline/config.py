@@ -159,7 +159,8 @@ NOT_RULES = ("duckdb_memory_limit", "verdicts_duckdb_memory_limit")
 # a workload's (workload.service_issued). 4: a snapshot of an account that does not list a
 # role makes it no agent role before a later snapshot lists it, too; a snapshot taken in the
 # second of a tag event holds before the event where it contradicts it (not after), and says
-# nothing where it agrees; a person's console session on a role names that person
+# nothing where it agrees; a later listing applies from the role's CreateDate, and an absence
+# it contradicts says nothing; a person's console session on a role names that person
 # (human_id: its session name).
 RULES_REVISION = 4
 

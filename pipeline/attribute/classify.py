@@ -144,7 +144,7 @@ def _ensure_iam_views(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(
             "CREATE OR REPLACE VIEW iam_roles AS SELECT NULL::VARCHAR AS snapshot_id,"
             " NULL::VARCHAR AS account_id, NULL::VARCHAR AS role_name,"
-            " NULL::TIMESTAMPTZ AS taken_at WHERE false"
+            " NULL::TIMESTAMPTZ AS taken_at, NULL::TIMESTAMPTZ AS create_date WHERE false"
         )
     if "iam_role_tags" not in names:
         con.execute(

@@ -11,7 +11,10 @@
 --   does not list a role known in it (listed by another of its snapshots, or named by one of
 --   the events) gives the observation 'snapshot <id> (role absent)', not an agent role (a role
 --   deleted, not yet created, or re-created untagged; a later CreateRole or TagRole still applies
---   from its time), before the role's first listing as after its last. One observation per
+--   from its time), before the role's first listing as after its last; not where a later
+--   listing's CreateDate is at or before that snapshot (the file left the role out). A role
+--   created after such a snapshot is, from its CreateDate, what its first later listing shows,
+--   where no event of the role lies between ('snapshot <id> (role created <time>)'). One observation per
 --   role and instant: among events of one instant (CloudTrail times have whole seconds), the one
 --   that makes the role an agent role, so an UntagRole and a TagRole of the key in one second
 --   (infrastructure as code re-writing a key's letter case: untag usage, tag Usage) leave it
@@ -61,6 +64,7 @@ snapshot_roles AS (
         r.snapshot_id,
         r.taken_at AS observed_at,
         'snapshot ' || r.snapshot_id AS observed_by,
+        r.create_date,
         coalesce(bool_or(
             lower(t.tag_key) = s.tag_key AND lower(t.tag_value) = s.tag_value
         ), false) AS is_agent,
@@ -155,7 +159,9 @@ known_roles AS (
 ),
 
 absent AS (
-    -- Every snapshot of the account that does not list a role known in the account.
+    -- Every snapshot of the account that does not list a role known in the account, unless a
+    -- later snapshot lists the role with a CreateDate at or before it: the role existed then,
+    -- and this snapshot's file left it out (an export without roles, a hand-trimmed file).
     SELECT
         k.account_id,
         k.role_name,
@@ -167,6 +173,14 @@ absent AS (
     JOIN snapshots AS n ON n.account_id = k.account_id
     ANTI JOIN snapshot_roles AS p
         ON p.snapshot_id = n.snapshot_id AND p.account_id = k.account_id AND p.role_name = k.role_name
+    WHERE NOT EXISTS (
+        SELECT 1
+        FROM snapshot_roles AS l
+        WHERE l.account_id = k.account_id
+            AND l.role_name = k.role_name
+            AND l.observed_at > n.taken_at
+            AND l.create_date <= n.taken_at
+    )
 ),
 
 event_observations AS (
@@ -185,10 +199,54 @@ event_observations AS (
     WHERE rank_at_instant = 1
 ),
 
+created AS (
+    -- A role created after a snapshot that did not list it, first listed by a later one: from
+    -- its CreateDate on it is the role that listing shows (the oldest snapshot after a time
+    -- applies where nothing in between says otherwise), not absent until that listing. Not
+    -- where an event of the role falls between its CreateDate and the listing: the logs then
+    -- tell that time (its CreateRole among them).
+    SELECT
+        l.account_id,
+        l.role_name,
+        l.create_date AS observed_at,
+        l.observed_by || ' (role created ' || strftime(timezone('UTC', l.create_date), '%Y-%m-%dT%H:%M:%SZ')
+            || ')' AS observed_by,
+        l.is_agent,
+        l.tag_text
+    FROM snapshot_roles AS l
+    WHERE l.create_date < l.observed_at
+        -- The first listing of this role since its CreateDate.
+        AND NOT EXISTS (
+            SELECT 1
+            FROM snapshot_roles AS m
+            WHERE m.account_id = l.account_id
+                AND m.role_name = l.role_name
+                AND m.observed_at > l.create_date
+                AND m.observed_at < l.observed_at
+        )
+        AND EXISTS (
+            SELECT 1
+            FROM absent AS a
+            WHERE a.account_id = l.account_id
+                AND a.role_name = l.role_name
+                AND a.observed_at < l.create_date
+        )
+        AND NOT EXISTS (
+            SELECT 1
+            FROM event_observations AS e
+            WHERE e.account_id = l.account_id
+                AND e.role_name = l.role_name
+                AND e.observed_at >= date_trunc('second', l.create_date)
+                AND e.observed_at < l.observed_at
+        )
+),
+
 snapshot_observations AS (
     SELECT account_id, role_name, observed_at, observed_by, is_agent, tag_text FROM snapshot_roles
     UNION ALL
     SELECT account_id, role_name, observed_at, observed_by, is_agent, tag_text FROM absent
+    UNION ALL
+    SELECT account_id, role_name, observed_at, observed_by, is_agent, tag_text FROM created
 ),
 
 event_seconds AS (

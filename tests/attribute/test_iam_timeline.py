@@ -111,13 +111,15 @@ def iam_event(event_id: str, name: str, role: str, time: str, **params: Any) -> 
     }
 
 
-def role(name: str, *tags: tuple[str, str]) -> dict[str, Any]:
+def role(
+    name: str, *tags: tuple[str, str], created: str = "2024-01-01T00:00:00+00:00"
+) -> dict[str, Any]:
     return {
         "Path": "/",
         "RoleName": name,
         "RoleId": f"AROA{name.upper():X<12}",
         "Arn": f"arn:aws:iam::{ACCOUNT}:role/{name}",
-        "CreateDate": "2024-01-01T00:00:00+00:00",
+        "CreateDate": created,
         "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": []},
         "RolePolicyList": [],
         "AttachedManagedPolicies": [],
@@ -266,10 +268,11 @@ def test_a_tag_event_before_a_snapshot_that_does_not_list_the_role_ends_there(
 def test_a_role_an_older_snapshot_does_not_list_is_no_agent_role_before_a_newer_one_lists_it(
     tmp_path: Path,
 ) -> None:
-    """June's snapshot lists only Other; August's lists R tagged. The oldest snapshot applies
-    backwards only where it is the role's first observation: here June's, which shows no R,
-    for May (June is the newest snapshot at or before it) as for July; from August R is an
-    agent role. Whether an older snapshot listing R was imported or not, R is absent in June."""
+    """June's snapshot lists only Other; August's lists R tagged, created on July 5. The oldest
+    snapshot applies backwards only where it is the role's first observation: here June's,
+    which shows no R, for May (June is the newest snapshot at or before it); from its
+    CreateDate R is the role August shows, an agent role. Whether an older snapshot listing R
+    was imported or not, R is absent in June."""
     settings = build(
         tmp_path,
         [
@@ -279,7 +282,11 @@ def test_a_role_an_older_snapshot_does_not_list_is_no_agent_role_before_a_newer_
         ],
     )
     june = export(tmp_path / "june.json", role("Other"))
-    august = export(tmp_path / "august.json", role("Other"), role("R", ("Usage", "Agent")))
+    august = export(
+        tmp_path / "august.json",
+        role("Other"),
+        role("R", ("Usage", "Agent"), created="2026-07-05T00:00:00+00:00"),
+    )
     import_iam([june], settings, at("2026-06-01T00:00:00"))
     import_iam([august], settings, at("2026-08-01T00:00:00"))
     june_id, august_id = (
@@ -287,11 +294,18 @@ def test_a_role_an_older_snapshot_does_not_list_is_no_agent_role_before_a_newer_
         sid(august, at("2026-08-01T00:00:00")),
     )
 
-    assert classified_by(settings) == {"c-may": HUMAN, "c-jul": HUMAN, "c-aug": AGENT}
+    assert classified_by(settings) == {"c-may": HUMAN, "c-jul": AGENT, "c-aug": AGENT}
     assert observations(settings) == [
         ("Other", at("2026-06-01T00:00:00"), f"snapshot {june_id}", False, None),
         ("Other", at("2026-08-01T00:00:00"), f"snapshot {august_id}", False, None),
         ("R", at("2026-06-01T00:00:00"), f"snapshot {june_id} (role absent)", False, None),
+        (
+            "R",
+            at("2026-07-05T00:00:00"),
+            f"snapshot {august_id} (role created 2026-07-05T00:00:00Z)",
+            True,
+            "Usage=Agent",
+        ),
         ("R", at("2026-08-01T00:00:00"), f"snapshot {august_id}", True, "Usage=Agent"),
     ]
     assert principal_row(settings, "R", "2026Q2") == {
@@ -300,6 +314,76 @@ def test_a_role_an_older_snapshot_does_not_list_is_no_agent_role_before_a_newer_
         "agent_role": False,
         "agent_role_observed_by": f"snapshot {june_id} (role absent)",
     }
+
+
+def test_a_snapshot_that_leaves_out_a_role_a_later_one_shows_existed_then_says_nothing(
+    tmp_path: Path,
+) -> None:
+    """June's file lists no roles (an export of users alone); August's lists R tagged, created in
+    2024: R existed in June, so June's absence of it is the file's gap, not the role's. August,
+    the oldest snapshot after May, applies as R's first observation."""
+    settings = build(tmp_path, [call("c-may", "R", "2026-05-10T10:00:00Z")])
+    june = tmp_path / "june.json"
+    user = {
+        "Path": "/",
+        "UserName": "carol",
+        "UserId": "AIDACAROLXXXXXXXXXXXX",
+        "Arn": f"arn:aws:iam::{ACCOUNT}:user/carol",
+        "CreateDate": "2024-01-01T00:00:00+00:00",
+    }
+    june.write_text(
+        json.dumps({"UserDetailList": [user], "GroupDetailList": [], "RoleDetailList": []}),
+        encoding="utf-8",
+    )
+    august = export(tmp_path / "august.json", role("R", ("Usage", "Agent")))
+    import_iam([june], settings, at("2026-06-01T00:00:00"))
+    import_iam([august], settings, at("2026-08-01T00:00:00"))
+    august_id = sid(august, at("2026-08-01T00:00:00"))
+
+    assert classified_by(settings) == {"c-may": AGENT}
+    assert observations(settings) == [
+        ("R", at("2026-08-01T00:00:00"), f"snapshot {august_id}", True, "Usage=Agent"),
+    ]
+
+
+def test_a_role_created_between_snapshots_with_its_events_in_the_logs_follows_them(
+    tmp_path: Path,
+) -> None:
+    """Where the logs show the role's CreateRole (untagged) and a TagRole later, they tell its
+    time between the snapshots: the later listing's state does not reach back to its
+    CreateDate."""
+    settings = build(
+        tmp_path,
+        [
+            iam_event("create", "CreateRole", "R", "2026-07-05T00:00:00Z"),
+            call("c-jul", "R", "2026-07-10T10:00:00Z"),
+            iam_event(
+                "tag", "TagRole", "R", "2026-07-20T00:00:00Z", tags=[{"key": "Usage", "value": "Agent"}]
+            ),
+            call("c-late-jul", "R", "2026-07-25T10:00:00Z"),
+        ],
+    )
+    june = export(tmp_path / "june.json", role("Other"))
+    august = export(
+        tmp_path / "august.json",
+        role("Other"),
+        role("R", ("Usage", "Agent"), created="2026-07-05T00:00:00+00:00"),
+    )
+    import_iam([june], settings, at("2026-06-01T00:00:00"))
+    import_iam([august], settings, at("2026-08-01T00:00:00"))
+
+    assert classified_by(settings) == {
+        "create": "human.iam_user",
+        "c-jul": HUMAN,
+        "tag": "human.iam_user",
+        "c-late-jul": AGENT,
+    }
+    assert [o[2] for o in observations(settings) if o[0] == "R"] == [
+        f"snapshot {sid(june, at('2026-06-01T00:00:00'))} (role absent)",
+        "CreateRole create",
+        "TagRole tag",
+        f"snapshot {sid(august, at('2026-08-01T00:00:00'))}",
+    ]
 
 
 def test_tag_events_before_the_first_snapshot_say_nothing_of_the_time_before_them(
