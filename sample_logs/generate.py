@@ -1712,8 +1712,6 @@ DAN_CLI = apis("ListBuckets", "GetCallerIdentity", "DescribeInstances", "Describ
 # The trail's advanced event selectors log the managed MCP server's data events (the documented
 # shape of its tool calls) from this day on; before, such tool calls leave no record.
 MCP_DATA_EVENTS_FROM = date(2026, 8, 17)
-# The user agent of a documented-shape downstream call: the server's SDK, not the client.
-AWS_INTERNAL_SDK = "aws-internal/3 aws-sdk-java/1.12.780 Linux/5.10.240-238.959.amzn2int.x86_64"
 
 
 @dataclass
@@ -1750,11 +1748,11 @@ class ManagedMcpUser(Actor):
                   logged: bool = True) -> datetime:
         """One AwsMcpEvent record (`logged`), then the downstream calls it made.
 
-        Observed shape: the tool call is a Management event; downstream calls carry dan's identity
-        with invokedBy, sourceIPAddress and userAgent = aws-mcp.amazonaws.com. Documented shape:
-        the tool call is a Data event (logged only where the trail selects it), and its
-        downstream calls carry no invokedBy: only their requestID, listed in the tool call's
-        downstreamRequests, and the grant's signInSessionArn tie them to the MCP server.
+        Observed shape: the tool call is a Management event. Documented shape: the tool call is
+        a Data event (logged only where the trail selects it). Downstream calls are the same in
+        both shapes (facts doc s.4): dan's identity with invokedBy, sourceIPAddress and userAgent
+        = aws-mcp.amazonaws.com (the client's address is not recorded), their requestID listed
+        in the tool call's downstreamRequests.
         """
         rng = self.rng
         downstream: list[tuple[Api, str]] = []
@@ -1794,11 +1792,8 @@ class ManagedMcpUser(Actor):
         )
         if logged:
             self.emit(event, MANAGED_MCP)
-        if documented:
-            server = caller.but(user_agent=AWS_INTERNAL_SDK)
-        else:
-            server = caller.but(identity={**caller.identity, "invokedBy": MCP_PRINCIPAL}, source_ip=MCP_PRINCIPAL,
-                                user_agent=MCP_PRINCIPAL, by_service=True)
+        server = caller.but(identity={**caller.identity, "invokedBy": MCP_PRINCIPAL}, source_ip=MCP_PRINCIPAL,
+                            user_agent=MCP_PRINCIPAL, by_service=True)
         for (a, region), rid in zip(downstream, request_ids, strict=True):
             when += rng.gap(0, 2)
             self.call(server, a, when, region, request_id=rid, denied=rng.chance(0.05))
@@ -1807,7 +1802,8 @@ class ManagedMcpUser(Actor):
     def mcp_session(self, start: datetime, *, documented: bool = False) -> None:
         """One OAuth grant for the MCP endpoint, then 4 to 11 tool calls. A documented-shape
         session before MCP_DATA_EVENTS_FROM leaves no tool-call record (a Data event the trail
-        did not select yet): only the grant's signInSessionArn ties its downstream calls to MCP."""
+        did not select yet): its downstream calls still carry invokedBy, and the grant's
+        signInSessionArn."""
         rng = self.rng
         sign_in_session = f"arn:aws:signin:us-east-1:{DEV}:session/{rng.uuid4()}"
         client = rng.choice(MCP_CLIENTS)

@@ -115,13 +115,13 @@ def test_every_event_matches_the_labels(sample: Sample) -> None:
 
 # The rules the sample's story exercises (attribution_rules), each by an actor who acts that way:
 # the rest (ec2_role_delivery, instance_session, configured patterns, the role-and-session-name
-# fallbacks, federated users) are covered by tests/cases/attribute only.
+# fallbacks, federated users, and mcp_managed.downstream_request and .oauth_session: every
+# managed-MCP downstream call of the sample carries invokedBy, facts doc s.4, so rule 1 takes
+# it) are covered by tests/cases/attribute only.
 RULES_ON_THE_SAMPLE = {
-    "mcp_managed.invoked_by": "dan's agent, observed shape: downstream calls with invokedBy",
+    "mcp_managed.invoked_by": "dan's agent, both record shapes: downstream calls with invokedBy",
     "mcp_managed.tool_call": "dan's agent: AwsMcpEvent tool calls",
-    "mcp_managed.downstream_request": "documented shape: a downstream call without invokedBy",
     "mcp_managed.oauth_grant": "dan's CreateOAuth2Token for the MCP endpoint",
-    "mcp_managed.oauth_session": "documented-shape calls whose Data-event tool call was not logged",
     "agent_session.mcp": "cost-explorer-mcp and k8s-mcp tagged sessions",
     "agent_session.direct": "the EC2 harness's Usage=Agent session",
     "agent_chain.mcp": "k8s-mcp in prod's untagged EksReadOnlyRole (tags not transitive)",

@@ -207,9 +207,7 @@ class Event:
             return "iac"
         if ua.startswith("aws-cli/"):
             return "cli"
-        # aws-internal/: the SDK inside an AWS service (the managed MCP server's documented-shape
-        # downstream calls, which carry no invokedBy).
-        if ua.startswith(("Boto3/", "Botocore/", "aws-sdk-", "aws-internal/")):
+        if ua.startswith(("Boto3/", "Botocore/", "aws-sdk-")):
             return "sdk"
         if ua.endswith(".amazonaws.com"):
             return "service"
@@ -482,14 +480,15 @@ class Truth:
         return observations
 
     def agent_role_at(self, account: str, role_name: str, when: datetime) -> Observation | None:
-        """The role's agent tag at `when`: the newest observation at or before it, else the
-        earliest snapshot; None when no snapshot or tag event names the role."""
+        """The role's agent tag at `when`, on the classification's timeline: the newest
+        observation at or before it, else the role's first observation where that is a snapshot
+        (a tag event says nothing of the time before it); None when none applies (no snapshot or
+        tag event names the role, or only tag events after `when`)."""
         items = self.role_observations.get((account, role_name), [])
         before = [item for item in items if item.observed_at <= when]
         if before:
             return before[-1]
-        snapshots = [item for item in items if item.source == "snapshot"]
-        return snapshots[0] if snapshots else None
+        return items[0] if items and items[0].source == "snapshot" else None
 
 
 def is_agent_tagged(tags: dict[str, str]) -> bool:
