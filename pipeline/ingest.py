@@ -58,7 +58,12 @@ from pipeline.ingest_task import (
 )
 from pipeline.interrupts import uninterrupted
 from pipeline.parse.in_memory import decompress
-from pipeline.parse_processes import CONTEXT, start_parse_server, stop_parse_server
+from pipeline.parse_processes import (
+    CONTEXT,
+    shut_down_at_end,
+    start_parse_server,
+    stop_parse_server,
+)
 from pipeline.source import Fetched, Filters, Source, SourceObject
 from pipeline.source.local import shown, unread_version
 from pipeline.source.open import open_source
@@ -329,10 +334,10 @@ class _Job:
                 for partial in folder.glob(".*.tmp"):
                     partial.unlink(missing_ok=True)
             remove_stale_schema_writes(self.layout)
-            self.staging.mkdir(parents=True)
             try:
+                self.staging.mkdir(parents=True)
                 try:
-                    with self._parse_processes() as pool:
+                    with shut_down_at_end(self._parse_processes()) as pool:
                         todo = self._plan()
                         self.objects_total = len(todo)
                         self._process(todo, pool)
@@ -342,7 +347,9 @@ class _Job:
                 self._release_memory()
                 pending = self._attribute()
             finally:
-                shutil.rmtree(self.layout.staging, ignore_errors=True)
+                # Whole, whatever signal comes meanwhile (a second Ctrl-C cut it short).
+                with uninterrupted():
+                    shutil.rmtree(self.layout.staging, ignore_errors=True)
         self.summary.seconds = time.monotonic() - self.started
         if pending is not None:
             raise pending
@@ -441,7 +448,8 @@ class _Job:
     def _parse_processes(self) -> ProcessPoolExecutor:
         """The pool of parse processes. They start with the first tasks, forked from a server
         that has the parse modules imported already (parse_processes.py): a run with nothing
-        new to read starts none."""
+        new to read starts none. Used inside shut_down_at_end: a second signal must not cut
+        its shutdown short."""
         start_parse_server()  # a no-op when the CLI started it already
         return ProcessPoolExecutor(
             max(1, self.cfg.workers),
@@ -458,7 +466,7 @@ class _Job:
         events: list[tuple[Source, SourceObject]] = []
         max_bytes = self.cfg.max_object_mb << 20
         with (
-            ThreadPoolExecutor(max(1, self.cfg.download_threads)) as fetchers,
+            shut_down_at_end(ThreadPoolExecutor(max(1, self.cfg.download_threads))) as fetchers,
             # Closed on the way out of an interrupted run: reads not started are cancelled.
             contextlib.closing(self._read_digests(todo, fetchers)) as digests,
         ):

@@ -118,8 +118,11 @@ def init_worker(ingest_pid: int | None = None) -> None:
     # Ctrl-C reaches the whole process group, parse processes included, where it would raise
     # KeyboardInterrupt in the middle of a task and print its traceback under the ingest's
     # "interrupted" line. The ingest unwinds and stops its parse processes itself (the pool's
-    # shutdown; SIGTERM and SIGKILL still end them), so they let Ctrl-C pass.
+    # shutdown; SIGTERM and SIGKILL still end them), so they let Ctrl-C pass. A parse process
+    # starts with SIGINT blocked (parse_processes.start_parse_server), so that a Ctrl-C before
+    # this line waits: ignored, it is discarded, and SIGINT can be unblocked.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     # Parsing allocates millions of short-lived, acyclic objects; the cyclic GC only costs time.
     gc.disable()
     _keep_freed_memory()

@@ -14,10 +14,16 @@
 --   attribution's role timeline choose; NULL when no snapshot of the account in its ARN was
 --   imported, or, for a principal without one in its ARN such as an AWS service, when none was at
 --   all), iam_tags (its tags in that snapshot, key=value),
---   agent_role (for roles: tagged as an agent role at last_seen, from IAM snapshots and
---   CreateRole/TagRole/UntagRole events; NULL when no IAM data names the role; false after a
---   snapshot of its account that does not list it), agent_role_observed_by (the observation that
---   decided: 'snapshot <id>', 'snapshot <id> (role absent)' or '<event name> <event id>'),
+--   agent_role (for roles: tagged as an agent role at last_seen, on the timeline the
+--   classification uses (role_agent_observations: IAM snapshots and CreateRole/TagRole/UntagRole
+--   events): the newest observation at or before last_seen, else the role's first observation
+--   where that is a snapshot, which applies backwards; false after a snapshot of its account that
+--   does not list it; NULL where none applies, as for the classification, which then takes the
+--   role for no agent role: no IAM data names the role, or its first observation is a tag event
+--   after last_seen, which says nothing of the time before it, whatever a later snapshot shows
+--   (import an older snapshot)), agent_role_observed_by (the observation that decided: 'snapshot
+--   <id>', 'snapshot <id> (role absent)', 'snapshot <id> (role created <time>)' or '<event name>
+--   <event id>'),
 --   session_tags (effective tags of the STS sessions its calls used, key=value).
 -- params: since TIMESTAMPTZ = NULL; until TIMESTAMPTZ = NULL; account VARCHAR = NULL; principal VARCHAR = NULL
 -- grain: one row per principal (IAM identity or AWS service)
@@ -146,11 +152,18 @@ per_principal AS (
 ),
 
 role_state AS (
-    -- The agent tag at last_seen: the newest observation then, else the earliest snapshot.
+    -- The agent tag at last_seen, on the timeline the classification uses (50_classification.sql,
+    -- classification_role_intervals; untagged_agent_roles.sql takes the same): the newest
+    -- observation at or before it, else the first observation of the role where that is a
+    -- snapshot (a snapshot applies backwards; a tag event only from its time on). Observations
+    -- after last_seen rank after those before it, oldest first: the first of them is then the
+    -- first of the role.
     SELECT principal, is_agent, observed_by
     FROM (
         SELECT
             p.principal,
+            p.last_seen,
+            o.observed_at,
             o.is_agent,
             o.observed_by,
             row_number() OVER (
@@ -158,16 +171,15 @@ role_state AS (
                 ORDER BY
                     CASE WHEN o.observed_at <= p.last_seen THEN 0 ELSE 1 END,
                     CASE WHEN o.observed_at <= p.last_seen THEN o.observed_at END DESC NULLS LAST,
-                    CASE WHEN o.observed_by LIKE 'snapshot %' THEN 0 ELSE 1 END,
+                    CASE WHEN o.observed_at <= p.last_seen THEN o.observed_by END DESC NULLS LAST,
                     o.observed_at,
                     o.observed_by
             ) AS choice
         FROM per_principal AS p
         JOIN observations AS o
             ON o.account_id = p.role_account_id AND o.role_name = p.role_name
-        WHERE o.observed_at <= p.last_seen OR o.observed_by LIKE 'snapshot %'
     ) AS ranked
-    WHERE choice = 1
+    WHERE choice = 1 AND (observed_at <= last_seen OR observed_by LIKE 'snapshot %')
 ),
 
 session_tag_text AS (

@@ -4,6 +4,7 @@ command go through the same entry point (`pipeline.cli.main`) in this process, w
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -36,7 +37,7 @@ from ingest_fixtures import (
 
 import pipeline.query.adhoc
 import pipeline.warehouse.connect
-from pipeline.cli import main
+from pipeline.cli import SIGNAL_GRACE_SECONDS, main
 
 SUMMARY_KEYS = [
     "run_id",
@@ -627,12 +628,29 @@ def _group(pgid: int) -> list[int]:
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
-def test_ctrl_c_during_ingest_prints_one_line_and_ends_every_process(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("signum", "times", "to_group", "code", "line"),
+    [
+        (signal.SIGINT, 1, True, 130, "interrupted"),
+        (signal.SIGINT, 2, True, 130, "interrupted"),
+        (signal.SIGTERM, 2, False, 143, "terminated (SIGTERM)"),
+    ],
+    ids=["ctrl-c", "ctrl-c-twice", "sigterm-twice"],
+)
+def test_ctrl_c_during_ingest_prints_one_line_and_ends_every_process(
+    tmp_path: Path, signum: int, times: int, to_group: bool, code: int, line: str
+) -> None:
     """Ctrl-C goes to the whole foreground group, parse processes included. A parse process
     waiting for its next task printed a traceback ("Process ForkServerProcess-1: ...
     KeyboardInterrupt") under "interrupted"; now parse processes let Ctrl-C pass (a test in
     test_interrupts.py holds that, which this one cannot time), and the ingest, unwinding,
-    still ends them all."""
+    still ends them all.
+
+    A second Ctrl-C or SIGTERM (a scheduler's timeout, sent to the ingest alone) while the
+    first unwinds cut the parse processes' shutdown short: they were never told to stop, and
+    the process waited for them until the grace (10 s) ended it, its staged files left. Now
+    the run still ends at once (test_interrupts.py holds the shutdown itself, with the second
+    signal timed inside it)."""
     write_trail(tmp_path / "logs", files=120)
     warehouse = tmp_path / "wh"
     process = start_cli(
@@ -646,8 +664,14 @@ def test_ctrl_c_during_ingest_prints_one_line_and_ends_every_process(tmp_path: P
             assert process.poll() is None, process.communicate()
             assert time.monotonic() < deadline, "nothing staged"
             time.sleep(0.005)
-        os.killpg(process.pid, signal.SIGINT)
+        signalled = time.monotonic()
+        for n in range(times):
+            if n:
+                time.sleep(0.1)  # the first one is unwinding the run
+            with contextlib.suppress(ProcessLookupError):
+                (os.killpg if to_group else os.kill)(process.pid, signum)
         _, err = process.communicate(timeout=60)
+        took = time.monotonic() - signalled
         deadline = time.monotonic() + 15
         while (left := _group(process.pid)) and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -655,11 +679,13 @@ def test_ctrl_c_during_ingest_prints_one_line_and_ends_every_process(tmp_path: P
         kill_group(process)
     lines = [line for line in err.splitlines() if not LOG_LINE.fullmatch(line)]
     assert (process.returncode, lines, left) == (
-        130,
-        ["interrupted; re-run the same command to carry on (nothing is lost)"],
+        code,
+        [f"{line}; re-run the same command to carry on (nothing is lost)"],
         [],
     ), err
     assert not (warehouse / "_staging").exists()
+    # Ended by its own unwinding, not by the grace (which prints the same line and code).
+    assert took < SIGNAL_GRACE_SECONDS / 2, took
 
 
 def test_an_s3_uri_in_capitals_is_read_from_s3(

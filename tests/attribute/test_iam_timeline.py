@@ -440,6 +440,71 @@ def test_tag_events_before_the_first_snapshot_say_nothing_of_the_time_before_the
     ]
 
 
+def test_principals_take_the_classifications_timeline_before_a_first_tag_event(
+    tmp_path: Path,
+) -> None:
+    """The case above, as `principals` shows it. Its agent_role chose the role's earliest
+    snapshot where no observation lay at or before last_seen: August's, tagged, so Q2 said
+    agent_role true for the role whose May call the classification takes for no agent role's.
+    Now it is the classification's timeline: before the role's first observation, a tag event,
+    nothing is known (NULL, as for a role no IAM data names). The snapshot that applies to Q2
+    (the oldest after it) still lists the role with its tags: in_iam_snapshot and iam_tags say
+    what it shows."""
+    settings = build(
+        tmp_path,
+        [
+            call("c-may", "R", "2026-05-10T10:00:00Z"),
+            iam_event("untag", "UntagRole", "R", "2026-07-01T00:00:00Z", tagKeys=["Usage"]),
+            iam_event(
+                "retag",
+                "TagRole",
+                "R",
+                "2026-07-02T00:00:00Z",
+                tags=[{"key": "Usage", "value": "Agent"}],
+            ),
+            call("c-aug", "R", "2026-08-10T10:00:00Z"),
+        ],
+    )
+    august = export(tmp_path / "august.json", role("R", ("Usage", "Agent")))
+    import_iam([august], settings, at("2026-08-01T00:00:00"))
+    august_id = sid(august, at("2026-08-01T00:00:00"))
+    assert classified_by(settings)["c-may"] == HUMAN
+
+    result = run_query(settings, "principals", scope=Scope(quarter="2026Q2"))
+    assert result.table.to_pylist() == [
+        {
+            "principal": f"arn:aws:iam::{ACCOUNT}:role/R",
+            "principal_types": "AssumedRole",
+            "accounts": ACCOUNT,
+            "primary_kind": "human",
+            "actor_kinds": "human",
+            "calls": 1,
+            "agent_calls": 0,
+            "human_calls": 1,
+            "workload_calls": 0,
+            "service_calls": 0,
+            "unknown_calls": 0,
+            "agent_names": None,
+            "people": None,
+            "first_seen": at("2026-05-10T10:00:00"),
+            "last_seen": at("2026-05-10T10:00:00"),
+            "in_iam_snapshot": True,
+            "iam_tags": "Usage=Agent",
+            "agent_role": None,
+            "agent_role_observed_by": None,
+            "session_tags": None,
+        }
+    ]
+    # After the events, the snapshot holds: an agent role, as for the August call.
+    assert classified_by(settings)["c-aug"] == AGENT
+    assert principal_row(settings, "R", "2026Q3") == {
+        "in_iam_snapshot": True,
+        "iam_tags": "Usage=Agent",
+        "agent_role": True,
+        "agent_role_observed_by": f"snapshot {august_id}",
+    }
+
+
 # -------------------------------------------------------------------- one instant, one state
 def test_untag_and_tag_of_the_key_in_one_second_leave_the_role_tagged(tmp_path: Path) -> None:
     """Infrastructure as code re-writing the key's letter case: UntagRole `usage`, TagRole
