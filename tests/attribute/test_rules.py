@@ -120,6 +120,9 @@ EXPECTED: dict[str, dict[str, Verdict]] = {
         "mcpdoc-tool-1": agent(
             "mcp_managed", MCP, "mcp_managed.tool_call", "erik@example.com", "aws___call_aws"
         ),
+        # A downstream call without invokedBy (the facts document says they carry it, in both
+        # shapes; this one stands for a server that does not): the requestID link alone finds
+        # it.
         "mcpdoc-down-1": agent(
             "mcp_managed",
             MCP,
