@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -138,16 +138,27 @@ def run_query(
     `con` when given (a connection from warehouse.remote.connect_reader, reused across queries
     by reports and the benchmark)."""
     query, bound, notices = _prepared(settings, name, scope or Scope(), params, extra_dirs)
-    if con is not None:
-        table = execute(con, query, bound)
-        notices += snapshot_notices(con, query, bound)
-    else:
-        with connect_reader(
-            settings.warehouse, s3=s3, memory_limit=settings.query.duckdb_memory_limit
-        ) as connection:
-            table = execute(connection, query, bound)
-            notices += snapshot_notices(connection, query, bound)
+    if con is None:
+        with _reader(settings, s3) as connection:
+            return _result(connection, query, bound, notices)
+    return _result(con, query, bound, notices)
+
+
+def _result(
+    con: duckdb.DuckDBPyConnection, query: QueryInfo, bound: dict[str, Any], notices: list[str]
+) -> QueryResult:
+    table = execute(con, query, bound)
+    notices = notices + snapshot_notices(con, query, bound)
     return QueryResult(table=table, query=query, notices=tuple(notices), bound_params=bound)
+
+
+def _reader(
+    settings: Settings, s3: S3Options | None
+) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
+    """A read-only connection to the warehouse of `settings`, under the queries' memory cap."""
+    return connect_reader(
+        settings.warehouse, s3=s3, memory_limit=settings.query.duckdb_memory_limit
+    )
 
 
 @contextmanager
@@ -164,9 +175,7 @@ def open_query(
     of millions of rows is written batch by batch (formats.write_result), never held whole.
     The notices are complete before the first row is read."""
     query, bound, notices = _prepared(settings, name, scope or Scope(), params, extra_dirs)
-    with connect_reader(
-        settings.warehouse, s3=s3, memory_limit=settings.query.duckdb_memory_limit
-    ) as connection:
+    with _reader(settings, s3) as connection:
         # First: a connection reads one result at a time, and the stream holds it until its end.
         notices += snapshot_notices(connection, query, bound)
         reader = execute_reader(connection, query, bound, RESULT_BATCH_ROWS)
