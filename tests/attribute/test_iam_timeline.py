@@ -265,6 +265,20 @@ def test_a_tag_event_before_a_snapshot_that_does_not_list_the_role_ends_there(
 
 
 # ------------------------------------------------------------ an older snapshot starts it
+def import_june_without_and_august_with_r(tmp_path: Path, settings: Settings) -> tuple[str, str]:
+    """June's snapshot lists only Other; August's lists Other and R tagged, created on July 5.
+    Their snapshot ids."""
+    june = export(tmp_path / "june.json", role("Other"))
+    august = export(
+        tmp_path / "august.json",
+        role("Other"),
+        role("R", ("Usage", "Agent"), created="2026-07-05T00:00:00+00:00"),
+    )
+    import_iam([june], settings, at("2026-06-01T00:00:00"))
+    import_iam([august], settings, at("2026-08-01T00:00:00"))
+    return sid(june, at("2026-06-01T00:00:00")), sid(august, at("2026-08-01T00:00:00"))
+
+
 def test_a_role_an_older_snapshot_does_not_list_is_no_agent_role_before_a_newer_one_lists_it(
     tmp_path: Path,
 ) -> None:
@@ -281,18 +295,7 @@ def test_a_role_an_older_snapshot_does_not_list_is_no_agent_role_before_a_newer_
             call("c-aug", "R", "2026-08-10T10:00:00Z"),
         ],
     )
-    june = export(tmp_path / "june.json", role("Other"))
-    august = export(
-        tmp_path / "august.json",
-        role("Other"),
-        role("R", ("Usage", "Agent"), created="2026-07-05T00:00:00+00:00"),
-    )
-    import_iam([june], settings, at("2026-06-01T00:00:00"))
-    import_iam([august], settings, at("2026-08-01T00:00:00"))
-    june_id, august_id = (
-        sid(june, at("2026-06-01T00:00:00")),
-        sid(august, at("2026-08-01T00:00:00")),
-    )
+    june_id, august_id = import_june_without_and_august_with_r(tmp_path, settings)
 
     assert classified_by(settings) == {"c-may": HUMAN, "c-jul": AGENT, "c-aug": AGENT}
     assert observations(settings) == [
@@ -363,14 +366,7 @@ def test_a_role_created_between_snapshots_with_its_events_in_the_logs_follows_th
             call("c-late-jul", "R", "2026-07-25T10:00:00Z"),
         ],
     )
-    june = export(tmp_path / "june.json", role("Other"))
-    august = export(
-        tmp_path / "august.json",
-        role("Other"),
-        role("R", ("Usage", "Agent"), created="2026-07-05T00:00:00+00:00"),
-    )
-    import_iam([june], settings, at("2026-06-01T00:00:00"))
-    import_iam([august], settings, at("2026-08-01T00:00:00"))
+    june_id, august_id = import_june_without_and_august_with_r(tmp_path, settings)
 
     assert classified_by(settings) == {
         "create": "human.iam_user",
@@ -379,10 +375,10 @@ def test_a_role_created_between_snapshots_with_its_events_in_the_logs_follows_th
         "c-late-jul": AGENT,
     }
     assert [o[2] for o in observations(settings) if o[0] == "R"] == [
-        f"snapshot {sid(june, at('2026-06-01T00:00:00'))} (role absent)",
+        f"snapshot {june_id} (role absent)",
         "CreateRole create",
         "TagRole tag",
-        f"snapshot {sid(august, at('2026-08-01T00:00:00'))}",
+        f"snapshot {august_id}",
     ]
 
 
