@@ -160,8 +160,8 @@ NOT_RULES = ("duckdb_memory_limit", "verdicts_duckdb_memory_limit")
 # role makes it no agent role before a later snapshot lists it, too; a snapshot taken in the
 # second of a tag event holds before the event where it contradicts it (not after), and says
 # nothing where it agrees; a later listing applies from the role's CreateDate, and an absence
-# it contradicts says nothing; a person's console session on a role names that person
-# (human_id: its session name).
+# it contradicts, or one of a snapshot that lists no role at all, says nothing; a person's
+# console session on a role names that person (human_id: its session name).
 RULES_REVISION = 4
 
 

@@ -162,6 +162,10 @@ absent AS (
     -- Every snapshot of the account that does not list a role known in the account, unless a
     -- later snapshot lists the role with a CreateDate at or before it: the role existed then,
     -- and this snapshot's file left it out (an export without roles, a hand-trimmed file).
+    -- A snapshot that lists no role at all says nothing of any: every AWS account has roles (the
+    -- service-linked AWSServiceRoleForSupport and AWSServiceRoleForTrustedAdvisor among them),
+    -- so it is an export of other kinds (`--filter User`, which still prints an empty
+    -- RoleDetailList), not an account whose roles were all deleted.
     SELECT
         k.account_id,
         k.role_name,
@@ -170,7 +174,9 @@ absent AS (
         false AS is_agent,
         NULL AS tag_text
     FROM known_roles AS k
-    JOIN snapshots AS n ON n.account_id = k.account_id
+    JOIN snapshots AS n
+        ON n.account_id = k.account_id
+        AND n.snapshot_id IN (SELECT snapshot_id FROM snapshot_roles)
     ANTI JOIN snapshot_roles AS p
         ON p.snapshot_id = n.snapshot_id AND p.account_id = k.account_id AND p.role_name = k.role_name
     WHERE NOT EXISTS (

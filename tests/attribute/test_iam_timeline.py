@@ -319,14 +319,25 @@ def test_a_role_an_older_snapshot_does_not_list_is_no_agent_role_before_a_newer_
     }
 
 
-def test_a_snapshot_that_leaves_out_a_role_a_later_one_shows_existed_then_says_nothing(
-    tmp_path: Path,
-) -> None:
-    """June's file lists no roles (an export of users alone); August's lists R tagged, created in
-    2024: R existed in June, so June's absence of it is the file's gap, not the role's. August,
-    the oldest snapshot after May, applies as R's first observation."""
-    settings = build(tmp_path, [call("c-may", "R", "2026-05-10T10:00:00Z")])
-    june = tmp_path / "june.json"
+def test_a_snapshot_that_lists_no_role_at_all_says_nothing_of_any(tmp_path: Path) -> None:
+    """April's snapshot lists R tagged; June's is a users-only export (`--filter User`, whose
+    RoleDetailList is empty). Every AWS account has roles, so June's says nothing of R: the July
+    call is still an agent role's, by April's listing."""
+    settings = build(tmp_path, [call("c-jul", "R", "2026-07-10T10:00:00Z")])
+    april = export(tmp_path / "april.json", role("R", ("Usage", "Agent")))
+    june = users_only(tmp_path / "june.json")
+    import_iam([april], settings, at("2026-04-01T00:00:00"))
+    import_iam([june], settings, at("2026-06-01T00:00:00"))
+    april_id = sid(april, at("2026-04-01T00:00:00"))
+
+    assert classified_by(settings) == {"c-jul": AGENT}
+    assert observations(settings) == [
+        ("R", at("2026-04-01T00:00:00"), f"snapshot {april_id}", True, "Usage=Agent"),
+    ]
+
+
+def users_only(path: Path) -> Path:
+    """An export of the account's users alone: its RoleDetailList is empty."""
     user = {
         "Path": "/",
         "UserName": "carol",
@@ -334,10 +345,19 @@ def test_a_snapshot_that_leaves_out_a_role_a_later_one_shows_existed_then_says_n
         "Arn": f"arn:aws:iam::{ACCOUNT}:user/carol",
         "CreateDate": "2024-01-01T00:00:00+00:00",
     }
-    june.write_text(
-        json.dumps({"UserDetailList": [user], "GroupDetailList": [], "RoleDetailList": []}),
-        encoding="utf-8",
-    )
+    document = {"UserDetailList": [user], "GroupDetailList": [], "RoleDetailList": []}
+    path.write_text(json.dumps(document), encoding="utf-8")
+    return path
+
+
+def test_a_snapshot_that_leaves_out_a_role_a_later_one_shows_existed_then_says_nothing(
+    tmp_path: Path,
+) -> None:
+    """June's file lists no roles (an export of users alone); August's lists R tagged, created in
+    2024: R existed in June, so June's absence of it is the file's gap, not the role's. August,
+    the oldest snapshot after May, applies as R's first observation."""
+    settings = build(tmp_path, [call("c-may", "R", "2026-05-10T10:00:00Z")])
+    june = users_only(tmp_path / "june.json")
     august = export(tmp_path / "august.json", role("R", ("Usage", "Agent")))
     import_iam([june], settings, at("2026-06-01T00:00:00"))
     import_iam([august], settings, at("2026-08-01T00:00:00"))
