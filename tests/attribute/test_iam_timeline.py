@@ -402,6 +402,23 @@ def test_a_role_created_between_snapshots_with_its_events_in_the_logs_follows_th
     ]
 
 
+def untag_then_retag() -> list[dict[str, Any]]:
+    """R calls in May; UntagRole of Usage on July 1, TagRole Usage=Agent on July 2; R calls in
+    August."""
+    return [
+        call("c-may", "R", "2026-05-10T10:00:00Z"),
+        iam_event("untag", "UntagRole", "R", "2026-07-01T00:00:00Z", tagKeys=["Usage"]),
+        iam_event(
+            "retag",
+            "TagRole",
+            "R",
+            "2026-07-02T00:00:00Z",
+            tags=[{"key": "Usage", "value": "Agent"}],
+        ),
+        call("c-aug", "R", "2026-08-10T10:00:00Z"),
+    ]
+
+
 def test_tag_events_before_the_first_snapshot_say_nothing_of_the_time_before_them(
     tmp_path: Path,
 ) -> None:
@@ -413,16 +430,7 @@ def test_tag_events_before_the_first_snapshot_say_nothing_of_the_time_before_the
     settings = build(
         tmp_path,
         [
-            call("c-may", "R", "2026-05-10T10:00:00Z"),
-            iam_event("untag", "UntagRole", "R", "2026-07-01T00:00:00Z", tagKeys=["Usage"]),
-            iam_event(
-                "retag",
-                "TagRole",
-                "R",
-                "2026-07-02T00:00:00Z",
-                tags=[{"key": "Usage", "value": "Agent"}],
-            ),
-            call("c-aug", "R", "2026-08-10T10:00:00Z"),
+            *untag_then_retag(),
             call("c-may-new", "New", "2026-05-10T10:00:00Z"),
             iam_event(
                 "create-new",
@@ -469,16 +477,7 @@ def test_principals_take_the_classifications_timeline_before_a_first_tag_event(
     settings = build(
         tmp_path,
         [
-            call("c-may", "R", "2026-05-10T10:00:00Z"),
-            iam_event("untag", "UntagRole", "R", "2026-07-01T00:00:00Z", tagKeys=["Usage"]),
-            iam_event(
-                "retag",
-                "TagRole",
-                "R",
-                "2026-07-02T00:00:00Z",
-                tags=[{"key": "Usage", "value": "Agent"}],
-            ),
-            call("c-aug", "R", "2026-08-10T10:00:00Z"),
+            *untag_then_retag(),
         ],
     )
     august = export(tmp_path / "august.json", role("R", ("Usage", "Agent")))
