@@ -353,18 +353,19 @@ def users_only(path: Path) -> Path:
 def test_a_snapshot_that_leaves_out_a_role_a_later_one_shows_existed_then_says_nothing(
     tmp_path: Path,
 ) -> None:
-    """June's file lists no roles (an export of users alone); August's lists R tagged, created in
-    2024: R existed in June, so June's absence of it is the file's gap, not the role's. August,
-    the oldest snapshot after May, applies as R's first observation."""
+    """June's file lists Other but not R (a hand-trimmed file); August's lists R tagged, created
+    in 2024: R existed in June, so June's absence of it is the file's gap, not the role's.
+    August, the oldest snapshot after May, applies as R's first observation. (A file listing
+    no role at all says nothing of any: the test above.)"""
     settings = build(tmp_path, [call("c-may", "R", "2026-05-10T10:00:00Z")])
-    june = users_only(tmp_path / "june.json")
+    june = export(tmp_path / "june.json", role("Other"))
     august = export(tmp_path / "august.json", role("R", ("Usage", "Agent")))
     import_iam([june], settings, at("2026-06-01T00:00:00"))
     import_iam([august], settings, at("2026-08-01T00:00:00"))
     august_id = sid(august, at("2026-08-01T00:00:00"))
 
     assert classified_by(settings) == {"c-may": AGENT}
-    assert observations(settings) == [
+    assert [o for o in observations(settings) if o[0] == "R"] == [
         ("R", at("2026-08-01T00:00:00"), f"snapshot {august_id}", True, "Usage=Agent"),
     ]
 
