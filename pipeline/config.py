@@ -161,8 +161,11 @@ NOT_RULES = ("duckdb_memory_limit", "verdicts_duckdb_memory_limit")
 # second of a tag event holds before the event where it contradicts it (not after), and says
 # nothing where it agrees; a later listing applies from the role's CreateDate, and an absence
 # it contradicts, or one of a snapshot that lists no role at all, says nothing; a person's
-# console session on a role names that person (human_id: its session name).
-RULES_REVISION = 4
+# console session on a role names that person (human_id: its session name). 5: a configured
+# workload pattern reaches the sessions below it: a chain that passes through a session of a
+# workload role, or whose root an IAM user of a workload pattern opened, is the workload's
+# (workload.configured, whose evidence now names the pattern and what matched it).
+RULES_REVISION = 5
 
 
 @dataclass(frozen=True)

@@ -113,8 +113,11 @@ candidates AS (
     UNION
     SELECT unnest(['agent_role', 'workload_role']), session_issuer_name FROM distinct_values
     UNION
-    -- The roles of a chain's sessions, for the agent-role test of the chain rules.
-    SELECT 'agent_role', role_name FROM sessions
+    -- The roles of a chain's sessions, for the agent-role and workload-role tests of the chain
+    -- rules, and the IAM users that opened chains.
+    SELECT unnest(['agent_role', 'workload_role']), role_name FROM sessions
+    UNION
+    SELECT 'workload_user', regexp_extract(caller, '[^/]+$') FROM sessions WHERE caller_type = 'IAMUser'
     UNION
     SELECT 'workload_user', iam_user_name FROM distinct_values
     UNION
@@ -206,6 +209,10 @@ CREATE OR REPLACE TABLE classification_chain_marks AS
 -- hop above the root, known only by what the root's issuing event shows of it (its role, not
 -- its session tags): an agent role when it assumed the root is the agent's mark, as for any
 -- ancestor, so adding the caller's issuing event to the logs never changes the verdict.
+-- The same hops give the chain's workload mark (rule 22, workload.configured): a session above
+-- that is of a role matching a configured workload-role pattern, or an IAM user matching a
+-- configured workload-user pattern that opened the chain's root (as a CI job's user assuming
+-- its deploy role). A session may have either mark or both; the agent mark decides first.
 WITH root_callers AS (
     SELECT
         r.issued_key AS root_key,
@@ -234,7 +241,8 @@ hops AS (
         m.agent_tag OR m.mcp_server_tag IS NOT NULL AS agent_session,
         m.mcp_server_tag,
         m.tag_text,
-        '' AS agent_role_note
+        '' AS agent_role_note,
+        NULL::VARCHAR AS user_name
     FROM session_chain AS w
     JOIN sessions AS a ON a.issued_key = w.ancestor_key
     LEFT JOIN classification_sessions AS m ON m.issued_key = w.ancestor_key
@@ -251,9 +259,29 @@ hops AS (
         false AS agent_session,
         NULL::VARCHAR AS mcp_server_tag,
         NULL::VARCHAR AS tag_text,
-        '; its own issuing event is not in the logs' AS agent_role_note
+        '; its own issuing event is not in the logs' AS agent_role_note,
+        NULL::VARCHAR AS user_name
     FROM root_callers AS c
     JOIN sessions AS s ON s.root_key = c.root_key AND NOT s.chain_truncated
+    UNION ALL
+    -- The IAM user that opened the chain's root with its own keys: no role, so never an agent
+    -- mark (an IAM user carries no session tags), but a workload's where its name says so.
+    SELECT
+        s.issued_key,
+        s.chain_depth + 1 AS depth,
+        r.parent_key AS ancestor_key,
+        regexp_extract(r.caller, '[^/]+$') AS ancestor_name,
+        NULL AS role_account_id,
+        NULL AS role_name,
+        r.issued_at AS acted_at,
+        false AS agent_session,
+        NULL::VARCHAR AS mcp_server_tag,
+        NULL::VARCHAR AS tag_text,
+        '' AS agent_role_note,
+        regexp_extract(r.caller, '[^/]+$') AS user_name
+    FROM session_nodes AS r
+    JOIN sessions AS s ON s.root_key = r.issued_key AND NOT s.chain_truncated
+    WHERE r.caller_type = 'IAMUser'
 ),
 
 ancestors AS (
@@ -268,7 +296,17 @@ ancestors AS (
         CASE
             WHEN o.is_agent THEN o.observed_by
             ELSE 'configured pattern ' || pr.pattern
-        END || h.agent_role_note AS agent_role_by
+        END || h.agent_role_note AS agent_role_by,
+        CASE
+            WHEN pw.pattern IS NOT NULL
+                THEN 'session ' || h.ancestor_key || ' of role ' || h.role_name
+                    || ', which matches configured workload role pattern ' || pw.pattern
+                    || CASE WHEN h.agent_role_note <> ''
+                        THEN ' (' || ltrim(h.agent_role_note, '; ') || ')' ELSE '' END
+            WHEN pu.pattern IS NOT NULL
+                THEN 'IAM user ' || h.user_name || ' (key ' || coalesce(h.ancestor_key, '?')
+                    || '), which matches configured workload user pattern ' || pu.pattern
+        END AS workload_text
     FROM hops AS h
     LEFT JOIN classification_role_intervals AS o
         ON o.account_id = h.role_account_id
@@ -277,26 +315,33 @@ ancestors AS (
         AND h.acted_at < o.valid_to
     LEFT JOIN classification_pattern_matches AS pr
         ON pr.kind = 'agent_role' AND pr.value = h.role_name
+    LEFT JOIN classification_pattern_matches AS pw
+        ON pw.kind = 'workload_role' AND pw.value = h.role_name
+    LEFT JOIN classification_pattern_matches AS pu
+        ON pu.kind = 'workload_user' AND pu.value = h.user_name
 ),
 
 marked AS (
     SELECT
         *,
+        agent_session OR agent_role_by IS NOT NULL AS agent_mark,
         CASE
             WHEN agent_session THEN 'tags {' || tag_text || '}'
             ELSE 'an agent role: ' || agent_role_by
         END AS mark_text
     FROM ancestors
-    WHERE agent_session OR agent_role_by IS NOT NULL
+    WHERE agent_session OR agent_role_by IS NOT NULL OR workload_text IS NOT NULL
 )
 
 SELECT
     issued_key,
-    arg_min(ancestor_key, depth) AS chain_mark_key,
-    arg_min(ancestor_name, depth) AS chain_mark_name,
-    arg_min(mark_text, depth) AS chain_mark_text,
+    arg_min(ancestor_key, depth) FILTER (WHERE agent_mark) AS chain_mark_key,
+    arg_min(ancestor_name, depth) FILTER (WHERE agent_mark) AS chain_mark_name,
+    arg_min(mark_text, depth) FILTER (WHERE agent_mark) AS chain_mark_text,
     arg_min(mcp_server_tag, depth) FILTER (WHERE mcp_server_tag IS NOT NULL) AS chain_mcp_server_tag,
-    arg_min(ancestor_key, depth) FILTER (WHERE mcp_server_tag IS NOT NULL) AS chain_mcp_key
+    arg_min(ancestor_key, depth) FILTER (WHERE mcp_server_tag IS NOT NULL) AS chain_mcp_key,
+    -- The nearest workload mark above the session (rule 22).
+    arg_min(workload_text, depth) FILTER (WHERE workload_text IS NOT NULL) AS chain_workload_text
 FROM marked
 GROUP BY issued_key;
 
@@ -498,7 +543,11 @@ WITH features AS (
         coalesce(e.web_id_provider, em.identity_provider, s.root_web_identity_provider)
             AS web_identity_provider,
         p_web.kind IS NOT NULL AS workload_web_identity,
-        p_workload_role.kind IS NOT NULL OR p_workload_user.kind IS NOT NULL AS workload_pattern,
+        p_workload_role.pattern AS workload_role_pattern,
+        p_workload_user.pattern AS workload_user_pattern,
+        cm.chain_workload_text,
+        p_workload_role.kind IS NOT NULL OR p_workload_user.kind IS NOT NULL
+            OR cm.chain_workload_text IS NOT NULL AS workload_pattern,
         p_mcp.kind IS NOT NULL AS invoked_by_mcp,
         sn.sessions AS named_sessions,
         coalesce(sn.service_issued, false) AS named_service_issued,
@@ -714,6 +763,15 @@ detailed AS (
                 END
                 || CASE WHEN r.chain_truncated THEN '; chain truncated at depth ' || r.chain_max_depth ELSE '' END
             WHEN 21 THEN r.web_identity_provider
+            WHEN 22 THEN coalesce(
+                'role ' || r.session_issuer_name || ' matches configured workload role pattern '
+                    || r.workload_role_pattern,
+                'IAM user ' || r.user_name || ' matches configured workload user pattern '
+                    || r.workload_user_pattern,
+                'session ' || r.access_key_id || ' of '
+                    || coalesce(r.session_role_name, r.session_issuer_name, '?') || ' traces back to '
+                    || r.chain_workload_text
+            )
             WHEN 9 THEN concat_ws('; ',
                 coalesce('key ' || r.access_key_id || ' joins no issuing event', 'no accessKeyId'),
                 'the ' || r.named_sessions || ' session(s) of ' || r.session_issuer_name || ' named '
@@ -843,7 +901,6 @@ final AS (
                     WHEN 19 THEN 'ec2RoleDelivery=' || r.ec2_role_delivery
                     WHEN 20 THEN 'session name ' || r.session_name || ' is an instance id'
                     WHEN 21 THEN 'web identity provider ' || r.base_detail
-                    WHEN 22 THEN 'matches a configured workload pattern'
                     WHEN 26 THEN coalesce(
                         'Identity Center user ' || r.on_behalf_of_user_id,
                         'Identity Center role ' || coalesce(r.session_issuer_name, r.session_issuer_arn),

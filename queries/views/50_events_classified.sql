@@ -52,7 +52,8 @@ SELECT
             -- arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION
             THEN 'session name ' || split_part(principal_arn, '/', 3) || ' is an instance id'
         WHEN 'workload.web_identity' THEN 'web identity provider ' || evidence_detail
-        WHEN 'workload.configured' THEN 'matches a configured workload pattern'
+        -- A generation classified before rules revision 5 has no detail for this rule.
+        WHEN 'workload.configured' THEN coalesce(evidence_detail, 'matches a configured workload pattern')
         WHEN 'workload.service_issued_by_name' THEN evidence_detail
         WHEN 'human.console_agent_role'
             THEN 'role ' || session_issuer_name || ' is an agent role (' || evidence_detail

@@ -62,6 +62,7 @@ PATTERN_CASES = (
     "agent_role_pattern",
     "agent_role_pattern_untagged_create",
     "workload_patterns",
+    "workload_pattern_chain",
 )
 SNAPSHOT_FILE = CASES / "snapshot_agent_role.iam.json"
 # Account A4's roles, as the same later snapshot shows them: tagged Usage=Agent are
@@ -433,6 +434,25 @@ EXPECTED: dict[str, dict[str, Verdict]] = {
         "workpat-user": workload("workload.configured"),
         "workpat-user-human": human("direct", "human.iam_user", "victor"),
     },
+    "workload_pattern_chain": {
+        # A CI job's IAM user (workload user pattern) opens a chain: every hop is the workload's.
+        "wlchain-assume-1": workload("workload.configured"),
+        "wlchain-restore-call": workload("workload.configured"),
+        "wlchain-assume-2": workload("workload.configured"),
+        "wlchain-report-call": workload("workload.configured"),
+        # A workload role's session, its own issuing event not in the logs, opens a chain.
+        "wlchain-assume-3": workload("workload.configured"),
+        "wlchain-export-call": workload("workload.configured"),
+        # A person in a workload role: the role's calls are the workload's (the pattern names
+        # it), and so are those of the sessions it opens.
+        "wlchain-assume-4": human("direct", "human.iam_user", "vera"),
+        "wlchain-batch-call": workload("workload.configured"),
+        "wlchain-assume-5": workload("workload.configured"),
+        "wlchain-audit-call": workload("workload.configured"),
+        # A person's own chain into the same role as the CI job's stays the person's.
+        "wlchain-wendy-assume": human("direct", "human.iam_user", "wendy"),
+        "wlchain-wendy-call": human("direct", OTHER_ROLE, "wendy", "medium"),
+    },
     "chain_cycle": {
         # Two sessions, each the other's parent: the walk ends, each inherits the other's
         # transitive tag.
@@ -639,6 +659,18 @@ EXPECTED_WITHOUT_PATTERNS: dict[str, Verdict] = {
     "workpat-role": human("direct", OTHER_ROLE, None, "medium"),
     "workpat-user": human("direct", "human.iam_user", "svc-backup"),
     "workpat-user-human": human("direct", "human.iam_user", "victor"),
+    "wlchain-assume-1": human("direct", "human.iam_user", "svc-backup"),
+    "wlchain-restore-call": human("direct", OTHER_ROLE, "svc-backup", "medium"),
+    "wlchain-assume-2": human("direct", OTHER_ROLE, "svc-backup", "medium"),
+    "wlchain-report-call": human("direct", OTHER_ROLE, "svc-backup", "medium"),
+    "wlchain-assume-3": human("direct", OTHER_ROLE, None, "medium"),
+    "wlchain-export-call": human("direct", OTHER_ROLE, None, "medium"),
+    "wlchain-assume-4": human("direct", "human.iam_user", "vera"),
+    "wlchain-batch-call": human("direct", OTHER_ROLE, "vera", "medium"),
+    "wlchain-assume-5": human("direct", OTHER_ROLE, "vera", "medium"),
+    "wlchain-audit-call": human("direct", OTHER_ROLE, "vera", "medium"),
+    "wlchain-wendy-assume": human("direct", "human.iam_user", "wendy"),
+    "wlchain-wendy-call": human("direct", OTHER_ROLE, "wendy", "medium"),
 }
 
 
@@ -798,6 +830,25 @@ def test_evidence(classified: dict[str, dict[str, Any]]) -> None:
         ),
         "tagsl-call-3": "session ASIATAGSLIST00000002 tags {Usage=agent}; no MCP mark",
         "srcid-call-unjoined": "sourceIdentity=agent:cron; no MCP mark",
+        # Rule 22 names the pattern and what matched it: the call's own role or user, or the
+        # nearest workload above its session.
+        "workpat-role": "role batch-etl matches configured workload role pattern batch-%",
+        "workpat-user": "IAM user svc-backup matches configured workload user pattern svc-backup",
+        "wlchain-report-call": (
+            "session ASIAWLCHAINREPORT001 of report-writer traces back to IAM user svc-backup "
+            "(key AKIAWLCHAINSVCBKUP01), which matches configured workload user pattern "
+            "svc-backup"
+        ),
+        "wlchain-export-call": (
+            "session ASIAWLCHAINEXPORT001 of export-reader traces back to session "
+            "ASIAWLCHAINBATCHN001 of role batch-nightly, which matches configured workload "
+            "role pattern batch-% (its own issuing event is not in the logs)"
+        ),
+        "wlchain-audit-call": (
+            "session ASIAWLCHAINAUDIT0001 of audit-reader traces back to session "
+            "ASIAWLCHAINBATCHA001 of role batch-adhoc, which matches configured workload role "
+            "pattern batch-%"
+        ),
         "uatag-call-awslabs": (
             "session ASIAUATAG00000000001 tags {Usage=Agent}; "
             "userAgent has md/awslabs#mcp#cloudwatch-mcp-server"
@@ -1217,6 +1268,10 @@ def at(text: str) -> datetime:
 
 
 SESSION_KEYS = {
+    *(
+        f"ASIAWLCHAIN{k}"
+        for k in ("BATCHA001", "WENDY0001", "REPORT001", "AUDIT0001", "RESTORE01", "EXPORT001")
+    ),
     "ASIATAGSLIST00000001",
     "ASIATAGSLIST00000002",
     "ASIATAGSMAPWEB000001",
