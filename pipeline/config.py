@@ -164,7 +164,8 @@ NOT_RULES = ("duckdb_memory_limit", "verdicts_duckdb_memory_limit")
 # console session on a role names that person (human_id: its session name). 5: a configured
 # workload pattern reaches the sessions below it: a chain that passes through a session of a
 # workload role, or whose root an IAM user of a workload pattern opened, is the workload's
-# (workload.configured, whose evidence now names the pattern and what matched it).
+# (workload.configured, whose evidence now names the pattern and what matched it); a TagRole
+# or UntagRole that spells a role in another letter case tags that role.
 RULES_REVISION = 5
 
 

@@ -105,6 +105,8 @@ SELECT
     user_agent,
     invoked_by,
     session_issuer_name,
+    -- The account of a role the calls name, for the roles' own spellings (10_*).
+    session_issuer_account_id,
     CASE WHEN principal_type = 'IAMUser' THEN user_name END AS iam_user_name,
     source_identity,
     web_id_provider

@@ -3,7 +3,9 @@
 --   snapshots (the role's tags at taken_at) and from CreateRole, TagRole and UntagRole events in
 --   the logs (valid from the event's time), so a role created or tagged during the period counts
 --   without a new snapshot. Only changes of the agent tag key matter. Role names are unique per
---   account, so roles are keyed by (account_id, role_name): TagRole events carry no path. Only
+--   account, so roles are keyed by (account_id, role_name): TagRole events carry no path. They
+--   are unique whatever their letter case, so a TagRole or UntagRole that spells the role in a
+--   case no snapshot, CreateRole or call shows is the role they spell that way. Only
 --   complete snapshots count (listed in iam_snapshots: the iam_roles view keeps no other), one per
 --   account and taken_at (two of one account at one time, which imports now refuse unless they
 --   agree: the larger snapshot id, as pipeline/iam/choice.py and principals.sql choose). A
@@ -31,7 +33,8 @@
 --   CreateRole shows the role did not exist, TagRole overwrites the key, and UntagRole succeeds
 --   whether or not the role carried the key (IAM's API reference names no error for an absent
 --   key) and names no value. Then nothing is known before it: not an agent role.
--- params: none (reads the tables attribution_settings and attribution_source_events)
+-- params: none (reads the tables attribution_settings, attribution_source_events and
+--   attribution_distinct_values)
 -- grain: one row per role and instant at which its agent tag was observed
 -- used_by: pipeline/attribute/classify.py (rule 4), queries/principals.sql,
 --   queries/untagged_agent_roles.sql
@@ -78,19 +81,57 @@ snapshot_roles AS (
     GROUP BY ALL
 ),
 
-tag_events AS (
-    SELECT
-        recipient_account_id AS account_id,
-        request_role_name AS role_name,
-        event_time AS observed_at,
-        event_name || ' ' || event_id AS observed_by,
-        event_name,
-        request_tags AS tags,
-        request_tag_keys AS tag_keys
+role_events AS (
+    SELECT *
     FROM attribution_source_events
     WHERE event_source = 'iam.amazonaws.com'
         AND event_name IN ('CreateRole', 'TagRole', 'UntagRole')
         AND error_code IS NULL
+),
+
+spellings AS (
+    -- IAM role names are unique per account whatever their letter case ("Names are not
+    -- distinguished by case", IAM API reference, CreateRole), but a TagRole or UntagRole names
+    -- the role as its caller typed it, and the calls' sessionIssuer as it was created. A name
+    -- spelled as no snapshot, CreateRole or call of the account spells it is the role one of
+    -- them names in another case: a snapshot's spelling first (the newest), then a CreateRole's
+    -- (the newest), then the calls'. A spelling any of them shows is kept as it is (a role
+    -- deleted and re-created in another case is another role).
+    SELECT
+        account_id,
+        lower(role_name) AS name_key,
+        arg_max(role_name, (source_rank, seen_at, role_name)) AS role_name,
+        list(DISTINCT role_name) AS known
+    FROM (
+        SELECT account_id, role_name, 3 AS source_rank, observed_at AS seen_at FROM snapshot_roles
+        UNION ALL
+        SELECT recipient_account_id, request_role_name, 2, event_time
+        FROM role_events
+        WHERE event_name = 'CreateRole'
+        UNION ALL
+        SELECT session_issuer_account_id, session_issuer_name, 1, '-infinity'::TIMESTAMPTZ
+        FROM attribution_distinct_values
+    ) AS seen
+    WHERE account_id IS NOT NULL AND role_name IS NOT NULL
+    GROUP BY ALL
+),
+
+tag_events AS (
+    SELECT
+        e.recipient_account_id AS account_id,
+        CASE
+            WHEN n.role_name IS NULL OR list_contains(n.known, e.request_role_name)
+                THEN e.request_role_name
+            ELSE n.role_name
+        END AS role_name,
+        e.event_time AS observed_at,
+        e.event_name || ' ' || e.event_id AS observed_by,
+        e.event_name,
+        e.request_tags AS tags,
+        e.request_tag_keys AS tag_keys
+    FROM role_events AS e
+    LEFT JOIN spellings AS n
+        ON n.account_id = e.recipient_account_id AND n.name_key = lower(e.request_role_name)
 ),
 
 tagged AS (

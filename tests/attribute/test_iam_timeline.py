@@ -681,3 +681,66 @@ def test_two_differing_snapshots_at_one_time_resolve_to_the_larger_id_everywhere
     with connect(Layout.at(settings.warehouse), read_only=True) as con:
         assert [c.snapshot_id for c in choose_snapshots(con, at("2026-10-01T00:00:00"))] == [winner]
         assert [c.snapshot_id for c in choose_snapshots(con, at("2026-01-01T00:00:00"))] == [winner]
+
+
+# ------------------------------------------------------------------- role names' letter case
+def test_a_tag_event_naming_the_role_in_another_case_tags_that_role(tmp_path: Path) -> None:
+    """IAM role names are unique whatever their case; a TagRole typed `buildagent` tags the
+    role BuildAgent that the snapshot lists and the calls name, and the snapshot, which lists
+    BuildAgent, is no absence of it. UntagRole in yet another case ends it."""
+    settings = build(
+        tmp_path,
+        [
+            call("c-before", "BuildAgent", "2026-07-01T10:00:00Z"),
+            iam_event(
+                "tag-lower",
+                "TagRole",
+                "buildagent",
+                "2026-07-02T09:00:00Z",
+                tags=[{"key": "Usage", "value": "Agent"}],
+            ),
+            call("c-tagged", "BuildAgent", "2026-07-03T10:00:00Z"),
+            iam_event(
+                "untag-upper", "UntagRole", "BUILDAGENT", "2026-07-04T09:00:00Z", tagKeys=["Usage"]
+            ),
+            call("c-untagged", "BuildAgent", "2026-07-05T10:00:00Z"),
+        ],
+    )
+    june = export(tmp_path / "june.json", role("BuildAgent"), role("Other"))
+    import_iam([june], settings, at("2026-06-01T00:00:00"))
+    june_id = sid(june, at("2026-06-01T00:00:00"))
+
+    assert classified_by(settings) == {
+        "c-before": HUMAN,
+        "tag-lower": "human.iam_user",
+        "c-tagged": AGENT,
+        "untag-upper": "human.iam_user",
+        "c-untagged": HUMAN,
+    }
+    assert observations(settings) == [
+        ("BuildAgent", at("2026-06-01T00:00:00"), f"snapshot {june_id}", False, None),
+        ("BuildAgent", at("2026-07-02T09:00:00"), "TagRole tag-lower", True, "Usage=Agent"),
+        ("BuildAgent", at("2026-07-04T09:00:00"), "UntagRole untag-upper", False, None),
+        ("Other", at("2026-06-01T00:00:00"), f"snapshot {june_id}", False, None),
+    ]
+
+
+def test_without_a_snapshot_the_calls_spell_the_role(tmp_path: Path) -> None:
+    """No snapshot and no CreateRole: the calls' sessionIssuer gives the role's spelling."""
+    settings = build(
+        tmp_path,
+        [
+            iam_event(
+                "tag-lower",
+                "TagRole",
+                "deployagent",
+                "2026-07-02T09:00:00Z",
+                tags=[{"key": "Usage", "value": "Agent"}],
+            ),
+            call("c-tagged", "DeployAgent", "2026-07-03T10:00:00Z"),
+        ],
+    )
+    assert classified_by(settings) == {"tag-lower": "human.iam_user", "c-tagged": AGENT}
+    assert observations(settings) == [
+        ("DeployAgent", at("2026-07-02T09:00:00"), "TagRole tag-lower", True, "Usage=Agent"),
+    ]
