@@ -164,8 +164,11 @@ NOT_RULES = ("duckdb_memory_limit", "verdicts_duckdb_memory_limit")
 # console session on a role names that person (human_id: its session name). 5: a configured
 # workload pattern reaches the sessions below it: a chain that passes through a session of a
 # workload role, or whose root an IAM user of a workload pattern opened, is the workload's
-# (workload.configured, whose evidence now names the pattern and what matched it); a TagRole
-# or UntagRole that spells a role in another letter case tags that role.
+# (workload.configured, whose evidence now names the pattern and what matched it), but not a
+# console request on it (a person's); a TagRole or UntagRole that spells a role in another
+# letter case tags that role; a role re-created between two snapshots is the later listing's
+# from its CreateDate; the user agent "AWS Internal" is no console request; the root user's
+# MCP grant names "root" as its owner.
 RULES_REVISION = 5
 
 

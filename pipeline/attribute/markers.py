@@ -3,7 +3,9 @@
 Order matters (lower priority wins): MCP markers first, because awslabs MCP servers append
 theirs to an `aws-cli/` or `Boto3/` string (facts doc s.4); then the console, IaC tools (which
 use the SDKs underneath), the CLI, SDKs, and AWS services. Patterns are SQL LIKE patterns.
-A user agent is a hint, not proof: clients can set any string.
+A user agent is a hint, not proof: clients can set any string. "AWS Internal" is no marker: AWS
+writes it for calls made inside AWS (by the console's back end or a service), so it names no
+client of the caller, and taken for the console it turned an agent role's call into a person's.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ USER_AGENT_MARKERS: tuple[tuple[int, str, str, str], ...] = (
     (21, "console", "%ConsoleFrontend%", "EC2 console back end (seen in OTRF records)"),
     (22, "console", "signin.amazonaws.com", "console sign-in"),
     (23, "console", "Mozilla/%", "browsers (console sign-in and console API calls)"),
-    (24, "console", "AWS Internal", "console actions without a client (documented)"),
     (30, "iac", "%Terraform/%", "HashiCorp Terraform AWS provider"),
     (31, "iac", "%terraform-provider-aws/%", "HashiCorp Terraform AWS provider"),
     (32, "iac", "%aws-cdk/%", "AWS CDK"),

@@ -247,11 +247,13 @@ event_observations AS (
 ),
 
 created AS (
-    -- A role created after a snapshot that did not list it, first listed by a later one: from
-    -- its CreateDate on it is the role that listing shows (the oldest snapshot after a time
-    -- applies where nothing in between says otherwise), not absent until that listing. Not
-    -- where an event of the role falls between its CreateDate and the listing: the logs then
-    -- tell that time (its CreateRole among them).
+    -- A role created after a snapshot that did not list it, or that listed an earlier role of
+    -- that name (deleted and re-created since: the later listing's CreateDate is after that
+    -- snapshot), first listed by a later one: from its CreateDate on it is the role that
+    -- listing shows (the oldest snapshot after a time applies where nothing in between says
+    -- otherwise), not absent, nor the earlier role, until that listing. Not where an event of
+    -- the role falls between its CreateDate and the listing: the logs then tell that time (its
+    -- CreateRole among them).
     SELECT
         l.account_id,
         l.role_name,
@@ -271,12 +273,21 @@ created AS (
                 AND m.observed_at > l.create_date
                 AND m.observed_at < l.observed_at
         )
-        AND EXISTS (
-            SELECT 1
-            FROM absent AS a
-            WHERE a.account_id = l.account_id
-                AND a.role_name = l.role_name
-                AND a.observed_at < l.create_date
+        AND (
+            EXISTS (
+                SELECT 1
+                FROM absent AS a
+                WHERE a.account_id = l.account_id
+                    AND a.role_name = l.role_name
+                    AND a.observed_at < l.create_date
+            )
+            OR EXISTS (
+                SELECT 1
+                FROM snapshot_roles AS p
+                WHERE p.account_id = l.account_id
+                    AND p.role_name = l.role_name
+                    AND p.observed_at < l.create_date
+            )
         )
         AND NOT EXISTS (
             SELECT 1

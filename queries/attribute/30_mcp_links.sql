@@ -60,8 +60,14 @@ WITH grants AS (
         event_time AS granted_at,
         recipient_account_id,
         principal_arn AS granted_to,
-        coalesce(on_behalf_of_user_id, source_identity, regexp_extract(principal_arn, '[^/]+$'))
-            AS grant_owner
+        coalesce(
+            on_behalf_of_user_id,
+            source_identity,
+            -- The root user's ARN (arn:aws:iam::ACCOUNT:root) has no name part; its own calls
+            -- name it "root" (human_id), and so do those of its grant.
+            CASE WHEN principal_type = 'Root' THEN 'root' END,
+            regexp_extract(principal_arn, '[^/]+$')
+        ) AS grant_owner
     FROM attribution_source_events
     WHERE event_source = 'signin.amazonaws.com'
         AND event_name = 'CreateOAuth2Token'

@@ -668,8 +668,9 @@ based AS (
             WHEN starts_with(session_name, 'i-') AND regexp_matches(session_name, '^i-[0-9a-f]{8,17}$')
                 THEN 20
             WHEN workload_web_identity THEN 21
-            WHEN workload_pattern THEN 22
-            WHEN named_service_issued THEN 23
+            -- A console request on a workload's role or user is a person's in the browser.
+            WHEN workload_pattern AND NOT from_console THEN 22
+            WHEN named_service_issued AND NOT from_console THEN 23
             WHEN principal_type IN ('Unknown', 'AWSAccount') OR principal_type IS NULL THEN 24
             WHEN from_console THEN 25
             WHEN principal_type IN ('IdentityCenterUser')

@@ -744,3 +744,47 @@ def test_without_a_snapshot_the_calls_spell_the_role(tmp_path: Path) -> None:
     assert observations(settings) == [
         ("DeployAgent", at("2026-07-02T09:00:00"), "TagRole tag-lower", True, "Usage=Agent"),
     ]
+
+
+# ------------------------------------------------------------ a role deleted and re-created
+def test_a_role_re_created_between_snapshots_is_the_later_listing_from_its_create_date(
+    tmp_path: Path,
+) -> None:
+    """June lists AgentA tagged and OpsB untagged; July lists both again, created June 10 (each
+    deleted and re-created between the snapshots, the tag now on the other): from June 10 each
+    is what July shows, not what June showed of the earlier role of its name."""
+    settings = build(
+        tmp_path,
+        [
+            call("a-june-5", "AgentA", "2026-06-05T10:00:00Z"),
+            call("b-june-5", "OpsB", "2026-06-05T10:00:00Z"),
+            call("a-june-15", "AgentA", "2026-06-15T10:00:00Z"),
+            call("b-june-15", "OpsB", "2026-06-15T10:00:00Z"),
+        ],
+    )
+    created = "2026-06-10T00:00:00+00:00"
+    june = export(tmp_path / "june.json", role("AgentA", ("Usage", "Agent")), role("OpsB"))
+    july = export(
+        tmp_path / "july.json",
+        role("AgentA", created=created),
+        role("OpsB", ("Usage", "Agent"), created=created),
+    )
+    import_iam([june], settings, at("2026-06-01T00:00:00"))
+    import_iam([july], settings, at("2026-07-01T00:00:00"))
+    june_id, july_id = sid(june, at("2026-06-01T00:00:00")), sid(july, at("2026-07-01T00:00:00"))
+
+    assert classified_by(settings) == {
+        "a-june-5": AGENT,
+        "b-june-5": HUMAN,
+        "a-june-15": HUMAN,
+        "b-june-15": AGENT,
+    }
+    re_created = f"snapshot {july_id} (role created 2026-06-10T00:00:00Z)"
+    assert observations(settings) == [
+        ("AgentA", at("2026-06-01T00:00:00"), f"snapshot {june_id}", True, "Usage=Agent"),
+        ("AgentA", at("2026-06-10T00:00:00"), re_created, False, None),
+        ("AgentA", at("2026-07-01T00:00:00"), f"snapshot {july_id}", False, None),
+        ("OpsB", at("2026-06-01T00:00:00"), f"snapshot {june_id}", False, None),
+        ("OpsB", at("2026-06-10T00:00:00"), re_created, True, "Usage=Agent"),
+        ("OpsB", at("2026-07-01T00:00:00"), f"snapshot {july_id}", True, "Usage=Agent"),
+    ]

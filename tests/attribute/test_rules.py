@@ -433,6 +433,14 @@ EXPECTED: dict[str, dict[str, Verdict]] = {
         "workpat-role": workload("workload.configured"),
         "workpat-user": workload("workload.configured"),
         "workpat-user-human": human("direct", "human.iam_user", "victor"),
+        # A person in the console on a workload role: the browser's request, the person's.
+        "workpat-role-console": human("console", "human.console", "alice"),
+    },
+    "root_user_mcp_grant": {
+        # The root user's MCP grant and the calls of its sign-in session: the owner is "root",
+        # as the grant's own verdict says, not the root ARN.
+        "rootgrant-grant": agent("mcp_managed", MCP, "mcp_managed.oauth_grant", "root"),
+        "rootgrant-call": agent("mcp_managed", MCP, "mcp_managed.oauth_session", "root"),
     },
     "workload_pattern_chain": {
         # A CI job's IAM user (workload user pattern) opens a chain: every hop is the workload's.
@@ -588,6 +596,9 @@ EXPECTED: dict[str, dict[str, Verdict]] = {
         # the service path, not the MCP bypass.
         "svcinv-agent-run-instances": agent("service", "SvcAgentRole", "agent.service_invoked"),
         "svcinv-agent-cli": agent("direct", "SvcAgentRole", "agent_role.direct"),
+        # "AWS Internal" as user agent (and invokedBy) names no client and no service
+        # principal: no console request without the console's flag, the agent role's call.
+        "svcinv-agent-internal-decrypt": agent("direct", "SvcAgentRole", "agent_role.direct"),
         "svcinv-harness-assume": human("direct", "human.iam_user", "svcdev"),
         "svcinv-harness-create-stack": agent(
             "direct", "SvcHarnessRole", "agent_session.direct", "svcdev"
@@ -659,6 +670,7 @@ EXPECTED_WITHOUT_PATTERNS: dict[str, Verdict] = {
     "workpat-role": human("direct", OTHER_ROLE, None, "medium"),
     "workpat-user": human("direct", "human.iam_user", "svc-backup"),
     "workpat-user-human": human("direct", "human.iam_user", "victor"),
+    "workpat-role-console": human("console", "human.console", "alice"),
     "wlchain-assume-1": human("direct", "human.iam_user", "svc-backup"),
     "wlchain-restore-call": human("direct", OTHER_ROLE, "svc-backup", "medium"),
     "wlchain-assume-2": human("direct", OTHER_ROLE, "svc-backup", "medium"),
@@ -1069,11 +1081,12 @@ def test_evidence_of_root_callers_and_service_calls(
 
 
 def test_a_service_call_for_an_agent_is_no_bypass(warehouse: Path) -> None:
-    """agent_bypass lists the agent's own CLI call, not what CloudFormation did for it."""
+    """agent_bypass lists the agent's own CLI call, not what CloudFormation did for it (the
+    call "AWS Internal" made with its credentials names no service, so it counts)."""
     bypass = {r["agent_name"]: r for r in named_query(warehouse, "agent_bypass")}
     assert (bypass["SvcAgentRole"]["calls"], bypass["SvcAgentRole"]["sample_event_ids"]) == (
-        1,
-        "svcinv-agent-cli",
+        2,
+        "svcinv-agent-internal-decrypt,svcinv-agent-cli",
     )
     assert (bypass["SvcHarnessRole"]["calls"], bypass["SvcHarnessRole"]["sample_event_ids"]) == (
         1,
@@ -1644,6 +1657,7 @@ def test_mcp_grants(warehouse: Path) -> None:
         ("mcpdoc-grant", MCP_RESOURCE, "erik@example.com", MCP),
         ("mcpobs-grant", MCP_RESOURCE, "dan@example.com", MCP),
         ("mcpobs-refresh", MCP_RESOURCE, "dan@example.com", MCP),
+        ("rootgrant-grant", MCP_RESOURCE, "root", MCP),
     ]
 
 
