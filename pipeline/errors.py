@@ -70,8 +70,9 @@ class DatabaseInUseError(WarehouseError):
 
 
 class OutOfMemoryError(WarehouseError):
-    """DuckDB could not fit a statement in the memory limit it was given. The hint names the
-    setting that raises that limit, where the raiser knows it."""
+    """DuckDB could not fit a statement in the memory limit it was given, or an ingest ran out
+    of memory (MemoryError). The hint names the setting that raises that limit, where the
+    raiser knows it."""
 
 
 class AttributionPendingError(WarehouseError):

@@ -52,6 +52,7 @@ from pipeline.ingest_task import (
     TaskObject,
     TaskResult,
     init_worker,
+    out_of_memory,
     partition_order,
     run_task,
     same_partition,
@@ -195,6 +196,14 @@ class _Batch:
     outcomes: list[tuple[SourceObject, ObjectOutcome]] = field(default_factory=list)
     entries: list[ManifestEntry] = field(default_factory=list)  # objects with no rows
     digests: list[DigestRow] = field(default_factory=list)
+
+
+@dataclass
+class _Running:
+    """A parse task submitted: its objects, and the spool files it reads (deleted when done)."""
+
+    objects: list[SourceObject]
+    spooled: list[Path]
 
 
 def _now() -> datetime:
@@ -344,6 +353,10 @@ class _Job:
                         self._commit()
                 except BrokenProcessPool as exc:
                     raise self._parse_process_died() from exc
+                except MemoryError as exc:
+                    # This process's own (a digest's body, a commit): as a parse process's
+                    # (run_task), the run stops and records nothing of the objects at hand.
+                    raise out_of_memory("while ingesting", exc) from exc
                 self._release_memory()
                 pending = self._attribute()
             finally:
@@ -501,10 +514,10 @@ class _Job:
                     self._tick()
 
             workers = max(1, self.cfg.workers)
-            running: dict[Future[TaskResult], list[SourceObject]] = {}
+            running: dict[Future[TaskResult], _Running] = {}
             task_id = 0
             for group in _tasks(events, workers):
-                objects = self._fetch_all(group, fetchers)
+                objects, spooled = self._fetch_all(group, fetchers)
                 if not objects:
                     continue
                 task = ParseTask(
@@ -523,7 +536,7 @@ class _Job:
                 # A submit may start a parse process: a signal waits until it has started.
                 with uninterrupted():
                     future = pool.submit(run_task, task)
-                running[future] = [o for _, o in objects]
+                running[future] = _Running([o for _, o in objects], spooled)
                 while len(running) + len(self.finished) >= 2 * workers:
                     self._collect(running)
             while running:
@@ -531,7 +544,10 @@ class _Job:
 
     def _fetch_all(
         self, group: list[tuple[Source, SourceObject]], fetchers: ThreadPoolExecutor
-    ) -> list[tuple[TaskObject, SourceObject]]:
+    ) -> tuple[list[tuple[TaskObject, SourceObject]], list[Path]]:
+        """The group's objects fetched, for a parse task, and the spool files among them (its
+        task's, deleted once that task is done: _collect)."""
+
         def fetch(item: tuple[Source, SourceObject]) -> tuple[SourceObject, Fetched | SourceError]:
             source, obj = item
             try:
@@ -540,6 +556,7 @@ class _Job:
                 return obj, exc
 
         out = []
+        spooled = []
         for obj, fetched in fetchers.map(fetch, group):
             if isinstance(fetched, SourceError):
                 self.summary.failures.append({"uri": obj.uri, "error": fetched.one_line()})
@@ -548,7 +565,26 @@ class _Job:
             self.summary.bytes_read += obj.size
             path = str(fetched.path) if fetched.path else None
             out.append((TaskObject(obj.uri, fetched.data, path, obj.account), obj))
-        return out
+            spooled.extend(self._spool_file(fetched))
+        return out, spooled
+
+    def _spool_file(self, fetched: Fetched) -> list[Path]:
+        """The spool file a fetch made (none, or one): a download the source marked spooled,
+        in this run's staging folder. Anything else is the user's file (a local source hands
+        over its own paths) and is never deleted."""
+        path = fetched.path
+        if fetched.spooled and path is not None and path.parent == self.staging:
+            return [path]
+        return []
+
+    @staticmethod
+    def _discard(spooled: Iterable[Path]) -> None:
+        """Delete spool files whose content has been read: a backfill downloads many large
+        objects, and its disk must hold only those being parsed, not all of them."""
+        for path in spooled:
+            # What cannot be deleted now goes with _staging/ at the end of the run.
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)
 
     def _read_digests(
         self, todo: list[tuple[Source, SourceObject]], fetchers: ThreadPoolExecutor
@@ -569,9 +605,14 @@ class _Job:
     def _read_digest(self, source: Source, obj: SourceObject) -> tuple[dict[str, str], bytes]:
         """A digest's S3 metadata and decompressed body (on a fetch thread)."""
         fetched = source.fetch(obj, self.staging, SPOOL_ABOVE)
-        data = (
-            fetched.data if fetched.data is not None else Path(fetched.path or obj.uri).read_bytes()
-        )
+        try:
+            data = (
+                fetched.data
+                if fetched.data is not None
+                else Path(fetched.path or obj.uri).read_bytes()
+            )
+        finally:
+            self._discard(self._spool_file(fetched))
         return fetched.metadata, decompress(data)
 
     def _record_digest(self, obj: SourceObject, read: _DigestRead) -> None:
@@ -622,12 +663,15 @@ class _Job:
         self.summary.digests_recorded += 1
         self._tick()
 
-    def _collect(self, running: dict[Future[TaskResult], list[SourceObject]]) -> None:
+    def _collect(self, running: dict[Future[TaskResult], _Running]) -> None:
         done, _ = wait(list(running), return_when=FIRST_COMPLETED)
         for future in done:
-            objects = running.pop(future)
+            task = running.pop(future)
+            # Parsed (or failed: the object quarantined, or the run stopping): the task's spool
+            # files are read for good, even while its result waits for an earlier task's.
+            self._discard(task.spooled)
             result = future.result()
-            self.finished[result.task_id] = (result, objects)
+            self.finished[result.task_id] = (result, task.objects)
         while self.next_task in self.finished:
             result, objects = self.finished.pop(self.next_task)
             self.next_task += 1

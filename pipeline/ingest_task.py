@@ -19,7 +19,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.errors import ParseError
+from pipeline.errors import OutOfMemoryError, ParseError
 from pipeline.parse import ObjectParser
 from pipeline.parse.records import redact_session_tokens
 from pipeline.source.keys import classify_key
@@ -233,6 +233,11 @@ def run_task(task: ParseTask) -> TaskResult:
             # run (the object stays unread, so the re-run reads it).
             if is_disk_failure(exc):
                 raise
+            # So is memory running out (MemoryError, pyarrow's ArrowMemoryError among them):
+            # it says how busy the machine was, not what the object holds, and a quarantined
+            # object would be skipped as unchanged by every later run.
+            if isinstance(exc, MemoryError):
+                raise out_of_memory(f"while parsing {shown(obj.uri)}", exc) from exc
             failed_read = _read_failure(exc)
             if failed_read is not None:
                 outcome.error = f"cannot read: {failed_read}"
@@ -273,6 +278,18 @@ def run_task(task: ParseTask) -> TaskResult:
             flush(hold=_folder_partition(obj.uri))
     flush()
     return TaskResult(task.task_id, outcomes, staged)
+
+
+def out_of_memory(doing: str, exc: MemoryError) -> OutOfMemoryError:
+    """The one-line error that ends a run that ran out of memory while `doing` something: the
+    objects it had not committed are not in the manifest, so the re-run reads them."""
+    detail = f" ({exc})" if str(exc) else ""
+    return OutOfMemoryError(
+        f"out of memory {doing}{detail}: the objects not committed yet are read again by the"
+        " next run, and nothing committed before is lost",
+        hint="lower --workers (or [ingest] workers) or [ingest] stream_threshold_mb, or give the"
+        " machine more memory, then re-run the same command to carry on",
+    )
 
 
 def _read_failure(exc: BaseException) -> OSError | None:

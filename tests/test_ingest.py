@@ -1390,3 +1390,48 @@ def test_quarantined_records_are_those_of_each_objects_latest_version(tmp_path: 
     assert [(uri, index) for uri, index, _ in quarantined(tmp_path / "wh")] == [("b.json", 1)]
     history = rows(tmp_path / "wh", "SELECT uri FROM quarantined_records_history ORDER BY uri")
     assert [Path(r["uri"]).name for r in history] == ["a.json", "b.json"]
+
+
+class _Killed(Exception):
+    """Stands for a kill: the run stops where it is, with what it wrote so far on disk."""
+
+
+def test_history_views_leave_out_the_rows_of_a_run_killed_before_its_manifest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A commit writes its digests and quarantined records before its manifest entries; a run
+    killed in between left them, and the re-run wrote them again, so digests_history and
+    quarantined_records_history counted them twice. They hold the rows of runs whose manifest
+    recorded the object: once each here, as the views without the suffix."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    _write_records(logs / "a.json", _record("a1"))
+    _write_records(logs / "b.json", _record("b1"), {**_record("b-bad"), "eventTime": 7})
+    digest = (
+        logs / f"AWSLogs/{ACCOUNT}/CloudTrail-Digest/us-east-1/2024/03/01"
+        / f"{ACCOUNT}_CloudTrail-Digest_us-east-1_t_us-east-1_20240301T100000Z.json.gz"
+    )  # fmt: skip
+    digest.parent.mkdir(parents=True)
+    digest.write_bytes(gzip.compress(b'{"logFiles": []}'))
+    warehouse = tmp_path / "wh"
+
+    def killed(*_: Any) -> None:
+        raise _Killed
+
+    monkeypatch.setattr(pipeline.ingest.manifest, "append", killed)
+    with pytest.raises(_Killed):
+        ingest([logs], warehouse)
+    # What the killed run left: its side-table files, and no manifest.
+    assert len(list((warehouse / "quarantine").glob("*.parquet"))) == 1
+    assert len(list((warehouse / "digests").glob("*.parquet"))) == 1
+    assert not list((warehouse / "manifest").glob("*.parquet"))
+    monkeypatch.undo()
+
+    rerun = ingest([logs], warehouse)
+    assert (rerun.records_quarantined, rerun.digests_recorded) == (1, 1)
+    for view in ("quarantined_records", "digests"):
+        for name in (view, f"{view}_history"):
+            found = rows(warehouse, f"SELECT uri, run_id FROM {name}")
+            assert [(Path(r["uri"]).name, r["run_id"]) for r in found] == [
+                ("b.json" if view == "quarantined_records" else digest.name, rerun.run_id)
+            ], name

@@ -11,6 +11,7 @@ least one kill mid-run.
 
 from __future__ import annotations
 
+import gzip
 import json
 import multiprocessing
 import os
@@ -26,7 +27,9 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import pyarrow as pa
 import pytest
 from ingest_fixtures import (
     cli_env,
@@ -41,7 +44,8 @@ from ingest_fixtures import (
 )
 
 import pipeline.ingest
-from pipeline.errors import AgenttrailError
+import pipeline.ingest_task
+from pipeline.errors import AgenttrailError, OutOfMemoryError
 from pipeline.ingest_task import ParseTask, TaskResult, run_task
 from pipeline.warehouse import manifest
 
@@ -422,3 +426,107 @@ def test_a_parse_process_killed_ends_the_run_with_one_line_then_a_rerun_complete
     rerun = ingest([logs], warehouse)
     assert (rerun.objects_unchanged, rerun.objects_read, rerun.events_written) == (1, 2, 4)
     assert rows(warehouse, "SELECT count(*) AS n FROM events_classified") == [{"n": 6}]
+
+
+def _forked_parse_processes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Parse processes forked from this process, so they see what the test patched."""
+    monkeypatch.setattr(
+        pipeline.ingest._Job,
+        "_parse_processes",
+        lambda self: ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")),
+    )
+
+
+def _two_objects(logs: Path) -> None:
+    logs.mkdir()
+    for name in ("a", "big"):
+        records = [
+            {"eventID": f"{name}{i}", "eventTime": "2024-03-01T10:00:00Z",
+             "recipientAccountId": "111122223333"}
+            for i in range(2)
+        ]  # fmt: skip
+        (logs / f"{name}.json").write_text(json.dumps({"Records": records}))
+
+
+OUT_OF_MEMORY_HINT = (
+    " (lower --workers (or [ingest] workers) or [ingest] stream_threshold_mb, or give the"
+    " machine more memory, then re-run the same command to carry on)"
+)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        pytest.param(MemoryError, id="MemoryError"),
+        pytest.param(pa.lib.ArrowMemoryError, id="ArrowMemoryError"),
+    ],
+)
+def test_running_out_of_memory_while_parsing_stops_the_run_and_quarantines_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: type[MemoryError]
+) -> None:
+    """A MemoryError while parsing an object (malloc failing under `ulimit -v` or strict
+    overcommit) quarantined it as "cannot parse: MemoryError", and every later run skipped it
+    as unchanged. It stops the run with one line, as a full disk does; nothing records the
+    object, so the next run, with memory to spare, reads it."""
+    logs = tmp_path / "logs"
+    _two_objects(logs)
+    warehouse = tmp_path / "wh"
+    tables = pipeline.ingest_task.ObjectParser.tables
+
+    def short_of_memory(self: Any, source: Any) -> Any:
+        if self.source_uri.endswith("big.json"):
+            raise error()
+        return tables(self, source)
+
+    monkeypatch.setattr(pipeline.ingest_task.ObjectParser, "tables", short_of_memory)
+    _forked_parse_processes(monkeypatch)
+    with pytest.raises(OutOfMemoryError) as caught:
+        ingest([logs], warehouse)
+    assert caught.value.one_line() == (
+        f"out of memory while parsing {logs / 'big.json'}: the objects not committed yet are"
+        " read again by the next run, and nothing committed before is lost" + OUT_OF_MEMORY_HINT
+    )
+    assert caught.value.exit_code == 1
+    assert str(logs / "big.json") not in manifest.load_latest(warehouse / "manifest")
+    assert not (warehouse / "_staging").exists()
+
+    monkeypatch.undo()
+    rerun = ingest([logs], warehouse)
+    assert (rerun.objects_quarantined, rerun.quarantine, int(rerun.exit_code)) == (0, [], 0)
+    assert sorted(r["event_id"] for r in rows(warehouse, "SELECT event_id FROM events")) == [
+        "a0",
+        "a1",
+        "big0",
+        "big1",
+    ]
+
+
+def test_running_out_of_memory_in_the_ingest_process_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A MemoryError in the ingest process itself (here a digest's body, decompressed there)
+    ends the run with the same line, not "internal error: MemoryError"; the re-run records
+    the digest."""
+    logs = tmp_path / "logs"
+    _two_objects(logs)
+    digest = (
+        logs / "AWSLogs/111122223333/CloudTrail-Digest/us-east-1/2024/03/01"
+        / "111122223333_CloudTrail-Digest_us-east-1_t_us-east-1_20240301T100000Z.json.gz"
+    )  # fmt: skip
+    digest.parent.mkdir(parents=True)
+    digest.write_bytes(gzip.compress(b'{"logFiles": []}'))
+    warehouse = tmp_path / "wh"
+
+    def short_of_memory(data: bytes) -> bytes:
+        raise MemoryError
+
+    monkeypatch.setattr(pipeline.ingest, "decompress", short_of_memory)
+    with pytest.raises(OutOfMemoryError) as caught:
+        ingest([logs], warehouse)
+    assert caught.value.one_line() == (
+        "out of memory while ingesting: the objects not committed yet are read again by the"
+        " next run, and nothing committed before is lost" + OUT_OF_MEMORY_HINT
+    )
+    monkeypatch.undo()
+    rerun = ingest([logs], warehouse)
+    assert (rerun.digests_recorded, rerun.objects_quarantined, rerun.events_written) == (1, 0, 4)

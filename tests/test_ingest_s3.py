@@ -338,3 +338,110 @@ def test_an_account_prefix_denied_listing_is_quarantined_and_listed_again_by_eve
         ) == (0, 2, 1, 1, 0, 1)
     assert sorted(_event_ids(warehouse)) == ["denied-1", "open-1"]
     assert manifest()[DENIED_PREFIX][1] == "quarantined"
+
+
+SPOOLED_ACCOUNT = "333333333333"
+
+
+def _padded_trail_file(day: int) -> tuple[str, bytes]:
+    """An events object of one day in September (a partition of its own), a few KB gzipped:
+    random padding does not compress."""
+    records = [
+        _record(f"spooled-{day:02d}-{i}", 10)
+        | {
+            "eventTime": f"2026-09-{day:02d}T10:00:00Z",
+            "recipientAccountId": SPOOLED_ACCOUNT,
+            "awsRegion": "us-east-1",
+            "requestParameters": {"pad": os.urandom(200).hex()},
+        }
+        for i in range(10)
+    ]
+    folder = f"AWSLogs/{SPOOLED_ACCOUNT}/CloudTrail/us-east-1/2026/09/{day:02d}/"
+    key = f"{folder}{SPOOLED_ACCOUNT}_CloudTrail_us-east-1_202609{day:02d}T1000Z_x.json.gz"
+    return key, gzip.compress(json.dumps({"Records": records}).encode(), mtime=0)
+
+
+def test_spooled_downloads_are_deleted_once_read(
+    tmp_path: Path,
+    make_bucket: Callable[[str], S3Client],
+    put_objects: Callable[..., None],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Objects above SPOOL_ABOVE are downloaded to _staging/RUN/s3-*; they were all left there
+    until the run ended, so a backfill of large objects filled the disk. Each is deleted once
+    read: a parsed object's when its task is done (quarantined or not), a digest's when its
+    body is read. At every manifest write only the spool file of the task still being parsed
+    is left (one worker: two tasks in flight, one just done), and nothing else changes."""
+    import pipeline.ingest
+
+    client = make_bucket(BUCKET)
+    files = dict(_padded_trail_file(day) for day in range(1, 9))
+    damaged = f"AWSLogs/{SPOOLED_ACCOUNT}/CloudTrail/us-east-1/2026/09/20/damaged.json.gz"
+    files[damaged] = os.urandom(4096)  # not gzip: the object is quarantined
+    put_objects(client, BUCKET, files)
+    digest_folder = f"AWSLogs/{SPOOLED_ACCOUNT}/CloudTrail-Digest/us-east-1/2026/09/15/"
+    digests = {
+        f"{digest_folder}{SPOOLED_ACCOUNT}_CloudTrail-Digest_us-east-1_t_us-east-1_"
+        f"20260915T{hour:02d}0000Z.json.gz": gzip.compress(
+            json.dumps({"logFiles": [], "pad": os.urandom(2048).hex()}).encode(), mtime=0
+        )
+        for hour in (10, 11)
+    }
+    put_objects(client, BUCKET, digests, {"signature": "sig"})
+    assert min(len(body) for body in [*files.values(), *digests.values()]) > 2048
+
+    monkeypatch.setattr(pipeline.ingest, "SPOOL_ABOVE", 2048)
+    # A task per object, and a commit (with its manifest write) per task.
+    monkeypatch.setattr(pipeline.ingest, "TASK_BYTES", 1)
+    monkeypatch.setattr(pipeline.ingest, "TASK_MIN_BYTES", 1)
+    warehouse = tmp_path / "wh"
+    spooled_at_writes: list[list[str]] = []
+    append = pipeline.ingest.manifest.append
+
+    def counting_append(folder: Path, name: str, entries: Any) -> None:
+        spooled_at_writes.append(sorted(p.name for p in (warehouse / "_staging").rglob("s3-*")))
+        append(folder, name, entries)
+
+    monkeypatch.setattr(pipeline.ingest.manifest, "append", counting_append)
+    settings = load_settings(
+        environ={},
+        overrides={"warehouse": str(warehouse), "ingest.workers": 1, "ingest.commit_rows": 1},
+    )
+    summary = run_ingest([f"s3://{BUCKET}"], settings, s3_client=client)
+
+    assert (summary.events_written, summary.digests_recorded, summary.failures) == (80, 2, [])
+    assert [q["uri"] for q in summary.quarantine] == [f"s3://{BUCKET}/{damaged}"]
+    assert sorted(_event_ids(warehouse)) == sorted(
+        f"spooled-{day:02d}-{i}" for day in range(1, 9) for i in range(10)
+    )
+    assert len(spooled_at_writes) >= len(files)  # a manifest write per parsed object
+    assert max(len(names) for names in spooled_at_writes) <= 1, spooled_at_writes
+    assert not any("Digest" in name for names in spooled_at_writes for name in names)
+    assert spooled_at_writes[-1] == []
+
+
+def test_a_local_file_handed_over_as_spooled_is_never_deleted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only spool files inside the run's staging folder are deleted once read: a source that
+    marked its own file spooled (a local file, read in place) keeps it."""
+    from pipeline.source import Fetched
+    from pipeline.source.local import LocalSource
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    user_file = logs / "a.json"
+    user_file.write_text(json.dumps({"Records": [_record("local-1", 10)]}))
+    fetch = LocalSource.fetch
+
+    def spooled_fetch(self: LocalSource, *args: Any) -> Fetched:
+        fetched = fetch(self, *args)
+        return Fetched(fetched.data, fetched.path, fetched.metadata, spooled=True)
+
+    monkeypatch.setattr(LocalSource, "fetch", spooled_fetch)
+    settings = load_settings(
+        environ={}, overrides={"warehouse": str(tmp_path / "wh"), "ingest.workers": 1}
+    )
+    summary = run_ingest([str(logs)], settings)
+    assert summary.events_written == 1
+    assert user_file.exists()

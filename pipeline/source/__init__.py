@@ -67,6 +67,9 @@ class Fetched:
     data: bytes | None = None
     path: Path | None = None
     metadata: dict[str, str] = field(default_factory=dict)
+    # `path` is a copy this fetch made in spool_dir (a large download), which the caller
+    # deletes once read; otherwise it is the user's own file, never to be deleted.
+    spooled: bool = False
 
 
 class Source(Protocol):
@@ -76,5 +79,5 @@ class Source(Protocol):
 
     def fetch(self, obj: SourceObject, spool_dir: Path, spool_above: int) -> Fetched:
         """The object's content; objects larger than spool_above bytes are written to a file in
-        spool_dir and returned as a path, so memory stays flat."""
+        spool_dir and returned as a path (`spooled`), so memory stays flat."""
         ...

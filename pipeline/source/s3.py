@@ -382,8 +382,8 @@ class S3Source:
 
     def fetch(self, obj: SourceObject, spool_dir: Path, spool_above: int) -> Fetched:
         """GetObject: small objects come back as bytes, larger ones are streamed to a file in
-        `spool_dir` (the caller deletes it). The ETag seen when listing is sent as If-Match,
-        so the content always matches the version the manifest records."""
+        `spool_dir` (`spooled`: the caller deletes it once read). The ETag seen when listing is
+        sent as If-Match, so the content always matches the version the manifest records."""
         bucket, key = _split_object_uri(obj.uri)
         if obj.version == PREFIX_VERSION:
             raise SourceError(
@@ -410,7 +410,7 @@ class S3Source:
         metadata = dict(response.get("Metadata", {}))
         try:
             if response.get("ContentLength", 0) > spool_above:
-                return Fetched(path=_spool(body, spool_dir, key), metadata=metadata)
+                return Fetched(path=_spool(body, spool_dir, key), metadata=metadata, spooled=True)
             return Fetched(data=body.read(), metadata=metadata)
         finally:
             body.close()

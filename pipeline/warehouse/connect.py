@@ -181,6 +181,19 @@ def _parquet_view(
     )
 
 
+# The side tables whose rows count only once the manifest recorded their object in their run.
+# An ingest writes a commit's digests and quarantined records before its manifest entries (the
+# manifest last: ingest._commit); a run killed in between left rows that no manifest row
+# covers, and its re-run writes them again, so history counted them twice. Each run records an
+# object at most once, so (uri, run_id) names the commit; the manifest has a row per object and
+# run, far fewer than events.
+_RECORDED_ONLY = frozenset({"digests_history", "quarantined_records_history"})
+_RECORDED = (
+    " AS side SEMI JOIN manifest_history AS recorded"
+    " ON side.uri = recorded.uri AND side.run_id = recorded.run_id"
+)
+
+
 def _iam_view(files: WarehouseFiles, view: IamBaseView) -> str:
     """The statement creating an IAM view: over its folder's files, and for the tables of a
     snapshot (roles, users, ...) only the rows of snapshots that iam_snapshots lists, since a
@@ -222,9 +235,8 @@ def _plan_views(files: WarehouseFiles, *, attribution: bool) -> _ViewPlan:
     base = [
         ("events", where.events, EVENTS_GLOB, ("events", STAGED_SCHEMA), True),
         ("manifest_history", where.manifest, "*.parquet", ("manifest", manifest.SCHEMA), False),
-        # *_history hold every row written; a run killed after writing them but before the
-        # manifest writes them again, so the views of the same name without the suffix keep one
-        # row each.
+        # *_history hold the rows of every run that recorded their object in the manifest
+        # (_RECORDED); the views of the same name without the suffix keep one row each.
         ("digests_history", where.digests, "*.parquet", ("digests", DIGEST_SCHEMA), False),
         (
             "quarantined_records_history",
@@ -236,6 +248,7 @@ def _plan_views(files: WarehouseFiles, *, attribution: bool) -> _ViewPlan:
     ]
     base_views = [
         _parquet_view(files, view, folder, glob, schema=schema, hive=hive)
+        + (_RECORDED if view in _RECORDED_ONLY else "")
         for view, folder, glob, schema, hive in base
     ]
     iam = iam_base_views(where)

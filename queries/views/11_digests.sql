@@ -1,6 +1,7 @@
 -- name: 11_digests
 -- description: CloudTrail digest objects seen by ingest, one row per object (the newest
 --   sighting), with their S3 signature metadata and gunzipped body for the integrity check.
+--   digests_history keeps one row per object per run whose manifest recorded it.
 -- params: none
 -- grain: one row per digest object uri
 -- used_by: the evidence bundle (later); analysts

@@ -3,7 +3,8 @@
 --   per source object and record position: those of the object as the manifest has it now (the
 --   run of its newest manifest row), so a record fixed in a rewritten, re-ingested object is
 --   gone, as the manifest's quarantined_records count says. quarantined_records_history keeps
---   every run's rows (those of a run killed before its manifest too).
+--   the rows of every run whose manifest recorded the object (not those of a run killed
+--   before its manifest write, which the re-run writes again).
 -- params: none
 -- grain: one row per quarantined record (uri, record_index)
 -- used_by: analysts; the ingest summary points here
