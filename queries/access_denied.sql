@@ -12,10 +12,10 @@
 --   denial more than burst_minutes after the actor's previous hot denial (or the actor's first hot
 --   denial) starts a burst; denials that are not hot neither start nor split one. Columns:
 --   actor_kind, actor, principals (IAM identities, comma-separated), denied_calls, denied_actions
---   (distinct eventSource/eventName pairs), error_codes (comma-separated), first_denied and
---   last_denied (UTC), max_in_window (the most denials in any window), bursts, first_burst_at (UTC
---   time of the denial that started the first burst, i.e. of the first hot denial; NULL without a
---   burst).
+--   (distinct eventSource/eventName pairs, a missing eventSource or eventName counting as a value
+--   of its own), error_codes (comma-separated), first_denied and last_denied (UTC), max_in_window
+--   (the most denials in any window), bursts, first_burst_at (UTC time of the denial that started
+--   the first burst, i.e. of the first hot denial; NULL without a burst).
 -- params: since TIMESTAMPTZ = NULL; until TIMESTAMPTZ = NULL; account VARCHAR = NULL; principal VARCHAR = NULL; burst_minutes INTEGER = 10 (min 1); burst_min INTEGER = 5 (min 1)
 -- grain: one row per actor (actor_kind and actor) with at least one denied call
 -- used_by: analysts; quarterly report (later)
@@ -107,7 +107,6 @@ per_actor AS (
         actor,
         string_agg(DISTINCT principal, ',' ORDER BY principal) AS principals,
         count(*) AS denied_calls,
-        count(DISTINCT event_source || ' ' || event_name) AS denied_actions,
         string_agg(DISTINCT error_code, ',' ORDER BY error_code) AS error_codes,
         min(event_time) AS first_denied,
         max(event_time) AS last_denied
@@ -115,13 +114,30 @@ per_actor AS (
     GROUP BY actor_kind, actor
 ),
 
+denied_actions AS (
+    -- Distinct eventSource/eventName pairs, a missing one (NULL) a value of its own: SELECT
+    -- DISTINCT keeps a pair with a NULL in it, which a count(DISTINCT) of the two concatenated
+    -- (NULL when either is) would drop.
+    SELECT actor_kind, actor, count(*) AS denied_actions
+    FROM (SELECT DISTINCT actor_kind, actor, event_source, event_name FROM denials) AS pairs
+    GROUP BY actor_kind, actor
+),
+
 final AS (
     SELECT
-        a.*,
+        a.actor_kind,
+        a.actor,
+        a.principals,
+        a.denied_calls,
+        n.denied_actions,
+        a.error_codes,
+        a.first_denied,
+        a.last_denied,
         b.max_in_window,
         b.bursts,
         b.first_burst_at
     FROM per_actor AS a
+    JOIN denied_actions AS n ON n.actor_kind = a.actor_kind AND n.actor = a.actor
     JOIN bursts AS b ON b.actor_kind = a.actor_kind AND b.actor = a.actor
 )
 

@@ -1,14 +1,16 @@
 -- name: agent_bypass
 -- description: Which agent identities called AWS directly, without any MCP server: the MCP bypass.
---   An agent role (tagged Usage=Agent) or an agent-tagged session whose calls carry no MCP mark,
---   or a session chained from one (a role hop drops the marks, not the agent), means the agent
---   harness ran the AWS CLI or an SDK itself, outside the controls the MCP server applies. One row per agent identity: agent_name, principal (the role ARN), accounts (recipient
---   accounts, comma-separated), calls, failed_calls (an errorCode), write_calls (readOnly false),
---   sessions (distinct access keys), actions (distinct eventSource/eventName pairs), clients (the
---   client column: cli, sdk, ...), classified_by (the attribution rules that decided,
---   comma-separated), first_seen and last_seen (UTC), sample_event_ids (the three earliest events,
---   comma-separated) and evidence (the attribution evidence of the earliest event). principal
---   matches the identity ARNs, the agent name or the person behind.
+--   An agent role (tagged Usage=Agent) or an agent-tagged session whose calls carry no MCP mark, or
+--   a session chained from one (a role hop drops the marks, not the agent), means the agent harness
+--   ran the AWS CLI or an SDK itself, outside the controls the MCP server applies. One row per
+--   agent identity: agent_name, principal (the role ARN), accounts (recipient accounts,
+--   comma-separated), calls, failed_calls (an errorCode), write_calls (readOnly false), sessions
+--   (distinct access keys), actions (distinct eventSource/eventName pairs, a missing eventSource or
+--   eventName counting as a value of its own), clients (the client column: cli, sdk, ...),
+--   classified_by (the attribution rules that decided, comma-separated), first_seen and last_seen
+--   (UTC), sample_event_ids (the three earliest events, comma-separated) and evidence (the
+--   attribution evidence of the earliest event). principal matches the identity ARNs, the agent
+--   name or the person behind.
 -- params: since TIMESTAMPTZ = NULL; until TIMESTAMPTZ = NULL; account VARCHAR = NULL; principal VARCHAR = NULL
 -- grain: one row per agent identity (agent_name and role) on the direct path
 -- used_by: analysts; quarterly report (later)
@@ -48,7 +50,7 @@ ordered AS (
     FROM bypass_events
 ),
 
-final AS (
+per_identity AS (
     SELECT
         agent_name,
         principal,
@@ -57,7 +59,6 @@ final AS (
         count(error_code) AS failed_calls,
         sum(CASE WHEN read_only = false THEN 1 ELSE 0 END) AS write_calls,
         count(DISTINCT access_key_id) AS sessions,
-        count(DISTINCT event_source || ' ' || event_name) AS actions,
         string_agg(DISTINCT client, ',' ORDER BY client) AS clients,
         string_agg(DISTINCT classified_by, ',' ORDER BY classified_by) AS classified_by,
         min(event_time) AS first_seen,
@@ -67,6 +68,41 @@ final AS (
         max(CASE WHEN event_rank = 1 THEN evidence END) AS evidence
     FROM ordered
     GROUP BY agent_name, principal
+),
+
+actions AS (
+    -- Distinct eventSource/eventName pairs, a missing one (NULL) a value of its own: SELECT
+    -- DISTINCT keeps a pair with a NULL in it, which a count(DISTINCT) of the two concatenated
+    -- (NULL when either is) would drop.
+    SELECT agent_name, principal, count(*) AS actions
+    FROM (
+        SELECT DISTINCT agent_name, principal, event_source, event_name FROM bypass_events
+    ) AS pairs
+    GROUP BY agent_name, principal
+),
+
+final AS (
+    SELECT
+        a.agent_name,
+        a.principal,
+        a.accounts,
+        a.calls,
+        a.failed_calls,
+        a.write_calls,
+        a.sessions,
+        n.actions,
+        a.clients,
+        a.classified_by,
+        a.first_seen,
+        a.last_seen,
+        a.sample_event_ids,
+        a.evidence
+    FROM per_identity AS a
+    -- IS NOT DISTINCT FROM: a row whose agent_name or principal is missing in odd data must
+    -- not drop out of the report.
+    JOIN actions AS n
+        ON n.agent_name IS NOT DISTINCT FROM a.agent_name
+        AND n.principal IS NOT DISTINCT FROM a.principal
 )
 
 SELECT * FROM final

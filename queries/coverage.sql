@@ -2,13 +2,18 @@
 -- description: Is the data complete enough to trust the other answers? Accounts and regions with
 --   data, the days they have events on, and the gaps: days inside the span with no event at all for
 --   that account and region (logging off, a trail misconfigured, files not delivered or not
---   ingested). The span is the period (from the UTC day of since to the UTC day before until) when
---   given, else the first to the last day with events in scope, the same for every account and
---   region so that a stream that starts late shows its missing days. A span never ends after
---   today (UTC) or after the last day with events in the warehouse, whichever is later: days that
---   have not come yet are not gaps, so an open end (--until 9999-12-31) ends there, while days
---   from the last event to today still count as missing (logging or ingest stopped). Days are UTC dates of the
---   events (event_date), whatever folder their file was delivered in. Columns:
+--   ingested). The span, the same for every account and region so that a stream that starts late or
+--   stops early shows its missing days, runs from the UTC day of since (without since: the first
+--   day with events in the warehouse) to the UTC day before until, but never past today (UTC) or
+--   the last day with events in the warehouse, whichever is later: days that have not come yet are
+--   not gaps. An open end (no until: --since alone, no period at all, or --until 9999-12-31) ends
+--   on that day, so the days from the last event to today count as missing (logging or ingest
+--   stopped). Those first and last days are the whole warehouse's, not those of the events in
+--   scope: with --account the span is the one without it, never cut to the account's own first or
+--   last event, so an account that started late or stopped logging shows it. A span that would end
+--   before it starts (a period still to come, or --until alone before the first day with events) is
+--   empty: span_end is the day before span_start, span_days and gap_days are 0. Days are UTC dates
+--   of the events (event_date), whatever folder their file was delivered in. Columns:
 --   recipient_account_id, aws_region, span_start and span_end, span_days, days_with_events,
 --   gap_days (span_days - days_with_events), gap_runs (runs of consecutive missing days),
 --   longest_gap_days, missing_days (sorted list of DATE), first_day and last_day (with events),
@@ -30,27 +35,42 @@ WITH scoped AS (
         AND ($account IS NULL OR recipient_account_id = $account)
 ),
 
-span AS (
+warehouse_days AS (
+    -- The first and last days with events in the whole warehouse, whatever the scope: an end
+    -- not given is taken from them, never from the events in scope, which would hide an account
+    -- (or a whole warehouse) that started late or stopped logging.
+    SELECT min(event_date) AS first_day, max(event_date) AS last_day FROM events
+),
+
+span_bounds AS (
     SELECT
         coalesce(
-            CAST(CAST($since AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS DATE), min(event_date)
+            CAST(CAST($since AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS DATE), w.first_day
         ) AS span_start,
         CASE
-            WHEN $until IS NULL THEN max(event_date)
-            -- the day of the last instant before until (until itself is excluded), but no day
-            -- after today or the last day with events in the warehouse, whichever is later
+            -- open: no day after today or the last day with events in the warehouse, whichever
+            -- is later
+            WHEN $until IS NULL
+                THEN greatest(CAST(now() AT TIME ZONE 'UTC' AS DATE), w.last_day)
+            -- the day of the last instant before until (until itself is excluded), but no later
             ELSE least(
                 CAST(
                     (CAST($until AS TIMESTAMPTZ) AT TIME ZONE 'UTC') - INTERVAL '1 microsecond'
                     AS DATE
                 ),
-                greatest(
-                    CAST(now() AT TIME ZONE 'UTC' AS DATE),
-                    (SELECT max(w.event_date) FROM events AS w)
-                )
+                greatest(CAST(now() AT TIME ZONE 'UTC' AS DATE), w.last_day)
             )
-        END AS span_end
-    FROM scoped
+        END AS period_end
+    FROM warehouse_days AS w
+),
+
+span AS (
+    -- A span that would end before it starts (a period still to come, or one ending before the
+    -- first day with events) is empty: it ends the day before it starts.
+    SELECT
+        span_start,
+        greatest(period_end, CAST(span_start - INTERVAL '1' DAY AS DATE)) AS span_end
+    FROM span_bounds
 ),
 
 span_days AS (

@@ -1,15 +1,16 @@
 -- name: new_services
 -- description: Which principals started using an AWS service they had never used before? For each
---   principal and service (eventSource) whose first call in the warehouse falls in the period,
---   compared with all data before since (nothing is new before the first data; without since every
---   first use is listed). An agent role reaching a new service, or a person's role suddenly used
---   for IAM or KMS, is worth a look. The principal is the IAM identity (the role ARN for sessions,
---   the user ARN, the web-identity subject, or the AWS service); the account and principal
---   parameters narrow the events both in the period and before it, so "new" is relative to what
---   they select. Columns: principal, event_source, first_used_at (UTC), first_event_id,
---   first_event_name, first_actor_kind and first_agent_name (of that first event), calls and
---   actions (distinct eventNames) in the period, actor_kinds (in the period, comma-separated),
---   new_principal (true when the principal itself has no event before since).
+--   principal and service (eventSource; events without one are a service of their own, event_source
+--   NULL) whose first call in the warehouse falls in the period, compared with all data before
+--   since (nothing is new before the first data; without since every first use is listed). An agent
+--   role reaching a new service, or a person's role suddenly used for IAM or KMS, is worth a look.
+--   The principal is the IAM identity (the role ARN for sessions, the user ARN, the web-identity
+--   subject, or the AWS service); the account and principal parameters narrow the events both in
+--   the period and before it, so "new" is relative to what they select. Columns: principal,
+--   event_source, first_used_at (UTC), first_event_id, first_event_name, first_actor_kind and
+--   first_agent_name (of that first event), calls and actions (distinct eventNames, a missing one
+--   counting as one) in the period, actor_kinds (in the period, comma-separated), new_principal
+--   (true when the principal itself has no event before since).
 -- params: since TIMESTAMPTZ = NULL; until TIMESTAMPTZ = NULL; account VARCHAR = NULL; principal VARCHAR = NULL
 -- grain: one row per principal and service first used in the period
 -- used_by: analysts; quarterly report (later)
@@ -63,7 +64,7 @@ first_uses AS (
         FROM history AS h
         JOIN first_times AS f
             ON f.principal = h.principal
-            AND f.event_source = h.event_source
+            AND f.event_source IS NOT DISTINCT FROM h.event_source
             AND f.first_used_at = h.event_time
         WHERE $since IS NULL OR f.first_used_at >= $since
     ) AS firsts
@@ -75,7 +76,9 @@ in_period AS (
         principal,
         event_source,
         count(*) AS calls,
-        count(DISTINCT event_name) AS actions,
+        -- a missing eventName (NULL) is an action of its own
+        count(DISTINCT event_name) + max(CASE WHEN event_name IS NULL THEN 1 ELSE 0 END)
+            AS actions,
         string_agg(DISTINCT actor_kind, ',' ORDER BY actor_kind) AS actor_kinds
     FROM history
     WHERE ($since IS NULL OR event_time >= $since)
@@ -96,7 +99,9 @@ final AS (
         p.actor_kinds,
         ($since IS NULL OR s.first_seen >= $since) AS new_principal
     FROM first_uses AS f
-    JOIN in_period AS p ON p.principal = f.principal AND p.event_source = f.event_source
+    JOIN in_period AS p
+        ON p.principal = f.principal
+        AND p.event_source IS NOT DISTINCT FROM f.event_source
     JOIN principal_first_seen AS s ON s.principal = f.principal
 )
 

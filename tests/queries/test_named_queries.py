@@ -1359,8 +1359,14 @@ def test_coverage(warehouse: Warehouse, truth: Truth, period: dict[str, Any]) ->
     rows = run_period(warehouse, "coverage", period)
     since, until, account = period.get("since"), period.get("until"), period.get("account")
     events = list(truth.scoped(since, until, account))
-    start = since.date() if since else min(e.day for e in events)
-    end = (until - timedelta(microseconds=1)).date() if until else max(e.day for e in events)
+    # The header: the warehouse's first day without since; no day after today or the
+    # warehouse's last day, whichever is later (an open end without until); never before the
+    # day before the start (an empty span).
+    today = datetime.now(UTC).date()
+    latest_end = max(today, *(e.day for e in truth.events))
+    start = since.date() if since else min(e.day for e in truth.events)
+    end = min((until - timedelta(microseconds=1)).date(), latest_end) if until else latest_end
+    end = max(end, start - timedelta(days=1))
     span = days(start, end)
     streams = sorted({(e.account, e.region) for e in truth.events if account in (None, e.account)})
     per_stream = grouped(events, lambda e: (e.account, e.region))
@@ -1398,7 +1404,10 @@ def test_coverage(warehouse: Warehouse, truth: Truth, period: dict[str, Any]) ->
         assert len(single) <= got <= len(either)
     if not period:
         assert len(rows) == 4
-        assert all(r["span_days"] == 183 for r in rows)
+        # All data is an open end: the sample's 183 days, then every day to today missing.
+        last = date(2026, 9, 30)
+        assert all(r["span_days"] == 183 + max(0, (today - last).days) for r in rows)
+        assert all(r["last_day"] <= last for r in rows)
         days_per_stream = {
             (r["recipient_account_id"], r["aws_region"]): r["days_with_events"] for r in rows
         }
@@ -1458,7 +1467,8 @@ def test_coverage_without_region_on_synthetic_rows() -> None:
             (None, "us-east-1", start, end, 4, 1, 3, 1, 3, [d[1], d[2], d[3]], d[4], d[4], 1, 1),
         ]
     ]  # fmt: skip
-    # Over all the data every event is counted exactly once, in the span 2026-06-15..07-04.
+    # Over all the data every event is counted exactly once, in the span from 2026-06-15 (the
+    # first day in the warehouse) to today (an open end).
     everything = coverage()
     assert [(r["recipient_account_id"], r["aws_region"], r["events"]) for r in everything] == [
         (acct, "eu-west-1", 1),
@@ -1466,7 +1476,8 @@ def test_coverage_without_region_on_synthetic_rows() -> None:
         (acct, None, 2),
         (None, "us-east-1", 1),
     ]
-    assert all(r["span_days"] == 20 for r in everything)
+    today = datetime.now(UTC).date()
+    assert all(r["span_days"] == (today - date(2026, 6, 15)).days + 1 for r in everything)
     assert all(r["gap_days"] == len(r["missing_days"]) for r in everything)
     # With account set, the account's region-less stream stays; the account-less one goes.
     assert [r["aws_region"] for r in coverage(account=acct)] == ["eu-west-1", "us-east-1", None]

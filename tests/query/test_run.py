@@ -507,3 +507,135 @@ def test_coverage_open_end_stops_at_today_or_the_last_event() -> None:
     end = today - timedelta(days=2)
     until = datetime(end.year, end.month, end.day, tzinfo=UTC)
     assert _coverage_over([week_ago], at, until) == [(since, end - timedelta(days=1), 7, 6)]
+
+
+def _coverage_rows(
+    events: list[tuple[str, date]], **params: datetime | str | None
+) -> list[tuple[Any, ...]]:
+    """coverage.sql over one event per (account, day) of `events` (region us-east-1): per
+    account, (account, span_start, span_end, span_days, days_with_events, gap_days)."""
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE events (recipient_account_id VARCHAR, aws_region VARCHAR,"
+        " event_time TIMESTAMPTZ, event_date DATE, source_uri VARCHAR)"
+    )
+    for account, day in events:
+        when = datetime(day.year, day.month, day.day, 12, tzinfo=UTC)
+        con.execute(
+            "INSERT INTO events VALUES ($acct, 'us-east-1', $t, $d, 's3://b/k')",
+            {"acct": account, "t": when, "d": day},
+        )
+    sql = (ROOT / "queries" / "coverage.sql").read_text(encoding="utf-8")
+    bound = {"since": None, "until": None, "account": None, **params}
+    return con.execute(
+        "SELECT recipient_account_id, span_start, span_end, span_days, days_with_events,"
+        f" gap_days FROM ({sql.rstrip().rstrip(';')})",
+        bound,
+    ).fetchall()
+
+
+def _midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def test_coverage_without_until_is_an_open_end() -> None:
+    """--since alone (and no period at all) ended on the last day with events in scope: NULL
+    when the period was silent (0 gap days for a stream that logged nothing), else hiding that
+    logging stopped. It ends as --until 9999-12-31 does: today, or the last day with events in
+    the warehouse when that is later."""
+    today = datetime.now(UTC).date()
+    a, b = "111111111111", "222222222222"
+    events = [(a, today - timedelta(days=20)), (a, today - timedelta(days=10)), (b, today)]
+    since = today - timedelta(days=5)
+    silent = _coverage_rows(events[:2], since=_midnight(since))  # nothing since the 5th day ago
+    assert silent == [(a, since, today, 6, 0, 6)]
+    assert silent == _coverage_rows(events[:2], since=_midnight(since), until=MAX_INSTANT)
+    # No period at all: from the first day in the warehouse to today, the same.
+    first = today - timedelta(days=20)
+    everything = _coverage_rows(events[:2])
+    assert everything == [(a, first, today, 21, 2, 19)]
+    assert everything == _coverage_rows(events[:2], until=MAX_INSTANT)
+    # Events dated after today (a clock ahead): the span reaches them.
+    ahead = [*events[:2], (b, today + timedelta(days=2))]
+    assert _coverage_rows(ahead, since=_midnight(since)) == [
+        (a, since, today + timedelta(days=2), 8, 0, 8),
+        (b, since, today + timedelta(days=2), 8, 1, 7),
+    ]
+
+
+def test_coverage_with_account_or_until_alone_spans_the_warehouse() -> None:
+    """--account cut the span to the account's own first and last events, and --until alone
+    started it on the first event in scope (NULL when none was): an account that started late
+    or stopped logging showed no gap. Both ends come from the whole warehouse."""
+    today = datetime.now(UTC).date()
+    a, b = "111111111111", "222222222222"
+    first = today - timedelta(days=30)
+    events = [(a, first), (a, today), (b, today - timedelta(days=20))]  # b stopped 20 days ago
+    assert _coverage_rows(events, account=b) == [(b, first, today, 31, 1, 30)]
+    assert _coverage_rows(events, account=b) == _coverage_rows(events, account=b, until=MAX_INSTANT)
+    # --until alone: from the first day in the warehouse, whatever is in scope.
+    end = today - timedelta(days=10)
+    until = _midnight(end + timedelta(days=1))
+    assert _coverage_rows(events, account=b, until=until) == [(b, first, end, 21, 1, 20)]
+    assert _coverage_rows(events, until=_midnight(first - timedelta(days=5))) == [
+        # Before the first day with events: an empty span, starting on that day.
+        (a, first, first - timedelta(days=1), 0, 0, 0),
+        (b, first, first - timedelta(days=1), 0, 0, 0),
+    ]
+
+
+def test_coverage_of_a_period_still_to_come_is_an_empty_span() -> None:
+    """span_start after span_end (2027Q1 on 2026-11-29 gave 2027-01-01 to 2026-11-29): a span
+    ends at the earliest the day before it starts, with no day and no gap."""
+    today = datetime.now(UTC).date()
+    a = "111111111111"
+    events = [(a, today - timedelta(days=3))]
+    start = today + timedelta(days=30)
+    rows = _coverage_rows(
+        events, since=_midnight(start), until=_midnight(today + timedelta(days=60))
+    )
+    assert rows == [(a, start, start - timedelta(days=1), 0, 0, 0)]
+    assert _coverage_rows(events, since=_midnight(start)) == rows
+    # A period that has begun ends today.
+    since = today - timedelta(days=2)
+    rows = _coverage_rows(events, since=_midnight(since), until=_midnight(start))
+    assert rows == [(a, since, today, 3, 0, 3)]
+
+
+def test_coverage_spans_through_the_scope_flags(tiny_warehouse: Path) -> None:
+    """The reviewer's cases through run_query: the flags bound as $since/$until/$account."""
+    # tiny: 111111111111 on 2026-09-29, 09-30, 10-01; 222222222222 on 09-30 and 10-01.
+    today = datetime.now(UTC).date()
+
+    def spans(**scope: Any) -> list[tuple[Any, ...]]:
+        rows = run(tiny_warehouse, "coverage", scope=Scope(**scope))
+        return [
+            (r["recipient_account_id"], r["span_start"], r["span_end"], r["span_days"],
+             r["days_with_events"], r["gap_days"], r["missing_days"])
+            for r in rows
+        ]  # fmt: skip
+
+    # --since alone after the last event: every day since is missing, as with --until 9999-12-31.
+    since = date(2026, 10, 2)
+    n = (today - since).days + 1
+    missing = [since + timedelta(days=k) for k in range(n)]
+    silent = spans(since=since)
+    assert silent == [
+        ("111111111111", since, today, n, 0, n, missing),
+        ("222222222222", since, today, n, 0, n, missing),
+    ]
+    assert silent == spans(since=since, until=date(9999, 12, 31))
+    # --until alone with --account: from the warehouse's first day, not the account's.
+    d29, d30 = date(2026, 9, 29), date(2026, 9, 30)
+    assert spans(until=d30, account="222222222222") == [
+        ("222222222222", d29, d30, 2, 1, 1, [d29]),
+    ]
+    # --until alone before any event: empty, never NULL.
+    assert spans(until=date(2026, 9, 1)) == [
+        ("111111111111", d29, date(2026, 9, 28), 0, 0, 0, []),
+        ("222222222222", d29, date(2026, 9, 28), 0, 0, 0, []),
+    ]
+    # A quarter still to come: empty, ending the day before it starts.
+    assert spans(quarter="9999Q4", account="111111111111") == [
+        ("111111111111", date(9999, 10, 1), date(9999, 9, 30), 0, 0, 0, []),
+    ]
