@@ -377,9 +377,21 @@ def test_a_full_disk_stops_the_run_with_one_line_then_a_rerun_completes(
     complete_and_check(trail, warehouse, [])
 
 
+# The warehouse whose manifest _parse_or_die waits for (set before the parse process forks).
+_DIE_AFTER_COMMIT_IN: list[Path] = []
+
+
 def _parse_or_die(task: ParseTask) -> TaskResult:
-    """A parse task whose process the OOM killer picks when it starts on the second task."""
+    """A parse task whose process the OOM killer picks when it starts on the second task, once
+    the first task's objects are committed: killed sooner, the pool can break before the
+    ingest process has read the first task's result, which is then lost with it (and read
+    again by the re-run), so what the run committed would depend on timing."""
     if task.task_id == 1:
+        deadline = time.monotonic() + 60
+        while _DIE_AFTER_COMMIT_IN and time.monotonic() < deadline:
+            if manifest.load_latest(_DIE_AFTER_COMMIT_IN[0] / "manifest"):
+                break
+            time.sleep(0.01)
         os.kill(os.getpid(), signal.SIGKILL)
     return run_task(task)
 
@@ -403,6 +415,7 @@ def test_a_parse_process_killed_ends_the_run_with_one_line_then_a_rerun_complete
     warehouse = tmp_path / "wh"
     monkeypatch.setattr(pipeline.ingest, "TASK_MAX_OBJECTS", 1)  # a task per object
     monkeypatch.setattr(pipeline.ingest, "run_task", _parse_or_die)
+    monkeypatch.setattr(sys.modules[__name__], "_DIE_AFTER_COMMIT_IN", [warehouse])
     # Parse processes forked from this process, where run_task is the one above.
     monkeypatch.setattr(
         pipeline.ingest._Job,
