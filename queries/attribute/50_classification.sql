@@ -349,18 +349,28 @@ CREATE OR REPLACE TABLE classification_links AS
 -- Managed-MCP links per key: downstream request ids, tool-call events, MCP grants (own event),
 -- and sign-in sessions with their first MCP grant.
 WITH downstream AS (
+    -- One tool call per downstream request id, taken whole (its fields never from two rows):
+    -- the earliest that lists it, then the smaller eventID, whatever order the files came in.
     SELECT
         'request' AS link,
-        downstream_request_id AS link_key,
-        any_value(tool_event_id) AS tool_event_id,
-        any_value(tool_name) AS tool_name,
-        any_value(mcp_principal) AS mcp_principal,
+        link_key,
+        chosen.tool_event_id,
+        chosen.tool_name,
+        chosen.mcp_principal,
         NULL::VARCHAR AS resource,
         NULL::VARCHAR AS grant_owner,
         NULL::TIMESTAMPTZ AS granted_at
-    FROM mcp_tool_calls
-    WHERE downstream_request_id IS NOT NULL
-    GROUP BY downstream_request_id
+    FROM (
+        SELECT
+            downstream_request_id AS link_key,
+            arg_min(
+                {'tool_event_id': tool_event_id, 'tool_name': tool_name, 'mcp_principal': mcp_principal},
+                (tool_event_time, tool_event_id)
+            ) AS chosen
+        FROM mcp_tool_calls
+        WHERE downstream_request_id IS NOT NULL
+        GROUP BY downstream_request_id
+    ) AS requests
 ),
 
 tool_calls AS (

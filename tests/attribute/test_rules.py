@@ -746,6 +746,37 @@ def test_rules_version(classified: dict[str, dict[str, Any]]) -> None:
     assert {r["rules_version"] for r in classified.values()} == {version}
 
 
+@pytest.mark.parametrize("first_has_its_tool_name", [True, False])
+def test_a_request_id_two_tool_calls_list_links_to_one_whatever_the_order(
+    tmp_path: Path, first_has_its_tool_name: bool
+) -> None:
+    """Two tool calls list the same downstream requestID: the call links to the earlier one,
+    whole (its id and its tool name, none where its requestParameters were dropped), whichever
+    file comes first."""
+    records = json.loads((CASES / "managed_mcp_documented_shape.json").read_text())["Records"]
+    by_id = {r["eventID"]: r for r in records}
+    first, down = by_id["mcpdoc-tool-1"], by_id["mcpdoc-down-1"]
+    if not first_has_its_tool_name:
+        first = {**first, "requestParameters": None}  # dropped above 100 KB (facts doc s.2)
+    second = json.loads(json.dumps(by_id["mcpdoc-tool-1"]))
+    second.update(eventID="mcpdoc-tool-later", requestID="req-mcpdoc-tool-later",
+                  eventTime="2026-07-21T15:23:30Z")  # fmt: skip
+    second["requestParameters"]["params"]["name"] = "aws___run_script"
+    found = []
+    for files in ([[first, down], [second]], [[second, down], [first]]):
+        folder = tmp_path / f"order-{len(found)}"
+        folder.mkdir()
+        for i, part in enumerate(files):
+            (folder / f"{i}.json").write_text(json.dumps({"Records": part}))
+        warehouse = tmp_path / f"warehouse-{len(found)}"
+        ingest([folder], warehouse)
+        row = verdicts(warehouse)["mcpdoc-down-1"]
+        found.append((row["mcp_tool"], row["evidence"]))
+    tool = "aws___call_aws" if first_has_its_tool_name else None
+    evidence = "requestID=mcpdoc-downstream-1 is a downstream request of MCP tool call mcpdoc-tool-1"
+    assert found == [(tool, evidence), (tool, evidence)]
+
+
 def test_arrival_order_does_not_matter(
     tmp_path: Path, classified: dict[str, dict[str, Any]]
 ) -> None:
