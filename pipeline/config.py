@@ -168,7 +168,9 @@ NOT_RULES = ("duckdb_memory_limit", "verdicts_duckdb_memory_limit")
 # console request on it (a person's); a TagRole or UntagRole that spells a role in another
 # letter case tags that role; a role re-created between two snapshots is the later listing's
 # from its CreateDate; the user agent "AWS Internal" is no console request; the root user's
-# MCP grant names "root" as its owner.
+# MCP grant names "root" as its owner; a session the managed MCP server obtained (its issuing
+# STS call is one of rule 1's) is an agent mark of its chain, so its credentials used from a
+# shell are the agent's bypass (agent_chain.direct).
 RULES_REVISION = 5
 
 

@@ -23,6 +23,10 @@ WITH selected AS (
         error_code,
         recipient_account_id,
         shared_event_id,
+        -- What ties an STS call to the managed MCP server (50_*: sessions it obtained).
+        request_id,
+        sign_in_session_arn,
+        session_credential_from_console,
         user_agent,
         access_key_id,
         principal_type,

@@ -196,155 +196,6 @@ SELECT
 FROM ordered
 WHERE n = 1 AND observed_by LIKE 'snapshot %';
 
-CREATE OR REPLACE TABLE classification_chain_marks AS
--- Sessions whose chain passes through an agent: a session above them (depth > 0 in the walk)
--- that carries the agent tag or an MCP server tag (its own or inherited, transitive or not), or
--- that is of an agent role when it acted (its agent tag in force when it assumed the session
--- below it, or a configured agent-role pattern). Calls carry no tags, and AWS passes on only
--- transitive session tags and never role tags; but the actor after a role hop is still the
--- agent (rules agent_chain.*). The nearest such session is the one the evidence names; the
--- nearest MCP server tag is the chain's MCP mark. Only sessions with such a chain have a row.
--- The chain's root was itself opened by someone: where that caller was a role session whose
--- own issuing event is not in the logs (issued before they begin), it is an ancestor too, one
--- hop above the root, known only by what the root's issuing event shows of it (its role, not
--- its session tags): an agent role when it assumed the root is the agent's mark, as for any
--- ancestor, so adding the caller's issuing event to the logs never changes the verdict.
--- The same hops give the chain's workload mark (rule 22, workload.configured): a session above
--- that is of a role matching a configured workload-role pattern, or an IAM user matching a
--- configured workload-user pattern that opened the chain's root (as a CI job's user assuming
--- its deploy role). A session may have either mark or both; the agent mark decides first.
-WITH root_callers AS (
-    SELECT
-        r.issued_key AS root_key,
-        r.parent_key AS caller_key,
-        r.issued_at AS acted_at,
-        nullif(regexp_extract(r.caller_iam_arn, ':role/(?:.*/)?([^/]+)$', 1), '') AS role_name,
-        nullif(regexp_extract(r.caller_iam_arn, '^arn:[^:]+:iam::(\d{12}):', 1), '') AS role_account_id
-    FROM session_nodes AS r
-    WHERE r.caller_type = 'AssumedRole'
-        AND r.parent_key IS NOT NULL
-        AND r.parent_key NOT IN (SELECT issued_key FROM session_nodes)
-),
-
-hops AS (
-    -- Every ancestor of a session: those the walk found (depth > 0), then the root's caller
-    -- one hop above the root. Each is looked up once below: was its role an agent role when it
-    -- acted.
-    SELECT
-        w.issued_key,
-        w.depth,
-        w.ancestor_key,
-        coalesce(a.role_name, a.session_name) AS ancestor_name,
-        a.role_account_id,
-        a.role_name,
-        w.acted_at,
-        m.agent_tag OR m.mcp_server_tag IS NOT NULL AS agent_session,
-        m.mcp_server_tag,
-        m.tag_text,
-        '' AS agent_role_note,
-        NULL::VARCHAR AS user_name
-    FROM session_chain AS w
-    JOIN sessions AS a ON a.issued_key = w.ancestor_key
-    LEFT JOIN classification_sessions AS m ON m.issued_key = w.ancestor_key
-    WHERE w.depth > 0
-    UNION ALL
-    SELECT
-        s.issued_key,
-        s.chain_depth + 1 AS depth,
-        c.caller_key AS ancestor_key,
-        c.role_name AS ancestor_name,
-        c.role_account_id,
-        c.role_name,
-        c.acted_at,
-        false AS agent_session,
-        NULL::VARCHAR AS mcp_server_tag,
-        NULL::VARCHAR AS tag_text,
-        '; its own issuing event is not in the logs' AS agent_role_note,
-        NULL::VARCHAR AS user_name
-    FROM root_callers AS c
-    JOIN sessions AS s ON s.root_key = c.root_key AND NOT s.chain_truncated
-    UNION ALL
-    -- The IAM user that opened the chain's root with its own keys: no role, so never an agent
-    -- mark (an IAM user carries no session tags), but a workload's where its name says so.
-    SELECT
-        s.issued_key,
-        s.chain_depth + 1 AS depth,
-        r.parent_key AS ancestor_key,
-        regexp_extract(r.caller, '[^/]+$') AS ancestor_name,
-        NULL AS role_account_id,
-        NULL AS role_name,
-        r.issued_at AS acted_at,
-        false AS agent_session,
-        NULL::VARCHAR AS mcp_server_tag,
-        NULL::VARCHAR AS tag_text,
-        '' AS agent_role_note,
-        regexp_extract(r.caller, '[^/]+$') AS user_name
-    FROM session_nodes AS r
-    JOIN sessions AS s ON s.root_key = r.issued_key AND NOT s.chain_truncated
-    WHERE r.caller_type = 'IAMUser'
-),
-
-ancestors AS (
-    SELECT
-        h.issued_key,
-        h.depth,
-        h.ancestor_key,
-        h.ancestor_name,
-        h.agent_session,
-        h.mcp_server_tag,
-        h.tag_text,
-        CASE
-            WHEN o.is_agent THEN o.observed_by
-            ELSE 'configured pattern ' || pr.pattern
-        END || h.agent_role_note AS agent_role_by,
-        CASE
-            WHEN pw.pattern IS NOT NULL
-                THEN 'session ' || h.ancestor_key || ' of role ' || h.role_name
-                    || ', which matches configured workload role pattern ' || pw.pattern
-                    || CASE WHEN h.agent_role_note <> ''
-                        THEN ' (' || ltrim(h.agent_role_note, '; ') || ')' ELSE '' END
-            WHEN pu.pattern IS NOT NULL
-                THEN 'IAM user ' || h.user_name || ' (key ' || coalesce(h.ancestor_key, '?')
-                    || '), which matches configured workload user pattern ' || pu.pattern
-        END AS workload_text
-    FROM hops AS h
-    LEFT JOIN classification_role_intervals AS o
-        ON o.account_id = h.role_account_id
-        AND o.role_name = h.role_name
-        AND h.acted_at >= o.valid_from
-        AND h.acted_at < o.valid_to
-    LEFT JOIN classification_pattern_matches AS pr
-        ON pr.kind = 'agent_role' AND pr.value = h.role_name
-    LEFT JOIN classification_pattern_matches AS pw
-        ON pw.kind = 'workload_role' AND pw.value = h.role_name
-    LEFT JOIN classification_pattern_matches AS pu
-        ON pu.kind = 'workload_user' AND pu.value = h.user_name
-),
-
-marked AS (
-    SELECT
-        *,
-        agent_session OR agent_role_by IS NOT NULL AS agent_mark,
-        CASE
-            WHEN agent_session THEN 'tags {' || tag_text || '}'
-            ELSE 'an agent role: ' || agent_role_by
-        END AS mark_text
-    FROM ancestors
-    WHERE agent_session OR agent_role_by IS NOT NULL OR workload_text IS NOT NULL
-)
-
-SELECT
-    issued_key,
-    arg_min(ancestor_key, depth) FILTER (WHERE agent_mark) AS chain_mark_key,
-    arg_min(ancestor_name, depth) FILTER (WHERE agent_mark) AS chain_mark_name,
-    arg_min(mark_text, depth) FILTER (WHERE agent_mark) AS chain_mark_text,
-    arg_min(mcp_server_tag, depth) FILTER (WHERE mcp_server_tag IS NOT NULL) AS chain_mcp_server_tag,
-    arg_min(ancestor_key, depth) FILTER (WHERE mcp_server_tag IS NOT NULL) AS chain_mcp_key,
-    -- The nearest workload mark above the session (rule 22).
-    arg_min(workload_text, depth) FILTER (WHERE workload_text IS NOT NULL) AS chain_workload_text
-FROM marked
-GROUP BY issued_key;
-
 CREATE OR REPLACE TABLE classification_links AS
 -- Managed-MCP links per key: downstream request ids, tool-call events, MCP grants (own event),
 -- and sign-in sessions with their first MCP grant.
@@ -422,6 +273,220 @@ UNION ALL
 SELECT * FROM own_grants
 UNION ALL
 SELECT * FROM sign_in_sessions;
+
+CREATE OR REPLACE TABLE classification_chain_marks AS
+-- Sessions whose chain passes through an agent: a session above them (depth > 0 in the walk)
+-- that carries the agent tag or an MCP server tag (its own or inherited, transitive or not), or
+-- that is of an agent role when it acted (its agent tag in force when it assumed the session
+-- below it, or a configured agent-role pattern). Calls carry no tags, and AWS passes on only
+-- transitive session tags and never role tags; but the actor after a role hop is still the
+-- agent (rules agent_chain.*). The nearest such session is the one the evidence names; the
+-- nearest MCP server tag is the chain's MCP mark. Only sessions with such a chain have a row.
+-- The chain's root was itself opened by someone: where that caller was a role session whose
+-- own issuing event is not in the logs (issued before they begin), it is an ancestor too, one
+-- hop above the root, known only by what the root's issuing event shows of it (its role, not
+-- its session tags): an agent role when it assumed the root is the agent's mark, as for any
+-- ancestor, so adding the caller's issuing event to the logs never changes the verdict.
+-- The same hops give the chain's workload mark (rule 22, workload.configured): a session above
+-- that is of a role matching a configured workload-role pattern, or an IAM user matching a
+-- configured workload-user pattern that opened the chain's root (as a CI job's user assuming
+-- its deploy role). A session may have either mark or both; the agent mark decides first.
+-- A session the managed MCP server obtained is an agent mark too, on the session itself and
+-- below it (depth 0 and more): its issuing STS call was the server's (invokedBy an MCP
+-- principal, a downstream request of a tool call, or a call of an MCP grant's sign-in session:
+-- rule 1's marks), so the agent holds its credentials, and one it uses from a shell, without
+-- any MCP mark, is the agent's bypass (facts doc s.4), whoever's session the server used.
+WITH minted AS (
+    SELECT
+        k.issued_key,
+        coalesce(p.value, d.mcp_principal, g.mcp_principal) AS mcp_principal,
+        'issued by ' || e.event_name || ' ' || e.event_id || CASE
+            WHEN p.value IS NOT NULL THEN ' with invokedBy=' || p.value
+            WHEN d.tool_event_id IS NOT NULL
+                THEN ', a downstream request of MCP tool call ' || d.tool_event_id
+            ELSE ', made with MCP grant ' || g.tool_event_id || ' (signInSessionArn '
+                || e.sign_in_session_arn || ')'
+        END AS minted_text
+    FROM (
+        SELECT issued_key, unnest(issuing_event_ids) AS event_id FROM sessions
+    ) AS k
+    JOIN attribution_source_events AS e ON e.event_id = k.event_id
+    LEFT JOIN classification_pattern_matches AS p
+        ON p.kind = 'mcp_principal' AND p.value = e.invoked_by
+    LEFT JOIN classification_links AS d ON d.link = 'request' AND d.link_key = e.request_id
+    LEFT JOIN classification_links AS g
+        ON g.link = 'sign_in_session' AND g.link_key = e.sign_in_session_arn
+        AND g.granted_at <= e.event_time
+        AND NOT coalesce(e.session_credential_from_console, false)
+    WHERE p.value IS NOT NULL OR d.link_key IS NOT NULL OR g.link_key IS NOT NULL
+    -- A key logged twice (a cross-account AssumeRole in both accounts): one mark.
+    QUALIFY row_number() OVER (PARTITION BY k.issued_key ORDER BY e.event_id) = 1
+),
+
+root_callers AS (
+    SELECT
+        r.issued_key AS root_key,
+        r.parent_key AS caller_key,
+        r.issued_at AS acted_at,
+        nullif(regexp_extract(r.caller_iam_arn, ':role/(?:.*/)?([^/]+)$', 1), '') AS role_name,
+        nullif(regexp_extract(r.caller_iam_arn, '^arn:[^:]+:iam::(\d{12}):', 1), '') AS role_account_id
+    FROM session_nodes AS r
+    WHERE r.caller_type = 'AssumedRole'
+        AND r.parent_key IS NOT NULL
+        AND r.parent_key NOT IN (SELECT issued_key FROM session_nodes)
+),
+
+hops AS (
+    -- Every ancestor of a session: those the walk found (depth > 0), then the root's caller
+    -- one hop above the root. Each is looked up once below: was its role an agent role when it
+    -- acted.
+    SELECT
+        w.issued_key,
+        w.depth,
+        w.ancestor_key,
+        coalesce(a.role_name, a.session_name) AS ancestor_name,
+        a.role_account_id,
+        a.role_name,
+        w.acted_at,
+        m.agent_tag OR m.mcp_server_tag IS NOT NULL AS agent_session,
+        m.mcp_server_tag,
+        m.tag_text,
+        '' AS agent_role_note,
+        NULL::VARCHAR AS user_name,
+        NULL::VARCHAR AS minted_text,
+        NULL::VARCHAR AS minted_by
+    FROM session_chain AS w
+    JOIN sessions AS a ON a.issued_key = w.ancestor_key
+    LEFT JOIN classification_sessions AS m ON m.issued_key = w.ancestor_key
+    WHERE w.depth > 0
+    UNION ALL
+    SELECT
+        s.issued_key,
+        s.chain_depth + 1 AS depth,
+        c.caller_key AS ancestor_key,
+        c.role_name AS ancestor_name,
+        c.role_account_id,
+        c.role_name,
+        c.acted_at,
+        false AS agent_session,
+        NULL::VARCHAR AS mcp_server_tag,
+        NULL::VARCHAR AS tag_text,
+        '; its own issuing event is not in the logs' AS agent_role_note,
+        NULL::VARCHAR AS user_name,
+        NULL::VARCHAR AS minted_text,
+        NULL::VARCHAR AS minted_by
+    FROM root_callers AS c
+    JOIN sessions AS s ON s.root_key = c.root_key AND NOT s.chain_truncated
+    UNION ALL
+    -- The IAM user that opened the chain's root with its own keys: no role, so never an agent
+    -- mark (an IAM user carries no session tags), but a workload's where its name says so.
+    SELECT
+        s.issued_key,
+        s.chain_depth + 1 AS depth,
+        r.parent_key AS ancestor_key,
+        regexp_extract(r.caller, '[^/]+$') AS ancestor_name,
+        NULL AS role_account_id,
+        NULL AS role_name,
+        r.issued_at AS acted_at,
+        false AS agent_session,
+        NULL::VARCHAR AS mcp_server_tag,
+        NULL::VARCHAR AS tag_text,
+        '' AS agent_role_note,
+        regexp_extract(r.caller, '[^/]+$') AS user_name,
+        NULL::VARCHAR AS minted_text,
+        NULL::VARCHAR AS minted_by
+    FROM session_nodes AS r
+    JOIN sessions AS s ON s.root_key = r.issued_key AND NOT s.chain_truncated
+    WHERE r.caller_type = 'IAMUser'
+    UNION ALL
+    -- The sessions the managed MCP server obtained, from the session itself (depth 0) up.
+    SELECT
+        w.issued_key,
+        w.depth,
+        w.ancestor_key,
+        coalesce(a.role_name, a.session_name) AS ancestor_name,
+        NULL AS role_account_id,
+        NULL AS role_name,
+        w.acted_at,
+        false AS agent_session,
+        NULL::VARCHAR AS mcp_server_tag,
+        NULL::VARCHAR AS tag_text,
+        '' AS agent_role_note,
+        NULL::VARCHAR AS user_name,
+        m.minted_text,
+        m.mcp_principal AS minted_by
+    FROM session_chain AS w
+    JOIN minted AS m ON m.issued_key = w.ancestor_key
+    JOIN sessions AS a ON a.issued_key = w.ancestor_key
+),
+
+ancestors AS (
+    SELECT
+        h.issued_key,
+        h.depth,
+        h.ancestor_key,
+        h.ancestor_name,
+        h.agent_session,
+        h.mcp_server_tag,
+        h.tag_text,
+        h.minted_text,
+        h.minted_by,
+        CASE
+            WHEN o.is_agent THEN o.observed_by
+            ELSE 'configured pattern ' || pr.pattern
+        END || h.agent_role_note AS agent_role_by,
+        CASE
+            WHEN pw.pattern IS NOT NULL
+                THEN 'session ' || h.ancestor_key || ' of role ' || h.role_name
+                    || ', which matches configured workload role pattern ' || pw.pattern
+                    || CASE WHEN h.agent_role_note <> ''
+                        THEN ' (' || ltrim(h.agent_role_note, '; ') || ')' ELSE '' END
+            WHEN pu.pattern IS NOT NULL
+                THEN 'IAM user ' || h.user_name || ' (key ' || coalesce(h.ancestor_key, '?')
+                    || '), which matches configured workload user pattern ' || pu.pattern
+        END AS workload_text
+    FROM hops AS h
+    LEFT JOIN classification_role_intervals AS o
+        ON o.account_id = h.role_account_id
+        AND o.role_name = h.role_name
+        AND h.acted_at >= o.valid_from
+        AND h.acted_at < o.valid_to
+    LEFT JOIN classification_pattern_matches AS pr
+        ON pr.kind = 'agent_role' AND pr.value = h.role_name
+    LEFT JOIN classification_pattern_matches AS pw
+        ON pw.kind = 'workload_role' AND pw.value = h.role_name
+    LEFT JOIN classification_pattern_matches AS pu
+        ON pu.kind = 'workload_user' AND pu.value = h.user_name
+),
+
+marked AS (
+    SELECT
+        *,
+        agent_session OR agent_role_by IS NOT NULL OR minted_text IS NOT NULL AS agent_mark,
+        CASE
+            WHEN minted_text IS NOT NULL THEN minted_text
+            WHEN agent_session THEN 'tags {' || tag_text || '}'
+            ELSE 'an agent role: ' || agent_role_by
+        END AS mark_text
+    FROM ancestors
+    WHERE agent_session OR agent_role_by IS NOT NULL OR workload_text IS NOT NULL
+        OR minted_text IS NOT NULL
+)
+
+SELECT
+    issued_key,
+    arg_min(ancestor_key, depth) FILTER (WHERE agent_mark) AS chain_mark_key,
+    arg_min(ancestor_name, depth) FILTER (WHERE agent_mark) AS chain_mark_name,
+    arg_min(mark_text, depth) FILTER (WHERE agent_mark) AS chain_mark_text,
+    -- The agent the nearest mark names: the MCP server for a session it obtained, else the
+    -- marked session's role.
+    arg_min(coalesce(minted_by, ancestor_name), depth) FILTER (WHERE agent_mark) AS chain_mark_agent,
+    arg_min(mcp_server_tag, depth) FILTER (WHERE mcp_server_tag IS NOT NULL) AS chain_mcp_server_tag,
+    arg_min(ancestor_key, depth) FILTER (WHERE mcp_server_tag IS NOT NULL) AS chain_mcp_key,
+    -- The nearest workload mark above the session (rule 22).
+    arg_min(workload_text, depth) FILTER (WHERE workload_text IS NOT NULL) AS chain_workload_text
+FROM marked
+GROUP BY issued_key;
 
 CREATE OR REPLACE TABLE classification_event_marks AS
 -- What the rules know of single events, by the event's position in the pinned events files
@@ -524,6 +589,7 @@ WITH features AS (
         cm.chain_mark_key,
         cm.chain_mark_name,
         cm.chain_mark_text,
+        cm.chain_mark_agent,
         cm.chain_mcp_server_tag,
         cm.chain_mcp_key,
         dl.tool_event_id AS downstream_of,
@@ -747,8 +813,12 @@ detailed AS (
             WHEN 8 THEN concat_ws('; ',
                 'session ' || r.access_key_id || ' of '
                     || coalesce(r.session_role_name, r.session_issuer_name, '?')
-                    || ' is chained from session ' || r.chain_mark_key || ' of '
-                    || coalesce(r.chain_mark_name, '?') || ' (' || r.chain_mark_text || ')',
+                    || CASE
+                        -- The session itself is the mark (one the MCP server obtained).
+                        WHEN r.chain_mark_key = r.access_key_id THEN ' was ' || r.chain_mark_text
+                        ELSE ' is chained from session ' || r.chain_mark_key || ' of '
+                            || coalesce(r.chain_mark_name, '?') || ' (' || r.chain_mark_text || ')'
+                    END,
                 r.mcp_server_tag_key || '=' || r.chain_mcp_server_tag || ' on session ' || r.chain_mcp_key,
                 'userAgent has ' || r.awslabs_mcp_marker,
                 CASE WHEN r.chain_truncated THEN 'chain truncated at depth ' || r.chain_max_depth END
@@ -758,8 +828,12 @@ detailed AS (
             WHEN 13 THEN concat_ws('; ',
                 'session ' || r.access_key_id || ' of '
                     || coalesce(r.session_role_name, r.session_issuer_name, '?')
-                    || ' is chained from session ' || r.chain_mark_key || ' of '
-                    || coalesce(r.chain_mark_name, '?') || ' (' || r.chain_mark_text || ')',
+                    || CASE
+                        -- The session itself is the mark (one the MCP server obtained).
+                        WHEN r.chain_mark_key = r.access_key_id THEN ' was ' || r.chain_mark_text
+                        ELSE ' is chained from session ' || r.chain_mark_key || ' of '
+                            || coalesce(r.chain_mark_name, '?') || ' (' || r.chain_mark_text || ')'
+                    END,
                 'no MCP mark',
                 CASE WHEN r.chain_truncated THEN 'chain truncated at depth ' || r.chain_max_depth END
             )
@@ -841,10 +915,10 @@ final AS (
             )
             WHEN 10 THEN r.awslabs_mcp_server
             WHEN 8 THEN coalesce(
-                r.chain_mcp_server_tag, r.awslabs_mcp_server, r.chain_mark_name
+                r.chain_mcp_server_tag, r.awslabs_mcp_server, r.chain_mark_agent
             )
             WHEN 12 THEN r.session_issuer_name
-            WHEN 13 THEN r.chain_mark_name
+            WHEN 13 THEN r.chain_mark_agent
             WHEN 9 THEN coalesce(
                 CASE WHEN r.named_mcp_marked THEN r.named_mcp_server_tag END,
                 r.awslabs_mcp_server,

@@ -92,6 +92,7 @@ def service(rule: str) -> Verdict:
     return ("service", "service", None, rule, None, None, "high")
 
 
+DAN = "dan@example.com"
 UNKNOWN: Verdict = ("unknown", "none", None, "unknown", None, None, "low")
 OTHER_ROLE = "human.other_role"
 
@@ -435,6 +436,20 @@ EXPECTED: dict[str, dict[str, Verdict]] = {
         "workpat-user-human": human("direct", "human.iam_user", "victor"),
         # A person in the console on a workload role: the browser's request, the person's.
         "workpat-role-console": human("console", "human.console", "alice"),
+    },
+    "mcp_minted_session": {
+        # The agent ran `aws sts assume-role` through the managed MCP server, then used the
+        # credentials from its shell: the agent's bypass, not dan's role session.
+        "mint-tool": agent("mcp_managed", MCP, "mcp_managed.tool_call", DAN, "aws___call_aws"),
+        "mint-assume": agent(
+            "mcp_managed", MCP, "mcp_managed.invoked_by", DAN, "aws___call_aws"
+        ),
+        "mint-shell-call": agent("direct", MCP, "agent_chain.direct", DAN),
+        "mint-hop": agent("direct", MCP, "agent_chain.direct", DAN),
+        "mint-hop-call": agent("direct", MCP, "agent_chain.direct", DAN),
+        # dan assuming the same role himself is dan's.
+        "mint-own-assume": human("direct", "human.identity_center", DAN),
+        "mint-own-call": human("direct", OTHER_ROLE, DAN, "medium"),
     },
     "root_user_mcp_grant": {
         # The root user's MCP grant and the calls of its sign-in session: the owner is "root",
@@ -873,6 +888,15 @@ def test_evidence(classified: dict[str, dict[str, Any]]) -> None:
         ),
         "tagsl-call-3": "session ASIATAGSLIST00000002 tags {Usage=agent}; no MCP mark",
         "srcid-call-unjoined": "sourceIdentity=agent:cron; no MCP mark",
+        "mint-shell-call": (
+            "session ASIAMINTDEPLOY000001 of MintDeployRole was issued by AssumeRole mint-assume "
+            "with invokedBy=aws-mcp.amazonaws.com; no MCP mark"
+        ),
+        "mint-hop-call": (
+            "session ASIAMINTAUDIT0000001 of MintAuditRole is chained from session "
+            "ASIAMINTDEPLOY000001 of MintDeployRole (issued by AssumeRole mint-assume with "
+            "invokedBy=aws-mcp.amazonaws.com); no MCP mark"
+        ),
         # Rule 22 names the pattern and what matched it: the call's own role or user, or the
         # nearest workload above its session.
         "workpat-role": "role batch-etl matches configured workload role pattern batch-%",
@@ -1312,6 +1336,9 @@ def at(text: str) -> datetime:
 
 
 SESSION_KEYS = {
+    "ASIAMINTDEPLOY000001",
+    "ASIAMINTAUDIT0000001",
+    "ASIAMINTDANOWN000001",
     *(
         f"ASIAWLCHAIN{k}"
         for k in ("BATCHA001", "WENDY0001", "REPORT001", "AUDIT0001", "RESTORE01", "EXPORT001")
@@ -1675,6 +1702,8 @@ def test_mcp_tool_calls(warehouse: Path) -> None:
          "mcpobs-downstream-1"),
         ("mcpobs-tool-2", "aws___search_documentation", *observed, "claude-code/1.0.98", None,
          None),
+        ("mint-tool", "aws___call_aws", "90fae5c2-2e73-4ad4-be3c-b25fefc9d799", "aws-mcp", MCP,
+         "claude-code/1.0.98", "sts:AssumeRole", "mint-req-assume"),
     ]  # fmt: skip
 
 
