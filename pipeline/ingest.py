@@ -73,6 +73,7 @@ from pipeline.warehouse.commit import KnownIds, commit_batch
 from pipeline.warehouse.connect import (
     remove_stale_schema_writes,
     remove_unused_generations,
+    repair_damaged_database,
     session_defaults,
 )
 from pipeline.warehouse.disk import disk_failure, is_disk_failure
@@ -413,6 +414,7 @@ class _Job:
             # What a rebuild killed after marking the classification current did not get to
             # remove: no rebuild comes to remove it until new events do.
             remove_unused_generations(self.layout)
+            repair_damaged_database(self.layout)
             return None
         # Imported here: the rebuild's modules are not needed before it, and the parse
         # processes start sooner without waiting for them (~50 ms).

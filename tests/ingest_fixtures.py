@@ -534,16 +534,17 @@ def write_trail(folder: Path, *, files: int = 60, records: int = 120, seed: int 
 
 
 @contextlib.contextmanager
-def held_open(database: Path) -> Iterator[subprocess.Popen[str]]:
-    """Another process with the database open read-only (as an analyst's DuckDB shell), until
-    the block ends."""
+def held_open(database: Path, *, read_only: bool = True) -> Iterator[subprocess.Popen[str]]:
+    """Another process with the database open (as an analyst's DuckDB shell: `duckdb FILE`
+    opens it for writing, `duckdb -readonly FILE` not), until the block ends."""
     holder = subprocess.Popen(
         [
             sys.executable,
             "-c",
-            "import duckdb, sys; c = duckdb.connect(sys.argv[1], read_only=True);"
+            "import duckdb, sys; c = duckdb.connect(sys.argv[1], read_only=sys.argv[2] == 'ro');"
             " print('open', flush=True); sys.stdin.read()",
             str(database),
+            "ro" if read_only else "rw",
         ],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,

@@ -33,7 +33,7 @@ import pyarrow.parquet as pq
 
 from pipeline import __version__
 from pipeline.attribute.classified_files import Appends, FooterScans
-from pipeline.attribute.freshness import mark_current
+from pipeline.attribute.freshness import mark_current, mark_stale
 from pipeline.attribute.markers import USER_AGENT_MARKERS
 from pipeline.attribute.rule_columns import VERDICT_COLUMNS, RuleColumns
 from pipeline.attribute.sql_graph import SqlLanes, SqlStep, out_of_memory, plan
@@ -59,6 +59,7 @@ from pipeline.warehouse.connect import (
     UNIFORM_SCHEMA,
     connect,
     connect_detached,
+    published_generation,
     remove_unused_generations,
     removing_unpublished_generation,
     sql_literal,
@@ -335,8 +336,12 @@ def _write_schema(cursor: duckdb.DuckDBPyConnection, computed: pa.Schema, path: 
     pq.write_table(schema.empty_table(), path, store_schema=False)
 
 
-def _publish(layout: Layout, generation: str) -> None:
+def _publish(layout: Layout, generation: str | None) -> None:
+    """Point derived/CURRENT at `generation` (None: no generation, the file goes)."""
     pointer = layout.derived / "CURRENT"
+    if generation is None:
+        pointer.unlink(missing_ok=True)
+        return
     tmp = layout.derived / ".CURRENT.tmp"
     tmp.write_text(generation)
     os.replace(tmp, pointer)
@@ -482,6 +487,10 @@ def rebuild_attribution(
             "version": __version__,
         },
     ).write_parquet(str(folder / "attribution_run.parquet"))
+    # Stale until the views read this generation (refresh_attribution marks it current then):
+    # a run that publishes but cannot re-point them, or is killed in between, leaves readers a
+    # notice and the next ingest or import a rebuild to do.
+    mark_stale(layout)
     _publish(layout, generation)
     return AttributionSummary(
         generation=generation,
@@ -529,6 +538,7 @@ def refresh_attribution(layout: Layout, cfg: AttributionSettings) -> Attribution
 
 
 def _rebuild_and_repoint(layout: Layout, cfg: AttributionSettings) -> AttributionSummary:
+    previous = published_generation(layout)
     with connect_detached(layout, memory_limit=cfg.duckdb_memory_limit) as con:
         summary = rebuild_attribution(con, layout, cfg)
         # Closing frees the rebuild's tables (~50 ms at 1M events): beside the re-pointing.
@@ -539,6 +549,14 @@ def _rebuild_and_repoint(layout: Layout, cfg: AttributionSettings) -> Attributio
             # (connect).
             with connect(layout, read_only=False):
                 pass
+        except BaseException:
+            # The views still read the previous generation (the database held open by a
+            # client, an interrupt): CURRENT names it again, so that readers of copies read
+            # what the database's readers read, and the new generation, published to no one,
+            # goes (removing_unpublished_generation) instead of staying a whole events/-sized
+            # folder per failed run. The warehouse stays marked stale (rebuild_attribution).
+            _publish(layout, previous)
+            raise
         finally:
             closing.join()
     return summary

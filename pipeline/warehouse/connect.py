@@ -12,6 +12,7 @@ than the one it was given and the catalogue lists each view once (SHOW TABLES).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -287,13 +288,23 @@ def define_views(
     events view binds it over every events file (~40 ms at 1M events, per writer)."""
     files = LocalFiles(layout) if isinstance(layout, Layout) else layout
     plan = _plan_views(files, attribution=attribution)
-    if _views_key(con) == plan.key and plan.names <= _view_names(con):
-        for statement in plan.derived:
-            _create_view(con, statement, files)
-        return
-    for statement in plan.statements:
-        _create_view(con, statement, files)
-    con.execute(f"COMMENT ON VIEW {LOCATION_VIEW} IS {sql_literal(plan.key)}")
+    # One transaction: a writer killed or interrupted between two views must not leave some
+    # reading the new generation and the rest the old one (readers would mix two rules'
+    # verdicts); DuckDB's DDL is transactional, so the file keeps all or none of them.
+    con.execute("BEGIN TRANSACTION")
+    try:
+        if _views_key(con) == plan.key and plan.names <= _view_names(con):
+            for statement in plan.derived:
+                _create_view(con, statement, files)
+        else:
+            for statement in plan.statements:
+                _create_view(con, statement, files)
+            con.execute(f"COMMENT ON VIEW {LOCATION_VIEW} IS {sql_literal(plan.key)}")
+        con.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):
+            con.execute("ROLLBACK")
+        raise
 
 
 def _create_view(con: duckdb.DuckDBPyConnection, statement: str, files: WarehouseFiles) -> None:
@@ -386,6 +397,29 @@ def _current_name(layout: Layout) -> str | None:
     """The generation derived/CURRENT names, if any."""
     current = layout.derived / "CURRENT"
     return current.read_text().strip() or None if current.is_file() else None
+
+
+def repair_damaged_database(layout: Layout) -> None:
+    """For a writer holding the lock that has nothing to rebuild: a database that is missing or
+    no DuckDB database (emptied, cut short) is made again with its views, as any writer's
+    connection does, rather than left for every reader to fail on until new events come. A
+    database another process holds, or one DuckDB refuses for another reason, is left as it is
+    (opening it read-only is all this costs)."""
+    path = layout.database
+    if path.exists():
+        try:
+            duckdb.connect(str(path), read_only=True).close()
+            return
+        except duckdb.Error as exc:
+            if not _not_a_database(path, exc):
+                return
+    with connect(layout, read_only=False):
+        pass
+
+
+def published_generation(layout: Layout) -> str | None:
+    """The generation derived/CURRENT names, if any."""
+    return _current_name(layout)
 
 
 def _viewed_generations(layout: Layout) -> set[str] | None:

@@ -8,6 +8,7 @@ could not re-point them)."""
 from __future__ import annotations
 
 import errno
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from pipeline.errors import AttributionPendingError, WarehouseError
 from pipeline.warehouse.connect import remove_unused_generations
 from pipeline.warehouse.layout import Layout
 
+_GENERATION = re.compile(r"derived[\\/](gen-[^\\/'\"]+)")
 FIRST, SECOND, THIRD, FOURTH = (
     "good_cloudtrail.json.gz",  # 3 events
     "array_of_records.json",  # 2
@@ -105,26 +107,27 @@ def test_a_failed_rebuild_removes_its_own_generation(
     assert classified(warehouse) == 3
 
 
+@pytest.mark.parametrize("read_only", [True, False], ids=["held-read-only", "held-for-writing"])
 def test_a_rebuild_that_could_not_re_point_the_views_keeps_what_readers_read(
-    warehouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    warehouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, read_only: bool
 ) -> None:
-    """An analyst's DuckDB client holds the database: each ingest publishes its generation but
-    cannot re-point the views, which still read the first one. Each left a whole generation
-    behind; now a rebuild first removes all but CURRENT's and the one the views read, so that
-    at most three are there while it lasts, and the analyst's client goes on reading."""
+    """An analyst's DuckDB client holds the database (`duckdb FILE` holds it for writing): each
+    ingest rebuilds but cannot re-point the views, which still read the first generation. Each
+    left a whole generation behind (held for writing, every one: which one the views read could
+    not be looked at); now CURRENT names the first again and the new one goes, the warehouse
+    is marked stale (readers are told), and the analyst's client goes on reading."""
     first = current(warehouse)
     monkeypatch.setattr(pipeline.warehouse.connect, "DATABASE_WAIT_SECONDS", 0.2)
-    published = []
-    with held_open(warehouse / "agenttrail.duckdb"):
+    with held_open(warehouse / "agenttrail.duckdb", read_only=read_only):
         for n, case in enumerate([SECOND, THIRD, FOURTH]):
             with pytest.raises(AttributionPendingError) as caught:
                 ingest(copy_cases([case], tmp_path / f"later{n}"), warehouse)
             assert " new events are committed, but attribution could not run: " in (
                 caught.value.message
             )
-            published.append(current(warehouse))
-        assert generations(warehouse) == sorted([first, *published[-2:]])
-        assert classified(warehouse) == 3  # the views still read the first generation
+            assert generations(warehouse) == [first] == [current(warehouse)]
+            assert not (warehouse / "derived" / "ATTRIBUTED_WITH").exists()
+    assert classified(warehouse) == 3  # the views still read the first generation
     caught_up = ingest([tmp_path / "later2"], warehouse)
     assert (caught_up.objects_unchanged, caught_up.attribution["events"]) == (1, 7)
     assert generations(warehouse) == [current(warehouse)]
@@ -150,3 +153,58 @@ def test_where_the_database_cannot_be_read_published_generations_stay(warehouse:
     (warehouse / "agenttrail.duckdb").write_bytes(b"")
     remove_unused_generations(Layout.at(warehouse))
     assert generations(warehouse) == sorted([old, current(warehouse)])
+
+
+def test_a_rebuild_interrupted_as_it_re_points_leaves_the_views_on_one_generation_marked_stale(
+    warehouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C (or any failure) between two of the views the re-pointing re-creates: the views
+    all still read the first generation (one transaction), CURRENT names it again, the new one
+    goes, and the warehouse is marked stale, so that readers are told and the next ingest,
+    with nothing new to read, rebuilds."""
+    first = current(warehouse)
+    original = pipeline.warehouse.connect._create_view
+    made: list[str] = []
+
+    def interrupted(con: Any, statement: str, files: Any) -> None:
+        made.append(statement)
+        if len(made) == 3:
+            raise KeyboardInterrupt
+        original(con, statement, files)
+
+    logs = copy_cases([SECOND], tmp_path / "later")
+    connect = classify.connect
+
+    def re_pointing(layout: Layout, **options: Any) -> Any:
+        """The writer's connection that re-points the views, after the rebuild."""
+        monkeypatch.setattr(pipeline.warehouse.connect, "_create_view", interrupted)
+        return connect(layout, **options)
+
+    monkeypatch.setattr(classify, "connect", re_pointing)
+    with pytest.raises(KeyboardInterrupt):
+        ingest(logs, warehouse)
+    monkeypatch.undo()
+    assert len(made) == 3
+    assert generations(warehouse) == [first] == [current(warehouse)]
+    assert not (warehouse / "derived" / "ATTRIBUTED_WITH").exists()
+    viewed = {
+        name
+        for r in rows(warehouse, "SELECT sql FROM duckdb_views() WHERE NOT internal")
+        for name in _GENERATION.findall(str(r["sql"]))
+    }
+    assert viewed == {first}
+    assert classified(warehouse) == 3
+    again = ingest(logs, warehouse)
+    assert (again.objects_unchanged, again.attribution["events"]) == (1, 5)
+    assert classified(warehouse) == 5
+
+
+def test_an_ingest_with_nothing_new_makes_a_damaged_database_again(
+    warehouse: Path, tmp_path: Path
+) -> None:
+    """The database emptied (a disk error, a run killed as it created it): an ingest that
+    finds nothing new and nothing to classify makes it again, views and all."""
+    (warehouse / "agenttrail.duckdb").write_bytes(b"")
+    again = ingest([tmp_path / "first"], warehouse)
+    assert again.attribution == {"skipped": "no new events since the last classification"}
+    assert classified(warehouse) == 3
