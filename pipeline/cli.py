@@ -239,7 +239,7 @@ def sql(
 
     settings = _settings(warehouse=warehouse)
     check_format(fmt, out, settings.warehouse)  # before the statement runs, not after
-    stale = reader_notice(settings)
+    stale = reader_notice(settings, statement)
     _notices([stale] if stale else [])
     with open_sql(
         settings.warehouse,

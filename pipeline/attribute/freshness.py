@@ -9,10 +9,12 @@ ingest rebuilds even when it finds nothing new, and readers are told their verdi
 
 from __future__ import annotations
 
+import re
 import shlex
 from pathlib import Path
 
 from pipeline.config import NOT_RULES, Settings, environment_variable
+from pipeline.sqlfile import strip_comments_and_strings
 from pipeline.warehouse.connect import has_attribution
 from pipeline.warehouse.layout import Layout
 from pipeline.warehouse.remote import is_remote
@@ -78,9 +80,27 @@ def staleness_notice(layout: Layout, settings: Settings) -> str | None:
     return None
 
 
-def reader_notice(settings: Settings) -> str | None:
-    """staleness_notice for the warehouse of `settings`; an s3:// warehouse is read as it was
-    uploaded, and says nothing."""
+# The views over the published attribution (warehouse/connect.py DERIVED_VIEWS and the
+# verdicts): a statement naming none of them (`events`, `manifest`, `select 1`) reads nothing
+# that can lag, and gets no notice.
+_ATTRIBUTION_VIEW = re.compile(
+    r"\b(?:events_classified|events_verdicts|sessions|mcp_tool_calls|mcp_grants"
+    r"|role_agent_observations|attribution_rules|attribution_run)\b",
+    re.IGNORECASE,
+)
+
+
+def reads_attribution(sql: str) -> bool:
+    """Whether `sql` names a view over the published attribution (outside comments and
+    strings)."""
+    return _ATTRIBUTION_VIEW.search(strip_comments_and_strings(sql)) is not None
+
+
+def reader_notice(settings: Settings, sql: str | None = None) -> str | None:
+    """staleness_notice for the warehouse of `settings`, for a reader of `sql` (None: of the
+    attribution); an s3:// warehouse is read as it was uploaded, and says nothing."""
+    if sql is not None and not reads_attribution(sql):
+        return None
     if is_remote(settings.warehouse):
         return None
     layout = Layout.at(settings.warehouse)

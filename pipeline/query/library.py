@@ -194,7 +194,7 @@ def _prepared(
     fiscal = settings.query.fiscal_year_start_month
     bound = bind(query, scope, params or {}, fiscal_year_start_month=fiscal)
     notices = [n for n in [query.notice()] if n]
-    stale = reader_notice(settings)
+    stale = reader_notice(settings, query.sql)
     if stale:
         notices.append(stale)
     if scope.quarter and fiscal != 1:

@@ -76,6 +76,18 @@ def test_readers_are_told_when_the_rules_changed_since_the_classification(
         f"rules {changed}; run 'agenttrail attribute --warehouse {warehouse} --config "
         f"{tmp_path / 'agenttrail.toml'}' for complete verdicts\n"
     )
+    # Statements that read nothing the attribution publishes are not told.
+    for statement in ("SELECT count(*) AS n FROM events", "SELECT 'events_classified' AS x"):
+        quiet = agenttrail("sql", statement, "-w", str(warehouse), "-f", "csv", cwd=tmp_path)
+        assert (quiet.returncode, quiet.stderr) == (0, ""), statement
+    coverage = agenttrail(
+        "query", "run", "coverage", "-w", str(warehouse), "-f", "csv", cwd=tmp_path
+    )
+    assert (coverage.returncode, coverage.stderr) == (0, "")
+    told = agenttrail(
+        "query", "run", "agent_bypass", "-w", str(warehouse), "-f", "csv", cwd=tmp_path
+    )
+    assert told.stderr.startswith("notice: events_classified was classified under rules ")
 
 
 def test_the_suggested_command_fixes_what_the_notice_says(tmp_path: Path) -> None:
