@@ -8,12 +8,17 @@
 --   primary_kind (the actor_kind of most of its calls; ties by name), actor_kinds, calls,
 --   agent_calls, human_calls, workload_calls, service_calls, unknown_calls, agent_names, people
 --   (human_id values; lists are comma-separated), first_seen and last_seen (UTC), in_iam_snapshot
---   (the role or user is in the IAM snapshot that applies to the period: per account the newest
---   taken at or before its end, else the oldest after it, with a notice from `agenttrail query
---   run`; of two taken at one time, the larger snapshot id, as pipeline/iam/choice.py and the
---   attribution's role timeline choose; NULL when no snapshot of the account in its ARN was
---   imported, or, for a principal without one in its ARN such as an AWS service, when none was at
---   all), iam_tags (its tags in that snapshot, key=value),
+--   (the role or user is in the IAM snapshot that applies to the period: per account and kind,
+--   among the snapshots that list any role for a role and any user for a user, the newest taken
+--   at or before its end, else the oldest after it, with a notice from `agenttrail query run`;
+--   of two taken at one time, the larger snapshot id, as pipeline/iam/choice.py and the
+--   attribution's role timeline choose. A snapshot that lists no role, or no user, says nothing
+--   of that kind: an export with `--filter Role` prints an empty UserDetailList, one with
+--   `--filter User` an empty RoleDetailList, and an account without IAM users (Identity Center
+--   sign-in only) cannot be told from such an export. NULL when no snapshot of the account in
+--   its ARN lists its kind, or, for another principal, when no snapshot of that account (none
+--   at all where its ARN names none, such as an AWS service's) was imported),
+--   iam_tags (its tags in that snapshot, key=value),
 --   agent_role (for roles: tagged as an agent role at last_seen, on the timeline the
 --   classification uses (role_agent_observations: IAM snapshots and CreateRole/TagRole/UntagRole
 --   events): the newest observation at or before last_seen, else the role's first observation
@@ -51,7 +56,15 @@ WITH classified AS NOT MATERIALIZED (
 ),
 
 snapshots AS (
-    SELECT account_id, snapshot_id, taken_at FROM iam_snapshots
+    SELECT account_id, snapshot_id, taken_at, roles, users FROM iam_snapshots
+),
+
+snapshot_kinds AS (
+    -- What each snapshot speaks of: the roles of its account where it lists any role, its users
+    -- where it lists any user (an empty list is an export of other kinds: it says nothing).
+    SELECT account_id, snapshot_id, taken_at, 'role' AS kind FROM snapshots WHERE roles > 0
+    UNION ALL
+    SELECT account_id, snapshot_id, taken_at, 'user' AS kind FROM snapshots WHERE users > 0
 ),
 
 observations AS (
@@ -59,15 +72,17 @@ observations AS (
 ),
 
 chosen_snapshots AS (
-    -- Per account: the newest snapshot taken at or before the end of the period, else the oldest;
-    -- of two taken at one time, the larger snapshot id (pipeline/iam/choice.py).
-    SELECT account_id, snapshot_id
+    -- Per account and kind: the newest snapshot listing that kind taken at or before the end of
+    -- the period, else the oldest; of two taken at one time, the larger snapshot id
+    -- (pipeline/iam/choice.py).
+    SELECT account_id, kind, snapshot_id
     FROM (
         SELECT
             account_id,
+            kind,
             snapshot_id,
             row_number() OVER (
-                PARTITION BY account_id
+                PARTITION BY account_id, kind
                 ORDER BY
                     CASE WHEN $until IS NULL OR taken_at <= $until THEN 0 ELSE 1 END,
                     CASE
@@ -76,7 +91,7 @@ chosen_snapshots AS (
                     taken_at,
                     snapshot_id DESC
             ) AS choice
-        FROM snapshots
+        FROM snapshot_kinds
     ) AS ranked
     WHERE choice = 1
 ),
@@ -84,11 +99,11 @@ chosen_snapshots AS (
 iam_identities AS (
     SELECT r.arn, r.tags
     FROM iam_roles AS r
-    JOIN chosen_snapshots AS c ON c.snapshot_id = r.snapshot_id
+    JOIN chosen_snapshots AS c ON c.snapshot_id = r.snapshot_id AND c.kind = 'role'
     UNION ALL
     SELECT u.arn, u.tags
     FROM iam_users AS u
-    JOIN chosen_snapshots AS c ON c.snapshot_id = u.snapshot_id
+    JOIN chosen_snapshots AS c ON c.snapshot_id = u.snapshot_id AND c.kind = 'user'
 ),
 
 iam_tag_text AS (
@@ -146,7 +161,11 @@ per_principal AS (
         max(last_seen) AS last_seen,
         max(role_account_id) AS role_account_id,
         max(role_name) AS role_name,
-        nullif(regexp_extract(principal, '^arn:[^:]+:iam::(\d{12}):', 1), '') AS principal_account
+        nullif(regexp_extract(principal, '^arn:[^:]+:iam::(\d{12}):', 1), '') AS principal_account,
+        CASE
+            WHEN regexp_matches(principal, '^arn:[^:]+:iam::\d{12}:role/') THEN 'role'
+            WHEN regexp_matches(principal, '^arn:[^:]+:iam::\d{12}:user/') THEN 'user'
+        END AS principal_kind
     FROM per_identity
     GROUP BY principal
 ),
@@ -214,11 +233,19 @@ final AS (
         p.last_seen,
         CASE
             WHEN EXISTS (SELECT 1 FROM iam_identities AS i WHERE i.arn = p.principal) THEN true
-            -- Not listed: false where a snapshot could have listed it, else unknown.
+            -- Not listed: false where a snapshot could have listed it, else unknown. A role or a
+            -- user only by a snapshot of its account that lists its kind.
+            WHEN p.principal_kind IS NOT NULL THEN CASE
+                WHEN EXISTS (
+                    SELECT 1
+                    FROM chosen_snapshots AS c
+                    WHERE c.account_id = p.principal_account AND c.kind = p.principal_kind
+                ) THEN false
+            END
             WHEN EXISTS (
                 SELECT 1
-                FROM chosen_snapshots AS c
-                WHERE c.account_id = p.principal_account OR p.principal_account IS NULL
+                FROM snapshots AS n
+                WHERE n.account_id = p.principal_account OR p.principal_account IS NULL
             ) THEN false
         END AS in_iam_snapshot,
         t.iam_tags,

@@ -23,6 +23,7 @@ from botocore.exceptions import (
     TokenRetrievalError,
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
+from botocore.parsers import ResponseParserError
 
 from pipeline import __version__
 from pipeline.endpoints import check_endpoint_url, endpoint_shown
@@ -74,10 +75,22 @@ def make_iam_client(
         raise translate_error(exc) from exc
 
 
-def translate_error(exc: Exception) -> IamError:
-    """One IamError for a botocore failure while taking a snapshot."""
+def translate_error(exc: Exception, endpoint_url: str | None = None) -> IamError:
+    """One IamError for a botocore failure while taking a snapshot; `endpoint_url` is the
+    client's (shown as scheme://host[:port] only)."""
     if isinstance(exc, ClientError):
         return _from_client_error(exc)
+    if isinstance(exc, ResponseParserError):
+        # Not a BotoCoreError: the answer was no IAM XML (an HTML page, another service, a
+        # proxy's or a captive portal's). Its text quotes the body, which is not shown.
+        host = endpoint_shown(endpoint_url or "", "the IAM endpoint")
+        return IamError(
+            f"{host} did not answer as IAM: its response to GetAccountAuthorizationDetails is "
+            "not IAM's XML",
+            hint="check --endpoint-url (it must be an IAM endpoint; without it AWS's is used) "
+            "and any proxy settings",
+            endpoint=host,
+        )
     if isinstance(exc, NoCredentialsError):
         return IamError("no AWS credentials found", hint=CREDENTIALS_HINT)
     if isinstance(exc, PartialCredentialsError):

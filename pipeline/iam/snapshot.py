@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+from botocore.parsers import ResponseParserError
 
 from pipeline.errors import IamError, UsageError
 from pipeline.iam.client import translate_error
@@ -65,8 +66,9 @@ def take_snapshot(iam_client: IAMClient) -> dict[str, Any]:
             merged["GroupDetailList"].extend(page.get("GroupDetailList", []))
             merged["RoleDetailList"].extend(page.get("RoleDetailList", []))
             merged["Policies"].extend(page.get("Policies", []))
-    except (BotoCoreError, ClientError) as exc:
-        raise translate_error(exc) from exc
+    except (BotoCoreError, ClientError, ResponseParserError) as exc:
+        # ResponseParserError: the endpoint answered, but not as IAM (no BotoCoreError).
+        raise translate_error(exc, iam_client.meta.endpoint_url) from exc
     return {key: _as_json(value) for key, value in merged.items()}
 
 

@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+import shlex
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -32,10 +34,10 @@ import pyarrow.parquet as pq
 from pipeline.attribute.classify import AttributionSummary, refresh_attribution
 from pipeline.attribute.freshness import is_current, mark_stale
 from pipeline.config import Settings
-from pipeline.errors import IamError, UsageError
+from pipeline.errors import IamError, UsageError, WarehouseLockedError
 from pipeline.iam import schema
 from pipeline.iam.load import Snapshot, load_snapshot, require_utc
-from pipeline.warehouse.connect import connect
+from pipeline.warehouse.connect import connect, repair_damaged_database
 from pipeline.warehouse.files import write_parquet_atomic
 from pipeline.warehouse.layout import Layout
 from pipeline.warehouse.lock import writer_lock
@@ -111,7 +113,7 @@ def import_snapshots(
     tables = {s.snapshot_id: _tables(s) for s in snapshots}
     _refuse_differing_among(snapshots, tables)
     results: list[ImportedSnapshot] = []
-    with writer_lock(layout.lock, "iam import"):
+    with _import_lock(layout, snapshots, when):
         removed = _remove_incomplete(layout)
         _refuse_differing_from_stored(layout, snapshots, tables)
         if removed:
@@ -131,9 +133,40 @@ def import_snapshots(
                 pass  # a writer's connection re-creates every view, the IAM ones included
             return ImportSummary(tuple(results), removed_incomplete=removed)
         if not written and not removed and is_current(layout, settings.attribution.rules_version()):
+            repair_damaged_database(layout)
             return ImportSummary(tuple(results), current=True)
         attribution = refresh_attribution(layout, settings.attribution)  # re-creates the views
     return ImportSummary(tuple(results), attribution, removed_incomplete=removed)
+
+
+@contextmanager
+def _import_lock(layout: Layout, snapshots: Sequence[Snapshot], when: datetime) -> Iterator[None]:
+    """The writer lock; where another writer holds it, its WarehouseLockedError with a hint that
+    names the files and the command that imports them as taken at `when`. `iam snapshot` has
+    written its file by then: re-running it would take another snapshot, and leave this one,
+    taken at its own time, never imported."""
+    held = False
+    try:
+        with writer_lock(layout.lock, "iam import"):
+            held = True
+            yield
+    except WarehouseLockedError as exc:
+        if held:
+            raise
+        files = list(dict.fromkeys(s.info.source_file for s in snapshots))
+        command = shlex.join(
+            [
+                "agenttrail", "iam", "import", *files,
+                "--taken-at", when.isoformat(), "--warehouse", str(layout.root),
+            ]
+        )  # fmt: skip
+        raise WarehouseLockedError(
+            exc.message,
+            hint=f"nothing was imported: wait for it to finish, then run `{command}` (only one "
+            "ingest or import runs at a time)",
+            **exc.inputs,
+            files=files,
+        ) from None
 
 
 # The tables of a snapshot in the order they are written; the snapshot row, which marks the

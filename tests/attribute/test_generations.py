@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import re
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ import pipeline.warehouse.connect
 from pipeline.attribute import classify
 from pipeline.attribute.classify import attribute_warehouse
 from pipeline.errors import AttributionPendingError, WarehouseError
+from pipeline.iam.store import import_snapshots
 from pipeline.warehouse.connect import remove_unused_generations
 from pipeline.warehouse.layout import Layout
 
@@ -207,4 +209,16 @@ def test_an_ingest_with_nothing_new_makes_a_damaged_database_again(
     (warehouse / "agenttrail.duckdb").write_bytes(b"")
     again = ingest([tmp_path / "first"], warehouse)
     assert again.attribution == {"skipped": "no new events since the last classification"}
+    assert classified(warehouse) == 3
+
+
+def test_an_import_with_nothing_new_makes_a_damaged_database_again(warehouse: Path) -> None:
+    """The same for an IAM import of a snapshot already present."""
+    snapshot = Path(__file__).parent.parent / "cases" / "attribute" / "snapshot_agent_role.iam.json"
+    taken_at = datetime(2026, 10, 15, tzinfo=UTC)
+    layout = Layout.at(warehouse)
+    import_snapshots([snapshot], layout, taken_at, settings(warehouse))
+    (warehouse / "agenttrail.duckdb").write_bytes(b"")
+    again = import_snapshots([snapshot], layout, taken_at, settings(warehouse))
+    assert again.current
     assert classified(warehouse) == 3

@@ -252,8 +252,8 @@ def test_query_run_says_which_accounts_are_judged_by_a_later_snapshot(tmp_path: 
     notice = (
         f"notice: account {ACCOUNT}: no IAM snapshot taken at or before "
         f"2026-10-01T00:00:00+00:00; using {later} taken later, at 2026-11-01T00:00:00+00:00, "
-        "so roles tagged or untagged in between may be misjudged (import an older snapshot "
-        "with `agenttrail iam import FILE --taken-at TIME`)\n"
+        "so roles and users tagged or untagged in between may be misjudged (import an older "
+        "snapshot with `agenttrail iam import FILE --taken-at TIME`)\n"
     )
     assert run("principals", "--quarter", "2026Q3").stderr == notice
     assert run("principals", "--quarter", "2026Q4").stderr == ""

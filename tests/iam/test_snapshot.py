@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 import pytest
 from botocore.stub import Stubber
+from ingest_fixtures import agenttrail
 
 from pipeline.errors import IamError
 from pipeline.iam.client import make_iam_client
@@ -23,6 +24,7 @@ from pipeline.iam.snapshot import ALL_TYPES, raw_path, snapshot_to_file, take_sn
 from pipeline.iam.store import import_snapshots
 from pipeline.warehouse.connect import connect
 from pipeline.warehouse.layout import Layout
+from pipeline.warehouse.lock import writer_lock
 
 if TYPE_CHECKING:
     from mypy_boto3_iam import IAMClient
@@ -363,3 +365,75 @@ def test_no_credentials(iam_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> N
 def test_unknown_profile(iam_endpoint: str) -> None:
     with pytest.raises(IamError, match=r"^AWS profile not found: nope$"):
         make_iam_client("nope", iam_endpoint, 1)
+
+
+# ------------------------------------------------------------- an endpoint that is not IAM
+def test_an_endpoint_that_does_not_answer_as_iam_is_one_line(iam_endpoint: str) -> None:
+    """moto answers a path it does not serve with an HTML page: botocore's ResponseParserError,
+    no BotoCoreError, was an internal error. The path (which may hold a token) is not shown."""
+    client = make_iam_client(None, f"{iam_endpoint}/not-iam/s3cr3t", 1, region="us-east-1")
+    with pytest.raises(IamError) as caught:
+        take_snapshot(client)
+    assert caught.value.one_line() == (
+        f"{iam_endpoint} did not answer as IAM: its response to GetAccountAuthorizationDetails "
+        "is not IAM's XML (check --endpoint-url (it must be an IAM endpoint; without it AWS's "
+        "is used) and any proxy settings)"
+    )
+
+
+def test_iam_snapshot_against_an_endpoint_that_is_not_iam_exits_1(
+    iam_endpoint: str, tmp_path: Path
+) -> None:
+    warehouse = tmp_path / "w"
+    done = agenttrail(
+        "iam", "snapshot", "--endpoint-url", f"{iam_endpoint}/foo", "-w", str(warehouse),
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr == (
+        f"error: {iam_endpoint} did not answer as IAM: its response to "
+        "GetAccountAuthorizationDetails is not IAM's XML (check --endpoint-url (it must be an "
+        "IAM endpoint; without it AWS's is used) and any proxy settings)\n"
+    )
+    assert not list(warehouse.rglob("*.json"))
+
+
+# ------------------------------------------------------------------ a busy warehouse
+def test_iam_snapshot_into_a_busy_warehouse_names_the_file_and_the_import(
+    iam: IAMClient, iam_endpoint: str, tmp_path: Path
+) -> None:
+    """The snapshot is taken and kept in iam/raw/ before the import finds the warehouse busy;
+    the hint said only "wait for it to finish", and a re-run took another snapshot. It names
+    the file and the command that imports it at the time it was taken."""
+    iam.create_role(RoleName="ops-agent", AssumeRolePolicyDocument=json.dumps(TRUST))
+    layout = Layout.at(tmp_path / "w")
+    before = datetime.now(UTC)
+    with writer_lock(layout.lock, "ingest"):
+        done = agenttrail(
+            "iam", "snapshot", "--endpoint-url", iam_endpoint, "-w", str(layout.root),
+            cwd=tmp_path,
+        )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    [kept] = layout.iam_raw.glob("*.json")
+    assert done.stdout == f"snapshot written to {kept}\n"
+    found = re.fullmatch(
+        rf"error: warehouse {re.escape(str(layout.root))} is busy: ingest by pid \d+ since \S+ "
+        r"\(nothing was imported: wait for it to finish, then run `(?P<command>[^`]+)` "
+        r"\(only one ingest or import runs at a time\)\)\n",
+        done.stderr,
+    )
+    assert found, done.stderr
+    command = found["command"].split(" ")
+    assert command[:4] == ["agenttrail", "iam", "import", str(kept)]
+    assert command[4] == "--taken-at"
+    taken_at = datetime.fromisoformat(command[5])
+    assert before <= taken_at <= datetime.now(UTC)
+    assert command[6:] == ["--warehouse", str(layout.root)]
+    assert not layout.iam_snapshots.exists() or not list(layout.iam_snapshots.iterdir())
+    # The command, run as given once the warehouse is free, imports that file at that time.
+    done = agenttrail(*command[1:], cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    with connect(layout, read_only=True) as con:
+        assert con.execute("select source_file, taken_at from iam_snapshots").fetchall() == [
+            (str(kept), taken_at)
+        ]

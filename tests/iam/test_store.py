@@ -149,9 +149,19 @@ def test_no_file_is_a_usage_error(layout: Layout) -> None:
 
 
 def test_import_waits_for_no_one_when_a_writer_holds_the_lock(layout: Layout) -> None:
-    with writer_lock(layout.lock, "ingest"), pytest.raises(WarehouseLockedError):
-        import_snapshots([CASE], layout, TAKEN_AT)
+    """Refused, and the hint names the files and the command that imports them at their time:
+    `iam snapshot` has written its file by then, and re-running it takes a new snapshot."""
+    with writer_lock(layout.lock, "ingest"), pytest.raises(WarehouseLockedError) as caught:
+        import_snapshots([CASE, CASE], layout, TAKEN_AT)
     assert not layout.iam.exists()
+    busy = caught.value.one_line()
+    assert busy.startswith(f"warehouse {layout.root} is busy: ingest by pid ")
+    assert busy.endswith(
+        " (nothing was imported: wait for it to finish, then run `agenttrail iam import "
+        f"{CASE} --taken-at 2024-06-01T00:00:00+00:00 --warehouse {layout.root}` (only one "
+        "ingest or import runs at a time))"
+    )
+    assert caught.value.inputs["files"] == [str(CASE)]
 
 
 def test_views_exist_and_are_empty_before_any_import(layout: Layout) -> None:

@@ -441,6 +441,74 @@ def test_in_iam_snapshot_is_null_where_no_snapshot_could_list_the_principal(
     )
 
 
+def _export_of(path: Path, keep: str | None = None, **tags: str) -> Path:
+    """The sample's snapshot of 111111111111 written to `path`: with only `keep`'s list filled
+    (as `aws iam get-account-authorization-details --filter Role` or `User` prints it: the
+    other lists empty), and carol tagged with `tags`."""
+    document = json.loads((SAMPLE / "iam" / "111111111111.json").read_text(encoding="utf-8"))
+    for user in document["UserDetailList"]:
+        if user["UserName"] == "carol" and tags:
+            user["Tags"] = [{"Key": k, "Value": v} for k, v in tags.items()]
+    if keep is not None:
+        for key in ("UserDetailList", "GroupDetailList", "RoleDetailList", "Policies"):
+            if key != keep:
+                document[key] = []
+    path.write_text(json.dumps(document), encoding="utf-8")
+    return path
+
+
+def test_an_export_without_users_or_without_roles_says_nothing_of_them(
+    sample_warehouse: Path, tmp_path: Path
+) -> None:
+    """A `--filter Role` export taken after a full one made every IAM user read as absent
+    (in_iam_snapshot false, no tags): the newest snapshot of the account applied to users too.
+    Each kind is now described by the newest snapshot that lists any of it, as the role
+    timeline reads a snapshot without roles; a `--filter User` export likewise leaves roles."""
+    copy = tmp_path / "warehouse"
+    shutil.copytree(sample_warehouse, copy)
+    layout = Layout.at(copy)
+    full = _export_of(tmp_path / "full.json", Team="Platform")
+    import_snapshots([full], layout, datetime(2026, 7, 1, tzinfo=UTC))
+    carol = "arn:aws:iam::111111111111:user/carol"
+    harness = "arn:aws:iam::111111111111:role/agents/AgentHarnessRole"
+
+    def rows() -> dict[object, tuple[object, object]]:
+        result = run_query(make_settings(copy), "principals", scope=Scope(quarter="2026Q3"))
+        # Every snapshot applies from at or before the period's end (the attribution lags: these
+        # imports do not rebuild it, and in_iam_snapshot does not read it).
+        assert [n for n in result.notices if "IAM snapshot" in n] == []
+        return {
+            r["principal"]: (r["in_iam_snapshot"], r["iam_tags"])
+            for r in result.table.to_pylist()
+            if r["principal"] in (carol, harness)
+        }
+
+    expected = {carol: (True, "Team=Platform"), harness: (True, "Usage=Agent")}
+    assert rows() == expected
+    roles_only = _export_of(tmp_path / "roles.json", "RoleDetailList")
+    import_snapshots([roles_only], layout, datetime(2026, 7, 15, tzinfo=UTC))
+    assert rows() == expected
+    users_only = _export_of(tmp_path / "users.json", "UserDetailList", Team="Data")
+    import_snapshots([users_only], layout, datetime(2026, 7, 16, tzinfo=UTC))
+    assert rows() == {carol: (True, "Team=Data"), harness: (True, "Usage=Agent")}
+
+
+def test_in_iam_snapshot_is_null_for_users_where_no_snapshot_lists_a_user(
+    tiny_warehouse: Path, tmp_path: Path
+) -> None:
+    """An account's only snapshot lists roles and no user: an export with `--filter Role`, or an
+    account without IAM users (Identity Center only). It says nothing of alice, who was false."""
+    copy = tmp_path / "warehouse"
+    shutil.copytree(tiny_warehouse, copy)
+    roles_only = _export_of(tmp_path / "roles.json", "RoleDetailList")
+    import_snapshots([roles_only], Layout.at(copy), SAMPLE_SNAPSHOT_TAKEN_AT)
+    rows = run(copy, "principals")
+    assert [(r["principal"], r["in_iam_snapshot"]) for r in rows] == [
+        ("arn:aws:iam::111111111111:user/alice", None),
+        ("arn:aws:iam::222222222222:user/alice", None),
+    ]
+
+
 def test_coverage_counts_an_event_without_recipient_account_id_under_unknown(
     tmp_path: Path,
 ) -> None:
