@@ -117,7 +117,9 @@ candidates AS (
     -- rules, and the IAM users that opened chains.
     SELECT unnest(['agent_role', 'workload_role']), role_name FROM sessions
     UNION
-    SELECT 'workload_user', regexp_extract(caller, '[^/]+$') FROM sessions WHERE caller_type = 'IAMUser'
+    SELECT 'workload_user', regexp_extract(caller, '[^/]+$')
+    FROM sessions
+    WHERE caller_type = 'IAMUser' AND issued_by_call <> 'GetFederationToken'
     UNION
     SELECT 'workload_user', iam_user_name FROM distinct_values
     UNION
@@ -314,10 +316,15 @@ WITH minted AS (
     LEFT JOIN classification_pattern_matches AS p
         ON p.kind = 'mcp_principal' AND p.value = e.invoked_by
     LEFT JOIN classification_links AS d ON d.link = 'request' AND d.link_key = e.request_id
+    LEFT JOIN user_agent_clients AS ua ON ua.user_agent = e.user_agent
+    -- Not a console request of the sign-in session (as rule 5: the browser's, not the grant's).
     LEFT JOIN classification_links AS g
         ON g.link = 'sign_in_session' AND g.link_key = e.sign_in_session_arn
         AND g.granted_at <= e.event_time
-        AND NOT coalesce(e.session_credential_from_console, false)
+        AND NOT coalesce(
+            e.session_credential_from_console OR e.event_type = 'AwsConsoleSignIn' OR ua.client = 'console',
+            false
+        )
     WHERE p.value IS NOT NULL OR d.link_key IS NOT NULL OR g.link_key IS NOT NULL
     -- A key logged twice (a cross-account AssumeRole in both accounts): one mark.
     QUALIFY row_number() OVER (PARTITION BY k.issued_key ORDER BY e.event_id) = 1
@@ -397,7 +404,10 @@ hops AS (
         NULL::VARCHAR AS minted_by
     FROM session_nodes AS r
     JOIN sessions AS s ON s.root_key = r.issued_key AND NOT s.chain_truncated
-    WHERE r.caller_type = 'IAMUser'
+    -- Not a GetFederationToken session: the IAM user that called it is a broker minting
+    -- credentials for the federated user it names (20_sessions.sql, root_person), not the
+    -- one who acts.
+    WHERE r.caller_type = 'IAMUser' AND r.issued_by_call <> 'GetFederationToken'
     UNION ALL
     -- The sessions the managed MCP server obtained, from the session itself (depth 0) up.
     SELECT
@@ -641,9 +651,12 @@ WITH features AS (
         END AS federated_user_name,
         -- An AWS service that made the call with the caller's credentials (invokedBy a service
         -- principal that is no MCP server, such as cloudformation.amazonaws.com creating a
-        -- stack's resources). `AWS Internal` and other values that name no service principal do
-        -- not count.
-        coalesce(e.invoked_by LIKE '%.amazonaws.com' AND p_mcp.kind IS NULL, false) AS invoked_by_service,
+        -- stack's resources; or `AWS Internal`, which AWS writes for a call a service makes
+        -- inside AWS, as S3 decrypting an SSE-KMS object with KMS). Other values do not count.
+        coalesce(
+            (e.invoked_by LIKE '%.amazonaws.com' AND p_mcp.kind IS NULL) OR e.invoked_by = 'AWS Internal',
+            false
+        ) AS invoked_by_service,
         -- sessionCredentialFromConsole is present only when true (facts doc s.2).
         coalesce(
             e.session_credential_from_console OR e.event_type = 'AwsConsoleSignIn' OR ua.client = 'console',
