@@ -167,7 +167,7 @@ NOT_RULES = ("duckdb_memory_limit", "verdicts_duckdb_memory_limit")
 # (workload.configured, whose evidence now names the pattern and what matched it), but not a
 # console request on it (a person's); a TagRole or UntagRole that spells a role in another
 # letter case tags that role; a role re-created between two snapshots is the later listing's
-# from its CreateDate; "AWS Internal" is no console request, and as invokedBy a service's call
+# from its CreateDate (of unknown tags until its first event, where events follow); "AWS Internal" is no console request, and as invokedBy a service's call
 # (the service path); the root user's
 # MCP grant names "root" as its owner; a session the managed MCP server obtained (its issuing
 # STS call is one of rule 1's) is an agent mark of its chain, so its credentials used from a

@@ -251,18 +251,32 @@ created AS (
     -- that name (deleted and re-created since: the later listing's CreateDate is after that
     -- snapshot), first listed by a later one: from its CreateDate on it is the role that
     -- listing shows (the oldest snapshot after a time applies where nothing in between says
-    -- otherwise), not absent, nor the earlier role, until that listing. Not where an event of
-    -- the role falls between its CreateDate and the listing: the logs then tell that time (its
-    -- CreateRole among them).
+    -- otherwise), not absent, nor the earlier role, until that listing. Where events of the
+    -- role fall between its CreateDate and the listing, the listing tells nothing of the time
+    -- before them (they changed the key, or may have), and neither do they (an event sets the
+    -- key whatever it was): from the CreateDate the role is then of unknown tags, not an agent
+    -- role, until its first event; still not the earlier role. Not where an event falls in the
+    -- CreateDate's own second: that is the CreateRole, which says it all.
     SELECT
         l.account_id,
         l.role_name,
         l.create_date AS observed_at,
         l.observed_by || ' (role created ' || strftime(timezone('UTC', l.create_date), '%Y-%m-%dT%H:%M:%SZ')
+            || CASE WHEN w.events_between THEN '; its tags unknown until its next event' ELSE '' END
             || ')' AS observed_by,
-        l.is_agent,
-        l.tag_text
+        l.is_agent AND NOT w.events_between AS is_agent,
+        CASE WHEN NOT w.events_between THEN l.tag_text END AS tag_text
     FROM snapshot_roles AS l
+    CROSS JOIN LATERAL (
+        SELECT EXISTS (
+            SELECT 1
+            FROM event_observations AS e
+            WHERE e.account_id = l.account_id
+                AND e.role_name = l.role_name
+                AND e.observed_at >= date_trunc('second', l.create_date)
+                AND e.observed_at < l.observed_at
+        ) AS events_between
+    ) AS w
     WHERE l.create_date < l.observed_at
         -- The first listing of this role since its CreateDate.
         AND NOT EXISTS (
@@ -294,8 +308,7 @@ created AS (
             FROM event_observations AS e
             WHERE e.account_id = l.account_id
                 AND e.role_name = l.role_name
-                AND e.observed_at >= date_trunc('second', l.create_date)
-                AND e.observed_at < l.observed_at
+                AND date_trunc('second', e.observed_at) = date_trunc('second', l.create_date)
         )
 ),
 

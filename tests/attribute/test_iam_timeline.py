@@ -788,3 +788,41 @@ def test_a_role_re_created_between_snapshots_is_the_later_listing_from_its_creat
         ("OpsB", at("2026-06-10T00:00:00"), re_created, True, "Usage=Agent"),
         ("OpsB", at("2026-07-01T00:00:00"), f"snapshot {july_id}", True, "Usage=Agent"),
     ]
+
+
+def test_a_role_re_created_between_snapshots_with_events_after_is_unknown_until_them(
+    tmp_path: Path,
+) -> None:
+    """June lists R tagged; July lists R untagged, created June 10 (re-created before the logs
+    show it); an UntagRole on June 20. The June listing is of the earlier role: from June 10
+    the role is of unknown tags (not an agent role) until its event, which an UntagRole, which
+    can only remove the tag, must not make an agent role's."""
+    settings = build(
+        tmp_path,
+        [
+            call("c-june-15", "R", "2026-06-15T10:00:00Z"),
+            iam_event("untag", "UntagRole", "R", "2026-06-20T09:00:00Z", tagKeys=["Usage"]),
+            call("c-june-25", "R", "2026-06-25T10:00:00Z"),
+        ],
+    )
+    june = export(tmp_path / "june.json", role("R", ("Usage", "Agent")))
+    july = export(tmp_path / "july.json", role("R", created="2026-06-10T00:00:00+00:00"))
+    import_iam([june], settings, at("2026-06-01T00:00:00"))
+    import_iam([july], settings, at("2026-07-01T00:00:00"))
+    june_id, july_id = sid(june, at("2026-06-01T00:00:00")), sid(july, at("2026-07-01T00:00:00"))
+
+    assert classified_by(settings) == {
+        "c-june-15": HUMAN,
+        "untag": "human.iam_user",
+        "c-june-25": HUMAN,
+    }
+    unknown = (
+        f"snapshot {july_id} (role created 2026-06-10T00:00:00Z; its tags unknown until its"
+        " next event)"
+    )
+    assert observations(settings) == [
+        ("R", at("2026-06-01T00:00:00"), f"snapshot {june_id}", True, "Usage=Agent"),
+        ("R", at("2026-06-10T00:00:00"), unknown, False, None),
+        ("R", at("2026-06-20T09:00:00"), "UntagRole untag", False, None),
+        ("R", at("2026-07-01T00:00:00"), f"snapshot {july_id}", False, None),
+    ]
