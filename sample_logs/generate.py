@@ -1132,11 +1132,13 @@ def assume_role(
     source_identity: str | None = None,
     incoming_tags: dict[str, str] | None = None,
     duration: int = 3600,
+    request_id: str | None = None,
 ) -> Issued:
     """Emit an AssumeRole; a cross-account call is logged in both accounts with one sharedEventID.
 
     Session tags are in LIST form here ([{"key", "value"}]); tags a role chain carries on arrive in
-    the role's account as the MAP `incomingTransitiveTags`.
+    the role's account as the MAP `incomingTransitiveTags`. `request_id`: the requestID a managed
+    MCP tool call lists in its downstreamRequests (the server made this call for the tool).
     """
     rng = actor.rng
     key = actor.world.new_key(rng)
@@ -1155,8 +1157,10 @@ def assume_role(
     if chain_source:
         response["sourceIdentity"] = chain_source
     cross_account = target.account != caller.account
-    shared = rng.uuid4() if cross_account or caller.by_service else None
-    request_id = rng.uuid4()
+    # A service's own AssumeRole for a workload is also logged for the service: a sharedEventID. A
+    # call a service makes with someone's credentials (the managed MCP server's) is that someone's.
+    shared = rng.uuid4() if cross_account or caller.identity.get("type") == "AWSService" else None
+    request_id = request_id or rng.uuid4()
     version = "1.08"
     for recipient in (caller.account, target.account) if cross_account else (caller.account,):
         params = dict(request)
@@ -1849,6 +1853,97 @@ class ManagedMcpUser(Actor):
             self.cli_session(at(day, 16, rng.randint(0, 59)), aws_login=True)
 
 
+# The day dan's agent mints itself credentials through the managed MCP server and leaves it.
+MINTED_SESSION_DAY = date(2026, 9, 2)
+MINTED_ROLE = "AppDeployRole"  # dan's Identity Center role may assume it (its trust policy)
+# What the agent runs from its own shell with the minted key (AppDeployAccess allows the writes,
+# not ec2:DescribeInstances: that one is denied), in this order: (call, denied).
+MINTED_SHELL_CALLS = (("GetCallerIdentity", False), ("DescribeStacks", False), ("DescribeInstances", True),
+                      ("AuthorizeSecurityGroupIngress", False), ("CreateTags", False), ("CreateTags", False),
+                      ("DescribeStacks", False))
+MCP_SHELL = Label("agent", "direct", MCP_PRINCIPAL)  # the managed-MCP agent, outside MCP
+
+
+@dataclass
+class ManagedMcpMintedSession(ManagedMcpUser):
+    """Dan's agent (Claude Code, through the AWS-managed MCP server) gets itself credentials and
+    leaves MCP, once, on MINTED_SESSION_DAY.
+
+    An MCP session as in ManagedMcpUser (grant, tool calls in the observed shape): the agent looks
+    at the stacks, then runs `aws sts assume-role` on AppDeployRole with aws___call_aws. The
+    server makes the AssumeRole with dan's session (invokedBy, sourceIPAddress, userAgent
+    aws-mcp.amazonaws.com; its requestID listed in the tool call's downstreamRequests), and the
+    tool's result hands the agent the new credentials. The agent exports them in its own shell on
+    dan's laptop and calls AWS with the aws CLI, without the MCP server: no invokedBy, no sign-in
+    session, dan's address, a CLI user agent like dan's own. The grant, the tool calls and the
+    AssumeRole are agent, mcp_managed; the shell calls with the minted key are the same agent,
+    direct (agent name aws-mcp.amazonaws.com): the records show it only through the key, which
+    the MCP server's AssumeRole issued.
+
+    Its own actor (and random stream) so that dan's other sessions keep their records.
+    """
+
+    def mcp_tool_call(self, caller: Caller, when: datetime, session_id: str, command: str, api_name: str, *,
+                      read_only: bool) -> str:
+        """An observed-shape aws___call_aws record for `command`, which makes one downstream call
+        (`api_name`, service:Operation, in us-east-1); returns that call's requestID."""
+        rng = self.rng
+        request_id = rng.uuid4()
+        self.emit(Event(
+            identity=caller.identity, when=when, source=MCP_PRINCIPAL,
+            name="CallReadOnlyTool" if read_only else "CallReadWriteTool", region=US, recipient=DEV,
+            event_id=rng.uuid4(), version="1.10", ip=caller.source_ip, user_agent=caller.user_agent,
+            request={"jsonrpc": "2.0", "method": "tools/call", "id": rng.randint(2, 400),
+                     "params": {"name": "aws___call_aws", "arguments": {"cli_command": command}}},
+            response=None,
+            additional={"downstreamRequests": [{"apiName": api_name, "requestId": request_id, "awsRegion": US}]},
+            request_id=rng.uuid4(), read_only=read_only, event_type="AwsMcpEvent",
+            tls_host="aws-mcp.us-east-1.api.aws", mcp_details={"sessionId": session_id, "mcpServerName": "aws-mcp"},
+        ), MANAGED_MCP)
+        return request_id
+
+    def run(self) -> None:
+        rng = self.rng
+        start = at(MINTED_SESSION_DAY, 13, rng.randint(0, 15), rng.randint(0, 59))
+        sign_in_session = f"arn:aws:signin:us-east-1:{DEV}:session/{rng.uuid4()}"
+        client = MCP_CLIENTS[0]  # claude-code
+        self.oauth_grant(start, sign_in_session, client, MANAGED_MCP, resource=MCP_ENDPOINT)
+        identity = self.identity(DEV, self.world.new_key(rng), start, sign_in_session)
+        caller = Caller(identity, DEV, self.ip, client, MANAGED_MCP)
+        server = caller.but(identity={**identity, "invokedBy": MCP_PRINCIPAL}, source_ip=MCP_PRINCIPAL,
+                            user_agent=MCP_PRINCIPAL, by_service=True)
+        session_id = rng.uuid4()
+
+        when = start + rng.gap(20, 90)  # what is deployed: through MCP
+        describe = api_of("DescribeStacks")
+        rid = self.mcp_tool_call(caller, when, session_id, "aws cloudformation describe-stacks --region us-east-1",
+                                 f"{describe.service}:{describe.name}", read_only=describe.read_only)
+        when += rng.gap(0, 2)
+        self.call(server, describe, when, US, request_id=rid)
+
+        # The agent asks the MCP server for credentials of the deployment role (minting them is no
+        # read for the server, whatever CloudTrail's readOnly of AssumeRole says: CallReadWriteTool).
+        target = role(DEV, MINTED_ROLE)
+        session_name = f"claude-deploy-{rng.hex(6)}"
+        when += rng.gap(30, 120)
+        command = (f"aws sts assume-role --role-arn {target.arn} --role-session-name {session_name} "
+                   "--region us-east-1")
+        rid = self.mcp_tool_call(caller, when, session_id, command, "sts:AssumeRole", read_only=False)
+        when += rng.gap(0, 2)
+        issued = assume_role(self, server, target, session_name, when, request_id=rid)
+
+        # From its own shell, with the minted key: the aws CLI on dan's laptop, no MCP server.
+        minted = session_identity(target, session_name, issued.key, issued.issued_at)
+        when += rng.gap(20, 60)
+        for name, denied in MINTED_SHELL_CALLS:
+            when += rng.gap(5, 90)
+            a = api_of(name)
+            self.call(Caller(minted, DEV, self.ip, cli_agent(a, os_part=MAC_CLI), MCP_SHELL), a, when, US,
+                      denied=denied)
+        if when >= issued.issued_at + timedelta(hours=1):
+            raise ValueError("the minted credentials expired before the agent's last call")
+
+
 # ---------------------------------------------------------------------------------------------
 # Actors: agents through self-managed MCP servers, and the MCP bypass
 # ---------------------------------------------------------------------------------------------
@@ -2350,6 +2445,7 @@ class LogFile:
     unique: str
     records: list[dict[str, Any]]
     late: bool = False
+    group: tuple[str, str, date, int] | None = None  # account, region, day, window (-1: late)
 
     @property
     def key(self) -> str:
@@ -2365,6 +2461,22 @@ def event_time(record: dict[str, Any]) -> datetime:
     return datetime.strptime(record["eventTime"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
 
 
+def delivery_group(record: dict[str, Any]) -> tuple[str, str, date, int]:
+    """The file a record goes to: account, region, day and 8-hour window (-1: from 23:50 on)."""
+    t = event_time(record)
+    late = (t.hour, t.minute) >= LATE_FROM
+    window = -1 if late else t.hour // DELIVERY_WINDOW_HOURS
+    return record["recipientAccountId"], record["awsRegion"], t.date(), window
+
+
+def delivery_time(group: tuple[str, str, date, int], batch: list[dict[str, Any]], rng: Rand) -> datetime:
+    day, window = group[2], group[3]
+    if window == -1:
+        return at(day + timedelta(days=1), 0, rng.randint(1, 9))
+    newest = max(event_time(r) for r in batch)
+    return newest.replace(second=0) + timedelta(minutes=rng.randint(2, 9))
+
+
 def deliver(records: list[dict[str, Any]], rng: Rand) -> list[LogFile]:
     """Batch records into files: one account/region and delivery window per file, records shuffled.
 
@@ -2372,20 +2484,38 @@ def deliver(records: list[dict[str, Any]], rng: Rand) -> list[LogFile]:
     """
     groups: dict[tuple[str, str, date, int], list[dict[str, Any]]] = defaultdict(list)
     for record in records:
-        t = event_time(record)
-        late = (t.hour, t.minute) >= LATE_FROM
-        window = -1 if late else t.hour // DELIVERY_WINDOW_HOURS
-        groups[(record["recipientAccountId"], record["awsRegion"], t.date(), window)].append(record)
+        groups[delivery_group(record)].append(record)
     files = []
-    for (account, region, day, window), batch in sorted(groups.items()):
-        if window == -1:
-            delivered = at(day + timedelta(days=1), 0, rng.randint(1, 9))
-        else:
-            newest = max(event_time(r) for r in batch)
-            delivered = newest.replace(second=0) + timedelta(minutes=rng.randint(2, 9))
+    for group, batch in sorted(groups.items()):
+        delivered = delivery_time(group, batch, rng)
         rng.shuffle(batch)  # CloudTrail does not order records inside a file
-        files.append(LogFile(account, region, delivered, rng.text(UNIQUE_ALPHABET, 16), batch, late=window == -1))
+        files.append(LogFile(group[0], group[1], delivered, rng.text(UNIQUE_ALPHABET, 16), batch,
+                             late=group[3] == -1, group=group))
     return sorted(files, key=lambda f: f.key)
+
+
+def deliver_added(files: list[LogFile], records: list[dict[str, Any]], rng: Rand) -> list[LogFile]:
+    """Deliver the records of ADDED_ACTORS with their own random stream: each goes, at a random
+    place, into the file of its account, region and window (a new file where there is none, a
+    later delivery where it is newer than the file), so that the other files keep their bytes."""
+    by_group = {f.group: f for f in files}
+    groups: dict[tuple[str, str, date, int], list[dict[str, Any]]] = defaultdict(list)
+    for record in records:
+        groups[delivery_group(record)].append(record)
+    added = []
+    for group, batch in sorted(groups.items()):
+        target = by_group.get(group)
+        if target is None:
+            delivered = delivery_time(group, batch, rng)
+            rng.shuffle(batch)
+            added.append(LogFile(group[0], group[1], delivered, rng.text(UNIQUE_ALPHABET, 16), batch,
+                                 late=group[3] == -1, group=group))
+            continue
+        for record in batch:
+            target.records.insert(rng.randint(0, len(target.records)), record)
+        if group[3] != -1 and max(event_time(r) for r in batch) >= target.delivered:
+            target.delivered = delivery_time(group, target.records, rng)
+    return sorted(files + added, key=lambda f: f.key)
 
 
 def deliver_twice(files: list[LogFile], rng: Rand, count: int) -> list[str]:
@@ -2702,6 +2832,7 @@ def iam_snapshot(account: str, records: list[dict[str, Any]]) -> dict[str, Any]:
 ACTORS: tuple[type[Actor], ...] = (
     ConsoleUser, SsoCliUser, AccessKeyUser, FailedSignIns, AwsServices, ManagedMcpUser, SelfManagedMcpServer,
     EksMcpServer, AwslabsMcpUser, AgentHarness, DataPipeline, ReportAgent, Ec2Workload, LambdaWorkload, GitHubDeploy,
+    ManagedMcpMintedSession,  # added later: last, so that it draws no key another actor had drawn
 )
 ACTOR_NAMES = {
     ConsoleUser: "alice-console", SsoCliUser: "bob-sso-cli", AccessKeyUser: "carol-iam-user",
@@ -2709,7 +2840,11 @@ ACTOR_NAMES = {
     SelfManagedMcpServer: "ecs-cost-explorer-mcp", EksMcpServer: "eks-k8s-mcp", AwslabsMcpUser: "frank-awslabs-mcp",
     AgentHarness: "ec2-agent-harness", DataPipeline: "data-pipeline-role", ReportAgent: "lambda-report-agent",
     Ec2Workload: "ec2-webapp", LambdaWorkload: "lambda-order-processor", GitHubDeploy: "github-deploy",
+    ManagedMcpMintedSession: "dan-mcp-minted-session",
 }
+# Actors added after the set was first published: delivered by deliver_added, with a random
+# stream of their own, so that the other actors' files keep their bytes.
+ADDED_ACTORS = ("dan-mcp-minted-session",)
 GENERATED = ("AWSLogs", "iam", "labels.csv", "scenario.json")
 
 
@@ -2801,8 +2936,10 @@ def generate(out: Path) -> dict[str, Any]:
 
     world = run_scenario()
     delivery_rng = Rand("delivery")
-    files = deliver([e.record for e in world.emitted], delivery_rng)
+    files = deliver([e.record for e in world.emitted if e.actor not in ADDED_ACTORS], delivery_rng)
     duplicated = deliver_twice(files, delivery_rng, DUPLICATED_EVENTS)
+    files = deliver_added(files, [e.record for e in world.emitted if e.actor in ADDED_ACTORS],
+                          Rand("delivery:added"))
     bodies = {f.key: f.body() for f in files}
     for key, body in bodies.items():
         write_bytes(out, key, gzip_bytes(body))

@@ -253,7 +253,7 @@ def test_activity_by_actor(warehouse: Warehouse, truth: Truth, period: dict[str,
     rows = run_period(warehouse, "activity_by_actor", period)
     assert rows == expected_activity(truth.scoped(**period))
     if not period:
-        assert sum(r["calls"] for r in rows) == truth.scenario["events"]["distinct"] == 5448
+        assert sum(r["calls"] for r in rows) == truth.scenario["events"]["distinct"] == 5460
         per_label: dict[str, int] = defaultdict(int)
         for r in rows:
             per_label[f"{r['actor_kind']}/{r['access_path']}"] += r["calls"]
@@ -289,7 +289,7 @@ def test_parameter_values_are_data(warehouse: Warehouse) -> None:
     hostile = "'; drop view events; --"
     assert run(warehouse, "activity_by_actor", principal=hostile, account=hostile) == []
     with duckdb.connect(str(warehouse.database), read_only=True) as con:
-        assert con.execute("SELECT count(*) FROM events").fetchone() == (5448,)
+        assert con.execute("SELECT count(*) FROM events").fetchone() == (5460,)
 
 
 # --- agent_actions -----------------------------------------------------------------------
@@ -441,9 +441,10 @@ def test_mcp_tool_calls(warehouse: Warehouse, truth: Truth, period: dict[str, An
         "aws___search_documentation",
         "aws___suggest_aws_commands",
     }
-    # 14 MCP sessions; one, in the documented shape, before the trail logged the MCP server's
-    # data events: its tool calls left no record.
-    assert len({r["mcp_session_id"] for r in rows if r["level"] == "session"}) == 13
+    # 15 MCP sessions (dan's 14 and his agent's session that minted credentials); one, in the
+    # documented shape, before the trail logged the MCP server's data events: its tool calls
+    # left no record.
+    assert len({r["mcp_session_id"] for r in rows if r["level"] == "session"}) == 14
 
 
 def test_mcp_tool_calls_scope(warehouse: Warehouse, truth: Truth) -> None:
@@ -495,6 +496,8 @@ def test_agent_bypass(warehouse: Warehouse, truth: Truth, period: dict[str, Any]
     names = {r["agent_name"] for r in rows}
     assert names == (
         {"AgentHarnessRole", "AgentMcpRole", "ReportAgentRole", "DataPipelineAgentRole"}
+        # dan's agent in its shell with the AppDeployRole key the managed MCP server minted
+        | {"aws-mcp.amazonaws.com"}
     )
     # The harness tags its sessions; the others are agent roles by their IAM tag.
     harness = evidence[("AgentHarnessRole", "AgentHarnessRole")]
@@ -505,7 +508,11 @@ def test_agent_bypass(warehouse: Warehouse, truth: Truth, period: dict[str, Any]
     if deploy is not None:
         assert deploy[0] == "agent_chain.direct"
         assert "AgentHarnessRole" in deploy[1]
-    for name in names - {"AgentHarnessRole"}:
+    # dan's agent used the key the managed MCP server's AssumeRole issued, from its own shell.
+    minted = evidence[("aws-mcp.amazonaws.com", "AppDeployRole")]
+    assert minted[0] == "agent_chain.direct"
+    assert "invokedBy=aws-mcp.amazonaws.com" in minted[1]
+    for name in names - {"AgentHarnessRole", "aws-mcp.amazonaws.com"}:
         classified_by, text = evidence[(name, name)]
         assert classified_by == "agent_role.direct"
         assert name in text
@@ -520,6 +527,7 @@ def test_agent_bypass(warehouse: Warehouse, truth: Truth, period: dict[str, Any]
             ("AgentHarnessRole", "AppDeployRole"): 15,
             ("ReportAgentRole", "ReportAgentRole"): 50,
             ("DataPipelineAgentRole", "DataPipelineAgentRole"): 85,
+            ("aws-mcp.amazonaws.com", "AppDeployRole"): 7,
         }
 
 
@@ -578,12 +586,12 @@ def test_human_roles_via_mcp(warehouse: Warehouse, truth: Truth, period: dict[st
     if not period:
         # dan through the AWS-managed server, frank through awslabs servers on his SSO role.
         assert dict(by_server) == {
-            ("dan@example.com", "aws-mcp.amazonaws.com"): 218,
+            ("dan@example.com", "aws-mcp.amazonaws.com"): 223,
             ("frank@example.com", "cloudwatch-mcp-server"): 155,
             ("frank@example.com", "aws-documentation-mcp-server"): 13,
         }
         dan = next(r for r in rows if r["human_id"] == "dan@example.com")
-        assert dan["sessions"] == 14  # one per MCP OAuth sign-in session
+        assert dan["sessions"] == 15  # one per MCP OAuth sign-in session
     # The cost-explorer server's role is an agent role with agent session tags: not a person's.
     assert all("AgentMcpRole" not in r["principal"] for r in rows)
 
@@ -639,7 +647,7 @@ def test_untagged_agent_roles(warehouse: Warehouse, truth: Truth, period: dict[s
         (PROD, "EksReadOnlyRole"),
     }
     if not period:
-        assert [r["calls"] for r in rows] == [218 + 155 - 39 + 13, 39, 30]
+        assert [r["calls"] for r in rows] == [223 + 155 - 39 + 13, 39, 30]
 
 
 # --- destructive_agent_calls -------------------------------------------------------------
@@ -702,11 +710,13 @@ def test_destructive_agent_calls(
     assert {(r["agent_name"], r["event_name"], r["access_path"]) for r in rows} <= {
         ("AgentMcpRole", "TerminateInstances", "direct"),
         ("AgentHarnessRole", "AuthorizeSecurityGroupIngress", "service"),
+        # dan's agent, from its shell with the key it minted through the managed MCP server
+        ("aws-mcp.amazonaws.com", "AuthorizeSecurityGroupIngress", "direct"),
     }
     humans = [e for e in events if e.kind == "human" and destructive_category(e.name)]
     assert humans, "the sample has destructive calls by people in every period"
     if not period:
-        assert len(rows) == 5
+        assert len(rows) == 6
         assert sum(r["error_code"] is not None for r in rows) == 3
         assert sum(r["access_path"] == "service" for r in rows) == 1
 
@@ -828,7 +838,7 @@ def test_access_denied(
     ]
     assert sum(r["denied_calls"] for r in rows) == len(denied)
     if not period:
-        assert len(denied) == 115
+        assert len(denied) == 116
         if not burst:
             assert all(r["bursts"] == 0 for r in rows)  # no actor is denied 5 times in 10 minutes
         if burst.get("burst_minutes") == 1440:
@@ -977,7 +987,7 @@ def test_session_chains(warehouse: Warehouse, truth: Truth, period: dict[str, An
     )
     assert rows == expected
     if not period:
-        assert sum(r["sessions"] for r in rows) == 451
+        assert sum(r["sessions"] for r in rows) == 452
         # cost-explorer: ECS task role (root) -> tagged AgentMcpRole -> prod AgentReadOnlyRole,
         # whose tags arrive only as incomingTransitiveTags and whose source identity is erin's.
         deepest = [r for r in rows if r["chain_depth"] == 2]
@@ -1067,6 +1077,8 @@ def test_new_services(warehouse: Warehouse, truth: Truth, period: dict[str, Any]
             ("AgentReadOnlyRole", "iam.amazonaws.com"),
             ("AgentMcpRole", "lambda.amazonaws.com"),
             ("GitHubDeployRole", "logs.amazonaws.com"),
+            # dan's agent's GetCallerIdentity with the AppDeployRole key it minted through MCP
+            ("AppDeployRole", "sts.amazonaws.com"),
         }
 
 
@@ -1307,11 +1319,11 @@ def test_unjoined_sessions(warehouse: Warehouse, truth: Truth, period: dict[str,
     )
     assert rows == expected
     if not period:
-        # Agent sessions without an issuing event: dan's managed-MCP sessions (14), frank's
+        # Agent sessions without an issuing event: dan's managed-MCP sessions (15), frank's
         # awslabs sessions (27), both on Identity Center roles whose keys come from the portal,
         # and 8 sessions (principal and creationDate) of dan's keyless MCP OAuth grant refreshes
         # that no call with a key shares.
-        assert sum(r["agent_sessions"] for r in rows) == 41 + 8
+        assert sum(r["agent_sessions"] for r in rows) == 42 + 8
         # alice's console requests after her SwitchRole into AgentReadOnlyRole: the console
         # issues those keys without an STS event in the trail, an expected gap. No key is
         # unexpectedly unjoined.
@@ -1321,11 +1333,11 @@ def test_unjoined_sessions(warehouse: Warehouse, truth: Truth, period: dict[str,
         assert switched[0]["agent_sessions"] == 0
         # Every assumed-role call, with a key or without one (which joins nothing either):
         # alice's console calls on her SSO role (843, sign-ins without a key) and in
-        # AgentReadOnlyRole (18, 2 SwitchRole events without a key), dan's managed MCP (218,
+        # AgentReadOnlyRole (18, 2 SwitchRole events without a key), dan's managed MCP (223,
         # OAuth grants without a key), frank (168), the people's CLI calls on DeveloperAccess
         # and what CloudFormation did with bob's (712, 2 `aws login` grants without a key) and
         # Config's service-linked role (520).
-        assert sum(r["calls"] for r in rows) == 843 + 18 + 218 + 168 + 712 + 520
+        assert sum(r["calls"] for r in rows) == 843 + 18 + 223 + 168 + 712 + 520
 
 
 # --- coverage ----------------------------------------------------------------------------
