@@ -4,15 +4,23 @@
 --   federated user) that reaches AWS through an MCP server gives the agent everything the person
 --   may do, where AWS's guidance asks for a dedicated agent role. Covers the AWS-managed MCP
 --   servers (OAuth grant, tool calls and downstream calls of the person's session) and self-managed
---   servers that name themselves in the user agent (awslabs MCP servers). Columns: human_id (the
---   person: Identity Center user, source identity, SSO session name, IAM user, owner of the MCP
---   OAuth grant), principal (the role or user ARN), access_path (mcp_managed or mcp_self_managed),
---   mcp_server (agent_name: the managed server's principal or the awslabs server), identity_kind
---   (identity_center, iam_user, root, federated: a SAML user's role session, which
---   AssumeRoleWithSAML opened, or a federated user), accounts (comma-separated), calls, failed_calls,
---   write_calls (readOnly false), sessions (distinct MCP sign-in sessions, else access keys),
---   mcp_clients (user agents of the MCP tool-call records, comma-separated; NULL for self-managed
---   servers), first_seen and last_seen (UTC).
+--   servers that name themselves in the user agent (awslabs MCP servers). A role session on a role
+--   that is an agent role at the call is left out, whoever opened it (a person through
+--   AssumeRoleWithSAML too): that is the dedicated agent role the guidance asks for, whose direct
+--   calls the classification calls agent_role.direct. The role's agent tag at the call is taken
+--   on the classification's timeline (role_agent_observations: IAM snapshots and
+--   CreateRole/TagRole/UntagRole events): the newest observation at or before the call, else the
+--   role's first observation where that is a snapshot, which applies backwards (a tag event only
+--   from its time on). Roles that are agent roles only by a configured agent_role_patterns entry
+--   are not left out: the patterns are attribution settings no named query can read (no view
+--   holds them). Columns: human_id (the person: Identity Center user, source identity, SSO
+--   session name, IAM user, owner of the MCP OAuth grant), principal (the role or user ARN),
+--   access_path (mcp_managed or mcp_self_managed), mcp_server (agent_name: the managed server's
+--   principal or the awslabs server), identity_kind (identity_center, iam_user, root, federated:
+--   a SAML user's role session, which AssumeRoleWithSAML opened, or a federated user), accounts
+--   (comma-separated), calls, failed_calls, write_calls (readOnly false), sessions (distinct MCP
+--   sign-in sessions, else access keys), mcp_clients (user agents of the MCP tool-call records,
+--   comma-separated; NULL for self-managed servers), first_seen and last_seen (UTC).
 -- params: since TIMESTAMPTZ = NULL; until TIMESTAMPTZ = NULL; account VARCHAR = NULL; principal VARCHAR = NULL
 -- grain: one row per person, identity, access path and MCP server
 -- used_by: analysts; quarterly report (later)
@@ -29,6 +37,10 @@ WITH mcp_events AS (
         read_only,
         user_agent,
         coalesce(sign_in_session_arn, access_key_id) AS session_key,
+        -- The role of a role session, whose agent tag decides below.
+        CASE WHEN principal_type = 'AssumedRole' THEN session_issuer_account_id END
+            AS role_account_id,
+        CASE WHEN principal_type = 'AssumedRole' THEN session_issuer_name END AS role_name,
         CASE
             WHEN principal_type = 'IdentityCenterUser'
                 OR on_behalf_of_user_id IS NOT NULL
@@ -54,8 +66,54 @@ WITH mcp_events AS (
         )
 ),
 
+role_calls AS (
+    SELECT DISTINCT role_account_id, role_name, event_time
+    FROM mcp_events
+    WHERE identity_kind IS NOT NULL AND role_name IS NOT NULL
+),
+
+agent_roles_at_call AS (
+    -- The roles of the calls that are agent roles at the call, on the timeline the
+    -- classification uses (50_classification.sql, classification_role_intervals; principals.sql
+    -- and untagged_agent_roles.sql take the same): the newest observation at or before the
+    -- call, else the first observation of the role where that is a snapshot (a snapshot applies
+    -- backwards; a tag event only from its time on). Observations after the call rank after
+    -- those at or before it, oldest first: the first of them is then the first of the role.
+    SELECT role_account_id, role_name, event_time
+    FROM (
+        SELECT
+            c.role_account_id,
+            c.role_name,
+            c.event_time,
+            o.observed_at,
+            o.observed_by,
+            o.is_agent,
+            row_number() OVER (
+                PARTITION BY c.role_account_id, c.role_name, c.event_time
+                ORDER BY
+                    CASE WHEN o.observed_at <= c.event_time THEN 0 ELSE 1 END,
+                    CASE WHEN o.observed_at <= c.event_time THEN o.observed_at END DESC NULLS LAST,
+                    CASE WHEN o.observed_at <= c.event_time THEN o.observed_by END DESC NULLS LAST,
+                    o.observed_at,
+                    o.observed_by
+            ) AS choice
+        FROM role_calls AS c
+        JOIN role_agent_observations AS o
+            ON o.account_id = c.role_account_id AND o.role_name = c.role_name
+    ) AS ranked
+    WHERE choice = 1
+        AND is_agent
+        AND (observed_at <= event_time OR observed_by LIKE 'snapshot %')
+),
+
 people AS (
-    SELECT * FROM mcp_events WHERE identity_kind IS NOT NULL
+    SELECT e.*
+    FROM mcp_events AS e
+    ANTI JOIN agent_roles_at_call AS a
+        ON a.role_account_id = e.role_account_id
+        AND a.role_name = e.role_name
+        AND a.event_time = e.event_time
+    WHERE e.identity_kind IS NOT NULL
 ),
 
 final AS (

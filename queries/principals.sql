@@ -19,16 +19,18 @@
 --   its ARN lists its kind, or, for another principal, when no snapshot of that account (none
 --   at all where its ARN names none, such as an AWS service's) was imported),
 --   iam_tags (its tags in that snapshot, key=value),
---   agent_role (for roles: tagged as an agent role at last_seen, on the timeline the
---   classification uses (role_agent_observations: IAM snapshots and CreateRole/TagRole/UntagRole
---   events): the newest observation at or before last_seen, else the role's first observation
---   where that is a snapshot, which applies backwards; false after a snapshot of its account that
---   does not list it; NULL where none applies, as for the classification, which then takes the
---   role for no agent role: no IAM data names the role, or its first observation is a tag event
---   after last_seen, which says nothing of the time before it, whatever a later snapshot shows
---   (import an older snapshot)), agent_role_observed_by (the observation that decided: 'snapshot
---   <id>', 'snapshot <id> (role absent)', 'snapshot <id> (role created <time>)' or '<event name>
---   <event id>'),
+--   agent_role (for roles, from the calls of their sessions: tagged as an agent role at
+--   last_seen, on the timeline the classification uses (role_agent_observations: IAM snapshots
+--   and CreateRole/TagRole/UntagRole events): the newest observation at or before last_seen,
+--   else the role's first observation where that is a snapshot, which applies backwards; false
+--   after a snapshot of its account that does not list it; NULL where none applies, as for the
+--   classification, which then takes the role for no agent role: no IAM data names the role, or
+--   its first observation is a tag event after last_seen, which says nothing of the time before
+--   it, whatever a later snapshot shows (import an older snapshot); NULL for every other
+--   principal, an IAM user too whatever role shares its name: the session issuer of a
+--   FederatedUser is the IAM user that called GetFederationToken), agent_role_observed_by (the
+--   observation that decided: 'snapshot <id>', 'snapshot <id> (role absent)', 'snapshot <id>
+--   (role created <time>)' or '<event name> <event id>'),
 --   session_tags (effective tags of the STS sessions its calls used, key=value).
 -- params: since TIMESTAMPTZ = NULL; until TIMESTAMPTZ = NULL; account VARCHAR = NULL; principal VARCHAR = NULL
 -- grain: one row per principal (IAM identity or AWS service)
@@ -128,8 +130,12 @@ per_identity AS (
         count(*) AS calls,
         min(event_time) AS first_seen,
         max(event_time) AS last_seen,
-        max(session_issuer_account_id) AS role_account_id,
-        max(session_issuer_name) AS role_name
+        -- The role of a role session. Not the session issuer of another identity: that of a
+        -- FederatedUser is the IAM user that called GetFederationToken, whose name a role may
+        -- share.
+        max(CASE WHEN principal_type = 'AssumedRole' THEN session_issuer_account_id END)
+            AS role_account_id,
+        max(CASE WHEN principal_type = 'AssumedRole' THEN session_issuer_name END) AS role_name
     FROM classified
     GROUP BY ALL
 ),
@@ -197,6 +203,8 @@ role_state AS (
         FROM per_principal AS p
         JOIN observations AS o
             ON o.account_id = p.role_account_id AND o.role_name = p.role_name
+        -- Roles only: an IAM user named as a role is not that role.
+        WHERE p.principal_kind = 'role'
     ) AS ranked
     WHERE choice = 1 AND (observed_at <= last_seen OR observed_by LIKE 'snapshot %')
 ),

@@ -12,11 +12,13 @@
 --   import an older snapshot). Columns:
 --   role_account_id, principal (the role ARN), role_name, tag_state, observed_by (the observations
 --   that decided: 'snapshot <id>', 'snapshot <id> (role absent)' or '<event name> <event id>'),
---   access_paths and mcp_servers
---   (agent_name values), people (human_id values; all comma-separated), calls, sessions (distinct
---   MCP sign-in sessions, else access keys), first_seen and last_seen (UTC), tagged_since (when a
---   later observation, before the end of the period, marked the role as an agent role; NULL while
---   it stays untagged).
+--   access_paths and mcp_servers (agent_name values), people (human_id values; all
+--   comma-separated), calls, sessions (distinct MCP sign-in sessions, else access keys),
+--   first_seen and last_seen (UTC), tagged_since (when the gap closed: the first observation
+--   after last_seen, the row's last call, that tags the role, where no later one before the end
+--   of the period untags it again (an UntagRole, a snapshot without the tag or without the
+--   role): the role is an agent role from then to the end of the period; NULL where it is no
+--   agent role at the end of the period, or no observation after last_seen tags it).
 -- params: since TIMESTAMPTZ = NULL; until TIMESTAMPTZ = NULL; account VARCHAR = NULL; principal VARCHAR = NULL
 -- grain: one row per role used through MCP without the agent tag, and tag state
 -- used_by: analysts; quarterly report (later)
@@ -121,19 +123,38 @@ gaps AS (
     GROUP BY role_account_id, principal, role_name, tag_state
 ),
 
+period_observations AS (
+    SELECT * FROM observations WHERE $until IS NULL OR observed_at < $until
+),
+
+tagged_at_end AS (
+    -- Per role tagged at the end of the period (its last observation before that end tags it):
+    -- since when, the first tagging observation after the last one that untags it.
+    SELECT o.account_id, o.role_name, min(o.observed_at) AS tagged_from
+    FROM period_observations AS o
+    WHERE o.is_agent
+        AND NOT EXISTS (
+            SELECT 1
+            FROM period_observations AS u
+            WHERE u.account_id = o.account_id
+                AND u.role_name = o.role_name
+                AND NOT u.is_agent
+                AND u.observed_at > o.observed_at
+        )
+    GROUP BY o.account_id, o.role_name
+),
+
 final AS (
+    -- A tagging after the last call of the row closed its gap; one at or before that call
+    -- cannot have (the call would have been tagged).
     SELECT
         g.*,
-        (
-            SELECT min(o.observed_at)
-            FROM observations AS o
-            WHERE o.account_id = g.role_account_id
-                AND o.role_name = g.role_name
-                AND o.is_agent
-                AND o.observed_at > g.first_seen
-                AND ($until IS NULL OR o.observed_at < $until)
-        ) AS tagged_since
+        t.tagged_from AS tagged_since
     FROM gaps AS g
+    LEFT JOIN tagged_at_end AS t
+        ON t.account_id = g.role_account_id
+        AND t.role_name = g.role_name
+        AND t.tagged_from > g.last_seen
 )
 
 SELECT * FROM final

@@ -549,13 +549,23 @@ def identity_kind(e: Event) -> str | None:
     }.get(e.identity_type or "")
 
 
+def on_agent_role(truth: Truth, e: Event) -> bool:
+    """A role session on a role that is an agent role at the call: the dedicated agent role."""
+    if e.identity_type != "AssumedRole":
+        return False
+    seen = truth.agent_role_at(e.issuer["accountId"], e.issuer["userName"], e.time)
+    return bool(seen and seen.is_agent)
+
+
 @pytest.mark.parametrize("period", PERIODS)
 def test_human_roles_via_mcp(warehouse: Warehouse, truth: Truth, period: dict[str, Any]) -> None:
     rows = run_period(warehouse, "human_roles_via_mcp", period)
     people = [
         e
         for e in truth.scoped(**period)
-        if e.path in ("mcp_managed", "mcp_self_managed") and identity_kind(e)
+        if e.path in ("mcp_managed", "mcp_self_managed")
+        and identity_kind(e)
+        and not (warehouse.iam_imported and on_agent_role(truth, e))
     ]
     groups = grouped(
         people, lambda e: (e.human_id, e.principal, e.path, e.agent_name, identity_kind(e))

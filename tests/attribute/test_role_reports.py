@@ -1,0 +1,352 @@
+"""The named queries that report on roles read a role's agent tag on the classification's
+timeline (role_agent_observations), and only for roles:
+
+- human_roles_via_mcp leaves out a role session on a role that is an agent role at the call,
+  whoever opened it (a person through AssumeRoleWithSAML too): that is the dedicated agent role
+  AWS's guidance asks for, whose direct calls the classification calls agent_role.direct;
+- principals gives agent_role to role principals only, never to an IAM user whose
+  GetFederationToken sessions name it as their session issuer, whatever role shares its name;
+- untagged_agent_roles.tagged_since is when the gap closed for good within the period: a tagging
+  after the row's last call that no later observation before the period's end undoes.
+
+Each test builds a small warehouse of its own (the records and export helpers of
+test_iam_timeline).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from pipeline.config import Settings
+from pipeline.query.library import Scope, run_query
+
+from .helpers import import_iam
+from .test_iam_timeline import (
+    ACCOUNT,
+    AGENT,
+    at,
+    build,
+    call,
+    classified_by,
+    export,
+    iam_event,
+    role,
+    sid,
+)
+
+MCP_SERVER = "aws-mcp.amazonaws.com"
+AWSLABS_UA = "aws-cli/2.15.0 md/awslabs#mcp#aws-api-mcp-server#1.0.0"
+USAGE_AGENT = [{"key": "Usage", "value": "Agent"}]
+
+
+def query(settings: Settings, name: str, scope: Scope) -> list[dict[str, Any]]:
+    return run_query(settings, name, scope=scope).table.to_pylist()
+
+
+# ------------------------------------------------------------------------ human_roles_via_mcp
+def saml(event_id: str, role_name: str, person: str, key: str, time: str) -> dict[str, Any]:
+    """`person` opens a session of `role_name` through AssumeRoleWithSAML (key `key`)."""
+    return {
+        "eventVersion": "1.08",
+        "userIdentity": {
+            "type": "SAMLUser",
+            "principalId": f"Q2hh:{person}",
+            "userName": person,
+            "identityProvider": f"arn:aws:iam::{ACCOUNT}:saml-provider/Okta",
+        },
+        "eventTime": time,
+        "eventSource": "sts.amazonaws.com",
+        "eventName": "AssumeRoleWithSAML",
+        "awsRegion": "us-east-1",
+        "sourceIPAddress": "198.51.100.44",
+        "userAgent": "aws-cli/2.15.0",
+        "requestParameters": {
+            "roleArn": f"arn:aws:iam::{ACCOUNT}:role/{role_name}",
+            "principalArn": f"arn:aws:iam::{ACCOUNT}:saml-provider/Okta",
+            "durationSeconds": 3600,
+        },
+        "responseElements": {
+            "credentials": {
+                "accessKeyId": key,
+                "sessionToken": "x",
+                "expiration": "Jul 30, 2026, 10:00:00 AM",
+            },
+            "assumedRoleUser": {
+                "assumedRoleId": f"AROAEXAMPLE:{person}",
+                "arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/{role_name}/{person}",
+            },
+            "subject": person,
+            "subjectType": "persistent",
+        },
+        "requestID": f"req-{event_id}",
+        "eventID": event_id,
+        "readOnly": True,
+        "eventType": "AwsApiCall",
+        "managementEvent": True,
+        "recipientAccountId": ACCOUNT,
+        "eventCategory": "Management",
+    }
+
+
+def session_call(
+    event_id: str, role_name: str, person: str, key: str, time: str, via_mcp: bool
+) -> dict[str, Any]:
+    """A call with the SAML session's key: through the AWS-managed MCP server, or direct."""
+    record = call(event_id, role_name, time)
+    record["userIdentity"]["accessKeyId"] = key
+    record["userIdentity"]["arn"] = f"arn:aws:sts::{ACCOUNT}:assumed-role/{role_name}/{person}"
+    if via_mcp:
+        record["userIdentity"]["invokedBy"] = MCP_SERVER
+        record["sourceIPAddress"] = record["userAgent"] = MCP_SERVER
+    return record
+
+
+def test_a_person_using_an_agent_role_through_mcp_is_no_persons_own_credentials(
+    tmp_path: Path,
+) -> None:
+    """olive opens ClaudeAgent through SAML and hands the key to the managed MCP server. The June
+    snapshot tags ClaudeAgent Usage=Agent: the dedicated agent role, whose direct call of the
+    same session the classification calls agent_role.direct, so her MCP calls are left out, in
+    May too (the snapshot, the role's first observation, applies backwards). After an UntagRole,
+    a new session's MCP call is a person's role again (federated); so is PersonRole, which the
+    snapshot lists untagged, at any time; and LateAgent before its first observation, a TagRole
+    (which says nothing of the time before it), although the September snapshot lists it
+    tagged."""
+    olive = "olive@corp.example"
+
+    def session(n: int, role_name: str, time: str, *calls: tuple[str, bool]) -> list[Any]:
+        key = f"ASIASAMLSESSION{n:05d}"
+        opened = saml(f"saml-{n}", role_name, olive, key, time)
+        used = [
+            session_call(event_id, role_name, olive, key, time.replace(":00:00Z", ":05:00Z"), mcp)
+            for event_id, mcp in calls
+        ]
+        return [opened, *used]
+
+    settings = build(
+        tmp_path,
+        [
+            *session(0, "ClaudeAgent", "2026-05-02T09:00:00Z", ("mcp-0", True)),
+            *session(1, "ClaudeAgent", "2026-07-02T09:00:00Z", ("mcp-1", True), ("shell-1", False)),
+            iam_event(
+                "untag", "UntagRole", "ClaudeAgent", "2026-07-10T00:00:00Z", tagKeys=["Usage"]
+            ),
+            *session(2, "ClaudeAgent", "2026-07-11T09:00:00Z", ("mcp-2", True)),
+            *session(3, "PersonRole", "2026-07-03T09:00:00Z", ("mcp-3", True)),
+            *session(4, "LateAgent", "2026-07-15T09:00:00Z", ("mcp-4", True)),
+            iam_event("tag-late", "TagRole", "LateAgent", "2026-07-20T00:00:00Z", tags=USAGE_AGENT),
+        ],
+    )
+    june = export(
+        tmp_path / "june.json", role("ClaudeAgent", ("Usage", "Agent")), role("PersonRole")
+    )
+    # LateAgent, created long before, is listed from September only (June's file left it out).
+    september = export(
+        tmp_path / "september.json", role("PersonRole"), role("LateAgent", ("Usage", "Agent"))
+    )
+    import_iam([june], settings, at("2026-06-01T00:00:00"))
+    import_iam([september], settings, at("2026-09-01T00:00:00"))
+    verdicts = classified_by(settings)
+    assert verdicts["shell-1"] == AGENT
+    assert {verdicts[f"mcp-{n}"] for n in range(5)} == {"mcp_managed.invoked_by"}
+
+    def row(principal_role: str, time: str) -> dict[str, Any]:
+        return {
+            "human_id": olive,
+            "principal": f"arn:aws:iam::{ACCOUNT}:role/{principal_role}",
+            "access_path": "mcp_managed",
+            "mcp_server": MCP_SERVER,
+            "identity_kind": "federated",
+            "accounts": ACCOUNT,
+            "calls": 1,
+            "failed_calls": 0,
+            "write_calls": 0,
+            "sessions": 1,
+            "mcp_clients": None,
+            "first_seen": at(time),
+            "last_seen": at(time),
+        }
+
+    assert query(settings, "human_roles_via_mcp", Scope(quarter="2026Q2")) == []
+    assert query(settings, "human_roles_via_mcp", Scope(quarter="2026Q3")) == [
+        row("ClaudeAgent", "2026-07-11T09:05:00"),
+        row("LateAgent", "2026-07-15T09:05:00"),
+        row("PersonRole", "2026-07-03T09:05:00"),
+    ]
+
+
+# --------------------------------------------------------------------------------- principals
+def test_an_iam_user_named_as_a_tagged_role_is_no_agent_role(tmp_path: Path) -> None:
+    """The IAM user terraform calls GetFederationToken; its federated user bob calls AWS, his
+    session issuer the user terraform. The account also has a role terraform, tagged Usage=Agent.
+    The user's row takes nothing of the role: agent_role is for role principals."""
+    federated = call("fed-1", "unused", "2026-07-02T10:00:00Z")
+    federated["userIdentity"] = {
+        "type": "FederatedUser",
+        "principalId": f"{ACCOUNT}:bob",
+        "arn": f"arn:aws:sts::{ACCOUNT}:federated-user/bob",
+        "accountId": ACCOUNT,
+        "accessKeyId": "ASIAFEDERATED00001",
+        "sessionContext": {
+            "sessionIssuer": {
+                "type": "IAMUser",
+                "principalId": "AIDATERRAFORM",
+                "arn": f"arn:aws:iam::{ACCOUNT}:user/terraform",
+                "accountId": ACCOUNT,
+                "userName": "terraform",
+            },
+            "attributes": {"creationDate": "2026-07-02T09:00:00Z", "mfaAuthenticated": "false"},
+        },
+    }
+    settings = build(tmp_path, [federated, call("role-1", "terraform", "2026-07-01T10:00:00Z")])
+    june = export(tmp_path / "june.json", role("terraform", ("Usage", "Agent")))
+    import_iam([june], settings, at("2026-06-01T00:00:00"))
+    june_id = sid(june, at("2026-06-01T00:00:00"))
+    assert classified_by(settings) == {"fed-1": "human.federated", "role-1": AGENT}
+
+    none_else = {"workload_calls": 0, "service_calls": 0, "unknown_calls": 0}
+    assert query(settings, "principals", Scope(quarter="2026Q3")) == [
+        {
+            "principal": f"arn:aws:iam::{ACCOUNT}:role/terraform",
+            "principal_types": "AssumedRole",
+            "accounts": ACCOUNT,
+            "primary_kind": "agent",
+            "actor_kinds": "agent",
+            "calls": 1,
+            "agent_calls": 1,
+            "human_calls": 0,
+            **none_else,
+            "agent_names": "terraform",
+            "people": None,
+            "first_seen": at("2026-07-01T10:00:00"),
+            "last_seen": at("2026-07-01T10:00:00"),
+            "in_iam_snapshot": True,
+            "iam_tags": "Usage=Agent",
+            "agent_role": True,
+            "agent_role_observed_by": f"snapshot {june_id}",
+            "session_tags": None,
+        },
+        {
+            "principal": f"arn:aws:iam::{ACCOUNT}:user/terraform",
+            "principal_types": "FederatedUser",
+            "accounts": ACCOUNT,
+            "primary_kind": "human",
+            "actor_kinds": "human",
+            "calls": 1,
+            "agent_calls": 0,
+            "human_calls": 1,
+            **none_else,
+            "agent_names": None,
+            "people": "bob",
+            "first_seen": at("2026-07-02T10:00:00"),
+            "last_seen": at("2026-07-02T10:00:00"),
+            # The export lists no user: it says nothing of users.
+            "in_iam_snapshot": None,
+            "iam_tags": None,
+            "agent_role": None,
+            "agent_role_observed_by": None,
+            "session_tags": None,
+        },
+    ]
+
+
+# ----------------------------------------------------------------------- untagged_agent_roles
+def mcp_call(event_id: str, role_name: str, time: str) -> dict[str, Any]:
+    """A call of a session of `role_name` through the awslabs AWS API MCP server."""
+    record = call(event_id, role_name, time)
+    record["userAgent"] = AWSLABS_UA
+    return record
+
+
+def test_tagged_since_is_when_the_gap_closed_for_good(tmp_path: Path) -> None:
+    """Three roles the June snapshot lists, used through an awslabs MCP server while untagged:
+    - Reopened: tagged in June, untagged on July 1 (an MCP call then), tagged on July 10,
+      untagged again by the September snapshot, an MCP call on September 15: its gap never
+      closed (tagged_since used to name July 10, the first tagging after first_seen);
+    - Closed: untagged, an MCP call on July 5, tagged on August 1 for good: closed then;
+    - Brief: untagged, an MCP call on July 5, tagged on July 10, untagged on August 1: tagged at
+      the end of a period that ends before August 1, not at the end of the quarter."""
+    settings = build(
+        tmp_path,
+        [
+            iam_event(
+                "untag-r", "UntagRole", "Reopened", "2026-07-01T00:00:00Z", tagKeys=["Usage"]
+            ),
+            mcp_call("m-r-1", "Reopened", "2026-07-01T00:00:00Z"),
+            iam_event("tag-r", "TagRole", "Reopened", "2026-07-10T00:00:00Z", tags=USAGE_AGENT),
+            mcp_call("m-r-2", "Reopened", "2026-07-20T00:00:00Z"),  # tagged: no gap
+            mcp_call("m-r-3", "Reopened", "2026-09-15T00:00:00Z"),
+            mcp_call("m-c-1", "Closed", "2026-07-05T00:00:00Z"),
+            iam_event("tag-c", "TagRole", "Closed", "2026-08-01T00:00:00Z", tags=USAGE_AGENT),
+            mcp_call("m-b-1", "Brief", "2026-07-05T00:00:00Z"),
+            iam_event("tag-b", "TagRole", "Brief", "2026-07-10T00:00:00Z", tags=USAGE_AGENT),
+            iam_event("untag-b", "UntagRole", "Brief", "2026-08-01T00:00:00Z", tagKeys=["usage"]),
+        ],
+    )
+    june = export(
+        tmp_path / "june.json",
+        role("Reopened", ("Usage", "Agent")),
+        role("Closed"),
+        role("Brief"),
+    )
+    september = export(
+        tmp_path / "september.json",
+        role("Reopened"),
+        role("Closed", ("Usage", "Agent")),
+        role("Brief"),
+    )
+    import_iam([june], settings, at("2026-06-01T00:00:00"))
+    import_iam([september], settings, at("2026-09-01T00:00:00"))
+    september_id = sid(september, at("2026-09-01T00:00:00"))
+    june_id = sid(june, at("2026-06-01T00:00:00"))
+
+    def gap(name: str, observed_by: str, calls: int, first: str, last: str) -> dict[str, Any]:
+        return {
+            "role_account_id": ACCOUNT,
+            "principal": f"arn:aws:iam::{ACCOUNT}:role/{name}",
+            "role_name": name,
+            "tag_state": "untagged",
+            "observed_by": observed_by,
+            "access_paths": "mcp_self_managed",
+            "mcp_servers": "aws-api-mcp-server",
+            "people": None,
+            "calls": calls,
+            "sessions": calls,
+            "first_seen": at(first),
+            "last_seen": at(last),
+        }
+
+    reopened = gap(
+        "Reopened",
+        f"UntagRole untag-r,snapshot {september_id}",
+        2,
+        "2026-07-01T00:00:00",
+        "2026-09-15T00:00:00",
+    )
+    brief = gap("Brief", f"snapshot {june_id}", 1, "2026-07-05T00:00:00", "2026-07-05T00:00:00")
+    closed = gap("Closed", f"snapshot {june_id}", 1, "2026-07-05T00:00:00", "2026-07-05T00:00:00")
+    assert query(settings, "untagged_agent_roles", Scope(quarter="2026Q3")) == [
+        {**reopened, "tagged_since": None},
+        {**brief, "tagged_since": None},
+        {**closed, "tagged_since": at("2026-08-01T00:00:00")},
+    ]
+    # A period ending July 20: Brief is tagged at its end, Closed not yet; Reopened's July 1
+    # call is the row's last, and the July 10 tagging holds to the end.
+    assert query(
+        settings, "untagged_agent_roles", Scope(since=date(2026, 7, 1), until=date(2026, 7, 20))
+    ) == [
+        {**brief, "tagged_since": at("2026-07-10T00:00:00")},
+        {**closed, "tagged_since": None},
+        {
+            **gap(
+                "Reopened",
+                "UntagRole untag-r",
+                1,
+                "2026-07-01T00:00:00",
+                "2026-07-01T00:00:00",
+            ),
+            "tagged_since": at("2026-07-10T00:00:00"),
+        },
+    ]
