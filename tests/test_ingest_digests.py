@@ -378,7 +378,10 @@ def test_ctrl_c_while_digests_are_read_unwinds_at_once(
             calls.append(obj.uri)
             if meeting():
                 signal.pthread_kill(main, signal.SIGUSR1)  # as Ctrl-C reaches the CLI
-            time.sleep(0.3)  # still reading when the main thread unwinds
+            # Still reading when the main thread unwinds: long enough that, on a loaded
+            # machine, no read finishes (and a fourth starts) before the queued ones are
+            # cancelled (0.3 s failed once in a full parallel run).
+            time.sleep(1.0)
             return fetch(self, obj, spool, above)
 
         return interrupted
