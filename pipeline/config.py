@@ -164,15 +164,18 @@ NOT_RULES = ("duckdb_memory_limit", "verdicts_duckdb_memory_limit")
 # console session on a role names that person (human_id: its session name). 5: a configured
 # workload pattern reaches the sessions below it: a chain that passes through a session of a
 # workload role, or whose root an IAM user of a workload pattern opened, is the workload's
-# (workload.configured, whose evidence now names the pattern and what matched it), but not a
-# console request on it (a person's); a TagRole or UntagRole that spells a role in another
-# letter case tags that role; a role re-created between two snapshots is the later listing's
-# from its CreateDate (of unknown tags until its first event, where events follow); "AWS Internal" is no console request, and as invokedBy a service's call
-# (the service path); the root user's
-# MCP grant names "root" as its owner; a session the managed MCP server obtained (its issuing
-# STS call is one of rule 1's) is an agent mark of its chain, so its credentials used from a
-# shell are the agent's bypass (agent_chain.direct).
-RULES_REVISION = 5
+# (workload.configured, whose evidence now names the pattern and what matched it). 6 (the
+# rest of the same session's review fixes; a warehouse classified in between reads as stale):
+# not a console request on a workload pattern (a person's), nor the federated users of a
+# GetFederationToken broker; a TagRole or UntagRole that spells a role in another letter case
+# tags that role; a role re-created between two snapshots is the later listing's from its
+# CreateDate (of unknown tags until its first event, where events follow); "AWS Internal" is
+# no console request, and as invokedBy a service's call (the service path); the root user's
+# MCP grant names "root" as its owner; a downstream requestID two tool calls list links to the
+# earlier; a session the managed MCP server obtained (its issuing STS call is one of rule 1's,
+# not a console request) is an agent mark of its chain, so its credentials used from a shell
+# are the agent's bypass (agent_chain.direct).
+RULES_REVISION = 6
 
 
 @dataclass(frozen=True)

@@ -26,11 +26,14 @@
 --   after a snapshot of its account that does not list it; NULL where none applies, as for the
 --   classification, which then takes the role for no agent role: no IAM data names the role, or
 --   its first observation is a tag event after last_seen, which says nothing of the time before
---   it, whatever a later snapshot shows (import an older snapshot); NULL for every other
+--   it, whatever a later snapshot shows (import an older snapshot), or the one that applies
+--   leaves its tags unknown (a role re-created between two snapshots, before its first tag
+--   event); NULL for every other
 --   principal, an IAM user too whatever role shares its name: the session issuer of a
 --   FederatedUser is the IAM user that called GetFederationToken), agent_role_observed_by (the
 --   observation that decided: 'snapshot <id>', 'snapshot <id> (role absent)', 'snapshot <id>
---   (role created <time>)' or '<event name> <event id>'),
+--   (role created <time>)', 'snapshot <id> (role created <time>; its tags unknown until its
+--   next event)' or '<event name> <event id>'),
 --   session_tags (effective tags of the STS sessions its calls used, key=value).
 -- params: since TIMESTAMPTZ = NULL; until TIMESTAMPTZ = NULL; account VARCHAR = NULL; principal VARCHAR = NULL
 -- grain: one row per principal (IAM identity or AWS service)

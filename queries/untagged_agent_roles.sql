@@ -9,9 +9,12 @@
 --   snapshot (a snapshot applies backwards; a tag event only from its time). tag_state is
 --   'untagged' (IAM data shows the role without the tag) or 'unknown' (no observation applies to
 --   the call: no IAM snapshot or tag event names the role, or only tag events after the call:
---   import an older snapshot). Columns:
+--   import an older snapshot; or the one that applies leaves the tags unknown: a role
+--   re-created between two snapshots, before its first tag event). Columns:
 --   role_account_id, principal (the role ARN), role_name, tag_state, observed_by (the observations
---   that decided: 'snapshot <id>', 'snapshot <id> (role absent)' or '<event name> <event id>'),
+--   that decided: 'snapshot <id>', 'snapshot <id> (role absent)', 'snapshot <id> (role created
+--   <time>)', 'snapshot <id> (role created <time>; its tags unknown until its next event)' or
+--   '<event name> <event id>'),
 --   access_paths and mcp_servers (agent_name values), people (human_id values; all
 --   comma-separated), calls, sessions (distinct MCP sign-in sessions, else access keys),
 --   first_seen and last_seen (UTC), tagged_since (when the gap closed: the first observation
@@ -91,9 +94,12 @@ earliest_snapshot AS (
 tag_at_call AS (
     SELECT
         e.*,
+        -- The observation that applies, and what it says (NULL: tags unknown from then on).
         CASE
-            WHEN coalesce(b.is_agent, s.is_agent) THEN 'tagged'
-            WHEN coalesce(b.is_agent, s.is_agent) = false THEN 'untagged'
+            WHEN CASE WHEN b.event_id IS NOT NULL THEN b.is_agent ELSE s.is_agent END
+                THEN 'tagged'
+            WHEN NOT CASE WHEN b.event_id IS NOT NULL THEN b.is_agent ELSE s.is_agent END
+                THEN 'untagged'
             ELSE 'unknown'
         END AS tag_state,
         CASE WHEN b.event_id IS NOT NULL THEN b.observed_by ELSE s.observed_by END AS observed_by
@@ -138,7 +144,8 @@ tagged_at_end AS (
             FROM period_observations AS u
             WHERE u.account_id = o.account_id
                 AND u.role_name = o.role_name
-                AND NOT u.is_agent
+                -- untagged, or of unknown tags from then on
+                AND u.is_agent IS NOT TRUE
                 AND u.observed_at > o.observed_at
         )
     GROUP BY o.account_id, o.role_name

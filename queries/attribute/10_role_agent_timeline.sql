@@ -15,8 +15,11 @@
 --   deleted, not yet created, or re-created untagged; a later CreateRole or TagRole still applies
 --   from its time), before the role's first listing as after its last; not where a later
 --   listing's CreateDate is at or before that snapshot (the file left the role out). A role
---   created after such a snapshot is, from its CreateDate, what its first later listing shows,
---   where no event of the role lies between ('snapshot <id> (role created <time>)'). One observation per
+--   created after such a snapshot (or after one that listed an earlier role of its name) is,
+--   from its CreateDate, what its first later listing shows, where no event of the role lies
+--   between ('snapshot <id> (role created <time>)'), else of unknown tags (is_agent NULL) until
+--   the first such event ('snapshot <id> (role created <time>; its tags unknown until its next
+--   event)'). One observation per
 --   role and instant: among events of one instant (CloudTrail times have whole seconds), the one
 --   that makes the role an agent role, so an UntagRole and a TagRole of the key in one second
 --   (infrastructure as code re-writing a key's letter case: untag usage, tag Usage) leave it
@@ -35,9 +38,10 @@
 --   key) and names no value. Then nothing is known before it: not an agent role.
 -- params: none (reads the tables attribution_settings, attribution_source_events and
 --   attribution_distinct_values)
--- grain: one row per role and instant at which its agent tag was observed
+-- grain: one row per role and instant at which its agent tag was observed (is_agent: true,
+--   false, or NULL where the tags are unknown from then on)
 -- used_by: pipeline/attribute/classify.py (rule 4), queries/principals.sql,
---   queries/untagged_agent_roles.sql
+--   queries/untagged_agent_roles.sql, queries/human_roles_via_mcp.sql
 CREATE OR REPLACE TABLE role_agent_observations AS
 WITH settings AS (
     SELECT lower(agent_tag_key) AS tag_key, lower(agent_tag_value) AS tag_value
@@ -264,7 +268,8 @@ created AS (
         l.observed_by || ' (role created ' || strftime(timezone('UTC', l.create_date), '%Y-%m-%dT%H:%M:%SZ')
             || CASE WHEN w.events_between THEN '; its tags unknown until its next event' ELSE '' END
             || ')' AS observed_by,
-        l.is_agent AND NOT w.events_between AS is_agent,
+        -- Unknown (NULL): no agent role for the classification, 'unknown' for the reports.
+        CASE WHEN NOT w.events_between THEN l.is_agent END AS is_agent,
         CASE WHEN NOT w.events_between THEN l.tag_text END AS tag_text
     FROM snapshot_roles AS l
     CROSS JOIN LATERAL (
@@ -350,7 +355,7 @@ placed_snapshots AS (
         ON e.account_id = s.account_id
         AND e.role_name = s.role_name
         AND e.second = date_trunc('second', s.observed_at)
-    WHERE e.second IS NULL OR e.is_agent <> s.is_agent
+    WHERE e.second IS NULL OR e.is_agent IS DISTINCT FROM s.is_agent
 ),
 
 final AS (

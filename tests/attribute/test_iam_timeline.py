@@ -822,7 +822,7 @@ def test_a_role_re_created_between_snapshots_with_events_after_is_unknown_until_
     )
     assert observations(settings) == [
         ("R", at("2026-06-01T00:00:00"), f"snapshot {june_id}", True, "Usage=Agent"),
-        ("R", at("2026-06-10T00:00:00"), unknown, False, None),
+        ("R", at("2026-06-10T00:00:00"), unknown, None, None),
         ("R", at("2026-06-20T09:00:00"), "UntagRole untag", False, None),
         ("R", at("2026-07-01T00:00:00"), f"snapshot {july_id}", False, None),
     ]

@@ -350,3 +350,42 @@ def test_tagged_since_is_when_the_gap_closed_for_good(tmp_path: Path) -> None:
             "tagged_since": at("2026-07-10T00:00:00"),
         },
     ]
+
+
+def test_a_role_of_unknown_tags_is_unknown_in_the_reports(tmp_path: Path) -> None:
+    """June lists R untagged; August lists R tagged, created June 10 (re-created), and a TagRole
+    on June 20 lies between: from June 10 to June 20 its tags are unknown. An MCP call on June
+    15 is then an 'unknown' gap (not 'untagged'), and principals' agent_role is NULL (not
+    false); the classification takes it for no agent role either way."""
+    settings = build(
+        tmp_path,
+        [
+            mcp_call("m-unknown", "R", "2026-06-15T10:00:00Z"),
+            iam_event("tag-r", "TagRole", "R", "2026-06-20T09:00:00Z", tags=USAGE_AGENT),
+        ],
+    )
+    june = export(tmp_path / "june.json", role("R"))
+    august = export(
+        tmp_path / "august.json", role("R", ("Usage", "Agent"), created="2026-06-10T00:00:00+00:00")
+    )
+    import_iam([june], settings, at("2026-06-01T00:00:00"))
+    import_iam([august], settings, at("2026-08-01T00:00:00"))
+    august_id = sid(august, at("2026-08-01T00:00:00"))
+    unknown = (
+        f"snapshot {august_id} (role created 2026-06-10T00:00:00Z; its tags unknown until its"
+        " next event)"
+    )
+    assert classified_by(settings)["m-unknown"] == "awslabs_user_agent"
+    (gap,) = query(settings, "untagged_agent_roles", Scope(quarter="2026Q2"))
+    assert (gap["role_name"], gap["tag_state"], gap["observed_by"], gap["tagged_since"]) == (
+        "R",
+        "unknown",
+        unknown,
+        at("2026-06-20T09:00:00"),
+    )
+    (row,) = [
+        r
+        for r in query(settings, "principals", Scope(quarter="2026Q2"))
+        if r["principal"] == f"arn:aws:iam::{ACCOUNT}:role/R"
+    ]
+    assert (row["agent_role"], row["agent_role_observed_by"]) == (None, unknown)
