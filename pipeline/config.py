@@ -174,8 +174,10 @@ NOT_RULES = ("duckdb_memory_limit", "verdicts_duckdb_memory_limit")
 # MCP grant names "root" as its owner; a downstream requestID two tool calls list links to the
 # earlier; a session the managed MCP server obtained (its issuing STS call is one of rule 1's,
 # not a console request) is an agent mark of its chain, so its credentials used from a shell
-# are the agent's bypass (agent_chain.direct).
-RULES_REVISION = 6
+# are the agent's bypass (agent_chain.direct). 7: a TagRole or UntagRole in another letter
+# case tags the role of that name at its time (the spelling of the listing or CreateRole
+# nearest before it), not one spelling chosen for all time.
+RULES_REVISION = 7
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,9 @@
 --   the logs (valid from the event's time), so a role created or tagged during the period counts
 --   without a new snapshot. Only changes of the agent tag key matter. Role names are unique per
 --   account, so roles are keyed by (account_id, role_name): TagRole events carry no path. They
---   are unique whatever their letter case, so a TagRole or UntagRole that spells the role in a
---   case no snapshot, CreateRole or call shows is the role they spell that way. Only
+--   are unique whatever their letter case, so a TagRole or UntagRole tags the role of its name,
+--   in whatever case, that a snapshot listing or a CreateRole shows nearest before it (else
+--   the first after it, else the calls). Only
 --   complete snapshots count (listed in iam_snapshots: the iam_roles view keeps no other), one per
 --   account and taken_at (two of one account at one time, which imports now refuse unless they
 --   agree: the larger snapshot id, as pipeline/iam/choice.py and principals.sql choose). A
@@ -94,18 +95,9 @@ role_events AS (
 ),
 
 spellings AS (
-    -- IAM role names are unique per account whatever their letter case ("Names are not
-    -- distinguished by case", IAM API reference, CreateRole), but a TagRole or UntagRole names
-    -- the role as its caller typed it, and the calls' sessionIssuer as it was created. A name
-    -- spelled as no snapshot, CreateRole or call of the account spells it is the role one of
-    -- them names in another case: a snapshot's spelling first (the newest), then a CreateRole's
-    -- (the newest), then the calls'. A spelling any of them shows is kept as it is (a role
-    -- deleted and re-created in another case is another role).
-    SELECT
-        account_id,
-        lower(role_name) AS name_key,
-        arg_max(role_name, (source_rank, seen_at, role_name)) AS role_name,
-        list(DISTINCT role_name) AS known
+    -- Where each spelling of a role name shows, and when: a snapshot's listing (at its time), a
+    -- CreateRole (at its time), the calls' sessionIssuer (as the role was created; no time).
+    SELECT account_id, lower(role_name) AS name_key, role_name, source_rank, seen_at
     FROM (
         SELECT account_id, role_name, 3 AS source_rank, observed_at AS seen_at FROM snapshot_roles
         UNION ALL
@@ -113,29 +105,54 @@ spellings AS (
         FROM role_events
         WHERE event_name = 'CreateRole'
         UNION ALL
-        SELECT session_issuer_account_id, session_issuer_name, 1, '-infinity'::TIMESTAMPTZ
+        SELECT session_issuer_account_id, session_issuer_name, 1, NULL::TIMESTAMPTZ
         FROM attribution_distinct_values
     ) AS seen
     WHERE account_id IS NOT NULL AND role_name IS NOT NULL
-    GROUP BY ALL
+),
+
+tag_spellings AS (
+    -- IAM role names are unique per account whatever their letter case ("Names are not
+    -- distinguished by case", IAM API reference, CreateRole), but a TagRole or UntagRole names
+    -- the role as its caller typed it. The role it tagged is the one of that name (in any case)
+    -- at its time: the spelling of the nearest snapshot listing or CreateRole at or before it
+    -- (a role deleted and re-created in another case is then the new one), else of the first
+    -- after it, else the calls' (its own where they show it).
+    SELECT
+        e.event_id,
+        arg_max(
+            n.role_name,
+            (
+                CASE WHEN n.seen_at IS NULL THEN 0 WHEN n.seen_at <= e.event_time THEN 2 ELSE 1 END,
+                CASE
+                    WHEN n.seen_at IS NULL THEN 0
+                    WHEN n.seen_at <= e.event_time THEN epoch_us(n.seen_at)
+                    ELSE -epoch_us(n.seen_at)
+                END,
+                n.source_rank,
+                n.role_name = e.request_role_name,
+                n.role_name
+            )
+        ) AS role_name
+    FROM role_events AS e
+    JOIN spellings AS n
+        ON n.account_id = e.recipient_account_id AND n.name_key = lower(e.request_role_name)
+    WHERE e.event_name IN ('TagRole', 'UntagRole')
+    GROUP BY e.event_id
 ),
 
 tag_events AS (
     SELECT
         e.recipient_account_id AS account_id,
-        CASE
-            WHEN n.role_name IS NULL OR list_contains(n.known, e.request_role_name)
-                THEN e.request_role_name
-            ELSE n.role_name
-        END AS role_name,
+        -- A CreateRole spells the role it creates.
+        coalesce(s.role_name, e.request_role_name) AS role_name,
         e.event_time AS observed_at,
         e.event_name || ' ' || e.event_id AS observed_by,
         e.event_name,
         e.request_tags AS tags,
         e.request_tag_keys AS tag_keys
     FROM role_events AS e
-    LEFT JOIN spellings AS n
-        ON n.account_id = e.recipient_account_id AND n.name_key = lower(e.request_role_name)
+    LEFT JOIN tag_spellings AS s ON s.event_id = e.event_id
 ),
 
 tagged AS (

@@ -826,3 +826,39 @@ def test_a_role_re_created_between_snapshots_with_events_after_is_unknown_until_
         ("R", at("2026-06-20T09:00:00"), "UntagRole untag", False, None),
         ("R", at("2026-07-01T00:00:00"), f"snapshot {july_id}", False, None),
     ]
+
+
+def test_a_tag_event_in_another_case_tags_the_role_of_that_name_at_its_time(
+    tmp_path: Path,
+) -> None:
+    """BuildAgent (June snapshot) is deleted on June 10 and created again as buildAgent on June
+    11; a TagRole typed `buildagent` on June 12 tags the new role, not the deleted one, and one
+    on June 5 the old one. The spelling is the one a listing or CreateRole shows nearest before
+    the event, not one chosen for all time."""
+    agent_tag = [{"key": "Usage", "value": "Agent"}]
+    settings = build(
+        tmp_path,
+        [
+            iam_event("tag-old", "TagRole", "buildagent", "2026-06-05T09:00:00Z", tags=agent_tag),
+            call("c-old", "BuildAgent", "2026-06-06T10:00:00Z"),
+            iam_event("delete", "DeleteRole", "BuildAgent", "2026-06-10T00:00:00Z"),
+            iam_event("create", "CreateRole", "buildAgent", "2026-06-11T00:00:00Z"),
+            iam_event("tag-new", "TagRole", "buildagent", "2026-06-12T00:00:00Z", tags=agent_tag),
+            call("c-new", "buildAgent", "2026-06-13T10:00:00Z"),
+        ],
+    )
+    june = export(tmp_path / "june.json", role("BuildAgent"), role("Other"))
+    import_iam([june], settings, at("2026-06-01T00:00:00"))
+    june_id = sid(june, at("2026-06-01T00:00:00"))
+
+    verdicts_by_id = classified_by(settings)
+    assert (verdicts_by_id["c-old"], verdicts_by_id["c-new"]) == (AGENT, AGENT)
+    assert observations(settings) == [
+        ("BuildAgent", at("2026-06-01T00:00:00"), f"snapshot {june_id}", False, None),
+        ("BuildAgent", at("2026-06-05T09:00:00"), "TagRole tag-old", True, "Usage=Agent"),
+        ("Other", at("2026-06-01T00:00:00"), f"snapshot {june_id}", False, None),
+        # The June snapshot does not list the role created on June 11.
+        ("buildAgent", at("2026-06-01T00:00:00"), f"snapshot {june_id} (role absent)", False, None),
+        ("buildAgent", at("2026-06-11T00:00:00"), "CreateRole create", False, None),
+        ("buildAgent", at("2026-06-12T00:00:00"), "TagRole tag-new", True, "Usage=Agent"),
+    ]
