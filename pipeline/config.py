@@ -176,8 +176,14 @@ NOT_RULES = ("duckdb_memory_limit", "verdicts_duckdb_memory_limit")
 # not a console request) is an agent mark of its chain, so its credentials used from a shell
 # are the agent's bypass (agent_chain.direct). 7: a TagRole or UntagRole in another letter
 # case tags the role of that name at its time (the spelling of the listing or CreateRole
-# nearest before it), not one spelling chosen for all time.
-RULES_REVISION = 7
+# nearest before it), not one spelling chosen for all time. 8: an MCP server tag on a session
+# above an agent session in its chain is its MCP mark (agent_session.mcp, not the bypass);
+# workload.web_identity and workload.configured on a truncated chain are at most medium and say
+# so; a grant an agent obtained names no person (human_id); session_root is the key a chain's
+# root was opened with where that key's own issuing event is not in the logs; evidence names a
+# source identity only where it matched a pattern, and a supporting example for
+# agent_session.direct_by_name.
+RULES_REVISION = 8
 
 
 @dataclass(frozen=True)

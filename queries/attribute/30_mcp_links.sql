@@ -60,14 +60,24 @@ WITH grants AS (
         event_time AS granted_at,
         recipient_account_id,
         principal_arn AS granted_to,
-        coalesce(
-            on_behalf_of_user_id,
-            source_identity,
-            -- The root user's ARN (arn:aws:iam::ACCOUNT:root) has no name part; its own calls
-            -- name it "root" (human_id), and so do those of its grant.
-            CASE WHEN principal_type = 'Root' THEN 'root' END,
-            regexp_extract(principal_arn, '[^/]+$')
-        ) AS grant_owner
+        CASE
+            -- A grant an agent obtained (its source identity matches a configured agent or MCP
+            -- pattern) has no person behind it that the record names, but an Identity Center
+            -- user: neither the agent's name nor its session's name is a person's.
+            WHEN EXISTS (
+                SELECT 1 FROM attribution_patterns AS p
+                WHERE p.kind IN ('agent_source_identity', 'mcp_source_identity')
+                    AND source_identity LIKE p.pattern
+            ) THEN on_behalf_of_user_id
+            ELSE coalesce(
+                on_behalf_of_user_id,
+                source_identity,
+                -- The root user's ARN (arn:aws:iam::ACCOUNT:root) has no name part; its own
+                -- calls name it "root" (human_id), and so do those of its grant.
+                CASE WHEN principal_type = 'Root' THEN 'root' END,
+                regexp_extract(principal_arn, '[^/]+$')
+            )
+        END AS grant_owner
     FROM attribution_source_events
     WHERE event_source = 'signin.amazonaws.com'
         AND event_name = 'CreateOAuth2Token'

@@ -41,6 +41,14 @@ WITH marks AS (
 SELECT
     s.issued_key,
     s.root_key,
+    -- The key the chain's root was opened with, where its own issuing event is not in the logs
+    -- (an IAM user's access key, a session issued before the logs begin or in another trail,
+    -- such as an Identity Center one): the chain's first credentials, and the session_root of
+    -- the calls made with that key directly too, so one chain has one session_root. Not past
+    -- a cut: a truncated chain's root has a parent in the logs.
+    CASE WHEN NOT s.chain_truncated AND root.parent_key NOT IN (SELECT issued_key FROM sessions)
+        THEN root.parent_key
+    END AS root_parent_key,
     s.root_role_name,
     s.chain_truncated,
     s.role_name AS session_role_name,
@@ -64,6 +72,7 @@ SELECT
     m.mcp_server_tag,
     m.tag_text
 FROM sessions AS s
+LEFT JOIN sessions AS root ON root.issued_key = s.root_key
 LEFT JOIN marks AS m ON m.issued_key = s.issued_key;
 
 CREATE OR REPLACE TABLE classification_session_names AS
@@ -82,10 +91,17 @@ SELECT
     bool_and(c.root_workload_text IS NOT NULL) AS service_issued,
     bool_and(c.agent_tag OR c.mcp_server_tag IS NOT NULL) AS agent_marked,
     bool_and(c.mcp_server_tag IS NOT NULL) AS mcp_marked,
+    count(c.mcp_server_tag) AS mcp_marked_sessions,
     arg_max(c.mcp_server_tag, (s.issued_at, s.issued_key)) AS mcp_server_tag,
     arg_max(c.tag_text, (s.issued_at, s.issued_key)) AS tag_text,
     arg_max(c.root_workload_text, (s.issued_at, s.issued_key)) AS root_workload_text,
-    arg_max(s.issued_key, (s.issued_at, s.issued_key)) AS example_key
+    arg_max(s.issued_key, (s.issued_at, s.issued_key)) AS example_key,
+    -- The example of the direct-path verdict (agent_session.direct_by_name): the latest
+    -- session without an MCP server tag, the kind that decided it, never one that has one.
+    arg_max(c.tag_text, (s.issued_at, s.issued_key)) FILTER (WHERE c.mcp_server_tag IS NULL)
+        AS direct_tag_text,
+    arg_max(s.issued_key, (s.issued_at, s.issued_key)) FILTER (WHERE c.mcp_server_tag IS NULL)
+        AS direct_example_key
 FROM sessions AS s
 JOIN classification_sessions AS c ON c.issued_key = s.issued_key
 WHERE s.role_account_id IS NOT NULL AND s.role_name IS NOT NULL AND s.session_name IS NOT NULL
@@ -581,6 +597,7 @@ WITH features AS (
             THEN split_part(e.principal_arn, '/', 3) ELSE '' END AS session_name,
         s.issued_key IS NOT NULL AS session_joined,
         s.root_key,
+        s.root_parent_key,
         s.root_role_name,
         coalesce(s.chain_truncated, false) AS chain_truncated,
         cfg.chain_max_depth,
@@ -628,6 +645,8 @@ WITH features AS (
         p_mcp_si.kind IS NOT NULL AS mcp_source_identity,
         coalesce(e.web_id_provider, em.identity_provider, s.root_web_identity_provider)
             AS web_identity_provider,
+        -- Whether the provider is the call's own (else its chain root's, for the evidence).
+        coalesce(e.web_id_provider, em.identity_provider) IS NOT NULL AS own_web_identity,
         p_web.kind IS NOT NULL AS workload_web_identity,
         p_workload_role.pattern AS workload_role_pattern,
         p_workload_user.pattern AS workload_user_pattern,
@@ -643,6 +662,9 @@ WITH features AS (
         sn.tag_text AS named_tag_text,
         sn.root_workload_text AS named_root_workload_text,
         sn.example_key AS named_example_key,
+        sn.mcp_marked_sessions AS named_mcp_marked_sessions,
+        sn.direct_tag_text AS named_direct_tag_text,
+        sn.direct_example_key AS named_direct_example_key,
         -- A GetFederationToken session is named after its federated user
         -- (arn:aws:sts::ACCOUNT:federated-user/NAME); its session issuer is the IAM user that
         -- minted it.
@@ -723,9 +745,15 @@ based AS (
             -- in the same browser sign-in session is not one of them (facts doc s.4): the person's.
             WHEN grant_event_id IS NOT NULL AND NOT from_console THEN 5
             -- An awslabs MCP user agent is an MCP mark too (facts doc s.4): an agent session
-            -- using an awslabs server is on the self-managed MCP path, not the bypass.
+            -- using an awslabs server is on the self-managed MCP path, not the bypass. So is an
+            -- MCP server tag on a session above it in the chain: a server that makes its agent
+            -- tag transitive (so that policies deeper in the chain can test it) passes on no
+            -- MCPServer tag that is not transitive, yet the calls are still its own.
             WHEN (agent_tag OR mcp_server_tag IS NOT NULL OR agent_source_identity)
-                AND (mcp_server_tag IS NOT NULL OR mcp_source_identity OR awslabs_mcp_server IS NOT NULL)
+                AND (
+                    mcp_server_tag IS NOT NULL OR chain_mcp_server_tag IS NOT NULL
+                    OR mcp_source_identity OR awslabs_mcp_server IS NOT NULL
+                )
                 THEN 6
             WHEN agent_tag OR agent_source_identity THEN 7
             -- A chain an agent started, past a role hop that dropped its marks: the same MCP
@@ -812,14 +840,20 @@ detailed AS (
             -- alone can decide, also on a key whose issuing event is not in the logs.
             WHEN 6 THEN concat_ws('; ',
                 'session ' || r.access_key_id || ' tags {' || r.tag_text || '}',
-                'sourceIdentity=' || r.chain_source_identity,
+                -- Only a source identity that matched a configured pattern decided; any other
+                -- is the person's (human_id), not evidence of an agent.
+                CASE WHEN r.agent_source_identity THEN 'sourceIdentity=' || r.chain_source_identity END,
+                CASE WHEN r.mcp_server_tag IS NULL
+                    THEN r.mcp_server_tag_key || '=' || r.chain_mcp_server_tag || ' on session '
+                        || r.chain_mcp_key || ' above it in the chain'
+                END,
                 'userAgent has ' || r.awslabs_mcp_marker,
                 CASE WHEN r.root_key <> r.access_key_id THEN 'chain root ' || r.root_key END,
                 CASE WHEN r.chain_truncated THEN 'chain truncated at depth ' || r.chain_max_depth END
             )
             WHEN 7 THEN concat_ws('; ',
                 'session ' || r.access_key_id || ' tags {' || r.tag_text || '}',
-                'sourceIdentity=' || r.chain_source_identity,
+                CASE WHEN r.agent_source_identity THEN 'sourceIdentity=' || r.chain_source_identity END,
                 'no MCP mark',
                 CASE WHEN r.chain_truncated THEN 'chain truncated at depth ' || r.chain_max_depth END
             )
@@ -861,6 +895,9 @@ detailed AS (
                 END
                 || CASE WHEN r.chain_truncated THEN '; chain truncated at depth ' || r.chain_max_depth ELSE '' END
             WHEN 21 THEN r.web_identity_provider
+                || CASE WHEN NOT r.own_web_identity
+                    THEN ' of chain root session ' || r.root_key ELSE '' END
+                || CASE WHEN r.chain_truncated THEN '; chain truncated at depth ' || r.chain_max_depth ELSE '' END
             WHEN 22 THEN coalesce(
                 'role ' || r.session_issuer_name || ' matches configured workload role pattern '
                     || r.workload_role_pattern,
@@ -869,7 +906,7 @@ detailed AS (
                 'session ' || r.access_key_id || ' of '
                     || coalesce(r.session_role_name, r.session_issuer_name, '?') || ' traces back to '
                     || r.chain_workload_text
-            )
+            ) || CASE WHEN r.chain_truncated THEN '; chain truncated at depth ' || r.chain_max_depth ELSE '' END
             WHEN 9 THEN concat_ws('; ',
                 coalesce('key ' || r.access_key_id || ' joins no issuing event', 'no accessKeyId'),
                 'the ' || r.named_sessions || ' session(s) of ' || r.session_issuer_name || ' named '
@@ -881,8 +918,13 @@ detailed AS (
                 coalesce('key ' || r.access_key_id || ' joins no issuing event', 'no accessKeyId'),
                 'the ' || r.named_sessions || ' session(s) of ' || r.session_issuer_name || ' named '
                     || r.session_name || ' in the logs all carry the agent mark (e.g. session '
-                    || r.named_example_key || ' tags {' || r.named_tag_text || '})',
-                'no MCP mark'
+                    || r.named_direct_example_key || ' tags {' || r.named_direct_tag_text || '})',
+                CASE WHEN r.named_mcp_marked_sessions > 0
+                    THEN r.named_mcp_marked_sessions || ' of the ' || r.named_sessions
+                        || CASE WHEN r.named_mcp_marked_sessions = 1 THEN ' carries' ELSE ' carry' END
+                        || ' an MCP server tag, not all; the call has no MCP mark'
+                    ELSE 'no MCP mark'
+                END
             )
             WHEN 23 THEN
                 coalesce('key ' || r.access_key_id || ' joins no issuing event', 'no accessKeyId')
@@ -890,7 +932,16 @@ detailed AS (
                 || r.session_name || ' in the logs were all opened by a workload (e.g. session '
                 || r.named_example_key || ', ' || r.named_root_workload_text || ')'
             WHEN 28 THEN r.issued_by_call
-            WHEN 29 THEN CASE WHEN r.chain_truncated THEN 'chain truncated at depth ' || r.chain_max_depth END
+            -- A web identity whose provider is no configured CI provider (rule 21) says so: the
+            -- role was reached by federation, which an auditor needs to see.
+            WHEN 29 THEN nullif(concat_ws('; ',
+                -- (A SAML provider, held in the same column, is a person's sign-in.)
+                CASE WHEN NOT contains(r.web_identity_provider, ':saml-provider/')
+                    THEN 'web identity provider ' || r.web_identity_provider
+                        || ' is not a configured workload provider'
+                END,
+                CASE WHEN r.chain_truncated THEN 'chain truncated at depth ' || r.chain_max_depth END
+            ), '')
         END AS base_detail
     FROM ruled AS r
 ),
@@ -919,8 +970,8 @@ final AS (
             -- it (its session issuer); a source identity matching an agent pattern names the
             -- agent where nothing else does.
             WHEN 6 THEN coalesce(
-                r.mcp_server_tag, r.awslabs_mcp_server, r.session_role_name, r.federated_user_name,
-                r.session_issuer_name, r.chain_source_identity
+                r.mcp_server_tag, r.chain_mcp_server_tag, r.awslabs_mcp_server, r.session_role_name,
+                r.federated_user_name, r.session_issuer_name, r.chain_source_identity
             )
             WHEN 7 THEN coalesce(
                 r.session_role_name, r.federated_user_name, r.session_issuer_name,
@@ -968,6 +1019,7 @@ final AS (
         -- call's key names one request; its principal and sessionContext creationDate name the
         -- console session all its requests share.
         coalesce(
+            r.root_parent_key,
             r.root_key,
             CASE
                 WHEN r.from_console AND r.access_key_id IS NOT NULL
@@ -977,13 +1029,15 @@ final AS (
             r.access_key_id
         ) AS session_root,
         -- Verdicts whose confidence classify.py lowers to medium: rules that read the session's
-        -- chain (inherited tags and source identity, the root's caller, the absence of chain
-        -- marks) on a chain cut at chain_max_depth, which their evidence says; and a call a
+        -- chain (inherited tags and source identity, the root's caller, the root's web
+        -- identity, workload marks above, the absence of chain marks: an agent beyond the cut
+        -- would have decided first) on a chain cut at chain_max_depth, which their evidence
+        -- says; and a call a
         -- service made (rules 30 to 32) where the rule that found the actor has medium
         -- confidence.
         (r.chain_truncated AND r.base_rule IN (
             6, 7, 8,
-            13, 18, 29
+            13, 18, 21, 22, 29
         )) OR (r.rule <> r.base_rule AND r.base_rule IN (9, 10, 14, 23, 29)) AS at_most_medium,
         -- A call a service made: the service, then the rule that found the actor and its
         -- evidence.
@@ -1006,8 +1060,10 @@ final AS (
                     )
                     WHEN 27 THEN 'userIdentity.type=' || r.principal_type
                     WHEN 28 THEN 'userIdentity.type=' || r.principal_type || coalesce(' via ' || r.base_detail, '')
+                    -- The call is a service's (invokedBy); the role's session has no mark.
                     WHEN 29 THEN 'role ' || coalesce(r.session_issuer_name, '?')
-                        || ' with no agent, MCP, service or workload mark' || coalesce('; ' || r.base_detail, '')
+                        || ' whose session has no agent, MCP, service-issued or workload mark'
+                        || coalesce('; ' || r.base_detail, '')
                     ELSE r.base_detail
                 END
         END AS evidence_detail

@@ -58,6 +58,8 @@ PATTERNS: dict[str, tuple[str, ...]] = {
     "workload_user_patterns": ("svc-backup",),
 }
 PATTERN_CASES = (
+    "mcp_grant_by_agent_source_identity",
+    "workload_pattern_chain_beyond_max_depth",
     "source_identity_pattern",
     "agent_role_pattern",
     "agent_role_pattern_untagged_create",
@@ -537,6 +539,44 @@ EXPECTED: dict[str, dict[str, Verdict]] = {
         "achain-assume-8": human("direct", OTHER_ROLE, "chaincarol", "medium"),
         "achain-call-8": human("direct", OTHER_ROLE, "chaincarol", "medium"),
     },
+    # A self-managed MCP server's session makes only its agent tag transitive: the role it
+    # chains into inherits Usage=Agent, not MCPServer, and its calls are still the server's.
+    "transitive_agent_tag_mcp_server": {
+        "tmcp-assume": human("direct", "human.iam_user", "transmcphost"),
+        "tmcp-hop": agent("mcp_self_managed", "ledger-mcp", "agent_session.mcp", "transmcphost"),
+        "tmcp-call": agent("mcp_self_managed", "ledger-mcp", "agent_session.mcp", "transmcphost"),
+    },
+    # The role-and-name fallback where only some of the agent sessions carry an MCP server tag:
+    # the direct path, with an example session that has none.
+    "unjoined_by_name_mixed_mcp_tag": {
+        "mixed-assume-1": human("direct", "human.iam_user", "mixedops"),
+        "mixed-assume-2": human("direct", "human.iam_user", "mixedops"),
+        "mixed-call-old": agent(
+            "direct", "MixedNameAgentRole", "agent_session.direct_by_name", confidence="medium"
+        ),
+    },
+    # An agent (source identity agent:ops-bot, a configured pattern) signs in to the managed
+    # MCP server: neither its grant nor the calls made with it name a person.
+    "mcp_grant_by_agent_source_identity": {
+        "agrant-grant": agent("mcp_managed", MCP, "mcp_managed.oauth_grant"),
+        "agrant-call": agent("mcp_managed", MCP, "mcp_managed.oauth_session"),
+    },
+    # A chain of 12 sessions: an agent role's session, then a role matching the workload
+    # pattern batch-%, then ten hops. The call's walk stops at depth 10, on the batch role's
+    # session: the workload verdict reads a cut chain (an agent above it would decide first).
+    "workload_pattern_chain_beyond_max_depth": {
+        "dbatch-assume-0": human("direct", "human.iam_user", "deepbatch"),
+        "dbatch-assume-1": agent(
+            "direct", "DeepBatchAgentRole", "agent_session.direct", "deepbatch"
+        ),
+        **{
+            f"dbatch-assume-{i}": agent(
+                "direct", "DeepBatchAgentRole", "agent_chain.direct", "deepbatch"
+            )
+            for i in range(2, 12)
+        },
+        "dbatch-call": workload("workload.configured", "medium"),
+    },
     "unjoined_agent_session_by_name": {
         # Keys that join no issuing event (issued before the logs begin, or empty): every
         # logged session of the role and session name carries the agent mark.
@@ -713,6 +753,18 @@ EXPECTED_WITHOUT_PATTERNS: dict[str, Verdict] = {
     "wlchain-wendy-call": human("direct", OTHER_ROLE, "wendy", "medium"),
     "wlchain-fed-token": human("direct", "human.iam_user", "svc-backup"),
     "wlchain-fed-call": human("direct", "human.federated", "vera"),
+    # Without the pattern the source identity is a person's name, as any other.
+    "agrant-grant": agent("mcp_managed", MCP, "mcp_managed.oauth_grant", "agent:ops-bot"),
+    "agrant-call": agent("mcp_managed", MCP, "mcp_managed.oauth_session", "agent:ops-bot"),
+    "dbatch-assume-0": human("direct", "human.iam_user", "deepbatch"),
+    "dbatch-assume-1": agent("direct", "DeepBatchAgentRole", "agent_session.direct", "deepbatch"),
+    **{
+        f"dbatch-assume-{i}": agent(
+            "direct", "DeepBatchAgentRole", "agent_chain.direct", "deepbatch"
+        )
+        for i in range(2, 12)
+    },
+    "dbatch-call": human("direct", OTHER_ROLE, None, "medium"),
 }
 
 
@@ -856,8 +908,13 @@ def test_clients(classified: dict[str, dict[str, Any]]) -> None:
 
 def test_session_join_and_root(classified: dict[str, dict[str, Any]]) -> None:
     expected = {
-        "trans-call-2": (True, "ASIATRANS000000000001"),
-        "trans-call-5": (True, "ASIATRANS000000000004"),
+        # The chain's first credentials: the IAM user's key that opened its root session,
+        # and the key (its issuing event not in the logs) that opened the second chain's.
+        "trans-call-2": (True, "AKIATRANSIVAN0000001"),
+        "trans-call-5": (True, "ASIATRANS000000000003"),
+        "tmcp-call": (True, "AKIATRANSMCPHOST0001"),
+        # A cut chain: the furthest session reached, never past it.
+        "dbatch-call": (True, "ASIADEEPBATCH0000001"),
         "trans-assume-4-role-copy": (False, "ASIATRANS000000000003"),
         "cycle-call-a": (True, "ASIACHAINCYCLE000002"),
         "cycle-call-b": (True, "ASIACHAINCYCLE000001"),
@@ -890,6 +947,24 @@ def test_session_join_and_root(classified: dict[str, dict[str, Any]]) -> None:
 def test_evidence(classified: dict[str, dict[str, Any]]) -> None:
     sign_in = f"arn:aws:signin:us-east-1:{A1}:session/6f1c1a52-0c8e-4c52-9d0e-5a1d2a3b4c01"
     expected = {
+        # The chain's MCP server tag above the session is its MCP mark, and the evidence says
+        # where it is.
+        "tmcp-call": (
+            "session ASIATRANSMCPHOP00001 tags {Usage=Agent}; MCPServer=ledger-mcp on session "
+            "ASIATRANSMCPSRV00001 above it in the chain; chain root ASIATRANSMCPSRV00001"
+        ),
+        # The example supports the direct verdict: a session without an MCP server tag.
+        "mixed-call-old": (
+            "key ASIAMIXEDNAMEOLD0001 joins no issuing event; the 2 session(s) of "
+            "MixedNameAgentRole named nightly-mixed in the logs all carry the agent mark (e.g. "
+            "session ASIAMIXEDNAME0000001 tags {Usage=Agent}); 1 of the 2 carries an MCP server "
+            "tag, not all; the call has no MCP mark"
+        ),
+        "dbatch-call": (
+            "session ASIADEEPBATCH0000011 of DeepBatchHop10Role traces back to session "
+            "ASIADEEPBATCH0000001 of role batch-deep-etl, which matches configured workload role "
+            "pattern batch-%; chain truncated at depth 10"
+        ),
         "mcpobs-session-call": (
             f"signInSessionArn={sign_in} granted by mcpobs-grant for {MCP_RESOURCE}"
         ),
@@ -898,8 +973,9 @@ def test_evidence(classified: dict[str, dict[str, Any]]) -> None:
         ),
         "mcpdoc-down-other-server": "userIdentity.invokedBy=cloudwatch-mcp.amazonaws.com",
         "trans-call-2": (
+            # ivan's source identity matches no agent pattern: the tags decided, not it.
             "session ASIATRANS000000000002 tags {MCPServer=inventory-mcp, Usage=Agent}; "
-            "sourceIdentity=ivan@example.com; chain root ASIATRANS000000000001"
+            "chain root ASIATRANS000000000001"
         ),
         "tagsl-call-3": "session ASIATAGSLIST00000002 tags {Usage=agent}; no MCP mark",
         "srcid-call-unjoined": "sourceIdentity=agent:cron; no MCP mark",
@@ -1038,7 +1114,9 @@ def test_evidence(classified: dict[str, dict[str, Any]]) -> None:
         ),
         "ec2-call-unjoined-delivery": "ec2RoleDelivery=1.0",
         "ec2-call-unjoined-name": "session name i-0fedcba9876543210 is an instance id",
-        "ci-chain-call": f"web identity provider {GITHUB_PROVIDER}",
+        "ci-chain-call": (
+            f"web identity provider {GITHUB_PROVIDER} of chain root session ASIACIWEBIDENTITY001"
+        ),
         "tagsm-web": f"web identity provider {EKS_PROVIDER}",
         "tagss-call-plain": "userIdentity.type=AssumedRole via AssumeRoleWithSAML",
         "console-call-ua-only": "console userAgent console.ec2.amazonaws.com",
@@ -1112,7 +1190,9 @@ def test_evidence_of_root_callers_and_service_calls(
             f"ASIAROOTCALLERAGENT2 of HopAgentRole (an agent role: {snap}); no MCP mark"
         ),
         "rcall-late-hop-call": "role HopDeployRole with no agent, MCP, service or workload mark",
-        "rcall-ci-update": f"web identity provider {GITHUB_PROVIDER_A4}",
+        "rcall-ci-update": (
+            f"web identity provider {GITHUB_PROVIDER_A4} of chain root session ASIAROOTCALLERCI0002"
+        ),
         "svcinv-agent-run-instances": (
             f"{cfn} caller's credentials; the caller by agent_role.direct: role SvcAgentRole is an "
             f"agent role ({snap})"
@@ -1131,8 +1211,8 @@ def test_evidence_of_root_callers_and_service_calls(
             "role AWSReservedSSO_SvcAdmin_0a1b2c3d4e5f6a7b"
         ),
         "svcinv-ops-run-instances": (
-            f"{cfn} caller's credentials; the caller by human.other_role: role SvcOpsRole with no "
-            "agent, MCP, service or workload mark"
+            f"{cfn} caller's credentials; the caller by human.other_role: role SvcOpsRole whose "
+            "session has no agent, MCP, service-issued or workload mark"
         ),
         "svcinv-user-create-bucket": (
             f"{cfn} caller's credentials; the caller by human.iam_user: userIdentity.type=IAMUser"
@@ -1351,6 +1431,11 @@ def at(text: str) -> datetime:
 
 
 SESSION_KEYS = {
+    "ASIATRANSMCPSRV00001",
+    "ASIATRANSMCPHOP00001",
+    "ASIAMIXEDNAME0000001",
+    "ASIAMIXEDNAME0000002",
+    *(f"ASIADEEPBATCH{i:07d}" for i in range(12)),
     "ASIAGRANTLATERHOP001",
     "ASIAWLCHAINFEDVERA01",
     "ASIAMINTDEPLOY000001",
@@ -1663,7 +1748,9 @@ def test_session_chain_beyond_max_depth(sessions: dict[str, dict[str, Any]]) -> 
         "chain_truncated": True,
         "root_caller_type": "AssumedRole",
     }
-    assert not any(s["chain_truncated"] for k, s in sessions.items() if k != "ASIADEEPCHAIN0000012")
+    truncated = {"ASIADEEPCHAIN0000012", "ASIADEEPBATCH0000011"}
+    assert not any(s["chain_truncated"] for k, s in sessions.items() if k not in truncated)
+    assert all(sessions[k]["chain_truncated"] for k in truncated)
 
 
 def test_session_of_other_sts_calls(sessions: dict[str, dict[str, Any]]) -> None:
@@ -1730,6 +1817,8 @@ def test_mcp_grants(warehouse: Path) -> None:
         "SELECT grant_event_id, resource, grant_owner, mcp_principal FROM mcp_grants ORDER BY 1",
     )
     assert [tuple(r.values()) for r in found] == [
+        # An agent's grant (its source identity matches agent:%) names no person.
+        ("agrant-grant", MCP_RESOURCE, None, MCP),
         ("grantlater-grant", MCP_RESOURCE, "olga@example.com", MCP),
         ("mcpdoc-grant", MCP_RESOURCE, "erik@example.com", MCP),
         ("mcpobs-grant", MCP_RESOURCE, "dan@example.com", MCP),
