@@ -7,8 +7,8 @@
 --   servers that name themselves in the user agent (awslabs MCP servers). A role session on a role
 --   that is an agent role at the call is left out, whoever opened it (a person through
 --   AssumeRoleWithSAML too): that is the dedicated agent role the guidance asks for, whose direct
---   calls the classification calls agent_role.direct. The role's agent tag at the call is taken
---   on the classification's timeline (role_agent_observations: IAM snapshots and
+--   calls the classification calls agent_role.direct. The role's agent tag at the call is read
+--   from role_agent_intervals, the intervals the classification's rules join (IAM snapshots and
 --   CreateRole/TagRole/UntagRole events): the newest observation at or before the call, else the
 --   role's first observation where that is a snapshot, which applies backwards (a tag event only
 --   from its time on). Roles that are agent roles only by a configured agent_role_patterns entry
@@ -73,37 +73,19 @@ role_calls AS (
 ),
 
 agent_roles_at_call AS (
-    -- The roles of the calls that are agent roles at the call, on the timeline the
-    -- classification uses (50_classification.sql, classification_role_intervals; principals.sql
-    -- and untagged_agent_roles.sql take the same): the newest observation at or before the
-    -- call, else the first observation of the role where that is a snapshot (a snapshot applies
-    -- backwards; a tag event only from its time on). Observations after the call rank after
-    -- those at or before it, oldest first: the first of them is then the first of the role.
-    SELECT role_account_id, role_name, event_time
-    FROM (
-        SELECT
-            c.role_account_id,
-            c.role_name,
-            c.event_time,
-            o.observed_at,
-            o.observed_by,
-            o.is_agent,
-            row_number() OVER (
-                PARTITION BY c.role_account_id, c.role_name, c.event_time
-                ORDER BY
-                    CASE WHEN o.observed_at <= c.event_time THEN 0 ELSE 1 END,
-                    CASE WHEN o.observed_at <= c.event_time THEN o.observed_at END DESC NULLS LAST,
-                    CASE WHEN o.observed_at <= c.event_time THEN o.observed_by END DESC NULLS LAST,
-                    o.observed_at,
-                    o.observed_by
-            ) AS choice
-        FROM role_calls AS c
-        JOIN role_agent_observations AS o
-            ON o.account_id = c.role_account_id AND o.role_name = c.role_name
-    ) AS ranked
-    WHERE choice = 1
-        AND is_agent
-        AND (observed_at <= event_time OR observed_by LIKE 'snapshot %')
+    -- The roles of the calls that are agent roles at the call: those whose interval of
+    -- role_agent_intervals covering the call tags them, the very row the rules of the
+    -- classification join for it (10_role_agent_timeline.sql says which observation decides),
+    -- so a call is left out here exactly when the rules read its role as an agent role then.
+    -- At most one interval covers a time: each (role, time) comes out once.
+    SELECT c.role_account_id, c.role_name, c.event_time
+    FROM role_calls AS c
+    JOIN role_agent_intervals AS i
+        ON i.account_id = c.role_account_id
+        AND i.role_name = c.role_name
+        AND i.valid_from <= c.event_time
+        AND c.event_time < i.valid_to
+    WHERE i.is_agent
 ),
 
 people AS (

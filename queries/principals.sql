@@ -20,16 +20,16 @@
 --   at all where its ARN names none, such as an AWS service's) was imported),
 --   iam_tags (its tags in that snapshot, key=value),
 --   agent_role (for roles, from the calls of their sessions: tagged as an agent role at
---   last_seen, on the timeline the classification uses (role_agent_observations: IAM snapshots
---   and CreateRole/TagRole/UntagRole events): the newest observation at or before last_seen,
---   else the role's first observation where that is a snapshot, which applies backwards; false
---   after a snapshot of its account that does not list it; NULL where none applies, as for the
---   classification, which then takes the role for no agent role: no IAM data names the role, or
---   its first observation is a tag event after last_seen, which says nothing of the time before
---   it, whatever a later snapshot shows (import an older snapshot), or the one that applies
---   leaves its tags unknown (a role re-created between two snapshots, before its first tag
---   event); NULL for every other
---   principal, an IAM user too whatever role shares its name: the session issuer of a
+--   last_seen, read from role_agent_intervals, the intervals the classification's rules join
+--   (IAM snapshots and CreateRole/TagRole/UntagRole events): the newest observation at or
+--   before last_seen, else the role's first observation where that is a snapshot, which applies
+--   backwards; false after a snapshot of its account that does not list it; NULL where none
+--   applies, as for the classification, which then takes the role for no agent role: no IAM
+--   data names the role, or its first observation is a tag event after last_seen, which says
+--   nothing of the time before it, whatever a later snapshot shows (import an older snapshot),
+--   or the one that applies leaves its tags unknown (a role re-created between two snapshots,
+--   before its first tag event); NULL for every other principal, an IAM user too whatever role
+--   shares its name: the session issuer of a
 --   FederatedUser is the IAM user that called GetFederationToken), agent_role_observed_by (the
 --   observation that decided: 'snapshot <id>', 'snapshot <id> (role absent)', 'snapshot <id>
 --   (role created <time>)', 'snapshot <id> (role created <time>; its tags unknown until its
@@ -70,10 +70,6 @@ snapshot_kinds AS (
     SELECT account_id, snapshot_id, taken_at, 'role' AS kind FROM snapshots WHERE roles > 0
     UNION ALL
     SELECT account_id, snapshot_id, taken_at, 'user' AS kind FROM snapshots WHERE users > 0
-),
-
-observations AS (
-    SELECT account_id, role_name, observed_at, observed_by, is_agent FROM role_agent_observations
 ),
 
 chosen_snapshots AS (
@@ -180,36 +176,20 @@ per_principal AS (
 ),
 
 role_state AS (
-    -- The agent tag at last_seen, on the timeline the classification uses (50_classification.sql,
-    -- classification_role_intervals; untagged_agent_roles.sql takes the same): the newest
-    -- observation at or before it, else the first observation of the role where that is a
-    -- snapshot (a snapshot applies backwards; a tag event only from its time on). Observations
-    -- after last_seen rank after those before it, oldest first: the first of them is then the
-    -- first of the role.
-    SELECT principal, is_agent, observed_by
-    FROM (
-        SELECT
-            p.principal,
-            p.last_seen,
-            o.observed_at,
-            o.is_agent,
-            o.observed_by,
-            row_number() OVER (
-                PARTITION BY p.principal
-                ORDER BY
-                    CASE WHEN o.observed_at <= p.last_seen THEN 0 ELSE 1 END,
-                    CASE WHEN o.observed_at <= p.last_seen THEN o.observed_at END DESC NULLS LAST,
-                    CASE WHEN o.observed_at <= p.last_seen THEN o.observed_by END DESC NULLS LAST,
-                    o.observed_at,
-                    o.observed_by
-            ) AS choice
-        FROM per_principal AS p
-        JOIN observations AS o
-            ON o.account_id = p.role_account_id AND o.role_name = p.role_name
-        -- Roles only: an IAM user named as a role is not that role.
-        WHERE p.principal_kind = 'role'
-    ) AS ranked
-    WHERE choice = 1 AND (observed_at <= last_seen OR observed_by LIKE 'snapshot %')
+    -- The agent tag at last_seen: the interval of role_agent_intervals that covers it, the very
+    -- row the rules of the classification join for a call of the role at that time
+    -- (10_role_agent_timeline.sql says which observation decides), so agent_role is what the
+    -- verdicts took the role for, by construction. At most one interval covers a time; none
+    -- before a first observation that is a tag event (agent_role NULL).
+    SELECT p.principal, i.is_agent, i.observed_by
+    FROM per_principal AS p
+    JOIN role_agent_intervals AS i
+        ON i.account_id = p.role_account_id
+        AND i.role_name = p.role_name
+        AND i.valid_from <= p.last_seen
+        AND p.last_seen < i.valid_to
+    -- Roles only: an IAM user named as a role is not that role.
+    WHERE p.principal_kind = 'role'
 ),
 
 session_tag_text AS (

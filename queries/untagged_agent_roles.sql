@@ -3,8 +3,8 @@
 --   guidance is to give agents dedicated roles tagged Usage=Agent (the configured agent tag), so
 --   that policies, boundaries and reviews can single them out; a role used through an MCP server
 --   (mcp_managed or mcp_self_managed) that lacked the tag when it was used is a guidance gap. The
---   tag state at each call comes from role_agent_observations (IAM snapshots and the CreateRole,
---   TagRole and UntagRole events of the logs), on the timeline the classification uses: the
+--   tag state at each call comes from role_agent_intervals, the intervals the classification's
+--   rules join (IAM snapshots and the CreateRole, TagRole and UntagRole events of the logs): the
 --   newest observation at or before the call, else the role's first observation where that is a
 --   snapshot (a snapshot applies backwards; a tag event only from its time). tag_state is
 --   'untagged' (IAM data shows the role without the tag) or 'unknown' (no observation applies to
@@ -25,12 +25,7 @@
 -- params: since TIMESTAMPTZ = NULL; until TIMESTAMPTZ = NULL; account VARCHAR = NULL; principal VARCHAR = NULL
 -- grain: one row per role used through MCP without the agent tag, and tag state
 -- used_by: analysts; quarterly report (later)
-WITH observations AS (
-    SELECT account_id, role_name, observed_at, observed_by, is_agent
-    FROM role_agent_observations
-),
-
-mcp_role_events AS (
+WITH mcp_role_events AS (
     SELECT
         event_id,
         event_time,
@@ -53,61 +48,26 @@ mcp_role_events AS (
         )
 ),
 
-latest_before AS (
-    -- The newest observation at or before each call.
-    SELECT event_id, is_agent, observed_by
-    FROM (
-        SELECT
-            e.event_id,
-            o.is_agent,
-            o.observed_by,
-            row_number() OVER (
-                PARTITION BY e.event_id ORDER BY o.observed_at DESC, o.observed_by DESC
-            ) AS newest
-        FROM mcp_role_events AS e
-        JOIN observations AS o
-            ON o.account_id = e.role_account_id
-            AND o.role_name = e.role_name
-            AND o.observed_at <= e.event_time
-    ) AS ranked
-    WHERE newest = 1
-),
-
-earliest_snapshot AS (
-    -- A call before the first observation of the role: where that is a snapshot, it is
-    -- the best knowledge of the role and applies backwards; an event (CreateRole, TagRole,
-    -- UntagRole) does not, as for the classification (50_classification.sql,
-    -- classification_role_intervals). A call after the first observation has one at or before
-    -- it (latest_before).
-    SELECT account_id, role_name, observed_at, is_agent, observed_by
-    FROM (
-        SELECT
-            *,
-            row_number() OVER (
-                PARTITION BY account_id, role_name ORDER BY observed_at, observed_by
-            ) AS oldest
-        FROM observations
-    ) AS ranked
-    WHERE oldest = 1 AND observed_by LIKE 'snapshot %'
-),
-
 tag_at_call AS (
+    -- The interval of role_agent_intervals that covers each call: the very row the rules of
+    -- the classification join for it (10_role_agent_timeline.sql says which observation
+    -- decides), so a call is tagged here exactly when the rules took its role for an agent
+    -- role by its tag. None covers a call before a first observation that is a tag event
+    -- (unknown, as is an interval of unknown tags: is_agent NULL).
     SELECT
         e.*,
-        -- The observation that applies, and what it says (NULL: tags unknown from then on).
         CASE
-            WHEN CASE WHEN b.event_id IS NOT NULL THEN b.is_agent ELSE s.is_agent END
-                THEN 'tagged'
-            WHEN NOT CASE WHEN b.event_id IS NOT NULL THEN b.is_agent ELSE s.is_agent END
-                THEN 'untagged'
+            WHEN i.is_agent THEN 'tagged'
+            WHEN NOT i.is_agent THEN 'untagged'
             ELSE 'unknown'
         END AS tag_state,
-        CASE WHEN b.event_id IS NOT NULL THEN b.observed_by ELSE s.observed_by END AS observed_by
+        i.observed_by
     FROM mcp_role_events AS e
-    LEFT JOIN latest_before AS b ON b.event_id = e.event_id
-    LEFT JOIN earliest_snapshot AS s
-        ON s.account_id = e.role_account_id AND s.role_name = e.role_name
-        AND s.observed_at > e.event_time
+    LEFT JOIN role_agent_intervals AS i
+        ON i.account_id = e.role_account_id
+        AND i.role_name = e.role_name
+        AND i.valid_from <= e.event_time
+        AND e.event_time < i.valid_to
 ),
 
 gaps AS (
@@ -129,24 +89,29 @@ gaps AS (
     GROUP BY role_account_id, principal, role_name, tag_state
 ),
 
-period_observations AS (
-    SELECT * FROM observations WHERE $until IS NULL OR observed_at < $until
+period_intervals AS (
+    -- The intervals that begin before the end of the period: the last of each role is the one
+    -- in force at that end.
+    SELECT * FROM role_agent_intervals WHERE $until IS NULL OR valid_from < $until
 ),
 
 tagged_at_end AS (
-    -- Per role tagged at the end of the period (its last observation before that end tags it):
-    -- since when, the first tagging observation after the last one that untags it.
-    SELECT o.account_id, o.role_name, min(o.observed_at) AS tagged_from
-    FROM period_observations AS o
+    -- Per role tagged at the end of the period (the interval in force at that end tags it):
+    -- since when, the start of the first tagging interval after the last one that does not
+    -- tag it. Where every interval tags it, that start is minus infinity (the first observation
+    -- of the role is a snapshot that tags it, and holds before it too), which no call precedes:
+    -- such a role has no untagged call, so no row to close.
+    SELECT o.account_id, o.role_name, min(o.valid_from) AS tagged_from
+    FROM period_intervals AS o
     WHERE o.is_agent
         AND NOT EXISTS (
             SELECT 1
-            FROM period_observations AS u
+            FROM period_intervals AS u
             WHERE u.account_id = o.account_id
                 AND u.role_name = o.role_name
                 -- untagged, or of unknown tags from then on
                 AND u.is_agent IS NOT TRUE
-                AND u.observed_at > o.observed_at
+                AND u.valid_from > o.valid_from
         )
     GROUP BY o.account_id, o.role_name
 ),

@@ -73,6 +73,7 @@ DERIVED_TABLES = (
     "mcp_tool_calls",
     "mcp_grants",
     "role_agent_observations",
+    "role_agent_intervals",
     "attribution_rules",
 )
 # Verdict rows DuckDB hands over per Arrow batch.

@@ -85,7 +85,7 @@ def staleness_notice(layout: Layout, settings: Settings) -> str | None:
 # that can lag, and gets no notice.
 _ATTRIBUTION_VIEW = re.compile(
     r"\b(?:events_classified|events_verdicts|sessions|mcp_tool_calls|mcp_grants"
-    r"|role_agent_observations|attribution_rules|attribution_run)\b",
+    r"|role_agent_observations|role_agent_intervals|attribution_rules|attribution_run)\b",
     re.IGNORECASE,
 )
 

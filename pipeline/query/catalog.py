@@ -40,13 +40,14 @@ _PARAM_NOTE = re.compile(
 )
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s")
 # The views over IAM snapshots (pipeline/iam/schema.py, queries/views/21_iam_role_tags.sql), and
-# those whose rows a snapshot decides: role_agent_observations (the roles' tags over time) and
-# the verdicts (events_classified, events_verdicts: who is an agent role's, rules 3, 6, 7). A
-# query naming one depends on the snapshot that applies to its period: a later one applies
-# backwards (queries/attribute/50_classification.sql, classification_role_intervals).
+# those whose rows a snapshot decides: role_agent_observations and role_agent_intervals (the
+# roles' tags over time) and the verdicts (events_classified, events_verdicts: who is an agent
+# role's, rules 3, 6, 7). A query naming one depends on the snapshot that applies to its period:
+# a later one applies backwards (queries/attribute/10_role_agent_timeline.sql,
+# role_agent_intervals).
 _IAM_VIEW = re.compile(
     r"\b(?:iam_(?:snapshots|roles|users|groups|policies|role_tags)"
-    r"|role_agent_observations|events_classified|events_verdicts)\b",
+    r"|role_agent_observations|role_agent_intervals|events_classified|events_verdicts)\b",
     re.IGNORECASE,
 )
 
@@ -104,8 +105,9 @@ class QueryInfo:
     @property
     def reads_iam_snapshots(self) -> bool:
         """Whether the SQL (outside comments and strings) names an IAM snapshot view or one
-        whose rows the snapshots decide (role_agent_observations, events_classified), so that
-        the snapshot chosen for its period matters (`query run` says when it is a later one)."""
+        whose rows the snapshots decide (role_agent_observations, role_agent_intervals,
+        events_classified), so that the snapshot chosen for its period matters (`query run`
+        says when it is a later one)."""
         return _IAM_VIEW.search(strip_comments_and_strings(self.sql)) is not None
 
     def where(self, key: str = "params") -> str:

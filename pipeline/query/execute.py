@@ -33,6 +33,7 @@ _ATTRIBUTION_VIEWS = frozenset(
         "mcp_tool_calls",
         "mcp_grants",
         "role_agent_observations",
+        "role_agent_intervals",
     }
 )
 

@@ -47,8 +47,11 @@ HIVE_TYPES = "{'recipient_account_id': VARCHAR, 'event_date': DATE}"
 CLASSIFIED_FOLDER = "events_classified"
 # The shape of a generation, written to its FORMAT file. Change it with the shape, so that a
 # generation written by another version counts as none (and is rebuilt by the next ingest or
-# `agenttrail attribute`) instead of failing the views that read it.
-GENERATION_FORMAT = "3"
+# `agenttrail attribute`) instead of failing the views that read it. 4 adds
+# role_agent_intervals.parquet: a generation of 3 has none, so its view could not be defined
+# (a writer's connection would fail on it, the named queries on roles would find no such view),
+# and the next ingest, finding the classification current, would not rebuild it.
+GENERATION_FORMAT = "4"
 # A generation's marker file, present when all its events_classified files have one schema:
 # the view then reads them without union_by_name (events files written by different versions
 # differ in their columns, and so do their classified copies).
@@ -59,6 +62,7 @@ DERIVED_VIEWS = (
     "mcp_tool_calls",
     "mcp_grants",
     "role_agent_observations",
+    "role_agent_intervals",
     "attribution_rules",
     "attribution_run",
 )

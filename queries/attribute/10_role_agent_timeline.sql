@@ -1,9 +1,14 @@
 -- name: 10_role_agent_timeline
--- description: When each IAM role was an agent role. Observations come from the imported IAM
---   snapshots (the role's tags at taken_at) and from CreateRole, TagRole and UntagRole events in
---   the logs (valid from the event's time), so a role created or tagged during the period counts
---   without a new snapshot. Only changes of the agent tag key matter. Role names are unique per
---   account, so roles are keyed by (account_id, role_name): TagRole events carry no path. They
+-- description: When each IAM role was an agent role. role_agent_observations: what was observed
+--   of the role's agent tag, and when; role_agent_intervals: the state that follows from them at
+--   every time, the one answer to "is this role an agent role at time t" that the rules (agent
+--   role, agent chain: 50_classification.sql) and the named queries on roles (principals,
+--   untagged_agent_roles, human_roles_via_mcp) all join, so a report cannot contradict a
+--   verdict. Observations come from the imported IAM snapshots (the role's tags at taken_at)
+--   and from CreateRole, TagRole and UntagRole events in the logs (valid from the event's
+--   time), so a role created or tagged during the period counts without a new snapshot. Only
+--   changes of the agent tag key matter. Role names are unique per account, so roles are keyed
+--   by (account_id, role_name): TagRole events carry no path. They
 --   are unique whatever their letter case, so a TagRole or UntagRole tags the role of its name,
 --   in whatever case, that a snapshot listing or a CreateRole shows nearest before it (else
 --   the first after it, else the calls). Only
@@ -29,7 +34,7 @@
 --   that disagrees with them was taken before them (after, it would show their change), so it
 --   is the state just before that second, and is placed one microsecond before it
 --   (observed_at), where, as the role's first observation, it applies backwards as any first
---   snapshot does (50_classification.sql); one that agrees may have been taken after them,
+--   snapshot does (role_agent_intervals); one that agrees may have been taken after them,
 --   adds nothing, and is left out.
 --   Before a role's first observation, its oldest snapshot applies only where that snapshot is
 --   the first observation: an event first (CreateRole, TagRole or UntagRole of the key) sets the
@@ -37,12 +42,22 @@
 --   CreateRole shows the role did not exist, TagRole overwrites the key, and UntagRole succeeds
 --   whether or not the role carried the key (IAM's API reference names no error for an absent
 --   key) and names no value. Then nothing is known before it: not an agent role.
+--   role_agent_intervals turns the observations into non-overlapping intervals [valid_from,
+--   valid_to) per (account_id, role_name), each with the is_agent and observed_by of the
+--   observation that decides it: from each observation to the next (the last to 'infinity'),
+--   and, where the role's first observation is a snapshot, from '-infinity' to it. A time t
+--   is covered by at most one row, the one with valid_from <= t < valid_to; by none before a
+--   first observation that is an event (nothing is known then: not an agent role for the
+--   classification, unknown for the reports).
 -- params: none (reads the tables attribution_settings, attribution_source_events and
 --   attribution_distinct_values)
--- grain: one row per role and instant at which its agent tag was observed (is_agent: true,
---   false, or NULL where the tags are unknown from then on)
--- used_by: pipeline/attribute/classify.py (rule 4), queries/principals.sql,
---   queries/untagged_agent_roles.sql, queries/human_roles_via_mcp.sql
+-- grain: role_agent_observations: one row per role and instant at which its agent tag was
+--   observed (is_agent: true, false, or NULL where the tags are unknown from then on);
+--   role_agent_intervals: one row per role and interval between two of its observations
+--   (before the first, where that is a snapshot; after the last)
+-- used_by: pipeline/attribute/classify.py (rules agent_role.direct, human.console_agent_role
+--   and the agent role of agent_chain.*, through role_agent_intervals), queries principals,
+--   untagged_agent_roles and human_roles_via_mcp (role_agent_intervals)
 CREATE OR REPLACE TABLE role_agent_observations AS
 WITH settings AS (
     SELECT lower(agent_tag_key) AS tag_key, lower(agent_tag_value) AS tag_value
@@ -397,3 +412,44 @@ final AS (
 )
 
 SELECT * FROM final;
+
+CREATE OR REPLACE TABLE role_agent_intervals AS
+-- Each observation holds from its time to the role's next one. role_agent_observations has one
+-- row per role and instant, so the intervals never overlap (were two at one instant, the one
+-- with the larger observed_by would hold from it). Before the first observation a snapshot
+-- still applies (the oldest one after the period, issue 3), an event does not: it sets the key
+-- whatever it was before, so neither it nor a later snapshot tells that.
+-- 'infinity' and '-infinity' close the open ends, so that every reader tests one condition,
+-- valid_from <= t < valid_to, and none re-derives which observation applies.
+WITH ordered AS (
+    SELECT
+        account_id,
+        role_name,
+        observed_at,
+        observed_by,
+        is_agent,
+        lead(observed_at) OVER w AS next_observed_at,
+        row_number() OVER w AS n
+    FROM role_agent_observations
+    WINDOW w AS (PARTITION BY account_id, role_name ORDER BY observed_at, observed_by)
+)
+
+SELECT
+    account_id,
+    role_name,
+    observed_at AS valid_from,
+    coalesce(next_observed_at, 'infinity'::TIMESTAMPTZ) AS valid_to,
+    is_agent,
+    observed_by
+FROM ordered
+WHERE next_observed_at IS NULL OR next_observed_at > observed_at
+UNION ALL
+SELECT
+    account_id,
+    role_name,
+    '-infinity'::TIMESTAMPTZ AS valid_from,
+    observed_at AS valid_to,
+    is_agent,
+    observed_by
+FROM ordered
+WHERE n = 1 AND observed_by LIKE 'snapshot %';

@@ -14,7 +14,9 @@
 --   events_classified view from the event and evidence_detail), its confidence and the
 --   rules_version in force. Everything that is not per event is computed first, per
 --   distinct key, into small tables (session marks, chain marks, configured-pattern matches per
---   distinct value, role agent intervals, MCP links), so the pass over the events is one
+--   distinct value, MCP links, and the role agent intervals: role_agent_intervals, which
+--   10_role_agent_timeline.sql builds and every generation publishes, so that the named queries
+--   on roles read the very intervals the rules joined), so the pass over the events is one
 --   streaming scan with equality hash joins against small tables: no correlated subquery, no
 --   as-of join.
 -- params: none (reads the tables built by 10_* to 40_*, attribution_settings,
@@ -171,48 +173,6 @@ final AS (
 SELECT kind, value, min(pattern) AS pattern
 FROM final
 GROUP BY kind, value;
-
-CREATE OR REPLACE TABLE classification_role_intervals AS
--- When each role was an agent role, as non-overlapping intervals [valid_from, valid_to) per
--- (account, role name): from each observation (snapshot, CreateRole, TagRole, UntagRole) to
--- the next. Before the first observation, a snapshot still applies (the oldest one after the
--- period, issue 3), an event does not: it sets the key whatever it was before, so neither it
--- nor a later snapshot tells that. role_agent_observations has one row per role and instant,
--- a snapshot of its account that does not list the role among them ('role absent'), and a
--- snapshot taken in the second of events it contradicts placed just before them
--- (10_role_agent_timeline.sql says why).
-WITH ordered AS (
-    SELECT
-        account_id,
-        role_name,
-        observed_at,
-        observed_by,
-        is_agent,
-        lead(observed_at) OVER w AS next_observed_at,
-        row_number() OVER w AS n
-    FROM role_agent_observations
-    WINDOW w AS (PARTITION BY account_id, role_name ORDER BY observed_at, observed_by)
-)
-
-SELECT
-    account_id,
-    role_name,
-    observed_at AS valid_from,
-    coalesce(next_observed_at, 'infinity'::TIMESTAMPTZ) AS valid_to,
-    is_agent,
-    observed_by
-FROM ordered
-WHERE next_observed_at IS NULL OR next_observed_at > observed_at
-UNION ALL
-SELECT
-    account_id,
-    role_name,
-    '-infinity'::TIMESTAMPTZ AS valid_from,
-    observed_at AS valid_to,
-    is_agent,
-    observed_by
-FROM ordered
-WHERE n = 1 AND observed_by LIKE 'snapshot %';
 
 CREATE OR REPLACE TABLE classification_links AS
 -- Managed-MCP links per key: downstream request ids, tool-call events, MCP grants (own event),
@@ -472,7 +432,7 @@ ancestors AS (
                     || '), which matches configured workload user pattern ' || pu.pattern
         END AS workload_text
     FROM hops AS h
-    LEFT JOIN classification_role_intervals AS o
+    LEFT JOIN role_agent_intervals AS o
         ON o.account_id = h.role_account_id
         AND o.role_name = h.role_name
         AND h.acted_at >= o.valid_from
@@ -700,7 +660,7 @@ WITH features AS (
         ON g.link = 'sign_in_session' AND g.link_key = e.sign_in_session_arn
         AND g.granted_at <= e.event_time
     LEFT JOIN user_agent_clients AS ua ON ua.user_agent = e.user_agent
-    LEFT JOIN classification_role_intervals AS o
+    LEFT JOIN role_agent_intervals AS o
         ON o.account_id = e.session_issuer_account_id
         AND o.role_name = e.session_issuer_name
         AND e.event_time >= o.valid_from

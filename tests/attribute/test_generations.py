@@ -14,15 +14,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 from ingest_fixtures import copy_cases, held_open, ingest, rows, settings
 
 import pipeline.warehouse.connect
 from pipeline.attribute import classify
 from pipeline.attribute.classify import attribute_warehouse
-from pipeline.errors import AttributionPendingError, WarehouseError
+from pipeline.errors import AttributionPendingError, QueryError, WarehouseError
 from pipeline.iam.store import import_snapshots
-from pipeline.warehouse.connect import remove_unused_generations
+from pipeline.query.library import run_query
+from pipeline.warehouse.connect import GENERATION_FORMAT, has_attribution, remove_unused_generations
 from pipeline.warehouse.layout import Layout
 
 _GENERATION = re.compile(r"derived[\\/](gen-[^\\/'\"]+)")
@@ -222,3 +224,34 @@ def test_an_import_with_nothing_new_makes_a_damaged_database_again(warehouse: Pa
     again = import_snapshots([snapshot], layout, taken_at, settings(warehouse))
     assert again.current
     assert classified(warehouse) == 3
+
+
+def test_a_generation_of_the_previous_format_is_rebuilt_by_the_next_ingest(
+    warehouse: Path, tmp_path: Path
+) -> None:
+    """A warehouse whose published generation an earlier version wrote, of FORMAT 3: it has no
+    role_agent_intervals.parquet (format 4 added it), so its view cannot be defined. It counts
+    as no generation: this version's readers are told to classify (not a failure on that view),
+    an analyst's DuckDB client still reads the old generation through the stored views, and the
+    next ingest, with nothing new to read, rebuilds it."""
+    published = current(warehouse)
+    folder = warehouse / "derived" / published
+    (folder / "role_agent_intervals.parquet").unlink()
+    (folder / "FORMAT").write_text("3")
+    with duckdb.connect(str(warehouse / "agenttrail.duckdb")) as con:
+        con.execute("DROP VIEW role_agent_intervals")  # the earlier version made none
+    layout = Layout.at(warehouse)
+    assert not has_attribution(layout)
+    with pytest.raises(QueryError) as caught:
+        run_query(settings(warehouse), "principals")
+    assert caught.value.hint == "this warehouse has no attribution yet: run 'agenttrail attribute'"
+    assert classified(warehouse) == 3
+    again = ingest([tmp_path / "first"], warehouse)
+    assert (again.objects_unchanged, again.attribution["events"]) == (1, 3)
+    rebuilt = current(warehouse)
+    assert generations(warehouse) == [rebuilt] != [published]
+    assert (warehouse / "derived" / rebuilt / "FORMAT").read_text() == GENERATION_FORMAT == "4"
+    assert (warehouse / "derived" / rebuilt / "role_agent_intervals.parquet").is_file()
+    assert has_attribution(layout)
+    assert len(run_query(settings(warehouse), "principals").table) > 0
+    assert rows(warehouse, "SELECT count(*) AS n FROM role_agent_intervals") == [{"n": 0}]

@@ -1,5 +1,9 @@
 """The named queries that report on roles read a role's agent tag on the classification's
-timeline (role_agent_observations), and only for roles:
+timeline (role_agent_intervals, the table the rules join), and only for roles:
+
+- at any time, each says of a role what the verdicts of its calls then took it for (tagged,
+  untagged, re-created, of unknown tags, before its first observation), naming the same
+  observation;
 
 - human_roles_via_mcp leaves out a role session on a role that is an agent role at the call,
   whoever opened it (a person through AssumeRoleWithSAML too): that is the dedicated agent role
@@ -15,17 +19,18 @@ test_iam_timeline).
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 from pipeline.config import Settings
 from pipeline.query.library import Scope, run_query
 
-from .helpers import import_iam
+from .helpers import import_iam, rows
 from .test_iam_timeline import (
     ACCOUNT,
     AGENT,
+    HUMAN,
     at,
     build,
     call,
@@ -389,3 +394,160 @@ def test_a_role_of_unknown_tags_is_unknown_in_the_reports(tmp_path: Path) -> Non
         if r["principal"] == f"arn:aws:iam::{ACCOUNT}:role/R"
     ]
     assert (row["agent_role"], row["agent_role_observed_by"]) == (None, unknown)
+
+
+# ------------------------------------------------ the reports read the classification's intervals
+PERSON = "olive@corp.example"
+# (role, time of the probe's calls, the role's agent tag then as the classification reads it,
+# the observation that decides): every way the timeline knows a role's tag, each change probed
+# (at the very second of an event too).
+# - Flip: the June snapshot tags it (before June too: the role's first observation is a
+#   snapshot); untagged on July 1, tagged again on July 10; absent from the August snapshot
+#   (deleted); created again untagged on August 15, tagged on September 1; the October snapshot
+#   agrees.
+# - Late: its first observation is a TagRole on July 20 (the October snapshot lists it created
+#   long before: June's and August's files left it out, they say nothing of it): nothing is
+#   known before, so no agent role for the classification, unknown (NULL) for the reports.
+# - Reborn: listed untagged in June, listed tagged in October with a CreateDate of June 10, and
+#   a TagRole on June 20 between: its tags are unknown from June 10 to June 20.
+PROBES = [
+    ("Flip", "2026-05-10T09:00:00Z", True, "june"),
+    ("Flip", "2026-06-15T09:00:00Z", True, "june"),
+    ("Flip", "2026-07-01T00:00:00Z", False, "UntagRole untag-flip"),
+    ("Flip", "2026-07-05T09:00:00Z", False, "UntagRole untag-flip"),
+    ("Flip", "2026-07-10T00:00:00Z", True, "TagRole tag-flip"),
+    ("Flip", "2026-08-05T09:00:00Z", False, "august (role absent)"),
+    ("Flip", "2026-08-20T09:00:00Z", False, "CreateRole create-flip"),
+    ("Flip", "2026-09-15T09:00:00Z", True, "TagRole retag-flip"),
+    ("Flip", "2026-10-05T09:00:00Z", True, "october"),
+    ("Late", "2026-07-15T09:00:00Z", None, None),
+    ("Late", "2026-07-25T09:00:00Z", True, "TagRole tag-late"),
+    ("Reborn", "2026-06-05T09:00:00Z", False, "june"),
+    ("Reborn", "2026-06-15T09:00:00Z", None, "october (role created, tags unknown)"),
+    ("Reborn", "2026-06-25T09:00:00Z", True, "TagRole tag-reborn"),
+]
+
+
+def probe(n: int, role_name: str, time: str) -> list[dict[str, Any]]:
+    """What each report sees of `role_name` at `time`: a direct call, whose verdict is the
+    classification's reading of the role (agent_role.direct on an agent role, human.other_role
+    otherwise); a call through the awslabs MCP server (untagged_agent_roles); and a call of a
+    person's SAML session through the managed MCP server (human_roles_via_mcp), the session
+    opened a minute before."""
+    key = f"ASIASAMLPROBE{n:05d}"
+    opened = (at(time.removesuffix("Z")) - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return [
+        call(f"d-{n}", role_name, time),
+        mcp_call(f"m-{n}", role_name, time),
+        saml(f"saml-{n}", role_name, PERSON, key, opened),
+        session_call(f"h-{n}", role_name, PERSON, key, time, via_mcp=True),
+    ]
+
+
+def reports_at(settings: Settings, role_name: str, day: date) -> dict[str, Any]:
+    """The three reports over one day (a probe's calls are the role's only ones that day),
+    reduced to what each says of the role: principals' agent_role and its observation,
+    untagged_agent_roles' tag state and observation ('tagged' where it lists no gap), and
+    whether human_roles_via_mcp lists the person's MCP call on the role."""
+    scope = Scope(since=day, until=day)
+    arn = f"arn:aws:iam::{ACCOUNT}:role/{role_name}"
+    (principal,) = [r for r in query(settings, "principals", scope) if r["principal"] == arn]
+    gaps = [r for r in query(settings, "untagged_agent_roles", scope) if r["principal"] == arn]
+    people = [r for r in query(settings, "human_roles_via_mcp", scope) if r["principal"] == arn]
+    assert len(gaps) <= 1
+    assert len(people) <= 1
+    return {
+        "agent_role": principal["agent_role"],
+        "agent_role_observed_by": principal["agent_role_observed_by"],
+        "tag_state": gaps[0]["tag_state"] if gaps else "tagged",
+        "gap_observed_by": gaps[0]["observed_by"] if gaps else None,
+        "persons_role": len(people) == 1,
+    }
+
+
+def test_the_reports_take_a_role_for_what_the_classification_took_it_for(
+    tmp_path: Path,
+) -> None:
+    """At every probe (PROBES), principals' agent_role, untagged_agent_roles' tag state and
+    human_roles_via_mcp's listing say what the direct call's verdict says, and name the same
+    observation: all of them read the row of role_agent_intervals that covers the time, the
+    row the rules join. A report ranking observations its own way would part from the verdicts
+    at one of these probes."""
+    settings = build(
+        tmp_path,
+        [
+            *(r for n, (name, time, _, _) in enumerate(PROBES) for r in probe(n, name, time)),
+            iam_event("untag-flip", "UntagRole", "Flip", "2026-07-01T00:00:00Z", tagKeys=["Usage"]),
+            iam_event("tag-flip", "TagRole", "Flip", "2026-07-10T00:00:00Z", tags=USAGE_AGENT),
+            iam_event("create-flip", "CreateRole", "Flip", "2026-08-15T00:00:00Z"),
+            iam_event("retag-flip", "TagRole", "Flip", "2026-09-01T00:00:00Z", tags=USAGE_AGENT),
+            iam_event("tag-late", "TagRole", "Late", "2026-07-20T00:00:00Z", tags=USAGE_AGENT),
+            iam_event("tag-reborn", "TagRole", "Reborn", "2026-06-20T00:00:00Z", tags=USAGE_AGENT),
+        ],
+    )
+    june = export(tmp_path / "june.json", role("Flip", ("Usage", "Agent")), role("Reborn"))
+    # A snapshot that lists no role says nothing of roles: August lists another one.
+    august = export(tmp_path / "august.json", role("Other"))
+    october = export(
+        tmp_path / "october.json",
+        role("Flip", ("Usage", "Agent"), created="2026-08-15T00:00:00+00:00"),
+        role("Late", ("Usage", "Agent")),
+        role("Reborn", ("Usage", "Agent"), created="2026-06-10T00:00:00+00:00"),
+    )
+    taken = {
+        "june": (june, at("2026-06-01T00:00:00")),
+        "august": (august, at("2026-08-01T00:00:00")),
+        "october": (october, at("2026-10-01T00:00:00")),
+    }
+    for path, taken_at in taken.values():
+        import_iam([path], settings, taken_at)
+    ids = {name: sid(path, taken_at) for name, (path, taken_at) in taken.items()}
+    observations = {
+        "june": f"snapshot {ids['june']}",
+        "august (role absent)": f"snapshot {ids['august']} (role absent)",
+        "october": f"snapshot {ids['october']}",
+        "october (role created, tags unknown)": f"snapshot {ids['october']} (role created"
+        " 2026-06-10T00:00:00Z; its tags unknown until its next event)",
+    }
+    verdicts = classified_by(settings)
+    found = []
+    expected = []
+    for n, (name, time, is_agent, decided_by) in enumerate(PROBES):
+        observed_by = observations.get(decided_by, decided_by) if decided_by else None
+        found.append((name, time, verdicts[f"d-{n}"], reports_at(settings, name, at(time[:10]))))
+        expected.append(
+            (
+                name,
+                time,
+                AGENT if is_agent else HUMAN,
+                {
+                    "agent_role": is_agent,
+                    "agent_role_observed_by": observed_by,
+                    "tag_state": {True: "tagged", False: "untagged", None: "unknown"}[is_agent],
+                    "gap_observed_by": None if is_agent else observed_by,
+                    "persons_role": not is_agent,
+                },
+            )
+        )
+    assert found == expected
+    # The published intervals the verdicts and the reports read, for Flip: one row per
+    # observation to the next, and one before the first, a snapshot.
+    assert rows(
+        Path(settings.warehouse),
+        "SELECT valid_from::VARCHAR AS valid_from, valid_to::VARCHAR AS valid_to, is_agent,"
+        " observed_by FROM role_agent_intervals WHERE account_id = $account"
+        " AND role_name = 'Flip' ORDER BY role_agent_intervals.valid_from",
+        {"account": ACCOUNT},
+    ) == [
+        {"valid_from": f, "valid_to": t, "is_agent": a, "observed_by": observations.get(o, o)}
+        for f, t, a, o in [
+            ("-infinity", "2026-06-01 00:00:00+00", True, "june"),
+            ("2026-06-01 00:00:00+00", "2026-07-01 00:00:00+00", True, "june"),
+            ("2026-07-01 00:00:00+00", "2026-07-10 00:00:00+00", False, "UntagRole untag-flip"),
+            ("2026-07-10 00:00:00+00", "2026-08-01 00:00:00+00", True, "TagRole tag-flip"),
+            ("2026-08-01 00:00:00+00", "2026-08-15 00:00:00+00", False, "august (role absent)"),
+            ("2026-08-15 00:00:00+00", "2026-09-01 00:00:00+00", False, "CreateRole create-flip"),
+            ("2026-09-01 00:00:00+00", "2026-10-01 00:00:00+00", True, "TagRole retag-flip"),
+            ("2026-10-01 00:00:00+00", "infinity", True, "october"),
+        ]
+    ]

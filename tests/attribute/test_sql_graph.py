@@ -57,7 +57,13 @@ def test_shipped_files_wait_only_for_what_they_read() -> None:
     }
     created = {name for s in steps for name in s.creates}
     # Every derived table the rebuild publishes comes from one of them.
-    assert {"sessions", "mcp_tool_calls", "mcp_grants", "role_agent_observations"} <= created
+    assert {
+        "sessions",
+        "mcp_tool_calls",
+        "mcp_grants",
+        "role_agent_observations",
+        "role_agent_intervals",
+    } <= created
     assert "attribution_rules" in created
 
 

@@ -239,6 +239,7 @@ def test_a_writer_re_creates_only_the_views_over_the_new_generation(original: Pa
         "mcp_tool_calls",
         "mcp_grants",
         "role_agent_observations",
+        "role_agent_intervals",
         "attribution_rules",
         "attribution_run",
         "events_verdicts",
