@@ -43,13 +43,18 @@ WITH marks AS (
 SELECT
     s.issued_key,
     s.root_key,
-    -- The key the chain's root was opened with, where its own issuing event is not in the logs
-    -- (an IAM user's access key, a session issued before the logs begin or in another trail,
-    -- such as an Identity Center one): the chain's first credentials, and the session_root of
-    -- the calls made with that key directly too, so one chain has one session_root. Not past
-    -- a cut: a truncated chain's root has a parent in the logs.
-    CASE WHEN NOT s.chain_truncated AND root.parent_key NOT IN (SELECT issued_key FROM sessions)
-        THEN root.parent_key
+    -- The session the chain's root was opened with, where that session's own issuing event is
+    -- not in the logs (issued before they begin, or in another trail, such as an Identity
+    -- Center one): the chain's first session, and the session_root of the calls made with its
+    -- key directly too, so one chain has one session_root. Only a session's key (a role or
+    -- federated user's): an IAM user's or the root user's access key is no session, and a
+    -- GetFederationToken broker's key would put many people's sessions under one root. Not
+    -- past a cut: a truncated chain's root has a parent in the logs.
+    CASE
+        WHEN NOT s.chain_truncated
+            AND root.caller_type IN ('AssumedRole', 'FederatedUser')
+            AND root.parent_key NOT IN (SELECT issued_key FROM sessions)
+            THEN root.parent_key
     END AS root_parent_key,
     s.root_role_name,
     s.chain_truncated,

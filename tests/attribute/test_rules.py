@@ -908,11 +908,22 @@ def test_clients(classified: dict[str, dict[str, Any]]) -> None:
 
 def test_session_join_and_root(classified: dict[str, dict[str, Any]]) -> None:
     expected = {
-        # The chain's first credentials: the IAM user's key that opened its root session,
-        # and the key (its issuing event not in the logs) that opened the second chain's.
-        "trans-call-2": (True, "AKIATRANSIVAN0000001"),
+        # The chain's first session: the root an IAM user opened (its access key is no
+        # session), and the session (its issuing event not in the logs) that opened the second
+        # chain's root.
+        "trans-call-2": (True, "ASIATRANS000000000001"),
         "trans-call-5": (True, "ASIATRANS000000000003"),
-        "tmcp-call": (True, "AKIATRANSMCPHOST0001"),
+        "tmcp-call": (True, "ASIATRANSMCPSRV00001"),
+        # One broker's key minted both federated sessions: each person's is its own root.
+        "fedx-call-agent": (True, "ASIAFEDTOKENS0000001"),
+        "fedx-call-person": (True, "ASIAFEDTOKENS0000002"),
+        # The agent session whose issuing event is not in the logs is the chain's first: its
+        # own calls and those two hops below it have one session_root.
+        "rcall-describe": (False, "ASIAROOTCALLERAGENT1"),
+        "rcall-delete": (True, "ASIAROOTCALLERAGENT1"),
+        "rcall-audit": (True, "ASIAROOTCALLERAGENT1"),
+        # Its issuing event in the logs (made by IAM user carol): that session is the root.
+        "rcall-logged-delete": (True, "ASIAROOTCALLERAGENT2"),
         # A cut chain: the furthest session reached, never past it.
         "dbatch-call": (True, "ASIADEEPBATCH0000001"),
         "trans-assume-4-role-copy": (False, "ASIATRANS000000000003"),
