@@ -48,12 +48,19 @@ SELECT
     -- Center one): the chain's first session, and the session_root of the calls made with its
     -- key directly too, so one chain has one session_root. Only a session's key (a role or
     -- federated user's): an IAM user's or the root user's access key is no session, and a
-    -- GetFederationToken broker's key would put many people's sessions under one root. Not
-    -- past a cut: a truncated chain's root has a parent in the logs.
+    -- GetFederationToken broker's key would put many people's sessions under one root. Nor a
+    -- console request's key: the console mints one per request, which no other call carries
+    -- (the console session is named by its principal and creation date instead). Not past a
+    -- cut: a truncated chain's root has a parent in the logs.
     CASE
         WHEN NOT s.chain_truncated
             AND root.caller_type IN ('AssumedRole', 'FederatedUser')
             AND root.parent_key NOT IN (SELECT issued_key FROM sessions)
+            AND NOT coalesce(
+                opened.session_credential_from_console OR opened.event_type = 'AwsConsoleSignIn'
+                    OR opened_ua.client = 'console',
+                false
+            )
             THEN root.parent_key
     END AS root_parent_key,
     s.root_role_name,
@@ -80,6 +87,9 @@ SELECT
     m.tag_text
 FROM sessions AS s
 LEFT JOIN sessions AS root ON root.issued_key = s.root_key
+-- The STS call that issued the root, to tell a console request.
+LEFT JOIN attribution_source_events AS opened ON opened.event_id = root.issuing_event_id
+LEFT JOIN user_agent_clients AS opened_ua ON opened_ua.user_agent = opened.user_agent
 LEFT JOIN marks AS m ON m.issued_key = s.issued_key;
 
 CREATE OR REPLACE TABLE classification_session_names AS
@@ -859,9 +869,11 @@ detailed AS (
                     ELSE ', ' || r.root_workload_text
                 END
                 || CASE WHEN r.chain_truncated THEN '; chain truncated at depth ' || r.chain_max_depth ELSE '' END
+            -- Not the call's own: the web identity that opened the chain's root (the root's
+            -- caller), which the root's issuing event shows.
             WHEN 21 THEN r.web_identity_provider
                 || CASE WHEN NOT r.own_web_identity
-                    THEN ' of chain root session ' || r.root_key ELSE '' END
+                    THEN ' that opened the chain (root session ' || r.root_key || ')' ELSE '' END
                 || CASE WHEN r.chain_truncated THEN '; chain truncated at depth ' || r.chain_max_depth ELSE '' END
             WHEN 22 THEN coalesce(
                 'role ' || r.session_issuer_name || ' matches configured workload role pattern '

@@ -541,6 +541,12 @@ EXPECTED: dict[str, dict[str, Verdict]] = {
     },
     # A self-managed MCP server's session makes only its agent tag transitive: the role it
     # chains into inherits Usage=Agent, not MCPServer, and its calls are still the server's.
+    # A person assumes a role from the console (the request's key is minted per request) and
+    # uses the role's session from the CLI.
+    "console_opened_chain": {
+        "conopen-assume": human("console", "human.console", "pia@example.com"),
+        "conopen-call": human("direct", OTHER_ROLE, "pia@example.com", "medium"),
+    },
     "transitive_agent_tag_mcp_server": {
         "tmcp-assume": human("direct", "human.iam_user", "transmcphost"),
         "tmcp-hop": agent("mcp_self_managed", "ledger-mcp", "agent_session.mcp", "transmcphost"),
@@ -922,6 +928,8 @@ def test_session_join_and_root(classified: dict[str, dict[str, Any]]) -> None:
         "rcall-describe": (False, "ASIAROOTCALLERAGENT1"),
         "rcall-delete": (True, "ASIAROOTCALLERAGENT1"),
         "rcall-audit": (True, "ASIAROOTCALLERAGENT1"),
+        # Opened by a console request, whose key no other call carries: the session itself.
+        "conopen-call": (True, "ASIACONSOLECHILD0001"),
         # Its issuing event in the logs (made by IAM user carol): that session is the root.
         "rcall-logged-delete": (True, "ASIAROOTCALLERAGENT2"),
         # A cut chain: the furthest session reached, never past it.
@@ -1126,7 +1134,8 @@ def test_evidence(classified: dict[str, dict[str, Any]]) -> None:
         "ec2-call-unjoined-delivery": "ec2RoleDelivery=1.0",
         "ec2-call-unjoined-name": "session name i-0fedcba9876543210 is an instance id",
         "ci-chain-call": (
-            f"web identity provider {GITHUB_PROVIDER} of chain root session ASIACIWEBIDENTITY001"
+            f"web identity provider {GITHUB_PROVIDER} that opened the chain "
+            "(root session ASIACIWEBIDENTITY001)"
         ),
         "tagsm-web": f"web identity provider {EKS_PROVIDER}",
         "tagss-call-plain": "userIdentity.type=AssumedRole via AssumeRoleWithSAML",
@@ -1202,7 +1211,8 @@ def test_evidence_of_root_callers_and_service_calls(
         ),
         "rcall-late-hop-call": "role HopDeployRole with no agent, MCP, service or workload mark",
         "rcall-ci-update": (
-            f"web identity provider {GITHUB_PROVIDER_A4} of chain root session ASIAROOTCALLERCI0002"
+            f"web identity provider {GITHUB_PROVIDER_A4} that opened the chain "
+            "(root session ASIAROOTCALLERCI0002)"
         ),
         "svcinv-agent-run-instances": (
             f"{cfn} caller's credentials; the caller by agent_role.direct: role SvcAgentRole is an "
@@ -1442,6 +1452,7 @@ def at(text: str) -> datetime:
 
 
 SESSION_KEYS = {
+    "ASIACONSOLECHILD0001",
     "ASIATRANSMCPSRV00001",
     "ASIATRANSMCPHOP00001",
     "ASIAMIXEDNAME0000001",
