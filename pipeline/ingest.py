@@ -92,9 +92,18 @@ TASK_BYTES = 8 << 20
 # The smallest task, which the last tasks of a run shrink to (see _tasks): on the bench's trail
 # about 5,000 events, a tenth of a second of parsing, still several key folders.
 TASK_MIN_BYTES = 1 << 20
+# The most objects a parse task takes, whatever their size. Users: _tasks, and _groups (the
+# digests, read a group at a time). A task's objects are all downloaded before it is submitted
+# (_fetch_all), and a quiet region's trail files are a few KB each: by TASK_BYTES alone a task
+# would be thousands of GETs, each a round trip, while the parse processes wait for it. 256 is
+# 16 rounds of the default 16 download threads.
 TASK_MAX_OBJECTS = 256
 # Objects whose content stays in memory between download and parse; bigger ones are spooled.
 SPOOL_ABOVE = 64 << 20
+# Quarantined objects and records the summary lists (`quarantine` in --json, the lines of the
+# text summary). Users: whoever reads a run's summary, a scheduler's log among them: a run that
+# quarantines a whole bad backfill must not print a line per object. The summary counts them
+# all, and the `manifest` and `quarantined_records` views list them all.
 QUARANTINE_EXAMPLES = 50
 # A digest's S3 metadata and decompressed body, read on a fetch thread.
 _DigestRead = Future[tuple[dict[str, str], bytes]]
