@@ -136,6 +136,21 @@ def test_json_summary_shape_and_exit_code_3(logs: Path, tmp_path: Path) -> None:
     assert json.loads(again.stdout)["objects_unchanged"] == 3
 
 
+@pytest.mark.parametrize(
+    "period", [["--until", "9999-12-31"], ["--since", "0001-01-01"]], ids=["until", "since"]
+)
+def test_the_first_and_last_days_there_are_are_open_ends(tmp_path: Path, period: list[str]) -> None:
+    """As in `query run`. The day of slack beyond them, when pruning the AWSLogs layout's day
+    folders, was an internal error (OverflowError)."""
+    write_trail(tmp_path / "logs", files=2, records=3)
+    warehouse = str(tmp_path / "wh")
+    args = ("ingest", str(tmp_path / "logs"), "-w", warehouse, "--json", *period)
+    result = run_cli(*args, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert (summary["objects_read"], summary["events_written"]) == (2, 6)
+
+
 def test_plain_log_lines_and_summary_when_not_a_terminal(logs: Path, tmp_path: Path) -> None:
     result = run_cli(
         "ingest", str(logs), "-w", str(tmp_path / "wh"), "--workers", "1", cwd=tmp_path
