@@ -319,6 +319,10 @@ def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp
             ["--until", "yesterday"],
             "error: --until 'yesterday' is not a date (use YYYY-MM-DD (UTC))\n",
         ),
+        (
+            ["--workers", "99999999999999999999"],
+            "error: --workers: must be 1024 or less, got 99999999999999999999\n",
+        ),
     ],
 )
 def test_usage_errors_exit_2(

@@ -140,6 +140,13 @@ def test_an_empty_warehouse_is_refused_wherever_it_comes_from(
             "lots",
             "expected a memory size such as 700MB or 2GB, got 'lots'",
         ),
+        ("ingest", "workers", 1025, "must be 1024 or less, got 1025"),
+        ("ingest", "download_threads", 513, "must be 512 or less, got 513"),
+        ("ingest", "max_object_mb", 5 * 2**20 + 1, "must be 5242880 or less, got 5242881"),
+        ("ingest", "stream_threshold_mb", 1e308, "must be 1048576 or less, got 1e+308"),
+        ("ingest", "row_group_rows", 2**24 + 1, "must be 16777216 or less, got 16777217"),
+        ("ingest", "retry_max_attempts", 101, "must be 100 or less, got 101"),
+        ("ingest", "late_delivery_days", 366, "must be 365 or less, got 366"),
         ("ingest", "stream_threshold_mb", float("inf"), "must be a finite number, got inf"),
         ("ingest", "stream_threshold_mb", float("nan"), "must be a finite number, got nan"),
         ("attribution", "chain_max_depth", -1, "must be 1 or more, got -1"),
@@ -202,6 +209,27 @@ def test_a_bad_value_in_a_file_names_the_file_and_the_setting(
         ("AGENTTRAIL_INGEST_WORKERS", "0", "must be 1 or more, got '0'"),
         ("AGENTTRAIL_INGEST_WORKERS", "2.9", "expected an integer, got '2.9'"),
         ("AGENTTRAIL_INGEST_STREAM_THRESHOLD_MB", "inf", "must be a finite number, got 'inf'"),
+        # Each was an internal error (OverflowError) once the ingest had started.
+        (
+            "AGENTTRAIL_INGEST_LATE_DELIVERY_DAYS",
+            "99999999999",
+            "must be 365 or less, got '99999999999'",
+        ),
+        (
+            "AGENTTRAIL_INGEST_WORKERS",
+            "99999999999999999999",
+            "must be 1024 or less, got '99999999999999999999'",
+        ),
+        (
+            "AGENTTRAIL_INGEST_ROW_GROUP_ROWS",
+            "99999999999999999999",
+            "must be 16777216 or less, got '99999999999999999999'",
+        ),
+        (
+            "AGENTTRAIL_INGEST_STREAM_THRESHOLD_MB",
+            "1e308",
+            "must be 1048576 or less, got '1e308'",
+        ),
         (
             "AGENTTRAIL_ATTRIBUTION_CHAIN_MAX_DEPTH",
             "2147483648",
@@ -305,17 +333,17 @@ def test_agenttrail_config_names_the_file_between_the_flag_and_the_working_folde
         "700MB",
         "2GB",
         "2 GiB",
-        "2kib",
+        "20000kib",
         "1.5 TB",
         ".5GB",
         "80%",
         "2t",
-        "2b",
-        "2 bytes",
-        "2 kilobyte",
+        "20000000b",
+        "20000000 bytes",
+        "20000 kilobyte",
         "2 gigabytes",
         "3 terabytes",
-        " 4 mb ",
+        " 40 mb ",
         "2 gibibytes",
         "2 kibibyte",
         "2 mebibytes",
@@ -340,7 +368,7 @@ def test_a_memory_size_is_accepted_exactly_when_duckdb_accepts_it(
     tmp_path: Path, size: str
 ) -> None:
     """A size the check lets through and DuckDB refuses became an internal error, after an
-    ingest had parsed every file."""
+    ingest had parsed every file. (Sizes of at least MIN_MEMORY: below it, see the next test.)"""
     con = duckdb.connect()
     try:
         con.execute(f"SET memory_limit = '{size}'")
@@ -355,6 +383,37 @@ def test_a_memory_size_is_accepted_exactly_when_duckdb_accepts_it(
     except ConfigError:
         we_accept = False
     assert we_accept == duckdb_accepts
+
+
+@pytest.mark.parametrize(
+    ("size", "accepted"),
+    [
+        ("0.5b", False),
+        ("1b", False),
+        ("1KB", False),
+        ("4MB", False),
+        ("15999999b", False),
+        ("15MiB", False),
+        ("16000000b", True),
+        ("16MB", True),
+        ("16MiB", True),
+    ],
+)
+def test_a_memory_limit_below_16mb_is_refused(tmp_path: Path, size: str, accepted: bool) -> None:
+    """DuckDB takes them, then runs out of memory on the smallest statement: `sql` ended in
+    "internal error: OutOfMemoryException"."""
+    variable = "AGENTTRAIL_QUERY_DUCKDB_MEMORY_LIMIT"
+    if accepted:
+        assert load_settings(environ={variable: size}, cwd=tmp_path).query.duckdb_memory_limit == (
+            size
+        )
+        return
+    with pytest.raises(ConfigError) as info:
+        load_settings(environ={variable: size}, cwd=tmp_path)
+    assert info.value.one_line() == (
+        f"environment variable {variable}: must be 16MB or more, got {size!r}"
+    )
+    assert info.value.exit_code == 2
 
 
 @pytest.mark.parametrize(
