@@ -449,6 +449,14 @@ def environment_variable(section: str, name: str) -> str:
     return f"AGENTTRAIL_{section.upper()}_{name.upper()}"
 
 
+def raise_setting_hint(section: str, name: str, value: object = None) -> str:
+    """How to raise [section] name (now `value`, where known): the hint of an error that a
+    larger limit avoids, DuckDB running out of memory under one."""
+    now = f" (now {value})" if value is not None else ""
+    variable = environment_variable(section, name)
+    return f"raise [{section}] {name}{now} in agenttrail.toml or with {variable}"
+
+
 def load_settings(
     *,
     config_file: str | Path | None = None,

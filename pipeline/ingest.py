@@ -36,7 +36,8 @@ import duckdb
 import pyarrow as pa
 
 from pipeline.attribute.freshness import attribute_command, is_current, mark_stale
-from pipeline.config import Settings
+from pipeline.attribute.sql_graph import out_of_memory as duckdb_out_of_memory
+from pipeline.config import Settings, raise_setting_hint
 from pipeline.errors import (
     AgenttrailError,
     AttributionPendingError,
@@ -742,11 +743,22 @@ class _Job:
         # A fresh in-memory connection per commit: DuckDB keeps its buffers up to the memory
         # limit for the life of a connection, and the parent shares the 1 GB budget with the
         # parse processes.
-        with duckdb.connect() as fresh:
-            self._configure_commit(fresh)
-            result = commit_batch(
-                batch.staged, self.layout, fresh, self.cfg.row_group_rows, self.known_ids
-            )
+        try:
+            with duckdb.connect() as fresh:
+                self._configure_commit(fresh)
+                result = commit_batch(
+                    batch.staged, self.layout, fresh, self.cfg.row_group_rows, self.known_ids
+                )
+        except duckdb.OutOfMemoryException as exc:
+            # DuckDB's limit, not the machine's (a MemoryError): its own setting to raise.
+            raise OutOfMemoryError(
+                f"committing events: {duckdb_out_of_memory(exc)}: the objects not committed yet"
+                " are read again by the next run, and nothing committed before is lost",
+                hint=raise_setting_hint(
+                    "ingest", "duckdb_memory_limit", self.cfg.duckdb_memory_limit
+                )
+                + ", then re-run the same command to carry on",
+            ) from None
         # Rows a killed run committed from these very objects count as this run's: the
         # manifest entries written here are the first to record them (commit.recovered_rows).
         self.summary.events_written += result.written + result.recovered

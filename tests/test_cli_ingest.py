@@ -151,6 +151,31 @@ def test_the_first_and_last_days_there_are_are_open_ends(tmp_path: Path, period:
     assert (summary["objects_read"], summary["events_written"]) == (2, 6)
 
 
+def test_a_commit_out_of_memory_names_the_setting_to_raise(tmp_path: Path) -> None:
+    """DuckDB's limit during commits: it was "internal error: OutOfMemoryException". Nothing is
+    recorded of the objects not committed, so the re-run with more memory reads them all."""
+    write_trail(tmp_path / "logs", files=60)
+    warehouse = str(tmp_path / "wh")
+    variable = "AGENTTRAIL_INGEST_DUCKDB_MEMORY_LIMIT"
+    args = ("ingest", str(tmp_path / "logs"), "-w", warehouse, "--json")
+    short = run_cli(*args, cwd=tmp_path, env=cli_env(**{variable: "16MB"}))
+    assert (short.returncode, short.stdout) == (1, ""), short.stderr
+    detail = re.fullmatch(
+        r"error: committing events: DuckDB ran out of memory \((.+)\): .*\n", short.stderr
+    )
+    assert detail is not None, short.stderr
+    assert short.stderr == (
+        f"error: committing events: DuckDB ran out of memory ({detail[1]}): the objects not"
+        " committed yet are read again by the next run, and nothing committed before is lost"
+        f" (raise [ingest] duckdb_memory_limit (now 16MB) in agenttrail.toml or with {variable},"
+        " then re-run the same command to carry on)\n"
+    )
+    rerun = run_cli(*args, cwd=tmp_path)
+    assert rerun.returncode == 0, rerun.stderr
+    summary = json.loads(rerun.stdout)
+    assert (summary["objects_unchanged"], summary["objects_read"]) == (0, 60)
+
+
 def test_plain_log_lines_and_summary_when_not_a_terminal(logs: Path, tmp_path: Path) -> None:
     result = run_cli(
         "ingest", str(logs), "-w", str(tmp_path / "wh"), "--workers", "1", cwd=tmp_path
