@@ -29,6 +29,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from pipeline.endpoints import check_s3_uri
 from pipeline.errors import ConfigError
 
 CONFIG_FILE_NAME = "agenttrail.toml"
@@ -411,6 +412,7 @@ def _warehouse(value: Any, where: str, relative_to: Path | None = None) -> str:
             f"{where} is empty",
             hint="name the warehouse folder, e.g. /data/agenttrail, or an s3:// URI to read",
         )
+    check_s3_uri(text, where)
     return _from_folder(text, relative_to) if relative_to is not None else text
 
 

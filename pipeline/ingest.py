@@ -38,6 +38,7 @@ import pyarrow as pa
 from pipeline.attribute.freshness import attribute_command, is_current, mark_stale
 from pipeline.attribute.sql_graph import out_of_memory as duckdb_out_of_memory
 from pipeline.config import Settings, raise_setting_hint
+from pipeline.endpoints import check_s3_uri
 from pipeline.errors import (
     AgenttrailError,
     AttributionPendingError,
@@ -867,6 +868,8 @@ def run_ingest(
     retry_quarantined: bool = False,
 ) -> IngestSummary:
     """Ingest CloudTrail objects from `sources` (s3:// URIs, folders, files) into the warehouse."""
+    for uri in sources:  # before the warehouse is touched
+        check_s3_uri(uri, "source")
     filters = filters or Filters(slack_days=settings.ingest.late_delivery_days)
     job = _Job(
         sources=sources,

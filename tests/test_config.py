@@ -8,7 +8,7 @@ import duckdb
 import pytest
 
 from pipeline.config import load_settings
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, UsageError
 
 
 def _toml(tmp_path: Path, text: str) -> Path:
@@ -253,6 +253,31 @@ def test_a_bad_value_in_the_environment_names_the_variable(
     with pytest.raises(ConfigError) as info:
         load_settings(environ={name: value}, cwd=tmp_path)
     assert info.value.one_line() == f"environment variable {name}: {reason}"
+
+
+@pytest.mark.parametrize(
+    ("where", "what"),
+    [
+        ("file", "{toml}: warehouse"),
+        ("environment", "environment variable AGENTTRAIL_WAREHOUSE"),
+        ("flag", "--warehouse"),
+    ],
+)
+def test_a_warehouse_uri_with_credentials_is_refused_without_them(
+    tmp_path: Path, where: str, what: str
+) -> None:
+    """Every error about the warehouse showed them ("cannot read s3://KEY:SECRET@...")."""
+    uri = "s3://AKIAEXAMPLE:hunter2pass@bucket/wh"
+    toml = _toml(tmp_path, f'warehouse = "{uri}"\n' if where == "file" else "")
+    environ = {"AGENTTRAIL_WAREHOUSE": uri} if where == "environment" else {}
+    overrides = {"warehouse": uri} if where == "flag" else {}
+    with pytest.raises(UsageError) as info:
+        load_settings(environ=environ, cwd=tmp_path, overrides=overrides)
+    assert info.value.message == (
+        f"{what.format(toml=toml)} s3://bucket/wh has a user name or password before the bucket"
+        " (USER:PASSWORD@), which agenttrail never uses (not shown here)"
+    )
+    assert info.value.exit_code == 2
 
 
 @pytest.mark.parametrize("value", ["true", "5", "2026-06-30", '["wh"]'])
