@@ -154,6 +154,7 @@ def ingest(
     from pipeline.console import progress_printer
     from pipeline.ingest import run_ingest
     from pipeline.source import Filters
+    from pipeline.source.keys import check_account_id, check_region
 
     settings = _settings(
         warehouse=warehouse,
@@ -166,6 +167,10 @@ def ingest(
     since_day, until_day = _parse_day(since, "--since"), _parse_day(until, "--until")
     if since_day and until_day and since_day > until_day:
         raise UsageError("--since is after --until")
+    for account_id in account or ():
+        check_account_id(account_id)
+    for region_name in region or ():
+        check_region(region_name)
     filters = Filters(
         since=since_day,
         until=until_day,

@@ -344,6 +344,16 @@ def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp
             ["--until", "yesterday"],
             "error: --until 'yesterday' is not a date (use YYYY-MM-DD (UTC))\n",
         ),
+        # They ran to the end having read nothing, but for a notice.
+        (
+            ["--account", "111122223333", "--account", "abc"],
+            "error: --account 'abc' is not an account id (use the 12 digits)\n",
+        ),
+        (
+            ["--region", "US-EAST-1"],
+            "error: --region 'US-EAST-1' is not an AWS region name (write it as AWS does, in"
+            " lower case, e.g. us-east-1 or eu-west-3)\n",
+        ),
         (
             ["--workers", "99999999999999999999"],
             "error: --workers: must be 1024 or less, got 99999999999999999999\n",
