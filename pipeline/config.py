@@ -476,25 +476,31 @@ def load_settings(
     top: dict[str, Any] = {}
 
     path = Path(config_file) if config_file else None
+    # Who named the file, for the errors where its path alone does not say what to fix: the
+    # flag, the variable (set in a scheduler's environment, easily forgotten), or the folder.
+    named_by = "--config: "
     if path is None and environ.get("AGENTTRAIL_CONFIG"):
         path = Path(environ["AGENTTRAIL_CONFIG"])
+        named_by = "environment variable AGENTTRAIL_CONFIG: "
     if path is None:
         candidate = (cwd or Path.cwd()) / CONFIG_FILE_NAME
         path = candidate if candidate.exists() else None
+        named_by = ""
     if path is not None:
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise ConfigError(f"configuration file not found: {path}") from None
+            raise ConfigError(f"{named_by}configuration file not found: {path}") from None
         except IsADirectoryError:
             raise ConfigError(
-                f"configuration file is a folder: {path}", hint="name the agenttrail.toml in it"
+                f"{named_by}configuration file is a folder: {path}",
+                hint="name the agenttrail.toml in it",
             ) from None
         except UnicodeDecodeError as exc:
             raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}): TOML is UTF-8") from None
         except OSError as exc:
             raise ConfigError(
-                f"cannot read configuration file {path}: {exc.strerror or exc}"
+                f"{named_by}cannot read configuration file {path}: {exc.strerror or exc}"
             ) from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: invalid TOML: {exc}") from None

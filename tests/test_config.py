@@ -75,9 +75,18 @@ def test_invalid_files_name_the_problem(tmp_path: Path, text: str, message: str)
     assert message in info.value.message
 
 
-def test_a_missing_explicit_config_file_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="configuration file not found"):
-        load_settings(config_file=tmp_path / "nope.toml", environ={})
+def test_a_missing_config_file_is_an_error_naming_who_named_it(tmp_path: Path) -> None:
+    """AGENTTRAIL_CONFIG, set in a scheduler's environment and forgotten, went unnamed."""
+    missing = tmp_path / "nope.toml"
+    with pytest.raises(ConfigError) as flag:
+        load_settings(config_file=missing, environ={})
+    assert flag.value.one_line() == f"--config: configuration file not found: {missing}"
+    with pytest.raises(ConfigError) as variable:
+        load_settings(environ={"AGENTTRAIL_CONFIG": str(missing)}, cwd=tmp_path)
+    assert variable.value.one_line() == (
+        f"environment variable AGENTTRAIL_CONFIG: configuration file not found: {missing}"
+    )
+    assert (flag.value.exit_code, variable.value.exit_code) == (2, 2)
 
 
 def test_an_unreadable_config_file_is_a_usage_error(tmp_path: Path) -> None:
@@ -86,7 +95,7 @@ def test_an_unreadable_config_file_is_a_usage_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as folder:
         load_settings(config_file=tmp_path, environ={})
     assert (folder.value.message, folder.value.exit_code) == (
-        f"configuration file is a folder: {tmp_path}",
+        f"--config: configuration file is a folder: {tmp_path}",
         2,
     )
     latin1 = tmp_path / "latin1.toml"
