@@ -659,7 +659,9 @@ _CARRY_ON = "re-run the same command to carry on (nothing is lost)"
 def hoist_global_options(args: list[str]) -> list[str]:
     """`args` with --debug and --config FILE moved in front of the command, wherever they were
     typed: they belong to the root command, and an error message's "re-run with --debug" is
-    naturally appended at the end. Nothing after a `--` is touched."""
+    naturally appended at the end. Nothing after a `--` is touched. A --config without its
+    value is a usage error: left where it was, typer would say "No such option: --config" of
+    a command typed before it."""
     end = args.index("--") if "--" in args else len(args)
     hoisted: list[str] = []
     rest: list[str] = []
@@ -668,7 +670,13 @@ def hoist_global_options(args: list[str]) -> list[str]:
         arg = args[i]
         if arg == "--debug" or arg.startswith("--config="):
             hoisted.append(arg)
-        elif arg == "--config" and i + 1 < end:
+        elif arg == "--config":
+            if i + 1 == end:
+                raise UsageError(
+                    "--config requires a value",
+                    hint="the path of an agenttrail.toml: --config FILE, before or after the "
+                    "command",
+                )
             hoisted += [arg, args[i + 1]]
             i += 1
         else:
@@ -679,7 +687,7 @@ def hoist_global_options(args: list[str]) -> list[str]:
 
 def main() -> None:
     """Console-script entry point: the one error boundary."""
-    args = hoist_global_options(sys.argv[1:])
+    args = sys.argv[1:]
     debug = "--debug" in args
     code: int = ExitCode.ERROR
     with _signals_handled():
@@ -702,7 +710,7 @@ def _dispatch(args: list[str], debug: bool) -> int:
     """Run the command; every error it raises becomes one line and an exit code, except where
     a signal caused it (main reports the signal)."""
     try:
-        result = app(args=args, standalone_mode=False)
+        result = app(args=hoist_global_options(args), standalone_mode=False)
         return int(result) if isinstance(result, int) else 0
     except typer.Exit as exc:
         return int(exc.exit_code)
