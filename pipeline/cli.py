@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from typer.core import TyperCommand
 
 from pipeline.config import Settings, load_settings
 from pipeline.errors import AgenttrailError, AttributionPendingError, ExitCode, UsageError
@@ -39,6 +40,17 @@ app = typer.Typer(
 )
 
 _STATE: dict[str, Any] = {"debug": False, "config": None}
+
+
+class _Command(TyperCommand):
+    """A command whose usage line names its arguments as the README does (`agenttrail sql
+    [OPTIONS] STATEMENT`): typer writes a required one in braces, `{STATEMENT}`, which reads
+    as a set of choices."""
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        pieces = super().collect_usage_pieces(ctx)
+        return [p[1:-1] if p.startswith("{") and p.endswith("}") else p for p in pieces]
+
 
 WarehouseOpt = Annotated[
     str | None,
@@ -119,9 +131,12 @@ def _parse_day(value: str | None, flag: str) -> date | None:
 
 
 # ---------------------------------------------------------------------------------- ingest
-@app.command()
+@app.command(cls=_Command)
 def ingest(
-    sources: Annotated[list[str], typer.Argument(help="s3://bucket[/prefix], folders or files.")],
+    sources: Annotated[
+        list[str],
+        typer.Argument(metavar="SOURCE...", help="s3://bucket[/prefix], folders or files."),
+    ],
     warehouse: WarehouseOpt = None,
     since: Annotated[str | None, typer.Option(help="First UTC day to keep (YYYY-MM-DD).")] = None,
     until: Annotated[str | None, typer.Option(help="Last UTC day to keep (inclusive).")] = None,
@@ -223,9 +238,12 @@ def ingest(
 
 
 # ------------------------------------------------------------------------------------- sql
-@app.command()
+@app.command(cls=_Command)
 def sql(
-    statement: Annotated[str, typer.Argument(help="One SQL statement over the warehouse views.")],
+    statement: Annotated[
+        str,
+        typer.Argument(metavar="STATEMENT", help="One SQL statement over the warehouse views."),
+    ],
     warehouse: WarehouseOpt = None,
     fmt: Annotated[
         str, typer.Option("--format", "-f", help="table, csv, json, ndjson, parquet, markdown.")
@@ -317,9 +335,12 @@ def _print_import(summary: Any) -> None:
         typer.echo("nothing new: events_classified is up to date")
 
 
-@iam_app.command("import")
+@iam_app.command("import", cls=_Command)
 def iam_import(
-    files: Annotated[list[Path], typer.Argument(help="get-account-authorization-details JSON.")],
+    files: Annotated[
+        list[Path],
+        typer.Argument(metavar="FILE...", help="get-account-authorization-details JSON."),
+    ],
     taken_at: Annotated[
         str | None,
         typer.Option(help="When the snapshot was taken (ISO 8601 with zone; default: now)."),
@@ -488,9 +509,11 @@ def query_list(queries_dir: QueriesDirOpt = None, warehouse: WarehouseOpt = None
     return 0
 
 
-@query_app.command("show")
+@query_app.command("show", cls=_Command)
 def query_show(
-    name: Annotated[str, typer.Argument(help="Query name (see 'agenttrail query list').")],
+    name: Annotated[
+        str, typer.Argument(metavar="NAME", help="Query name (see 'agenttrail query list').")
+    ],
     queries_dir: QueriesDirOpt = None,
     warehouse: WarehouseOpt = None,
 ) -> int:
@@ -505,9 +528,11 @@ def query_show(
     return 0
 
 
-@query_app.command("run")
+@query_app.command("run", cls=_Command)
 def query_run(
-    name: Annotated[str, typer.Argument(help="Query name (see 'agenttrail query list').")],
+    name: Annotated[
+        str, typer.Argument(metavar="NAME", help="Query name (see 'agenttrail query list').")
+    ],
     param: Annotated[
         list[str] | None,
         typer.Option("--param", "-p", help="A query parameter NAME=VALUE (repeatable)."),

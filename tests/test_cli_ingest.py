@@ -386,7 +386,7 @@ def test_a_warehouse_path_with_a_glob_character_exits_2_before_writing(
 def test_missing_source_argument_and_unknown_option_exit_2(cli: Cli, tmp_path: Path) -> None:
     code, out, err = cli("ingest")
     assert (code, out) == (2, "")
-    assert "Missing argument 'sources'" in err
+    assert "Missing argument 'SOURCE...'" in err
     code, out, err = cli("ingest", str(tmp_path), "--frobnicate")
     assert (code, out) == (2, "")
     assert "No such option: --frobnicate" in err
