@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from typer.core import TyperCommand
 
 from pipeline.config import Settings, load_settings
 from pipeline.errors import AgenttrailError, AttributionPendingError, ExitCode, UsageError
@@ -39,6 +40,17 @@ app = typer.Typer(
 )
 
 _STATE: dict[str, Any] = {"debug": False, "config": None}
+
+
+class _Command(TyperCommand):
+    """A command whose usage line names its arguments as the README does (`agenttrail sql
+    [OPTIONS] STATEMENT`): typer writes a required one in braces, `{STATEMENT}`, which reads
+    as a set of choices."""
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        pieces = super().collect_usage_pieces(ctx)
+        return [p[1:-1] if p.startswith("{") and p.endswith("}") else p for p in pieces]
+
 
 WarehouseOpt = Annotated[
     str | None,
@@ -119,9 +131,12 @@ def _parse_day(value: str | None, flag: str) -> date | None:
 
 
 # ---------------------------------------------------------------------------------- ingest
-@app.command()
+@app.command(cls=_Command)
 def ingest(
-    sources: Annotated[list[str], typer.Argument(help="s3://bucket[/prefix], folders or files.")],
+    sources: Annotated[
+        list[str],
+        typer.Argument(metavar="SOURCE...", help="s3://bucket[/prefix], folders or files."),
+    ],
     warehouse: WarehouseOpt = None,
     since: Annotated[str | None, typer.Option(help="First UTC day to keep (YYYY-MM-DD).")] = None,
     until: Annotated[str | None, typer.Option(help="Last UTC day to keep (inclusive).")] = None,
@@ -154,6 +169,7 @@ def ingest(
     from pipeline.console import progress_printer
     from pipeline.ingest import run_ingest
     from pipeline.source import Filters
+    from pipeline.source.keys import check_account_id, check_region
 
     settings = _settings(
         warehouse=warehouse,
@@ -166,6 +182,10 @@ def ingest(
     since_day, until_day = _parse_day(since, "--since"), _parse_day(until, "--until")
     if since_day and until_day and since_day > until_day:
         raise UsageError("--since is after --until")
+    for account_id in account or ():
+        check_account_id(account_id)
+    for region_name in region or ():
+        check_region(region_name)
     filters = Filters(
         since=since_day,
         until=until_day,
@@ -218,9 +238,12 @@ def ingest(
 
 
 # ------------------------------------------------------------------------------------- sql
-@app.command()
+@app.command(cls=_Command)
 def sql(
-    statement: Annotated[str, typer.Argument(help="One SQL statement over the warehouse views.")],
+    statement: Annotated[
+        str,
+        typer.Argument(metavar="STATEMENT", help="One SQL statement over the warehouse views."),
+    ],
     warehouse: WarehouseOpt = None,
     fmt: Annotated[
         str, typer.Option("--format", "-f", help="table, csv, json, ndjson, parquet, markdown.")
@@ -312,9 +335,12 @@ def _print_import(summary: Any) -> None:
         typer.echo("nothing new: events_classified is up to date")
 
 
-@iam_app.command("import")
+@iam_app.command("import", cls=_Command)
 def iam_import(
-    files: Annotated[list[Path], typer.Argument(help="get-account-authorization-details JSON.")],
+    files: Annotated[
+        list[Path],
+        typer.Argument(metavar="FILE...", help="get-account-authorization-details JSON."),
+    ],
     taken_at: Annotated[
         str | None,
         typer.Option(help="When the snapshot was taken (ISO 8601 with zone; default: now)."),
@@ -483,9 +509,11 @@ def query_list(queries_dir: QueriesDirOpt = None, warehouse: WarehouseOpt = None
     return 0
 
 
-@query_app.command("show")
+@query_app.command("show", cls=_Command)
 def query_show(
-    name: Annotated[str, typer.Argument(help="Query name (see 'agenttrail query list').")],
+    name: Annotated[
+        str, typer.Argument(metavar="NAME", help="Query name (see 'agenttrail query list').")
+    ],
     queries_dir: QueriesDirOpt = None,
     warehouse: WarehouseOpt = None,
 ) -> int:
@@ -500,9 +528,11 @@ def query_show(
     return 0
 
 
-@query_app.command("run")
+@query_app.command("run", cls=_Command)
 def query_run(
-    name: Annotated[str, typer.Argument(help="Query name (see 'agenttrail query list').")],
+    name: Annotated[
+        str, typer.Argument(metavar="NAME", help="Query name (see 'agenttrail query list').")
+    ],
     param: Annotated[
         list[str] | None,
         typer.Option("--param", "-p", help="A query parameter NAME=VALUE (repeatable)."),
@@ -654,7 +684,9 @@ _CARRY_ON = "re-run the same command to carry on (nothing is lost)"
 def hoist_global_options(args: list[str]) -> list[str]:
     """`args` with --debug and --config FILE moved in front of the command, wherever they were
     typed: they belong to the root command, and an error message's "re-run with --debug" is
-    naturally appended at the end. Nothing after a `--` is touched."""
+    naturally appended at the end. Nothing after a `--` is touched. A --config without its
+    value is a usage error: left where it was, typer would say "No such option: --config" of
+    a command typed before it."""
     end = args.index("--") if "--" in args else len(args)
     hoisted: list[str] = []
     rest: list[str] = []
@@ -663,7 +695,13 @@ def hoist_global_options(args: list[str]) -> list[str]:
         arg = args[i]
         if arg == "--debug" or arg.startswith("--config="):
             hoisted.append(arg)
-        elif arg == "--config" and i + 1 < end:
+        elif arg == "--config":
+            if i + 1 == end:
+                raise UsageError(
+                    "--config requires a value",
+                    hint="the path of an agenttrail.toml: --config FILE, before or after the "
+                    "command",
+                )
             hoisted += [arg, args[i + 1]]
             i += 1
         else:
@@ -674,7 +712,7 @@ def hoist_global_options(args: list[str]) -> list[str]:
 
 def main() -> None:
     """Console-script entry point: the one error boundary."""
-    args = hoist_global_options(sys.argv[1:])
+    args = sys.argv[1:]
     debug = "--debug" in args
     code: int = ExitCode.ERROR
     with _signals_handled():
@@ -697,7 +735,7 @@ def _dispatch(args: list[str], debug: bool) -> int:
     """Run the command; every error it raises becomes one line and an exit code, except where
     a signal caused it (main reports the signal)."""
     try:
-        result = app(args=args, standalone_mode=False)
+        result = app(args=hoist_global_options(args), standalone_mode=False)
         return int(result) if isinstance(result, int) else 0
     except typer.Exit as exc:
         return int(exc.exit_code)

@@ -29,6 +29,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from pipeline.endpoints import check_s3_uri
 from pipeline.errors import ConfigError
 
 CONFIG_FILE_NAME = "agenttrail.toml"
@@ -266,9 +267,15 @@ def _positive(value: Any) -> str | None:
     return None if value > 0 else "must be above 0"
 
 
-def _positive_finite(value: Any) -> str | None:
+def _positive_finite_at_most(high: float) -> Check:
     """A float threshold: `inf` (and `nan`) pass `> 0` but no size in bytes can hold them."""
-    return _positive(value) if math.isfinite(value) else "must be a finite number"
+
+    def check(value: Any) -> str | None:
+        if not math.isfinite(value):
+            return "must be a finite number"
+        return _positive(value) or (None if value <= high else f"must be {high:.15g} or less")
+
+    return check
 
 
 def _month(value: Any) -> str | None:
@@ -287,6 +294,14 @@ _MEMORY = re.compile(
 # memory above 100% its "Unable to parse valid percentage", both met only once a command has
 # started (an ingest after parsing every file).
 _MAX_MEMORY_BYTES = (1 << 64) - 1
+# The smallest memory limit taken, as a size (a share of the memory is not: the machine's is
+# not known here). DuckDB allocates in blocks of 256 KiB, and a hash table 2 MiB at a time per
+# thread: with the sample (5,460 events) ingest's commit ran out of memory at 4MB, and `sql`
+# at 1KB on `SELECT count(*) FROM events_classified`; a limit of 0.5b, 1b or 1KB (a unit
+# slipped) ended in DuckDB's OutOfMemoryException once the command had started. 16MB is twice
+# what that commit needed; real limits are hundreds of MB (the defaults: 256MB to 4GB).
+MIN_MEMORY = "16MB"
+_MIN_MEMORY_BYTES = 16 * 1000**2
 
 
 def _memory(value: Any) -> str | None:
@@ -302,6 +317,8 @@ def _memory(value: Any) -> str | None:
     else:  # KB, MB, GB, TB and k, m, g, t are powers of 1000; KiB, MiB, GiB, TiB of 1024
         base = 1024 if re.fullmatch("[kmgt]ib", unit) else 1000
         size = number * base ** ("kmgt".index(unit[0]) + 1)
+    if size < _MIN_MEMORY_BYTES:
+        return f"must be {MIN_MEMORY} or more"
     return None if size <= _MAX_MEMORY_BYTES else "must be less than 16 EiB (2^64 bytes)"
 
 
@@ -313,17 +330,47 @@ def _memory(value: Any) -> str | None:
 # keeps a slip (2147483648, beyond the INTEGER the walk counts in) from failing the rebuild.
 CHAIN_MAX_DEPTH_LIMIT = 100
 
+# Upper bounds of the [ingest] counts. Each turns a slip (a digit too many, bytes where MB are
+# asked for) into one line naming the setting, where it was an internal error (OverflowError,
+# after every object was parsed for some) or a run asking for what no machine has.
+# Parse processes: more than the largest machines have cores (two 192-core CPUs with SMT make
+# 768), past which processes only share the cores and add their own memory (the parse modules,
+# a task's objects) to the process tree; ingest users set it to the cores or fewer.
+WORKERS_LIMIT = 1024
+# S3 downloads at once, each on its own connection (the client's pool is sized by it): Linux
+# gives a process 1,024 open files unless raised (ulimit -n), which the connections share with
+# the warehouse's files and the parse processes' pipes.
+DOWNLOAD_THREADS_LIMIT = 512
+# S3's largest object (5 TiB, in MB of 2^20 bytes as max_object_mb counts them): a larger limit
+# quarantines nothing more.
+MAX_OBJECT_MB_LIMIT = 5 << 20
+# A document below this is parsed in one piece, in memory: no machine ingest runs on gives a
+# parse process a TiB (2^20 MB), so a larger threshold means "never stream" as this one does.
+STREAM_THRESHOLD_MB_LIMIT = float(1 << 20)
+# Rows of a Parquet row group in events/: DuckDB scans a file a row group per thread and skips
+# row groups by their min/max; groups of millions of rows defeat both (a staged file's events
+# would be one group). 128 times the default.
+ROW_GROUP_ROWS_LIMIT = 1 << 24
+# botocore's adaptive retries wait up to 20 s between attempts: 100 attempts keep one request
+# retrying for up to half an hour, past any throttling burst; more would make an outage look
+# like a job that hangs. Users: ingest's S3 client and `iam snapshot`'s IAM client.
+RETRY_MAX_ATTEMPTS_LIMIT = 100
+# CloudTrail delivers files within minutes of the events (about 5 on average, per AWS): a year
+# of slack already lists a year of day folders around the period.
+LATE_DELIVERY_DAYS_LIMIT = 365
+
 # Bounds of the numeric thresholds and memory limits, by dotted name. Defaults always pass.
 CHECKS: dict[str, Check] = {
-    "ingest.workers": _at_least(1),
-    "ingest.download_threads": _at_least(1),
-    "ingest.max_object_mb": _at_least(1),
-    "ingest.stream_threshold_mb": _positive_finite,
+    "ingest.workers": _between(1, WORKERS_LIMIT),
+    "ingest.download_threads": _between(1, DOWNLOAD_THREADS_LIMIT),
+    "ingest.max_object_mb": _between(1, MAX_OBJECT_MB_LIMIT),
+    "ingest.stream_threshold_mb": _positive_finite_at_most(STREAM_THRESHOLD_MB_LIMIT),
+    # No upper bound: a larger count than the rows read commits once, at the end.
     "ingest.commit_rows": _at_least(1),
-    "ingest.row_group_rows": _at_least(1),
+    "ingest.row_group_rows": _between(1, ROW_GROUP_ROWS_LIMIT),
     "ingest.duckdb_memory_limit": _memory,
-    "ingest.retry_max_attempts": _at_least(1),
-    "ingest.late_delivery_days": _at_least(0),
+    "ingest.retry_max_attempts": _between(1, RETRY_MAX_ATTEMPTS_LIMIT),
+    "ingest.late_delivery_days": _between(0, LATE_DELIVERY_DAYS_LIMIT),
     "attribution.chain_max_depth": _between(1, CHAIN_MAX_DEPTH_LIMIT),
     "attribution.duckdb_memory_limit": _memory,
     "attribution.verdicts_duckdb_memory_limit": _memory,
@@ -371,6 +418,7 @@ def _warehouse(value: Any, where: str, relative_to: Path | None = None) -> str:
             f"{where} is empty",
             hint="name the warehouse folder, e.g. /data/agenttrail, or an s3:// URI to read",
         )
+    check_s3_uri(text, where)
     return _from_folder(text, relative_to) if relative_to is not None else text
 
 
@@ -409,6 +457,14 @@ def environment_variable(section: str, name: str) -> str:
     return f"AGENTTRAIL_{section.upper()}_{name.upper()}"
 
 
+def raise_setting_hint(section: str, name: str, value: object = None) -> str:
+    """How to raise [section] name (now `value`, where known): the hint of an error that a
+    larger limit avoids, DuckDB running out of memory under one."""
+    now = f" (now {value})" if value is not None else ""
+    variable = environment_variable(section, name)
+    return f"raise [{section}] {name}{now} in agenttrail.toml or with {variable}"
+
+
 def load_settings(
     *,
     config_file: str | Path | None = None,
@@ -426,25 +482,31 @@ def load_settings(
     top: dict[str, Any] = {}
 
     path = Path(config_file) if config_file else None
+    # Who named the file, for the errors where its path alone does not say what to fix: the
+    # flag, the variable (set in a scheduler's environment, easily forgotten), or the folder.
+    named_by = "--config: "
     if path is None and environ.get("AGENTTRAIL_CONFIG"):
         path = Path(environ["AGENTTRAIL_CONFIG"])
+        named_by = "environment variable AGENTTRAIL_CONFIG: "
     if path is None:
         candidate = (cwd or Path.cwd()) / CONFIG_FILE_NAME
         path = candidate if candidate.exists() else None
+        named_by = ""
     if path is not None:
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise ConfigError(f"configuration file not found: {path}") from None
+            raise ConfigError(f"{named_by}configuration file not found: {path}") from None
         except IsADirectoryError:
             raise ConfigError(
-                f"configuration file is a folder: {path}", hint="name the agenttrail.toml in it"
+                f"{named_by}configuration file is a folder: {path}",
+                hint="name the agenttrail.toml in it",
             ) from None
         except UnicodeDecodeError as exc:
             raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}): TOML is UTF-8") from None
         except OSError as exc:
             raise ConfigError(
-                f"cannot read configuration file {path}: {exc.strerror or exc}"
+                f"{named_by}cannot read configuration file {path}: {exc.strerror or exc}"
             ) from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: invalid TOML: {exc}") from None

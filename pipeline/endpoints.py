@@ -69,6 +69,28 @@ def check_endpoint_url(url: str | None, flag: str = "--endpoint-url") -> None:
         )
 
 
+def check_s3_uri(uri: str, what: str) -> None:
+    """A usage error when the s3:// URI `uri` (`what`: a source, a warehouse) holds a user name
+    or password, `s3://KEY:SECRET@bucket/...`: agenttrail never sends them (requests are signed
+    with the credentials of --profile or of the environment), and error messages would show the
+    URI, secret and all. A bucket name has neither `@` nor `:`; a secret key may hold a `/`, so
+    a `:` before the first `/` with an `@` after it is one too. The message shows the URI from
+    after that `@` (access keys and secret keys have none)."""
+    if not uri.lower().startswith("s3://"):
+        return
+    rest = uri[len("s3://") :]
+    bucket = rest.split("/", 1)[0]
+    if "@" not in bucket and not (":" in bucket and "@" in rest):
+        return
+    shown = "s3://" + rest.split("@", 1)[1]
+    raise UsageError(
+        f"{what} {shown} has a user name or password before the bucket (USER:PASSWORD@),"
+        " which agenttrail never uses (not shown here)",
+        hint="drop them; S3 requests are signed with the credentials of --profile or of the "
+        "environment (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)",
+    )
+
+
 def without_secrets_in_urls(text: str) -> str:
     """`text` (a library's error message) with every URL in it cut to scheme://host[:port]."""
     return _URL_IN_TEXT.sub(lambda m: endpoint_shown(m.group(0)), text)

@@ -36,7 +36,9 @@ import duckdb
 import pyarrow as pa
 
 from pipeline.attribute.freshness import attribute_command, is_current, mark_stale
-from pipeline.config import Settings
+from pipeline.attribute.sql_graph import out_of_memory as duckdb_out_of_memory
+from pipeline.config import Settings, raise_setting_hint
+from pipeline.endpoints import check_s3_uri
 from pipeline.errors import (
     AgenttrailError,
     AttributionPendingError,
@@ -92,9 +94,18 @@ TASK_BYTES = 8 << 20
 # The smallest task, which the last tasks of a run shrink to (see _tasks): on the bench's trail
 # about 5,000 events, a tenth of a second of parsing, still several key folders.
 TASK_MIN_BYTES = 1 << 20
+# The most objects a parse task takes, whatever their size. Users: _tasks, and _groups (the
+# digests, read a group at a time). A task's objects are all downloaded before it is submitted
+# (_fetch_all), and a quiet region's trail files are a few KB each: by TASK_BYTES alone a task
+# would be thousands of GETs, each a round trip, while the parse processes wait for it. 256 is
+# 16 rounds of the default 16 download threads.
 TASK_MAX_OBJECTS = 256
 # Objects whose content stays in memory between download and parse; bigger ones are spooled.
 SPOOL_ABOVE = 64 << 20
+# Quarantined objects and records the summary lists (`quarantine` in --json, the lines of the
+# text summary). Users: whoever reads a run's summary, a scheduler's log among them: a run that
+# quarantines a whole bad backfill must not print a line per object. The summary counts them
+# all, and the `manifest` and `quarantined_records` views list them all.
 QUARANTINE_EXAMPLES = 50
 # A digest's S3 metadata and decompressed body, read on a fetch thread.
 _DigestRead = Future[tuple[dict[str, str], bytes]]
@@ -733,11 +744,22 @@ class _Job:
         # A fresh in-memory connection per commit: DuckDB keeps its buffers up to the memory
         # limit for the life of a connection, and the parent shares the 1 GB budget with the
         # parse processes.
-        with duckdb.connect() as fresh:
-            self._configure_commit(fresh)
-            result = commit_batch(
-                batch.staged, self.layout, fresh, self.cfg.row_group_rows, self.known_ids
-            )
+        try:
+            with duckdb.connect() as fresh:
+                self._configure_commit(fresh)
+                result = commit_batch(
+                    batch.staged, self.layout, fresh, self.cfg.row_group_rows, self.known_ids
+                )
+        except duckdb.OutOfMemoryException as exc:
+            # DuckDB's limit, not the machine's (a MemoryError): its own setting to raise.
+            raise OutOfMemoryError(
+                f"committing events: {duckdb_out_of_memory(exc)}: the objects not committed yet"
+                " are read again by the next run, and nothing committed before is lost",
+                hint=raise_setting_hint(
+                    "ingest", "duckdb_memory_limit", self.cfg.duckdb_memory_limit
+                )
+                + ", then re-run the same command to carry on",
+            ) from None
         # Rows a killed run committed from these very objects count as this run's: the
         # manifest entries written here are the first to record them (commit.recovered_rows).
         self.summary.events_written += result.written + result.recovered
@@ -846,6 +868,8 @@ def run_ingest(
     retry_quarantined: bool = False,
 ) -> IngestSummary:
     """Ingest CloudTrail objects from `sources` (s3:// URIs, folders, files) into the warehouse."""
+    for uri in sources:  # before the warehouse is touched
+        check_s3_uri(uri, "source")
     filters = filters or Filters(slack_days=settings.ingest.late_delivery_days)
     job = _Job(
         sources=sources,

@@ -31,12 +31,29 @@ from pipeline.cli import hoist_global_options
         (["sql", "--config=a.toml", "SELECT 1"], ["--config=a.toml", "sql", "SELECT 1"]),
         # After `--` everything is an argument, even what looks like an option.
         (["sql", "--", "--debug"], ["sql", "--", "--debug"]),
-        # A trailing --config without its value is left for typer to report.
-        (["sql", "SELECT 1", "--config"], ["sql", "SELECT 1", "--config"]),
     ],
 )
 def test_global_options_move_in_front_of_the_command(typed: list[str], parsed: list[str]) -> None:
     assert hoist_global_options(typed) == parsed
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        ["sql", "SELECT 1", "--config"],
+        ["sql", "SELECT 1", "--config", "--", "x"],
+        ["--config"],
+    ],
+)
+def test_config_without_its_value_says_it_requires_one(tmp_path: Path, typed: list[str]) -> None:
+    """After the command it was "Error: No such option: --config", which the README says may
+    come there."""
+    done = run_cli(*typed, cwd=tmp_path)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (
+        "error: --config requires a value (the path of an agenttrail.toml: --config FILE, "
+        "before or after the command)\n"
+    )
 
 
 def test_debug_after_the_command_shows_the_traceback(tmp_path: Path) -> None:

@@ -136,6 +136,46 @@ def test_json_summary_shape_and_exit_code_3(logs: Path, tmp_path: Path) -> None:
     assert json.loads(again.stdout)["objects_unchanged"] == 3
 
 
+@pytest.mark.parametrize(
+    "period", [["--until", "9999-12-31"], ["--since", "0001-01-01"]], ids=["until", "since"]
+)
+def test_the_first_and_last_days_there_are_are_open_ends(tmp_path: Path, period: list[str]) -> None:
+    """As in `query run`. The day of slack beyond them, when pruning the AWSLogs layout's day
+    folders, was an internal error (OverflowError)."""
+    write_trail(tmp_path / "logs", files=2, records=3)
+    warehouse = str(tmp_path / "wh")
+    args = ("ingest", str(tmp_path / "logs"), "-w", warehouse, "--json", *period)
+    result = run_cli(*args, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert (summary["objects_read"], summary["events_written"]) == (2, 6)
+
+
+def test_a_commit_out_of_memory_names_the_setting_to_raise(tmp_path: Path) -> None:
+    """DuckDB's limit during commits: it was "internal error: OutOfMemoryException". Nothing is
+    recorded of the objects not committed, so the re-run with more memory reads them all."""
+    write_trail(tmp_path / "logs", files=60)
+    warehouse = str(tmp_path / "wh")
+    variable = "AGENTTRAIL_INGEST_DUCKDB_MEMORY_LIMIT"
+    args = ("ingest", str(tmp_path / "logs"), "-w", warehouse, "--json")
+    short = run_cli(*args, cwd=tmp_path, env=cli_env(**{variable: "16MB"}))
+    assert (short.returncode, short.stdout) == (1, ""), short.stderr
+    detail = re.fullmatch(
+        r"error: committing events: DuckDB ran out of memory \((.+)\): .*\n", short.stderr
+    )
+    assert detail is not None, short.stderr
+    assert short.stderr == (
+        f"error: committing events: DuckDB ran out of memory ({detail[1]}): the objects not"
+        " committed yet are read again by the next run, and nothing committed before is lost"
+        f" (raise [ingest] duckdb_memory_limit (now 16MB) in agenttrail.toml or with {variable},"
+        " then re-run the same command to carry on)\n"
+    )
+    rerun = run_cli(*args, cwd=tmp_path)
+    assert rerun.returncode == 0, rerun.stderr
+    summary = json.loads(rerun.stdout)
+    assert (summary["objects_unchanged"], summary["objects_read"]) == (0, 60)
+
+
 def test_plain_log_lines_and_summary_when_not_a_terminal(logs: Path, tmp_path: Path) -> None:
     result = run_cli(
         "ingest", str(logs), "-w", str(tmp_path / "wh"), "--workers", "1", cwd=tmp_path
@@ -304,6 +344,20 @@ def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp
             ["--until", "yesterday"],
             "error: --until 'yesterday' is not a date (use YYYY-MM-DD (UTC))\n",
         ),
+        # They ran to the end having read nothing, but for a notice.
+        (
+            ["--account", "111122223333", "--account", "abc"],
+            "error: --account 'abc' is not an account id (use the 12 digits)\n",
+        ),
+        (
+            ["--region", "US-EAST-1"],
+            "error: --region 'US-EAST-1' is not an AWS region name (write it as AWS does, in"
+            " lower case, e.g. us-east-1 or eu-west-3)\n",
+        ),
+        (
+            ["--workers", "99999999999999999999"],
+            "error: --workers: must be 1024 or less, got 99999999999999999999\n",
+        ),
     ],
 )
 def test_usage_errors_exit_2(
@@ -332,7 +386,7 @@ def test_a_warehouse_path_with_a_glob_character_exits_2_before_writing(
 def test_missing_source_argument_and_unknown_option_exit_2(cli: Cli, tmp_path: Path) -> None:
     code, out, err = cli("ingest")
     assert (code, out) == (2, "")
-    assert "Missing argument 'sources'" in err
+    assert "Missing argument 'SOURCE...'" in err
     code, out, err = cli("ingest", str(tmp_path), "--frobnicate")
     assert (code, out) == (2, "")
     assert "No such option: --frobnicate" in err

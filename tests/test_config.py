@@ -8,7 +8,7 @@ import duckdb
 import pytest
 
 from pipeline.config import load_settings
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, UsageError
 
 
 def _toml(tmp_path: Path, text: str) -> Path:
@@ -75,9 +75,18 @@ def test_invalid_files_name_the_problem(tmp_path: Path, text: str, message: str)
     assert message in info.value.message
 
 
-def test_a_missing_explicit_config_file_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="configuration file not found"):
-        load_settings(config_file=tmp_path / "nope.toml", environ={})
+def test_a_missing_config_file_is_an_error_naming_who_named_it(tmp_path: Path) -> None:
+    """AGENTTRAIL_CONFIG, set in a scheduler's environment and forgotten, went unnamed."""
+    missing = tmp_path / "nope.toml"
+    with pytest.raises(ConfigError) as flag:
+        load_settings(config_file=missing, environ={})
+    assert flag.value.one_line() == f"--config: configuration file not found: {missing}"
+    with pytest.raises(ConfigError) as variable:
+        load_settings(environ={"AGENTTRAIL_CONFIG": str(missing)}, cwd=tmp_path)
+    assert variable.value.one_line() == (
+        f"environment variable AGENTTRAIL_CONFIG: configuration file not found: {missing}"
+    )
+    assert (flag.value.exit_code, variable.value.exit_code) == (2, 2)
 
 
 def test_an_unreadable_config_file_is_a_usage_error(tmp_path: Path) -> None:
@@ -86,7 +95,7 @@ def test_an_unreadable_config_file_is_a_usage_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as folder:
         load_settings(config_file=tmp_path, environ={})
     assert (folder.value.message, folder.value.exit_code) == (
-        f"configuration file is a folder: {tmp_path}",
+        f"--config: configuration file is a folder: {tmp_path}",
         2,
     )
     latin1 = tmp_path / "latin1.toml"
@@ -140,6 +149,13 @@ def test_an_empty_warehouse_is_refused_wherever_it_comes_from(
             "lots",
             "expected a memory size such as 700MB or 2GB, got 'lots'",
         ),
+        ("ingest", "workers", 1025, "must be 1024 or less, got 1025"),
+        ("ingest", "download_threads", 513, "must be 512 or less, got 513"),
+        ("ingest", "max_object_mb", 5 * 2**20 + 1, "must be 5242880 or less, got 5242881"),
+        ("ingest", "stream_threshold_mb", 1e308, "must be 1048576 or less, got 1e+308"),
+        ("ingest", "row_group_rows", 2**24 + 1, "must be 16777216 or less, got 16777217"),
+        ("ingest", "retry_max_attempts", 101, "must be 100 or less, got 101"),
+        ("ingest", "late_delivery_days", 366, "must be 365 or less, got 366"),
         ("ingest", "stream_threshold_mb", float("inf"), "must be a finite number, got inf"),
         ("ingest", "stream_threshold_mb", float("nan"), "must be a finite number, got nan"),
         ("attribution", "chain_max_depth", -1, "must be 1 or more, got -1"),
@@ -202,6 +218,27 @@ def test_a_bad_value_in_a_file_names_the_file_and_the_setting(
         ("AGENTTRAIL_INGEST_WORKERS", "0", "must be 1 or more, got '0'"),
         ("AGENTTRAIL_INGEST_WORKERS", "2.9", "expected an integer, got '2.9'"),
         ("AGENTTRAIL_INGEST_STREAM_THRESHOLD_MB", "inf", "must be a finite number, got 'inf'"),
+        # Each was an internal error (OverflowError) once the ingest had started.
+        (
+            "AGENTTRAIL_INGEST_LATE_DELIVERY_DAYS",
+            "99999999999",
+            "must be 365 or less, got '99999999999'",
+        ),
+        (
+            "AGENTTRAIL_INGEST_WORKERS",
+            "99999999999999999999",
+            "must be 1024 or less, got '99999999999999999999'",
+        ),
+        (
+            "AGENTTRAIL_INGEST_ROW_GROUP_ROWS",
+            "99999999999999999999",
+            "must be 16777216 or less, got '99999999999999999999'",
+        ),
+        (
+            "AGENTTRAIL_INGEST_STREAM_THRESHOLD_MB",
+            "1e308",
+            "must be 1048576 or less, got '1e308'",
+        ),
         (
             "AGENTTRAIL_ATTRIBUTION_CHAIN_MAX_DEPTH",
             "2147483648",
@@ -225,6 +262,31 @@ def test_a_bad_value_in_the_environment_names_the_variable(
     with pytest.raises(ConfigError) as info:
         load_settings(environ={name: value}, cwd=tmp_path)
     assert info.value.one_line() == f"environment variable {name}: {reason}"
+
+
+@pytest.mark.parametrize(
+    ("where", "what"),
+    [
+        ("file", "{toml}: warehouse"),
+        ("environment", "environment variable AGENTTRAIL_WAREHOUSE"),
+        ("flag", "--warehouse"),
+    ],
+)
+def test_a_warehouse_uri_with_credentials_is_refused_without_them(
+    tmp_path: Path, where: str, what: str
+) -> None:
+    """Every error about the warehouse showed them ("cannot read s3://KEY:SECRET@...")."""
+    uri = "s3://AKIAEXAMPLE:hunter2pass@bucket/wh"
+    toml = _toml(tmp_path, f'warehouse = "{uri}"\n' if where == "file" else "")
+    environ = {"AGENTTRAIL_WAREHOUSE": uri} if where == "environment" else {}
+    overrides = {"warehouse": uri} if where == "flag" else {}
+    with pytest.raises(UsageError) as info:
+        load_settings(environ=environ, cwd=tmp_path, overrides=overrides)
+    assert info.value.message == (
+        f"{what.format(toml=toml)} s3://bucket/wh has a user name or password before the bucket"
+        " (USER:PASSWORD@), which agenttrail never uses (not shown here)"
+    )
+    assert info.value.exit_code == 2
 
 
 @pytest.mark.parametrize("value", ["true", "5", "2026-06-30", '["wh"]'])
@@ -305,17 +367,17 @@ def test_agenttrail_config_names_the_file_between_the_flag_and_the_working_folde
         "700MB",
         "2GB",
         "2 GiB",
-        "2kib",
+        "20000kib",
         "1.5 TB",
         ".5GB",
         "80%",
         "2t",
-        "2b",
-        "2 bytes",
-        "2 kilobyte",
+        "20000000b",
+        "20000000 bytes",
+        "20000 kilobyte",
         "2 gigabytes",
         "3 terabytes",
-        " 4 mb ",
+        " 40 mb ",
         "2 gibibytes",
         "2 kibibyte",
         "2 mebibytes",
@@ -340,7 +402,7 @@ def test_a_memory_size_is_accepted_exactly_when_duckdb_accepts_it(
     tmp_path: Path, size: str
 ) -> None:
     """A size the check lets through and DuckDB refuses became an internal error, after an
-    ingest had parsed every file."""
+    ingest had parsed every file. (Sizes of at least MIN_MEMORY: below it, see the next test.)"""
     con = duckdb.connect()
     try:
         con.execute(f"SET memory_limit = '{size}'")
@@ -355,6 +417,37 @@ def test_a_memory_size_is_accepted_exactly_when_duckdb_accepts_it(
     except ConfigError:
         we_accept = False
     assert we_accept == duckdb_accepts
+
+
+@pytest.mark.parametrize(
+    ("size", "accepted"),
+    [
+        ("0.5b", False),
+        ("1b", False),
+        ("1KB", False),
+        ("4MB", False),
+        ("15999999b", False),
+        ("15MiB", False),
+        ("16000000b", True),
+        ("16MB", True),
+        ("16MiB", True),
+    ],
+)
+def test_a_memory_limit_below_16mb_is_refused(tmp_path: Path, size: str, accepted: bool) -> None:
+    """DuckDB takes them, then runs out of memory on the smallest statement: `sql` ended in
+    "internal error: OutOfMemoryException"."""
+    variable = "AGENTTRAIL_QUERY_DUCKDB_MEMORY_LIMIT"
+    if accepted:
+        assert load_settings(environ={variable: size}, cwd=tmp_path).query.duckdb_memory_limit == (
+            size
+        )
+        return
+    with pytest.raises(ConfigError) as info:
+        load_settings(environ={variable: size}, cwd=tmp_path)
+    assert info.value.one_line() == (
+        f"environment variable {variable}: must be 16MB or more, got {size!r}"
+    )
+    assert info.value.exit_code == 2
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.endpoints import check_endpoint_url, endpoint_shown, without_secrets_in_urls
+from pipeline.endpoints import (
+    check_endpoint_url,
+    check_s3_uri,
+    endpoint_shown,
+    without_secrets_in_urls,
+)
 from pipeline.errors import UsageError
 from tests.ingest_fixtures import agenttrail
 
@@ -152,3 +157,61 @@ def test_a_warehouse_in_s3_that_cannot_be_reached_shows_no_endpoint_secret(
         assert ("Traceback" in done.stderr) == bool(debug)
         assert "hunter2pass" not in done.stderr
         assert "qsecret" not in done.stderr
+
+
+S3_CREDENTIALS = (
+    "{what} {shown} has a user name or password before the bucket (USER:PASSWORD@), which "
+    "agenttrail never uses (not shown here) (drop them; S3 requests are signed with the "
+    "credentials of --profile or of the environment (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY))"
+)
+
+
+@pytest.mark.parametrize(
+    ("uri", "shown"),
+    [
+        ("s3://AKIAEXAMPLE:hunter2pass@trail/AWSLogs", "s3://trail/AWSLogs"),
+        ("S3://AKIAEXAMPLE:hunter2pass@trail", "s3://trail"),
+        ("s3://AKIAEXAMPLE@trail/AWSLogs/", "s3://trail/AWSLogs/"),
+        # A secret key may hold a "/": the "bucket" is then the key id and part of the secret.
+        ("s3://AKIAEXAMPLE:hunter2/pass@trail/AWSLogs", "s3://trail/AWSLogs"),
+    ],
+)
+def test_an_s3_uri_with_credentials_is_a_usage_error_that_shows_none(uri: str, shown: str) -> None:
+    with pytest.raises(UsageError) as caught:
+        check_s3_uri(uri, "source")
+    assert caught.value.one_line() == S3_CREDENTIALS.format(what="source", shown=shown)
+    assert caught.value.exit_code == 2
+
+
+@pytest.mark.parametrize(
+    "uri", ["s3://trail/AWSLogs", "s3://trail/exports/a@b:c/", "/logs/user:pw@host", "s3://b"]
+)
+def test_an_s3_uri_without_credentials_passes(uri: str) -> None:
+    """An "@" or ":" in a key is a key's; a local path is no URI."""
+    check_s3_uri(uri, "source")
+
+
+@pytest.mark.parametrize(
+    ("command", "what"),
+    [
+        (["ingest", "s3://AKIAEXAMPLE:hunter2pass@trail/AWSLogs", "-w", "wh"], "source"),
+        (["sql", "select 1", "-w", "s3://AKIAEXAMPLE:hunter2pass@trail/AWSLogs"], "--warehouse"),
+        (
+            ["query", "run", "coverage", "-w", "s3://AKIAEXAMPLE:hunter2pass@trail/AWSLogs"],
+            "--warehouse",
+        ),
+    ],
+)
+def test_the_commands_refuse_s3_credentials_with_exit_2_and_never_show_them(
+    tmp_path: Path, command: list[str], what: str
+) -> None:
+    """They were echoed back: "error: AWS client error while listing
+    s3://AKIA...:SECRET@trail/...", and in --debug's traceback."""
+    for debug in ([], ["--debug"]):
+        done = agenttrail(*command, *debug, cwd=tmp_path)
+        assert (done.returncode, done.stdout) == (2, ""), done.stderr
+        assert done.stderr.splitlines()[-1] == "error: " + S3_CREDENTIALS.format(
+            what=what, shown="s3://trail/AWSLogs"
+        )
+        assert "hunter2pass" not in done.stderr
+    assert list(tmp_path.iterdir()) == []  # ingest wrote no warehouse

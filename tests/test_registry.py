@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -43,6 +44,46 @@ def test_every_cli_command_is_in_the_readme_table_with_help() -> None:
         for part in path.split():
             command = command.commands[part]  # type: ignore[attr-defined]
         assert (command.help or "").strip(), f"{path} has no help text"
+
+
+def test_every_option_of_every_command_is_in_the_readme() -> None:
+    """`agenttrail COMMAND --help` is not the only documentation: an option only --help names
+    (ingest's --download-threads, --max-object-mb, --retry-quarantined were) is one a reader
+    of the README never learns of."""
+    readme = (ROOT / "README.md").read_text()
+    missing = []
+
+    def walk(command: Any, path: str) -> None:
+        for param in command.params:
+            for option in param.opts:
+                named = re.search(rf"(?<![\w-]){re.escape(option)}(?![\w-])", readme)
+                if option.startswith("--") and option != "--help" and not named:
+                    missing.append(f"{path or 'agenttrail'} {option}")
+        for name, child in sorted(getattr(command, "commands", {}).items()):
+            walk(child, f"{path} {name}".strip())
+
+    walk(typer.main.get_command(app), "")
+    assert missing == []
+
+
+def test_the_usage_lines_name_arguments_as_the_readme_does() -> None:
+    """typer writes a required argument in braces ({statement}), which reads as a set of
+    choices."""
+    group = typer.main.get_command(app)
+    usage = {}
+    for path in ("ingest", "sql", "iam import", "query run", "query show"):
+        command: Any = group
+        for part in path.split():
+            command = command.commands[part]
+        with typer.Context(command, info_name=f"agenttrail {path}") as ctx:
+            usage[path] = command.get_usage(ctx)
+    assert usage == {
+        "ingest": "Usage: agenttrail ingest [OPTIONS] SOURCE...",
+        "sql": "Usage: agenttrail sql [OPTIONS] STATEMENT",
+        "iam import": "Usage: agenttrail iam import [OPTIONS] FILE...",
+        "query run": "Usage: agenttrail query run [OPTIONS] NAME",
+        "query show": "Usage: agenttrail query show [OPTIONS] NAME",
+    }
 
 
 def test_every_command_prints_its_help() -> None:

@@ -44,7 +44,7 @@ from pipeline.attribute.verdict_stream import (
     by_partition,
     owners,
 )
-from pipeline.config import AttributionSettings, Settings, environment_variable
+from pipeline.config import AttributionSettings, Settings, raise_setting_hint
 from pipeline.errors import OutOfMemoryError, WarehouseError
 from pipeline.resources import queries_dir
 from pipeline.warehouse.column_append import (
@@ -387,9 +387,7 @@ def _write_table(table: str, folder: Path, cursor: duckdb.DuckDBPyConnection) ->
 def _memory_hint(cfg: AttributionSettings, setting: str) -> str:
     """How to give the rebuild more memory: its needs grow with the number of STS sessions
     (README, Configuration), and the defaults fit ~10M events with 1M sessions."""
-    value = getattr(cfg, setting)
-    variable = environment_variable("attribution", setting)
-    return f"raise [attribution] {setting} (now {value}) in agenttrail.toml or with {variable}"
+    return raise_setting_hint("attribution", setting, getattr(cfg, setting))
 
 
 def _with_memory_hint(

@@ -2,8 +2,9 @@
 
 A statement DuckDB cannot parse or bind (a syntax error, an unknown table or column) is the
 user's bad statement: a UsageError (exit 2, README "Exit codes"), with DuckDB's first line. An
-error met while running a statement that planned (a failed cast at row 9,000,000, memory) is a
-QueryError (exit 1).
+error met while running a statement that planned (a failed cast at row 9,000,000) is a
+QueryError, and DuckDB running out of memory an OutOfMemoryError naming the setting to raise
+(exit 1).
 
 A statement that can write is refused (a UsageError) unless allow_write: every type but
 SELECT and EXPLAIN, EXPLAIN ANALYZE of a write, and every pragma but those that only read
@@ -19,8 +20,13 @@ from contextlib import AbstractContextManager, contextmanager
 import duckdb
 import pyarrow as pa
 
-from pipeline.errors import AgenttrailError, QueryError, UsageError
-from pipeline.query.execute import attribution_hint, exportable
+from pipeline.errors import AgenttrailError, OutOfMemoryError, QueryError, UsageError
+from pipeline.query.execute import (
+    QUERY_MEMORY_HINT,
+    attribution_hint,
+    exportable,
+    ran_out_of_memory,
+)
 from pipeline.sqlfile import load_internal
 from pipeline.warehouse.connect import connect
 from pipeline.warehouse.layout import Layout
@@ -69,6 +75,8 @@ def sql_error(exc: Exception, sql: str) -> AgenttrailError:
     it names a view only attribution makes (the warehouse's gap, not the statement's)."""
     text = str(exc)
     first = f"SQL error: {text.splitlines()[0] if text else type(exc).__name__}"
+    if ran_out_of_memory(exc):
+        return OutOfMemoryError(first, hint=QUERY_MEMORY_HINT, sql=sql)
     hint = attribution_hint(first)
     if isinstance(exc, _BAD_STATEMENT) and hint is None:
         return UsageError(first, sql=sql)

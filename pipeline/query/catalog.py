@@ -20,7 +20,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipeline.config import Settings
+from pipeline.config import Settings, environment_variable
 from pipeline.errors import QueryError, UsageError
 from pipeline.query.execute import sql_error
 from pipeline.query.params import KNOWN_TYPES, Bounds, parse_default, parse_note
@@ -143,7 +143,14 @@ def _user_dirs(settings: Settings, extra_dirs: Sequence[str | Path]) -> list[Pat
     """Configured folders, then --queries-dir ones. A relative folder from agenttrail.toml
     comes resolved from the file's folder (config.py); from the environment or a flag it is
     relative to the working folder."""
-    folders = [_folder(d, "[query] queries_dirs") for d in settings.query.queries_dirs]
+    variable = environment_variable("query", "queries_dirs")
+    if variable in settings.environment:  # it replaces the file's list
+        origin = f"environment variable {variable}"
+    elif settings.config_file:
+        origin = f"[query] queries_dirs in {settings.config_file}"
+    else:
+        origin = "[query] queries_dirs"
+    folders = [_folder(d, origin) for d in settings.query.queries_dirs]
     return folders + [_folder(d, "--queries-dir") for d in extra_dirs]
 
 

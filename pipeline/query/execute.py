@@ -17,7 +17,8 @@ import duckdb
 import pyarrow as pa
 from duckdb.sqltypes import DuckDBPyType
 
-from pipeline.errors import QueryError
+from pipeline.config import raise_setting_hint
+from pipeline.errors import AgenttrailError, OutOfMemoryError, QueryError
 
 if TYPE_CHECKING:
     from pipeline.query.catalog import QueryInfo
@@ -38,7 +39,7 @@ _ATTRIBUTION_VIEWS = frozenset(
 )
 
 
-def sql_error(query: QueryInfo, exc: Exception, skipped_lines: int = 0) -> QueryError:
+def sql_error(query: QueryInfo, exc: Exception, skipped_lines: int = 0) -> AgenttrailError:
     """One line: `file:line: <DuckDB's first line>`, the line when DuckDB gives one (DuckDB's
     error, or Arrow's carrying it while a streamed result is read), after `skipped_lines`."""
     text = str(exc)
@@ -46,8 +47,26 @@ def sql_error(query: QueryInfo, exc: Exception, skipped_lines: int = 0) -> Query
     match = _LINE.search(text)
     line = int(match[1]) + skipped_lines if match else None
     where = f"{query.display}:{line}" if line else query.display
+    if ran_out_of_memory(exc):
+        return OutOfMemoryError(
+            f"{where}: {first}", hint=QUERY_MEMORY_HINT, file=str(query.path), line=line
+        )
     hint = attribution_hint(first)
     return QueryError(f"{where}: {first}", hint=hint, file=str(query.path), line=line)
+
+
+# What to do when a query runs out of memory: DuckDB's advice names its own settings (SET
+# memory_limit), which a command cannot take; every query (`sql`, `query run`) runs under this
+# setting. DuckDB's words say the limit in force ("32.0 MiB/47.6 MiB used").
+QUERY_MEMORY_HINT = raise_setting_hint("query", "duckdb_memory_limit")
+
+
+def ran_out_of_memory(exc: Exception) -> bool:
+    """DuckDB's OutOfMemoryException, or its words in the OSError that Arrow raises for it
+    while a streamed result is read."""
+    return isinstance(exc, duckdb.OutOfMemoryException) or str(exc).startswith(
+        "Out of Memory Error"
+    )
 
 
 def attribution_hint(message: str) -> str | None:
@@ -82,7 +101,7 @@ def relation_error(
     text: str,
     bound: dict[str, Any],
     exc: Exception,
-) -> QueryError:
+) -> AgenttrailError:
     """The QueryError of `exc`, raised by the relation API running `text`: the line of a
     planning error from the DB-API path (_positioned), else DuckDB's, counted from the first
     character of `text` that is not white space (the relation API skips the header's lines)."""

@@ -42,6 +42,7 @@ import json
 import math
 import os
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterator
 from decimal import Decimal
@@ -337,6 +338,26 @@ def _visible(text: str) -> str:
 
 def _short(text: str) -> str:
     return text if len(text) <= MAX_CELL else text[: MAX_CELL - 1] + "…"
+
+
+def _width(text: str) -> int:
+    """The columns a terminal gives `text`, which `table` aligns by: two for a wide or
+    full-width character (CJK: east_asian_width W or F), none for a combining mark (the accent
+    of 'e' + U+0301) or a format character (a zero-width joiner), one for any other."""
+    if text.isascii():
+        return len(text)
+    return sum(_char_width(char) for char in text)
+
+
+def _char_width(char: str) -> int:
+    if unicodedata.category(char) in ("Mn", "Me", "Cf"):
+        return 0
+    return 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+
+
+def _pad(text: str, width: int) -> str:
+    """`text` followed by the spaces that make it `width` columns wide."""
+    return text + " " * (width - _width(text))
 
 
 def check_format(fmt: str, out: Path | None, warehouse: str | Path | None = None) -> None:
@@ -692,7 +713,7 @@ def _markdown(table: pa.Table, total: int) -> str:
 def _table(table: pa.Table, width: int, total: int) -> str:
     names = [_visible(n) for n in table.column_names]  # a PIVOT makes column names of values
     cells = [[_short(_visible(v)) for v in row] for row in _cells(table)]
-    widths = [max([len(n), *(len(r[i]) for r in cells)]) for i, n in enumerate(names)]
+    widths = [max([_width(n), *(_width(r[i]) for r in cells)]) for i, n in enumerate(names)]
     total_width = sum(widths) + 2 * (len(widths) - 1)
     if total > table.num_rows:
         footer = f"({_more(table.num_rows, total)})\n"
@@ -700,14 +721,14 @@ def _table(table: pa.Table, width: int, total: int) -> str:
         footer = f"({total} row{'s' if total != 1 else ''})\n"
     if total_width > width and len(names) > 1 and cells:
         # Too wide for the terminal: one block per row, "column: value" lines.
-        label = max(len(n) for n in names)
+        label = max(_width(n) for n in names)
         blocks = []
         for i, row in enumerate(cells, 1):
             lines = [f"-[ row {i} ]" + "-" * 20]
-            lines += [f"{n.ljust(label)} | {v}" for n, v in zip(names, row, strict=True)]
+            lines += [f"{_pad(n, label)} | {v}" for n, v in zip(names, row, strict=True)]
             blocks.append("\n".join(lines))
         return "\n".join(blocks) + ("\n" if blocks else "") + footer
-    header = "  ".join(n.ljust(w) for n, w in zip(names, widths, strict=True))
+    header = "  ".join(_pad(n, w) for n, w in zip(names, widths, strict=True))
     rule = "  ".join("-" * w for w in widths)
-    body = ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in cells]
+    body = ["  ".join(_pad(v, w) for v, w in zip(r, widths, strict=True)) for r in cells]
     return "\n".join([header.rstrip(), rule, *(b.rstrip() for b in body)]) + "\n" + footer

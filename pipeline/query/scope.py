@@ -28,6 +28,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from pipeline.errors import UsageError
+from pipeline.source.keys import check_account_id
 
 # Reserved parameter -> its required type and the flag(s) that set it.
 SCOPE_PARAMS: dict[str, str] = {
@@ -37,7 +38,6 @@ SCOPE_PARAMS: dict[str, str] = {
     "principal": "VARCHAR",
 }
 _QUARTER = re.compile(r"^(?:FY)?(\d{4})-?Q([1-4])$", re.IGNORECASE)
-_ACCOUNT = re.compile(r"^\d{12}$")
 # The end of `--until 9999-12-31`: the last instant Python (and so a bound parameter) holds.
 MAX_INSTANT = datetime.max.replace(tzinfo=UTC)
 
@@ -116,10 +116,7 @@ def scope_values(scope: Scope, fiscal_year_start_month: int = 1) -> dict[str, An
     if scope.since is not None and scope.until is not None and scope.since > scope.until:
         raise UsageError(f"--since {scope.since} is after --until {scope.until}")
     if scope.account is not None:
-        if not _ACCOUNT.match(scope.account):
-            raise UsageError(
-                f"--account {scope.account!r} is not an account id", hint="use the 12 digits"
-            )
+        check_account_id(scope.account)
         values["account"] = scope.account
     if scope.principal is not None:
         if not scope.principal.strip():

@@ -39,10 +39,18 @@ class Filters:
             return False
         if day is None:
             return True
-        slack = timedelta(days=self.slack_days)
-        if self.since and day < self.since - slack:
+        if self.since and day < shifted(self.since, -self.slack_days):
             return False
-        return not (self.until and day > self.until + slack)
+        return not (self.until and day > shifted(self.until, self.slack_days))
+
+
+def shifted(day: date, days: int) -> date:
+    """`day` moved by `days`, held to the calendar Python has: the slack around `--until
+    9999-12-31` (an open end, as in `query run`) or `--since 0001-01-01` stops at its edge."""
+    try:
+        return day + timedelta(days=days)
+    except OverflowError:
+        return date.max if days > 0 else date.min
 
 
 @dataclass(frozen=True)

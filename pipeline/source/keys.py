@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Literal
 
+from pipeline.errors import UsageError
+
 ObjectKind = Literal["events", "digest", "insight", "aggregated", "other"]
 
 SERVICE_KINDS: dict[str, ObjectKind] = {
@@ -23,6 +25,28 @@ SERVICE_KINDS: dict[str, ObjectKind] = {
 }
 ORG_ID = re.compile(r"^o-[a-z0-9]{10,32}$")
 ACCOUNT_ID = re.compile(r"^\d{12}$")
+# The shape of every AWS region's name (botocore's partitions: us-east-1, eu-west-3,
+# us-gov-west-1, cn-north-1, us-isob-east-1, eusc-de-east-1): letters, a hyphen before each
+# further group of letters, a hyphen and a number. Lower case: CloudTrail's folders and
+# awsRegion are, and a filter compares exactly.
+REGION_NAME = re.compile(r"[a-z]{2,}(?:-[a-z]+)+-\d+")
+
+
+def check_account_id(value: str, flag: str = "--account") -> None:
+    """A usage error unless `value` is an account id, 12 digits: any other value matches no
+    record, and a command would run to its end without a word about it."""
+    if not ACCOUNT_ID.fullmatch(value):
+        raise UsageError(f"{flag} {value!r} is not an account id", hint="use the 12 digits")
+
+
+def check_region(value: str, flag: str = "--region") -> None:
+    """A usage error unless `value` has the shape of a region's name (REGION_NAME), for the
+    same reason."""
+    if not REGION_NAME.fullmatch(value):
+        raise UsageError(
+            f"{flag} {value!r} is not an AWS region name",
+            hint="write it as AWS does, in lower case, e.g. us-east-1 or eu-west-3",
+        )
 
 
 @dataclass(frozen=True)

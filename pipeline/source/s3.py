@@ -35,7 +35,7 @@ from botocore.exceptions import (
 )
 
 from pipeline.errors import SourceError, UsageError
-from pipeline.source import Fetched, Filters, SourceObject
+from pipeline.source import Fetched, Filters, SourceObject, shifted
 from pipeline.source.aws import translate_client_error
 from pipeline.source.keys import ACCOUNT_ID, ORG_ID, SERVICE_KINDS, KeyInfo, classify_key
 from pipeline.source.local import UNREADABLE_VERSION
@@ -437,15 +437,26 @@ def _spool(body: Any, spool_dir: Path, key: str) -> Path:
     return path
 
 
+# The day CloudTrail delivered its first logs (its launch): no day folder is older.
+CLOUDTRAIL_LAUNCH = date(2013, 11, 13)
+
+
 def day_range(filters: Filters, date_parts: tuple[str, ...] = ()) -> list[date] | None:
     """The day folders to list: `since - slack` .. `until + slack` (until defaults to today, UTC),
     within the year/month/day that `date_parts` names. None when there is no start date: then
-    the folder is listed whole, since everything in it up to `until` is wanted anyway."""
+    the folder is listed whole, since everything in it up to `until` is wanted anyway.
+
+    A start before CloudTrail's launch is none (`--since 0001-01-01`): listing every day back
+    to it would be a request for each of hundreds of thousands of empty days. An end after
+    today (`--until 9999-12-31`, an open end) is today, as without `--until`: CloudTrail names
+    folders by the day it delivers to them, so later ones hold nothing yet."""
     if filters.since is None:
         return None
-    slack = timedelta(days=filters.slack_days)
-    first = filters.since - slack
-    last = (filters.until or today_utc()) + slack
+    first = shifted(filters.since, -filters.slack_days)
+    if first < CLOUDTRAIL_LAUNCH:
+        return None
+    today = today_utc()
+    last = shifted(min(filters.until or today, today), filters.slack_days)
     if date_parts:
         low, high = _bounds(date_parts)
         first, last = max(first, low), min(last, high)

@@ -12,7 +12,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipeline.errors import QueryError, UsageError
+from pipeline.errors import OutOfMemoryError, QueryError, UsageError
 from pipeline.query.adhoc import run_internal, run_sql, sql_error
 from pipeline.warehouse.layout import Layout
 
@@ -76,6 +76,32 @@ def test_a_view_attribution_has_not_made_yet_is_the_warehouses_gap() -> None:
     typo = sql_error(duckdb.CatalogException("Catalog Error: Table with name sesions does not "
                                               "exist!"), "SELECT * FROM sesions")  # fmt: skip
     assert (type(typo), typo.exit_code) == (UsageError, 2)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        duckdb.OutOfMemoryException(
+            "Out of Memory Error: failed to allocate data of size 16.0 MiB (32.0 MiB/47.6 MiB used)"
+            "\n\nPossible solutions:\n* Increasing the memory limit (SET memory_limit='...GB')"
+        ),
+        # How Arrow hands it on when a later batch of a streamed result runs out.
+        OSError(
+            "Out of Memory Error: failed to pin block of size 256.0 KiB (47.5 MiB/47.6 MiB used)"
+        ),
+    ],
+    ids=["planning", "streaming"],
+)
+def test_out_of_memory_names_the_setting_to_raise(error: Exception) -> None:
+    """It said DuckDB's words alone, whose advice (SET memory_limit) no command takes."""
+    failed = sql_error(error, "SELECT 1")
+    detail = str(error).splitlines()[0]
+    assert (type(failed), failed.exit_code, failed.one_line()) == (
+        OutOfMemoryError,
+        1,
+        f"SQL error: {detail} (raise [query] duckdb_memory_limit in agenttrail.toml or with"
+        " AGENTTRAIL_QUERY_DUCKDB_MEMORY_LIMIT)",
+    )
 
 
 # ---- pragmas: only those that read, in any form ------------------------------------------------

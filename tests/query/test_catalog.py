@@ -116,6 +116,30 @@ def test_a_missing_user_folder_is_a_usage_error(tmp_path: Path) -> None:
         list_queries(make_settings("unused"), [tmp_path / "nope"])
 
 
+@pytest.mark.parametrize("where", ["file", "environment"])
+def test_a_missing_configured_folder_names_where_it_was_configured(
+    tmp_path: Path, where: str
+) -> None:
+    """A folder from AGENTTRAIL_QUERY_QUERIES_DIRS was said to come from [query] queries_dirs,
+    whichever agenttrail.toml the user then looked in."""
+    from pipeline.config import load_settings
+
+    config = tmp_path / "agenttrail.toml"
+    config.write_text('[query]\nqueries_dirs = ["in-file"]\n' if where == "file" else "")
+    environ = {"AGENTTRAIL_QUERY_QUERIES_DIRS": "in-env"} if where == "environment" else {}
+    settings = load_settings(config_file=config, environ=environ)
+    with pytest.raises(UsageError) as caught:
+        list_queries(settings)
+    origin = {
+        "file": f"[query] queries_dirs in {config}",
+        "environment": "environment variable AGENTTRAIL_QUERY_QUERIES_DIRS",
+    }[where]
+    folder = tmp_path / "in-file" if where == "file" else "in-env"
+    assert caught.value.one_line() == (
+        f"queries folder '{folder}' does not exist (from {origin}) (create it or fix the path)"
+    )
+
+
 def test_an_unknown_name_suggests_the_closest_one() -> None:
     with pytest.raises(UsageError) as caught:
         show_query(make_settings("unused"), "calls_per_dya", [USER_QUERIES])

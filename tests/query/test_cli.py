@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -288,4 +289,35 @@ def test_the_last_day_there_is_works_from_the_command_line(
         "",
         "error: --quarter 0001Q1 would begin before the year 1 (fiscal years starting in month "
         "10) (choose a later quarter)\n",
+    )
+
+
+@pytest.mark.parametrize("command", ["sql", "query run"])
+def test_a_query_out_of_memory_names_the_setting_to_raise(
+    cli: CliRunner, tiny_warehouse: Path, tmp_path: Path, command: str
+) -> None:
+    """It said "SQL error: Out of Memory Error: ..." alone (and DuckDB's advice, SET
+    memory_limit, is no option of a command)."""
+    statement = "SELECT len(list(i)) AS n FROM range(50000000) t(i)"  # 400 MB of BIGINT
+    if command == "sql":
+        args = ["sql", statement]
+        where = "SQL error"
+    else:
+        (tmp_path / "too_big.sql").write_text(
+            "-- name: too_big\n-- description: d\n-- params: none\n-- grain: g\n-- used_by: u\n"
+            f"{statement}\n",
+            encoding="utf-8",
+        )
+        args = ["query", "run", "too_big", "--queries-dir", str(tmp_path)]
+        where = str(tmp_path / "too_big.sql")
+    variable = "AGENTTRAIL_QUERY_DUCKDB_MEMORY_LIMIT"
+    done = cli(*args, "-w", str(tiny_warehouse), env={variable: "50MB"})
+    assert (done.returncode, done.stdout) == (1, ""), done.stderr
+    detail = re.fullmatch(
+        rf"error: {re.escape(where)}: Out of Memory Error: (.+) \(raise .*\)\n", done.stderr
+    )
+    assert detail is not None, done.stderr
+    assert done.stderr == (
+        f"error: {where}: Out of Memory Error: {detail[1]} (raise [query] duckdb_memory_limit in"
+        f" agenttrail.toml or with {variable})\n"
     )

@@ -317,6 +317,27 @@ def test_table_and_markdown_show_control_characters_escaped() -> None:
     )
 
 
+def test_table_aligns_by_the_columns_a_terminal_gives_each_character() -> None:
+    """Widths were counted in code points: a CJK character takes two columns, a combining
+    accent none, and the columns after them were pushed out of line."""
+    table = pa.table({"name": ["日本語テキスト", "abc", "e\u0301"], "n": [1, 2, 3]})
+    assert written(table, "table") == (
+        "name            n\n"
+        "--------------  -\n"
+        "日本語テキスト  1\n"
+        "abc             2\n"
+        "e\u0301               3\n"
+        "(3 rows)\n"
+    )
+    wide = pa.table({"名前": ["x" * 30], "n": [1]})
+    assert formats.render(wide, "table", width=20) == (
+        "-[ row 1 ]--------------------\n"
+        f"名前 | {'x' * 30}\n"
+        "n    | 1\n"
+        "(1 row)\n"
+    )
+
+
 def test_data_formats_keep_control_characters() -> None:
     """Exact, and csv quotes a value with a carriage return: csv.writer quotes for "\n" (its
     line terminator) only, and a bare \r ended the row for csv readers (the rest of the value

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import date
 
+import botocore.loaders
 import pytest
 
-from pipeline.source.keys import KeyInfo, classify_key
+from pipeline.errors import UsageError
+from pipeline.source.keys import KeyInfo, check_account_id, check_region, classify_key
 
 ORG = "o-aa11bb22cc"
 ACCOUNT = "111122223333"
@@ -93,3 +95,39 @@ CASES = {
 @pytest.mark.parametrize(("key", "expected"), CASES.values(), ids=CASES.keys())
 def test_classify_key(key: str, expected: KeyInfo) -> None:
     assert classify_key(key) == expected
+
+
+def _aws_regions() -> list[str]:
+    """Every region botocore knows, in every partition (aws, aws-cn, aws-us-gov, the isolated
+    ones, the European Sovereign Cloud), but its "aws-global"-like endpoints, which name no
+    region."""
+    partitions = botocore.loaders.create_loader().load_data("partitions")["partitions"]
+    regions = [name for p in partitions for name in p["regions"] if not name.endswith("-global")]
+    assert {"us-east-1", "eu-west-3", "us-gov-west-1", "cn-north-1"} <= set(regions)
+    return regions
+
+
+def test_every_aws_region_is_a_region_name() -> None:
+    for region in _aws_regions():
+        check_region(region)
+
+
+@pytest.mark.parametrize("region", ["abc", "US-EAST-1", "us-east1", "us_east_1", "111122223333"])
+def test_what_is_no_region_name_is_a_usage_error(region: str) -> None:
+    """`ingest --region abc` ran to its end having read nothing, a notice aside."""
+    with pytest.raises(UsageError) as caught:
+        check_region(region)
+    assert caught.value.one_line() == (
+        f"--region {region!r} is not an AWS region name (write it as AWS does, in lower case,"
+        " e.g. us-east-1 or eu-west-3)"
+    )
+
+
+@pytest.mark.parametrize("account", ["abc", "12345678901", "1234567890123", "123456789012\n"])
+def test_what_is_no_account_id_is_a_usage_error(account: str) -> None:
+    with pytest.raises(UsageError) as caught:
+        check_account_id(account)
+    assert caught.value.one_line() == (
+        f"--account {account!r} is not an account id (use the 12 digits)"
+    )
+    check_account_id(ACCOUNT)

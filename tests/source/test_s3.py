@@ -1161,10 +1161,31 @@ def test_open_source_with_a_client(offline_client: S3Client) -> None:
         pytest.param(Filters(JULY_1, JULY_1), ("2026", "06"), [date(2026, 6, 30)], id="in_month"),
         pytest.param(Filters(JULY_1, JULY_1), ("2025",), [], id="other_year"),
         pytest.param(Filters(JULY_1, date(2026, 6, 1)), (), [], id="until_before_since"),
+        # Listed whole, as without --since: not a request for each day since the year 1.
+        pytest.param(Filters(date.min, JULY_1), (), None, id="since_the_first_day"),
+        pytest.param(Filters(date(2013, 11, 13), JULY_1), (), None, id="since_cloudtrail_began"),
+        pytest.param(
+            Filters(date(2013, 11, 14), date(2013, 11, 14), slack_days=0),
+            (),
+            [date(2013, 11, 14)],
+            id="since_after_cloudtrail_began",
+        ),
     ],
 )
 def test_day_range(filters: Filters, parts: tuple[str, ...], expected: list[date] | None) -> None:
     assert day_range(filters, parts) == expected
+
+
+def test_day_range_until_the_last_day_runs_to_today(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--until 9999-12-31` is an open end: its slack raised OverflowError, and without it
+    each day to the year 9999 would have been a request."""
+    monkeypatch.setattr(s3_module, "today_utc", lambda: date(2026, 7, 3))
+    assert day_range(Filters(since=date(2026, 7, 2), until=date.max)) == [
+        date(2026, 7, 1),
+        date(2026, 7, 2),
+        date(2026, 7, 3),
+        date(2026, 7, 4),
+    ]
 
 
 def test_day_range_since_alone_runs_to_today(monkeypatch: pytest.MonkeyPatch) -> None:
