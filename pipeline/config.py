@@ -180,10 +180,8 @@ NOT_RULES = ("duckdb_memory_limit", "verdicts_duckdb_memory_limit")
 # nearest before it), not one spelling chosen for all time. 8: an MCP server tag on a session
 # above an agent session in its chain is its MCP mark (agent_session.mcp, not the bypass);
 # workload.web_identity and workload.configured on a truncated chain are at most medium and say
-# so; a grant an agent obtained names no person (human_id); session_root is the session a
-# chain's root was opened with where that session's issuing event is not in the logs;
-# evidence names a source identity only where it matched a pattern, and a supporting example
-# for agent_session.direct_by_name.
+# so; a grant an agent obtained names no person (human_id); evidence names a source identity
+# only where it matched a pattern, and a supporting example for agent_session.direct_by_name.
 RULES_REVISION = 8
 
 

@@ -43,30 +43,9 @@ WITH marks AS (
 SELECT
     s.issued_key,
     s.root_key,
-    -- The session the chain's root was opened with, where that session's own issuing event is
-    -- not in the logs (issued before they begin, or in another trail, such as an Identity
-    -- Center one): the chain's first session, and the session_root of the calls made with its
-    -- key directly too, so one chain has one session_root. Only a session's key (a role or
-    -- federated user's): an IAM user's or the root user's access key is no session, and a
-    -- GetFederationToken broker's key would put many people's sessions under one root. Nor a
-    -- console request's key: the console mints one per request, which no other call carries
-    -- (the console session is named by its principal and creation date instead). Not past a
-    -- cut: a truncated chain's root has a parent in the logs.
-    CASE
-        WHEN NOT s.chain_truncated
-            AND root.caller_type IN ('AssumedRole', 'FederatedUser')
-            AND root.parent_key NOT IN (SELECT issued_key FROM sessions)
-            AND NOT coalesce(
-                opened.session_credential_from_console OR opened.event_type = 'AwsConsoleSignIn'
-                    OR opened_ua.client = 'console',
-                false
-            )
-            THEN root.parent_key
-    END AS root_parent_key,
     s.root_role_name,
     s.chain_truncated,
     s.role_name AS session_role_name,
-    s.caller_invoked_by,
     -- The person who started the chain (20_sessions.sql says who counts).
     s.root_person,
     s.root_web_identity_provider,
@@ -86,10 +65,6 @@ SELECT
     m.mcp_server_tag,
     m.tag_text
 FROM sessions AS s
-LEFT JOIN sessions AS root ON root.issued_key = s.root_key
--- The STS call that issued the root, to tell a console request.
-LEFT JOIN attribution_source_events AS opened ON opened.event_id = root.issuing_event_id
-LEFT JOIN user_agent_clients AS opened_ua ON opened_ua.user_agent = opened.user_agent
 LEFT JOIN marks AS m ON m.issued_key = s.issued_key;
 
 CREATE OR REPLACE TABLE classification_session_names AS
@@ -572,14 +547,12 @@ WITH features AS (
             THEN split_part(e.principal_arn, '/', 3) ELSE '' END AS session_name,
         s.issued_key IS NOT NULL AS session_joined,
         s.root_key,
-        s.root_parent_key,
         s.root_role_name,
         coalesce(s.chain_truncated, false) AS chain_truncated,
         cfg.chain_max_depth,
         cfg.rule_names,
         cfg.mcp_server_tag_key,
         s.session_role_name,
-        s.caller_invoked_by,
         s.root_workload_text,
         s.root_person,
         s.root_web_identity_provider,
@@ -996,7 +969,6 @@ final AS (
         -- call's key names one request; its principal and sessionContext creationDate name the
         -- console session all its requests share.
         coalesce(
-            r.root_parent_key,
             r.root_key,
             CASE
                 WHEN r.from_console AND r.access_key_id IS NOT NULL
