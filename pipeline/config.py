@@ -182,7 +182,9 @@ NOT_RULES = ("duckdb_memory_limit", "verdicts_duckdb_memory_limit")
 # workload.web_identity and workload.configured on a truncated chain are at most medium and say
 # so; a grant an agent obtained names no person (human_id); evidence names a source identity
 # only where it matched a pattern, and a supporting example for agent_session.direct_by_name.
-RULES_REVISION = 8
+# 9: session_root is the session a chain's root was opened with where that session's issuing
+# event is not in the logs (one chain, one session_root).
+RULES_REVISION = 9
 
 
 @dataclass(frozen=True)

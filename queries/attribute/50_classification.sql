@@ -38,11 +38,40 @@ WITH marks AS (
     FROM session_effective_tags AS t
     CROSS JOIN attribution_settings AS c
     GROUP BY t.issued_key
+),
+
+unlogged_parents AS (
+    -- The session a chain's root was opened with, where that session's own issuing event is
+    -- not in the logs (issued before they begin, or in another trail, such as an Identity
+    -- Center one): the chain's first session, and the session_root of the calls made with its
+    -- key directly too, so one chain has one session_root. Only a session's key (a role or
+    -- federated user's): an IAM user's or the root user's access key is no session, and a
+    -- GetFederationToken broker's key would put many people's sessions under one root. Nor a
+    -- console request's key: the console mints one per request, which no other call carries
+    -- (the console session is named by its principal and creation date instead). Not past a
+    -- cut: a truncated chain's root has a parent in the logs. Found for the roots alone, then
+    -- joined by root: joining every session to its root's issuing event held ~600MB at 10M
+    -- events (1M sessions).
+    SELECT r.issued_key AS root_key, r.parent_key
+    FROM sessions AS r
+    -- The STS call that issued the root, to tell a console request.
+    LEFT JOIN attribution_source_events AS opened ON opened.event_id = r.issuing_event_id
+    LEFT JOIN user_agent_clients AS opened_ua ON opened_ua.user_agent = opened.user_agent
+    WHERE r.root_key = r.issued_key
+        AND NOT r.chain_truncated
+        AND r.caller_type IN ('AssumedRole', 'FederatedUser')
+        AND r.parent_key NOT IN (SELECT issued_key FROM sessions)
+        AND NOT coalesce(
+            opened.session_credential_from_console OR opened.event_type = 'AwsConsoleSignIn'
+                OR opened_ua.client = 'console',
+            false
+        )
 )
 
 SELECT
     s.issued_key,
     s.root_key,
+    u.parent_key AS root_parent_key,
     s.root_role_name,
     s.chain_truncated,
     s.role_name AS session_role_name,
@@ -65,6 +94,7 @@ SELECT
     m.mcp_server_tag,
     m.tag_text
 FROM sessions AS s
+LEFT JOIN unlogged_parents AS u ON u.root_key = s.root_key
 LEFT JOIN marks AS m ON m.issued_key = s.issued_key;
 
 CREATE OR REPLACE TABLE classification_session_names AS
@@ -547,6 +577,7 @@ WITH features AS (
             THEN split_part(e.principal_arn, '/', 3) ELSE '' END AS session_name,
         s.issued_key IS NOT NULL AS session_joined,
         s.root_key,
+        s.root_parent_key,
         s.root_role_name,
         coalesce(s.chain_truncated, false) AS chain_truncated,
         cfg.chain_max_depth,
@@ -969,6 +1000,7 @@ final AS (
         -- call's key names one request; its principal and sessionContext creationDate name the
         -- console session all its requests share.
         coalesce(
+            r.root_parent_key,
             r.root_key,
             CASE
                 WHEN r.from_console AND r.access_key_id IS NOT NULL

@@ -914,19 +914,21 @@ def test_clients(classified: dict[str, dict[str, Any]]) -> None:
 
 def test_session_join_and_root(classified: dict[str, dict[str, Any]]) -> None:
     expected = {
-        # The chain's first session in the logs: the root an IAM user opened (its access key
-        # is no session), and, for the second chain, the session whose issuing event is logged
-        # (the key that opened it has none: its calls carry their own key).
+        # The chain's first session: the root an IAM user opened (its access key is no
+        # session), and the session (its issuing event not in the logs) that opened the second
+        # chain's root.
         "trans-call-2": (True, "ASIATRANS000000000001"),
-        "trans-call-5": (True, "ASIATRANS000000000004"),
+        "trans-call-5": (True, "ASIATRANS000000000003"),
         "tmcp-call": (True, "ASIATRANSMCPSRV00001"),
         # One broker's key minted both federated sessions: each person's is its own root.
         "fedx-call-agent": (True, "ASIAFEDTOKENS0000001"),
         "fedx-call-person": (True, "ASIAFEDTOKENS0000002"),
+        # The agent session whose issuing event is not in the logs is the chain's first: its
+        # own calls and those two hops below it have one session_root.
         "rcall-describe": (False, "ASIAROOTCALLERAGENT1"),
-        "rcall-delete": (True, "ASIAROOTCALLERHOP001"),
-        "rcall-audit": (True, "ASIAROOTCALLERHOP001"),
-        # Opened by a console request: the session itself.
+        "rcall-delete": (True, "ASIAROOTCALLERAGENT1"),
+        "rcall-audit": (True, "ASIAROOTCALLERAGENT1"),
+        # Opened by a console request, whose key no other call carries: the session itself.
         "conopen-call": (True, "ASIACONSOLECHILD0001"),
         # Its issuing event in the logs (made by IAM user carol): that session is the root.
         "rcall-logged-delete": (True, "ASIAROOTCALLERAGENT2"),
