@@ -68,11 +68,15 @@ unlogged_parents AS (
         )
 )
 
+-- The per-event pass holds this table in one hash table (1M sessions at 10M events): the root's
+-- key and role are NULL where the session is its own root (most are), and the issuing call an
+-- ENUM, so that it stays within the pass's memory. Past it, DuckDB's join spills and returns
+-- the events in an order that held every file open at once (classify.py, HELD_VERDICT_ROWS).
 SELECT
     s.issued_key,
-    s.root_key,
+    nullif(s.root_key, s.issued_key) AS root_key,
     u.parent_key AS root_parent_key,
-    s.root_role_name,
+    CASE WHEN s.root_key <> s.issued_key THEN s.root_role_name END AS root_role_name,
     s.chain_truncated,
     s.role_name AS session_role_name,
     -- The person who started the chain (20_sessions.sql says who counts).
@@ -88,7 +92,10 @@ SELECT
             THEN 'which EC2 instance session ' || s.root_caller || ' assumed ('
                 || s.root_caller_instance_mark || ')'
     END AS root_workload_text,
-    s.issued_by_call,
+    CAST(s.issued_by_call AS ENUM (
+        'AssumeRole', 'AssumeRoleWithSAML', 'AssumeRoleWithWebIdentity', 'GetSessionToken',
+        'GetFederationToken'
+    )) AS issued_by_call,
     s.source_identity AS session_source_identity,
     coalesce(m.agent_tag, false) AS agent_tag,
     m.mcp_server_tag,
@@ -827,7 +834,7 @@ detailed AS (
                         || r.chain_mcp_key || ' above it in the chain'
                 END,
                 'userAgent has ' || r.awslabs_mcp_marker,
-                CASE WHEN r.root_key <> r.access_key_id THEN 'chain root ' || r.root_key END,
+                'chain root ' || r.root_key,
                 CASE WHEN r.chain_truncated THEN 'chain truncated at depth ' || r.chain_max_depth END
             )
             WHEN 7 THEN concat_ws('; ',
@@ -867,7 +874,7 @@ detailed AS (
             WHEN 18 THEN 'session ' || r.access_key_id || ' of '
                 || coalesce(r.session_role_name, r.session_issuer_name, '?')
                 || CASE
-                    WHEN r.root_key <> r.access_key_id
+                    WHEN r.root_key IS NOT NULL
                         THEN ', chained from ' || coalesce(r.root_role_name, '?') || ' '
                             || r.root_workload_text || ' (chain root ' || r.root_key || ')'
                     ELSE ', ' || r.root_workload_text
@@ -877,7 +884,7 @@ detailed AS (
             -- caller), which the root's issuing event shows.
             WHEN 21 THEN r.web_identity_provider
                 || CASE WHEN NOT r.own_web_identity
-                    THEN ' that opened the chain (root session ' || r.root_key || ')' ELSE '' END
+                    THEN ' that opened the chain (root session ' || coalesce(r.root_key, r.access_key_id) || ')' ELSE '' END
                 || CASE WHEN r.chain_truncated THEN '; chain truncated at depth ' || r.chain_max_depth ELSE '' END
             WHEN 22 THEN coalesce(
                 'role ' || r.session_issuer_name || ' matches configured workload role pattern '
@@ -912,7 +919,7 @@ detailed AS (
                 || '; the ' || r.named_sessions || ' session(s) of ' || r.session_issuer_name || ' named '
                 || r.session_name || ' in the logs were all opened by a workload (e.g. session '
                 || r.named_example_key || ', ' || r.named_root_workload_text || ')'
-            WHEN 28 THEN r.issued_by_call
+            WHEN 28 THEN r.issued_by_call::VARCHAR
             -- A web identity whose provider is no configured CI provider (rule 21) says so: the
             -- role was reached by federation, which an auditor needs to see.
             WHEN 29 THEN nullif(concat_ws('; ',
@@ -1002,6 +1009,8 @@ final AS (
         coalesce(
             r.root_parent_key,
             r.root_key,
+            -- A session that is its own root (root_key is NULL there).
+            CASE WHEN r.session_joined THEN r.access_key_id END,
             CASE
                 WHEN r.from_console AND r.access_key_id IS NOT NULL
                     THEN 'console:' || r.principal_arn || '@'
