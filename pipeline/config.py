@@ -183,7 +183,9 @@ NOT_RULES = ("duckdb_memory_limit", "verdicts_duckdb_memory_limit")
 # so; a grant an agent obtained names no person (human_id); evidence names a source identity
 # only where it matched a pattern, and a supporting example for agent_session.direct_by_name.
 # 9: session_root is the session a chain's root was opened with where that session's issuing
-# event is not in the logs (one chain, one session_root).
+# event is not in the logs (one chain, one session_root); a session an awslabs MCP server
+# obtained (its issuing call's user agent names one) is an agent mark for its chain, as one
+# the managed server obtained, with medium confidence.
 RULES_REVISION = 9
 
 

@@ -37,13 +37,7 @@ from pipeline.attribute.freshness import mark_current, mark_stale
 from pipeline.attribute.markers import USER_AGENT_MARKERS
 from pipeline.attribute.rule_columns import VERDICT_COLUMNS, RuleColumns
 from pipeline.attribute.sql_graph import SqlLanes, SqlStep, out_of_memory, plan
-from pipeline.attribute.verdict_stream import (
-    FileVerdicts,
-    HeldTooMany,
-    by_complete_partition,
-    by_partition,
-    owners,
-)
+from pipeline.attribute.verdict_stream import FileVerdicts, by_complete_partition, by_partition
 from pipeline.config import AttributionSettings, Settings, raise_setting_hint
 from pipeline.errors import OutOfMemoryError, WarehouseError
 from pipeline.resources import queries_dir
@@ -78,12 +72,16 @@ DERIVED_TABLES = (
 )
 # Verdict rows DuckDB hands over per Arrow batch.
 VERDICT_BATCH_ROWS = 122_880
-# Verdicts of events files not yet complete that FileVerdicts may hold. DuckDB returns the
-# verdicts in no particular order (its joins reorder rows: each thread's batches interleave,
-# and small chunks are held back), but a file is complete soon after its last rows are read:
-# ~65,000 rows held at most with 1M events. Past this bound the rest is read again in file
-# order (DuckDB's sort), so memory stays bounded whatever DuckDB does.
-HELD_VERDICT_ROWS = 1_000_000
+# Verdicts of events files not yet complete that FileVerdicts may hold in memory (~100 bytes
+# each). DuckDB returns the verdicts in no particular order (its joins reorder rows: each
+# thread's batches interleave, and small chunks are held back), but a file is complete soon
+# after its last rows are read: ~60,000 rows held at most with 1M or 10M events. Where the
+# joins spill (their hash tables past verdicts_duckdb_memory_limit), the rows of the spilled
+# partitions come last and no file completes before them: past this bound the held verdicts
+# go to disk (the warehouse's spill folder) and come back as their files complete. (Until
+# session 15, the rest of the events was read again in file order with DuckDB's sort instead:
+# at 10M events 14-18 s more and ~1,000 MB.)
+HELD_VERDICT_ROWS = 250_000
 
 
 @dataclass(frozen=True)
@@ -245,7 +243,6 @@ def _write_classified(
     expected = [shapes[str(f)][0] for f in files]
     reader = con.sql(_verdicts_query()).to_arrow_reader(VERDICT_BATCH_ROWS)
     on_schema(reader.schema)
-    written: set[int] = set()  # partitions handed to the appends
 
     def write(partition: int, verdicts: list[pa.Table]) -> None:
         paths = partitions[partition]
@@ -263,27 +260,16 @@ def _write_classified(
         )
         dest = out / paths[0].relative_to(layout.events)
         appends.add(bases, groups, rule_columns.complete(computed), dest)
-        written.add(partition)
 
-    try:
-        stream = FileVerdicts(reader, dict(enumerate(expected)), held_limit=HELD_VERDICT_ROWS)
+    # Runs of verdicts held past HELD_VERDICT_ROWS (FileVerdicts); the caller holds the writer
+    # lock, so what a killed rebuild left there is no one's.
+    spill_dir = layout.spill / "verdicts"
+    shutil.rmtree(spill_dir, ignore_errors=True)
+    stream = FileVerdicts(
+        reader, dict(enumerate(expected)), held_limit=HELD_VERDICT_ROWS, spill_dir=spill_dir
+    )
+    with stream:
         by_complete_partition(stream, partitions, write)
-    except HeldTooMany:
-        # The rest in file order: each file is then complete before the next one starts.
-        reader.close()  # DuckDB runs no other query while a result is open
-        owner = owners(partitions)
-        left = [i for i in range(len(files)) if owner[i] not in written]
-        sorted_reader = con.sql(
-            f"SELECT * FROM ({_verdicts_query()}) WHERE list_contains($left, file_index)"
-            " ORDER BY file_index, file_row_number",
-            params={"left": left},
-        ).to_arrow_reader(VERDICT_BATCH_ROWS)
-        by_complete_partition(
-            FileVerdicts(sorted_reader, {i: expected[i] for i in left}, held_limit=None),
-            partitions,
-            write,
-            skip=written,
-        )
     appends.flush(last=True)
     return by_actor, len(schemas) == 1
 

@@ -6,11 +6,18 @@ index and row number. FileVerdicts hands over each file's verdicts in row order 
 of them have arrived, and by_complete_partition each partition folder's files once all of them
 are complete: no global order is ever needed, and files and partitions are written as soon as
 they can be.
+
+Where DuckDB's joins spill (their hash tables past the pass's memory limit), the rows whose
+partitions went to disk come back last, and every file stays incomplete until then: the
+verdicts held in memory are then written to Arrow IPC files on disk (SpilledRun) and read back,
+memory-mapped, as each file completes, so memory stays bounded whatever order DuckDB returns.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
@@ -40,17 +47,15 @@ def by_complete_partition(
     stream: FileVerdicts,
     partitions: list[list[Path]],
     write: Callable[[int, list[pa.Table]], None],
-    *,
-    skip: set[int] | None = None,
 ) -> None:
     """Call `write(partition, its files' verdicts in order)` for each partition as soon as the
-    verdicts of all its files have arrived; every partition but those in `skip` must be."""
+    verdicts of all its files have arrived; every partition's must."""
     owner = owners(partitions)
     firsts = [0]
     for paths in partitions:
         firsts.append(firsts[-1] + len(paths))
     done: dict[int, pa.Table] = {}
-    emitted: set[int] = set(skip or ())
+    emitted: set[int] = set()
     for file_index, verdicts in stream.files():
         partition = owner[file_index]
         done[file_index] = verdicts
@@ -65,15 +70,61 @@ def by_complete_partition(
         )
 
 
-class HeldTooMany(Exception):
-    """FileVerdicts held more than its bound of verdicts of incomplete files."""
+@dataclass
+class SpilledRun:
+    """Verdicts of incomplete files written to one Arrow IPC file: for each file, the indexes of
+    its record batches there. The file goes once every file in it has been read back."""
+
+    path: Path
+    batches: dict[int, list[int]]
+    _source: pa.OSFile | None = field(default=None, repr=False)
+    _reader: pa.ipc.RecordBatchFileReader | None = field(default=None, repr=False)
+
+    @classmethod
+    def write(
+        cls, path: Path, schema: pa.Schema, pieces: dict[int, list[pa.RecordBatch]]
+    ) -> SpilledRun:
+        batches: dict[int, list[int]] = {}
+        written = 0
+        with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
+            for file_index, file_pieces in pieces.items():
+                for piece in file_pieces:
+                    writer.write_batch(piece)
+                    batches.setdefault(file_index, []).append(written)
+                    written += 1
+        return cls(path, batches)
+
+    def take(self, file_index: int) -> list[pa.RecordBatch]:
+        """The file's verdicts in this run (none if it had none here), read into memory (not
+        mapped: the run's file is closed and removed once nothing in it is left to read)."""
+        indexes = self.batches.pop(file_index, [])
+        if not indexes:
+            return []
+        if self._reader is None:
+            self._source = pa.OSFile(str(self.path), "rb")
+            self._reader = pa.ipc.open_file(self._source)
+        found = [self._reader.get_batch(i) for i in indexes]
+        if not self.batches:
+            self.close()
+        return found
+
+    def close(self) -> None:
+        self._reader = None
+        if self._source is not None:
+            self._source.close()
+            self._source = None
+        self.path.unlink(missing_ok=True)
 
 
 class FileVerdicts:
     """The verdict stream, in whatever order DuckDB returns it, as whole events files: each
     file's verdicts in row order once all of them have arrived. Each file's rows are checked
     to be exactly its row numbers 0..n-1: a verdict lost or doubled by a join is an error,
-    never a misaligned column."""
+    never a misaligned column.
+
+    At most `held_limit` verdicts of incomplete files are held in memory; past it, all of them
+    go to a new IPC file in `spill_dir` (a run), and come back as their files complete. Use it
+    as a context manager: leaving it removes what is still on disk."""
 
     def __init__(
         self,
@@ -81,15 +132,30 @@ class FileVerdicts:
         expected: dict[int, int],
         *,
         held_limit: int | None,
+        spill_dir: Path | None = None,
     ) -> None:
         """`expected`: the rows of each file the stream must deliver, by file index;
-        `held_limit`: the verdicts of incomplete files it may hold (None: no bound)."""
+        `held_limit`: the verdicts of incomplete files it may hold in memory (None: no bound);
+        `spill_dir`: where runs go past it (needed with a bound)."""
+        if held_limit is not None and spill_dir is None:
+            raise ValueError("a held_limit needs a spill_dir")
         self._reader = reader
         self._expected = expected
         self._received = dict.fromkeys(expected, 0)
         self._pieces: dict[int, list[pa.RecordBatch]] = {}
         self._held = 0
         self._held_limit = held_limit
+        self._spill_dir = spill_dir
+        self._runs: list[SpilledRun] = []
+        self.spilled_rows = 0  # verdicts written to runs, for the summary and tests
+
+    def __enter__(self) -> FileVerdicts:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        for run in self._runs:
+            run.close()
+        self._runs.clear()
 
     def files(self) -> Iterator[tuple[int, pa.Table]]:
         for file_index, rows in self._expected.items():
@@ -115,12 +181,24 @@ class FileVerdicts:
                 if self._received[file_index] == self._expected[file_index]:
                     yield file_index, self._finish(file_index)
             if self._held_limit is not None and self._held > self._held_limit:
-                raise HeldTooMany()
+                self._spill()
+
+    def _spill(self) -> None:
+        """Every held verdict to a new run on disk."""
+        assert self._spill_dir is not None
+        self._spill_dir.mkdir(parents=True, exist_ok=True)
+        path = self._spill_dir / f"verdicts-{os.getpid()}-{id(self)}-{len(self._runs)}.arrow"
+        self._runs.append(SpilledRun.write(path, self._reader.schema, self._pieces))
+        self.spilled_rows += self._held
+        self._pieces = {}
+        self._held = 0
 
     def _finish(self, file_index: int) -> pa.Table:
-        pieces = self._pieces.pop(file_index)
-        self._held -= self._expected[file_index]
-        table = pa.Table.from_batches(pieces)
+        in_memory = self._pieces.pop(file_index)
+        self._held -= sum(p.num_rows for p in in_memory)
+        spilled = [b for run in self._runs for b in run.take(file_index)]
+        self._runs = [run for run in self._runs if run.batches]
+        table = pa.Table.from_batches([*spilled, *in_memory], schema=self._reader.schema)
         rows = table.column("file_row_number")
         if not _exactly_in_order(rows):
             table = table.take(pc.sort_indices(rows))

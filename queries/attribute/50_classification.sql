@@ -300,18 +300,25 @@ CREATE OR REPLACE TABLE classification_chain_marks AS
 -- below it (depth 0 and more): its issuing STS call was the server's (invokedBy an MCP
 -- principal, a downstream request of a tool call, or a call of an MCP grant's sign-in session:
 -- rule 1's marks), so the agent holds its credentials, and one it uses from a shell, without
--- any MCP mark, is the agent's bypass (facts doc s.4), whoever's session the server used.
+-- any MCP mark, is the agent's bypass (facts doc s.4), whoever's session the server used. So
+-- is a session a self-managed awslabs MCP server obtained (the issuing call's user agent names
+-- it, rule 10's mark), with medium confidence: a user agent is the caller's to set.
 WITH minted AS (
     SELECT
         k.issued_key,
-        coalesce(p.value, d.mcp_principal, g.mcp_principal) AS mcp_principal,
+        coalesce(p.value, d.mcp_principal, g.mcp_principal, ua.awslabs_mcp_server) AS mcp_principal,
         'issued by ' || e.event_name || ' ' || e.event_id || CASE
             WHEN p.value IS NOT NULL THEN ' with invokedBy=' || p.value
             WHEN d.tool_event_id IS NOT NULL
                 THEN ', a downstream request of MCP tool call ' || d.tool_event_id
-            ELSE ', made with MCP grant ' || g.tool_event_id || ' (signInSessionArn '
-                || e.sign_in_session_arn || ')'
-        END AS minted_text
+            WHEN g.tool_event_id IS NOT NULL
+                THEN ', made with MCP grant ' || g.tool_event_id || ' (signInSessionArn '
+                    || e.sign_in_session_arn || ')'
+            ELSE ' whose userAgent names awslabs MCP server ' || ua.awslabs_mcp_server
+        END AS minted_text,
+        -- A self-managed awslabs MCP server's call (its user agent, facts doc s.4): medium
+        -- evidence, as rule 10's (the credentials' later calls are at most medium).
+        p.value IS NULL AND d.tool_event_id IS NULL AND g.tool_event_id IS NULL AS minted_by_user_agent
     FROM (
         SELECT issued_key, unnest(issuing_event_ids) AS event_id FROM sessions
     ) AS k
@@ -329,6 +336,7 @@ WITH minted AS (
             false
         )
     WHERE p.value IS NOT NULL OR d.link_key IS NOT NULL OR g.link_key IS NOT NULL
+        OR ua.awslabs_mcp_server IS NOT NULL
     -- A key logged twice (a cross-account AssumeRole in both accounts): one mark.
     QUALIFY row_number() OVER (PARTITION BY k.issued_key ORDER BY e.event_id) = 1
 ),
@@ -364,7 +372,8 @@ hops AS (
         '' AS agent_role_note,
         NULL::VARCHAR AS user_name,
         NULL::VARCHAR AS minted_text,
-        NULL::VARCHAR AS minted_by
+        NULL::VARCHAR AS minted_by,
+        false AS minted_by_user_agent
     FROM session_chain AS w
     JOIN sessions AS a ON a.issued_key = w.ancestor_key
     LEFT JOIN classification_sessions AS m ON m.issued_key = w.ancestor_key
@@ -384,7 +393,8 @@ hops AS (
         '; its own issuing event is not in the logs' AS agent_role_note,
         NULL::VARCHAR AS user_name,
         NULL::VARCHAR AS minted_text,
-        NULL::VARCHAR AS minted_by
+        NULL::VARCHAR AS minted_by,
+        false AS minted_by_user_agent
     FROM root_callers AS c
     JOIN sessions AS s ON s.root_key = c.root_key AND NOT s.chain_truncated
     UNION ALL
@@ -404,7 +414,8 @@ hops AS (
         '' AS agent_role_note,
         regexp_extract(r.caller, '[^/]+$') AS user_name,
         NULL::VARCHAR AS minted_text,
-        NULL::VARCHAR AS minted_by
+        NULL::VARCHAR AS minted_by,
+        false AS minted_by_user_agent
     FROM session_nodes AS r
     JOIN sessions AS s ON s.root_key = r.issued_key AND NOT s.chain_truncated
     -- Not a GetFederationToken session: the IAM user that called it is a broker minting
@@ -427,7 +438,8 @@ hops AS (
         '' AS agent_role_note,
         NULL::VARCHAR AS user_name,
         m.minted_text,
-        m.mcp_principal AS minted_by
+        m.mcp_principal AS minted_by,
+        m.minted_by_user_agent
     FROM session_chain AS w
     JOIN minted AS m ON m.issued_key = w.ancestor_key
     JOIN sessions AS a ON a.issued_key = w.ancestor_key
@@ -444,6 +456,7 @@ ancestors AS (
         h.tag_text,
         h.minted_text,
         h.minted_by,
+        h.minted_by_user_agent,
         CASE
             WHEN o.is_agent THEN o.observed_by
             ELSE 'configured pattern ' || pr.pattern
@@ -494,6 +507,8 @@ SELECT
     -- The agent the nearest mark names: the MCP server for a session it obtained, else the
     -- marked session's role.
     arg_min(coalesce(minted_by, ancestor_name), depth) FILTER (WHERE agent_mark) AS chain_mark_agent,
+    -- The nearest mark is a session an awslabs MCP server obtained (known by its user agent).
+    arg_min(minted_by_user_agent, depth) FILTER (WHERE agent_mark) AS chain_mark_by_user_agent,
     arg_min(mcp_server_tag, depth) FILTER (WHERE mcp_server_tag IS NOT NULL) AS chain_mcp_server_tag,
     arg_min(ancestor_key, depth) FILTER (WHERE mcp_server_tag IS NOT NULL) AS chain_mcp_key,
     -- The nearest workload mark above the session (rule 22).
@@ -603,6 +618,7 @@ WITH features AS (
         cm.chain_mark_name,
         cm.chain_mark_text,
         cm.chain_mark_agent,
+        coalesce(cm.chain_mark_by_user_agent, false) AS chain_mark_by_user_agent,
         cm.chain_mcp_server_tag,
         cm.chain_mcp_key,
         dl.tool_event_id AS downstream_of,
@@ -1022,13 +1038,14 @@ final AS (
         -- chain (inherited tags and source identity, the root's caller, the root's web
         -- identity, workload marks above, the absence of chain marks: an agent beyond the cut
         -- would have decided first) on a chain cut at chain_max_depth, which their evidence
-        -- says; and a call a
-        -- service made (rules 30 to 32) where the rule that found the actor has medium
-        -- confidence.
+        -- says; a call a service made (rules 30 to 32) where the rule that found the actor
+        -- has medium confidence; and a chain whose nearest agent mark is a session an awslabs
+        -- MCP server obtained, which only its user agent shows (rule 10's medium evidence).
         (r.chain_truncated AND r.base_rule IN (
             6, 7, 8,
             13, 18, 21, 22, 29
-        )) OR (r.rule <> r.base_rule AND r.base_rule IN (9, 10, 14, 23, 29)) AS at_most_medium,
+        )) OR (r.rule <> r.base_rule AND r.base_rule IN (9, 10, 14, 23, 29))
+        OR (r.base_rule IN (8, 13) AND r.chain_mark_by_user_agent) AS at_most_medium,
         -- A call a service made: the service, then the rule that found the actor and its
         -- evidence.
         CASE

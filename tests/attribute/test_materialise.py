@@ -332,27 +332,31 @@ def _uniform(layout: Layout) -> dict[str, bool]:
     return {"marker": (current / UNIFORM_SCHEMA).exists(), "union_by_name": "union_by_name" in sql}
 
 
-def test_verdicts_held_past_the_bound_are_read_again_in_file_order(
+def test_verdicts_held_past_the_bound_go_to_disk_and_come_back(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """When more verdicts of incomplete files would be held than HELD_VERDICT_ROWS, the
-    partitions not yet written are read again with DuckDB's sort: the same events_classified."""
+    """When more verdicts of incomplete files would be held than HELD_VERDICT_ROWS, they are
+    written to the spill folder and read back as their files complete: the same
+    events_classified, and nothing left on disk."""
     files = [*FILES, CASES / "sso_cli.json", CASES / "iam_user_keys.json"]
     default = tmp_path / "default"
     ingest(files, default)
     monkeypatch.setattr(classify, "HELD_VERDICT_ROWS", 0)
     monkeypatch.setattr(classify, "VERDICT_BATCH_ROWS", 7)
-    limits: list[int | None] = []
-    real = FileVerdicts.__init__
+    spilled: list[int] = []
+    real = FileVerdicts.__exit__
 
-    def recording(self: Any, reader: Any, expected: Any, *, held_limit: int | None) -> None:
-        limits.append(held_limit)
-        real(self, reader, expected, held_limit=held_limit)
+    def recording(self: FileVerdicts, *exc: object) -> None:
+        spilled.append(self.spilled_rows)
+        real(self, *exc)
 
-    monkeypatch.setattr(FileVerdicts, "__init__", recording)
+    monkeypatch.setattr(FileVerdicts, "__exit__", recording)
     bounded = tmp_path / "bounded"
     ingest(files, bounded)
-    assert limits == [0, None]  # the bound was passed, then the rest came in file order
+    assert len(spilled) == 1
+    assert spilled[0] > 0
+    spill = Layout.at(bounded).spill / "verdicts"
+    assert not spill.exists() or not any(spill.iterdir())
     query = "SELECT * EXCLUDE (ingest_run_id) FROM events_classified ORDER BY event_id"
     found = rows(bounded, query)
     assert len(found) > 10

@@ -459,6 +459,24 @@ EXPECTED: dict[str, dict[str, Verdict]] = {
         "mint-own-assume": human("direct", "human.identity_center", DAN),
         "mint-own-call": human("direct", OTHER_ROLE, DAN, "medium"),
     },
+    "awslabs_minted_session": {
+        # The agent's awslabs aws-api-mcp-server ran `aws sts assume-role` with dan's SSO
+        # session; the credentials it obtained are the agent's whatever the role, as with the
+        # managed server (mcp_minted_session), with the awslabs user agent's medium confidence.
+        "awsmint-assume": agent(
+            "mcp_self_managed", "aws-api-mcp-server", "awslabs_user_agent", DAN,
+            confidence="medium",
+        ),
+        "awsmint-shell-call": agent(
+            "direct", "aws-api-mcp-server", "agent_chain.direct", DAN, confidence="medium"
+        ),
+        "awsmint-mcp-call": agent(
+            "mcp_self_managed", "aws-api-mcp-server", "agent_chain.mcp", DAN, confidence="medium"
+        ),
+        # dan assuming the same role from his own shell is dan's.
+        "awsmint-own-assume": human("direct", "human.identity_center", DAN),
+        "awsmint-own-call": human("direct", OTHER_ROLE, DAN, "medium"),
+    },
     "root_user_mcp_grant": {
         # The root user's MCP grant and the calls of its sign-in session: the owner is "root",
         # as the grant's own verdict says, not the root ARN.
@@ -1002,6 +1020,16 @@ def test_evidence(classified: dict[str, dict[str, Any]]) -> None:
             "session ASIAMINTDEPLOY000001 of MintDeployRole was issued by AssumeRole mint-assume "
             "with invokedBy=aws-mcp.amazonaws.com; no MCP mark"
         ),
+        "awsmint-shell-call": (
+            "session ASIAAWSMINTDEPLOY001 of AwsMintDeployRole was issued by AssumeRole "
+            "awsmint-assume whose userAgent names awslabs MCP server aws-api-mcp-server; "
+            "no MCP mark"
+        ),
+        "awsmint-mcp-call": (
+            "session ASIAAWSMINTDEPLOY001 of AwsMintDeployRole was issued by AssumeRole "
+            "awsmint-assume whose userAgent names awslabs MCP server aws-api-mcp-server; "
+            "userAgent has md/awslabs#mcp#aws-api-mcp-server"
+        ),
         "mint-hop-call": (
             "session ASIAMINTAUDIT0000001 of MintAuditRole is chained from session "
             "ASIAMINTDEPLOY000001 of MintDeployRole (issued by AssumeRole mint-assume with "
@@ -1463,6 +1491,8 @@ SESSION_KEYS = {
     "ASIAMINTDEPLOY000001",
     "ASIAMINTAUDIT0000001",
     "ASIAMINTDANOWN000001",
+    "ASIAAWSMINTDEPLOY001",
+    "ASIAAWSMINTDEPLOY002",
     *(
         f"ASIAWLCHAIN{k}"
         for k in ("BATCHA001", "WENDY0001", "REPORT001", "AUDIT0001", "RESTORE01", "EXPORT001")

@@ -32,6 +32,46 @@ def test_verdicts_in_any_order_come_out_as_whole_files_in_row_order() -> None:
     assert found == [(2, []), (1, [100, 101, 102]), (0, [0, 1, 2, 3])]
 
 
+@pytest.mark.parametrize("held_limit", [0, 1, 2, 3])
+def test_verdicts_held_past_the_bound_go_to_disk_and_come_back(
+    tmp_path: Path, held_limit: int
+) -> None:
+    """Every file stays incomplete until the last batches (as when DuckDB's joins spill): the
+    held verdicts go to runs on disk, and the files come out as with no bound at all."""
+    order = [(0, 3), (1, 2), (2, 0), (0, 0), (1, 1), (0, 2), (2, 1), (1, 0), (0, 1)]
+    expected = {0: 4, 1: 3, 2: 2}
+    unbounded = FileVerdicts(_verdict_batches(order, 2), expected, held_limit=None)
+    want = [(i, t.column("rule").to_pylist()) for i, t in unbounded.files()]
+    spill = tmp_path / "spill"
+    with FileVerdicts(
+        _verdict_batches(order, 2), expected, held_limit=held_limit, spill_dir=spill
+    ) as stream:
+        found = [(i, t.column("rule").to_pylist()) for i, t in stream.files()]
+        assert stream.spilled_rows > 0
+    assert found == want == [(1, [100, 101, 102]), (2, [200, 201]), (0, [0, 1, 2, 3])]
+    assert list(spill.iterdir()) == []  # each run went once all its files were read back
+
+
+def test_runs_left_by_a_failed_stream_go_with_it(tmp_path: Path) -> None:
+    """File 1 never completes (a verdict doubled for file 0 stops the stream first): leaving the
+    stream removes the runs that still held its verdicts."""
+    spill = tmp_path / "spill"
+    rows = [(1, 0), (0, 0), (1, 1), (0, 0)]
+    with (
+        pytest.raises(WarehouseError, match="more verdicts than events"),
+        FileVerdicts(
+            _verdict_batches(rows, 1), {0: 1, 1: 3}, held_limit=0, spill_dir=spill
+        ) as stream,
+    ):
+        list(stream.files())
+    assert list(spill.iterdir()) == []
+
+
+def test_a_bound_needs_a_spill_folder() -> None:
+    with pytest.raises(ValueError, match="held_limit needs a spill_dir"):
+        FileVerdicts(_verdict_batches([], 1), {}, held_limit=5)
+
+
 @pytest.mark.parametrize(
     ("rows", "message"),
     [
