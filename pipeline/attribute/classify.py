@@ -37,7 +37,7 @@ from pipeline.attribute.freshness import mark_current, mark_stale
 from pipeline.attribute.markers import USER_AGENT_MARKERS
 from pipeline.attribute.rule_columns import VERDICT_COLUMNS, RuleColumns
 from pipeline.attribute.sql_graph import SqlLanes, SqlStep, out_of_memory, plan
-from pipeline.attribute.verdict_stream import FileVerdicts, by_complete_partition, by_partition
+from pipeline.attribute.verdict_stream import PartitionVerdicts, by_partition
 from pipeline.config import AttributionSettings, Settings, raise_setting_hint
 from pipeline.errors import OutOfMemoryError, WarehouseError
 from pipeline.resources import queries_dir
@@ -72,15 +72,15 @@ DERIVED_TABLES = (
 )
 # Verdict rows DuckDB hands over per Arrow batch.
 VERDICT_BATCH_ROWS = 122_880
-# Verdicts of events files not yet complete that FileVerdicts may hold in memory (~100 bytes
-# each). DuckDB returns the verdicts in no particular order (its joins reorder rows: each
+# Verdicts of partitions not yet complete that PartitionVerdicts may hold in memory (~100
+# bytes each). DuckDB returns the verdicts in no particular order (its joins reorder rows: each
 # thread's batches interleave, and small chunks are held back), but a file is complete soon
 # after its last rows are read: ~60,000 rows held at most with 1M or 10M events. Where the
 # joins spill (their hash tables past verdicts_duckdb_memory_limit), the rows of the spilled
-# partitions come last and no file completes before them: past this bound the held verdicts
-# go to disk (the warehouse's spill folder) and come back as their files complete. (Until
-# session 15, the rest of the events was read again in file order with DuckDB's sort instead:
-# at 10M events 14-18 s more and ~1,000 MB.)
+# hash partitions come last and no events partition completes before them: past this bound
+# the held verdicts go to disk (the warehouse's spill folder) and come back as their partition
+# completes. (Until session 15, the rest of the events was read again in file order with
+# DuckDB's sort instead: at 10M events 14-18 s more and ~1,000 MB.)
 HELD_VERDICT_ROWS = 250_000
 
 
@@ -210,9 +210,10 @@ def _write_classified(
     order, their columns followed by the verdict columns.
 
     DuckDB computes only the narrow verdicts, with each event's file and row, in no order:
-    FileVerdicts hands over each file's verdicts in row order as soon as all of them have
-    arrived (DuckDB's sort into file order had cost a fifth of the pass at 1M events and a third
-    at 10M). A partition is written once all its files are complete: pyarrow writes the
+    PartitionVerdicts hands over each partition's files, each file's verdicts in row order, as
+    soon as all of them have arrived (DuckDB's sort into file order had cost a fifth of the pass
+    at 1M events and a third at 10M). A partition is written once all its files are complete:
+    pyarrow writes the
     verdicts with the events files' row groups (Appends, in blocks), and
     warehouse/column_append.py joins them at the Parquet level: the event columns' pages are
     copied as bytes, never decoded and re-encoded (which cost three times the whole
@@ -236,7 +237,7 @@ def _write_classified(
     schemas: set[bytes] = set()
     shapes = _file_shapes(con, files)
     rule_columns = RuleColumns(con)
-    # No row order: FileVerdicts puts each file's verdicts back in row order.
+    # No row order: PartitionVerdicts puts each file's verdicts back in row order.
     con.execute("SET preserve_insertion_order = false")
     con.execute("SET memory_limit = $m", {"m": cfg.verdicts_duckdb_memory_limit})
     partitions = by_partition(files)
@@ -261,15 +262,21 @@ def _write_classified(
         dest = out / paths[0].relative_to(layout.events)
         appends.add(bases, groups, rule_columns.complete(computed), dest)
 
-    # Runs of verdicts held past HELD_VERDICT_ROWS (FileVerdicts); the caller holds the writer
+    # Runs of verdicts held past HELD_VERDICT_ROWS (PartitionVerdicts); the caller holds the writer
     # lock, so what a killed rebuild left there is no one's.
     spill_dir = layout.spill / "verdicts"
     shutil.rmtree(spill_dir, ignore_errors=True)
-    stream = FileVerdicts(
-        reader, dict(enumerate(expected)), held_limit=HELD_VERDICT_ROWS, spill_dir=spill_dir
+    numbers = iter(range(len(files)))
+    stream = PartitionVerdicts(
+        reader,
+        [[next(numbers) for _ in paths] for paths in partitions],
+        dict(enumerate(expected)),
+        held_limit=HELD_VERDICT_ROWS,
+        spill_dir=spill_dir,
     )
     with stream:
-        by_complete_partition(stream, partitions, write)
+        for partition, verdicts in stream.partitions():
+            write(partition, verdicts)
     appends.flush(last=True)
     return by_actor, len(schemas) == 1
 

@@ -2,21 +2,23 @@
 
 DuckDB returns the verdicts in no particular order (its joins reorder rows: each thread's
 batches interleave, and small chunks are held back until the end), each with its event's file
-index and row number. FileVerdicts hands over each file's verdicts in row order as soon as all
-of them have arrived, and by_complete_partition each partition folder's files once all of them
-are complete: no global order is ever needed, and files and partitions are written as soon as
-they can be.
+index and row number. PartitionVerdicts hands over each partition folder's files, each file's
+verdicts in row order, as soon as all of them have arrived: no global order is ever needed, and
+partitions are written as soon as they can be.
 
 Where DuckDB's joins spill (their hash tables past the pass's memory limit), the rows whose
-partitions went to disk come back last, and every file stays incomplete until then: the
-verdicts held in memory are then written to Arrow IPC files on disk (SpilledRun) and read back,
-memory-mapped, as each file completes, so memory stays bounded whatever order DuckDB returns.
+hash partitions went to disk come back last, and no events partition is complete until then:
+past a bound, the verdicts held in memory (of files still incomplete, and of complete files
+waiting for the rest of their partition) are written to Arrow IPC files on disk (SpilledRun)
+and read back as their partition completes, so memory stays bounded whatever order DuckDB
+returns.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,38 +38,6 @@ def by_partition(files: list[Path]) -> list[list[Path]]:
         else:
             runs.append([path])
     return runs
-
-
-def owners(partitions: list[list[Path]]) -> list[int]:
-    """For each pinned file, in order, the index of its partition (a run of by_partition)."""
-    return [number for number, paths in enumerate(partitions) for _ in paths]
-
-
-def by_complete_partition(
-    stream: FileVerdicts,
-    partitions: list[list[Path]],
-    write: Callable[[int, list[pa.Table]], None],
-) -> None:
-    """Call `write(partition, its files' verdicts in order)` for each partition as soon as the
-    verdicts of all its files have arrived; every partition's must."""
-    owner = owners(partitions)
-    firsts = [0]
-    for paths in partitions:
-        firsts.append(firsts[-1] + len(paths))
-    done: dict[int, pa.Table] = {}
-    emitted: set[int] = set()
-    for file_index, verdicts in stream.files():
-        partition = owner[file_index]
-        done[file_index] = verdicts
-        members = range(firsts[partition], firsts[partition + 1])
-        if all(i in done for i in members):
-            write(partition, [done.pop(i) for i in members])
-            emitted.add(partition)
-    if len(emitted) != len(partitions):
-        raise WarehouseError(
-            "classification returned no verdicts for some events",
-            hint="a classification join dropped an event; this is a bug",
-        )
 
 
 @dataclass
@@ -116,40 +86,48 @@ class SpilledRun:
         self.path.unlink(missing_ok=True)
 
 
-class FileVerdicts:
-    """The verdict stream, in whatever order DuckDB returns it, as whole events files: each
-    file's verdicts in row order once all of them have arrived. Each file's rows are checked
-    to be exactly its row numbers 0..n-1: a verdict lost or doubled by a join is an error,
-    never a misaligned column.
+class PartitionVerdicts:
+    """The verdict stream, in whatever order DuckDB returns it, as whole partitions: each of its
+    files' verdicts in row order once all of them have arrived. Each file's rows are checked to
+    be exactly its row numbers 0..n-1, each of its file: a verdict lost, doubled or misplaced by
+    a join is an error, never a misaligned column.
 
-    At most `held_limit` verdicts of incomplete files are held in memory; past it, all of them
-    go to a new IPC file in `spill_dir` (a run), and come back as their files complete. Use it
-    as a context manager: leaving it removes what is still on disk."""
+    At most `held_limit` verdicts of incomplete partitions are held in memory; past it, all of
+    them go to a new IPC file in `spill_dir` (a run), and come back as their partition
+    completes. Use it as a context manager: leaving it removes what is still on disk."""
 
     def __init__(
         self,
         reader: pa.RecordBatchReader,
+        partitions: list[list[int]],
         expected: dict[int, int],
         *,
         held_limit: int | None,
         spill_dir: Path | None = None,
     ) -> None:
-        """`expected`: the rows of each file the stream must deliver, by file index;
-        `held_limit`: the verdicts of incomplete files it may hold in memory (None: no bound);
-        `spill_dir`: where runs go past it (needed with a bound)."""
+        """`partitions`: the file indexes of each partition, in order; `expected`: the rows of
+        each file the stream must deliver; `held_limit`: the verdicts of incomplete partitions
+        it may hold in memory (None: no bound); `spill_dir`: where runs go past it (needed with
+        a bound)."""
         if held_limit is not None and spill_dir is None:
             raise ValueError("a held_limit needs a spill_dir")
         self._reader = reader
+        self._partitions = partitions
         self._expected = expected
+        self._owner = {f: number for number, files in enumerate(partitions) for f in files}
+        if set(self._owner) != set(expected):
+            raise ValueError("every file needs a partition and an expected row count")
         self._received = dict.fromkeys(expected, 0)
+        self._incomplete = [sum(1 for f in files if expected[f]) for files in partitions]
         self._pieces: dict[int, list[pa.RecordBatch]] = {}
         self._held = 0
         self._held_limit = held_limit
         self._spill_dir = spill_dir
         self._runs: list[SpilledRun] = []
+        self._runs_written = 0  # names runs: one still on disk is never overwritten
         self.spilled_rows = 0  # verdicts written to runs, for the summary and tests
 
-    def __enter__(self) -> FileVerdicts:
+    def __enter__(self) -> PartitionVerdicts:
         return self
 
     def __exit__(self, *_: object) -> None:
@@ -157,10 +135,14 @@ class FileVerdicts:
             run.close()
         self._runs.clear()
 
-    def files(self) -> Iterator[tuple[int, pa.Table]]:
-        for file_index, rows in self._expected.items():
-            if not rows:  # nothing will arrive for it
-                yield file_index, self._reader.schema.empty_table()
+    def partitions(self) -> Iterator[tuple[int, list[pa.Table]]]:
+        """(partition, its files' verdicts in file order) as each partition completes; every
+        partition comes out, or an error says which verdicts are wrong or missing."""
+        emitted = 0
+        for number, left in enumerate(self._incomplete):
+            if not left:  # no events: nothing will arrive for it
+                emitted += 1
+                yield number, [self._finish(f) for f in self._partitions[number]]
         for batch in self._reader:
             for file_index, piece in _split_by_file(batch):
                 received = self._received.get(file_index)
@@ -170,35 +152,66 @@ class FileVerdicts:
                         " which it was not asked for",
                         hint="this is a bug",
                     )
-                self._received[file_index] = received + piece.num_rows
-                self._held += piece.num_rows
-                if self._received[file_index] > self._expected[file_index]:
+                received += piece.num_rows
+                self._received[file_index] = received
+                if received > self._expected[file_index]:
                     raise WarehouseError(
                         "classification returned more verdicts than events",
                         hint="a classification join matched an event more than once; this is a bug",
                     )
+                self._held += piece.num_rows
                 self._pieces.setdefault(file_index, []).append(piece)
-                if self._received[file_index] == self._expected[file_index]:
-                    yield file_index, self._finish(file_index)
+                if received < self._expected[file_index]:
+                    continue
+                number = self._owner[file_index]
+                self._incomplete[number] -= 1
+                if not self._incomplete[number]:
+                    emitted += 1
+                    yield number, [self._finish(f) for f in self._partitions[number]]
             if self._held_limit is not None and self._held > self._held_limit:
                 self._spill()
+        if emitted != len(self._partitions):
+            raise WarehouseError(
+                "classification returned no verdicts for some events",
+                hint="a classification join dropped an event; this is a bug",
+            )
 
     def _spill(self) -> None:
         """Every held verdict to a new run on disk."""
         assert self._spill_dir is not None
-        self._spill_dir.mkdir(parents=True, exist_ok=True)
-        path = self._spill_dir / f"verdicts-{os.getpid()}-{id(self)}-{len(self._runs)}.arrow"
-        self._runs.append(SpilledRun.write(path, self._reader.schema, self._pieces))
+        path = self._spill_dir / f"verdicts-{os.getpid()}-{id(self)}-{self._runs_written}.arrow"
+        self._runs_written += 1
+        try:
+            self._spill_dir.mkdir(parents=True, exist_ok=True)
+            run = SpilledRun.write(path, self._reader.schema, self._pieces)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)
+            raise WarehouseError(
+                f"could not write verdicts to {self._spill_dir}: {exc.strerror or exc}",
+                hint="free disk space there, or raise [attribution] verdicts_duckdb_memory_limit"
+                " so that fewer verdicts wait",
+                path=str(path),
+            ) from None
+        self._runs.append(run)
         self.spilled_rows += self._held
         self._pieces = {}
         self._held = 0
 
     def _finish(self, file_index: int) -> pa.Table:
-        in_memory = self._pieces.pop(file_index)
+        """A complete file's verdicts, from memory and the runs, in row order."""
+        in_memory = self._pieces.pop(file_index, [])
         self._held -= sum(p.num_rows for p in in_memory)
         spilled = [b for run in self._runs for b in run.take(file_index)]
         self._runs = [run for run in self._runs if run.batches]
         table = pa.Table.from_batches([*spilled, *in_memory], schema=self._reader.schema)
+        # A run written under a reused name once handed a file another file's rows.
+        bounds = pc.min_max(table.column("file_index")).values() if table.num_rows else []
+        if any(bound.as_py() != file_index for bound in bounds):
+            raise WarehouseError(
+                f"verdicts of another events file came back as events file {file_index}'s",
+                hint="this is a bug",
+            )
         rows = table.column("file_row_number")
         if not _exactly_in_order(rows):
             table = table.take(pc.sort_indices(rows))

@@ -337,8 +337,12 @@ WITH minted AS (
         )
     WHERE p.value IS NOT NULL OR d.link_key IS NOT NULL OR g.link_key IS NOT NULL
         OR ua.awslabs_mcp_server IS NOT NULL
-    -- A key logged twice (a cross-account AssumeRole in both accounts): one mark.
-    QUALIFY row_number() OVER (PARTITION BY k.issued_key ORDER BY e.event_id) = 1
+    -- A key logged twice (a cross-account AssumeRole in both accounts): one mark, a managed
+    -- server's before one a user agent shows.
+    QUALIFY row_number() OVER (
+        PARTITION BY k.issued_key
+        ORDER BY p.value IS NULL AND d.tool_event_id IS NULL AND g.tool_event_id IS NULL, e.event_id
+    ) = 1
 ),
 
 root_callers AS (
@@ -346,7 +350,9 @@ root_callers AS (
         r.issued_key AS root_key,
         r.parent_key AS caller_key,
         r.issued_at AS acted_at,
-        nullif(regexp_extract(r.caller_iam_arn, ':role/(?:.*/)?([^/]+)$', 1), '') AS role_name,
+        CASE WHEN contains(r.caller_iam_arn, ':role/')
+            THEN nullif(split_part(r.caller_iam_arn, '/', -1), '')
+        END AS role_name,
         nullif(regexp_extract(r.caller_iam_arn, '^arn:[^:]+:iam::(\d{12}):', 1), '') AS role_account_id
     FROM session_nodes AS r
     WHERE r.caller_type = 'AssumedRole'
@@ -501,14 +507,21 @@ marked AS (
 
 SELECT
     issued_key,
-    arg_min(ancestor_key, depth) FILTER (WHERE agent_mark) AS chain_mark_key,
-    arg_min(ancestor_name, depth) FILTER (WHERE agent_mark) AS chain_mark_name,
-    arg_min(mark_text, depth) FILTER (WHERE agent_mark) AS chain_mark_text,
-    -- The agent the nearest mark names: the MCP server for a session it obtained, else the
-    -- marked session's role.
-    arg_min(coalesce(minted_by, ancestor_name), depth) FILTER (WHERE agent_mark) AS chain_mark_agent,
-    -- The nearest mark is a session an awslabs MCP server obtained (known by its user agent).
-    arg_min(minted_by_user_agent, depth) FILTER (WHERE agent_mark) AS chain_mark_by_user_agent,
+    -- The mark the evidence names: the nearest, but a session an awslabs MCP server obtained
+    -- (known by its user agent alone) only where the chain has no other mark, so that its
+    -- medium confidence never overrides a stronger mark further up; equal marks by their text.
+    arg_min(ancestor_key, (minted_by_user_agent, depth, mark_text)) FILTER (WHERE agent_mark)
+        AS chain_mark_key,
+    arg_min(ancestor_name, (minted_by_user_agent, depth, mark_text)) FILTER (WHERE agent_mark)
+        AS chain_mark_name,
+    arg_min(mark_text, (minted_by_user_agent, depth, mark_text)) FILTER (WHERE agent_mark)
+        AS chain_mark_text,
+    -- The agent that mark names: the MCP server for a session it obtained, else the marked
+    -- session's role.
+    arg_min(coalesce(minted_by, ancestor_name), (minted_by_user_agent, depth, mark_text))
+        FILTER (WHERE agent_mark) AS chain_mark_agent,
+    -- Every mark of the chain is a session an awslabs MCP server obtained.
+    bool_and(minted_by_user_agent) FILTER (WHERE agent_mark) AS chain_mark_by_user_agent,
     arg_min(mcp_server_tag, depth) FILTER (WHERE mcp_server_tag IS NOT NULL) AS chain_mcp_server_tag,
     arg_min(ancestor_key, depth) FILTER (WHERE mcp_server_tag IS NOT NULL) AS chain_mcp_key,
     -- The nearest workload mark above the session (rule 22).

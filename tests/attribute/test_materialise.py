@@ -18,7 +18,7 @@ import pytest
 
 from pipeline.attribute import classified_files, classify
 from pipeline.attribute.classify import attribute_warehouse
-from pipeline.attribute.verdict_stream import FileVerdicts
+from pipeline.attribute.verdict_stream import PartitionVerdicts
 from pipeline.errors import OutOfMemoryError
 from pipeline.warehouse.connect import CLASSIFIED_FOLDER, UNIFORM_SCHEMA
 from pipeline.warehouse.layout import EVENTS_GLOB, Layout
@@ -344,13 +344,13 @@ def test_verdicts_held_past_the_bound_go_to_disk_and_come_back(
     monkeypatch.setattr(classify, "HELD_VERDICT_ROWS", 0)
     monkeypatch.setattr(classify, "VERDICT_BATCH_ROWS", 7)
     spilled: list[int] = []
-    real = FileVerdicts.__exit__
+    real = PartitionVerdicts.__exit__
 
-    def recording(self: FileVerdicts, *exc: object) -> None:
+    def recording(self: PartitionVerdicts, *exc: object) -> None:
         spilled.append(self.spilled_rows)
         real(self, *exc)
 
-    monkeypatch.setattr(FileVerdicts, "__exit__", recording)
+    monkeypatch.setattr(PartitionVerdicts, "__exit__", recording)
     bounded = tmp_path / "bounded"
     ingest(files, bounded)
     assert len(spilled) == 1

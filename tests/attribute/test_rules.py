@@ -477,6 +477,18 @@ EXPECTED: dict[str, dict[str, Verdict]] = {
         "awsmint-own-assume": human("direct", "human.identity_center", DAN),
         "awsmint-own-call": human("direct", OTHER_ROLE, DAN, "medium"),
     },
+    "awslabs_minted_below_tagged_agent": {
+        # The tagged agent session's awslabs server assumed the next role: the session it
+        # obtained is a mark, but the tagged session above is a stronger one, which the verdict
+        # names, with its high confidence.
+        "uachain-assume-3": human("direct", "human.iam_user", "uachaincarol"),
+        "uachain-assume-4": agent(
+            "mcp_self_managed", "aws-api-mcp-server", "agent_session.mcp", "uachaincarol"
+        ),
+        "uachain-call-4": agent(
+            "direct", "UaChainHarnessRole", "agent_chain.direct", "uachaincarol"
+        ),
+    },
     "root_user_mcp_grant": {
         # The root user's MCP grant and the calls of its sign-in session: the owner is "root",
         # as the grant's own verdict says, not the root ARN.
@@ -1030,6 +1042,10 @@ def test_evidence(classified: dict[str, dict[str, Any]]) -> None:
             "awsmint-assume whose userAgent names awslabs MCP server aws-api-mcp-server; "
             "userAgent has md/awslabs#mcp#aws-api-mcp-server"
         ),
+        "uachain-call-4": (
+            "session ASIAUACHAINMINTED001 of UaChainDeployRole is chained from session "
+            "ASIAUACHAINTAGGED001 of UaChainHarnessRole (tags {Usage=Agent}); no MCP mark"
+        ),
         "mint-hop-call": (
             "session ASIAMINTAUDIT0000001 of MintAuditRole is chained from session "
             "ASIAMINTDEPLOY000001 of MintDeployRole (issued by AssumeRole mint-assume with "
@@ -1493,6 +1509,8 @@ SESSION_KEYS = {
     "ASIAMINTDANOWN000001",
     "ASIAAWSMINTDEPLOY001",
     "ASIAAWSMINTDEPLOY002",
+    "ASIAUACHAINTAGGED001",
+    "ASIAUACHAINMINTED001",
     *(
         f"ASIAWLCHAIN{k}"
         for k in ("BATCHA001", "WENDY0001", "REPORT001", "AUDIT0001", "RESTORE01", "EXPORT001")

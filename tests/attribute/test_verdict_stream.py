@@ -8,7 +8,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from pipeline.attribute.verdict_stream import FileVerdicts, by_complete_partition
+from pipeline.attribute.verdict_stream import PartitionVerdicts
 from pipeline.errors import WarehouseError
 
 
@@ -24,32 +24,86 @@ def _verdict_batches(rows: list[tuple[int, int]], size: int) -> pa.RecordBatchRe
     return pa.RecordBatchReader.from_batches(table.schema, table.to_batches(max_chunksize=size))
 
 
-def test_verdicts_in_any_order_come_out_as_whole_files_in_row_order() -> None:
-    # File 1's rows arrive backwards and around file 0's; file 2 has no events.
-    order = [(1, 2), (0, 0), (1, 1), (0, 1), (0, 2), (1, 0), (0, 3)]
-    stream = FileVerdicts(_verdict_batches(order, 2), {0: 4, 1: 3, 2: 0}, held_limit=None)
-    found = [(i, t.column("rule").to_pylist()) for i, t in stream.files()]
-    assert found == [(2, []), (1, [100, 101, 102]), (0, [0, 1, 2, 3])]
+def _rules(stream: PartitionVerdicts) -> list[tuple[int, list[list[int]]]]:
+    return [
+        (p, [t.column("rule").to_pylist() for t in tables]) for p, tables in stream.partitions()
+    ]
+
+
+def test_verdicts_in_any_order_come_out_as_whole_partitions_in_row_order() -> None:
+    # File 1's rows arrive backwards and around file 0's; file 2 has no events; partition 0
+    # (files 0 and 1) completes with file 0's last row, partition 1 (file 2) at once.
+    order = [(1, 2), (0, 0), (1, 1), (0, 1), (0, 2), (1, 0), (0, 3), (3, 0)]
+    stream = PartitionVerdicts(
+        _verdict_batches(order, 2), [[0, 1], [2], [3]], {0: 4, 1: 3, 2: 0, 3: 1}, held_limit=None
+    )
+    assert _rules(stream) == [
+        (1, [[]]),
+        (0, [[0, 1, 2, 3], [100, 101, 102]]),
+        (2, [[300]]),
+    ]
 
 
 @pytest.mark.parametrize("held_limit", [0, 1, 2, 3])
 def test_verdicts_held_past_the_bound_go_to_disk_and_come_back(
     tmp_path: Path, held_limit: int
 ) -> None:
-    """Every file stays incomplete until the last batches (as when DuckDB's joins spill): the
-    held verdicts go to runs on disk, and the files come out as with no bound at all."""
+    """Every partition stays incomplete until the last batches (as when DuckDB's joins spill):
+    the held verdicts go to runs on disk, and the partitions come out as with no bound."""
     order = [(0, 3), (1, 2), (2, 0), (0, 0), (1, 1), (0, 2), (2, 1), (1, 0), (0, 1)]
     expected = {0: 4, 1: 3, 2: 2}
-    unbounded = FileVerdicts(_verdict_batches(order, 2), expected, held_limit=None)
-    want = [(i, t.column("rule").to_pylist()) for i, t in unbounded.files()]
+    unbounded = PartitionVerdicts(
+        _verdict_batches(order, 2), [[0], [1], [2]], expected, held_limit=None
+    )
+    want = _rules(unbounded)
     spill = tmp_path / "spill"
-    with FileVerdicts(
-        _verdict_batches(order, 2), expected, held_limit=held_limit, spill_dir=spill
-    ) as stream:
-        found = [(i, t.column("rule").to_pylist()) for i, t in stream.files()]
+    with PartitionVerdicts(
+        _verdict_batches(order, 2), [[0], [1], [2]], expected, held_limit=held_limit,
+        spill_dir=spill,
+    ) as stream:  # fmt: skip
+        found = _rules(stream)
         assert stream.spilled_rows > 0
-    assert found == want == [(1, [100, 101, 102]), (2, [200, 201]), (0, [0, 1, 2, 3])]
+    assert found == want == [(1, [[100, 101, 102]]), (2, [[200, 201]]), (0, [[0, 1, 2, 3]])]
     assert list(spill.iterdir()) == []  # each run went once all its files were read back
+
+
+def test_a_new_run_never_takes_the_name_of_one_still_on_disk(tmp_path: Path) -> None:
+    """Run 0 (file 0's verdicts) is read back and goes; the runs written after it must not be
+    named after the runs left (a reused name once overwrote file 1's first verdict with file
+    2's, which then came out as file 1's)."""
+    order = [(0, 0), (1, 0), (0, 1), (2, 0), (1, 1), (2, 1)]
+    with PartitionVerdicts(
+        _verdict_batches(order, 1), [[0], [1], [2]], {0: 2, 1: 2, 2: 2}, held_limit=0,
+        spill_dir=tmp_path / "spill",
+    ) as stream:  # fmt: skip
+        assert _rules(stream) == [(0, [[0, 1]]), (1, [[100, 101]]), (2, [[200, 201]])]
+
+
+def test_complete_files_waiting_for_their_partition_count_against_the_bound(
+    tmp_path: Path,
+) -> None:
+    """20 partitions of two files each, every first file complete before any second one: the
+    complete files' verdicts wait for their partitions on disk, not in memory."""
+    n = 20
+    order = [(2 * p, r) for p in range(n) for r in range(3)]
+    order += [(2 * p + 1, r) for p in range(n) for r in range(3)]
+    held: list[int] = []
+    with PartitionVerdicts(
+        _verdict_batches(order, 1), [[2 * p, 2 * p + 1] for p in range(n)],
+        {i: 3 for i in range(2 * n)}, held_limit=2, spill_dir=tmp_path / "spill",
+    ) as stream:  # fmt: skip
+        found = []
+        for partition, tables in stream.partitions():
+            held.append(stream._held)
+            found.append((partition, [t.column("rule").to_pylist() for t in tables]))
+        # The 20 first files' 60 verdicts waited on disk (three at a time: past the bound of
+        # 2); each second file's completes its partition as it arrives, and leaves nothing.
+        assert stream.spilled_rows == 3 * n
+    assert held == [0] * n
+    assert found == [
+        (p, [[200 * p, 200 * p + 1, 200 * p + 2], [200 * p + 100, 200 * p + 101, 200 * p + 102]])
+        for p in range(n)
+    ]
 
 
 def test_runs_left_by_a_failed_stream_go_with_it(tmp_path: Path) -> None:
@@ -59,17 +113,37 @@ def test_runs_left_by_a_failed_stream_go_with_it(tmp_path: Path) -> None:
     rows = [(1, 0), (0, 0), (1, 1), (0, 0)]
     with (
         pytest.raises(WarehouseError, match="more verdicts than events"),
-        FileVerdicts(
-            _verdict_batches(rows, 1), {0: 1, 1: 3}, held_limit=0, spill_dir=spill
+        PartitionVerdicts(
+            _verdict_batches(rows, 1), [[0], [1]], {0: 1, 1: 3}, held_limit=0, spill_dir=spill
         ) as stream,
     ):
-        list(stream.files())
+        list(stream.partitions())
     assert list(spill.iterdir()) == []
+
+
+def test_a_spill_that_cannot_be_written_says_where_and_what_to_do(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    with (
+        pytest.raises(WarehouseError) as caught,
+        PartitionVerdicts(
+            _verdict_batches([(0, 0), (1, 0)], 1), [[0], [1]], {0: 2, 1: 2}, held_limit=0,
+            spill_dir=blocker / "spill",
+        ) as stream,
+    ):  # fmt: skip
+        list(stream.partitions())
+    assert (
+        caught.value.message == f"could not write verdicts to {blocker / 'spill'}: Not a directory"
+    )
+    assert caught.value.hint == (
+        "free disk space there, or raise [attribution] verdicts_duckdb_memory_limit so that fewer"
+        " verdicts wait"
+    )
 
 
 def test_a_bound_needs_a_spill_folder() -> None:
     with pytest.raises(ValueError, match="held_limit needs a spill_dir"):
-        FileVerdicts(_verdict_batches([], 1), {}, held_limit=5)
+        PartitionVerdicts(_verdict_batches([], 1), [], {}, held_limit=5)
 
 
 @pytest.mark.parametrize(
@@ -86,16 +160,22 @@ def test_a_bound_needs_a_spill_folder() -> None:
 def test_a_verdict_doubled_or_misplaced_is_an_error(
     rows: list[tuple[int, int]], message: str
 ) -> None:
-    stream = FileVerdicts(_verdict_batches(rows, 2), {0: 2}, held_limit=None)
+    stream = PartitionVerdicts(_verdict_batches(rows, 2), [[0]], {0: 2}, held_limit=None)
     with pytest.raises(WarehouseError) as caught:
-        list(stream.files())
+        list(stream.partitions())
     assert str(caught.value).startswith(message)
 
 
-def test_a_partition_whose_verdicts_never_all_arrive_is_an_error(tmp_path: Path) -> None:
-    stream = FileVerdicts(_verdict_batches([(0, 0), (1, 0)], 1), {0: 1, 1: 2}, held_limit=None)
-    partitions = [[tmp_path / "a" / "x.parquet"], [tmp_path / "b" / "y.parquet"]]
+def test_a_partition_whose_verdicts_never_all_arrive_is_an_error() -> None:
+    stream = PartitionVerdicts(
+        _verdict_batches([(0, 0), (1, 0)], 1), [[0], [1]], {0: 1, 1: 2}, held_limit=None
+    )
     written: list[int] = []
+
+    def write_all() -> None:
+        for partition, _ in stream.partitions():
+            written.append(partition)
+
     with pytest.raises(WarehouseError, match="classification returned no verdicts for some"):
-        by_complete_partition(stream, partitions, lambda p, _: written.append(p))
+        write_all()
     assert written == [0]
