@@ -74,14 +74,16 @@ DERIVED_TABLES = (
 VERDICT_BATCH_ROWS = 122_880
 # Verdicts of partitions not yet complete that PartitionVerdicts may hold in memory (~100
 # bytes each). DuckDB returns the verdicts in no particular order (its joins reorder rows: each
-# thread's batches interleave, and small chunks are held back), but a file is complete soon
-# after its last rows are read: ~60,000 rows held at most with 1M or 10M events. Where the
+# thread's batches interleave, and small chunks are held back), but a partition is complete
+# soon after its last file is read (the pinned files are in path order, a partition's files
+# together): ~60,000 verdicts held at most with 1M events in 180 files, ~212,000 with 10M in
+# 361 files (~55,000 events per partition). Where the
 # joins spill (their hash tables past verdicts_duckdb_memory_limit), the rows of the spilled
 # hash partitions come last and no events partition completes before them: past this bound
 # the held verdicts go to disk (the warehouse's spill folder) and come back as their partition
 # completes. (Until session 15, the rest of the events was read again in file order with
 # DuckDB's sort instead: at 10M events 14-18 s more and ~1,000 MB.)
-HELD_VERDICT_ROWS = 250_000
+HELD_VERDICT_ROWS = 500_000
 
 
 @dataclass(frozen=True)
