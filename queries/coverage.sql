@@ -8,7 +8,8 @@
 --   the last day with events in the warehouse, whichever is later: days that have not come yet are
 --   not gaps. An open end (no until: --since alone, no period at all, or --until 9999-12-31) ends
 --   on that day, so the days from the last event to today count as missing (logging or ingest
---   stopped). Those first and last days are the whole warehouse's, not those of the events in
+--   stopped); a since before CloudTrail began (2013-11-13) starts the span then, unless the
+--   warehouse has events before that day. Those first and last days are the whole warehouse's, not those of the events in
 --   scope: with --account the span is the one without it, never cut to the account's own first or
 --   last event, so an account that started late or stopped logging shows it. A span that would end
 --   before it starts (a period still to come, or --until alone before the first day with events) is
@@ -44,8 +45,12 @@ warehouse_days AS (
 
 span_bounds AS (
     SELECT
-        coalesce(
-            CAST(CAST($since AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS DATE), w.first_day
+        -- Never before CloudTrail began (2013-11-13, CLOUDTRAIL_LAUNCH in
+        -- pipeline/source/s3.py), unless the warehouse has events before it: --since
+        -- 0001-01-01 as "from the start" listed ~740,000 missing days per stream.
+        greatest(
+            coalesce(CAST(CAST($since AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS DATE), w.first_day),
+            least(w.first_day, DATE '2013-11-13')
         ) AS span_start,
         CASE
             -- open: no day after today or the last day with events in the warehouse, whichever

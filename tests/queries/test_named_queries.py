@@ -1503,3 +1503,10 @@ def test_coverage_without_region_on_synthetic_rows() -> None:
     assert all(r["gap_days"] == len(r["missing_days"]) for r in everything)
     # With account set, the account's region-less stream stays; the account-less one goes.
     assert [r["aws_region"] for r in coverage(account=acct)] == ["eu-west-1", "us-east-1", None]
+    # A since before CloudTrail began starts the span on its launch day, not in the year 1.
+    ancient = coverage(since=datetime(1, 1, 1, tzinfo=UTC), until=datetime(2026, 7, 5, tzinfo=UTC))
+    launch = date(2013, 11, 13)
+    assert {(r["span_start"], r["span_end"], r["span_days"]) for r in ancient} == {
+        (launch, end, (end - launch).days + 1)
+    }
+    assert ancient[1]["gap_days"] == (end - launch).days + 1 - 2
