@@ -686,7 +686,8 @@ def hoist_global_options(args: list[str]) -> list[str]:
     typed: they belong to the root command, and an error message's "re-run with --debug" is
     naturally appended at the end. Nothing after a `--` is touched. A --config without its
     value is a usage error: left where it was, typer would say "No such option: --config" of
-    a command typed before it."""
+    a command typed before it; and so is one followed by an option (`--config --debug` read
+    --debug as the file's name: a file named so is `--config ./--debug`)."""
     end = args.index("--") if "--" in args else len(args)
     hoisted: list[str] = []
     rest: list[str] = []
@@ -696,7 +697,7 @@ def hoist_global_options(args: list[str]) -> list[str]:
         if arg == "--debug" or arg.startswith("--config="):
             hoisted.append(arg)
         elif arg == "--config":
-            if i + 1 == end:
+            if i + 1 == end or args[i + 1].startswith("--"):
                 raise UsageError(
                     "--config requires a value",
                     hint="the path of an agenttrail.toml: --config FILE, before or after the "

@@ -43,6 +43,7 @@ def test_global_options_move_in_front_of_the_command(typed: list[str], parsed: l
         ["sql", "SELECT 1", "--config"],
         ["sql", "SELECT 1", "--config", "--", "x"],
         ["--config"],
+        ["sql", "SELECT 1", "--config", "--format", "csv"],
     ],
 )
 def test_config_without_its_value_says_it_requires_one(tmp_path: Path, typed: list[str]) -> None:
@@ -53,6 +54,18 @@ def test_config_without_its_value_says_it_requires_one(tmp_path: Path, typed: li
     assert done.stderr == (
         "error: --config requires a value (the path of an agenttrail.toml: --config FILE, "
         "before or after the command)\n"
+    )
+
+
+def test_config_followed_by_debug_is_not_a_file_named_debug(tmp_path: Path) -> None:
+    """`--config --debug` read --debug as the file's name ("no such file: --debug"); it is a
+    --config without its value, and --debug still shows the traceback."""
+    done = run_cli("--config", "--debug", "sql", "SELECT 1", cwd=tmp_path)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert "Traceback (most recent call last)" in done.stderr
+    assert done.stderr.splitlines()[-1] == (
+        "error: --config requires a value (the path of an agenttrail.toml: --config FILE, "
+        "before or after the command)"
     )
 
 
