@@ -185,7 +185,9 @@ NOT_RULES = ("duckdb_memory_limit", "verdicts_duckdb_memory_limit")
 # 9: session_root is the session a chain's root was opened with where that session's issuing
 # event is not in the logs (one chain, one session_root); a session an awslabs MCP server
 # obtained (its issuing call's user agent names one) is an agent mark for its chain, as one
-# the managed server obtained, with medium confidence.
+# the managed server obtained, with medium confidence; a CLI, SDK or IaC call in an MCP grant's
+# sign-in session is not the grant's (mcp_managed.oauth_session); a session above that opened
+# the next one by a console request is no agent mark for the chain below.
 RULES_REVISION = 9
 
 

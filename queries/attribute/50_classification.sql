@@ -327,12 +327,14 @@ WITH minted AS (
         ON p.kind = 'mcp_principal' AND p.value = e.invoked_by
     LEFT JOIN classification_links AS d ON d.link = 'request' AND d.link_key = e.request_id
     LEFT JOIN user_agent_clients AS ua ON ua.user_agent = e.user_agent
-    -- Not a console request of the sign-in session (as rule 5: the browser's, not the grant's).
+    -- Not a console, CLI, SDK or IaC request of the sign-in session (as rule 5: the person's
+    -- own, not made with the grant's token).
     LEFT JOIN classification_links AS g
         ON g.link = 'sign_in_session' AND g.link_key = e.sign_in_session_arn
         AND g.granted_at <= e.event_time
         AND NOT coalesce(
-            e.session_credential_from_console OR e.event_type = 'AwsConsoleSignIn' OR ua.client = 'console',
+            e.session_credential_from_console OR e.event_type = 'AwsConsoleSignIn'
+                OR ua.client IN ('console', 'cli', 'sdk', 'iac'),
             false
         )
     WHERE p.value IS NOT NULL OR d.link_key IS NOT NULL OR g.link_key IS NOT NULL
@@ -343,6 +345,33 @@ WITH minted AS (
         PARTITION BY k.issued_key
         ORDER BY p.value IS NULL AND d.tool_event_id IS NULL AND g.tool_event_id IS NULL, e.event_id
     ) = 1
+),
+
+console_issued AS (
+    -- Sessions a console request opened (a switch-role in the browser): the session above
+    -- acted through a person in the console, so its agent role or tags are no agent mark for
+    -- the chain below (as rule 11 says of the console request itself).
+    SELECT s.issued_key
+    FROM sessions AS s
+    WHERE s.issuing_event_id IN (
+        SELECT e.event_id
+        FROM attribution_source_events AS e
+        LEFT JOIN user_agent_clients AS ua ON ua.user_agent = e.user_agent
+        WHERE e.event_source = 'sts.amazonaws.com'
+            AND coalesce(
+                e.session_credential_from_console OR e.event_type = 'AwsConsoleSignIn'
+                    OR ua.client = 'console',
+                false
+            )
+    )
+),
+
+console_hops AS (
+    -- The hops (a chain's session and the depth of an ancestor) whose ancestor acted by opening
+    -- a console-issued session: the one just below it in that chain.
+    SELECT w.issued_key, w.depth + 1 AS depth
+    FROM session_chain AS w
+    WHERE w.ancestor_key IN (SELECT issued_key FROM console_issued)
 ),
 
 root_callers AS (
@@ -358,6 +387,7 @@ root_callers AS (
     WHERE r.caller_type = 'AssumedRole'
         AND r.parent_key IS NOT NULL
         AND r.parent_key NOT IN (SELECT issued_key FROM session_nodes)
+        AND r.issued_key NOT IN (SELECT issued_key FROM console_issued)
 ),
 
 hops AS (
@@ -383,7 +413,8 @@ hops AS (
     FROM session_chain AS w
     JOIN sessions AS a ON a.issued_key = w.ancestor_key
     LEFT JOIN classification_sessions AS m ON m.issued_key = w.ancestor_key
-    WHERE w.depth > 0
+    LEFT JOIN console_hops AS ch ON ch.issued_key = w.issued_key AND ch.depth = w.depth
+    WHERE w.depth > 0 AND ch.issued_key IS NULL
     UNION ALL
     SELECT
         s.issued_key,
@@ -647,6 +678,10 @@ WITH features AS (
         em.own_grant_mcp_principal,
         em.own_grant_resource,
         ua.client AS ua_client,
+        -- The AWS CLI, an SDK or an IaC tool (no MCP marker in the user agent): a call made with
+        -- the person's own sign-in credentials (`aws login`'s share the browser's sign-in
+        -- session), not with an MCP grant's token, which is issued for the MCP endpoint.
+        coalesce(ua.client IN ('cli', 'sdk', 'iac'), false) AS direct_client,
         ua.awslabs_mcp_server,
         ua.awslabs_mcp_marker,
         coalesce(o.is_agent, false) OR p_agent_role.kind IS NOT NULL AS agent_role,
@@ -757,8 +792,9 @@ based AS (
             WHEN downstream_of IS NOT NULL THEN 3
             WHEN is_mcp_grant THEN 4
             -- Calls made with the grant's token carry its signInSessionArn; a console request
-            -- in the same browser sign-in session is not one of them (facts doc s.4): the person's.
-            WHEN grant_event_id IS NOT NULL AND NOT from_console THEN 5
+            -- in the same browser sign-in session is not one of them (facts doc s.4), nor a
+            -- CLI, SDK or IaC call without an MCP mark: the person's.
+            WHEN grant_event_id IS NOT NULL AND NOT from_console AND NOT direct_client THEN 5
             -- An awslabs MCP user agent is an MCP mark too (facts doc s.4): an agent session
             -- using an awslabs server is on the self-managed MCP path, not the bypass. So is an
             -- MCP server tag on a session above it in the chain: a server that makes its agent

@@ -489,6 +489,28 @@ EXPECTED: dict[str, dict[str, Verdict]] = {
             "direct", "UaChainHarnessRole", "agent_chain.direct", "uachaincarol"
         ),
     },
+    "sign_in_session_cli_after_grant": {
+        # olga's CLI calls share the browser sign-in session of her MCP grant (aws login's
+        # credentials do): not made with the grant's token, which is for the MCP endpoint.
+        # Only the managed server's own call (invokedBy) is the agent's.
+        "f1-before": human("direct", "human.identity_center", "olga@example.com"),
+        "f1-grant": agent("mcp_managed", MCP, "mcp_managed.oauth_grant", "olga@example.com"),
+        "f1-mcp-down": agent("mcp_managed", MCP, "mcp_managed.invoked_by", "olga@example.com"),
+        "f1-after-cli": human("direct", "human.identity_center", "olga@example.com"),
+        "f1-cli-assume": human("direct", "human.identity_center", "olga@example.com"),
+        # Nor is the session her CLI opened an MCP-minted one (no agent chain below it).
+        "f1-hop-call": human("direct", OTHER_ROLE, "olga@example.com", "medium"),
+    },
+    "console_switch_role_agent_chain": {
+        # alice, switched into an agent role in the console, assumes another role there: a
+        # person's browser request (rule 11), and the session it opened carries no agent mark
+        # from the agent role above it (no person is named for it: the console session of a
+        # role that is no Identity Center role names none).
+        "f2-create": human("direct", "human.iam_user", "opsadmin"),
+        "f2-console-call": human("console", "human.console_agent_role", "alice"),
+        "f2-console-assume": human("console", "human.console_agent_role", "alice"),
+        "f2-child-call": human("direct", OTHER_ROLE, None, "medium"),
+    },
     "root_user_mcp_grant": {
         # The root user's MCP grant and the calls of its sign-in session: the owner is "root",
         # as the grant's own verdict says, not the root ARN.
@@ -1511,6 +1533,8 @@ SESSION_KEYS = {
     "ASIAAWSMINTDEPLOY002",
     "ASIAUACHAINTAGGED001",
     "ASIAUACHAINMINTED001",
+    "ASIAF1DATA0000000001",
+    "ASIAF2CHILD000000001",
     *(
         f"ASIAWLCHAIN{k}"
         for k in ("BATCHA001", "WENDY0001", "REPORT001", "AUDIT0001", "RESTORE01", "EXPORT001")
@@ -1889,6 +1913,7 @@ def test_mcp_grants(warehouse: Path) -> None:
     assert [tuple(r.values()) for r in found] == [
         # An agent's grant (its source identity matches agent:%) names no person.
         ("agrant-grant", MCP_RESOURCE, None, MCP),
+        ("f1-grant", MCP_RESOURCE, "olga@example.com", MCP),
         ("grantlater-grant", MCP_RESOURCE, "olga@example.com", MCP),
         ("mcpdoc-grant", MCP_RESOURCE, "erik@example.com", MCP),
         ("mcpobs-grant", MCP_RESOURCE, "dan@example.com", MCP),
@@ -1921,6 +1946,8 @@ def test_role_agent_observations(warehouse: Path) -> None:
          "Usage=Agent"),
         (A4, "McpBeforeTagRole", at("2026-09-05T12:00:00"), "TagRole mcpbt-tag", True,
          "Usage=Agent"),
+        ("555555555555", "F2OpsAgentRole", at("2026-09-02T09:00:00"), "CreateRole f2-create",
+         True, "Usage=Agent"),
     ]  # fmt: skip
     events_only = [tuple(r.values()) for r in found if not r["observed_by"].startswith("snapshot")]
     assert events_only == expected
