@@ -42,8 +42,9 @@ def by_partition(files: list[Path]) -> list[list[Path]]:
 
 @dataclass
 class SpilledRun:
-    """Verdicts of incomplete files written to one Arrow IPC file: for each file, the indexes of
-    its record batches there. The file goes once every file in it has been read back."""
+    """Verdicts of incomplete partitions written to one Arrow IPC file: for each events file,
+    the indexes of its record batches there. The file goes once every events file in it has been
+    read back."""
 
     path: Path
     batches: dict[int, list[int]]
@@ -93,8 +94,8 @@ class SpilledRun:
 class PartitionVerdicts:
     """The verdict stream, in whatever order DuckDB returns it, as whole partitions: each of its
     files' verdicts in row order once all of them have arrived. Each file's rows are checked to
-    be exactly its row numbers 0..n-1, each of its file: a verdict lost, doubled or misplaced by
-    a join is an error, never a misaligned column.
+    be exactly its row numbers 0..n-1, all of them its own: a verdict lost, doubled or misplaced
+    by a join is an error, never a misaligned column.
 
     At most `held_limit` verdicts of incomplete partitions are held in memory; past it, all of
     them go to a new IPC file in `spill_dir` (a run), and come back as their partition
