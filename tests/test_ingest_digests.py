@@ -373,20 +373,25 @@ def test_ctrl_c_while_digests_are_read_unwinds_at_once(
     main = threading.main_thread().ident
     assert main is not None
 
+    handled = threading.Event()
+
     def wrapper(fetch: Fetch) -> Fetch:
         def interrupted(self: LocalSource, obj: SourceObject, spool: Path, above: int) -> Fetched:
             calls.append(obj.uri)
             if meeting():
                 signal.pthread_kill(main, signal.SIGUSR1)  # as Ctrl-C reaches the CLI
-            # Still reading when the main thread unwinds: long enough that, on a loaded
-            # machine, no read finishes (and a fourth starts) before the queued ones are
-            # cancelled (0.3 s failed once in a full parallel run).
+            # Still reading when the main thread unwinds: from the moment its handler ran, long
+            # enough that no read finishes (and a fourth starts) before the queued ones are
+            # cancelled. (A fixed 1 s from the signal failed once on a loaded machine, where the
+            # main thread ran the handler late: 0.3 s had failed in a full parallel run before.)
+            handled.wait(timeout=30)
             time.sleep(1.0)
             return fetch(self, obj, spool, above)
 
         return interrupted
 
     def handler(signum: int, frame: FrameType | None) -> None:
+        handled.set()
         raise_now_or_later(Stop())  # as the CLI's handler does
 
     previous = signal.signal(signal.SIGUSR1, handler)
