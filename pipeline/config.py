@@ -187,7 +187,8 @@ NOT_RULES = ("duckdb_memory_limit", "verdicts_duckdb_memory_limit")
 # obtained (its issuing call's user agent names one) is an agent mark for its chain, as one
 # the managed server obtained, with medium confidence; a CLI, SDK or IaC call in an MCP grant's
 # sign-in session is not the grant's (mcp_managed.oauth_session); a session above that opened
-# the next one by a console request is no agent mark for the chain below.
+# the next one by a console request is no agent mark for the chain below, and the signed-in
+# user a console role session is named after is the person of the chain it opens.
 RULES_REVISION = 9
 
 

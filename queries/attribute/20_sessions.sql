@@ -32,9 +32,14 @@ SELECT
     -- identity a role session came from (webIdFederationData), which reaches the sessions it
     -- opens also where its own issuing event is not in the logs.
     coalesce(identity_provider, web_id_provider) AS web_identity_provider,
-    -- A SAML user's name, and the Identity Center user behind the caller: the person of a
-    -- chain that starts there (root_person).
-    CASE WHEN principal_type = 'SAMLUser' THEN user_name END AS caller_user_name,
+    -- A SAML user's name, the signed-in user a console request on a role is made by (the
+    -- console names a switched-into role's session after that user), and the Identity Center
+    -- user behind the caller: the person of a chain that starts there (root_person).
+    CASE
+        WHEN principal_type = 'SAMLUser' THEN user_name
+        WHEN principal_type = 'AssumedRole' AND session_credential_from_console
+            THEN nullif(split_part(principal_arn, '/', 3), '')
+    END AS caller_user_name,
     on_behalf_of_user_id AS caller_on_behalf_of_user_id,
     -- The caller is an EC2 instance's role session (facts doc s.3: ec2RoleDelivery, or a
     -- session named after the instance id): where the caller's own issuing event is not in the
@@ -323,7 +328,8 @@ SELECT
     root.caller_instance_mark AS root_caller_instance_mark,
     -- The person who started the chain, where its first session was issued to one: an IAM
     -- user (the user name), a session of an Identity Center role (the session name is the
-    -- user), the root user, a SAML user (its user name), an Identity Center user. Not for a
+    -- user), the root user, a SAML user (its user name), an Identity Center user, the signed-in
+    -- user of a console request on a role. Not for a
     -- GetFederationToken session: the IAM user that called it is a broker minting credentials
     -- for the federated user the session is named after, not the person behind it. Chains a
     -- service, a workload or a role session of no person started have none.
@@ -338,6 +344,9 @@ SELECT
         -- userIdentity.userName of AssumeRoleWithSAML: for an Identity Center role, the user
         -- its sessions are named after.
         WHEN root.caller_type = 'SAMLUser' THEN root.caller_user_name
+        -- A role session in the console (sessionCredentialFromConsole): the signed-in user it
+        -- is named after.
+        WHEN root.caller_type = 'AssumedRole' THEN root.caller_user_name
     END AS root_person
 FROM session_nodes AS n
 LEFT JOIN session_chain_summary AS r ON r.issued_key = n.issued_key

@@ -504,12 +504,12 @@ EXPECTED: dict[str, dict[str, Verdict]] = {
     "console_switch_role_agent_chain": {
         # alice, switched into an agent role in the console, assumes another role there: a
         # person's browser request (rule 11), and the session it opened carries no agent mark
-        # from the agent role above it (no person is named for it: the console session of a
-        # role that is no Identity Center role names none).
+        # from the agent role above it; its calls are alice's, whom the console session that
+        # opened it is named after.
         "f2-create": human("direct", "human.iam_user", "opsadmin"),
         "f2-console-call": human("console", "human.console_agent_role", "alice"),
         "f2-console-assume": human("console", "human.console_agent_role", "alice"),
-        "f2-child-call": human("direct", OTHER_ROLE, None, "medium"),
+        "f2-child-call": human("direct", OTHER_ROLE, "alice", "medium"),
     },
     "root_user_mcp_grant": {
         # The root user's MCP grant and the calls of its sign-in session: the owner is "root",
