@@ -189,7 +189,10 @@ NOT_RULES = ("duckdb_memory_limit", "verdicts_duckdb_memory_limit")
 # sign-in session is not the grant's (mcp_managed.oauth_session); a session above that opened
 # the next one by a console request is no agent mark for the chain below, and the signed-in
 # user a console role session is named after is the person of the chain it opens.
-RULES_REVISION = 9
+# 10: a role is an agent role for a session's calls (and for the chain it opens) where it was
+# one when the session was created, not only at the call: an agent that untags its own role
+# keeps the session's calls.
+RULES_REVISION = 10
 
 
 @dataclass(frozen=True)

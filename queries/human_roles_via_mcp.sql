@@ -5,9 +5,10 @@
 --   may do, where AWS's guidance asks for a dedicated agent role. Covers the AWS-managed MCP
 --   servers (OAuth grant, tool calls and downstream calls of the person's session) and self-managed
 --   servers that name themselves in the user agent (awslabs MCP servers). A role session on a role
---   that is an agent role at the call is left out, whoever opened it (a person through
+--   that is an agent role at the call, or was when the session was created (credentials issued to
+--   an agent role stay the agent's), is left out, whoever opened it (a person through
 --   AssumeRoleWithSAML too): that is the dedicated agent role the guidance asks for, whose direct
---   calls the classification calls agent_role.direct. The role's agent tag at the call is read
+--   calls the classification calls agent_role.direct. The role's agent tag at those times is read
 --   from role_agent_intervals, the intervals the classification's rules join (IAM snapshots and
 --   CreateRole/TagRole/UntagRole events): the newest observation at or before the call, else the
 --   role's first observation where that is a snapshot, which applies backwards (a tag event only
@@ -27,6 +28,7 @@
 WITH mcp_events AS (
     SELECT
         event_time,
+        session_creation_date,
         event_type,
         recipient_account_id,
         human_id,
@@ -67,24 +69,26 @@ WITH mcp_events AS (
 ),
 
 role_calls AS (
-    SELECT DISTINCT role_account_id, role_name, event_time
+    SELECT DISTINCT role_account_id, role_name, event_time, session_creation_date
     FROM mcp_events
     WHERE identity_kind IS NOT NULL AND role_name IS NOT NULL
 ),
 
 agent_roles_at_call AS (
-    -- The roles of the calls that are agent roles at the call: those whose interval of
-    -- role_agent_intervals covering the call tags them, the very row the rules of the
-    -- classification join for it (10_role_agent_timeline.sql says which observation decides),
-    -- so a call is left out here exactly when the rules read its role as an agent role then.
-    -- At most one interval covers a time: each (role, time) comes out once.
-    SELECT c.role_account_id, c.role_name, c.event_time
+    -- The roles of the calls that are agent roles at the call or when the session was created:
+    -- those whose interval of role_agent_intervals covering either time tags them, the very
+    -- rows the rules of the classification join for it (10_role_agent_timeline.sql says which
+    -- observation decides), so a call is left out here exactly when the rules read its role as
+    -- an agent role.
+    SELECT DISTINCT c.role_account_id, c.role_name, c.event_time, c.session_creation_date
     FROM role_calls AS c
     JOIN role_agent_intervals AS i
         ON i.account_id = c.role_account_id
         AND i.role_name = c.role_name
-        AND i.valid_from <= c.event_time
-        AND c.event_time < i.valid_to
+        AND (
+            (i.valid_from <= c.event_time AND c.event_time < i.valid_to)
+            OR (i.valid_from <= c.session_creation_date AND c.session_creation_date < i.valid_to)
+        )
     WHERE i.is_agent
 ),
 
@@ -95,6 +99,7 @@ people AS (
         ON a.role_account_id = e.role_account_id
         AND a.role_name = e.role_name
         AND a.event_time = e.event_time
+        AND a.session_creation_date IS NOT DISTINCT FROM e.session_creation_date
     WHERE e.identity_kind IS NOT NULL
 ),
 

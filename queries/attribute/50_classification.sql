@@ -402,6 +402,7 @@ hops AS (
         a.role_account_id,
         a.role_name,
         w.acted_at,
+        a.issued_at AS created_at,
         m.agent_tag OR m.mcp_server_tag IS NOT NULL AS agent_session,
         m.mcp_server_tag,
         m.tag_text,
@@ -424,6 +425,8 @@ hops AS (
         c.role_account_id,
         c.role_name,
         c.acted_at,
+        -- Not known: the source events do not keep the caller's session creation date.
+        NULL::TIMESTAMPTZ AS created_at,
         false AS agent_session,
         NULL::VARCHAR AS mcp_server_tag,
         NULL::VARCHAR AS tag_text,
@@ -445,6 +448,7 @@ hops AS (
         NULL AS role_account_id,
         NULL AS role_name,
         r.issued_at AS acted_at,
+        NULL::TIMESTAMPTZ AS created_at,
         false AS agent_session,
         NULL::VARCHAR AS mcp_server_tag,
         NULL::VARCHAR AS tag_text,
@@ -469,6 +473,7 @@ hops AS (
         NULL AS role_account_id,
         NULL AS role_name,
         w.acted_at,
+        NULL::TIMESTAMPTZ AS created_at,
         false AS agent_session,
         NULL::VARCHAR AS mcp_server_tag,
         NULL::VARCHAR AS tag_text,
@@ -494,8 +499,14 @@ ancestors AS (
         h.minted_text,
         h.minted_by,
         h.minted_by_user_agent,
+        -- The role when the ancestor acted, or when its session was created (as for the
+        -- call's own role in `features`).
         CASE
             WHEN o.is_agent THEN o.observed_by
+            WHEN oc.is_agent
+                THEN oc.observed_by || ' when the session was created at '
+                    || strftime(timezone('UTC', h.created_at), '%Y-%m-%dT%H:%M:%SZ')
+                    || ', not when it acted (since ' || o.observed_by || ')'
             ELSE 'configured pattern ' || pr.pattern
         END || h.agent_role_note AS agent_role_by,
         CASE
@@ -514,6 +525,11 @@ ancestors AS (
         AND o.role_name = h.role_name
         AND h.acted_at >= o.valid_from
         AND h.acted_at < o.valid_to
+    LEFT JOIN role_agent_intervals AS oc
+        ON oc.account_id = h.role_account_id
+        AND oc.role_name = h.role_name
+        AND h.created_at >= oc.valid_from
+        AND h.created_at < oc.valid_to
     LEFT JOIN classification_pattern_matches AS pr
         ON pr.kind = 'agent_role' AND pr.value = h.role_name
     LEFT JOIN classification_pattern_matches AS pw
@@ -684,11 +700,21 @@ WITH features AS (
         coalesce(ua.client IN ('cli', 'sdk', 'iac'), false) AS direct_client,
         ua.awslabs_mcp_server,
         ua.awslabs_mcp_marker,
-        coalesce(o.is_agent, false) OR p_agent_role.kind IS NOT NULL AS agent_role,
+        -- The role at the call, or when the call's session was created: credentials issued to
+        -- an agent role stay the agent's until they expire, so an agent that removes its own
+        -- role's tag (or has it removed) mid-session does not turn its later calls into a
+        -- person's. sessionContext's creationDate names the session's creation also where its
+        -- issuing event is not in the logs.
+        coalesce(o.is_agent, false) OR coalesce(oc.is_agent, false) OR p_agent_role.kind IS NOT NULL
+            AS agent_role,
         -- What made the role an agent role: an observation that says so, else the pattern (an
         -- observation without the tag is no evidence of it).
         CASE
             WHEN o.is_agent THEN o.observed_by
+            WHEN oc.is_agent
+                THEN 'was when session ' || coalesce(e.access_key_id, '?') || ' was created at '
+                    || strftime(timezone('UTC', e.session_creation_date), '%Y-%m-%dT%H:%M:%SZ')
+                    || ': ' || oc.observed_by || '; no longer at the call, since ' || o.observed_by
             ELSE 'configured pattern ' || p_agent_role.pattern
         END AS agent_role_observed_by,
         p_agent_si.kind IS NOT NULL AS agent_source_identity,
@@ -755,6 +781,11 @@ WITH features AS (
         AND o.role_name = e.session_issuer_name
         AND e.event_time >= o.valid_from
         AND e.event_time < o.valid_to
+    LEFT JOIN role_agent_intervals AS oc
+        ON oc.account_id = e.session_issuer_account_id
+        AND oc.role_name = e.session_issuer_name
+        AND e.session_creation_date >= oc.valid_from
+        AND e.session_creation_date < oc.valid_to
     LEFT JOIN classification_session_names AS sn
         ON s.issued_key IS NULL
         AND e.principal_type = 'AssumedRole'

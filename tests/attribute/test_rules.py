@@ -511,6 +511,27 @@ EXPECTED: dict[str, dict[str, Verdict]] = {
         "f2-console-assume": human("console", "human.console_agent_role", "alice"),
         "f2-child-call": human("direct", OTHER_ROLE, "alice", "medium"),
     },
+    "agent_untags_own_role": {
+        # erin's agent harness holds a session of OpsAgentRole (tagged Usage=Agent by its
+        # CreateRole) and removes the tag with it. Credentials issued to an agent role stay the
+        # agent's until they expire: the UntagRole itself, the session's later calls, the chain
+        # it opens afterwards and a session of the role created while it was tagged (whose
+        # issuing event is not in the logs: its creationDate says so) are the agent's. A
+        # session issued after the untag is a person's.
+        "untag-create": human("direct", "human.iam_user", "erin"),
+        "untag-assume-1": human("direct", "human.iam_user", "erin"),
+        "untag-call-tagged": agent("direct", "OpsAgentRole", "agent_role.direct", "erin"),
+        "untag-own-tag": agent("direct", "OpsAgentRole", "agent_role.direct", "erin"),
+        "untag-assume-chain": agent("direct", "OpsAgentRole", "agent_role.direct", "erin"),
+        "untag-chain-call": agent("direct", "OpsAgentRole", "agent_chain.direct", "erin"),
+        "untag-call-after": agent("direct", "OpsAgentRole", "agent_role.direct", "erin"),
+        "untag-unjoined-after": agent("direct", "OpsAgentRole", "agent_role.direct"),
+        "untag-saml-assume": human("direct", "human.federated", "uma@corp.example"),
+        "untag-saml-mcp-call": agent("mcp_self_managed", "cloudwatch-mcp-server", "awslabs_user_agent",
+                                     "uma@corp.example", confidence="medium"),
+        "untag-assume-2": human("direct", "human.iam_user", "erin"),
+        "untag-call-new-session": human("direct", OTHER_ROLE, "erin", "medium"),
+    },
     "root_user_mcp_grant": {
         # The root user's MCP grant and the calls of its sign-in session: the owner is "root",
         # as the grant's own verdict says, not the root ARN.
@@ -1043,6 +1064,23 @@ def test_evidence(classified: dict[str, dict[str, Any]]) -> None:
             "requestID=mcpdoc-downstream-1 is a downstream request of MCP tool call mcpdoc-tool-1"
         ),
         "mcpdoc-down-other-server": "userIdentity.invokedBy=cloudwatch-mcp.amazonaws.com",
+        # The role was an agent role when the session was created, no longer at the call.
+        "untag-call-after": (
+            "role OpsAgentRole is an agent role (was when session ASIAUNTAGAGENT000001 was created "
+            "at 2026-09-01T09:00:00Z: CreateRole untag-create; no longer at the call, since "
+            "UntagRole untag-own-tag); no MCP mark on the call"
+        ),
+        "untag-unjoined-after": (
+            "role OpsAgentRole is an agent role (was when session ASIAUNTAGUNJOINED001 was created "
+            "at 2026-09-01T08:30:00Z: CreateRole untag-create; no longer at the call, since "
+            "UntagRole untag-own-tag); no MCP mark on the call"
+        ),
+        "untag-chain-call": (
+            "session ASIAUNTAGCHAIN000001 of ScratchRole is chained from session "
+            "ASIAUNTAGAGENT000001 of OpsAgentRole (an agent role: CreateRole untag-create when the "
+            "session was created at 2026-09-01T09:00:00Z, not when it acted (since UntagRole "
+            "untag-own-tag)); no MCP mark"
+        ),
         "trans-call-2": (
             # ivan's source identity matches no agent pattern: the tags decided, not it.
             "session ASIATRANS000000000002 tags {MCPServer=inventory-mcp, Usage=Agent}; "
@@ -1382,6 +1420,22 @@ def test_human_roles_via_mcp_lists_saml_people(warehouse: Path) -> None:
     ]
 
 
+def test_human_roles_via_mcp_leaves_out_a_role_tagged_when_the_session_was_created(
+    warehouse: Path,
+) -> None:
+    """uma's SAML session of OpsAgentRole was created while the role was tagged Usage=Agent: an
+    agent role's session, as the classification reads it, though the tag was gone when it was
+    used through MCP."""
+    arn = "arn:aws:iam::666666666666:role/OpsAgentRole"
+    assert [r for r in named_query(warehouse, "human_roles_via_mcp") if r["principal"] == arn] == []
+    untagged = [r for r in named_query(warehouse, "untagged_agent_roles") if r["principal"] == arn]
+    # The role itself lacked the tag when it was used: a guidance gap all the same.
+    assert [pick(r, "role_name", "tag_state", "observed_by", "calls") for r in untagged] == [
+        {"role_name": "OpsAgentRole", "tag_state": "untagged",
+         "observed_by": "UntagRole untag-own-tag", "calls": 1},
+    ]  # fmt: skip
+
+
 def test_unjoined_sessions_count_calls_without_an_access_key(warehouse: Path) -> None:
     """ubn-call-emptykey (agent_session.mcp_by_name, no accessKeyId) joins no issuing event: it
     is counted with the key issued before the logs begin (ubn-call-early)."""
@@ -1518,6 +1572,10 @@ def at(text: str) -> datetime:
 
 
 SESSION_KEYS = {
+    "ASIAUNTAGAGENT000001",
+    "ASIAUNTAGAGENT000002",
+    "ASIAUNTAGCHAIN000001",
+    "ASIAUNTAGSAML0000001",
     "ASIACONSOLECHILD0001",
     "ASIATRANSMCPSRV00001",
     "ASIATRANSMCPHOP00001",
@@ -1948,6 +2006,10 @@ def test_role_agent_observations(warehouse: Path) -> None:
          "Usage=Agent"),
         ("555555555555", "F2OpsAgentRole", at("2026-09-02T09:00:00"), "CreateRole f2-create",
          True, "Usage=Agent"),
+        ("666666666666", "OpsAgentRole", at("2026-09-01T08:00:00"), "CreateRole untag-create",
+         True, "Usage=Agent"),
+        ("666666666666", "OpsAgentRole", at("2026-09-01T09:10:00"), "UntagRole untag-own-tag",
+         False, None),
     ]  # fmt: skip
     events_only = [tuple(r.values()) for r in found if not r["observed_by"].startswith("snapshot")]
     assert events_only == expected
