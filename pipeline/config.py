@@ -191,7 +191,8 @@ NOT_RULES = ("duckdb_memory_limit", "verdicts_duckdb_memory_limit")
 # user a console role session is named after is the person of the chain it opens.
 # 10: a role is an agent role for a session's calls (and for the chain it opens) where it was
 # one when the session was created, not only at the call: an agent that untags its own role
-# keeps the session's calls.
+# keeps the session's calls; a session's role is named as the issued session's ARN spells it
+# (assumedRoleUser.arn), not as the caller typed roleArn.
 RULES_REVISION = 10
 
 

@@ -54,7 +54,7 @@ WITH selected AS (
         ]) AS request_json,
         json_extract_string(response_elements, [
             '$.credentials.accessKeyId', '$.federatedUser.arn', '$.sourceIdentity',
-            '$.credentials.expiration'
+            '$.credentials.expiration', '$.assumedRoleUser.arn'
         ]) AS response_strings,
         json_extract_string(additional_event_data, [
             '$.mcpEventDetails.sessionId', '$.mcpEventDetails.mcpServerName', '$.signInSessionArn'
@@ -94,6 +94,7 @@ SELECT
     response_strings[2] AS response_federated_user_arn,
     response_strings[3] AS response_source_identity,
     response_strings[4] AS response_expiration,
+    response_strings[5] AS response_assumed_role_arn,
     additional_strings[1] AS additional_mcp_session_id,
     additional_strings[2] AS additional_mcp_server_name,
     additional_strings[3] AS additional_sign_in_session_arn,

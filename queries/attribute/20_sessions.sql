@@ -22,6 +22,7 @@ SELECT
     recipient_account_id,
     shared_event_id,
     coalesce(request_role_arn, response_federated_user_arn) AS role_arn,
+    response_assumed_role_arn AS assumed_role_arn,
     coalesce(request_role_session_name, request_name) AS session_name,
     access_key_id AS parent_key,
     principal_type AS caller_type,
@@ -114,6 +115,7 @@ merged AS (
         event_time AS issued_at,
         event_name AS issued_by_call,
         role_arn,
+        assumed_role_arn,
         session_name,
         parent_key,
         caller_type,
@@ -150,6 +152,7 @@ merged AS (
         min(event_time),
         arg_min(event_name, (caller_hidden, event_id)),
         arg_min(role_arn, (caller_hidden, event_id)),
+        arg_min(assumed_role_arn, (caller_hidden, event_id)),
         arg_min(session_name, (caller_hidden, event_id)),
         arg_min(parent_key, (caller_hidden, event_id)),
         arg_min(caller_type, (caller_hidden, event_id)),
@@ -189,14 +192,23 @@ repeated_keys AS (
 )
 
 SELECT
-    m.* EXCLUDE (issuing_event_id, own_tag_list, transitive_key_list),
+    m.* EXCLUDE (issuing_event_id, assumed_role_arn, own_tag_list, transitive_key_list),
     m.issuing_event_id,
     coalesce(r.issuing_event_ids, [m.issuing_event_id]) AS issuing_event_ids,
     -- NULL, not '', where role_arn is no role (a GetFederationToken federated-user ARN).
     -- The name after the role's path (':role/PATH/NAME'): split_part, not a regular expression,
     -- which took ~0.7 CPU-s per million sessions.
-    CASE WHEN contains(m.role_arn, ':role/') THEN nullif(split_part(m.role_arn, '/', -1), '') END
-        AS role_name,
+    -- The role's own spelling, which the session's calls show in their sessionIssuer, from
+    -- the issued session's ARN (arn:aws:sts::ACCOUNT:assumed-role/NAME/SESSION): roleArn is
+    -- the caller's spelling, and role names are unique whatever their letter case (IAM API
+    -- reference, CreateRole), so a roleArn typed in another case would join neither the role's
+    -- tags nor the session's calls.
+    CASE WHEN contains(m.role_arn, ':role/')
+        THEN coalesce(
+            nullif(split_part(m.assumed_role_arn, '/', 2), ''),
+            nullif(split_part(m.role_arn, '/', -1), '')
+        )
+    END AS role_name,
     nullif(regexp_extract(m.role_arn, '^arn:[^:]+:iam::(\d{12}):', 1), '') AS role_account_id,
     CASE WHEN len(m.own_tag_list) > 0
         THEN list_transform(m.own_tag_list, lambda t: {'key': t.k, 'value': t.v, 'origin': t.o})

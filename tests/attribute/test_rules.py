@@ -532,6 +532,16 @@ EXPECTED: dict[str, dict[str, Verdict]] = {
         "untag-assume-2": human("direct", "human.iam_user", "erin"),
         "untag-call-new-session": human("direct", OTHER_ROLE, "erin", "medium"),
     },
+    "role_arn_other_case": {
+        # erin's harness assumes DeployAgentRole (tagged Usage=Agent) with its roleArn typed in
+        # lower case, then a hop role from it: the session is of the role as the issued
+        # session's ARN spells it, so the hop below it is the agent's chain.
+        "lower-create": human("direct", "human.iam_user", "erin"),
+        "lower-assume": human("direct", "human.iam_user", "erin"),
+        "lower-call": agent("direct", "DeployAgentRole", "agent_role.direct", "erin"),
+        "lower-hop-assume": agent("direct", "DeployAgentRole", "agent_role.direct", "erin"),
+        "lower-hop-call": agent("direct", "DeployAgentRole", "agent_chain.direct", "erin"),
+    },
     "root_user_mcp_grant": {
         # The root user's MCP grant and the calls of its sign-in session: the owner is "root",
         # as the grant's own verdict says, not the root ARN.
@@ -1576,6 +1586,8 @@ SESSION_KEYS = {
     "ASIAUNTAGAGENT000002",
     "ASIAUNTAGCHAIN000001",
     "ASIAUNTAGSAML0000001",
+    "ASIALOWERAGENT000001",
+    "ASIALOWERHOP00000001",
     "ASIACONSOLECHILD0001",
     "ASIATRANSMCPSRV00001",
     "ASIATRANSMCPHOP00001",
@@ -1664,6 +1676,18 @@ SESSION_KEYS = {
 
 def pick(row: dict[str, Any], *columns: str) -> dict[str, Any]:
     return {c: row[c] for c in columns}
+
+
+def test_a_session_is_of_its_role_as_the_role_spells_it(
+    sessions: dict[str, dict[str, Any]],
+) -> None:
+    """roleArn spelled the role in lower case; the issued session's ARN spells it as the role
+    does, and so do the calls' sessionIssuer."""
+    assert pick(sessions["ASIALOWERAGENT000001"], "role_arn", "role_name", "role_account_id") == {
+        "role_arn": "arn:aws:iam::666666666666:role/deployagentrole",
+        "role_name": "DeployAgentRole",
+        "role_account_id": "666666666666",
+    }
 
 
 def test_one_session_per_issued_key(sessions: dict[str, dict[str, Any]]) -> None:
@@ -2005,6 +2029,8 @@ def test_role_agent_observations(warehouse: Path) -> None:
         (A4, "McpBeforeTagRole", at("2026-09-05T12:00:00"), "TagRole mcpbt-tag", True,
          "Usage=Agent"),
         ("555555555555", "F2OpsAgentRole", at("2026-09-02T09:00:00"), "CreateRole f2-create",
+         True, "Usage=Agent"),
+        ("666666666666", "DeployAgentRole", at("2026-09-10T08:00:00"), "CreateRole lower-create",
          True, "Usage=Agent"),
         ("666666666666", "OpsAgentRole", at("2026-09-01T08:00:00"), "CreateRole untag-create",
          True, "Usage=Agent"),
