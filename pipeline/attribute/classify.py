@@ -36,6 +36,10 @@ from pipeline.attribute.classified_files import Appends, FooterScans
 from pipeline.attribute.freshness import mark_current, mark_stale
 from pipeline.attribute.markers import USER_AGENT_MARKERS
 from pipeline.attribute.rule_columns import VERDICT_COLUMNS, RuleColumns
+from pipeline.attribute.source_cache import SOURCE_SQL, SourceCache
+from pipeline.attribute.source_cache import bind as bind_source_cache
+from pipeline.attribute.source_cache import open_cache as open_source_cache
+from pipeline.attribute.source_cache import save as save_source_events
 from pipeline.attribute.sql_graph import SqlLanes, SqlStep, out_of_memory, plan
 from pipeline.attribute.verdict_stream import PartitionVerdicts, by_partition
 from pipeline.config import AttributionSettings, Settings, raise_setting_hint
@@ -100,6 +104,9 @@ class AttributionSummary:
     # the run record, re-pointing the views, removing the old generation). At 1M events the
     # per-event pass dominates; at 10M the tables cost as much (README, Benchmarks).
     phases: dict[str, float] = field(default_factory=dict)
+    # Events files whose source events were read from the cache ("kept") and those this
+    # rebuild extracted ("extracted"; source_cache.py).
+    source_files: dict[str, int] = field(default_factory=dict)
 
 
 def _settings_tables(con: duckdb.DuckDBPyConnection, cfg: AttributionSettings) -> None:
@@ -157,19 +164,32 @@ def _ensure_iam_views(con: duckdb.DuckDBPyConnection) -> None:
         )
 
 
-def _events_with_positions(con: duckdb.DuckDBPyConnection, files: list[Path]) -> None:
-    """attribution_events: the events of `files` (listed once per rebuild) with each row's
-    file_index in that list and its row number in the file: the order events_classified is
-    written in.
+def _events_with_positions(
+    con: duckdb.DuckDBPyConnection,
+    files: list[Path],
+    *,
+    view: str = "attribution_events",
+    positions: list[int] | None = None,
+) -> None:
+    """`view` (attribution_events): the events of `files` (listed once per rebuild) with each
+    row's file_index in that list and its row number in the file: the order events_classified
+    is written in. With `positions`, the events of some of the pinned files: `files` are those
+    at `positions` of the pinned list, and file_index is still the index in that list.
 
     Files written before events had an identity_provider column get it from their
     userIdentity JSON, the wide column the attribution otherwise never reads."""
     if not files:
         con.execute(
-            "CREATE OR REPLACE VIEW attribution_events AS SELECT *,"
+            f"CREATE OR REPLACE VIEW {view} AS SELECT *,"
             " NULL::UBIGINT AS file_index, NULL::BIGINT AS file_row_number FROM events"
+            f"{' WHERE false' if positions is not None else ''}"
         )
         return
+    index = (
+        "file_index"
+        if positions is None
+        else f"[{', '.join(str(p) for p in positions)}][file_index::BIGINT + 1]::UBIGINT AS file_index"
+    )
     listed = [str(f) for f in files]
     # Files of one schema (one version wrote them all) are read without union_by_name, whose
     # column mapping costs each of the rebuild's scans of the events ~0.1 ms per file.
@@ -189,7 +209,7 @@ def _events_with_positions(con: duckdb.DuckDBPyConnection, files: list[Path]) ->
     else:
         columns = f"*, {from_json} AS identity_provider"
     con.execute(
-        f"CREATE OR REPLACE VIEW attribution_events AS SELECT {columns}, file_index"
+        f"CREATE OR REPLACE VIEW {view} AS SELECT {columns}, {index}"
         f" FROM read_parquet([{', '.join(sql_literal(f) for f in listed)}],"
         f" hive_partitioning = true, hive_types = {HIVE_TYPES},"
         f"{' union_by_name = true,' if schemas > 1 else ''} file_row_number = true)"
@@ -299,6 +319,34 @@ def _file_shapes(con: duckdb.DuckDBPyConnection, files: list[Path]) -> dict[str,
         {"files": [str(f) for f in files]},
     ).fetchall()
     return {str(name): (int(rows), int(groups)) for name, rows, groups in found}
+
+
+def _source_cache(
+    con: duckdb.DuckDBPyConnection, layout: Layout, files: list[Path], steps: list[SqlStep]
+) -> SourceCache:
+    """The source events kept from earlier rebuilds (source_cache.py), bound for
+    05_source_events.sql, and attribution_extract_events: the events of the pinned files
+    none of them extracted."""
+    step = next((s for s in steps if s.name == SOURCE_SQL), None)
+    if step is None:
+        raise WarehouseError(f"no attribution SQL file named {SOURCE_SQL} (a bug)")
+    cache = open_source_cache(layout.source_cache, layout.events, files, step.sql)
+    bind_source_cache(con, cache)
+    new = cache.new
+    if len(new) == len(files):
+        con.execute(
+            "CREATE OR REPLACE VIEW attribution_extract_events AS SELECT * FROM attribution_events"
+        )
+    elif not new:
+        con.execute(
+            "CREATE OR REPLACE VIEW attribution_extract_events AS"
+            " SELECT * FROM attribution_events WHERE false"
+        )
+    else:
+        _events_with_positions(
+            con, [files[i] for i in new], view="attribution_extract_events", positions=new
+        )
+    return cache
 
 
 def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
@@ -417,11 +465,13 @@ def rebuild_attribution(
     folder = layout.derived / generation
     out = folder / CLASSIFIED_FOLDER
     steps = plan((queries_dir() / "attribute").glob("*.sql"))
+    cache = _source_cache(con, layout, files, steps)
+    kept = len(cache.owner)
     lanes = SqlLanes(con)
     _derived_writes(lanes, steps, folder)
     with ThreadPoolExecutor(workers, thread_name_prefix="attribution") as pool:
         scans = FooterScans(pool, files)
-        lanes.after_step(steps[0].name, lambda _cursor: scans.start())
+        lanes.after_step(SOURCE_SQL, lambda _cursor: scans.start())
         appends = Appends(pool, workers, out / "_verdicts")
         try:
             lanes.run(steps)
@@ -430,6 +480,10 @@ def rebuild_attribution(
             # running beside the pass's joins ran out of the pass's 500MB, 1 run in ~20 at 10M
             # events.
             lanes.finish()
+            # After the SQL, not beside it: at 10M events, writing ~890,000 source rows beside
+            # 20_sessions competed for its memory and both cores (35 s for the rebuild against
+            # 32.5-35 s after it; ~0.2 s per million events either way).
+            save_source_events(cache, con)
             tables_done = time.monotonic()
             schema: list[Future[None]] = []
 
@@ -490,6 +544,7 @@ def rebuild_attribution(
         generation=generation,
         events=sum(by_actor.values()),
         sessions=sessions,
+        source_files={"kept": kept, "extracted": len(files) - kept},
         by_actor={k: by_actor[k] for k in sorted(by_actor)},
         rules_version=cfg.rules_version(),
         seconds=time.monotonic() - started,

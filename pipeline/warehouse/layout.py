@@ -7,6 +7,7 @@ WAREHOUSE/
   quarantine/part-RUN-N.parquet      records that could not become rows, as found
   derived/CURRENT -> gen-*/          attribution outputs: sessions, MCP links, rules, the run,
                                      events_classified/ (events files + verdict columns)
+  derived/source-cache/KEY/          the source events extracted from each events file
   iam/...                            imported IAM snapshots
   agenttrail.duckdb                  views over all of the above, for any DuckDB client
   _staging/RUN/                      work in progress; removed at the start of every run
@@ -90,6 +91,12 @@ class Layout:
     @property
     def derived(self) -> Path:
         return self.root / "derived"
+
+    @property
+    def source_cache(self) -> Path:
+        """What the attribution extracted from each events file, kept across rebuilds
+        (attribute/source_cache.py)."""
+        return self.derived / "source-cache"
 
     @property
     def attribution_marker(self) -> Path:

@@ -5,17 +5,28 @@
 --   principals (whose userIdentity names an identityProvider), with the columns and JSON
 --   fields 10_* to 50_* need. One scan of the events reads the wide JSON columns once for all of
 --   them, instead of once per derived table. The filters of each consumer are kept in the consumer (this table is a
---   superset), so what each one selects is unchanged.
--- params: none
--- grain: one row per event of the kinds above
--- used_by: 10_role_agent_timeline, 20_sessions, 30_mcp_links, 50_classification
+--   superset), so what each one selects is unchanged. Events files are never rewritten, so what
+--   this file extracts from one is kept beside the generations (pipeline/attribute/
+--   source_cache.py): a rebuild extracts only the files no earlier rebuild did
+--   (attribution_extract_events) and reads the others' rows back
+--   (attribution_cached_source_events, attribution_cached_values), each row with its file's
+--   index in this rebuild's pinned list (file_index) and its row number in the file.
+--   source_cache.py keeps the new files' rows of attribution_source_events and
+--   attribution_extracted_values.
+-- params: none (reads the views attribution_extract_events, attribution_cached_source_events
+--   and attribution_cached_values)
+-- grain: attribution_source_events: one row per event of the kinds above;
+--   attribution_distinct_values: one row per distinct combination of its columns;
+--   attribution_extracted_values: the same per file, of the files this rebuild extracts
+-- used_by: 10_role_agent_timeline, 20_sessions, 30_mcp_links, 50_classification;
+--   pipeline/attribute/source_cache.py
 CREATE OR REPLACE TABLE attribution_source_events AS
 WITH selected AS (
     SELECT
         event_id,
-        -- Where the event is in the pinned events files (classification_event_marks is keyed
-        -- by it: the per-event pass then neither reads nor hashes the eventID strings).
-        (file_index::BIGINT << 32) + file_row_number AS event_position,
+        -- Where the event is in the pinned events files.
+        file_index,
+        file_row_number,
         event_time,
         event_source,
         event_name,
@@ -62,7 +73,7 @@ WITH selected AS (
         json_extract(additional_event_data, '$.downstreamRequests') AS downstream_requests,
         json_extract_string(extra, ['$.mcpEventDetails.sessionId', '$.mcpEventDetails.mcpServerName'])
             AS extra_strings
-    FROM attribution_events
+    FROM attribution_extract_events
     WHERE event_type = 'AwsMcpEvent'
         OR (event_source = 'iam.amazonaws.com' AND event_name IN ('CreateRole', 'TagRole', 'UntagRole'))
         OR (event_source = 'sts.amazonaws.com' AND event_name IN (
@@ -71,42 +82,57 @@ WITH selected AS (
         ))
         OR (event_source = 'signin.amazonaws.com' AND event_name = 'CreateOAuth2Token')
         OR principal_type IN ('WebIdentityUser', 'SAMLUser')
+),
+
+extracted AS (
+    SELECT
+        * EXCLUDE (
+            request_strings, request_json, response_strings, additional_strings, extra_strings
+        ),
+        request_strings[1] AS request_role_arn,
+        request_strings[2] AS request_role_session_name,
+        request_strings[3] AS request_name,
+        request_strings[4] AS request_source_identity,
+        request_strings[5] AS request_role_name,
+        request_strings[6] AS request_tool_name,  -- params.name of an MCP tools/call
+        request_strings[7] AS request_method,
+        request_strings[8] AS request_resource,
+        request_json[1] AS request_tags,
+        request_json[2] AS request_principal_tags,
+        request_json[3] AS request_incoming_transitive_tags,
+        request_json[4] AS request_transitive_tag_keys,
+        request_json[5] AS request_tag_keys,
+        response_strings[1] AS response_access_key_id,
+        response_strings[2] AS response_federated_user_arn,
+        response_strings[3] AS response_source_identity,
+        response_strings[4] AS response_expiration,
+        response_strings[5] AS response_assumed_role_arn,
+        additional_strings[1] AS additional_mcp_session_id,
+        additional_strings[2] AS additional_mcp_server_name,
+        additional_strings[3] AS additional_sign_in_session_arn,
+        extra_strings[1] AS extra_mcp_session_id,
+        extra_strings[2] AS extra_mcp_server_name
+    FROM selected
 )
 
 SELECT
-    * EXCLUDE (
-        request_strings, request_json, response_strings, additional_strings, extra_strings
-    ),
-    request_strings[1] AS request_role_arn,
-    request_strings[2] AS request_role_session_name,
-    request_strings[3] AS request_name,
-    request_strings[4] AS request_source_identity,
-    request_strings[5] AS request_role_name,
-    request_strings[6] AS request_tool_name,  -- params.name of an MCP tools/call
-    request_strings[7] AS request_method,
-    request_strings[8] AS request_resource,
-    request_json[1] AS request_tags,
-    request_json[2] AS request_principal_tags,
-    request_json[3] AS request_incoming_transitive_tags,
-    request_json[4] AS request_transitive_tag_keys,
-    request_json[5] AS request_tag_keys,
-    response_strings[1] AS response_access_key_id,
-    response_strings[2] AS response_federated_user_arn,
-    response_strings[3] AS response_source_identity,
-    response_strings[4] AS response_expiration,
-    response_strings[5] AS response_assumed_role_arn,
-    additional_strings[1] AS additional_mcp_session_id,
-    additional_strings[2] AS additional_mcp_server_name,
-    additional_strings[3] AS additional_sign_in_session_arn,
-    extra_strings[1] AS extra_mcp_session_id,
-    extra_strings[2] AS extra_mcp_server_name
-FROM selected;
+    *,
+    -- Where the event is in the pinned events files (classification_event_marks is keyed by
+    -- it: the per-event pass then neither reads nor hashes the eventID strings).
+    (file_index::BIGINT << 32) + file_row_number AS event_position
+FROM (
+    SELECT * FROM extracted
+    UNION ALL BY NAME
+    SELECT * FROM attribution_cached_source_events
+);
 
-CREATE OR REPLACE TABLE attribution_distinct_values AS
+CREATE OR REPLACE TABLE attribution_extracted_values AS
 -- The distinct combinations of the few low-cardinality columns that user-agent markers and
 -- configured patterns are tested against: one narrow scan for 40_user_agents and the pattern
 -- matches of 50_classification, which then test each value once instead of once per event.
+-- Per file, so that each file's can be kept.
 SELECT
+    file_index,
     user_agent,
     invoked_by,
     session_issuer_name,
@@ -115,5 +141,13 @@ SELECT
     CASE WHEN principal_type = 'IAMUser' THEN user_name END AS iam_user_name,
     source_identity,
     web_id_provider
-FROM attribution_events
+FROM attribution_extract_events
 GROUP BY ALL;
+
+CREATE OR REPLACE TABLE attribution_distinct_values AS
+SELECT DISTINCT * EXCLUDE (file_index)
+FROM (
+    SELECT * FROM attribution_extracted_values
+    UNION ALL BY NAME
+    SELECT * FROM attribution_cached_values
+);
