@@ -305,7 +305,7 @@ _MEMORY = re.compile(
 _MAX_MEMORY_BYTES = (1 << 64) - 1
 # The smallest memory limit taken, as a size (a share of the memory is not: the machine's is
 # not known here). DuckDB allocates in blocks of 256 KiB, and a hash table 2 MiB at a time per
-# thread: with the sample (5,460 events) ingest's commit ran out of memory at 4MB, and `sql`
+# thread: with the sample (then 5,460 events) ingest's commit ran out of memory at 4MB, and `sql`
 # at 1KB on `SELECT count(*) FROM events_classified`; a limit of 0.5b, 1b or 1KB (a unit
 # slipped) ended in DuckDB's OutOfMemoryException once the command had started. 16MB is twice
 # what that commit needed; real limits are hundreds of MB (the defaults: 256MB to 4GB).

@@ -1032,8 +1032,12 @@ class Actor:
         explicit_deny: str | None = None,
         request_id: str | None = None,
         version: str | None = None,
+        request: dict[str, Any] | None = None,
+        response: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Emit one API call `caller` makes; `denied` makes it an AccessDenied."""
+        """Emit one API call `caller` makes; `denied` makes it an AccessDenied. `request` and
+        `response` replace the catalogue's random parameters and response (a story that names
+        its resources)."""
         region = api.home_region or region
         rng = self.rng
         s3 = api.service == "s3"
@@ -1050,8 +1054,9 @@ class Actor:
             version=version or rng.version(),
             ip=caller.source_ip,
             user_agent=caller.user_agent,
-            request=api.params(rng, caller.account, region, when),
-            response=None if error else api.response(rng, caller.account, region, when, request_id),
+            request=request if request is not None else api.params(rng, caller.account, region, when),
+            response=None if error else (
+                response if response is not None else api.response(rng, caller.account, region, when, request_id)),
             request_id=request_id,
             read_only=api.read_only,
             error=error,
@@ -2142,6 +2147,104 @@ class AwslabsMcpUser(Actor):
                          calls=rng.randint(1, 3))
 
 
+# The day grace's coding agent mints itself credentials through her awslabs aws-api-mcp-server.
+# Its 8:00-16:00 window of dev, us-east-1 holds no other actor's file, so her records make a file
+# of their own; and it comes after MINTED_SESSION_DAY, so they come after dan's in deliver_added.
+AWS_API_MCP = "aws-api-mcp-server"
+AWSLABS_MINTED_DAY = date(2026, 9, 22)
+AWSLABS_MINTED_ROLE = "AppDeployRole"  # dev's Identity Center developers may assume it (its trust policy)
+GRACE_MAC = "os/macos#24.6.0 md/arch#arm64"
+# What the awslabs aws-api-mcp-server sends: boto3 clients with adaptive retries and its own
+# user_agent_extra (the server, the FastMCP name, the MCP client, its configuration flags).
+AWSLABS_AWS_API = ("Boto3/1.40.41 md/Botocore#1.40.41 ua/2.1 " + GRACE_MAC + " lang/python#3.13.7 "
+                   "md/pyimpl#CPython m/b,F,Z,e cfg/retry-mode#adaptive Botocore/1.40.41 "
+                   "md/awslabs#mcp#aws-api-mcp-server#1.2.4 md/via/AWS-API-MCP MCPClient/claude-code#2.0.14 "
+                   "cfg/ro#0 cfg/consent#0 cfg/scripts#0")
+AWSLABS_FUNCTION = "dev-image-resizer"  # the Lambda function the agent fixes (dev, us-east-1)
+AWSLABS_SHELL = Label("agent", "direct", AWS_API_MCP)  # the awslabs server's agent, outside MCP
+# What the agent runs from its own shell with the minted key, in this order: (call, request,
+# denied). AppDeployAccess lets it update the code and add an alarm, not read the function back.
+AWSLABS_SHELL_CALLS: tuple[tuple[str, dict[str, Any] | None, bool], ...] = (
+    ("GetCallerIdentity", None, False),
+    ("UpdateFunctionCode20150331v2", {"functionName": AWSLABS_FUNCTION, "publish": True, "dryRun": False}, False),
+    ("GetFunction20150331v2", {"functionName": AWSLABS_FUNCTION}, True),
+    ("PutMetricAlarm", {"alarmName": f"{AWSLABS_FUNCTION}-errors", "metricName": "Errors", "namespace": "AWS/Lambda",
+                        "statistic": "Sum", "period": 300, "evaluationPeriods": 1, "threshold": 1.0,
+                        "comparisonOperator": "GreaterThanOrEqualToThreshold",
+                        "dimensions": [{"name": "FunctionName", "value": AWSLABS_FUNCTION}]}, False),
+)
+
+
+@dataclass
+class AwslabsMcpMintedSession(Actor):
+    """Grace's coding agent (Claude Code) gets itself credentials through her self-managed awslabs
+    aws-api-mcp-server and leaves MCP, once, on AWSLABS_MINTED_DAY.
+
+    Grace, a developer, runs the server on her laptop with her Identity Center profile
+    (AWSReservedSSO_DeveloperAccess in dev, session grace@example.com; the SSO portal hands out
+    its keys, so no STS event issues them). Through its call_aws tool the agent reads the
+    function's errors and its stack, then runs `aws sts assume-role` on AppDeployRole, as the
+    repository's deploy notes say: the server makes the AssumeRole with her session and its
+    user agent (md/awslabs#mcp#aws-api-mcp-server#...), which is the only mark on these calls
+    (no tags, no invokedBy: agent, mcp_self_managed, aws-api-mcp-server). The tool's result
+    hands the agent the new credentials; it exports them in its own shell on grace's laptop and
+    runs the aws CLI, without the server: a plain CLI user agent, her address. Those calls are
+    the same agent, direct (agent name aws-api-mcp-server): only the key, which the server's
+    AssumeRole issued, ties them to it. The agent then checks the logs through the server again,
+    with grace's session. No further role hop (no role trusts AppDeployRole).
+
+    Its own actor (and random stream), delivered with ADDED_ACTORS.
+    """
+
+    email: str = "grace@example.com"
+    ip: str = "203.0.113.42"
+
+    def run(self) -> None:
+        rng = self.rng
+        start = at(AWSLABS_MINTED_DAY, 10, rng.randint(0, 30), rng.randint(0, 59))
+        sso = session_identity(role(DEV, SSO_DEVELOPER), self.email, self.world.new_key(rng), start)
+        server = Caller(sso, DEV, self.ip, AWSLABS_AWS_API, self_managed_mcp(AWS_API_MCP))
+        log_group = f"/aws/lambda/{AWSLABS_FUNCTION}"
+
+        # Through the MCP server, with grace's session: what fails, and where the function lives.
+        when = start + rng.gap(20, 90)
+        self.call(server, api_of("FilterLogEvents"), when, US, request={
+            "logGroupName": log_group, "filterPattern": "ERROR",
+            "startTime": epoch_ms(when - timedelta(hours=24)), "interleaved": True})
+        when += rng.gap(10, 60)
+        self.call(server, api_of("GetFunction20150331v2"), when, US, request={"functionName": AWSLABS_FUNCTION})
+        when += rng.gap(10, 60)
+        self.call(server, api_of("DescribeStacks"), when, US, request={"stackName": "dev-webapp"})
+
+        # The agent asks the server for the deployment role's credentials.
+        target = role(DEV, AWSLABS_MINTED_ROLE)
+        session_name = f"claude-code-{rng.hex(8)}"
+        when += rng.gap(30, 120)
+        issued = assume_role(self, server, target, session_name, when)
+
+        # From its own shell, with the minted key: the aws CLI on grace's laptop, no MCP server.
+        minted = session_identity(target, session_name, issued.key, issued.issued_at)
+        when += rng.gap(20, 60)
+        for name, request, denied in AWSLABS_SHELL_CALLS:
+            when += rng.gap(5, 90)
+            a = api_of(name)
+            response = None
+            if name == "UpdateFunctionCode20150331v2":
+                response = {"functionName": AWSLABS_FUNCTION, "runtime": "python3.12",
+                            "codeSha256": base64.b64encode(rng.randbytes(32)).decode(),
+                            "lastModified": when.strftime("%Y-%m-%dT%H:%M:%S.000+0000")}
+            self.call(Caller(minted, DEV, self.ip, cli_agent(a, os_part=GRACE_MAC), AWSLABS_SHELL), a, when, US,
+                      denied=denied, request=request, response=response)
+        if when >= issued.issued_at + timedelta(hours=1):
+            raise ValueError("the minted credentials expired before the agent's last call")
+
+        # Back through the MCP server (grace's session): no new errors since the update.
+        when += rng.gap(60, 240)
+        self.call(server, api_of("FilterLogEvents"), when, US, request={
+            "logGroupName": log_group, "filterPattern": "ERROR",
+            "startTime": epoch_ms(when - timedelta(minutes=15)), "interleaved": True})
+
+
 HARNESS_CALLS = apis("ListFunctions20150331", "GetFunction20150331v2", "FilterLogEvents", "DescribeStacks",
                      "DescribeInstances", "ListBuckets", "GetCallerIdentity", "UpdateFunctionCode20150331v2")
 STACK_DEPLOY = apis("CreateChangeSet", "DescribeChangeSet", "ExecuteChangeSet")  # `aws cloudformation deploy`
@@ -2832,7 +2935,8 @@ def iam_snapshot(account: str, records: list[dict[str, Any]]) -> dict[str, Any]:
 ACTORS: tuple[type[Actor], ...] = (
     ConsoleUser, SsoCliUser, AccessKeyUser, FailedSignIns, AwsServices, ManagedMcpUser, SelfManagedMcpServer,
     EksMcpServer, AwslabsMcpUser, AgentHarness, DataPipeline, ReportAgent, Ec2Workload, LambdaWorkload, GitHubDeploy,
-    ManagedMcpMintedSession,  # added later: last, so that it draws no key another actor had drawn
+    # added later: last, so that they draw no key another actor had drawn
+    ManagedMcpMintedSession, AwslabsMcpMintedSession,
 )
 ACTOR_NAMES = {
     ConsoleUser: "alice-console", SsoCliUser: "bob-sso-cli", AccessKeyUser: "carol-iam-user",
@@ -2840,11 +2944,13 @@ ACTOR_NAMES = {
     SelfManagedMcpServer: "ecs-cost-explorer-mcp", EksMcpServer: "eks-k8s-mcp", AwslabsMcpUser: "frank-awslabs-mcp",
     AgentHarness: "ec2-agent-harness", DataPipeline: "data-pipeline-role", ReportAgent: "lambda-report-agent",
     Ec2Workload: "ec2-webapp", LambdaWorkload: "lambda-order-processor", GitHubDeploy: "github-deploy",
-    ManagedMcpMintedSession: "dan-mcp-minted-session",
+    ManagedMcpMintedSession: "dan-mcp-minted-session", AwslabsMcpMintedSession: "grace-awslabs-minted-session",
 }
 # Actors added after the set was first published: delivered by deliver_added, with a random
-# stream of their own, so that the other actors' files keep their bytes.
-ADDED_ACTORS = ("dan-mcp-minted-session",)
+# stream of their own, so that the other actors' files keep their bytes. They share that stream,
+# drawn in the order of their records' account, region, day and window: records of a new actor
+# must come after those of the actors added before it, or these would change files.
+ADDED_ACTORS = ("dan-mcp-minted-session", "grace-awslabs-minted-session")
 GENERATED = ("AWSLogs", "iam", "labels.csv", "scenario.json")
 
 

@@ -136,7 +136,7 @@ OUT_OF_MEMORY = re.compile(
     ("setting", "files", "where"),
     [
         # The tables of 10 events fit in the least memory a limit may be (config.MIN_MEMORY):
-        # those of the sample's 5,460 do not.
+        # those of the sample's 5,469 do not.
         ("duckdb_memory_limit", [SAMPLE / "AWSLogs"], "attribution"),
         ("verdicts_duckdb_memory_limit", FILES, "classifying each event"),
     ],

@@ -105,7 +105,7 @@ def assert_all_match(expected: dict[str, Label], got: dict[str, dict[str, Any]])
 
 def test_labels_file() -> None:
     truth = labels()
-    assert len(truth) == 5460
+    assert len(truth) == 5469
     assert Counter((k, p) for k, p, _ in truth.values())[("agent", "mcp_managed")] == 223
 
 
@@ -125,11 +125,13 @@ RULES_ON_THE_SAMPLE = {
     "agent_session.mcp": "cost-explorer-mcp and k8s-mcp tagged sessions",
     "agent_session.direct": "the EC2 harness's Usage=Agent session",
     "agent_chain.mcp": "k8s-mcp in prod's untagged EksReadOnlyRole (tags not transitive)",
-    "awslabs_user_agent": "frank's awslabs MCP servers",
+    "awslabs_user_agent": "frank's awslabs MCP servers; grace's aws-api-mcp-server, its AssumeRole"
+    " included",
     "human.console_agent_role": "alice switched into AgentReadOnlyRole in the console",
     "agent_role.direct": "the bypass on AgentMcpRole, ReportAgentRole, DataPipelineAgentRole",
     "agent_chain.direct": "the harness's hop into AppDeployRole; dan's agent's shell calls with the"
-    " AppDeployRole key it got through the managed MCP server (aws___call_aws sts assume-role)",
+    " AppDeployRole key it got through the managed MCP server (aws___call_aws sts assume-role);"
+    " grace's agent's with the AppDeployRole key her awslabs aws-api-mcp-server got (call_aws)",
     "service.aws_service": "CloudTrail, and the services that issue workload credentials",
     "service.service_linked_role": "AWS Config",
     "service.service_event": "KMS rotation, Secrets Manager rotation",
@@ -175,9 +177,9 @@ def check_csv(result: Any) -> None:
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == "event_id,actor_kind,access_path"
-    assert len(lines) == 1 + 5460
+    assert len(lines) == 1 + 5469
     parsed = list(csv.reader(lines[1:]))
-    assert len({r[0] for r in parsed}) == 5460
+    assert len({r[0] for r in parsed}) == 5469
     assert {(r[1], r[2]) for r in parsed} == {
         ("agent", "mcp_managed"),
         ("agent", "mcp_self_managed"),
@@ -202,8 +204,8 @@ def test_cli_sql_after_iam_import(sample: Sample) -> None:
     lines = sample.csv_after_import.stdout.splitlines()[1:]
     assert Counter(tuple(r[1:]) for r in csv.reader(lines)) == {
         ("agent", "mcp_managed"): 223,
-        ("agent", "mcp_self_managed"): 873,
-        ("agent", "direct"): 331,
+        ("agent", "mcp_self_managed"): 878,
+        ("agent", "direct"): 335,
         ("agent", "service"): 14,
         ("human", "console"): 861,
         ("human", "direct"): 1289,
@@ -250,5 +252,5 @@ def test_files_in_any_order_and_batches_give_the_same_verdicts(
     batched = {r["event_id"]: r for r in rows(warehouse, query)}
     assert_all_match(labels(), batched)
     differing = sorted(e for e in one_shot if batched.get(e) != one_shot[e])
-    assert len(batched) == len(one_shot) == 5460
+    assert len(batched) == len(one_shot) == 5469
     assert differing == [], [(one_shot[e], batched.get(e)) for e in differing[:3]]

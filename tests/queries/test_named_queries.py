@@ -253,7 +253,7 @@ def test_activity_by_actor(warehouse: Warehouse, truth: Truth, period: dict[str,
     rows = run_period(warehouse, "activity_by_actor", period)
     assert rows == expected_activity(truth.scoped(**period))
     if not period:
-        assert sum(r["calls"] for r in rows) == truth.scenario["events"]["distinct"] == 5460
+        assert sum(r["calls"] for r in rows) == truth.scenario["events"]["distinct"] == 5469
         per_label: dict[str, int] = defaultdict(int)
         for r in rows:
             per_label[f"{r['actor_kind']}/{r['access_path']}"] += r["calls"]
@@ -289,7 +289,7 @@ def test_parameter_values_are_data(warehouse: Warehouse) -> None:
     hostile = "'; drop view events; --"
     assert run(warehouse, "activity_by_actor", principal=hostile, account=hostile) == []
     with duckdb.connect(str(warehouse.database), read_only=True) as con:
-        assert con.execute("SELECT count(*) FROM events").fetchone() == (5460,)
+        assert con.execute("SELECT count(*) FROM events").fetchone() == (5469,)
 
 
 # --- agent_actions -----------------------------------------------------------------------
@@ -498,6 +498,8 @@ def test_agent_bypass(warehouse: Warehouse, truth: Truth, period: dict[str, Any]
         {"AgentHarnessRole", "AgentMcpRole", "ReportAgentRole", "DataPipelineAgentRole"}
         # dan's agent in its shell with the AppDeployRole key the managed MCP server minted
         | {"aws-mcp.amazonaws.com"}
+        # grace's agent in its shell with the AppDeployRole key her awslabs server minted
+        | {"aws-api-mcp-server"}
     )
     # The harness tags its sessions; the others are agent roles by their IAM tag.
     harness = evidence[("AgentHarnessRole", "AgentHarnessRole")]
@@ -512,7 +514,12 @@ def test_agent_bypass(warehouse: Warehouse, truth: Truth, period: dict[str, Any]
     minted = evidence[("aws-mcp.amazonaws.com", "AppDeployRole")]
     assert minted[0] == "agent_chain.direct"
     assert "invokedBy=aws-mcp.amazonaws.com" in minted[1]
-    for name in names - {"AgentHarnessRole", "aws-mcp.amazonaws.com"}:
+    # grace's agent used the key her awslabs aws-api-mcp-server's AssumeRole issued: only that
+    # AssumeRole's user agent names the server.
+    awslabs = evidence[("aws-api-mcp-server", "AppDeployRole")]
+    assert awslabs[0] == "agent_chain.direct"
+    assert "userAgent names awslabs MCP server aws-api-mcp-server" in awslabs[1]
+    for name in names - {"AgentHarnessRole", "aws-mcp.amazonaws.com", "aws-api-mcp-server"}:
         classified_by, text = evidence[(name, name)]
         assert classified_by == "agent_role.direct"
         assert name in text
@@ -528,6 +535,7 @@ def test_agent_bypass(warehouse: Warehouse, truth: Truth, period: dict[str, Any]
             ("ReportAgentRole", "ReportAgentRole"): 50,
             ("DataPipelineAgentRole", "DataPipelineAgentRole"): 85,
             ("aws-mcp.amazonaws.com", "AppDeployRole"): 7,
+            ("aws-api-mcp-server", "AppDeployRole"): 4,
         }
 
 
@@ -594,11 +602,14 @@ def test_human_roles_via_mcp(warehouse: Warehouse, truth: Truth, period: dict[st
     for r in rows:
         by_server[(r["human_id"], r["mcp_server"])] += r["calls"]
     if not period:
-        # dan through the AWS-managed server, frank through awslabs servers on his SSO role.
+        # dan through the AWS-managed server, frank and grace through awslabs servers on their
+        # SSO roles (grace's AssumeRole included: her agent's shell calls, on AppDeployRole, are
+        # on no person's role).
         assert dict(by_server) == {
             ("dan@example.com", "aws-mcp.amazonaws.com"): 223,
             ("frank@example.com", "cloudwatch-mcp-server"): 155,
             ("frank@example.com", "aws-documentation-mcp-server"): 13,
+            ("grace@example.com", "aws-api-mcp-server"): 5,
         }
         dan = next(r for r in rows if r["human_id"] == "dan@example.com")
         assert dan["sessions"] == 15  # one per MCP OAuth sign-in session
@@ -657,7 +668,9 @@ def test_untagged_agent_roles(warehouse: Warehouse, truth: Truth, period: dict[s
         (PROD, "EksReadOnlyRole"),
     }
     if not period:
-        assert [r["calls"] for r in rows] == [223 + 155 - 39 + 13, 39, 30]
+        # dev's developer role: dan (managed MCP), frank (awslabs, less his 39 calls in prod) and
+        # grace's aws-api-mcp-server (5, its AssumeRole included).
+        assert [r["calls"] for r in rows] == [223 + 155 - 39 + 13 + 5, 39, 30]
 
 
 # --- destructive_agent_calls -------------------------------------------------------------
@@ -848,7 +861,7 @@ def test_access_denied(
     ]
     assert sum(r["denied_calls"] for r in rows) == len(denied)
     if not period:
-        assert len(denied) == 116
+        assert len(denied) == 117
         if not burst:
             assert all(r["bursts"] == 0 for r in rows)  # no actor is denied 5 times in 10 minutes
         if burst.get("burst_minutes") == 1440:
@@ -997,7 +1010,7 @@ def test_session_chains(warehouse: Warehouse, truth: Truth, period: dict[str, An
     )
     assert rows == expected
     if not period:
-        assert sum(r["sessions"] for r in rows) == 452
+        assert sum(r["sessions"] for r in rows) == 453
         # cost-explorer: ECS task role (root) -> tagged AgentMcpRole -> prod AgentReadOnlyRole,
         # whose tags arrive only as incomingTransitiveTags and whose source identity is erin's.
         deepest = [r for r in rows if r["chain_depth"] == 2]
@@ -1330,10 +1343,10 @@ def test_unjoined_sessions(warehouse: Warehouse, truth: Truth, period: dict[str,
     assert rows == expected
     if not period:
         # Agent sessions without an issuing event: dan's managed-MCP sessions (15), frank's
-        # awslabs sessions (27), both on Identity Center roles whose keys come from the portal,
-        # and 8 sessions (principal and creationDate) of dan's keyless MCP OAuth grant refreshes
-        # that no call with a key shares.
-        assert sum(r["agent_sessions"] for r in rows) == 42 + 8
+        # awslabs sessions (27) and grace's (1), all on Identity Center roles whose keys come
+        # from the portal, and 8 sessions (principal and creationDate) of dan's keyless MCP
+        # OAuth grant refreshes that no call with a key shares.
+        assert sum(r["agent_sessions"] for r in rows) == 43 + 8
         # alice's console requests after her SwitchRole into AgentReadOnlyRole: the console
         # issues those keys without an STS event in the trail, an expected gap. No key is
         # unexpectedly unjoined.
@@ -1344,10 +1357,11 @@ def test_unjoined_sessions(warehouse: Warehouse, truth: Truth, period: dict[str,
         # Every assumed-role call, with a key or without one (which joins nothing either):
         # alice's console calls on her SSO role (843, sign-ins without a key) and in
         # AgentReadOnlyRole (18, 2 SwitchRole events without a key), dan's managed MCP (223,
-        # OAuth grants without a key), frank (168), the people's CLI calls on DeveloperAccess
-        # and what CloudFormation did with bob's (712, 2 `aws login` grants without a key) and
-        # Config's service-linked role (520).
-        assert sum(r["calls"] for r in rows) == 843 + 18 + 223 + 168 + 712 + 520
+        # OAuth grants without a key), frank (168), grace's aws-api-mcp-server (5, its
+        # AssumeRole included), the people's CLI calls on DeveloperAccess and what
+        # CloudFormation did with bob's (712, 2 `aws login` grants without a key) and Config's
+        # service-linked role (520).
+        assert sum(r["calls"] for r in rows) == 843 + 18 + 223 + 168 + 5 + 712 + 520
 
 
 # --- coverage ----------------------------------------------------------------------------
