@@ -95,20 +95,19 @@ def open_cache(root: Path, events: Path, files: list[Path], sql: str) -> SourceC
         keys = [file_key(events, f) for f in files]
         index = {key: i for i, key in enumerate(keys)}
         owner: dict[int, str] = {}
-        claimed: set[str] = set()
         for manifest in sorted(folder.glob("batch-*.json")):
             batch = manifest.name.removesuffix(".json")
             listed = _listed_keys(manifest, folder, batch)
             if listed is None:
                 continue
-            claimed.add(batch)
             for key in listed:
                 if key in index:
                     owner[index[key]] = batch  # the newest batch that lists a file wins
+        # What no pinned file is read from: batches superseded or of files gone, files of a
+        # batch whose manifest was never written, a manifest's temporary file.
         batches = set(owner.values())
         for path in folder.iterdir():
-            batch = path.name.split(".", 1)[0]
-            if batch not in batches or batch not in claimed:
+            if path.name.split(".", 1)[0] not in batches:
                 _remove(path)
     except OSError as exc:
         raise _cache_error(exc, folder) from None
