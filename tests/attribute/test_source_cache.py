@@ -256,3 +256,20 @@ def test_a_warehouse_under_a_key_value_folder(tmp_path: Path) -> None:
     attribute(root)
     kept = everything(root)
     assert from_scratch(root) == kept
+
+
+def test_kept_rows_that_cannot_be_read_name_the_cache(tmp_path: Path) -> None:
+    """A kept batch whose footer reads but whose pages do not (a disk error): the one line the
+    user sees says what to remove."""
+    root = tmp_path / "warehouse"
+    ingest([case(n) for n in CASE_NAMES], root)
+    (folder,) = Layout.at(root).source_cache.iterdir()
+    (damaged,) = folder.glob("batch-*.source.parquet")
+    data = bytearray(damaged.read_bytes())
+    data[4 : len(data) // 8] = bytes(len(data) // 8 - 4)
+    damaged.write_bytes(bytes(data))
+    with pytest.raises(WarehouseError) as caught:
+        attribute(root)
+    assert caught.value.hint is not None
+    assert str(folder) in caught.value.hint
+    assert "\n" not in caught.value.one_line()
