@@ -38,6 +38,7 @@ from pipeline.attribute.markers import USER_AGENT_MARKERS
 from pipeline.attribute.rule_columns import VERDICT_COLUMNS, RuleColumns
 from pipeline.attribute.source_cache import SOURCE_SQL, SourceCache
 from pipeline.attribute.source_cache import bind as bind_source_cache
+from pipeline.attribute.source_cache import cache_hint as source_cache_hint
 from pipeline.attribute.source_cache import open_cache as open_source_cache
 from pipeline.attribute.source_cache import save as save_source_events
 from pipeline.attribute.sql_graph import SqlLanes, SqlStep, out_of_memory, plan
@@ -474,7 +475,24 @@ def rebuild_attribution(
         lanes.after_step(SOURCE_SQL, lambda _cursor: scans.start())
         appends = Appends(pool, workers, out / "_verdicts")
         try:
-            lanes.run(steps)
+            try:
+                lanes.run(steps)
+            except WarehouseError as exc:
+                # Kept rows DuckDB could not read (their footers read, a page did not; DuckDB
+                # need not name the file).
+                failed = str(exc.inputs.get("file", ""))
+                if (
+                    isinstance(exc, OutOfMemoryError)
+                    or exc.hint
+                    or not cache.owner
+                    or not failed.endswith(SOURCE_SQL)
+                ):
+                    raise
+                raise WarehouseError(
+                    exc.message,
+                    hint=f"if the kept source events are damaged, {source_cache_hint(cache.folder)}",
+                    **exc.inputs,
+                ) from None
             # The derived tables' writes finish before the per-event pass lowers DuckDB's
             # memory limit (one limit for the whole database): a write of 1M sessions still
             # running beside the pass's joins ran out of the pass's 500MB, 1 run in ~20 at 10M

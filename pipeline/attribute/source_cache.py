@@ -13,10 +13,11 @@ that extracted it, and each rebuild extracts only the files no earlier rebuild d
 
 KEY hashes 05_source_events.sql, CACHE_FORMAT and DuckDB's version, so a changed extraction
 starts afresh. A
-file's key hashes its path under events/ and its size. A batch counts only once its manifest
-(the .json) is written, and a file's rows are read from the newest batch that lists it, so a
-rebuild killed at any point leaves nothing that is read: the next one removes what no
-manifest claims. Past MAX_BATCHES the batches are merged into one.
+file's key hashes its path under events/, its size and its modification time. A batch counts
+only once its manifest (the .json) is written, after its Parquet files are on disk, and while
+both files' footers can be read; a file's rows are read from the newest batch that lists it,
+so a rebuild killed at any point (or a power cut) leaves nothing that is read: the next one
+removes what no manifest claims. Past MAX_BATCHES the batches are merged into one.
 """
 
 from __future__ import annotations
@@ -31,11 +32,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 
-from pipeline.attribute.sql_graph import out_of_memory
+from pipeline.attribute.sql_graph import first_line, out_of_memory
 from pipeline.errors import OutOfMemoryError, WarehouseError
 from pipeline.warehouse.connect import sql_literal
 from pipeline.warehouse.disk import disk_failure, is_disk_failure
+from pipeline.warehouse.files import fsync_files
 
 # Bumped when what a kept row means changes outside 05_source_events.sql's text (the columns
 # classify.py's attribution_events gives it).
@@ -75,10 +79,13 @@ def cache_key(sql: str) -> str:
 
 
 def file_key(events: Path, path: Path) -> str:
-    """A file's path under events/ and its size: a file written again under its name (a
-    warehouse restored from elsewhere) is not taken for the one kept."""
+    """A file's path under events/, its size and its modification time: a file written again
+    under its name (a warehouse restored from elsewhere, a file edited in place), even at the
+    same size, is not taken for the one kept. (A copy that keeps the times keeps the cache.)"""
     name = path.relative_to(events).as_posix()
-    return hashlib.sha256(f"{name}\n{path.stat().st_size}".encode()).hexdigest()[:24]
+    found = path.stat()
+    text = f"{name}\n{found.st_size}\n{found.st_mtime_ns}"
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
 def open_cache(root: Path, events: Path, files: list[Path], sql: str) -> SourceCache:
@@ -154,13 +161,21 @@ def bind(con: duckdb.DuckDBPyConnection, cache: SourceCache) -> None:
         ("attribution_cached_values", "values", "values_file"),
     ):
         paths = sorted({str(cache.folder / f"{b}.{kind}.parquet") for b in cache.batches})
-        con.execute(
-            f"CREATE OR REPLACE VIEW {view} AS"
-            " SELECT k.* EXCLUDE (file_key, filename), o.file_index"
-            f" FROM read_parquet([{', '.join(sql_literal(p) for p in paths)}],"
-            "  union_by_name = true, filename = true) AS k"
-            f" JOIN attribution_cache_owners AS o ON o.file_key = k.file_key AND o.{column} = k.filename"
-        )
+        try:
+            _bind_view(con, view, column, paths)
+        except duckdb.Error as exc:
+            raise _cache_error(exc, cache.folder) from None
+
+
+def _bind_view(con: duckdb.DuckDBPyConnection, view: str, column: str, paths: list[str]) -> None:
+    con.execute(
+        f"CREATE OR REPLACE VIEW {view} AS"
+        " SELECT k.* EXCLUDE (file_key, filename), o.file_index"
+        f" FROM read_parquet([{', '.join(sql_literal(p) for p in paths)}],"
+        # Not the `key=value` folders of the warehouse's path as columns.
+        "  union_by_name = true, filename = true, hive_partitioning = false) AS k"
+        f" JOIN attribution_cache_owners AS o ON o.file_key = k.file_key AND o.{column} = k.filename"
+    )
 
 
 def save(cache: SourceCache, cursor: duckdb.DuckDBPyConnection) -> None:
@@ -218,9 +233,13 @@ def _write_batch(
         " JOIN batch_files AS k USING (file_index))"
         f" TO {sql_literal(str(values_path))} {options}"
     )
+    # On disk before the manifest that makes them count: after a power cut, a manifest must not
+    # name files the disk never got.
+    fsync_files([source_path, values_path])
     manifest = cache.folder / f"{batch}.json"
     tmp = cache.folder / f".{batch}.json.tmp"
     tmp.write_text(json.dumps({"format": CACHE_FORMAT, "files": [cache.keys[i] for i in files]}))
+    fsync_files([tmp])
     os.replace(tmp, manifest)
     return batch
 
@@ -231,16 +250,26 @@ def _batch_files(folder: Path, batch: str) -> tuple[Path, Path]:
 
 def _listed_keys(manifest: Path, folder: Path, batch: str) -> list[str] | None:
     """The file keys a manifest lists; None (and the batch removed) where it cannot be read
-    or its files are gone."""
+    or its files are gone or not whole (their footers unreadable: a disk error, or files
+    written before this module made them durable)."""
     try:
         listed = json.loads(manifest.read_text())
         keys = listed["files"] if listed.get("format") == CACHE_FORMAT else None
     except (ValueError, KeyError, TypeError, AttributeError):
         keys = None
-    if not isinstance(keys, list) or not all(p.is_file() for p in _batch_files(folder, batch)):
+    if not isinstance(keys, list) or not all(_readable(p) for p in _batch_files(folder, batch)):
         _remove(manifest)
         return None
     return [str(k) for k in keys]
+
+
+def _readable(path: Path) -> bool:
+    """Whether `path` is a Parquet file whose footer reads, of kept rows (a file_key column):
+    one small read per file, of at most MAX_BATCHES + 1 batches."""
+    try:
+        return "file_key" in pq.read_metadata(path).schema.names
+    except (OSError, pa.ArrowException):
+        return False
 
 
 def _remove(path: Path) -> None:
@@ -254,6 +283,10 @@ def _cache_error(exc: BaseException, folder: Path) -> WarehouseError:
     if is_disk_failure(exc):
         return disk_failure(exc, folder)
     return WarehouseError(
-        f"could not keep the attribution's source events in {folder}: {exc}",
-        hint=f"remove {folder} (the next rebuild extracts them again)",
+        f"could not keep the attribution's source events in {folder}: {first_line(exc)}",
+        hint=cache_hint(folder),
     )
+
+
+def cache_hint(folder: Path) -> str:
+    return f"remove {folder} (the next rebuild extracts them again)"

@@ -9,12 +9,15 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
 
 from pipeline.attribute import source_cache
 from pipeline.attribute.classify import AttributionSummary, attribute_warehouse
 from pipeline.attribute.source_cache import cache_key, open_cache
 from pipeline.errors import WarehouseError
+from pipeline.warehouse.files import EVENTS_PARQUET, write_parquet
 from pipeline.warehouse.layout import EVENTS_GLOB, Layout
 from tests.attribute.helpers import CASES, ingest, rows, settings_for
 
@@ -193,3 +196,80 @@ def test_a_cache_that_cannot_be_written_names_its_folder(tmp_path: Path) -> None
     with pytest.raises(WarehouseError) as caught:
         attribute(root)
     assert str(cache) in str(caught.value)
+
+
+@pytest.mark.parametrize(("kind", "keep"), [("source", 0), ("values", 0.5)])
+def test_a_damaged_kept_batch_is_extracted_again(tmp_path: Path, kind: str, keep: float) -> None:
+    """A batch whose manifest was written but whose Parquet file is not whole (a power cut
+    before the file reached the disk, a disk error): the rebuild extracts its files again,
+    instead of failing every later rebuild on it."""
+    root = tmp_path / "warehouse"
+    ingest([case(n) for n in CASE_NAMES], root)
+    expected = everything(root)
+    (folder,) = Layout.at(root).source_cache.iterdir()
+    (damaged,) = folder.glob(f"batch-*.{kind}.parquet")
+    data = damaged.read_bytes()
+    damaged.write_bytes(data[: int(len(data) * keep)])
+    summary = attribute(root)
+    assert summary.source_files["kept"] == 0
+    assert everything(root) == expected
+    assert damaged.name not in batches(root)
+
+
+def test_a_file_rewritten_at_its_size_is_extracted_again(tmp_path: Path) -> None:
+    """An events file written again under its name with other contents and, as it happens,
+    the same size: its kept rows are not taken for its own."""
+    root = tmp_path / "warehouse"
+    ingest([case("agent_chain")], root)
+    layout = Layout.at(root)
+    path = next(
+        f
+        for f in sorted(layout.events.glob(EVENTS_GLOB))
+        if any(
+            '"Agent"' in (v or "")
+            for v in pq.read_table(f, columns=["request_parameters"]).column(0).to_pylist()
+        )
+    )
+    size = path.stat().st_size
+    table = pq.read_table(path, partitioning=None)
+    column = table.schema.get_field_index("request_parameters")
+    for other in ("Agenx", "Agenz", "Agenq", "Agenw", "Agenv", "Agenk"):
+        changed = table.set_column(
+            column,
+            table.schema.field(column),
+            pc.replace_substring(table.column(column), '"Agent"', f'"{other}"'),
+        )
+        write_parquet(changed, path, row_group_rows=122_880, options=EVENTS_PARQUET)
+        if path.stat().st_size == size:
+            break
+    assert path.stat().st_size == size, "no rewrite of the same size"
+    attribute(root)
+    rebuilt = everything(root)
+    assert from_scratch(root) == rebuilt
+
+
+def test_a_warehouse_under_a_key_value_folder(tmp_path: Path) -> None:
+    """Kept rows are read as written, whatever `key=value` folders the warehouse's path holds
+    (DuckDB would read them as Hive partition columns)."""
+    root = tmp_path / "file_key=1" / "warehouse"
+    ingest([case(n) for n in CASE_NAMES[:2]], root)
+    attribute(root)
+    kept = everything(root)
+    assert from_scratch(root) == kept
+
+
+def test_kept_rows_that_cannot_be_read_name_the_cache(tmp_path: Path) -> None:
+    """A kept batch whose footer reads but whose pages do not (a disk error): the one line the
+    user sees says what to remove."""
+    root = tmp_path / "warehouse"
+    ingest([case(n) for n in CASE_NAMES], root)
+    (folder,) = Layout.at(root).source_cache.iterdir()
+    (damaged,) = folder.glob("batch-*.source.parquet")
+    data = bytearray(damaged.read_bytes())
+    data[4 : len(data) // 8] = bytes(len(data) // 8 - 4)
+    damaged.write_bytes(bytes(data))
+    with pytest.raises(WarehouseError) as caught:
+        attribute(root)
+    assert caught.value.hint is not None
+    assert str(folder) in caught.value.hint
+    assert "\n" not in caught.value.one_line()
