@@ -289,9 +289,10 @@ CREATE OR REPLACE TABLE classification_chain_marks AS
 -- nearest MCP server tag is the chain's MCP mark. Only sessions with such a chain have a row.
 -- The chain's root was itself opened by someone: where that caller was a role session whose
 -- own issuing event is not in the logs (issued before they begin), it is an ancestor too, one
--- hop above the root, known only by what the root's issuing event shows of it (its role, not
--- its session tags): an agent role when it assumed the root is the agent's mark, as for any
--- ancestor, so adding the caller's issuing event to the logs never changes the verdict.
+-- hop above the root, known only by what the root's issuing event shows of it (its role and
+-- its session's creationDate, not its session tags): an agent role when it assumed the root, or
+-- when its session was created, is the agent's mark, as for any ancestor, so adding the
+-- caller's issuing event to the logs never changes the verdict.
 -- The same hops give the chain's workload mark (rule 22, workload.configured): a session above
 -- that is of a role matching a configured workload-role pattern, or an IAM user matching a
 -- configured workload-user pattern that opened the chain's root (as a CI job's user assuming
@@ -379,11 +380,26 @@ root_callers AS (
         r.issued_key AS root_key,
         r.parent_key AS caller_key,
         r.issued_at AS acted_at,
+        -- When the caller's session was created: the creationDate its call shows
+        -- (sessionContext.attributes), also where the session's own issuing event is not in the
+        -- logs, as the caller's own calls are read in `features`. Of two copies of a
+        -- cross-account AssumeRole, the one that shows the caller.
+        cc.created_at,
         CASE WHEN contains(r.caller_iam_arn, ':role/')
             THEN nullif(split_part(r.caller_iam_arn, '/', -1), '')
         END AS role_name,
         nullif(regexp_extract(r.caller_iam_arn, '^arn:[^:]+:iam::(\d{12}):', 1), '') AS role_account_id
     FROM session_nodes AS r
+    LEFT JOIN (
+        SELECT k.issued_key, max(e.session_creation_date) AS created_at
+        FROM (
+            SELECT issued_key, unnest(issuing_event_ids) AS event_id
+            FROM session_nodes
+            WHERE caller_type = 'AssumedRole'
+        ) AS k
+        JOIN attribution_source_events AS e ON e.event_id = k.event_id
+        GROUP BY k.issued_key
+    ) AS cc ON cc.issued_key = r.issued_key
     WHERE r.caller_type = 'AssumedRole'
         AND r.parent_key IS NOT NULL
         AND r.parent_key NOT IN (SELECT issued_key FROM session_nodes)
@@ -425,8 +441,7 @@ hops AS (
         c.role_account_id,
         c.role_name,
         c.acted_at,
-        -- Not known: the source events do not keep the caller's session creation date.
-        NULL::TIMESTAMPTZ AS created_at,
+        c.created_at,
         false AS agent_session,
         NULL::VARCHAR AS mcp_server_tag,
         NULL::VARCHAR AS tag_text,

@@ -532,6 +532,20 @@ EXPECTED: dict[str, dict[str, Verdict]] = {
         "untag-assume-2": human("direct", "human.iam_user", "erin"),
         "untag-call-new-session": human("direct", OTHER_ROLE, "erin", "medium"),
     },
+    "agent_untags_role_unlogged_session": {
+        # An agent session of RelayAgentRole (tagged Usage=Agent by its CreateRole) whose issuing
+        # event is not in the logs (its creationDate, 08:30, says it was created while the role
+        # was tagged) removes the tag, then hops into RelayHopRole and re-assumes its own role:
+        # the sessions it opens are the agent's, as its own later calls are. Its own issuing
+        # event would make it the chain's root and the verdicts the same.
+        "relay-create": human("direct", "human.iam_user", "ivan"),
+        "relay-own-untag": agent("direct", "RelayAgentRole", "agent_role.direct"),
+        "relay-hop-assume": agent("direct", "RelayAgentRole", "agent_role.direct"),
+        "relay-hop-call": agent("direct", "RelayAgentRole", "agent_chain.direct"),
+        "relay-self-assume": agent("direct", "RelayAgentRole", "agent_role.direct"),
+        "relay-self-call": agent("direct", "RelayAgentRole", "agent_chain.direct"),
+        "relay-call-after": agent("direct", "RelayAgentRole", "agent_role.direct"),
+    },
     "role_arn_other_case": {
         # erin's harness assumes DeployAgentRole (tagged Usage=Agent) with its roleArn typed in
         # lower case, then a hop role from it: the session is of the role as the issued
@@ -1091,6 +1105,14 @@ def test_evidence(classified: dict[str, dict[str, Any]]) -> None:
             "session was created at 2026-09-01T09:00:00Z, not when it acted (since UntagRole "
             "untag-own-tag)); no MCP mark"
         ),
+        # The chain's root was opened by the agent's session, whose own issuing event is not in
+        # the logs: its creationDate, on the root's issuing call, says when it was created.
+        "relay-hop-call": (
+            "session ASIARELAYHOP0000001 of RelayHopRole is chained from session "
+            "ASIARELAYAGENT00001 of RelayAgentRole (an agent role: CreateRole relay-create when "
+            "the session was created at 2026-09-05T08:30:00Z, not when it acted (since UntagRole "
+            "relay-own-untag); its own issuing event is not in the logs); no MCP mark"
+        ),
         "trans-call-2": (
             # ivan's source identity matches no agent pattern: the tags decided, not it.
             "session ASIATRANS000000000002 tags {MCPServer=inventory-mcp, Usage=Agent}; "
@@ -1497,6 +1519,68 @@ def test_an_issuing_event_never_removes_an_answer(
         assert after[e]["human_id"] is not None, e
 
 
+def test_an_agent_sessions_issuing_event_keeps_the_chain_it_opened_after_an_untag(
+    tmp_path: Path,
+) -> None:
+    """The agent session that removed its role's tag and then opened sessions below it: their
+    calls are the agent's whether or not the AssumeRole that issued the agent's own session is in
+    the logs (its creationDate is on the calls it made, the AssumeRoles among them). Without it,
+    the chain's root caller is known only by the root's issuing event: that event's creationDate
+    is when the caller's session was created."""
+    case = CASES / "agent_untags_role_unlogged_session.json"
+    issuing = {
+        "eventVersion": "1.08",
+        "userIdentity": {
+            "type": "IAMUser", "principalId": "AIDA5C7E9A1B3D5F7A9B1",
+            "arn": "arn:aws:iam::777777777777:user/ivan", "accountId": "777777777777",
+            "accessKeyId": "AKIARELAYIVAN000001", "userName": "ivan",
+        },
+        "eventTime": "2026-09-05T08:30:00Z",
+        "eventSource": "sts.amazonaws.com",
+        "eventName": "AssumeRole",
+        "awsRegion": "us-east-1",
+        "sourceIPAddress": "203.0.113.77",
+        "userAgent": "Boto3/1.40.11 md/Botocore#1.40.11 ua/2.1 os/linux#6.8.0",
+        "requestParameters": {
+            "roleArn": "arn:aws:iam::777777777777:role/RelayAgentRole",
+            "roleSessionName": "relay-agent", "durationSeconds": 3600,
+        },
+        "responseElements": {
+            "credentials": {
+                "accessKeyId": "ASIARELAYAGENT00001",
+                "sessionToken": "IQoJb3JpZ2luX2VjEFAKE//////////TOKEN",
+                "expiration": "Sep 5, 2026, 9:30:00 AM",
+            },
+            "assumedRoleUser": {
+                "assumedRoleId": "AROA7F1B3D5E7A9C1E3B5:relay-agent",
+                "arn": "arn:aws:sts::777777777777:assumed-role/RelayAgentRole/relay-agent",
+            },
+        },
+        "requestID": "req-relay-assume",
+        "eventID": "relay-assume",
+        "readOnly": True,
+        "eventType": "AwsApiCall",
+        "managementEvent": True,
+        "recipientAccountId": "777777777777",
+        "eventCategory": "Management",
+    }  # fmt: skip
+    second = tmp_path / "second.json"
+    second.write_text(json.dumps({"Records": [issuing]}))
+    root = tmp_path / "warehouse"
+    ingest([case], root)
+    before = verdicts(root)
+    ingest([second], root)
+    after = verdicts(root)
+    for e in ("relay-hop-call", "relay-self-call"):
+        assert pick(before[e], "actor_kind", "access_path", "agent_name", "classified_by") == {
+            "actor_kind": "agent", "access_path": "direct", "agent_name": "RelayAgentRole",
+            "classified_by": "agent_chain.direct",
+        }, e  # fmt: skip
+        early = tuple(before[e][c] for c in VERDICT if c != "human_id")
+        assert early == tuple(after[e][c] for c in VERDICT if c != "human_id"), e
+        assert after[e]["human_id"] == "ivan", e
+
+
 def test_an_instance_sessions_issuing_event_keeps_its_chain_a_workloads(tmp_path: Path) -> None:
     """The chain an EC2 instance's role session opened is a workload's whether or not EC2's
     AssumeRole for that session is in the logs: the same actor, path and rule."""
@@ -1582,6 +1666,8 @@ def at(text: str) -> datetime:
 
 
 SESSION_KEYS = {
+    "ASIARELAYHOP0000001",
+    "ASIARELAYSELF000001",
     "ASIAUNTAGAGENT000001",
     "ASIAUNTAGAGENT000002",
     "ASIAUNTAGCHAIN000001",
@@ -2035,6 +2121,10 @@ def test_role_agent_observations(warehouse: Path) -> None:
         ("666666666666", "OpsAgentRole", at("2026-09-01T08:00:00"), "CreateRole untag-create",
          True, "Usage=Agent"),
         ("666666666666", "OpsAgentRole", at("2026-09-01T09:10:00"), "UntagRole untag-own-tag",
+         False, None),
+        ("777777777777", "RelayAgentRole", at("2026-09-05T08:00:00"), "CreateRole relay-create",
+         True, "Usage=Agent"),
+        ("777777777777", "RelayAgentRole", at("2026-09-05T09:00:00"), "UntagRole relay-own-untag",
          False, None),
     ]  # fmt: skip
     events_only = [tuple(r.values()) for r in found if not r["observed_by"].startswith("snapshot")]
