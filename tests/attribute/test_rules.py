@@ -1776,6 +1776,23 @@ def test_a_session_is_of_its_role_as_the_role_spells_it(
     }
 
 
+def test_session_chains_name_a_role_as_it_spells_itself(warehouse: Path) -> None:
+    """session_chains names DeployAgentRole as principals, agent_bypass and the calls do, though
+    erin's AssumeRole typed it in lower case: the role's own chain is found by the role ARN those
+    show (its session is no longer left out), and one role is one chain pattern whatever the
+    caller typed. The typed ARN still finds the session it was typed for."""
+    scope = {"since": None, "until": None, "account": None}
+    query = (QUERIES / "session_chains.sql").read_text()
+    canonical = "arn:aws:iam::666666666666:role/DeployAgentRole"
+    own = {"root_role_arn": canonical, "chain_depth": 0, "role_arn": canonical, "calls": 2}
+    hop = {"root_role_arn": canonical, "chain_depth": 1,
+           "role_arn": "arn:aws:iam::666666666666:role/ReleaseHopRole", "calls": 1}  # fmt: skip
+    for principal, expected in ((canonical, [own, hop]), (canonical.lower(), [own])):
+        found = rows(warehouse, query, {**scope, "principal": principal})
+        got = [pick(r, "root_role_arn", "chain_depth", "role_arn", "calls") for r in found]
+        assert got == expected, principal
+
+
 def test_one_session_per_issued_key(sessions: dict[str, dict[str, Any]]) -> None:
     # Failed AssumeRoles (null parameters) and a blank issued key open no session.
     assert set(sessions) == SESSION_KEYS
