@@ -196,7 +196,9 @@ NOT_RULES = ("duckdb_memory_limit", "verdicts_duckdb_memory_limit")
 # 11: the session that opened a chain's root, its own issuing event not in the logs, was of an
 # agent role where its role was one when that session was created (the creationDate of the
 # root's issuing call), as its own calls are read: an agent that untags its role and then
-# opens another session keeps that session's calls.
+# opens another session keeps that session's calls; a call whose record shows no creationDate
+# reads its session's creation from the issuing event its key joins (as the chain below it
+# does), and a creationDate after the call is not read.
 RULES_REVISION = 11
 
 

@@ -138,6 +138,21 @@ GROUP BY s.role_account_id, s.role_name, s.session_name
 HAVING bool_and(c.root_workload_text IS NOT NULL)
     OR bool_and(c.agent_tag OR c.mcp_server_tag IS NOT NULL);
 
+CREATE OR REPLACE TABLE classification_created_agent_roles AS
+-- The sessions whose role was an agent role when they were issued (their issuing event's time,
+-- the very creation their calls' sessionContext creationDate names), with the observation that
+-- says so: for a call whose record shows no creationDate (the attribute is absent, or not a
+-- time), so that a session's own calls read its role as the chain below it does (`hops`:
+-- created_at is the ancestor's issued_at). Agent roles' sessions only: a small table.
+SELECT s.issued_key, s.issued_at, i.observed_by
+FROM sessions AS s
+JOIN role_agent_intervals AS i
+    ON i.account_id = s.role_account_id
+    AND i.role_name = s.role_name
+    AND s.issued_at >= i.valid_from
+    AND s.issued_at < i.valid_to
+WHERE i.is_agent;
+
 CREATE OR REPLACE TABLE classification_identity_providers AS
 -- userIdentity.identityProvider of the calls of web-identity and SAML principals (all of them
 -- are source events), so the rules never read the wide user_identity column of every event.
@@ -521,7 +536,7 @@ ancestors AS (
             WHEN oc.is_agent
                 THEN oc.observed_by || ' when the session was created at '
                     || strftime(timezone('UTC', h.created_at), '%Y-%m-%dT%H:%M:%SZ')
-                    || ', not when it acted (since ' || o.observed_by || ')'
+                    || ', not when it acted (since ' || coalesce(o.observed_by, '?') || ')'
             ELSE 'configured pattern ' || pr.pattern
         END || h.agent_role_note AS agent_role_by,
         CASE
@@ -545,6 +560,7 @@ ancestors AS (
         AND oc.role_name = h.role_name
         AND h.created_at >= oc.valid_from
         AND h.created_at < oc.valid_to
+        AND h.created_at <= h.acted_at
     LEFT JOIN classification_pattern_matches AS pr
         ON pr.kind = 'agent_role' AND pr.value = h.role_name
     LEFT JOIN classification_pattern_matches AS pw
@@ -720,8 +736,10 @@ WITH features AS (
         -- role's tag (or has it removed) mid-session does not turn its later calls into a
         -- person's. sessionContext's creationDate names the session's creation also where its
         -- issuing event is not in the logs.
-        coalesce(o.is_agent, false) OR coalesce(oc.is_agent, false) OR p_agent_role.kind IS NOT NULL
-            AS agent_role,
+        -- Where the record shows no creationDate, the issuing event of the session its key
+        -- joins tells when it was created (classification_created_agent_roles).
+        coalesce(o.is_agent, false) OR coalesce(oc.is_agent, false) OR ca.issued_key IS NOT NULL
+            OR p_agent_role.kind IS NOT NULL AS agent_role,
         -- What made the role an agent role: an observation that says so, else the pattern (an
         -- observation without the tag is no evidence of it).
         CASE
@@ -729,7 +747,13 @@ WITH features AS (
             WHEN oc.is_agent
                 THEN 'was when session ' || coalesce(e.access_key_id, '?') || ' was created at '
                     || strftime(timezone('UTC', e.session_creation_date), '%Y-%m-%dT%H:%M:%SZ')
-                    || ': ' || oc.observed_by || '; no longer at the call, since ' || o.observed_by
+                    || ': ' || oc.observed_by || '; no longer at the call, since '
+                    || coalesce(o.observed_by, '?')
+            WHEN ca.issued_key IS NOT NULL
+                THEN 'was when session ' || ca.issued_key || ' was issued at '
+                    || strftime(timezone('UTC', ca.issued_at), '%Y-%m-%dT%H:%M:%SZ')
+                    || ' (the call shows no creationDate): ' || ca.observed_by
+                    || '; no longer at the call, since ' || coalesce(o.observed_by, '?')
             ELSE 'configured pattern ' || p_agent_role.pattern
         END AS agent_role_observed_by,
         p_agent_si.kind IS NOT NULL AS agent_source_identity,
@@ -796,11 +820,18 @@ WITH features AS (
         AND o.role_name = e.session_issuer_name
         AND e.event_time >= o.valid_from
         AND e.event_time < o.valid_to
+    -- A creationDate after the call names no creation of the call's session (a session makes
+    -- no call before it exists): the record's time is wrong, and it is not read.
     LEFT JOIN role_agent_intervals AS oc
         ON oc.account_id = e.session_issuer_account_id
         AND oc.role_name = e.session_issuer_name
         AND e.session_creation_date >= oc.valid_from
         AND e.session_creation_date < oc.valid_to
+        AND e.session_creation_date <= e.event_time
+    LEFT JOIN classification_created_agent_roles AS ca
+        ON ca.issued_key = e.access_key_id
+        AND e.session_creation_date IS NULL
+        AND ca.issued_at <= e.event_time
     LEFT JOIN classification_session_names AS sn
         ON s.issued_key IS NULL
         AND e.principal_type = 'AssumedRole'

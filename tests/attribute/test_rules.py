@@ -546,6 +546,26 @@ EXPECTED: dict[str, dict[str, Verdict]] = {
         "relay-self-call": agent("direct", "RelayAgentRole", "agent_chain.direct"),
         "relay-call-after": agent("direct", "RelayAgentRole", "agent_role.direct"),
     },
+    "agent_role_session_without_creation_date": {
+        # pat's agent session of CleanupAgentRole (tagged Usage=Agent by its CreateRole) removes
+        # the tag; its later calls' records show no creationDate. The session's issuing event
+        # (its key joins it) says when it was created, as it does for the chain below it: its
+        # calls stay the agent's, as the session it opens does.
+        "nocd-create": human("direct", "human.iam_user", "pat"),
+        "nocd-assume": human("direct", "human.iam_user", "pat"),
+        "nocd-saml-assume": human("direct", "human.federated", "vic@corp.example"),
+        "nocd-untag": agent("direct", "CleanupAgentRole", "agent_role.direct", "pat"),
+        "nocd-call": agent("direct", "CleanupAgentRole", "agent_role.direct", "pat"),
+        "nocd-hop-assume": agent("direct", "CleanupAgentRole", "agent_role.direct", "pat"),
+        "nocd-hop-call": agent("direct", "CleanupAgentRole", "agent_chain.direct", "pat"),
+        "nocd-saml-mcp-call": agent("mcp_self_managed", "cloudwatch-mcp-server",
+                                    "awslabs_user_agent", "vic@corp.example", confidence="medium"),
+        # A creationDate after the call's own eventTime names no creation of its session: the
+        # role, tagged only after the call, is no agent role for it.
+        "nocd-later-create": human("direct", "human.iam_user", "pat"),
+        "nocd-later-tag": human("direct", "human.iam_user", "pat"),
+        "nocd-later-call": human("direct", OTHER_ROLE, None, "medium"),
+    },
     "role_arn_other_case": {
         # erin's harness assumes DeployAgentRole (tagged Usage=Agent) with its roleArn typed in
         # lower case, then a hop role from it: the session is of the role as the issued
@@ -1113,6 +1133,14 @@ def test_evidence(classified: dict[str, dict[str, Any]]) -> None:
             "the session was created at 2026-09-05T08:30:00Z, not when it acted (since UntagRole "
             "relay-own-untag); its own issuing event is not in the logs); no MCP mark"
         ),
+        # The call shows no creationDate: the issuing event of the session its key joins says
+        # when the session was created.
+        "nocd-call": (
+            "role CleanupAgentRole is an agent role (was when session ASIANOCREATEAGENT01 was "
+            "issued at 2026-10-01T10:30:00Z (the call shows no creationDate): CreateRole "
+            "nocd-create; no longer at the call, since UntagRole nocd-untag); no MCP mark on the "
+            "call"
+        ),
         "trans-call-2": (
             # ivan's source identity matches no agent pattern: the tags decided, not it.
             "session ASIATRANS000000000002 tags {MCPServer=inventory-mcp, Usage=Agent}; "
@@ -1468,6 +1496,17 @@ def test_human_roles_via_mcp_leaves_out_a_role_tagged_when_the_session_was_creat
     ]  # fmt: skip
 
 
+def test_human_roles_via_mcp_reads_a_session_created_without_a_creation_date(
+    warehouse: Path,
+) -> None:
+    """vic's SAML session of CleanupAgentRole was issued while the role was tagged Usage=Agent;
+    its call through an awslabs MCP server after the untag shows no creationDate. The
+    classification reads the role as an agent role's by the session's issuing event: the query
+    leaves the call out, as it leaves out one whose record shows the creationDate."""
+    arn = "arn:aws:iam::888888888888:role/CleanupAgentRole"
+    assert [r for r in named_query(warehouse, "human_roles_via_mcp") if r["principal"] == arn] == []
+
+
 def test_unjoined_sessions_count_calls_without_an_access_key(warehouse: Path) -> None:
     """ubn-call-emptykey (agent_session.mcp_by_name, no accessKeyId) joins no issuing event: it
     is counted with the key issued before the logs begin (ubn-call-early)."""
@@ -1666,6 +1705,9 @@ def at(text: str) -> datetime:
 
 
 SESSION_KEYS = {
+    "ASIANOCREATEAGENT01",
+    "ASIANOCREATESAML001",
+    "ASIANOCREATEHOP0001",
     "ASIARELAYHOP0000001",
     "ASIARELAYSELF000001",
     "ASIAUNTAGAGENT000001",
@@ -2143,6 +2185,14 @@ def test_role_agent_observations(warehouse: Path) -> None:
          True, "Usage=Agent"),
         ("777777777777", "RelayAgentRole", at("2026-09-05T09:00:00"), "UntagRole relay-own-untag",
          False, None),
+        ("888888888888", "CleanupAgentRole", at("2026-10-01T10:00:00"), "CreateRole nocd-create",
+         True, "Usage=Agent"),
+        ("888888888888", "CleanupAgentRole", at("2026-10-01T10:40:00"), "UntagRole nocd-untag",
+         False, None),
+        ("888888888888", "CleanupLaterRole", at("2026-10-01T10:00:00"),
+         "CreateRole nocd-later-create", False, None),
+        ("888888888888", "CleanupLaterRole", at("2026-10-01T12:00:00"), "TagRole nocd-later-tag",
+         True, "Usage=Agent"),
     ]  # fmt: skip
     events_only = [tuple(r.values()) for r in found if not r["observed_by"].startswith("snapshot")]
     assert events_only == expected
