@@ -390,35 +390,39 @@ console_hops AS (
     WHERE w.ancestor_key IN (SELECT issued_key FROM console_issued)
 ),
 
+root_sessions AS (
+    -- The roots opened by a role session whose own issuing event is not in the logs.
+    SELECT r.issued_key, r.parent_key, r.issued_at, r.caller_iam_arn, r.issuing_event_ids
+    FROM session_nodes AS r
+    WHERE r.caller_type = 'AssumedRole'
+        AND r.parent_key IS NOT NULL
+        AND r.parent_key NOT IN (SELECT issued_key FROM session_nodes)
+        AND r.issued_key NOT IN (SELECT issued_key FROM console_issued)
+),
+
+root_caller_created AS (
+    -- When the caller's session was created: the creationDate its call shows
+    -- (sessionContext.attributes), also where the session's own issuing event is not in the
+    -- logs, as the caller's own calls are read in `features`. Of two copies of a cross-account
+    -- AssumeRole, the one that shows the caller.
+    SELECT k.issued_key, max(e.session_creation_date) AS created_at
+    FROM (SELECT issued_key, unnest(issuing_event_ids) AS event_id FROM root_sessions) AS k
+    JOIN attribution_source_events AS e ON e.event_id = k.event_id
+    GROUP BY k.issued_key
+),
+
 root_callers AS (
     SELECT
         r.issued_key AS root_key,
         r.parent_key AS caller_key,
         r.issued_at AS acted_at,
-        -- When the caller's session was created: the creationDate its call shows
-        -- (sessionContext.attributes), also where the session's own issuing event is not in the
-        -- logs, as the caller's own calls are read in `features`. Of two copies of a
-        -- cross-account AssumeRole, the one that shows the caller.
         cc.created_at,
         CASE WHEN contains(r.caller_iam_arn, ':role/')
             THEN nullif(split_part(r.caller_iam_arn, '/', -1), '')
         END AS role_name,
         nullif(regexp_extract(r.caller_iam_arn, '^arn:[^:]+:iam::(\d{12}):', 1), '') AS role_account_id
-    FROM session_nodes AS r
-    LEFT JOIN (
-        SELECT k.issued_key, max(e.session_creation_date) AS created_at
-        FROM (
-            SELECT issued_key, unnest(issuing_event_ids) AS event_id
-            FROM session_nodes
-            WHERE caller_type = 'AssumedRole'
-        ) AS k
-        JOIN attribution_source_events AS e ON e.event_id = k.event_id
-        GROUP BY k.issued_key
-    ) AS cc ON cc.issued_key = r.issued_key
-    WHERE r.caller_type = 'AssumedRole'
-        AND r.parent_key IS NOT NULL
-        AND r.parent_key NOT IN (SELECT issued_key FROM session_nodes)
-        AND r.issued_key NOT IN (SELECT issued_key FROM console_issued)
+    FROM root_sessions AS r
+    LEFT JOIN root_caller_created AS cc ON cc.issued_key = r.issued_key
 ),
 
 hops AS (
