@@ -193,7 +193,13 @@ NOT_RULES = ("duckdb_memory_limit", "verdicts_duckdb_memory_limit")
 # one when the session was created, not only at the call: an agent that untags its own role
 # keeps the session's calls; a session's role is named as the issued session's ARN spells it
 # (assumedRoleUser.arn), not as the caller typed roleArn.
-RULES_REVISION = 10
+# 11: the session that opened a chain's root, its own issuing event not in the logs, was of an
+# agent role where its role was one when that session was created (the creationDate of the
+# root's issuing call), as its own calls are read: an agent that untags its role and then
+# opens another session keeps that session's calls; a call whose record shows no creationDate
+# reads its session's creation from the issuing event its key joins (as the chain below it
+# does), and a creationDate after the call is not read.
+RULES_REVISION = 11
 
 
 @dataclass(frozen=True)

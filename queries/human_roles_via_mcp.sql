@@ -6,7 +6,8 @@
 --   servers (OAuth grant, tool calls and downstream calls of the person's session) and self-managed
 --   servers that name themselves in the user agent (awslabs MCP servers). A role session on a role
 --   that is an agent role at the call, or was when the session was created (credentials issued to
---   an agent role stay the agent's), is left out, whoever opened it (a person through
+--   an agent role stay the agent's; the creationDate of the call, none after it, else the issuing
+--   event of the session its key joins, as the classification reads it), is left out, whoever opened it (a person through
 --   AssumeRoleWithSAML too): that is the dedicated agent role the guidance asks for, whose direct
 --   calls the classification calls agent_role.direct. The role's agent tag at those times is read
 --   from role_agent_intervals, the intervals the classification's rules join (IAM snapshots and
@@ -28,7 +29,17 @@
 WITH mcp_events AS (
     SELECT
         event_time,
-        session_creation_date,
+        -- When the session was created, as the rules read it: the creationDate of the call
+        -- (none after the call: such a time is wrong), else, where the call shows none, the
+        -- issuing event of the session its key joins.
+        CASE
+            WHEN session_creation_date IS NULL THEN (
+                SELECT s.issued_at
+                FROM sessions AS s
+                WHERE s.issued_key = e.access_key_id AND s.issued_at <= e.event_time
+            )
+            WHEN session_creation_date <= event_time THEN session_creation_date
+        END AS session_creation_date,
         event_type,
         recipient_account_id,
         human_id,
@@ -57,7 +68,7 @@ WITH mcp_events AS (
                 SELECT issued_key FROM sessions WHERE issued_by_call = 'AssumeRoleWithSAML'
             ) THEN 'federated'
         END AS identity_kind
-    FROM events_classified
+    FROM events_classified AS e
     WHERE access_path IN ('mcp_managed', 'mcp_self_managed')
         AND ($since IS NULL OR event_time >= $since)
         AND ($until IS NULL OR event_time < $until)

@@ -6,10 +6,13 @@
 --   with which effective tags (own tags plus the transitive tags inherited through the chain) and
 --   which source identity (the person who started the chain). Sessions are in scope when issued in
 --   the period; the account parameter matches the assumed role's account; principal matches the
---   role ARN, the caller (ARN or service), the root caller or the source identity. Columns:
+--   role ARN (as the role spells it, or as the caller typed it), the caller (ARN or service), the
+--   root caller or the source identity. Columns:
 --   root_caller_type and root_caller (who opened the first session of the chain: a principal ARN,
 --   an AWS service, or the identity provider of a web-identity call), root_role_arn, chain_depth
---   (0 for a root), role_arn, role_account_id, issued_by_call, source_identity (own or inherited),
+--   (0 for a root), role_arn (the role's name as the issued session's ARN spells it, as the calls
+--   and the other queries name the role, whatever letter case the caller's roleArn used),
+--   role_account_id, issued_by_call, source_identity (own or inherited),
 --   effective_tags (key=value, comma-separated), transitive_tag_keys (comma-separated), sessions
 --   (issued keys), first_issued_at and last_issued_at (UTC),
 --   first_issued_key and last_issued_key (the keys issued first and last; ties by key), calls,
@@ -24,7 +27,15 @@ WITH all_sessions AS (
         issued_at,
         issued_by_call,
         role_account_id,
-        role_arn,
+        -- The role as it spells itself (sessions.role_name, from the ARN of the issued session),
+        -- as the sessionIssuer of the calls and the other queries name it: roleArn is as the
+        -- caller typed it, and role names are unique whatever their letter case, so a roleArn
+        -- typed in another case names the same role.
+        CASE WHEN role_name IS NOT NULL
+            THEN left(role_arn, length(role_arn) - length(split_part(role_arn, '/', -1))) || role_name
+            ELSE role_arn
+        END AS role_arn,
+        role_arn AS requested_role_arn,
         coalesce(caller, web_identity_provider) AS caller,
         caller_iam_arn,
         source_identity,
@@ -48,7 +59,9 @@ scoped_sessions AS (
         AND ($account IS NULL OR role_account_id = $account)
         AND (
             $principal IS NULL
-            OR $principal IN (role_arn, caller, caller_iam_arn, root_caller, source_identity)
+            OR $principal IN (
+                role_arn, requested_role_arn, caller, caller_iam_arn, root_caller, source_identity
+            )
         )
 ),
 
@@ -71,7 +84,7 @@ key_usage AS (
 chained_roots AS (
     -- Only chains longer than one link need their root looked up (a root is its own root).
     SELECT issued_key, role_arn
-    FROM sessions
+    FROM all_sessions
     WHERE issued_key IN (SELECT root_key FROM scoped_sessions WHERE chain_depth > 0)
 ),
 

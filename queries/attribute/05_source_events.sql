@@ -46,6 +46,10 @@ WITH selected AS (
         invoked_by,
         on_behalf_of_user_id,
         source_identity,
+        -- When the caller's own session was created (sessionContext.attributes.creationDate):
+        -- for a chain whose root a role session opened, that session's creation also where its
+        -- issuing event is not in the logs (50_*: root_callers).
+        session_creation_date,
         -- The caller's own marks, for the sessions it opens (20_sessions): the user name of a
         -- SAML user, the Identity Center user behind it, the web identity a role session came
         -- from (webIdFederationData).

@@ -138,6 +138,21 @@ GROUP BY s.role_account_id, s.role_name, s.session_name
 HAVING bool_and(c.root_workload_text IS NOT NULL)
     OR bool_and(c.agent_tag OR c.mcp_server_tag IS NOT NULL);
 
+CREATE OR REPLACE TABLE classification_created_agent_roles AS
+-- The sessions whose role was an agent role when they were issued (their issuing event's time,
+-- the very creation their calls' sessionContext creationDate names), with the observation that
+-- says so: for a call whose record shows no creationDate (the attribute is absent, or not a
+-- time), so that a session's own calls read its role as the chain below it does (`hops`:
+-- created_at is the ancestor's issued_at). Agent roles' sessions only: a small table.
+SELECT s.issued_key, s.issued_at, i.observed_by
+FROM sessions AS s
+JOIN role_agent_intervals AS i
+    ON i.account_id = s.role_account_id
+    AND i.role_name = s.role_name
+    AND s.issued_at >= i.valid_from
+    AND s.issued_at < i.valid_to
+WHERE i.is_agent;
+
 CREATE OR REPLACE TABLE classification_identity_providers AS
 -- userIdentity.identityProvider of the calls of web-identity and SAML principals (all of them
 -- are source events), so the rules never read the wide user_identity column of every event.
@@ -289,9 +304,10 @@ CREATE OR REPLACE TABLE classification_chain_marks AS
 -- nearest MCP server tag is the chain's MCP mark. Only sessions with such a chain have a row.
 -- The chain's root was itself opened by someone: where that caller was a role session whose
 -- own issuing event is not in the logs (issued before they begin), it is an ancestor too, one
--- hop above the root, known only by what the root's issuing event shows of it (its role, not
--- its session tags): an agent role when it assumed the root is the agent's mark, as for any
--- ancestor, so adding the caller's issuing event to the logs never changes the verdict.
+-- hop above the root, known only by what the root's issuing event shows of it (its role and
+-- its session's creationDate, not its session tags): an agent role when it assumed the root, or
+-- when its session was created, is the agent's mark, as for any ancestor, so adding the
+-- caller's issuing event to the logs never changes the verdict.
 -- The same hops give the chain's workload mark (rule 22, workload.configured): a session above
 -- that is of a role matching a configured workload-role pattern, or an IAM user matching a
 -- configured workload-user pattern that opened the chain's root (as a CI job's user assuming
@@ -374,20 +390,39 @@ console_hops AS (
     WHERE w.ancestor_key IN (SELECT issued_key FROM console_issued)
 ),
 
-root_callers AS (
-    SELECT
-        r.issued_key AS root_key,
-        r.parent_key AS caller_key,
-        r.issued_at AS acted_at,
-        CASE WHEN contains(r.caller_iam_arn, ':role/')
-            THEN nullif(split_part(r.caller_iam_arn, '/', -1), '')
-        END AS role_name,
-        nullif(regexp_extract(r.caller_iam_arn, '^arn:[^:]+:iam::(\d{12}):', 1), '') AS role_account_id
+root_sessions AS (
+    -- The roots opened by a role session whose own issuing event is not in the logs.
+    SELECT r.issued_key, r.parent_key, r.issued_at, r.caller_iam_arn, r.issuing_event_ids
     FROM session_nodes AS r
     WHERE r.caller_type = 'AssumedRole'
         AND r.parent_key IS NOT NULL
         AND r.parent_key NOT IN (SELECT issued_key FROM session_nodes)
         AND r.issued_key NOT IN (SELECT issued_key FROM console_issued)
+),
+
+root_caller_created AS (
+    -- When the caller's session was created: the creationDate its call shows
+    -- (sessionContext.attributes), also where the session's own issuing event is not in the
+    -- logs, as the caller's own calls are read in `features`. Of two copies of a cross-account
+    -- AssumeRole, the one that shows the caller.
+    SELECT k.issued_key, max(e.session_creation_date) AS created_at
+    FROM (SELECT issued_key, unnest(issuing_event_ids) AS event_id FROM root_sessions) AS k
+    JOIN attribution_source_events AS e ON e.event_id = k.event_id
+    GROUP BY k.issued_key
+),
+
+root_callers AS (
+    SELECT
+        r.issued_key AS root_key,
+        r.parent_key AS caller_key,
+        r.issued_at AS acted_at,
+        cc.created_at,
+        CASE WHEN contains(r.caller_iam_arn, ':role/')
+            THEN nullif(split_part(r.caller_iam_arn, '/', -1), '')
+        END AS role_name,
+        nullif(regexp_extract(r.caller_iam_arn, '^arn:[^:]+:iam::(\d{12}):', 1), '') AS role_account_id
+    FROM root_sessions AS r
+    LEFT JOIN root_caller_created AS cc ON cc.issued_key = r.issued_key
 ),
 
 hops AS (
@@ -425,8 +460,7 @@ hops AS (
         c.role_account_id,
         c.role_name,
         c.acted_at,
-        -- Not known: the source events do not keep the caller's session creation date.
-        NULL::TIMESTAMPTZ AS created_at,
+        c.created_at,
         false AS agent_session,
         NULL::VARCHAR AS mcp_server_tag,
         NULL::VARCHAR AS tag_text,
@@ -506,7 +540,7 @@ ancestors AS (
             WHEN oc.is_agent
                 THEN oc.observed_by || ' when the session was created at '
                     || strftime(timezone('UTC', h.created_at), '%Y-%m-%dT%H:%M:%SZ')
-                    || ', not when it acted (since ' || o.observed_by || ')'
+                    || ', not when it acted (since ' || coalesce(o.observed_by, '?') || ')'
             ELSE 'configured pattern ' || pr.pattern
         END || h.agent_role_note AS agent_role_by,
         CASE
@@ -530,6 +564,7 @@ ancestors AS (
         AND oc.role_name = h.role_name
         AND h.created_at >= oc.valid_from
         AND h.created_at < oc.valid_to
+        AND h.created_at <= h.acted_at
     LEFT JOIN classification_pattern_matches AS pr
         ON pr.kind = 'agent_role' AND pr.value = h.role_name
     LEFT JOIN classification_pattern_matches AS pw
@@ -705,8 +740,10 @@ WITH features AS (
         -- role's tag (or has it removed) mid-session does not turn its later calls into a
         -- person's. sessionContext's creationDate names the session's creation also where its
         -- issuing event is not in the logs.
-        coalesce(o.is_agent, false) OR coalesce(oc.is_agent, false) OR p_agent_role.kind IS NOT NULL
-            AS agent_role,
+        -- Where the record shows no creationDate, the issuing event of the session its key
+        -- joins tells when it was created (classification_created_agent_roles).
+        coalesce(o.is_agent, false) OR coalesce(oc.is_agent, false) OR ca.issued_key IS NOT NULL
+            OR p_agent_role.kind IS NOT NULL AS agent_role,
         -- What made the role an agent role: an observation that says so, else the pattern (an
         -- observation without the tag is no evidence of it).
         CASE
@@ -714,7 +751,13 @@ WITH features AS (
             WHEN oc.is_agent
                 THEN 'was when session ' || coalesce(e.access_key_id, '?') || ' was created at '
                     || strftime(timezone('UTC', e.session_creation_date), '%Y-%m-%dT%H:%M:%SZ')
-                    || ': ' || oc.observed_by || '; no longer at the call, since ' || o.observed_by
+                    || ': ' || oc.observed_by || '; no longer at the call, since '
+                    || coalesce(o.observed_by, '?')
+            WHEN ca.issued_key IS NOT NULL
+                THEN 'was when session ' || ca.issued_key || ' was issued at '
+                    || strftime(timezone('UTC', ca.issued_at), '%Y-%m-%dT%H:%M:%SZ')
+                    || ' (the call shows no creationDate): ' || ca.observed_by
+                    || '; no longer at the call, since ' || coalesce(o.observed_by, '?')
             ELSE 'configured pattern ' || p_agent_role.pattern
         END AS agent_role_observed_by,
         p_agent_si.kind IS NOT NULL AS agent_source_identity,
@@ -781,11 +824,18 @@ WITH features AS (
         AND o.role_name = e.session_issuer_name
         AND e.event_time >= o.valid_from
         AND e.event_time < o.valid_to
+    -- A creationDate after the call names no creation of the call's session (a session makes
+    -- no call before it exists): the record's time is wrong, and it is not read.
     LEFT JOIN role_agent_intervals AS oc
         ON oc.account_id = e.session_issuer_account_id
         AND oc.role_name = e.session_issuer_name
         AND e.session_creation_date >= oc.valid_from
         AND e.session_creation_date < oc.valid_to
+        AND e.session_creation_date <= e.event_time
+    LEFT JOIN classification_created_agent_roles AS ca
+        ON ca.issued_key = e.access_key_id
+        AND e.session_creation_date IS NULL
+        AND ca.issued_at <= e.event_time
     LEFT JOIN classification_session_names AS sn
         ON s.issued_key IS NULL
         AND e.principal_type = 'AssumedRole'

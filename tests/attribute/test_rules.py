@@ -532,6 +532,40 @@ EXPECTED: dict[str, dict[str, Verdict]] = {
         "untag-assume-2": human("direct", "human.iam_user", "erin"),
         "untag-call-new-session": human("direct", OTHER_ROLE, "erin", "medium"),
     },
+    "agent_untags_role_unlogged_session": {
+        # An agent session of RelayAgentRole (tagged Usage=Agent by its CreateRole) whose issuing
+        # event is not in the logs (its creationDate, 08:30, says it was created while the role
+        # was tagged) removes the tag, then hops into RelayHopRole and re-assumes its own role:
+        # the sessions it opens are the agent's, as its own later calls are. Its own issuing
+        # event would make it the chain's root and the verdicts the same.
+        "relay-create": human("direct", "human.iam_user", "ivan"),
+        "relay-own-untag": agent("direct", "RelayAgentRole", "agent_role.direct"),
+        "relay-hop-assume": agent("direct", "RelayAgentRole", "agent_role.direct"),
+        "relay-hop-call": agent("direct", "RelayAgentRole", "agent_chain.direct"),
+        "relay-self-assume": agent("direct", "RelayAgentRole", "agent_role.direct"),
+        "relay-self-call": agent("direct", "RelayAgentRole", "agent_chain.direct"),
+        "relay-call-after": agent("direct", "RelayAgentRole", "agent_role.direct"),
+    },
+    "agent_role_session_without_creation_date": {
+        # pat's agent session of CleanupAgentRole (tagged Usage=Agent by its CreateRole) removes
+        # the tag; its later calls' records show no creationDate. The session's issuing event
+        # (its key joins it) says when it was created, as it does for the chain below it: its
+        # calls stay the agent's, as the session it opens does.
+        "nocd-create": human("direct", "human.iam_user", "pat"),
+        "nocd-assume": human("direct", "human.iam_user", "pat"),
+        "nocd-saml-assume": human("direct", "human.federated", "vic@corp.example"),
+        "nocd-untag": agent("direct", "CleanupAgentRole", "agent_role.direct", "pat"),
+        "nocd-call": agent("direct", "CleanupAgentRole", "agent_role.direct", "pat"),
+        "nocd-hop-assume": agent("direct", "CleanupAgentRole", "agent_role.direct", "pat"),
+        "nocd-hop-call": agent("direct", "CleanupAgentRole", "agent_chain.direct", "pat"),
+        "nocd-saml-mcp-call": agent("mcp_self_managed", "cloudwatch-mcp-server",
+                                    "awslabs_user_agent", "vic@corp.example", confidence="medium"),
+        # A creationDate after the call's own eventTime names no creation of its session: the
+        # role, tagged only after the call, is no agent role for it.
+        "nocd-later-create": human("direct", "human.iam_user", "pat"),
+        "nocd-later-tag": human("direct", "human.iam_user", "pat"),
+        "nocd-later-call": human("direct", OTHER_ROLE, None, "medium"),
+    },
     "role_arn_other_case": {
         # erin's harness assumes DeployAgentRole (tagged Usage=Agent) with its roleArn typed in
         # lower case, then a hop role from it: the session is of the role as the issued
@@ -1091,6 +1125,22 @@ def test_evidence(classified: dict[str, dict[str, Any]]) -> None:
             "session was created at 2026-09-01T09:00:00Z, not when it acted (since UntagRole "
             "untag-own-tag)); no MCP mark"
         ),
+        # The chain's root was opened by the agent's session, whose own issuing event is not in
+        # the logs: its creationDate, on the root's issuing call, says when it was created.
+        "relay-hop-call": (
+            "session ASIARELAYHOP0000001 of RelayHopRole is chained from session "
+            "ASIARELAYAGENT00001 of RelayAgentRole (an agent role: CreateRole relay-create when "
+            "the session was created at 2026-09-05T08:30:00Z, not when it acted (since UntagRole "
+            "relay-own-untag); its own issuing event is not in the logs); no MCP mark"
+        ),
+        # The call shows no creationDate: the issuing event of the session its key joins says
+        # when the session was created.
+        "nocd-call": (
+            "role CleanupAgentRole is an agent role (was when session ASIANOCREATEAGENT01 was "
+            "issued at 2026-10-01T10:30:00Z (the call shows no creationDate): CreateRole "
+            "nocd-create; no longer at the call, since UntagRole nocd-untag); no MCP mark on the "
+            "call"
+        ),
         "trans-call-2": (
             # ivan's source identity matches no agent pattern: the tags decided, not it.
             "session ASIATRANS000000000002 tags {MCPServer=inventory-mcp, Usage=Agent}; "
@@ -1446,6 +1496,17 @@ def test_human_roles_via_mcp_leaves_out_a_role_tagged_when_the_session_was_creat
     ]  # fmt: skip
 
 
+def test_human_roles_via_mcp_reads_a_session_created_without_a_creation_date(
+    warehouse: Path,
+) -> None:
+    """vic's SAML session of CleanupAgentRole was issued while the role was tagged Usage=Agent;
+    its call through an awslabs MCP server after the untag shows no creationDate. The
+    classification reads the role as an agent role's by the session's issuing event: the query
+    leaves the call out, as it leaves out one whose record shows the creationDate."""
+    arn = "arn:aws:iam::888888888888:role/CleanupAgentRole"
+    assert [r for r in named_query(warehouse, "human_roles_via_mcp") if r["principal"] == arn] == []
+
+
 def test_unjoined_sessions_count_calls_without_an_access_key(warehouse: Path) -> None:
     """ubn-call-emptykey (agent_session.mcp_by_name, no accessKeyId) joins no issuing event: it
     is counted with the key issued before the logs begin (ubn-call-early)."""
@@ -1495,6 +1556,68 @@ def test_an_issuing_event_never_removes_an_answer(
         assert early == tuple(after[e][c] for c in VERDICT if c != "human_id"), e
         assert before[e]["human_id"] in (None, after[e]["human_id"]), e
         assert after[e]["human_id"] is not None, e
+
+
+def test_an_agent_sessions_issuing_event_keeps_the_chain_it_opened_after_an_untag(
+    tmp_path: Path,
+) -> None:
+    """The agent session that removed its role's tag and then opened sessions below it: their
+    calls are the agent's whether or not the AssumeRole that issued the agent's own session is in
+    the logs (its creationDate is on the calls it made, the AssumeRoles among them). Without it,
+    the chain's root caller is known only by the root's issuing event: that event's creationDate
+    is when the caller's session was created."""
+    case = CASES / "agent_untags_role_unlogged_session.json"
+    issuing = {
+        "eventVersion": "1.08",
+        "userIdentity": {
+            "type": "IAMUser", "principalId": "AIDA5C7E9A1B3D5F7A9B1",
+            "arn": "arn:aws:iam::777777777777:user/ivan", "accountId": "777777777777",
+            "accessKeyId": "AKIARELAYIVAN000001", "userName": "ivan",
+        },
+        "eventTime": "2026-09-05T08:30:00Z",
+        "eventSource": "sts.amazonaws.com",
+        "eventName": "AssumeRole",
+        "awsRegion": "us-east-1",
+        "sourceIPAddress": "203.0.113.77",
+        "userAgent": "Boto3/1.40.11 md/Botocore#1.40.11 ua/2.1 os/linux#6.8.0",
+        "requestParameters": {
+            "roleArn": "arn:aws:iam::777777777777:role/RelayAgentRole",
+            "roleSessionName": "relay-agent", "durationSeconds": 3600,
+        },
+        "responseElements": {
+            "credentials": {
+                "accessKeyId": "ASIARELAYAGENT00001",
+                "sessionToken": "IQoJb3JpZ2luX2VjEFAKE//////////TOKEN",
+                "expiration": "Sep 5, 2026, 9:30:00 AM",
+            },
+            "assumedRoleUser": {
+                "assumedRoleId": "AROA7F1B3D5E7A9C1E3B5:relay-agent",
+                "arn": "arn:aws:sts::777777777777:assumed-role/RelayAgentRole/relay-agent",
+            },
+        },
+        "requestID": "req-relay-assume",
+        "eventID": "relay-assume",
+        "readOnly": True,
+        "eventType": "AwsApiCall",
+        "managementEvent": True,
+        "recipientAccountId": "777777777777",
+        "eventCategory": "Management",
+    }  # fmt: skip
+    second = tmp_path / "second.json"
+    second.write_text(json.dumps({"Records": [issuing]}))
+    root = tmp_path / "warehouse"
+    ingest([case], root)
+    before = verdicts(root)
+    ingest([second], root)
+    after = verdicts(root)
+    for e in ("relay-hop-call", "relay-self-call"):
+        assert pick(before[e], "actor_kind", "access_path", "agent_name", "classified_by") == {
+            "actor_kind": "agent", "access_path": "direct", "agent_name": "RelayAgentRole",
+            "classified_by": "agent_chain.direct",
+        }, e  # fmt: skip
+        early = tuple(before[e][c] for c in VERDICT if c != "human_id")
+        assert early == tuple(after[e][c] for c in VERDICT if c != "human_id"), e
+        assert after[e]["human_id"] == "ivan", e
 
 
 def test_an_instance_sessions_issuing_event_keeps_its_chain_a_workloads(tmp_path: Path) -> None:
@@ -1582,6 +1705,11 @@ def at(text: str) -> datetime:
 
 
 SESSION_KEYS = {
+    "ASIANOCREATEAGENT01",
+    "ASIANOCREATESAML001",
+    "ASIANOCREATEHOP0001",
+    "ASIARELAYHOP0000001",
+    "ASIARELAYSELF000001",
     "ASIAUNTAGAGENT000001",
     "ASIAUNTAGAGENT000002",
     "ASIAUNTAGCHAIN000001",
@@ -1688,6 +1816,23 @@ def test_a_session_is_of_its_role_as_the_role_spells_it(
         "role_name": "DeployAgentRole",
         "role_account_id": "666666666666",
     }
+
+
+def test_session_chains_name_a_role_as_it_spells_itself(warehouse: Path) -> None:
+    """session_chains names DeployAgentRole as principals, agent_bypass and the calls do, though
+    erin's AssumeRole typed it in lower case: the role's own chain is found by the role ARN those
+    show (its session is no longer left out), and one role is one chain pattern whatever the
+    caller typed. The typed ARN still finds the session it was typed for."""
+    scope = {"since": None, "until": None, "account": None}
+    query = (QUERIES / "session_chains.sql").read_text()
+    canonical = "arn:aws:iam::666666666666:role/DeployAgentRole"
+    own = {"root_role_arn": canonical, "chain_depth": 0, "role_arn": canonical, "calls": 2}
+    hop = {"root_role_arn": canonical, "chain_depth": 1,
+           "role_arn": "arn:aws:iam::666666666666:role/ReleaseHopRole", "calls": 1}  # fmt: skip
+    for principal, expected in ((canonical, [own, hop]), (canonical.lower(), [own])):
+        found = rows(warehouse, query, {**scope, "principal": principal})
+        got = [pick(r, "root_role_arn", "chain_depth", "role_arn", "calls") for r in found]
+        assert got == expected, principal
 
 
 def test_one_session_per_issued_key(sessions: dict[str, dict[str, Any]]) -> None:
@@ -2036,6 +2181,18 @@ def test_role_agent_observations(warehouse: Path) -> None:
          True, "Usage=Agent"),
         ("666666666666", "OpsAgentRole", at("2026-09-01T09:10:00"), "UntagRole untag-own-tag",
          False, None),
+        ("777777777777", "RelayAgentRole", at("2026-09-05T08:00:00"), "CreateRole relay-create",
+         True, "Usage=Agent"),
+        ("777777777777", "RelayAgentRole", at("2026-09-05T09:00:00"), "UntagRole relay-own-untag",
+         False, None),
+        ("888888888888", "CleanupAgentRole", at("2026-10-01T10:00:00"), "CreateRole nocd-create",
+         True, "Usage=Agent"),
+        ("888888888888", "CleanupAgentRole", at("2026-10-01T10:40:00"), "UntagRole nocd-untag",
+         False, None),
+        ("888888888888", "CleanupLaterRole", at("2026-10-01T10:00:00"),
+         "CreateRole nocd-later-create", False, None),
+        ("888888888888", "CleanupLaterRole", at("2026-10-01T12:00:00"), "TagRole nocd-later-tag",
+         True, "Usage=Agent"),
     ]  # fmt: skip
     events_only = [tuple(r.values()) for r in found if not r["observed_by"].startswith("snapshot")]
     assert events_only == expected
