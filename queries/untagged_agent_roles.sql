@@ -51,7 +51,7 @@ WITH mcp_role_events AS (
 tag_at_call AS (
     -- The interval of role_agent_intervals that covers each call: the very row the rules of
     -- the classification join for it at the call (10_role_agent_timeline.sql says which
-    -- observation decides). The rules also read the role when the call's session was created
+    -- observation decides). The rules also read the role when the session of the call was created
     -- (an agent that untags its own role keeps the calls of its session); this query does not: a
     -- role used without the tag is a guidance gap whoever used it. None covers a call before
     -- a first observation that is a tag event (unknown, as is an interval of unknown tags:
