@@ -1507,6 +1507,43 @@ def test_human_roles_via_mcp_reads_a_session_created_without_a_creation_date(
     assert [r for r in named_query(warehouse, "human_roles_via_mcp") if r["principal"] == arn] == []
 
 
+def test_agent_tag_changes_show_the_agent_untagging_its_own_role(warehouse: Path) -> None:
+    found = [
+        r for r in named_query(warehouse, "agent_tag_changes") if r["role_name"] == "OpsAgentRole"
+    ]
+    columns = ("change", "event", "was", "actor_kind", "agent_name", "human_id",
+               "classified_by", "by_the_role_itself", "finding")  # fmt: skip
+    assert [pick(r, *columns) for r in found] == [
+        {
+            "change": "tagged",
+            "event": "CreateRole untag-create",
+            "was": "unknown",
+            "actor_kind": "human",
+            "agent_name": None,
+            "human_id": "erin",
+            "classified_by": "human.iam_user",
+            "by_the_role_itself": False,
+            "finding": "Role OpsAgentRole in account 666666666666 became an agent role at "
+            "2026-09-01T08:00:00Z (CreateRole untag-create), by a human (erin) (access path "
+            "direct).",
+        },
+        {
+            "change": "untagged",
+            "event": "UntagRole untag-own-tag",
+            "was": "tagged",
+            "actor_kind": "agent",
+            "agent_name": "OpsAgentRole",
+            "human_id": "erin",
+            "classified_by": "agent_role.direct",
+            "by_the_role_itself": True,
+            "finding": "Role OpsAgentRole in account 666666666666 stopped being an agent role at "
+            "2026-09-01T09:10:00Z (UntagRole untag-own-tag), by the agent OpsAgentRole with a "
+            "session of the role itself (access path direct); it was tagged before (CreateRole "
+            "untag-create).",
+        },
+    ]
+
+
 def test_unjoined_sessions_count_calls_without_an_access_key(warehouse: Path) -> None:
     """ubn-call-emptykey (agent_session.mcp_by_name, no accessKeyId) joins no issuing event: it
     is counted with the key issued before the logs begin (ubn-call-early)."""

@@ -39,6 +39,7 @@ NAMED = (
     "activity_by_actor",
     "agent_actions",
     "agent_bypass",
+    "agent_tag_changes",
     "console_vs_cli_vs_mcp",
     "coverage",
     "destructive_agent_calls",
@@ -615,6 +616,69 @@ def test_human_roles_via_mcp(warehouse: Warehouse, truth: Truth, period: dict[st
         assert dan["sessions"] == 15  # one per MCP OAuth sign-in session
     # The cost-explorer server's role is an agent role with agent session tags: not a person's.
     assert all("AgentMcpRole" not in r["principal"] for r in rows)
+
+
+# --- agent_tag_changes ------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("require_iam")
+@pytest.mark.parametrize("period", PERIODS)
+def test_agent_tag_changes(warehouse: Warehouse, truth: Truth, period: dict[str, Any]) -> None:
+    rows = run_period(warehouse, "agent_tag_changes", period)
+    # The sample's calls that made a role an agent role (it has none that take it away): carol
+    # creates the report agent's role tagged, alice tags the pipeline's role in the console.
+    made = [
+        e
+        for e in truth.scoped(**period)
+        if e.source == "iam.amazonaws.com"
+        and e.name in ("CreateRole", "TagRole")
+        and any(t["key"] == "Usage" and t["value"] == "Agent" for t in e.request.get("tags") or [])
+    ]
+    expected = [
+        {
+            "role_account_id": e.account,
+            "role_name": e.request["roleName"],
+            "change": "tagged",
+            "changed_at": e.time,
+            "event": f"{e.name} {e.event_id}",
+            "actor_kind": e.kind,
+            "access_path": e.path,
+            "agent_name": e.agent_name,
+            "human_id": e.human_id,
+            "principal": e.principal,
+            "by_the_role_itself": False,
+        }
+        for e in sorted(made, key=lambda e: e.time)
+    ]
+    shown = ("was", "was_observed_by", "classified_by", "finding")
+    assert [{k: v for k, v in r.items() if k not in shown} for r in rows] == expected
+    assert len(expected) == 2  # both in 2026Q3
+    # Before: the first IAM snapshot of each account (taken at the start of the sample) lists
+    # DataPipelineAgentRole untagged and does not list ReportAgentRole, created later.
+    with duckdb.connect(str(warehouse.database), read_only=True) as con:
+        snapshots = dict(
+            con.execute(
+                "SELECT account_id, arg_min(snapshot_id, taken_at) FROM iam_snapshots GROUP BY ALL"
+            ).fetchall()
+        )
+    befores = {
+        "ReportAgentRole": ("absent", f"snapshot {snapshots['111111111111']} (role absent)"),
+        "DataPipelineAgentRole": ("untagged", f"snapshot {snapshots['222222222222']}"),
+    }
+    assert {r["role_name"]: (r["was"], r["was_observed_by"]) for r in rows} == {
+        r["role_name"]: befores[r["role_name"]] for r in rows
+    }
+    assert {r["role_name"]: r["classified_by"] for r in rows} == {
+        r["role_name"]: {"carol": "human.iam_user", "alice@example.com": "human.console"}[r["human_id"]]
+        for r in rows
+    }
+    if not period:
+        assert rows[0]["finding"] == (
+            f"Role ReportAgentRole in account 111111111111 became an agent role at "
+            f"{rows[0]['changed_at']:%Y-%m-%dT%H:%M:%SZ} ({rows[0]['event']}), by a human (carol) "
+            f"(access path direct); snapshot {snapshots['111111111111']} (role absent) did not "
+            "list it."
+        )
 
 
 # --- untagged_agent_roles ----------------------------------------------------------------
