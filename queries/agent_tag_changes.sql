@@ -7,15 +7,19 @@
 --   the timeline the classification's rules join (role_agent_intervals: the interval that call
 --   opened, against the one before it). change is 'tagged' (the role became an agent role) or
 --   'untagged' (it stopped being one: an UntagRole of the key, a TagRole with another value, a
---   CreateRole without the tag of a role re-created under the name). Columns: role_account_id,
+--   CreateRole without the tag of a role re-created under the name; also a TagRole or UntagRole
+--   that takes the key away where nothing says what the role was before, was 'unknown': an
+--   agent that untags its role before any IAM snapshot was imported). Columns: role_account_id,
 --   role_name, change, changed_at (UTC), event (the call: event name and eventID, as
 --   role_agent_intervals.observed_by names it), was (the state before: 'tagged', 'untagged',
 --   'absent' where a snapshot did not list the role, or 'unknown' where no snapshot or earlier
 --   call says), was_observed_by (what said so), who made
 --   the call as the classification found it (actor_kind, access_path, agent_name, human_id,
 --   principal, classified_by), by_the_role_itself (the call was made with a session of the role
---   it changed: an agent untagging its own role), and finding (the change as one sentence).
---   principal matches the role name, the caller's principal, agent name or person.
+--   it changed, or with one chained from such a session: an agent untagging its own role,
+--   directly or from a hop away), and finding (the change as one sentence).
+--   principal matches the role name or ARN, the caller's principal or session ARN, agent name
+--   or person.
 -- params: since TIMESTAMPTZ = NULL; until TIMESTAMPTZ = NULL; account VARCHAR = NULL; principal VARCHAR = NULL
 -- grain: one row per call that changed whether a role is an agent role
 -- used_by: analysts; quarterly report (later)
@@ -45,10 +49,49 @@ WITH changes AS (
         AND (
             (cur.is_agent AND NOT coalesce(prev.is_agent, false))
             OR (NOT cur.is_agent AND prev.is_agent)
+            -- A TagRole or UntagRole that takes the key away where nothing says what the role
+            -- was before (no earlier observation, or one of unknown tags): listed, was unknown,
+            -- as a tagging call in that place is. A CreateRole without the tag is no change:
+            -- the role did not exist.
+            OR (
+                NOT cur.is_agent
+                AND prev.is_agent IS NULL
+                AND split_part(cur.observed_by, ' ', 1) <> 'CreateRole'
+            )
         )
         AND ($since IS NULL OR cur.valid_from >= $since)
         AND ($until IS NULL OR cur.valid_from < $until)
         AND ($account IS NULL OR cur.account_id = $account)
+),
+
+chain_up AS (
+    -- From the key of each call up its session chain: at every step the session of the key, and
+    -- who opened it (caller_iam_arn: the role ARN where a role session did). No deeper than
+    -- the deepest chain the sessions table walked, so a key that is its own ancestor ends.
+    WITH RECURSIVE up (event_id, key, caller_arn, depth) AS (
+        SELECT e.event_id, e.access_key_id, NULL::VARCHAR, 0
+        FROM changes AS c
+        JOIN events_classified AS e ON e.event_id = c.event_id
+        WHERE e.principal_type = 'AssumedRole' AND nullif(e.access_key_id, '') IS NOT NULL
+        UNION ALL
+        SELECT up.event_id, s.parent_key, s.caller_iam_arn, up.depth + 1
+        FROM up
+        JOIN sessions AS s ON s.issued_key = up.key
+        WHERE up.depth <= (SELECT coalesce(max(chain_depth), 0) FROM sessions)
+    )
+
+    SELECT DISTINCT event_id, caller_arn FROM up WHERE caller_arn IS NOT NULL
+),
+
+chained_from_role AS (
+    -- The calls made with a session chained from a session of the role they changed (its own
+    -- account, its name in any case): an agent that untags its role from one hop away.
+    SELECT DISTINCT c.event_id
+    FROM changes AS c
+    JOIN chain_up AS u ON u.event_id = c.event_id
+    WHERE contains(u.caller_arn, ':role/')
+        AND split_part(u.caller_arn, ':', 5) = c.role_account_id
+        AND lower(regexp_extract(u.caller_arn, '[^/]+$')) = lower(c.role_name)
 ),
 
 made_by AS (
@@ -65,11 +108,19 @@ made_by AS (
                 AND e.session_issuer_account_id = c.role_account_id
                 AND lower(e.session_issuer_name) = lower(c.role_name),
             false
-        ) AS by_the_role_itself
+        ) AS own_session,
+        ch.event_id IS NOT NULL AS chained_from_the_role
     FROM changes AS c
     LEFT JOIN events_classified AS e ON e.event_id = c.event_id
+    LEFT JOIN chained_from_role AS ch ON ch.event_id = c.event_id
     WHERE $principal IS NULL
-        OR $principal IN (c.role_name, e.principal, e.agent_name, e.human_id)
+        OR $principal IN (c.role_name, e.principal, e.principal_arn, e.agent_name, e.human_id)
+        -- The changed role by its ARN (any path), as principals names it.
+        OR (
+            split_part($principal, ':', 5) = c.role_account_id
+            AND starts_with(split_part($principal, ':', 6), 'role/')
+            AND lower(regexp_extract($principal, '[^/]+$')) = lower(c.role_name)
+        )
 ),
 
 final AS (
@@ -89,26 +140,44 @@ final AS (
         classified_by,
         by_the_role_itself,
         'Role ' || role_name || ' in account ' || role_account_id
-        || CASE change
-            WHEN 'tagged' THEN ' became an agent role'
-            ELSE ' stopped being an agent role'
+        || CASE
+            -- Nothing says what it was before a TagRole or UntagRole: it is or is not one from
+            -- then on. A CreateRole makes a new role.
+            WHEN was = 'unknown' AND split_part(event, ' ', 1) <> 'CreateRole'
+                THEN CASE change WHEN 'tagged' THEN ' is an agent role' ELSE ' is no agent role' END
+                    || ' from ' || strftime(timezone('UTC', changed_at), '%Y-%m-%dT%H:%M:%SZ')
+                    || ' on (' || event || ')'
+            ELSE CASE change
+                    WHEN 'tagged' THEN ' became an agent role'
+                    ELSE ' stopped being an agent role'
+                END
+                || ' at ' || strftime(timezone('UTC', changed_at), '%Y-%m-%dT%H:%M:%SZ')
+                || ' (' || event || ')'
         END
-        || ' at ' || strftime(timezone('UTC', changed_at), '%Y-%m-%dT%H:%M:%SZ') || ' (' || event || ')'
         || ', by ' || CASE
             WHEN by_the_role_itself AND actor_kind = 'agent'
-                THEN 'the agent ' || coalesce(agent_name, '?') || ' with a session of the role itself'
-            WHEN by_the_role_itself THEN 'a session of the role itself (' || actor_kind || ')'
+                THEN 'the agent ' || coalesce(agent_name, '?') || ' with a session '
+                    || CASE WHEN own_session THEN 'of' ELSE 'chained from' END || ' the role itself'
+            WHEN by_the_role_itself
+                THEN 'a session ' || CASE WHEN own_session THEN 'of' ELSE 'chained from' END
+                    || ' the role itself (' || actor_kind || ')'
             WHEN actor_kind = 'agent' THEN 'the agent ' || coalesce(agent_name, '?')
             WHEN actor_kind IS NULL THEN 'a caller the classification does not know'
             ELSE 'a ' || actor_kind || coalesce(' (' || human_id || ')', '')
         END
         || coalesce(' (access path ' || nullif(access_path, 'none') || ')', '')
-        || CASE was
-            WHEN 'unknown' THEN '.'
-            WHEN 'absent' THEN '; ' || was_observed_by || ' did not list it.'
+        || CASE
+            WHEN was = 'unknown' AND split_part(event, ' ', 1) = 'CreateRole' THEN '.'
+            WHEN was = 'unknown' AND was_observed_by IS NULL
+                THEN '; no snapshot or earlier call says whether it was one before.'
+            WHEN was = 'unknown'
+                THEN '; ' || was_observed_by || ' does not say whether it was one before.'
+            WHEN was = 'absent' THEN '; ' || was_observed_by || ' did not list it.'
             ELSE '; it was ' || was || ' before (' || was_observed_by || ').'
         END AS finding
-    FROM made_by
+    FROM (
+        SELECT *, own_session OR chained_from_the_role AS by_the_role_itself FROM made_by
+    ) AS m
 )
 
 SELECT * FROM final

@@ -546,6 +546,18 @@ EXPECTED: dict[str, dict[str, Verdict]] = {
         "relay-self-call": agent("direct", "RelayAgentRole", "agent_chain.direct"),
         "relay-call-after": agent("direct", "RelayAgentRole", "agent_role.direct"),
     },
+    "agent_untags_own_role_hidden": {
+        # ivan's agent holds a session of HideAgentRole (tagged Usage=Agent by its CreateRole),
+        # hops into HideScratchRole and removes its own role's tag from there: the agent's call
+        # (agent_chain.direct), not made with a session of the role it untags. LegacyAgentRole,
+        # which no snapshot or earlier call shows, loses the agent key to a session of its own:
+        # not known to be an agent role, so a person's call on another role.
+        "hide-create": human("direct", "human.iam_user", "ivan"),
+        "hide-assume-agent": human("direct", "human.iam_user", "ivan"),
+        "hide-assume-scratch": agent("direct", "HideAgentRole", "agent_role.direct", "ivan"),
+        "hide-untag-chained": agent("direct", "HideAgentRole", "agent_chain.direct", "ivan"),
+        "hide-untag-legacy": human("direct", OTHER_ROLE, None, "medium"),
+    },
     "agent_role_session_without_creation_date": {
         # pat's agent session of CleanupAgentRole (tagged Usage=Agent by its CreateRole) removes
         # the tag; its later calls' records show no creationDate. The session's issuing event
@@ -1544,6 +1556,72 @@ def test_agent_tag_changes_show_the_agent_untagging_its_own_role(warehouse: Path
     ]
 
 
+def test_agent_tag_changes_show_an_agent_untagging_its_own_role_through_a_chain(
+    warehouse: Path,
+) -> None:
+    """The agent of HideAgentRole removes its role's tag with a session of HideScratchRole that
+    it opened with its own: by_the_role_itself, since the chain starts at the role it changed,
+    and the finding says so. An agent that untags its role from one hop away still hides."""
+    (row,) = [
+        r
+        for r in named_query(warehouse, "agent_tag_changes")
+        if r["event"] == "UntagRole hide-untag-chained"
+    ]
+    assert pick(row, "change", "was", "agent_name", "by_the_role_itself", "finding") == {
+        "change": "untagged",
+        "was": "tagged",
+        "agent_name": "HideAgentRole",
+        "by_the_role_itself": True,
+        "finding": "Role HideAgentRole in account 121212121212 stopped being an agent role at "
+        "2026-09-02T09:00:00Z (UntagRole hide-untag-chained), by the agent HideAgentRole with "
+        "a session chained from the role itself (access path direct); it was tagged before "
+        "(CreateRole hide-create).",
+    }
+
+
+def test_agent_tag_changes_show_an_untag_whose_state_before_is_unknown(warehouse: Path) -> None:
+    """A session of LegacyAgentRole removes the agent key, and no snapshot or earlier call says
+    whether the role carried it: the row is there (was unknown), as a TagRole of the key in the
+    same place is, not left out, so that an agent hiding its role before any IAM snapshot was
+    imported still shows."""
+    found = [
+        r for r in named_query(warehouse, "agent_tag_changes") if r["role_name"] == "LegacyAgentRole"
+    ]
+    columns = ("change", "event", "was", "was_observed_by", "by_the_role_itself", "finding")
+    assert [pick(r, *columns) for r in found] == [
+        {
+            "change": "untagged",
+            "event": "UntagRole hide-untag-legacy",
+            "was": "unknown",
+            "was_observed_by": None,
+            "by_the_role_itself": True,
+            "finding": "Role LegacyAgentRole in account 121212121212 is no agent role from "
+            "2026-09-02T09:10:00Z on (UntagRole hide-untag-legacy), by a session of the role "
+            "itself (human) (access path direct); no snapshot or earlier call says whether it was one before.",
+        }
+    ]
+
+
+def test_agent_tag_changes_principal_matches_the_session_and_the_changed_roles_arn(
+    warehouse: Path,
+) -> None:
+    """--principal takes what the other role queries take: the session ARN of the caller
+    (principal_arn, as principals, untagged_agent_roles and human_roles_via_mcp match it), and
+    the changed role by its ARN, the principal that principals lists for it."""
+    sql = (QUERIES / "agent_tag_changes.sql").read_text()
+
+    def events(principal: str) -> list[str]:
+        scope = {"since": None, "until": None, "account": None, "principal": principal}
+        return [r["event"] for r in rows(warehouse, sql, scope)]
+
+    session = "arn:aws:sts::121212121212:assumed-role/HideScratchRole/hide-scratch"
+    assert events(session) == ["UntagRole hide-untag-chained"]
+    assert events("arn:aws:iam::121212121212:role/HideAgentRole") == [
+        "CreateRole hide-create",
+        "UntagRole hide-untag-chained",
+    ]
+
+
 def test_unjoined_sessions_count_calls_without_an_access_key(warehouse: Path) -> None:
     """ubn-call-emptykey (agent_session.mcp_by_name, no accessKeyId) joins no issuing event: it
     is counted with the key issued before the logs begin (ubn-call-early)."""
@@ -1742,6 +1820,8 @@ def at(text: str) -> datetime:
 
 
 SESSION_KEYS = {
+    "ASIAHIDEAGENT0000001",
+    "ASIAHIDESCRATCH00001",
     "ASIANOCREATEAGENT01",
     "ASIANOCREATESAML001",
     "ASIANOCREATEHOP0001",
@@ -2203,6 +2283,12 @@ def test_role_agent_observations(warehouse: Path) -> None:
          None),
         (A1, "cleanup-agent-runner", at("2026-09-03T08:00:00"), "CreateRole rpuntag-create",
          False, None),
+        ("121212121212", "HideAgentRole", at("2026-09-02T08:00:00"), "CreateRole hide-create",
+         True, "Usage=Agent"),
+        ("121212121212", "HideAgentRole", at("2026-09-02T09:00:00"),
+         "UntagRole hide-untag-chained", False, None),
+        ("121212121212", "LegacyAgentRole", at("2026-09-02T09:10:00"),
+         "UntagRole hide-untag-legacy", False, None),
         (A2, "TagLaterRole", at("2026-08-02T09:00:00"), "TagRole tagrole-tag", True,
          "Usage=Agent"),
         (A2, "TagLaterRole", at("2026-08-04T09:00:00"), "UntagRole tagrole-untag", False, None),
