@@ -1209,7 +1209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return statistics.median(float(r.output["seconds"]) for r in results[name])
 
     size = sum(p.stat().st_size for p in (warehouse / "events").rglob("*.parquet"))
-    files = sum(1 for _ in (warehouse / "events").rglob("*.parquet"))
+    files = files_count(warehouse)
     host = machine()
     scan = inner("scan_rules")
     lines = [
