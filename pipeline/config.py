@@ -198,8 +198,10 @@ NOT_RULES = ("duckdb_memory_limit", "verdicts_duckdb_memory_limit")
 # root's issuing call), as its own calls are read: an agent that untags its role and then
 # opens another session keeps that session's calls; a call whose record shows no creationDate
 # reads its session's creation from the issuing event its key joins (as the chain below it
-# does), and a creationDate after the call is not read.
-RULES_REVISION = 11
+# does), and a creationDate after the call is not read. 12: a DeleteRole in the logs ends the
+# role's agent tag (no agent role from its time until a CreateRole or a later listing of the
+# re-created role says otherwise; of events in one second, any but the DeleteRole holds).
+RULES_REVISION = 12
 
 
 @dataclass(frozen=True)

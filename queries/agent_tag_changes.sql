@@ -3,17 +3,18 @@
 --   agent roles tagged Usage=Agent (the configured agent tag): policies, permission boundaries
 --   and this classification single them out by it, so removing the tag takes a role out of all
 --   of them at once, and an agent that removes its own role's tag is hiding. One row per call in
---   the logs (CreateRole, TagRole, UntagRole) that changed whether a role is an agent role, on
---   the timeline the classification's rules join (role_agent_intervals: the interval that call
---   opened, against the one before it). change is 'tagged' (the role became an agent role) or
---   'untagged' (it stopped being one: an UntagRole of the key, a TagRole with another value, a
---   CreateRole without the tag of a role re-created under the name; also a TagRole or UntagRole
---   that takes the key away where nothing says what the role was before, was 'unknown': an
---   agent that untags its role before any IAM snapshot was imported). Columns: role_account_id,
+--   the logs (CreateRole, TagRole, UntagRole, DeleteRole) that changed whether a role is an agent
+--   role, on the timeline the classification's rules join (role_agent_intervals: the interval
+--   that call opened, against the one before it). change is 'tagged' (the role became an agent
+--   role), 'untagged' (it stopped being one: an UntagRole of the key, a TagRole with another
+--   value, a CreateRole without the tag of a role re-created under the name; also a TagRole or
+--   UntagRole that takes the key away where nothing says what the role was before, was
+--   'unknown': an agent that untags its role before any IAM snapshot was imported) or 'deleted'
+--   (a DeleteRole of an agent role). Columns: role_account_id,
 --   role_name, change, changed_at (UTC), event (the call: event name and eventID, as
 --   role_agent_intervals.observed_by names it), was (the state before: 'tagged', 'untagged',
---   'absent' where a snapshot did not list the role, or 'unknown' where no snapshot or earlier
---   call says), was_observed_by (what said so), who made
+--   'absent' where a snapshot did not list the role or a DeleteRole had deleted it, or
+--   'unknown' where no snapshot or earlier call says), was_observed_by (what said so), who made
 --   the call as the classification found it (actor_kind, access_path, agent_name, human_id,
 --   principal, classified_by), by_the_role_itself (the call was made with a session of the role
 --   it changed, or with one chained from such a session: an agent untagging its own role,
@@ -27,14 +28,19 @@ WITH changes AS (
     SELECT
         cur.account_id AS role_account_id,
         cur.role_name,
-        CASE WHEN cur.is_agent THEN 'tagged' ELSE 'untagged' END AS change,
+        CASE
+            WHEN cur.is_agent THEN 'tagged'
+            WHEN starts_with(cur.observed_by, 'DeleteRole ') THEN 'deleted'
+            ELSE 'untagged'
+        END AS change,
         cur.valid_from AS changed_at,
         cur.observed_by AS event,
         -- An observation of a call is named by its event name and eventID (10_role_agent_timeline).
         split_part(cur.observed_by, ' ', 2) AS event_id,
         CASE
             WHEN prev.is_agent THEN 'tagged'
-            WHEN ends_with(prev.observed_by, ' (role absent)') THEN 'absent'
+            WHEN ends_with(prev.observed_by, ' (role absent)')
+                OR starts_with(prev.observed_by, 'DeleteRole ') THEN 'absent'
             WHEN NOT prev.is_agent THEN 'untagged'
             ELSE 'unknown'
         END AS was,
@@ -45,18 +51,18 @@ WITH changes AS (
         ON prev.account_id = cur.account_id
         AND prev.role_name = cur.role_name
         AND prev.valid_to = cur.valid_from
-    WHERE split_part(cur.observed_by, ' ', 1) IN ('CreateRole', 'TagRole', 'UntagRole')
+    WHERE split_part(cur.observed_by, ' ', 1) IN ('CreateRole', 'TagRole', 'UntagRole', 'DeleteRole')
         AND (
             (cur.is_agent AND NOT coalesce(prev.is_agent, false))
             OR (NOT cur.is_agent AND prev.is_agent)
             -- A TagRole or UntagRole that takes the key away where nothing says what the role
             -- was before (no earlier observation, or one of unknown tags): listed, was unknown,
             -- as a tagging call in that place is. A CreateRole without the tag is no change:
-            -- the role did not exist.
+            -- the role did not exist; nor is a DeleteRole of a role nothing says was one.
             OR (
                 NOT cur.is_agent
                 AND prev.is_agent IS NULL
-                AND split_part(cur.observed_by, ' ', 1) <> 'CreateRole'
+                AND split_part(cur.observed_by, ' ', 1) IN ('TagRole', 'UntagRole')
             )
         )
         AND ($since IS NULL OR cur.valid_from >= $since)
@@ -149,6 +155,7 @@ final AS (
                     || ' on (' || event || ')'
             ELSE CASE change
                     WHEN 'tagged' THEN ' became an agent role'
+                    WHEN 'deleted' THEN ', an agent role, was deleted'
                     ELSE ' stopped being an agent role'
                 END
                 || ' at ' || strftime(timezone('UTC', changed_at), '%Y-%m-%dT%H:%M:%SZ')
@@ -172,6 +179,8 @@ final AS (
                 THEN '; no snapshot or earlier call says whether it was one before.'
             WHEN was = 'unknown'
                 THEN '; ' || was_observed_by || ' does not say whether it was one before.'
+            WHEN was = 'absent' AND starts_with(was_observed_by, 'DeleteRole ')
+                THEN '; a role of that name had been deleted (' || was_observed_by || ').'
             WHEN was = 'absent' THEN '; ' || was_observed_by || ' did not list it.'
             ELSE '; it was ' || was || ' before (' || was_observed_by || ').'
         END AS finding

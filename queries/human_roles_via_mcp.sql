@@ -11,7 +11,7 @@
 --   AssumeRoleWithSAML too): that is the dedicated agent role the guidance asks for, whose direct
 --   calls the classification calls agent_role.direct. The role's agent tag at those times is read
 --   from role_agent_intervals, the intervals the classification's rules join (IAM snapshots and
---   CreateRole/TagRole/UntagRole events): the newest observation at or before the call, else the
+--   CreateRole/TagRole/UntagRole/DeleteRole events): the newest observation at or before the call, else the
 --   role's first observation where that is a snapshot, which applies backwards (a tag event only
 --   from its time on). Roles that are agent roles only by a configured agent_role_patterns entry
 --   are not left out: the patterns are attribution settings no named query can read (no view

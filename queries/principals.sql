@@ -21,7 +21,7 @@
 --   iam_tags (its tags in that snapshot, key=value),
 --   agent_role (for roles, from the calls of their sessions: tagged as an agent role at
 --   last_seen, read from role_agent_intervals, the intervals the classification's rules join
---   (IAM snapshots and CreateRole/TagRole/UntagRole events): the newest observation at or
+--   (IAM snapshots and CreateRole/TagRole/UntagRole/DeleteRole events): the newest observation at or
 --   before last_seen, else the role's first observation where that is a snapshot, which applies
 --   backwards; false after a snapshot of its account that does not list it; NULL where none
 --   applies, as for the classification, which then takes the role for no agent role: no IAM

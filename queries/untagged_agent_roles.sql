@@ -4,7 +4,7 @@
 --   that policies, boundaries and reviews can single them out; a role used through an MCP server
 --   (mcp_managed or mcp_self_managed) that lacked the tag when it was used is a guidance gap. The
 --   tag state at each call comes from role_agent_intervals, the intervals the classification's
---   rules join (IAM snapshots and the CreateRole, TagRole and UntagRole events of the logs): the
+--   rules join (IAM snapshots and the CreateRole, TagRole, UntagRole and DeleteRole events of the logs): the
 --   newest observation at or before the call, else the role's first observation where that is a
 --   snapshot (a snapshot applies backwards; a tag event only from its time). tag_state is
 --   'untagged' (IAM data shows the role without the tag) or 'unknown' (no observation applies to
@@ -19,8 +19,8 @@
 --   comma-separated), calls, sessions (distinct MCP sign-in sessions, else access keys),
 --   first_seen and last_seen (UTC), tagged_since (when the gap closed: the first observation
 --   after last_seen, the row's last call, that tags the role, where no later one before the end
---   of the period untags it again (an UntagRole, a snapshot without the tag or without the
---   role): the role is an agent role from then to the end of the period; NULL where it is no
+--   of the period untags it again (an UntagRole, a DeleteRole, a snapshot without the tag or
+--   without the role): the role is an agent role from then to the end of the period; NULL where it is no
 --   agent role at the end of the period, or no observation after last_seen tags it).
 -- params: since TIMESTAMPTZ = NULL; until TIMESTAMPTZ = NULL; account VARCHAR = NULL; principal VARCHAR = NULL
 -- grain: one row per role used through MCP without the agent tag, and tag state

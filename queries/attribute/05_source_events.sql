@@ -1,6 +1,6 @@
 -- name: 05_source_events
 -- description: The few events whose request or response bodies the attribution reads: IAM role
---   tag changes (CreateRole, TagRole, UntagRole), STS calls that issue credentials, sign-in
+--   tag changes (CreateRole, TagRole, UntagRole) and deletions (DeleteRole), STS calls that issue credentials, sign-in
 --   CreateOAuth2Token grants, AwsMcpEvent tool calls and the calls of web-identity and SAML
 --   principals (whose userIdentity names an identityProvider), with the columns and JSON
 --   fields 10_* to 50_* need. One scan of the events reads the wide JSON columns once for all of
@@ -79,7 +79,9 @@ WITH selected AS (
             AS extra_strings
     FROM attribution_extract_events
     WHERE event_type = 'AwsMcpEvent'
-        OR (event_source = 'iam.amazonaws.com' AND event_name IN ('CreateRole', 'TagRole', 'UntagRole'))
+        OR (event_source = 'iam.amazonaws.com' AND event_name IN (
+            'CreateRole', 'TagRole', 'UntagRole', 'DeleteRole'
+        ))
         OR (event_source = 'sts.amazonaws.com' AND event_name IN (
             'AssumeRole', 'AssumeRoleWithSAML', 'AssumeRoleWithWebIdentity',
             'GetSessionToken', 'GetFederationToken'

@@ -1,54 +1,54 @@
 -- name: 10_role_agent_timeline
--- description: When each IAM role was an agent role. role_agent_observations: what was observed
---   of the role's agent tag, and when; role_agent_intervals: the state that follows from them at
+-- description: When each IAM role was an agent role. role_agent_observations: what was observed of
+--   the role's agent tag, and when; role_agent_intervals: the state that follows from them at
 --   every time, the one answer to "is this role an agent role at time t" that the rules (agent
 --   role, agent chain: 50_classification.sql) and the named queries on roles (principals,
---   untagged_agent_roles, human_roles_via_mcp) all join, so a report cannot contradict a
---   verdict. Observations come from the imported IAM snapshots (the role's tags at taken_at)
---   and from CreateRole, TagRole and UntagRole events in the logs (valid from the event's
---   time), so a role created or tagged during the period counts without a new snapshot. Only
---   changes of the agent tag key matter. Role names are unique per account, so roles are keyed
---   by (account_id, role_name): TagRole events carry no path. They
---   are unique whatever their letter case, so a TagRole or UntagRole tags the role of its name,
---   in whatever case, that a snapshot listing or a CreateRole shows nearest before it (else
---   the first after it, else the calls). Only
---   complete snapshots count (listed in iam_snapshots: the iam_roles view keeps no other), one per
---   account and taken_at (two of one account at one time, which imports now refuse unless they
---   agree: the larger snapshot id, as pipeline/iam/choice.py and principals.sql choose). A
---   snapshot lists every role of its account at its time: every snapshot of an account that
---   does not list a role known in it (listed by another of its snapshots, or named by one of
---   the events) gives the observation 'snapshot <id> (role absent)', not an agent role (a role
+--   untagged_agent_roles, human_roles_via_mcp) all join, so a report cannot contradict a verdict.
+--   Observations come from the imported IAM snapshots (the role's tags at taken_at) and from
+--   CreateRole, TagRole and UntagRole events in the logs (valid from the event's time), so a role
+--   created or tagged during the period counts without a new snapshot. Only changes of the agent
+--   tag key matter. A DeleteRole ends the role: no agent role from its time (observed_by
+--   'DeleteRole <eventID>') until a CreateRole, or a later listing whose CreateDate is after it,
+--   says what the role of that name is. Role names are unique per account, so roles are keyed by
+--   (account_id, role_name): TagRole events carry no path. They are unique whatever their letter
+--   case, so a TagRole or UntagRole tags the role of its name, in whatever case, that a snapshot
+--   listing or a CreateRole shows nearest before it (else the first after it, else the calls).
+--   Only complete snapshots count (listed in iam_snapshots: the iam_roles view keeps no other),
+--   one per account and taken_at (two of one account at one time, which imports now refuse unless
+--   they agree: the larger snapshot id, as pipeline/iam/choice.py and principals.sql choose). A
+--   snapshot lists every role of its account at its time: every snapshot of an account that does
+--   not list a role known in it (listed by another of its snapshots, or named by one of the
+--   events) gives the observation 'snapshot <id> (role absent)', not an agent role (a role
 --   deleted, not yet created, or re-created untagged; a later CreateRole or TagRole still applies
---   from its time), before the role's first listing as after its last; not where a later
---   listing's CreateDate is at or before that snapshot (the file left the role out). A role
---   created after such a snapshot (or after one that listed an earlier role of its name) is,
---   from its CreateDate, what its first later listing shows, where no event of the role lies
---   between ('snapshot <id> (role created <time>)'), else of unknown tags (is_agent NULL) until
---   the first such event ('snapshot <id> (role created <time>; its tags unknown until its next
---   event)'). One observation per
---   role and instant: among events of one instant (CloudTrail times have whole seconds), the one
---   that makes the role an agent role, so an UntagRole and a TagRole of the key in one second
---   (infrastructure as code re-writing a key's letter case: untag usage, tag Usage) leave it
---   tagged; then the larger observed_by. An event happened somewhere within its second, so
---   the events' state holds from that second on, also over a snapshot taken within it: one
---   that disagrees with them was taken before them (after, it would show their change), so it
---   is the state just before that second, and is placed one microsecond before it
---   (observed_at), where, as the role's first observation, it applies backwards as any first
---   snapshot does (role_agent_intervals); one that agrees may have been taken after them,
---   adds nothing, and is left out.
---   Before a role's first observation, its oldest snapshot applies only where that snapshot is
---   the first observation: an event first (CreateRole, TagRole or UntagRole of the key) sets the
---   key whatever it was before, so no later snapshot tells that state, nor does the event:
---   CreateRole shows the role did not exist, TagRole overwrites the key, and UntagRole succeeds
---   whether or not the role carried the key (IAM's API reference names no error for an absent
---   key) and names no value. Then nothing is known before it: not an agent role.
---   role_agent_intervals turns the observations into non-overlapping intervals [valid_from,
---   valid_to) per (account_id, role_name), each with the is_agent and observed_by of the
---   observation that decides it: from each observation to the next (the last to 'infinity'),
---   and, where the role's first observation is a snapshot, from '-infinity' to it. A time t
---   is covered by at most one row, the one with valid_from <= t < valid_to; by none before a
---   first observation that is an event (nothing is known then: not an agent role for the
---   classification, unknown for the reports).
+--   from its time), before the role's first listing as after its last; not where a later listing's
+--   CreateDate is at or before that snapshot (the file left the role out). A role created after
+--   such a snapshot (or after one that listed an earlier role of its name) is, from its
+--   CreateDate, what its first later listing shows, where no event of the role lies between
+--   ('snapshot <id> (role created <time>)'), else of unknown tags (is_agent NULL) until the first
+--   such event ('snapshot <id> (role created <time>; its tags unknown until its next event)'). One
+--   observation per role and instant: among events of one instant (CloudTrail times have whole
+--   seconds), the one that makes the role an agent role, so an UntagRole and a TagRole of the key
+--   in one second (infrastructure as code re-writing a key's letter case: untag usage, tag Usage)
+--   leave it tagged; then any but a DeleteRole (infrastructure as code replacing a role deletes
+--   and creates it within a second: the role exists after it); then the larger observed_by. An
+--   event happened somewhere within its second, so the events' state holds from that second on,
+--   also over a snapshot taken within it: one that disagrees with them was taken before them
+--   (after, it would show their change), so it is the state just before that second, and is placed
+--   one microsecond before it (observed_at), where, as the role's first observation, it applies
+--   backwards as any first snapshot does (role_agent_intervals); one that agrees may have been
+--   taken after them, adds nothing, and is left out. Before a role's first observation, its oldest
+--   snapshot applies only where that snapshot is the first observation: an event first
+--   (CreateRole, TagRole or UntagRole of the key) sets the key whatever it was before, so no later
+--   snapshot tells that state, nor does the event: CreateRole shows the role did not exist,
+--   TagRole overwrites the key, and UntagRole succeeds whether or not the role carried the key
+--   (IAM's API reference names no error for an absent key) and names no value. Then nothing is
+--   known before it: not an agent role. role_agent_intervals turns the observations into
+--   non-overlapping intervals [valid_from, valid_to) per (account_id, role_name), each with the
+--   is_agent and observed_by of the observation that decides it: from each observation to the next
+--   (the last to 'infinity'), and, where the role's first observation is a snapshot, from
+--   '-infinity' to it. A time t is covered by at most one row, the one with valid_from <= t <
+--   valid_to; by none before a first observation that is an event (nothing is known then: not an
+--   agent role for the classification, unknown for the reports).
 -- params: none (reads the tables attribution_settings, attribution_source_events and
 --   attribution_distinct_values)
 -- grain: role_agent_observations: one row per role and instant at which its agent tag was
@@ -105,7 +105,7 @@ role_events AS (
     SELECT *
     FROM attribution_source_events
     WHERE event_source = 'iam.amazonaws.com'
-        AND event_name IN ('CreateRole', 'TagRole', 'UntagRole')
+        AND event_name IN ('CreateRole', 'TagRole', 'UntagRole', 'DeleteRole')
         AND error_code IS NULL
 ),
 
@@ -128,11 +128,11 @@ spellings AS (
 
 tag_spellings AS (
     -- IAM role names are unique per account whatever their letter case ("Names are not
-    -- distinguished by case", IAM API reference, CreateRole), but a TagRole or UntagRole names
-    -- the role as its caller typed it. The role it tagged is the one of that name (in any case)
-    -- at its time: the spelling of the nearest snapshot listing or CreateRole at or before it
-    -- (a role deleted and re-created in another case is then the new one), else of the first
-    -- after it, else the calls' (its own where they show it).
+    -- distinguished by case", IAM API reference, CreateRole), but a TagRole, UntagRole or
+    -- DeleteRole names the role as its caller typed it. The role it tagged is the one of that name
+    -- (in any case) at its time: the spelling of the nearest snapshot listing or CreateRole at or
+    -- before it (a role deleted and re-created in another case is then the new one), else of the
+    -- first after it, else the calls' (its own where they show it).
     SELECT
         e.event_id,
         arg_max(
@@ -152,7 +152,7 @@ tag_spellings AS (
     FROM role_events AS e
     JOIN spellings AS n
         ON n.account_id = e.recipient_account_id AND n.name_key = lower(e.request_role_name)
-    WHERE e.event_name IN ('TagRole', 'UntagRole')
+    WHERE e.event_name IN ('TagRole', 'UntagRole', 'DeleteRole')
     GROUP BY e.event_id
 ),
 
@@ -220,6 +220,12 @@ untag AS (
     WHERE e.event_name = 'UntagRole' AND lower(u.k) = s.tag_key
 ),
 
+deleted AS (
+    SELECT account_id, role_name, observed_at, observed_by, false AS is_agent, NULL AS tag_text
+    FROM tag_events
+    WHERE event_name = 'DeleteRole'
+),
+
 events AS (
     -- A TagRole that does not touch the agent key says nothing about it; CreateRole always does.
     SELECT account_id, role_name, observed_at, observed_by, is_agent, tag_text
@@ -227,6 +233,8 @@ events AS (
     WHERE event_name = 'CreateRole' OR touches_key
     UNION ALL
     SELECT account_id, role_name, observed_at, observed_by, is_agent, tag_text FROM untag
+    UNION ALL
+    SELECT account_id, role_name, observed_at, observed_by, is_agent, tag_text FROM deleted
 ),
 
 known_roles AS (
@@ -267,15 +275,16 @@ absent AS (
 ),
 
 event_observations AS (
-    -- One per role and instant: the event that makes the role an agent role, else the larger
-    -- observed_by.
+    -- One per role and instant: the event that makes the role an agent role, else any but a
+    -- DeleteRole, else the larger observed_by.
     SELECT account_id, role_name, observed_at, observed_by, is_agent, tag_text
     FROM (
         SELECT
             *,
             row_number() OVER (
                 PARTITION BY account_id, role_name, observed_at
-                ORDER BY is_agent DESC, observed_by DESC
+                ORDER BY is_agent DESC, starts_with(observed_by, 'DeleteRole ') ASC,
+                    observed_by DESC
             ) AS rank_at_instant
         FROM events
     ) AS ranked
@@ -283,13 +292,13 @@ event_observations AS (
 ),
 
 created AS (
-    -- A role created after a snapshot that did not list it, or that listed an earlier role of
-    -- that name (deleted and re-created since: the later listing's CreateDate is after that
-    -- snapshot), first listed by a later one: from its CreateDate on it is the role that
-    -- listing shows (the oldest snapshot after a time applies where nothing in between says
-    -- otherwise), not absent, nor the earlier role, until that listing. Where events of the
-    -- role fall between its CreateDate and the listing, the listing tells nothing of the time
-    -- before them (they changed the key, or may have), and neither do they (an event sets the
+    -- A role created after a snapshot that did not list it, or that listed an earlier role of that
+    -- name (deleted and re-created since: the later listing's CreateDate is after that snapshot),
+    -- or after a DeleteRole of the name, first listed by a later one: from its CreateDate on it is
+    -- the role that listing shows (the oldest snapshot after a time applies where nothing in
+    -- between says otherwise), not absent, nor the earlier role, until that listing. Where events
+    -- of the role fall between its CreateDate and the listing, the listing tells nothing of the
+    -- time before them (they changed the key, or may have), and neither do they (an event sets the
     -- key whatever it was): from the CreateDate the role is then of unknown tags, not an agent
     -- role, until its first event; still not the earlier role. Not where an event falls in the
     -- CreateDate's own second: that is the CreateRole, which says it all.
@@ -338,6 +347,14 @@ created AS (
                 WHERE p.account_id = l.account_id
                     AND p.role_name = l.role_name
                     AND p.observed_at < l.create_date
+            )
+            OR EXISTS (
+                SELECT 1
+                FROM event_observations AS d
+                WHERE d.account_id = l.account_id
+                    AND d.role_name = l.role_name
+                    AND starts_with(d.observed_by, 'DeleteRole ')
+                    AND d.observed_at < l.create_date
             )
         )
         AND NOT EXISTS (

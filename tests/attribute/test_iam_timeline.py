@@ -790,6 +790,46 @@ def test_a_role_re_created_between_snapshots_is_the_later_listing_from_its_creat
     ]
 
 
+def test_a_deleted_role_is_no_agent_role_until_a_later_listing_of_its_re_creation(
+    tmp_path: Path,
+) -> None:
+    """CreateRole makes OpsA an agent role on June 1 and DeleteRole deletes it on June 5 (its
+    name typed in lower case); July lists an OpsA created June 10, tagged again, whose CreateRole
+    is not in the logs: from June 5 no agent role (a session issued to the name then is no agent's:
+    nothing says what the role is), from June 10 what July shows. Without the DeleteRole, the
+    first role's tag held until July."""
+    agent_tag = [{"key": "Usage", "value": "Agent"}]
+    settings = build(
+        tmp_path,
+        [
+            iam_event("create", "CreateRole", "OpsA", "2026-06-01T00:00:00Z", tags=agent_tag),
+            call("a-june-3", "OpsA", "2026-06-03T10:00:00Z"),
+            iam_event("delete", "DeleteRole", "opsa", "2026-06-05T00:00:00Z"),
+            call("a-june-7", "OpsA", "2026-06-07T10:00:00Z"),
+            call("a-june-15", "OpsA", "2026-06-15T10:00:00Z"),
+        ],
+    )
+    created = "2026-06-10T00:00:00+00:00"
+    july = export(tmp_path / "july.json", role("OpsA", ("Usage", "Agent"), created=created))
+    import_iam([july], settings, at("2026-07-01T00:00:00"))
+    july_id = sid(july, at("2026-07-01T00:00:00"))
+
+    assert classified_by(settings) == {
+        "create": "human.iam_user",
+        "a-june-3": AGENT,
+        "delete": "human.iam_user",
+        "a-june-7": HUMAN,
+        "a-june-15": AGENT,
+    }
+    assert observations(settings) == [
+        ("OpsA", at("2026-06-01T00:00:00"), "CreateRole create", True, "Usage=Agent"),
+        ("OpsA", at("2026-06-05T00:00:00"), "DeleteRole delete", False, None),
+        ("OpsA", at("2026-06-10T00:00:00"),
+         f"snapshot {july_id} (role created 2026-06-10T00:00:00Z)", True, "Usage=Agent"),
+        ("OpsA", at("2026-07-01T00:00:00"), f"snapshot {july_id}", True, "Usage=Agent"),
+    ]  # fmt: skip
+
+
 def test_a_role_re_created_between_snapshots_with_events_after_is_unknown_until_them(
     tmp_path: Path,
 ) -> None:
@@ -856,6 +896,7 @@ def test_a_tag_event_in_another_case_tags_the_role_of_that_name_at_its_time(
     assert observations(settings) == [
         ("BuildAgent", at("2026-06-01T00:00:00"), f"snapshot {june_id}", False, None),
         ("BuildAgent", at("2026-06-05T09:00:00"), "TagRole tag-old", True, "Usage=Agent"),
+        ("BuildAgent", at("2026-06-10T00:00:00"), "DeleteRole delete", False, None),
         ("Other", at("2026-06-01T00:00:00"), f"snapshot {june_id}", False, None),
         # The June snapshot does not list the role created on June 11.
         ("buildAgent", at("2026-06-01T00:00:00"), f"snapshot {june_id} (role absent)", False, None),

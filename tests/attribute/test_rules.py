@@ -532,6 +532,27 @@ EXPECTED: dict[str, dict[str, Verdict]] = {
         "untag-assume-2": human("direct", "human.iam_user", "erin"),
         "untag-call-new-session": human("direct", OTHER_ROLE, "erin", "medium"),
     },
+    "agent_role_deleted": {
+        # frank's agent harness holds a session of DelAgentRole (tagged Usage=Agent by its
+        # CreateRole) and deletes the role with it (naming it in another letter case). A session
+        # issued to the name afterwards (the role re-created, its CreateRole not in the logs) is
+        # not the deleted role's: nothing says the new role is an agent role. The old session
+        # stays the agent's (created while the role was tagged). ReplacedAgentRole is deleted
+        # and created again untagged within one second, as infrastructure as code replaces a
+        # role: the CreateRole holds after that second, and its sessions are a person's.
+        "del-create": human("direct", "human.iam_user", "frank"),
+        "del-assume-1": human("direct", "human.iam_user", "frank"),
+        "del-call-1": agent("direct", "DelAgentRole", "agent_role.direct", "frank"),
+        "del-delete-own": agent("direct", "DelAgentRole", "agent_role.direct", "frank"),
+        "del-assume-2": human("direct", "human.iam_user", "frank"),
+        "del-call-2": human("direct", OTHER_ROLE, "frank", "medium"),
+        "del-call-old-session": agent("direct", "DelAgentRole", "agent_role.direct", "frank"),
+        "del-replace-create-1": human("direct", "human.iam_user", "frank"),
+        "del-replace-delete": human("direct", "human.iam_user", "frank"),
+        "del-replace-create-2": human("direct", "human.iam_user", "frank"),
+        "del-replace-assume": human("direct", "human.iam_user", "frank"),
+        "del-replace-call": human("direct", OTHER_ROLE, "frank", "medium"),
+    },
     "agent_untags_role_unlogged_session": {
         # An agent session of RelayAgentRole (tagged Usage=Agent by its CreateRole) whose issuing
         # event is not in the logs (its creationDate, 08:30, says it was created while the role
@@ -1602,6 +1623,61 @@ def test_agent_tag_changes_show_an_untag_whose_state_before_is_unknown(warehouse
     ]
 
 
+def test_agent_tag_changes_show_an_agent_deleting_its_own_role(warehouse: Path) -> None:
+    """The agent of DelAgentRole deletes its role (change 'deleted'). ReplacedAgentRole, deleted
+    and created again untagged within one second, stopped being an agent role by that CreateRole
+    (the role exists after the second): one row, not a deletion and a creation."""
+    found = [
+        r
+        for r in named_query(warehouse, "agent_tag_changes")
+        if r["role_account_id"] == "191919191919"
+    ]
+    columns = ("role_name", "change", "event", "was", "by_the_role_itself", "finding")
+    assert [pick(r, *columns) for r in found] == [
+        {
+            "role_name": "DelAgentRole",
+            "change": "tagged",
+            "event": "CreateRole del-create",
+            "was": "unknown",
+            "by_the_role_itself": False,
+            "finding": "Role DelAgentRole in account 191919191919 became an agent role at "
+            "2026-09-02T08:00:00Z (CreateRole del-create), by a human (frank) (access path "
+            "direct).",
+        },
+        {
+            "role_name": "ReplacedAgentRole",
+            "change": "tagged",
+            "event": "CreateRole del-replace-create-1",
+            "was": "unknown",
+            "by_the_role_itself": False,
+            "finding": "Role ReplacedAgentRole in account 191919191919 became an agent role at "
+            "2026-09-02T08:00:00Z (CreateRole del-replace-create-1), by a human (frank) (access "
+            "path direct).",
+        },
+        {
+            "role_name": "DelAgentRole",
+            "change": "deleted",
+            "event": "DeleteRole del-delete-own",
+            "was": "tagged",
+            "by_the_role_itself": True,
+            "finding": "Role DelAgentRole in account 191919191919, an agent role, was deleted at "
+            "2026-09-02T09:10:00Z (DeleteRole del-delete-own), by the agent DelAgentRole with a "
+            "session of the role itself (access path direct); it was tagged before (CreateRole "
+            "del-create).",
+        },
+        {
+            "role_name": "ReplacedAgentRole",
+            "change": "untagged",
+            "event": "CreateRole del-replace-create-2",
+            "was": "tagged",
+            "by_the_role_itself": False,
+            "finding": "Role ReplacedAgentRole in account 191919191919 stopped being an agent role "
+            "at 2026-09-02T10:00:00Z (CreateRole del-replace-create-2), by a human (frank) "
+            "(access path direct); it was tagged before (CreateRole del-replace-create-1).",
+        },
+    ]
+
+
 def test_agent_tag_changes_principal_matches_the_session_and_the_changed_roles_arn(
     warehouse: Path,
 ) -> None:
@@ -1820,6 +1896,9 @@ def at(text: str) -> datetime:
 
 
 SESSION_KEYS = {
+    "ASIADELROLEAGENT0001",
+    "ASIADELROLEAGENT0002",
+    "ASIADELROLEREPLACED1",
     "ASIAHIDEAGENT0000001",
     "ASIAHIDESCRATCH00001",
     "ASIANOCREATEAGENT01",
@@ -2289,6 +2368,14 @@ def test_role_agent_observations(warehouse: Path) -> None:
          "UntagRole hide-untag-chained", False, None),
         ("121212121212", "LegacyAgentRole", at("2026-09-02T09:10:00"),
          "UntagRole hide-untag-legacy", False, None),
+        ("191919191919", "DelAgentRole", at("2026-09-02T08:00:00"), "CreateRole del-create",
+         True, "Usage=Agent"),
+        ("191919191919", "DelAgentRole", at("2026-09-02T09:10:00"), "DeleteRole del-delete-own",
+         False, None),
+        ("191919191919", "ReplacedAgentRole", at("2026-09-02T08:00:00"),
+         "CreateRole del-replace-create-1", True, "Usage=Agent"),
+        ("191919191919", "ReplacedAgentRole", at("2026-09-02T10:00:00"),
+         "CreateRole del-replace-create-2", False, None),
         (A2, "TagLaterRole", at("2026-08-02T09:00:00"), "TagRole tagrole-tag", True,
          "Usage=Agent"),
         (A2, "TagLaterRole", at("2026-08-04T09:00:00"), "UntagRole tagrole-untag", False, None),
