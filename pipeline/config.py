@@ -25,7 +25,7 @@ import types
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -200,7 +200,9 @@ NOT_RULES = ("duckdb_memory_limit", "verdicts_duckdb_memory_limit")
 # reads its session's creation from the issuing event its key joins (as the chain below it
 # does), and a creationDate after the call is not read. 12: a DeleteRole in the logs ends the
 # role's agent tag (no agent role from its time until a CreateRole or a later listing of the
-# re-created role says otherwise; of events in one second, any but the DeleteRole holds).
+# re-created role says otherwise; of events in one second, any but the DeleteRole holds); the
+# role of an AssumedRole record without sessionIssuer is the role of the session its key joins,
+# else the one its userIdentity.arn names.
 RULES_REVISION = 12
 
 
@@ -311,14 +313,35 @@ _MEMORY = re.compile(
 # memory above 100% its "Unable to parse valid percentage", both met only once a command has
 # started (an ingest after parsing every file).
 _MAX_MEMORY_BYTES = (1 << 64) - 1
-# The smallest memory limit taken, as a size (a share of the memory is not: the machine's is
-# not known here). DuckDB allocates in blocks of 256 KiB, and a hash table 2 MiB at a time per
-# thread: with the sample (then 5,460 events) ingest's commit ran out of memory at 4MB, and `sql`
-# at 1KB on `SELECT count(*) FROM events_classified`; a limit of 0.5b, 1b or 1KB (a unit
-# slipped) ended in DuckDB's OutOfMemoryException once the command had started. 16MB is twice
-# what that commit needed; real limits are hundreds of MB (the defaults: 256MB to 4GB).
+# The smallest memory limit taken, as a size and as a share of this machine's physical memory
+# (physical_memory(), which DuckDB takes its share of unless a container limits it to less; where
+# the system does not say, a share is taken unchecked). DuckDB allocates in blocks of 256 KiB, and
+# a hash table 2 MiB at a time per thread: with the sample (then 5,460 events) ingest's commit ran
+# out of memory at 4MB, and `sql` at 1KB on `SELECT count(*) FROM events_classified`; a limit of
+# 0.5b, 1b or 1KB (a unit slipped) ended in DuckDB's OutOfMemoryException once the command had
+# started, and so did 0.001% (247KB of 24GB: less than one block). 16MB is twice what that commit
+# needed; real limits are hundreds of MB (the defaults: 256MB to 4GB).
 MIN_MEMORY = "16MB"
 _MIN_MEMORY_BYTES = 16 * 1000**2
+
+
+def physical_memory() -> int | None:
+    """This machine's physical memory in bytes, or None where the system does not say (no
+    sysconf, as on Windows, or a name it does not know)."""
+    try:
+        pages, page_size = os.sysconf("SC_PHYS_PAGES"), os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+    return pages * page_size if pages > 0 and page_size > 0 else None
+
+
+def _smallest_share(memory: int) -> str:
+    """The smallest share of `memory` bytes that comes to MIN_MEMORY, rounded up to a
+    thousandth of a percent, as a setting would write it ("0.1%")."""
+    share = (Decimal(_MIN_MEMORY_BYTES) * 100 / memory).quantize(
+        Decimal("0.001"), rounding=ROUND_CEILING
+    )
+    return f"{share.normalize():f}%"
 
 
 def _memory(value: Any) -> str | None:
@@ -328,7 +351,15 @@ def _memory(value: Any) -> str | None:
         return "expected a memory size such as 700MB or 2GB"
     unit = match["unit"].lower()
     if unit == "%":
-        return None if number <= 100 else "must be at most 100% of the memory"
+        if number > 100:
+            return "must be at most 100% of the memory"
+        memory = physical_memory()
+        if memory is not None and number * memory / 100 < _MIN_MEMORY_BYTES:
+            return (
+                f"must come to {MIN_MEMORY} or more: {_smallest_share(memory)} or more of this "
+                f"machine's {memory / 1000**3:.1f}GB of memory, or a size such as 700MB"
+            )
+        return None
     if unit in ("b", "byte", "bytes"):
         size = number
     else:  # KB, MB, GB, TB and k, m, g, t are powers of 1000; KiB, MiB, GiB, TiB of 1024

@@ -16,7 +16,9 @@
 --   from its time on). Roles that are agent roles only by a configured agent_role_patterns entry
 --   are not left out: the patterns are attribution settings no named query can read (no view
 --   holds them). Columns: human_id (the person: Identity Center user, source identity, SSO
---   session name, IAM user, owner of the MCP OAuth grant), principal (the role or user ARN),
+--   session name, IAM user, owner of the MCP OAuth grant), principal (the role or user ARN;
+--   for calls whose records name no sessionIssuer, the session ARN, userIdentity.arn, whose
+--   role, as the rules read it, decides whether it is an agent role),
 --   access_path (mcp_managed or mcp_self_managed), mcp_server (agent_name: the managed server's
 --   principal or the awslabs server), identity_kind (identity_center, iam_user, root, federated:
 --   a SAML user's role session, which AssumeRoleWithSAML opened, or a federated user), accounts
@@ -50,10 +52,19 @@ WITH mcp_events AS (
         read_only,
         user_agent,
         coalesce(sign_in_session_arn, access_key_id) AS session_key,
-        -- The role of a role session, whose agent tag decides below.
-        CASE WHEN principal_type = 'AssumedRole' THEN session_issuer_account_id END
-            AS role_account_id,
-        CASE WHEN principal_type = 'AssumedRole' THEN session_issuer_name END AS role_name,
+        -- The role of a role session, whose agent tag decides below: the sessionIssuer, else
+        -- (a record without one) the role its userIdentity.arn names
+        -- (arn:PARTITION:sts::ACCOUNT:assumed-role/ROLE/SESSION), as the rules read it.
+        CASE WHEN principal_type = 'AssumedRole' THEN coalesce(
+            session_issuer_account_id,
+            CASE WHEN contains(principal_arn, ':assumed-role/')
+                THEN nullif(split_part(principal_arn, ':', 5), '') END
+        ) END AS role_account_id,
+        CASE WHEN principal_type = 'AssumedRole' THEN coalesce(
+            session_issuer_name,
+            CASE WHEN contains(principal_arn, ':assumed-role/')
+                THEN nullif(split_part(principal_arn, '/', 2), '') END
+        ) END AS role_name,
         CASE
             WHEN principal_type = 'IdentityCenterUser'
                 OR on_behalf_of_user_id IS NOT NULL

@@ -19,7 +19,9 @@
 --   its ARN lists its kind, or, for another principal, when no snapshot of that account (none
 --   at all where its ARN names none, such as an AWS service's) was imported),
 --   iam_tags (its tags in that snapshot, key=value),
---   agent_role (for roles, from the calls of their sessions: tagged as an agent role at
+--   agent_role (for roles, from the calls of their sessions, and for the session ARN that is
+--   the principal of calls whose records name no sessionIssuer, whose role it names, as the
+--   rules read it: tagged as an agent role at
 --   last_seen, read from role_agent_intervals, the intervals the classification's rules join
 --   (IAM snapshots and CreateRole/TagRole/UntagRole/DeleteRole events): the newest observation at or
 --   before last_seen, else the role's first observation where that is a snapshot, which applies
@@ -49,6 +51,7 @@ WITH classified AS NOT MATERIALIZED (
         access_key_id,
         session_issuer_account_id,
         session_issuer_name,
+        principal_arn,
         principal
     FROM events_classified
     WHERE ($since IS NULL OR event_time >= $since)
@@ -131,10 +134,18 @@ per_identity AS (
         max(event_time) AS last_seen,
         -- The role of a role session. Not the session issuer of another identity: that of a
         -- FederatedUser is the IAM user that called GetFederationToken, whose name a role may
-        -- share.
-        max(CASE WHEN principal_type = 'AssumedRole' THEN session_issuer_account_id END)
-            AS role_account_id,
-        max(CASE WHEN principal_type = 'AssumedRole' THEN session_issuer_name END) AS role_name
+        -- share. A record without a sessionIssuer names the role in its userIdentity.arn
+        -- (arn:PARTITION:sts::ACCOUNT:assumed-role/ROLE/SESSION), where the rules read it too.
+        max(CASE WHEN principal_type = 'AssumedRole' THEN coalesce(
+            session_issuer_account_id,
+            CASE WHEN contains(principal_arn, ':assumed-role/')
+                THEN nullif(split_part(principal_arn, ':', 5), '') END
+        ) END) AS role_account_id,
+        max(CASE WHEN principal_type = 'AssumedRole' THEN coalesce(
+            session_issuer_name,
+            CASE WHEN contains(principal_arn, ':assumed-role/')
+                THEN nullif(split_part(principal_arn, '/', 2), '') END
+        ) END) AS role_name
     FROM classified
     GROUP BY ALL
 ),
@@ -170,7 +181,10 @@ per_principal AS (
         CASE
             WHEN regexp_matches(principal, '^arn:[^:]+:iam::\d{12}:role/') THEN 'role'
             WHEN regexp_matches(principal, '^arn:[^:]+:iam::\d{12}:user/') THEN 'user'
-        END AS principal_kind
+        END AS principal_kind,
+        -- The principal of the calls whose records name no sessionIssuer: their session ARN,
+        -- which names the role (no snapshot lists a session).
+        regexp_matches(principal, '^arn:[^:]+:sts::\d{12}:assumed-role/') AS role_session
     FROM per_identity
     GROUP BY principal
 ),
@@ -189,7 +203,7 @@ role_state AS (
         AND i.valid_from <= p.last_seen
         AND p.last_seen < i.valid_to
     -- Roles only: an IAM user named as a role is not that role.
-    WHERE p.principal_kind = 'role'
+    WHERE p.principal_kind = 'role' OR p.role_session
 ),
 
 session_tag_text AS (

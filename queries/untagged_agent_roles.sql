@@ -11,7 +11,9 @@
 --   the call: no IAM snapshot or tag event names the role, or only tag events after the call:
 --   import an older snapshot; or the one that applies leaves the tags unknown: a role
 --   re-created between two snapshots, before its first tag event). Columns:
---   role_account_id, principal (the role ARN), role_name, tag_state, observed_by (the observations
+--   role_account_id, principal (the role ARN; for calls whose records name no sessionIssuer,
+--   the session ARN, userIdentity.arn, which names the role the rules and this query read),
+--   role_name, tag_state, observed_by (the observations
 --   that decided: 'snapshot <id>', 'snapshot <id> (role absent)', 'snapshot <id> (role created
 --   <time>)', 'snapshot <id> (role created <time>; its tags unknown until its next event)' or
 --   '<event name> <event id>'),
@@ -29,9 +31,19 @@ WITH mcp_role_events AS (
     SELECT
         event_id,
         event_time,
-        session_issuer_account_id AS role_account_id,
-        session_issuer_name AS role_name,
-        coalesce(iam_principal_arn, session_issuer_arn) AS principal,
+        -- The role as the rules read it: the sessionIssuer, else (a record without one) the
+        -- role its userIdentity.arn names (arn:PARTITION:sts::ACCOUNT:assumed-role/ROLE/SESSION).
+        coalesce(
+            session_issuer_account_id,
+            CASE WHEN contains(principal_arn, ':assumed-role/')
+                THEN nullif(split_part(principal_arn, ':', 5), '') END
+        ) AS role_account_id,
+        coalesce(
+            session_issuer_name,
+            CASE WHEN contains(principal_arn, ':assumed-role/')
+                THEN nullif(split_part(principal_arn, '/', 2), '') END
+        ) AS role_name,
+        principal,
         access_path,
         agent_name,
         human_id,

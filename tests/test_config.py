@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from pipeline.config import load_settings
+from pipeline import config
+from pipeline.config import load_settings, physical_memory
 from pipeline.errors import ConfigError, UsageError
 
 
@@ -399,10 +401,12 @@ def test_agenttrail_config_names_the_file_between_the_flag_and_the_working_folde
     ],
 )
 def test_a_memory_size_is_accepted_exactly_when_duckdb_accepts_it(
-    tmp_path: Path, size: str
+    tmp_path: Path, size: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A size the check lets through and DuckDB refuses became an internal error, after an
-    ingest had parsed every file. (Sizes of at least MIN_MEMORY: below it, see the next test.)"""
+    ingest had parsed every file. (Sizes of at least MIN_MEMORY: below it, see the next tests;
+    shares whatever the machine's memory, which is not known here.)"""
+    monkeypatch.setattr(config, "physical_memory", lambda: None)
     con = duckdb.connect()
     try:
         con.execute(f"SET memory_limit = '{size}'")
@@ -448,6 +452,92 @@ def test_a_memory_limit_below_16mb_is_refused(tmp_path: Path, size: str, accepte
         f"environment variable {variable}: must be 16MB or more, got {size!r}"
     )
     assert info.value.exit_code == 2
+
+
+# A machine of 16GB: 0.1% of it is 16MB.
+SIXTEEN_GB = 16 * 1000**3
+
+
+@pytest.mark.parametrize(
+    ("share", "accepted"),
+    [("0.001%", False), ("0.0999%", False), ("0.1%", True), ("0.5%", True), ("80%", True)],
+)
+def test_a_share_of_memory_below_16mb_is_refused(
+    tmp_path: Path, share: str, accepted: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DuckDB takes a share of the machine's memory that comes to a few KB, then runs out of
+    memory once the command has started, as for a size below 16MB."""
+    monkeypatch.setattr(config, "physical_memory", lambda: SIXTEEN_GB)
+    variable = "AGENTTRAIL_ATTRIBUTION_VERDICTS_DUCKDB_MEMORY_LIMIT"
+    if accepted:
+        settings = load_settings(environ={variable: share}, cwd=tmp_path)
+        assert settings.attribution.verdicts_duckdb_memory_limit == share
+        return
+    with pytest.raises(ConfigError) as info:
+        load_settings(environ={variable: share}, cwd=tmp_path)
+    assert info.value.one_line() == (
+        f"environment variable {variable}: must come to 16MB or more: 0.1% or more of this "
+        f"machine's 16.0GB of memory, or a size such as 700MB, got {share!r}"
+    )
+    assert info.value.exit_code == 2
+
+
+def test_a_share_too_small_in_a_file_names_the_file_and_the_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The share that comes to 16MB is rounded up, so that the one the error asks for passes."""
+    memory = 3 * 1000**3 + 1  # 0.5333...% is 16MB
+    monkeypatch.setattr(config, "physical_memory", lambda: memory)
+    toml = _toml(tmp_path, '[ingest]\nduckdb_memory_limit = "0.5%"\n')
+    with pytest.raises(ConfigError) as info:
+        load_settings(environ={}, cwd=tmp_path)
+    assert info.value.one_line() == (
+        f"{toml}: ingest.duckdb_memory_limit: must come to 16MB or more: 0.534% or more of this "
+        "machine's 3.0GB of memory, or a size such as 700MB, got '0.5%'"
+    )
+    _toml(tmp_path, '[ingest]\nduckdb_memory_limit = "0.534%"\n')
+    assert load_settings(environ={}, cwd=tmp_path).ingest.duckdb_memory_limit == "0.534%"
+
+
+def test_a_share_is_taken_where_the_machines_memory_is_not_known(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(config, "physical_memory", lambda: None)
+    variable = "AGENTTRAIL_QUERY_DUCKDB_MEMORY_LIMIT"
+    settings = load_settings(environ={variable: "0.001%"}, cwd=tmp_path)
+    assert settings.query.duckdb_memory_limit == "0.001%"
+
+
+def test_physical_memory_is_pages_times_page_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    values = {"SC_PHYS_PAGES": 4_000_000, "SC_PAGE_SIZE": 4096}
+    monkeypatch.setattr(os, "sysconf", lambda name: values[name])
+    assert physical_memory() == 4_000_000 * 4096
+
+
+@pytest.mark.parametrize("pages", [-1, 0])
+def test_physical_memory_that_the_system_does_not_tell_is_unknown(
+    monkeypatch: pytest.MonkeyPatch, pages: int
+) -> None:
+    """sysconf returns -1 for a value the system has no answer for."""
+    monkeypatch.setattr(os, "sysconf", lambda name: pages if name == "SC_PHYS_PAGES" else 4096)
+    assert physical_memory() is None
+
+
+@pytest.mark.parametrize("error", [ValueError, OSError])
+def test_physical_memory_without_the_sysconf_names_is_unknown(
+    monkeypatch: pytest.MonkeyPatch, error: type[Exception]
+) -> None:
+    def sysconf(name: str) -> int:
+        raise error(name)
+
+    monkeypatch.setattr(os, "sysconf", sysconf)
+    assert physical_memory() is None
+
+
+def test_physical_memory_without_sysconf_is_unknown(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Windows has no os.sysconf."""
+    monkeypatch.delattr(os, "sysconf")
+    assert physical_memory() is None
 
 
 @pytest.mark.parametrize(

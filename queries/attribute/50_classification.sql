@@ -693,6 +693,45 @@ WITH features AS (
         CASE WHEN contains(e.principal_arn, ':assumed-role/')
             THEN split_part(e.principal_arn, '/', 3) ELSE '' END AS session_name,
         s.issued_key IS NOT NULL AS session_joined,
+        -- The call's role, which the rules below join on: the record's sessionIssuer, else
+        -- (an AssumedRole record without one: no sessionContext, or one without its
+        -- sessionIssuer) the role of the session its key joins, as the session's
+        -- assumedRoleUser.arn names it, else the role userIdentity.arn names
+        -- (arn:PARTITION:sts::ACCOUNT:assumed-role/ROLE/SESSION). The account is the record's
+        -- own (the same ARN, else userIdentity.accountId: the role's account for a role
+        -- session), which keeps classification_sessions, held whole in the pass's memory,
+        -- from carrying the account of every session. coalesce() evaluates the rest only where
+        -- the record has no sessionIssuer, and the ARN is parsed for AssumedRole records alone,
+        -- so the records that name their role cost the pass nothing more.
+        coalesce(
+            e.session_issuer_account_id,
+            CASE WHEN e.principal_type = 'AssumedRole' THEN coalesce(
+                CASE WHEN contains(e.principal_arn, ':assumed-role/')
+                    THEN nullif(split_part(e.principal_arn, ':', 5), '') END,
+                e.principal_account_id
+            ) END
+        ) AS role_account_id,
+        coalesce(
+            e.session_issuer_name,
+            CASE WHEN e.principal_type = 'AssumedRole' THEN coalesce(
+                s.session_role_name,
+                CASE WHEN contains(e.principal_arn, ':assumed-role/')
+                    THEN nullif(split_part(e.principal_arn, '/', 2), '') END
+            ) END
+        ) AS role_name,
+        -- The role as the evidence names it: where it was not read from sessionIssuer, it says
+        -- which field decided.
+        coalesce(
+            e.session_issuer_name,
+            CASE WHEN e.principal_type = 'AssumedRole' THEN coalesce(
+                s.session_role_name || ' (from session ' || e.access_key_id
+                    || ', which its key joins; the record has no sessionIssuer)',
+                CASE WHEN contains(e.principal_arn, ':assumed-role/')
+                    THEN nullif(split_part(e.principal_arn, '/', 2), '')
+                        || ' (from userIdentity.arn; the record has no sessionIssuer)'
+                END
+            ) END
+        ) AS role_text,
         s.root_key,
         s.root_parent_key,
         s.root_role_name,
@@ -700,6 +739,8 @@ WITH features AS (
         cfg.chain_max_depth,
         cfg.rule_names,
         cfg.mcp_server_tag_key,
+        cfg.agent_role_patterns,
+        cfg.workload_role_patterns,
         s.session_role_name,
         s.root_workload_text,
         s.root_person,
@@ -735,31 +776,6 @@ WITH features AS (
         coalesce(ua.client IN ('cli', 'sdk', 'iac'), false) AS direct_client,
         ua.awslabs_mcp_server,
         ua.awslabs_mcp_marker,
-        -- The role at the call, or when the call's session was created: credentials issued to
-        -- an agent role stay the agent's until they expire, so an agent that removes its own
-        -- role's tag (or has it removed) mid-session does not turn its later calls into a
-        -- person's. sessionContext's creationDate names the session's creation also where its
-        -- issuing event is not in the logs.
-        -- Where the record shows no creationDate, the issuing event of the session its key
-        -- joins tells when it was created (classification_created_agent_roles).
-        coalesce(o.is_agent, false) OR coalesce(oc.is_agent, false) OR ca.issued_key IS NOT NULL
-            OR p_agent_role.kind IS NOT NULL AS agent_role,
-        -- What made the role an agent role: an observation that says so, else the pattern (an
-        -- observation without the tag is no evidence of it).
-        CASE
-            WHEN o.is_agent THEN o.observed_by
-            WHEN oc.is_agent
-                THEN 'was when session ' || coalesce(e.access_key_id, '?') || ' was created at '
-                    || strftime(timezone('UTC', e.session_creation_date), '%Y-%m-%dT%H:%M:%SZ')
-                    || ': ' || oc.observed_by || '; no longer at the call, since '
-                    || coalesce(o.observed_by, '?')
-            WHEN ca.issued_key IS NOT NULL
-                THEN 'was when session ' || ca.issued_key || ' was issued at '
-                    || strftime(timezone('UTC', ca.issued_at), '%Y-%m-%dT%H:%M:%SZ')
-                    || ' (the call shows no creationDate): ' || ca.observed_by
-                    || '; no longer at the call, since ' || coalesce(o.observed_by, '?')
-            ELSE 'configured pattern ' || p_agent_role.pattern
-        END AS agent_role_observed_by,
         p_agent_si.kind IS NOT NULL AS agent_source_identity,
         p_mcp_si.kind IS NOT NULL AS mcp_source_identity,
         coalesce(e.web_id_provider, em.identity_provider, s.root_web_identity_provider)
@@ -767,23 +783,8 @@ WITH features AS (
         -- Whether the provider is the call's own (else its chain root's, for the evidence).
         coalesce(e.web_id_provider, em.identity_provider) IS NOT NULL AS own_web_identity,
         p_web.kind IS NOT NULL AS workload_web_identity,
-        p_workload_role.pattern AS workload_role_pattern,
-        p_workload_user.pattern AS workload_user_pattern,
         cm.chain_workload_text,
-        p_workload_role.kind IS NOT NULL OR p_workload_user.kind IS NOT NULL
-            OR cm.chain_workload_text IS NOT NULL AS workload_pattern,
         p_mcp.kind IS NOT NULL AS invoked_by_mcp,
-        sn.sessions AS named_sessions,
-        coalesce(sn.service_issued, false) AS named_service_issued,
-        coalesce(sn.agent_marked, false) AS named_agent_marked,
-        coalesce(sn.mcp_marked, false) AS named_mcp_marked,
-        sn.mcp_server_tag AS named_mcp_server_tag,
-        sn.tag_text AS named_tag_text,
-        sn.root_workload_text AS named_root_workload_text,
-        sn.example_key AS named_example_key,
-        sn.mcp_marked_sessions AS named_mcp_marked_sessions,
-        sn.direct_tag_text AS named_direct_tag_text,
-        sn.direct_example_key AS named_direct_example_key,
         -- A GetFederationToken session is named after its federated user
         -- (arn:aws:sts::ACCOUNT:federated-user/NAME); its session issuer is the IAM user that
         -- minted it.
@@ -804,10 +805,18 @@ WITH features AS (
             false
         ) AS from_console
     FROM attribution_events AS e
-    -- One row: the settings, and the rules' names for the evidence of rules 30 to 32.
+    -- One row: the settings, the rules' names for the evidence of rules 30 to 32, and the
+    -- configured role patterns (role_features).
     CROSS JOIN (
-        SELECT s.*, n.names AS rule_names
-        FROM attribution_settings AS s, classification_rule_names AS n
+        SELECT s.*, n.names AS rule_names, r.agent_role_patterns, r.workload_role_patterns
+        FROM attribution_settings AS s, classification_rule_names AS n, (
+            SELECT
+                list(pattern ORDER BY pattern) FILTER (WHERE kind = 'agent_role')
+                    AS agent_role_patterns,
+                list(pattern ORDER BY pattern) FILTER (WHERE kind = 'workload_role')
+                    AS workload_role_patterns
+            FROM attribution_patterns
+        ) AS r
     ) AS cfg
     LEFT JOIN classification_sessions AS s ON s.issued_key = e.access_key_id
     LEFT JOIN classification_chain_marks AS cm ON cm.issued_key = e.access_key_id
@@ -819,38 +828,8 @@ WITH features AS (
         ON g.link = 'sign_in_session' AND g.link_key = e.sign_in_session_arn
         AND g.granted_at <= e.event_time
     LEFT JOIN user_agent_clients AS ua ON ua.user_agent = e.user_agent
-    LEFT JOIN role_agent_intervals AS o
-        ON o.account_id = e.session_issuer_account_id
-        AND o.role_name = e.session_issuer_name
-        AND e.event_time >= o.valid_from
-        AND e.event_time < o.valid_to
-    -- A creationDate after the call names no creation of the call's session (a session makes
-    -- no call before it exists): the record's time is wrong, and it is not read.
-    LEFT JOIN role_agent_intervals AS oc
-        ON oc.account_id = e.session_issuer_account_id
-        AND oc.role_name = e.session_issuer_name
-        AND e.session_creation_date >= oc.valid_from
-        AND e.session_creation_date < oc.valid_to
-        AND e.session_creation_date <= e.event_time
-    LEFT JOIN classification_created_agent_roles AS ca
-        ON ca.issued_key = e.access_key_id
-        AND e.session_creation_date IS NULL
-        AND ca.issued_at <= e.event_time
-    LEFT JOIN classification_session_names AS sn
-        ON s.issued_key IS NULL
-        AND e.principal_type = 'AssumedRole'
-        AND sn.role_account_id = e.session_issuer_account_id
-        AND sn.role_name = e.session_issuer_name
-        AND sn.session_name = split_part(e.principal_arn, '/', 3)
     LEFT JOIN classification_pattern_matches AS p_mcp
         ON p_mcp.kind = 'mcp_principal' AND p_mcp.value = e.invoked_by
-    LEFT JOIN classification_pattern_matches AS p_agent_role
-        ON p_agent_role.kind = 'agent_role' AND p_agent_role.value = e.session_issuer_name
-    LEFT JOIN classification_pattern_matches AS p_workload_role
-        ON p_workload_role.kind = 'workload_role' AND p_workload_role.value = e.session_issuer_name
-    LEFT JOIN classification_pattern_matches AS p_workload_user
-        ON p_workload_user.kind = 'workload_user' AND e.principal_type = 'IAMUser'
-        AND p_workload_user.value = e.user_name
     LEFT JOIN classification_pattern_matches AS p_agent_si
         ON p_agent_si.kind = 'agent_source_identity'
         AND p_agent_si.value = coalesce(s.session_source_identity, e.source_identity)
@@ -860,6 +839,93 @@ WITH features AS (
     LEFT JOIN classification_pattern_matches AS p_web
         ON p_web.kind = 'workload_web_identity_provider'
         AND p_web.value = coalesce(e.web_id_provider, em.identity_provider, s.root_web_identity_provider)
+),
+
+role_features AS (
+    -- What the rules know of the call's role (features: role_account_id, role_name), joined
+    -- once that role is known. The patterns first: the columns after them read their aliases.
+    SELECT
+        f.*,
+        -- The configured role patterns are matched per distinct role name
+        -- (classification_pattern_matches); the role of a record without a sessionIssuer,
+        -- read from its userIdentity.arn, may be one that no other record or session names, so
+        -- those few records are matched against the patterns themselves.
+        coalesce(pa.pattern, CASE WHEN f.session_issuer_name IS NULL AND f.role_name IS NOT NULL
+            THEN list_min(list_filter(f.agent_role_patterns, lambda x: f.role_name LIKE x))
+        END) AS agent_role_pattern,
+        coalesce(pw.pattern, CASE WHEN f.session_issuer_name IS NULL AND f.role_name IS NOT NULL
+            THEN list_min(list_filter(f.workload_role_patterns, lambda x: f.role_name LIKE x))
+        END) AS workload_role_pattern,
+        -- The role at the call, or when the call's session was created: credentials issued to
+        -- an agent role stay the agent's until they expire, so an agent that removes its own
+        -- role's tag (or has it removed) mid-session does not turn its later calls into a
+        -- person's. sessionContext's creationDate names the session's creation also where its
+        -- issuing event is not in the logs.
+        -- Where the record shows no creationDate, the issuing event of the session its key
+        -- joins tells when it was created (classification_created_agent_roles).
+        coalesce(o.is_agent, false) OR coalesce(oc.is_agent, false) OR ca.issued_key IS NOT NULL
+            OR agent_role_pattern IS NOT NULL AS agent_role,
+        -- What made the role an agent role: an observation that says so, else the pattern (an
+        -- observation without the tag is no evidence of it).
+        CASE
+            WHEN o.is_agent THEN o.observed_by
+            WHEN oc.is_agent
+                THEN 'was when session ' || coalesce(f.access_key_id, '?') || ' was created at '
+                    || strftime(timezone('UTC', f.session_creation_date), '%Y-%m-%dT%H:%M:%SZ')
+                    || ': ' || oc.observed_by || '; no longer at the call, since '
+                    || coalesce(o.observed_by, '?')
+            WHEN ca.issued_key IS NOT NULL
+                THEN 'was when session ' || ca.issued_key || ' was issued at '
+                    || strftime(timezone('UTC', ca.issued_at), '%Y-%m-%dT%H:%M:%SZ')
+                    || ' (the call shows no creationDate): ' || ca.observed_by
+                    || '; no longer at the call, since ' || coalesce(o.observed_by, '?')
+            ELSE 'configured pattern ' || agent_role_pattern
+        END AS agent_role_observed_by,
+        p_workload_user.pattern AS workload_user_pattern,
+        workload_role_pattern IS NOT NULL OR p_workload_user.kind IS NOT NULL
+            OR f.chain_workload_text IS NOT NULL AS workload_pattern,
+        sn.sessions AS named_sessions,
+        coalesce(sn.service_issued, false) AS named_service_issued,
+        coalesce(sn.agent_marked, false) AS named_agent_marked,
+        coalesce(sn.mcp_marked, false) AS named_mcp_marked,
+        sn.mcp_server_tag AS named_mcp_server_tag,
+        sn.tag_text AS named_tag_text,
+        sn.root_workload_text AS named_root_workload_text,
+        sn.example_key AS named_example_key,
+        sn.mcp_marked_sessions AS named_mcp_marked_sessions,
+        sn.direct_tag_text AS named_direct_tag_text,
+        sn.direct_example_key AS named_direct_example_key
+    FROM features AS f
+    LEFT JOIN role_agent_intervals AS o
+        ON o.account_id = f.role_account_id
+        AND o.role_name = f.role_name
+        AND f.event_time >= o.valid_from
+        AND f.event_time < o.valid_to
+    -- A creationDate after the call names no creation of the call's session (a session makes
+    -- no call before it exists): the record's time is wrong, and it is not read.
+    LEFT JOIN role_agent_intervals AS oc
+        ON oc.account_id = f.role_account_id
+        AND oc.role_name = f.role_name
+        AND f.session_creation_date >= oc.valid_from
+        AND f.session_creation_date < oc.valid_to
+        AND f.session_creation_date <= f.event_time
+    LEFT JOIN classification_created_agent_roles AS ca
+        ON ca.issued_key = f.access_key_id
+        AND f.session_creation_date IS NULL
+        AND ca.issued_at <= f.event_time
+    LEFT JOIN classification_session_names AS sn
+        ON NOT f.session_joined
+        AND f.principal_type = 'AssumedRole'
+        AND sn.role_account_id = f.role_account_id
+        AND sn.role_name = f.role_name
+        AND sn.session_name = split_part(f.principal_arn, '/', 3)
+    LEFT JOIN classification_pattern_matches AS pa
+        ON pa.kind = 'agent_role' AND pa.value = f.role_name
+    LEFT JOIN classification_pattern_matches AS pw
+        ON pw.kind = 'workload_role' AND pw.value = f.role_name
+    LEFT JOIN classification_pattern_matches AS p_workload_user
+        ON p_workload_user.kind = 'workload_user' AND f.principal_type = 'IAMUser'
+        AND p_workload_user.value = f.user_name
 ),
 
 based AS (
@@ -933,7 +999,7 @@ based AS (
             WHEN principal_type = 'AssumedRole' THEN 29
             ELSE 24
         END AS base_rule
-    FROM features
+    FROM role_features
 ),
 
 ruled AS (
@@ -1033,7 +1099,7 @@ detailed AS (
                     THEN ' that opened the chain (root session ' || coalesce(r.root_key, r.access_key_id) || ')' ELSE '' END
                 || CASE WHEN r.chain_truncated THEN '; chain truncated at depth ' || r.chain_max_depth ELSE '' END
             WHEN 22 THEN coalesce(
-                'role ' || r.session_issuer_name || ' matches configured workload role pattern '
+                'role ' || r.role_text || ' matches configured workload role pattern '
                     || r.workload_role_pattern,
                 'IAM user ' || r.user_name || ' matches configured workload user pattern '
                     || r.workload_user_pattern,
@@ -1043,14 +1109,14 @@ detailed AS (
             ) || CASE WHEN r.chain_truncated THEN '; chain truncated at depth ' || r.chain_max_depth ELSE '' END
             WHEN 9 THEN concat_ws('; ',
                 coalesce('key ' || r.access_key_id || ' joins no issuing event', 'no accessKeyId'),
-                'the ' || r.named_sessions || ' session(s) of ' || r.session_issuer_name || ' named '
+                'the ' || r.named_sessions || ' session(s) of ' || r.role_text || ' named '
                     || r.session_name || ' in the logs all carry the agent mark (e.g. session '
                     || r.named_example_key || ' tags {' || r.named_tag_text || '})',
                 'userAgent has ' || r.awslabs_mcp_marker
             )
             WHEN 14 THEN concat_ws('; ',
                 coalesce('key ' || r.access_key_id || ' joins no issuing event', 'no accessKeyId'),
-                'the ' || r.named_sessions || ' session(s) of ' || r.session_issuer_name || ' named '
+                'the ' || r.named_sessions || ' session(s) of ' || r.role_text || ' named '
                     || r.session_name || ' in the logs all carry the agent mark (e.g. session '
                     || r.named_direct_example_key || ' tags {' || r.named_direct_tag_text || '})',
                 CASE WHEN r.named_mcp_marked_sessions > 0
@@ -1062,7 +1128,7 @@ detailed AS (
             )
             WHEN 23 THEN
                 coalesce('key ' || r.access_key_id || ' joins no issuing event', 'no accessKeyId')
-                || '; the ' || r.named_sessions || ' session(s) of ' || r.session_issuer_name || ' named '
+                || '; the ' || r.named_sessions || ' session(s) of ' || r.role_text || ' named '
                 || r.session_name || ' in the logs were all opened by a workload (e.g. session '
                 || r.named_example_key || ', ' || r.named_root_workload_text || ')'
             WHEN 28 THEN r.issued_by_call::VARCHAR
@@ -1105,24 +1171,23 @@ final AS (
             -- agent where nothing else does.
             WHEN 6 THEN coalesce(
                 r.mcp_server_tag, r.chain_mcp_server_tag, r.awslabs_mcp_server, r.session_role_name,
-                r.federated_user_name, r.session_issuer_name, r.chain_source_identity
+                r.federated_user_name, r.role_name, r.chain_source_identity
             )
             WHEN 7 THEN coalesce(
-                r.session_role_name, r.federated_user_name, r.session_issuer_name,
-                r.chain_source_identity
+                r.session_role_name, r.federated_user_name, r.role_name, r.chain_source_identity
             )
             WHEN 10 THEN r.awslabs_mcp_server
             WHEN 8 THEN coalesce(
                 r.chain_mcp_server_tag, r.awslabs_mcp_server, r.chain_mark_agent
             )
-            WHEN 12 THEN r.session_issuer_name
+            WHEN 12 THEN r.role_name
             WHEN 13 THEN r.chain_mark_agent
             WHEN 9 THEN coalesce(
                 CASE WHEN r.named_mcp_marked THEN r.named_mcp_server_tag END,
                 r.awslabs_mcp_server,
-                r.session_issuer_name
+                r.role_name
             )
-            WHEN 14 THEN r.session_issuer_name
+            WHEN 14 THEN r.role_name
         END AS agent_name,
         CASE
             WHEN r.base_rule BETWEEN 15 AND 23 THEN NULL  -- services and workloads
@@ -1179,6 +1244,15 @@ final AS (
         -- A call a service made: the service, then the rule that found the actor and its
         -- evidence.
         CASE
+            -- The events_classified view names the role of rules 11, 12 and 29 from the
+            -- record's sessionIssuer; where the record has none, the detail is the whole
+            -- sentence, with the role the rules read and where they read it.
+            WHEN r.rule = r.base_rule AND r.base_rule IN (11, 12) AND r.session_issuer_name IS NULL
+                THEN 'role ' || r.role_text || ' is an agent role (' || r.base_detail || ')'
+            WHEN r.rule = r.base_rule AND r.base_rule = 29 AND r.session_issuer_name IS NULL
+                THEN 'role ' || coalesce(r.role_text, '?')
+                    || ' with no agent, MCP, service or workload mark'
+                    || coalesce('; ' || r.base_detail, '')
             WHEN r.rule = r.base_rule THEN r.base_detail
             ELSE 'userIdentity.invokedBy=' || r.invoked_by
                 || ': a service made the call with the caller''s credentials; the caller by '
@@ -1186,7 +1260,7 @@ final AS (
                 || CASE r.base_rule
                     WHEN 5 THEN 'signInSessionArn=' || r.sign_in_session_arn || ' granted by ' || r.base_detail
                     WHEN 10 THEN 'userAgent names awslabs MCP server ' || r.awslabs_mcp_server
-                    WHEN 12 THEN 'role ' || r.session_issuer_name || ' is an agent role (' || r.base_detail || ')'
+                    WHEN 12 THEN 'role ' || r.role_text || ' is an agent role (' || r.base_detail || ')'
                     WHEN 19 THEN 'ec2RoleDelivery=' || r.ec2_role_delivery
                     WHEN 20 THEN 'session name ' || r.session_name || ' is an instance id'
                     WHEN 21 THEN 'web identity provider ' || r.base_detail
@@ -1198,7 +1272,7 @@ final AS (
                     WHEN 27 THEN 'userIdentity.type=' || r.principal_type
                     WHEN 28 THEN 'userIdentity.type=' || r.principal_type || coalesce(' via ' || r.base_detail, '')
                     -- The call is a service's (invokedBy); the role's session has no mark.
-                    WHEN 29 THEN 'role ' || coalesce(r.session_issuer_name, '?')
+                    WHEN 29 THEN 'role ' || coalesce(r.role_text, '?')
                         || ' whose session has no agent, MCP, service-issued or workload mark'
                         || coalesce('; ' || r.base_detail, '')
                     ELSE r.base_detail

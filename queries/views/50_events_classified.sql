@@ -39,9 +39,14 @@ SELECT
         WHEN 'workload.service_invoked' THEN evidence_detail
         WHEN 'human.service_invoked' THEN evidence_detail
         WHEN 'awslabs_user_agent' THEN 'userAgent names awslabs MCP server ' || agent_name
+        -- Where the record names no sessionIssuer, the detail of rules that name the call's
+        -- role is their whole sentence: the role the rules read elsewhere (the session its key
+        -- joins, userIdentity.arn), and where.
         WHEN 'agent_role.direct'
-            THEN 'role ' || session_issuer_name || ' is an agent role (' || evidence_detail
-                || '); no MCP mark on the call'
+            THEN coalesce(
+                'role ' || session_issuer_name || ' is an agent role (' || evidence_detail || ')',
+                evidence_detail
+            ) || '; no MCP mark on the call'
         WHEN 'service.aws_service'
             THEN 'userIdentity.type=AWSService' || coalesce('; invokedBy=' || invoked_by, '')
         WHEN 'service.service_linked_role' THEN 'service-linked role ' || session_issuer_arn
@@ -56,8 +61,10 @@ SELECT
         WHEN 'workload.configured' THEN coalesce(evidence_detail, 'matches a configured workload pattern')
         WHEN 'workload.service_issued_by_name' THEN evidence_detail
         WHEN 'human.console_agent_role'
-            THEN 'role ' || session_issuer_name || ' is an agent role (' || evidence_detail
-                || ') used from the console: ' || CASE
+            THEN coalesce(
+                'role ' || session_issuer_name || ' is an agent role (' || evidence_detail || ')',
+                evidence_detail
+            ) || ' used from the console: ' || CASE
                     WHEN session_credential_from_console THEN 'sessionCredentialFromConsole=true'
                     WHEN event_type = 'AwsConsoleSignIn' THEN 'eventType=AwsConsoleSignIn'
                     ELSE 'console userAgent ' || user_agent
@@ -78,9 +85,12 @@ SELECT
         WHEN 'human.federated'
             THEN 'userIdentity.type=' || principal_type || coalesce(' via ' || evidence_detail, '')
         WHEN 'human.other_role'
-            THEN 'role ' || coalesce(session_issuer_name, '?')
-                || ' with no agent, MCP, service or workload mark'
-                || coalesce('; ' || evidence_detail, '')
+            THEN coalesce(
+                'role ' || session_issuer_name || ' with no agent, MCP, service or workload mark'
+                    || coalesce('; ' || evidence_detail, ''),
+                evidence_detail,
+                'role ? with no agent, MCP, service or workload mark'
+            )
         ELSE 'userIdentity.type=' || coalesce(principal_type, 'absent')
     END AS evidence,
     confidence,

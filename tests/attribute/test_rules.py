@@ -65,6 +65,7 @@ PATTERN_CASES = (
     "agent_role_pattern_untagged_create",
     "workload_patterns",
     "workload_pattern_chain",
+    "role_pattern_without_session_context",
 )
 SNAPSHOT_FILE = CASES / "snapshot_agent_role.iam.json"
 # Account A4's roles, as the same later snapshot shows them: tagged Usage=Agent are
@@ -599,6 +600,46 @@ EXPECTED: dict[str, dict[str, Verdict]] = {
         "nocd-later-tag": human("direct", "human.iam_user", "pat"),
         "nocd-later-call": human("direct", OTHER_ROLE, None, "medium"),
     },
+    "agent_role_without_session_context": {
+        # Records of AssumedRole sessions without a sessionIssuer (no sessionContext, or one
+        # without it): the rules read the role from the session the key joins, else from
+        # userIdentity.arn. NoContextAgentRole is tagged Usage=Agent by its CreateRole.
+        "noctx-create": human("direct", "human.iam_user", "nora"),
+        "noctx-create-plain": human("direct", "human.iam_user", "nora"),
+        "noctx-assume": human("direct", "human.iam_user", "nora"),
+        "noctx-call-joined": agent("direct", "NoContextAgentRole", "agent_role.direct", "nora"),
+        "noctx-call-unjoined": agent("direct", "NoContextAgentRole", "agent_role.direct"),
+        "noctx-call-no-issuer": agent("direct", "NoContextAgentRole", "agent_role.direct"),
+        # A person who switched into the agent role in the console.
+        "noctx-console-call": human("console", "human.console_agent_role", "nora@example.com"),
+        "noctx-call-invoked": agent("service", "NoContextAgentRole", "agent.service_invoked"),
+        # The untagged role stays a person's.
+        "noctx-control": human("direct", OTHER_ROLE, None, "medium"),
+        "noctx-plain-assume": human("direct", "human.iam_user", "nora"),
+        "noctx-control-joined": human("direct", OTHER_ROLE, "nora", "medium"),
+        # The role and session name of a logged agent session (session tag Usage=Agent).
+        "noctx-harness-early": agent(
+            "direct", "NoContextHarnessRole", "agent_session.direct_by_name", confidence="medium"
+        ),
+        "noctx-harness-assume": human("direct", "human.iam_user", "nora"),
+        "noctx-mcp-untagged": agent(
+            "mcp_self_managed", "aws-api-mcp-server", "awslabs_user_agent", confidence="medium"
+        ),
+        "noctx-saml-assume": human("direct", "human.federated", "sam@corp.example"),
+        "noctx-saml-mcp-call": agent(
+            "mcp_managed", MCP, "mcp_managed.invoked_by", "sam@corp.example"
+        ),
+        "noctx-saml-plain-assume": human("direct", "human.federated", "sam@corp.example"),
+        "noctx-saml-plain-mcp-call": agent(
+            "mcp_managed", MCP, "mcp_managed.invoked_by", "sam@corp.example"
+        ),
+    },
+    # The configured role patterns reach a role that only a record without a sessionIssuer
+    # names (its userIdentity.arn).
+    "role_pattern_without_session_context": {
+        "rpnoctx-agent-call": agent("direct", "noctx-agent-runner", "agent_role.direct"),
+        "rpnoctx-batch-call": workload("workload.configured"),
+    },
     "role_arn_other_case": {
         # erin's harness assumes DeployAgentRole (tagged Usage=Agent) with its roleArn typed in
         # lower case, then a hop role from it: the session is of the role as the issued
@@ -921,6 +962,8 @@ EXPECTED_WITHOUT_PATTERNS: dict[str, Verdict] = {
         for i in range(2, 12)
     },
     "dbatch-call": human("direct", OTHER_ROLE, None, "medium"),
+    "rpnoctx-agent-call": human("direct", OTHER_ROLE, None, "medium"),
+    "rpnoctx-batch-call": human("direct", OTHER_ROLE, None, "medium"),
 }
 
 
@@ -1173,6 +1216,49 @@ def test_evidence(classified: dict[str, dict[str, Any]]) -> None:
             "issued at 2026-10-01T10:30:00Z (the call shows no creationDate): CreateRole "
             "nocd-create; no longer at the call, since UntagRole nocd-untag); no MCP mark on the "
             "call"
+        ),
+        # A record without a sessionIssuer: the evidence says where the role was read.
+        "noctx-call-joined": (
+            "role NoContextAgentRole (from session ASIANOCTXAGENT000001, which its key joins; "
+            "the record has no sessionIssuer) is an agent role (CreateRole noctx-create); "
+            "no MCP mark on the call"
+        ),
+        "noctx-call-unjoined": (
+            "role NoContextAgentRole (from userIdentity.arn; the record has no sessionIssuer) is "
+            "an agent role (CreateRole noctx-create); no MCP mark on the call"
+        ),
+        "noctx-console-call": (
+            "role NoContextAgentRole (from userIdentity.arn; the record has no sessionIssuer) is "
+            "an agent role (CreateRole noctx-create) used from the console: "
+            "sessionCredentialFromConsole=true"
+        ),
+        "noctx-call-invoked": (
+            "userIdentity.invokedBy=cloudformation.amazonaws.com: a service made the call with "
+            "the caller's credentials; the caller by agent_role.direct: role NoContextAgentRole "
+            "(from userIdentity.arn; the record has no sessionIssuer) is an agent role "
+            "(CreateRole noctx-create)"
+        ),
+        "noctx-control": (
+            "role NoContextPlainRole (from userIdentity.arn; the record has no sessionIssuer) "
+            "with no agent, MCP, service or workload mark"
+        ),
+        "noctx-control-joined": (
+            "role NoContextPlainRole (from session ASIANOCTXPLAIN000002, which its key joins; "
+            "the record has no sessionIssuer) with no agent, MCP, service or workload mark"
+        ),
+        "noctx-harness-early": (
+            "key ASIANOCTXHARNESSOLD1 joins no issuing event; the 1 session(s) of "
+            "NoContextHarnessRole (from userIdentity.arn; the record has no sessionIssuer) named "
+            "harness in the logs all carry the agent mark (e.g. session ASIANOCTXHARNESS0001 "
+            "tags {Usage=Agent}); no MCP mark"
+        ),
+        "rpnoctx-agent-call": (
+            "role noctx-agent-runner (from userIdentity.arn; the record has no sessionIssuer) is "
+            "an agent role (configured pattern %-agent-runner); no MCP mark on the call"
+        ),
+        "rpnoctx-batch-call": (
+            "role batch-noctx-export (from userIdentity.arn; the record has no sessionIssuer) "
+            "matches configured workload role pattern batch-%"
         ),
         "trans-call-2": (
             # ivan's source identity matches no agent pattern: the tags decided, not it.
@@ -1899,6 +1985,11 @@ SESSION_KEYS = {
     "ASIADELROLEAGENT0001",
     "ASIADELROLEAGENT0002",
     "ASIADELROLEREPLACED1",
+    "ASIANOCTXAGENT000001",
+    "ASIANOCTXPLAIN000002",
+    "ASIANOCTXHARNESS0001",
+    "ASIANOCTXSAML0000001",
+    "ASIANOCTXSAML0000002",
     "ASIAHIDEAGENT0000001",
     "ASIAHIDESCRATCH00001",
     "ASIANOCREATEAGENT01",
@@ -2368,6 +2459,10 @@ def test_role_agent_observations(warehouse: Path) -> None:
          "UntagRole hide-untag-chained", False, None),
         ("121212121212", "LegacyAgentRole", at("2026-09-02T09:10:00"),
          "UntagRole hide-untag-legacy", False, None),
+        ("181818181818", "NoContextAgentRole", at("2026-11-02T09:00:00"), "CreateRole noctx-create",
+         True, "Usage=Agent"),
+        ("181818181818", "NoContextPlainRole", at("2026-11-02T09:01:00"),
+         "CreateRole noctx-create-plain", False, None),
         ("191919191919", "DelAgentRole", at("2026-09-02T08:00:00"), "CreateRole del-create",
          True, "Usage=Agent"),
         ("191919191919", "DelAgentRole", at("2026-09-02T09:10:00"), "DeleteRole del-delete-own",
