@@ -202,7 +202,8 @@ NOT_RULES = ("duckdb_memory_limit", "verdicts_duckdb_memory_limit")
 # role's agent tag (no agent role from its time until a CreateRole or a later listing of the
 # re-created role says otherwise; of events in one second, any but the DeleteRole holds); the
 # role of an AssumedRole record without sessionIssuer is the role of the session its key joins,
-# else the one its userIdentity.arn names.
+# else the one its userIdentity.arn names; a console sign-in that shows its creationDate has
+# the session_root of the console session it opened.
 RULES_REVISION = 12
 
 

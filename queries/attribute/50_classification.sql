@@ -1216,14 +1216,17 @@ final AS (
         r.session_joined,
         -- The console mints a new key per request (facts doc s.3), so an unjoined console
         -- call's key names one request; its principal and sessionContext creationDate name the
-        -- console session all its requests share.
+        -- console session all its requests share. A console sign-in carries no key, but where
+        -- its record shows the creationDate (a role's sign-in, as Identity Center's) it names
+        -- the session it opened the same way, so the sign-in is part of its session.
         coalesce(
             r.root_parent_key,
             r.root_key,
             -- A session that is its own root (root_key is NULL there).
             CASE WHEN r.session_joined THEN r.access_key_id END,
             CASE
-                WHEN r.from_console AND r.access_key_id IS NOT NULL
+                WHEN r.from_console
+                    AND (r.access_key_id IS NOT NULL OR r.event_type = 'AwsConsoleSignIn')
                     THEN 'console:' || r.principal_arn || '@'
                         || strftime(timezone('UTC', r.session_creation_date), '%Y-%m-%dT%H:%M:%SZ')
             END,

@@ -1136,6 +1136,8 @@ def test_session_join_and_root(classified: dict[str, dict[str, Any]]) -> None:
         "emptykey-call": (False, None),
         "ubn-call-early": (False, "ASIAUNJOINEDOLDKEY01"),
         # Console requests: a key each; the console session is the principal and creationDate.
+        # The sign-in that opened it shows both, without a key: the same session.
+        "console-login": (False, f"console:{ALICE_CONSOLE}@2026-06-23T09:00:00Z"),
         "console-call-flag": (False, f"console:{ALICE_CONSOLE}@2026-06-23T09:00:00Z"),
         "console-call-service-ua": (False, f"console:{ALICE_CONSOLE}@2026-06-23T09:00:00Z"),
         "conroot-call-1": (False, f"console:{OLGA_CONSOLE}@2026-07-01T09:00:00Z"),
@@ -1148,6 +1150,7 @@ def test_session_join_and_root(classified: dict[str, dict[str, Any]]) -> None:
             f"console:arn:aws:sts::{A1}:assumed-role/ConsoleOpsAgentRole/alice-ops"
             "@2026-06-30T09:58:00Z",
         ),
+        # An IAM user's sign-in shows no creationDate: no session to name.
         "emptykey-console-login": (False, None),
         "iamuser-call": (False, "AKIAIAMUSERQUINN0001"),
     }
