@@ -200,7 +200,8 @@ NOT_RULES = ("duckdb_memory_limit", "verdicts_duckdb_memory_limit")
 # reads its session's creation from the issuing event its key joins (as the chain below it
 # does), and a creationDate after the call is not read. 12: a DeleteRole in the logs ends the
 # role's agent tag (no agent role from its time until a CreateRole or a later listing of the
-# re-created role says otherwise; of events in one second, any but the DeleteRole holds).
+# re-created role says otherwise; of events in one second, any but the DeleteRole holds, unless
+# the DeleteRole came last: no CreateRole in that second, or the role did not exist before it).
 RULES_REVISION = 12
 
 

@@ -30,7 +30,11 @@
 --   seconds), the one that makes the role an agent role, so an UntagRole and a TagRole of the key
 --   in one second (infrastructure as code re-writing a key's letter case: untag usage, tag Usage)
 --   leave it tagged; then any but a DeleteRole (infrastructure as code replacing a role deletes
---   and creates it within a second: the role exists after it); then the larger observed_by. An
+--   and creates it within a second: the role exists after it); then the larger observed_by.
+--   Except that a DeleteRole holds where it was the last event of its second: always without a
+--   CreateRole in that second (a TagRole or UntagRole succeeds only while the role exists), and
+--   with one where the role did not exist before that second (what last says so before it is a
+--   DeleteRole or a snapshot without the role: the role was created, then deleted). An
 --   event happened somewhere within its second, so the events' state holds from that second on,
 --   also over a snapshot taken within it: one that disagrees with them was taken before them
 --   (after, it would show their change), so it is the state just before that second, and is placed
@@ -274,19 +278,77 @@ absent AS (
     )
 ),
 
+event_instants AS (
+    -- Per role and instant of its events: whether a DeleteRole and a CreateRole are among them.
+    SELECT
+        account_id,
+        role_name,
+        observed_at,
+        bool_or(starts_with(observed_by, 'DeleteRole ')) AS has_delete,
+        bool_or(starts_with(observed_by, 'CreateRole ')) AS has_create
+    FROM events
+    GROUP BY ALL
+),
+
+existence AS (
+    -- Whether a role of the name exists after each instant that says so by itself: not after
+    -- a DeleteRole without a CreateRole, after any other event, and as each snapshot lists it
+    -- or leaves it out. An instant with both a DeleteRole and a CreateRole says nothing here:
+    -- after it the role is as it was before it (deleted and created again, or created and
+    -- deleted).
+    SELECT account_id, role_name, observed_at, NOT has_delete AS role_exists
+    FROM event_instants
+    WHERE NOT (has_delete AND has_create)
+    UNION ALL
+    SELECT account_id, role_name, observed_at, true FROM snapshot_roles
+    UNION ALL
+    SELECT account_id, role_name, observed_at, false FROM absent
+),
+
+deleted_last AS (
+    -- The instants at which a DeleteRole is the last event of its second. Without a CreateRole
+    -- in that second, always: IAM tags a role only while it exists, so a TagRole or UntagRole
+    -- that succeeded in the second of a DeleteRole came before it. With one, where the role
+    -- did not exist before that second (what last says so before it is a DeleteRole or a
+    -- snapshot without the role): the CreateRole came first (no role of an existing name can
+    -- be created) and the DeleteRole after it. Where the role existed before, or nothing says,
+    -- the role was deleted and created again (infrastructure as code replacing it).
+    SELECT i.account_id, i.role_name, i.observed_at
+    FROM event_instants AS i
+    WHERE i.has_delete
+        AND (
+            NOT i.has_create
+            OR NOT coalesce((
+                SELECT arg_max(x.role_exists, x.observed_at)
+                FROM existence AS x
+                WHERE x.account_id = i.account_id
+                    AND x.role_name = i.role_name
+                    AND x.observed_at < date_trunc('second', i.observed_at)
+            ), true)
+        )
+),
+
 event_observations AS (
-    -- One per role and instant: the event that makes the role an agent role, else any but a
+    -- One per role and instant: the DeleteRole where it is the last event of its second
+    -- (deleted_last), else the event that makes the role an agent role, else any but a
     -- DeleteRole, else the larger observed_by.
     SELECT account_id, role_name, observed_at, observed_by, is_agent, tag_text
     FROM (
         SELECT
-            *,
+            e.*,
             row_number() OVER (
-                PARTITION BY account_id, role_name, observed_at
-                ORDER BY is_agent DESC, starts_with(observed_by, 'DeleteRole ') ASC,
-                    observed_by DESC
+                PARTITION BY e.account_id, e.role_name, e.observed_at
+                ORDER BY
+                    starts_with(e.observed_by, 'DeleteRole ') AND d.observed_at IS NOT NULL DESC,
+                    e.is_agent DESC,
+                    starts_with(e.observed_by, 'DeleteRole ') ASC,
+                    e.observed_by DESC
             ) AS rank_at_instant
-        FROM events
+        FROM events AS e
+        LEFT JOIN deleted_last AS d
+            ON d.account_id = e.account_id
+            AND d.role_name = e.role_name
+            AND d.observed_at = e.observed_at
     ) AS ranked
     WHERE rank_at_instant = 1
 ),

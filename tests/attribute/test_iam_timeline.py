@@ -830,6 +830,84 @@ def test_a_deleted_role_is_no_agent_role_until_a_later_listing_of_its_re_creatio
     ]  # fmt: skip
 
 
+def test_a_tag_event_in_the_second_of_a_delete_role_came_before_it(tmp_path: Path) -> None:
+    """IAM tags a role only while it exists, so a TagRole or UntagRole that succeeded in the
+    second of a DeleteRole (no CreateRole in it) came before it: the role is deleted after that
+    second, whatever the order in the file. OpsA, created untagged, is tagged and deleted in one
+    second: a session issued to the name on June 7 (the role re-created, its CreateRole not in
+    the logs) is no agent's. OpsB, created tagged, is untagged and deleted in one second, and
+    July lists an OpsB created June 10, tagged: an agent role from June 10, as after any
+    DeleteRole. The tagging event held over the DeleteRole before: OpsA stayed an agent role,
+    and OpsB was the UntagRole's until July."""
+    agent_tag = [{"key": "Usage", "value": "Agent"}]
+    settings = build(
+        tmp_path,
+        [
+            iam_event("create-a", "CreateRole", "OpsA", "2026-06-01T00:00:00Z"),
+            iam_event("create-b", "CreateRole", "OpsB", "2026-06-01T00:00:00Z", tags=agent_tag),
+            iam_event("delete-a", "DeleteRole", "OpsA", "2026-06-05T00:00:00Z"),
+            iam_event("tag-a", "TagRole", "OpsA", "2026-06-05T00:00:00Z", tags=agent_tag),
+            iam_event("untag-b", "UntagRole", "OpsB", "2026-06-05T00:00:00Z", tagKeys=["Usage"]),
+            iam_event("delete-b", "DeleteRole", "OpsB", "2026-06-05T00:00:00Z"),
+            call("a-june-7", "OpsA", "2026-06-07T10:00:00Z"),
+            call("b-june-15", "OpsB", "2026-06-15T10:00:00Z"),
+        ],
+    )
+    created = "2026-06-10T00:00:00+00:00"
+    july = export(tmp_path / "july.json", role("OpsB", ("Usage", "Agent"), created=created))
+    import_iam([july], settings, at("2026-07-01T00:00:00"))
+    july_id = sid(july, at("2026-07-01T00:00:00"))
+
+    got = classified_by(settings)
+    assert {e: got[e] for e in ("a-june-7", "b-june-15")} == {
+        "a-june-7": HUMAN,
+        "b-june-15": AGENT,
+    }
+    assert observations(settings) == [
+        ("OpsA", at("2026-06-01T00:00:00"), "CreateRole create-a", False, None),
+        ("OpsA", at("2026-06-05T00:00:00"), "DeleteRole delete-a", False, None),
+        ("OpsA", at("2026-07-01T00:00:00"), f"snapshot {july_id} (role absent)", False, None),
+        ("OpsB", at("2026-06-01T00:00:00"), "CreateRole create-b", True, "Usage=Agent"),
+        ("OpsB", at("2026-06-05T00:00:00"), "DeleteRole delete-b", False, None),
+        ("OpsB", at("2026-06-10T00:00:00"),
+         f"snapshot {july_id} (role created 2026-06-10T00:00:00Z)", True, "Usage=Agent"),
+        ("OpsB", at("2026-07-01T00:00:00"), f"snapshot {july_id}", True, "Usage=Agent"),
+    ]  # fmt: skip
+    changes = run_query(settings, "agent_tag_changes", scope=Scope()).table.to_pylist()
+    assert [(r["role_name"], r["change"], r["event"], r["was"]) for r in changes] == [
+        ("OpsB", "tagged", "CreateRole create-b", "unknown"),
+        ("OpsB", "deleted", "DeleteRole delete-b", "tagged"),
+    ]
+
+
+def test_a_role_created_and_deleted_in_one_second_after_it_was_deleted_stays_deleted(
+    tmp_path: Path,
+) -> None:
+    """A CreateRole and a DeleteRole in one second: where the role existed before that second
+    it was deleted and created again (infrastructure as code replacing it, the case file
+    agent_role_deleted), but where it did not (OpsA was deleted on June 2) no role of the name
+    could be deleted before it was created, so it was created and then deleted: the role does
+    not exist after that second, and a session issued to the name on June 7 (its re-creation
+    not in the logs) is no agent's. The CreateRole held before, tagged."""
+    agent_tag = [{"key": "Usage", "value": "Agent"}]
+    settings = build(
+        tmp_path,
+        [
+            iam_event("create-1", "CreateRole", "OpsA", "2026-06-01T00:00:00Z", tags=agent_tag),
+            iam_event("delete-1", "DeleteRole", "OpsA", "2026-06-02T00:00:00Z"),
+            iam_event("create-2", "CreateRole", "OpsA", "2026-06-05T00:00:00Z", tags=agent_tag),
+            iam_event("delete-2", "DeleteRole", "OpsA", "2026-06-05T00:00:00Z"),
+            call("a-june-7", "OpsA", "2026-06-07T10:00:00Z"),
+        ],
+    )
+    assert classified_by(settings)["a-june-7"] == HUMAN
+    assert observations(settings) == [
+        ("OpsA", at("2026-06-01T00:00:00"), "CreateRole create-1", True, "Usage=Agent"),
+        ("OpsA", at("2026-06-02T00:00:00"), "DeleteRole delete-1", False, None),
+        ("OpsA", at("2026-06-05T00:00:00"), "DeleteRole delete-2", False, None),
+    ]
+
+
 def test_a_role_re_created_between_snapshots_with_events_after_is_unknown_until_them(
     tmp_path: Path,
 ) -> None:
