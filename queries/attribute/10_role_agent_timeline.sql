@@ -9,8 +9,10 @@
 --   created or tagged during the period counts without a new snapshot. Only changes of the agent
 --   tag key matter. A DeleteRole ends the role: no agent role from its time (observed_by
 --   'DeleteRole <eventID>') until a CreateRole, or a later listing whose CreateDate is after it,
---   says what the role of that name is. Role names are unique per account, so roles are keyed by
---   (account_id, role_name): TagRole events carry no path. They are unique whatever their letter
+--   says what the role of that name is; a later listing whose CreateDate is in a second before it
+--   shows the role it deleted (a stale export) and is no observation at its taken_at (still a
+--   role created then, for the CTEs absent and created). Role names are unique per account, so
+--   roles are keyed by (account_id, role_name): TagRole events carry no path. They are unique whatever their letter
 --   case, so a TagRole or UntagRole tags the role of its name, in whatever case, that a snapshot
 --   listing or a CreateRole shows nearest before it (else the first after it, else the calls).
 --   Only complete snapshots count (listed in iam_snapshots: the iam_roles view keeps no other),
@@ -241,6 +243,26 @@ events AS (
     SELECT account_id, role_name, observed_at, observed_by, is_agent, tag_text FROM deleted
 ),
 
+current_listings AS (
+    -- The listings that tell the role at their taken_at: not one whose CreateDate is before a
+    -- DeleteRole of the role in a second before taken_at. That listing shows the role that
+    -- DeleteRole deleted (a role created again has a later CreateDate): a stale export, taken
+    -- before the deletion and imported with a later time, or an eventually consistent listing
+    -- that still showed it. A DeleteRole in the CreateDate second may have come before the
+    -- creation (a role replaced), one in the taken_at second is placed_snapshots' to order.
+    SELECT *
+    FROM snapshot_roles AS l
+    WHERE NOT EXISTS (
+        SELECT 1
+        FROM events AS d
+        WHERE d.account_id = l.account_id
+            AND d.role_name = l.role_name
+            AND starts_with(d.observed_by, 'DeleteRole ')
+            AND d.observed_at >= date_trunc('second', l.create_date) + INTERVAL 1 SECOND
+            AND date_trunc('second', d.observed_at) < date_trunc('second', l.observed_at)
+    )
+),
+
 known_roles AS (
     SELECT DISTINCT account_id, role_name FROM snapshot_roles
     UNION
@@ -300,7 +322,7 @@ existence AS (
     FROM event_instants
     WHERE NOT (has_delete AND has_create)
     UNION ALL
-    SELECT account_id, role_name, observed_at, true FROM snapshot_roles
+    SELECT account_id, role_name, observed_at, true FROM current_listings
     UNION ALL
     SELECT account_id, role_name, observed_at, false FROM absent
 ),
@@ -429,7 +451,7 @@ created AS (
 ),
 
 snapshot_observations AS (
-    SELECT account_id, role_name, observed_at, observed_by, is_agent, tag_text FROM snapshot_roles
+    SELECT account_id, role_name, observed_at, observed_by, is_agent, tag_text FROM current_listings
     UNION ALL
     SELECT account_id, role_name, observed_at, observed_by, is_agent, tag_text FROM absent
     UNION ALL

@@ -908,6 +908,59 @@ def test_a_role_created_and_deleted_in_one_second_after_it_was_deleted_stays_del
     ]
 
 
+def test_a_listing_after_a_delete_role_of_the_role_it_deleted_is_stale(tmp_path: Path) -> None:
+    """The June 6 snapshot still lists OpsA and OpsB, tagged, with CreateDates before their
+    DeleteRoles of June 5: the roles those DeleteRoles deleted (a stale export imported with a
+    later time, or IAM's eventually consistent listing): no observation of them on June 6, and a
+    session issued to either name on June 7 (the role re-created, its CreateRole not in the
+    logs) is no agent's. Before, the listing tagged both again from June 6. OpsB is known from
+    the May snapshot only, which still applies before the DeleteRole. OpsC, deleted on June 5
+    and listed with a CreateDate in that second (replaced: deleted and created again), is the
+    listing's from June 6."""
+    agent_tag = [{"key": "Usage", "value": "Agent"}]
+    settings = build(
+        tmp_path,
+        [
+            iam_event("create-a", "CreateRole", "OpsA", "2026-06-01T00:00:00Z", tags=agent_tag),
+            call("b-may-20", "OpsB", "2026-05-20T10:00:00Z"),
+            iam_event("delete-a", "DeleteRole", "OpsA", "2026-06-05T00:00:00Z"),
+            iam_event("delete-b", "DeleteRole", "opsb", "2026-06-05T00:00:00Z"),
+            iam_event("delete-c", "DeleteRole", "OpsC", "2026-06-05T00:00:00Z"),
+            call("a-june-7", "OpsA", "2026-06-07T10:00:00Z"),
+            call("b-june-7", "OpsB", "2026-06-07T10:00:00Z"),
+            call("c-june-7", "OpsC", "2026-06-07T10:00:00Z"),
+        ],
+    )
+    may = export(tmp_path / "may.json", role("OpsB", ("Usage", "Agent")))
+    import_iam([may], settings, at("2026-05-01T00:00:00"))
+    june = export(
+        tmp_path / "june.json",
+        role("OpsA", ("Usage", "Agent"), created="2026-06-01T00:00:00+00:00"),
+        role("OpsB", ("Usage", "Agent")),
+        role("OpsC", ("Usage", "Agent"), created="2026-06-05T00:00:00+00:00"),
+    )
+    import_iam([june], settings, at("2026-06-06T00:00:00"))
+    may_id, june_id = sid(may, at("2026-05-01T00:00:00")), sid(june, at("2026-06-06T00:00:00"))
+
+    got = classified_by(settings)
+    assert {e: got[e] for e in ("b-may-20", "a-june-7", "b-june-7", "c-june-7")} == {
+        "b-may-20": AGENT,
+        "a-june-7": HUMAN,
+        "b-june-7": HUMAN,
+        "c-june-7": AGENT,
+    }
+    assert observations(settings) == [
+        ("OpsA", at("2026-05-01T00:00:00"), f"snapshot {may_id} (role absent)", False, None),
+        ("OpsA", at("2026-06-01T00:00:00"), "CreateRole create-a", True, "Usage=Agent"),
+        ("OpsA", at("2026-06-05T00:00:00"), "DeleteRole delete-a", False, None),
+        ("OpsB", at("2026-05-01T00:00:00"), f"snapshot {may_id}", True, "Usage=Agent"),
+        ("OpsB", at("2026-06-05T00:00:00"), "DeleteRole delete-b", False, None),
+        ("OpsC", at("2026-05-01T00:00:00"), f"snapshot {may_id} (role absent)", False, None),
+        ("OpsC", at("2026-06-05T00:00:00"), "DeleteRole delete-c", False, None),
+        ("OpsC", at("2026-06-06T00:00:00"), f"snapshot {june_id}", True, "Usage=Agent"),
+    ]
+
+
 def test_a_role_re_created_between_snapshots_with_events_after_is_unknown_until_them(
     tmp_path: Path,
 ) -> None:
