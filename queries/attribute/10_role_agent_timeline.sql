@@ -12,9 +12,11 @@
 --   says what the role of that name is; a later listing whose CreateDate is in a second before it
 --   shows the role it deleted (a stale export) and is no observation at its taken_at (still a
 --   role created then, for the CTEs absent and created). Role names are unique per account, so
---   roles are keyed by (account_id, role_name): TagRole events carry no path. They are unique whatever their letter
---   case, so a TagRole or UntagRole tags the role of its name, in whatever case, that a snapshot
---   listing or a CreateRole shows nearest before it (else the first after it, else the calls).
+--   roles are keyed by (account_id, role_name): TagRole events carry no path. They are unique
+--   whatever their letter case, so a TagRole, UntagRole or DeleteRole is of the role of its name,
+--   in whatever case, that a snapshot listing or a CreateRole shows nearest before it (for a
+--   DeleteRole, before its second: a CreateRole in it created the next role), else the first
+--   after it, else the calls.
 --   Only complete snapshots count (listed in iam_snapshots: the iam_roles view keeps no other),
 --   one per account and taken_at (two of one account at one time, which imports now refuse unless
 --   they agree: the larger snapshot id, as pipeline/iam/choice.py and principals.sql choose). A
@@ -138,16 +140,19 @@ tag_spellings AS (
     -- DeleteRole names the role as its caller typed it. The role it tagged is the one of that name
     -- (in any case) at its time: the spelling of the nearest snapshot listing or CreateRole at or
     -- before it (a role deleted and re-created in another case is then the new one), else of the
-    -- first after it, else the calls' (its own where they show it).
+    -- first after it, else the calls' (its own where they show it). A DeleteRole deletes the role
+    -- that existed before its second: a CreateRole in that second created the next one (a role
+    -- replaced, deleted and created again in another case), so for it only what was seen before
+    -- its second is before it.
     SELECT
         e.event_id,
         arg_max(
             n.role_name,
             (
-                CASE WHEN n.seen_at IS NULL THEN 0 WHEN n.seen_at <= e.event_time THEN 2 ELSE 1 END,
+                CASE WHEN n.seen_at IS NULL THEN 0 WHEN b.seen_before THEN 2 ELSE 1 END,
                 CASE
                     WHEN n.seen_at IS NULL THEN 0
-                    WHEN n.seen_at <= e.event_time THEN epoch_us(n.seen_at)
+                    WHEN b.seen_before THEN epoch_us(n.seen_at)
                     ELSE -epoch_us(n.seen_at)
                 END,
                 n.source_rank,
@@ -158,6 +163,12 @@ tag_spellings AS (
     FROM role_events AS e
     JOIN spellings AS n
         ON n.account_id = e.recipient_account_id AND n.name_key = lower(e.request_role_name)
+    CROSS JOIN LATERAL (
+        SELECT CASE
+            WHEN e.event_name = 'DeleteRole' THEN n.seen_at < date_trunc('second', e.event_time)
+            ELSE n.seen_at <= e.event_time
+        END AS seen_before
+    ) AS b
     WHERE e.event_name IN ('TagRole', 'UntagRole', 'DeleteRole')
     GROUP BY e.event_id
 ),

@@ -1034,3 +1034,38 @@ def test_a_tag_event_in_another_case_tags_the_role_of_that_name_at_its_time(
         ("buildAgent", at("2026-06-11T00:00:00"), "CreateRole create", False, None),
         ("buildAgent", at("2026-06-12T00:00:00"), "TagRole tag-new", True, "Usage=Agent"),
     ]
+
+
+def test_a_delete_role_in_the_second_of_a_create_role_in_another_case_deletes_the_old_role(
+    tmp_path: Path,
+) -> None:
+    """Infrastructure as code replaces BuildAgent (an agent role) by buildAgent, untagged: it
+    deletes the role (typed `buildagent`) and creates the new one in the same second. The
+    DeleteRole ends BuildAgent, the role that existed before that second, and agent_tag_changes
+    lists that deletion; buildAgent is no agent role. Before, the CreateRole of its second was the
+    spelling at or before the DeleteRole: it was taken for buildAgent's, and BuildAgent stayed an
+    agent role for good (a session issued to that spelling on June 13 was the agent's)."""
+    agent_tag = [{"key": "Usage", "value": "Agent"}]
+    settings = build(
+        tmp_path,
+        [
+            iam_event("create-old", "CreateRole", "BuildAgent", "2026-06-01T00:00:00Z",
+                      tags=agent_tag),
+            iam_event("delete", "DeleteRole", "buildagent", "2026-06-10T00:00:00Z"),
+            iam_event("create-new", "CreateRole", "buildAgent", "2026-06-10T00:00:00Z"),
+            call("c-old-name", "BuildAgent", "2026-06-13T10:00:00Z"),
+            call("c-new", "buildAgent", "2026-06-13T10:00:00Z"),
+        ],
+    )  # fmt: skip
+    verdicts_by_id = classified_by(settings)
+    assert (verdicts_by_id["c-old-name"], verdicts_by_id["c-new"]) == (HUMAN, HUMAN)
+    assert observations(settings) == [
+        ("BuildAgent", at("2026-06-01T00:00:00"), "CreateRole create-old", True, "Usage=Agent"),
+        ("BuildAgent", at("2026-06-10T00:00:00"), "DeleteRole delete", False, None),
+        ("buildAgent", at("2026-06-10T00:00:00"), "CreateRole create-new", False, None),
+    ]
+    changes = run_query(settings, "agent_tag_changes", scope=Scope()).table.to_pylist()
+    assert [(r["role_name"], r["change"], r["event"], r["was"]) for r in changes] == [
+        ("BuildAgent", "tagged", "CreateRole create-old", "unknown"),
+        ("BuildAgent", "deleted", "DeleteRole delete", "tagged"),
+    ]
