@@ -200,10 +200,12 @@ NOT_RULES = ("duckdb_memory_limit", "verdicts_duckdb_memory_limit")
 # reads its session's creation from the issuing event its key joins (as the chain below it
 # does), and a creationDate after the call is not read. 12: a DeleteRole in the logs ends the
 # role's agent tag (no agent role from its time until a CreateRole or a later listing of the
-# re-created role says otherwise; of events in one second, any but the DeleteRole holds); the
-# role of an AssumedRole record without sessionIssuer is the role of the session its key joins,
-# else the one its userIdentity.arn names; a console sign-in that shows its creationDate has
-# the session_root of the console session it opened.
+# re-created role says otherwise; of events in one second, any but the DeleteRole holds, unless
+# the DeleteRole came last: no CreateRole in that second, or the role did not exist before it;
+# a listing after a DeleteRole of the role it deleted is stale); the role of an AssumedRole
+# record without sessionIssuer is the role of the session its key joins, else the one its
+# userIdentity.arn names; a console sign-in that shows its creationDate has the session_root
+# of the console session it opened.
 RULES_REVISION = 12
 
 

@@ -9,10 +9,14 @@
 --   created or tagged during the period counts without a new snapshot. Only changes of the agent
 --   tag key matter. A DeleteRole ends the role: no agent role from its time (observed_by
 --   'DeleteRole <eventID>') until a CreateRole, or a later listing whose CreateDate is after it,
---   says what the role of that name is. Role names are unique per account, so roles are keyed by
---   (account_id, role_name): TagRole events carry no path. They are unique whatever their letter
---   case, so a TagRole or UntagRole tags the role of its name, in whatever case, that a snapshot
---   listing or a CreateRole shows nearest before it (else the first after it, else the calls).
+--   says what the role of that name is; a later listing whose CreateDate is in a second before it
+--   shows the role it deleted (a stale export) and is no observation at its taken_at (still a
+--   role created then, for the CTEs absent and created). Role names are unique per account, so
+--   roles are keyed by (account_id, role_name): TagRole events carry no path. They are unique
+--   whatever their letter case, so a TagRole, UntagRole or DeleteRole is of the role of its name,
+--   in whatever case, that a snapshot listing or a CreateRole shows nearest before it (for a
+--   DeleteRole, before its second: a CreateRole in it created the next role), else the first
+--   after it, else the calls.
 --   Only complete snapshots count (listed in iam_snapshots: the iam_roles view keeps no other),
 --   one per account and taken_at (two of one account at one time, which imports now refuse unless
 --   they agree: the larger snapshot id, as pipeline/iam/choice.py and principals.sql choose). A
@@ -30,7 +34,11 @@
 --   seconds), the one that makes the role an agent role, so an UntagRole and a TagRole of the key
 --   in one second (infrastructure as code re-writing a key's letter case: untag usage, tag Usage)
 --   leave it tagged; then any but a DeleteRole (infrastructure as code replacing a role deletes
---   and creates it within a second: the role exists after it); then the larger observed_by. An
+--   and creates it within a second: the role exists after it); then the larger observed_by.
+--   Except that a DeleteRole holds where it was the last event of its second: always without a
+--   CreateRole in that second (a TagRole or UntagRole succeeds only while the role exists), and
+--   with one where the role did not exist before that second (what last says so before it is a
+--   DeleteRole or a snapshot without the role: the role was created, then deleted). An
 --   event happened somewhere within its second, so the events' state holds from that second on,
 --   also over a snapshot taken within it: one that disagrees with them was taken before them
 --   (after, it would show their change), so it is the state just before that second, and is placed
@@ -132,16 +140,19 @@ tag_spellings AS (
     -- DeleteRole names the role as its caller typed it. The role it tagged is the one of that name
     -- (in any case) at its time: the spelling of the nearest snapshot listing or CreateRole at or
     -- before it (a role deleted and re-created in another case is then the new one), else of the
-    -- first after it, else the calls' (its own where they show it).
+    -- first after it, else the calls' (its own where they show it). A DeleteRole deletes the role
+    -- that existed before its second: a CreateRole in that second created the next one (a role
+    -- replaced, deleted and created again in another case), so for it only what was seen before
+    -- its second is before it.
     SELECT
         e.event_id,
         arg_max(
             n.role_name,
             (
-                CASE WHEN n.seen_at IS NULL THEN 0 WHEN n.seen_at <= e.event_time THEN 2 ELSE 1 END,
+                CASE WHEN n.seen_at IS NULL THEN 0 WHEN b.seen_before THEN 2 ELSE 1 END,
                 CASE
                     WHEN n.seen_at IS NULL THEN 0
-                    WHEN n.seen_at <= e.event_time THEN epoch_us(n.seen_at)
+                    WHEN b.seen_before THEN epoch_us(n.seen_at)
                     ELSE -epoch_us(n.seen_at)
                 END,
                 n.source_rank,
@@ -152,6 +163,12 @@ tag_spellings AS (
     FROM role_events AS e
     JOIN spellings AS n
         ON n.account_id = e.recipient_account_id AND n.name_key = lower(e.request_role_name)
+    CROSS JOIN LATERAL (
+        SELECT CASE
+            WHEN e.event_name = 'DeleteRole' THEN n.seen_at < date_trunc('second', e.event_time)
+            ELSE n.seen_at <= e.event_time
+        END AS seen_before
+    ) AS b
     WHERE e.event_name IN ('TagRole', 'UntagRole', 'DeleteRole')
     GROUP BY e.event_id
 ),
@@ -237,6 +254,26 @@ events AS (
     SELECT account_id, role_name, observed_at, observed_by, is_agent, tag_text FROM deleted
 ),
 
+current_listings AS (
+    -- The listings that tell the role at their taken_at: not one whose CreateDate is before a
+    -- DeleteRole of the role in a second before taken_at. That listing shows the role that
+    -- DeleteRole deleted (a role created again has a later CreateDate): a stale export, taken
+    -- before the deletion and imported with a later time, or an eventually consistent listing
+    -- that still showed it. A DeleteRole in the CreateDate second may have come before the
+    -- creation (a role replaced), one in the taken_at second is placed_snapshots' to order.
+    SELECT *
+    FROM snapshot_roles AS l
+    WHERE NOT EXISTS (
+        SELECT 1
+        FROM events AS d
+        WHERE d.account_id = l.account_id
+            AND d.role_name = l.role_name
+            AND starts_with(d.observed_by, 'DeleteRole ')
+            AND d.observed_at >= date_trunc('second', l.create_date) + INTERVAL 1 SECOND
+            AND date_trunc('second', d.observed_at) < date_trunc('second', l.observed_at)
+    )
+),
+
 known_roles AS (
     SELECT DISTINCT account_id, role_name FROM snapshot_roles
     UNION
@@ -274,19 +311,77 @@ absent AS (
     )
 ),
 
+event_instants AS (
+    -- Per role and instant of its events: whether a DeleteRole and a CreateRole are among them.
+    SELECT
+        account_id,
+        role_name,
+        observed_at,
+        bool_or(starts_with(observed_by, 'DeleteRole ')) AS has_delete,
+        bool_or(starts_with(observed_by, 'CreateRole ')) AS has_create
+    FROM events
+    GROUP BY ALL
+),
+
+existence AS (
+    -- Whether a role of the name exists after each instant that says so by itself: not after
+    -- a DeleteRole without a CreateRole, after any other event, and as each snapshot lists it
+    -- or leaves it out. An instant with both a DeleteRole and a CreateRole says nothing here:
+    -- after it the role is as it was before it (deleted and created again, or created and
+    -- deleted).
+    SELECT account_id, role_name, observed_at, NOT has_delete AS role_exists
+    FROM event_instants
+    WHERE NOT (has_delete AND has_create)
+    UNION ALL
+    SELECT account_id, role_name, observed_at, true FROM current_listings
+    UNION ALL
+    SELECT account_id, role_name, observed_at, false FROM absent
+),
+
+deleted_last AS (
+    -- The instants at which a DeleteRole is the last event of its second. Without a CreateRole
+    -- in that second, always: IAM tags a role only while it exists, so a TagRole or UntagRole
+    -- that succeeded in the second of a DeleteRole came before it. With one, where the role
+    -- did not exist before that second (what last says so before it is a DeleteRole or a
+    -- snapshot without the role): the CreateRole came first (no role of an existing name can
+    -- be created) and the DeleteRole after it. Where the role existed before, or nothing says,
+    -- the role was deleted and created again (infrastructure as code replacing it).
+    SELECT i.account_id, i.role_name, i.observed_at
+    FROM event_instants AS i
+    WHERE i.has_delete
+        AND (
+            NOT i.has_create
+            OR NOT coalesce((
+                SELECT arg_max(x.role_exists, x.observed_at)
+                FROM existence AS x
+                WHERE x.account_id = i.account_id
+                    AND x.role_name = i.role_name
+                    AND x.observed_at < date_trunc('second', i.observed_at)
+            ), true)
+        )
+),
+
 event_observations AS (
-    -- One per role and instant: the event that makes the role an agent role, else any but a
+    -- One per role and instant: the DeleteRole where it is the last event of its second
+    -- (deleted_last), else the event that makes the role an agent role, else any but a
     -- DeleteRole, else the larger observed_by.
     SELECT account_id, role_name, observed_at, observed_by, is_agent, tag_text
     FROM (
         SELECT
-            *,
+            e.*,
             row_number() OVER (
-                PARTITION BY account_id, role_name, observed_at
-                ORDER BY is_agent DESC, starts_with(observed_by, 'DeleteRole ') ASC,
-                    observed_by DESC
+                PARTITION BY e.account_id, e.role_name, e.observed_at
+                ORDER BY
+                    starts_with(e.observed_by, 'DeleteRole ') AND d.observed_at IS NOT NULL DESC,
+                    e.is_agent DESC,
+                    starts_with(e.observed_by, 'DeleteRole ') ASC,
+                    e.observed_by DESC
             ) AS rank_at_instant
-        FROM events
+        FROM events AS e
+        LEFT JOIN deleted_last AS d
+            ON d.account_id = e.account_id
+            AND d.role_name = e.role_name
+            AND d.observed_at = e.observed_at
     ) AS ranked
     WHERE rank_at_instant = 1
 ),
@@ -367,7 +462,7 @@ created AS (
 ),
 
 snapshot_observations AS (
-    SELECT account_id, role_name, observed_at, observed_by, is_agent, tag_text FROM snapshot_roles
+    SELECT account_id, role_name, observed_at, observed_by, is_agent, tag_text FROM current_listings
     UNION ALL
     SELECT account_id, role_name, observed_at, observed_by, is_agent, tag_text FROM absent
     UNION ALL

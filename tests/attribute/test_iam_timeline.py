@@ -830,6 +830,137 @@ def test_a_deleted_role_is_no_agent_role_until_a_later_listing_of_its_re_creatio
     ]  # fmt: skip
 
 
+def test_a_tag_event_in_the_second_of_a_delete_role_came_before_it(tmp_path: Path) -> None:
+    """IAM tags a role only while it exists, so a TagRole or UntagRole that succeeded in the
+    second of a DeleteRole (no CreateRole in it) came before it: the role is deleted after that
+    second, whatever the order in the file. OpsA, created untagged, is tagged and deleted in one
+    second: a session issued to the name on June 7 (the role re-created, its CreateRole not in
+    the logs) is no agent's. OpsB, created tagged, is untagged and deleted in one second, and
+    July lists an OpsB created June 10, tagged: an agent role from June 10, as after any
+    DeleteRole. The tagging event held over the DeleteRole before: OpsA stayed an agent role,
+    and OpsB was the UntagRole's until July."""
+    agent_tag = [{"key": "Usage", "value": "Agent"}]
+    settings = build(
+        tmp_path,
+        [
+            iam_event("create-a", "CreateRole", "OpsA", "2026-06-01T00:00:00Z"),
+            iam_event("create-b", "CreateRole", "OpsB", "2026-06-01T00:00:00Z", tags=agent_tag),
+            iam_event("delete-a", "DeleteRole", "OpsA", "2026-06-05T00:00:00Z"),
+            iam_event("tag-a", "TagRole", "OpsA", "2026-06-05T00:00:00Z", tags=agent_tag),
+            iam_event("untag-b", "UntagRole", "OpsB", "2026-06-05T00:00:00Z", tagKeys=["Usage"]),
+            iam_event("delete-b", "DeleteRole", "OpsB", "2026-06-05T00:00:00Z"),
+            call("a-june-7", "OpsA", "2026-06-07T10:00:00Z"),
+            call("b-june-15", "OpsB", "2026-06-15T10:00:00Z"),
+        ],
+    )
+    created = "2026-06-10T00:00:00+00:00"
+    july = export(tmp_path / "july.json", role("OpsB", ("Usage", "Agent"), created=created))
+    import_iam([july], settings, at("2026-07-01T00:00:00"))
+    july_id = sid(july, at("2026-07-01T00:00:00"))
+
+    got = classified_by(settings)
+    assert {e: got[e] for e in ("a-june-7", "b-june-15")} == {
+        "a-june-7": HUMAN,
+        "b-june-15": AGENT,
+    }
+    assert observations(settings) == [
+        ("OpsA", at("2026-06-01T00:00:00"), "CreateRole create-a", False, None),
+        ("OpsA", at("2026-06-05T00:00:00"), "DeleteRole delete-a", False, None),
+        ("OpsA", at("2026-07-01T00:00:00"), f"snapshot {july_id} (role absent)", False, None),
+        ("OpsB", at("2026-06-01T00:00:00"), "CreateRole create-b", True, "Usage=Agent"),
+        ("OpsB", at("2026-06-05T00:00:00"), "DeleteRole delete-b", False, None),
+        ("OpsB", at("2026-06-10T00:00:00"),
+         f"snapshot {july_id} (role created 2026-06-10T00:00:00Z)", True, "Usage=Agent"),
+        ("OpsB", at("2026-07-01T00:00:00"), f"snapshot {july_id}", True, "Usage=Agent"),
+    ]  # fmt: skip
+    changes = run_query(settings, "agent_tag_changes", scope=Scope()).table.to_pylist()
+    assert [(r["role_name"], r["change"], r["event"], r["was"]) for r in changes] == [
+        ("OpsB", "tagged", "CreateRole create-b", "unknown"),
+        ("OpsB", "deleted", "DeleteRole delete-b", "tagged"),
+    ]
+
+
+def test_a_role_created_and_deleted_in_one_second_after_it_was_deleted_stays_deleted(
+    tmp_path: Path,
+) -> None:
+    """A CreateRole and a DeleteRole in one second: where the role existed before that second
+    it was deleted and created again (infrastructure as code replacing it, the case file
+    agent_role_deleted), but where it did not (OpsA was deleted on June 2) no role of the name
+    could be deleted before it was created, so it was created and then deleted: the role does
+    not exist after that second, and a session issued to the name on June 7 (its re-creation
+    not in the logs) is no agent's. The CreateRole held before, tagged."""
+    agent_tag = [{"key": "Usage", "value": "Agent"}]
+    settings = build(
+        tmp_path,
+        [
+            iam_event("create-1", "CreateRole", "OpsA", "2026-06-01T00:00:00Z", tags=agent_tag),
+            iam_event("delete-1", "DeleteRole", "OpsA", "2026-06-02T00:00:00Z"),
+            iam_event("create-2", "CreateRole", "OpsA", "2026-06-05T00:00:00Z", tags=agent_tag),
+            iam_event("delete-2", "DeleteRole", "OpsA", "2026-06-05T00:00:00Z"),
+            call("a-june-7", "OpsA", "2026-06-07T10:00:00Z"),
+        ],
+    )
+    assert classified_by(settings)["a-june-7"] == HUMAN
+    assert observations(settings) == [
+        ("OpsA", at("2026-06-01T00:00:00"), "CreateRole create-1", True, "Usage=Agent"),
+        ("OpsA", at("2026-06-02T00:00:00"), "DeleteRole delete-1", False, None),
+        ("OpsA", at("2026-06-05T00:00:00"), "DeleteRole delete-2", False, None),
+    ]
+
+
+def test_a_listing_after_a_delete_role_of_the_role_it_deleted_is_stale(tmp_path: Path) -> None:
+    """The June 6 snapshot still lists OpsA and OpsB, tagged, with CreateDates before their
+    DeleteRoles of June 5: the roles those DeleteRoles deleted (a stale export imported with a
+    later time, or IAM's eventually consistent listing): no observation of them on June 6, and a
+    session issued to either name on June 7 (the role re-created, its CreateRole not in the
+    logs) is no agent's. Before, the listing tagged both again from June 6. OpsB is known from
+    the May snapshot only, which still applies before the DeleteRole. OpsC, deleted on June 5
+    and listed with a CreateDate in that second (replaced: deleted and created again), is the
+    listing's from June 6."""
+    agent_tag = [{"key": "Usage", "value": "Agent"}]
+    settings = build(
+        tmp_path,
+        [
+            iam_event("create-a", "CreateRole", "OpsA", "2026-06-01T00:00:00Z", tags=agent_tag),
+            call("b-may-20", "OpsB", "2026-05-20T10:00:00Z"),
+            iam_event("delete-a", "DeleteRole", "OpsA", "2026-06-05T00:00:00Z"),
+            iam_event("delete-b", "DeleteRole", "opsb", "2026-06-05T00:00:00Z"),
+            iam_event("delete-c", "DeleteRole", "OpsC", "2026-06-05T00:00:00Z"),
+            call("a-june-7", "OpsA", "2026-06-07T10:00:00Z"),
+            call("b-june-7", "OpsB", "2026-06-07T10:00:00Z"),
+            call("c-june-7", "OpsC", "2026-06-07T10:00:00Z"),
+        ],
+    )
+    may = export(tmp_path / "may.json", role("OpsB", ("Usage", "Agent")))
+    import_iam([may], settings, at("2026-05-01T00:00:00"))
+    june = export(
+        tmp_path / "june.json",
+        role("OpsA", ("Usage", "Agent"), created="2026-06-01T00:00:00+00:00"),
+        role("OpsB", ("Usage", "Agent")),
+        role("OpsC", ("Usage", "Agent"), created="2026-06-05T00:00:00+00:00"),
+    )
+    import_iam([june], settings, at("2026-06-06T00:00:00"))
+    may_id, june_id = sid(may, at("2026-05-01T00:00:00")), sid(june, at("2026-06-06T00:00:00"))
+
+    got = classified_by(settings)
+    assert {e: got[e] for e in ("b-may-20", "a-june-7", "b-june-7", "c-june-7")} == {
+        "b-may-20": AGENT,
+        "a-june-7": HUMAN,
+        "b-june-7": HUMAN,
+        "c-june-7": AGENT,
+    }
+    assert observations(settings) == [
+        ("OpsA", at("2026-05-01T00:00:00"), f"snapshot {may_id} (role absent)", False, None),
+        ("OpsA", at("2026-06-01T00:00:00"), "CreateRole create-a", True, "Usage=Agent"),
+        ("OpsA", at("2026-06-05T00:00:00"), "DeleteRole delete-a", False, None),
+        ("OpsB", at("2026-05-01T00:00:00"), f"snapshot {may_id}", True, "Usage=Agent"),
+        ("OpsB", at("2026-06-05T00:00:00"), "DeleteRole delete-b", False, None),
+        ("OpsC", at("2026-05-01T00:00:00"), f"snapshot {may_id} (role absent)", False, None),
+        ("OpsC", at("2026-06-05T00:00:00"), "DeleteRole delete-c", False, None),
+        ("OpsC", at("2026-06-06T00:00:00"), f"snapshot {june_id}", True, "Usage=Agent"),
+    ]
+
+
 def test_a_role_re_created_between_snapshots_with_events_after_is_unknown_until_them(
     tmp_path: Path,
 ) -> None:
@@ -902,4 +1033,39 @@ def test_a_tag_event_in_another_case_tags_the_role_of_that_name_at_its_time(
         ("buildAgent", at("2026-06-01T00:00:00"), f"snapshot {june_id} (role absent)", False, None),
         ("buildAgent", at("2026-06-11T00:00:00"), "CreateRole create", False, None),
         ("buildAgent", at("2026-06-12T00:00:00"), "TagRole tag-new", True, "Usage=Agent"),
+    ]
+
+
+def test_a_delete_role_in_the_second_of_a_create_role_in_another_case_deletes_the_old_role(
+    tmp_path: Path,
+) -> None:
+    """Infrastructure as code replaces BuildAgent (an agent role) by buildAgent, untagged: it
+    deletes the role (typed `buildagent`) and creates the new one in the same second. The
+    DeleteRole ends BuildAgent, the role that existed before that second, and agent_tag_changes
+    lists that deletion; buildAgent is no agent role. Before, the CreateRole of its second was the
+    spelling at or before the DeleteRole: it was taken for buildAgent's, and BuildAgent stayed an
+    agent role for good (a session issued to that spelling on June 13 was the agent's)."""
+    agent_tag = [{"key": "Usage", "value": "Agent"}]
+    settings = build(
+        tmp_path,
+        [
+            iam_event("create-old", "CreateRole", "BuildAgent", "2026-06-01T00:00:00Z",
+                      tags=agent_tag),
+            iam_event("delete", "DeleteRole", "buildagent", "2026-06-10T00:00:00Z"),
+            iam_event("create-new", "CreateRole", "buildAgent", "2026-06-10T00:00:00Z"),
+            call("c-old-name", "BuildAgent", "2026-06-13T10:00:00Z"),
+            call("c-new", "buildAgent", "2026-06-13T10:00:00Z"),
+        ],
+    )  # fmt: skip
+    verdicts_by_id = classified_by(settings)
+    assert (verdicts_by_id["c-old-name"], verdicts_by_id["c-new"]) == (HUMAN, HUMAN)
+    assert observations(settings) == [
+        ("BuildAgent", at("2026-06-01T00:00:00"), "CreateRole create-old", True, "Usage=Agent"),
+        ("BuildAgent", at("2026-06-10T00:00:00"), "DeleteRole delete", False, None),
+        ("buildAgent", at("2026-06-10T00:00:00"), "CreateRole create-new", False, None),
+    ]
+    changes = run_query(settings, "agent_tag_changes", scope=Scope()).table.to_pylist()
+    assert [(r["role_name"], r["change"], r["event"], r["was"]) for r in changes] == [
+        ("BuildAgent", "tagged", "CreateRole create-old", "unknown"),
+        ("BuildAgent", "deleted", "DeleteRole delete", "tagged"),
     ]
