@@ -145,6 +145,13 @@ SELECT
     -- The account of a role the calls name, for the roles' own spellings (10_*).
     session_issuer_account_id,
     CASE WHEN principal_type = 'IAMUser' THEN user_name END AS iam_user_name,
+    -- The role a record without sessionIssuer names in its userIdentity.arn
+    -- (arn:PARTITION:sts::ACCOUNT:assumed-role/ROLE/SESSION), which 50_* reads as its role:
+    -- tested against the configured role patterns with the others.
+    CASE WHEN session_issuer_name IS NULL AND principal_type = 'AssumedRole'
+        AND contains(principal_arn, ':assumed-role/')
+        THEN nullif(split_part(principal_arn, '/', 2), '')
+    END AS arn_role_name,
     source_identity,
     web_id_provider
 FROM attribution_extract_events

@@ -164,7 +164,8 @@ CREATE OR REPLACE TABLE classification_pattern_matches AS
 -- (kind, value) for every distinct value of the events that matches a configured pattern of
 -- that kind: the rules join on equality instead of testing LIKE patterns row by row.
 WITH distinct_values AS (
-    SELECT invoked_by, session_issuer_name, iam_user_name, source_identity, web_id_provider
+    SELECT invoked_by, session_issuer_name, arn_role_name, iam_user_name, source_identity,
+        web_id_provider
     FROM attribution_distinct_values
 ),
 
@@ -172,6 +173,9 @@ candidates AS (
     SELECT 'mcp_principal' AS kind, invoked_by AS value FROM distinct_values
     UNION
     SELECT unnest(['agent_role', 'workload_role']), session_issuer_name FROM distinct_values
+    UNION
+    -- The role of a record without sessionIssuer, as its userIdentity.arn names it.
+    SELECT unnest(['agent_role', 'workload_role']), arn_role_name FROM distinct_values
     UNION
     -- The roles of a chain's sessions, for the agent-role and workload-role tests of the chain
     -- rules, and the IAM users that opened chains.
@@ -739,8 +743,6 @@ WITH features AS (
         cfg.chain_max_depth,
         cfg.rule_names,
         cfg.mcp_server_tag_key,
-        cfg.agent_role_patterns,
-        cfg.workload_role_patterns,
         s.session_role_name,
         s.root_workload_text,
         s.root_person,
@@ -805,18 +807,10 @@ WITH features AS (
             false
         ) AS from_console
     FROM attribution_events AS e
-    -- One row: the settings, the rules' names for the evidence of rules 30 to 32, and the
-    -- configured role patterns (role_features).
+    -- One row: the settings, and the rules' names for the evidence of rules 30 to 32.
     CROSS JOIN (
-        SELECT s.*, n.names AS rule_names, r.agent_role_patterns, r.workload_role_patterns
-        FROM attribution_settings AS s, classification_rule_names AS n, (
-            SELECT
-                list(pattern ORDER BY pattern) FILTER (WHERE kind = 'agent_role')
-                    AS agent_role_patterns,
-                list(pattern ORDER BY pattern) FILTER (WHERE kind = 'workload_role')
-                    AS workload_role_patterns
-            FROM attribution_patterns
-        ) AS r
+        SELECT s.*, n.names AS rule_names
+        FROM attribution_settings AS s, classification_rule_names AS n
     ) AS cfg
     LEFT JOIN classification_sessions AS s ON s.issued_key = e.access_key_id
     LEFT JOIN classification_chain_marks AS cm ON cm.issued_key = e.access_key_id
@@ -846,16 +840,11 @@ role_features AS (
     -- once that role is known. The patterns first: the columns after them read their aliases.
     SELECT
         f.*,
-        -- The configured role patterns are matched per distinct role name
-        -- (classification_pattern_matches); the role of a record without a sessionIssuer,
-        -- read from its userIdentity.arn, may be one that no other record or session names, so
-        -- those few records are matched against the patterns themselves.
-        coalesce(pa.pattern, CASE WHEN f.session_issuer_name IS NULL AND f.role_name IS NOT NULL
-            THEN list_min(list_filter(f.agent_role_patterns, lambda x: f.role_name LIKE x))
-        END) AS agent_role_pattern,
-        coalesce(pw.pattern, CASE WHEN f.session_issuer_name IS NULL AND f.role_name IS NOT NULL
-            THEN list_min(list_filter(f.workload_role_patterns, lambda x: f.role_name LIKE x))
-        END) AS workload_role_pattern,
+        -- The configured role patterns, matched per distinct role name
+        -- (classification_pattern_matches: the sessionIssuer names of the records, the roles
+        -- of the sessions, and the roles the records without sessionIssuer name in their ARN).
+        pa.pattern AS agent_role_pattern,
+        pw.pattern AS workload_role_pattern,
         -- The role at the call, or when the call's session was created: credentials issued to
         -- an agent role stay the agent's until they expire, so an agent that removes its own
         -- role's tag (or has it removed) mid-session does not turn its later calls into a
