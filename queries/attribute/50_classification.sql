@@ -697,45 +697,41 @@ WITH features AS (
         CASE WHEN contains(e.principal_arn, ':assumed-role/')
             THEN split_part(e.principal_arn, '/', 3) ELSE '' END AS session_name,
         s.issued_key IS NOT NULL AS session_joined,
-        -- The call's role, which the rules below join on: the record's sessionIssuer, else
-        -- (an AssumedRole record without one: no sessionContext, or one without its
-        -- sessionIssuer) the role of the session its key joins, as the session's
-        -- assumedRoleUser.arn names it, else the role userIdentity.arn names
-        -- (arn:PARTITION:sts::ACCOUNT:assumed-role/ROLE/SESSION). The account is the record's
-        -- own (the same ARN, else userIdentity.accountId: the role's account for a role
-        -- session), which keeps classification_sessions, held whole in the pass's memory,
-        -- from carrying the account of every session. coalesce() evaluates the rest only where
-        -- the record has no sessionIssuer, and the ARN is parsed for AssumedRole records alone,
-        -- so the records that name their role cost the pass nothing more.
-        coalesce(
+        -- The call's role, which the rules below join on: for a role session (AssumedRole;
+        -- the sessionIssuer of another identity is no role of the call: that of a
+        -- FederatedUser is the IAM user that called GetFederationToken, whose name may match a
+        -- role pattern or be a role's), the record's sessionIssuer, else (a record without
+        -- one: no sessionContext, or one without its sessionIssuer) the role of the session its
+        -- key joins, as the session's assumedRoleUser.arn names it, else the role
+        -- userIdentity.arn names (arn:PARTITION:sts::ACCOUNT:assumed-role/ROLE/SESSION). The
+        -- account is the record's own (the same ARN, else userIdentity.accountId: the role's
+        -- account for a role session), which keeps classification_sessions, held whole in the
+        -- pass's memory, from carrying the account of every session. coalesce() evaluates the
+        -- rest only where the record has no sessionIssuer, so the records that name their role
+        -- cost the pass nothing more.
+        CASE WHEN e.principal_type = 'AssumedRole' THEN coalesce(
             e.session_issuer_account_id,
-            CASE WHEN e.principal_type = 'AssumedRole' THEN coalesce(
-                CASE WHEN contains(e.principal_arn, ':assumed-role/')
-                    THEN nullif(split_part(e.principal_arn, ':', 5), '') END,
-                e.principal_account_id
-            ) END
-        ) AS role_account_id,
-        coalesce(
+            CASE WHEN contains(e.principal_arn, ':assumed-role/')
+                THEN nullif(split_part(e.principal_arn, ':', 5), '') END,
+            e.principal_account_id
+        ) END AS role_account_id,
+        CASE WHEN e.principal_type = 'AssumedRole' THEN coalesce(
             e.session_issuer_name,
-            CASE WHEN e.principal_type = 'AssumedRole' THEN coalesce(
-                s.session_role_name,
-                CASE WHEN contains(e.principal_arn, ':assumed-role/')
-                    THEN nullif(split_part(e.principal_arn, '/', 2), '') END
-            ) END
-        ) AS role_name,
+            s.session_role_name,
+            CASE WHEN contains(e.principal_arn, ':assumed-role/')
+                THEN nullif(split_part(e.principal_arn, '/', 2), '') END
+        ) END AS role_name,
         -- The role as the evidence names it: where it was not read from sessionIssuer, it says
         -- which field decided.
-        coalesce(
+        CASE WHEN e.principal_type = 'AssumedRole' THEN coalesce(
             e.session_issuer_name,
-            CASE WHEN e.principal_type = 'AssumedRole' THEN coalesce(
-                s.session_role_name || ' (from session ' || e.access_key_id
-                    || ', which its key joins; the record has no sessionIssuer)',
-                CASE WHEN contains(e.principal_arn, ':assumed-role/')
-                    THEN nullif(split_part(e.principal_arn, '/', 2), '')
-                        || ' (from userIdentity.arn; the record has no sessionIssuer)'
-                END
-            ) END
-        ) AS role_text,
+            s.session_role_name || ' (from session ' || e.access_key_id
+                || ', which its key joins; the record has no sessionIssuer)',
+            CASE WHEN contains(e.principal_arn, ':assumed-role/')
+                THEN nullif(split_part(e.principal_arn, '/', 2), '')
+                    || ' (from userIdentity.arn; the record has no sessionIssuer)'
+            END
+        ) END AS role_text,
         s.root_key,
         s.root_parent_key,
         s.root_role_name,

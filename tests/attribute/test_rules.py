@@ -66,6 +66,7 @@ PATTERN_CASES = (
     "workload_patterns",
     "workload_pattern_chain",
     "role_pattern_without_session_context",
+    "workload_role_pattern_federation_broker",
 )
 SNAPSHOT_FILE = CASES / "snapshot_agent_role.iam.json"
 # Account A4's roles, as the same later snapshot shows them: tagged Usage=Agent are
@@ -640,6 +641,13 @@ EXPECTED: dict[str, dict[str, Verdict]] = {
         "rpnoctx-agent-call": agent("direct", "noctx-agent-runner", "agent_role.direct"),
         "rpnoctx-batch-call": workload("workload.configured"),
     },
+    # A federated user's sessionIssuer is the IAM user that called GetFederationToken, no role:
+    # its name, which matches a configured workload ROLE pattern (batch-%), is not the role of
+    # the call. The federated user is the person (human.federated).
+    "workload_role_pattern_federation_broker": {
+        "fedpat-token": human("direct", "human.iam_user", "batch-fed-broker"),
+        "fedpat-call": human("direct", "human.federated", "ursula"),
+    },
     "role_arn_other_case": {
         # erin's harness assumes DeployAgentRole (tagged Usage=Agent) with its roleArn typed in
         # lower case, then a hop role from it: the session is of the role as the issued
@@ -964,6 +972,8 @@ EXPECTED_WITHOUT_PATTERNS: dict[str, Verdict] = {
     "dbatch-call": human("direct", OTHER_ROLE, None, "medium"),
     "rpnoctx-agent-call": human("direct", OTHER_ROLE, None, "medium"),
     "rpnoctx-batch-call": human("direct", OTHER_ROLE, None, "medium"),
+    "fedpat-token": human("direct", "human.iam_user", "batch-fed-broker"),
+    "fedpat-call": human("direct", "human.federated", "ursula"),
 }
 
 
@@ -1985,6 +1995,7 @@ def at(text: str) -> datetime:
 
 
 SESSION_KEYS = {
+    "ASIAFEDBROKERPAT0001",
     "ASIADELROLEAGENT0001",
     "ASIADELROLEAGENT0002",
     "ASIADELROLEREPLACED1",
