@@ -973,9 +973,13 @@ based AS (
             WHEN named_service_issued AND NOT from_console THEN 23
             WHEN principal_type IN ('Unknown', 'AWSAccount') OR principal_type IS NULL THEN 24
             WHEN from_console THEN 25
+            -- An Identity Center role (path aws-reserved/sso.amazonaws.com), known for a record
+            -- without sessionIssuer by its name, AWSReservedSSO_ (role_name: its ARN shows no
+            -- path), as 20_sessions knows the role session that opened a chain.
             WHEN principal_type IN ('IdentityCenterUser')
                 OR on_behalf_of_user_id IS NOT NULL
                 OR session_issuer_arn LIKE '%:role/aws-reserved/sso.amazonaws.com/%'
+                OR (session_issuer_name IS NULL AND starts_with(role_name, 'AWSReservedSSO_'))
                 THEN 26
             WHEN principal_type IN ('IAMUser', 'Root') THEN 27
             WHEN principal_type IN ('SAMLUser', 'FederatedUser', 'WebIdentityUser', 'Directory')
@@ -1182,8 +1186,11 @@ final AS (
                 -- name, not a person's.
                 CASE WHEN NOT r.agent_source_identity THEN r.chain_source_identity END,
                 r.grant_owner,
+                -- An Identity Center role's session is named after the person (its role by
+                -- its name where the record has no sessionIssuer, as rule 26 reads it).
                 CASE WHEN r.session_issuer_arn LIKE '%:role/aws-reserved/sso.amazonaws.com/%'
-                    THEN r.session_name END,
+                    OR (r.session_issuer_name IS NULL AND starts_with(r.role_name, 'AWSReservedSSO_'))
+                    THEN nullif(r.session_name, '') END,
                 -- A person's console session on a role (one switched into in the console, or a
                 -- SAML federation's): the console names the session after the signed-in user.
                 CASE WHEN r.base_rule IN (11, 25) AND r.principal_type = 'AssumedRole'
@@ -1232,11 +1239,14 @@ final AS (
         -- A call a service made: the service, then the rule that found the actor and its
         -- evidence.
         CASE
-            -- The events_classified view names the role of rules 11, 12 and 29 from the
+            -- The events_classified view names the role of rules 11, 12, 26 and 29 from the
             -- record's sessionIssuer; where the record has none, the detail is the whole
             -- sentence, with the role the rules read and where they read it.
             WHEN r.rule = r.base_rule AND r.base_rule IN (11, 12) AND r.session_issuer_name IS NULL
                 THEN 'role ' || r.role_text || ' is an agent role (' || r.base_detail || ')'
+            WHEN r.rule = r.base_rule AND r.base_rule = 26 AND r.session_issuer_name IS NULL
+                AND r.on_behalf_of_user_id IS NULL
+                THEN 'Identity Center role ' || r.role_text
             WHEN r.rule = r.base_rule AND r.base_rule = 29 AND r.session_issuer_name IS NULL
                 THEN 'role ' || coalesce(r.role_text, '?')
                     || ' with no agent, MCP, service or workload mark'
@@ -1254,7 +1264,8 @@ final AS (
                     WHEN 21 THEN 'web identity provider ' || r.base_detail
                     WHEN 26 THEN coalesce(
                         'Identity Center user ' || r.on_behalf_of_user_id,
-                        'Identity Center role ' || coalesce(r.session_issuer_name, r.session_issuer_arn),
+                        'Identity Center role '
+                            || coalesce(r.session_issuer_name, r.session_issuer_arn, r.role_text),
                         'userIdentity.type=' || r.principal_type
                     )
                     WHEN 27 THEN 'userIdentity.type=' || r.principal_type

@@ -75,10 +75,12 @@ SELECT
                 WHEN event_type = 'AwsConsoleSignIn' THEN 'eventType=AwsConsoleSignIn'
                 ELSE 'console userAgent ' || user_agent
             END
+        -- A record without sessionIssuer: the detail names the role the rules read.
         WHEN 'human.identity_center'
             THEN coalesce(
                 'Identity Center user ' || on_behalf_of_user_id,
                 'Identity Center role ' || coalesce(session_issuer_name, session_issuer_arn),
+                evidence_detail,
                 'userIdentity.type=' || principal_type
             )
         WHEN 'human.iam_user' THEN 'userIdentity.type=' || principal_type

@@ -648,6 +648,16 @@ EXPECTED: dict[str, dict[str, Verdict]] = {
         "fedpat-token": human("direct", "human.iam_user", "batch-fed-broker"),
         "fedpat-call": human("direct", "human.federated", "ursula"),
     },
+    # Identity Center role sessions whose records show no sessionIssuer: the role is the one
+    # userIdentity.arn names, an AWSReservedSSO_ role (its path, aws-reserved/sso.amazonaws.com,
+    # which the ARN does not show, is IAM Identity Center's), and the session is named after
+    # the person.
+    "identity_center_role_without_session_issuer": {
+        "ssonoi-call": human("direct", "human.identity_center", "ivy@example.com"),
+        "ssonoi-attrs": human("direct", "human.identity_center", "ivy@example.com"),
+        "ssonoi-invoked": human("service", "human.service_invoked", "ivy@example.com"),
+        "ssonoi-mcp": agent("mcp_managed", MCP, "mcp_managed.invoked_by", "ivy@example.com"),
+    },
     "role_arn_other_case": {
         # erin's harness assumes DeployAgentRole (tagged Usage=Agent) with its roleArn typed in
         # lower case, then a hop role from it: the session is of the role as the issued
@@ -1264,6 +1274,16 @@ def test_evidence(classified: dict[str, dict[str, Any]]) -> None:
             "NoContextHarnessRole (from userIdentity.arn; the record has no sessionIssuer) named "
             "harness in the logs all carry the agent mark (e.g. session ASIANOCTXHARNESS0001 "
             "tags {Usage=Agent}); no MCP mark"
+        ),
+        "ssonoi-call": (
+            "Identity Center role AWSReservedSSO_ReadOnlyAccess_1a2b3c4d5e6f7a8b (from "
+            "userIdentity.arn; the record has no sessionIssuer)"
+        ),
+        "ssonoi-invoked": (
+            "userIdentity.invokedBy=cloudformation.amazonaws.com: a service made the call with "
+            "the caller's credentials; the caller by human.identity_center: Identity Center role "
+            "AWSReservedSSO_ReadOnlyAccess_1a2b3c4d5e6f7a8b (from userIdentity.arn; the record "
+            "has no sessionIssuer)"
         ),
         "rpnoctx-agent-call": (
             "role noctx-agent-runner (from userIdentity.arn; the record has no sessionIssuer) is "
