@@ -722,11 +722,21 @@ WITH features AS (
                 THEN nullif(split_part(e.principal_arn, '/', 2), '') END
         ) END AS role_name,
         -- The role as the evidence names it: where it was not read from sessionIssuer, it says
-        -- which field decided.
+        -- which field decided, and where the session the key joins is of another role than
+        -- userIdentity.arn names (the issuing event, which names the role the credentials were
+        -- issued for, decides), that role too.
         CASE WHEN e.principal_type = 'AssumedRole' THEN coalesce(
             e.session_issuer_name,
             s.session_role_name || ' (from session ' || e.access_key_id
-                || ', which its key joins; the record has no sessionIssuer)',
+                || ', which its key joins; the record has no sessionIssuer'
+                || CASE
+                    WHEN contains(e.principal_arn, ':assumed-role/')
+                        AND lower(nullif(split_part(e.principal_arn, '/', 2), ''))
+                            <> lower(s.session_role_name)
+                        THEN '; its userIdentity.arn names role '
+                            || split_part(e.principal_arn, '/', 2)
+                    ELSE ''
+                END || ')',
             CASE WHEN contains(e.principal_arn, ':assumed-role/')
                 THEN nullif(split_part(e.principal_arn, '/', 2), '')
                     || ' (from userIdentity.arn; the record has no sessionIssuer)'

@@ -658,6 +658,21 @@ EXPECTED: dict[str, dict[str, Verdict]] = {
         "ssonoi-invoked": human("service", "human.service_invoked", "ivy@example.com"),
         "ssonoi-mcp": agent("mcp_managed", MCP, "mcp_managed.invoked_by", "ivy@example.com"),
     },
+    # Records without a sessionIssuer whose key joins a session of another role than their
+    # userIdentity.arn names: the session the key joins decides (its issuing event names the
+    # role the credentials were issued for), and the evidence says what the ARN names.
+    "role_without_session_issuer_other_session_role": {
+        "mm-create-agent": human("direct", "human.iam_user", "mona"),
+        "mm-create-plain": human("direct", "human.iam_user", "mona"),
+        "mm-assume-plain": human("direct", "human.iam_user", "mona"),
+        "mm-assume-agent": human("direct", "human.iam_user", "mona"),
+        "mm-call-arn-agent": human("direct", OTHER_ROLE, "mona", "medium"),
+        "mm-mcp-arn-agent": agent("mcp_managed", MCP, "mcp_managed.invoked_by", "mona"),
+        "mm-call-arn-plain": agent("direct", "MismatchAgentRole", "agent_role.direct", "mona"),
+        "mm-mcp-no-arn": agent("mcp_managed", MCP, "mcp_managed.invoked_by", "mona"),
+        "mm-saml-assume": human("direct", "human.federated", "nils@corp.example"),
+        "mm-saml-mcp": agent("mcp_managed", MCP, "mcp_managed.invoked_by", "nils@corp.example"),
+    },
     "role_arn_other_case": {
         # erin's harness assumes DeployAgentRole (tagged Usage=Agent) with its roleArn typed in
         # lower case, then a hop role from it: the session is of the role as the issued
@@ -1284,6 +1299,16 @@ def test_evidence(classified: dict[str, dict[str, Any]]) -> None:
             "the caller's credentials; the caller by human.identity_center: Identity Center role "
             "AWSReservedSSO_ReadOnlyAccess_1a2b3c4d5e6f7a8b (from userIdentity.arn; the record "
             "has no sessionIssuer)"
+        ),
+        "mm-call-arn-agent": (
+            "role MismatchPlainRole (from session ASIAMISMATCHPLAIN001, which its key joins; the "
+            "record has no sessionIssuer; its userIdentity.arn names role MismatchAgentRole) "
+            "with no agent, MCP, service or workload mark"
+        ),
+        "mm-call-arn-plain": (
+            "role MismatchAgentRole (from session ASIAMISMATCHAGENT001, which its key joins; the "
+            "record has no sessionIssuer; its userIdentity.arn names role MismatchPlainRole) is "
+            "an agent role (CreateRole mm-create-agent); no MCP mark on the call"
         ),
         "rpnoctx-agent-call": (
             "role noctx-agent-runner (from userIdentity.arn; the record has no sessionIssuer) is "
@@ -2015,6 +2040,9 @@ def at(text: str) -> datetime:
 
 
 SESSION_KEYS = {
+    "ASIAMISMATCHPLAIN001",
+    "ASIAMISMATCHAGENT001",
+    "ASIAMISMATCHSAML0001",
     "ASIAFEDBROKERPAT0001",
     "ASIADELROLEAGENT0001",
     "ASIADELROLEAGENT0002",
@@ -2505,6 +2533,10 @@ def test_role_agent_observations(warehouse: Path) -> None:
          "CreateRole del-replace-create-1", True, "Usage=Agent"),
         ("191919191919", "ReplacedAgentRole", at("2026-09-02T10:00:00"),
          "CreateRole del-replace-create-2", False, None),
+        ("202020202020", "MismatchAgentRole", at("2026-12-05T09:00:00"),
+         "CreateRole mm-create-agent", True, "Usage=Agent"),
+        ("202020202020", "MismatchPlainRole", at("2026-12-05T09:01:00"),
+         "CreateRole mm-create-plain", False, None),
         (A2, "TagLaterRole", at("2026-08-02T09:00:00"), "TagRole tagrole-tag", True,
          "Usage=Agent"),
         (A2, "TagLaterRole", at("2026-08-04T09:00:00"), "UntagRole tagrole-untag", False, None),
