@@ -1,6 +1,7 @@
 -- name: human_roles_via_mcp
 -- description: Whose own credentials do agents use through MCP? A person's identity (an IAM user or
---   root, an Identity Center user or role - path /aws-reserved/sso.amazonaws.com/ - a SAML or
+--   root, an Identity Center user or role - path /aws-reserved/sso.amazonaws.com/, or a role
+--   named AWSReservedSSO_ where the record shows no sessionIssuer and so no path - a SAML or
 --   federated user) that reaches AWS through an MCP server gives the agent everything the person
 --   may do, where AWS's guidance asks for a dedicated agent role. Covers the AWS-managed MCP
 --   servers (OAuth grant, tool calls and downstream calls of the person's session) and self-managed
@@ -17,8 +18,9 @@
 --   are not left out: the patterns are attribution settings no named query can read (no view
 --   holds them). Columns: human_id (the person: Identity Center user, source identity, SSO
 --   session name, IAM user, owner of the MCP OAuth grant), principal (the role or user ARN;
---   for calls whose records name no sessionIssuer, the session ARN, userIdentity.arn, whose
---   role, as the rules read it, decides whether it is an agent role),
+--   for calls whose records name no sessionIssuer, the session ARN, userIdentity.arn; their
+--   role, as the rules read it, the role of the session the key joins, else the one the ARN
+--   names, decides whether it is an agent role),
 --   access_path (mcp_managed or mcp_self_managed), mcp_server (agent_name: the managed server's
 --   principal or the awslabs server), identity_kind (identity_center, iam_user, root, federated:
 --   a SAML user's role session, which AssumeRoleWithSAML opened, or a federated user), accounts
@@ -52,23 +54,34 @@ WITH mcp_events AS (
         read_only,
         user_agent,
         coalesce(sign_in_session_arn, access_key_id) AS session_key,
-        -- The role of a role session, whose agent tag decides below: the sessionIssuer, else
-        -- (a record without one) the role its userIdentity.arn names
-        -- (arn:PARTITION:sts::ACCOUNT:assumed-role/ROLE/SESSION), as the rules read it.
+        -- The role of a role session, whose agent tag decides below, as the rules read it:
+        -- the sessionIssuer, else (a record without one) the role of the session its key
+        -- joins, else the one its userIdentity.arn names
+        -- (arn:PARTITION:sts::ACCOUNT:assumed-role/ROLE/SESSION); the account the same ARN
+        -- names, else userIdentity.accountId.
         CASE WHEN principal_type = 'AssumedRole' THEN coalesce(
             session_issuer_account_id,
             CASE WHEN contains(principal_arn, ':assumed-role/')
-                THEN nullif(split_part(principal_arn, ':', 5), '') END
+                THEN nullif(split_part(principal_arn, ':', 5), '') END,
+            principal_account_id
         ) END AS role_account_id,
         CASE WHEN principal_type = 'AssumedRole' THEN coalesce(
             session_issuer_name,
+            (SELECT s.role_name FROM sessions AS s WHERE s.issued_key = e.access_key_id),
             CASE WHEN contains(principal_arn, ':assumed-role/')
                 THEN nullif(split_part(principal_arn, '/', 2), '') END
         ) END AS role_name,
         CASE
+            -- An Identity Center role: by its path, or, where the record has no
+            -- sessionIssuer, by the AWSReservedSSO_ name its userIdentity.arn shows (as the
+            -- rules read it).
             WHEN principal_type = 'IdentityCenterUser'
                 OR on_behalf_of_user_id IS NOT NULL
                 OR session_issuer_arn LIKE '%:role/aws-reserved/sso.amazonaws.com/%'
+                OR (
+                    principal_type = 'AssumedRole' AND session_issuer_name IS NULL
+                    AND contains(principal_arn, ':assumed-role/AWSReservedSSO_')
+                )
                 THEN 'identity_center'
             WHEN principal_type = 'IAMUser' THEN 'iam_user'
             WHEN principal_type = 'Root' THEN 'root'

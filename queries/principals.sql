@@ -20,8 +20,9 @@
 --   at all where its ARN names none, such as an AWS service's) was imported),
 --   iam_tags (its tags in that snapshot, key=value),
 --   agent_role (for roles, from the calls of their sessions, and for the session ARN that is
---   the principal of calls whose records name no sessionIssuer, whose role it names, as the
---   rules read it: tagged as an agent role at
+--   the principal of calls whose records name no sessionIssuer, from their role as the rules
+--   read it, the role of the session their key joins, else the one the ARN names: tagged as an
+--   agent role at
 --   last_seen, read from role_agent_intervals, the intervals the classification's rules join
 --   (IAM snapshots and CreateRole/TagRole/UntagRole/DeleteRole events): the newest observation at or
 --   before last_seen, else the role's first observation where that is a snapshot, which applies
@@ -52,6 +53,7 @@ WITH classified AS NOT MATERIALIZED (
         session_issuer_account_id,
         session_issuer_name,
         principal_arn,
+        principal_account_id,
         principal
     FROM events_classified
     WHERE ($since IS NULL OR event_time >= $since)
@@ -135,11 +137,14 @@ per_identity AS (
         -- The role of a role session. Not the session issuer of another identity: that of a
         -- FederatedUser is the IAM user that called GetFederationToken, whose name a role may
         -- share. A record without a sessionIssuer names the role in its userIdentity.arn
-        -- (arn:PARTITION:sts::ACCOUNT:assumed-role/ROLE/SESSION), where the rules read it too.
+        -- (arn:PARTITION:sts::ACCOUNT:assumed-role/ROLE/SESSION), where the rules read it too
+        -- unless its key joins a session (session_roles), and the account there too, else in
+        -- userIdentity.accountId.
         max(CASE WHEN principal_type = 'AssumedRole' THEN coalesce(
             session_issuer_account_id,
             CASE WHEN contains(principal_arn, ':assumed-role/')
-                THEN nullif(split_part(principal_arn, ':', 5), '') END
+                THEN nullif(split_part(principal_arn, ':', 5), '') END,
+            principal_account_id
         ) END) AS role_account_id,
         max(CASE WHEN principal_type = 'AssumedRole' THEN coalesce(
             session_issuer_name,
@@ -189,6 +194,17 @@ per_principal AS (
     GROUP BY principal
 ),
 
+session_roles AS (
+    -- The role of the session the key joins, which the rules read before the one
+    -- userIdentity.arn names, for the calls whose records name no sessionIssuer (few: the
+    -- filter keeps the join small).
+    SELECT k.principal, max(s.role_name) AS role_name
+    FROM classified AS k
+    JOIN sessions AS s ON s.issued_key = k.access_key_id
+    WHERE k.principal_type = 'AssumedRole' AND k.session_issuer_name IS NULL
+    GROUP BY k.principal
+),
+
 role_state AS (
     -- The agent tag at last_seen: the interval of role_agent_intervals that covers it, the very
     -- row the rules of the classification join for a call of the role at that time
@@ -197,9 +213,10 @@ role_state AS (
     -- before a first observation that is a tag event (agent_role NULL).
     SELECT p.principal, i.is_agent, i.observed_by
     FROM per_principal AS p
+    LEFT JOIN session_roles AS r ON r.principal = p.principal
     JOIN role_agent_intervals AS i
         ON i.account_id = p.role_account_id
-        AND i.role_name = p.role_name
+        AND i.role_name = coalesce(r.role_name, p.role_name)
         AND i.valid_from <= p.last_seen
         AND p.last_seen < i.valid_to
     -- Roles only: an IAM user named as a role is not that role.

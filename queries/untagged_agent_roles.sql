@@ -12,11 +12,11 @@
 --   import an older snapshot; or the one that applies leaves the tags unknown: a role
 --   re-created between two snapshots, before its first tag event). Columns:
 --   role_account_id, principal (the role ARN; for calls whose records name no sessionIssuer,
---   the session ARN, userIdentity.arn, which names the role the rules and this query read),
---   role_name, tag_state, observed_by (the observations
---   that decided: 'snapshot <id>', 'snapshot <id> (role absent)', 'snapshot <id> (role created
---   <time>)', 'snapshot <id> (role created <time>; its tags unknown until its next event)' or
---   '<event name> <event id>'),
+--   the session ARN, userIdentity.arn), role_name (for those calls, as the rules read it: the
+--   role of the session the key joins, else the one userIdentity.arn names), tag_state,
+--   observed_by (the observations that decided: 'snapshot <id>', 'snapshot <id> (role
+--   absent)', 'snapshot <id> (role created <time>)', 'snapshot <id> (role created <time>; its
+--   tags unknown until its next event)' or '<event name> <event id>'),
 --   access_paths and mcp_servers (agent_name values), people (human_id values; all
 --   comma-separated), calls, sessions (distinct MCP sign-in sessions, else access keys),
 --   first_seen and last_seen (UTC), tagged_since (when the gap closed: the first observation
@@ -29,34 +29,41 @@
 -- used_by: analysts; quarterly report (later)
 WITH mcp_role_events AS (
     SELECT
-        event_id,
-        event_time,
+        e.event_id,
+        e.event_time,
         -- The role as the rules read it: the sessionIssuer, else (a record without one) the
-        -- role its userIdentity.arn names (arn:PARTITION:sts::ACCOUNT:assumed-role/ROLE/SESSION).
+        -- role of the session its key joins, else the one its userIdentity.arn names
+        -- (arn:PARTITION:sts::ACCOUNT:assumed-role/ROLE/SESSION); the account the same ARN
+        -- names, else userIdentity.accountId.
         coalesce(
-            session_issuer_account_id,
-            CASE WHEN contains(principal_arn, ':assumed-role/')
-                THEN nullif(split_part(principal_arn, ':', 5), '') END
+            e.session_issuer_account_id,
+            CASE WHEN contains(e.principal_arn, ':assumed-role/')
+                THEN nullif(split_part(e.principal_arn, ':', 5), '') END,
+            e.principal_account_id
         ) AS role_account_id,
         coalesce(
-            session_issuer_name,
-            CASE WHEN contains(principal_arn, ':assumed-role/')
-                THEN nullif(split_part(principal_arn, '/', 2), '') END
+            e.session_issuer_name,
+            s.role_name,
+            CASE WHEN contains(e.principal_arn, ':assumed-role/')
+                THEN nullif(split_part(e.principal_arn, '/', 2), '') END
         ) AS role_name,
-        principal,
-        access_path,
-        agent_name,
-        human_id,
-        coalesce(sign_in_session_arn, access_key_id) AS session_key
-    FROM events_classified
-    WHERE access_path IN ('mcp_managed', 'mcp_self_managed')
-        AND principal_type = 'AssumedRole'
-        AND ($since IS NULL OR event_time >= $since)
-        AND ($until IS NULL OR event_time < $until)
-        AND ($account IS NULL OR recipient_account_id = $account)
+        e.principal,
+        e.access_path,
+        e.agent_name,
+        e.human_id,
+        coalesce(e.sign_in_session_arn, e.access_key_id) AS session_key
+    FROM events_classified AS e
+    -- The session the key joins, read for the records without a sessionIssuer alone.
+    LEFT JOIN sessions AS s
+        ON s.issued_key = e.access_key_id AND e.session_issuer_name IS NULL
+    WHERE e.access_path IN ('mcp_managed', 'mcp_self_managed')
+        AND e.principal_type = 'AssumedRole'
+        AND ($since IS NULL OR e.event_time >= $since)
+        AND ($until IS NULL OR e.event_time < $until)
+        AND ($account IS NULL OR e.recipient_account_id = $account)
         AND (
             $principal IS NULL
-            OR $principal IN (principal, principal_arn, agent_name, human_id)
+            OR $principal IN (e.principal, e.principal_arn, e.agent_name, e.human_id)
         )
 ),
 

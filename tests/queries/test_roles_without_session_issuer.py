@@ -96,3 +96,90 @@ def test_human_roles_via_mcp_leaves_out_the_agent_role_its_arn_names(settings: S
             1,
         )
     ]
+
+
+# The cases role_without_session_issuer_other_session_role (account 202020202020: keys that join
+# a session of another role than their records' userIdentity.arn names, and a record with no
+# userIdentity.arn) and identity_center_role_without_session_issuer (account 212121212121: an
+# Identity Center role's session, known by its AWSReservedSSO_ role name). The rules read the
+# role of the session the key joins first (tests/attribute/test_rules.py pins their verdicts).
+OTHER = "202020202020"
+SSO_ACCOUNT = "212121212121"
+SSO_ROLE = "AWSReservedSSO_ReadOnlyAccess_1a2b3c4d5e6f7a8b"
+IVY = f"arn:aws:sts::{SSO_ACCOUNT}:assumed-role/{SSO_ROLE}/ivy@example.com"
+
+
+def other_session(role: str, name: str) -> str:
+    return f"arn:aws:sts::{OTHER}:assumed-role/{role}/{name}"
+
+
+@pytest.fixture(scope="module")
+def other_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    root = tmp_path_factory.mktemp("other-session-role") / "warehouse"
+    return ingest(
+        [
+            CASES / "role_without_session_issuer_other_session_role.json",
+            CASES / "identity_center_role_without_session_issuer.json",
+        ],
+        root,
+    )
+
+
+def test_principals_give_a_session_arn_the_tag_of_the_role_its_key_joins(
+    other_settings: Settings,
+) -> None:
+    """The verdicts read the role of the session the key joins, not the one the ARN names: the
+    session ARN naming the agent role was used with a key of the plain role's session (a
+    person's, human.other_role), and the one naming the plain role with the agent role's
+    (agent_role.direct)."""
+    found = {
+        r["principal"]: (r["agent_role"], r["agent_role_observed_by"])
+        for r in query(other_settings, "principals")
+        if r["principal"].startswith(f"arn:aws:sts::{OTHER}:assumed-role/")
+    }
+    plain, tagged = (False, "CreateRole mm-create-plain"), (True, "CreateRole mm-create-agent")
+    assert found == {
+        other_session("MismatchAgentRole", "s1"): plain,
+        other_session("MismatchPlainRole", "s2"): tagged,
+        other_session("MismatchAgentRole", "nils@corp.example"): plain,
+    }
+
+
+def test_untagged_agent_roles_read_the_role_the_key_joins(other_settings: Settings) -> None:
+    """The plain role's sessions used through the managed MCP server are a gap whatever role
+    their records' ARN names, and so is the call whose record has no ARN; the Identity Center
+    role, of which no IAM data speaks, too."""
+    found = sorted(
+        (r["role_account_id"], r["principal"], r["role_name"], r["tag_state"], r["observed_by"],
+         r["calls"])
+        for r in query(other_settings, "untagged_agent_roles")
+    )  # fmt: skip
+    plain = ("MismatchPlainRole", "untagged", "CreateRole mm-create-plain", 1)
+    assert found == [
+        (OTHER, "", *plain),
+        (OTHER, other_session("MismatchAgentRole", "nils@corp.example"), *plain),
+        (OTHER, other_session("MismatchAgentRole", "s1"), *plain),
+        (SSO_ACCOUNT, IVY, SSO_ROLE, "unknown", None, 1),
+    ]
+
+
+def test_human_roles_via_mcp_read_the_role_the_key_joins_and_identity_center_by_name(
+    other_settings: Settings,
+) -> None:
+    """nils's SAML session of the plain role handed to the managed MCP server is a person's own
+    credentials, whatever role the record's ARN names; so is ivy's Identity Center role session,
+    whose record shows no sessionIssuer (its AWSReservedSSO_ name, as the rules read it)."""
+    found = sorted(
+        (r["human_id"], r["principal"], r["access_path"], r["identity_kind"], r["calls"])
+        for r in query(other_settings, "human_roles_via_mcp")
+    )
+    assert found == [
+        ("ivy@example.com", IVY, "mcp_managed", "identity_center", 1),
+        (
+            "nils@corp.example",
+            other_session("MismatchAgentRole", "nils@corp.example"),
+            "mcp_managed",
+            "federated",
+            1,
+        ),
+    ]
