@@ -18,7 +18,9 @@
 --   the call as the classification found it (actor_kind, access_path, agent_name, human_id,
 --   principal, classified_by), by_the_role_itself (the call was made with a session of the role
 --   it changed, or with one chained from such a session: an agent untagging its own role,
---   directly or from a hop away), and finding (the change as one sentence).
+--   directly or from a hop away; the role of the call as the rules read it, for a record
+--   without sessionIssuer the role of the session its key joins, else the one its
+--   userIdentity.arn names), and finding (the change as one sentence).
 --   principal matches the role name or ARN, the caller's principal or session ARN, agent name
 --   or person.
 -- params: since TIMESTAMPTZ = NULL; until TIMESTAMPTZ = NULL; account VARCHAR = NULL; principal VARCHAR = NULL
@@ -109,15 +111,31 @@ made_by AS (
         e.human_id,
         e.principal,
         e.classified_by,
+        -- The role of the call as the rules read it: the sessionIssuer, else (a record
+        -- without one) the role of the session its key joins, else the one its
+        -- userIdentity.arn names (arn:PARTITION:sts::ACCOUNT:assumed-role/ROLE/SESSION); the
+        -- account the same ARN names, else userIdentity.accountId.
         coalesce(
             e.principal_type = 'AssumedRole'
-                AND e.session_issuer_account_id = c.role_account_id
-                AND lower(e.session_issuer_name) = lower(c.role_name),
+                AND coalesce(
+                    e.session_issuer_account_id,
+                    CASE WHEN contains(e.principal_arn, ':assumed-role/')
+                        THEN nullif(split_part(e.principal_arn, ':', 5), '') END,
+                    e.principal_account_id
+                ) = c.role_account_id
+                AND lower(coalesce(
+                    e.session_issuer_name,
+                    s.role_name,
+                    CASE WHEN contains(e.principal_arn, ':assumed-role/')
+                        THEN nullif(split_part(e.principal_arn, '/', 2), '') END
+                )) = lower(c.role_name),
             false
         ) AS own_session,
         ch.event_id IS NOT NULL AS chained_from_the_role
     FROM changes AS c
     LEFT JOIN events_classified AS e ON e.event_id = c.event_id
+    LEFT JOIN sessions AS s
+        ON s.issued_key = e.access_key_id AND e.session_issuer_name IS NULL
     LEFT JOIN chained_from_role AS ch ON ch.event_id = c.event_id
     WHERE $principal IS NULL
         OR $principal IN (c.role_name, e.principal, e.principal_arn, e.agent_name, e.human_id)

@@ -673,6 +673,14 @@ EXPECTED: dict[str, dict[str, Verdict]] = {
         "mm-saml-assume": human("direct", "human.federated", "nils@corp.example"),
         "mm-saml-mcp": agent("mcp_managed", MCP, "mcp_managed.invoked_by", "nils@corp.example"),
     },
+    # The agent untags its own role with a session whose records show no sessionIssuer: the
+    # session was issued while the role was tagged, so its calls stay the agent's.
+    "agent_untags_own_role_without_session_issuer": {
+        "untagni-create": human("direct", "human.iam_user", "otto"),
+        "untagni-assume": human("direct", "human.iam_user", "otto"),
+        "untagni-untag": agent("direct", "HidingNoIssuerRole", "agent_role.direct", "otto"),
+        "untagni-call-after": agent("direct", "HidingNoIssuerRole", "agent_role.direct", "otto"),
+    },
     "role_arn_other_case": {
         # erin's harness assumes DeployAgentRole (tagged Usage=Agent) with its roleArn typed in
         # lower case, then a hop role from it: the session is of the role as the issued
@@ -1721,6 +1729,29 @@ def test_agent_tag_changes_show_the_agent_untagging_its_own_role(warehouse: Path
     ]
 
 
+def test_agent_tag_changes_show_an_agent_untagging_its_own_role_without_session_issuer(
+    warehouse: Path,
+) -> None:
+    """The UntagRole record shows no sessionIssuer: its role, as the rules read it (the session
+    its key joins, else its userIdentity.arn), is the role it untagged."""
+    found = [
+        pick(r, "change", "event", "by_the_role_itself", "finding")
+        for r in named_query(warehouse, "agent_tag_changes")
+        if r["role_name"] == "HidingNoIssuerRole"
+    ]
+    assert found[1:] == [
+        {
+            "change": "untagged",
+            "event": "UntagRole untagni-untag",
+            "by_the_role_itself": True,
+            "finding": "Role HidingNoIssuerRole in account 242424242424 stopped being an agent "
+            "role at 2026-12-06T09:10:00Z (UntagRole untagni-untag), by the agent "
+            "HidingNoIssuerRole with a session of the role itself (access path direct); it was "
+            "tagged before (CreateRole untagni-create).",
+        }
+    ]
+
+
 def test_agent_tag_changes_show_an_agent_untagging_its_own_role_through_a_chain(
     warehouse: Path,
 ) -> None:
@@ -2040,6 +2071,7 @@ def at(text: str) -> datetime:
 
 
 SESSION_KEYS = {
+    "ASIAUNTAGNOISSUER001",
     "ASIAMISMATCHPLAIN001",
     "ASIAMISMATCHAGENT001",
     "ASIAMISMATCHSAML0001",
@@ -2540,6 +2572,10 @@ def test_role_agent_observations(warehouse: Path) -> None:
         (A2, "TagLaterRole", at("2026-08-02T09:00:00"), "TagRole tagrole-tag", True,
          "Usage=Agent"),
         (A2, "TagLaterRole", at("2026-08-04T09:00:00"), "UntagRole tagrole-untag", False, None),
+        ("242424242424", "HidingNoIssuerRole", at("2026-12-06T09:00:00"),
+         "CreateRole untagni-create", True, "Usage=Agent"),
+        ("242424242424", "HidingNoIssuerRole", at("2026-12-06T09:10:00"),
+         "UntagRole untagni-untag", False, None),
         (A4, "HopLateAgentRole", at("2026-09-01T12:00:00"), "TagRole rcall-tag-late", True,
          "Usage=Agent"),
         (A4, "McpBeforeTagRole", at("2026-09-05T12:00:00"), "TagRole mcpbt-tag", True,
