@@ -12,7 +12,10 @@
 --   requests and console sign-ins: the console mints a key per request, and a role switched
 --   into in the console has no STS event in the trail), issued_before_data (created before the
 --   earliest event in the warehouse) or no_issuing_event (unexpected: a gap in the data or credentials issued outside
---   the trail). Roles with agent sessions come first. Columns: reason, role_arn, sessions
+--   the trail). Roles with agent sessions come first. Columns: reason, role_arn (for calls
+--   whose records name no sessionIssuer, the role their userIdentity.arn names, as the rules
+--   read it, written arn:PARTITION:iam::ACCOUNT:role/NAME: that ARN shows no path; a role
+--   named AWSReservedSSO_ is Identity Center's), sessions
 --   (principal ARN and creation time pairs), agent_sessions (sessions an agent made calls with),
 --   sample_access_key (the key of the earliest call; NULL where it had none), calls, agent_calls,
 --   console_calls, actor_kinds, agent_names, people (human_id values), accounts (all
@@ -31,7 +34,7 @@ unjoined AS MATERIALIZED (
         e.event_time,
         e.recipient_account_id,
         e.principal_arn,
-        coalesce(e.iam_principal_arn, e.session_issuer_arn) AS role_arn,
+        role_arn,
         hash(e.principal_arn, e.session_creation_date) AS session_hash,
         e.access_key_id,
         e.session_credential_from_console,
@@ -39,17 +42,16 @@ unjoined AS MATERIALIZED (
         e.agent_name,
         e.human_id,
         CASE
-            WHEN e.session_issuer_arn LIKE '%:role/aws-reserved/sso.amazonaws.com/%'
-                THEN 'identity_center'
+            WHEN identity_center THEN 'identity_center'
             WHEN e.session_issuer_arn LIKE '%:role/aws-service-role/%' THEN 'service_linked_role'
             WHEN e.session_credential_from_console OR e.event_type = 'AwsConsoleSignIn' THEN 'console'
             WHEN e.session_creation_date < d.first_event_at THEN 'issued_before_data'
             ELSE 'no_issuing_event'
         END AS reason,
         hash(
-            coalesce(e.iam_principal_arn, e.session_issuer_arn),
+            role_arn,
             CASE
-                WHEN e.session_issuer_arn LIKE '%:role/aws-reserved/sso.amazonaws.com/%' THEN 1
+                WHEN identity_center THEN 1
                 WHEN e.session_issuer_arn LIKE '%:role/aws-service-role/%' THEN 2
                 WHEN e.session_credential_from_console OR e.event_type = 'AwsConsoleSignIn' THEN 5
                 WHEN e.session_creation_date < d.first_event_at THEN 3
@@ -58,6 +60,30 @@ unjoined AS MATERIALIZED (
         ) AS role_hash
     FROM events_classified AS e
     CROSS JOIN data_start AS d
+    CROSS JOIN LATERAL (
+        SELECT
+            -- The role: its ARN, else (a record without sessionIssuer) the role its
+            -- userIdentity.arn names (arn:PARTITION:sts::ACCOUNT:assumed-role/ROLE/SESSION), as
+            -- the rules read it, written as a role ARN without a path, which that ARN does not
+            -- show (an unjoined key joins no session, where the rules read the role first).
+            coalesce(
+                e.iam_principal_arn,
+                e.session_issuer_arn,
+                CASE WHEN contains(e.principal_arn, ':assumed-role/')
+                    AND split_part(e.principal_arn, '/', 2) <> ''
+                    THEN 'arn:' || split_part(e.principal_arn, ':', 2) || ':iam::'
+                        || split_part(e.principal_arn, ':', 5) || ':role/'
+                        || split_part(e.principal_arn, '/', 2)
+                END
+            ) AS role_arn,
+            -- An Identity Center role: by its path, or, where the record has no sessionIssuer,
+            -- by its AWSReservedSSO_ name (as the rules read it).
+            coalesce(
+                e.session_issuer_arn LIKE '%:role/aws-reserved/sso.amazonaws.com/%',
+                contains(e.principal_arn, ':assumed-role/AWSReservedSSO_'),
+                false
+            ) AS identity_center
+    ) AS r
     -- A call without an accessKeyId joins no issuing event either (README, rule 4): it is
     -- counted, under the session its principal and creation time name.
     WHERE e.principal_type = 'AssumedRole'
@@ -67,7 +93,7 @@ unjoined AS MATERIALIZED (
         AND ($account IS NULL OR e.recipient_account_id = $account)
         AND (
             $principal IS NULL
-            OR $principal IN (e.iam_principal_arn, e.principal_arn, e.agent_name, e.human_id)
+            OR $principal IN (r.role_arn, e.principal_arn, e.agent_name, e.human_id)
         )
 ),
 

@@ -183,3 +183,42 @@ def test_human_roles_via_mcp_read_the_role_the_key_joins_and_identity_center_by_
             1,
         ),
     ]
+
+
+def test_unjoined_sessions_count_records_without_session_issuer_under_their_role(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """The unjoined sessions of records without a sessionIssuer are counted under the role
+    their userIdentity.arn names (arn:PARTITION:iam::ACCOUNT:role/NAME: the ARN shows no path),
+    one row per role, not all under one role_arn NULL; an AWSReservedSSO_ role's are Identity
+    Center's, as the rules read them."""
+    root = tmp_path_factory.mktemp("unjoined-no-issuer") / "warehouse"
+    settings = ingest(
+        [
+            CASES / "agent_role_without_session_context.json",
+            CASES / "identity_center_role_without_session_issuer.json",
+        ],
+        root,
+    )
+    found = sorted(
+        (r["reason"], r["role_arn"], r["sessions"], r["agent_sessions"], r["calls"])
+        for r in query(settings, "unjoined_sessions")
+    )
+    role = f"arn:aws:iam::{ACCOUNT}:role/"
+    assert found == [
+        ("console", f"{role}NoContextAgentRole", 1, 0, 1),
+        # ivy's calls without a creationDate are one session, the one with it another.
+        ("identity_center", f"arn:aws:iam::{SSO_ACCOUNT}:role/{SSO_ROLE}", 2, 1, 4),
+        ("no_issuing_event", f"{role}NoContextAgentRole", 3, 3, 3),
+        ("no_issuing_event", f"{role}NoContextHarnessRole", 1, 1, 1),
+        ("no_issuing_event", f"{role}NoContextPlainRole", 2, 1, 2),
+    ]
+    # --principal takes the role ARN the row names.
+    scoped = run_query(
+        settings,
+        "unjoined_sessions",
+        scope=Scope(quarter="2026Q4", principal=f"{role}NoContextHarnessRole"),
+    ).table.to_pylist()
+    assert [(r["reason"], r["role_arn"]) for r in scoped] == [
+        ("no_issuing_event", f"{role}NoContextHarnessRole")
+    ]
