@@ -205,9 +205,10 @@ NOT_RULES = ("duckdb_memory_limit", "verdicts_duckdb_memory_limit")
 # a listing after a DeleteRole of the role it deleted is stale); the role of an AssumedRole
 # record without sessionIssuer is the role of the session its key joins, else the one its
 # userIdentity.arn names (an AWSReservedSSO_ one is an Identity Center role, whose session is
-# named after the person); the sessionIssuer of a FederatedUser (the IAM user that called
-# GetFederationToken) is no role of its calls, for the role patterns either; a console sign-in
-# that shows its creationDate has the session_root of the console session it opened.
+# named after the person), for the calls and for the caller that opened a chain's root; the
+# sessionIssuer of a FederatedUser (the IAM user that called GetFederationToken) is no role of
+# its calls, for the role patterns either; a console sign-in that shows its creationDate has
+# the session_root of the console session it opened.
 RULES_REVISION = 12
 
 

@@ -396,7 +396,7 @@ console_hops AS (
 
 root_sessions AS (
     -- The roots opened by a role session whose own issuing event is not in the logs.
-    SELECT r.issued_key, r.parent_key, r.issued_at, r.caller_iam_arn, r.issuing_event_ids
+    SELECT r.issued_key, r.parent_key, r.issued_at, r.caller_iam_arn, r.caller, r.issuing_event_ids
     FROM session_nodes AS r
     WHERE r.caller_type = 'AssumedRole'
         AND r.parent_key IS NOT NULL
@@ -421,10 +421,29 @@ root_callers AS (
         r.parent_key AS caller_key,
         r.issued_at AS acted_at,
         cc.created_at,
-        CASE WHEN contains(r.caller_iam_arn, ':role/')
-            THEN nullif(split_part(r.caller_iam_arn, '/', -1), '')
-        END AS role_name,
-        nullif(regexp_extract(r.caller_iam_arn, '^arn:[^:]+:iam::(\d{12}):', 1), '') AS role_account_id
+        -- The caller's role: its sessionIssuer (caller_iam_arn), else, where the record of its
+        -- call shows none, the role its userIdentity.arn names
+        -- (arn:PARTITION:sts::ACCOUNT:assumed-role/ROLE/SESSION), as the call's own role is
+        -- read in `features` (its key joins no session: its issuing event is not in the logs).
+        coalesce(
+            CASE WHEN contains(r.caller_iam_arn, ':role/')
+                THEN nullif(split_part(r.caller_iam_arn, '/', -1), '')
+            END,
+            CASE WHEN r.caller_iam_arn IS NULL AND contains(r.caller, ':assumed-role/')
+                THEN nullif(split_part(r.caller, '/', 2), '')
+            END
+        ) AS role_name,
+        coalesce(
+            nullif(regexp_extract(r.caller_iam_arn, '^arn:[^:]+:iam::(\d{12}):', 1), ''),
+            CASE WHEN r.caller_iam_arn IS NULL AND contains(r.caller, ':assumed-role/')
+                THEN nullif(split_part(r.caller, ':', 5), '')
+            END
+        ) AS role_account_id,
+        CASE WHEN r.caller_iam_arn IS NULL AND contains(r.caller, ':assumed-role/')
+            THEN '; its role from the userIdentity.arn of the call that opened the chain, which '
+                || 'shows no sessionIssuer'
+            ELSE ''
+        END AS role_note
     FROM root_sessions AS r
     LEFT JOIN root_caller_created AS cc ON cc.issued_key = r.issued_key
 ),
@@ -468,7 +487,7 @@ hops AS (
         false AS agent_session,
         NULL::VARCHAR AS mcp_server_tag,
         NULL::VARCHAR AS tag_text,
-        '; its own issuing event is not in the logs' AS agent_role_note,
+        '; its own issuing event is not in the logs' || c.role_note AS agent_role_note,
         NULL::VARCHAR AS user_name,
         NULL::VARCHAR AS minted_text,
         NULL::VARCHAR AS minted_by,

@@ -681,6 +681,18 @@ EXPECTED: dict[str, dict[str, Verdict]] = {
         "untagni-untag": agent("direct", "HidingNoIssuerRole", "agent_role.direct", "otto"),
         "untagni-call-after": agent("direct", "HidingNoIssuerRole", "agent_role.direct", "otto"),
     },
+    # A session of ChainRootAgentRole issued before the logs begin, whose records show no
+    # sessionIssuer, hops into ChainHopPlainRole: the hop's calls are the agent's, as where the
+    # records show it (chni-call-issuer).
+    "agent_chain_root_caller_without_session_issuer": {
+        "chni-create-agent": human("direct", "human.iam_user", "una"),
+        "chni-create-hop": human("direct", "human.iam_user", "una"),
+        "chni-hop": agent("direct", "ChainRootAgentRole", "agent_role.direct"),
+        "chni-call": agent("direct", "ChainRootAgentRole", "agent_chain.direct"),
+        "chni-hop-issuer": agent("direct", "ChainRootAgentRole", "agent_role.direct"),
+        "chni-call-issuer": agent("direct", "ChainRootAgentRole", "agent_chain.direct"),
+        "chni-untag": agent("direct", "ChainRootAgentRole", "agent_chain.direct"),
+    },
     "role_arn_other_case": {
         # erin's harness assumes DeployAgentRole (tagged Usage=Agent) with its roleArn typed in
         # lower case, then a hop role from it: the session is of the role as the issued
@@ -1317,6 +1329,13 @@ def test_evidence(classified: dict[str, dict[str, Any]]) -> None:
             "role MismatchAgentRole (from session ASIAMISMATCHAGENT001, which its key joins; the "
             "record has no sessionIssuer; its userIdentity.arn names role MismatchPlainRole) is "
             "an agent role (CreateRole mm-create-agent); no MCP mark on the call"
+        ),
+        "chni-call": (
+            "session ASIACHAINHOP00000001 of ChainHopPlainRole is chained from session "
+            "ASIACHAINOLDAGENT001 of ChainRootAgentRole (an agent role: CreateRole "
+            "chni-create-agent; its own issuing event is not in the logs; its role from the "
+            "userIdentity.arn of the call that opened the chain, which shows no sessionIssuer); "
+            "no MCP mark"
         ),
         "rpnoctx-agent-call": (
             "role noctx-agent-runner (from userIdentity.arn; the record has no sessionIssuer) is "
@@ -2071,6 +2090,8 @@ def at(text: str) -> datetime:
 
 
 SESSION_KEYS = {
+    "ASIACHAINHOP00000001",
+    "ASIACHAINHOP00000002",
     "ASIAUNTAGNOISSUER001",
     "ASIAMISMATCHPLAIN001",
     "ASIAMISMATCHAGENT001",
@@ -2576,6 +2597,12 @@ def test_role_agent_observations(warehouse: Path) -> None:
          "CreateRole untagni-create", True, "Usage=Agent"),
         ("242424242424", "HidingNoIssuerRole", at("2026-12-06T09:10:00"),
          "UntagRole untagni-untag", False, None),
+        ("252525252525", "ChainHopPlainRole", at("2026-12-07T07:01:00"),
+         "CreateRole chni-create-hop", False, None),
+        ("252525252525", "ChainRootAgentRole", at("2026-12-07T07:00:00"),
+         "CreateRole chni-create-agent", True, "Usage=Agent"),
+        ("252525252525", "ChainRootAgentRole", at("2026-12-07T09:20:00"),
+         "UntagRole chni-untag", False, None),
         (A4, "HopLateAgentRole", at("2026-09-01T12:00:00"), "TagRole rcall-tag-late", True,
          "Usage=Agent"),
         (A4, "McpBeforeTagRole", at("2026-09-05T12:00:00"), "TagRole mcpbt-tag", True,
