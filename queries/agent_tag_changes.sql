@@ -74,15 +74,27 @@ WITH changes AS (
 
 chain_up AS (
     -- From the key of each call up its session chain: at every step the session of the key, and
-    -- who opened it (caller_iam_arn: the role ARN where a role session did). No deeper than
-    -- the deepest chain the sessions table walked, so a key that is its own ancestor ends.
+    -- who opened it (caller_iam_arn: the role ARN where a role session did; where the record
+    -- of its call shows no sessionIssuer, the role its userIdentity.arn names, as the rules
+    -- read it, written arn:PARTITION:iam::ACCOUNT:role/NAME). No deeper than the deepest
+    -- chain the sessions table walked, so a key that is its own ancestor ends.
     WITH RECURSIVE up (event_id, key, caller_arn, depth) AS (
         SELECT e.event_id, e.access_key_id, NULL::VARCHAR, 0
         FROM changes AS c
         JOIN events_classified AS e ON e.event_id = c.event_id
         WHERE e.principal_type = 'AssumedRole' AND nullif(e.access_key_id, '') IS NOT NULL
         UNION ALL
-        SELECT up.event_id, s.parent_key, s.caller_iam_arn, up.depth + 1
+        SELECT
+            up.event_id,
+            s.parent_key,
+            coalesce(
+                s.caller_iam_arn,
+                CASE WHEN s.caller_type = 'AssumedRole' AND contains(s.caller, ':assumed-role/')
+                    THEN 'arn:' || split_part(s.caller, ':', 2) || ':iam::'
+                        || split_part(s.caller, ':', 5) || ':role/' || split_part(s.caller, '/', 2)
+                END
+            ),
+            up.depth + 1
         FROM up
         JOIN sessions AS s ON s.issued_key = up.key
         WHERE up.depth <= (SELECT coalesce(max(chain_depth), 0) FROM sessions)

@@ -1771,6 +1771,28 @@ def test_agent_tag_changes_show_an_agent_untagging_its_own_role_without_session_
     ]
 
 
+def test_agent_tag_changes_show_an_agent_untagging_its_own_role_through_a_chain_without_issuer(
+    warehouse: Path,
+) -> None:
+    """The hop that untags ChainRootAgentRole was opened by a session of that role whose record
+    shows no sessionIssuer: the role its userIdentity.arn names, as the chain rules read it."""
+    found = [
+        pick(r, "event", "by_the_role_itself", "finding")
+        for r in named_query(warehouse, "agent_tag_changes")
+        if r["role_name"] == "ChainRootAgentRole" and r["change"] == "untagged"
+    ]
+    assert found == [
+        {
+            "event": "UntagRole chni-untag",
+            "by_the_role_itself": True,
+            "finding": "Role ChainRootAgentRole in account 252525252525 stopped being an agent "
+            "role at 2026-12-07T09:20:00Z (UntagRole chni-untag), by the agent "
+            "ChainRootAgentRole with a session chained from the role itself (access path "
+            "direct); it was tagged before (CreateRole chni-create-agent).",
+        }
+    ]
+
+
 def test_agent_tag_changes_show_an_agent_untagging_its_own_role_through_a_chain(
     warehouse: Path,
 ) -> None:
