@@ -147,11 +147,16 @@ SELECT
     CASE WHEN principal_type = 'IAMUser' THEN user_name END AS iam_user_name,
     -- The role a record without sessionIssuer names in its userIdentity.arn
     -- (arn:PARTITION:sts::ACCOUNT:assumed-role/ROLE/SESSION), which 50_* reads as its role:
-    -- tested against the configured role patterns with the others.
+    -- tested against the configured role patterns with the others, and, with its account,
+    -- one more spelling of the role (10_*).
     CASE WHEN session_issuer_name IS NULL AND principal_type = 'AssumedRole'
         AND contains(principal_arn, ':assumed-role/')
         THEN nullif(split_part(principal_arn, '/', 2), '')
     END AS arn_role_name,
+    CASE WHEN session_issuer_name IS NULL AND principal_type = 'AssumedRole'
+        AND contains(principal_arn, ':assumed-role/')
+        THEN nullif(split_part(principal_arn, ':', 5), '')
+    END AS arn_role_account_id,
     source_identity,
     web_id_provider
 FROM attribution_extract_events

@@ -119,7 +119,8 @@ role_events AS (
 
 spellings AS (
     -- Where each spelling of a role name shows, and when: a snapshot's listing (at its time), a
-    -- CreateRole (at its time), the calls' sessionIssuer (as the role was created; no time).
+    -- CreateRole (at its time), the calls' sessionIssuer, or, for a call whose record has
+    -- none, the role its userIdentity.arn names (as the role was created; no time).
     SELECT account_id, lower(role_name) AS name_key, role_name, source_rank, seen_at
     FROM (
         SELECT account_id, role_name, 3 AS source_rank, observed_at AS seen_at FROM snapshot_roles
@@ -129,6 +130,9 @@ spellings AS (
         WHERE event_name = 'CreateRole'
         UNION ALL
         SELECT session_issuer_account_id, session_issuer_name, 1, NULL::TIMESTAMPTZ
+        FROM attribution_distinct_values
+        UNION ALL
+        SELECT arn_role_account_id, arn_role_name, 1, NULL::TIMESTAMPTZ
         FROM attribution_distinct_values
     ) AS seen
     WHERE account_id IS NOT NULL AND role_name IS NOT NULL

@@ -693,6 +693,13 @@ EXPECTED: dict[str, dict[str, Verdict]] = {
         "chni-call-issuer": agent("direct", "ChainRootAgentRole", "agent_chain.direct"),
         "chni-untag": agent("direct", "ChainRootAgentRole", "agent_chain.direct"),
     },
+    # A TagRole types the role's name in lower case; only a record without sessionIssuer names
+    # the role, in its own spelling (userIdentity.arn): the tag is that role's, as where a
+    # sessionIssuer names it (role_arn_other_case).
+    "role_other_case_without_session_issuer": {
+        "casenoi-tag": human("direct", "human.iam_user", "pia"),
+        "casenoi-call": agent("direct", "CaseNoIssuerAgentRole", "agent_role.direct"),
+    },
     "role_arn_other_case": {
         # erin's harness assumes DeployAgentRole (tagged Usage=Agent) with its roleArn typed in
         # lower case, then a hop role from it: the session is of the role as the issued
@@ -2625,6 +2632,8 @@ def test_role_agent_observations(warehouse: Path) -> None:
          "CreateRole chni-create-agent", True, "Usage=Agent"),
         ("252525252525", "ChainRootAgentRole", at("2026-12-07T09:20:00"),
          "UntagRole chni-untag", False, None),
+        ("262626262626", "CaseNoIssuerAgentRole", at("2026-12-08T09:00:00"),
+         "TagRole casenoi-tag", True, "Usage=Agent"),
         (A4, "HopLateAgentRole", at("2026-09-01T12:00:00"), "TagRole rcall-tag-late", True,
          "Usage=Agent"),
         (A4, "McpBeforeTagRole", at("2026-09-05T12:00:00"), "TagRole mcpbt-tag", True,
