@@ -1245,10 +1245,12 @@ final AS (
             r.root_key,
             -- A session that is its own root (root_key is NULL there).
             CASE WHEN r.session_joined THEN r.access_key_id END,
+            -- Not for an empty userIdentity.arn, which names no principal (the sessions of
+            -- all such records created in one second would be one).
             CASE
                 WHEN r.from_console
                     AND (r.access_key_id IS NOT NULL OR r.event_type = 'AwsConsoleSignIn')
-                    THEN 'console:' || r.principal_arn || '@'
+                    THEN 'console:' || nullif(r.principal_arn, '') || '@'
                         || strftime(timezone('UTC', r.session_creation_date), '%Y-%m-%dT%H:%M:%SZ')
             END,
             r.access_key_id

@@ -700,6 +700,12 @@ EXPECTED: dict[str, dict[str, Verdict]] = {
         "casenoi-tag": human("direct", "human.iam_user", "pia"),
         "casenoi-call": agent("direct", "CaseNoIssuerAgentRole", "agent_role.direct"),
     },
+    # Console sign-ins and a console request whose records show an empty userIdentity.arn.
+    "console_sign_in_empty_arn": {
+        "emptyarn-signin-1": human("console", "human.console"),
+        "emptyarn-signin-2": human("console", "human.console"),
+        "emptyarn-console-call": human("console", "human.console"),
+    },
     "role_arn_other_case": {
         # erin's harness assumes DeployAgentRole (tagged Usage=Agent) with its roleArn typed in
         # lower case, then a hop role from it: the session is of the role as the issued
@@ -1214,6 +1220,12 @@ def test_session_join_and_root(classified: dict[str, dict[str, Any]]) -> None:
         ),
         # An IAM user's sign-in shows no creationDate: no session to name.
         "emptykey-console-login": (False, None),
+        # A console sign-in or request whose record shows an empty userIdentity.arn: no
+        # principal names the console session (two people signing in at one time would share
+        # one), so the sign-in has none and the request its own key.
+        "emptyarn-signin-1": (False, None),
+        "emptyarn-signin-2": (False, None),
+        "emptyarn-console-call": (False, "ASIAEMPTYARNCONSOLE1"),
         "iamuser-call": (False, "AKIAIAMUSERQUINN0001"),
     }
     got = {e: (classified[e]["session_joined"], classified[e]["session_root"]) for e in expected}
