@@ -208,8 +208,10 @@ NOT_RULES = ("duckdb_memory_limit", "verdicts_duckdb_memory_limit")
 # named after the person), for the calls and for the caller that opened a chain's root; the
 # sessionIssuer of a FederatedUser (the IAM user that called GetFederationToken) is no role of
 # its calls, for the role patterns either; a console sign-in that shows its creationDate has
-# the session_root of the console session it opened.
-RULES_REVISION = 12
+# the session_root of the console session it opened. 13: events_classified carries each role
+# session's role as the rules read it (role_account_id, role_name), which the events files
+# classified by an earlier revision do not hold.
+RULES_REVISION = 13
 
 
 @dataclass(frozen=True)

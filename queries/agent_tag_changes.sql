@@ -123,31 +123,16 @@ made_by AS (
         e.human_id,
         e.principal,
         e.classified_by,
-        -- The role of the call as the rules read it: the sessionIssuer, else (a record
-        -- without one) the role of the session its key joins, else the one its
-        -- userIdentity.arn names (arn:PARTITION:sts::ACCOUNT:assumed-role/ROLE/SESSION); the
-        -- account the same ARN names, else userIdentity.accountId.
+        -- The role of the call as the rules read it (events_classified: the sessionIssuer,
+        -- else the role of the session its key joins, else the one its userIdentity.arn
+        -- names), in any letter case.
         coalesce(
-            e.principal_type = 'AssumedRole'
-                AND coalesce(
-                    e.session_issuer_account_id,
-                    CASE WHEN contains(e.principal_arn, ':assumed-role/')
-                        THEN nullif(split_part(e.principal_arn, ':', 5), '') END,
-                    e.principal_account_id
-                ) = c.role_account_id
-                AND lower(coalesce(
-                    e.session_issuer_name,
-                    s.role_name,
-                    CASE WHEN contains(e.principal_arn, ':assumed-role/')
-                        THEN nullif(split_part(e.principal_arn, '/', 2), '') END
-                )) = lower(c.role_name),
+            e.role_account_id = c.role_account_id AND lower(e.role_name) = lower(c.role_name),
             false
         ) AS own_session,
         ch.event_id IS NOT NULL AS chained_from_the_role
     FROM changes AS c
     LEFT JOIN events_classified AS e ON e.event_id = c.event_id
-    LEFT JOIN sessions AS s
-        ON s.issued_key = e.access_key_id AND e.session_issuer_name IS NULL
     LEFT JOIN chained_from_role AS ch ON ch.event_id = c.event_id
     WHERE $principal IS NULL
         OR $principal IN (c.role_name, e.principal, e.principal_arn, e.agent_name, e.human_id)

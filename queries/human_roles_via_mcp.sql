@@ -54,34 +54,18 @@ WITH mcp_events AS (
         read_only,
         user_agent,
         coalesce(sign_in_session_arn, access_key_id) AS session_key,
-        -- The role of a role session, whose agent tag decides below, as the rules read it:
-        -- the sessionIssuer, else (a record without one) the role of the session its key
-        -- joins, else the one its userIdentity.arn names
-        -- (arn:PARTITION:sts::ACCOUNT:assumed-role/ROLE/SESSION); the account the same ARN
-        -- names, else userIdentity.accountId.
-        CASE WHEN principal_type = 'AssumedRole' THEN coalesce(
-            session_issuer_account_id,
-            CASE WHEN contains(principal_arn, ':assumed-role/')
-                THEN nullif(split_part(principal_arn, ':', 5), '') END,
-            principal_account_id
-        ) END AS role_account_id,
-        CASE WHEN principal_type = 'AssumedRole' THEN coalesce(
-            session_issuer_name,
-            (SELECT s.role_name FROM sessions AS s WHERE s.issued_key = e.access_key_id),
-            CASE WHEN contains(principal_arn, ':assumed-role/')
-                THEN nullif(split_part(principal_arn, '/', 2), '') END
-        ) END AS role_name,
+        -- The role of a role session, whose agent tag decides below, as the rules read it
+        -- (events_classified: the sessionIssuer, else the role of the session its key joins,
+        -- else the one its userIdentity.arn names).
+        role_account_id,
+        role_name,
         CASE
             -- An Identity Center role: by its path, or, where the record has no
-            -- sessionIssuer, by the AWSReservedSSO_ name its userIdentity.arn shows (as the
-            -- rules read it).
+            -- sessionIssuer and so no path, by its AWSReservedSSO_ name (as the rules read it).
             WHEN principal_type = 'IdentityCenterUser'
                 OR on_behalf_of_user_id IS NOT NULL
                 OR session_issuer_arn LIKE '%:role/aws-reserved/sso.amazonaws.com/%'
-                OR (
-                    principal_type = 'AssumedRole' AND session_issuer_name IS NULL
-                    AND contains(principal_arn, ':assumed-role/AWSReservedSSO_')
-                )
+                OR (session_issuer_name IS NULL AND starts_with(role_name, 'AWSReservedSSO_'))
                 THEN 'identity_center'
             WHEN principal_type = 'IAMUser' THEN 'iam_user'
             WHEN principal_type = 'Root' THEN 'root'

@@ -50,10 +50,9 @@ WITH classified AS NOT MATERIALIZED (
         agent_name,
         human_id,
         access_key_id,
-        session_issuer_account_id,
-        session_issuer_name,
-        principal_arn,
-        principal_account_id,
+        -- The role of a role session as the rules read it (NULL for other identities).
+        role_account_id,
+        role_name,
         principal
     FROM events_classified
     WHERE ($since IS NULL OR event_time >= $since)
@@ -134,23 +133,11 @@ per_identity AS (
         count(*) AS calls,
         min(event_time) AS first_seen,
         max(event_time) AS last_seen,
-        -- The role of a role session. Not the session issuer of another identity: that of a
-        -- FederatedUser is the IAM user that called GetFederationToken, whose name a role may
-        -- share. A record without a sessionIssuer names the role in its userIdentity.arn
-        -- (arn:PARTITION:sts::ACCOUNT:assumed-role/ROLE/SESSION), where the rules read it too
-        -- unless its key joins a session (session_roles), and the account there too, else in
-        -- userIdentity.accountId.
-        max(CASE WHEN principal_type = 'AssumedRole' THEN coalesce(
-            session_issuer_account_id,
-            CASE WHEN contains(principal_arn, ':assumed-role/')
-                THEN nullif(split_part(principal_arn, ':', 5), '') END,
-            principal_account_id
-        ) END) AS role_account_id,
-        max(CASE WHEN principal_type = 'AssumedRole' THEN coalesce(
-            session_issuer_name,
-            CASE WHEN contains(principal_arn, ':assumed-role/')
-                THEN nullif(split_part(principal_arn, '/', 2), '') END
-        ) END) AS role_name
+        -- The role of a role session, as the rules read it (events_classified: the
+        -- sessionIssuer, else the role of the session the key joins, else the one
+        -- userIdentity.arn names).
+        max(role_account_id) AS role_account_id,
+        max(role_name) AS role_name
     FROM classified
     GROUP BY ALL
 ),
@@ -194,17 +181,6 @@ per_principal AS (
     GROUP BY principal
 ),
 
-session_roles AS (
-    -- The role of the session the key joins, which the rules read before the one
-    -- userIdentity.arn names, for the calls whose records name no sessionIssuer (few: the
-    -- filter keeps the join small).
-    SELECT k.principal, max(s.role_name) AS role_name
-    FROM classified AS k
-    JOIN sessions AS s ON s.issued_key = k.access_key_id
-    WHERE k.principal_type = 'AssumedRole' AND k.session_issuer_name IS NULL
-    GROUP BY k.principal
-),
-
 role_state AS (
     -- The agent tag at last_seen: the interval of role_agent_intervals that covers it, the very
     -- row the rules of the classification join for a call of the role at that time
@@ -213,10 +189,9 @@ role_state AS (
     -- before a first observation that is a tag event (agent_role NULL).
     SELECT p.principal, i.is_agent, i.observed_by
     FROM per_principal AS p
-    LEFT JOIN session_roles AS r ON r.principal = p.principal
     JOIN role_agent_intervals AS i
         ON i.account_id = p.role_account_id
-        AND i.role_name = coalesce(r.role_name, p.role_name)
+        AND i.role_name = p.role_name
         AND i.valid_from <= p.last_seen
         AND p.last_seen < i.valid_to
     -- Roles only: an IAM user named as a role is not that role.

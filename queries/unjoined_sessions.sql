@@ -62,25 +62,22 @@ unjoined AS MATERIALIZED (
     CROSS JOIN data_start AS d
     CROSS JOIN LATERAL (
         SELECT
-            -- The role: its ARN, else (a record without sessionIssuer) the role its
-            -- userIdentity.arn names (arn:PARTITION:sts::ACCOUNT:assumed-role/ROLE/SESSION), as
-            -- the rules read it, written as a role ARN without a path, which that ARN does not
-            -- show (an unjoined key joins no session, where the rules read the role first).
+            -- The role: its ARN, else (a record without sessionIssuer) the role the rules read
+            -- (events_classified.role_name: an unjoined key joins no session, so the one
+            -- userIdentity.arn names), written as a role ARN without a path, which
+            -- userIdentity.arn (arn:PARTITION:sts::ACCOUNT:assumed-role/ROLE/SESSION) does not
+            -- show.
             coalesce(
                 e.iam_principal_arn,
                 e.session_issuer_arn,
-                CASE WHEN contains(e.principal_arn, ':assumed-role/')
-                    AND split_part(e.principal_arn, '/', 2) <> ''
-                    THEN 'arn:' || split_part(e.principal_arn, ':', 2) || ':iam::'
-                        || split_part(e.principal_arn, ':', 5) || ':role/'
-                        || split_part(e.principal_arn, '/', 2)
-                END
+                'arn:' || split_part(e.principal_arn, ':', 2) || ':iam::' || e.role_account_id
+                    || ':role/' || e.role_name
             ) AS role_arn,
             -- An Identity Center role: by its path, or, where the record has no sessionIssuer,
             -- by its AWSReservedSSO_ name (as the rules read it).
             coalesce(
-                e.session_issuer_arn LIKE '%:role/aws-reserved/sso.amazonaws.com/%',
-                contains(e.principal_arn, ':assumed-role/AWSReservedSSO_'),
+                e.session_issuer_arn LIKE '%:role/aws-reserved/sso.amazonaws.com/%'
+                    OR (e.session_issuer_name IS NULL AND starts_with(e.role_name, 'AWSReservedSSO_')),
                 false
             ) AS identity_center
     ) AS r

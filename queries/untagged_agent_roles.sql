@@ -31,31 +31,16 @@ WITH mcp_role_events AS (
     SELECT
         e.event_id,
         e.event_time,
-        -- The role as the rules read it: the sessionIssuer, else (a record without one) the
-        -- role of the session its key joins, else the one its userIdentity.arn names
-        -- (arn:PARTITION:sts::ACCOUNT:assumed-role/ROLE/SESSION); the account the same ARN
-        -- names, else userIdentity.accountId.
-        coalesce(
-            e.session_issuer_account_id,
-            CASE WHEN contains(e.principal_arn, ':assumed-role/')
-                THEN nullif(split_part(e.principal_arn, ':', 5), '') END,
-            e.principal_account_id
-        ) AS role_account_id,
-        coalesce(
-            e.session_issuer_name,
-            s.role_name,
-            CASE WHEN contains(e.principal_arn, ':assumed-role/')
-                THEN nullif(split_part(e.principal_arn, '/', 2), '') END
-        ) AS role_name,
+        -- The role as the rules read it (events_classified: the sessionIssuer, else the role
+        -- of the session its key joins, else the one its userIdentity.arn names).
+        e.role_account_id,
+        e.role_name,
         e.principal,
         e.access_path,
         e.agent_name,
         e.human_id,
         coalesce(e.sign_in_session_arn, e.access_key_id) AS session_key
     FROM events_classified AS e
-    -- The session the key joins, read for the records without a sessionIssuer alone.
-    LEFT JOIN sessions AS s
-        ON s.issued_key = e.access_key_id AND e.session_issuer_name IS NULL
     WHERE e.access_path IN ('mcp_managed', 'mcp_self_managed')
         AND e.principal_type = 'AssumedRole'
         AND ($since IS NULL OR e.event_time >= $since)

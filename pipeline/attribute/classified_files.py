@@ -199,6 +199,8 @@ _DICTIONARY_VERDICTS = [
     "client",
     "agent_name",
     "mcp_tool",
+    "role_account_id_fallback",
+    "role_name_fallback",
     "classified_by",
     "confidence",
     "rules_version",

@@ -309,7 +309,8 @@ def _verdicts_query() -> str:
     the verdict columns SQL computes, in no particular order."""
     return (
         "SELECT file_index, file_row_number, rule, client, agent_name, human_id, mcp_tool,"
-        " session_joined, session_root, evidence_detail, at_most_medium FROM classification"
+        " session_joined, session_root, role_account_id_fallback, role_name_fallback,"
+        " evidence_detail, at_most_medium FROM classification"
     )
 
 

@@ -29,6 +29,8 @@ VERDICT_COLUMNS = (
     "mcp_tool",
     "session_joined",
     "session_root",
+    "role_account_id_fallback",
+    "role_name_fallback",
     "classified_by",
     "evidence_detail",
     "confidence",

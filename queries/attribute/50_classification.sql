@@ -1255,6 +1255,14 @@ final AS (
             END,
             r.access_key_id
         ) AS session_root,
+        -- The call's role as the rules read it (role_features), kept only where the record
+        -- names no sessionIssuer (the role of the session its key joins, else the one
+        -- userIdentity.arn names): NULL elsewhere, so the columns cost the pass next to nothing.
+        -- The events_classified view composes role_account_id and role_name from them and the
+        -- sessionIssuer, so that the named queries read the role the rules read.
+        CASE WHEN r.session_issuer_account_id IS NULL THEN r.role_account_id END
+            AS role_account_id_fallback,
+        CASE WHEN r.session_issuer_name IS NULL THEN r.role_name END AS role_name_fallback,
         -- Verdicts whose confidence classify.py lowers to medium: rules that read the session's
         -- chain (inherited tags and source identity, the root's caller, the root's web
         -- identity, workload marks above, the absence of chain marks: an agent beyond the cut

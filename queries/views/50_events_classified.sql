@@ -2,12 +2,16 @@
 -- description: Every event with who acted, through which path, by which rule and on what
 --   evidence: the columns of events, then actor_kind, access_path, client, agent_name, human_id,
 --   mcp_tool, session_joined, session_root, classified_by, evidence, confidence, rules_version,
---   principal. principal is the IAM identity that made the call, one value for every kind of
---   identity, which the named queries count, group and filter (--principal) by: the role ARN of
---   an assumed-role session (iam_principal_arn), else the ARN of the user or root, else the
---   web-identity subject (principalId of a WebIdentityUser), else the AWS service that called
---   on its own (invokedBy), else the identity type and account (`AWSService:123456789012`,
---   `Unknown:...` where userIdentity names nothing).
+--   principal, role_account_id, role_name. principal is the IAM identity that made the call,
+--   one value for every kind of identity, which the named queries count, group and filter
+--   (--principal) by: the role ARN of an assumed-role session (iam_principal_arn), else the
+--   ARN of the user or root, else the web-identity subject (principalId of a
+--   WebIdentityUser), else the AWS service that called on its own (invokedBy), else the
+--   identity type and account (`AWSService:123456789012`, `Unknown:...` where userIdentity
+--   names nothing). role_account_id and role_name are a role session's role as the rules read
+--   it (NULL for other identities): the sessionIssuer, else the role_*_fallback columns the
+--   rebuild wrote for records without one (the role of the session the key joins, else the
+--   one userIdentity.arn names), which the named queries on roles read instead of parsing ARNs.
 --   Reads events_verdicts (warehouse/connect.py: per partition, the events files an
 --   attribution rebuild classified with the verdict columns appended, no join needed). The evidence sentence is composed here, per
 --   row read, from the event's own fields and evidence_detail, the values the deciding rule
@@ -19,7 +23,9 @@
 -- used_by: every named query; analysts
 CREATE OR REPLACE VIEW events_classified AS
 SELECT
-    * EXCLUDE (evidence_detail, confidence, rules_version),
+    * EXCLUDE (
+        role_account_id_fallback, role_name_fallback, evidence_detail, confidence, rules_version
+    ),
     CASE classified_by
         WHEN 'mcp_managed.invoked_by' THEN 'userIdentity.invokedBy=' || invoked_by
         WHEN 'mcp_managed.tool_call' THEN 'eventType=AwsMcpEvent; tool=' || evidence_detail
@@ -104,5 +110,13 @@ SELECT
         invoked_by,
         coalesce(principal_type, 'Unknown') || ':'
             || coalesce(principal_account_id, recipient_account_id)
-    ) AS principal
+    ) AS principal,
+    -- A role session's role, as the rules read it: the record's sessionIssuer, else what the
+    -- rebuild kept (the role of the session the key joins, else the one userIdentity.arn
+    -- names; the account that ARN names, else userIdentity.accountId). Not the sessionIssuer
+    -- of another identity: a FederatedUser's is the IAM user that called GetFederationToken.
+    CASE WHEN principal_type = 'AssumedRole'
+        THEN coalesce(session_issuer_account_id, role_account_id_fallback) END AS role_account_id,
+    CASE WHEN principal_type = 'AssumedRole'
+        THEN coalesce(session_issuer_name, role_name_fallback) END AS role_name
 FROM events_verdicts;

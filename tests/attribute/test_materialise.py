@@ -40,7 +40,7 @@ VERDICT_COLUMNS = [
     "rules_version",
 ]
 # Composed by the view from the event's identity columns (queries/views/50_events_classified.sql).
-VIEW_COLUMNS = ["principal"]
+VIEW_COLUMNS = ["principal", "role_account_id", "role_name"]
 FILES = [CASES / "transitive_tags_second_account.json", CASES / "console_session.json"]
 
 
