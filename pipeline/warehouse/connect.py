@@ -50,8 +50,10 @@ CLASSIFIED_FOLDER = "events_classified"
 # `agenttrail attribute`) instead of failing the views that read it. 4 adds
 # role_agent_intervals.parquet: a generation of 3 has none, so its view could not be defined
 # (a writer's connection would fail on it, the named queries on roles would find no such view),
-# and the next ingest, finding the classification current, would not rebuild it.
-GENERATION_FORMAT = "4"
+# and the next ingest, finding the classification current, would not rebuild it. 5 adds the
+# verdict columns role_account_id_fallback and role_name_fallback, which the events_classified
+# view reads (a generation of 4 failed that view as if a file were damaged).
+GENERATION_FORMAT = "5"
 # A generation's marker file, present when all its events_classified files have one schema:
 # the view then reads them without union_by_name (events files written by different versions
 # differ in their columns, and so do their classified copies).

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow.parquet as pq
 import pytest
 from ingest_fixtures import copy_cases, held_open, ingest, rows, settings
 
@@ -226,6 +227,29 @@ def test_an_import_with_nothing_new_makes_a_damaged_database_again(warehouse: Pa
     assert classified(warehouse) == 3
 
 
+def test_a_generation_without_the_role_columns_is_rebuilt_by_the_next_ingest(
+    warehouse: Path, tmp_path: Path
+) -> None:
+    """A generation of FORMAT 4, written before the verdict columns role_account_id_fallback
+    and role_name_fallback (rules revision 13): this version's events_classified view cannot
+    read its files. It counts as no generation (readers are told to classify, not that a file
+    is damaged), and the next ingest, with nothing new to read, rebuilds it."""
+    folder = warehouse / "derived" / current(warehouse)
+    for path in (folder / "events_classified").rglob("*.parquet"):
+        table = pq.read_table(path)
+        pq.write_table(table.drop(["role_account_id_fallback", "role_name_fallback"]), path)
+    (folder / "FORMAT").write_text("4")
+    assert not has_attribution(Layout.at(warehouse))
+    with pytest.raises(QueryError) as caught:
+        run_query(settings(warehouse), "principals")
+    assert caught.value.hint == "this warehouse has no attribution yet: run 'agenttrail attribute'"
+    again = ingest([tmp_path / "first"], warehouse)
+    assert (again.objects_unchanged, again.attribution["events"]) == (1, 3)
+    assert (warehouse / "derived" / current(warehouse) / "FORMAT").read_text() == "5"
+    assert len(run_query(settings(warehouse), "principals").table) > 0
+    assert rows(warehouse, "SELECT count(role_name) AS n FROM events_classified") == [{"n": 0}]
+
+
 def test_a_generation_of_the_previous_format_is_rebuilt_by_the_next_ingest(
     warehouse: Path, tmp_path: Path
 ) -> None:
@@ -250,7 +274,7 @@ def test_a_generation_of_the_previous_format_is_rebuilt_by_the_next_ingest(
     assert (again.objects_unchanged, again.attribution["events"]) == (1, 3)
     rebuilt = current(warehouse)
     assert generations(warehouse) == [rebuilt] != [published]
-    assert (warehouse / "derived" / rebuilt / "FORMAT").read_text() == GENERATION_FORMAT == "4"
+    assert (warehouse / "derived" / rebuilt / "FORMAT").read_text() == GENERATION_FORMAT == "5"
     assert (warehouse / "derived" / rebuilt / "role_agent_intervals.parquet").is_file()
     assert has_attribution(layout)
     assert len(run_query(settings(warehouse), "principals").table) > 0
