@@ -22,6 +22,7 @@ from ingest_fixtures import copy_cases, held_open, ingest, rows, settings
 import pipeline.warehouse.connect
 from pipeline.attribute import classify
 from pipeline.attribute.classify import attribute_warehouse
+from pipeline.attribute.rule_columns import VERDICT_COLUMNS
 from pipeline.errors import AttributionPendingError, QueryError, WarehouseError
 from pipeline.iam.store import import_snapshots
 from pipeline.query.library import run_query
@@ -279,3 +280,29 @@ def test_a_generation_of_the_previous_format_is_rebuilt_by_the_next_ingest(
     assert has_attribution(layout)
     assert len(run_query(settings(warehouse), "principals").table) > 0
     assert rows(warehouse, "SELECT count(*) AS n FROM role_agent_intervals") == [{"n": 0}]
+
+
+def test_the_generation_format_names_the_verdict_columns() -> None:
+    """A tripwire: the events_classified view reads every verdict column, so a generation
+    written without one of them must count as none (a FORMAT of its own), or the view fails
+    on it as if a file were damaged. Changing VERDICT_COLUMNS means raising GENERATION_FORMAT
+    in pipeline/warehouse/connect.py and updating both here."""
+    assert (GENERATION_FORMAT, VERDICT_COLUMNS) == (
+        "5",
+        (
+            "actor_kind",
+            "access_path",
+            "client",
+            "agent_name",
+            "human_id",
+            "mcp_tool",
+            "session_joined",
+            "session_root",
+            "role_account_id_fallback",
+            "role_name_fallback",
+            "classified_by",
+            "evidence_detail",
+            "confidence",
+            "rules_version",
+        ),
+    )
