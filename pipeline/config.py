@@ -210,8 +210,10 @@ NOT_RULES = ("duckdb_memory_limit", "verdicts_duckdb_memory_limit")
 # its calls, for the role patterns either; a console sign-in that shows its creationDate has
 # the session_root of the console session it opened. 13: events_classified carries each role
 # session's role as the rules read it (role_account_id, role_name), which the events files
-# classified by an earlier revision do not hold.
-RULES_REVISION = 13
+# classified by an earlier revision do not hold. 14: user agents in the square brackets S3
+# writes around them are read inside them (`[Boto3/...]` is an SDK, `[S3Console/0.4]` the
+# console), which turns such calls of a person in the S3 console into console calls.
+RULES_REVISION = 14
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,10 @@
 
 Order matters (lower priority wins): MCP markers first, because awslabs MCP servers append
 theirs to an `aws-cli/` or `Boto3/` string (facts doc s.4); then the console, IaC tools (which
-use the SDKs underneath), the CLI, SDKs, and AWS services. Patterns are SQL LIKE patterns.
+use the SDKs underneath), the CLI, SDKs, and AWS services. Patterns are SQL LIKE patterns,
+matched inside the square brackets S3 writes around the user agents it logs
+(`[aws-cli/1.18.136 ...]`, seen in OTRF records; `[Boto3/...]`, `[S3Console/0.4 ...]`, seen in
+public S3 records): 40_user_agents.sql removes them first.
 A user agent is a hint, not proof: clients can set any string. "AWS Internal" is no marker: AWS
 writes it for calls made inside AWS (by the console's back end or a service), so it names no
 client of the caller, and taken for the console it turned an agent role's call into a person's.
@@ -22,6 +25,7 @@ USER_AGENT_MARKERS: tuple[tuple[int, str, str, str], ...] = (
     (21, "console", "%ConsoleFrontend%", "EC2 console back end (seen in OTRF records)"),
     (22, "console", "signin.amazonaws.com", "console sign-in"),
     (23, "console", "Mozilla/%", "browsers (console sign-in and console API calls)"),
+    (24, "console", "S3Console/%", "S3 console (seen in public S3 records, bracketed)"),
     (30, "iac", "%Terraform/%", "HashiCorp Terraform AWS provider"),
     (31, "iac", "%terraform-provider-aws/%", "HashiCorp Terraform AWS provider"),
     (32, "iac", "%aws-cdk/%", "AWS CDK"),
@@ -29,7 +33,6 @@ USER_AGENT_MARKERS: tuple[tuple[int, str, str, str], ...] = (
     (34, "iac", "%aws-sam-cli/%", "AWS SAM CLI"),
     (35, "iac", "%exec-env/AWS_CloudFormation%", "CloudFormation custom resources"),
     (40, "cli", "aws-cli/%", "AWS CLI v1 and v2"),
-    (41, "cli", "[aws-cli/%", "AWS CLI v1 as logged by S3 (seen in OTRF records)"),
     (42, "cli", "%md/command#%", "AWS CLI v2 command metadata"),
     (50, "sdk", "Boto3/%", "AWS SDK for Python"),
     (51, "sdk", "Botocore/%", "botocore"),

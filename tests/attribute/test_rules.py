@@ -386,6 +386,18 @@ EXPECTED: dict[str, dict[str, Verdict]] = {
         "console-root-login": human("console", "human.console", "root"),
         "console-login-failed": UNKNOWN,
     },
+    "s3_bracketed_user_agents": {
+        # S3 brackets the user agents it logs: read inside them, the S3 console is the console
+        # also where the record shows no sessionCredentialFromConsole.
+        "s3ua-boto3": human("direct", "human.iam_user", "ines"),
+        "s3ua-go": human("direct", "human.iam_user", "ines"),
+        "s3ua-terraform": human("direct", "human.iam_user", "ines"),
+        "s3ua-cli": human("direct", "human.iam_user", "ines"),
+        "s3ua-console": human("console", "human.console", "ines"),
+        "s3ua-console-bare": human("console", "human.console", "ines"),
+        "s3ua-other": human("direct", "human.iam_user", "ines"),
+        "s3ua-unclosed": human("direct", "human.iam_user", "ines"),
+    },
     "sso_cli": {
         "sso-cli-call": human("direct", "human.identity_center", "bob@example.com"),
         "sso-cli-denied": human("direct", "human.identity_center", "bob@example.com"),
@@ -1169,6 +1181,15 @@ def test_clients(classified: dict[str, dict[str, Any]]) -> None:
         "svc-event-kms": "service",
         "svc-event-no-identity": "service",
         "sso-identity-center-user": "unknown",
+        # S3 brackets the user agent; a bracket never closed is read the same way.
+        "s3ua-boto3": "sdk",
+        "s3ua-go": "sdk",
+        "s3ua-terraform": "iac",
+        "s3ua-cli": "cli",
+        "s3ua-console": "console",
+        "s3ua-console-bare": "console",
+        "s3ua-other": "unknown",
+        "s3ua-unclosed": "sdk",
     }
     assert {e: classified[e]["client"] for e in expected} == expected
 
