@@ -259,3 +259,17 @@ def test_principals_read_the_role_of_the_latest_call_of_a_session_arn(
         last_session("s2"): (False, "CreateRole lc-create-plain"),
     }
 
+
+def test_unjoined_sessions_write_no_role_arn_without_a_partition(last_settings: Settings) -> None:
+    """The record whose sessionIssuer has no ARN names its role there, but its userIdentity.arn
+    is empty: no partition to write the role ARN with, so role_arn is NULL, as for an absent
+    userIdentity.arn (not arn::iam::...)."""
+    found = sorted(
+        ((r["reason"], r["role_arn"], r["sessions"], r["calls"])
+         for r in query(last_settings, "unjoined_sessions")),
+        key=lambda r: str(r[1]),
+    )  # fmt: skip
+    assert found == [
+        ("no_issuing_event", None, 1, 1),
+        ("no_issuing_event", f"arn:aws:iam::{LAST}:role/LastCallPlainRole", 2, 2),
+    ]
