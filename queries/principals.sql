@@ -20,9 +20,9 @@
 --   at all where its ARN names none, such as an AWS service's) was imported),
 --   iam_tags (its tags in that snapshot, key=value),
 --   agent_role (for roles, from the calls of their sessions, and for the session ARN that is
---   the principal of calls whose records name no sessionIssuer, from their role as the rules
---   read it, the role of the session their key joins, else the one the ARN names: tagged as an
---   agent role at
+--   the principal of calls whose records name no sessionIssuer, from the role the rules read
+--   for its latest call, the role of the session its key joins, else the one the ARN names:
+--   tagged as an agent role at
 --   last_seen, read from role_agent_intervals, the intervals the classification's rules join
 --   (IAM snapshots and CreateRole/TagRole/UntagRole/DeleteRole events): the newest observation at or
 --   before last_seen, else the role's first observation where that is a snapshot, which applies
@@ -135,9 +135,11 @@ per_identity AS (
         max(event_time) AS last_seen,
         -- The role of a role session, as the rules read it (events_classified: the
         -- sessionIssuer, else the role of the session the key joins, else the one
-        -- userIdentity.arn names).
-        max(role_account_id) AS role_account_id,
-        max(role_name) AS role_name
+        -- userIdentity.arn names), at its latest call that has one: the calls of one session
+        -- ARN may read different roles (a key that joins a session of another role than the
+        -- ARN names, and one that joins none). Of two at one time, the larger.
+        max({'at': event_time, 'account_id': role_account_id, 'name': role_name})
+            FILTER (WHERE role_name IS NOT NULL) AS last_role
     FROM classified
     GROUP BY ALL
 ),
@@ -167,8 +169,7 @@ per_principal AS (
         string_agg(DISTINCT human_id, ',' ORDER BY human_id) AS people,
         min(first_seen) AS first_seen,
         max(last_seen) AS last_seen,
-        max(role_account_id) AS role_account_id,
-        max(role_name) AS role_name,
+        max(last_role) AS last_role,
         nullif(regexp_extract(principal, '^arn:[^:]+:iam::(\d{12}):', 1), '') AS principal_account,
         CASE
             WHEN regexp_matches(principal, '^arn:[^:]+:iam::\d{12}:role/') THEN 'role'
@@ -182,16 +183,17 @@ per_principal AS (
 ),
 
 role_state AS (
-    -- The agent tag at last_seen: the interval of role_agent_intervals that covers it, the very
-    -- row the rules of the classification join for a call of the role at that time
-    -- (10_role_agent_timeline.sql says which observation decides), so agent_role is what the
-    -- verdicts took the role for, by construction. At most one interval covers a time; none
-    -- before a first observation that is a tag event (agent_role NULL).
+    -- The agent tag at last_seen of the role the latest call read: the interval of
+    -- role_agent_intervals that covers it, the very row the rules of the classification join
+    -- for a call of the role at that time (10_role_agent_timeline.sql says which observation
+    -- decides), so agent_role is what the verdicts took the role for, by construction. At most
+    -- one interval covers a time; none before a first observation that is a tag event
+    -- (agent_role NULL).
     SELECT p.principal, i.is_agent, i.observed_by
     FROM per_principal AS p
     JOIN role_agent_intervals AS i
-        ON i.account_id = p.role_account_id
-        AND i.role_name = p.role_name
+        ON i.account_id = p.last_role.account_id
+        AND i.role_name = p.last_role.name
         AND i.valid_from <= p.last_seen
         AND p.last_seen < i.valid_to
     -- Roles only: an IAM user named as a role is not that role.

@@ -13,9 +13,11 @@
 --   into in the console has no STS event in the trail), issued_before_data (created before the
 --   earliest event in the warehouse) or no_issuing_event (unexpected: a gap in the data or credentials issued outside
 --   the trail). Roles with agent sessions come first. Columns: reason, role_arn (for calls
---   whose records name no sessionIssuer, the role their userIdentity.arn names, as the rules
---   read it, written arn:PARTITION:iam::ACCOUNT:role/NAME: that ARN shows no path; a role
---   named AWSReservedSSO_ is Identity Center's), sessions
+--   whose records name no sessionIssuer ARN, the role the rules read, the name of the
+--   sessionIssuer, else the role their userIdentity.arn names, written
+--   arn:PARTITION:iam::ACCOUNT:role/NAME in the partition of userIdentity.arn: that ARN shows
+--   no path; NULL where that ARN is empty or absent; a role named AWSReservedSSO_ is Identity
+--   Center's where the record shows no sessionIssuer), sessions
 --   (principal ARN and creation time pairs), agent_sessions (sessions an agent made calls with),
 --   sample_access_key (the key of the earliest call; NULL where it had none), calls, agent_calls,
 --   console_calls, actor_kinds, agent_names, people (human_id values), accounts (all
@@ -62,16 +64,17 @@ unjoined AS MATERIALIZED (
     CROSS JOIN data_start AS d
     CROSS JOIN LATERAL (
         SELECT
-            -- The role: its ARN, else (a record without sessionIssuer) the role the rules read
-            -- (events_classified.role_name: an unjoined key joins no session, so the one
-            -- userIdentity.arn names), written as a role ARN without a path, which
-            -- userIdentity.arn (arn:PARTITION:sts::ACCOUNT:assumed-role/ROLE/SESSION) does not
-            -- show.
+            -- The role: its ARN, else (a record without the ARN of its sessionIssuer) the role
+            -- the rules read (events_classified: the name of the sessionIssuer, else, as an
+            -- unjoined key joins no session, the one userIdentity.arn names), written as a role
+            -- ARN without a path, which userIdentity.arn
+            -- (arn:PARTITION:sts::ACCOUNT:assumed-role/ROLE/SESSION) does not show, in the
+            -- partition of that ARN: none where it is empty or absent (NULL, not arn::iam::).
             coalesce(
                 e.iam_principal_arn,
                 e.session_issuer_arn,
-                'arn:' || split_part(e.principal_arn, ':', 2) || ':iam::' || e.role_account_id
-                    || ':role/' || e.role_name
+                'arn:' || nullif(split_part(e.principal_arn, ':', 2), '') || ':iam::'
+                    || e.role_account_id || ':role/' || e.role_name
             ) AS role_arn,
             -- An Identity Center role: by its path, or, where the record has no sessionIssuer,
             -- by its AWSReservedSSO_ name (as the rules read it).

@@ -79,6 +79,20 @@ def test_the_session_the_key_joins_names_the_role_before_the_arn(tmp_path: Path)
     ]
 
 
+def test_each_call_of_a_session_arn_reads_its_own_role(tmp_path: Path) -> None:
+    """One session ARN, a call per key: the joined key's session role, the unjoined key's ARN
+    role; a sessionIssuer without its ARN names the role by its name (the record has no ARN)."""
+    agent = ("292929292929", "LastCallAgentRole")
+    plain = ("292929292929", "LastCallPlainRole")
+    assert roles("role_session_arn_joined_and_unjoined", tmp_path / "w") == [
+        ("lc-issuer-without-arn", *plain, "human.other_role"),
+        ("lc-s1-joined", *agent, "agent_role.direct"),
+        ("lc-s1-unjoined", *plain, "human.other_role"),
+        ("lc-s2-joined", *agent, "agent_role.direct"),
+        ("lc-s2-unjoined", *plain, "human.other_role"),
+    ]
+
+
 @pytest.mark.parametrize(
     "case", ["workload_role_pattern_federation_broker", "role_without_session_issuer_other_session_role"]
 )

@@ -685,6 +685,20 @@ EXPECTED: dict[str, dict[str, Verdict]] = {
         "mm-saml-assume": human("direct", "human.federated", "nils@corp.example"),
         "mm-saml-mcp": agent("mcp_managed", MCP, "mcp_managed.invoked_by", "nils@corp.example"),
     },
+    # Session ARNs naming the plain role, used with a key of a session of the agent role (which
+    # decides) and with one that joins no session (the ARN decides); a sessionIssuer without its
+    # ARN and an empty userIdentity.arn (its name decides).
+    "role_session_arn_joined_and_unjoined": {
+        "lc-create-agent": human("direct", "human.iam_user", "lena"),
+        "lc-create-plain": human("direct", "human.iam_user", "lena"),
+        "lc-assume-agent-1": human("direct", "human.iam_user", "lena"),
+        "lc-assume-agent-2": human("direct", "human.iam_user", "lena"),
+        "lc-s1-unjoined": human("direct", OTHER_ROLE, None, "medium"),
+        "lc-s1-joined": agent("direct", "LastCallAgentRole", "agent_role.direct", "lena"),
+        "lc-s2-joined": agent("direct", "LastCallAgentRole", "agent_role.direct", "lena"),
+        "lc-s2-unjoined": human("direct", OTHER_ROLE, None, "medium"),
+        "lc-issuer-without-arn": human("direct", OTHER_ROLE, None, "medium"),
+    },
     # The agent untags its own role with a session whose records show no sessionIssuer: the
     # session was issued while the role was tagged, so its calls stay the agent's.
     "agent_untags_own_role_without_session_issuer": {
@@ -2158,6 +2172,8 @@ SESSION_KEYS = {
     "ASIAMISMATCHPLAIN001",
     "ASIAMISMATCHAGENT001",
     "ASIAMISMATCHSAML0001",
+    "ASIALASTCALLAGENT001",
+    "ASIALASTCALLAGENT002",
     "ASIAFEDBROKERPAT0001",
     "ASIADELROLEAGENT0001",
     "ASIADELROLEAGENT0002",
@@ -2667,6 +2683,10 @@ def test_role_agent_observations(warehouse: Path) -> None:
          "UntagRole chni-untag", False, None),
         ("262626262626", "CaseNoIssuerAgentRole", at("2026-12-08T09:00:00"),
          "TagRole casenoi-tag", True, "Usage=Agent"),
+        ("292929292929", "LastCallAgentRole", at("2026-12-09T09:00:00"),
+         "CreateRole lc-create-agent", True, "Usage=Agent"),
+        ("292929292929", "LastCallPlainRole", at("2026-12-09T09:01:00"),
+         "CreateRole lc-create-plain", False, None),
         (A4, "HopLateAgentRole", at("2026-09-01T12:00:00"), "TagRole rcall-tag-late", True,
          "Usage=Agent"),
         (A4, "McpBeforeTagRole", at("2026-09-05T12:00:00"), "TagRole mcpbt-tag", True,

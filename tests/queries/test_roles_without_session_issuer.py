@@ -222,3 +222,54 @@ def test_unjoined_sessions_count_records_without_session_issuer_under_their_role
     assert [(r["reason"], r["role_arn"]) for r in scoped] == [
         ("no_issuing_event", f"{role}NoContextHarnessRole")
     ]
+
+
+# The case role_session_arn_joined_and_unjoined (account 292929292929): two session ARNs naming
+# LastCallPlainRole (created untagged), each used with a key of a session of LastCallAgentRole
+# (tagged Usage=Agent by its CreateRole), which the rules read (agent_role.direct), and with a
+# key that joins no session, where they read the role the ARN names (human.other_role): s1 with
+# the joined key last, s2 with the unjoined key last. And a record whose sessionIssuer names the
+# plain role without its ARN, with an empty userIdentity.arn and a key that joins nothing.
+LAST = "292929292929"
+
+
+def last_session(name: str) -> str:
+    return f"arn:aws:sts::{LAST}:assumed-role/LastCallPlainRole/{name}"
+
+
+@pytest.fixture(scope="module")
+def last_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    root = tmp_path_factory.mktemp("joined-and-unjoined") / "warehouse"
+    return ingest([CASES / "role_session_arn_joined_and_unjoined.json"], root)
+
+
+def test_principals_read_the_role_of_the_latest_call_of_a_session_arn(
+    last_settings: Settings,
+) -> None:
+    """agent_role is the tag of the role the rules read for the call at last_seen: that of the
+    session its key joins where it joins one (s1), else the one the ARN names (s2), not the
+    larger of the names its calls read."""
+    found = {
+        r["principal"]: (r["agent_role"], r["agent_role_observed_by"])
+        for r in query(last_settings, "principals")
+        if r["principal"].startswith(f"arn:aws:sts::{LAST}:assumed-role/")
+    }
+    assert found == {
+        last_session("s1"): (True, "CreateRole lc-create-agent"),
+        last_session("s2"): (False, "CreateRole lc-create-plain"),
+    }
+
+
+def test_unjoined_sessions_write_no_role_arn_without_a_partition(last_settings: Settings) -> None:
+    """The record whose sessionIssuer has no ARN names its role there, but its userIdentity.arn
+    is empty: no partition to write the role ARN with, so role_arn is NULL, as for an absent
+    userIdentity.arn (not arn::iam::...)."""
+    found = sorted(
+        ((r["reason"], r["role_arn"], r["sessions"], r["calls"])
+         for r in query(last_settings, "unjoined_sessions")),
+        key=lambda r: str(r[1]),
+    )  # fmt: skip
+    assert found == [
+        ("no_issuing_event", None, 1, 1),
+        ("no_issuing_event", f"arn:aws:iam::{LAST}:role/LastCallPlainRole", 2, 2),
+    ]
