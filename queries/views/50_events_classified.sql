@@ -6,7 +6,8 @@
 --   one value for every kind of identity, which the named queries count, group and filter
 --   (--principal) by: the role ARN of an assumed-role session (iam_principal_arn), else the
 --   ARN of the user or root, else the web-identity subject (principalId of a
---   WebIdentityUser), else the AWS service that called on its own (invokedBy), else the
+--   WebIdentityUser), else the AWS service that called on its own (invokedBy of an
+--   AWSService identity or of a record without userIdentity.type), else the
 --   identity type and account (`AWSService:123456789012`, `Unknown:...` where userIdentity
 --   names nothing). role_account_id and role_name are a role session's role as the rules read
 --   it (NULL for other identities): the sessionIssuer, else the role_*_fallback columns the
@@ -103,13 +104,18 @@ SELECT
     END AS evidence,
     confidence,
     rules_version,
+    -- An empty value names no one: a record whose userIdentity.arn is empty (and whose
+    -- sessionIssuer shows no ARN) is counted under its type and account, not under '', nor
+    -- under the service that made the call for it (invokedBy names the principal only of a
+    -- service that called on its own: an AWSService identity, or a record without one).
     coalesce(
-        iam_principal_arn,
-        principal_arn,
-        CASE WHEN principal_type = 'WebIdentityUser' THEN principal_id END,
-        invoked_by,
+        nullif(iam_principal_arn, ''),
+        nullif(principal_arn, ''),
+        CASE WHEN principal_type = 'WebIdentityUser' THEN nullif(principal_id, '') END,
+        CASE WHEN coalesce(principal_type, 'AWSService') = 'AWSService'
+            THEN nullif(invoked_by, '') END,
         coalesce(principal_type, 'Unknown') || ':'
-            || coalesce(principal_account_id, recipient_account_id)
+            || coalesce(nullif(principal_account_id, ''), recipient_account_id)
     ) AS principal,
     -- A role session's role, as the rules read it: the record's sessionIssuer, else what the
     -- rebuild kept (the role of the session the key joins, else the one userIdentity.arn

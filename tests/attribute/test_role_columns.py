@@ -115,3 +115,23 @@ def test_other_identities_have_no_role(case: str, tmp_path: Path) -> None:
             ("SAMLUser", None, None),
         ],
     }[case]
+
+
+def test_an_empty_arn_names_no_principal(tmp_path: Path) -> None:
+    """lc-issuer-without-arn: a role session whose userIdentity.arn is empty and whose
+    sessionIssuer names the role but shows no ARN. Its principal is its type and account (as
+    for any record that names no identity), not '' shared with every such record; its role is
+    the sessionIssuer's name."""
+    ingest([CASES / "role_session_arn_joined_and_unjoined.json"], tmp_path / "w")
+    found = rows(
+        tmp_path / "w",
+        "SELECT principal, role_account_id, role_name FROM events_classified"
+        " WHERE event_id = 'lc-issuer-without-arn'",
+    )
+    assert found == [
+        {
+            "principal": "AssumedRole:292929292929",
+            "role_account_id": "292929292929",
+            "role_name": "LastCallPlainRole",
+        }
+    ]

@@ -156,7 +156,8 @@ def test_untagged_agent_roles_read_the_role_the_key_joins(other_settings: Settin
     )  # fmt: skip
     plain = ("MismatchPlainRole", "untagged", "CreateRole mm-create-plain", 1)
     assert found == [
-        (OTHER, "", *plain),
+        # No ARN: counted under its type and account, not under ''.
+        (OTHER, f"AssumedRole:{OTHER}", *plain),
         (OTHER, other_session("MismatchAgentRole", "nils@corp.example"), *plain),
         (OTHER, other_session("MismatchAgentRole", "s1"), *plain),
         (SSO_ACCOUNT, IVY, SSO_ROLE, "unknown", None, 1),
