@@ -922,7 +922,7 @@ class Event:
             "eventName": self.name,
             "awsRegion": self.region,
             "sourceIPAddress": self.ip,
-            "userAgent": self.user_agent,
+            "userAgent": s3_user_agent(self.user_agent) if self.source == "s3.amazonaws.com" else self.user_agent,
             "errorCode": self.error[0] if self.error else None,
             "errorMessage": self.error[1] if self.error else None,
             "requestParameters": self.request,
@@ -951,6 +951,14 @@ class Event:
             if value is not None or key in ALWAYS_PRESENT:
                 record[key] = value
         return record
+
+
+def s3_user_agent(agent: str | None) -> str | None:
+    """S3 writes the user agent of a client in square brackets (`[aws-cli/2.18.5 ...]`); an
+    AWS service principal stays as it is."""
+    if agent is None or agent.endswith(".amazonaws.com") or agent == "AWS Internal":
+        return agent
+    return f"[{agent}]"
 
 
 def tls_details(host: str) -> dict[str, str]:
@@ -1285,6 +1293,11 @@ def web_federation(account: str, provider: str) -> dict[str, Any]:
 # User agents (the strings real clients send)
 # ---------------------------------------------------------------------------------------------
 
+S3_CONSOLE = (
+    "S3Console/0.4, aws-internal/3 aws-sdk-java/1.12.750 Linux/5.10.224-190.876.amzn2int.x86_64"
+    " OpenJDK_64-Bit_Server_VM/25.412-b09 java/1.8.0_412 vendor/Oracle_Corporation"
+    " cfg/retry-mode/standard"
+)
 BROWSERS = (
     "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/138.0.0.0 Safari/537.36",
@@ -1369,6 +1382,9 @@ class ConsoleUser(Actor):
     def console_call(self, session: Caller, api: Api, when: datetime, region: str, **kwargs: Any) -> None:
         # The console mints a new access key per request; creationDate ties the session together.
         agent = self.rng.choice([session.user_agent, session.user_agent, f"console.{api.service}.amazonaws.com"])
+        if api.service == "s3" and agent.startswith("console."):
+            # The S3 console calls S3 from its back end, which names itself.
+            agent = S3_CONSOLE
         caller = session.with_key(self.world.new_key(self.rng)).but(user_agent=agent)
         self.call(caller, api, when, region, version=self.rng.choice(("1.08", "1.09", "1.10")), **kwargs)
 

@@ -146,7 +146,8 @@ class Event:
             return str(ui["principalId"])
         if ui.get("arn"):
             return str(ui["arn"])
-        if ui.get("invokedBy"):
+        # invokedBy names a service that called on its own, not one that called for a caller.
+        if ui.get("invokedBy") and kind in (None, "AWSService"):
             return str(ui["invokedBy"])
         return f"{kind or 'Unknown'}:{ui.get('accountId') or self.account}"
 
@@ -191,8 +192,11 @@ class Event:
 
     @cached_property
     def client(self) -> str:
-        """The client behind the call, from the user agent (facts doc s.4: MCP marks first)."""
+        """The client behind the call, from the user agent (facts doc s.4: MCP marks first),
+        read inside the square brackets S3 writes around it."""
         ua = self.user_agent or ""
+        if ua.startswith("["):
+            ua = ua[1:-1] if ua.endswith("]") else ua[1:]
         if (
             self.event_type == "AwsMcpEvent"
             or AWSLABS.search(ua)
@@ -201,7 +205,9 @@ class Event:
             or ua.startswith(("claude-code/", "mcp-proxy-for-aws/"))
         ):
             return "mcp"
-        if ua.startswith("Mozilla/") or re.fullmatch(r"console\.[\w.-]*amazonaws\.com", ua):
+        if ua.startswith(("Mozilla/", "S3Console/")) or re.fullmatch(
+            r"console\.[\w.-]*amazonaws\.com", ua
+        ):
             return "console"
         if "Terraform/" in ua:
             return "iac"
