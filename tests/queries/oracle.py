@@ -142,7 +142,7 @@ class Event:
         kind = ui.get("type")
         if kind == "AssumedRole" and self.issuer.get("arn"):
             return str(self.issuer["arn"])
-        if kind == "WebIdentityUser":
+        if kind == "WebIdentityUser" and ui.get("principalId"):
             return str(ui["principalId"])
         if ui.get("arn"):
             return str(ui["arn"])
