@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pipeline.config import NOT_RULES, Settings, environment_variable
 from pipeline.sqlfile import strip_comments_and_strings
-from pipeline.warehouse.connect import has_attribution
+from pipeline.warehouse.connect import GENERATION_FORMAT, has_attribution, published_format
 from pipeline.warehouse.layout import Layout
 from pipeline.warehouse.remote import is_remote
 
@@ -61,12 +61,20 @@ def attribute_command(settings: Settings) -> str:
 
 def staleness_notice(layout: Layout, settings: Settings) -> str | None:
     """A line for readers of events_classified when it lags, else None."""
+    attribute = f"run {attribute_command(settings)} for complete verdicts"
     if not has_attribution(layout):
+        written = published_format(layout)
+        if written is not None and written != GENERATION_FORMAT:
+            # An upgrade: the views say only that there is no attribution.
+            return (
+                "events_classified was written by another version of agenttrail (generation "
+                f"format {written}; this version reads {GENERATION_FORMAT}), so it cannot be "
+                f"read until it is rebuilt; {attribute}"
+            )
         return None  # nothing classified yet: the views say so themselves
     rules_version = settings.attribution.rules_version()
     marker = layout.attribution_marker
     done = marker.read_text().strip() if marker.is_file() else None
-    attribute = f"run {attribute_command(settings)} for complete verdicts"
     if done is None:
         return (
             "events_classified predates the latest ingest or IAM import (its attribution did "

@@ -69,11 +69,19 @@ def ran_out_of_memory(exc: Exception) -> bool:
     )
 
 
+# A generation another version wrote counts as none (warehouse/connect.py GENERATION_FORMAT);
+# `sql` also prints a notice that says so.
+NO_ATTRIBUTION_HINT = (
+    "this warehouse has no attribution yet (or one another version wrote):"
+    " run 'agenttrail attribute'"
+)
+
+
 def attribution_hint(message: str) -> str | None:
     """The hint for a statement that names a view attribution has not made yet, else None."""
     missing = _MISSING_TABLE.search(message)
     if missing and missing[1].lower() in _ATTRIBUTION_VIEWS:
-        return "this warehouse has no attribution yet: run 'agenttrail attribute'"
+        return NO_ATTRIBUTION_HINT
     return None
 
 

@@ -391,6 +391,16 @@ def _current_generation(files: WarehouseFiles) -> Path | None:
     return folder if files.read_text(folder / "FORMAT") == GENERATION_FORMAT else None
 
 
+def published_format(layout: Layout) -> str | None:
+    """The FORMAT of the generation derived/CURRENT names (None: none is named, or it has no
+    FORMAT), whichever version wrote it: a reader can then say why it has no views."""
+    name = _current_name(layout)
+    if name is None:
+        return None
+    found = layout.derived / name / "FORMAT"
+    return found.read_text().strip() if found.is_file() else None
+
+
 def has_attribution(layout: Layout) -> bool:
     """Whether the warehouse has a published attribution generation that the views can read."""
     return _current_generation(LocalFiles(layout)) is not None

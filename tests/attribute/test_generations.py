@@ -22,9 +22,11 @@ from ingest_fixtures import copy_cases, held_open, ingest, rows, settings
 import pipeline.warehouse.connect
 from pipeline.attribute import classify
 from pipeline.attribute.classify import attribute_warehouse
+from pipeline.attribute.freshness import attribute_command, reader_notice
 from pipeline.attribute.rule_columns import VERDICT_COLUMNS
 from pipeline.errors import AttributionPendingError, QueryError, WarehouseError
 from pipeline.iam.store import import_snapshots
+from pipeline.query.execute import NO_ATTRIBUTION_HINT
 from pipeline.query.library import run_query
 from pipeline.warehouse.connect import GENERATION_FORMAT, has_attribution, remove_unused_generations
 from pipeline.warehouse.layout import Layout
@@ -241,12 +243,19 @@ def test_a_generation_without_the_role_columns_is_rebuilt_by_the_next_ingest(
         pq.write_table(table.drop(["role_account_id_fallback", "role_name_fallback"]), path)
     (folder / "FORMAT").write_text("4")
     assert not has_attribution(Layout.at(warehouse))
+    # Readers are told why (the query's own error only says there is no attribution).
+    assert reader_notice(settings(warehouse)) == (
+        "events_classified was written by another version of agenttrail (generation format 4;"
+        " this version reads 5), so it cannot be read until it is rebuilt;"
+        f" run {attribute_command(settings(warehouse))} for complete verdicts"
+    )
     with pytest.raises(QueryError) as caught:
         run_query(settings(warehouse), "principals")
-    assert caught.value.hint == "this warehouse has no attribution yet: run 'agenttrail attribute'"
+    assert caught.value.hint == NO_ATTRIBUTION_HINT
     again = ingest([tmp_path / "first"], warehouse)
     assert (again.objects_unchanged, again.attribution["events"]) == (1, 3)
     assert (warehouse / "derived" / current(warehouse) / "FORMAT").read_text() == "5"
+    assert reader_notice(settings(warehouse)) is None
     assert len(run_query(settings(warehouse), "principals").table) > 0
     assert rows(warehouse, "SELECT count(role_name) AS n FROM events_classified") == [{"n": 0}]
 
@@ -269,7 +278,7 @@ def test_a_generation_of_the_previous_format_is_rebuilt_by_the_next_ingest(
     assert not has_attribution(layout)
     with pytest.raises(QueryError) as caught:
         run_query(settings(warehouse), "principals")
-    assert caught.value.hint == "this warehouse has no attribution yet: run 'agenttrail attribute'"
+    assert caught.value.hint == NO_ATTRIBUTION_HINT
     assert classified(warehouse) == 3
     again = ingest([tmp_path / "first"], warehouse)
     assert (again.objects_unchanged, again.attribution["events"]) == (1, 3)

@@ -71,7 +71,7 @@ def test_a_view_attribution_has_not_made_yet_is_the_warehouses_gap() -> None:
     assert (type(gap), gap.one_line()) == (
         QueryError,
         "SQL error: Catalog Error: Table with name sessions does not exist! (this warehouse has "
-        "no attribution yet: run 'agenttrail attribute')",
+        "no attribution yet (or one another version wrote): run 'agenttrail attribute')",
     )
     typo = sql_error(duckdb.CatalogException("Catalog Error: Table with name sesions does not "
                                               "exist!"), "SELECT * FROM sesions")  # fmt: skip

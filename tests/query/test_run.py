@@ -268,7 +268,8 @@ def test_a_warehouse_without_attribution_gets_a_hint(tmp_path: Path) -> None:
         run_query(make_settings("unused"), "needs_attribution", extra_dirs=[tmp_path], con=con)
     assert caught.value.one_line().endswith(
         "needs_attribution.sql:7: Catalog Error: Table with name events_classified does not "
-        "exist! (this warehouse has no attribution yet: run 'agenttrail attribute')"
+        "exist! (this warehouse has no attribution yet (or one another version wrote): run "
+        "'agenttrail attribute')"
     )
 
 
