@@ -212,8 +212,10 @@ NOT_RULES = ("duckdb_memory_limit", "verdicts_duckdb_memory_limit")
 # session's role as the rules read it (role_account_id, role_name), which the events files
 # classified by an earlier revision do not hold. 14: user agents in the square brackets S3
 # writes around them are read inside them (`[Boto3/...]` is an SDK, `[S3Console/0.4]` the
-# console), which turns such calls of a person in the S3 console into console calls.
-RULES_REVISION = 14
+# console), which turns such calls of a person in the S3 console into console calls. 15: an
+# empty downstream requestId or grant signInSessionArn links nothing (it linked every event
+# with an empty requestID, or an empty signInSessionArn, to the tool call or the grant).
+RULES_REVISION = 15
 
 
 @dataclass(frozen=True)

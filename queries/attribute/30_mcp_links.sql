@@ -5,7 +5,7 @@
 --   row per downstream request it caused (downstreamRequests[].requestId = the downstream
 --   call's requestID). mcp_grants: OAuth grants for an MCP endpoint (signin CreateOAuth2Token
 --   whose resource matches a configured MCP endpoint pattern); every later event of the grant's
---   signInSessionArn belongs to it. A signInSessionArn without such a grant means nothing:
+--   signInSessionArn belongs to it (a grant without one, or with an empty one, links none). A signInSessionArn without such a grant means nothing:
 --   AWS puts it on ordinary console and CLI sessions too.
 -- params: none (reads the tables attribution_settings, attribution_patterns and
 --   attribution_source_events)
@@ -38,7 +38,9 @@ final AS (
     SELECT
         c.* EXCLUDE (downstream),
         d.apiName AS downstream_api,
-        d.requestId AS downstream_request_id,
+        -- An empty id names no request: joined, it would link every event whose requestID
+        -- is empty too.
+        nullif(d.requestId, '') AS downstream_request_id,
         d.awsRegion AS downstream_region
     FROM calls AS c
     LEFT JOIN LATERAL (
@@ -54,7 +56,9 @@ SELECT * FROM final;
 CREATE OR REPLACE TABLE mcp_grants AS
 WITH grants AS (
     SELECT
-        additional_sign_in_session_arn AS sign_in_session_arn,
+        -- An empty ARN names no sign-in session (every event showing an empty one would be
+        -- the grant's, and its owner their person).
+        nullif(additional_sign_in_session_arn, '') AS sign_in_session_arn,
         request_resource AS resource,
         event_id AS grant_event_id,
         event_time AS granted_at,
@@ -90,8 +94,9 @@ final AS (
         split_part(regexp_extract(g.resource, '^[a-z]+://([^/:]+)', 1), '.', 1) || '.amazonaws.com'
             AS mcp_principal
     FROM grants AS g
-    WHERE g.sign_in_session_arn IS NOT NULL
-        AND EXISTS (
+    -- A grant whose record shows no signInSessionArn is kept: its own event is still the MCP
+    -- client's, though it links no later event.
+    WHERE EXISTS (
             SELECT 1 FROM attribution_patterns AS p
             WHERE p.kind = 'mcp_oauth_resource' AND g.resource LIKE p.pattern
         )

@@ -287,6 +287,7 @@ sign_in_sessions AS (
         arg_min(grant_owner, (granted_at, grant_event_id)) AS grant_owner,
         min(granted_at) AS granted_at
     FROM mcp_grants
+    WHERE sign_in_session_arn IS NOT NULL
     GROUP BY sign_in_session_arn
 )
 

@@ -101,6 +101,17 @@ UNKNOWN: Verdict = ("unknown", "none", None, "unknown", None, None, "low")
 OTHER_ROLE = "human.other_role"
 
 EXPECTED: dict[str, dict[str, Verdict]] = {
+    "mcp_links_empty_ids": {
+        # A grant whose signInSessionArn is empty is still the MCP client's, but links nothing;
+        # a tool call's empty downstream requestId links nothing either. Olga's calls, whose
+        # requestID or signInSessionArn is empty too, are hers alone.
+        "emptyid-grant": agent("mcp_managed", MCP, "mcp_managed.oauth_grant", "eve@example.com"),
+        "emptyid-tool": agent(
+            "mcp_managed", MCP, "mcp_managed.tool_call", "dan@example.com", "aws___call_aws"
+        ),
+        "emptyid-user-call": human("direct", "human.iam_user", "olga"),
+        "emptyid-user-session": human("direct", "human.iam_user", "olga"),
+    },
     "managed_mcp_observed_shape": {
         "mcpobs-grant": agent("mcp_managed", MCP, "mcp_managed.oauth_grant", "dan@example.com"),
         "mcpobs-tool-1": agent(
@@ -2600,6 +2611,9 @@ def test_mcp_tool_calls(warehouse: Path) -> None:
     documented = ("347f7da5-1bc3-4fea-bd1b-681177c34f31", "aws-mcp", MCP)
     proxy = "mcp-proxy-for-aws/1.1.0"
     assert [tuple(r.values()) for r in found] == [
+        # An empty downstream requestId names no request.
+        ("emptyid-tool", "aws___call_aws", *observed, "claude-code/1.0.98", "s3:ListBuckets",
+         None),
         ("mcpdoc-tool-1", "aws___call_aws", *documented, proxy, "monitoring:DescribeAlarms",
          "mcpdoc-downstream-1"),
         ("mcpdoc-tool-2", "aws___suggest_aws_commands", None, None, MCP, proxy, None, None),
@@ -2620,6 +2634,8 @@ def test_mcp_grants(warehouse: Path) -> None:
     assert [tuple(r.values()) for r in found] == [
         # An agent's grant (its source identity matches agent:%) names no person.
         ("agrant-grant", MCP_RESOURCE, None, MCP),
+        # Its signInSessionArn is empty: a grant all the same, of no sign-in session.
+        ("emptyid-grant", MCP_RESOURCE, "eve@example.com", MCP),
         ("f1-grant", MCP_RESOURCE, "olga@example.com", MCP),
         ("grantlater-grant", MCP_RESOURCE, "olga@example.com", MCP),
         ("mcpdoc-grant", MCP_RESOURCE, "erik@example.com", MCP),
