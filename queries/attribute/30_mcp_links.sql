@@ -5,8 +5,9 @@
 --   row per downstream request it caused (downstreamRequests[].requestId = the downstream
 --   call's requestID). mcp_grants: OAuth grants for an MCP endpoint (signin CreateOAuth2Token
 --   whose resource matches a configured MCP endpoint pattern); every later event of the grant's
---   signInSessionArn belongs to it (a grant without one, or with an empty one, links none). A signInSessionArn without such a grant means nothing:
---   AWS puts it on ordinary console and CLI sessions too.
+--   signInSessionArn belongs to it (a grant without one, or with an empty one, links none).
+--   A signInSessionArn without such a grant means nothing: AWS puts it on ordinary console
+--   and CLI sessions too.
 -- params: none (reads the tables attribution_settings, attribution_patterns and
 --   attribution_source_events)
 -- grain: mcp_tool_calls: one row per tool call and downstream request; mcp_grants: one row per grant
