@@ -214,8 +214,13 @@ NOT_RULES = ("duckdb_memory_limit", "verdicts_duckdb_memory_limit")
 # writes around them are read inside them (`[Boto3/...]` is an SDK, `[S3Console/0.4]` the
 # console), which turns such calls of a person in the S3 console into console calls. 15: an
 # empty downstream requestId or grant signInSessionArn links nothing (it linked every event
-# with an empty requestID, or an empty signInSessionArn, to the tool call or the grant).
-RULES_REVISION = 15
+# with an empty requestID, or an empty signInSessionArn, to the tool call or the grant). 16: an
+# empty string in a raw field names nothing, as an absent one: an empty MCPServer tag value no
+# MCP server (it made the session an MCP server's agent ''), an empty ec2RoleDelivery no EC2
+# instance (a workload), an empty onBehalfOf userId no Identity Center user, an empty
+# sourceIdentity or userName no person (human_id ''), and an empty sessionIssuer, identity
+# provider or params.name hides no role, web identity or tool named after it.
+RULES_REVISION = 16
 
 
 @dataclass(frozen=True)

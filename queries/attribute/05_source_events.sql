@@ -43,9 +43,13 @@ WITH selected AS (
         principal_type,
         principal_arn,
         iam_principal_arn,
-        invoked_by,
-        on_behalf_of_user_id,
-        source_identity,
+        -- An empty string in these fields names no one, as an absent one (records carry them
+        -- as written): '' would name a person '' (onBehalfOf, sourceIdentity, userName), make a
+        -- session an EC2 instance's (ec2RoleDelivery) or a web identity's, and, first in a
+        -- coalesce() of the consumers, hide the value that follows it.
+        nullif(invoked_by, '') AS invoked_by,
+        nullif(on_behalf_of_user_id, '') AS on_behalf_of_user_id,
+        nullif(source_identity, '') AS source_identity,
         -- When the caller's own session was created (sessionContext.attributes.creationDate):
         -- for a chain whose root a role session opened, that session's creation also where its
         -- issuing event is not in the logs (50_*: root_callers).
@@ -53,12 +57,12 @@ WITH selected AS (
         -- The caller's own marks, for the sessions it opens (20_sessions): the user name of a
         -- SAML user, the Identity Center user behind it, the web identity a role session came
         -- from (webIdFederationData).
-        user_name,
-        web_id_provider,
-        ec2_role_delivery,
+        nullif(user_name, '') AS user_name,
+        nullif(web_id_provider, '') AS web_id_provider,
+        nullif(ec2_role_delivery, '') AS ec2_role_delivery,
         -- One parse of each JSON document for every path any consumer reads; the documents
         -- themselves are not kept (copying them cost more than parsing them).
-        identity_provider,
+        nullif(identity_provider, '') AS identity_provider,
         json_extract_string(request_parameters, [
             '$.roleArn', '$.roleSessionName', '$.name', '$.sourceIdentity', '$.roleName',
             '$.params.name', '$.method', '$.resource'
@@ -98,7 +102,7 @@ extracted AS (
         request_strings[1] AS request_role_arn,
         request_strings[2] AS request_role_session_name,
         request_strings[3] AS request_name,
-        request_strings[4] AS request_source_identity,
+        nullif(request_strings[4], '') AS request_source_identity,
         request_strings[5] AS request_role_name,
         request_strings[6] AS request_tool_name,  -- params.name of an MCP tools/call
         request_strings[7] AS request_method,
@@ -110,7 +114,7 @@ extracted AS (
         request_json[5] AS request_tag_keys,
         response_strings[1] AS response_access_key_id,
         response_strings[2] AS response_federated_user_arn,
-        response_strings[3] AS response_source_identity,
+        nullif(response_strings[3], '') AS response_source_identity,
         response_strings[4] AS response_expiration,
         response_strings[5] AS response_assumed_role_arn,
         additional_strings[1] AS additional_mcp_session_id,
@@ -141,19 +145,21 @@ SELECT
     file_index,
     user_agent,
     invoked_by,
-    session_issuer_name,
+    -- Empty sessionIssuer fields name no role (the one userIdentity.arn names is the call's,
+    -- as 50_* reads it).
+    nullif(session_issuer_name, '') AS session_issuer_name,
     -- The account of a role the calls name, for the roles' own spellings (10_*).
-    session_issuer_account_id,
+    nullif(session_issuer_account_id, '') AS session_issuer_account_id,
     CASE WHEN principal_type = 'IAMUser' THEN user_name END AS iam_user_name,
     -- The role a record without sessionIssuer names in its userIdentity.arn
     -- (arn:PARTITION:sts::ACCOUNT:assumed-role/ROLE/SESSION), which 50_* reads as its role:
     -- tested against the configured role patterns with the others, and, with its account,
     -- one more spelling of the role (10_*).
-    CASE WHEN session_issuer_name IS NULL AND principal_type = 'AssumedRole'
+    CASE WHEN nullif(session_issuer_name, '') IS NULL AND principal_type = 'AssumedRole'
         AND contains(principal_arn, ':assumed-role/')
         THEN nullif(split_part(principal_arn, '/', 2), '')
     END AS arn_role_name,
-    CASE WHEN session_issuer_name IS NULL AND principal_type = 'AssumedRole'
+    CASE WHEN nullif(session_issuer_name, '') IS NULL AND principal_type = 'AssumedRole'
         AND contains(principal_arn, ':assumed-role/')
         THEN nullif(split_part(principal_arn, ':', 5), '')
     END AS arn_role_account_id,

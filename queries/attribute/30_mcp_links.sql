@@ -21,9 +21,12 @@ WITH calls AS (
         event_source,
         user_agent AS mcp_client,
         principal_arn,
-        coalesce(request_tool_name, request_method) AS tool_name,
-        coalesce(extra_mcp_session_id, additional_mcp_session_id) AS mcp_session_id,
-        coalesce(extra_mcp_server_name, additional_mcp_server_name) AS mcp_server_name,
+        -- An empty value names nothing, and hides not the one after it.
+        coalesce(nullif(request_tool_name, ''), nullif(request_method, '')) AS tool_name,
+        coalesce(nullif(extra_mcp_session_id, ''), nullif(additional_mcp_session_id, ''))
+            AS mcp_session_id,
+        coalesce(nullif(extra_mcp_server_name, ''), nullif(additional_mcp_server_name, ''))
+            AS mcp_server_name,
         -- The managed server as a service principal: aws-mcp.amazonaws.com, whether the record
         -- names its source aws-mcp.amazonaws.com (seen) or aws-mcp.us-east-1.api.aws (documented).
         CASE

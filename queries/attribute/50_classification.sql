@@ -32,7 +32,8 @@ WITH marks AS (
         bool_or(
             lower(t.tag_key) = lower(c.agent_tag_key) AND lower(t.tag_value) = lower(c.agent_tag_value)
         ) AS agent_tag,
-        max(CASE WHEN lower(t.tag_key) = lower(c.mcp_server_tag_key) THEN t.tag_value END)
+        -- An empty value names no MCP server (nor an agent ''): the session is no MCP server's.
+        max(CASE WHEN lower(t.tag_key) = lower(c.mcp_server_tag_key) THEN nullif(t.tag_value, '') END)
             AS mcp_server_tag,
         array_to_string(list_sort(list(t.tag_key || '=' || t.tag_value)), ', ') AS tag_text
     FROM session_effective_tags AS t
@@ -832,7 +833,23 @@ WITH features AS (
             e.session_credential_from_console OR e.event_type = 'AwsConsoleSignIn' OR ua.client = 'console',
             false
         ) AS from_console
-    FROM attribution_events AS e
+    -- The raw fields whose empty string would name someone or something (a role '', an
+    -- Identity Center user '', an EC2 instance, a person '' by sourceIdentity or userName, a web
+    -- identity provider ''), or hide the value after it in a coalesce(), read as absent:
+    -- records carry them as written (05_source_events.sql does the same for the source events).
+    FROM (
+        SELECT * REPLACE (
+            nullif(session_issuer_name, '') AS session_issuer_name,
+            nullif(session_issuer_account_id, '') AS session_issuer_account_id,
+            nullif(session_issuer_arn, '') AS session_issuer_arn,
+            nullif(on_behalf_of_user_id, '') AS on_behalf_of_user_id,
+            nullif(ec2_role_delivery, '') AS ec2_role_delivery,
+            nullif(source_identity, '') AS source_identity,
+            nullif(web_id_provider, '') AS web_id_provider,
+            nullif(user_name, '') AS user_name
+        )
+        FROM attribution_events
+    ) AS e
     -- One row: the settings, and the rules' names for the evidence of rules 30 to 32.
     CROSS JOIN (
         SELECT s.*, n.names AS rule_names

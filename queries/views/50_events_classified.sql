@@ -51,7 +51,8 @@ SELECT
         -- joins, userIdentity.arn), and where.
         WHEN 'agent_role.direct'
             THEN coalesce(
-                'role ' || session_issuer_name || ' is an agent role (' || evidence_detail || ')',
+                'role ' || nullif(session_issuer_name, '') || ' is an agent role ('
+                    || evidence_detail || ')',
                 evidence_detail
             ) || '; no MCP mark on the call'
         WHEN 'service.aws_service'
@@ -69,7 +70,8 @@ SELECT
         WHEN 'workload.service_issued_by_name' THEN evidence_detail
         WHEN 'human.console_agent_role'
             THEN coalesce(
-                'role ' || session_issuer_name || ' is an agent role (' || evidence_detail || ')',
+                'role ' || nullif(session_issuer_name, '') || ' is an agent role ('
+                    || evidence_detail || ')',
                 evidence_detail
             ) || ' used from the console: ' || CASE
                     WHEN session_credential_from_console THEN 'sessionCredentialFromConsole=true'
@@ -85,8 +87,9 @@ SELECT
         -- A record without sessionIssuer: the detail names the role the rules read.
         WHEN 'human.identity_center'
             THEN coalesce(
-                'Identity Center user ' || on_behalf_of_user_id,
-                'Identity Center role ' || coalesce(session_issuer_name, session_issuer_arn),
+                'Identity Center user ' || nullif(on_behalf_of_user_id, ''),
+                'Identity Center role '
+                    || coalesce(nullif(session_issuer_name, ''), nullif(session_issuer_arn, '')),
                 evidence_detail,
                 'userIdentity.type=' || principal_type
             )
@@ -95,7 +98,8 @@ SELECT
             THEN 'userIdentity.type=' || principal_type || coalesce(' via ' || evidence_detail, '')
         WHEN 'human.other_role'
             THEN coalesce(
-                'role ' || session_issuer_name || ' with no agent, MCP, service or workload mark'
+                'role ' || nullif(session_issuer_name, '')
+                    || ' with no agent, MCP, service or workload mark'
                     || coalesce('; ' || evidence_detail, ''),
                 evidence_detail,
                 'role ? with no agent, MCP, service or workload mark'
@@ -117,12 +121,14 @@ SELECT
         coalesce(principal_type, 'Unknown') || ':'
             || coalesce(nullif(principal_account_id, ''), recipient_account_id)
     ) AS principal,
-    -- A role session's role, as the rules read it: the record's sessionIssuer, else what the
+    -- A role session's role, as the rules read it: the record's sessionIssuer (not an empty
+    -- one, which names no role: 50_classification.sql reads it as absent), else what the
     -- rebuild kept (the role of the session the key joins, else the one userIdentity.arn
     -- names; the account that ARN names, else userIdentity.accountId). Not the sessionIssuer
     -- of another identity: a FederatedUser's is the IAM user that called GetFederationToken.
     CASE WHEN principal_type = 'AssumedRole'
-        THEN coalesce(session_issuer_account_id, role_account_id_fallback) END AS role_account_id,
+        THEN coalesce(nullif(session_issuer_account_id, ''), role_account_id_fallback) END
+        AS role_account_id,
     CASE WHEN principal_type = 'AssumedRole'
-        THEN coalesce(session_issuer_name, role_name_fallback) END AS role_name
+        THEN coalesce(nullif(session_issuer_name, ''), role_name_fallback) END AS role_name
 FROM events_verdicts;

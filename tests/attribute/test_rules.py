@@ -112,6 +112,34 @@ EXPECTED: dict[str, dict[str, Verdict]] = {
         "emptyid-user-call": human("direct", "human.iam_user", "olga"),
         "emptyid-user-session": human("direct", "human.iam_user", "olga"),
     },
+    "empty_string_fields": {
+        # An empty string in a raw field names nothing, as an absent one: an empty MCPServer
+        # tag value names no MCP server (nor an agent ''), an empty ec2RoleDelivery no EC2
+        # instance, an empty onBehalfOf userId no Identity Center user, an empty sourceIdentity
+        # no person; none of them hides the value that follows (the chain root's person or web
+        # identity, the role userIdentity.arn names where sessionIssuer's fields are empty, the
+        # JSON-RPC method where params.name is empty).
+        "empty-mcptag-assume": human("direct", "human.iam_user", "emptytagger"),
+        "empty-mcptag-call": human("direct", OTHER_ROLE, "emptytagger", "medium"),
+        "empty-ec2-call": human("direct", OTHER_ROLE, None, "medium"),
+        "empty-behalf-call": human("direct", OTHER_ROLE, None, "medium"),
+        "empty-behalf-assume": human("direct", "human.iam_user", "emptyowner"),
+        "empty-behalf-session-call": human("direct", OTHER_ROLE, "emptyowner", "medium"),
+        "empty-si-assume": human("direct", "human.iam_user", "emptysi"),
+        "empty-si-call": human("direct", OTHER_ROLE, "emptysi", "medium"),
+        "empty-web-assume": workload("workload.web_identity"),
+        "empty-web-call": workload("workload.web_identity"),
+        "empty-create-agent-role": human("direct", "human.iam_user", "emptyadmin"),
+        "empty-issuer-call": agent("direct", "EmptyAgentRole", "agent_role.direct"),
+        "empty-tool": agent("mcp_managed", MCP, "mcp_managed.tool_call", None, "tools/call"),
+        "empty-grant": agent("mcp_managed", MCP, "mcp_managed.oauth_grant", "emptygrantee"),
+        "empty-grant-call": agent("mcp_managed", MCP, "mcp_managed.oauth_session", "emptygrantee"),
+        "empty-idp-assume": human("direct", "human.federated"),
+        "empty-idp-call": human("direct", OTHER_ROLE, None, "medium"),
+        # Nor does an empty ec2RoleDelivery of the session that opened a chain.
+        "empty-ec2-assume": human("direct", OTHER_ROLE, None, "medium"),
+        "empty-ec2-child-call": human("direct", OTHER_ROLE, None, "medium"),
+    },
     "managed_mcp_observed_shape": {
         "mcpobs-grant": agent("mcp_managed", MCP, "mcp_managed.oauth_grant", "dan@example.com"),
         "mcpobs-tool-1": agent(
@@ -2217,6 +2245,12 @@ SESSION_KEYS = {
     "ASIAWLCHAINFEDVERA01",
     "ASIAMINTDEPLOY000001",
     "ASIAMINTAUDIT0000001",
+    "ASIAEMPTYMCPTAG00001",
+    "ASIAEMPTYBEHALFROOT1",
+    "ASIAEMPTYSRCID000001",
+    "ASIAEMPTYWEBID000001",
+    "ASIAEMPTYIDP00000001",
+    "ASIAEMPTYEC2CHILD001",
     "ASIAMINTDANOWN000001",
     "ASIAAWSMINTDEPLOY001",
     "ASIAAWSMINTDEPLOY002",
@@ -2611,6 +2645,8 @@ def test_mcp_tool_calls(warehouse: Path) -> None:
     documented = ("347f7da5-1bc3-4fea-bd1b-681177c34f31", "aws-mcp", MCP)
     proxy = "mcp-proxy-for-aws/1.1.0"
     assert [tuple(r.values()) for r in found] == [
+        # An empty params.name names no tool (the method does), an empty sessionId no session.
+        ("empty-tool", "tools/call", None, "aws-mcp", MCP, "claude-code/1.0.98", None, None),
         # An empty downstream requestId names no request.
         ("emptyid-tool", "aws___call_aws", *observed, "claude-code/1.0.98", "s3:ListBuckets",
          None),
@@ -2626,6 +2662,30 @@ def test_mcp_tool_calls(warehouse: Path) -> None:
     ]  # fmt: skip
 
 
+def test_empty_fields_name_nothing_in_the_evidence(classified: dict[str, dict[str, Any]]) -> None:
+    """An empty string in a raw field is read as absent by the evidence and the role columns
+    too (case empty_string_fields)."""
+    issuer = classified["empty-issuer-call"]
+    assert (issuer["role_account_id"], issuer["role_name"]) == ("323232323232", "EmptyAgentRole")
+    assert issuer["evidence"] == (
+        "role EmptyAgentRole (from userIdentity.arn; the record has no sessionIssuer) is an agent"
+        " role (CreateRole empty-create-agent-role); no MCP mark on the call"
+    )
+    assert classified["empty-web-call"]["evidence"] == (
+        "web identity provider arn:aws:iam::323232323232:oidc-provider/"
+        "token.actions.githubusercontent.com that opened the chain (root session"
+        " ASIAEMPTYWEBID000001)"
+    )
+    for event in ("empty-idp-call", "empty-ec2-child-call"):
+        assert classified[event]["evidence"].endswith(
+            " with no agent, MCP, service or workload mark"
+        ), event
+    assert classified["empty-behalf-call"]["evidence"] == (
+        "role EmptyPlainRole with no agent, MCP, service or workload mark"
+    )
+    assert classified["empty-tool"]["evidence"] == "eventType=AwsMcpEvent; tool=tools/call"
+
+
 def test_mcp_grants(warehouse: Path) -> None:
     found = rows(
         warehouse,
@@ -2634,6 +2694,8 @@ def test_mcp_grants(warehouse: Path) -> None:
     assert [tuple(r.values()) for r in found] == [
         # An agent's grant (its source identity matches agent:%) names no person.
         ("agrant-grant", MCP_RESOURCE, None, MCP),
+        # Its onBehalfOf userId and sourceIdentity are empty: its owner is the IAM user.
+        ("empty-grant", MCP_RESOURCE, "emptygrantee", MCP),
         # Its signInSessionArn is empty: a grant all the same, of no sign-in session.
         ("emptyid-grant", MCP_RESOURCE, "eve@example.com", MCP),
         ("f1-grant", MCP_RESOURCE, "olga@example.com", MCP),
@@ -2703,6 +2765,8 @@ def test_role_agent_observations(warehouse: Path) -> None:
          "CreateRole lc-create-agent", True, "Usage=Agent"),
         ("292929292929", "LastCallPlainRole", at("2026-12-09T09:01:00"),
          "CreateRole lc-create-plain", False, None),
+        ("323232323232", "EmptyAgentRole", at("2026-07-07T12:10:00"),
+         "CreateRole empty-create-agent-role", True, "Usage=Agent"),
         (A4, "HopLateAgentRole", at("2026-09-01T12:00:00"), "TagRole rcall-tag-late", True,
          "Usage=Agent"),
         (A4, "McpBeforeTagRole", at("2026-09-05T12:00:00"), "TagRole mcpbt-tag", True,
