@@ -218,8 +218,9 @@ NOT_RULES = ("duckdb_memory_limit", "verdicts_duckdb_memory_limit")
 # empty string in a raw field names nothing, as an absent one: an empty MCPServer tag value no
 # MCP server (it made the session an MCP server's agent ''), an empty ec2RoleDelivery no EC2
 # instance (a workload), an empty onBehalfOf userId no Identity Center user, an empty
-# sourceIdentity or userName no person (human_id ''), and an empty sessionIssuer, identity
-# provider or params.name hides no role, web identity or tool named after it.
+# sourceIdentity, userName or userIdentity.arn no person (human_id ''), and an empty
+# sessionIssuer, identity provider or params.name hides no role, web identity or tool named
+# after it.
 RULES_REVISION = 16
 
 

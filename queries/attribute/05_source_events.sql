@@ -41,12 +41,13 @@ WITH selected AS (
         user_agent,
         access_key_id,
         principal_type,
-        principal_arn,
-        iam_principal_arn,
         -- An empty string in these fields names no one, as an absent one (records carry them
-        -- as written): '' would name a person '' (onBehalfOf, sourceIdentity, userName), make a
-        -- session an EC2 instance's (ec2RoleDelivery) or a web identity's, and, first in a
-        -- coalesce() of the consumers, hide the value that follows it.
+        -- as written): '' would name a person '' (onBehalfOf, sourceIdentity, userName, the
+        -- last part of userIdentity.arn), make a session an EC2 instance's (ec2RoleDelivery) or
+        -- a web identity's, and, first in a coalesce() of the consumers, hide the value that
+        -- follows it.
+        nullif(principal_arn, '') AS principal_arn,
+        iam_principal_arn,
         nullif(invoked_by, '') AS invoked_by,
         nullif(on_behalf_of_user_id, '') AS on_behalf_of_user_id,
         nullif(source_identity, '') AS source_identity,

@@ -139,6 +139,8 @@ EXPECTED: dict[str, dict[str, Verdict]] = {
         # Nor does an empty ec2RoleDelivery of the session that opened a chain.
         "empty-ec2-assume": human("direct", OTHER_ROLE, None, "medium"),
         "empty-ec2-child-call": human("direct", OTHER_ROLE, None, "medium"),
+        # An empty userIdentity.arn names no grant owner: the IAM user is the person.
+        "empty-arn-grant": agent("mcp_managed", MCP, "mcp_managed.oauth_grant", "emptyarnuser"),
     },
     "managed_mcp_observed_shape": {
         "mcpobs-grant": agent("mcp_managed", MCP, "mcp_managed.oauth_grant", "dan@example.com"),
@@ -2695,6 +2697,8 @@ def test_mcp_grants(warehouse: Path) -> None:
         # An agent's grant (its source identity matches agent:%) names no person.
         ("agrant-grant", MCP_RESOURCE, None, MCP),
         # Its onBehalfOf userId and sourceIdentity are empty: its owner is the IAM user.
+        # Its userIdentity.arn is empty: it names no owner.
+        ("empty-arn-grant", MCP_RESOURCE, None, MCP),
         ("empty-grant", MCP_RESOURCE, "emptygrantee", MCP),
         # Its signInSessionArn is empty: a grant all the same, of no sign-in session.
         ("emptyid-grant", MCP_RESOURCE, "eve@example.com", MCP),
