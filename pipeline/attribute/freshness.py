@@ -59,18 +59,35 @@ def attribute_command(settings: Settings) -> str:
     return command
 
 
+def _other_version(layout: Layout) -> str | None:
+    """What says the published generation is of another FORMAT (written by another version,
+    so this one defines no views over it), else None."""
+    written = published_format(layout)
+    if written is None or written == GENERATION_FORMAT:
+        return None
+    return (
+        "events_classified was written by another version of agenttrail (generation format "
+        f"{written}; this version reads {GENERATION_FORMAT})"
+    )
+
+
+def other_version_hint(settings: Settings) -> str | None:
+    """For a query that found no attribution views (execute.NO_ATTRIBUTION_HINT): the command
+    that rebuilds a generation another version wrote, else None."""
+    if is_remote(settings.warehouse):
+        return None
+    written = _other_version(Layout.at(settings.warehouse))
+    return f"{written}: run {attribute_command(settings)}" if written else None
+
+
 def staleness_notice(layout: Layout, settings: Settings) -> str | None:
     """A line for readers of events_classified when it lags, else None."""
     attribute = f"run {attribute_command(settings)} for complete verdicts"
     if not has_attribution(layout):
-        written = published_format(layout)
-        if written is not None and written != GENERATION_FORMAT:
+        written = _other_version(layout)
+        if written:
             # An upgrade: the views say only that there is no attribution.
-            return (
-                "events_classified was written by another version of agenttrail (generation "
-                f"format {written}; this version reads {GENERATION_FORMAT}), so it cannot be "
-                f"read until it is rebuilt; {attribute}"
-            )
+            return f"{written}, so it cannot be read until it is rebuilt; {attribute}"
         return None  # nothing classified yet: the views say so themselves
     rules_version = settings.attribution.rules_version()
     marker = layout.attribution_marker

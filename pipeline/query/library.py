@@ -24,14 +24,14 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from pipeline.attribute.freshness import reader_notice
+from pipeline.attribute.freshness import other_version_hint, reader_notice
 from pipeline.config import Settings
 from pipeline.errors import QueryError, UsageError
 from pipeline.iam.choice import choose_snapshots
 from pipeline.query.adhoc import RESULT_BATCH_ROWS
 from pipeline.query.binding import bind
 from pipeline.query.catalog import Found, QueryInfo, discover, load_query
-from pipeline.query.execute import execute, execute_reader
+from pipeline.query.execute import NO_ATTRIBUTION_HINT, execute, execute_reader
 from pipeline.query.scope import Scope, quarter_days
 from pipeline.warehouse.remote import S3Options, connect_reader
 
@@ -138,10 +138,24 @@ def run_query(
     `con` when given (a connection from warehouse.remote.connect_reader, reused across queries
     by reports and the benchmark)."""
     query, bound, notices = _prepared(settings, name, scope or Scope(), params, extra_dirs)
-    if con is None:
-        with _reader(settings, s3) as connection:
-            return _result(connection, query, bound, notices)
-    return _result(con, query, bound, notices)
+    with _explained(settings):
+        if con is None:
+            with _reader(settings, s3) as connection:
+                return _result(connection, query, bound, notices)
+        return _result(con, query, bound, notices)
+
+
+@contextmanager
+def _explained(settings: Settings) -> Iterator[None]:
+    """A query that found no attribution views, in a warehouse whose attribution another
+    version wrote, says so and names the command that rebuilds it (its notice is not printed:
+    the query failed before its result)."""
+    try:
+        yield
+    except QueryError as exc:
+        if exc.hint == NO_ATTRIBUTION_HINT:
+            exc.hint = other_version_hint(settings) or exc.hint
+        raise
 
 
 def _result(
@@ -178,7 +192,8 @@ def open_query(
     with _reader(settings, s3) as connection:
         # First: a connection reads one result at a time, and the stream holds it until its end.
         notices += snapshot_notices(connection, query, bound)
-        reader = execute_reader(connection, query, bound, RESULT_BATCH_ROWS)
+        with _explained(settings):
+            reader = execute_reader(connection, query, bound, RESULT_BATCH_ROWS)
         yield QueryStream(reader=reader, query=query, notices=tuple(notices), bound_params=bound)
 
 
