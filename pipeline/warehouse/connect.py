@@ -380,25 +380,28 @@ LOCATION_VIEW = "warehouse_location"
 ATTRIBUTION_VIEWS_FROM = 50
 
 
-def _current_generation(files: WarehouseFiles) -> Path | None:
-    """The published attribution generation, or None. A generation of another FORMAT (written
-    by another version) counts as none: its views might not be definable, and the next ingest
-    or `agenttrail attribute` rebuilds it."""
+def _published(files: WarehouseFiles) -> tuple[Path, str | None] | None:
+    """The generation derived/CURRENT names and its FORMAT (None where it has none), or None."""
     name = files.read_text(files.layout.derived / "CURRENT")
     if name is None or not name.strip():
         return None
     folder = files.layout.derived / name.strip()
-    return folder if files.read_text(folder / "FORMAT") == GENERATION_FORMAT else None
+    return folder, files.read_text(folder / "FORMAT")
+
+
+def _current_generation(files: WarehouseFiles) -> Path | None:
+    """The published attribution generation, or None. A generation of another FORMAT (written
+    by another version) counts as none: its views might not be definable, and the next ingest
+    or `agenttrail attribute` rebuilds it."""
+    published = _published(files)
+    return published[0] if published and published[1] == GENERATION_FORMAT else None
 
 
 def published_format(layout: Layout) -> str | None:
     """The FORMAT of the generation derived/CURRENT names (None: none is named, or it has no
     FORMAT), whichever version wrote it: a reader can then say why it has no views."""
-    name = _current_name(layout)
-    if name is None:
-        return None
-    found = layout.derived / name / "FORMAT"
-    return found.read_text().strip() if found.is_file() else None
+    published = _published(LocalFiles(layout))
+    return published[1].strip() if published and published[1] is not None else None
 
 
 def has_attribution(layout: Layout) -> bool:
