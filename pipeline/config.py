@@ -220,8 +220,9 @@ NOT_RULES = ("duckdb_memory_limit", "verdicts_duckdb_memory_limit")
 # instance (a workload), an empty onBehalfOf userId no Identity Center user, an empty
 # sourceIdentity, userName or userIdentity.arn no person (human_id ''), and an empty
 # sessionIssuer, identity provider or params.name hides no role, web identity or tool named
-# after it.
-RULES_REVISION = 16
+# after it. 17: sts:AssumeRoot issues sessions (a short-term root session in a member account
+# is chained from its caller: an agent's is the agent's, a person's names the person, not "root").
+RULES_REVISION = 17
 
 
 @dataclass(frozen=True)

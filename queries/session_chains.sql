@@ -1,7 +1,7 @@
 -- name: session_chains
 -- description: Who started what? STS sessions (one per access key issued by AssumeRole,
---   AssumeRoleWithSAML, AssumeRoleWithWebIdentity, GetSessionToken or GetFederationToken) with the
---   chain above each walked to its root, summarised per chain pattern: which principal or AWS
+--   AssumeRoleWithSAML, AssumeRoleWithWebIdentity, GetSessionToken, GetFederationToken or
+--   AssumeRoot, whose short-term root session has no role) with the chain above each walked to its root, summarised per chain pattern: which principal or AWS
 --   service opened the first session of the chain, which role each link assumed, at what depth,
 --   with which effective tags (own tags plus the transitive tags inherited through the chain) and
 --   which source identity (the person who started the chain). Sessions are in scope when issued in

@@ -89,7 +89,7 @@ WITH selected AS (
         ))
         OR (event_source = 'sts.amazonaws.com' AND event_name IN (
             'AssumeRole', 'AssumeRoleWithSAML', 'AssumeRoleWithWebIdentity',
-            'GetSessionToken', 'GetFederationToken'
+            'GetSessionToken', 'GetFederationToken', 'AssumeRoot'
         ))
         OR (event_source = 'signin.amazonaws.com' AND event_name = 'CreateOAuth2Token')
         OR principal_type IN ('WebIdentityUser', 'SAMLUser')

@@ -1,6 +1,7 @@
 -- name: 20_sessions
 -- description: The sessions table: one row per access key issued by STS (AssumeRole,
---   AssumeRoleWithSAML, AssumeRoleWithWebIdentity, GetSessionToken, GetFederationToken), with
+--   AssumeRoleWithSAML, AssumeRoleWithWebIdentity, GetSessionToken, GetFederationToken, and
+--   AssumeRoot: a short-term root session in a member account, with no role), with
 --   the role, session name, the issuing principal and its own key (the parent), session tags in
 --   one normalised list (list form `tags`, map form `principalTags`, and
 --   `incomingTransitiveTags`), transitive tag keys, the source identity, and issue/expiry times.
@@ -91,7 +92,7 @@ FROM attribution_source_events
 WHERE event_source = 'sts.amazonaws.com'
     AND event_name IN (
         'AssumeRole', 'AssumeRoleWithSAML', 'AssumeRoleWithWebIdentity',
-        'GetSessionToken', 'GetFederationToken'
+        'GetSessionToken', 'GetFederationToken', 'AssumeRoot'
     )
     AND error_code IS NULL
     AND nullif(response_access_key_id, '') IS NOT NULL;

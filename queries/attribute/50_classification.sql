@@ -95,7 +95,7 @@ SELECT
     END AS root_workload_text,
     CAST(s.issued_by_call AS ENUM (
         'AssumeRole', 'AssumeRoleWithSAML', 'AssumeRoleWithWebIdentity', 'GetSessionToken',
-        'GetFederationToken'
+        'GetFederationToken', 'AssumeRoot'
     )) AS issued_by_call,
     s.source_identity AS session_source_identity,
     coalesce(m.agent_tag, false) AS agent_tag,
@@ -1093,7 +1093,7 @@ detailed AS (
             )
             WHEN 8 THEN concat_ws('; ',
                 'session ' || r.access_key_id || ' of '
-                    || coalesce(r.session_role_name, r.session_issuer_name, '?')
+                    || coalesce(r.session_role_name, r.session_issuer_name, r.principal_arn, '?')
                     || CASE
                         -- The session itself is the mark (one the MCP server obtained).
                         WHEN r.chain_mark_key = r.access_key_id THEN ' was ' || r.chain_mark_text
@@ -1108,7 +1108,7 @@ detailed AS (
             WHEN 12 THEN r.agent_role_observed_by
             WHEN 13 THEN concat_ws('; ',
                 'session ' || r.access_key_id || ' of '
-                    || coalesce(r.session_role_name, r.session_issuer_name, '?')
+                    || coalesce(r.session_role_name, r.session_issuer_name, r.principal_arn, '?')
                     || CASE
                         -- The session itself is the mark (one the MCP server obtained).
                         WHEN r.chain_mark_key = r.access_key_id THEN ' was ' || r.chain_mark_text
@@ -1120,7 +1120,7 @@ detailed AS (
             )
             -- The workload opened the chain root, not necessarily the event's session.
             WHEN 18 THEN 'session ' || r.access_key_id || ' of '
-                || coalesce(r.session_role_name, r.session_issuer_name, '?')
+                || coalesce(r.session_role_name, r.session_issuer_name, r.principal_arn, '?')
                 || CASE
                     WHEN r.root_key IS NOT NULL
                         THEN ', chained from ' || coalesce(r.root_role_name, '?') || ' '
@@ -1140,7 +1140,7 @@ detailed AS (
                 'IAM user ' || r.user_name || ' matches configured workload user pattern '
                     || r.workload_user_pattern,
                 'session ' || r.access_key_id || ' of '
-                    || coalesce(r.session_role_name, r.session_issuer_name, '?') || ' traces back to '
+                    || coalesce(r.session_role_name, r.session_issuer_name, r.principal_arn, '?') || ' traces back to '
                     || r.chain_workload_text
             ) || CASE WHEN r.chain_truncated THEN '; chain truncated at depth ' || r.chain_max_depth ELSE '' END
             WHEN 9 THEN concat_ws('; ',
@@ -1167,6 +1167,9 @@ detailed AS (
                 || '; the ' || r.named_sessions || ' session(s) of ' || r.role_text || ' named '
                 || r.session_name || ' in the logs were all opened by a workload (e.g. session '
                 || r.named_example_key || ', ' || r.named_root_workload_text || ')'
+            WHEN 27 THEN CASE WHEN r.issued_by_call = 'AssumeRoot'
+                THEN 'short-term root session ' || r.access_key_id || ' (AssumeRoot)'
+            END
             WHEN 28 THEN r.issued_by_call::VARCHAR
             -- A web identity whose provider is no configured CI provider (rule 21) says so: the
             -- role was reached by federation, which an auditor needs to see.
@@ -1243,7 +1246,10 @@ final AS (
                 CASE WHEN r.base_rule IN (11, 25) AND r.principal_type = 'AssumedRole'
                     THEN nullif(r.session_name, '') END,
                 CASE WHEN r.principal_type = 'IAMUser' THEN r.user_name END,
-                CASE WHEN r.principal_type = 'Root' THEN 'root' END,
+                -- The root user, but not a short-term root session (sts:AssumeRoot), whose person is
+                -- the one who started its chain (root_person), if any.
+                CASE WHEN r.principal_type = 'Root' AND r.issued_by_call IS DISTINCT FROM 'AssumeRoot'
+                    THEN 'root' END,
                 CASE WHEN r.principal_type = 'SAMLUser' THEN r.user_name END,
                 -- A federated user is the person its session is named after, unless the rules
                 -- found it an agent's session (the name is then the agent's: agent_name).
@@ -1325,7 +1331,7 @@ final AS (
                             || coalesce(r.session_issuer_name, r.session_issuer_arn, r.role_text),
                         'userIdentity.type=' || r.principal_type
                     )
-                    WHEN 27 THEN 'userIdentity.type=' || r.principal_type
+                    WHEN 27 THEN 'userIdentity.type=' || r.principal_type || coalesce('; ' || r.base_detail, '')
                     WHEN 28 THEN 'userIdentity.type=' || r.principal_type || coalesce(' via ' || r.base_detail, '')
                     -- The call is a service's (invokedBy); the role's session has no mark.
                     WHEN 29 THEN 'role ' || coalesce(r.role_text, '?')

@@ -93,7 +93,8 @@ SELECT
                 evidence_detail,
                 'userIdentity.type=' || principal_type
             )
-        WHEN 'human.iam_user' THEN 'userIdentity.type=' || principal_type
+        WHEN 'human.iam_user'
+            THEN 'userIdentity.type=' || principal_type || coalesce('; ' || evidence_detail, '')
         WHEN 'human.federated'
             THEN 'userIdentity.type=' || principal_type || coalesce(' via ' || evidence_detail, '')
         WHEN 'human.other_role'

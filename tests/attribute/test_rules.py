@@ -338,6 +338,20 @@ EXPECTED: dict[str, dict[str, Verdict]] = {
         "tagrole-assume-3": human("direct", "human.iam_user", "mia"),
         "tagrole-call-untagged": human("direct", OTHER_ROLE, "mia", "medium"),
     },
+    "assume_root_sessions": {
+        "aroot-create-agent-role": human("direct", "human.iam_user", "rootadmin"),
+        "aroot-assume-agent": agent("direct", "RootTaskAgentRole", "agent_role.direct"),
+        # A short-term root session (sts:AssumeRoot) the agent obtained: its calls in the member
+        # account are the agent's (the AssumeRoot session is chained from the agent role's
+        # session), not the root user's.
+        "aroot-agent-root-call": agent("direct", "RootTaskAgentRole", "agent_chain.direct"),
+        "aroot-assume-person": human("direct", "human.identity_center", "paula@example.com"),
+        # A person's root session: the person is the one who started its chain, not "root".
+        "aroot-person-root-call": human("direct", "human.iam_user", "paula@example.com"),
+        "aroot-assume-denied": agent("direct", "RootTaskAgentRole", "agent_role.direct"),
+        # Its AssumeRoot is not in the logs: nothing tells it from the root user.
+        "aroot-unjoined-root-call": human("direct", "human.iam_user", "root"),
+    },
     "create_role_with_agent_tag": {
         "createrole-agent": human("direct", "human.iam_user", "carol"),
         "createrole-plain": human("direct", "human.iam_user", "carol"),
@@ -2207,6 +2221,8 @@ def at(text: str) -> datetime:
 
 
 SESSION_KEYS = {
+    "ASIA3434AGENTROOT001",
+    "ASIA3434PAULAROOT001",
     "ASIACHAINHOP00000001",
     "ASIACHAINHOP00000002",
     "ASIAUNTAGNOISSUER001",
@@ -2636,6 +2652,41 @@ def test_session_of_other_sts_calls(sessions: dict[str, dict[str, Any]]) -> None
     }
 
 
+def test_assume_root_sessions(
+    sessions: dict[str, dict[str, Any]], classified: dict[str, dict[str, Any]]
+) -> None:
+    """sts:AssumeRoot issues a short-term root session in a member account: one session per
+    issued key, with no role, whose parent is the caller's key; a refused call issues none."""
+    columns = ("issued_by_call", "role_arn", "role_name", "session_name", "parent_key", "caller")
+    agent_session = "arn:aws:sts::343434343434:assumed-role/RootTaskAgentRole/remediator"
+    assert pick(sessions["ASIA3434AGENTROOT001"], *columns, "expires_at", "root_person") == {
+        "issued_by_call": "AssumeRoot",
+        "role_arn": None,
+        "role_name": None,
+        "session_name": None,
+        "parent_key": "ASIA3434AGENTSESS001",
+        "caller": agent_session,
+        "expires_at": at("2026-10-06T10:25:00"),
+        "root_person": None,
+    }
+    assert sessions["ASIA3434PAULAROOT001"]["root_person"] == "paula@example.com"
+    assert sorted(k for k in sessions if k.startswith("ASIA3434")) == [
+        "ASIA3434AGENTROOT001",
+        "ASIA3434PAULAROOT001",
+    ]
+    assert classified["aroot-agent-root-call"]["evidence"] == (
+        "session ASIA3434AGENTROOT001 of arn:aws:iam::353535353535:root is chained from session"
+        " ASIA3434AGENTSESS001 of RootTaskAgentRole (an agent role: CreateRole"
+        " aroot-create-agent-role; its own issuing event is not in the logs); no MCP mark"
+    )
+    assert classified["aroot-person-root-call"]["evidence"] == (
+        "userIdentity.type=Root; short-term root session ASIA3434PAULAROOT001 (AssumeRoot)"
+    )
+    assert classified["aroot-unjoined-root-call"]["evidence"] == "userIdentity.type=Root"
+    # The person's root session belongs with the Identity Center session that opened it.
+    assert classified["aroot-person-root-call"]["session_root"] == "ASIA3434PAULASSO0001"
+
+
 # ------------------------------------------------------------------- MCP links, role tags
 def test_mcp_tool_calls(warehouse: Path) -> None:
     found = rows(
@@ -2771,6 +2822,8 @@ def test_role_agent_observations(warehouse: Path) -> None:
          "CreateRole lc-create-plain", False, None),
         ("323232323232", "EmptyAgentRole", at("2026-07-07T12:10:00"),
          "CreateRole empty-create-agent-role", True, "Usage=Agent"),
+        ("343434343434", "RootTaskAgentRole", at("2026-10-06T08:00:00"),
+         "CreateRole aroot-create-agent-role", True, "Usage=Agent"),
         (A4, "HopLateAgentRole", at("2026-09-01T12:00:00"), "TagRole rcall-tag-late", True,
          "Usage=Agent"),
         (A4, "McpBeforeTagRole", at("2026-09-05T12:00:00"), "TagRole mcpbt-tag", True,

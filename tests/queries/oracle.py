@@ -304,6 +304,7 @@ STS_ISSUING = {
     "AssumeRoleWithWebIdentity",
     "GetSessionToken",
     "GetFederationToken",
+    "AssumeRoot",
 }
 
 
