@@ -1169,6 +1169,10 @@ detailed AS (
                 || r.named_example_key || ', ' || r.named_root_workload_text || ')'
             WHEN 27 THEN CASE WHEN r.issued_by_call = 'AssumeRoot'
                 THEN 'short-term root session ' || r.access_key_id || ' (AssumeRoot)'
+                    || CASE WHEN r.root_person IS NULL
+                        THEN ' whose chain no person started and that has no agent, MCP, service or workload mark'
+                        ELSE ''
+                    END
             END
             WHEN 28 THEN r.issued_by_call::VARCHAR
             -- A web identity whose provider is no configured CI provider (rule 21) says so: the
@@ -1298,7 +1302,12 @@ final AS (
             6, 7, 8,
             13, 18, 21, 22, 29
         )) OR (r.rule <> r.base_rule AND r.base_rule IN (9, 10, 14, 23, 29))
-        OR (r.base_rule IN (8, 13) AND r.chain_mark_by_user_agent) AS at_most_medium,
+        OR (r.base_rule IN (8, 13) AND r.chain_mark_by_user_agent)
+        -- A short-term root session (sts:AssumeRoot) whose chain no person started (a role
+        -- session with no mark opened it): only the absence of other marks decided, as for
+        -- that role session itself (rule 29).
+        OR (r.base_rule = 27 AND r.issued_by_call = 'AssumeRoot' AND r.root_person IS NULL)
+            AS at_most_medium,
         -- A call a service made: the service, then the rule that found the actor and its
         -- evidence.
         CASE

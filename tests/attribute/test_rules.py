@@ -349,6 +349,10 @@ EXPECTED: dict[str, dict[str, Verdict]] = {
         # A person's root session: the person is the one who started its chain, not "root".
         "aroot-person-root-call": human("direct", "human.iam_user", "paula@example.com"),
         "aroot-assume-denied": agent("direct", "RootTaskAgentRole", "agent_role.direct"),
+        "aroot-assume-plain-role": human("direct", OTHER_ROLE, None, "medium"),
+        # A root session that a role session with no mark opened, and no person: medium, as
+        # that role session's own calls.
+        "aroot-plain-role-root-call": human("direct", "human.iam_user", None, "medium"),
         # Its AssumeRoot is not in the logs: nothing tells it from the root user.
         "aroot-unjoined-root-call": human("direct", "human.iam_user", "root"),
     },
@@ -2222,6 +2226,7 @@ def at(text: str) -> datetime:
 
 SESSION_KEYS = {
     "ASIA3434AGENTROOT001",
+    "ASIA3434ORGOPSROOT01",
     "ASIA3434PAULAROOT001",
     "ASIACHAINHOP00000001",
     "ASIACHAINHOP00000002",
@@ -2672,6 +2677,7 @@ def test_assume_root_sessions(
     assert sessions["ASIA3434PAULAROOT001"]["root_person"] == "paula@example.com"
     assert sorted(k for k in sessions if k.startswith("ASIA3434")) == [
         "ASIA3434AGENTROOT001",
+        "ASIA3434ORGOPSROOT01",
         "ASIA3434PAULAROOT001",
     ]
     assert classified["aroot-agent-root-call"]["evidence"] == (
@@ -2683,6 +2689,10 @@ def test_assume_root_sessions(
         "userIdentity.type=Root; short-term root session ASIA3434PAULAROOT001 (AssumeRoot)"
     )
     assert classified["aroot-unjoined-root-call"]["evidence"] == "userIdentity.type=Root"
+    assert classified["aroot-plain-role-root-call"]["evidence"] == (
+        "userIdentity.type=Root; short-term root session ASIA3434ORGOPSROOT01 (AssumeRoot) whose"
+        " chain no person started and that has no agent, MCP, service or workload mark"
+    )
     # The person's root session belongs with the Identity Center session that opened it.
     assert classified["aroot-person-root-call"]["session_root"] == "ASIA3434PAULASSO0001"
 
