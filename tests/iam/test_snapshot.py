@@ -466,9 +466,7 @@ def test_a_snapshot_is_taken_at_its_first_request_not_its_last_page(
             time.sleep(0.01)  # the later pages come later
         requested.append(datetime.now(UTC))
 
-    client.meta.events.register(
-        "before-parameter-build.iam.GetAccountAuthorizationDetails", record
-    )
+    client.meta.events.register("before-parameter-build.iam.GetAccountAuthorizationDetails", record)
     before = datetime.now(UTC)
     taken = snapshot_to_file(client, tmp_path / "snapshot.json")
     assert len(requested) == 2
