@@ -49,7 +49,10 @@ class TakenSnapshot:
     """A snapshot written to disk; pass `path` and `taken_at` to `import_snapshots`."""
 
     path: Path
-    taken_at: datetime  # when the last page arrived, UTC
+    # When the first page was requested, UTC: each page shows its entities as they were when it
+    # was requested, so a later time would place the snapshot after changes made while the
+    # later pages were fetched (a role tagged, untagged or created then) and overrule them.
+    taken_at: datetime
     users: int
     groups: int
     roles: int
@@ -102,8 +105,8 @@ def check_snapshot_out(out: Path, warehouse: str | Path | None) -> None:
 def snapshot_to_file(iam_client: IAMClient, path: str | Path) -> TakenSnapshot:
     """Take a snapshot and write it to `path` atomically (a reader never sees half a file),
     never replacing a file there: IamError if `path` exists by then."""
+    taken_at = datetime.now(UTC)  # before the first request: TakenSnapshot.taken_at
     document = take_snapshot(iam_client)
-    taken_at = datetime.now(UTC)
     target = Path(path).expanduser().resolve()
     # A partial file of this run's own beside the target (created only if its name is free, with
     # the permissions the umask gives, as the target's would be).

@@ -7,6 +7,7 @@ import errno
 import json
 import os
 import re
+import time
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -437,3 +438,36 @@ def test_iam_snapshot_into_a_busy_warehouse_names_the_file_and_the_import(
         assert con.execute("select source_file, taken_at from iam_snapshots").fetchall() == [
             (str(kept), taken_at)
         ]
+
+
+def test_a_snapshot_is_taken_at_its_first_request_not_its_last_page(
+    stubbed: tuple[IAMClient, Stubber], tmp_path: Path
+) -> None:
+    """Each page shows its roles as they were when it was requested. Dated when the last page
+    arrived, a snapshot whose roles page came before a TagRole, UntagRole or CreateRole made
+    while later pages were fetched (minutes in a large, throttled account) would be placed
+    after that event and overrule it from then on (a role created as an agent read as absent, an
+    untagged one as still tagged); dated at its first request, it can be early only within the
+    pagination, and the event, after it, holds."""
+    client, stubber = stubbed
+    created = datetime(2024, 4, 2, 10, 0, 0, tzinfo=UTC)
+    for marker, response in [
+        (None, page("m1", UserDetailList=[], RoleDetailList=[role("a", created)])),
+        ("m1", page(None, RoleDetailList=[role("b", created)])),
+    ]:
+        expected: dict[str, Any] = {"Filter": ALL_TYPES}
+        if marker:
+            expected["Marker"] = marker
+        stubber.add_response("get_account_authorization_details", response, expected)
+    requested: list[datetime] = []
+
+    def record(**_: Any) -> None:
+        if requested:
+            time.sleep(0.01)  # the later pages come later
+        requested.append(datetime.now(UTC))
+
+    client.meta.events.register("before-parameter-build.iam.GetAccountAuthorizationDetails", record)
+    before = datetime.now(UTC)
+    taken = snapshot_to_file(client, tmp_path / "snapshot.json")
+    assert len(requested) == 2
+    assert before <= taken.taken_at <= requested[0] < requested[1]
