@@ -43,8 +43,8 @@ from random import Random
 from typing import Any
 
 # 2: events files written with ingest's own Parquet options (warehouse/files.py EVENTS_PARQUET).
-# 3: the identity_provider column.
-GENERATOR_VERSION = 3
+# 3: the identity_provider column. 4: the assumed_root column.
+GENERATOR_VERSION = 4
 SEED = 20260401
 A1, A2 = "111122223333", "444455556666"
 FIRST_DAY = date(2025, 4, 1)

@@ -178,7 +178,10 @@ def _events_with_positions(
     at `positions` of the pinned list, and file_index is still the index in that list.
 
     Files written before events had an identity_provider column get it from their
-    userIdentity JSON, the wide column the attribution otherwise never reads."""
+    userIdentity JSON, the wide column the attribution otherwise never reads. Files written
+    before the assumed_root column read it as NULL (reading it from that JSON would cost every
+    rebuild a read of the wide column, since events files are never rewritten): their
+    short-term root sessions whose AssumeRoot is not in the logs read as the root user."""
     if not files:
         con.execute(
             f"CREATE OR REPLACE VIEW {view} AS SELECT *,"
@@ -194,9 +197,11 @@ def _events_with_positions(
     listed = [str(f) for f in files]
     # Files of one schema (one version wrote them all) are read without union_by_name, whose
     # column mapping costs each of the rebuild's scans of the events ~0.1 ms per file.
-    ((with_column, schemas),) = con.execute(
-        "SELECT count(*) FILTER (WHERE has_column), count(DISTINCT signature) FROM ("
+    ((with_column, with_assumed_root, schemas),) = con.execute(
+        "SELECT count(*) FILTER (WHERE has_column), count(*) FILTER (WHERE has_assumed_root),"
+        " count(DISTINCT signature) FROM ("
         " SELECT file_name, bool_or(name = 'identity_provider') AS has_column,"
+        "  bool_or(name = 'assumed_root') AS has_assumed_root,"
         "  string_agg(concat_ws(':', name, duckdb_type, repetition_type, logical_type), ','"
         "   ORDER BY column_id NULLS FIRST, name) AS signature"
         " FROM parquet_schema($files) GROUP BY file_name)",
@@ -209,6 +214,9 @@ def _events_with_positions(
         columns = f"* REPLACE (coalesce(identity_provider, {from_json}) AS identity_provider)"
     else:
         columns = f"*, {from_json} AS identity_provider"
+    if not with_assumed_root:
+        # (Files with and without it are read by name: those without give NULL.)
+        columns += ", NULL::BOOLEAN AS assumed_root"
     con.execute(
         f"CREATE OR REPLACE VIEW {view} AS SELECT {columns}, {index}"
         f" FROM read_parquet([{', '.join(sql_literal(f) for f in listed)}],"

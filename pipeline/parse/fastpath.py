@@ -28,6 +28,7 @@ from pipeline.parse.records import (
     _TlsDetails,
     _UserIdentity,
     iam_principal_arn,
+    lenient_flag,
     redact_session_tokens,
 )
 from pipeline.parse.schema import STAGED_SCHEMA, TIMESTAMP
@@ -240,6 +241,7 @@ _IDENTITY_FIELDS: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("sign_in_session_arn", ("sessionContext", "signInSessionArn"), "s"),
     ("on_behalf_of_user_id", ("onBehalfOf", "userId"), "s"),
     ("on_behalf_of_identity_store_arn", ("onBehalfOf", "identityStoreArn"), "s"),
+    ("assumed_root", ("sessionContext", "assumedRoot"), "o"),
 )
 
 
@@ -295,6 +297,12 @@ def _build(
         _flags(identity["mfa_authenticated"], "mfaAuthenticated"), pa.bool_()
     )
     identity["session_creation_date"] = _creation_dates(identity["session_creation_date"])
+    assumed_root = identity["assumed_root"]
+    identity["assumed_root"] = (
+        pa.nulls(n, pa.bool_())
+        if assumed_root.count(None) == n
+        else pa.array([lenient_flag(v) for v in assumed_root], pa.bool_())
+    )
     # One call per record is cheaper than the eight compute calls of a vectorised form.
     identity["iam_principal_arn"] = pa.array(
         [iam_principal_arn(u) if u else None for u in identities], pa.string()

@@ -45,6 +45,7 @@ class _SessionContext(msgspec.Struct):
     ec2RoleDelivery: str | None = None
     signInSessionArn: str | None = None
     webIdFederationData: _WebIdFederationData | None = None
+    assumedRoot: str | bool | None = None
 
 
 class _OnBehalfOf(msgspec.Struct):
@@ -138,6 +139,7 @@ _IDENTITY_COLUMNS = (
     "sign_in_session_arn",
     "on_behalf_of_user_id",
     "on_behalf_of_identity_store_arn",
+    "assumed_root",
 )
 # The value ends at its closing quote, or at the end of the text when a truncated record (a
 # quarantined NDJSON line cut short) stops inside it.
@@ -356,6 +358,17 @@ def _as_flag(value: bool | str | None, key: str) -> bool | None:
     raise RecordError(f"{key} is {value!r}, expected true or false")
 
 
+def lenient_flag(value: bool | str | None) -> bool | None:
+    """A flag no record is refused over (sessionContext.assumedRoot, which some records carry
+    as an empty string): true or false in any letter case, else NULL."""
+    if value is None or isinstance(value, bool):
+        return value
+    return _LENIENT_FLAGS.get(value.lower())
+
+
+_LENIENT_FLAGS = {"true": True, "false": False}
+
+
 def _json_text(raw: Raw | None) -> bytes | None:
     if raw is None:
         return None
@@ -513,6 +526,7 @@ class RowBuilder:
             "sign_in_session_arn": context.signInSessionArn if context else None,
             "on_behalf_of_user_id": behalf.userId if behalf else None,
             "on_behalf_of_identity_store_arn": behalf.identityStoreArn if behalf else None,
+            "assumed_root": lenient_flag(context.assumedRoot) if context else None,
         }
 
     def to_table(self) -> pa.Table:

@@ -86,6 +86,12 @@ COLUMNS: tuple[Column, ...] = (
         "on_behalf_of_identity_store_arn", pa.string(), "userIdentity.onBehalfOf.identityStoreArn."
     ),
     Column(
+        "assumed_root",
+        pa.bool_(),
+        "sessionContext.assumedRoot: TRUE for a short-term root session (sts:AssumeRoot); NULL"
+        " where absent, empty or not a flag.",
+    ),
+    Column(
         "session_credential_from_console",
         pa.bool_(),
         "sessionCredentialFromConsole; TRUE only when the record says so.",

@@ -1019,6 +1019,12 @@ based AS (
             WHEN workload_pattern AND NOT from_console THEN 22
             WHEN named_service_issued AND NOT from_console THEN 23
             WHEN principal_type IN ('Unknown', 'AWSAccount') OR principal_type IS NULL THEN 24
+            -- A short-term root session (sessionContext.assumedRoot) whose AssumeRoot is not in
+            -- the logs: a principal of the management account started it, agent or person,
+            -- which nothing here names (not the root user); a console request is a person in
+            -- the browser (rule 25).
+            WHEN principal_type = 'Root' AND assumed_root AND NOT session_joined AND NOT from_console
+                THEN 24
             WHEN from_console THEN 25
             -- An Identity Center role (path aws-reserved/sso.amazonaws.com), known for a record
             -- without sessionIssuer by its name, AWSReservedSSO_ (role_name: its ARN shows no
@@ -1167,6 +1173,11 @@ detailed AS (
                 || '; the ' || r.named_sessions || ' session(s) of ' || r.role_text || ' named '
                 || r.session_name || ' in the logs were all opened by a workload (e.g. session '
                 || r.named_example_key || ', ' || r.named_root_workload_text || ')'
+            WHEN 24 THEN CASE WHEN r.principal_type = 'Root' AND r.assumed_root
+                THEN 'sessionContext.assumedRoot=true: a short-term root session whose AssumeRoot'
+                    || ' is not in the logs (key ' || coalesce(r.access_key_id, 'none')
+                    || '); who started it is unknown'
+            END
             WHEN 27 THEN CASE WHEN r.issued_by_call = 'AssumeRoot'
                 THEN 'short-term root session ' || r.access_key_id || ' (AssumeRoot)'
                     || CASE WHEN r.root_person IS NULL
@@ -1253,6 +1264,7 @@ final AS (
                 -- The root user, but not a short-term root session (sts:AssumeRoot), whose person is
                 -- the one who started its chain (root_person), if any.
                 CASE WHEN r.principal_type = 'Root' AND r.issued_by_call IS DISTINCT FROM 'AssumeRoot'
+                    AND NOT coalesce(r.assumed_root, false)
                     THEN 'root' END,
                 CASE WHEN r.principal_type = 'SAMLUser' THEN r.user_name END,
                 -- A federated user is the person its session is named after, unless the rules

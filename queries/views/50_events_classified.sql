@@ -105,6 +105,9 @@ SELECT
                 evidence_detail,
                 'role ? with no agent, MCP, service or workload mark'
             )
+        WHEN 'unknown'
+            THEN 'userIdentity.type=' || coalesce(principal_type, 'absent')
+                || coalesce('; ' || evidence_detail, '')
         ELSE 'userIdentity.type=' || coalesce(principal_type, 'absent')
     END AS evidence,
     confidence,

@@ -353,8 +353,9 @@ EXPECTED: dict[str, dict[str, Verdict]] = {
         # A root session that a role session with no mark opened, and no person: medium, as
         # that role session's own calls.
         "aroot-plain-role-root-call": human("direct", "human.iam_user", None, "medium"),
-        # Its AssumeRoot is not in the logs: nothing tells it from the root user.
-        "aroot-unjoined-root-call": human("direct", "human.iam_user", "root"),
+        # Its AssumeRoot is not in the logs: a principal of the management account started it,
+        # which nothing names (sessionContext.assumedRoot says it is no root user's).
+        "aroot-unjoined-root-call": UNKNOWN,
     },
     "create_role_with_agent_tag": {
         "createrole-agent": human("direct", "human.iam_user", "carol"),
@@ -2688,7 +2689,10 @@ def test_assume_root_sessions(
     assert classified["aroot-person-root-call"]["evidence"] == (
         "userIdentity.type=Root; short-term root session ASIA3434PAULAROOT001 (AssumeRoot)"
     )
-    assert classified["aroot-unjoined-root-call"]["evidence"] == "userIdentity.type=Root"
+    assert classified["aroot-unjoined-root-call"]["evidence"] == (
+        "userIdentity.type=Root; sessionContext.assumedRoot=true: a short-term root session whose"
+        " AssumeRoot is not in the logs (key ASIA3434UNLOGGEDRT01); who started it is unknown"
+    )
     assert classified["aroot-plain-role-root-call"]["evidence"] == (
         "userIdentity.type=Root; short-term root session ASIA3434ORGOPSROOT01 (AssumeRoot) whose"
         " chain no person started and that has no agent, MCP, service or workload mark"

@@ -113,6 +113,27 @@ def test_identity_provider_of_web_identity_and_saml_principals(
     assert table.column("identity_provider").to_pylist() == [saml, "accounts.google.com", None]
 
 
+@pytest.mark.parametrize("fast", [True, False])
+def test_assumed_root_of_short_term_root_sessions(
+    fast: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """sessionContext.assumedRoot as a flag; an empty or odd value refuses no record (public
+    records carry it as "")."""
+    root = {"type": "Root", "arn": "arn:aws:iam::111111111111:root", "accountId": "111111111111"}
+    values: list[object] = ["true", "TRUE", True, "false", "", "yes", None]
+    identities = [
+        {**root, "sessionContext": {"assumedRoot": v}} if v is not None else root for v in values
+    ]
+    records = [
+        json.loads(_doc(eventID=f"e-{i}", userIdentity=u))["Records"][0]
+        for i, u in enumerate(identities)
+    ]
+    table = _tables(json.dumps({"Records": records}).encode(), fast, monkeypatch)
+    assert table.column("assumed_root").to_pylist() == [True, True, True, False, None, None, None]
+    absent = _tables(_doc(), fast, monkeypatch)
+    assert absent.column("assumed_root").to_pylist() == [None]
+
+
 def test_rows_leave_in_record_order_with_their_record_index() -> None:
     # Out of time order, as CloudTrail's objects often are: staging sorts where it pays.
     records = [
