@@ -222,7 +222,9 @@ NOT_RULES = ("duckdb_memory_limit", "verdicts_duckdb_memory_limit")
 # sessionIssuer, identity provider or params.name hides no role, web identity or tool named
 # after it. 17: sts:AssumeRoot issues sessions (a short-term root session in a member account
 # is chained from its caller: an agent's is the agent's, a person's names the person, not "root").
-RULES_REVISION = 17
+# 18: the user name HIDDEN_DUE_TO_SECURITY_REASONS (a failed console sign-in for a user name the
+# account does not have) names no person (human_id).
+RULES_REVISION = 18
 
 
 @dataclass(frozen=True)

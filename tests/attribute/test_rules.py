@@ -787,6 +787,14 @@ EXPECTED: dict[str, dict[str, Verdict]] = {
         "emptyarn-signin-2": human("console", "human.console"),
         "emptyarn-console-call": human("console", "human.console"),
     },
+    "console_sign_in_hidden_user_name": {
+        # A console sign-in that failed for a user name the account does not have: AWS writes
+        # HIDDEN_DUE_TO_SECURITY_REASONS in place of what was typed (IAM User Guide, sign-in
+        # failure caused by an incorrect user name), which names no person; a failed sign-in
+        # of an existing IAM user names that user.
+        "hidden-user-signin-1": human("console", "human.console"),
+        "hidden-user-signin-2": human("console", "human.console", "quinn"),
+    },
     "role_arn_other_case": {
         # erin's harness assumes DeployAgentRole (tagged Usage=Agent) with its roleArn typed in
         # lower case, then a hop role from it: the session is of the role as the issued
