@@ -223,8 +223,9 @@ NOT_RULES = ("duckdb_memory_limit", "verdicts_duckdb_memory_limit")
 # after it. 17: sts:AssumeRoot issues sessions (a short-term root session in a member account
 # is chained from its caller: an agent's is the agent's, a person's names the person, not "root").
 # 18: the user name HIDDEN_DUE_TO_SECURITY_REASONS (a failed console sign-in for a user name the
-# account does not have) names no person (human_id).
-RULES_REVISION = 18
+# account does not have) names no person (human_id). 19: a JSON-RPC method of the MCP protocol
+# itself (tools/call, session/destroy, initialize, ...) names no tool (mcp_tool).
+RULES_REVISION = 19
 
 
 @dataclass(frozen=True)
