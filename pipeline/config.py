@@ -224,7 +224,10 @@ NOT_RULES = ("duckdb_memory_limit", "verdicts_duckdb_memory_limit")
 # is chained from its caller: an agent's is the agent's, a person's names the person, not "root").
 # 18: a short-term root session whose AssumeRoot is not in the logs, known by
 # sessionContext.assumedRoot (the events column assumed_root), is unknown, not the root user.
-RULES_REVISION = 18
+# 19: the user name HIDDEN_DUE_TO_SECURITY_REASONS (a failed console sign-in for a user name
+# the account does not have) names no person (human_id). 20: a JSON-RPC method of the MCP
+# protocol itself (tools/call, session/destroy, initialize, ...) names no tool (mcp_tool).
+RULES_REVISION = 20
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,18 @@ WITH calls AS (
         event_source,
         user_agent AS mcp_client,
         principal_arn,
-        -- An empty value names nothing, and hides not the one after it.
-        coalesce(nullif(request_tool_name, ''), nullif(request_method, '')) AS tool_name,
+        -- An empty value names nothing, and hides not the one after it. The method names the
+        -- tool only where it is no JSON-RPC method of the protocol itself (tools/call,
+        -- tools/list, session/destroy, initialize, ping): the managed server logs those calls
+        -- of an MCP session as AwsMcpEvent records too, and MCP tool names hold no slash.
+        coalesce(
+            nullif(request_tool_name, ''),
+            CASE
+                WHEN NOT contains(request_method, '/')
+                    AND request_method NOT IN ('initialize', 'ping')
+                    THEN nullif(request_method, '')
+            END
+        ) AS tool_name,
         coalesce(nullif(extra_mcp_session_id, ''), nullif(additional_mcp_session_id, ''))
             AS mcp_session_id,
         coalesce(nullif(extra_mcp_server_name, ''), nullif(additional_mcp_server_name, ''))

@@ -846,7 +846,10 @@ WITH features AS (
             nullif(ec2_role_delivery, '') AS ec2_role_delivery,
             nullif(source_identity, '') AS source_identity,
             nullif(web_id_provider, '') AS web_id_provider,
-            nullif(user_name, '') AS user_name
+            -- A console sign-in that failed for a user name the account does not have shows
+            -- HIDDEN_DUE_TO_SECURITY_REASONS in place of what was typed (IAM User Guide): it
+            -- names no person.
+            nullif(nullif(user_name, ''), 'HIDDEN_DUE_TO_SECURITY_REASONS') AS user_name
         )
         FROM attribution_events
     ) AS e

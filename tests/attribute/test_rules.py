@@ -131,7 +131,8 @@ EXPECTED: dict[str, dict[str, Verdict]] = {
         "empty-web-call": workload("workload.web_identity"),
         "empty-create-agent-role": human("direct", "human.iam_user", "emptyadmin"),
         "empty-issuer-call": agent("direct", "EmptyAgentRole", "agent_role.direct"),
-        "empty-tool": agent("mcp_managed", MCP, "mcp_managed.tool_call", None, "tools/call"),
+        # An empty params.name names no tool, and neither does the protocol method tools/call.
+        "empty-tool": agent("mcp_managed", MCP, "mcp_managed.tool_call"),
         "empty-grant": agent("mcp_managed", MCP, "mcp_managed.oauth_grant", "emptygrantee"),
         "empty-grant-call": agent("mcp_managed", MCP, "mcp_managed.oauth_session", "emptygrantee"),
         "empty-idp-assume": human("direct", "human.federated"),
@@ -791,6 +792,25 @@ EXPECTED: dict[str, dict[str, Verdict]] = {
         "emptyarn-signin-1": human("console", "human.console"),
         "emptyarn-signin-2": human("console", "human.console"),
         "emptyarn-console-call": human("console", "human.console"),
+    },
+    "managed_mcp_session_lifecycle": {
+        # The managed server logs the MCP session's own JSON-RPC calls as AwsMcpEvent records
+        # too (DestroySession, method session/destroy, seen): a protocol method names no tool.
+        "mcplife-tool-1": agent(
+            "mcp_managed", MCP, "mcp_managed.tool_call", "rosa", "aws___run_script"
+        ),
+        "mcplife-down-1": agent(
+            "mcp_managed", MCP, "mcp_managed.invoked_by", "rosa", "aws___run_script"
+        ),
+        "mcplife-destroy-1": agent("mcp_managed", MCP, "mcp_managed.tool_call", "rosa"),
+    },
+    "console_sign_in_hidden_user_name": {
+        # A console sign-in that failed for a user name the account does not have: AWS writes
+        # HIDDEN_DUE_TO_SECURITY_REASONS in place of what was typed (IAM User Guide, sign-in
+        # failure caused by an incorrect user name), which names no person; a failed sign-in
+        # of an existing IAM user names that user.
+        "hidden-user-signin-1": human("console", "human.console"),
+        "hidden-user-signin-2": human("console", "human.console", "quinn"),
     },
     "role_arn_other_case": {
         # erin's harness assumes DeployAgentRole (tagged Usage=Agent) with its roleArn typed in
@@ -2711,15 +2731,21 @@ def test_mcp_tool_calls(warehouse: Path) -> None:
     observed = ("90fae5c2-2e73-4ad4-be3c-b25fefc9d7a7", "aws-mcp", MCP)
     documented = ("347f7da5-1bc3-4fea-bd1b-681177c34f31", "aws-mcp", MCP)
     proxy = "mcp-proxy-for-aws/1.1.0"
+    life = "python-httpx/0.28.1 mcp-proxy-for-aws/1.7.0 claude-code/2.0.1"
     assert [tuple(r.values()) for r in found] == [
-        # An empty params.name names no tool (the method does), an empty sessionId no session.
-        ("empty-tool", "tools/call", None, "aws-mcp", MCP, "claude-code/1.0.98", None, None),
+        # An empty params.name names no tool (nor does the method tools/call), an empty
+        # sessionId no session.
+        ("empty-tool", None, None, "aws-mcp", MCP, "claude-code/1.0.98", None, None),
         # An empty downstream requestId names no request.
         ("emptyid-tool", "aws___call_aws", *observed, "claude-code/1.0.98", "s3:ListBuckets",
          None),
         ("mcpdoc-tool-1", "aws___call_aws", *documented, proxy, "monitoring:DescribeAlarms",
          "mcpdoc-downstream-1"),
         ("mcpdoc-tool-2", "aws___suggest_aws_commands", None, None, MCP, proxy, None, None),
+        # The MCP session's own end names no tool.
+        ("mcplife-destroy-1", None, None, None, MCP, life, None, None),
+        ("mcplife-tool-1", "aws___run_script", None, None, MCP, life, "sts:GetCallerIdentity",
+         "mcplife-downstream-1"),
         ("mcpobs-tool-1", "aws___call_aws", *observed, "claude-code/1.0.98", "s3:ListBuckets",
          "mcpobs-downstream-1"),
         ("mcpobs-tool-2", "aws___search_documentation", *observed, "claude-code/1.0.98", None,
@@ -2750,7 +2776,7 @@ def test_empty_fields_name_nothing_in_the_evidence(classified: dict[str, dict[st
     assert classified["empty-behalf-call"]["evidence"] == (
         "role EmptyPlainRole with no agent, MCP, service or workload mark"
     )
-    assert classified["empty-tool"]["evidence"] == "eventType=AwsMcpEvent; tool=tools/call"
+    assert classified["empty-tool"]["evidence"] == "eventType=AwsMcpEvent; tool=?"
 
 
 def test_mcp_grants(warehouse: Path) -> None:
