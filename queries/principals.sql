@@ -170,7 +170,9 @@ per_principal AS (
         min(first_seen) AS first_seen,
         max(last_seen) AS last_seen,
         max(last_role) AS last_role,
-        nullif(regexp_extract(principal, '^arn:[^:]+:iam::(\d{12}):', 1), '') AS principal_account,
+        -- The account the ARN names: a role or user ARN (iam), or a session ARN (sts).
+        nullif(regexp_extract(principal, '^arn:[^:]+:(iam|sts)::(\d{12}):', 2), '')
+            AS principal_account,
         CASE
             WHEN regexp_matches(principal, '^arn:[^:]+:iam::\d{12}:role/') THEN 'role'
             WHEN regexp_matches(principal, '^arn:[^:]+:iam::\d{12}:user/') THEN 'user'

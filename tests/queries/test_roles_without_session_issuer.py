@@ -11,13 +11,14 @@ speaks; every call of theirs lacks a sessionIssuer, so its principal is its sess
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from pipeline.config import Settings
 from pipeline.query.library import Scope, run_query
-from tests.attribute.helpers import CASES, ingest
+from tests.attribute.helpers import CASES, REPO, import_iam, ingest
 
 ACCOUNT = "181818181818"
 PERIOD = Scope(quarter="2026Q4")
@@ -274,3 +275,31 @@ def test_unjoined_sessions_write_no_role_arn_without_a_partition(last_settings: 
         ("no_issuing_event", None, 1, 1),
         ("no_issuing_event", f"arn:aws:iam::{LAST}:role/LastCallPlainRole", 2, 2),
     ]
+
+
+@pytest.fixture(scope="module")
+def foreign_snapshot_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """The case agent_role_without_session_context, with an IAM snapshot of another account
+    (111122223333) only."""
+    root = tmp_path_factory.mktemp("no-session-issuer-foreign-snapshot") / "warehouse"
+    settings = ingest([CASES / "agent_role_without_session_context.json"], root)
+    import_iam(
+        [REPO / "tests" / "cases" / "iam" / "authorization_details_small.json"],
+        settings,
+        datetime(2026, 12, 31, tzinfo=UTC),
+    )
+    return settings
+
+
+def test_principals_say_nothing_of_a_session_arn_whose_account_no_snapshot_covers(
+    foreign_snapshot_settings: Settings,
+) -> None:
+    """A session ARN (arn:aws:sts::ACCOUNT:assumed-role/...) names its account as a role or
+    user ARN does: where no snapshot of that account was imported, in_iam_snapshot is NULL (no
+    IAM data could have listed it), not false, whatever snapshots of other accounts hold."""
+    found = {
+        r["in_iam_snapshot"]
+        for r in query(foreign_snapshot_settings, "principals")
+        if r["principal"].startswith(f"arn:aws:sts::{ACCOUNT}:assumed-role/")
+    }
+    assert found == {None}
