@@ -226,8 +226,9 @@ NOT_RULES = ("duckdb_memory_limit", "verdicts_duckdb_memory_limit")
 # sessionContext.assumedRoot (the events column assumed_root), is unknown, not the root user.
 # 19: the user name HIDDEN_DUE_TO_SECURITY_REASONS (a failed console sign-in for a user name
 # the account does not have) names no person (human_id). 20: a JSON-RPC method of the MCP
-# protocol itself (tools/call, session/destroy, initialize, ...) names no tool (mcp_tool).
-RULES_REVISION = 20
+# protocol itself (tools/call, session/destroy, initialize, ...) names no tool (mcp_tool). 21:
+# an empty errorCode is no failure (an STS call with one issues its session).
+RULES_REVISION = 21
 
 
 @dataclass(frozen=True)

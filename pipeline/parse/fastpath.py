@@ -98,6 +98,7 @@ _STRINGS = (
     ("vpc_endpoint_account_id", "vpcEndpointAccountId"),
     ("api_version", "apiVersion"),
 )
+_EMPTY_AS_NULL = frozenset({"error_code"})
 _JSON = (
     ("request_parameters", "requestParameters"),
     ("additional_event_data", "additionalEventData"),
@@ -207,7 +208,8 @@ def _flag(value: bool | str | None) -> bool | None:
 # converted here (flags that may be strings, the parts decoded or redacted further on).
 _RECORD_FIELDS: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("event_id", ("eventID",), "S"),  # required: no NULL means none is empty
-    *((column, (key,), "s") for column, key in _STRINGS),
+    # An empty errorCode is no error (as an absent one): kind S gives NULL for "".
+    *((column, (key,), "S" if column in _EMPTY_AS_NULL else "s") for column, key in _STRINGS),
     ("read_only", ("readOnly",), "b"),
     ("management_event", ("managementEvent",), "b"),
     ("session_credential_from_console", ("sessionCredentialFromConsole",), "o"),

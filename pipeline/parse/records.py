@@ -460,6 +460,8 @@ class RowBuilder:
         for key, column in _STRING_FIELDS:
             raw = get(key)
             out[column] = _str.decode(raw) if raw is not None else None
+        # An empty errorCode is no error, as an absent one (fastpath.py: kind S).
+        out["error_code"] = out["error_code"] or None
         for key, column in _FLAG_FIELDS:
             raw = get(key)
             out[column] = _as_flag(_flag.decode(raw), key) if raw is not None else None

@@ -38,7 +38,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("aws_region", pa.string(), "awsRegion."),
     Column("source_ip", pa.string(), "sourceIPAddress (an IP or a service principal)."),
     Column("user_agent", pa.string(), "userAgent."),
-    Column("error_code", pa.string(), "errorCode; NULL when the call succeeded."),
+    Column("error_code", pa.string(), "errorCode; NULL when the call succeeded (or it was empty)."),
     Column("error_message", pa.string(), "errorMessage."),
     Column("request_id", pa.string(), "requestID; joins MCP tool calls to downstream calls."),
     Column("shared_event_id", pa.string(), "sharedEventID: same event logged in two accounts."),

@@ -31,7 +31,8 @@ WITH selected AS (
         event_source,
         event_name,
         event_type,
-        error_code,
+        -- (Events files ingested before ingest read an empty errorCode as none.)
+        nullif(error_code, '') AS error_code,
         recipient_account_id,
         shared_event_id,
         -- What ties an STS call to the managed MCP server (50_*: sessions it obtained).

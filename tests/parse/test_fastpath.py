@@ -134,6 +134,18 @@ def test_assumed_root_of_short_term_root_sessions(
     assert absent.column("assumed_root").to_pylist() == [None]
 
 
+@pytest.mark.parametrize("fast", [True, False])
+def test_an_empty_error_code_is_no_error(fast: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """errorCode "" (as some exports write it for a call that succeeded) is stored as NULL, so
+    no failure count and no rule reads it as a failed call."""
+    records = [
+        json.loads(_doc(eventID=f"e-{i}", errorCode=v))["Records"][0]
+        for i, v in enumerate(["", "AccessDenied", None])
+    ]
+    table = _tables(json.dumps({"Records": records}).encode(), fast, monkeypatch)
+    assert table.column("error_code").to_pylist() == [None, "AccessDenied", None]
+
+
 def test_rows_leave_in_record_order_with_their_record_index() -> None:
     # Out of time order, as CloudTrail's objects often are: staging sorts where it pays.
     records = [
