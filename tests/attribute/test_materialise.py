@@ -321,6 +321,54 @@ def test_files_without_identity_provider_read_it_from_user_identity(tmp_path: Pa
         assert _uniform(layout) == {"marker": uniform, "union_by_name": not uniform}
 
 
+def test_files_without_assumed_root_read_it_as_null(tmp_path: Path) -> None:
+    """Events files written before the assumed_root column: the attribution reads it as NULL
+    (a root session whose AssumeRoot is not in the logs is then the root user's), whether some
+    files or all of them lack the column; every other verdict stays."""
+    warehouse = tmp_path / "warehouse"
+    settings = ingest([CASES / "assume_root_sessions.json", FILES[1]], warehouse)
+    query = (
+        "SELECT event_id, actor_kind, access_path, classified_by, human_id, evidence"
+        " FROM events_classified ORDER BY event_id"
+    )
+    expected = rows(warehouse, query)
+    unjoined = "aroot-unjoined-root-call"
+    before = {r["event_id"]: r for r in expected}[unjoined]
+    assert (before["actor_kind"], before["classified_by"], before["human_id"]) == (
+        "unknown",
+        "unknown",
+        None,
+    )
+    layout = Layout.at(warehouse)
+    events_files = sorted(layout.events.glob(EVENTS_GLOB))
+    flagged = [
+        f
+        for f in events_files
+        if pq.read_table(f, columns=["assumed_root"]).column(0).null_count
+        < pq.read_metadata(f).num_rows
+    ]
+    assert flagged
+    assert len(flagged) < len(events_files)
+    as_root_user = {
+        **before,
+        "actor_kind": "human",
+        "access_path": "direct",
+        "classified_by": "human.iam_user",
+        "human_id": "root",
+        "evidence": "userIdentity.type=Root",
+    }
+    for lacking, uniform in ((flagged, False), (events_files, True)):  # some files, then all
+        for path in lacking:
+            table = pq.read_table(path, partitioning=None)
+            if "assumed_root" in table.column_names:
+                pq.write_table(table.drop_columns(["assumed_root"]), path)
+        attribute_warehouse(settings)
+        assert rows(warehouse, query) == [
+            as_root_user if r["event_id"] == unjoined else r for r in expected
+        ]
+        assert _uniform(layout) == {"marker": uniform, "union_by_name": not uniform}
+
+
 def _uniform(layout: Layout) -> dict[str, bool]:
     """Whether the current generation says its files share one schema, and how the stored
     events_verdicts view reads them."""
