@@ -301,20 +301,12 @@ def test_files_without_identity_provider_read_it_from_user_identity(tmp_path: Pa
     assert {r["classified_by"] for r in expected} >= {"workload.web_identity"}
     layout = Layout.at(warehouse)
     events_files = sorted(layout.events.glob(EVENTS_GLOB))
-    providers = [
-        f
-        for f in events_files
-        if pq.read_table(f, columns=["identity_provider"]).column(0).null_count
-        < pq.read_metadata(f).num_rows
-    ]
+    providers = _files_with_values(events_files, "identity_provider")
     assert providers
     assert len(providers) < len(events_files)
     assert _uniform(layout) == {"marker": True, "union_by_name": False}
     for lacking, uniform in ((providers, False), (events_files, True)):  # some files, then all
-        for path in lacking:
-            table = pq.read_table(path, partitioning=None)
-            if "identity_provider" in table.column_names:
-                pq.write_table(table.drop_columns(["identity_provider"]), path)
+        _drop_column(lacking, "identity_provider")
         attribute_warehouse(settings)
         assert rows(warehouse, query) == expected
         # Files of two schemas: the view unites them by name; of one: it need not.
@@ -341,12 +333,7 @@ def test_files_without_assumed_root_read_it_as_null(tmp_path: Path) -> None:
     )
     layout = Layout.at(warehouse)
     events_files = sorted(layout.events.glob(EVENTS_GLOB))
-    flagged = [
-        f
-        for f in events_files
-        if pq.read_table(f, columns=["assumed_root"]).column(0).null_count
-        < pq.read_metadata(f).num_rows
-    ]
+    flagged = _files_with_values(events_files, "assumed_root")
     assert flagged
     assert len(flagged) < len(events_files)
     as_root_user = {
@@ -358,15 +345,29 @@ def test_files_without_assumed_root_read_it_as_null(tmp_path: Path) -> None:
         "evidence": "userIdentity.type=Root",
     }
     for lacking, uniform in ((flagged, False), (events_files, True)):  # some files, then all
-        for path in lacking:
-            table = pq.read_table(path, partitioning=None)
-            if "assumed_root" in table.column_names:
-                pq.write_table(table.drop_columns(["assumed_root"]), path)
+        _drop_column(lacking, "assumed_root")
         attribute_warehouse(settings)
         assert rows(warehouse, query) == [
             as_root_user if r["event_id"] == unjoined else r for r in expected
         ]
         assert _uniform(layout) == {"marker": uniform, "union_by_name": not uniform}
+
+
+def _files_with_values(files: list[Path], column: str) -> list[Path]:
+    """The events files where `column` holds a value."""
+    return [
+        f
+        for f in files
+        if pq.read_table(f, columns=[column]).column(0).null_count < pq.read_metadata(f).num_rows
+    ]
+
+
+def _drop_column(files: list[Path], column: str) -> None:
+    """Rewrite `files` without `column`, as a version before it wrote them."""
+    for path in files:
+        table = pq.read_table(path, partitioning=None)
+        if column in table.column_names:
+            pq.write_table(table.drop_columns([column]), path)
 
 
 def _uniform(layout: Layout) -> dict[str, bool]:
