@@ -285,7 +285,7 @@ def attribute(warehouse: WarehouseOpt = None, as_json: JsonOpt = False) -> int:
 
     Ingest and `iam import` do this already; run it after changing [attribution] settings.
     """
-    from pipeline.attribute.classify import attribute_warehouse
+    from pipeline.attribute.classify import attribute_warehouse, reused_keys_notice
 
     summary = attribute_warehouse(_settings(warehouse=warehouse))
     if as_json:
@@ -297,6 +297,8 @@ def attribute(warehouse: WarehouseOpt = None, as_json: JsonOpt = False) -> int:
             f"{_count(summary.sessions, 'session')}; rules {summary.rules_version}; "
             f"{summary.seconds:.1f} s"
         )
+    if summary.reused_issued_keys:
+        _notices([reused_keys_notice(summary.reused_issued_keys)])
     return 0
 
 
@@ -317,6 +319,8 @@ def _parse_moment(value: str | None) -> datetime:
 
 
 def _print_import(summary: Any) -> None:
+    from pipeline.attribute.classify import reused_keys_notice
+
     _notices(
         f"removed the files of IAM snapshot {snapshot_id}, whose import did not finish "
         "(it failed or was killed before listing the snapshot)"
@@ -331,6 +335,8 @@ def _print_import(summary: Any) -> None:
         )
     if summary.attribution is not None:
         typer.echo(f"re-classified {_count(summary.attribution.events, 'event')}")
+        if summary.attribution.reused_issued_keys:
+            _notices([reused_keys_notice(summary.attribution.reused_issued_keys)])
     elif summary.current:
         typer.echo("nothing new: events_classified is up to date")
 

@@ -227,8 +227,9 @@ NOT_RULES = ("duckdb_memory_limit", "verdicts_duckdb_memory_limit")
 # 19: the user name HIDDEN_DUE_TO_SECURITY_REASONS (a failed console sign-in for a user name
 # the account does not have) names no person (human_id). 20: a JSON-RPC method of the MCP
 # protocol itself (tools/call, session/destroy, initialize, ...) names no tool (mcp_tool). 21:
-# an empty errorCode is no failure (an STS call with one issues its session).
-RULES_REVISION = 21
+# an empty errorCode is no failure (an STS call with one issues its session). 22: a key that
+# more than one STS call issued (masked, or a reused example) is no session; its calls join none.
+RULES_REVISION = 22
 
 
 @dataclass(frozen=True)

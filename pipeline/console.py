@@ -105,6 +105,8 @@ def summary_text(summary: IngestSummary) -> str:
     ]
     for label, value in rows:
         table.add_row(label, f"{value:,}" if isinstance(value, int) else value)
+    from pipeline.attribute.classify import reused_keys_notice
+
     console = Console(width=100, record=True, file=None, force_terminal=False)
     with console.capture() as capture:
         console.print(table)
@@ -117,5 +119,7 @@ def summary_text(summary: IngestSummary) -> str:
             plain(f"failed: {failure['uri']}: {failure['error']}")
         if summary.attribution_failed:
             plain(f"attribution failed: {summary.attribution['error']}")
+        elif summary.attribution and summary.attribution.get("reused_issued_keys"):
+            plain(f"notice: {reused_keys_notice(summary.attribution['reused_issued_keys'])}")
         plain(f"warehouse: {summary.warehouse}")
     return capture.get()

@@ -450,6 +450,7 @@ class _Job:
             "rules_version": attribution.rules_version,
             "seconds": round(attribution.seconds, 3),
             "phases": attribution.phases,
+            "reused_issued_keys": attribution.reused_issued_keys,
         }
         return None
 

@@ -8,6 +8,8 @@
 --   warehouse, console requests). A call without an accessKeyId (empty or absent) joins nothing either and is
 --   counted too. Console sessions mint a new key per request, so keys are grouped into sessions by
 --   principal ARN and sessionContext creationDate. One row per role and reason: reason is
+--   reused_issued_key (the key was issued by more than one STS call, as where an export masked
+--   the keys or examples reuse one: it names no one session, so it joins none),
 --   identity_center, service_linked_role, console (console
 --   requests and console sign-ins: the console mints a key per request, and a role switched
 --   into in the console has no STS event in the trail), issued_before_data (created before the
@@ -44,6 +46,7 @@ unjoined AS MATERIALIZED (
         e.agent_name,
         e.human_id,
         CASE
+            WHEN k.issued_key IS NOT NULL THEN 'reused_issued_key'
             WHEN identity_center THEN 'identity_center'
             WHEN e.session_issuer_arn LIKE '%:role/aws-service-role/%' THEN 'service_linked_role'
             WHEN e.session_credential_from_console OR e.event_type = 'AwsConsoleSignIn' THEN 'console'
@@ -53,6 +56,7 @@ unjoined AS MATERIALIZED (
         hash(
             role_arn,
             CASE
+                WHEN k.issued_key IS NOT NULL THEN 6
                 WHEN identity_center THEN 1
                 WHEN e.session_issuer_arn LIKE '%:role/aws-service-role/%' THEN 2
                 WHEN e.session_credential_from_console OR e.event_type = 'AwsConsoleSignIn' THEN 5
@@ -84,6 +88,8 @@ unjoined AS MATERIALIZED (
                 false
             ) AS identity_center
     ) AS r
+    -- Keys that several STS calls issued (masked by an export, or reused examples): no session.
+    LEFT JOIN session_key_conflicts AS k ON k.issued_key = e.access_key_id
     -- A call without an accessKeyId joins no issuing event either (README, rule 4): it is
     -- counted, under the session its principal and creation time name.
     WHERE e.principal_type = 'AssumedRole'

@@ -74,6 +74,8 @@ DERIVED_TABLES = (
     "role_agent_observations",
     "role_agent_intervals",
     "attribution_rules",
+    # Keys more than one STS call issued (20_sessions): no session (the unjoined_sessions query).
+    "session_key_conflicts",
 )
 # Verdict rows DuckDB hands over per Arrow batch.
 VERDICT_BATCH_ROWS = 122_880
@@ -108,6 +110,19 @@ class AttributionSummary:
     # Events files whose source events were read from the cache ("kept") and those this
     # rebuild extracted ("extracted"; source_cache.py).
     source_files: dict[str, int] = field(default_factory=dict)
+    # Access keys more than one STS call issued (masked by an export, or reused examples): no
+    # session, so their calls join none (20_sessions.sql; view session_key_conflicts).
+    reused_issued_keys: int = 0
+
+
+def reused_keys_notice(count: int) -> str:
+    """What a rebuild that found keys several STS calls issued says to the analyst."""
+    keys = "access key was" if count == 1 else "access keys were"
+    return (
+        f"{count:,} {keys} issued by more than one STS call (keys masked by an export, or"
+        " reused examples): no session is assumed for them and their calls join none; query"
+        " run unjoined_sessions lists them (reason reused_issued_key)"
+    )
 
 
 def _settings_tables(con: duckdb.DuckDBPyConnection, cfg: AttributionSettings) -> None:
@@ -550,6 +565,7 @@ def rebuild_attribution(
         )
     (folder / "FORMAT").write_text(GENERATION_FORMAT)
     sessions = _count(con, "SELECT count(*) FROM sessions")
+    reused_keys = _count(con, "SELECT count(*) FROM session_key_conflicts")
     # What an auditor needs to tie a verdict to the rules that gave it (view attribution_run).
     con.sql(
         "SELECT $generation AS generation, rules_version, now() AS classified_at,"
@@ -572,6 +588,7 @@ def rebuild_attribution(
         events=sum(by_actor.values()),
         sessions=sessions,
         source_files={"kept": kept, "extracted": len(files) - kept},
+        reused_issued_keys=reused_keys,
         by_actor={k: by_actor[k] for k in sorted(by_actor)},
         rules_version=cfg.rules_version(),
         seconds=time.monotonic() - started,

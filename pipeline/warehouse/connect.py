@@ -52,8 +52,9 @@ CLASSIFIED_FOLDER = "events_classified"
 # (a writer's connection would fail on it, the named queries on roles would find no such view),
 # and the next ingest, finding the classification current, would not rebuild it. 5 adds the
 # verdict columns role_account_id_fallback and role_name_fallback, which the events_classified
-# view reads (a generation of 4 failed that view as if a file were damaged).
-GENERATION_FORMAT = "5"
+# view reads (a generation of 4 failed that view as if a file were damaged). 6 adds
+# session_key_conflicts.parquet, which the unjoined_sessions query reads.
+GENERATION_FORMAT = "6"
 # A generation's marker file, present when all its events_classified files have one schema:
 # the view then reads them without union_by_name (events files written by different versions
 # differ in their columns, and so do their classified copies).
@@ -67,6 +68,7 @@ DERIVED_VIEWS = (
     "role_agent_intervals",
     "attribution_rules",
     "attribution_run",
+    "session_key_conflicts",
 )
 
 

@@ -10,7 +10,8 @@
 --   identity of ancestors reach every session below them. A chain longer than chain_max_depth
 --   is cut there: chain_truncated says so, and root_key is then the furthest session reached,
 --   not the real root. root_person names the person who started the chain, where its first
---   session was issued to one.
+--   session was issued to one. A key that more than one STS call issued (masked, or a reused
+--   example) is no session: session_key_conflicts lists it.
 -- params: none (reads the tables attribution_settings and attribution_source_events)
 -- grain: one row per issued access key
 -- used_by: pipeline/attribute/classify.py; queries session_chains, unjoined_sessions
@@ -96,6 +97,22 @@ WHERE event_source = 'sts.amazonaws.com'
     )
     AND error_code IS NULL
     AND nullif(response_access_key_id, '') IS NOT NULL;
+
+CREATE OR REPLACE TABLE session_key_conflicts AS
+-- Access keys that more than one STS call issued: an issued key is unique to its call (a
+-- cross-account AssumeRole logged in both accounts is one call, one sharedEventID), so these
+-- are keys an export masked or an example reused (AKIAIOSFODNN7EXAMPLE in AWS documentation).
+-- Merged into one session they would give every call carrying the key the tags, role and chain
+-- of all those calls at once (one agent tag would make them all an agent's): such a key is no
+-- session, its calls join none, and the rebuild says how many there were.
+SELECT
+    issued_key,
+    list(DISTINCT event_id ORDER BY event_id) AS issuing_event_ids
+FROM session_events
+GROUP BY issued_key
+HAVING count(DISTINCT coalesce(shared_event_id, event_id)) > 1;
+
+DELETE FROM session_events WHERE issued_key IN (SELECT issued_key FROM session_key_conflicts);
 
 CREATE OR REPLACE TABLE session_tags AS
 SELECT DISTINCT e.issued_key, t.k AS tag_key, t.v AS tag_value, t.o AS origin

@@ -62,6 +62,8 @@ unlogged_parents AS (
         AND NOT r.chain_truncated
         AND r.caller_type IN ('AssumedRole', 'FederatedUser')
         AND r.parent_key NOT IN (SELECT issued_key FROM sessions)
+        -- A key several STS calls issued (20_sessions) names no one session.
+        AND r.parent_key NOT IN (SELECT issued_key FROM session_key_conflicts)
         AND NOT coalesce(
             opened.session_credential_from_console OR opened.event_type = 'AwsConsoleSignIn'
                 OR opened_ua.client = 'console',

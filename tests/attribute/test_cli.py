@@ -126,6 +126,30 @@ def test_attribute_json_says_where_the_seconds_went(tmp_path: Path) -> None:
     assert sum(summary["phases"].values()) == pytest.approx(summary["seconds"], abs=0.002)
 
 
+def test_keys_several_sts_calls_issued_are_said_by_ingest_and_attribute(tmp_path: Path) -> None:
+    """A key that two STS calls issued (a masked export) is no session: the ingest and
+    `attribute` say how many such keys there were, on stderr, and where to see them."""
+    warehouse = tmp_path / "warehouse"
+    notice = (
+        "notice: 1 access key was issued by more than one STS call (keys masked by an export,"
+        " or reused examples): no session is assumed for them and their calls join none; query"
+        " run unjoined_sessions lists them (reason reused_issued_key)"
+    )
+    case = str(CASES / "reused_issued_keys.json")
+    ingested = agenttrail("ingest", case, "--workers", "1", "-w", str(warehouse), cwd=tmp_path)
+    assert ingested.returncode == 0, ingested.stderr
+    assert notice in ingested.stdout + ingested.stderr
+    done = agenttrail("attribute", "-w", str(warehouse), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines() == [notice]
+    as_json = agenttrail("attribute", "-w", str(warehouse), "--json", cwd=tmp_path)
+    assert json.loads(as_json.stdout)["reused_issued_keys"] == 1
+    other = tmp_path / "other"
+    ingest(FILES, other)
+    plain = agenttrail("attribute", "-w", str(other), cwd=tmp_path)
+    assert (plain.returncode, plain.stderr) == (0, "")
+
+
 # DuckDB's own words vary with the allocation that failed; what agenttrail adds does not.
 OUT_OF_MEMORY = re.compile(
     r"DuckDB ran out of memory \((?:failed|could not)[^()]*(?:\([^()]*\))?[^()]*\)"

@@ -27,7 +27,12 @@ from pipeline.attribute.rule_columns import VERDICT_COLUMNS
 from pipeline.errors import AttributionPendingError, QueryError, WarehouseError
 from pipeline.iam.store import import_snapshots
 from pipeline.query.library import run_query
-from pipeline.warehouse.connect import GENERATION_FORMAT, has_attribution, remove_unused_generations
+from pipeline.warehouse.connect import (
+    DERIVED_VIEWS,
+    GENERATION_FORMAT,
+    has_attribution,
+    remove_unused_generations,
+)
 from pipeline.warehouse.layout import Layout
 
 _GENERATION = re.compile(r"derived[\\/](gen-[^\\/'\"]+)")
@@ -245,7 +250,7 @@ def test_a_generation_without_the_role_columns_is_rebuilt_by_the_next_ingest(
     # Readers are told why (the query's own error only says there is no attribution).
     assert reader_notice(settings(warehouse)) == (
         "events_classified was written by another version of agenttrail (generation format 4;"
-        " this version reads 5), so it cannot be read until it is rebuilt;"
+        " this version reads 6), so it cannot be read until it is rebuilt;"
         f" run {attribute_command(settings(warehouse))} for complete verdicts"
     )
     # A named query fails before its notices are printed: its error says the same.
@@ -253,11 +258,11 @@ def test_a_generation_without_the_role_columns_is_rebuilt_by_the_next_ingest(
         run_query(settings(warehouse), "principals")
     assert caught.value.hint == (
         "events_classified was written by another version of agenttrail (generation format 4;"
-        f" this version reads 5): run {attribute_command(settings(warehouse))}"
+        f" this version reads 6): run {attribute_command(settings(warehouse))}"
     )
     again = ingest([tmp_path / "first"], warehouse)
     assert (again.objects_unchanged, again.attribution["events"]) == (1, 3)
-    assert (warehouse / "derived" / current(warehouse) / "FORMAT").read_text() == "5"
+    assert (warehouse / "derived" / current(warehouse) / "FORMAT").read_text() == "6"
     assert reader_notice(settings(warehouse)) is None
     assert len(run_query(settings(warehouse), "principals").table) > 0
     assert rows(warehouse, "SELECT count(role_name) AS n FROM events_classified") == [{"n": 0}]
@@ -283,14 +288,14 @@ def test_a_generation_of_the_previous_format_is_rebuilt_by_the_next_ingest(
         run_query(settings(warehouse), "principals")
     assert caught.value.hint == (
         "events_classified was written by another version of agenttrail (generation format 3;"
-        f" this version reads 5): run {attribute_command(settings(warehouse))}"
+        f" this version reads 6): run {attribute_command(settings(warehouse))}"
     )
     assert classified(warehouse) == 3
     again = ingest([tmp_path / "first"], warehouse)
     assert (again.objects_unchanged, again.attribution["events"]) == (1, 3)
     rebuilt = current(warehouse)
     assert generations(warehouse) == [rebuilt] != [published]
-    assert (warehouse / "derived" / rebuilt / "FORMAT").read_text() == GENERATION_FORMAT == "5"
+    assert (warehouse / "derived" / rebuilt / "FORMAT").read_text() == GENERATION_FORMAT == "6"
     assert (warehouse / "derived" / rebuilt / "role_agent_intervals.parquet").is_file()
     assert has_attribution(layout)
     assert len(run_query(settings(warehouse), "principals").table) > 0
@@ -303,7 +308,7 @@ def test_the_generation_format_names_the_verdict_columns() -> None:
     on it as if a file were damaged. Changing VERDICT_COLUMNS means raising GENERATION_FORMAT
     in pipeline/warehouse/connect.py and updating both here."""
     assert (GENERATION_FORMAT, VERDICT_COLUMNS) == (
-        "5",
+        "6",
         (
             "actor_kind",
             "access_path",
@@ -319,5 +324,24 @@ def test_the_generation_format_names_the_verdict_columns() -> None:
             "evidence_detail",
             "confidence",
             "rules_version",
+        ),
+    )
+
+
+
+def test_the_generation_format_names_the_derived_views() -> None:
+    """A tripwire as above: a view per derived file, so a generation written without one of
+    them must count as none. Changing DERIVED_VIEWS means raising GENERATION_FORMAT."""
+    assert (GENERATION_FORMAT, DERIVED_VIEWS) == (
+        "6",
+        (
+            "sessions",
+            "mcp_tool_calls",
+            "mcp_grants",
+            "role_agent_observations",
+            "role_agent_intervals",
+            "attribution_rules",
+            "attribution_run",
+            "session_key_conflicts",
         ),
     )

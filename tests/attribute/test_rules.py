@@ -358,6 +358,14 @@ EXPECTED: dict[str, dict[str, Verdict]] = {
         # which nothing names (sessionContext.assumedRoot says it is no root user's).
         "aroot-unjoined-root-call": UNKNOWN,
     },
+    "reused_issued_keys": {
+        "reused-assume-agent": human("direct", "human.iam_user", "docs-reader"),
+        "reused-assume-plain": human("direct", "human.iam_user", "docs-reader"),
+        # One key that two STS calls issued names no one session: neither call takes the other
+        # session's agent tag (merged, both were the agent's).
+        "reused-agent-call": human("direct", OTHER_ROLE, None, "medium"),
+        "reused-plain-call": human("direct", OTHER_ROLE, None, "medium"),
+    },
     "create_role_with_agent_tag": {
         "createrole-agent": human("direct", "human.iam_user", "carol"),
         "createrole-plain": human("direct", "human.iam_user", "carol"),
@@ -2061,6 +2069,34 @@ def test_unjoined_sessions_count_calls_without_an_access_key(warehouse: Path) ->
             "agent_names": "billing-mcp",
             "sample_access_key": "ASIAUNJOINEDOLDKEY01",
         }
+    ]
+
+
+def test_a_key_several_sts_calls_issued_is_no_session(
+    warehouse: Path, sessions: dict[str, dict[str, Any]]
+) -> None:
+    """reused_issued_keys: two AssumeRole calls show one issued key (masked, or an example
+    reused). It is listed in session_key_conflicts, not in sessions, and unjoined_sessions
+    counts its calls under reason reused_issued_key."""
+    key = "ASIA3636EXAMPLEKEY01"
+    assert key not in sessions
+    conflicts = rows(warehouse, "SELECT * FROM session_key_conflicts ORDER BY issued_key")
+    assert conflicts == [
+        {"issued_key": key, "issuing_event_ids": ["reused-assume-agent", "reused-assume-plain"]}
+    ]
+    found = [
+        pick(r, "reason", "role_arn", "calls", "sample_access_key")
+        for r in named_query(warehouse, "unjoined_sessions")
+        if "363636363636" in (r["role_arn"] or "")
+    ]
+    assert sorted(found, key=lambda r: r["role_arn"]) == [
+        {
+            "reason": "reused_issued_key",
+            "role_arn": f"arn:aws:iam::363636363636:role/{role}",
+            "calls": 1,
+            "sample_access_key": key,
+        }
+        for role in ("ReusedKeyAgentRole", "ReusedKeyPlainRole")
     ]
 
 

@@ -242,6 +242,7 @@ def test_a_writer_re_creates_only_the_views_over_the_new_generation(original: Pa
         "role_agent_intervals",
         "attribution_rules",
         "attribution_run",
+        "session_key_conflicts",
         "events_verdicts",
     ]
     # New events reach the views that were left as they were.
