@@ -657,6 +657,9 @@ WITH marks AS (
 SELECT
     p.event_position,
     any_value(m.tool_name) FILTER (WHERE m.link = 'tool_call') AS own_tool_name,
+    -- The JSON-RPC method of a tool-call record that names no tool (a call of the MCP protocol
+    -- itself, as session/destroy), for its evidence.
+    any_value(nullif(p.request_method, '')) FILTER (WHERE m.link = 'tool_call') AS own_mcp_method,
     any_value(m.mcp_principal) FILTER (WHERE m.link = 'tool_call') AS own_mcp_principal,
     bool_or(m.link = 'grant') AS is_mcp_grant,
     any_value(m.mcp_principal) FILTER (WHERE m.link = 'grant') AS own_grant_mcp_principal,
@@ -790,6 +793,7 @@ WITH features AS (
         cm.chain_mcp_key,
         dl.tool_event_id AS downstream_of,
         em.own_tool_name,
+        em.own_mcp_method,
         em.own_mcp_principal,
         dl.tool_name AS downstream_tool_name,
         dl.mcp_principal AS downstream_mcp_principal,
@@ -1077,7 +1081,11 @@ detailed AS (
     SELECT
         r.*,
         CASE r.base_rule
-            WHEN 2 THEN coalesce(r.own_tool_name, '?')
+            WHEN 2 THEN coalesce(
+                'tool=' || r.own_tool_name,
+                'method=' || r.own_mcp_method || ' (no tool named)',
+                'no tool named'
+            )
             WHEN 3 THEN r.downstream_of
             WHEN 4 THEN r.own_grant_resource
             WHEN 5 THEN r.grant_event_id || ' for ' || r.grant_resource

@@ -29,7 +29,7 @@ SELECT
     ),
     CASE classified_by
         WHEN 'mcp_managed.invoked_by' THEN 'userIdentity.invokedBy=' || invoked_by
-        WHEN 'mcp_managed.tool_call' THEN 'eventType=AwsMcpEvent; tool=' || evidence_detail
+        WHEN 'mcp_managed.tool_call' THEN 'eventType=AwsMcpEvent; ' || evidence_detail
         WHEN 'mcp_managed.downstream_request'
             THEN 'requestID=' || request_id || ' is a downstream request of MCP tool call '
                 || evidence_detail

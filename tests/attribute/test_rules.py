@@ -2812,7 +2812,16 @@ def test_empty_fields_name_nothing_in_the_evidence(classified: dict[str, dict[st
     assert classified["empty-behalf-call"]["evidence"] == (
         "role EmptyPlainRole with no agent, MCP, service or workload mark"
     )
-    assert classified["empty-tool"]["evidence"] == "eventType=AwsMcpEvent; tool=?"
+    assert classified["empty-tool"]["evidence"] == (
+        "eventType=AwsMcpEvent; method=tools/call (no tool named)"
+    )
+    # A call of the MCP protocol itself names no tool either.
+    assert classified["mcplife-destroy-1"]["evidence"] == (
+        "eventType=AwsMcpEvent; method=session/destroy (no tool named)"
+    )
+    assert classified["mcplife-tool-1"]["evidence"] == (
+        "eventType=AwsMcpEvent; tool=aws___run_script"
+    )
 
 
 def test_mcp_grants(warehouse: Path) -> None:
