@@ -229,7 +229,9 @@ NOT_RULES = ("duckdb_memory_limit", "verdicts_duckdb_memory_limit")
 # protocol itself (tools/call, session/destroy, initialize, ...) names no tool (mcp_tool). 21:
 # an empty errorCode is no failure (an STS call with one issues its session). 22: a key that
 # more than one STS call issued (masked, or a reused example) is no session; its calls join none.
-RULES_REVISION = 22
+# 23: the evidence of a managed-MCP record that names no tool gives its method (evidence_detail
+# holds `tool=NAME` or `method=...`, which the view no longer prefixes with `tool=`).
+RULES_REVISION = 23
 
 
 @dataclass(frozen=True)
