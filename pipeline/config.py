@@ -229,7 +229,11 @@ NOT_RULES = ("duckdb_memory_limit", "verdicts_duckdb_memory_limit")
 # protocol itself (tools/call, session/destroy, initialize, ...) names no tool (mcp_tool). 21:
 # an empty errorCode is no failure (an STS call with one issues its session). 22: a key that
 # more than one STS call issued (masked, or a reused example) is no session; its calls join none.
-RULES_REVISION = 22
+# 23: the two copies of a cross-account STS call where neither or only one shows a
+# sharedEventID (before eventVersion 1.03, or an export that dropped it) are one session again,
+# not a key two calls issued: two calls are two events in one account, two sharedEventIDs, or
+# two different sessions or expiries.
+RULES_REVISION = 23
 
 
 @dataclass(frozen=True)
