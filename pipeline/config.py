@@ -230,8 +230,12 @@ NOT_RULES = ("duckdb_memory_limit", "verdicts_duckdb_memory_limit")
 # an empty errorCode is no failure (an STS call with one issues its session). 22: a key that
 # more than one STS call issued (masked, or a reused example) is no session; its calls join none.
 # 23: the evidence of a managed-MCP record that names no tool gives its method (evidence_detail
-# holds `tool=NAME` or `method=...`, which the view no longer prefixes with `tool=`).
-RULES_REVISION = 23
+# holds `tool=NAME` or `method=...`, which the view no longer prefixes with `tool=`). 24: the
+# two copies of a cross-account STS call where neither or only one shows a sharedEventID
+# (before eventVersion 1.03, or an export that dropped it) are one session again, not a key two
+# calls issued: two calls are two events in one account, two sharedEventIDs, or two different
+# sessions or expiries.
+RULES_REVISION = 24
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,8 @@ class _SessionContext(msgspec.Struct):
     ec2RoleDelivery: str | None = None
     signInSessionArn: str | None = None
     webIdFederationData: _WebIdFederationData | None = None
-    assumedRoot: str | bool | None = None
+    # Any JSON value: one that is no flag reads as NULL (lenient_flag), and refuses no record.
+    assumedRoot: Any = None
 
 
 class _OnBehalfOf(msgspec.Struct):
@@ -358,12 +359,15 @@ def _as_flag(value: bool | str | None, key: str) -> bool | None:
     raise RecordError(f"{key} is {value!r}, expected true or false")
 
 
-def lenient_flag(value: bool | str | None) -> bool | None:
+def lenient_flag(value: object) -> bool | None:
     """A flag no record is refused over (sessionContext.assumedRoot, which some records carry
-    as an empty string): true or false in any letter case, else NULL."""
-    if value is None or isinstance(value, bool):
+    as an empty string): true or false in any letter case, else NULL (also a value of another
+    JSON type)."""
+    if isinstance(value, bool):
         return value
-    return _LENIENT_FLAGS.get(value.lower())
+    if isinstance(value, str):
+        return _LENIENT_FLAGS.get(value.lower())
+    return None
 
 
 _LENIENT_FLAGS = {"true": True, "false": False}

@@ -100,7 +100,7 @@ WHERE event_source = 'sts.amazonaws.com'
 
 CREATE OR REPLACE TABLE session_key_conflicts AS
 -- Access keys that more than one STS call issued: an issued key is unique to its call (a
--- cross-account AssumeRole logged in both accounts is one call, one sharedEventID), so these
+-- cross-account AssumeRole logged in both accounts is one call), so these
 -- are keys an export masked or an example reused (AKIAIOSFODNN7EXAMPLE in AWS documentation).
 -- Merged into one session they would give every call carrying the key the tags, role and chain
 -- of all those calls at once (one agent tag would make them all an agent's): such a key is no
@@ -116,7 +116,16 @@ SELECT
 FROM session_events
 WHERE issued_key IN (SELECT issued_key FROM repeated)
 GROUP BY issued_key
-HAVING count(DISTINCT coalesce(shared_event_id, event_id)) > 1;
+-- Copies of one call are logged in different accounts, show one sharedEventID where they show
+-- one at all (records before eventVersion 1.03 show none, and an export may drop it from one
+-- copy: a missing one tells nothing), and show alike what the call issued (the role session
+-- and its expiry). Two issuing events of one key in one account, two sharedEventIDs, or two
+-- different sessions or expiries are two calls.
+HAVING count(DISTINCT event_id) > count(DISTINCT coalesce(recipient_account_id, event_id))
+    OR count(DISTINCT shared_event_id) > 1
+    OR count(DISTINCT lower(role_arn)) > 1
+    OR count(DISTINCT assumed_role_arn) > 1
+    OR count(DISTINCT expiration_text) > 1;
 
 DELETE FROM session_events WHERE issued_key IN (SELECT issued_key FROM session_key_conflicts);
 

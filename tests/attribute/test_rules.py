@@ -366,6 +366,21 @@ EXPECTED: dict[str, dict[str, Verdict]] = {
         "reused-agent-call": human("direct", OTHER_ROLE, None, "medium"),
         "reused-plain-call": human("direct", OTHER_ROLE, None, "medium"),
     },
+    "cross_account_copies_without_shared_id": {
+        "noshared-1-caller-copy": human("direct", "human.iam_user", "harness-runner"),
+        "noshared-1-role-copy": UNKNOWN,
+        # The two copies of one cross-account AssumeRole (eventVersion 1.02, before
+        # sharedEventID) are one session, not a key two calls issued: its tag decides.
+        "noshared-1-call": agent(
+            "direct", "NoSharedIdAgentRole", "agent_session.direct", "harness-runner"
+        ),
+        "noshared-2-caller-copy": human("direct", "human.iam_user", "harness-runner"),
+        "noshared-2-role-copy": UNKNOWN,
+        # An export that kept sharedEventID on one copy only: still one call.
+        "noshared-2-call": agent(
+            "direct", "HalfSharedIdAgentRole", "agent_session.direct", "harness-runner"
+        ),
+    },
     "create_role_with_agent_tag": {
         "createrole-agent": human("direct", "human.iam_user", "carol"),
         "createrole-plain": human("direct", "human.iam_user", "carol"),
@@ -2100,6 +2115,27 @@ def test_a_key_several_sts_calls_issued_is_no_session(
     ]
 
 
+def test_cross_account_copies_without_a_shared_event_id_are_one_session(
+    warehouse: Path, sessions: dict[str, dict[str, Any]]
+) -> None:
+    """cross_account_copies_without_shared_id: the two copies of a cross-account AssumeRole
+    where neither, or only one, shows a sharedEventID (records before eventVersion 1.03, an
+    export that dropped it) are one call: one session, no key conflict."""
+    keys = ("ASIA3838NOSHAREDID01", "ASIA3838NOSHAREDID02")
+    for n, key in enumerate(keys, start=1):
+        assert sessions[key]["issuing_event_ids"] == [
+            f"noshared-{n}-caller-copy",
+            f"noshared-{n}-role-copy",
+        ]
+        assert sessions[key]["caller_type"] == "IAMUser"
+    conflicts = rows(
+        warehouse,
+        "SELECT issued_key FROM session_key_conflicts WHERE issued_key IN $keys",
+        {"keys": list(keys)},
+    )
+    assert conflicts == []
+
+
 @pytest.mark.parametrize(
     ("case", "issuing", "calls"),
     [
@@ -2285,6 +2321,8 @@ SESSION_KEYS = {
     "ASIA3434AGENTROOT001",
     "ASIA3434ORGOPSROOT01",
     "ASIA3434PAULAROOT001",
+    "ASIA3838NOSHAREDID01",
+    "ASIA3838NOSHAREDID02",
     "ASIACHAINHOP00000001",
     "ASIACHAINHOP00000002",
     "ASIAUNTAGNOISSUER001",

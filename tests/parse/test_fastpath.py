@@ -135,6 +135,24 @@ def test_assumed_root_of_short_term_root_sessions(
 
 
 @pytest.mark.parametrize("fast", [True, False])
+@pytest.mark.parametrize("value", [1, 0.5, {}, ["true"]])
+def test_assumed_root_of_another_json_type_refuses_no_record(
+    fast: bool, value: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """sessionContext.assumedRoot that is no string or boolean reads as NULL: the record is
+    kept (it was, before the column existed), not refused over a field no rule needs."""
+    root = {
+        "type": "Root",
+        "arn": "arn:aws:iam::111111111111:root",
+        "accountId": "111111111111",
+        "sessionContext": {"assumedRoot": value},
+    }
+    table = _tables(_doc(eventID="e-odd", userIdentity=root), fast, monkeypatch)
+    assert table.column("event_id").to_pylist() == ["e-odd"]
+    assert table.column("assumed_root").to_pylist() == [None]
+
+
+@pytest.mark.parametrize("fast", [True, False])
 def test_an_empty_error_code_is_no_error(fast: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     """errorCode "" (as some exports write it for a call that succeeded) is stored as NULL, so
     no failure count and no rule reads it as a failed call."""
