@@ -7,8 +7,11 @@
 --   service-linked role credentials themselves, keys issued before the first event in the
 --   warehouse, console requests). A call without an accessKeyId (empty or absent) joins nothing either and is
 --   counted too. Console sessions mint a new key per request, so keys are grouped into sessions by
---   principal ARN and sessionContext creationDate. One row per role and reason: reason is
---   reused_issued_key (the key was issued by more than one STS call, as where an export masked
+--   principal ARN and sessionContext creationDate. Short-term root sessions (sts:AssumeRoot)
+--   whose AssumeRoot is not in the logs are counted too, outside the console: a principal of the
+--   management account used the member account as root, and the logs do not say which. One row
+--   per role and reason: reason is root_session (such a root session; role_arn is then the
+--   account root ARN), reused_issued_key (the key was issued by more than one STS call, as where an export masked
 --   the keys or examples reuse one: it names no one session, so it joins none),
 --   identity_center, service_linked_role, console (console
 --   requests and console sign-ins: the console mints a key per request, and a role switched
@@ -46,6 +49,7 @@ unjoined AS MATERIALIZED (
         e.agent_name,
         e.human_id,
         CASE
+            WHEN e.principal_type = 'Root' THEN 'root_session'
             WHEN k.issued_key IS NOT NULL THEN 'reused_issued_key'
             WHEN identity_center THEN 'identity_center'
             WHEN e.session_issuer_arn LIKE '%:role/aws-service-role/%' THEN 'service_linked_role'
@@ -56,6 +60,7 @@ unjoined AS MATERIALIZED (
         hash(
             role_arn,
             CASE
+                WHEN e.principal_type = 'Root' THEN 7
                 WHEN k.issued_key IS NOT NULL THEN 6
                 WHEN identity_center THEN 1
                 WHEN e.session_issuer_arn LIKE '%:role/aws-service-role/%' THEN 2
@@ -92,7 +97,12 @@ unjoined AS MATERIALIZED (
     LEFT JOIN session_key_conflicts AS k ON k.issued_key = e.access_key_id
     -- A call without an accessKeyId joins no issuing event either (README, rule 4): it is
     -- counted, under the session its principal and creation time name.
-    WHERE e.principal_type = 'AssumedRole'
+    -- And the calls of short-term root sessions whose AssumeRoot is not in the logs: the rules
+    -- find them unknown (README, rule 12), not the root user.
+    WHERE (
+            e.principal_type = 'AssumedRole'
+            OR (e.principal_type = 'Root' AND e.classified_by = 'unknown')
+        )
         AND NOT e.session_joined
         AND ($since IS NULL OR e.event_time >= $since)
         AND ($until IS NULL OR e.event_time < $until)

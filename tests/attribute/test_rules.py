@@ -2087,6 +2087,28 @@ def test_unjoined_sessions_count_calls_without_an_access_key(warehouse: Path) ->
     ]
 
 
+def test_unjoined_sessions_count_root_sessions_whose_assume_root_is_not_logged(
+    warehouse: Path,
+) -> None:
+    """assume_root_sessions: the short-term root session whose AssumeRoot is not in the logs is
+    a blind spot (reason root_session); the joined ones are not listed."""
+    found = [
+        pick(r, "reason", "role_arn", "sessions", "calls", "actor_kinds", "sample_access_key")
+        for r in named_query(warehouse, "unjoined_sessions")
+        if "353535353535" in (r["accounts"] or "")
+    ]
+    assert found == [
+        {
+            "reason": "root_session",
+            "role_arn": "arn:aws:iam::353535353535:root",
+            "sessions": 1,
+            "calls": 1,
+            "actor_kinds": "unknown",
+            "sample_access_key": "ASIA3434UNLOGGEDRT01",
+        }
+    ]
+
+
 def test_a_key_several_sts_calls_issued_is_no_session(
     warehouse: Path, sessions: dict[str, dict[str, Any]]
 ) -> None:
